@@ -1,0 +1,39 @@
+"""adapterlab: Houlsby adapter tuning for pretrained encoders, and the study of when it beats fine-tuning."""
+
+from adapterlab.adapters.architectures import ARCHITECTURES, ArchitectureTable, register_architecture
+from adapterlab.adapters.config import AdapterConfig
+from adapterlab.adapters.inject import (
+    ParamCounts,
+    activate,
+    adapter_names,
+    add_adapters,
+    count_parameters,
+    parameter_roles,
+    remove_adapters,
+    set_trainable,
+)
+from adapterlab.adapters.io import PackInfo, SavedPack, load_adapter, read_pack_info, save_adapter
+from adapterlab.errors import AdapterlabError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARCHITECTURES",
+    "AdapterConfig",
+    "AdapterlabError",
+    "ArchitectureTable",
+    "PackInfo",
+    "ParamCounts",
+    "SavedPack",
+    "activate",
+    "adapter_names",
+    "add_adapters",
+    "count_parameters",
+    "load_adapter",
+    "parameter_roles",
+    "read_pack_info",
+    "register_architecture",
+    "remove_adapters",
+    "save_adapter",
+    "set_trainable",
+]

@@ -1,0 +1,1 @@
+"""The method itself: Houlsby bottleneck adapters for Hugging Face encoders, usable on its own."""

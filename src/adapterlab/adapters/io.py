@@ -1,0 +1,235 @@
+"""Task packs: one adapter with its LayerNorm copies and head, as safetensors plus a JSON manifest.
+
+Keys are relative to the encoder for adapters and LayerNorms, so a pack trained on a
+BertForSequenceClassification also loads its adapters onto a BertModel. Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from adapterlab.adapters.config import AdapterConfig
+from adapterlab.adapters.inject import (
+    AdaptedOutput,
+    TaskHead,
+    TaskLayerNorm,
+    _backbone_parameters,
+    activate,
+    adapter_state,
+    add_adapters,
+    base_model_of,
+    model_type_of,
+    remove_adapters,
+    wrappers,
+)
+from adapterlab.errors import AdapterlabError
+
+logger = logging.getLogger(__name__)
+
+PACK_FORMAT = "adapterlab-task-pack"
+PACK_VERSION = 1
+MANIFEST_FILE = "adapter_pack.json"
+WEIGHTS_FILE = "adapter_pack.safetensors"
+_IDENTITY_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+
+
+@dataclass(frozen=True)
+class SavedPack:
+    path: Path
+    name: str
+    size_bytes: int
+    num_tensors: int
+
+    def __str__(self) -> str:
+        return f"saved task pack {self.name!r} to {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.num_tensors} tensors)"
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """The manifest of a task pack, read without touching its weights."""
+
+    path: Path
+    name: str
+    config: AdapterConfig
+    backbone: dict
+    head_class: str
+    num_labels: int | None
+    labels: list[str] | None
+
+
+def backbone_identity(model: nn.Module) -> dict:
+    config = model.config
+    return {
+        "model_type": model_type_of(model),
+        "hidden_size": getattr(config, "hidden_size", None),
+        "num_hidden_layers": getattr(config, "num_hidden_layers", None),
+        "vocab_size": getattr(config, "vocab_size", None),
+    }
+
+
+def pack_parameters(model: nn.Module, name: str) -> dict[str, nn.Parameter]:
+    """The parameters task `name` owns, by pack key."""
+    base_path, _ = base_model_of(model)
+    shared = _backbone_parameters(model)
+    found: dict[str, nn.Parameter] = {}
+    groups = (
+        ("adapters", AdaptedOutput, lambda w: w.adapters[name] if name in w.adapters else None, True),
+        ("layernorms", TaskLayerNorm, lambda w: w.layernorms[name] if name in w.layernorms else None, True),
+        ("heads", TaskHead, lambda w: w.heads[name] if name in w.heads else None, False),
+    )
+    for prefix, kind, pick, strip_base in groups:
+        for path, wrapper in wrappers(model, kind):
+            module = pick(wrapper)
+            if module is None:
+                continue
+            rel = path[len(base_path) + 1 :] if strip_base and base_path else path
+            for key, param in module.named_parameters():
+                if id(param) not in shared:  # a tied MLM decoder weight is the encoder's embedding
+                    found[f"{prefix}.{rel}.{key}"] = param
+    return found
+
+
+def pack_tensors(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
+    return {key: param.detach().contiguous().cpu() for key, param in pack_parameters(model, name).items()}
+
+
+def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: list[str] | None = None) -> SavedPack:
+    """Write the task pack of adapter `name` into folder `path`, atomically.
+
+    `labels` are the task's label names; by default they come from model.config.id2label when
+    that matches the task's head.
+    """
+    state = adapter_state(model)
+    if state is None or name not in state.configs:
+        known = ", ".join(state.configs) if state else "none"
+        raise AdapterlabError(f"save_adapter: no adapter named {name!r} on this model (adapters: {known})")
+    num_labels = state.num_labels.get(name) or getattr(model.config, "num_labels", None)
+    has_head = bool(wrappers(model, TaskHead))
+    if labels is None and has_head:
+        id2label = getattr(model.config, "id2label", None) or {}
+        names = [id2label[i] for i in sorted(id2label)]
+        if len(names) == num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+            labels = names
+    if labels is not None:
+        labels = [str(label) for label in labels]
+    manifest = {
+        "format": PACK_FORMAT,
+        "format_version": PACK_VERSION,
+        "name": name,
+        "adapter_config": state.configs[name].to_dict(),
+        "backbone": backbone_identity(model),
+        "head_class": type(model).__name__,
+        "num_labels": num_labels if has_head else None,
+        "labels": labels,
+    }
+    tensors = pack_tensors(model, name)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": PACK_FORMAT})
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    size = sum(f.stat().st_size for f in target.iterdir())
+    saved = SavedPack(target, name, size, len(tensors))
+    logger.info("%s", saved)
+    return saved
+
+
+def read_pack_info(path: str | os.PathLike) -> PackInfo:
+    folder = Path(path)
+    manifest_path = folder / MANIFEST_FILE
+    if not folder.is_dir():
+        raise AdapterlabError(f"task pack {folder}: folder does not exist")
+    if not manifest_path.is_file():
+        raise AdapterlabError(f"task pack {folder}: missing {MANIFEST_FILE}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdapterlabError(f"{manifest_path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
+        raise AdapterlabError(f"{manifest_path}: not an adapterlab task pack (field 'format' must be {PACK_FORMAT!r})")
+    if manifest.get("format_version") != PACK_VERSION:
+        raise AdapterlabError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not supported (this adapterlab reads {PACK_VERSION})")
+    for key in ("name", "adapter_config", "backbone", "head_class"):
+        if key not in manifest:
+            raise AdapterlabError(f"{manifest_path}: missing field {key!r}")
+    config = AdapterConfig.from_dict(manifest["adapter_config"], source=f"{manifest_path} adapter_config")
+    return PackInfo(folder, manifest["name"], config, manifest["backbone"], manifest["head_class"], manifest.get("num_labels"), manifest.get("labels"))
+
+
+def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = None, with_head: bool = True) -> str:
+    """Load a task pack onto a backbone of the same kind; returns the adapter's name (activated).
+
+    The pack's adapter, LayerNorm copies and head replace nothing of the backbone. With
+    with_head=False the pack's head is ignored (e.g. to put a classifier's adapter on a bare
+    encoder for analysis).
+    """
+    info = read_pack_info(path)
+    weights_path = info.path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise AdapterlabError(f"task pack {info.path}: missing {WEIGHTS_FILE}")
+    ours = backbone_identity(model)
+    for key in _IDENTITY_FIELDS:
+        if info.backbone.get(key) != ours[key]:
+            raise AdapterlabError(
+                f"task pack {info.path} was saved from a backbone with {key}={info.backbone.get(key)!r}, "
+                f"but this model has {key}={ours[key]!r}; load it onto the backbone it was trained on"
+            )
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise AdapterlabError(f"{weights_path}: not a readable safetensors file ({err})") from None
+    if not with_head:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("heads.")}
+    name = name or info.name
+    has_heads = any(k.startswith("heads.") for k in tensors)
+    num_labels = info.num_labels if has_heads else None
+    add_adapters(model, info.config, name, num_labels=num_labels)
+    try:
+        expected = pack_parameters(model, name)
+        if not with_head:
+            expected = {k: v for k, v in expected.items() if not k.startswith("heads.")}
+        _check_keys(info.path, tensors, expected)
+        _copy_into(model, name, tensors)
+    except BaseException:
+        remove_adapters(model, name)
+        raise
+    activate(model, name)
+    return name
+
+
+def _check_keys(folder: Path, got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if extra:
+        hint = "; pass with_head=False to load only the adapters and LayerNorms" if extra[0].startswith("heads.") else ""
+        raise AdapterlabError(f"task pack {folder}: tensor {extra[0]!r} has no place in this model ({len(extra)} unexpected tensors){hint}")
+    if missing:
+        raise AdapterlabError(f"task pack {folder}: tensor {missing[0]!r} is missing ({len(missing)} missing tensors)")
+    for key, tensor in got.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise AdapterlabError(f"task pack {folder}: tensor {key!r} has shape {tuple(tensor.shape)}, this model expects {tuple(expected[key].shape)}")
+
+
+def _copy_into(model: nn.Module, name: str, tensors: dict[str, torch.Tensor]) -> None:
+    targets = pack_parameters(model, name)
+    with torch.no_grad():
+        for key, tensor in tensors.items():
+            targets[key].copy_(tensor.to(targets[key].device, targets[key].dtype))

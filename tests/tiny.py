@@ -1,0 +1,54 @@
+"""Tiny random-init encoders for every supported architecture (hidden 32, 2 layers)."""
+
+from __future__ import annotations
+
+import torch
+import transformers
+
+VOCAB = 100
+HIDDEN = 32
+LAYERS = 2
+
+_CONFIGS = {
+    "bert": lambda: transformers.BertConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
+    "roberta": lambda: transformers.RobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, pad_token_id=1),
+    "xlm-roberta": lambda: transformers.XLMRobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, pad_token_id=1),
+    "electra": lambda: transformers.ElectraConfig(vocab_size=VOCAB, embedding_size=HIDDEN, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
+    "distilbert": lambda: transformers.DistilBertConfig(vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=64, max_position_embeddings=64),
+    "deberta-v2": lambda: transformers.DebertaV2Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"]),
+}
+
+ARCHS = tuple(_CONFIGS)
+TASKS = ("base", "sequence", "token", "mlm")
+_AUTO = {
+    "base": transformers.AutoModel,
+    "sequence": transformers.AutoModelForSequenceClassification,
+    "token": transformers.AutoModelForTokenClassification,
+    "mlm": transformers.AutoModelForMaskedLM,
+}
+
+
+def tiny_config(arch: str, num_labels: int = 3):
+    config = _CONFIGS[arch]()
+    config.num_labels = num_labels
+    return config
+
+
+def tiny_model(arch: str = "bert", task: str = "sequence", seed: int = 0, num_labels: int = 3):
+    torch.manual_seed(seed)
+    model = _AUTO[task].from_config(tiny_config(arch, num_labels))
+    return model.eval()
+
+
+def random_batch(batch: int = 4, length: int = 10, seed: int = 1) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB, (batch, length), generator=generator)
+    mask = torch.ones(batch, length, dtype=torch.long)
+    mask[0, -3:] = 0  # one padded row, so masking is exercised
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def outputs(model, batch) -> torch.Tensor:
+    """The tensor a test compares: logits of task models, last hidden state of bare encoders."""
+    out = model(**batch)
+    return out.logits if hasattr(out, "logits") and out.logits is not None else out.last_hidden_state
