@@ -1,0 +1,174 @@
+"""The command line: parse, build a config, call one library function, map errors to exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from adapterlab.errors import AdapterlabError
+
+EXAMPLES = """examples:
+  # adapters (m=64) on SST-2, the paper's low-resource protocol: k=1000 from train,
+  # 1k validation from the rest of train, the original dev set as test
+  adapterlab train --task sst2 --data path/to/glue/SST-2 --train-size 1000 --method adapter --out runs/sst2-adapter
+
+  # full fine-tuning with the same data, seed and schedule
+  adapterlab train --task sst2 --data path/to/glue/SST-2 --train-size 1000 --method finetune --out runs/sst2-ft
+
+  # your own CSV with columns "review" and "stars"; plain protocol with train/dev/test files
+  adapterlab train --task classification --train tr.csv --dev dev.csv --test te.csv --columns text=review,label=stars --out runs/mine
+
+  # a hub dataset (needs network access), a hub backbone, and TAPT first
+  adapterlab train --task rte --hub glue/rte --model roberta-base --tapt --out runs/rte
+"""
+
+
+def _columns(value: str) -> dict[str, str]:
+    mapping = {}
+    for part in filter(None, value.split(",")):
+        field, sep, column = part.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise argparse.ArgumentTypeError(f"--columns {value!r}: expected FIELD=COLUMN pairs, e.g. text=sentence,label=label")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--task", required=True, help="task name: a GLUE/TAE/XTREME task, bbc, or a generic kind (see `adapterlab tasks`)")
+    data.add_argument("--data", help="a data folder: split files train.*/dev.*/test.* are found in it; or one folder per class")
+    data.add_argument("--train", help="training file (or folder); overrides what --data finds")
+    data.add_argument("--dev", help="dev file: the test set of the low-resource protocol, the validation set otherwise")
+    data.add_argument("--test", help="test file (plain protocol)")
+    data.add_argument("--hub", help="a Hugging Face datasets name such as glue/rte (needs the hub)")
+    data.add_argument("--format", default="auto", dest="data_format",
+                      help="reader: auto, glue, jsonl, tsv, csv, folder, hyperpartisan, xtreme-tokens, conllu, xnli (default: auto)")
+    data.add_argument("--columns", type=_columns, default={}, help="field=column pairs for generic files: text=...,text_pair=...,label=...")
+    data.add_argument("--encoding", default="utf-8", help="text encoding of the data files (default utf-8)")
+    data.add_argument("--train-size", type=int, help="k: sample k training examples (the paper's low-resource protocol)")
+    data.add_argument("--validation-size", type=int, default=1000, help="low-resource validation examples drawn from the rest of train (default 1000)")
+    data.add_argument("--data-seed", type=int, help="seed of the k-sample (default: --seed)")
+    model = parser.add_argument_group("model and method")
+    model.add_argument("--model", help="backbone folder or hub name (default: the embedded all-MiniLM-L6-v2)")
+    model.add_argument("--method", default="adapter", choices=["adapter", "finetune"], help="adapter tuning or full fine-tuning (default: adapter)")
+    model.add_argument("--adapter-size", type=int, default=64, help="adapter bottleneck size m (default 64)")
+    model.add_argument("--nonlinearity", default="tanh", help="adapter nonlinearity: tanh, relu, gelu, swish (default tanh)")
+    model.add_argument("--skip-layers", type=int, default=0, help="no adapters in the lowest n layers (AdapterDrop; changes the method)")
+    schedule = parser.add_argument_group("schedule")
+    schedule.add_argument("--lr", type=float, help="learning rate (default: the paper's, 1e-4 adapter / 2e-5 finetune)")
+    schedule.add_argument("--epochs", type=int, default=20, help="epochs (default 20, as the paper)")
+    schedule.add_argument("--batch-size", type=int, default=16, help="global batch size (default 16)")
+    schedule.add_argument("--max-length", type=int, default=128, help="max tokens per example (default 128)")
+    schedule.add_argument("--warmup-ratio", type=float, default=0.06, help="linear warm-up share of all steps (default 0.06)")
+    schedule.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
+    schedule.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
+    schedule.add_argument("--eval-every", type=int, help="also evaluate validation every N steps (overfitting curves)")
+    schedule.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"], help="auto: bf16 on a GPU, fp32 on CPU")
+    tapt = parser.add_argument_group("task-adaptive pretraining")
+    tapt.add_argument("--tapt", action="store_true", help="first train MLM (15%% masking) on the task's training text")
+    tapt.add_argument("--tapt-epochs", type=int, default=10, help="TAPT epochs (default 10)")
+    tapt.add_argument("--tapt-lr", type=float, help="TAPT learning rate (default: --lr)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
+    out.add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
+    out.add_argument("--save-model", action="store_true", help="fine-tuning: also save the full weights")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace):
+    from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.train.config import RunConfig
+
+    train = args.train or args.data
+    return RunConfig(
+        task=args.task, train=train, dev=args.dev, test=args.test, hub=args.hub, data_format=args.data_format, columns=args.columns, encoding=args.encoding,
+        model=args.model, method=args.method,
+        adapter=AdapterConfig(size=args.adapter_size, nonlinearity=args.nonlinearity, skip_layers=args.skip_layers),
+        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed, train_size=args.train_size,
+        validation_size=args.validation_size, eval_every=args.eval_every, tapt=args.tapt, tapt_epochs=args.tapt_epochs,
+        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, progress=not args.no_progress,
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from adapterlab.train.run import run_training
+
+    result = run_training(config_from_args(args), args.out, overwrite=args.overwrite)
+    metric = result["metric"]
+    test = result.get("test_metric")
+    validation = result.get("validation_metric")
+    print(f"{result['status']}: {result['task']} {result['method']} seed {result['seed']}: "
+          f"validation {metric} {_fmt(validation)}, test {metric} {_fmt(test)}; "
+          f"{result['trainable_params']:,} trainable params ({result['trainable_percent']:.2f}%), {result['wall_seconds']:.0f} s")
+    if result.get("tapt") and result["tapt"].get("note"):
+        print(f"note: {result['tapt']['note']}")
+    if "pack" in result:
+        print(f"task pack: {result['pack']} ({result['pack_bytes'] / 1e6:.2f} MB; the full model is {result['model_bytes_fp32'] / 1e6:.1f} MB)")
+    print(f"results: {args.out}/result.json")
+    return 0 if result["status"] == "ok" else 3
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from adapterlab.data.tasks import TASKS
+
+    for spec in TASKS.values():
+        labels = ", ".join(spec.labels) if spec.labels else "(from the training data)" if spec.kind in ("classification", "token") else "-"
+        print(f"{spec.name:20} {spec.kind:15} metric {spec.metric:10} {'pair ' if spec.pair else ''}labels: {labels}")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from adapterlab.quickstart import run_quickstart
+
+    run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, progress=not args.no_progress)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
+                                description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "
+                                            "checkpoint selection (best validation metric) and metrics.",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(train)
+    train.set_defaults(run=cmd_train)
+    quick = commands.add_parser("quickstart", help="offline demo: adapters vs fine-tuning on BBC News with the embedded MiniLM, several seeds")
+    quick.add_argument("--out", default="runs/quickstart", help="folder of runs (default runs/quickstart); re-running resumes")
+    quick.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
+    quick.add_argument("--train-size", type=int, default=200, help="k training examples (default 200)")
+    quick.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    quick.add_argument("--no-progress", action="store_true", help="no progress bars")
+    quick.set_defaults(run=cmd_quickstart)
+    tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
+    tasks.set_defaults(run=cmd_tasks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # "newly initialized head" notices are expected here
+        return args.run(args)
+    except AdapterlabError as err:
+        print(f"adapterlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("adapterlab: interrupted; unfinished runs have no result.json and run again next time", file=sys.stderr)
+        return 130
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

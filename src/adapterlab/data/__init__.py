@@ -1,0 +1,1 @@
+"""Tasks, readers into one example format, low-resource sampling, tokenization and batching."""

@@ -1,0 +1,174 @@
+"""Tokenization into model features, dynamic padding, length-grouped batches and MLM masking."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from adapterlab.data.example import Example
+from adapterlab.data.tasks import TaskSpec
+from adapterlab.errors import AdapterlabError
+
+IGNORE_INDEX = -100  # positions the loss skips: sub-words after the first, special tokens, padding
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Label names <-> ids for a task (empty for regression and MLM)."""
+
+    names: tuple[str, ...]
+
+    def id(self, label: str) -> int:
+        return self.names.index(label)
+
+    @classmethod
+    def for_task(cls, spec: TaskSpec, train: Sequence[Example]) -> "LabelMap":
+        if spec.kind in ("regression", "mlm"):
+            return cls(())
+        if spec.labels is not None:
+            return cls(tuple(spec.labels))
+        if spec.kind == "token":
+            return cls(tuple(sorted({t for e in train for t in e.tags or ()})))
+        return cls(tuple(sorted({str(e.label) for e in train})))
+
+
+def encode(examples: Sequence[Example], spec: TaskSpec, labels: LabelMap, tokenizer, max_length: int) -> list[dict]:
+    """Tokenize examples into dicts of python lists (padding happens per batch)."""
+    if not examples:
+        return []
+    if spec.kind == "token":
+        return _encode_tokens(examples, labels, tokenizer, max_length)
+    texts = [e.text for e in examples]
+    pairs = [e.text_pair for e in examples] if spec.pair else None
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+    features = []
+    for index, example in enumerate(examples):
+        feature = {key: encoded[key][index] for key in encoded.keys()}
+        if spec.kind == "classification":
+            feature["labels"] = labels.id(str(example.label))
+        elif spec.kind == "regression":
+            feature["labels"] = float(example.label)
+        features.append(feature)
+    return features
+
+
+def _encode_tokens(examples: Sequence[Example], labels: LabelMap, tokenizer, max_length: int) -> list[dict]:
+    if not getattr(tokenizer, "is_fast", False):
+        raise AdapterlabError(f"token tasks need a fast tokenizer (word_ids); {type(tokenizer).__name__} is not one")
+    encoded = tokenizer([list(e.tokens) for e in examples], is_split_into_words=True, truncation=True, max_length=max_length)
+    features = []
+    for index, example in enumerate(examples):
+        feature = {key: encoded[key][index] for key in encoded.keys()}
+        # The paper labels the first sub-word of each word and ignores the rest.
+        targets, previous = [], None
+        for word in encoded.word_ids(index):
+            if word is None or word == previous:
+                targets.append(IGNORE_INDEX)
+            else:
+                targets.append(labels.id(example.tags[word]))
+            previous = word
+        feature["labels"] = targets
+        features.append(feature)
+    return features
+
+
+def word_count_kept(features: Sequence[dict]) -> int:
+    return sum(sum(1 for t in f["labels"] if t != IGNORE_INDEX) for f in features)
+
+
+class Collator:
+    """Pads a list of features to the longest in the batch (dynamic padding)."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        longest = max(len(f["input_ids"]) for f in features)
+        batch: dict[str, torch.Tensor] = {}
+        for key in features[0]:
+            values = [f[key] for f in features]
+            if key == "labels" and not isinstance(values[0], list):
+                dtype = torch.float32 if isinstance(values[0], float) else torch.long
+                batch[key] = torch.tensor(values, dtype=dtype)
+                continue
+            fill = {"input_ids": self.pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
+            batch[key] = torch.tensor([v + [fill] * (longest - len(v)) for v in values], dtype=torch.long)
+        return batch
+
+
+class LengthGroupedBatches:
+    """Batches of similar length, so padding stays small; the order is reshuffled every epoch.
+
+    Indices are shuffled with (seed, epoch), cut into windows of `window` batches, each window is
+    sorted by length and cut into batches, and the batches are shuffled. With shuffle=False the
+    whole set is sorted by length (evaluation order does not change metrics).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, window: int = 50):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.window = window
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        indices = list(range(len(self.lengths)))
+        if not self.shuffle:
+            indices.sort(key=lambda i: -self.lengths[i])
+            return [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        rng = random.Random(self.seed * 100_003 + self.epoch)
+        rng.shuffle(indices)
+        span = self.batch_size * self.window
+        batches = []
+        for start in range(0, len(indices), span):
+            chunk = sorted(indices[start : start + span], key=lambda i: -self.lengths[i])
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, tokenizer, probability: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's MLM corruption: pick `probability` of the real tokens; of those 80% become [MASK],
+    10% a random token, 10% stay. Returns (corrupted ids, labels with IGNORE_INDEX elsewhere)."""
+    labels = input_ids.clone()
+    chosen = (torch.rand(input_ids.shape, generator=generator) < probability) & ~special
+    labels[~chosen] = IGNORE_INDEX
+    corrupted = input_ids.clone()
+    to_mask = chosen & (torch.rand(input_ids.shape, generator=generator) < 0.8)
+    corrupted[to_mask] = tokenizer.mask_token_id
+    to_random = chosen & ~to_mask & (torch.rand(input_ids.shape, generator=generator) < 0.5)
+    corrupted[to_random] = torch.randint(len(tokenizer), input_ids.shape, generator=generator)[to_random]
+    return corrupted, labels
+
+
+class MlmCollator(Collator):
+    """Pads, then masks with a seeded generator, so a TAPT run is reproducible."""
+
+    def __init__(self, tokenizer, probability: float, seed: int):
+        super().__init__(tokenizer.pad_token_id)
+        if tokenizer.mask_token_id is None:
+            raise AdapterlabError(f"MLM needs a tokenizer with a mask token; {type(tokenizer).__name__} has none")
+        self.tokenizer = tokenizer
+        self.probability = probability
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features])
+        special = torch.tensor(
+            [self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True) for ids in batch["input_ids"].tolist()], dtype=torch.bool
+        ) | (batch["attention_mask"] == 0)
+        batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], special, self.tokenizer, self.probability, self.generator)
+        return batch

@@ -1,0 +1,446 @@
+"""Readers from every supported file format into Examples.
+
+Each reader takes a path (and the column mapping when the format needs one) and returns a
+list of Examples; malformed input raises AdapterlabError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from adapterlab.data.example import Example
+from adapterlab.data.tasks import TaskSpec
+from adapterlab.errors import AdapterlabError
+
+FIELDS = ("text", "text_pair", "label")
+
+
+@dataclass(frozen=True)
+class GlueLayout:
+    """Where text, pair and label sit in a GLUE task's tsv: by header name, or by index without one."""
+
+    text: str
+    text_pair: str | None
+    label: str
+    no_header: tuple[int, int | None, int] | None = None  # (text, pair, label) indices
+    width: int | None = None  # columns per row when there is no header
+
+
+GLUE_LAYOUTS = {
+    "cola": GlueLayout("sentence", None, "label", no_header=(3, None, 1), width=4),
+    "sst2": GlueLayout("sentence", None, "label", no_header=(0, None, 1), width=2),
+    "mrpc": GlueLayout("#1 String", "#2 String", "Quality", no_header=(3, 4, 0), width=5),
+    "stsb": GlueLayout("sentence1", "sentence2", "score", no_header=(7, 8, 9), width=10),
+    "qqp": GlueLayout("question1", "question2", "is_duplicate", no_header=(3, 4, 5), width=6),
+    "mnli": GlueLayout("sentence1", "sentence2", "gold_label"),
+    "qnli": GlueLayout("question", "sentence", "label"),
+    "rte": GlueLayout("sentence1", "sentence2", "label"),
+    "wnli": GlueLayout("sentence1", "sentence2", "label"),
+}
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """(line number, text) of a text file; a UTF-8 BOM is dropped, a bad byte names its line."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise AdapterlabError(f"{path}: cannot read ({err.strerror})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            line = raw.decode(encoding)
+        except UnicodeDecodeError as err:
+            raise AdapterlabError(f"{path}:{number}: undecodable byte 0x{raw[err.start]:02x} at column {err.start + 1} for encoding {encoding}; pass --encoding (e.g. latin-1)") from None
+        yield number, line.rstrip("\r")
+
+
+def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+    return "\n".join(line for _, line in read_lines(path, encoding))
+
+
+def _rows(path: Path, delimiter: str, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    for number, line in read_lines(path, encoding):
+        if not line.strip():
+            continue
+        row = next(csv.reader([line], delimiter=delimiter, quoting=quoting))
+        yield number, row
+
+
+def _delimiter(path: Path) -> str:
+    return "," if path.suffix.lower() == ".csv" else "\t"
+
+
+def read_glue(path: Path, task: str, encoding: str = "utf-8") -> list[Example]:
+    """GLUE tsv in its column layouts (header or not, BOM or not), plus MNLI's JSON variants."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return _read_glue_json(path, encoding)
+    layout = GLUE_LAYOUTS[task]
+    rows = _rows(path, "\t", encoding)
+    first = next(rows, None)
+    if first is None:
+        raise AdapterlabError(f"{path}: empty file")
+    number, header = first
+    names = [name.strip() for name in header]
+    if layout.text in names and layout.label in names:
+        index = (names.index(layout.text), names.index(layout.text_pair) if layout.text_pair else None, names.index(layout.label))
+        width = len(names)
+        body = rows
+    elif layout.no_header is not None:
+        index, width = layout.no_header, layout.width
+        body = _chain([first], rows)
+    else:
+        wanted = ", ".join(c for c in (layout.text, layout.text_pair, layout.label) if c)
+        raise AdapterlabError(f"{path}:{number}: expected a header with columns {wanted} for GLUE {task}")
+    examples = []
+    for number, row in body:
+        if len(row) != width:
+            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+        text, pair, label = index
+        examples.append(Example(text=row[text], text_pair=row[pair] if pair is not None else None, label=row[label].strip(), source=f"{path}:{number}"))
+    return examples
+
+
+def _read_glue_json(path: Path, encoding: str) -> list[Example]:
+    """MNLI as JSON lines {premise, hypothesis, label} or a JSON object id -> {text_a, text_b, label}."""
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(read_text_file(path, encoding))
+        except json.JSONDecodeError as err:
+            raise AdapterlabError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(data, dict):
+            raise AdapterlabError(f"{path}: expected a JSON object of id -> {{text_a, text_b, label}}")
+        records = [(f"id {key}", value) for key, value in data.items()]
+    else:
+        records = [(str(number), record) for number, record in _json_lines(path, encoding)]
+    examples = []
+    for where, record in records:
+        text = _first_key(record, ("premise", "text_a", "sentence1"), path, where)
+        pair = _first_key(record, ("hypothesis", "text_b", "sentence2"), path, where)
+        label = _first_key(record, ("label", "gold_label"), path, where)
+        examples.append(Example(text=text, text_pair=pair, label=str(label), source=f"{path}:{where}"))
+    return examples
+
+
+def _first_key(record: object, keys: tuple[str, ...], path: Path, where: str):
+    if isinstance(record, dict):
+        for key in keys:
+            if key in record:
+                return record[key]
+    raise AdapterlabError(f"{path}:{where}: missing field, expected one of {', '.join(keys)}")
+
+
+def _json_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, object]]:
+    for number, line in read_lines(path, encoding):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as err:
+            raise AdapterlabError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+
+
+def read_jsonl(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
+    """JSON lines, by default {text, label} (the TAE tasks); `columns` maps our fields to keys."""
+    mapping = {"text": "text", "label": "label", **(columns or {})}
+    examples = []
+    for number, record in _json_lines(path, encoding):
+        if not isinstance(record, dict):
+            raise AdapterlabError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        values = {}
+        for field, key in mapping.items():
+            if key not in record:
+                raise AdapterlabError(f"{path}:{number}: missing field {key!r} (mapped to {field})")
+            values[field] = record[key]
+        examples.append(_example(values, f"{path}:{number}"))
+    return examples
+
+
+def read_delimited(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
+    """CSV/TSV. With a header, `columns` maps our fields to column names (default text, label);
+    without one (integer mapping, or no 'text'/'label' header), columns are indices,
+    by default text=0 and label=1."""
+    rows = _rows(path, _delimiter(path), encoding)
+    first = next(rows, None)
+    if first is None:
+        raise AdapterlabError(f"{path}: empty file")
+    number, header = first
+    mapping = dict(columns or {})
+    by_index = bool(mapping) and all(str(v).isdigit() for v in mapping.values())
+    if not mapping:
+        by_index = not {"text", "label"} <= {h.strip() for h in header}
+        mapping = {"text": "0", "label": "1"} if by_index else {"text": "text", "label": "label"}
+    if by_index:
+        index = {field: int(value) for field, value in mapping.items()}
+        width = len(header)
+        body = _chain([first], rows)
+    else:
+        names = [h.strip() for h in header]
+        missing = [v for v in mapping.values() if v not in names]
+        if missing:
+            raise AdapterlabError(f"{path}:{number}: header has no column {missing[0]!r}; columns are {', '.join(names)}")
+        index = {field: names.index(value) for field, value in mapping.items()}
+        width = len(names)
+        body = rows
+    examples = []
+    for number, row in body:
+        if len(row) != width:
+            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+        examples.append(_example({field: row[i] for field, i in index.items()}, f"{path}:{number}"))
+    return examples
+
+
+def _example(values: dict, source: str) -> Example:
+    unknown = set(values) - set(FIELDS)
+    if unknown:
+        raise AdapterlabError(f"column mapping: unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(FIELDS)}")
+    label = values.get("label")
+    return Example(text=values.get("text"), text_pair=values.get("text_pair"), label=None if label is None else _label_text(label), source=source)
+
+
+def _label_text(label) -> str | float:
+    if isinstance(label, bool):
+        return str(label).lower()
+    if isinstance(label, float):
+        return label
+    return str(label).strip()
+
+
+def read_folder(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """A folder with one subfolder per class, one text file per example (e.g. BBC News)."""
+    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not classes:
+        raise AdapterlabError(f"{path}: no class subfolders; expected one folder per label holding text files")
+    examples = []
+    for folder in classes:
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and not file.name.startswith("."):
+                examples.append(Example(text=read_text_file(file, encoding).strip(), label=folder.name, source=str(file)))
+    return examples
+
+
+def read_hyperpartisan(path: Path, split: str | None = None, encoding: str = "utf-8") -> list[Example]:
+    """SemEval-2019 Task 4 by-article XML: the articles file and its ground-truth file, found in
+    one folder; with `split`, only the ids that hp-splits.json in that folder gives for it."""
+    folder = path if path.is_dir() else path.parent
+    articles = _one(folder, "articles-*.xml")
+    truth = _one(folder, "ground-truth-*.xml")
+    labels = {a.get("id"): a.get("hyperpartisan") for a in _parse_xml(truth, encoding).iter("article")}
+    keep = None
+    if split is not None:
+        splits_file = folder / "hp-splits.json"
+        try:
+            splits = json.loads(read_text_file(splits_file, encoding))
+        except json.JSONDecodeError as err:
+            raise AdapterlabError(f"{splits_file}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if split not in splits:
+            raise AdapterlabError(f"{splits_file}: no split {split!r}; it has {', '.join(splits)}")
+        keep = {int(i) for i in splits[split]}
+    examples = []
+    for article in _parse_xml(articles, encoding).iter("article"):
+        article_id = article.get("id")
+        if keep is not None and int(article_id) not in keep:
+            continue
+        if article_id not in labels:
+            raise AdapterlabError(f"{truth}: no label for article id {article_id}")
+        text = " ".join(" ".join(article.itertext()).split())
+        title = article.get("title") or ""
+        examples.append(Example(text=f"{title}. {text}" if title else text, label=labels[article_id], source=f"{articles}:id={article_id}"))
+    return examples
+
+
+def _one(folder: Path, pattern: str) -> Path:
+    found = sorted(folder.glob(pattern))
+    if len(found) != 1:
+        raise AdapterlabError(f"{folder}: expected exactly one file matching {pattern}, found {len(found)}")
+    return found[0]
+
+
+def _parse_xml(path: Path, encoding: str) -> ElementTree.Element:
+    try:
+        return ElementTree.fromstring(read_text_file(path, encoding))
+    except ElementTree.ParseError as err:
+        raise AdapterlabError(f"{path}:{err.position[0]}: not well-formed XML ({err})") from None
+
+
+def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """XTREME token files (UD-POS, PAN-X): `token<TAB>tag` per line, a blank line between sentences."""
+    examples, tokens, tags, start = [], [], [], 1
+    for number, line in _chain(read_lines(path, encoding), [(-1, "")]):
+        if not line.strip():
+            if tokens:
+                examples.append(Example(tokens=tuple(tokens), tags=tuple(tags), source=f"{path}:{start}"))
+            tokens, tags, start = [], [], number + 1
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(parts)} columns, expected 2 (token, tag)")
+        tokens.append(parts[0])
+        tags.append(parts[1].strip())
+    return examples
+
+
+def read_conllu(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """CoNLL-U: FORM (column 2) and UPOS (column 4) of every syntactic word; comments,
+    multi-word token ranges (1-2) and empty nodes (1.1) are skipped."""
+    examples, tokens, tags, start = [], [], [], 1
+    for number, line in _chain(read_lines(path, encoding), [(-1, "")]):
+        if not line.strip():
+            if tokens:
+                examples.append(Example(tokens=tuple(tokens), tags=tuple(tags), source=f"{path}:{start}"))
+            tokens, tags, start = [], [], number + 1
+            continue
+        if line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 10:
+            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(parts)} columns, expected 10 (CoNLL-U)")
+        if "-" in parts[0] or "." in parts[0]:
+            continue
+        tokens.append(parts[1])
+        tags.append(parts[3])
+    return examples
+
+
+def read_xnli(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """XNLI tsv: XTREME's `premise<TAB>hypothesis<TAB>label`, or XNLI 1.0 with a header
+    (sentence1, sentence2, gold_label)."""
+    rows = _rows(path, "\t", encoding)
+    first = next(rows, None)
+    if first is None:
+        raise AdapterlabError(f"{path}: empty file")
+    names = [c.strip() for c in first[1]]
+    if {"sentence1", "sentence2", "gold_label"} <= set(names):
+        index, width, body = (names.index("sentence1"), names.index("sentence2"), names.index("gold_label")), len(names), rows
+    else:
+        index, width, body = (0, 1, 2), 3, _chain([first], rows)
+    examples = []
+    for number, row in body:
+        if len(row) != width:
+            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+        examples.append(Example(text=row[index[0]], text_pair=row[index[1]], label=row[index[2]].strip(), source=f"{path}:{number}"))
+    return examples
+
+
+def read_hub(name: str, split: str, columns: dict[str, str] | None = None, data_files: dict[str, str] | None = None) -> list[Example]:
+    """A Hugging Face `datasets` dataset: a hub name such as "glue/rte", or a builder ("csv",
+    "json") with local data_files. Class-label integers become their names."""
+    try:
+        import datasets
+    except ImportError:
+        raise AdapterlabError("hub datasets need the `datasets` package: pip install 'adapterlab[hub]'") from None
+    builder, _, config = name.partition("/")
+    try:
+        dataset = datasets.load_dataset(builder, config or None, split=split, data_files=data_files)
+    except Exception as err:  # datasets raises many types; the user needs one line
+        raise AdapterlabError(f"dataset {name!r} split {split!r} could not be loaded: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    mapping = dict(columns or {})
+    if not mapping:
+        names = set(dataset.column_names)
+        pairs = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence")]
+        pair = next((p for p in pairs if set(p) <= names), None)
+        text = pair[0] if pair else ("sentence" if "sentence" in names else "text")
+        mapping = {"text": text, "label": "label"}
+        if pair:
+            mapping["text_pair"] = pair[1]
+    for column in mapping.values():
+        if column not in dataset.column_names:
+            raise AdapterlabError(f"dataset {name!r}: no column {column!r}; columns are {', '.join(dataset.column_names)}")
+    label_feature = dataset.features.get(mapping.get("label", ""))
+    names_of = getattr(label_feature, "names", None)
+    examples = []
+    for index, record in enumerate(dataset):
+        values = {field: record[column] for field, column in mapping.items()}
+        if names_of is not None and isinstance(values.get("label"), int):
+            if values["label"] < 0:
+                continue  # GLUE test splits carry -1: no label
+            values["label"] = names_of[values["label"]]
+        examples.append(_example(values, f"{name}[{split}]:{index}"))
+    return examples
+
+
+def _chain(*parts):
+    for part in parts:
+        yield from part
+
+
+READERS: dict[str, Callable[..., list[Example]]] = {
+    "glue": read_glue,
+    "jsonl": read_jsonl,
+    "tsv": read_delimited,
+    "csv": read_delimited,
+    "folder": read_folder,
+    "hyperpartisan": read_hyperpartisan,
+    "xtreme-tokens": read_token_file,
+    "conllu": read_conllu,
+    "xnli": read_xnli,
+}
+
+
+def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: dict[str, str] | None = None, split: str | None = None,
+                  encoding: str = "utf-8") -> list[Example]:
+    """Read one split of task `spec` from `path` with reader `fmt` ("auto": the task's own
+    reader, or one chosen by the file's extension), then check it is not empty and that every
+    label is in the task's label set."""
+    path = Path(path)
+    if not path.exists():
+        raise AdapterlabError(f"{path}: file not found")
+    fmt = _choose_reader(path, spec, fmt, columns)
+    if fmt not in READERS:
+        raise AdapterlabError(f"data format {fmt!r} is not known; allowed: auto, {', '.join(READERS)}")
+    if fmt == "glue":
+        if spec.name not in GLUE_LAYOUTS:
+            raise AdapterlabError(f"data format 'glue' needs a GLUE task; {spec.name!r} is not one of {', '.join(GLUE_LAYOUTS)}")
+        examples = read_glue(path, spec.name, encoding)
+    elif fmt in ("jsonl", "tsv", "csv"):
+        examples = READERS[fmt](path, columns, encoding)
+    elif fmt == "hyperpartisan":
+        examples = read_hyperpartisan(path, split, encoding)
+    else:
+        examples = READERS[fmt](path, encoding)
+    if not examples:
+        raise AdapterlabError(f"{path}: no examples (empty split)")
+    check_labels(examples, spec)
+    return examples
+
+
+def _choose_reader(path: Path, spec: TaskSpec, fmt: str, columns: dict[str, str] | None) -> str:
+    if fmt != "auto":
+        return fmt
+    if path.is_dir():
+        return "hyperpartisan" if spec.reader == "hyperpartisan" else "folder"
+    if spec.reader not in ("auto", "folder") and not (columns and spec.reader == "glue"):
+        return spec.reader
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".txt"):
+        return "jsonl"
+    if suffix == ".conllu":
+        return "conllu"
+    return "csv" if suffix == ".csv" else "tsv"
+
+
+def check_labels(examples: list[Example], spec: TaskSpec) -> None:
+    """Every label must be in the task's label set (regression: a number)."""
+    if spec.kind == "mlm":
+        return
+    for example in examples:
+        if spec.kind == "token":
+            bad = [t for t in example.tags or () if spec.labels and t not in spec.labels]
+            if bad:
+                raise AdapterlabError(f"{example.source}: tag {bad[0]!r} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
+            continue
+        if example.text is None or example.label is None or (spec.pair and example.text_pair is None):
+            raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'label' if example.label is None else 'text_pair'}")
+        if spec.kind == "regression":
+            try:
+                float(example.label)
+            except (TypeError, ValueError):
+                raise AdapterlabError(f"{example.source}: label {example.label!r} is not a number ({spec.name} is a regression task)") from None
+        elif spec.labels is not None and example.label not in spec.labels:
+            raise AdapterlabError(f"{example.source}: label {example.label!r} is not in the label set of {spec.name} ({', '.join(spec.labels)})")

@@ -1,0 +1,1 @@
+"""The explicit training loop (Accelerate), metrics, checkpoint selection, TAPT and run folders."""
