@@ -52,3 +52,28 @@ def outputs(model, batch) -> torch.Tensor:
     """The tensor a test compares: logits of task models, last hidden state of bare encoders."""
     out = model(**batch)
     return out.logits if hasattr(out, "logits") and out.logits is not None else out.last_hidden_state
+
+
+WORDS = (
+    "the a film movie great good bad awful plot actor story fun dull long short best worst love hate "
+    "is was and but not very really quite boring brilliant slow fast music scene ending cast script "
+    "london paris berlin john mary acme corp visited works at in of to on"
+).split()
+
+
+def save_tiny_backbone(folder, arch: str = "bert", dropout: float = 0.1, seed: int = 0):
+    """A tiny BERT (or RoBERTa-style) folder with a WordPiece tokenizer that covers WORDS."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!?")
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=dropout,
+                                     attention_probs_dropout_prob=dropout)
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder

@@ -97,6 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from adapterlab.train.run import run_training
 
     result = run_training(config_from_args(args), args.out, overwrite=args.overwrite)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0 if result["status"] == "ok" else 3  # one report per launch, from rank 0
     metric = result["metric"]
     test = result.get("test_metric")
     validation = result.get("validation_metric")
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()  # "newly initialized head" notices are expected here
+        transformers.utils.logging.disable_progress_bar()
         return args.run(args)
     except AdapterlabError as err:
         print(f"adapterlab: error: {err}", file=sys.stderr)

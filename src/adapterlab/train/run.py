@@ -79,8 +79,10 @@ def build_accelerator(mixed_precision: str) -> Accelerator:
         mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     if not torch.cuda.is_available():
         mixed_precision = "no"  # fp32 on CPU, as the paper's numbers assume
-    # split_batches: batch_size is the global batch, so N processes follow the 1-process schedule
-    return Accelerator(mixed_precision=mixed_precision, dataloader_config=DataLoaderConfiguration(split_batches=True))
+    # split_batches: batch_size is the global batch, so N processes follow the 1-process schedule.
+    # cpu=True on a machine without GPUs lets a multi-process launch use gloo (MULTI_CPU).
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(),
+                       dataloader_config=DataLoaderConfiguration(split_batches=True))
 
 
 def build_task_model(model_path: str, spec: TaskSpec, labels: LabelMap):
