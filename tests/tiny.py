@@ -67,9 +67,11 @@ def save_tiny_backbone(folder, arch: str = "bert", dropout: float = 0.1, seed: i
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!?")
+    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!?")
+    vocab = list(dict.fromkeys(pieces))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    # from_pretrained reads vocab.txt on both transformers 4.x and 5.x (their constructors differ)
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(folder, do_lower_case=True)
     tokenizer.save_pretrained(folder)
     config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
                                      intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=dropout,
@@ -77,3 +79,19 @@ def save_tiny_backbone(folder, arch: str = "bert", dropout: float = 0.1, seed: i
     torch.manual_seed(seed)
     transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def write_sentiment_tsv(path, count: int, seed: int) -> None:
+    """A learnable toy sentiment task in GLUE SST-2 layout: one cue word decides the label."""
+    import random
+
+    rng = random.Random(seed)
+    positive, negative = ["great", "good", "best", "brilliant", "fun", "love"], ["bad", "awful", "dull", "worst", "boring", "hate"]
+    lines = ["sentence\tlabel"]
+    for _ in range(count):
+        label = rng.choice("01")
+        neutral = [w for w in WORDS[:40] if w not in positive + negative]
+        words = [rng.choice(neutral) for _ in range(rng.randint(3, 12))] + [rng.choice(positive if label == "1" else negative)]
+        rng.shuffle(words)
+        lines.append(" ".join(words) + "\t" + label)
+    path.write_text("\n".join(lines) + "\n")

@@ -51,7 +51,8 @@ def build_splits(
 ) -> Splits:
     """Low-resource (train_size=k): k from train, a validation set from the rest of train, and the
     original dev set as test (held out from train when there is none). Plain: choose on dev,
-    report test (each held out from train when missing)."""
+    report test; with no test file dev becomes the test set and validation is held out from
+    train; with neither, both are held out."""
     if train_size is not None:
         if dev is None and test is None:
             train, test = hold_out(train, test_fraction, source)
@@ -59,7 +60,11 @@ def build_splits(
         return Splits(sampled, validation, dev if dev is not None else test, "low-resource")
     if test is None and dev is None:
         train, test = hold_out(train, test_fraction, source)
+    elif test is None:
+        # only train and dev: report on dev, as GLUE papers do, and pick checkpoints on a
+        # validation set held out from train so that the reported number is not chosen on itself
+        test, dev = dev, None
     if dev is None:
         fraction = min(0.5, validation_size / len(train))
         train, dev = hold_out(train, fraction, source)
-    return Splits(train, dev, test if test is not None else [], "plain")
+    return Splits(train, dev, test, "plain")

@@ -1,0 +1,56 @@
+"""Our metrics against values computed independently of the library calls (formulas, hand counts)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from adapterlab.train.metrics import classification_metrics, is_better, regression_metrics, token_metrics
+
+
+def test_binary_classification_metrics_by_hand():
+    gold = np.array([1, 1, 1, 0, 0, 0, 1, 0])
+    pred = np.array([1, 1, 0, 0, 1, 0, 1, 0])
+    tp, tn, fp, fn = 3, 3, 1, 1
+    metrics = classification_metrics(pred, gold)
+    assert metrics["accuracy"] == pytest.approx(6 / 8)
+    assert metrics["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    mcc = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    assert metrics["mcc"] == pytest.approx(mcc)
+    assert metrics["micro_f1"] == pytest.approx(metrics["accuracy"])  # single-label: micro-F1 = accuracy
+
+
+def test_macro_f1_by_hand():
+    gold = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    f1 = {0: 2 * 1 / (2 * 1 + 1 + 1), 1: 2 * 2 / (2 * 2 + 1 + 0), 2: 2 * 1 / (2 * 1 + 0 + 1)}
+    metrics = classification_metrics(pred, gold)
+    assert metrics["macro_f1"] == pytest.approx(sum(f1.values()) / 3)
+    assert "f1" not in metrics  # binary F1 only for two classes
+
+
+def test_regression_metrics_against_numpy():
+    rng = np.random.default_rng(0)
+    gold = rng.normal(size=50)
+    pred = gold + rng.normal(scale=0.5, size=50)
+    metrics = regression_metrics(pred, gold)
+    assert metrics["pearson"] == pytest.approx(np.corrcoef(pred, gold)[0, 1])
+    ranks = lambda x: np.argsort(np.argsort(x))  # noqa: E731 (no ties in continuous data)
+    assert metrics["spearman"] == pytest.approx(np.corrcoef(ranks(pred), ranks(gold))[0, 1])
+    assert regression_metrics(np.ones(5), gold[:5]) == {"pearson": 0.0, "spearman": 0.0}
+
+
+def test_entity_f1_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "B-LOC"]]
+    # entities: gold {PER, LOC, ORG} = 3; predicted {PER, ORG, LOC(wrong)} = 3; correct 2
+    metrics = token_metrics(pred, gold)
+    assert metrics["entity_f1"] == pytest.approx(2 / 3)
+    assert metrics["accuracy"] == pytest.approx(4 / 6)
+    assert "entity_f1" not in token_metrics([["NOUN"]], [["NOUN"]])
+
+
+def test_is_better_respects_direction():
+    assert is_better("accuracy", 0.6, 0.5) and not is_better("accuracy", 0.4, 0.5)
+    assert is_better("mlm_loss", 1.0, 2.0) and not is_better("mlm_loss", 3.0, 2.0)
+    assert is_better("accuracy", 0.1, None) and not is_better("accuracy", float("nan"), None)

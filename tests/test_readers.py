@@ -1,0 +1,209 @@
+import json
+
+import pytest
+
+from adapterlab.data.readers import read_examples, read_hub
+from adapterlab.data.tasks import get_task
+from adapterlab.errors import AdapterlabError
+
+
+def write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+# ------------------------------------------------------------------------------------- GLUE
+
+
+def test_glue_cola_no_header(tmp_path):
+    path = write(tmp_path / "train.tsv", "gj04\t1\t\tOur friends won't buy this.\ngj04\t0\t*\tThey drank the pub.\n")
+    examples = read_examples(path, get_task("cola"))
+    assert [(e.text, e.label) for e in examples] == [("Our friends won't buy this.", "1"), ("They drank the pub.", "0")]
+    assert examples[1].source.endswith("train.tsv:2")
+
+
+def test_glue_sst2_header(tmp_path):
+    path = write(tmp_path / "dev.tsv", "sentence\tlabel\nit 's a charming journey . \t1\n")
+    assert read_examples(path, get_task("sst2"))[0].label == "1"
+
+
+def test_glue_mrpc_header_with_bom(tmp_path):
+    path = write(tmp_path / "train.tsv", "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t702876\t702977\tAmrozi accused him .\tReferring to him , Amrozi .\n")
+    (example,) = read_examples(path, get_task("mrpc"))
+    assert (example.text, example.text_pair, example.label) == ("Amrozi accused him .", "Referring to him , Amrozi .", "1")
+
+
+def test_glue_stsb_scores_and_rte_names(tmp_path):
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    stsb = write(tmp_path / "stsb.tsv", header + "0\tmain\tMSRvid\t2012\t0001\tnone\tnone\tA plane.\tAn air plane.\t5.000\n")
+    assert read_examples(stsb, get_task("stsb"))[0].label == "5.000"
+    rte = write(tmp_path / "rte.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tnot_entailment\n")
+    assert read_examples(rte, get_task("rte"))[0].label == "not_entailment"
+
+
+def test_glue_mnli_json_variants(tmp_path):
+    lines = write(tmp_path / "dev_matched.jsonl", json.dumps({"premise": "p", "hypothesis": "h", "label": "neutral"}) + "\n")
+    obj = write(tmp_path / "train.json", json.dumps({"0": {"text_a": "p", "text_b": "h", "label": "entailment"}}))
+    assert read_examples(lines, get_task("mnli"))[0].text_pair == "h"
+    assert read_examples(obj, get_task("mnli"))[0].label == "entailment"
+
+
+def test_glue_qqp_malformed_row_names_file_and_line(tmp_path):
+    path = write(tmp_path / "train_subset.tsv", "1\t2\t3\tq one\tq two 0\n4\t5\t6\tq\tq\t1\n")
+    with pytest.raises(AdapterlabError, match=r"train_subset.tsv:1: wrong column count: 5 columns, expected 6"):
+        read_examples(path, get_task("qqp"))
+
+
+def test_label_not_in_label_set(tmp_path):
+    path = write(tmp_path / "rte.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tA.\tB.\tmaybe\n")
+    with pytest.raises(AdapterlabError, match=r"rte.tsv:3: label 'maybe' is not in the label set of rte \(entailment, not_entailment\)"):
+        read_examples(path, get_task("rte"))
+
+
+def test_empty_split_and_missing_file(tmp_path):
+    path = write(tmp_path / "dev.tsv", "sentence\tlabel\n")
+    with pytest.raises(AdapterlabError, match="dev.tsv: no examples"):
+        read_examples(path, get_task("sst2"))
+    with pytest.raises(AdapterlabError, match="nope.tsv: file not found"):
+        read_examples(tmp_path / "nope.tsv", get_task("sst2"))
+
+
+def test_undecodable_byte_names_line_and_encoding_option(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes("sentence\tlabel\ngood\t1\n".encode() + b"costs \xa35\t0\n")
+    with pytest.raises(AdapterlabError, match=r"train.tsv:3: undecodable byte 0xa3 at column 7 for encoding utf-8"):
+        read_examples(path, get_task("sst2"))
+    assert read_examples(path, get_task("sst2"), encoding="latin-1")[1].text == "costs £5"
+
+
+def test_regression_label_must_be_a_number(tmp_path):
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    path = write(tmp_path / "stsb.tsv", header + "0\tm\tf\t2012\t1\tn\tn\tA.\tB.\thigh\n")
+    with pytest.raises(AdapterlabError, match="label 'high' is not a number"):
+        read_examples(path, get_task("stsb"))
+
+
+# --------------------------------------------------------------------------- JSONL and CSV
+
+
+def test_jsonl_tae(tmp_path):
+    path = write(tmp_path / "train.txt", json.dumps({"text": "<< EGFR >> inhibitors", "label": "INHIBITOR", "metadata": []}) + "\n\n")
+    (example,) = read_examples(path, get_task("chemprot"))
+    assert (example.text, example.label) == ("<< EGFR >> inhibitors", "INHIBITOR")
+
+
+def test_jsonl_bad_json_and_missing_field(tmp_path):
+    bad = write(tmp_path / "a.jsonl", '{"text": "x", "label": "a"}\n{"text": \n')
+    with pytest.raises(AdapterlabError, match=r"a.jsonl:2: not valid JSON"):
+        read_examples(bad, get_task("classification"))
+    missing = write(tmp_path / "b.jsonl", '{"sentence": "x", "label": "a"}\n')
+    with pytest.raises(AdapterlabError, match=r"b.jsonl:1: missing field 'text'"):
+        read_examples(missing, get_task("classification"))
+
+
+def test_generic_csv_with_column_mapping(tmp_path):
+    path = write(tmp_path / "reviews.csv", 'id,review,question,stars\n1,"great, really",why?,5\n2,bad,how?,1\n')
+    examples = read_examples(path, get_task("pair-classification"), columns={"text": "review", "text_pair": "question", "label": "stars"})
+    assert [(e.text, e.text_pair, e.label) for e in examples] == [("great, really", "why?", "5"), ("bad", "how?", "1")]
+    with pytest.raises(AdapterlabError, match="header has no column 'rating'"):
+        read_examples(path, get_task("classification"), columns={"text": "review", "label": "rating"})
+
+
+def test_generic_tsv_without_header_and_jsonl_mapping(tmp_path):
+    ag = write(tmp_path / "dev.tsv", "Oil prices rise.\tBusiness\nA goal!\tSports\n")
+    assert [e.label for e in read_examples(ag, get_task("ag"))] == ["Business", "Sports"]
+    mapped = write(tmp_path / "x.jsonl", json.dumps({"body": "hi", "y": 1}) + "\n")
+    assert read_examples(mapped, get_task("classification"), columns={"text": "body", "label": "y"})[0].label == "1"
+
+
+def test_wrong_column_count_in_generic_tsv(tmp_path):
+    path = write(tmp_path / "d.tsv", "text\tlabel\nok\t1\ntoo\tmany\tcols\n")
+    with pytest.raises(AdapterlabError, match=r"d.tsv:3: wrong column count: 3 columns, expected 2"):
+        read_examples(path, get_task("classification"))
+
+
+# ------------------------------------------------------------------ folders, XML, tokens, XNLI
+
+
+def test_folder_per_class(tmp_path):
+    for label, texts in {"sport": ["goal", "win"], "tech": ["chip"]}.items():
+        (tmp_path / label).mkdir()
+        for i, text in enumerate(texts):
+            write(tmp_path / label / f"{i}.txt", text + "\n")
+    examples = read_examples(tmp_path, get_task("bbc"))
+    assert sorted((e.label, e.text) for e in examples) == [("sport", "goal"), ("sport", "win"), ("tech", "chip")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AdapterlabError, match="no class subfolders"):
+        read_examples(empty, get_task("bbc"))
+
+
+def _hyperpartisan(folder, splits=None):
+    write(folder / "articles-training-byarticle-20181122.xml", '<?xml version="1.0"?><articles>'
+          '<article id="0000000" title="Money power"><p>Banks <a href="x">rule</a>.</p></article>'
+          '<article id="0000001" title="Quiet news"><p>Rain.</p></article></articles>')
+    write(folder / "ground-truth-training-byarticle-20181122.xml", '<?xml version="1.0"?><articles>'
+          '<article hyperpartisan="true" id="0000000"/><article hyperpartisan="false" id="0000001"/></articles>')
+    if splits:
+        write(folder / "hp-splits.json", json.dumps(splits))
+
+
+def test_hyperpartisan_xml_and_splits(tmp_path):
+    _hyperpartisan(tmp_path, {"train": [0], "dev": [], "test": [1]})
+    spec = get_task("hyperpartisan")
+    train = read_examples(tmp_path, spec, split="train")
+    assert [(e.text, e.label) for e in train] == [("Money power. Banks rule .", "true")]
+    assert read_examples(tmp_path, spec, split="test")[0].label == "false"
+
+
+def test_hyperpartisan_broken_xml(tmp_path):
+    _hyperpartisan(tmp_path)
+    write(tmp_path / "articles-training-byarticle-20181122.xml", "<articles><article id='1'>")
+    with pytest.raises(AdapterlabError, match="not well-formed XML"):
+        read_examples(tmp_path, get_task("hyperpartisan"))
+
+
+def test_xtreme_token_file(tmp_path):
+    path = write(tmp_path / "train-en.tsv", "R.H.\tB-ORG\nSaunders\tI-ORG\n\nParis\tB-LOC\n")
+    examples = read_examples(path, get_task("panx"))
+    assert [e.tokens for e in examples] == [("R.H.", "Saunders"), ("Paris",)]
+    assert examples[1].tags == ("B-LOC",)
+    bad = write(tmp_path / "bad.tsv", "Paris\tB-LOC\tX\n")
+    with pytest.raises(AdapterlabError, match=r"bad.tsv:1: wrong column count: 3 columns, expected 2"):
+        read_examples(bad, get_task("panx"))
+    unknown = write(tmp_path / "unknown.tsv", "Paris\tB-CITY\n")
+    with pytest.raises(AdapterlabError, match=r"tag 'B-CITY' is not in the label set of panx"):
+        read_examples(unknown, get_task("panx"))
+
+
+def test_conllu_skips_comments_ranges_and_empty_nodes(tmp_path):
+    text = ("# sent_id = 1\n# text = Don't go\n"
+            "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\n1\tDo\tdo\tAUX\t_\t_\t3\taux\t_\t_\n2\tn't\tnot\tPART\t_\t_\t3\tadvmod\t_\t_\n"
+            "3\tgo\tgo\tVERB\t_\t_\t0\troot\t_\t_\n3.1\tx\tx\tX\t_\t_\t_\t_\t_\t_\n\n")
+    path = write(tmp_path / "de_gsd-ud-test.conllu", text)
+    (example,) = read_examples(path, get_task("udpos"), fmt="conllu")
+    assert example.tokens == ("Do", "n't", "go") and example.tags == ("AUX", "PART", "VERB")
+    bad = write(tmp_path / "bad.conllu", "1\tDo\tdo\n")
+    with pytest.raises(AdapterlabError, match=r"bad.conllu:1: wrong column count: 3 columns, expected 10"):
+        read_examples(bad, get_task("udpos"), fmt="conllu")
+
+
+def test_xnli_both_layouts(tmp_path):
+    xtreme = write(tmp_path / "dev-de.tsv", "Er kam.\tEr ging.\tcontradiction\n")
+    assert read_examples(xtreme, get_task("xnli"))[0].label == "contradiction"
+    xnli1 = write(tmp_path / "xnli.dev.tsv", "language\tgold_label\tsentence1\tsentence2\nde\tneutral\tA.\tB.\n")
+    assert read_examples(xnli1, get_task("xnli"))[0].text_pair == "B."
+
+
+# ------------------------------------------------------------------------- HF datasets path
+
+
+def test_hub_path_through_datasets_local_loaders(tmp_path):
+    pytest.importorskip("datasets")
+    csv_path = write(tmp_path / "train.csv", "sentence1,sentence2,label\nA man.,A person.,entailment\nA cat.,A dog.,not_entailment\n")
+    examples = read_hub("csv", "train", data_files={"train": str(csv_path)})
+    assert [(e.text, e.text_pair, e.label) for e in examples] == [("A man.", "A person.", "entailment"), ("A cat.", "A dog.", "not_entailment")]
+    json_path = write(tmp_path / "train.jsonl", json.dumps({"body": "hello", "y": "a"}) + "\n")
+    assert read_hub("json", "train", columns={"text": "body", "label": "y"}, data_files={"train": str(json_path)})[0].text == "hello"
+    with pytest.raises(AdapterlabError, match="no column 'nope'"):
+        read_hub("json", "train", columns={"text": "nope"}, data_files={"train": str(json_path)})
