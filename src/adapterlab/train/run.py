@@ -170,7 +170,8 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
                          columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
                          seed=config.seed if config.data_seed is None else config.data_seed, test_fraction=config.test_fraction,
                          encoding=config.encoding)
-    labels = LabelMap.for_task(spec, splits.train)
+    # every label seen in any split: a rare class can be missing from a k-sample of train
+    labels = LabelMap.for_task(spec, splits.train + splits.validation + splits.test)
     model_path = resolve_backbone(config.model)
     tokenizer = load_tokenizer(model_path)
     if read_result(run_dir) is not None and not overwrite:
@@ -194,6 +195,8 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
             metrics_log.flush()
 
     started = time.perf_counter()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()  # peak memory of this run, not of the process so far
     result: dict = {"status": "failed", "task": spec.name, "method": config.method, "metric": spec.metric, "seed": config.seed}
     try:
         set_seed(config.seed)
@@ -298,7 +301,8 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
 def _peak_memory_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    # peak RSS of the process so far (Linux reports KiB): per run when each run has its own process
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _git_sha() -> str | None:
