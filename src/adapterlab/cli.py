@@ -129,6 +129,96 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(values: list[str]) -> dict:
+    import yaml
+
+    overrides = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AdapterlabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=3")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def cmd_study_validate(args: argparse.Namespace) -> int:
+    from adapterlab.study.spec import load_spec
+
+    spec = load_spec(args.spec, _overrides(args.set), check_files=not args.no_file_check)
+    tasks = sorted({r.labels["task"] for r in spec.runs})
+    settings = sorted({r.key for r in spec.runs})
+    print(f"ok: {args.spec}: study {spec.name!r}, {len(spec.runs)} runs = {len(settings)} settings x seeds, tasks: {', '.join(tasks)}")
+    return 0
+
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from adapterlab.study.executor import run_states, run_study, run_study_ray
+    from adapterlab.study.spec import load_spec
+
+    spec = load_spec(args.spec, _overrides(args.set))
+    command = ["adapterlab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("adapterlab") else ["adapterlab", "study", "run", args.spec, "--out", args.out]
+    done_before = sum(s.state not in ("pending", "running") for s in run_states(spec, _path(args.out)))
+    bar = tqdm(total=len(spec.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
+
+    def progress(name: str, status: str) -> None:
+        states = run_states(spec, _path(args.out))
+        bar.n = sum(s.state not in ("pending", "running") for s in states)
+        if name:
+            bar.set_postfix_str(f"{name}: {status}")
+        bar.refresh()
+
+    if args.executor == "ray":
+        states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command)
+    else:
+        states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress)
+    bar.close()
+    _print_status(states)
+    return 0
+
+
+def cmd_study_status(args: argparse.Namespace) -> int:
+    from adapterlab.study.executor import status_of_folder
+
+    _print_status(status_of_folder(_path(args.out)), show_eta=True)
+    return 0
+
+
+def cmd_study_report(args: argparse.Namespace) -> int:
+    from adapterlab.report.build import build_report
+
+    report = build_report(args.out)
+    print(f"report of {report.runs_done}/{report.runs_planned} runs in {report.folder}/:")
+    for path in report.files:
+        print(f"  {path.name}")
+    print((report.folder / "table.md").read_text())
+    return 0
+
+
+def _print_status(states, show_eta: bool = False) -> None:
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state.state] = counts.get(state.state, 0) + 1
+    order = ("ok", "diverged", "failed", "running", "pending")
+    print(f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in order))
+    if show_eta:
+        times = [s.result["wall_seconds"] for s in states if s.result and s.result.get("wall_seconds")]
+        remaining = counts.get("pending", 0) + counts.get("running", 0)
+        if times and remaining:
+            eta = remaining * sum(times) / len(times)
+            print(f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)")
+    for state in states:
+        if state.state == "failed" and state.result:
+            print(f"failed: {state.run.relative_dir}: {state.result.get('error', '')}")
+
+
+def _path(value: str):
+    from pathlib import Path
+
+    return Path(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.set_defaults(run=cmd_quickstart)
+    study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")
+    verbs = study.add_subparsers(dest="verb", required=True)
+    validate = verbs.add_parser("validate", help="check a study spec and count its runs; nothing runs")
+    validate.add_argument("spec", help="study YAML, e.g. configs/cpu/table2_glue_lowres.yaml")
+    validate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting, e.g. --set epochs=3")
+    validate.add_argument("--no-file-check", action="store_true", help="do not check that data files exist (specs for another machine)")
+    validate.set_defaults(run=cmd_study_validate)
+    run = verbs.add_parser("run", help="run every pending run; re-running the same command resumes")
+    run.add_argument("spec")
+    run.add_argument("--out", required=True, help="study folder: one folder per setting, seed=N/ below it")
+    run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local")
+    run.add_argument("--address", help="Ray cluster address (default: start or join a local Ray)")
+    run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray: CPUs per run")
+    run.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs per run")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(run=cmd_study_run)
+    status = verbs.add_parser("status", help="runs done, failed, diverged, running and pending, with an ETA")
+    status.add_argument("out")
+    status.set_defaults(run=cmd_study_status)
+    report = verbs.add_parser("report", help="tables (Markdown, LaTeX, CSV), significance, figures and report.html")
+    report.add_argument("out")
+    report.set_defaults(run=cmd_study_report)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)
     return parser

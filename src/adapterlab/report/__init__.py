@@ -1,0 +1,1 @@
+"""Study reports: tables (Markdown, LaTeX, CSV) with significance tests, figures, one HTML file."""

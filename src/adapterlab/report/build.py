@@ -1,0 +1,129 @@
+"""`adapterlab study report DIR`: tables, significance, figures and one self-contained report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.report import figures
+from adapterlab.report.tables import build_table, to_csv, to_html, to_latex, to_markdown
+from adapterlab.train.run import METRICS_FILE, read_result
+
+PLAN_FILE = "study.json"
+
+
+@dataclass(frozen=True)
+class Report:
+    folder: Path
+    files: list[Path]
+    runs_done: int
+    runs_planned: int
+
+
+def collect(out: Path) -> tuple[dict, list[dict]]:
+    """The study plan and one record {"labels", "result", "dir"} per finished run."""
+    plan_path = out / PLAN_FILE
+    try:
+        plan = json.loads(plan_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise AdapterlabError(f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first") from None
+    records = []
+    for run in plan["runs"]:
+        result = read_result(out / run["dir"])
+        if result is not None:
+            records.append({"labels": run["labels"], "result": result, "dir": out / run["dir"]})
+    return plan, records
+
+
+def _curves(records: list[dict]) -> list[dict]:
+    curves = []
+    for record in records:
+        path = record["dir"] / METRICS_FILE
+        if not path.exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r.get("split") == "validation" and r.get("loss") is not None]
+        if any(r.get("at") == "step" for r in rows):
+            rows = [r for r in rows if r.get("at") == "step"]
+        curves.append({"labels": record["labels"], "rows": rows, "metric": record["result"].get("metric")})
+    return curves
+
+
+def overfitting_summary(curves: list[dict]) -> list[dict]:
+    """Table 6: the mean and the best validation metric over all evaluation steps, per run setting."""
+    summary: dict[str, dict] = {}
+    for curve in curves:
+        metric = curve["metric"]
+        values = [r[metric] for r in curve["rows"] if r.get(metric) is not None]
+        if not values:
+            continue
+        labels = curve["labels"]
+        key = f"{labels['task']} {labels['method']}" + (f" m={labels['adapter_size']}" if labels["method"] == "adapter" else "")
+        entry = summary.setdefault(key, {"setting": key, "mean": [], "best": []})
+        entry["mean"].append(100 * sum(values) / len(values))
+        entry["best"].append(100 * max(values))
+    return [{"setting": e["setting"], "mean_over_steps": sum(e["mean"]) / len(e["mean"]), "best_over_steps": sum(e["best"]) / len(e["best"]),
+             "runs": len(e["mean"])} for e in summary.values()]
+
+
+def build_report(out: str | Path) -> Report:
+    out = Path(out)
+    plan, records = collect(out)
+    if not records:
+        raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
+    folder = out / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    title = plan.get("name", out.name)
+    table = build_table(title, records, plan.get("reference"))
+    files = []
+    for name, text in (("table.md", to_markdown(table)), ("table.tex", to_latex(table)), ("table.csv", to_csv(table))):
+        (folder / name).write_text(text)
+        files.append(folder / name)
+    (folder / "significance.json").write_text(json.dumps(table.significance, indent=2) + "\n")
+    files.append(folder / "significance.json")
+    curves = _curves(records)
+    overfitting = overfitting_summary(curves)
+    plots = {
+        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
+        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r["labels"].get("lr") for r in records}) > 1 else None,
+        "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
+        "Test metric by adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
+    }
+    plots = {k: v for k, v in plots.items() if v is not None}
+    files.extend(plots.values())
+    page = _html(plan, table, plots, overfitting, len(records))
+    (folder / "report.html").write_text(page)
+    files.append(folder / "report.html")
+    return Report(folder, files, len(records), len(plan["runs"]))
+
+
+def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], done: int) -> str:
+    import torch
+    import transformers
+
+    import adapterlab
+
+    images = "".join(
+        f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'/>"
+        for title, path in plots.items()
+    )
+    over = ""
+    if overfitting:
+        rows = "".join(f"<tr><td>{html.escape(o['setting'])}</td><td>{o['mean_over_steps']:.2f}</td><td>{o['best_over_steps']:.2f}</td><td>{o['runs']}</td></tr>" for o in overfitting)
+        over = f"<h3>Mean and best validation metric over all evaluations (Table 6)</h3><table><tr><th>setting</th><th>mean</th><th>best</th><th>runs</th></tr>{rows}</table>"
+    command = " ".join(plan.get("command") or []) or "(not recorded)"
+    versions = f"adapterlab {adapterlab.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}"
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(plan.get('name', 'study'))}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
+<p>{done} of {len(plan['runs'])} planned runs finished. Test metric ×100, mean<sub>std</sub> over seeds; the paper's number in parentheses where the spec has one.</p>
+{to_html(table)}{over}{images}
+<h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
+"""

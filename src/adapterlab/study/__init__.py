@@ -1,0 +1,1 @@
+"""Studies: specs (YAML grids), a resumable sweep executor (local workers or Ray), and reports."""

@@ -1,0 +1,229 @@
+"""Study specs (YAML): a base run config plus a grid, validated as a whole before any run starts.
+
+```yaml
+name: table2_glue_lowres
+base: {model: bert-base-uncased, epochs: 20, batch_size: 16}   # RunConfig fields for every run
+tasks:                                                          # task name -> its data fields
+  cola: {train: data/glue/CoLA/train.tsv, dev: data/glue/CoLA/dev.tsv}
+grid:                                                           # axes; the product is the study
+  method: [adapter, finetune]
+  adapter_size: [64, 256]        # expands adapter runs only
+  train_size: [1000, 5000]
+  seed: [0, 1, 2]
+by_method:                                                      # per-method defaults (lr ...)
+  adapter: {lr: 1.0e-4}
+  finetune: {lr: 2.0e-5}
+reference: [{task: cola, method: finetune, train_size: 1000, value: 41.4}]   # published numbers
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adapterlab.adapters.config import AdapterConfig
+from adapterlab.data.tasks import get_task
+from adapterlab.errors import AdapterlabError
+from adapterlab.train.config import RunConfig
+
+TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
+# Axes that are not RunConfig fields by the same name.
+SPECIAL_AXES = {"task", "adapter_size"}
+_RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_TASK_DATA_FIELDS = {"train", "dev", "test", "hub", "data_format", "columns", "encoding", "task"}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a study: its settings folder (without the seed), its seed and its config."""
+
+    key: str  # e.g. "cola/adapter-m64-lr0.0001-k1000"
+    seed: int
+    config: RunConfig
+    labels: dict[str, Any]  # the grid values that distinguish it, for tables
+
+    @property
+    def relative_dir(self) -> str:
+        return f"{self.key}/seed={self.seed}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    description: str
+    runs: list[PlannedRun]
+    reference: list[dict] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    analysis: dict = field(default_factory=dict)
+    source: str = ""
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_files: bool = True) -> StudySpec:
+    """Read, validate and expand a study spec. Every problem found is reported at once, one per line."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise AdapterlabError(f"{path}: cannot read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise AdapterlabError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    return expand_spec(raw, source=str(path), base_dir=path.parent, overrides=overrides, check_files=check_files)
+
+
+def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, overrides: dict[str, Any] | None = None,
+                check_files: bool = True) -> StudySpec:
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise AdapterlabError(f"{source}: a study spec must be a mapping with keys {', '.join(sorted(TOP_KEYS))}")
+    for key in sorted(set(raw) - TOP_KEYS):
+        errors.append(f"{source}: unknown key {key!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        errors.append(f"{source}: 'name' must be a non-empty string")
+    base = dict(_mapping(raw.get("base", {}), f"{source}: base", errors))
+    base.update(overrides or {})
+    tasks = _mapping(raw.get("tasks", {}), f"{source}: tasks", errors)
+    grid = _mapping(raw.get("grid", {}), f"{source}: grid", errors)
+    by_method = _mapping(raw.get("by_method", {}), f"{source}: by_method", errors)
+
+    for key in base:
+        if key not in _RUN_FIELDS or key in ("task",):
+            errors.append(f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(_RUN_FIELDS) - {'task'}))}")
+    for method, values in by_method.items():
+        if method not in ("adapter", "finetune"):
+            errors.append(f"{source}: by_method.{method}: method must be adapter or finetune")
+        for key in _mapping(values, f"{source}: by_method.{method}", errors):
+            if key not in _RUN_FIELDS:
+                errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")
+    axes: dict[str, list] = {}
+    for axis, values in grid.items():
+        if axis not in _RUN_FIELDS and axis not in SPECIAL_AXES:
+            errors.append(f"{source}: grid.{axis}: unknown axis; allowed: task, adapter_size and any run setting")
+            continue
+        if not isinstance(values, list) or not values:
+            errors.append(f"{source}: grid.{axis}: must be a non-empty list")
+            continue
+        axes[axis] = values
+    task_names = axes.pop("task", list(tasks))
+    if not task_names:
+        errors.append(f"{source}: no tasks: give a 'tasks' mapping (task -> data) or a grid.task list")
+    for task in task_names:
+        data = tasks.get(task, {}) if isinstance(tasks.get(task, {}), dict) else {}
+        try:
+            get_task(data.get("task", task))
+        except AdapterlabError as err:
+            errors.append(f"{source}: tasks.{task}: {err}")
+        for key in data:
+            if key not in _TASK_DATA_FIELDS:
+                errors.append(f"{source}: tasks.{task}.{key}: unknown data field; allowed: {', '.join(sorted(_TASK_DATA_FIELDS))}")
+        if check_files:
+            for key in ("train", "dev", "test"):
+                if key in data and not _resolve(data[key], base_dir).exists():
+                    errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
+    if errors:
+        raise AdapterlabError("\n".join(dict.fromkeys(errors)))
+
+    runs: list[PlannedRun] = []
+    seeds = axes.pop("seed", [base.get("seed", 0)])
+    sizes = axes.pop("adapter_size", None)
+    methods = axes.pop("method", [base.get("method", "adapter")])
+    other_axes = sorted(axes)
+    for task in task_names:
+        data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
+        task_id = data.pop("task", task)
+        for method in methods:
+            for size in (sizes if method == "adapter" and sizes else [None]):
+                for combo in itertools.product(*(axes[a] for a in other_axes)):
+                    values = dict(zip(other_axes, combo))
+                    for seed in seeds:
+                        settings = {**base, **(by_method.get(method) or {}), **data, **values, "task": task_id, "method": method, "seed": seed}
+                        adapter = dict(settings.pop("adapter", {}) or {})
+                        if size is not None:
+                            adapter["size"] = size
+                        labels = {"task": task, "method": method, **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {}), **values}
+                        try:
+                            config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")},
+                                                         source=f"{source}")
+                        except AdapterlabError as err:
+                            errors.append(f"{source}: run {task}/{method} {values}: {err}")
+                            continue
+                        runs.append(PlannedRun(_key(task, method, config, values), seed, config, labels))
+    if check_files and not errors:
+        errors.extend(_check_sizes(runs, source))
+    if errors:
+        raise AdapterlabError("\n".join(dict.fromkeys(errors)))
+    keys = [r.relative_dir for r in runs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise AdapterlabError(f"{source}: two runs map to the same folder {duplicates[0]!r}; the grid repeats a value")
+    reference = raw.get("reference") or []
+    if not isinstance(reference, list) or not all(isinstance(r, dict) and "value" in r for r in reference):
+        raise AdapterlabError(f"{source}: reference must be a list of mappings, each with a 'value'")
+    return StudySpec(name, str(raw.get("description", "")), runs, reference, dict(raw.get("report") or {}), dict(raw.get("analysis") or {}), source)
+
+
+def _key(task: str, method: str, config: RunConfig, values: dict) -> str:
+    """The settings folder of a run: everything that distinguishes it but the seed."""
+    parts = [method]
+    if method == "adapter":
+        parts.append(f"m{config.adapter.size}")
+    parts.append(f"lr{config.learning_rate:g}")
+    if config.train_size is not None:
+        parts.append(f"k{config.train_size}")
+    for axis in sorted(values):
+        if axis not in ("lr", "train_size"):
+            parts.append(f"{axis}{values[axis]}")
+    return f"{task}/" + "-".join(str(p).replace("/", "_") for p in parts)
+
+
+def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
+    """k larger than the data: count the training examples once per file, no tokenization."""
+    from adapterlab.data.load import read_task_data
+
+    errors = []
+    counted: dict[tuple, int] = {}
+    for run in runs:
+        config = run.config
+        if config.train_size is None or config.hub:
+            continue
+        cache_key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding)
+        if cache_key not in counted:
+            try:
+                train, dev, test, _ = read_task_data(get_task(config.task), config.train, config.dev, config.test, None, config.data_format,
+                                                     config.columns, config.encoding)
+            except AdapterlabError as err:
+                errors.append(f"{source}: {err}")
+                counted[cache_key] = -1
+                continue
+            pool = len(train) if (dev is not None or test is not None) else round(len(train) * (1 - config.test_fraction))
+            counted[cache_key] = pool
+        available = counted[cache_key]
+        if available >= 0 and config.train_size + config.validation_size > available:
+            errors.append(f"{source}: {run.key}: k={config.train_size} plus {config.validation_size} validation examples exceed the "
+                          f"{available} training examples of {config.train}")
+    return list(dict.fromkeys(errors))
+
+
+def _mapping(value: Any, where: str, errors: list[str]) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(f"{where}: must be a mapping, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _resolve(value: str, base_dir: Path | None) -> Path:
+    path = Path(str(value)).expanduser()
+    if path.is_absolute() or base_dir is None:
+        return path
+    # relative data paths in a spec are relative to the current folder first, then to the spec
+    return path if path.exists() else (base_dir / path)

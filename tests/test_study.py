@@ -1,0 +1,281 @@
+"""Study specs, the executor (resume after SIGKILL, concurrent workers, Ray) and the report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapterlab.cli import main
+from adapterlab.errors import AdapterlabError
+from adapterlab.report.tables import build_table, to_csv, to_latex, to_markdown
+from adapterlab.study.executor import run_states, run_study, status_of_folder, try_claim
+from adapterlab.study.spec import expand_spec, load_spec
+from tiny import save_tiny_backbone, write_sentiment_tsv
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="module")
+def tiny_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    model = save_tiny_backbone(root / "model", dropout=0.0)
+    for name, count, seed in (("train", 80, 0), ("dev", 30, 1)):
+        write_sentiment_tsv(root / f"{name}.tsv", count, seed)
+    return root, model
+
+
+def tiny_spec(root, model, seeds=(0, 1), extra_base=None, **grid):
+    spec = {
+        "name": "tiny",
+        "base": {"model": str(model), "epochs": 1, "batch_size": 8, "max_length": 32, "validation_size": 10, "train_size": 20, "progress": False,
+                 **(extra_base or {})},
+        "tasks": {"sst2": {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}},
+        "grid": {"method": ["adapter", "finetune"], "seed": list(seeds), **grid},
+        "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}, "finetune": {"lr": 1e-3}},
+    }
+    return spec
+
+
+def write_spec(path, spec):
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+# ------------------------------------------------------------------------------------ specs
+
+
+def test_expansion_counts_and_folder_names_leave_out_the_seed(tiny_world):
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model, seeds=(0, 1, 2), adapter_size=[8, 16], train_size=[20, 30]))
+    # adapter: 2 sizes x 2 k x 3 seeds = 12; finetune: 2 k x 3 seeds = 6 (sizes do not multiply it)
+    assert len(spec.runs) == 18
+    keys = {r.key for r in spec.runs}
+    assert len(keys) == 6
+    assert all("seed" not in key for key in keys)
+    assert "sst2/adapter-m16-lr0.001-k30" in keys and "sst2/finetune-lr0.001-k20" in keys
+    assert {r.relative_dir.rsplit("/", 1)[1] for r in spec.runs} == {"seed=0", "seed=1", "seed=2"}
+    adapter = next(r for r in spec.runs if r.key == "sst2/adapter-m16-lr0.001-k30")
+    assert adapter.config.adapter.size == 16 and adapter.config.train_size == 30 and adapter.config.learning_rate == 1e-3
+
+
+def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
+    root, model = tiny_world
+    spec = tiny_spec(root, model)
+    spec["colour"] = "blue"
+    spec["base"]["epochz"] = 3
+    spec["grid"]["dropout_rate"] = [0.1]
+    spec["tasks"]["rte"] = {"train": str(tmp_path / "missing.tsv")}
+    with pytest.raises(AdapterlabError) as err:
+        expand_spec(spec)
+    lines = str(err.value).splitlines()
+    assert any("unknown key 'colour'" in line for line in lines)
+    assert any("base.epochz: unknown run setting" in line for line in lines)
+    assert any("grid.dropout_rate: unknown axis" in line for line in lines)
+    assert any("tasks.rte.train: file not found" in line for line in lines)
+    assert len(lines) == 4
+
+
+def test_validation_wrong_type_and_k_larger_than_data(tiny_world):
+    root, model = tiny_world
+    bad_type = tiny_spec(root, model, extra_base={"epochs": "many"})
+    with pytest.raises(AdapterlabError, match="epochs='many': must be an integer >= 1"):
+        expand_spec(bad_type)
+    too_big = tiny_spec(root, model, train_size=[75])
+    with pytest.raises(AdapterlabError, match="k=75 plus 10 validation examples exceed the 80 training examples"):
+        expand_spec(too_big)
+
+
+def test_study_validate_cli(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model))
+    assert main(["study", "validate", str(path)]) == 0
+    assert "4 runs" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("name: x\nbase: [1, 2\n")
+    assert main(["study", "validate", str(tmp_path / "bad.yaml")]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_shipped_spec_validates(path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    uses_shared = "../shared" in path.read_text()
+    spec = load_spec(path, check_files=uses_shared and SHARED.is_dir())
+    assert spec.runs and spec.name
+    assert all(r.config.epochs >= 1 for r in spec.runs)
+
+
+# --------------------------------------------------------------------------------- executor
+
+
+def test_run_then_resume_skips_finished_runs(tiny_world, tmp_path):
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model))
+    states = run_study(spec, tmp_path / "out")
+    assert [s.state for s in states] == ["ok"] * 4
+    stamps = {s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states}
+    run_study(spec, tmp_path / "out")
+    assert stamps == {s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states}
+    assert [s.state for s in status_of_folder(tmp_path / "out")] == ["ok"] * 4
+
+
+def test_failed_run_is_recorded_and_the_study_goes_on(tiny_world, tmp_path):
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["tasks"]["rte"] = {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}  # sst2 layout: not RTE's
+    spec = expand_spec(raw, check_files=False)
+    states = run_study(spec, tmp_path / "out")
+    by_task = {}
+    for state in states:
+        by_task.setdefault(state.run.labels["task"], []).append(state.state)
+    assert by_task["sst2"] == ["ok", "ok"] and by_task["rte"] == ["failed", "failed"]
+    failed = next(s for s in states if s.state == "failed")
+    assert "expected a header with columns" in failed.result["error"]
+
+
+def test_claims_are_exclusive_and_stale_claims_are_taken_over(tmp_path):
+    run_dir = tmp_path / "task" / "setting" / "seed=0"
+    assert try_claim(run_dir)
+    assert not try_claim(run_dir)  # held by this (live) process
+    claim = run_dir.parent / "seed=0.claim"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim.write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename, "since": 0}))
+    assert try_claim(run_dir)  # the owner is gone
+
+
+def test_two_invocations_at_once_never_run_a_run_twice(tiny_world, tmp_path):
+    root, model = tiny_world
+    spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1, 2)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0
+    results = list(out.glob("*/*/seed=*/result.json"))
+    assert len(results) == 6
+    # every run trained exactly once: its metrics log has one validation row per epoch
+    for result in results:
+        rows = (result.parent / "metrics.jsonl").read_text().splitlines()
+        assert sum('"split": "validation"' in row for row in rows) == 1
+
+
+def test_workers_share_the_runs(tiny_world, tmp_path):
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model, seeds=(0, 1)))
+    states = run_study(spec, tmp_path / "out", workers=2)
+    assert sorted(s.state for s in states) == ["ok"] * 4
+    assert not list((tmp_path / "out").glob("**/*.claim"))
+
+
+def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_world, tmp_path):
+    root, model = tiny_world
+    spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1, 2), extra_base={"epochs": 3}))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(out.glob("*/*/seed=*/result.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the study and the run it was in the middle of
+    process.wait()
+    finished_before = len(list(out.glob("*/*/seed=*/result.json")))
+    assert 2 <= finished_before < 6
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    results = sorted(out.glob("*/*/seed=*/result.json"))
+    assert len(results) == 6
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in results)
+    assert not list(out.glob("**/*.claim"))
+    for result in results:  # no run's log holds two runs' worth of rows
+        rows = (result.parent / "metrics.jsonl").read_text().splitlines()
+        assert sum('"split": "validation"' in row for row in rows) == 3
+
+
+def test_ray_executor_on_a_local_instance(tiny_world, tmp_path):
+    ray = pytest.importorskip("ray")
+    from adapterlab.study.executor import run_study_ray
+
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model, seeds=(0,)))
+    try:
+        states = run_study_ray(spec, tmp_path / "out", address=None, cpus_per_run=1,
+                               init_kwargs={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False})
+    finally:
+        ray.shutdown()
+    assert sorted(s.state for s in states) == ["ok", "ok"]
+
+
+# ----------------------------------------------------------------------------------- report
+
+
+def _record(task, method, seed, test, validation=None, size=None, k=1000, metric="accuracy", status="ok"):
+    labels = {"task": task, "method": method, "train_size": k}
+    if method == "adapter":
+        labels["adapter_size"] = size or 64
+    return {"labels": labels, "result": {"status": status, "metric": metric, "test_metric": test, "validation_metric": validation if validation is not None else test}}
+
+
+def test_table_mean_std_average_and_best_size_against_hand_computation():
+    records = [
+        _record("cola", "finetune", 0, 0.30), _record("cola", "finetune", 1, 0.40),
+        _record("cola", "adapter", 0, 0.50, 0.60, size=64), _record("cola", "adapter", 1, 0.70, 0.60, size=64),
+        _record("cola", "adapter", 0, 0.10, 0.90, size=256), _record("cola", "adapter", 1, 0.20, 0.90, size=256),
+        _record("sst2", "finetune", 0, 0.80), _record("sst2", "finetune", 1, 0.90),
+        _record("sst2", "adapter", 0, 0.85, 0.5, size=64), _record("sst2", "adapter", 1, 0.95, 0.5, size=64),
+        _record("sst2", "adapter", 0, 0.60, 0.2, size=256), _record("sst2", "adapter", 1, 0.62, 0.2, size=256),
+    ]
+    table = build_table("t", records, reference=[{"task": "cola", "method": "finetune", "train_size": 1000, "value": 41.5}])
+    ft = table.cells[("cola", "k=1000 finetune")]
+    assert ft.mean == pytest.approx(35.0) and ft.std == pytest.approx(7.0710678, rel=1e-6) and ft.reference == 41.5
+    # best size is chosen on validation: m=256 for cola (0.9 > 0.6), m=64 for sst2 (0.5 > 0.2)
+    assert table.cells[("cola", "k=1000 adapter m=best")].mean == pytest.approx(15.0)
+    assert table.cells[("sst2", "k=1000 adapter m=best")].mean == pytest.approx(90.0)
+    # the average row averages tasks seed by seed: seeds (30+80)/2=55 and (40+90)/2=65
+    average = table.cells[("average", "k=1000 finetune")]
+    assert average.values == pytest.approx((55.0, 65.0)) and average.std == pytest.approx(7.0710678, rel=1e-6)
+    markdown = to_markdown(table)
+    assert "35.0<sub>7.1</sub> (41.5)" in markdown and "| average |" in markdown
+    assert "35.0$_{7.1}$" in to_latex(table)
+    assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
+
+
+def test_significance_welch_and_bootstrap():
+    from scipy import stats
+
+    records = [_record("cola", "finetune", s, v) for s, v in enumerate([0.30, 0.35, 0.32, 0.28, 0.31])]
+    records += [_record("cola", "adapter", s, v) for s, v in enumerate([0.40, 0.42, 0.39, 0.44, 0.41])]
+    table = build_table("t", records)
+    (test,) = [s for s in table.significance if s["task"] == "cola"]
+    expected = stats.ttest_ind([40, 42, 39, 44, 41], [30, 35, 32, 28, 31], equal_var=False)
+    assert test["p"] == pytest.approx(expected.pvalue) and test["t"] == pytest.approx(expected.statistic)
+    assert test["difference"] == pytest.approx(41.2 - 31.2)
+    assert test["ci_low"] < test["difference"] < test["ci_high"] and test["ci_low"] > 0
+
+
+def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model, extra_base={"eval_every": 2}, lr=[1e-3, 1e-2], train_size=[20, 30]))
+    run_study(spec, tmp_path / "out")
+    assert main(["study", "report", str(tmp_path / "out")]) == 0
+    folder = tmp_path / "out" / "report"
+    for name in ("table.md", "table.tex", "table.csv", "significance.json", "report.html"):
+        assert (folder / name).stat().st_size > 0
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs == ["adapter_size.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png"]
+    for png in folder.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "Reproduce" in page and "torch" in page
+    assert main(["study", "status", str(tmp_path / "out")]) == 0
+    assert "16 runs: 16 done" in capsys.readouterr().out
+
+
+def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
+    assert main(["study", "report", str(tmp_path)]) == 2
+    assert "not a study folder" in capsys.readouterr().err
