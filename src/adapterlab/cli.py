@@ -137,7 +137,10 @@ def _overrides(values: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise AdapterlabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=3")
-        overrides[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
+            parsed = value  # YAML 1.1 reads no/yes/on/off as booleans; here they are words
+        overrides[key.strip()] = parsed
     return overrides
 
 
@@ -158,7 +161,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     from adapterlab.study.spec import load_spec
 
     spec = load_spec(args.spec, _overrides(args.set))
-    command = ["adapterlab", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("adapterlab") else ["adapterlab", "study", "run", args.spec, "--out", args.out]
+    command = ["adapterlab", *args.argv]
     done_before = sum(s.state not in ("pending", "running") for s in run_states(spec, _path(args.out)))
     bar = tqdm(total=len(spec.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
 
@@ -269,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in study folders and reports
     try:
         import transformers
 

@@ -92,17 +92,18 @@ def build_report(out: str | Path) -> Report:
         "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
         "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r["labels"].get("lr") for r in records}) > 1 else None,
         "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
-        "Test metric by adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
+        "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
     files.extend(plots.values())
-    page = _html(plan, table, plots, overfitting, len(records))
+    run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
+    page = _html(plan, table, plots, overfitting, len(records), run_versions)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]))
 
 
-def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], done: int) -> str:
+def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str]) -> str:
     import torch
     import transformers
 
@@ -117,7 +118,8 @@ def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], do
         rows = "".join(f"<tr><td>{html.escape(o['setting'])}</td><td>{o['mean_over_steps']:.2f}</td><td>{o['best_over_steps']:.2f}</td><td>{o['runs']}</td></tr>" for o in overfitting)
         over = f"<h3>Mean and best validation metric over all evaluations (Table 6)</h3><table><tr><th>setting</th><th>mean</th><th>best</th><th>runs</th></tr>{rows}</table>"
     command = " ".join(plan.get("command") or []) or "(not recorded)"
-    versions = f"adapterlab {adapterlab.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}"
+    versions = (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
+                f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(plan.get('name', 'study'))}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}

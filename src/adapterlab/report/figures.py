@@ -84,6 +84,7 @@ def plot_lr_boxes(records: list[dict], path: Path) -> Path | None:
         ax.set_xticks(range(len(rates)))
         ax.set_xticklabels([f"{lr:g}" for lr in rates])
         ax.set_xlabel("learning rate")
+        ax.set_ylabel(f"test {records[0]['result'].get('metric', 'metric')}")
         ax.set_title(task)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -99,21 +100,26 @@ def plot_overfitting(curves: list[dict], path: Path) -> Path | None:
         return None
     fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     grouped: dict[str, dict[int, list[tuple[float, float]]]] = {}
-    metric = curves[0]["metric"]
+    metrics: dict[str, str] = {}
     for curve in curves:
         name = f"{curve['labels']['task']} {_series_name(curve['labels'])}"
+        metrics[name] = curve["metric"]
         for row in curve["rows"]:
-            grouped.setdefault(name, {}).setdefault(row["step"], []).append((row["loss"], row.get(metric)))
+            grouped.setdefault(name, {}).setdefault(row["step"], []).append((row["loss"], row.get(curve["metric"])))
+    tasks = list(dict.fromkeys(name.split()[0] for name in grouped))
+    styles = ["-", "--", ":", "-."]
     for name, points in grouped.items():
         steps = sorted(points)
-        color = COLORS.get(name.split()[1]) if len(name.split()) > 1 else None
-        loss_ax.plot(steps, [statistics.mean(p[0] for p in points[s]) for s in steps], label=name, color=color)
-        metric_ax.plot(steps, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in steps], label=name, color=color)
+        style = {"color": COLORS.get(name.split()[1]), "linestyle": styles[tasks.index(name.split()[0]) % len(styles)]}
+        loss_ax.plot(steps, [statistics.mean(p[0] for p in points[s]) for s in steps], label=name, **style)
+        metric_ax.plot(steps, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in steps],
+                       label=f"{name} ({metrics[name]})", **style)
     loss_ax.set_xlabel("training step")
     loss_ax.set_ylabel("validation loss")
     metric_ax.set_xlabel("training step")
-    metric_ax.set_ylabel(f"validation {metric}")
+    metric_ax.set_ylabel("validation metric" if len(set(metrics.values())) > 1 else f"validation {next(iter(metrics.values()))}")
     loss_ax.legend(fontsize=8)
+    metric_ax.legend(fontsize=8)
     return _save(fig, path)
 
 

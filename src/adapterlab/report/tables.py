@@ -94,11 +94,14 @@ def build_table(title: str, records: list[dict], reference: list[dict] | None = 
 
 
 def _column_order(column: str):
+    """k, then fine-tuning before adapters, then adapter size and learning rate as numbers."""
     parts = column.split()
     k = next((int(p[2:]) for p in parts if p.startswith("k=")), 0)
     method = 0 if "finetune" in parts else 1
-    size = next((int(p[2:]) for p in parts if p.startswith("m=")), 0)
-    return (k, method, "best" in column, size, column)
+    size = next((int(p[2:]) for p in parts if p.startswith("m=") and p[2:].isdigit()), 0)
+    lr = next((float(p[3:]) for p in parts if p.startswith("lr=")), 0.0)
+    rest = " ".join(p for p in parts if not p.startswith(("k=", "m=", "lr=")))
+    return (k, method, "m=best" in parts, size, lr, rest)
 
 
 def _reference_for(reference: list[dict], row: str, column: str) -> float | None:

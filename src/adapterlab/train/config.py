@@ -55,7 +55,8 @@ class RunConfig:
         if self.method not in METHODS:
             raise AdapterlabError(f"method {self.method!r} is not allowed; use adapter or finetune")
         if self.mixed_precision not in PRECISIONS:
-            raise AdapterlabError(f"mixed_precision {self.mixed_precision!r} is not allowed; use {', '.join(PRECISIONS)}")
+            hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
+            raise AdapterlabError(f"mixed_precision {self.mixed_precision!r} is not allowed; use {', '.join(PRECISIONS)}{hint}")
         if not self.train and not self.hub:
             raise AdapterlabError("no training data: give a training file or folder, or a hub dataset name")
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):
