@@ -6,3 +6,10 @@ class AdapterlabError(Exception):
 
     The CLI prints it as one line on stderr and exits with code 2.
     """
+
+
+def reject_unknown(values: dict, known: set[str], where: str, what: str = "setting") -> None:
+    """One clear error for the first key of `values` that is not in `known`."""
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise AdapterlabError(f"{where}: unknown {what} {unknown[0]!r}; allowed: {', '.join(sorted(known))}")

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from adapterlab.errors import AdapterlabError
+from adapterlab.errors import AdapterlabError, reject_unknown
 
 NONLINEARITIES = ("tanh", "relu", "gelu", "swish")
 INITS = ("near_identity", "zero_up")
@@ -57,10 +57,7 @@ class AdapterConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "AdapterConfig") -> "AdapterConfig":
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise AdapterlabError(f"{source}: unknown adapter setting {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        reject_unknown(values, {field.name for field in dataclasses.fields(cls)}, source, "adapter setting")
         return cls(**values)
 
 

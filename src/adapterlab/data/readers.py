@@ -269,8 +269,9 @@ def _parse_xml(path: Path, encoding: str) -> ElementTree.Element:
         raise AdapterlabError(f"{path}:{err.position[0]}: not well-formed XML ({err})") from None
 
 
-def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
-    """XTREME token files (UD-POS, PAN-X): `token<TAB>tag` per line, a blank line between sentences."""
+def _read_sentences(path: Path, encoding: str, parse: Callable[[int, str], tuple[str, str] | None]) -> list[Example]:
+    """Token-per-line files with a blank line between sentences; `parse` turns a line into
+    (token, tag), or None for a line to skip."""
     examples, tokens, tags, start = [], [], [], 1
     for number, line in _chain(read_lines(path, encoding), [(-1, "")]):
         if not line.strip():
@@ -278,34 +279,40 @@ def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
                 examples.append(Example(tokens=tuple(tokens), tags=tuple(tags), source=f"{path}:{start}"))
             tokens, tags, start = [], [], number + 1
             continue
+        pair = parse(number, line)
+        if pair is not None:
+            tokens.append(pair[0])
+            tags.append(pair[1])
+    return examples
+
+
+def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """XTREME token files (UD-POS, PAN-X): `token<TAB>tag` per line, a blank line between sentences."""
+
+    def parse(number: int, line: str) -> tuple[str, str]:
         parts = line.split("\t")
         if len(parts) != 2:
             raise AdapterlabError(f"{path}:{number}: wrong column count: {len(parts)} columns, expected 2 (token, tag)")
-        tokens.append(parts[0])
-        tags.append(parts[1].strip())
-    return examples
+        return parts[0], parts[1].strip()
+
+    return _read_sentences(path, encoding, parse)
 
 
 def read_conllu(path: Path, encoding: str = "utf-8") -> list[Example]:
     """CoNLL-U: FORM (column 2) and UPOS (column 4) of every syntactic word; comments,
     multi-word token ranges (1-2) and empty nodes (1.1) are skipped."""
-    examples, tokens, tags, start = [], [], [], 1
-    for number, line in _chain(read_lines(path, encoding), [(-1, "")]):
-        if not line.strip():
-            if tokens:
-                examples.append(Example(tokens=tuple(tokens), tags=tuple(tags), source=f"{path}:{start}"))
-            tokens, tags, start = [], [], number + 1
-            continue
+
+    def parse(number: int, line: str) -> tuple[str, str] | None:
         if line.startswith("#"):
-            continue
+            return None
         parts = line.split("\t")
         if len(parts) != 10:
             raise AdapterlabError(f"{path}:{number}: wrong column count: {len(parts)} columns, expected 10 (CoNLL-U)")
         if "-" in parts[0] or "." in parts[0]:
-            continue
-        tokens.append(parts[1])
-        tags.append(parts[3])
-    return examples
+            return None
+        return parts[1], parts[3]
+
+    return _read_sentences(path, encoding, parse)
 
 
 def read_xnli(path: Path, encoding: str = "utf-8") -> list[Example]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
-from adapterlab.errors import AdapterlabError
+from adapterlab.errors import AdapterlabError, reject_unknown
 
 METHODS = ("adapter", "finetune")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
@@ -87,10 +87,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "run config") -> "RunConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise AdapterlabError(f"{source}: unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+        reject_unknown(values, {f.name for f in dataclasses.fields(cls)}, source)
         values = dict(values)
         if isinstance(values.get("adapter"), dict):
             values["adapter"] = AdapterConfig.from_dict(values["adapter"], source=f"{source} adapter")
