@@ -222,6 +222,40 @@ def _path(value: str):
     return Path(value)
 
 
+def cmd_rsa(args: argparse.Namespace) -> int:
+    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
+
+    rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length)
+    csv_path, png_path = write_rsa(rows, _path(args.out))
+    print("| run | method | " + " | ".join(f"layer {r['layer']}" for r in rows if r["run"] == rows[0]["run"]) + " |")
+    for run in dict.fromkeys(r["run"] for r in rows):
+        points = [r for r in rows if r["run"] == run]
+        print(f"| {run} | {points[0]['method']} | " + " | ".join(f"{p['rsa']:.3f}" for p in points) + " |")
+    print(f"RSA on {args.n} tokens (CKA in the CSV): {csv_path}, {png_path}")
+    return 0
+
+
+def cmd_crosslingual(args: argparse.Namespace) -> int:
+    from adapterlab.analysis.transfer import evaluate_languages
+    from adapterlab.train.run import write_json_atomic
+
+    languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+    rows = [evaluate_languages(run, args.pattern, languages, args.task, args.max_examples) for run in args.runs]
+    metric = rows[0]["metric"]
+    print(f"| run | method | " + " | ".join(languages) + " | all | target | distant |")
+    print("|---|---|" + "---|" * (len(languages) + 3))
+    for row in rows:
+        averages = [row["averages"][k] for k in ("all", "target", "distant")]
+        print(f"| {row['run']} | {row['method']} | " + " | ".join(f"{100 * row['scores'][l]:.1f}" for l in languages) + " | "
+              + " | ".join("–" if a is None else f"{100 * a:.1f}" for a in averages) + " |")
+    if args.out:
+        out = _path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out, {"metric": metric, "languages": languages, "pattern": args.pattern, "runs": rows})
+        print(f"per-language metrics: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -262,6 +296,24 @@ def build_parser() -> argparse.ArgumentParser:
     report = verbs.add_parser("report", help="tables (Markdown, LaTeX, CSV), significance, figures and report.html")
     report.add_argument("out")
     report.set_defaults(run=cmd_study_report)
+    rsa = commands.add_parser("rsa", help="layer-wise RSA and linear CKA of tuned models against their base (Fig. 2)")
+    rsa.add_argument("--base", help="base model folder or hub name (default: the runs' own backbone)")
+    rsa.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
+    rsa.add_argument("--data", required=True, help="the task's dev file: tokens are sampled from it")
+    rsa.add_argument("--task", required=True, help="task of the data file (for its reader)")
+    rsa.add_argument("--n", type=int, default=5000, help="tokens sampled (default 5000; special tokens never)")
+    rsa.add_argument("--seed", type=int, default=0)
+    rsa.add_argument("--max-length", type=int, default=128)
+    rsa.add_argument("--out", required=True, help="folder for rsa.csv and rsa.png")
+    rsa.set_defaults(run=cmd_rsa)
+    cross = commands.add_parser("crosslingual", help="zero-shot transfer: evaluate English-trained runs on every language")
+    cross.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
+    cross.add_argument("--pattern", required=True, help="test file per language, with {lang}: e.g. data/xtreme/panx/dev-{lang}.tsv")
+    cross.add_argument("--languages", required=True, help="comma-separated ISO codes, e.g. en,de,es,zh")
+    cross.add_argument("--task", help="task of the language files when its reader differs (e.g. xnli for an mnli-trained run)")
+    cross.add_argument("--max-examples", type=int, help="evaluate at most this many examples per language")
+    cross.add_argument("--out", help="JSON file for the per-language metrics")
+    cross.set_defaults(run=cmd_crosslingual)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)
     return parser

@@ -1,0 +1,1 @@
+"""Analyses as pure functions (arrays in, numbers out) plus thin loaders: RSA, CKA, cross-lingual."""

@@ -1,0 +1,90 @@
+"""`adapterlab rsa`: layer-wise RSA (and linear CKA) of tuned models against their base (Fig. 2)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+import transformers
+
+from adapterlab.adapters.io import load_adapter
+from adapterlab.analysis.similarity import layer_states, linear_cka, rsa, sample_token_positions
+from adapterlab.backbone import resolve_backbone
+from adapterlab.data.features import Collator, LabelMap, encode
+from adapterlab.data.readers import read_examples
+from adapterlab.data.tasks import get_task
+from adapterlab.errors import AdapterlabError
+from adapterlab.train.run import CONFIG_FILE, read_result
+
+
+def load_tuned_encoder(run_dir: Path, base_path: str):
+    """The encoder of a finished run: base + its task pack (adapter runs) or its saved weights."""
+    result = read_result(run_dir)
+    if result is None:
+        raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
+    if result.get("pack"):
+        model = transformers.AutoModel.from_pretrained(base_path)
+        load_adapter(model, run_dir / "pack", with_head=False)
+        return model, result
+    if (run_dir / "model" / "config.json").is_file():
+        return transformers.AutoModel.from_pretrained(run_dir / "model"), result
+    raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for RSA; train it with --save-model")
+
+
+def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = 5000, seed: int = 0, max_length: int = 128,
+               batch_size: int = 32) -> list[dict]:
+    """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens."""
+    run_dirs = [Path(r) for r in runs]
+    if base is None:
+        paths = {json.loads((d / CONFIG_FILE).read_text()).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
+        base = paths.pop() if len(paths) == 1 else None
+    base_path = resolve_backbone(base)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(base_path)
+    spec = get_task(task)
+    examples = read_examples(data, spec)
+    features = encode(examples, spec, LabelMap.for_task(spec, examples), tokenizer, max_length)
+    special = set(tokenizer.all_special_ids)
+    try:
+        positions = sample_token_positions([f["input_ids"] for f in features], special, count, seed)
+    except ValueError as err:
+        raise AdapterlabError(f"{data}: {err}") from None
+    collate = Collator(tokenizer.pad_token_id)
+    batches = [collate([{k: v for k, v in f.items() if k != "labels"} for f in features[i : i + batch_size]]) for i in range(0, len(features), batch_size)]
+    reference = layer_states(transformers.AutoModel.from_pretrained(base_path), batches, positions, batch_size)
+    rows = []
+    for run_dir in run_dirs:
+        model, result = load_tuned_encoder(run_dir, base_path)
+        states = layer_states(model, batches, positions, batch_size)
+        for layer, (ours, theirs) in enumerate(zip(states, reference)):
+            rows.append({"run": str(run_dir), "method": result.get("method"), "layer": layer, "rsa": rsa(ours, theirs), "cka": linear_cka(ours, theirs),
+                         "tokens": count, "test_metric": result.get("test_metric")})
+    return rows
+
+
+def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out / "rsa.csv", out / "rsa.png"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for run in dict.fromkeys(r["run"] for r in rows):
+        points = [r for r in rows if r["run"] == run]
+        label = f"{points[0]['method']} vs base ({Path(run).name})"
+        ax.plot([p["layer"] for p in points], [p["rsa"] for p in points], marker="o", label=label,
+                color={"adapter": "#1f77b4", "finetune": "#d62728"}.get(points[0]["method"]))
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("RSA similarity to the base model")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return csv_path, png_path
