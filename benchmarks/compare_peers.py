@@ -1,0 +1,250 @@
+"""adapterlab vs AdapterHub (`adapters` double_seq_bn) vs PEFT LoRA vs full fine-tuning, on the same
+backbone (the offline MiniLM), the same batch and the same thread count, in one process.
+
+Runs in the peers' venv, because adapters==1.3.0 pins transformers 4.57.6 (see README.md here):
+
+    .venv-peers/bin/python benchmarks/compare_peers.py [--threads 2] [--steps 12] [--e2e]
+
+- train step (forward + backward + AdamW, training mode): the methods take turns step by step
+  (A/B interleaved) after a warm-up; median and spread;
+- peak memory while training (VmRSS sampled in a fresh child process per method);
+- inference latency (eval mode, no grad) relative to the bare backbone, interleaved too;
+- task pack size on disk: each library's own saved adapter;
+- with --e2e: one low-resource run (1k SST-2-style examples from ../shared/data, 5 epochs,
+  evaluation each epoch) with adapterlab's trainer and with AdapterHub's AdapterTrainer.
+Settings are matched: adapter m=64 with tanh, and in both adapter libraries the LayerNorms,
+the pooler and the classifier train (AdapterHub freezes the first two by default; they are
+unfrozen here so that both train the same parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_throughput import current_rss_mb, step  # noqa: E402
+
+METHODS = ("finetune", "adapterlab", "adapterhub", "lora")
+
+
+def build(method: str, batch_size: int, length: int, seed: int = 0):
+    import transformers
+
+    import adapterlab as al
+    from adapterlab.backbone import default_backbone_path
+
+    torch.manual_seed(seed)
+    path = default_backbone_path()
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    if method == "adapterlab":
+        al.add_adapters(model, al.AdapterConfig(size=64), name="task")
+        al.set_trainable(model, "adapter")
+    elif method == "adapterhub":
+        import adapters
+        from adapters import DoubleSeqBnConfig
+
+        adapters.init(model)
+        model.add_adapter("task", config=DoubleSeqBnConfig(reduction_factor=model.config.hidden_size / 64, non_linearity="tanh"))
+        model.train_adapter("task")
+        model.set_active_adapters("task")
+        for name, param in model.named_parameters():  # the paper's policy: LayerNorms and pooler train too
+            if "LayerNorm" in name or "pooler" in name or "classifier" in name:
+                param.requires_grad_(True)
+    elif method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"], modules_to_save=["classifier"]))
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    batch = {"input_ids": torch.randint(1000, 30000, (batch_size, length), generator=generator),
+             "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+    labels = torch.randint(0, 2, (batch_size,), generator=generator)
+    return model, optimizer, batch, labels
+
+
+def trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def pack_bytes(method: str, model) -> int | None:
+    import adapterlab as al
+
+    with tempfile.TemporaryDirectory() as folder:
+        if method == "adapterlab":
+            return al.save_adapter(model, Path(folder) / "pack", name="task").size_bytes
+        if method == "adapterhub":
+            model.save_adapter(folder, "task", with_head=True)
+        elif method == "lora":
+            model.save_pretrained(folder)
+        else:
+            return None
+        return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
+    import threading
+
+    model, optimizer, batch, labels = build(method, batch_size, length)
+    loaded = current_rss_mb()
+    peak, stop = [loaded], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], current_rss_mb())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    for _ in range(steps):
+        step(model, optimizer, batch, labels)
+    stop.set()
+    sampler.join()
+    return {"loaded_mb": loaded, "peak_mb": peak[0]}
+
+
+@torch.inference_mode()
+def infer(model, batch) -> float:
+    started = time.perf_counter()
+    model(**batch)
+    return time.perf_counter() - started
+
+
+def end_to_end(data_root: Path, threads: int) -> list[dict]:
+    """1k SST-2 examples, 5 epochs, evaluation each epoch: adapterlab's trainer vs AdapterTrainer."""
+    import numpy as np
+    import transformers
+
+    from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.backbone import default_backbone_path
+    from adapterlab.data.load import load_splits
+    from adapterlab.data.tasks import get_task
+    from adapterlab.train.config import RunConfig
+    from adapterlab.train.run import run_training
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        config = RunConfig(task="sst2", train=str(data_root / "glue/SST-2/train.tsv"), dev=str(data_root / "glue/SST-2/dev.tsv"),
+                           method="adapter", adapter=AdapterConfig(size=64), lr=1e-4, epochs=5, batch_size=16, max_length=128, seed=0,
+                           train_size=1000, validation_size=1000, progress=False)
+        started = time.perf_counter()
+        result = run_training(config, Path(folder) / "ours")
+        rows.append({"trainer": "adapterlab train", "wall_s": time.perf_counter() - started, "test_accuracy": result["test_metric"]})
+
+        import adapters
+        from adapters import AdapterTrainer, DoubleSeqBnConfig
+
+        splits = load_splits(get_task("sst2"), train=config.train, dev=config.dev, train_size=1000, validation_size=1000, seed=0)
+        path = default_backbone_path()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+
+        def dataset(examples):
+            encoded = tokenizer([e.text for e in examples], truncation=True, max_length=128)
+            return [{"input_ids": encoded["input_ids"][i], "attention_mask": encoded["attention_mask"][i], "labels": int(e.label)} for i, e in enumerate(examples)]
+
+        torch.manual_seed(0)
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+        adapters.init(model)
+        model.add_adapter("task", config=DoubleSeqBnConfig(reduction_factor=model.config.hidden_size / 64, non_linearity="tanh"))
+        model.train_adapter("task")
+        for name, param in model.named_parameters():
+            if "LayerNorm" in name or "pooler" in name or "classifier" in name:
+                param.requires_grad_(True)
+        arguments = transformers.TrainingArguments(output_dir=str(Path(folder) / "hub"), num_train_epochs=5, per_device_train_batch_size=16,
+                                                   per_device_eval_batch_size=16, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
+                                                   eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
+                                                   metric_for_best_model="accuracy", report_to=[], seed=0, use_cpu=True, disable_tqdm=True,
+                                                   save_total_limit=1)
+        accuracy = lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())}  # noqa: E731
+        trainer = AdapterTrainer(model=model, args=arguments, train_dataset=dataset(splits.train), eval_dataset=dataset(splits.validation),
+                                 data_collator=transformers.DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
+        started = time.perf_counter()
+        trainer.train()
+        test = trainer.evaluate(dataset(splits.test))
+        rows.append({"trainer": "AdapterHub AdapterTrainer", "wall_s": time.perf_counter() - started, "test_accuracy": test["eval_accuracy"]})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--e2e", action="store_true", help="also the end-to-end low-resource run (about 10 min on 2 cores)")
+    parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    if args.child:
+        print(json.dumps(child_memory(args.child, args.batch_size, args.length, max(3, args.steps // 3))))
+        return 0
+
+    built = {m: build(m, args.batch_size, args.length) for m in METHODS}
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    for index in range(args.warmup + args.steps):
+        for method, (model, optimizer, batch, labels) in built.items():
+            elapsed = step(model, optimizer, batch, labels)
+            if index >= args.warmup:
+                times[method].append(elapsed)
+
+    # inference: the bare backbone (fine-tuning model in eval mode) against each method
+    latency: dict[str, list[float]] = {m: [] for m in METHODS}
+    for model, *_ in built.values():
+        model.eval()
+    for index in range(args.warmup + args.steps):
+        for method, (model, _, batch, _) in built.items():
+            elapsed = infer(model, batch)
+            if index >= args.warmup:
+                latency[method].append(elapsed)
+
+    memory = {}
+    for method in METHODS:
+        out = subprocess.run([sys.executable, __file__, "--child", method, "--batch-size", str(args.batch_size), "--length", str(args.length),
+                              "--steps", str(args.steps), "--threads", str(args.threads)], capture_output=True, text=True, check=True,
+                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+        memory[method] = json.loads(out.stdout.strip().splitlines()[-1])
+
+    import adapters
+    import peft
+
+    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads; torch {torch.__version__}, "
+          f"transformers {transformers.__version__}, adapters {adapters.__version__}, peft {peft.__version__}; "
+          f"{args.steps} timed steps after {args.warmup} warm-up, interleaved")
+    print("| method | trainable | train step, median (min-max) | examples/s | vs fine-tune | peak RSS training | inference vs bare | saved adapter |")
+    print("|---|---|---|---|---|---|---|---|")
+    base_step = statistics.median(times["finetune"])
+    base_infer = statistics.median(latency["finetune"])
+    for method in METHODS:
+        median = statistics.median(times[method])
+        size = pack_bytes(method, built[method][0])
+        print(f"| {method} | {trainable(built[method][0]):,} | {median:.3f} s ({min(times[method]):.3f}-{max(times[method]):.3f}) | "
+              f"{args.batch_size / median:.1f} | {median / base_step:.2f}x | {memory[method]['peak_mb']:.0f} MB | "
+              f"{100 * (statistics.median(latency[method]) / base_infer - 1):+.1f}% | {'-' if size is None else f'{size / 1e6:.2f} MB'} |")
+    ours, hub = statistics.median(times["adapterlab"]), statistics.median(times["adapterhub"])
+    print(f"\nadapterlab / AdapterHub train step: {ours / hub:.2f}x (target <= 0.90x); adapterlab / fine-tune: {ours / base_step:.2f}x (target <= 0.65x)")
+    if args.e2e:
+        print("\n| end to end (SST-2 k=1000, 5 epochs, eval each epoch) | wall time | test accuracy |\n|---|---|---|")
+        rows = end_to_end(Path(args.data_root), args.threads)
+        for row in rows:
+            print(f"| {row['trainer']} | {row['wall_s']:.0f} s | {100 * row['test_accuracy']:.2f} |")
+        print(f"adapterlab / AdapterTrainer wall time: {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}x (target <= 0.80x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
