@@ -145,3 +145,24 @@ def test_crosslingual_command_per_language_and_averages(two_runs, tmp_path, caps
     assert run["per_language"]["de"]["count"] == 20
     assert "| all | target | distant |" in capsys.readouterr().out
     assert main(["crosslingual", "--runs", str(root / "adapter"), "--pattern", str(tmp_path / "nope-{lang}.tsv"), "--languages", "en"]) == 2
+
+
+def test_forgetting_needs_a_pretrained_mlm_head_and_measures_the_increase(two_runs, tmp_path, capsys):
+    import transformers
+
+    root, data = two_runs
+    text = tmp_path / "general.txt"
+    text.write_text("\n".join(["the film was about london and paris", "john works at acme corp in berlin", "music and story and cast"] * 10))
+    # the tiny backbone has no MLM head: refused with a clear message
+    assert main(["forgetting", "--runs", str(root / "adapter"), "--text", str(text)]) == 2
+    assert "has no pretrained MLM head" in capsys.readouterr().err
+    # give the same encoder an MLM head and save it as the base
+    with_head = tmp_path / "mlm-base"
+    model = transformers.AutoModelForMaskedLM.from_pretrained(root / "model")
+    model.save_pretrained(with_head)
+    transformers.AutoTokenizer.from_pretrained(root / "model").save_pretrained(with_head)
+    assert main(["forgetting", "--base", str(with_head), "--runs", str(root / "adapter"), str(root / "finetune"), "--text", str(text)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "MLM loss" not in line]
+    assert rows[0].startswith("| base | - |") and rows[0].endswith("+0.0000 |")
+    assert len(rows) == 3

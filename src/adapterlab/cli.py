@@ -256,6 +256,16 @@ def cmd_crosslingual(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forgetting(args: argparse.Namespace) -> int:
+    from adapterlab.analysis.forgetting import forgetting
+
+    rows = forgetting(args.base, args.runs, args.text, args.max_length, args.seed, args.max_lines)
+    print("| model | method | MLM loss on held-out text | increase over base |\n|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['model']} | {row['method'] or '-'} | {row['mlm_loss']:.4f} | {row['increase']:+.4f} |")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--max-examples", type=int, help="evaluate at most this many examples per language")
     cross.add_argument("--out", help="JSON file for the per-language metrics")
     cross.set_defaults(run=cmd_crosslingual)
+    forget = commands.add_parser("forgetting", help="MLM loss of tuned models on held-out general text vs the base (needs an MLM head)")
+    forget.add_argument("--base", help="base model with a pretrained MLM head (default: the runs' backbone)")
+    forget.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
+    forget.add_argument("--text", required=True, help="plain text file, one passage per line, not seen in training")
+    forget.add_argument("--max-length", type=int, default=128)
+    forget.add_argument("--max-lines", type=int, help="use at most this many lines")
+    forget.add_argument("--seed", type=int, default=0, help="seed of the masks (the same for every model)")
+    forget.set_defaults(run=cmd_forgetting)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)
     return parser
