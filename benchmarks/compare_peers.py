@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import current_rss_mb, step  # noqa: E402
+from train_throughput import peak_rss_while_training, step  # noqa: E402
 
 METHODS = ("finetune", "adapterlab", "adapterhub", "lora")
 
@@ -93,24 +93,8 @@ def pack_bytes(method: str, model) -> int | None:
 
 
 def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
-    import threading
-
     model, optimizer, batch, labels = build(method, batch_size, length)
-    loaded = current_rss_mb()
-    peak, stop = [loaded], threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], current_rss_mb())
-            time.sleep(0.002)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    for _ in range(steps):
-        step(model, optimizer, batch, labels)
-    stop.set()
-    sampler.join()
-    return {"loaded_mb": loaded, "peak_mb": peak[0]}
+    return peak_rss_while_training(model, optimizer, batch, labels, steps)
 
 
 @torch.inference_mode()

@@ -62,8 +62,8 @@ def current_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
-    model, optimizer, batch, labels, _ = build(method, batch_size, length)
+def peak_rss_while_training(model, optimizer, batch, labels, steps: int) -> dict:
+    """RSS after loading, and the peak RSS while training `steps` steps (sampled every 2 ms)."""
     loaded = current_rss_mb()
     peak = [loaded]
     stop = threading.Event()
@@ -80,6 +80,11 @@ def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
     stop.set()
     sampler.join()
     return {"loaded_mb": loaded, "peak_mb": peak[0]}
+
+
+def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
+    model, optimizer, batch, labels, _ = build(method, batch_size, length)
+    return peak_rss_while_training(model, optimizer, batch, labels, steps)
 
 
 def main() -> int:
