@@ -279,3 +279,14 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
 def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
     assert main(["study", "report", str(tmp_path)]) == 2
     assert "not a study folder" in capsys.readouterr().err
+
+
+def test_analyze_runs_the_specs_rsa_over_finished_runs(tiny_world, tmp_path):
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["by_method"]["finetune"]["save_model"] = True
+    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32}}
+    run_study(expand_spec(raw), tmp_path / "out")
+    assert main(["study", "analyze", str(tmp_path / "out")]) == 0
+    lines = (tmp_path / "out" / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 3  # adapter and finetune runs x (embeddings + 2 layers)

@@ -199,6 +199,14 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_analyze(args: argparse.Namespace) -> int:
+    from adapterlab.study.analyze import analyze_study
+
+    for path in analyze_study(args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def _print_status(states, show_eta: bool = False) -> None:
     counts: dict[str, int] = {}
     for state in states:
@@ -332,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--max-lines", type=int, help="use at most this many lines")
     forget.add_argument("--seed", type=int, default=0, help="seed of the masks (the same for every model)")
     forget.set_defaults(run=cmd_forgetting)
+    analyze = verbs.add_parser("analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs")
+    analyze.add_argument("out")
+    analyze.set_defaults(run=cmd_study_analyze)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)
     return parser

@@ -1,0 +1,56 @@
+"""`adapterlab study analyze DIR`: the analyses a spec asks for, over the study's finished runs.
+
+```yaml
+analysis:
+  rsa: {task: sst2, data: ../shared/data/glue/SST-2/dev.tsv, n: 5000, max_length: 64}
+  crosslingual:
+    panx: {pattern: "xtreme/panx/dev-{lang}.tsv", languages: [en, de, zh], max_examples: 500}
+```
+RSA compares every finished run of the named task with its base (Fig. 2); cross-lingual evaluates
+every finished run of each listed task on each language (Table 3). Results go to DIR/analysis/.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.train.run import read_result, write_json_atomic
+
+
+def analyze_study(out: str | Path) -> list[Path]:
+    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
+    from adapterlab.analysis.transfer import evaluate_languages
+
+    out = Path(out)
+    try:
+        plan = json.loads((out / "study.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        raise AdapterlabError(f"{out}: not a study folder (no readable study.json)") from None
+    analysis = plan.get("analysis") or {}
+    if not analysis:
+        raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")
+    folder = out / "analysis"
+    written: list[Path] = []
+
+    def finished(task: str) -> list[str]:
+        return [str(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task and read_result(out / r["dir"]) is not None]
+
+    if "rsa" in analysis:
+        settings = analysis["rsa"]
+        runs = finished(settings["task"])
+        if runs:
+            rows = rsa_curves(settings.get("base"), runs, settings["data"], settings["task"], settings.get("n", 5000), settings.get("seed", 0),
+                              settings.get("max_length", 128))
+            written.extend(write_rsa(rows, folder / "rsa"))
+    for task, settings in (analysis.get("crosslingual") or {}).items():
+        runs = finished(task)
+        if not runs:
+            continue
+        rows = [evaluate_languages(run, settings["pattern"], settings["languages"], settings.get("task"), settings.get("max_examples")) for run in runs]
+        path = folder / f"crosslingual_{task}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"task": task, "languages": settings["languages"], "runs": rows})
+        written.append(path)
+    return written
