@@ -1,6 +1,5 @@
 """RSA, CKA, token sampling, cross-lingual averages, and the rsa / crosslingual commands."""
 
-import math
 import re
 from pathlib import Path
 

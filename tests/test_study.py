@@ -14,7 +14,7 @@ import yaml
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import build_table, to_csv, to_latex, to_markdown
-from adapterlab.study.executor import run_states, run_study, status_of_folder, try_claim
+from adapterlab.study.executor import run_study, status_of_folder, try_claim
 from adapterlab.study.spec import expand_spec, load_spec
 from tiny import save_tiny_backbone, write_sentiment_tsv
 

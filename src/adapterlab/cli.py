@@ -250,7 +250,7 @@ def cmd_crosslingual(args: argparse.Namespace) -> int:
     languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
     rows = [evaluate_languages(run, args.pattern, languages, args.task, args.max_examples) for run in args.runs]
     metric = rows[0]["metric"]
-    print(f"| run | method | " + " | ".join(languages) + " | all | target | distant |")
+    print("| run | method | " + " | ".join(languages) + " | all | target | distant |")
     print("|---|---|" + "---|" * (len(languages) + 3))
     for row in rows:
         averages = [row["averages"][k] for k in ("all", "target", "distant")]

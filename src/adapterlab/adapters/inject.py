@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-import torch
 from torch import nn
 
 from adapterlab.adapters.architectures import ArchitectureTable, resolve_table

@@ -6,7 +6,6 @@ import csv
 import json
 from pathlib import Path
 
-import torch
 import transformers
 
 from adapterlab.adapters.io import load_adapter

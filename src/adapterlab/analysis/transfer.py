@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import transformers
 
 from adapterlab.adapters.io import load_adapter

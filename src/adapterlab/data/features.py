@@ -75,10 +75,6 @@ def _encode_tokens(examples: Sequence[Example], labels: LabelMap, tokenizer, max
     return features
 
 
-def word_count_kept(features: Sequence[dict]) -> int:
-    return sum(sum(1 for t in f["labels"] if t != IGNORE_INDEX) for f in features)
-
-
 class Collator:
     """Pads a list of features to the longest in the batch (dynamic padding)."""
 

@@ -5,7 +5,6 @@ same code serves one CPU process, one GPU, or many processes."""
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -210,7 +209,3 @@ def _load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> N
         for name, param in model.named_parameters():
             if name in state:
                 param.copy_(state[name])
-
-
-def finite_or_none(value: float) -> float | None:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
