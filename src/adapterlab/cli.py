@@ -66,6 +66,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     schedule.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
     schedule.add_argument("--eval-every", type=int, help="also evaluate validation every N steps (overfitting curves)")
     schedule.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"], help="auto: bf16 on a GPU, fp32 on CPU")
+    schedule.add_argument("--native-dropout", action="store_true", help="on CPUs, use torch's own dropout and attention kernels (slower; same method)")
     tapt = parser.add_argument_group("task-adaptive pretraining")
     tapt.add_argument("--tapt", action="store_true", help="first train MLM (15%% masking) on the task's training text")
     tapt.add_argument("--tapt-epochs", type=int, default=10, help="TAPT epochs (default 10)")
@@ -89,7 +90,8 @@ def config_from_args(args: argparse.Namespace):
         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed, train_size=args.train_size,
         validation_size=args.validation_size, eval_every=args.eval_every, tapt=args.tapt, tapt_epochs=args.tapt_epochs,
-        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, progress=not args.no_progress,
+        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, fast_dropout=not args.native_dropout,
+        progress=not args.no_progress,
     )
 
 

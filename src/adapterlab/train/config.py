@@ -48,6 +48,7 @@ class RunConfig:
     mlm_probability: float = 0.15
     mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, fp32 on CPU
     save_model: bool = False  # fine-tuning: also save the full weights
+    fast_dropout: bool = True  # CPU training: cheaper dropout masks and attention (train/fast_ops.py)
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import TaskSpec
+from adapterlab.train.fast_ops import fast_training_ops
 from adapterlab.train.metrics import classification_metrics, is_better, regression_metrics, token_metrics
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class LoopConfig:
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     max_grad_norm: float = 1.0  # gradient clipping; 0 turns it off
     eval_every: int | None = None  # also evaluate validation every N optimizer steps (Fig. 5)
+    fast_dropout: bool = True  # on CPUs, the cheaper dropout and attention of fast_ops
     progress: bool = True
 
 
@@ -166,7 +168,8 @@ def train_loop(
         model.train()
         started = time.perf_counter()
         for batch in train_loader:
-            logits = model(**model_inputs(batch)).logits
+            with fast_training_ops(config.fast_dropout):
+                logits = model(**model_inputs(batch)).logits
             loss = compute_loss(logits, batch["labels"], spec.kind)
             finite = accelerator.gather(torch.isfinite(loss.detach()).float().reshape(1)).min().item() == 1.0
             if not finite:

@@ -135,7 +135,7 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, trai
     train_loader = make_loader(train_features, collator, config.batch_size, config.seed, shuffle=True)
     validation_loader = make_loader(validation_features, eval_collator, config.batch_size, config.seed, shuffle=False)
     loop = LoopConfig(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
-                      weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, progress=config.progress)
+                      weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout, progress=config.progress)
     optimizer, scheduler = build_optimizer(model, loop, len(train_loader) * loop.epochs)
     prepared = accelerator.prepare(model, optimizer, scheduler, train_loader, validation_loader)
     model, optimizer, scheduler, train_loader, validation_loader = prepared
@@ -221,7 +221,8 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         train_loader = make_loader(features["train"], collator, config.batch_size, config.seed, shuffle=True)
         validation_loader = make_loader(features["validation"], collator, config.batch_size, config.seed, shuffle=False)
         loop = LoopConfig(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
-                          max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, progress=config.progress)
+                          max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
+                          progress=config.progress)
         optimizer, scheduler = build_optimizer(model, loop, len(train_loader) * loop.epochs)
         model, optimizer, scheduler, train_loader, validation_loader = accelerator.prepare(model, optimizer, scheduler, train_loader, validation_loader)
         outcome = train_loop(model, optimizer, scheduler, train_loader, validation_loader, spec, labels, loop, accelerator, record)
