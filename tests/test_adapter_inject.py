@@ -6,6 +6,7 @@ import transformers
 from torch import nn
 
 import adapterlab as al
+from adapterlab.adapters.inject import base_model_of
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, TaskHead, TaskLayerNorm
 from tiny import ARCHS, HIDDEN, LAYERS, TASKS, outputs, random_batch, tiny_model
 
@@ -64,7 +65,24 @@ def test_placement_and_skip_layers_change_the_count():
         assert al.set_trainable(model, "adapter").adapter == expected * per_adapter
     model = tiny_model("bert", "sequence")
     al.add_adapters(model, al.AdapterConfig(size=m, skip_layers=1), name="t")
-    assert al.set_trainable(model, "adapter").adapter == 2 * (LAYERS - 1) * per_adapter
+    counts = al.set_trainable(model, "adapter")
+    assert counts.adapter == 2 * (LAYERS - 1) * per_adapter
+    # the LayerNorms of the embeddings and of layer 0 stay frozen: nothing below layer 1 trains
+    assert counts.layernorm == 2 * (LAYERS - 1) * 2 * d
+
+
+@pytest.mark.parametrize("arch", ["bert", "distilbert", "electra"])
+def test_skip_layers_stops_the_backward_pass_below_the_lowest_adapter(arch):
+    model = tiny_model(arch, "sequence")
+    al.add_adapters(model, al.AdapterConfig(size=8, skip_layers=1), name="t")
+    al.set_trainable(model, "adapter")
+    table = al.ARCHITECTURES[arch]
+    layer_one = model.get_submodule(f"{base_model_of(model)[0]}.{table.layers}.1")
+    entered = []
+    layer_one.register_forward_pre_hook(lambda module, args: entered.append(args[0].requires_grad))
+    model(**random_batch()).logits.sum().backward()
+    assert entered == [False]  # the hidden states reaching layer 1 carry no autograd history
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 def test_head_counts_include_bert_pooler_and_classifier():

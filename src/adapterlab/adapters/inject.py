@@ -285,10 +285,39 @@ def set_trainable(model: nn.Module, mode: str) -> ParamCounts:
             raise AdapterlabError("set_trainable(model, 'adapter'): no adapter is active; call activate(model, NAME) first")
         for param, role, active in roles:
             param.requires_grad_(active and role != "backbone")
+        _freeze_skipped_layernorms(model, state)
     else:
         for param, _, _ in roles:
             param.requires_grad_(True)
     return count_parameters(model)
+
+
+def _freeze_skipped_layernorms(model: nn.Module, state: AdapterState) -> None:
+    """AdapterDrop's skip_layers: a task's LayerNorm copies below its lowest adapter stay frozen,
+    so nothing under that layer needs a gradient and the backward pass stops there."""
+    for name in state.router.active_names:
+        skip = state.configs[name].skip_layers
+        if not skip:
+            continue
+        for path, layer in layernorm_layers(model, state.table):
+            norm = model.get_submodule(path)
+            if layer is not None and layer < skip and isinstance(norm, TaskLayerNorm) and name in norm.layernorms:
+                norm.layernorms[name].requires_grad_(False)
+
+
+def layernorm_layers(model: nn.Module, table: ArchitectureTable) -> list[tuple[str, int | None]]:
+    """Each encoder LayerNorm with its layer index: -1 below the first layer (embeddings),
+    None above the last one."""
+    base_path, _ = base_model_of(model)
+    prefix = _join(base_path, table.layers) + "."
+    found, seen_layers = [], False
+    for path in layernorm_paths(model):
+        if path.startswith(prefix):
+            seen_layers = True
+            found.append((path, int(path[len(prefix):].partition(".")[0])))
+        else:
+            found.append((path, None if seen_layers else -1))
+    return found
 
 
 def count_parameters(model: nn.Module) -> ParamCounts:

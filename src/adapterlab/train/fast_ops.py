@@ -65,7 +65,7 @@ class AttentionWithDropout(torch.autograd.Function):
         keep = keep_mask(probs.shape, p, probs.device)
         ctx.save_for_backward(q, k, v, mask, keep)
         ctx.p, ctx.scale = p, scale
-        return (probs.mul_(keep) @ v).mul_(1.0 / (1.0 - p))
+        return _bmm(probs.mul_(keep), v).mul_(1.0 / (1.0 - p))
 
     @staticmethod
     def backward(ctx, grad):  # grad: (B, H, T, D)
@@ -75,18 +75,28 @@ class AttentionWithDropout(torch.autograd.Function):
             grad = grad * (1.0 / (1.0 - ctx.p))
             grad_v = None
             if ctx.needs_input_grad[2]:
-                grad_v = (probs * keep).transpose(-2, -1) @ grad
-            grad_probs = (grad @ v.transpose(-2, -1)).mul_(keep)
+                grad_v = _bmm((probs * keep).transpose(-2, -1), grad)
+            grad_probs = _bmm(grad, v.transpose(-2, -1)).mul_(keep)
             # softmax backward: dS = P * dP - P * sum(P * dP), in place on P * dP
             grad_scores = grad_probs.mul_(probs)
             grad_scores.addcmul_(probs, grad_scores.sum(-1, keepdim=True), value=-1)
-            grad_q = (grad_scores @ k).mul_(ctx.scale) if ctx.needs_input_grad[0] else None
-            grad_k = (grad_scores.transpose(-2, -1) @ q).mul_(ctx.scale) if ctx.needs_input_grad[1] else None
+            grad_q = _bmm(grad_scores, k).mul_(ctx.scale) if ctx.needs_input_grad[0] else None
+            grad_k = _bmm(grad_scores.transpose(-2, -1), q).mul_(ctx.scale) if ctx.needs_input_grad[1] else None
         return grad_q, grad_k, grad_v, None, None, None
 
 
+def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(..., M, K) @ (..., K, N) for equal leading dims, as one bmm.
+
+    torch.matmul reshapes a transposed 4-D operand with a copy; flattening the leading dims
+    first keeps it a view, and bmm reads transposed matrices in place.
+    """
+    out = torch.bmm(a.reshape(-1, *a.shape[-2:]), b.reshape(-1, *b.shape[-2:]))
+    return out.view(*a.shape[:-2], *out.shape[-2:])
+
+
 def _attention_probs(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
-    scores = (q * scale) @ k.transpose(-2, -1)
+    scores = _bmm(q * scale, k.transpose(-2, -1))
     if mask is not None:
         if mask.dtype == torch.bool:
             # the finite minimum, not -inf: a fully masked row gives uniform weights, never NaN
@@ -118,13 +128,19 @@ def _dropout_call(input, p: float = 0.5, training: bool = True, inplace: bool = 
 def _attention_call(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None, enable_gqa: bool = False):
     usable = (
         dropout_p > 0 and not is_causal and not enable_gqa and query.device.type == "cpu" and query.dim() == 4
-        and key.shape[-3] == query.shape[-3] and (attn_mask is None or not attn_mask.requires_grad)
+        and key.shape[:-2] == query.shape[:-2] == value.shape[:-2] and (attn_mask is None or not attn_mask.requires_grad)
     )
     if not usable:
         return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
                                               is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if attn_mask is not None and _masks_nothing(attn_mask):
+        attn_mask = None  # transformers 4.x passes an all-zero additive mask for unpadded batches
     return AttentionWithDropout.apply(query, key, value, attn_mask, dropout_p, scale)
+
+
+def _masks_nothing(mask: torch.Tensor) -> bool:
+    return bool(mask.all()) if mask.dtype == torch.bool else not bool(mask.any())
 
 
 @contextlib.contextmanager
