@@ -170,11 +170,17 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
     parser.add_argument("--e2e", action="store_true", help="also the end-to-end low-resource run (about 10 min on 2 cores)")
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from adapterlab.runtime import keep_freed_memory
+
+        keep_freed_memory()
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -203,14 +209,14 @@ def main() -> int:
     memory = {}
     for method in METHODS:
         out = subprocess.run([sys.executable, __file__, "--child", method, "--batch-size", str(args.batch_size), "--length", str(args.length),
-                              "--steps", str(args.steps), "--threads", str(args.threads)], capture_output=True, text=True, check=True,
+                              "--steps", str(args.steps), "--threads", str(args.threads)] + (["--keep-freed-memory"] if args.keep_freed_memory else []), capture_output=True, text=True, check=True,
                              env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         memory[method] = json.loads(out.stdout.strip().splitlines()[-1])
 
     import adapters
     import peft
 
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads; torch {torch.__version__}, "
+    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}; torch {torch.__version__}, "
           f"transformers {transformers.__version__}, adapters {adapters.__version__}, peft {peft.__version__}; "
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved")
     print("| method | trainable | train step, median (min-max) | examples/s | vs fine-tune | peak RSS training | inference vs bare | saved adapter |")

@@ -99,13 +99,19 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from adapterlab.runtime import keep_freed_memory
+
+        keep_freed_memory()
     import transformers
 
     transformers.logging.set_verbosity_error()
     model = build_model()
-    print(f"MiniLM-L6, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, "
+    print(f"MiniLM-L6, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}; {args.repeats} timed repeats after {args.warmup}, interleaved")
     print("| batch (rows per task) | max logit diff | mixed, 1 pass | full, 4 passes | split, 4 passes | mixed vs full | mixed vs split |")
     print("|---|---|---|---|---|---|---|")

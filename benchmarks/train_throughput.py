@@ -117,9 +117,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per method")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from adapterlab.runtime import keep_freed_memory
+
+        keep_freed_memory()
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -138,10 +144,10 @@ def main() -> int:
     memory = {}
     for name in runs:
         out = subprocess.run([sys.executable, __file__, "--child", name, "--batch-size", str(args.batch_size), "--length", str(args.length),
-                              "--steps", str(args.steps), "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+                              "--steps", str(args.steps), "--threads", str(args.threads)] + (["--keep-freed-memory"] if args.keep_freed_memory else []), capture_output=True, text=True, check=True)
         memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
 
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, torch {torch.__version__}; "
+    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}, torch {torch.__version__}; "
           f"{args.steps} timed steps per variant after {args.warmup} warm-up, interleaved")
     print("| variant | trainable params | step time, median (min-max) | examples/s | vs plain fine-tuning | peak RSS while training | vs plain fine-tuning | what it is |")
     print("|---|---|---|---|---|---|---|---|")

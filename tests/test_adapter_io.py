@@ -174,3 +174,33 @@ def test_missing_folder_and_unknown_name(tmp_path):
     with pytest.raises(al.AdapterlabError, match="no adapter named 'x'"):
         al.save_adapter(_trained(), tmp_path / "pack", name="x")
     assert not (tmp_path / "pack").exists()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_pack_is_half_the_size_and_close(tmp_path, dtype):
+    model = _trained()
+    batch = random_batch()
+    with torch.no_grad():
+        expected = model(**batch).logits
+    full = al.save_adapter(model, tmp_path / "full", name="sst2")
+    half = al.save_adapter(model, tmp_path / "half", name="sst2", dtype=dtype)
+    weights = load_file(str(tmp_path / "half" / WEIGHTS_FILE))
+    assert {t.dtype for t in weights.values()} == {getattr(torch, dtype)}
+    assert json.loads((tmp_path / "half" / MANIFEST_FILE).read_text())["dtype"] == dtype
+    full_weights = (tmp_path / "full" / WEIGHTS_FILE).stat().st_size
+    assert (tmp_path / "half" / WEIGHTS_FILE).stat().st_size < 0.6 * full_weights
+    assert half.size_bytes < full.size_bytes
+    fresh = tiny_model("bert", seed=0)
+    al.load_adapter(fresh, tmp_path / "half")
+    assert next(fresh.parameters()).dtype == torch.float32
+    with torch.no_grad():
+        got = fresh(**batch).logits
+    tolerance = 2e-2 if dtype == "bfloat16" else 2e-3  # the rounding of 8 / 11 significant bits
+    torch.testing.assert_close(got, expected, rtol=0, atol=tolerance)
+    assert not torch.equal(got, expected)
+
+
+def test_unknown_pack_dtype_is_refused(tmp_path):
+    with pytest.raises(al.AdapterlabError, match="dtype 'int8' is not allowed; use float32, float16, bfloat16"):
+        al.save_adapter(_trained(), tmp_path / "pack", name="sst2", dtype="int8")
+    assert not (tmp_path / "pack").exists()

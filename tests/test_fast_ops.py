@@ -154,3 +154,14 @@ def test_disabled_context_changes_nothing():
         out = F.dropout(x, 0.5, True)
     torch.manual_seed(0)
     assert torch.equal(out, F.dropout(x, 0.5, True))
+
+
+@pytest.mark.parametrize("mask", [torch.zeros(2, 1, 7, 7, dtype=torch.float64), torch.ones(2, 1, 1, 7, dtype=torch.bool)])
+def test_sdpa_call_with_an_all_pass_mask_is_routed_and_equal(mask):
+    generator = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 3, 7, 4, generator=generator, dtype=torch.float64) for _ in range(3))
+    torch.manual_seed(2)
+    with fast_training_ops():
+        fast = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.2)
+    torch.manual_seed(2)
+    assert torch.allclose(fast, reference_attention(q, k, v, None, 0.2), atol=1e-12)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.runtime import keep_freed_memory
 
 EXAMPLES = """examples:
   # adapters (m=64) on SST-2, the paper's low-resource protocol: k=1000 from train,
@@ -75,6 +76,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
     out.add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
     out.add_argument("--save-model", action="store_true", help="fine-tuning: also save the full weights")
+    out.add_argument("--pack-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                     help="storage of the task pack (default float32); half precision halves it")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -90,7 +93,7 @@ def config_from_args(args: argparse.Namespace):
         lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed, train_size=args.train_size,
         validation_size=args.validation_size, eval_every=args.eval_every, tapt=args.tapt, tapt_epochs=args.tapt_epochs,
-        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, fast_dropout=not args.native_dropout,
+        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, pack_dtype=args.pack_dtype, fast_dropout=not args.native_dropout,
         progress=not args.no_progress,
     )
 
@@ -356,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in study folders and reports
+    keep_freed_memory()
     try:
         import transformers
 

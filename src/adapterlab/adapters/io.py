@@ -42,6 +42,8 @@ PACK_VERSION = 1
 MANIFEST_FILE = "adapter_pack.json"
 WEIGHTS_FILE = "adapter_pack.safetensors"
 _IDENTITY_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+# storage precision of a pack; loading casts back to the model's dtype
+PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -104,12 +106,16 @@ def pack_tensors(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
     return {key: param.detach().contiguous().cpu() for key, param in pack_parameters(model, name).items()}
 
 
-def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: list[str] | None = None) -> SavedPack:
+def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: list[str] | None = None,
+                 dtype: str = "float32") -> SavedPack:
     """Write the task pack of adapter `name` into folder `path`, atomically.
 
     `labels` are the task's label names; by default they come from model.config.id2label when
-    that matches the task's head.
+    that matches the task's head. `dtype` "float16" or "bfloat16" stores the weights at half
+    the size (they are cast back on load, so outputs move by the rounding; measure it first).
     """
+    if dtype not in PACK_DTYPES:
+        raise AdapterlabError(f"save_adapter: dtype {dtype!r} is not allowed; use {', '.join(PACK_DTYPES)}")
     state = adapter_state(model)
     if state is None or name not in state.configs:
         known = ", ".join(state.configs) if state else "none"
@@ -132,8 +138,9 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
         "head_class": type(model).__name__,
         "num_labels": num_labels if has_head else None,
         "labels": labels,
+        "dtype": dtype,
     }
-    tensors = pack_tensors(model, name)
+    tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.runtime import keep_freed_memory
 from adapterlab.train.config import RunConfig
 from adapterlab.train.run import read_result, run_training
 
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
+    keep_freed_memory()
     import transformers
 
     transformers.logging.set_verbosity_error()

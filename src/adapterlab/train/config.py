@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
+from adapterlab.adapters.io import PACK_DTYPES
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError, reject_unknown
 
@@ -48,6 +49,7 @@ class RunConfig:
     mlm_probability: float = 0.15
     mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, fp32 on CPU
     save_model: bool = False  # fine-tuning: also save the full weights
+    pack_dtype: str = "float32"  # storage of the task pack: float16/bfloat16 halve it (cast back on load)
     fast_dropout: bool = True  # CPU training: cheaper dropout masks and attention (train/fast_ops.py)
     progress: bool = True
 
@@ -58,6 +60,8 @@ class RunConfig:
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             raise AdapterlabError(f"mixed_precision {self.mixed_precision!r} is not allowed; use {', '.join(PRECISIONS)}{hint}")
+        if self.pack_dtype not in PACK_DTYPES:
+            raise AdapterlabError(f"pack_dtype {self.pack_dtype!r} is not allowed; use {', '.join(PACK_DTYPES)}")
         if not self.train and not self.hub:
             raise AdapterlabError("no training data: give a training file or folder, or a hub dataset name")
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):

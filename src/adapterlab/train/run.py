@@ -239,7 +239,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         artifact = {}
         if accelerator.is_main_process:
             if config.method == "adapter":
-                saved = save_adapter(unwrapped, run_dir / "pack", name=name, labels=list(labels.names) or None)
+                saved = save_adapter(unwrapped, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
                 artifact = {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
             elif config.save_model:
                 unwrapped.save_pretrained(run_dir / "model", safe_serialization=True)
