@@ -290,3 +290,12 @@ def test_analyze_runs_the_specs_rsa_over_finished_runs(tiny_world, tmp_path):
     assert main(["study", "analyze", str(tmp_path / "out")]) == 0
     lines = (tmp_path / "out" / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 3  # adapter and finetune runs x (embeddings + 2 layers)
+
+
+def test_local_workers_split_the_cores():
+    from adapterlab.study.executor import threads_per_worker
+
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_worker(1) is None
+    assert threads_per_worker(2) == max(1, cores // 2)
+    assert threads_per_worker(cores * 4) == 1

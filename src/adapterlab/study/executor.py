@@ -101,13 +101,18 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     write_json_atomic(out / PLAN_FILE, plan)
 
 
-def run_one(run: PlannedRun, out: Path) -> str:
-    """Run one planned run in a child process (isolation: a crash or OOM takes only this run)."""
+def run_one(run: PlannedRun, out: Path, threads: int | None = None) -> str:
+    """Run one planned run in a child process (isolation: a crash or OOM takes only this run).
+
+    `threads` caps the child's intra-op threads, unless the user set OMP_NUM_THREADS.
+    """
     run_dir = out / run.relative_dir
     config_file = run_dir.parent / f".{run_dir.name}.config.json"
     write_json_atomic(config_file, run.config.to_dict())
     command = [sys.executable, "-m", "adapterlab.study.child", str(config_file), str(run_dir)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if threads is not None and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(threads)
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
     finally:
@@ -123,7 +128,17 @@ def run_one(run: PlannedRun, out: Path) -> str:
     return result["status"]
 
 
-def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None) -> None:
+def threads_per_worker(workers: int) -> int | None:
+    """Split the cores among local workers: N workers each using every core oversubscribe them.
+    Measured on 2 cores, two concurrent MiniLM adapter runs: 2.2 s/step each with 2 threads,
+    1.2 s/step each with 1 thread. One worker keeps torch's own default."""
+    if workers == 1:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers)
+
+
+def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None) -> None:
     for run in spec.runs:
         run_dir = out / run.relative_dir
         if read_result(run_dir) is not None:
@@ -136,7 +151,7 @@ def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | N
         try:
             if read_result(run_dir) is not None:  # finished by someone else between our checks
                 continue
-            status = run_one(run, out)
+            status = run_one(run, out, threads)
             if progress:
                 progress(run.relative_dir, status)
         finally:
@@ -154,7 +169,8 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
         _worker(spec, out, progress)
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker, args=(spec, out, None), daemon=False) for _ in range(workers)]
+    threads = threads_per_worker(workers)
+    processes = [context.Process(target=_worker, args=(spec, out, None, threads), daemon=False) for _ in range(workers)]
     for process in processes:
         process.start()
     try:
@@ -194,7 +210,7 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
         if read_result(run_dir) is not None or not try_claim(run_dir):
             return "skipped"
         try:
-            return run_one(run, Path(out))
+            return run_one(run, Path(out), max(1, int(cpus_per_run)))
         finally:
             release(run_dir)
 
