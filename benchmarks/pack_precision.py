@@ -1,0 +1,81 @@
+"""Task pack size and precision: a trained fp32 pack against its float16 and bfloat16 copies.
+
+    .venv/bin/python benchmarks/pack_precision.py [--pack runs/quickstart/adapter/seed=0/pack] [--n 445]
+
+Takes a trained pack (by default the quickstart's BBC News adapter), stores it again in each
+precision, loads each copy onto a fresh MiniLM and compares sizes, logits and predictions on
+BBC News articles. The full model's size is the backbone's safetensors file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def load_texts(n: int) -> list[str]:
+    from adapterlab.data.readers import read_folder
+    from adapterlab.quickstart import bbc_news_folder
+
+    examples = read_folder(bbc_news_folder(), encoding="latin-1")
+    return [e.text for e in examples[::max(1, len(examples) // n)]][:n]
+
+
+def logits_of(pack: Path, texts: list[str]) -> torch.Tensor:
+    import transformers
+
+    import adapterlab as al
+    from adapterlab.backbone import default_backbone_path
+
+    info = al.read_pack_info(pack)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(default_backbone_path(), num_labels=info.num_labels)
+    al.load_adapter(model, pack)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(default_backbone_path())
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), 32):
+            batch = tokenizer(texts[start:start + 32], truncation=True, max_length=128, padding=True, return_tensors="pt")
+            out.append(model(**batch).logits)
+    return torch.cat(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pack", default="runs/quickstart/adapter/seed=0/pack")
+    parser.add_argument("--n", type=int, default=445, help="articles to compare on")
+    args = parser.parse_args()
+    import transformers
+
+    import adapterlab as al
+    from adapterlab.backbone import default_backbone_path
+
+    transformers.logging.set_verbosity_error()
+    pack = Path(args.pack)
+    if not pack.is_dir():
+        print(f"no pack at {pack}: run `make quickstart` first or pass --pack", file=sys.stderr)
+        return 2
+    model_bytes = sum(f.stat().st_size for f in Path(default_backbone_path()).glob("*.safetensors"))
+    texts = load_texts(args.n)
+    reference = logits_of(pack, texts)
+    print(f"pack {pack}, {len(texts)} BBC News articles, full model {model_bytes / 1e6:.1f} MB")
+    print("| stored as | pack size | of the model | max abs logit change | predictions changed |\n|---|---|---|---|---|")
+    info = al.read_pack_info(pack)
+    with tempfile.TemporaryDirectory() as folder:
+        for dtype in ("float32", "float16", "bfloat16"):
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(default_backbone_path(), num_labels=info.num_labels)
+            al.load_adapter(model, pack)
+            saved = al.save_adapter(model, Path(folder) / dtype, name=info.name, labels=info.labels, dtype=dtype)
+            logits = logits_of(saved.path, texts)
+            changed = int((logits.argmax(-1) != reference.argmax(-1)).sum())
+            print(f"| {dtype} | {saved.size_bytes / 1e6:.2f} MB | {100 * saved.size_bytes / model_bytes:.1f}% | "
+                  f"{(logits - reference).abs().max().item():.1e} | {changed} of {len(texts)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
