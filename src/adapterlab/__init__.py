@@ -14,6 +14,7 @@ from adapterlab.adapters.inject import (
 )
 from adapterlab.adapters.io import PackInfo, SavedPack, load_adapter, read_pack_info, save_adapter
 from adapterlab.errors import AdapterlabError
+from adapterlab.train.fast_ops import fast_training_ops
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "adapter_names",
     "add_adapters",
     "count_parameters",
+    "fast_training_ops",
     "load_adapter",
     "parameter_roles",
     "read_pack_info",
