@@ -82,6 +82,38 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
     assert len(lines) == 4
 
 
+def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
+    root, model = tiny_world
+    for lang in ("en", "de"):  # SST-2-style files that an XNLI reader cannot read
+        write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 5, 0)
+    spec = tiny_spec(root, model)
+    spec["analysis"] = {
+        "rsa": {"task": "cola", "data": str(root / "dev.tsv"), "n": 0},
+        "crosslingual": {
+            "sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "de", "fr"], "colour": "red"},
+            "mnli": {"pattern": "x-{lang}", "languages": ["en"]},
+        },
+        "clustering": {},
+    }
+    with pytest.raises(AdapterlabError) as err:
+        expand_spec(spec)
+    lines = str(err.value).splitlines()
+    assert any("analysis.clustering: unknown analysis" in line for line in lines)
+    assert any("analysis.rsa.task: 'cola' is not a task of this study" in line for line in lines)
+    assert any("analysis.rsa.n=0: must be an integer >= 1" in line for line in lines)
+    assert any("analysis.crosslingual.sst2.colour: unknown field" in line for line in lines)
+    assert any("analysis.crosslingual.sst2: language file not found" in line and "dev-fr.tsv" in line for line in lines)
+    assert any("analysis.crosslingual.mnli: 'mnli' is not a task of this study" in line for line in lines)
+    assert len(lines) == 6
+
+    # the files exist but are read with the wrong task's reader: caught now, not after training
+    spec["analysis"] = {"crosslingual": {"sst2": {"task": "xnli", "pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "de"]}}}
+    with pytest.raises(AdapterlabError, match=r"read as task 'xnli'; set 'task' to the files' format\): .*dev-en.tsv"):
+        expand_spec(spec)
+    spec["analysis"]["crosslingual"]["sst2"].pop("task")
+    assert len(expand_spec(spec).runs) == 4
+
+
 def test_validation_wrong_type_and_k_larger_than_data(tiny_world):
     root, model = tiny_world
     bad_type = tiny_spec(root, model, extra_base={"epochs": "many"})

@@ -30,6 +30,7 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.study.analysis_spec import check_analysis
 from adapterlab.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
@@ -128,6 +129,8 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
             for key in ("train", "dev", "test"):
                 if key in data and not _resolve(data[key], base_dir).exists():
                     errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
+    study_tasks = {task: str((tasks.get(task) or {}).get("task", task)) if isinstance(tasks.get(task) or {}, dict) else task for task in task_names}
+    errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
 
