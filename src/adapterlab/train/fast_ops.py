@@ -10,7 +10,7 @@ What changes, inside `fast_training_ops()` only:
   keeps its element when it is >= round(p * 65536), so the drop probability is p rounded to a
   multiple of 1/65536 (0.1 -> 0.100006). Scaling is 1 / (1 - p) as in torch.
 - `scaled_dot_product_attention` with dropout runs `AttentionWithDropout`: it saves q, k, v and
-  the boolean keep mask, and recomputes the softmax in the backward pass instead of storing it
+  the one-byte keep mask, and recomputes the softmax in the backward pass instead of storing it
   (the trick flash attention uses), which saves two (B, H, T, T) float tensors per layer.
 The method is unchanged; the random stream is a different one. Without dropout (p = 0 or eval
 mode) nothing is intercepted, so results are bit-identical. GPUs keep torch's fused kernels.
