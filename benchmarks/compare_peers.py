@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import peak_rss_while_training, step  # noqa: E402
+from train_throughput import (  # noqa: E402
+    add_step_arguments,
+    apply_process_settings,
+    child_peak_memory,
+    interleaved_step_times,
+    peak_rss_while_training,
+)
 
 METHODS = ("finetune", "finetune-fast", "adapterlab", "adapterhub", "lora")
 # adapterlab's trainer runs its CPU fast path (train/fast_ops.py); so do these two rows
@@ -165,36 +169,19 @@ def end_to_end(data_root: Path, threads: int) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
+    add_step_arguments(parser)
     parser.add_argument("--e2e", action="store_true", help="also the end-to-end low-resource run (about 10 min on 2 cores)")
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.keep_freed_memory:
-        from adapterlab.runtime import keep_freed_memory
-
-        keep_freed_memory()
+    allocator = apply_process_settings(args)
     import transformers
 
-    transformers.logging.set_verbosity_error()
     if args.child:
         print(json.dumps(child_memory(args.child, args.batch_size, args.length, max(3, args.steps // 3))))
         return 0
 
     built = {m: build(m, args.batch_size, args.length) for m in METHODS}
-    times: dict[str, list[float]] = {m: [] for m in METHODS}
-    for index in range(args.warmup + args.steps):
-        for method, (model, optimizer, batch, labels) in built.items():
-            elapsed = step(model, optimizer, batch, labels, method in FAST)
-            if index >= args.warmup:
-                times[method].append(elapsed)
+    times = interleaved_step_times(built, FAST, args.warmup, args.steps)
 
     # inference: the bare backbone (fine-tuning model in eval mode) against each method
     latency: dict[str, list[float]] = {m: [] for m in METHODS}
@@ -206,17 +193,12 @@ def main() -> int:
             if index >= args.warmup:
                 latency[method].append(elapsed)
 
-    memory = {}
-    for method in METHODS:
-        out = subprocess.run([sys.executable, __file__, "--child", method, "--batch-size", str(args.batch_size), "--length", str(args.length),
-                              "--steps", str(args.steps), "--threads", str(args.threads)] + (["--keep-freed-memory"] if args.keep_freed_memory else []), capture_output=True, text=True, check=True,
-                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-        memory[method] = json.loads(out.stdout.strip().splitlines()[-1])
+    memory = child_peak_memory(__file__, METHODS, args)
 
     import adapters
     import peft
 
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}; torch {torch.__version__}, "
+    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}; torch {torch.__version__}, "
           f"transformers {transformers.__version__}, adapters {adapters.__version__}, peft {peft.__version__}; "
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved")
     print("| method | trainable | train step, median (min-max) | examples/s | vs fine-tune | peak RSS training | inference vs bare | saved adapter |")

@@ -18,8 +18,12 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_throughput import add_process_arguments, apply_process_settings  # noqa: E402
 
 TASKS = {"sentiment": 2, "nli": 3, "topic": 4, "rating": 5}
 
@@ -98,20 +102,13 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
+    add_process_arguments(parser)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.keep_freed_memory:
-        from adapterlab.runtime import keep_freed_memory
-
-        keep_freed_memory()
+    allocator = apply_process_settings(args)
     import transformers
 
-    transformers.logging.set_verbosity_error()
     model = build_model()
-    print(f"MiniLM-L6, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}, "
+    print(f"MiniLM-L6, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {allocator}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}; {args.repeats} timed repeats after {args.warmup}, interleaved")
     print("| batch (rows per task) | max logit diff | mixed, 1 pass | full, 4 passes | split, 4 passes | mixed vs full | mixed vs split |")
     print("|---|---|---|---|---|---|---|")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -110,17 +111,15 @@ def child_memory(name: str, batch_size: int, length: int, steps: int) -> dict:
     return peak_rss_while_training(model, optimizer, batch, labels, steps, VARIANTS[name].fast)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=12, help="timed steps per method")
-    parser.add_argument("--warmup", type=int, default=3)
+def add_process_arguments(parser: argparse.ArgumentParser) -> None:
+    """Thread count and allocator: the settings every benchmark here applies to its whole process."""
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+
+
+def apply_process_settings(args: argparse.Namespace) -> str:
+    """Apply --threads and --keep-freed-memory, quiet transformers; returns the allocator's name."""
     torch.set_num_threads(args.threads)
     if args.keep_freed_memory:
         from adapterlab.runtime import keep_freed_memory
@@ -129,25 +128,57 @@ def main() -> int:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    return "freed memory kept" if args.keep_freed_memory else "glibc malloc defaults"
+
+
+def add_step_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=3)
+    add_process_arguments(parser)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+
+
+def interleaved_step_times(runs: dict[str, tuple], fast: set[str], warmup: int, steps: int) -> dict[str, list[float]]:
+    """Train-step times per variant, the variants taking turns step by step after `warmup` steps.
+    Each value of `runs` starts with (model, optimizer, batch, labels)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for index in range(warmup + steps):
+        for name, (model, optimizer, batch, labels, *_) in runs.items():
+            elapsed = step(model, optimizer, batch, labels, name in fast)
+            if index >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
+def child_peak_memory(script: str, names, args: argparse.Namespace) -> dict[str, dict]:
+    """Peak RSS per variant, each trained in a fresh `script --child NAME` process."""
+    flags = ["--batch-size", str(args.batch_size), "--length", str(args.length), "--steps", str(args.steps), "--threads", str(args.threads)]
+    if args.keep_freed_memory:
+        flags.append("--keep-freed-memory")
+    memory = {}
+    for name in names:
+        out = subprocess.run([sys.executable, script, "--child", name, *flags], capture_output=True, text=True, check=True,
+                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+        memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    return memory
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_step_arguments(parser)
+    args = parser.parse_args()
+    allocator = apply_process_settings(args)
     if args.child:
         print(json.dumps(child_memory(args.child, args.batch_size, args.length, max(3, args.steps // 3))))
         return 0
 
     runs = {name: build(name, args.batch_size, args.length) for name in VARIANTS}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for index in range(args.warmup + args.steps):
-        for name, (model, optimizer, batch, labels, _) in runs.items():
-            elapsed = step(model, optimizer, batch, labels, VARIANTS[name].fast)
-            if index >= args.warmup:
-                times[name].append(elapsed)
+    times = interleaved_step_times(runs, {name for name, v in VARIANTS.items() if v.fast}, args.warmup, args.steps)
+    memory = child_peak_memory(__file__, runs, args)
 
-    memory = {}
-    for name in runs:
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--batch-size", str(args.batch_size), "--length", str(args.length),
-                              "--steps", str(args.steps), "--threads", str(args.threads)] + (["--keep-freed-memory"] if args.keep_freed_memory else []), capture_output=True, text=True, check=True)
-        memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
-
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {'freed memory kept' if args.keep_freed_memory else 'glibc malloc defaults'}, torch {torch.__version__}; "
+    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}, torch {torch.__version__}; "
           f"{args.steps} timed steps per variant after {args.warmup} warm-up, interleaved")
     print("| variant | trainable params | step time, median (min-max) | examples/s | vs plain fine-tuning | peak RSS while training | vs plain fine-tuning | what it is |")
     print("|---|---|---|---|---|---|---|---|")
