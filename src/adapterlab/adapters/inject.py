@@ -295,29 +295,19 @@ def set_trainable(model: nn.Module, mode: str) -> ParamCounts:
 def _freeze_skipped_layernorms(model: nn.Module, state: AdapterState) -> None:
     """AdapterDrop's skip_layers: a task's LayerNorm copies below its lowest adapter stay frozen,
     so nothing under that layer needs a gradient and the backward pass stops there."""
-    for name in state.router.active_names:
-        skip = state.configs[name].skip_layers
-        if not skip:
-            continue
-        for path, layer in layernorm_layers(model, state.table):
-            norm = model.get_submodule(path)
-            if layer is not None and layer < skip and isinstance(norm, TaskLayerNorm) and name in norm.layernorms:
+    skips = {name: state.configs[name].skip_layers for name in state.router.active_names if state.configs[name].skip_layers}
+    if not skips:
+        return
+    below_first_layer = True  # LayerNorms come in module order: the embeddings' before layer 0
+    for path, norm in wrappers(model, TaskLayerNorm):
+        layer = _layer_index(path, state.table, model)
+        if layer is not None:
+            below_first_layer = False
+        elif not below_first_layer:
+            continue  # a LayerNorm above the last layer
+        for name, skip in skips.items():
+            if name in norm.layernorms and (layer is None or layer < skip):
                 norm.layernorms[name].requires_grad_(False)
-
-
-def layernorm_layers(model: nn.Module, table: ArchitectureTable) -> list[tuple[str, int | None]]:
-    """Each encoder LayerNorm with its layer index: -1 below the first layer (embeddings),
-    None above the last one."""
-    base_path, _ = base_model_of(model)
-    prefix = _join(base_path, table.layers) + "."
-    found, seen_layers = [], False
-    for path in layernorm_paths(model):
-        if path.startswith(prefix):
-            seen_layers = True
-            found.append((path, int(path[len(prefix):].partition(".")[0])))
-        else:
-            found.append((path, None if seen_layers else -1))
-    return found
 
 
 def count_parameters(model: nn.Module) -> ParamCounts:
@@ -392,10 +382,21 @@ def _wrap(model: nn.Module, state: AdapterState, sites: list[tuple[int, str, str
 
 
 def _site_position(path: str, table: ArchitectureTable, model: nn.Module) -> tuple[int, str]:
+    layer = _layer_index(path, table, model)
+    assert layer is not None, path
+    rel = path[len(_layers_prefix(table, model)) :].partition(".")[2]
+    return layer, "attention" if rel == table.attention_output else "ffn"
+
+
+def _layers_prefix(table: ArchitectureTable, model: nn.Module) -> str:
     base_path, _ = base_model_of(model)
-    rest = path[len(_join(base_path, table.layers)) + 1 :]
-    index, _, rel = rest.partition(".")
-    return int(index), "attention" if rel == table.attention_output else "ffn"
+    return _join(base_path, table.layers) + "."
+
+
+def _layer_index(path: str, table: ArchitectureTable, model: nn.Module) -> int | None:
+    """The encoder layer a module path lies in, or None outside the layers."""
+    prefix = _layers_prefix(table, model)
+    return int(path[len(prefix) :].partition(".")[0]) if path.startswith(prefix) else None
 
 
 def _backbone_parameters(model: nn.Module) -> set[int]:

@@ -116,8 +116,10 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     task_names = axes.pop("task", list(tasks))
     if not task_names:
         errors.append(f"{source}: no tasks: give a 'tasks' mapping (task -> data) or a grid.task list")
+    study_tasks: dict[str, str] = {}  # study task name -> registered task
     for task in task_names:
         data = tasks.get(task, {}) if isinstance(tasks.get(task, {}), dict) else {}
+        study_tasks[task] = str(data.get("task", task))
         try:
             get_task(data.get("task", task))
         except AdapterlabError as err:
@@ -129,7 +131,6 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
             for key in ("train", "dev", "test"):
                 if key in data and not _resolve(data[key], base_dir).exists():
                     errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
-    study_tasks = {task: str((tasks.get(task) or {}).get("task", task)) if isinstance(tasks.get(task) or {}, dict) else task for task in task_names}
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
