@@ -119,6 +119,9 @@ def test_validation_wrong_type_and_k_larger_than_data(tiny_world):
     bad_type = tiny_spec(root, model, extra_base={"epochs": "many"})
     with pytest.raises(AdapterlabError, match="epochs='many': must be an integer >= 1"):
         expand_spec(bad_type)
+    bad_pack = tiny_spec(root, model, extra_base={"pack_dtype": "int8"})
+    with pytest.raises(AdapterlabError, match="pack_dtype 'int8' is not allowed; use float32, float16, bfloat16"):
+        expand_spec(bad_pack)
     too_big = tiny_spec(root, model, train_size=[75])
     with pytest.raises(AdapterlabError, match="k=75 plus 10 validation examples exceed the 80 training examples"):
         expand_spec(too_big)
