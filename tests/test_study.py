@@ -302,13 +302,40 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
     for name in ("table.md", "table.tex", "table.csv", "significance.json", "report.html"):
         assert (folder / name).stat().st_size > 0
     pngs = sorted(p.name for p in folder.glob("*.png"))
-    assert pngs == ["adapter_size.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png"]
+    # one adapter size in this grid, so no adapter-size bars (test_figures_never_pool_settings draws them)
+    assert pngs == ["fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png"]
     for png in folder.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     page = (folder / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4 and "Reproduce" in page and "torch" in page
+    assert page.count("data:image/png;base64,") == 3 and "Reproduce" in page and "torch" in page
     assert main(["study", "status", str(tmp_path / "out")]) == 0
     assert "16 runs: 16 done" in capsys.readouterr().out
+
+
+def test_figures_never_pool_settings(tmp_path):
+    from adapterlab.report import figures
+    from adapterlab.report.build import overfitting_summary
+
+    records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
+    records += [_record("cola", "finetune", seed, 0.4, k=k) for seed in (0, 1) for k in (1000, 5000)]
+    for r in records:
+        r["labels"]["lr"] = 1e-4 if r["labels"]["method"] == "adapter" else 2e-5
+    # a learning-rate figure gets one panel per task and training size, with each adapter size its own series
+    panels = figures._panels(records, ("task", "lr", *figures.METHOD_KEYS))
+    assert {title: len(runs) for title, runs in panels.items()} == {"cola k=1000": 6, "cola k=5000": 6}
+    for path in (figures.plot_adapter_size(records, tmp_path / "sizes.png"), figures.plot_lr_boxes(records, tmp_path / "lr.png")):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    one_size = [r for r in records if r["labels"].get("adapter_size", 64) == 64]
+    assert figures.plot_adapter_size(one_size, tmp_path / "none.png") is None
+    # Table 6: one row per setting, seeds pooled, training sizes apart
+    curves = [{"labels": r["labels"], "metric": "accuracy", "rows": [{"step": 10, "loss": 1.0, "accuracy": r["result"]["test_metric"]},
+                                                                    {"step": 20, "loss": 0.9, "accuracy": 0.9}]} for r in one_size]
+    summary = {row["setting"]: row for row in overfitting_summary(curves)}
+    assert sorted(summary) == ["cola k=1000 adapter m=64 lr=0.0001", "cola k=1000 finetune lr=2e-05",
+                               "cola k=5000 adapter m=64 lr=0.0001", "cola k=5000 finetune lr=2e-05"]
+    row = summary["cola k=1000 adapter m=64 lr=0.0001"]
+    assert row["runs"] == 2 and row["best_over_steps"] == pytest.approx(90.0)
+    assert row["mean_over_steps"] == pytest.approx(((50 + 90) / 2 + (51 + 90) / 2) / 2)
 
 
 def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):

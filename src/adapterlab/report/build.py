@@ -11,7 +11,7 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
-from adapterlab.report.tables import build_table, to_csv, to_html, to_latex, to_markdown
+from adapterlab.report.tables import build_table, column_name, to_csv, to_html, to_latex, to_markdown
 from adapterlab.train.run import METRICS_FILE, read_result
 
 PLAN_FILE = "study.json"
@@ -62,8 +62,8 @@ def overfitting_summary(curves: list[dict]) -> list[dict]:
         values = [r[metric] for r in curve["rows"] if r.get(metric) is not None]
         if not values:
             continue
-        labels = curve["labels"]
-        key = f"{labels['task']} {labels['method']}" + (f" m={labels['adapter_size']}" if labels["method"] == "adapter" else "")
+        # One row per setting (seeds pooled), never pooling two training sizes or learning rates.
+        key = f"{curve['labels']['task']} {column_name(curve['labels'])}"
         entry = summary.setdefault(key, {"setting": key, "mean": [], "best": []})
         entry["mean"].append(100 * sum(values) / len(values))
         entry["best"].append(100 * max(values))

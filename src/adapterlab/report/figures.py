@@ -10,19 +10,31 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
+
+from adapterlab.report.tables import column_name  # noqa: E402
 
 COLORS = {"adapter": "#1f77b4", "finetune": "#d62728"}
+METHOD_KEYS = ("method", "adapter_size")
 
 
-def _tasks(records: list[dict]) -> list[str]:
-    return list(dict.fromkeys(r["labels"]["task"] for r in records))
+def _name(labels: dict, keys: tuple[str, ...]) -> str:
+    """The setting named by only these grid labels, e.g. "adapter m=64"."""
+    return column_name({k: v for k, v in labels.items() if k in keys}, skip=())
 
 
-def _series_name(labels: dict) -> str:
-    name = labels["method"]
-    if labels["method"] == "adapter" and "adapter_size" in labels:
-        name += f" m={labels['adapter_size']}"
-    return name
+def _rest(labels: dict, shown: tuple[str, ...]) -> str:
+    """Every other grid label (seed aside), so that a panel or bar group never pools two settings
+    a figure does not show, e.g. k=1000 and k=5000 in one learning-rate box."""
+    return column_name({k: v for k, v in labels.items() if k not in shown}, skip=("task",))
+
+
+def _panels(records: list[dict], shown: tuple[str, ...]) -> dict[str, list[dict]]:
+    panels: dict[str, list[dict]] = {}
+    for r in records:
+        title = " ".join(part for part in (r["labels"]["task"], _rest(r["labels"], shown)) if part)
+        panels.setdefault(title, []).append(r)
+    return panels
 
 
 def _ok(records: list[dict]) -> list[dict]:
@@ -42,20 +54,24 @@ def plot_train_size(records: list[dict], path: Path) -> Path | None:
     records = [r for r in _ok(records) if r["labels"].get("train_size") is not None]
     if not records:
         return None
-    tasks = _tasks(records)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    panels = _panels(records, ("task", "train_size", *METHOD_KEYS))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
+    for ax, (title, panel) in zip(axes[0], panels.items()):
         series: dict[str, dict[int, list[float]]] = {}
-        for r in records:
-            if r["labels"]["task"] == task:
-                series.setdefault(_series_name(r["labels"]), {}).setdefault(r["labels"]["train_size"], []).append(100 * r["result"]["test_metric"])
+        for r in panel:
+            series.setdefault(_name(r["labels"], METHOD_KEYS), {}).setdefault(r["labels"]["train_size"], []).append(100 * r["result"]["test_metric"])
         for name, points in series.items():
             xs = sorted(points)
             means = [statistics.mean(points[x]) for x in xs]
             stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0 for x in xs]
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name, color=COLORS.get(name.split()[0]))
         ax.set_xscale("log")
-        ax.set_title(task)
+        # Label the sizes that were run; log-scale minor ticks would print "3x10^2" over each other.
+        sizes = sorted({r["labels"]["train_size"] for r in panel})
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([f"{size:,}" for size in sizes], fontsize=8)
+        ax.set_title(title)
         ax.set_xlabel("training examples")
         ax.set_ylabel(records[0]["result"].get("metric", "metric"))
         ax.legend(fontsize=8)
@@ -67,31 +83,32 @@ def plot_lr_boxes(records: list[dict], path: Path) -> Path | None:
     records = [r for r in _ok(records) if "lr" in r["labels"]]
     if not records:
         return None
-    tasks = _tasks(records)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        rates = sorted({r["labels"]["lr"] for r in records if r["labels"]["task"] == task})
-        methods = list(dict.fromkeys(r["labels"]["method"] for r in records if r["labels"]["task"] == task))
+    panels = _panels(records, ("task", "lr", *METHOD_KEYS))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, panel) in zip(axes[0], panels.items()):
+        rates = sorted({r["labels"]["lr"] for r in panel})
+        methods = list(dict.fromkeys(_name(r["labels"], METHOD_KEYS) for r in panel))
         width = 0.8 / max(len(methods), 1)
         for i, method in enumerate(methods):
-            data = [[100 * r["result"]["test_metric"] for r in records if r["labels"]["task"] == task and r["labels"]["method"] == method and r["labels"]["lr"] == lr] for lr in rates]
+            data = [[100 * r["result"]["test_metric"] for r in panel if _name(r["labels"], METHOD_KEYS) == method and r["labels"]["lr"] == lr] for lr in rates]
             positions = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(rates))]
             boxes = ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True)
+            color = COLORS.get(method.split()[0], "#777777")
             for box in boxes["boxes"]:
-                box.set_facecolor(COLORS.get(method, "#777777"))
+                box.set_facecolor(color)
                 box.set_alpha(0.6)
-            ax.plot([], [], color=COLORS.get(method, "#777777"), label=method, linewidth=6, alpha=0.6)
+            ax.plot([], [], color=color, label=method, linewidth=6, alpha=0.6)
         ax.set_xticks(range(len(rates)))
         ax.set_xticklabels([f"{lr:g}" for lr in rates])
         ax.set_xlabel("learning rate")
         ax.set_ylabel(f"test {records[0]['result'].get('metric', 'metric')}")
-        ax.set_title(task)
+        ax.set_title(title)
         ax.legend(fontsize=8)
     return _save(fig, path)
 
 
 def plot_overfitting(curves: list[dict], path: Path) -> Path | None:
-    """Fig. 5: validation loss and metric vs training step, mean over seeds, per method.
+    """Fig. 5: validation loss and metric vs training step, mean over the seeds of each setting.
 
     curves: {"labels": ..., "rows": [metrics.jsonl rows with at == "step" or "epoch"], "metric": name}
     """
@@ -101,16 +118,21 @@ def plot_overfitting(curves: list[dict], path: Path) -> Path | None:
     fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     grouped: dict[str, dict[int, list[tuple[float, float]]]] = {}
     metrics: dict[str, str] = {}
+    colors: dict[str, str | None] = {}
+    families: dict[str, str] = {}
     for curve in curves:
-        name = f"{curve['labels']['task']} {_series_name(curve['labels'])}"
-        metrics[name] = curve["metric"]
+        labels = curve["labels"]
+        name = f"{labels['task']} {column_name(labels)}"
+        metrics[name], colors[name] = curve["metric"], COLORS.get(labels["method"])
+        families[name] = f"{labels['task']} {_rest(labels, ('task', *METHOD_KEYS))}"
         for row in curve["rows"]:
             grouped.setdefault(name, {}).setdefault(row["step"], []).append((row["loss"], row.get(curve["metric"])))
-    tasks = list(dict.fromkeys(name.split()[0] for name in grouped))
+    # Colour says the method; line style says the rest of the setting (task, k, lr, ...).
+    family_order = list(dict.fromkeys(families.values()))
     styles = ["-", "--", ":", "-."]
     for name, points in grouped.items():
         steps = sorted(points)
-        style = {"color": COLORS.get(name.split()[1]), "linestyle": styles[tasks.index(name.split()[0]) % len(styles)]}
+        style = {"color": colors[name], "linestyle": styles[family_order.index(families[name]) % len(styles)]}
         loss_ax.plot(steps, [statistics.mean(p[0] for p in points[s]) for s in steps], label=name, **style)
         metric_ax.plot(steps, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in steps],
                        label=f"{name} ({metrics[name]})", **style)
@@ -118,30 +140,32 @@ def plot_overfitting(curves: list[dict], path: Path) -> Path | None:
     loss_ax.set_ylabel("validation loss")
     metric_ax.set_xlabel("training step")
     metric_ax.set_ylabel("validation metric" if len(set(metrics.values())) > 1 else f"validation {next(iter(metrics.values()))}")
-    loss_ax.legend(fontsize=8)
-    metric_ax.legend(fontsize=8)
+    loss_ax.legend(fontsize=7)
+    metric_ax.legend(fontsize=7)
     return _save(fig, path)
 
 
 def plot_adapter_size(records: list[dict], path: Path) -> Path | None:
-    """The adapter-size table (Table 5) as bars: mean test metric per size, fine-tuning beside."""
+    """The adapter-size table (Table 5) as bars: mean test metric per size, fine-tuning beside.
+
+    Drawn only when the study varies the adapter size; one bar group per task and other setting."""
     records = _ok(records)
-    if not any(r["labels"]["method"] == "adapter" for r in records):
+    if len({r["labels"]["adapter_size"] for r in records if r["labels"]["method"] == "adapter"}) < 2:
         return None
-    tasks = _tasks(records)
-    names = sorted({_series_name(r["labels"]) for r in records}, key=lambda n: (n.startswith("adapter"), int(n.split("=")[-1]) if "=" in n else 0))
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) * len(names) / 2), 3.6))
+    groups = _panels(records, ("task", *METHOD_KEYS))
+    names = sorted({_name(r["labels"], METHOD_KEYS) for r in records}, key=lambda n: (n.startswith("adapter"), int(n.split("=")[-1]) if "=" in n else 0))
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(groups) * len(names)), 3.6))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         means, stds = [], []
-        for task in tasks:
-            values = [100 * r["result"]["test_metric"] for r in records if r["labels"]["task"] == task and _series_name(r["labels"]) == name]
-            means.append(statistics.mean(values) if values else 0)
+        for group in groups.values():
+            values = [100 * r["result"]["test_metric"] for r in group if _name(r["labels"], METHOD_KEYS) == name]
+            means.append(statistics.mean(values) if values else float("nan"))
             stds.append(statistics.stdev(values) if len(values) > 1 else 0)
-        ax.bar([j + (i - (len(names) - 1) / 2) * width for j in range(len(tasks))], means, width, yerr=stds, capsize=2, label=name,
+        ax.bar([j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))], means, width, yerr=stds, capsize=2, label=name,
                color=COLORS.get(name) if name == "finetune" else None)
-    ax.set_xticks(range(len(tasks)))
-    ax.set_xticklabels(tasks)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(list(groups), fontsize=8)
     ax.set_ylabel("test metric")
     ax.legend(fontsize=8)
     return _save(fig, path)
