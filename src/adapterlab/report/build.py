@@ -15,6 +15,7 @@ from adapterlab.report.tables import build_table, column_name, to_csv, to_html, 
 from adapterlab.train.run import METRICS_FILE, read_result
 
 PLAN_FILE = "study.json"
+FIGURE_FILES = {"fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def build_report(out: str | Path) -> Report:
         "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
+    for stale in FIGURE_FILES - {path.name for path in plots.values()}:
+        (folder / stale).unlink(missing_ok=True)  # from an earlier report of a different grid
     files.extend(plots.values())
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
     page = _html(plan, table, plots, overfitting, len(records), run_versions)
