@@ -1,5 +1,6 @@
 """Study specs, the executor (resume after SIGKILL, concurrent workers, Ray) and the report."""
 
+import csv
 import json
 import os
 import signal
@@ -345,15 +346,35 @@ def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
     assert "not a study folder" in capsys.readouterr().err
 
 
-def test_analyze_runs_the_specs_rsa_over_finished_runs(tiny_world, tmp_path):
+def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path):
     root, model = tiny_world
-    raw = tiny_spec(root, model, seeds=(0,))
+    for lang, seed in (("en", 5), ("zh", 6)):
+        write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
+    raw = tiny_spec(root, model, seeds=(0, 1))
     raw["by_method"]["finetune"]["save_model"] = True
-    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32}}
-    run_study(expand_spec(raw), tmp_path / "out")
-    assert main(["study", "analyze", str(tmp_path / "out")]) == 0
-    lines = (tmp_path / "out" / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
-    assert len(lines) == 1 + 2 * 3  # adapter and finetune runs x (embeddings + 2 layers)
+    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
+                       "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
+    raw["reference"] = [{"task": "sst2", "language": "all", "method": "finetune", "value": 50.0}]
+    out = tmp_path / "out"
+    run_study(expand_spec(raw), out)
+    assert main(["study", "analyze", str(out)]) == 0
+    lines = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
+    assert len(lines) == 1 + 4 * 3  # 2 methods x 2 seeds x (embeddings + 2 layers)
+    assert main(["study", "report", str(out)]) == 0
+    # Table 3 shape: a row per language and per average, a column per setting, mean over seeds
+    analysis = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())
+    en_finetune = [100 * r["scores"]["en"] for r in analysis["runs"] if r["method"] == "finetune"]
+    rows = list(csv.DictReader((out / "report" / "crosslingual_sst2.csv").read_text().splitlines()))
+    assert [r["language"] for r in rows if r["setting"] == "finetune"] == ["en", "zh", "all", "target", "distant"]
+    cell = next(r for r in rows if r["setting"] == "finetune" and r["language"] == "en")
+    assert float(cell["mean"]) == pytest.approx(sum(en_finetune) / 2, abs=1e-3) and cell["n"] == "2"
+    assert next(r for r in rows if r["setting"] == "finetune" and r["language"] == "all")["reference"] == "50.0"
+    markdown = (out / "report" / "table.md").read_text()
+    assert "Zero-shot cross-lingual transfer: sst2" in markdown and "| distant | accuracy |" in markdown
+    significance = json.loads((out / "report" / "significance.json").read_text())
+    assert {s["task"] for s in significance if s.get("table", "").startswith("Zero-shot")} == {"en", "zh", "all", "target", "distant"}
+    assert (out / "report" / "fig2_rsa.png").read_bytes()[:4] == b"\x89PNG"
+    assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
 
 
 def test_local_workers_split_the_cores():

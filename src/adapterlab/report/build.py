@@ -6,16 +6,18 @@ import base64
 import html
 import json
 import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
+from adapterlab.report.analysis_tables import crosslingual_tables, rsa_figure
 from adapterlab.report.tables import build_table, column_name, to_csv, to_html, to_latex, to_markdown
 from adapterlab.train.run import METRICS_FILE, read_result
 
 PLAN_FILE = "study.json"
-FIGURE_FILES = {"fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
+FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,27 @@ def build_report(out: str | Path) -> Report:
     folder.mkdir(parents=True, exist_ok=True)
     title = plan.get("name", out.name)
     table = build_table(title, records, plan.get("reference"))
+    # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
+    transfer = crosslingual_tables(out, plan)
+    tables = [table, *transfer.values()]
     files = []
-    for name, text in (("table.md", to_markdown(table)), ("table.tex", to_latex(table)), ("table.csv", to_csv(table))):
+    for name, text in (("table.md", "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))), ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
         files.append(folder / name)
-    (folder / "significance.json").write_text(json.dumps(table.significance, indent=2) + "\n")
+    for task, extra in transfer.items():
+        path = folder / f"crosslingual_{task}.csv"
+        path.write_text(to_csv(extra))
+        files.append(path)
+    significance = table.significance + [{"table": extra.title, **test} for extra in transfer.values() for test in extra.significance]
+    (folder / "significance.json").write_text(json.dumps(significance, indent=2) + "\n")
     files.append(folder / "significance.json")
     curves = _curves(records)
     overfitting = overfitting_summary(curves)
+    rsa = rsa_figure(out)
+    if rsa is not None:
+        shutil.copyfile(rsa, folder / "fig2_rsa.png")
     plots = {
+        "Representational similarity to the base model per layer (Fig. 2)": folder / "fig2_rsa.png" if rsa is not None else None,
         "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
         "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r["labels"].get("lr") for r in records}) > 1 else None,
         "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
@@ -100,13 +114,13 @@ def build_report(out: str | Path) -> Report:
         (folder / stale).unlink(missing_ok=True)  # from an earlier report of a different grid
     files.extend(plots.values())
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
-    page = _html(plan, table, plots, overfitting, len(records), run_versions)
+    page = _html(plan, tables, plots, overfitting, len(records), run_versions)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]))
 
 
-def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str]) -> str:
+def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str]) -> str:
     import torch
     import transformers
 
@@ -129,6 +143,6 @@ def _html(plan: dict, table, plots: dict[str, Path], overfitting: list[dict], do
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
 <p>{done} of {len(plan['runs'])} planned runs finished. Test metric ×100, mean<sub>std</sub> over seeds; the paper's number in parentheses where the spec has one.</p>
-{to_html(table)}{over}{images}
+{"".join(map(to_html, tables))}{over}{images}
 <h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
 """

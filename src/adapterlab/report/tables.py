@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,13 +36,16 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """Rows are tasks (plus 'average'); columns are settings such as 'k=1000 adapter m=64'."""
+    """Rows are tasks (plus 'average'), or languages in a cross-lingual table; columns are
+    settings such as 'k=1000 adapter m=64'."""
 
     title: str
     metric_by_row: dict[str, str]
     columns: list[str]
     cells: dict[tuple[str, str], Cell]
     significance: list[dict] = field(default_factory=list)
+    row_header: str = "task"
+    caption: str = "test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one"
 
     @property
     def rows(self) -> list[str]:
@@ -64,8 +68,11 @@ def column_name(labels: dict, skip: tuple[str, ...] = ("task",)) -> str:
     return " ".join(parts)
 
 
-def build_table(title: str, records: list[dict], reference: list[dict] | None = None) -> Table:
-    """records: {"labels": {...}, "result": {...}} per run. Seeds of one setting form one cell."""
+def build_table(title: str, records: list[dict], reference: list[dict] | None = None, average_row: bool = True, **shape) -> Table:
+    """records: {"labels": {...}, "result": {...}} per run. Seeds of one setting form one cell.
+
+    average_row: add the mean over rows (tasks); off where rows are not tasks. shape: the Table's
+    row_header and caption."""
     groups: dict[tuple[str, str], list[dict]] = {}
     metric_by_row: dict[str, str] = {}
     columns: list[str] = []
@@ -89,8 +96,9 @@ def build_table(title: str, records: list[dict], reference: list[dict] | None = 
     columns.sort(key=_column_order)
     table = Table(title, metric_by_row, columns, cells)
     table = add_best_adapter_size(table)
-    table = add_average_row(table)
-    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table))
+    if average_row:
+        table = add_average_row(table)
+    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
 
 
 def _column_order(column: str):
@@ -166,7 +174,10 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
             if not a or not f or len(a.values) < 2 or len(f.values) < 2:
                 continue
             x, y = np.array(a.values), np.array(f.values)
-            t = stats.ttest_ind(x, y, equal_var=False)
+            with warnings.catch_warnings():
+                # identical seeds (e.g. one accuracy on a small test set) make scipy warn of cancellation; p is still reported
+                warnings.simplefilter("ignore", RuntimeWarning)
+                t = stats.ttest_ind(x, y, equal_var=False)
             boot = rng.choice(x, (BOOTSTRAP_SAMPLES, len(x))).mean(1) - rng.choice(y, (BOOTSTRAP_SAMPLES, len(y))).mean(1)
             low, high = np.percentile(boot, [2.5, 97.5])
             tests.append({"task": row, "adapter": column, "finetune": partner, "difference": float(x.mean() - y.mean()),
@@ -188,12 +199,12 @@ def _fmt_cell(cell: Cell | None, style: str) -> str:
 
 
 def to_markdown(table: Table) -> str:
-    lines = [f"**{table.title}** — test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one", "",
-             "| task | metric | " + " | ".join(table.columns) + " |", "|---|---|" + "---|" * len(table.columns)]
+    lines = [f"**{table.title}** — {table.caption}", "",
+             f"| {table.row_header} | metric | " + " | ".join(table.columns) + " |", "|---|---|" + "---|" * len(table.columns)]
     for row in table.rows:
         lines.append(f"| {row} | {table.metric_by_row[row]} | " + " | ".join(_fmt_cell(table.cells.get((row, c)), "markdown") for c in table.columns) + " |")
     if table.significance:
-        lines += ["", "| task | adapter column | vs | mean difference | Welch t | p | bootstrap 95% CI |", "|---|---|---|---|---|---|---|"]
+        lines += ["", f"| {table.row_header} | adapter column | vs | mean difference | Welch t | p | bootstrap 95% CI |", "|---|---|---|---|---|---|---|"]
         for s in table.significance:
             p = "n/a" if s["p"] is None else f"{s['p']:.3f}"
             t = "n/a" if s["t"] is None else f"{s['t']:.2f}"
@@ -203,7 +214,7 @@ def to_markdown(table: Table) -> str:
 
 def to_latex(table: Table) -> str:
     spec = "ll" + "c" * len(table.columns)
-    lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", "Task & Metric & " + " & ".join(c.replace("_", r"\_") for c in table.columns) + r" \\", r"\midrule"]
+    lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", f"{table.row_header.capitalize()} & Metric & " + " & ".join(c.replace("_", r"\_") for c in table.columns) + r" \\", r"\midrule"]
     for row in table.rows:
         if row == "average":
             lines.append(r"\midrule")
@@ -216,7 +227,7 @@ def to_latex(table: Table) -> str:
 def to_csv(table: Table) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["task", "metric", "setting", "mean", "std", "n", "diverged", "failed", "reference", "values"])
+    writer.writerow([table.row_header, "metric", "setting", "mean", "std", "n", "diverged", "failed", "reference", "values"])
     for row in table.rows:
         for column in table.columns:
             cell = table.cells.get((row, column))
@@ -234,11 +245,11 @@ def to_html(table: Table) -> str:
         f"<tr><td>{row}</td><td>{table.metric_by_row[row]}</td>" + "".join(f"<td>{_fmt_cell(table.cells.get((row, c)), 'html')}</td>" for c in table.columns) + "</tr>"
         for row in table.rows
     )
-    html = f"<h3>{table.title}</h3><table><tr><th>task</th><th>metric</th>{head}</tr>{body}</table>"
+    html = f"<h3>{table.title}</h3><p>{table.caption}</p><table><tr><th>{table.row_header}</th><th>metric</th>{head}</tr>{body}</table>"
     if table.significance:
         rows = "".join(
             f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['difference']:+.2f}</td><td>{'n/a' if s['p'] is None else format(s['p'], '.3f')}</td>"
             f"<td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td></tr>" for s in table.significance
         )
-        html += f"<h4>Adapter vs fine-tuning</h4><table><tr><th>task</th><th>adapter</th><th>difference</th><th>Welch p</th><th>bootstrap 95% CI</th></tr>{rows}</table>"
+        html += f"<h4>Adapter vs fine-tuning</h4><table><tr><th>{table.row_header}</th><th>adapter</th><th>difference</th><th>Welch p</th><th>bootstrap 95% CI</th></tr>{rows}</table>"
     return html

@@ -18,6 +18,8 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.run import read_result, write_json_atomic
 
+ANALYSIS_FOLDER = "analysis"
+
 
 def analyze_study(out: str | Path) -> list[Path]:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
@@ -31,7 +33,7 @@ def analyze_study(out: str | Path) -> list[Path]:
     analysis = plan.get("analysis") or {}
     if not analysis:
         raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")
-    folder = out / "analysis"
+    folder = out / ANALYSIS_FOLDER
     written: list[Path] = []
 
     def finished(task: str) -> list[str]:

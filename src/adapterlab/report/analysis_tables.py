@@ -1,0 +1,62 @@
+"""What `adapterlab study analyze` found, shaped for the report: one zero-shot table per
+cross-lingual task (He et al. 2021 Tables 3 and 4: a row per language, then the all / target /
+distant averages; a column per setting, mean ± std over seeds, adapter vs fine-tuning tested per
+row) and the per-layer RSA figure (Fig. 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.report.tables import Table, build_table
+from adapterlab.study.analyze import ANALYSIS_FOLDER
+from adapterlab.train.run import read_result
+
+AVERAGES = ("all", "target", "distant")
+CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
+           "distant = outside the Indo-European family; (paper's number) where the spec has one")
+
+
+def _labels_of(run_path: str, plan: dict) -> dict | None:
+    """The grid labels of the planned run that an analysis row names by its folder."""
+    parts = Path(run_path).parts
+    for run in plan["runs"]:
+        own = Path(run["dir"]).parts
+        if parts[-len(own):] == own:
+            return {**run["labels"], "dir": run["dir"]}
+    return None
+
+
+def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
+    """{task: its zero-shot table} for every cross-lingual analysis result in DIR/analysis/."""
+    tables = {}
+    for path in sorted((out / ANALYSIS_FOLDER).glob("crosslingual_*.json")):
+        try:
+            analysis = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise AdapterlabError(f"{path}: unreadable analysis result ({err}); run `adapterlab study analyze {out}` again") from None
+        task = analysis["task"]
+        records = []
+        for row in analysis["runs"]:
+            labels = _labels_of(row["run"], plan)
+            if labels is None:
+                continue  # a run no longer in the plan
+            # the run's own (English) validation metric, so a best-adapter-size column is chosen without test data
+            validation = (read_result(out / labels.pop("dir")) or {}).get("validation_metric")
+            scores = {**row["scores"], **{name: row["averages"][name] for name in AVERAGES}}
+            for language, score in scores.items():
+                if score is not None:
+                    records.append({"labels": {**labels, "task": language},
+                                    "result": {"status": "ok", "metric": row["metric"], "test_metric": score, "validation_metric": validation}})
+        if records:
+            reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
+                         for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
+            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", records, reference, average_row=False,
+                                       row_header="language", caption=CAPTION)
+    return tables
+
+
+def rsa_figure(out: Path) -> Path | None:
+    path = out / ANALYSIS_FOLDER / "rsa" / "rsa.png"
+    return path if path.is_file() else None
