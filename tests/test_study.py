@@ -112,6 +112,10 @@ def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
     with pytest.raises(AdapterlabError, match=r"read as task 'xnli'; set 'task' to the files' format\): .*dev-en.tsv"):
         expand_spec(spec)
     spec["analysis"]["crosslingual"]["sst2"].pop("task")
+    # the fine-tuned weights the analysis evaluates must be kept
+    with pytest.raises(AdapterlabError, match=r"analysis.crosslingual.sst2 evaluates the fine-tuning runs of task 'sst2', which do not save"):
+        expand_spec(spec)
+    spec["by_method"]["finetune"]["save_model"] = True
     assert len(expand_spec(spec).runs) == 4
 
 

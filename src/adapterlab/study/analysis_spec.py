@@ -34,6 +34,22 @@ def check_analysis(analysis: object, study_tasks: dict[str, str], check_files: b
     return errors
 
 
+def check_saved_weights(analysis: object, runs: list, source: str) -> list[str]:
+    """Fine-tuning runs of an analysed task must keep their weights: adapter runs always keep their
+    pack, but a fine-tuned model is saved only on request, and without it the analysis fails
+    after every run has trained."""
+    if not isinstance(analysis, dict):
+        return []
+    analysed = {}
+    if isinstance(analysis.get("rsa"), dict) and "task" in analysis["rsa"]:
+        analysed[analysis["rsa"]["task"]] = "rsa"
+    if isinstance(analysis.get("crosslingual"), dict):
+        analysed.update({task: f"crosslingual.{task}" for task in analysis["crosslingual"]})
+    unsaved = {run.labels["task"] for run in runs if run.config.method == "finetune" and not run.config.save_model}
+    return [f"{source}: analysis.{where} evaluates the fine-tuning runs of task {task!r}, which do not save their weights; "
+            f"set by_method.finetune.save_model: true" for task, where in analysed.items() if task in unsaved]
+
+
 def _check_rsa(settings: object, study_tasks: dict[str, str], check_files: bool, where: str) -> list[str]:
     if not isinstance(settings, dict):
         return [f"{where}: must be a mapping with task and data"]

@@ -32,7 +32,7 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.study.analysis_spec import check_analysis
+from adapterlab.study.analysis_spec import check_analysis, check_saved_weights
 from adapterlab.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
@@ -162,6 +162,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                             errors.append(f"{source}: run {task}/{method} {values}: {err}")
                             continue
                         runs.append(PlannedRun(_key(task, method, config, values), seed, config, labels))
+    errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
     if check_files and not errors:
         errors.extend(_check_sizes(runs, source))
     if errors:
