@@ -207,7 +207,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 def cmd_study_analyze(args: argparse.Namespace) -> int:
     from adapterlab.study.analyze import analyze_study
 
-    for path in analyze_study(args.out):
+    for path in analyze_study(args.out, progress=not args.no_progress):
         print(f"wrote {path}")
     return 0
 
@@ -238,7 +238,10 @@ def _path(value: str):
 def cmd_rsa(args: argparse.Namespace) -> int:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
 
-    rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(args.runs), desc="rsa", unit="run", disable=args.no_progress, dynamic_ncols=True) as bar:
+        rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length, on_run_done=bar.update)
     csv_path, png_path = write_rsa(rows, _path(args.out))
     print("| run | method | " + " | ".join(f"layer {r['layer']}" for r in rows if r["run"] == rows[0]["run"]) + " |")
     for run in dict.fromkeys(r["run"] for r in rows):
@@ -253,7 +256,10 @@ def cmd_crosslingual(args: argparse.Namespace) -> int:
     from adapterlab.train.run import write_json_atomic
 
     languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
-    rows = [evaluate_languages(run, args.pattern, languages, args.task, args.max_examples) for run in args.runs]
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(args.runs) * len(languages), desc="crosslingual", unit="language", disable=args.no_progress, dynamic_ncols=True) as bar:
+        rows = [evaluate_languages(run, args.pattern, languages, args.task, args.max_examples, on_language_done=bar.update) for run in args.runs]
     metric = rows[0]["metric"]
     print("| run | method | " + " | ".join(languages) + " | all | target | distant |")
     print("|---|---|" + "---|" * (len(languages) + 3))
@@ -328,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     rsa.add_argument("--seed", type=int, default=0)
     rsa.add_argument("--max-length", type=int, default=128)
     rsa.add_argument("--out", required=True, help="folder for rsa.csv and rsa.png")
+    rsa.add_argument("--no-progress", action="store_true", help="no progress bar")
     rsa.set_defaults(run=cmd_rsa)
     cross = commands.add_parser("crosslingual", help="zero-shot transfer: evaluate English-trained runs on every language")
     cross.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
@@ -336,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--task", help="task of the language files when its reader differs (e.g. xnli for an mnli-trained run)")
     cross.add_argument("--max-examples", type=int, help="evaluate at most this many examples per language")
     cross.add_argument("--out", help="JSON file for the per-language metrics")
+    cross.add_argument("--no-progress", action="store_true", help="no progress bar")
     cross.set_defaults(run=cmd_crosslingual)
     forget = commands.add_parser("forgetting", help="MLM loss of tuned models on held-out general text vs the base (needs an MLM head)")
     forget.add_argument("--base", help="base model with a pretrained MLM head (default: the runs' backbone)")
@@ -347,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget.set_defaults(run=cmd_forgetting)
     analyze = verbs.add_parser("analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs")
     analyze.add_argument("out")
+    analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(run=cmd_study_analyze)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import csv
 import json
 from pathlib import Path
@@ -33,8 +35,9 @@ def load_tuned_encoder(run_dir: Path, base_path: str):
 
 
 def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = 5000, seed: int = 0, max_length: int = 128,
-               batch_size: int = 32) -> list[dict]:
-    """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens."""
+               batch_size: int = 32, on_run_done: Callable[[], object] | None = None) -> list[dict]:
+    """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens.
+    on_run_done: called after each run, for a progress bar."""
     run_dirs = [Path(r) for r in runs]
     if base is None:
         paths = {json.loads((d / CONFIG_FILE).read_text()).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
@@ -59,6 +62,8 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
         for layer, (ours, theirs) in enumerate(zip(states, reference)):
             rows.append({"run": str(run_dir), "method": result.get("method"), "layer": layer, "rsa": rsa(ours, theirs), "cka": linear_cka(ours, theirs),
                          "tokens": count, "test_metric": result.get("test_metric")})
+        if on_run_done:
+            on_run_done()
     return rows
 
 

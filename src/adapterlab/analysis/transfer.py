@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import json
 from pathlib import Path
 
@@ -39,8 +41,9 @@ def load_tuned_task_model(run_dir: Path):
 
 
 def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
-                       batch_size: int = 64) -> dict:
-    """Per-language metrics of one run, plus the all / target / distant averages of its metric."""
+                       batch_size: int = 64, on_language_done: Callable[[], object] | None = None) -> dict:
+    """Per-language metrics of one run, plus the all / target / distant averages of its metric.
+    on_language_done: called after each language, for a progress bar."""
     run_dir = Path(run_dir)
     model, tokenizer, spec, labels, config = load_tuned_task_model(run_dir)
     eval_spec = get_task(task) if task else spec
@@ -56,6 +59,8 @@ def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], 
         features = encode(examples, spec, labels, tokenizer, config["max_length"])
         loader = accelerator.prepare(make_loader(features, Collator(tokenizer.pad_token_id), batch_size, 0, shuffle=False))
         per_language[lang] = evaluate(model, loader, spec, labels, accelerator)
+        if on_language_done:
+            on_language_done()
     scores = {lang: m[spec.metric] for lang, m in per_language.items()}
     return {"run": str(run_dir), "method": config["method"], "metric": spec.metric, "per_language": per_language, "scores": scores,
             "averages": crosslingual_averages(scores), "max_examples": max_examples}
