@@ -190,7 +190,10 @@ def _fmt_cell(cell: Cell | None, style: str) -> str:
     if cell is None or not cell.values:
         return "–" if style != "latex" else "--"
     mean, std = f"{cell.mean:.1f}", f"{cell.std:.1f}"
-    text = {"markdown": f"{mean}<sub>{std}</sub>", "latex": f"{mean}$_{{{std}}}$", "html": f"{mean}<sub>{std}</sub>"}[style]
+    if len(cell.values) == 1:  # one seed has no spread; a 0.0 subscript would claim one
+        text = mean
+    else:
+        text = {"markdown": f"{mean}<sub>{std}</sub>", "latex": f"{mean}$_{{{std}}}$", "html": f"{mean}<sub>{std}</sub>"}[style]
     if cell.reference is not None:
         text += f" ({cell.reference:.1f})" if style != "latex" else f" ({cell.reference:.1f})"
     if cell.diverged:
