@@ -114,13 +114,17 @@ def build_report(out: str | Path) -> Report:
         (folder / stale).unlink(missing_ok=True)  # from an earlier report of a different grid
     files.extend(plots.values())
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
-    page = _html(plan, tables, plots, overfitting, len(records), run_versions)
+    steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
+    if transfer or rsa is not None:
+        steps.append(f"adapterlab study analyze {out}")
+    steps.append(f"adapterlab study report {out}")
+    page = _html(plan, tables, plots, overfitting, len(records), run_versions, steps)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]))
 
 
-def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str]) -> str:
+def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str], steps: list[str]) -> str:
     import torch
     import transformers
 
@@ -134,7 +138,7 @@ def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[di
     if overfitting:
         rows = "".join(f"<tr><td>{html.escape(o['setting'])}</td><td>{o['mean_over_steps']:.2f}</td><td>{o['best_over_steps']:.2f}</td><td>{o['runs']}</td></tr>" for o in overfitting)
         over = f"<h3>Mean and best validation metric over all evaluations (Table 6)</h3><table><tr><th>setting</th><th>mean</th><th>best</th><th>runs</th></tr>{rows}</table>"
-    command = " ".join(plan.get("command") or []) or "(not recorded)"
+    command = "\n".join(steps)
     versions = (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
                 f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
     return f"""<!DOCTYPE html>
