@@ -324,7 +324,7 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
 
 def test_figures_never_pool_settings(tmp_path):
     from adapterlab.report import figures
-    from adapterlab.report.build import overfitting_summary
+    from adapterlab.report.build import overfitting_tables
 
     records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
     records += [_record("cola", "finetune", seed, 0.4, k=k) for seed in (0, 1) for k in (1000, 5000)]
@@ -340,12 +340,11 @@ def test_figures_never_pool_settings(tmp_path):
     # Table 6: one row per setting, seeds pooled, training sizes apart
     curves = [{"labels": r["labels"], "metric": "accuracy", "rows": [{"step": 10, "loss": 1.0, "accuracy": r["result"]["test_metric"]},
                                                                     {"step": 20, "loss": 0.9, "accuracy": 0.9}]} for r in one_size]
-    summary = {row["setting"]: row for row in overfitting_summary(curves)}
-    assert sorted(summary) == ["cola k=1000 adapter m=64 lr=0.0001", "cola k=1000 finetune lr=2e-05",
-                               "cola k=5000 adapter m=64 lr=0.0001", "cola k=5000 finetune lr=2e-05"]
-    row = summary["cola k=1000 adapter m=64 lr=0.0001"]
-    assert row["runs"] == 2 and row["best_over_steps"] == pytest.approx(90.0)
-    assert row["mean_over_steps"] == pytest.approx(((50 + 90) / 2 + (51 + 90) / 2) / 2)
+    mean_table, best_table = overfitting_tables(curves, "t")
+    assert mean_table.columns == ["k=1000 finetune lr=2e-05", "k=1000 adapter m=64 lr=0.0001", "k=5000 finetune lr=2e-05", "k=5000 adapter m=64 lr=0.0001"]
+    mean_cell, best_cell = mean_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")], best_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")]
+    assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx((90.0, 90.0))
+    assert "(Table 6)" in to_markdown(mean_table) and best_table.cells[("cola", "k=5000 finetune lr=2e-05")].values == pytest.approx((90.0, 90.0))
 
 
 def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_figure
-from adapterlab.report.tables import build_table, column_name, to_csv, to_html, to_latex, to_markdown
+from adapterlab.report.tables import Table, build_table, to_csv, to_html, to_latex, to_markdown
 from adapterlab.train.run import METRICS_FILE, read_result
 
 PLAN_FILE = "study.json"
@@ -57,21 +57,21 @@ def _curves(records: list[dict]) -> list[dict]:
     return curves
 
 
-def overfitting_summary(curves: list[dict]) -> list[dict]:
-    """Table 6: the mean and the best validation metric over all evaluation steps, per run setting."""
-    summary: dict[str, dict] = {}
+def overfitting_tables(curves: list[dict], title: str) -> list[Table]:
+    """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
+    tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested)."""
+    by_statistic: dict[str, list[dict]] = {"mean": [], "best": []}
     for curve in curves:
         metric = curve["metric"]
         values = [r[metric] for r in curve["rows"] if r.get(metric) is not None]
         if not values:
             continue
-        # One row per setting (seeds pooled), never pooling two training sizes or learning rates.
-        key = f"{curve['labels']['task']} {column_name(curve['labels'])}"
-        entry = summary.setdefault(key, {"setting": key, "mean": [], "best": []})
-        entry["mean"].append(100 * sum(values) / len(values))
-        entry["best"].append(100 * max(values))
-    return [{"setting": e["setting"], "mean_over_steps": sum(e["mean"]) / len(e["mean"]), "best_over_steps": sum(e["best"]) / len(e["best"]),
-             "runs": len(e["mean"])} for e in summary.values()]
+        for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
+            by_statistic[statistic].append({"labels": curve["labels"], "result": {"status": "ok", "metric": metric, "test_metric": value}})
+    caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
+    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", records,
+                        caption=caption.format("averaged" if statistic == "mean" else "at its best"))
+            for statistic, records in by_statistic.items() if records]
 
 
 def build_report(out: str | Path) -> Report:
@@ -85,7 +85,9 @@ def build_report(out: str | Path) -> Report:
     table = build_table(title, records, plan.get("reference"))
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
-    tables = [table, *transfer.values()]
+    curves = _curves(records)
+    overfitting = overfitting_tables(curves, title)
+    tables = [table, *transfer.values(), *overfitting]
     files = []
     for name, text in (("table.md", "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))), ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
@@ -94,11 +96,10 @@ def build_report(out: str | Path) -> Report:
         path = folder / f"crosslingual_{task}.csv"
         path.write_text(to_csv(extra))
         files.append(path)
-    significance = table.significance + [{"table": extra.title, **test} for extra in transfer.values() for test in extra.significance]
+    significance = table.significance + [{"table": extra.title, **test} for extra in tables[1:] for test in extra.significance]
     (folder / "significance.json").write_text(json.dumps(significance, indent=2) + "\n")
     files.append(folder / "significance.json")
     curves = _curves(records)
-    overfitting = overfitting_summary(curves)
     rsa = rsa_figure(out)
     if rsa is not None:
         shutil.copyfile(rsa, folder / "fig2_rsa.png")
@@ -118,13 +119,13 @@ def build_report(out: str | Path) -> Report:
     if transfer or rsa is not None:
         steps.append(f"adapterlab study analyze {out}")
     steps.append(f"adapterlab study report {out}")
-    page = _html(plan, tables, plots, overfitting, len(records), run_versions, steps)
+    page = _html(plan, tables, plots, len(records), run_versions, steps)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]))
 
 
-def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[dict], done: int, run_versions: list[str], steps: list[str]) -> str:
+def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str]) -> str:
     import torch
     import transformers
 
@@ -134,10 +135,6 @@ def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[di
         f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'/>"
         for title, path in plots.items()
     )
-    over = ""
-    if overfitting:
-        rows = "".join(f"<tr><td>{html.escape(o['setting'])}</td><td>{o['mean_over_steps']:.2f}</td><td>{o['best_over_steps']:.2f}</td><td>{o['runs']}</td></tr>" for o in overfitting)
-        over = f"<h3>Mean and best validation metric over all evaluations (Table 6)</h3><table><tr><th>setting</th><th>mean</th><th>best</th><th>runs</th></tr>{rows}</table>"
     command = "\n".join(steps)
     versions = (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
                 f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
@@ -146,7 +143,7 @@ def _html(plan: dict, tables: list, plots: dict[str, Path], overfitting: list[di
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
-<p>{done} of {len(plan['runs'])} planned runs finished. Test metric ×100, mean<sub>std</sub> over seeds; the paper's number in parentheses where the spec has one.</p>
-{"".join(map(to_html, tables))}{over}{images}
+<p>{done} of {len(plan['runs'])} planned runs finished.</p>
+{"".join(map(to_html, tables))}{images}
 <h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
 """
