@@ -380,6 +380,12 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     significance = json.loads((out / "report" / "significance.json").read_text())
     assert {s["task"] for s in significance if s.get("table", "").startswith("Zero-shot")} == {"en", "zh", "all", "target", "distant"}
     assert (out / "report" / "fig2_rsa.png").read_bytes()[:4] == b"\x89PNG"
+    # Fig. 2 as a table: a row per layer, RSA x100 averaged over the seeds of each setting
+    rsa_rows = list(csv.DictReader(lines))
+    top_finetune = [100 * float(r["rsa"]) for r in rsa_rows if r["method"] == "finetune" and r["layer"] == "2"]
+    assert "Representational similarity to the base model (Fig. 2)" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| layer 2 | rsa |"))
+    assert row.split(" | ")[2].startswith(f"{sum(top_finetune) / 2:.1f}")
     assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
 
 

@@ -1,10 +1,11 @@
 """What `adapterlab study analyze` found, shaped for the report: one zero-shot table per
 cross-lingual task (He et al. 2021 Tables 3 and 4: a row per language, then the all / target /
 distant averages; a column per setting, mean ± std over seeds, adapter vs fine-tuning tested per
-row) and the per-layer RSA figure (Fig. 2)."""
+row) and the per-layer RSA of Fig. 2 (a table and the records its figure is drawn from)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -57,6 +58,27 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
     return tables
 
 
-def rsa_figure(out: Path) -> Path | None:
-    path = out / ANALYSIS_FOLDER / "rsa" / "rsa.png"
-    return path if path.is_file() else None
+def rsa_records(out: Path, plan: dict) -> list[dict]:
+    """One record per run and layer from DIR/analysis/rsa/rsa.csv: {"labels" (task = "layer N"),
+    "result" (test_metric = the layer's RSA with the base model)}, the shape build_table takes."""
+    path = out / ANALYSIS_FOLDER / "rsa" / "rsa.csv"
+    if not path.is_file():
+        return []
+    records = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            labels = _labels_of(row["run"], plan)
+            if labels is not None:
+                labels.pop("dir")
+                records.append({"labels": {**labels, "task": f"layer {row['layer']}"},
+                                "result": {"status": "ok", "metric": "rsa", "test_metric": float(row["rsa"])}})
+    return records
+
+
+def rsa_table(records: list[dict]) -> Table | None:
+    """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested per layer."""
+    if not records:
+        return None
+    return build_table("Representational similarity to the base model (Fig. 2)", records, average_row=False, row_header="layer",
+                       caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
+                               "layer 0 = embeddings")

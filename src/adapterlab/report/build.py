@@ -6,13 +6,12 @@ import base64
 import html
 import json
 import platform
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
-from adapterlab.report.analysis_tables import crosslingual_tables, rsa_figure
+from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.tables import Table, build_table, to_csv, to_html, to_latex, to_markdown
 from adapterlab.train.run import METRICS_FILE, read_result
 
@@ -85,9 +84,10 @@ def build_report(out: str | Path) -> Report:
     table = build_table(title, records, plan.get("reference"))
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
+    similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     curves = _curves(records)
     overfitting = overfitting_tables(curves, title)
-    tables = [table, *transfer.values(), *overfitting]
+    tables = [table, *transfer.values(), *filter(None, [rsa_table(similarity)]), *overfitting]
     files = []
     for name, text in (("table.md", "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))), ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
@@ -100,11 +100,8 @@ def build_report(out: str | Path) -> Report:
     (folder / "significance.json").write_text(json.dumps(significance, indent=2) + "\n")
     files.append(folder / "significance.json")
     curves = _curves(records)
-    rsa = rsa_figure(out)
-    if rsa is not None:
-        shutil.copyfile(rsa, folder / "fig2_rsa.png")
     plots = {
-        "Representational similarity to the base model per layer (Fig. 2)": folder / "fig2_rsa.png" if rsa is not None else None,
+        "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(similarity, folder / "fig2_rsa.png"),
         "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
         "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r["labels"].get("lr") for r in records}) > 1 else None,
         "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
@@ -116,7 +113,7 @@ def build_report(out: str | Path) -> Report:
     files.extend(plots.values())
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
     steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
-    if transfer or rsa is not None:
+    if transfer or similarity:
         steps.append(f"adapterlab study analyze {out}")
     steps.append(f"adapterlab study report {out}")
     page = _html(plan, tables, plots, len(records), run_versions, steps)

@@ -169,3 +169,25 @@ def plot_adapter_size(records: list[dict], path: Path) -> Path | None:
     ax.set_ylabel("test metric")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_rsa(records: list[dict], path: Path) -> Path | None:
+    """Fig. 2: RSA with the base model per layer, one line per setting (mean ± std over seeds)."""
+    if not records:
+        return None
+    series: dict[str, dict[int, list[float]]] = {}
+    methods: dict[str, str] = {}
+    for r in records:
+        name = column_name(r["labels"], skip=("task",))
+        methods[name] = r["labels"]["method"]
+        series.setdefault(name, {}).setdefault(int(r["labels"]["task"].split()[-1]), []).append(r["result"]["test_metric"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    styles = ["-", "--", ":", "-."]
+    for i, (name, points) in enumerate(series.items()):
+        layers = sorted(points)
+        ax.errorbar(layers, [statistics.mean(points[x]) for x in layers], yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0 for x in layers],
+                    marker="o", capsize=3, label=name, color=COLORS.get(methods[name]), linestyle=styles[i // 2 % len(styles)])
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel("RSA similarity to the base model")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
