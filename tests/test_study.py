@@ -283,6 +283,9 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     assert "35.0<sub>7.1</sub> (41.5)" in markdown and "| average |" in markdown
     assert "35.0$_{7.1}$" in to_latex(table)
     assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
+    # without validation metrics there is no best size to choose, and no empty column for it
+    unvalidated = [{**r, "result": {**r["result"], "validation_metric": None}} for r in records]
+    assert not any("m=best" in c for c in build_table("t", unvalidated).columns)
     # one seed: the mean alone, no std subscript that would claim a spread of 0
     single = to_markdown(build_table("t", [_record("cola", "finetune", 0, 0.30)]))
     assert "| cola | accuracy | 30.0 |" in single

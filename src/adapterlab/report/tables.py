@@ -139,7 +139,8 @@ def add_best_adapter_size(table: Table) -> Table:
             if candidates:
                 _, chosen = max(candidates)
                 cells[(row, best_column)] = cells[(row, chosen)]
-        columns.insert(max(columns.index(c) for c in sized) + 1, best_column)
+        if any((row, best_column) in cells for row in table.rows):  # no validation metric, no choice to show
+            columns.insert(max(columns.index(c) for c in sized) + 1, best_column)
     return Table(table.title, table.metric_by_row, columns, cells)
 
 
