@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -389,6 +390,15 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     assert "Representational similarity to the base model (Fig. 2)" in markdown
     row = next(line for line in markdown.splitlines() if line.startswith("| layer 2 | rsa |"))
     assert row.split(" | ")[2].startswith(f"{sum(top_finetune) / 2:.1f}")
+
+    # a failed run left no weights: the analysis skips it instead of stopping
+    plan = json.loads((out / "study.json").read_text())
+    gone = out / next(r["dir"] for r in plan["runs"] if r["labels"]["method"] == "finetune")
+    result = json.loads((gone / "result.json").read_text())
+    (gone / "result.json").write_text(json.dumps({**result, "status": "failed"}))
+    shutil.rmtree(gone / "model")
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
     assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
 
 

@@ -39,7 +39,9 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     written: list[Path] = []
 
     def finished(task: str) -> list[str]:
-        return [str(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task and read_result(out / r["dir"]) is not None]
+        # a failed run left no weights to evaluate; a diverged one did, and counts as what it scores
+        results = {r["dir"]: read_result(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task}
+        return [str(out / d) for d, result in results.items() if result is not None and result.get("status") != "failed"]
 
     if "rsa" in analysis:
         settings = analysis["rsa"]
