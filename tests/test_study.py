@@ -1,6 +1,7 @@
 """Study specs, the executor (resume after SIGKILL, concurrent workers, Ray) and the report."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -74,6 +75,7 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
     spec["base"]["epochz"] = 3
     spec["grid"]["dropout_rate"] = [0.1]
     spec["tasks"]["rte"] = {"train": str(tmp_path / "missing.tsv")}
+    spec["report"] = {"layout": "wide", "font": "serif"}
     with pytest.raises(AdapterlabError) as err:
         expand_spec(spec)
     lines = str(err.value).splitlines()
@@ -81,7 +83,9 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
     assert any("base.epochz: unknown run setting" in line for line in lines)
     assert any("grid.dropout_rate: unknown axis" in line for line in lines)
     assert any("tasks.rte.train: file not found" in line for line in lines)
-    assert len(lines) == 4
+    assert any("report.layout='wide': allowed: paper, tasks-as-rows" in line for line in lines)
+    assert any("report.font: unknown field" in line for line in lines)
+    assert len(lines) == 6
 
 
 def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
@@ -281,7 +285,10 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     average = table.cells[("average", "k=1000 finetune")]
     assert average.values == pytest.approx((55.0, 65.0)) and average.std == pytest.approx(7.0710678, rel=1e-6)
     markdown = to_markdown(table)
-    assert "35.0<sub>7.1</sub> (41.5)" in markdown and "| average |" in markdown
+    # the paper's shape: a row per setting, a column per task and the average last
+    assert "| setting | cola | sst2 | average |" in markdown
+    assert "| k=1000 finetune | 35.0<sub>7.1</sub> (41.5) | 85.0<sub>7.1</sub> | 60.0<sub>7.1</sub> |" in markdown
+    assert "| cola | accuracy | 35.0<sub>7.1</sub> (41.5) |" in to_markdown(dataclasses.replace(table, layout="tasks-as-rows"))
     assert "35.0$_{7.1}$" in to_latex(table)
     assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
     # without validation metrics there is no best size to choose, and no empty column for it
@@ -289,7 +296,7 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     assert not any("m=best" in c for c in build_table("t", unvalidated).columns)
     # one seed: the mean alone, no std subscript that would claim a spread of 0
     single = to_markdown(build_table("t", [_record("cola", "finetune", 0, 0.30)]))
-    assert "| cola | accuracy | 30.0 |" in single
+    assert "| k=1000 finetune | 30.0 |" in single
 
 
 def test_significance_welch_and_bootstrap():
@@ -365,6 +372,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
                        "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
     raw["reference"] = [{"task": "sst2", "language": "all", "method": "finetune", "value": 50.0}]
+    raw["report"] = {"layout": "tasks-as-rows"}  # a row per language and per layer, as the assertions below read them
     out = tmp_path / "out"
     run_study(expand_spec(raw), out)
     assert main(["study", "analyze", str(out)]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import platform
@@ -87,7 +88,8 @@ def build_report(out: str | Path) -> Report:
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     curves = _curves(records)
     overfitting = overfitting_tables(curves, title)
-    tables = [table, *transfer.values(), *filter(None, [rsa_table(similarity)]), *overfitting]
+    layout = (plan.get("report") or {}).get("layout", "paper")
+    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [rsa_table(similarity)]), *overfitting)]
     files = []
     for name, text in (("table.md", "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))), ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
@@ -137,7 +139,7 @@ def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, ru
                 f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(plan.get('name', 'study'))}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
 <p>{done} of {len(plan['runs'])} planned runs finished.</p>

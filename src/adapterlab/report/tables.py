@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 BOOTSTRAP_SAMPLES = 10_000
+LAYOUTS = ("paper", "tasks-as-rows")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Table:
     significance: list[dict] = field(default_factory=list)
     row_header: str = "task"
     caption: str = "test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one"
+    layout: str = "paper"  # or "tasks-as-rows"; see _grid
 
     @property
     def rows(self) -> list[str]:
@@ -72,7 +74,7 @@ def build_table(title: str, records: list[dict], reference: list[dict] | None = 
     """records: {"labels": {...}, "result": {...}} per run. Seeds of one setting form one cell.
 
     average_row: add the mean over rows (tasks); off where rows are not tasks. shape: the Table's
-    row_header and caption."""
+    row_header, caption and layout."""
     groups: dict[tuple[str, str], list[dict]] = {}
     metric_by_row: dict[str, str] = {}
     columns: list[str] = []
@@ -202,11 +204,33 @@ def _fmt_cell(cell: Cell | None, style: str) -> str:
     return text
 
 
+def _uniform_metric(table: Table) -> str | None:
+    metrics = {table.metric_by_row[row] for row in table.rows if row != "average"}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
+def _caption(table: Table) -> str:
+    metric = _uniform_metric(table)
+    return f"{metric}; {table.caption}" if table.layout == "paper" and metric else table.caption
+
+
+def _grid(table: Table) -> tuple[list[str], list[list], int]:
+    """The header, the body rows (labels, then cells) and how many leading label columns, in the
+    table's layout. "paper": a row per setting and a column per task (then the average), as He et
+    al. (2021) print their tables; "tasks-as-rows": the transpose, with a metric column."""
+    if table.layout == "paper":
+        uniform = _uniform_metric(table) is not None
+        header = ["setting"] + [row if uniform or row == "average" else f"{row} ({table.metric_by_row[row]})" for row in table.rows]
+        return header, [[column] + [table.cells.get((row, column)) for row in table.rows] for column in table.columns], 1
+    header = [table.row_header, "metric", *table.columns]
+    return header, [[row, table.metric_by_row[row]] + [table.cells.get((row, column)) for column in table.columns] for row in table.rows], 2
+
+
 def to_markdown(table: Table) -> str:
-    lines = [f"**{table.title}** — {table.caption}", "",
-             f"| {table.row_header} | metric | " + " | ".join(table.columns) + " |", "|---|---|" + "---|" * len(table.columns)]
-    for row in table.rows:
-        lines.append(f"| {row} | {table.metric_by_row[row]} | " + " | ".join(_fmt_cell(table.cells.get((row, c)), "markdown") for c in table.columns) + " |")
+    header, body, labels = _grid(table)
+    lines = [f"**{table.title}** — {_caption(table)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for items in body:
+        lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
         lines += ["", f"| {table.row_header} | adapter column | vs | mean difference | Welch t | p | bootstrap 95% CI |", "|---|---|---|---|---|---|---|"]
         for s in table.significance:
@@ -217,13 +241,14 @@ def to_markdown(table: Table) -> str:
 
 
 def to_latex(table: Table) -> str:
-    spec = "ll" + "c" * len(table.columns)
-    lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", f"{table.row_header.capitalize()} & Metric & " + " & ".join(c.replace("_", r"\_") for c in table.columns) + r" \\", r"\midrule"]
-    for row in table.rows:
-        if row == "average":
+    header, body, labels = _grid(table)
+    escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
+    lines = [r"\begin{tabular}{" + "l" * labels + "c" * (len(header) - labels) + "}", r"\toprule",
+             " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
+    for items in body:
+        if table.layout != "paper" and items[0] == "average":
             lines.append(r"\midrule")
-        cells = " & ".join(_fmt_cell(table.cells.get((row, c)), "latex") for c in table.columns)
-        lines.append(f"{row} & {table.metric_by_row[row].replace('_', ' ')} & {cells} " + r"\\")
+        lines.append(" & ".join([*(escape(x) for x in items[:labels]), *(_fmt_cell(c, "latex") for c in items[labels:])]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -244,12 +269,11 @@ def to_csv(table: Table) -> str:
 
 
 def to_html(table: Table) -> str:
-    head = "".join(f"<th>{c}</th>" for c in table.columns)
-    body = "".join(
-        f"<tr><td>{row}</td><td>{table.metric_by_row[row]}</td>" + "".join(f"<td>{_fmt_cell(table.cells.get((row, c)), 'html')}</td>" for c in table.columns) + "</tr>"
-        for row in table.rows
-    )
-    html = f"<h3>{table.title}</h3><p>{table.caption}</p><table><tr><th>{table.row_header}</th><th>metric</th>{head}</tr>{body}</table>"
+    header, body, labels = _grid(table)
+    head = "".join(f"<th>{h}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{x}</td>" for x in items[:labels]) + "".join(f"<td>{_fmt_cell(c, 'html')}</td>" for c in items[labels:]) + "</tr>"
+                   for items in body)
+    html = f"<h3>{table.title}</h3><p>{_caption(table)}</p><table><tr>{head}</tr>{rows}</table>"
     if table.significance:
         rows = "".join(
             f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['difference']:+.2f}</td><td>{'n/a' if s['p'] is None else format(s['p'], '.3f')}</td>"

@@ -16,6 +16,7 @@ by_method:                                                      # per-method def
 reference:                                                      # published numbers, shown beside ours
   - {task: cola, method: finetune, train_size: 1000, value: NN.N}
   - {task: xnli, language: all, method: adapter, value: NN.N}   # a row of a cross-lingual analysis table
+report: {layout: paper}          # tables as the paper prints them (a row per setting), or tasks-as-rows
 ```
 """
 
@@ -32,6 +33,7 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.report.tables import LAYOUTS
 from adapterlab.study.analysis_spec import check_analysis, check_saved_weights
 from adapterlab.train.config import RunConfig
 
@@ -134,6 +136,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                 if key in data and not _resolve(data[key], base_dir).exists():
                     errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
+    errors.extend(_check_report(raw.get("report"), source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
 
@@ -189,6 +192,18 @@ def _key(task: str, method: str, config: RunConfig, values: dict) -> str:
         if axis not in ("lr", "train_size"):
             parts.append(f"{axis}{values[axis]}")
     return f"{task}/" + "-".join(str(p).replace("/", "_") for p in parts)
+
+
+def _check_report(report: object, source: str) -> list[str]:
+    """The report block: how `study report` lays out its tables."""
+    if report in (None, {}):
+        return []
+    if not isinstance(report, dict):
+        return [f"{source}: report must be a mapping such as {{layout: paper}}"]
+    errors = [f"{source}: report.{key}: unknown field; allowed: layout" for key in report if key != "layout"]
+    if "layout" in report and report["layout"] not in LAYOUTS:
+        errors.append(f"{source}: report.layout={report['layout']!r}: allowed: {', '.join(LAYOUTS)}")
+    return errors
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
