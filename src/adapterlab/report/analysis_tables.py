@@ -35,11 +35,11 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
     for path in sorted((out / ANALYSIS_FOLDER).glob("crosslingual_*.json")):
         try:
             analysis = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise AdapterlabError(f"{path}: unreadable analysis result ({err}); run `adapterlab study analyze {out}` again") from None
-        task = analysis["task"]
+            task, rows = analysis["task"], analysis["runs"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+            raise AdapterlabError(f"{path}: not an analysis result of `adapterlab study analyze` ({err!r}); run it again") from None
         records = []
-        for row in analysis["runs"]:
+        for row in rows:
             labels = _labels_of(row["run"], plan)
             if labels is None:
                 continue  # a run no longer in the plan
@@ -66,12 +66,15 @@ def rsa_records(out: Path, plan: dict) -> list[dict]:
         return []
     records = []
     with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            labels = _labels_of(row["run"], plan)
-            if labels is not None:
-                labels.pop("dir")
-                records.append({"labels": {**labels, "task": f"layer {row['layer']}"},
-                                "result": {"status": "ok", "metric": "rsa", "test_metric": float(row["rsa"])}})
+        try:
+            for row in csv.DictReader(handle):
+                labels = _labels_of(row["run"], plan)
+                if labels is not None:
+                    labels.pop("dir")
+                    records.append({"labels": {**labels, "task": f"layer {int(row['layer'])}"},
+                                    "result": {"status": "ok", "metric": "rsa", "test_metric": float(row["rsa"])}})
+        except (KeyError, ValueError, TypeError) as err:
+            raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
     return records
 
 
