@@ -88,6 +88,31 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
     assert len(lines) == 6
 
 
+def test_reference_entries_must_name_a_table_cell(tiny_world):
+    root, model = tiny_world
+    spec = tiny_spec(root, model, adapter_size=[8, 16])
+    good = [{"task": "sst2", "method": "finetune", "value": 80.5},
+            {"task": "sst2", "method": "adapter", "adapter_size": "best", "value": 81, "note": "Table 2"}]
+    spec["reference"] = good
+    assert expand_spec(spec).reference == good
+    spec["reference"] = [
+        {"task": "sst2", "methd": "finetune", "value": 80.5},
+        {"task": "sst2", "method": "finetune", "value": "80.5"},
+        {"task": "cola", "method": "finetune", "value": 1},
+        {"task": "sst2", "method": "adapter", "adapter_size": 32, "value": 1},
+        {"task": "sst2", "language": "de", "method": "finetune", "value": 1},
+    ]
+    with pytest.raises(AdapterlabError) as err:
+        expand_spec(spec)
+    lines = str(err.value).splitlines()
+    assert "reference[0].methd: unknown key; allowed: adapter_size, method, task, language, value, std, note" in lines[0]
+    assert "reference[1].value='80.5': must be a number" in lines[1]
+    assert "reference[2].task='cola': not a task of this study (sst2)" in lines[2]
+    assert "reference[3]: names no column of the sst2 table ('adapter m=32'); its columns: adapter m=16, adapter m=8, adapter m=best, finetune" in lines[3]
+    assert "reference[4].language='de': not a row of the sst2 cross-lingual table (none: the spec has no analysis.crosslingual.sst2)" in lines[4]
+    assert len(lines) == 5
+
+
 def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
     root, model = tiny_world
     for lang in ("en", "de"):  # SST-2-style files that an XNLI reader cannot read
@@ -291,6 +316,9 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     assert "| cola | accuracy | 35.0<sub>7.1</sub> (41.5) |" in to_markdown(dataclasses.replace(table, layout="tasks-as-rows"))
     assert "35.0$_{7.1}$" in to_latex(table)
     assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
+    # a reference for the best size shows beside the best-size column, whichever size was chosen
+    best_ref = build_table("t", records, reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}])
+    assert best_ref.cells[("sst2", "k=1000 adapter m=best")].reference == 91.0 and best_ref.cells[("sst2", "k=1000 adapter m=64")].reference is None
     # without validation metrics there is no best size to choose, and no empty column for it
     unvalidated = [{**r, "result": {**r["result"], "validation_metric": None}} for r in records]
     assert not any("m=best" in c for c in build_table("t", unvalidated).columns)

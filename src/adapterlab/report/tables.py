@@ -4,6 +4,7 @@ the best-adapter-size row, reference numbers, and adapter-vs-fine-tune significa
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import statistics
 import warnings
@@ -97,7 +98,7 @@ def build_table(title: str, records: list[dict], reference: list[dict] | None = 
         )
     columns.sort(key=_column_order)
     table = Table(title, metric_by_row, columns, cells)
-    table = add_best_adapter_size(table)
+    table = add_best_adapter_size(table, reference)
     if average_row:
         table = add_average_row(table)
     return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
@@ -122,25 +123,35 @@ def _reference_for(reference: list[dict], row: str, column: str) -> float | None
     return None
 
 
-def add_best_adapter_size(table: Table) -> Table:
+def best_size_column(column: str, columns) -> str | None:
+    """The 'best m' column that summarises this adapter column, if its group (same k, lr, ...)
+    has several sizes; the m= part is replaced in place, so the name reads like column_name's."""
+    parts = column.split()
+    if "adapter" not in parts or not any(p.startswith("m=") and p != "m=best" for p in parts):
+        return None
+    base = [p for p in parts if not p.startswith("m=")]
+    siblings = [c for c in columns if "m=best" not in c.split() and [p for p in c.split() if not p.startswith("m=")] == base and "adapter" in c.split()]
+    return " ".join("m=best" if p.startswith("m=") else p for p in parts) if len(siblings) > 1 else None
+
+
+def add_best_adapter_size(table: Table, reference: list[dict] | None = None) -> Table:
     """For each (k, lr, ...) group with several adapter sizes: a 'best m' column, the size chosen
-    per task by mean validation metric (never by test)."""
+    per task by mean validation metric (never by test). Its reference is the spec's entry for
+    adapter_size: best where there is one, else the chosen size's."""
     groups: dict[str, list[str]] = {}
     for column in table.columns:
-        if " m=" in f" {column}" and "adapter" in column:
-            base = " ".join(p for p in column.split() if not p.startswith("m="))
-            groups.setdefault(base, []).append(column)
+        best = best_size_column(column, table.columns)
+        if best:
+            groups.setdefault(best, []).append(column)
     cells = dict(table.cells)
     columns = list(table.columns)
-    for base, sized in groups.items():
-        if len(sized) < 2:
-            continue
-        best_column = f"{base} m=best"
+    for best_column, sized in groups.items():
         for row in table.rows:
             candidates = [(statistics.mean(cells[(row, c)].validation), c) for c in sized if (row, c) in cells and cells[(row, c)].validation]
             if candidates:
                 _, chosen = max(candidates)
-                cells[(row, best_column)] = cells[(row, chosen)]
+                own = _reference_for(reference or [], row, best_column)
+                cells[(row, best_column)] = dataclasses.replace(cells[(row, chosen)], reference=own) if own is not None else cells[(row, chosen)]
         if any((row, best_column) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in sized) + 1, best_column)
     return Table(table.title, table.metric_by_row, columns, cells)

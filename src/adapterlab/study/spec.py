@@ -13,9 +13,8 @@ grid:                                                           # axes; the prod
 by_method:                                                      # per-method defaults (lr ...)
   adapter: {lr: 1.0e-4}
   finetune: {lr: 2.0e-5}
-reference:                                                      # published numbers, shown beside ours
+reference:                       # published numbers, shown beside ours (format: study/reference_spec.py)
   - {task: cola, method: finetune, train_size: 1000, value: NN.N}
-  - {task: xnli, language: all, method: adapter, value: NN.N}   # a row of a cross-lingual analysis table
 report: {layout: paper}          # tables as the paper prints them (a row per setting), or tasks-as-rows
 ```
 """
@@ -35,6 +34,7 @@ from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import LAYOUTS
 from adapterlab.study.analysis_spec import check_analysis, check_saved_weights
+from adapterlab.study.reference_spec import check_reference
 from adapterlab.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
@@ -175,8 +175,9 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if duplicates:
         raise AdapterlabError(f"{source}: two runs map to the same folder {duplicates[0]!r}; the grid repeats a value")
     reference = raw.get("reference") or []
-    if not isinstance(reference, list) or not all(isinstance(r, dict) and "value" in r for r in reference):
-        raise AdapterlabError(f"{source}: reference must be a list of mappings, each with a 'value'")
+    errors = check_reference(reference, runs, raw.get("analysis") or {}, source)
+    if errors:
+        raise AdapterlabError("\n".join(errors))
     return StudySpec(name, str(raw.get("description", "")), runs, reference, dict(raw.get("report") or {}), dict(raw.get("analysis") or {}), source)
 
 

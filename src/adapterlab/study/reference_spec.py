@@ -1,0 +1,61 @@
+"""The `reference:` block of a study spec: published numbers, each naming one cell of a report
+table. Checked with the rest of the spec, so that a typo in a key or a value is an error now,
+not a number that silently never appears beside ours.
+
+```yaml
+reference:
+  - {task: cola, method: finetune, train_size: 1000, value: NN.N}     # a main-table cell
+  - {task: cola, method: adapter, adapter_size: best, train_size: 1000, value: NN.N}
+  - {task: xnli, language: all, method: adapter, value: NN.N}          # a cross-lingual table cell
+```
+Values are on the tables' scale (×100), like the paper's; `std` and `note` may go beside them.
+"""
+
+from __future__ import annotations
+
+from adapterlab.report.tables import best_size_column, column_name
+
+META_KEYS = ("value", "std", "note")
+AVERAGE_ROWS = ("all", "target", "distant")
+
+
+def check_reference(reference: object, runs: list, analysis: dict, source: str) -> list[str]:
+    """One error line per reference entry that names no cell of this study's tables."""
+    if reference in (None, []):
+        return []
+    if not isinstance(reference, list):
+        return [f"{source}: reference must be a list of mappings such as {{task: cola, method: finetune, value: NN.N}}"]
+    columns: dict[str, set[str]] = {}
+    for run in runs:
+        columns.setdefault(run.labels["task"], set()).add(column_name(run.labels))
+    for task, names in columns.items():
+        names.update(filter(None, (best_size_column(name, names) for name in list(names))))
+    label_keys = sorted(set().union(*(run.labels for run in runs)))
+    crosslingual = analysis.get("crosslingual") or {} if isinstance(analysis, dict) else {}
+    errors = []
+    for index, item in enumerate(reference):
+        where = f"{source}: reference[{index}]"
+        if not isinstance(item, dict):
+            errors.append(f"{where}: must be a mapping: task, the grid labels of one table cell, and value")
+            continue
+        unknown = [key for key in item if key not in label_keys and key not in META_KEYS and key != "language"]
+        if unknown:
+            errors.append(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join([*label_keys, 'language', *META_KEYS])}")
+            continue
+        value = item.get("value")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.append(f"{where}.value={value!r}: must be a number, on the tables' ×100 scale")
+        task = item.get("task")
+        if task not in columns:
+            errors.append(f"{where}.task={task!r}: not a task of this study ({', '.join(columns)})")
+            continue
+        if "language" in item:
+            languages = [*((crosslingual.get(task) or {}).get("languages") or []), *AVERAGE_ROWS] if task in crosslingual else []
+            if item["language"] not in languages:
+                allowed = ", ".join(languages) if languages else f"none: the spec has no analysis.crosslingual.{task}"
+                errors.append(f"{where}.language={item['language']!r}: not a row of the {task} cross-lingual table ({allowed})")
+                continue
+        column = column_name({key: v for key, v in item.items() if key not in META_KEYS and key != "language"})
+        if column not in columns[task]:
+            errors.append(f"{where}: names no column of the {task} table ({column!r}); its columns: {', '.join(sorted(columns[task]))}")
+    return errors
