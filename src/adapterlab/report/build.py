@@ -101,7 +101,6 @@ def build_report(out: str | Path) -> Report:
     significance = table.significance + [{"table": extra.title, **test} for extra in tables[1:] for test in extra.significance]
     (folder / "significance.json").write_text(json.dumps(significance, indent=2) + "\n")
     files.append(folder / "significance.json")
-    curves = _curves(records)
     plots = {
         "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(similarity, folder / "fig2_rsa.png"),
         "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
