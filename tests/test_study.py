@@ -46,6 +46,13 @@ def tiny_spec(root, model, seeds=(0, 1), extra_base=None, **grid):
     return spec
 
 
+def spec_errors(spec):
+    """The one-line errors that expanding this spec raises, all at once."""
+    with pytest.raises(AdapterlabError) as err:
+        expand_spec(spec)
+    return str(err.value).splitlines()
+
+
 def write_spec(path, spec):
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -76,9 +83,7 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
     spec["grid"]["dropout_rate"] = [0.1]
     spec["tasks"]["rte"] = {"train": str(tmp_path / "missing.tsv")}
     spec["report"] = {"layout": "wide", "font": "serif"}
-    with pytest.raises(AdapterlabError) as err:
-        expand_spec(spec)
-    lines = str(err.value).splitlines()
+    lines = spec_errors(spec)
     assert any("unknown key 'colour'" in line for line in lines)
     assert any("base.epochz: unknown run setting" in line for line in lines)
     assert any("grid.dropout_rate: unknown axis" in line for line in lines)
@@ -102,9 +107,7 @@ def test_reference_entries_must_name_a_table_cell(tiny_world):
         {"task": "sst2", "method": "adapter", "adapter_size": 32, "value": 1},
         {"task": "sst2", "language": "de", "method": "finetune", "value": 1},
     ]
-    with pytest.raises(AdapterlabError) as err:
-        expand_spec(spec)
-    lines = str(err.value).splitlines()
+    lines = spec_errors(spec)
     assert "reference[0].methd: unknown key; allowed: adapter_size, method, task, language, value, std, note" in lines[0]
     assert "reference[1].value='80.5': must be a number" in lines[1]
     assert "reference[2].task='cola': not a task of this study (sst2)" in lines[2]
@@ -126,9 +129,7 @@ def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
         },
         "clustering": {},
     }
-    with pytest.raises(AdapterlabError) as err:
-        expand_spec(spec)
-    lines = str(err.value).splitlines()
+    lines = spec_errors(spec)
     assert any("analysis.clustering: unknown analysis" in line for line in lines)
     assert any("analysis.rsa.task: 'cola' is not a task of this study" in line for line in lines)
     assert any("analysis.rsa.n=0: must be an integer >= 1" in line for line in lines)
@@ -384,6 +385,22 @@ def test_figures_never_pool_settings(tmp_path):
     mean_cell, best_cell = mean_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")], best_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")]
     assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx((90.0, 90.0))
     assert "(Table 6)" in to_markdown(mean_table) and best_table.cells[("cola", "k=5000 finetune lr=2e-05")].values == pytest.approx((90.0, 90.0))
+
+
+def test_report_with_a_malformed_analysis_file_is_a_one_line_error(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    out = tmp_path / "out"
+    run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), out)
+    (out / "analysis").mkdir()
+    (out / "analysis" / "crosslingual_sst2.json").write_text(json.dumps({"metric": "accuracy", "runs": []}))  # no task
+    assert main(["study", "report", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "crosslingual_sst2.json: not an analysis result of `adapterlab study analyze`" in err and len(err.splitlines()) == 1
+    (out / "analysis" / "crosslingual_sst2.json").unlink()
+    (out / "analysis" / "rsa").mkdir()
+    (out / "analysis" / "rsa" / "rsa.csv").write_text("layer,rsa\n0,1.0\n")  # no run column
+    assert main(["study", "report", str(out)]) == 2
+    assert "rsa.csv: not an RSA table of `adapterlab study analyze`" in capsys.readouterr().err
 
 
 def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):

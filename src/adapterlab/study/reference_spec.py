@@ -31,7 +31,7 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str) 
     for task, names in columns.items():
         names.update(filter(None, (best_size_column(name, names) for name in list(names))))
     label_keys = sorted(set().union(*(run.labels for run in runs)))
-    crosslingual = analysis.get("crosslingual") or {} if isinstance(analysis, dict) else {}
+    crosslingual = (analysis.get("crosslingual") or {}) if isinstance(analysis, dict) else {}
     errors = []
     for index, item in enumerate(reference):
         where = f"{source}: reference[{index}]"
