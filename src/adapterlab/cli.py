@@ -238,10 +238,7 @@ def _path(value: str):
 def cmd_rsa(args: argparse.Namespace) -> int:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
 
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(args.runs), desc="rsa", unit="run", disable=args.no_progress, dynamic_ncols=True) as bar:
-        rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length, on_run_done=bar.update)
+    rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length, progress=not args.no_progress)
     csv_path, png_path = write_rsa(rows, _path(args.out))
     print("| run | method | " + " | ".join(f"layer {r['layer']}" for r in rows if r["run"] == rows[0]["run"]) + " |")
     for run in dict.fromkeys(r["run"] for r in rows):
@@ -252,14 +249,11 @@ def cmd_rsa(args: argparse.Namespace) -> int:
 
 
 def cmd_crosslingual(args: argparse.Namespace) -> int:
-    from adapterlab.analysis.transfer import evaluate_languages
+    from adapterlab.analysis.transfer import evaluate_runs
     from adapterlab.train.run import write_json_atomic
 
     languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(args.runs) * len(languages), desc="crosslingual", unit="language", disable=args.no_progress, dynamic_ncols=True) as bar:
-        rows = [evaluate_languages(run, args.pattern, languages, args.task, args.max_examples, on_language_done=bar.update) for run in args.runs]
+    rows = evaluate_runs(args.runs, args.pattern, languages, args.task, args.max_examples, progress=not args.no_progress)
     metric = rows[0]["metric"]
     print("| run | method | " + " | ".join(languages) + " | all | target | distant |")
     print("|---|---|" + "---|" * (len(languages) + 3))

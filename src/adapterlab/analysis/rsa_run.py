@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import csv
 import json
 from pathlib import Path
 
 import transformers
+from tqdm.auto import tqdm
 
 from adapterlab.adapters.io import load_adapter
 from adapterlab.analysis.similarity import layer_states, linear_cka, rsa, sample_token_positions
@@ -35,9 +34,9 @@ def load_tuned_encoder(run_dir: Path, base_path: str):
 
 
 def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = 5000, seed: int = 0, max_length: int = 128,
-               batch_size: int = 32, on_run_done: Callable[[], object] | None = None) -> list[dict]:
+               batch_size: int = 32, progress: bool = False) -> list[dict]:
     """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens.
-    on_run_done: called after each run, for a progress bar."""
+    progress: a bar over the runs on stderr."""
     run_dirs = [Path(r) for r in runs]
     if base is None:
         paths = {json.loads((d / CONFIG_FILE).read_text()).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
@@ -56,14 +55,12 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
     batches = [collate([{k: v for k, v in f.items() if k != "labels"} for f in features[i : i + batch_size]]) for i in range(0, len(features), batch_size)]
     reference = layer_states(transformers.AutoModel.from_pretrained(base_path), batches, positions, batch_size)
     rows = []
-    for run_dir in run_dirs:
+    for run_dir in tqdm(run_dirs, desc="rsa", unit="run", disable=not progress, dynamic_ncols=True):
         model, result = load_tuned_encoder(run_dir, base_path)
         states = layer_states(model, batches, positions, batch_size)
         for layer, (ours, theirs) in enumerate(zip(states, reference)):
             rows.append({"run": str(run_dir), "method": result.get("method"), "layer": layer, "rsa": rsa(ours, theirs), "cka": linear_cka(ours, theirs),
                          "tokens": count, "test_metric": result.get("test_metric")})
-        if on_run_done:
-            on_run_done()
     return rows
 
 

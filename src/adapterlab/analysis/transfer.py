@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tqdm.auto import tqdm
+
 import json
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def load_tuned_task_model(run_dir: Path):
 def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
                        batch_size: int = 64, on_language_done: Callable[[], object] | None = None) -> dict:
     """Per-language metrics of one run, plus the all / target / distant averages of its metric.
-    on_language_done: called after each language, for a progress bar."""
+    on_language_done: called after each language (evaluate_runs' progress bar)."""
     run_dir = Path(run_dir)
     model, tokenizer, spec, labels, config = load_tuned_task_model(run_dir)
     eval_spec = get_task(task) if task else spec
@@ -64,3 +66,10 @@ def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], 
     scores = {lang: m[spec.metric] for lang, m in per_language.items()}
     return {"run": str(run_dir), "method": config["method"], "metric": spec.metric, "per_language": per_language, "scores": scores,
             "averages": crosslingual_averages(scores), "max_examples": max_examples}
+
+
+def evaluate_runs(runs: list[str], pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
+                  progress: bool = False, label: str = "crosslingual") -> list[dict]:
+    """evaluate_languages for every run, with one progress bar over runs x languages on stderr."""
+    with tqdm(total=len(runs) * len(languages), desc=label, unit="language", disable=not progress, dynamic_ncols=True) as bar:
+        return [evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update) for run in runs]

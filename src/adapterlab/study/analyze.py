@@ -22,10 +22,8 @@ ANALYSIS_FOLDER = "analysis"
 
 
 def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
-    from tqdm.auto import tqdm
-
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
-    from adapterlab.analysis.transfer import evaluate_languages
+    from adapterlab.analysis.transfer import evaluate_runs
 
     out = Path(out)
     try:
@@ -47,18 +45,15 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
         settings = analysis["rsa"]
         runs = finished(settings["task"])
         if runs:
-            with tqdm(total=len(runs), desc="rsa", unit="run", disable=not progress, dynamic_ncols=True) as bar:
-                rows = rsa_curves(settings.get("base"), runs, settings["data"], settings["task"], settings.get("n", 5000), settings.get("seed", 0),
-                                  settings.get("max_length", 128), on_run_done=bar.update)
+            rows = rsa_curves(settings.get("base"), runs, settings["data"], settings["task"], settings.get("n", 5000), settings.get("seed", 0),
+                              settings.get("max_length", 128), progress=progress)
             written.extend(write_rsa(rows, folder / "rsa"))
     for task, settings in (analysis.get("crosslingual") or {}).items():
         runs = finished(task)
         if not runs:
             continue
-        with tqdm(total=len(runs) * len(settings["languages"]), desc=f"crosslingual {task}", unit="language", disable=not progress,
-                  dynamic_ncols=True) as bar:
-            rows = [evaluate_languages(run, settings["pattern"], settings["languages"], settings.get("task"), settings.get("max_examples"),
-                                       on_language_done=bar.update) for run in runs]
+        rows = evaluate_runs(runs, settings["pattern"], settings["languages"], settings.get("task"), settings.get("max_examples"),
+                             progress=progress, label=f"crosslingual {task}")
         path = folder / f"crosslingual_{task}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, {"task": task, "languages": settings["languages"], "runs": rows})
