@@ -207,3 +207,103 @@ def test_hub_path_through_datasets_local_loaders(tmp_path):
     assert read_hub("json", "train", columns={"text": "body", "label": "y"}, data_files={"train": str(json_path)})[0].text == "hello"
     with pytest.raises(AdapterlabError, match="no column 'nope'"):
         read_hub("json", "train", columns={"text": "nope"}, data_files={"train": str(json_path)})
+
+
+# ------------------------------------------------- real inputs: long fields, quoting, line ends
+
+
+def one_line_error(call, *args, **kwargs) -> str:
+    """The message of the AdapterlabError that call(*args) raises, checked to be one line."""
+    with pytest.raises(AdapterlabError) as info:
+        call(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message[:400]
+    return message
+
+
+def test_a_200kb_field_reads_in_every_delimited_reader(tmp_path):
+    long = "word " * 40_000  # 200,000 characters: over csv's default field limit of 131,072
+    glue = write(tmp_path / "glue.tsv", f"sentence\tlabel\n{long}\t1\n")
+    assert read_examples(glue, get_task("sst2"))[0].text == long
+    for name, text in (("big.csv", f'text,label\n"{long}",pos\n'), ("big.tsv", f"text\tlabel\n{long}\tpos\n")):
+        (example,) = read_examples(write(tmp_path / name, text), get_task("classification"))
+        assert (example.text, example.label) == (long, "pos")
+    xnli = write(tmp_path / "dev-de.tsv", f"{long}\tEr ging.\tneutral\n")
+    assert read_examples(xnli, get_task("xnli"))[0].text == long
+
+
+def test_a_1mb_line_without_a_tab_is_one_line_naming_file_and_line(tmp_path):
+    line = "x" * 1_000_000 + "\n"
+    glue = write(tmp_path / "train.tsv", line)
+    assert one_line_error(read_examples, glue, get_task("sst2")) == f"{glue}:1: wrong column count: 1 columns, expected 2"
+    generic = write(tmp_path / "generic.tsv", line)
+    assert one_line_error(read_examples, generic, get_task("classification")).startswith(
+        f"{generic}:1: 1 column(s) (tab-separated), but label is read from column 1")
+    xnli = write(tmp_path / "dev-de.tsv", "Er kam.\tEr ging.\tneutral\n" + line)
+    assert one_line_error(read_examples, xnli, get_task("xnli")) == f"{xnli}:2: wrong column count: 1 columns, expected 3"
+    csv_file = write(tmp_path / "big.csv", "text,label\n" + line)
+    assert one_line_error(read_examples, csv_file, get_task("classification")) == f"{csv_file}:2: wrong column count: 1 columns, expected 2"
+
+
+def test_csv_quoted_field_with_a_line_break_is_one_example(tmp_path):
+    path = write(tmp_path / "reviews.csv", 'text,label\n"Great film.\nWould watch ""again"", twice.",pos\nDull.,neg\n')
+    examples = read_examples(path, get_task("classification"))
+    assert [(e.text, e.label) for e in examples] == [('Great film.\nWould watch "again", twice.', "pos"), ("Dull.", "neg")]
+    assert [e.source for e in examples] == [f"{path}:2", f"{path}:4"]  # the line each record starts on
+
+
+def test_csv_with_crlf_and_bom(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(b"\xef\xbb\xbftext,label\r\n\"two\r\nlines\",pos\r\n\r\nplain,neg\r\n")
+    examples = read_examples(path, get_task("classification"))
+    assert [(e.text, e.label) for e in examples] == [("two\r\nlines", "pos"), ("plain", "neg")]  # quoted text verbatim
+    assert examples[1].source == f"{path}:5"
+
+
+def test_csv_errors_name_file_and_line(tmp_path):
+    unbalanced = write(tmp_path / "a.csv", 'text,label\n"never closed,pos\nok,neg\n')
+    assert one_line_error(read_examples, unbalanced, get_task("classification")) == (
+        f"{unbalanced}:2: wrong column count: 1 columns, expected 2; a quoted field there holds a line break: is a quote unbalanced?")
+    bad_byte = tmp_path / "b.csv"
+    bad_byte.write_bytes(b'text,label\n"multi\nline",pos\ncosts \xa35,neg\n')
+    assert one_line_error(read_examples, bad_byte, get_task("classification")).startswith(
+        f"{bad_byte}:4: undecodable byte 0xa3 at column 7 for encoding utf-8; pass --encoding")
+    assert one_line_error(read_examples, bad_byte, get_task("classification"), encoding="utf-9") == (
+        "encoding 'utf-9' is not known; pass a Python codec name such as utf-8 or latin-1")
+
+
+def test_tsv_quotes_are_text(tmp_path):
+    glue = write(tmp_path / "train.tsv", 'sentence\tlabel\n"the film \'s " unbalanced\t1\n"quoted"\t0\n')
+    assert [e.text for e in read_examples(glue, get_task("sst2"))] == ['"the film \'s " unbalanced', '"quoted"']
+    generic = write(tmp_path / "d.tsv", 'text\tlabel\n"a, b\tpos\n')
+    assert read_examples(generic, get_task("classification"))[0].text == '"a, b'
+    xnli = write(tmp_path / "dev-de.tsv", '"Er kam.\tEr "ging".\tneutral\n')
+    assert read_examples(xnli, get_task("xnli"))[0].text_pair == 'Er "ging".'
+
+
+def test_delimiter_follows_the_format_then_the_extension(tmp_path):
+    as_csv = write(tmp_path / "data.txt", 'text,label\n"a\tb",pos\n')
+    assert read_examples(as_csv, get_task("classification"), fmt="csv")[0].text == "a\tb"
+    imdb = write(tmp_path / "IMDB Dataset.csv", 'review,sentiment\n"Loved it,\nreally.",positive\n')  # the imdb task's default reader is tsv
+    assert read_examples(imdb, get_task("imdb"), columns={"text": "review", "label": "sentiment"})[0].text == "Loved it,\nreally."
+
+
+def test_glue_test_files_have_no_label_column(tmp_path):
+    sst2 = write(tmp_path / "test.tsv", "index\tsentence\n0\tuneasy mishmash of styles .\n")
+    assert one_line_error(read_examples, sst2, get_task("sst2")) == (
+        f"{sst2}:1: no label column 'label' (columns are 'index, sentence'); GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv")
+    mnli = write(tmp_path / "test_matched.tsv", "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\n0\t1\t2\tfic\tA.\tB.\n")
+    assert one_line_error(read_examples, mnli, get_task("mnli")).startswith(f"{mnli}:1: no label column 'gold_label'")
+    no_pair = write(tmp_path / "rte.tsv", "index\tsentence1\tlabel\n0\tA.\tentailment\n")
+    assert one_line_error(read_examples, no_pair, get_task("rte")).startswith(f"{no_pair}:1: header has no column 'sentence2' for GLUE rte")
+
+
+def test_json_text_must_be_a_string_and_splits_file_must_list_ids(tmp_path):
+    path = write(tmp_path / "a.jsonl", json.dumps({"text": ["a", "list"], "label": "x"}) + "\n")
+    assert one_line_error(read_examples, path, get_task("classification")) == f"{path}:1: text is a list (['a', 'list']); expected a string"
+    _hyperpartisan(tmp_path, {"train": ["zero"]})
+    assert one_line_error(read_examples, tmp_path, get_task("hyperpartisan"), split="train").startswith(
+        f"{tmp_path / 'hp-splits.json'}: article id 'zero' is not a number")
+    write(tmp_path / "hp-splits.json", json.dumps(["train"]))
+    assert one_line_error(read_examples, tmp_path, get_task("hyperpartisan"), split="train").startswith(
+        f"{tmp_path / 'hp-splits.json'}: expected a JSON object")

@@ -7,7 +7,9 @@ list of Examples; malformed input raises AdapterlabError naming the file and lin
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,10 @@ from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 
 FIELDS = ("text", "text_pair", "label")
+
+# Python's csv refuses fields over 131,072 characters, and one long document is one field.
+# 2**31 - 1 is the largest limit that every platform's C long holds.
+csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
 
 
 @dataclass(frozen=True)
@@ -44,19 +50,28 @@ GLUE_LAYOUTS = {
 }
 
 
-def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """(line number, text) of a text file; a UTF-8 BOM is dropped, a bad byte names its line."""
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The decoded text of a file, line breaks untouched; a UTF-8 BOM is dropped, a bad byte
+    names its line and column."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise AdapterlabError(f"{path}: cannot read ({err.strerror})") from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            line = raw.decode(encoding)
-        except UnicodeDecodeError as err:
-            raise AdapterlabError(f"{path}:{number}: undecodable byte 0x{raw[err.start]:02x} at column {err.start + 1} for encoding {encoding}; pass --encoding (e.g. latin-1)") from None
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise AdapterlabError(f"encoding {encoding!r} is not known; pass a Python codec name such as utf-8 or latin-1") from None
+    except UnicodeDecodeError as err:
+        number = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise AdapterlabError(f"{path}:{number}: undecodable byte 0x{data[err.start]:02x} at column {column} for encoding {encoding}; pass --encoding (e.g. latin-1)") from None
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """(line number, text) of a text file, split on LF with a trailing CR dropped (CRLF files)."""
+    for number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
         yield number, line.rstrip("\r")
 
 
@@ -64,31 +79,62 @@ def read_text_file(path: Path, encoding: str = "utf-8") -> str:
     return "\n".join(line for _, line in read_lines(path, encoding))
 
 
-def _rows(path: Path, delimiter: str, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+def _tsv_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """Non-blank lines split on tabs, and only on tabs: quotes are ordinary text. GLUE and XNLI
+    files are unquoted and their sentences hold unbalanced quotes, so a TSV field can hold
+    neither a tab nor a line break (use CSV for those)."""
     for number, line in read_lines(path, encoding):
-        if not line.strip():
-            continue
-        row = next(csv.reader([line], delimiter=delimiter, quoting=quoting))
-        yield number, row
+        if line.strip():
+            yield number, line.split("\t")
 
 
-def _delimiter(path: Path) -> str:
-    return "," if path.suffix.lower() == ".csv" else "\t"
+def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, list[str]]]:
+    """Non-blank records of a CSV file (RFC 4180: a quoted field may hold commas, doubled quotes
+    and line breaks), each with the line it starts on. CRLF or LF; the text is kept verbatim."""
+    reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""))
+    start = 1
+    try:
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise AdapterlabError(f"{path}:{start}: not valid CSV ({err})") from None
+
+
+def _column_count_error(path: Path, number: int, row: list[str], width: int) -> AdapterlabError:
+    hint = "; a quoted field there holds a line break: is a quote unbalanced?" if any("\n" in field for field in row) else ""
+    return AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}{hint}")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """repr of a value for a one-line message, cut to `limit` characters (a field can be 1 MB)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
 
 
 def read_glue(path: Path, task: str, encoding: str = "utf-8") -> list[Example]:
-    """GLUE tsv in its column layouts (header or not, BOM or not), plus MNLI's JSON variants."""
+    """GLUE tsv in its column layouts (header or not, BOM or not), plus MNLI's JSON variants.
+
+    A header is recognised by any of the task's column names; GLUE's test files have one
+    without the label column, and are refused (they cannot train or score)."""
     if path.suffix.lower() in (".jsonl", ".json"):
         return _read_glue_json(path, encoding)
     layout = GLUE_LAYOUTS[task]
-    rows = _rows(path, "\t", encoding)
+    rows = _tsv_rows(path, encoding)
     first = next(rows, None)
     if first is None:
         raise AdapterlabError(f"{path}: empty file")
     number, header = first
     names = [name.strip() for name in header]
-    if layout.text in names and layout.label in names:
+    wanted = [c for c in (layout.text, layout.text_pair, layout.label) if c]
+    if set(wanted) & set(names):
+        missing = [c for c in wanted if c not in names]
+        if missing == [layout.label]:
+            raise AdapterlabError(f"{path}:{number}: no label column {layout.label!r} (columns are {_short(', '.join(names))}); "
+                                  f"GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv")
+        if missing:
+            raise AdapterlabError(f"{path}:{number}: header has no column {missing[0]!r} for GLUE {task}; columns are {_short(', '.join(names))}")
         index = (names.index(layout.text), names.index(layout.text_pair) if layout.text_pair else None, names.index(layout.label))
         width = len(names)
         body = rows
@@ -96,12 +142,11 @@ def read_glue(path: Path, task: str, encoding: str = "utf-8") -> list[Example]:
         index, width = layout.no_header, layout.width
         body = _chain([first], rows)
     else:
-        wanted = ", ".join(c for c in (layout.text, layout.text_pair, layout.label) if c)
-        raise AdapterlabError(f"{path}:{number}: expected a header with columns {wanted} for GLUE {task}")
+        raise AdapterlabError(f"{path}:{number}: expected a header with columns {', '.join(wanted)} for GLUE {task}")
     examples = []
     for number, row in body:
         if len(row) != width:
-            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+            raise _column_count_error(path, number, row, width)
         text, pair, label = index
         examples.append(Example(text=row[text], text_pair=row[pair] if pair is not None else None, label=row[label].strip(), source=f"{path}:{number}"))
     return examples
@@ -124,7 +169,7 @@ def _read_glue_json(path: Path, encoding: str) -> list[Example]:
         text = _first_key(record, ("premise", "text_a", "sentence1"), path, where)
         pair = _first_key(record, ("hypothesis", "text_b", "sentence2"), path, where)
         label = _first_key(record, ("label", "gold_label"), path, where)
-        examples.append(Example(text=text, text_pair=pair, label=str(label), source=f"{path}:{where}"))
+        examples.append(_example({"text": text, "text_pair": pair, "label": label}, f"{path}:{where}"))
     return examples
 
 
@@ -162,11 +207,18 @@ def read_jsonl(path: Path, columns: dict[str, str] | None = None, encoding: str 
     return examples
 
 
-def read_delimited(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
-    """CSV/TSV. With a header, `columns` maps our fields to column names (default text, label);
-    without one (integer mapping, or no 'text'/'label' header), columns are indices,
-    by default text=0 and label=1."""
-    rows = _rows(path, _delimiter(path), encoding)
+def read_delimited(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8", delimiter: str | None = None) -> list[Example]:
+    """CSV/TSV (`delimiter` "," or a tab; by default "," for a .csv file, else a tab). With a
+    header, `columns` maps our fields to column names (default text, label); without one
+    (integer mapping, or no 'text'/'label' header), columns are indices, by default text=0 and
+    label=1.
+
+    CSV is parsed as RFC 4180 over the whole file, so a quoted field may hold commas, quotes
+    and line breaks. TSV is one record per line split on tabs only, quotes being ordinary text
+    (a stray quote in a sentence is common, quoted TSV is rare)."""
+    if delimiter is None:
+        delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    rows = _csv_rows(path, encoding) if delimiter == "," else _tsv_rows(path, encoding)
     first = next(rows, None)
     if first is None:
         raise AdapterlabError(f"{path}: empty file")
@@ -179,27 +231,46 @@ def read_delimited(path: Path, columns: dict[str, str] | None = None, encoding: 
     if by_index:
         index = {field: int(value) for field, value in mapping.items()}
         width = len(header)
+        field, column = max(index.items(), key=lambda item: item[1])
+        if column >= width:
+            kind = "comma" if delimiter == "," else "tab"
+            raise AdapterlabError(f"{path}:{number}: {width} column(s) ({kind}-separated), but {field} is read from column {column} (counting from 0); "
+                                  f"check the delimiter or the column mapping")
         body = _chain([first], rows)
     else:
         names = [h.strip() for h in header]
         missing = [v for v in mapping.values() if v not in names]
         if missing:
-            raise AdapterlabError(f"{path}:{number}: header has no column {missing[0]!r}; columns are {', '.join(names)}")
+            raise AdapterlabError(f"{path}:{number}: header has no column {_short(missing[0])}; columns are {_short(', '.join(names))}")
         index = {field: names.index(value) for field, value in mapping.items()}
         width = len(names)
         body = rows
     examples = []
     for number, row in body:
         if len(row) != width:
-            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+            raise _column_count_error(path, number, row, width)
         examples.append(_example({field: row[i] for field, i in index.items()}, f"{path}:{number}"))
     return examples
+
+
+def read_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
+    """Comma-separated values, whatever the file's extension (see read_delimited)."""
+    return read_delimited(path, columns, encoding, delimiter=",")
+
+
+def read_tsv(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
+    """Tab-separated values, whatever the file's extension (see read_delimited)."""
+    return read_delimited(path, columns, encoding, delimiter="\t")
 
 
 def _example(values: dict, source: str) -> Example:
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise AdapterlabError(f"column mapping: unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(FIELDS)}")
+    for field in ("text", "text_pair"):
+        value = values.get(field)
+        if value is not None and not isinstance(value, str):
+            raise AdapterlabError(f"{source}: {field} is a {type(value).__name__} ({_short(value)}); expected a string")
     label = values.get("label")
     return Example(text=values.get("text"), text_pair=values.get("text_pair"), label=None if label is None else _label_text(label), source=source)
 
@@ -239,13 +310,15 @@ def read_hyperpartisan(path: Path, split: str | None = None, encoding: str = "ut
             splits = json.loads(read_text_file(splits_file, encoding))
         except json.JSONDecodeError as err:
             raise AdapterlabError(f"{splits_file}:{err.lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(splits, dict) or not all(isinstance(ids, list) for ids in splits.values()):
+            raise AdapterlabError(f"{splits_file}: expected a JSON object of split name -> list of article ids")
         if split not in splits:
             raise AdapterlabError(f"{splits_file}: no split {split!r}; it has {', '.join(splits)}")
-        keep = {int(i) for i in splits[split]}
+        keep = {_article_number(i, splits_file) for i in splits[split]}
     examples = []
     for article in _parse_xml(articles, encoding).iter("article"):
         article_id = article.get("id")
-        if keep is not None and int(article_id) not in keep:
+        if keep is not None and _article_number(article_id, articles) not in keep:
             continue
         if article_id not in labels:
             raise AdapterlabError(f"{truth}: no label for article id {article_id}")
@@ -253,6 +326,12 @@ def read_hyperpartisan(path: Path, split: str | None = None, encoding: str = "ut
         title = article.get("title") or ""
         examples.append(Example(text=f"{title}. {text}" if title else text, label=labels[article_id], source=f"{articles}:id={article_id}"))
     return examples
+
+
+def _article_number(article_id: object, where: Path) -> int:
+    if isinstance(article_id, bool) or not isinstance(article_id, (int, str)) or not str(article_id).strip().isdigit():
+        raise AdapterlabError(f"{where}: article id {_short(article_id)} is not a number; ids are digits such as 0000005")
+    return int(article_id)
 
 
 def _one(folder: Path, pattern: str) -> Path:
@@ -318,7 +397,7 @@ def read_conllu(path: Path, encoding: str = "utf-8") -> list[Example]:
 def read_xnli(path: Path, encoding: str = "utf-8") -> list[Example]:
     """XNLI tsv: XTREME's `premise<TAB>hypothesis<TAB>label`, or XNLI 1.0 with a header
     (sentence1, sentence2, gold_label)."""
-    rows = _rows(path, "\t", encoding)
+    rows = _tsv_rows(path, encoding)
     first = next(rows, None)
     if first is None:
         raise AdapterlabError(f"{path}: empty file")
@@ -330,7 +409,7 @@ def read_xnli(path: Path, encoding: str = "utf-8") -> list[Example]:
     examples = []
     for number, row in body:
         if len(row) != width:
-            raise AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}")
+            raise _column_count_error(path, number, row, width)
         examples.append(Example(text=row[index[0]], text_pair=row[index[1]], label=row[index[2]].strip(), source=f"{path}:{number}"))
     return examples
 
@@ -380,8 +459,8 @@ def _chain(*parts):
 READERS: dict[str, Callable[..., list[Example]]] = {
     "glue": read_glue,
     "jsonl": read_jsonl,
-    "tsv": read_delimited,
-    "csv": read_delimited,
+    "tsv": read_tsv,
+    "csv": read_csv,
     "folder": read_folder,
     "hyperpartisan": read_hyperpartisan,
     "xtreme-tokens": read_token_file,
@@ -422,9 +501,11 @@ def _choose_reader(path: Path, spec: TaskSpec, fmt: str, columns: dict[str, str]
         return fmt
     if path.is_dir():
         return "hyperpartisan" if spec.reader == "hyperpartisan" else "folder"
+    suffix = path.suffix.lower()
+    if spec.reader in ("tsv", "csv"):  # a task's delimited default: the file's extension says which
+        return "csv" if suffix == ".csv" else "tsv"
     if spec.reader not in ("auto", "folder") and not (columns and spec.reader == "glue"):
         return spec.reader
-    suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".txt"):
         return "jsonl"
     if suffix == ".conllu":
@@ -440,7 +521,7 @@ def check_labels(examples: list[Example], spec: TaskSpec) -> None:
         if spec.kind == "token":
             bad = [t for t in example.tags or () if spec.labels and t not in spec.labels]
             if bad:
-                raise AdapterlabError(f"{example.source}: tag {bad[0]!r} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
+                raise AdapterlabError(f"{example.source}: tag {_short(bad[0])} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
             continue
         if example.text is None or example.label is None or (spec.pair and example.text_pair is None):
             raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'label' if example.label is None else 'text_pair'}")
@@ -448,6 +529,6 @@ def check_labels(examples: list[Example], spec: TaskSpec) -> None:
             try:
                 float(example.label)
             except (TypeError, ValueError):
-                raise AdapterlabError(f"{example.source}: label {example.label!r} is not a number ({spec.name} is a regression task)") from None
+                raise AdapterlabError(f"{example.source}: label {_short(example.label)} is not a number ({spec.name} is a regression task)") from None
         elif spec.labels is not None and example.label not in spec.labels:
-            raise AdapterlabError(f"{example.source}: label {example.label!r} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
+            raise AdapterlabError(f"{example.source}: label {_short(example.label)} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
