@@ -21,6 +21,7 @@ from torch import nn
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.inject import (
+    NAME_PATTERN,
     AdaptedOutput,
     TaskHead,
     TaskLayerNorm,
@@ -160,6 +161,8 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
 
 
 def read_pack_info(path: str | os.PathLike) -> PackInfo:
+    """The manifest of the task pack in folder `path`, checked field by field: each problem is
+    one error that starts with the manifest's path and names the field."""
     folder = Path(path)
     manifest_path = folder / MANIFEST_FILE
     if not folder.is_dir():
@@ -167,18 +170,80 @@ def read_pack_info(path: str | os.PathLike) -> PackInfo:
     if not manifest_path.is_file():
         raise AdapterlabError(f"task pack {folder}: missing {MANIFEST_FILE}")
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise AdapterlabError(f"{manifest_path}: cannot read ({err.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AdapterlabError(f"{manifest_path}: not valid JSON ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
         raise AdapterlabError(f"{manifest_path}: not an adapterlab task pack (field 'format' must be {PACK_FORMAT!r})")
-    if manifest.get("format_version") != PACK_VERSION:
-        raise AdapterlabError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not supported (this adapterlab reads {PACK_VERSION})")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or version != PACK_VERSION:
+        raise AdapterlabError(f"{manifest_path}: format_version {version!r} is not supported (this adapterlab reads {PACK_VERSION})")
     for key in ("name", "adapter_config", "backbone", "head_class"):
         if key not in manifest:
             raise AdapterlabError(f"{manifest_path}: missing field {key!r}")
-    config = AdapterConfig.from_dict(manifest["adapter_config"], source=f"{manifest_path} adapter_config")
-    return PackInfo(folder, manifest["name"], config, manifest["backbone"], manifest["head_class"], manifest.get("num_labels"), manifest.get("labels"))
+    name = manifest["name"]
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise AdapterlabError(f"{manifest_path}: field 'name' is {_manifest_value(name)}; expected an adapter name of letters, digits, '_' and '-'")
+    head_class = manifest["head_class"]
+    if not isinstance(head_class, str) or not head_class:
+        raise AdapterlabError(f"{manifest_path}: field 'head_class' is {_manifest_value(head_class)}; expected a model class name such as 'BertForSequenceClassification'")
+    dtype = manifest.get("dtype", "float32")  # packs from before half precision have no dtype
+    if dtype not in PACK_DTYPES:
+        raise AdapterlabError(f"{manifest_path}: field 'dtype' is {_manifest_value(dtype)}; allowed: {', '.join(PACK_DTYPES)}")
+    config = _manifest_config(manifest_path, manifest["adapter_config"])
+    backbone = _manifest_backbone(manifest_path, manifest["backbone"])
+    num_labels, labels = _manifest_labels(manifest_path, manifest.get("num_labels"), manifest.get("labels"))
+    return PackInfo(folder, name, config, backbone, head_class, num_labels, labels)
+
+
+def _manifest_value(value: object) -> str:
+    """A manifest value for a one-line message: its type, and its repr when short."""
+    text = repr(value)
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}" + (f" ({text})" if len(text) <= 60 else "")
+
+
+def _manifest_config(manifest_path: Path, values: object) -> AdapterConfig:
+    where = f"{manifest_path}: field 'adapter_config'"
+    if not isinstance(values, dict):
+        raise AdapterlabError(f"{where} is {_manifest_value(values)}; expected an object of adapter settings (size, nonlinearity, ...)")
+    try:
+        return AdapterConfig.from_dict(values, source=where)
+    except AdapterlabError as err:  # AdapterConfig names the setting (e.g. "AdapterConfig.size='8'"), not the file
+        message = str(err)
+        raise AdapterlabError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def _manifest_backbone(manifest_path: Path, backbone: object) -> dict:
+    """The backbone identity: model_type a string, the sizes integers (null where the model's
+    config has none), as backbone_identity writes it."""
+    if not isinstance(backbone, dict):
+        raise AdapterlabError(f"{manifest_path}: field 'backbone' is {_manifest_value(backbone)}; expected an object with {', '.join(_IDENTITY_FIELDS)}")
+    for key in _IDENTITY_FIELDS:
+        if key not in backbone:
+            raise AdapterlabError(f"{manifest_path}: field 'backbone' has no {key!r}; expected {', '.join(_IDENTITY_FIELDS)}")
+        value = backbone[key]
+        if key == "model_type":
+            if not isinstance(value, str) or not value:
+                raise AdapterlabError(f"{manifest_path}: field 'backbone.model_type' is {_manifest_value(value)}; expected a model type such as 'bert'")
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise AdapterlabError(f"{manifest_path}: field 'backbone.{key}' is {_manifest_value(value)}; expected a positive integer or null")
+    return backbone
+
+
+def _manifest_labels(manifest_path: Path, num_labels: object, labels: object) -> tuple[int | None, list[str] | None]:
+    """num_labels: a positive integer, or null for a pack without a head; labels: the label
+    names in head order, or null; both set means as many names as labels."""
+    if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
+        raise AdapterlabError(f"{manifest_path}: field 'num_labels' is {_manifest_value(num_labels)}; expected a positive integer or null")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            raise AdapterlabError(f"{manifest_path}: field 'labels' is {_manifest_value(labels)}; expected a list of label names (strings) or null")
+        if num_labels is not None and len(labels) != num_labels:
+            raise AdapterlabError(f"{manifest_path}: field 'labels' has {len(labels)} names but field 'num_labels' is {num_labels}; they must agree")
+    return num_labels, labels
 
 
 def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = None, with_head: bool = True) -> str:

@@ -14,9 +14,9 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.tables import Table, build_table, to_csv, to_html, to_latex, to_markdown
+from adapterlab.study.executor import load_plan
 from adapterlab.train.run import METRICS_FILE, read_result
 
-PLAN_FILE = "study.json"
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
 
@@ -30,11 +30,7 @@ class Report:
 
 def collect(out: Path) -> tuple[dict, list[dict]]:
     """The study plan and one record {"labels", "result", "dir"} per finished run."""
-    plan_path = out / PLAN_FILE
-    try:
-        plan = json.loads(plan_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise AdapterlabError(f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first") from None
+    plan = load_plan(out)
     records = []
     for run in plan["runs"]:
         result = read_result(out / run["dir"])

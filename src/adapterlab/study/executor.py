@@ -219,13 +219,63 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
     return run_states(spec, out)
 
 
+def load_plan(out: Path) -> dict:
+    """The plan of study folder `out` (its study.json, as write_plan wrote it), checked: a JSON
+    object whose runs are {dir, seed, labels}. Each problem is one error naming the file."""
+    path = out / PLAN_FILE
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise AdapterlabError(f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first") from None
+    except json.JSONDecodeError as err:
+        raise AdapterlabError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); `adapterlab study run` writes it again") from None
+    except UnicodeDecodeError as err:
+        raise AdapterlabError(f"{path}: not valid JSON (not UTF-8: {err.reason}); `adapterlab study run` writes it again") from None
+    rewrite = "; `adapterlab study run SPEC --out DIR` writes it again"
+    if not isinstance(plan, dict):
+        raise AdapterlabError(f"{path}: expected a JSON object (a study plan), got a {type(plan).__name__}{rewrite}")
+    runs = plan.get("runs")
+    if not isinstance(runs, list):
+        raise AdapterlabError(f"{path}: field 'runs' is {_plan_value(runs)}; expected a list of {{dir, seed, labels}}{rewrite}")
+    for i, run in enumerate(runs):
+        where = f"{path}: field 'runs[{i}]"
+        if not isinstance(run, dict):
+            raise AdapterlabError(f"{where}' is {_plan_value(run)}; expected an object {{dir, seed, labels}}{rewrite}")
+        run_dir = run.get("dir")
+        if not isinstance(run_dir, str) or not run_dir or Path(run_dir).is_absolute() or ".." in Path(run_dir).parts:
+            raise AdapterlabError(f"{where}.dir' is {_plan_value(run_dir)}; expected a folder inside the study such as 'sst2/adapter-m64/seed=0'{rewrite}")
+        seed = run.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise AdapterlabError(f"{where}.seed' is {_plan_value(seed)}; expected an integer{rewrite}")
+        labels = run.get("labels")
+        if not isinstance(labels, dict) or not all(isinstance(labels.get(key), str) for key in ("task", "method")):
+            raise AdapterlabError(f"{where}.labels' is {_plan_value(labels)}; expected an object with 'task' and 'method' names{rewrite}")
+    for key in ("name", "description", "source"):
+        if key in plan and not isinstance(plan[key], str):
+            raise AdapterlabError(f"{path}: field {key!r} is {_plan_value(plan[key])}; expected a string{rewrite}")
+    for key, kind in (("command", list), ("reference", list), ("report", dict), ("analysis", dict)):
+        if plan.get(key) is not None and not isinstance(plan[key], kind):
+            expected = "a list" if kind is list else "an object"
+            raise AdapterlabError(f"{path}: field {key!r} is {_plan_value(plan[key])}; expected {expected} or null{rewrite}")
+    if not all(isinstance(part, str) for part in plan.get("command") or []):
+        raise AdapterlabError(f"{path}: field 'command' must be a list of strings{rewrite}")
+    if not all(isinstance(item, dict) for item in plan.get("reference") or []):
+        raise AdapterlabError(f"{path}: field 'reference' must be a list of objects{rewrite}")
+    return plan
+
+
+def _plan_value(value: object) -> str:
+    if value is None:
+        return "missing or null"
+    text = repr(value)
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}" + (f" ({text})" if len(text) <= 60 else "")
+
+
 def status_of_folder(out: Path) -> list[RunState]:
     """Run states from a study folder alone (its study.json), without the spec."""
-    try:
-        plan = json.loads((out / PLAN_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        raise AdapterlabError(f"{out}: not a study folder (no readable {PLAN_FILE})") from None
     from adapterlab.train.config import RunConfig
 
+    plan = load_plan(out)
     placeholder = RunConfig(task="classification", train="-")
     return [state_of(PlannedRun(e["dir"].rsplit("/seed=", 1)[0], e["seed"], placeholder, e["labels"]), out / e["dir"]) for e in plan["runs"]]
