@@ -14,17 +14,27 @@ What changes, inside `fast_training_ops()` only:
   (the trick flash attention uses), which saves two (B, H, T, T) float tensors per layer.
 The method is unchanged; the random stream is a different one. Without dropout (p = 0 or eval
 mode) nothing is intercepted, so results are bit-identical. GPUs keep torch's fused kernels.
+
+Gradient checkpointing recomputes a region's forward inside the backward pass, where no
+TorchFunctionMode is active (autograd does not carry the mode into backward, and a loop may call
+backward outside the block). So a module whose last forward ran under these ops re-enters them
+when it is run again during backward (see `_enter_for_recompute`); checkpoint restores the RNG
+state, so the recomputation draws the same masks. This covers checkpointed functions that call
+modules, as every Hugging Face model does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
+import weakref
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack
 
 LANES = 4  # 16-bit lanes per 64-bit random word
 LANE_LEVELS = 1 << 16
@@ -143,11 +153,61 @@ def _masks_nothing(mask: torch.Tensor) -> bool:
     return bool(mask.all()) if mask.dtype == torch.bool else not bool(mask.any())
 
 
+# Modules whose most recent forward (outside backward) ran under FastTrainingOps.
+_RAN_FAST: weakref.WeakSet = weakref.WeakSet()
+_RECOMPUTE = threading.local()  # .entered: [(module, mode)] pushed by _enter_for_recompute
+_HOOKS: list = []
+
+
+def _fast_ops_active() -> bool:
+    if not torch._C._len_torch_function_stack():  # the common case, cheaply
+        return False
+    return any(isinstance(mode, FastTrainingOps) for mode in _get_current_function_mode_stack())
+
+
+def _enter_for_recompute(module: torch.nn.Module, args) -> None:
+    """Global forward pre-hook: remember which modules ran fast, and re-enter the fast ops when
+    one of them runs again inside backward (a checkpoint recomputation)."""
+    if _fast_ops_active():
+        _RAN_FAST.add(module)
+    elif torch._C._current_graph_task_id() == -1:
+        if _RAN_FAST:
+            _RAN_FAST.discard(module)  # a forward without the fast ops: its recomputation is native
+    elif module in _RAN_FAST:
+        mode = FastTrainingOps()
+        mode.__enter__()
+        entered = getattr(_RECOMPUTE, "entered", None)
+        if entered is None:
+            entered = _RECOMPUTE.entered = []
+        entered.append((module, mode))
+
+
+def _exit_after_recompute(module: torch.nn.Module, args, output) -> None:
+    """Global forward hook, also run when the forward raises (checkpoint stops recomputing early
+    by raising)."""
+    entered = getattr(_RECOMPUTE, "entered", None)
+    if entered and entered[-1][0] is module:
+        entered.pop()[1].__exit__(None, None, None)
+
+
+def _install_recompute_hooks() -> None:
+    # Installed once, on first use: they must outlive the block, because backward (and with it
+    # any recomputation) usually runs after it.
+    if not _HOOKS:
+        _HOOKS.append(register_module_forward_pre_hook(_enter_for_recompute))
+        _HOOKS.append(register_module_forward_hook(_exit_after_recompute, always_call=True))
+
+
 @contextlib.contextmanager
 def fast_training_ops(enabled: bool = True) -> Iterator[None]:
-    """Use the cheaper dropout and attention inside this block (a no-op when not enabled)."""
+    """Use the cheaper dropout and attention inside this block (a no-op when not enabled).
+
+    Works with gradient checkpointing (torch.utils.checkpoint, reentrant or not, and Hugging
+    Face's gradient_checkpointing_enable): the recomputation draws the same masks.
+    """
     if not enabled:
         yield
         return
+    _install_recompute_hooks()
     with FastTrainingOps():
         yield
