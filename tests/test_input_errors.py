@@ -11,7 +11,7 @@ import adapterlab as al
 from adapterlab.adapters.io import MANIFEST_FILE
 from adapterlab.cli import main
 from adapterlab.study.executor import load_plan, status_of_folder
-from tiny import tiny_model
+from tiny import save_tiny_backbone, tiny_model
 
 
 def one_line_error(call, *args) -> str:
@@ -20,6 +20,32 @@ def one_line_error(call, *args) -> str:
     message = str(info.value)
     assert "\n" not in message, message
     return message
+
+
+# ------------------------------------------------------------- data files through the CLI
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    return save_tiny_backbone(tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.mark.parametrize(
+    "task, name, content, message",
+    [
+        ("sst2", "test.tsv", "index\tsentence\n0\tuneasy mishmash .\n", "test.tsv:1: no label column 'label'"),
+        ("sst2", "train.tsv", "x" * 1_000_000 + "\n", "train.tsv:1: wrong column count: 1 columns, expected 2"),
+        ("classification", "train.csv", 'text,label\n"never closed,pos\nok,neg\n', "train.csv:2: wrong column count: 1 columns, expected 2; a quoted field"),
+    ],
+    ids=["glue-test-file", "1mb-line-without-tab", "unbalanced-csv-quote"],
+)
+def test_train_on_a_bad_data_file_is_exit_2_and_writes_nothing(tiny_backbone, tmp_path, capsys, task, name, content, message):
+    (tmp_path / name).write_text(content)
+    out = tmp_path / "run"
+    assert main(["train", "--task", task, "--train", str(tmp_path / name), "--model", str(tiny_backbone), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith(f"adapterlab: error: {tmp_path}") and message in err, err[:300]
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------- task-pack manifests
