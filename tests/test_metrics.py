@@ -12,7 +12,7 @@ def test_binary_classification_metrics_by_hand():
     gold = np.array([1, 1, 1, 0, 0, 0, 1, 0])
     pred = np.array([1, 1, 0, 0, 1, 0, 1, 0])
     tp, tn, fp, fn = 3, 3, 1, 1
-    metrics = classification_metrics(pred, gold)
+    metrics = classification_metrics(pred, gold, num_classes=2)
     assert metrics["accuracy"] == pytest.approx(6 / 8)
     assert metrics["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     mcc = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
@@ -24,9 +24,32 @@ def test_macro_f1_by_hand():
     gold = np.array([0, 0, 1, 1, 2, 2])
     pred = np.array([0, 1, 1, 1, 2, 0])
     f1 = {0: 2 * 1 / (2 * 1 + 1 + 1), 1: 2 * 2 / (2 * 2 + 1 + 0), 2: 2 * 1 / (2 * 1 + 0 + 1)}
-    metrics = classification_metrics(pred, gold)
+    metrics = classification_metrics(pred, gold, num_classes=3)
     assert metrics["macro_f1"] == pytest.approx(sum(f1.values()) / 3)
     assert "f1" not in metrics  # binary F1 only for two classes
+
+
+def test_metric_averaging_follows_the_label_set_not_the_labels_present():
+    # a 3-class task whose test split happens to hold only classes 0 and 1, and a model that
+    # predicts class 2 once: no binary F1 (the label set has 3 classes), and no crash
+    gold = np.array([0, 1, 1, 0])
+    pred = np.array([0, 1, 2, 0])
+    metrics = classification_metrics(pred, gold, num_classes=3)
+    assert "f1" not in metrics and metrics["accuracy"] == pytest.approx(3 / 4)
+    # a 2-class task whose split holds only class 0: binary F1 still exists (positive class 1)
+    only_negative = classification_metrics(np.array([0, 1, 0]), np.array([0, 0, 0]), num_classes=2)
+    assert only_negative["f1"] == 0.0
+    # a gold label outside the label set (cross-lingual evaluation, id 2 of a binary task) is not positive
+    unknown = classification_metrics(np.array([1, 1, 0]), np.array([1, 2, 0]), num_classes=2)
+    assert unknown["f1"] == pytest.approx(2 * 1 / (2 * 1 + 1 + 0))
+
+
+def test_token_metrics_count_unscored_words_as_misses():
+    from adapterlab.train.metrics import UNSCORED
+
+    metrics = token_metrics([["B-PER", UNSCORED, "O"]], [["B-PER", "I-PER", "O"]])
+    assert metrics["accuracy"] == pytest.approx(2 / 3) and metrics["unscored_words"] == 1 and metrics["words"] == 3
+    assert metrics["entity_f1"] == 0.0  # the unscored I-PER breaks the entity
 
 
 def test_regression_metrics_against_numpy():

@@ -165,8 +165,11 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     from adapterlab.study.executor import run_states, run_study, run_study_ray
     from adapterlab.study.spec import load_spec
 
+    from adapterlab.study.executor import check_study_start
+
     spec = load_spec(args.spec, _overrides(args.set))
     command = ["adapterlab", *args.argv]
+    check_study_start(spec, _path(args.out), args.workers, args.rerun_changed)  # before the progress bar: nothing shown, nothing written
     done_before = sum(s.state not in ("pending", "running") for s in run_states(spec, _path(args.out)))
     bar = tqdm(total=len(spec.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
 
@@ -178,9 +181,11 @@ def cmd_study_run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     if args.executor == "ray":
-        states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command)
+        states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command,
+                               retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
     else:
-        states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress)
+        states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress,
+                           retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
     bar.close()
     _print_status(states)
     return 0
@@ -216,7 +221,7 @@ def _print_status(states, show_eta: bool = False) -> None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
-    order = ("ok", "diverged", "failed", "running", "pending")
+    order = ("ok", "diverged", "failed", "running", "pending", "changed")
     print(f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in order))
     if show_eta:
         times = [s.result["wall_seconds"] for s in states if s.result and s.result.get("wall_seconds")]
@@ -226,7 +231,12 @@ def _print_status(states, show_eta: bool = False) -> None:
             print(f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)")
     for state in states:
         if state.state == "failed" and state.result:
-            print(f"failed: {state.run.relative_dir}: {state.result.get('error', '')}")
+            how = "died; reruns on resume" if state.result.get("reason") == "died" else "error; reruns with --retry-failed"
+            print(f"failed ({how}): {state.run.relative_dir}: {state.result.get('error', '')}")
+    changed = [state for state in states if state.state == "changed"]
+    if changed:
+        print(f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. {changed[0].run.relative_dir}); "
+              "`study run --rerun-changed` runs them again")
 
 
 def _path(value: str):
@@ -311,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray: CPUs per run")
     run.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs per run")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
+    run.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")
+    run.add_argument("--rerun-changed", action="store_true",
+                     help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(run=cmd_study_run)
     status = verbs.add_parser("status", help="runs done, failed, diverged, running and pending, with an ETA")
@@ -375,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("adapterlab: interrupted; unfinished runs have no result.json and run again next time", file=sys.stderr)
         return 130
+    except OSError as err:  # an --out that cannot be written, a full disk: one line, not a traceback
+        where = err.filename or "output"
+        print(f"adapterlab: error: {where}: {err.strerror or err}", file=sys.stderr)
+        return 2
 
 
 def _fmt(value) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,7 @@ class AdapterConfig:
         _check_choice("init", self.init, INITS)
         _check_choice("placement", self.placement, PLACEMENTS)
         if not _is_number(self.init_std) or not self.init_std > 0:
-            raise AdapterlabError(f"AdapterConfig.init_std={self.init_std!r}: must be a number > 0")
+            raise AdapterlabError(f"AdapterConfig.init_std={self.init_std!r}: must be a finite number > 0")
         if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise AdapterlabError(f"AdapterConfig.dropout={self.dropout!r}: must be a number in [0, 1)")
         if isinstance(self.skip_layers, bool) or not isinstance(self.skip_layers, int) or self.skip_layers < 0:
@@ -67,4 +68,4 @@ def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

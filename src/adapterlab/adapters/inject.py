@@ -12,27 +12,32 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+import torch
 from torch import nn
 
 from adapterlab.adapters.architectures import ArchitectureTable, resolve_table
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, TaskHead, TaskLayerNorm
+from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, SharedWeightLinear, TaskHead, TaskLayerNorm
 from adapterlab.errors import AdapterlabError
 
 STATE_ATTR = "adapterlab_state"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MODES = ("adapter", "finetune")
 _WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 @dataclass
 class AdapterState:
-    """What add_adapters records on the model: the router, the table and each adapter's config."""
+    """What add_adapters records on the model: the router, the table, each adapter's config and
+    label names, and the backbone's requires_grad flags from before the first adapter."""
 
     router: Router
     table: ArchitectureTable
     configs: dict[str, AdapterConfig] = field(default_factory=dict)
     num_labels: dict[str, int | None] = field(default_factory=dict)  # per task; None = the model's
+    labels: dict[str, tuple[str, ...] | None] = field(default_factory=dict)  # per task, in head order
+    original_requires_grad: dict[str, bool] = field(default_factory=dict)  # by parameter name
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ def add_adapters(
     name: str,
     *,
     num_labels: int | None = None,
+    labels: Sequence[str] | None = None,
     table: ArchitectureTable | None = None,
 ) -> nn.Module:
     """Add a named Houlsby adapter set (two adapters per layer) in place, and activate it.
@@ -176,45 +182,128 @@ def add_adapters(
     The new task also gets its own copies of every LayerNorm and of the task head, starting from
     the model's current values. `num_labels` gives this task's head a new output layer of that
     size when it differs from the model's. Returns the model.
+
+    Rules for the task's own modules (adapters, LayerNorm copies, head copy):
+    - They are created trainable (requires_grad=True), even when the model's modules they copy
+      are frozen (e.g. by an earlier set_trainable(model, "adapter")); set_trainable decides the rest.
+    - On a float16 or bfloat16 backbone they are float32 (as PEFT's autocast_adapter_dtype), so
+      that optimizer steps on them do not underflow; each runs in float32 and hands back the
+      backbone's dtype. On any other dtype they take the backbone's dtype. A head weight tied to
+      the encoder (an MLM decoder) stays the encoder's.
+    - `labels` are the task's label names in head order, kept with the adapter for save_adapter.
+      Without them, the first adapter added to a model takes model.config.id2label when its head
+      has the model's own size and the names are not the default LABEL_i; a later adapter takes
+      none, since the model's names belong to the task it was set up for.
     """
     if not isinstance(config, AdapterConfig):
         raise AdapterlabError(f"add_adapters: config must be an adapterlab.AdapterConfig, got {type(config).__name__}")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise AdapterlabError(f"add_adapters: adapter name {name!r} is not allowed; use letters, digits, '_' and '-'")
+    if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
+        raise AdapterlabError(f"add_adapters: num_labels={num_labels!r} must be a positive integer")
     state = adapter_state(model)
-    if state is None:
-        base_model_of(model)  # a clear error for anything that is not an HF model
+    if state is not None and table is not None and table != state.table:
+        raise AdapterlabError("add_adapters: this model already has adapters placed by another table; remove_adapters first")
+    if state is not None and name in state.configs:
+        raise AdapterlabError(f"add_adapters: the model already has an adapter named {name!r}; pick another name or remove it first")
+    base_model_of(model)  # a clear error for anything that is not an HF model
+    has_head = bool(head_paths(model))
+    if labels is not None:
+        labels = check_labels(labels, num_labels or getattr(model.config, "num_labels", None) if has_head else None, "add_adapters")
+    elif has_head and (state is None or not state.configs) and num_labels in (None, getattr(model.config, "num_labels", None)):
+        labels = _config_labels(model)
+
+    created = state is None
+    if created:
         resolved = resolve_table(model_type_of(model), table)
         sites = site_paths(model, resolved)  # checks the table before anything changes
         state = AdapterState(router=Router(), table=resolved)
+        state.original_requires_grad = {path: p.requires_grad for path, p in model.named_parameters()}
         _wrap(model, state, sites)
         setattr(model, STATE_ATTR, state)
-    elif table is not None and table != state.table:
-        raise AdapterlabError("add_adapters: this model already has adapters placed by another table; remove_adapters first")
-    if name in state.configs:
-        raise AdapterlabError(f"add_adapters: the model already has an adapter named {name!r}; pick another name or remove it first")
+    try:
+        _add_task_modules(model, state, config, name, num_labels)
+    except BaseException:
+        for _, wrapper in wrappers(model, _WRAPPERS):
+            _task_copies(wrapper).pop(name, None)
+        if created:
+            _unwrap(model, state)
+        raise
+    state.configs[name] = config
+    state.num_labels[name] = num_labels
+    state.labels[name] = labels
+    model.train(model.training)  # new modules follow the model's train/eval mode
+    activate(model, name)
+    return model
 
+
+def _add_task_modules(model: nn.Module, state: AdapterState, config: AdapterConfig, name: str, num_labels: int | None) -> None:
+    """Task `name`'s adapters, LayerNorm copies and head copy, trainable, in the trainable dtype."""
     reference = next(model.parameters())
     hidden_size = _hidden_size(model)
     for path, site in wrappers(model, AdaptedOutput):
         layer, kind = _site_position(path, state.table, model)
         if layer < config.skip_layers or config.placement not in ("both", kind):
             continue
-        site.adapters[name] = BottleneckAdapter(hidden_size, config).to(reference.device, reference.dtype)
-    for _, norm in wrappers(model, TaskLayerNorm):
-        norm.layernorms[name] = copy.deepcopy(norm.base)
+        site.adapters[name] = BottleneckAdapter(hidden_size, config).to(reference.device, trainable_dtype(reference.dtype))
     shared = _backbone_parameters(model)
+    for _, norm in wrappers(model, TaskLayerNorm):
+        norm.layernorms[name] = _own_copy(copy.deepcopy(norm.base), shared)
     for _, head in wrappers(model, TaskHead):
         # The memo keeps weights the head shares with the encoder (a tied MLM decoder) shared.
         task_head = copy.deepcopy(head.base, memo={id(p): p for p in head.base.parameters() if id(p) in shared})
         if num_labels is not None:
             task_head = _resize_output(task_head, model, num_labels, head.path)
-        head.heads[name] = task_head
-    state.configs[name] = config
-    state.num_labels[name] = num_labels
-    model.train(model.training)  # new modules follow the model's train/eval mode
-    activate(model, name)
-    return model
+        head.heads[name] = _own_copy(task_head, shared)
+
+
+def trainable_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a task's own parameters on a backbone of `dtype`: float32 for half precision."""
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
+def _own_copy(module: nn.Module, shared: set[int]) -> nn.Module:
+    """Make a task's copy its own: its parameters trainable and, from half precision, float32.
+
+    Parameters in `shared` (the encoder's, e.g. a tied decoder weight) are left as they are; a
+    Linear holding one in another dtype computes in that dtype (SharedWeightLinear).
+    """
+    seen: set[int] = set()
+    for sub in module.modules():
+        for param in sub.parameters(recurse=False):
+            if id(param) in shared or id(param) in seen:
+                continue
+            seen.add(id(param))
+            dtype = trainable_dtype(param.dtype) if param.is_floating_point() else param.dtype
+            if dtype != param.dtype:
+                param.data = param.data.to(dtype)
+            param.requires_grad_(True)
+        for key, buffer in sub.named_buffers(recurse=False):
+            if buffer is not None and buffer.is_floating_point() and trainable_dtype(buffer.dtype) != buffer.dtype:
+                setattr(sub, key, buffer.to(trainable_dtype(buffer.dtype)))
+    for sub in module.modules():
+        if type(sub) is nn.Linear and id(sub.weight) in shared and sub.bias is not None and sub.bias.dtype != sub.weight.dtype:
+            sub.__class__ = SharedWeightLinear
+    return module
+
+
+def _config_labels(model: nn.Module) -> tuple[str, ...] | None:
+    """model.config.id2label in head order, unless it is missing or the default LABEL_i."""
+    id2label = getattr(model.config, "id2label", None) or {}
+    names = [str(id2label[i]) for i in sorted(id2label, key=int)]
+    size = getattr(model.config, "num_labels", None)
+    if len(names) != size or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        return None
+    return tuple(names)
+
+
+def check_labels(labels: Sequence[str], size: int | None, caller: str) -> tuple[str, ...]:
+    """Label names as a tuple of strings; as many as the head's outputs when there is a head."""
+    if isinstance(labels, str) or not isinstance(labels, Sequence) or not all(isinstance(n, str) for n in labels):
+        raise AdapterlabError(f"{caller}: labels={labels!r} must be a list of label names (strings)")
+    if size is not None and len(labels) != size:
+        raise AdapterlabError(f"{caller}: got {len(labels)} label names {list(labels)!r} for a head with {size} outputs; pass one name per output")
+    return tuple(labels)
 
 
 def activate(model: nn.Module, names: str | Sequence[str] | None) -> None:
@@ -243,8 +332,9 @@ def activate(model: nn.Module, names: str | Sequence[str] | None) -> None:
 def remove_adapters(model: nn.Module, name: str | None = None) -> nn.Module:
     """Remove one named adapter, or all of them (name=None), restoring the original model.
 
-    With all removed, the model's modules, state dict and forward are exactly the original's:
-    the wrapped modules were never changed, only wrapped.
+    With all removed, the model's modules, state dict and forward are exactly the original's
+    (the wrapped modules were never changed, only wrapped), and every parameter's requires_grad
+    is again what it was before the first add_adapters, whatever set_trainable did since.
     """
     state = adapter_state(model)
     if state is None:
@@ -259,14 +349,23 @@ def remove_adapters(model: nn.Module, name: str | None = None) -> nn.Module:
                 del copies[name]
         del state.configs[name]
         del state.num_labels[name]
+        del state.labels[name]
         if name in state.router.active_names:
             state.router.set_single(None)
         if state.configs:
             return model
+    _unwrap(model, state)
+    return model
+
+
+def _unwrap(model: nn.Module, state: AdapterState) -> None:
+    """Put the original modules back and the original requires_grad flags."""
     for path, wrapper in wrappers(model, _WRAPPERS):
         _replace(model, path, wrapper.base)
+    for path, param in model.named_parameters():
+        if path in state.original_requires_grad:
+            param.requires_grad_(state.original_requires_grad[path])
     delattr(model, STATE_ATTR)
-    return model
 
 
 def set_trainable(model: nn.Module, mode: str) -> ParamCounts:
@@ -425,8 +524,6 @@ def _hidden_size(model: nn.Module) -> int:
 
 def _resize_output(head: nn.Module, model: nn.Module, num_labels: int, path: str) -> nn.Module:
     """Return the head copy with a fresh final Linear of num_labels outputs (another label set)."""
-    if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
-        raise AdapterlabError(f"add_adapters: num_labels={num_labels!r} must be a positive integer")
     current = getattr(model.config, "num_labels", None)
     if num_labels == current or path.endswith("pooler"):
         return head

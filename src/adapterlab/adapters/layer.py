@@ -4,7 +4,9 @@
 - AdaptedOutput: wraps a sublayer's output module and applies the active task's adapter to it.
 - TaskLayerNorm / TaskHead: hold one copy of a LayerNorm or of the task head per task, because
   the paper trains LayerNorms and the head along with the adapters.
-All wrappers read one shared Router that says which task each example belongs to.
+All wrappers read one shared Router that says which task each example belongs to. A task's
+modules may be float32 on a half-precision backbone (see add_adapters): each runs in its own
+dtype and hands its output back in the dtype it was given.
 """
 
 from __future__ import annotations
@@ -51,7 +53,18 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, T, d)
-        return hidden + self.dropout(self.up(self.act(self.down(hidden))))
+        x = hidden.to(self.down.weight.dtype)  # a no-op unless the backbone is in half precision
+        return (x + self.dropout(self.up(self.act(self.down(x))))).to(hidden.dtype)
+
+
+class SharedWeightLinear(nn.Linear):
+    """A Linear in a task's head copy whose weight is the backbone's (a tied MLM decoder) and in
+    another dtype than the copy: it computes in the weight's dtype and returns the input's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = self.weight.dtype
+        bias = None if self.bias is None else self.bias.to(dtype)
+        return F.linear(x.to(dtype), self.weight, bias).to(x.dtype)
 
 
 @dataclass
@@ -155,10 +168,16 @@ class TaskLayerNorm(_Wrapper):
         router = self.router
         if router.per_example is not None:
             norms = self.layernorms
-            return apply_per_task(hidden, router, self.path, lambda name, rows: norms[name](rows) if name in norms else self.base(rows))
+            return apply_per_task(hidden, router, self.path, lambda name, rows: _norm(norms[name], rows) if name in norms else self.base(rows))
         if router.active is not None and router.active in self.layernorms:
-            return self.layernorms[router.active](hidden)
+            return _norm(self.layernorms[router.active], hidden)
         return self.base(hidden)
+
+
+def _norm(norm: nn.LayerNorm, hidden: torch.Tensor) -> torch.Tensor:
+    """A task's LayerNorm copy in its own dtype; the output in the dtype of `hidden`."""
+    dtype = hidden.dtype if norm.weight is None else norm.weight.dtype
+    return norm(hidden.to(dtype)).to(hidden.dtype)
 
 
 class TaskHead(_Wrapper):
@@ -177,7 +196,7 @@ class TaskHead(_Wrapper):
         if router.per_example is not None:
             return self._forward_mixed(args, kwargs)
         if router.active is not None and router.active in self.heads:
-            return self.heads[router.active](*args, **kwargs)
+            return _run_head(self.heads[router.active], args, kwargs)
         return self.base(*args, **kwargs)
 
     def _forward_mixed(self, args: tuple, kwargs: dict) -> torch.Tensor:
@@ -198,10 +217,29 @@ class TaskHead(_Wrapper):
         pieces = []
         for name, rows in groups:
             head = self.heads[name] if name in self.heads else self.base
-            out = head(*(rows_of(a, rows) for a in args), **{k: rows_of(v, rows) for k, v in kwargs.items()})
+            out = _run_head(head, tuple(rows_of(a, rows) for a in args), {k: rows_of(v, rows) for k, v in kwargs.items()})
             if not isinstance(out, torch.Tensor):
                 raise AdapterlabError(f"mixed-task batch: head {self.path} returned {type(out).__name__}, expected a tensor")
             pieces.append(out)
         width = max(p.shape[-1] for p in pieces)
         pieces = [F.pad(p, (0, width - p.shape[-1]), value=float("-inf")) if p.shape[-1] < width else p for p in pieces]
         return torch.cat(pieces).index_select(0, inverse)
+
+
+def _run_head(head: nn.Module, args: tuple, kwargs: dict):
+    """Call a head in its own dtype (its first parameter's): floating tensor inputs are cast to
+    it, and floating tensor outputs back to the dtype of the first floating input (the backbone's)."""
+    values = list(args) + list(kwargs.values())
+    given = next((v.dtype for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()), None)
+    first = next(head.parameters(), None)
+    if given is None or first is None or first.dtype == given:
+        return head(*args, **kwargs)
+    own = first.dtype
+
+    def cast(value, dtype):
+        return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+
+    out = head(*(cast(a, own) for a in args), **{k: cast(v, own) for k, v in kwargs.items()})
+    if type(out) in (tuple, list):
+        return type(out)(cast(o, given) for o in out)
+    return cast(out, given)

@@ -17,13 +17,14 @@ from adapterlab.data.readers import read_lines
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
-from adapterlab.train.run import build_accelerator, make_loader, read_result
+from adapterlab.runs import read_result
+from adapterlab.train.run import build_accelerator
 
 MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
 
 
 def load_mlm_model(base_path: str):
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(base_path, output_loading_info=True)
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(base_path, output_loading_info=True, use_safetensors=True)
     fresh = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
     if fresh:
         raise AdapterlabError(f"backbone {base_path} has no pretrained MLM head ({fresh[0]} is missing); forgetting needs one, e.g. bert-base-uncased")
@@ -43,8 +44,8 @@ def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 1
 
     def loss_of(model) -> float:
         # the same seed gives the same masks for every model compared
-        loader = accelerator.prepare(make_loader(features, MlmCollator(tokenizer, 0.15, seed), batch_size, seed, shuffle=False))
-        return evaluate(accelerator.prepare(model), loader, MLM, LabelMap(()), accelerator)["mlm_loss"]
+        collator = MlmCollator(tokenizer, 0.15, seed)
+        return evaluate(accelerator.prepare(model), features, collator, MLM, LabelMap(()), accelerator, batch_size)["mlm_loss"]
 
     base_loss = loss_of(load_mlm_model(base_path))
     rows = [{"model": "base", "method": None, "mlm_loss": base_loss, "increase": 0.0}]

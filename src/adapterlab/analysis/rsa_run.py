@@ -16,7 +16,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.run import CONFIG_FILE, read_result
+from adapterlab.runs import CONFIG_FILE, read_result
 
 
 def load_tuned_encoder(run_dir: Path, base_path: str):
@@ -25,11 +25,11 @@ def load_tuned_encoder(run_dir: Path, base_path: str):
     if result is None:
         raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
     if result.get("pack"):
-        model = transformers.AutoModel.from_pretrained(base_path)
+        model = transformers.AutoModel.from_pretrained(base_path, use_safetensors=True)
         load_adapter(model, run_dir / "pack", with_head=False)
         return model, result
     if (run_dir / "model" / "config.json").is_file():
-        return transformers.AutoModel.from_pretrained(run_dir / "model"), result
+        return transformers.AutoModel.from_pretrained(run_dir / "model", use_safetensors=True), result
     raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for RSA; train it with --save-model")
 
 
@@ -53,7 +53,7 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
         raise AdapterlabError(f"{data}: {err}") from None
     collate = Collator(tokenizer.pad_token_id)
     batches = [collate([{k: v for k, v in f.items() if k != "labels"} for f in features[i : i + batch_size]]) for i in range(0, len(features), batch_size)]
-    reference = layer_states(transformers.AutoModel.from_pretrained(base_path), batches, positions, batch_size)
+    reference = layer_states(transformers.AutoModel.from_pretrained(base_path, use_safetensors=True), batches, positions, batch_size)
     rows = []
     for run_dir in tqdm(run_dirs, desc="rsa", unit="run", disable=not progress, dynamic_ncols=True):
         model, result = load_tuned_encoder(run_dir, base_path)

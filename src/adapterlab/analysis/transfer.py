@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tqdm.auto import tqdm
-
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import transformers
+from tqdm.auto import tqdm
 
 from adapterlab.adapters.io import load_adapter
 from adapterlab.analysis.crosslingual import crosslingual_averages, language_files
@@ -18,7 +17,9 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
-from adapterlab.train.run import CONFIG_FILE, build_accelerator, build_task_model, make_loader, read_result
+from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
+from adapterlab.train.run import build_accelerator
 
 
 def load_tuned_task_model(run_dir: Path):
@@ -32,11 +33,11 @@ def load_tuned_task_model(run_dir: Path):
     if result.get("pack"):
         model = build_task_model(config["model_path"], spec, labels)
         load_adapter(model, run_dir / "pack")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(config["model_path"])
+        tokenizer = load_tokenizer(config["model_path"], load_model_config(config["model_path"]))
     elif (run_dir / "model" / "config.json").is_file():
         auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
-        model = auto.from_pretrained(run_dir / "model")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(run_dir / "model")
+        model = auto.from_pretrained(run_dir / "model", use_safetensors=True)
+        tokenizer = load_tokenizer(str(run_dir / "model"), model.config)
     else:
         raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for evaluation; train it with --save-model")
     return model, tokenizer, spec, labels, config
@@ -45,22 +46,32 @@ def load_tuned_task_model(run_dir: Path):
 def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
                        batch_size: int = 64, on_language_done: Callable[[], object] | None = None) -> dict:
     """Per-language metrics of one run, plus the all / target / distant averages of its metric.
+
+    The language files are read as the run read its training data (its format, columns and
+    encoding), unless `task` names another reader (e.g. xnli for an MNLI-trained run). A gold
+    label the run never saw counts as a miss; `unknown_labels` in its metrics says how many.
     on_language_done: called after each language (evaluate_runs' progress bar)."""
     run_dir = Path(run_dir)
     model, tokenizer, spec, labels, config = load_tuned_task_model(run_dir)
-    eval_spec = get_task(task) if task else spec
+    same_reader = task is None or get_task(task).name == spec.name
+    eval_spec = dataclasses.replace(spec if same_reader else get_task(task), labels=None)  # unknown labels are misses, not errors
+    fmt = config.get("data_format", "auto") if same_reader else "auto"
+    columns = (config.get("columns") or {}) if same_reader else {}
+    encoding = config.get("encoding", "utf-8")
+    max_length = config.get("max_length_used", config["max_length"])
     files = language_files(pattern, languages)
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
         raise AdapterlabError(f"language file not found: {missing[0]} ({len(missing)} missing)")
     accelerator = build_accelerator("auto")
     model = accelerator.prepare(model)
+    collator = Collator(tokenizer.pad_token_id)
     per_language = {}
     for lang, path in files.items():
-        examples = read_examples(path, eval_spec)[: max_examples or None]
-        features = encode(examples, spec, labels, tokenizer, config["max_length"])
-        loader = accelerator.prepare(make_loader(features, Collator(tokenizer.pad_token_id), batch_size, 0, shuffle=False))
-        per_language[lang] = evaluate(model, loader, spec, labels, accelerator)
+        examples = read_examples(path, eval_spec, fmt, columns, encoding=encoding)[: max_examples or None]
+        with_unknown = labels.with_unknown(examples)
+        features = encode(examples, spec, with_unknown, tokenizer, max_length)
+        per_language[lang] = evaluate(model, features, collator, spec, with_unknown, accelerator, batch_size)
         if on_language_done:
             on_language_done()
     scores = {lang: m[spec.metric] for lang, m in per_language.items()}

@@ -30,3 +30,4 @@ class Splits:
     validation: list[Example]
     test: list[Example]
     protocol: str  # "low-resource" or "plain"
+    labels: tuple[str, ...] = ()  # the label set, decided from the whole training file (empty: regression)

@@ -20,9 +20,37 @@ class LabelMap:
     """Label names <-> ids for a task (empty for regression and MLM)."""
 
     names: tuple[str, ...]
+    # Gold labels outside the model's label set, met only in evaluation (a tag a cross-lingual
+    # file has and the training file had not). They get ids after `names`, which the model never
+    # predicts, so each counts as a miss.
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return self.names + self.unknown
 
     def id(self, label: str) -> int:
-        return self.names.index(label)
+        return self.all_names.index(label)
+
+    def with_unknown(self, examples: Sequence[Example]) -> "LabelMap":
+        """This label set plus every gold label of `examples` outside it, as `unknown`."""
+        if not self.names:
+            return self
+        found = {t for e in examples for t in (e.tags or ())} | {str(e.label) for e in examples if e.tokens is None and e.label is not None}
+        return LabelMap(self.names, tuple(sorted(found - set(self.names))))
+
+    def check(self, examples: Sequence[Example], where: str) -> None:
+        """Every label (or tag) of `examples` must be in this label set: one decided from the
+        training file, so a class seen only in dev or test is an error, not a new class."""
+        if not self.names:
+            return
+        allowed = set(self.names)
+        for example in examples:
+            found = [t for t in example.tags or () if t not in allowed] if example.tokens is not None else (
+                [str(example.label)] if example.label is not None and str(example.label) not in allowed else [])
+            if found:
+                shown = ", ".join(self.names) if len(self.names) <= 20 else f"{len(self.names)} labels"
+                raise AdapterlabError(f"{example.source}: label {found[0]!r} is not in the label set of {where} ({shown})")
 
     @classmethod
     def for_task(cls, spec: TaskSpec, train: Sequence[Example]) -> "LabelMap":
@@ -56,21 +84,49 @@ def encode(examples: Sequence[Example], spec: TaskSpec, labels: LabelMap, tokeni
 
 
 def _encode_tokens(examples: Sequence[Example], labels: LabelMap, tokenizer, max_length: int) -> list[dict]:
+    """One feature per window of whole words that fits `max_length`, so every gold word is scored.
+
+    A sentence longer than the window is cut between words (never inside one) into several
+    features; `_example` and `_words` (the word index of each labelled position) let evaluation
+    put the sentence back together. Only a single word longer than the whole window loses
+    sub-words, and its first sub-word, which carries the label, is always kept.
+    """
     if not getattr(tokenizer, "is_fast", False):
         raise AdapterlabError(f"token tasks need a fast tokenizer (word_ids); {type(tokenizer).__name__} is not one")
-    encoded = tokenizer([list(e.tokens) for e in examples], is_split_into_words=True, truncation=True, max_length=max_length)
-    features = []
+    budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    counts = tokenizer([list(e.tokens) for e in examples], is_split_into_words=True, add_special_tokens=False)
+    windows: list[tuple[int, int, int]] = []  # (example index, first word, end word)
     for index, example in enumerate(examples):
-        feature = {key: encoded[key][index] for key in encoded.keys()}
+        per_word = [0] * len(example.tokens)
+        for word in counts.word_ids(index):
+            if word is not None:
+                per_word[word] += 1
+        start, used = 0, 0
+        for word, count in enumerate(per_word):
+            if word > start and used + count > budget:
+                windows.append((index, start, word))
+                start, used = word, 0
+            used += count
+        windows.append((index, start, len(per_word)))
+    encoded = tokenizer([list(examples[i].tokens[a:b]) for i, a, b in windows], is_split_into_words=True, truncation=True, max_length=max_length)
+    features = []
+    for row, (index, start, _) in enumerate(windows):
+        example = examples[index]
+        feature = {key: encoded[key][row] for key in encoded.keys()}
         # The paper labels the first sub-word of each word and ignores the rest.
-        targets, previous = [], None
-        for word in encoded.word_ids(index):
+        targets, words, previous = [], [], None
+        for word in encoded.word_ids(row):
             if word is None or word == previous:
                 targets.append(IGNORE_INDEX)
             else:
-                targets.append(labels.id(example.tags[word]))
+                targets.append(labels.id(example.tags[start + word]))
+                words.append(start + word)
             previous = word
         feature["labels"] = targets
+        feature["_example"] = index
+        feature["_words"] = words
+        if start == 0:  # the sentence's gold tags travel once, with its first window
+            feature["_tags"] = [labels.id(tag) for tag in example.tags]
         features.append(feature)
     return features
 
@@ -79,12 +135,16 @@ class Collator:
     """Pads a list of features to the longest in the batch (dynamic padding)."""
 
     def __init__(self, pad_token_id: int):
+        if not isinstance(pad_token_id, int):
+            raise AdapterlabError("padding needs a pad token id; the tokenizer has none (see train.model_setup.load_tokenizer)")
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(f["input_ids"]) for f in features)
         batch: dict[str, torch.Tensor] = {}
         for key in features[0]:
+            if key.startswith("_"):
+                continue  # bookkeeping of the feature (e.g. which sentence a token window is from)
             values = [f[key] for f in features]
             if key == "labels" and not isinstance(values[0], list):
                 dtype = torch.float32 if isinstance(values[0], float) else torch.long

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+
 from adapterlab.data.example import Example, Splits
+from adapterlab.data.features import LabelMap
 from adapterlab.data.readers import check_labels, read_examples, read_hub
 from adapterlab.data.sampling import build_splits
 from adapterlab.data.tasks import TaskSpec
@@ -63,6 +66,26 @@ def _as_str(path: Path | None) -> str | None:
 def load_splits(spec: TaskSpec, *, train: str | None, dev: str | None = None, test: str | None = None, hub: str | None = None, fmt: str = "auto",
                 columns: dict[str, str] | None = None, train_size: int | None = None, validation_size: int = 1000, seed: int = 0,
                 test_fraction: float = 0.2, encoding: str = "utf-8") -> Splits:
+    """Read a task's data and apply its protocol. The label set is decided here, once, from the
+    whole training file (before k-sampling) and the task's declared labels; a label outside it in
+    the dev or test file is an error naming the file, line and label."""
     train_examples, dev_examples, test_examples, source = read_task_data(spec, train, dev, test, hub, fmt, columns or {}, encoding)
-    return build_splits(train_examples, dev_examples, test_examples, train_size=train_size, validation_size=validation_size,
-                        seed=seed, test_fraction=test_fraction, source=source)
+    labels = LabelMap.for_task(spec, train_examples)
+    where = f"{spec.name} (from the training file {source})" if spec.labels is None else spec.name
+    for examples in (dev_examples, test_examples):
+        labels.check(examples or [], where)
+    splits = build_splits(train_examples, dev_examples, test_examples, train_size=train_size, validation_size=validation_size,
+                          seed=seed, test_fraction=test_fraction, source=source)
+    return dataclasses.replace(splits, labels=labels.names)
+
+
+def training_pool_size(train: list[Example], dev: list[Example] | None, test: list[Example] | None,
+                       test_fraction: float) -> int:
+    """How many training examples the low-resource sampler can draw from: the whole training
+    file, less the held-out test set when there is no dev or test file. The one count that both
+    the sampler (through build_splits) and the study validator use."""
+    from adapterlab.data.sampling import held_out_count
+
+    if dev is not None or test is not None:
+        return len(train)
+    return len(train) - held_out_count(len(train), test_fraction)

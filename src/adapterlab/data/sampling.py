@@ -26,11 +26,16 @@ def sample_low_resource(pool: list[Example], k: int, validation_size: int, seed:
     return [pool[i] for i in order[:k]], [pool[i] for i in order[k:]]
 
 
+def held_out_count(size: int, fraction: float) -> int:
+    """How many of `size` examples hold_out sets aside."""
+    return max(1, round(size * fraction))
+
+
 def hold_out(pool: list[Example], fraction: float, source: str) -> tuple[list[Example], list[Example]]:
     """(rest, held-out) with a fixed seed: the same held-out examples for every run."""
     if not 0 < fraction < 1:
         raise AdapterlabError(f"held-out fraction {fraction} must be between 0 and 1")
-    count = max(1, round(len(pool) * fraction))
+    count = held_out_count(len(pool), fraction)
     if count >= len(pool):
         raise AdapterlabError(f"{source}: {len(pool)} examples are too few to hold out {fraction:.0%}")
     order = random.Random(HOLDOUT_SEED).sample(range(len(pool)), len(pool))

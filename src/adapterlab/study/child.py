@@ -1,4 +1,5 @@
-"""Entry point of one study run in its own process: `python -m adapterlab.study.child CONFIG RUN_DIR`."""
+"""Entry point of one study run in its own process: `python -m adapterlab.study.child RUN_DIR`,
+with {"config": ..., "overwrite": ...} as JSON on stdin (no temp file to leave behind)."""
 
 import dataclasses
 import json
@@ -9,7 +10,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.runtime import keep_freed_memory
 from adapterlab.train.config import RunConfig
-from adapterlab.train.run import read_result, run_training
+from adapterlab.train.run import run_training
 
 
 def main() -> int:
@@ -19,16 +20,16 @@ def main() -> int:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    config_path, run_dir = sys.argv[1], Path(sys.argv[2])
-    with open(config_path) as handle:
-        config = dataclasses.replace(RunConfig.from_dict(json.load(handle), source=config_path), progress=False)
-    if read_result(run_dir) is not None:
-        return 0
+    run_dir = Path(sys.argv[1])
     try:
-        run_training(config, run_dir)
+        payload = json.loads(sys.stdin.read())
+        config = dataclasses.replace(RunConfig.from_dict(payload["config"], source=str(run_dir)), progress=False)
+        run_training(config, run_dir, overwrite=bool(payload.get("overwrite")))
     except AdapterlabError as err:
-        print(f"adapterlab: error: {err}", file=sys.stderr)
+        print(f"adapterlab: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -1,10 +1,16 @@
 """Running a study: every pending run once, resumable, with atomic claims so that workers (or two
 invocations at once) never run the same run twice.
 
-A run is done when its folder holds a valid result.json. A worker claims a run by creating
-`<run>.claim` with O_EXCL; a claim whose process is gone (killed, rebooted) is stale and is taken
-over. Runs execute in a fresh child process each, so a crash or a killed worker takes no other
-run with it, and Ctrl-C stops cleanly: unfinished runs simply have no result.json.
+A run is done when its folder holds a complete result.json (ok or diverged) recorded with the
+settings the plan asks for now. A run whose process died (killed, out of memory) is rerun by any
+resume; one that failed with an error is rerun with retry_failed.
+
+Claims: a worker claims a run by creating `<run>.claim` with O_EXCL; the claim carries a unique
+token. A claim whose owner process is gone is stale. Taking one over is decided by a second
+O_EXCL create, of `<run>.claim.takeover-<token>`, so that exactly one of many workers that find
+the same stale claim at once wins it. Runs execute in a fresh child process each, so a crash or
+a killed worker takes no other run with it, and Ctrl-C stops cleanly: unfinished runs simply
+have no result.json.
 """
 
 from __future__ import annotations
@@ -18,114 +24,275 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.runs import (
+    MARKER_FILE,
+    RESULT_FILE,
+    config_differences,
+    is_complete,
+    is_run_folder,
+    read_config,
+    read_result,
+    run_fingerprints,
+    write_json_atomic,
+)
 from adapterlab.study.spec import PlannedRun, StudySpec
-from adapterlab.train.run import read_result, write_json_atomic
 
 logger = logging.getLogger(__name__)
 PLAN_FILE = "study.json"
+STALE_UNREADABLE_SECONDS = 60  # a claim still unreadable after this long was never finished
 
 
 @dataclass(frozen=True)
 class RunState:
     run: PlannedRun
-    state: str  # "ok", "diverged", "failed", "running", "pending"
+    state: str  # "ok", "diverged", "failed", "running", "pending", "changed" (finished with other settings)
     result: dict | None
+
+
+# ------------------------------------------------------------------------------------ claims
 
 
 def claim_path(run_dir: Path) -> Path:
     return run_dir.parent / f"{run_dir.name}.claim"
 
 
-def try_claim(run_dir: Path) -> bool:
-    """Atomically claim a run; takes over a claim whose owner process no longer exists."""
+def try_claim(run_dir: Path) -> str | None:
+    """Claim a run: its claim token, or None when another live worker holds it. A stale claim
+    (its process is gone) is taken over by exactly one of the workers that try."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     claim = claim_path(run_dir)
-    for _ in range(2):
-        try:
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if not _claim_is_stale(claim):
-                return False
-            claim.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, handle)
-        return True
-    return False
+    token = _create_claim(claim)
+    if token:
+        return token
+    key = _stale_key(claim)
+    if key is None:
+        return None
+    return _take_over(claim, key)
 
 
-def release(run_dir: Path) -> None:
-    claim_path(run_dir).unlink(missing_ok=True)
+def release(run_dir: Path, token: str | None = None) -> None:
+    """Remove our claim (the one holding `token`; any claim when token is None)."""
+    claim = claim_path(run_dir)
+    if token is not None and (_read_claim(claim) or {}).get("token") != token:
+        return
+    claim.unlink(missing_ok=True)
 
 
-def _claim_is_stale(claim: Path) -> bool:
+def _create_claim(claim: Path) -> str | None:
+    try:
+        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return None
+    token = uuid.uuid4().hex
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "token": token}, handle)
+    return token
+
+
+def _read_claim(claim: Path) -> dict | None:
     try:
         owner = json.loads(claim.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def _claim_key(claim: Path) -> str | None:
+    """What identifies one claim file: its token (older claims: pid and time); None if absent."""
+    owner = _read_claim(claim)
+    if owner is not None:
+        return str(owner.get("token") or f"{owner.get('pid')}-{owner.get('since')}")
+    try:
+        stat = claim.stat()
+    except OSError:
+        return None
+    return f"unreadable-{stat.st_ino}-{stat.st_mtime_ns}"
+
+
+def _stale_key(claim: Path) -> str | None:
+    """The key of the claim when it is stale, else None."""
+    owner = _read_claim(claim)
+    if owner is None:
+        try:
+            age = time.time() - claim.stat().st_mtime
+        except OSError:
+            return "absent"  # released in the meantime: a fresh create decides
         # a claim being written right now is not stale; one that stays unreadable is
-        return time.time() - claim.stat().st_mtime > 60 if claim.exists() else True
+        return _claim_key(claim) if age > STALE_UNREADABLE_SECONDS else None
+    return _claim_key(claim) if _owner_is_gone(owner) else None
+
+
+def _owner_is_gone(owner: dict) -> bool:
     if owner.get("host") != socket.gethostname():
         return False  # another machine's claim: only that machine can tell
     try:
         os.kill(int(owner["pid"]), 0)
     except ProcessLookupError:
         return True
-    except (PermissionError, KeyError, ValueError):
+    except (PermissionError, KeyError, ValueError, TypeError):
         return False
     return False
 
 
-def state_of(run: PlannedRun, run_dir: Path) -> RunState:
+def _take_over(claim: Path, key: str) -> str | None:
+    """One O_EXCL create per stale claim decides who may remove it; the new claim is then an
+    ordinary O_EXCL create again, so a fresh claimer racing us is also decided atomically."""
+    if key != "absent":
+        gate = claim.with_name(f"{claim.name}.takeover-{key}")
+        try:
+            os.close(os.open(gate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return None
+        try:
+            if _claim_key(claim) == key:  # still the stale claim we judged, not a newer one
+                claim.unlink(missing_ok=True)
+            return _create_claim(claim)
+        finally:
+            gate.unlink(missing_ok=True)
+    return _create_claim(claim)
+
+
+# ------------------------------------------------------------------------------------ states
+
+
+def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
+    """The state of one run; `planned` (its config as a dict, None when unknown) marks a
+    finished run recorded with other settings as "changed"."""
     result = read_result(run_dir)
+    claim = claim_path(run_dir)
+    if not is_complete(result) and claim.exists() and _stale_key(claim) is None:
+        return RunState(run, "running", result)
     if result is not None:
+        stored = read_config(run_dir)
+        if is_complete(result) and stored is not None and planned is not None and config_differences(planned, stored):
+            return RunState(run, "changed", result)
         return RunState(run, result["status"], result)
-    if claim_path(run_dir).exists() and not _claim_is_stale(claim_path(run_dir)):
-        return RunState(run, "running", None)
     return RunState(run, "pending", None)
 
 
+def _planned(run: PlannedRun) -> dict:
+    return run.config.to_dict()
+
+
 def run_states(spec: StudySpec, out: Path) -> list[RunState]:
-    return [state_of(run, out / run.relative_dir) for run in spec.runs]
+    return [state_of(run, out / run.relative_dir, _planned(run)) for run in spec.runs]
+
+
+def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]]]:
+    """Finished runs whose recorded settings differ from the plan (data and backbone compared by
+    content), with the differing settings."""
+    prints: dict[tuple, dict] = {}
+    changed = []
+    for run in spec.runs:
+        run_dir = out / run.relative_dir
+        stored = read_config(run_dir)
+        if stored is None or not is_complete(read_result(run_dir)):
+            continue
+        config = run.config
+        key = (config.train, config.dev, config.test, config.hub, config.model)
+        if key not in prints:
+            prints[key] = run_fingerprints(config)
+        differences = config_differences(_planned(run), stored, prints[key])
+        if differences:
+            changed.append((run, differences))
+    return changed
+
+
+# ------------------------------------------------------------------------------------- plan
+
+
+def check_study_folder(out: Path, spec: StudySpec) -> None:
+    """Refuse an --out that is a file, or an existing non-empty folder that is not a study
+    folder; and any run folder that would resolve outside `out`. Reads only."""
+    if out.exists() and not out.is_dir():
+        raise AdapterlabError(f"{out}: exists and is not a folder; give --out a new folder")
+    if out.is_dir() and not (out / PLAN_FILE).is_file() and any(out.iterdir()):
+        raise AdapterlabError(f"{out}: exists, is not empty and is not a study folder (no {PLAN_FILE}); "
+                              "adapterlab writes a study only into a new, empty or its own study folder: choose another --out")
+    root = out.resolve()
+    for run in spec.runs:
+        target = (out / run.relative_dir).resolve()
+        if root not in target.parents:
+            raise AdapterlabError(f"{spec.source}: run folder {run.relative_dir!r} resolves outside {out}; task names and grid values "
+                                  "must not contain '..' or start with '/'")
 
 
 def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     plan = {"name": spec.name, "description": spec.description, "source": spec.source, "command": command,
-            "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed} for r in spec.runs],
+            "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
             "reference": spec.reference, "report": spec.report, "analysis": spec.analysis}
     write_json_atomic(out / PLAN_FILE, plan)
 
 
-def run_one(run: PlannedRun, out: Path, threads: int | None = None) -> str:
+# ------------------------------------------------------------------------------------- runs
+
+
+def run_one(run: PlannedRun, out: Path, threads: int | None = None, overwrite: bool = False) -> str:
     """Run one planned run in a child process (isolation: a crash or OOM takes only this run).
 
+    The config goes to the child on stdin, so nothing is left behind if either is killed.
     `threads` caps the child's intra-op threads, unless the user set OMP_NUM_THREADS.
     """
     run_dir = out / run.relative_dir
-    config_file = run_dir.parent / f".{run_dir.name}.config.json"
-    write_json_atomic(config_file, run.config.to_dict())
-    command = [sys.executable, "-m", "adapterlab.study.child", str(config_file), str(run_dir)]
+    previous = read_result(run_dir)
+    if previous is not None and not is_complete(previous) and is_run_folder(run_dir):
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)  # this attempt's outcome replaces it
+    payload = json.dumps({"config": run.config.to_dict(), "overwrite": overwrite})
+    command = [sys.executable, "-m", "adapterlab.study.child", str(run_dir)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)
-    try:
-        completed = subprocess.run(command, env=env, capture_output=True, text=True)
-    finally:
-        config_file.unlink(missing_ok=True)
+    completed = subprocess.run(command, env=env, input=payload, capture_output=True, text=True)
     result = read_result(run_dir)
     if result is None:
-        # the child died before it could record anything: record the failure so the study goes on
-        tail = (completed.stderr or "").strip().splitlines()[-1:] or [f"exit code {completed.returncode}"]
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "result.json", {"status": "failed", "error": tail[0], "task": run.config.task, "method": run.config.method,
-                                                    "seed": run.seed, "metric": None, "returncode": completed.returncode})
+        _record_death(run, run_dir, completed)
         return "failed"
     return result["status"]
+
+
+def _record_death(run: PlannedRun, run_dir: Path, completed: subprocess.CompletedProcess) -> None:
+    """The child ended without a result: record why, so the study goes on and resume knows.
+    A child killed by a signal (the out-of-memory killer, a preempted node) "died" and reruns on
+    resume; one that stopped on an error reruns with --retry-failed."""
+    lines = (completed.stderr or "").strip().splitlines()
+    errors = [line for line in lines if line.startswith("adapterlab: error:")]
+    code = completed.returncode
+    message = errors[-1][len("adapterlab: error: "):] if errors else (lines[-1] if lines and code >= 0 else f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+    if run_dir.exists() and not is_run_folder(run_dir):
+        logger.warning("%s: %s (not recorded: the folder is not an adapterlab run folder)", run_dir, message)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / MARKER_FILE).touch()
+    write_json_atomic(run_dir / RESULT_FILE, {"status": "failed", "reason": "died" if code < 0 else "error", "error": message,
+                                              "task": run.config.task, "method": run.config.method, "seed": run.seed, "metric": None,
+                                              "returncode": code})
+
+
+def _needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed: bool, prints: dict) -> str | None:
+    """None (finished, or failed with an error and no retry), "run", or "overwrite" (finished
+    with settings that changed, and rerun_changed)."""
+    result = read_result(run_dir)
+    if result is None:
+        return "run"
+    if not is_complete(result):
+        died = result.get("reason") == "died" or (isinstance(result.get("returncode"), int) and result["returncode"] < 0)
+        return "run" if died or retry_failed else None
+    if rerun_changed:
+        stored = read_config(run_dir) or {}
+        config = run.config
+        key = (config.train, config.dev, config.test, config.hub, config.model)
+        if key not in prints:
+            prints[key] = run_fingerprints(config)
+        if config_differences(_planned(run), stored, prints[key]):
+            return "overwrite"
+    return None
 
 
 def threads_per_worker(workers: int) -> int | None:
@@ -138,39 +305,53 @@ def threads_per_worker(workers: int) -> int | None:
     return max(1, cores // workers)
 
 
-def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None) -> None:
-    for run in spec.runs:
-        run_dir = out / run.relative_dir
-        if read_result(run_dir) is not None:
-            claim = claim_path(run_dir)
-            if claim.exists() and _claim_is_stale(claim):
-                claim.unlink(missing_ok=True)  # its owner finished the run, then was killed
-            continue
-        if not try_claim(run_dir):
-            continue
-        try:
-            if read_result(run_dir) is not None:  # finished by someone else between our checks
+def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
+            retry_failed: bool = False, rerun_changed: bool = False) -> None:
+    prints: dict = {}
+    try:
+        for run in spec.runs:
+            run_dir = out / run.relative_dir
+            if _needs_run(run, run_dir, retry_failed, rerun_changed, prints) is None:
+                claim = claim_path(run_dir)
+                if claim.exists() and _stale_key(claim) is not None:
+                    token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
+                    release(run_dir, token) if token else None
                 continue
-            status = run_one(run, out, threads)
-            if progress:
-                progress(run.relative_dir, status)
-        finally:
-            release(run_dir)
+            token = try_claim(run_dir)
+            if not token:
+                continue
+            try:
+                action = _needs_run(run, run_dir, retry_failed, rerun_changed, prints)  # again, under the claim
+                if action is None:
+                    continue
+                status = run_one(run, out, threads, overwrite=action == "overwrite")
+                if progress:
+                    progress(run.relative_dir, status)
+            finally:
+                release(run_dir, token)
+    except KeyboardInterrupt:
+        return  # Ctrl-C: the main process reports it once; the run in flight has no result and reruns
 
 
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
-              progress: Callable[[str, str], None] | None = None) -> list[RunState]:
-    """Run every pending run of the study with `workers` local worker processes."""
+              progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
+              rerun_changed: bool = False) -> list[RunState]:
+    """Run every pending run of the study with `workers` local worker processes.
+
+    Everything is checked before anything is written: the worker count, the output folder, that
+    every run folder lies inside it, and that finished runs were made with the settings the spec
+    asks for now (else one error naming the run and the settings, unless rerun_changed).
+    """
     out = Path(out)
+    check_study_start(spec, out, workers, rerun_changed)
     write_plan(spec, out, command or [])
-    if workers < 1:
-        raise AdapterlabError(f"workers={workers}: must be >= 1")
     if workers == 1:
-        _worker(spec, out, progress)
+        _worker(spec, out, progress, None, retry_failed, rerun_changed)
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    processes = [context.Process(target=_worker, args=(spec, out, None, threads), daemon=False) for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed), daemon=False)
+                 for _ in range(workers)]
     for process in processes:
         process.start()
     try:
@@ -188,8 +369,21 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     return run_states(spec, out)
 
 
+def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: bool) -> None:
+    """What `study run` checks before it writes anything."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise AdapterlabError(f"workers={workers!r}: must be an integer >= 1")
+    check_study_folder(out, spec)
+    changed = changed_runs(spec, out) if out.is_dir() else []
+    if changed and not rerun_changed:
+        run, differences = changed[0]
+        raise AdapterlabError(f"{out / run.relative_dir}: finished with other settings ({'; '.join(differences)}); {len(changed)} finished "
+                              "run(s) differ from the spec: pass --rerun-changed to run them again, or use a new --out")
+
+
 def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-                  command: list[str] | None = None, init_kwargs: dict | None = None) -> list[RunState]:
+                  command: list[str] | None = None, init_kwargs: dict | None = None, retry_failed: bool = False,
+                  rerun_changed: bool = False) -> list[RunState]:
     """Dispatch every pending run to a Ray cluster, one Ray task per run, with its resources.
 
     `out` must be on storage every node sees (a shared filesystem), as with any Ray job that
@@ -200,6 +394,7 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
     except ImportError:
         raise AdapterlabError("--executor ray needs Ray: pip install 'ray[default]'") from None
     out = Path(out).resolve()
+    check_study_start(spec, out, 1, rerun_changed)
     write_plan(spec, out, command or [])
     if not ray.is_initialized():
         ray.init(address=address, **(init_kwargs or {}))
@@ -207,14 +402,19 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
     @ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)
     def execute(run: PlannedRun, out: str) -> str:
         run_dir = Path(out) / run.relative_dir
-        if read_result(run_dir) is not None or not try_claim(run_dir):
+        if _needs_run(run, run_dir, retry_failed, rerun_changed, {}) is None:
+            return "skipped"
+        token = try_claim(run_dir)
+        if not token:
             return "skipped"
         try:
-            return run_one(run, Path(out), max(1, int(cpus_per_run)))
+            action = _needs_run(run, run_dir, retry_failed, rerun_changed, {})
+            return "skipped" if action is None else run_one(run, Path(out), max(1, int(cpus_per_run)), overwrite=action == "overwrite")
         finally:
-            release(run_dir)
+            release(run_dir, token)
 
-    pending = [run for run in spec.runs if read_result(out / run.relative_dir) is None]
+    prints: dict = {}
+    pending = [run for run in spec.runs if _needs_run(run, out / run.relative_dir, retry_failed, rerun_changed, prints) is not None]
     ray.get([execute.remote(run, str(out)) for run in pending])
     return run_states(spec, out)
 
@@ -278,4 +478,5 @@ def status_of_folder(out: Path) -> list[RunState]:
 
     plan = load_plan(out)
     placeholder = RunConfig(task="classification", train="-")
-    return [state_of(PlannedRun(e["dir"].rsplit("/seed=", 1)[0], e["seed"], placeholder, e["labels"]), out / e["dir"]) for e in plan["runs"]]
+    return [state_of(PlannedRun(e["dir"].rsplit("/seed=", 1)[0], e["seed"], placeholder, e["labels"]), out / e["dir"],
+                     e.get("config") if isinstance(e.get("config"), dict) else None) for e in plan["runs"]]

@@ -22,7 +22,10 @@ report: {layout: paper}          # tables as the paper prints them (a row per se
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,17 @@ TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "refere
 SPECIAL_AXES = {"task", "adapter_size"}
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _TASK_DATA_FIELDS = {"train", "dev", "test", "hub", "data_format", "columns", "encoding", "task"}
+# Task names and grid values become folder names: no separators, no "..", no hidden names.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+-]*$")
+PATH_AXES = {"model", "train", "dev", "test", "hub"}
+
+
+def _is_safe_value(value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, (int, float)):
+        return math.isfinite(value) if isinstance(value, float) else True
+    return isinstance(value, str) and bool(SAFE_NAME.match(value))
 
 
 @dataclass(frozen=True)
@@ -117,11 +131,19 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
             errors.append(f"{source}: grid.{axis}: must be a non-empty list")
             continue
         axes[axis] = values
+    for axis, values in axes.items():
+        for value in values:
+            if axis != "seed" and axis not in PATH_AXES and not _is_safe_value(value):
+                errors.append(f"{source}: grid.{axis}: value {value!r} cannot name a run folder; use numbers, true/false or names "
+                              f"of letters, digits and . _ + - (not starting with . or -)")
     task_names = axes.pop("task", list(tasks))
     if not task_names:
         errors.append(f"{source}: no tasks: give a 'tasks' mapping (task -> data) or a grid.task list")
     study_tasks: dict[str, str] = {}  # study task name -> registered task
     for task in task_names:
+        if not isinstance(task, str) or not SAFE_NAME.match(task):
+            errors.append(f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)")
+            continue
         data = tasks.get(task, {}) if isinstance(tasks.get(task, {}), dict) else {}
         study_tasks[task] = str(data.get("task", task))
         try:
@@ -145,6 +167,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     sizes = axes.pop("adapter_size", None)
     methods = axes.pop("method", [base.get("method", "adapter")])
     other_axes = sorted(axes)
+    seen_problems: set[str] = set()
     for task in task_names:
         data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
         task_id = data.pop("task", task)
@@ -162,7 +185,11 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                             config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")},
                                                          source=f"{source}")
                         except AdapterlabError as err:
-                            errors.append(f"{source}: run {task}/{method} {values}: {err}")
+                            # one line per distinct problem, naming the first run it was found in
+                            for problem in str(err).splitlines():
+                                if problem not in seen_problems:
+                                    seen_problems.add(problem)
+                                    errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")
                             continue
                         runs.append(PlannedRun(_key(task, method, config, values), seed, config, labels))
     errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
@@ -191,8 +218,17 @@ def _key(task: str, method: str, config: RunConfig, values: dict) -> str:
         parts.append(f"k{config.train_size}")
     for axis in sorted(values):
         if axis not in ("lr", "train_size"):
-            parts.append(f"{axis}{values[axis]}")
-    return f"{task}/" + "-".join(str(p).replace("/", "_") for p in parts)
+            parts.append(f"{axis}{_folder_value(axis, values[axis])}")
+    return f"{task}/" + "-".join(str(p) for p in parts)
+
+
+def _folder_value(axis: str, value: Any) -> str:
+    """A grid value as part of a folder name. Paths (a grid over backbones or data files) become
+    their last component plus a short hash of the whole path, so no separator reaches the name."""
+    if axis in PATH_AXES and not (isinstance(value, str) and SAFE_NAME.match(value)):
+        name = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(str(value)).name).lstrip(".-") or "path"
+        return f"{name}.{hashlib.sha1(str(value).encode()).hexdigest()[:8]}"
+    return str(value)
 
 
 def _check_report(report: object, source: str) -> list[str]:
@@ -209,7 +245,7 @@ def _check_report(report: object, source: str) -> list[str]:
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
     """k larger than the data: count the training examples once per file, no tokenization."""
-    from adapterlab.data.load import read_task_data
+    from adapterlab.data.load import read_task_data, training_pool_size
 
     errors = []
     counted: dict[tuple, int] = {}
@@ -217,7 +253,7 @@ def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
         config = run.config
         if config.train_size is None or config.hub:
             continue
-        cache_key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding)
+        cache_key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding, config.test_fraction)
         if cache_key not in counted:
             try:
                 train, dev, test, _ = read_task_data(get_task(config.task), config.train, config.dev, config.test, None, config.data_format,
@@ -226,8 +262,7 @@ def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
                 errors.append(f"{source}: {err}")
                 counted[cache_key] = -1
                 continue
-            pool = len(train) if (dev is not None or test is not None) else round(len(train) * (1 - config.test_fraction))
-            counted[cache_key] = pool
+            counted[cache_key] = training_pool_size(train, dev, test, config.test_fraction)
         available = counted[cache_key]
         if available >= 0 and config.train_size + config.validation_size > available:
             errors.append(f"{source}: {run.key}: k={config.train_size} plus {config.validation_size} validation examples exceed the "

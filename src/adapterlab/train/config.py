@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.io import PACK_DTYPES
+from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError, reject_unknown
 
 METHODS = ("adapter", "finetune")
+READER_NAMES = tuple(READERS)
+MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 # The paper's learning rates (its appendix, Tables 10-11): adapters 1e-4, fine-tuning 2e-5.
 DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5}
@@ -54,32 +59,79 @@ class RunConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        get_task(self.task)  # raises for an unknown task
+        problems = self.problems()
+        if problems:
+            raise AdapterlabError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid setting, one line each: type, range and allowed values, so a spec or a
+        command line learns all of its mistakes at once."""
+        found: list[str] = []
+        add = found.append
+        if not isinstance(self.task, str):
+            add(f"task={self.task!r}: must be a task name (see `adapterlab tasks`)")
+        else:
+            try:
+                get_task(self.task)
+            except AdapterlabError as err:
+                add(str(err))
+        for name in ("train", "dev", "test", "hub", "model"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                add(f"{name}={value!r}: must be a path or name (a non-empty string)")
+        if not self.train and not self.hub:
+            add("no training data: give a training file or folder, or a hub dataset name")
+        if self.data_format not in ("auto", *READER_NAMES):
+            add(f"data_format={self.data_format!r}: allowed: auto, {', '.join(READER_NAMES)}")
+        if not isinstance(self.columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()):
+            add(f"columns={self.columns!r}: must map fields ({', '.join(FIELDS)}) to column names")
+        elif set(self.columns) - set(FIELDS):
+            add(f"columns: unknown field {sorted(set(self.columns) - set(FIELDS))[0]!r}; allowed: {', '.join(FIELDS)}")
+        try:
+            codecs.lookup(self.encoding)
+        except (LookupError, TypeError):
+            add(f"encoding={self.encoding!r}: not a known text encoding (e.g. utf-8, latin-1)")
         if self.method not in METHODS:
-            raise AdapterlabError(f"method {self.method!r} is not allowed; use adapter or finetune")
+            add(f"method={self.method!r}: allowed: {', '.join(METHODS)}")
+        if not isinstance(self.adapter, AdapterConfig):
+            add(f"adapter={self.adapter!r}: must be an AdapterConfig")
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
-            raise AdapterlabError(f"mixed_precision {self.mixed_precision!r} is not allowed; use {', '.join(PRECISIONS)}{hint}")
+            add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
         if self.pack_dtype not in PACK_DTYPES:
-            raise AdapterlabError(f"pack_dtype {self.pack_dtype!r} is not allowed; use {', '.join(PACK_DTYPES)}")
-        if not self.train and not self.hub:
-            raise AdapterlabError("no training data: give a training file or folder, or a hub dataset name")
+            add(f"pack_dtype={self.pack_dtype!r}: allowed: {', '.join(PACK_DTYPES)}")
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise AdapterlabError(f"{name}={value!r}: must be an integer >= 1")
+            _check_int(found, name, getattr(self, name), low=1)
         for name in ("train_size", "eval_every"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise AdapterlabError(f"{name}={value!r}: must be an integer >= 1")
+            if getattr(self, name) is not None:
+                _check_int(found, name, getattr(self, name), low=1)
+        for name in ("seed", "data_seed"):
+            if name == "seed" or self.data_seed is not None:
+                _check_int(found, name, getattr(self, name), low=0, high=MAX_SEED, why="numpy's seed range")
         for name in ("lr", "tapt_lr"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and value > 0):
-                raise AdapterlabError(f"{name}={value!r}: must be a number > 0")
-        if not 0 <= self.warmup_ratio < 1:
-            raise AdapterlabError(f"warmup_ratio={self.warmup_ratio!r}: must be in [0, 1)")
-        if not 0 < self.mlm_probability < 1:
-            raise AdapterlabError(f"mlm_probability={self.mlm_probability!r}: must be in (0, 1)")
+            if getattr(self, name) is not None:
+                _check_number(found, name, getattr(self, name), "> 0", lambda v: v > 0)
+        _check_number(found, "warmup_ratio", self.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number(found, "weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
+        _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
+        _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)
+        _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
+        for name in ("tapt", "save_model", "fast_dropout", "progress"):
+            if not isinstance(getattr(self, name), bool):
+                add(f"{name}={getattr(self, name)!r}: must be true or false")
+        return found
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """{setting: default} of every setting that has a plain default."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+                values[f.name] = value.to_dict() if hasattr(value, "to_dict") else value
+        return values
 
     @property
     def learning_rate(self) -> float:
@@ -96,4 +148,17 @@ class RunConfig:
         values = dict(values)
         if isinstance(values.get("adapter"), dict):
             values["adapter"] = AdapterConfig.from_dict(values["adapter"], source=f"{source} adapter")
+        if "task" not in values:
+            raise AdapterlabError(f"{source}: missing setting 'task'")
         return cls(**values)
+
+
+def _check_int(found: list[str], name: str, value, low: int, high: int | None = None, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"an integer in [{low}, {high}]" + (f" ({why})" if why else "") if high is not None else f"an integer >= {low}"
+        found.append(f"{name}={value!r}: must be {bound}")
+
+
+def _check_number(found: list[str], name: str, value, allowed: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        found.append(f"{name}={value!r}: must be a finite number {allowed}")

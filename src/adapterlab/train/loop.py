@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from accelerate.utils import gather_object
 from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import TaskSpec
+from adapterlab.train.batching import ShardedBatches, evaluation_batches
 from adapterlab.train.fast_ops import fast_training_ops
-from adapterlab.train.metrics import classification_metrics, is_better, regression_metrics, token_metrics
+from adapterlab.train.metrics import UNSCORED, classification_metrics, is_better, regression_metrics, token_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class LoopConfig:
     eval_every: int | None = None  # also evaluate validation every N optimizer steps (Fig. 5)
     fast_dropout: bool = True  # on CPUs, the cheaper dropout and attention of fast_ops
     progress: bool = True
+    eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
 
 
 @dataclass
@@ -44,7 +47,6 @@ class LoopResult:
     steps: int
     train_seconds: float
     train_examples: int
-    history: list[dict] = field(default_factory=list)
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -57,7 +59,7 @@ def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch
 
 
 def example_losses(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed loss, number of scored targets) per example, so losses gather like predictions."""
+    """(summed loss, number of scored targets) per example, so losses add up across processes."""
     if kind == "regression":
         losses = (logits.squeeze(-1).float() - labels.float()) ** 2
         return losses, torch.ones_like(losses)
@@ -73,45 +75,69 @@ def model_inputs(batch: dict) -> dict:
 
 
 @torch.inference_mode()
-def evaluate(model, loader, spec: TaskSpec, labels: LabelMap, accelerator) -> dict:
-    """Loss and every metric of the task kind on one split, gathered across processes without
-    duplicated or dropped examples."""
+def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64) -> dict:
+    """Loss and every metric of the task kind on one split. Each process scores every N-th
+    feature and the per-feature outputs are gathered, so no example is dropped or counted twice
+    whatever the number of processes. Token tasks: a sentence cut into windows is put back
+    together, and every gold word is scored (`unscored_words` counts any that had no sub-word)."""
+    model = accelerator.unwrap_model(model)  # no collectives in the forward: processes may see uneven batches
     model.eval()
-    total_loss, total_count = 0.0, 0
-    predictions, golds = [], []
-    for batch in loader:
+    outputs = []  # (feature index, loss sum, scored count, prediction)
+    for indices, batch in evaluation_batches(features, collator, batch_size, accelerator):
         logits = model(**model_inputs(batch)).logits
-        loss_sum, count = accelerator.gather_for_metrics(example_losses(logits, batch["labels"], spec.kind))
-        total_loss += loss_sum.sum().item()
-        total_count += count.sum().item()
-        if spec.kind == "mlm":
-            continue
+        loss_sums, counts = example_losses(logits, batch["labels"], spec.kind)
         if spec.kind == "token":
-            predicted = logits.argmax(-1)
-            predicted = accelerator.pad_across_processes(predicted, dim=1, pad_index=IGNORE_INDEX)
-            gold = accelerator.pad_across_processes(batch["labels"], dim=1, pad_index=IGNORE_INDEX)
-            predicted, gold = accelerator.gather_for_metrics((predicted, gold))
-            for row_pred, row_gold in zip(predicted.cpu().numpy(), gold.cpu().numpy()):
-                keep = row_gold != IGNORE_INDEX
-                predictions.append(row_pred[keep])
-                golds.append(row_gold[keep])
-            continue
-        output = logits.squeeze(-1).float() if spec.kind == "regression" else logits.argmax(-1)
-        output, gold = accelerator.gather_for_metrics((output, batch["labels"]))
-        predictions.append(output.cpu().numpy())
-        golds.append(gold.cpu().numpy())
-    metrics: dict = {"loss": total_loss / max(total_count, 1)}
+            gold = batch["labels"].cpu()
+            predicted = logits.argmax(-1).cpu()
+            rows = [predicted[row][gold[row] != IGNORE_INDEX].tolist() for row in range(len(indices))]
+        elif spec.kind == "regression":
+            rows = logits.squeeze(-1).float().cpu().tolist()
+        elif spec.kind == "classification":
+            rows = logits.argmax(-1).cpu().tolist()
+        else:
+            rows = [None] * len(indices)
+        outputs.extend(zip(indices, loss_sums.cpu().tolist(), counts.cpu().tolist(), rows))
+    outputs = sorted(gather_object(outputs) if accelerator.num_processes > 1 else outputs)
+    total_count = sum(o[2] for o in outputs)
+    metrics: dict = {"loss": sum(o[1] for o in outputs) / max(total_count, 1)}
     if spec.kind == "mlm":
         metrics["mlm_loss"] = metrics["loss"]
         metrics["count"] = int(total_count)
     elif spec.kind == "token":
-        names = labels.names
-        metrics.update(token_metrics([[names[i] for i in p] for p in predictions], [[names[i] for i in g] for g in golds]))
-        metrics["count"] = len(golds)
+        metrics.update(_token_metrics(features, outputs, labels))
     else:
-        predicted, gold = np.concatenate(predictions), np.concatenate(golds)
-        metrics.update(regression_metrics(predicted, gold) if spec.kind == "regression" else classification_metrics(predicted, gold))
-        metrics["count"] = int(len(gold))
+        predicted = np.array([o[3] for o in outputs])
+        gold = np.array([features[o[0]]["labels"] for o in outputs])
+        if spec.kind == "regression":
+            metrics.update(regression_metrics(predicted, gold))
+        else:
+            metrics.update(classification_metrics(predicted, gold, num_classes=len(labels.names)))
+            if labels.unknown:
+                metrics["unknown_labels"] = int((gold >= len(labels.names)).sum())
+        metrics["count"] = len(outputs)
+    return metrics
+
+
+def _token_metrics(features: list[dict], outputs: list[tuple], labels: LabelMap) -> dict:
+    """Put the windows of each sentence back together and score every gold word once."""
+    names = labels.all_names
+    gold: dict[int, list[str]] = {}
+    predicted: dict[int, dict[int, str]] = {}
+    for index, _, _, row in outputs:
+        feature = features[index]
+        sentence = feature["_example"]
+        if "_tags" in feature:
+            gold[sentence] = [names[t] for t in feature["_tags"]]
+        words = predicted.setdefault(sentence, {})
+        for word, tag in zip(feature["_words"], row):
+            words[word] = names[tag]
+    sentences = sorted(gold)
+    gold_tags = [gold[s] for s in sentences]
+    predicted_tags = [[predicted.get(s, {}).get(w, UNSCORED) for w in range(len(gold[s]))] for s in sentences]
+    metrics = token_metrics(predicted_tags, gold_tags)
+    metrics["count"] = len(sentences)
+    if labels.unknown:
+        metrics["unknown_labels"] = sum(t in labels.unknown for sentence in gold_tags for t in sentence)
     return metrics
 
 
@@ -131,46 +157,46 @@ def train_loop(
     model,
     optimizer,
     scheduler,
-    train_loader,
-    validation_loader,
+    train_batches: ShardedBatches,
+    validation: list[dict],
+    collator,
     spec: TaskSpec,
     labels: LabelMap,
     config: LoopConfig,
     accelerator,
     record: Callable[[dict], None],
 ) -> LoopResult:
-    """Train, evaluating validation at each epoch end (and every eval_every steps), keeping the
-    best checkpoint by the task metric in memory; on return the model holds that checkpoint."""
+    """Train, evaluating validation at each epoch end (and every eval_every steps), and keep the
+    best checkpoint by the task metric in memory. On return the model HOLDS THAT BEST
+    CHECKPOINT, not the last one (restored before returning)."""
     metric = spec.metric
     best_value, best_state = None, None
     result = LoopResult("ok", None, None, None, 0, 0.0, 0)
-    steps_per_epoch = len(train_loader)
+    steps_per_epoch = len(train_batches)
+    world = accelerator.num_processes
     bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
 
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state
-        metrics = evaluate(model, validation_loader, spec, labels, accelerator)
-        row = {"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics}
-        record(row)
-        result.history.append(row)
+        metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size)
+        record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
         if is_better(metric, metrics[metric], best_value):
             best_value = metrics[metric]
             best_state = _trainable_state(model)
             result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
 
     for epoch in range(1, config.epochs + 1):
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        batch_sampler = getattr(train_loader, "batch_sampler", None)
-        inner = getattr(batch_sampler, "batch_sampler", batch_sampler)
-        if hasattr(inner, "set_epoch"):
-            inner.set_epoch(epoch)
+        train_batches.set_epoch(epoch)
         model.train()
         started = time.perf_counter()
-        for batch in train_loader:
+        for batch in train_batches:
             with fast_training_ops(config.fast_dropout):
-                logits = model(**model_inputs(batch)).logits
-            loss = compute_loss(logits, batch["labels"], spec.kind)
+                logits = model(**model_inputs(batch.inputs)).logits
+            loss_sums, counts = example_losses(logits, batch.inputs["labels"], spec.kind)
+            # the mean over the GLOBAL batch: data parallelism averages gradients over processes,
+            # so each process scales its sum by world / (scored targets of all processes)
+            scored = accelerator.reduce((counts.sum() * batch.weight).detach().reshape(1), reduction="sum")
+            loss = loss_sums.sum() * batch.weight * world / scored.clamp_min(1).squeeze(0)
             finite = accelerator.gather(torch.isfinite(loss.detach()).float().reshape(1)).min().item() == 1.0
             if not finite:
                 result.status = "diverged"
@@ -182,10 +208,10 @@ def train_loop(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
-            result.train_examples += batch["labels"].shape[0] * accelerator.num_processes
+            result.train_examples += batch.size
             bar.update(1)
             elapsed = result.train_seconds + time.perf_counter() - started
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item() / world:.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
             if config.eval_every and result.steps % config.eval_every == 0:
                 result.train_seconds += time.perf_counter() - started
                 validate(epoch, "step")

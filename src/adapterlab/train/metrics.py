@@ -12,16 +12,26 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from adapterlab.data.tasks import LOWER_IS_BETTER
 
 
-def classification_metrics(predictions: np.ndarray, labels: np.ndarray, positive: int = 1) -> dict[str, float]:
-    """accuracy, micro/macro F1, Matthews correlation, and binary F1 of class `positive` (2 classes)."""
+UNSCORED = "<unscored>"  # the prediction of a gold word no model output covered: always wrong
+
+
+def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_classes: int, positive: int = 1) -> dict[str, float]:
+    """accuracy, micro/macro F1, Matthews correlation, and binary F1 of class `positive`.
+
+    The averaging follows the task's label set (`num_classes`), never the labels that happen to
+    occur in this split: binary F1 exists exactly when the label set has two classes, and the
+    macro average runs over the classes that occur in gold or predictions (sklearn's rule).
+    """
     metrics = {
         "accuracy": float(accuracy_score(labels, predictions)),
-        "micro_f1": float(f1_score(labels, predictions, average="micro")),
-        "macro_f1": float(f1_score(labels, predictions, average="macro")),
+        "micro_f1": float(f1_score(labels, predictions, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(labels, predictions, average="macro", zero_division=0)),
         "mcc": float(matthews_corrcoef(labels, predictions)),
     }
-    if set(np.unique(labels)) <= {0, 1}:
-        metrics["f1"] = float(f1_score(labels, predictions, average="binary", pos_label=positive, zero_division=0))
+    if num_classes == 2:
+        # on "is it the positive class": a gold label outside the label set (cross-lingual
+        # evaluation) is simply not positive
+        metrics["f1"] = float(f1_score(labels == positive, predictions == positive, zero_division=0))
     return metrics
 
 
@@ -32,12 +42,16 @@ def regression_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str,
 
 
 def token_metrics(predicted_tags: list[list[str]], gold_tags: list[list[str]]) -> dict[str, float]:
-    """Token accuracy, and entity-level F1 (seqeval, CoNLL style) when the tags are BIO."""
+    """Token accuracy over every gold word, and entity-level F1 (seqeval, CoNLL style) when the
+    tags are BIO. A word predicted as UNSCORED counts as wrong (and as O for entities);
+    `unscored_words` says how many there were."""
     flat_pred = [t for sentence in predicted_tags for t in sentence]
     flat_gold = [t for sentence in gold_tags for t in sentence]
-    metrics = {"accuracy": float(accuracy_score(flat_gold, flat_pred))}
+    metrics = {"accuracy": float(accuracy_score(flat_gold, flat_pred)) if flat_gold else 0.0,
+               "words": len(flat_gold), "unscored_words": sum(t == UNSCORED for t in flat_pred)}
     if any(t.startswith(("B-", "I-")) for t in flat_gold):
-        metrics["entity_f1"] = float(entity_f1_score(gold_tags, predicted_tags))
+        as_entities = [["O" if t == UNSCORED else t for t in sentence] for sentence in predicted_tags]
+        metrics["entity_f1"] = float(entity_f1_score(gold_tags, as_entities))
     return metrics
 
 

@@ -1,0 +1,197 @@
+"""Run folders: their file names, atomic JSON writes, reading a result, and ownership.
+
+adapterlab writes only into folders it made: a run folder carries a marker file from the moment
+it is created, and adapterlab removes only the entries it writes itself (OWN_ENTRIES), so a
+user's folder, or a data folder passed as --out by mistake, is refused and never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+
+RESULT_FILE = "result.json"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+MARKER_FILE = ".adapterlab-run"  # "this folder was created by adapterlab for one run"
+CHECKPOINT_DIR = "checkpoint"
+# Everything a run writes into its folder; nothing else there is ever removed.
+OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR)
+# Statuses of a finished run. "failed" is not finished: resuming runs it again.
+COMPLETE_STATUSES = ("ok", "diverged")
+
+
+def write_json_atomic(path: Path, data: dict | list) -> None:
+    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(finite(data), handle, indent=2, default=_json_default)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value):
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def finite(value):
+    """NaN and inf become null (JSON has neither), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def read_result(run_dir: Path) -> dict | None:
+    """The run's result, or None when the folder has none (missing or unreadable result)."""
+    try:
+        result = json.loads((Path(run_dir) / RESULT_FILE).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return result if isinstance(result, dict) and isinstance(result.get("status"), str) else None
+
+
+def is_complete(result: dict | None) -> bool:
+    """A finished run: ok or diverged (a result in itself). A failed run is not complete."""
+    return result is not None and result.get("status") in COMPLETE_STATUSES
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """The resolved settings a run recorded (config.json), or None."""
+    try:
+        config = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def is_run_folder(path: Path) -> bool:
+    return (Path(path) / MARKER_FILE).is_file()
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse a path adapterlab may not write a run into: a file, or an existing non-empty folder
+    that it did not create. Reads only."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise AdapterlabError(f"{run_dir}: exists and is not a folder; give --out a new folder")
+    if run_dir.is_dir() and not is_run_folder(run_dir) and any(run_dir.iterdir()):
+        raise AdapterlabError(f"{run_dir}: exists, is not empty and is not an adapterlab run folder (no {MARKER_FILE}); "
+                              "adapterlab writes runs only into new, empty or its own run folders: choose another --out")
+
+
+def prepare_run_folder(run_dir: Path) -> None:
+    """Make `run_dir` ready for a fresh attempt: create and mark it, or clear what an earlier
+    attempt of ours wrote (OWN_ENTRIES only; anything else in it stays)."""
+    run_dir = Path(run_dir)
+    check_run_folder(run_dir)
+    try:
+        for name in OWN_ENTRIES:
+            entry = run_dir / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.exists() or entry.is_symlink():
+                entry.unlink()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / MARKER_FILE).touch()
+        clean_temp_files(run_dir)
+    except OSError as err:
+        raise AdapterlabError(f"{err.filename or run_dir}: cannot write the run folder ({err.strerror})") from None
+
+
+def clean_temp_files(folder: Path) -> int:
+    """Remove the temp files an interrupted atomic write can leave in `folder` (".NAME.xxxx" of
+    write_json_atomic and save_adapter). Returns how many were removed."""
+    removed = 0
+    for entry in Path(folder).glob(".*.*"):
+        stem = entry.name[1:]
+        if any(stem.startswith(own + ".") for own in OWN_ENTRIES) and entry.name != MARKER_FILE:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# ----------------------------------------------------------------------- settings of a finished run
+
+# Settings that do not change what a run computes.
+NEUTRAL_SETTINGS = {"progress"}
+# Paths are compared by what they point at (the fingerprints), not by how they are spelled, so a
+# study folder resumes on another machine or from another working folder.
+PATH_SETTINGS = {"train", "dev", "test", "model"}
+
+
+def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
+    """sha256 over the files behind `paths` (a folder: every file below it, by relative name).
+    Hub names and absent paths enter by name, so a hub dataset or model is identified by name.
+    large_by_size: files over 16 MB enter by size only (model weights: cheap, and a changed
+    backbone also changes its config.json or its sizes in practice)."""
+    digest = hashlib.sha256()
+    for value in paths:
+        path = Path(str(value)).expanduser() if value else None
+        if path is None or not path.exists():
+            digest.update(b"\0name:" + str(value).encode())
+            continue
+        digest.update(b"\0path")
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        for file in files:
+            digest.update(str(file.relative_to(path) if file != path else file.name).encode())
+            if large_by_size and file.stat().st_size > 16 << 20:
+                digest.update(str(file.stat().st_size).encode())
+                continue
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def config_differences(planned: dict, stored: dict, planned_fingerprints: dict | None = None) -> list[str]:
+    """The settings in which a finished run (its config.json) differs from the planned config,
+    as "key: stored -> planned". A setting the stored config lacks counts as its default, which
+    `planned` must then hold (older runs predate newer settings)."""
+    from adapterlab.train.config import RunConfig
+
+    defaults = RunConfig.defaults()
+    differences = []
+    for key, value in planned.items():
+        if key in NEUTRAL_SETTINGS or key in PATH_SETTINGS:
+            continue
+        old = stored.get(key, defaults.get(key))
+        if _normal(old) != _normal(value):
+            differences.append(f"{key}: {old!r} -> {value!r}")
+    stored_prints = stored.get("fingerprints") or {}
+    for key, value in (planned_fingerprints or {}).items():
+        if key in stored_prints and stored_prints[key] != value:
+            differences.append(f"{key} files: content differs")
+    return differences
+
+
+def _normal(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_fingerprints(config) -> dict[str, str]:
+    """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
+    from adapterlab.backbone import resolve_backbone
+
+    return {"data": fingerprint([config.train, config.dev, config.test, config.hub]),
+            "model": fingerprint([resolve_backbone(config.model)], large_by_size=True)}

@@ -1,0 +1,85 @@
+"""Task-adaptive pretraining (TAPT, Gururangan et al. 2020; He et al. 2021 Table 1): masked-LM
+training on the task's own training text before the task run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import transformers
+
+from adapterlab.adapters.inject import add_adapters, set_trainable
+from adapterlab.adapters.io import save_adapter
+from adapterlab.data.example import Example
+from adapterlab.data.features import LabelMap, MlmCollator, encode
+from adapterlab.data.tasks import TaskSpec
+from adapterlab.train.batching import ShardedBatches
+from adapterlab.train.config import RunConfig
+from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_loop
+
+logger = logging.getLogger(__name__)
+HEAD_NOTE = "the backbone ships without MLM-head weights; the TAPT head started from a fresh initialization"
+
+
+@dataclass
+class TaptOutcome:
+    """What TAPT hands the task run: an adapter pack (adapter method) or the encoder's weights
+    (fine-tuning), and a summary for the result."""
+
+    summary: dict
+    pack: Path | None = None
+    encoder_state: dict[str, torch.Tensor] | None = None
+
+
+def mlm_examples(examples: list[Example]) -> list[Example]:
+    """The unlabeled text of a task's examples, for masked-LM (TAPT) training."""
+    return [Example(text=e.text if e.tokens is None else " ".join(e.tokens), text_pair=e.text_pair) for e in examples]
+
+
+def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_length: int, train: list[Example],
+             validation: list[Example], accelerator, run_dir: Path, adapter_name: str, record: Callable[[dict], None]) -> TaptOutcome:
+    """Masked-LM training on the training text. Adapter method: only adapters, LayerNorms and the
+    MLM head train, and their pack is saved for the task run to start from. Fine-tuning: the whole
+    encoder trains and its weights are handed over in memory."""
+    mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True)
+    head_fresh = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
+    if head_fresh:
+        logger.warning(HEAD_NOTE)
+    if config.method == "adapter":
+        add_adapters(model, config.adapter, name=adapter_name)
+        set_trainable(model, "adapter")
+    no_labels = LabelMap(())
+    train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
+    validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
+    train_batches = ShardedBatches(train_features, MlmCollator(tokenizer, config.mlm_probability, config.seed), config.batch_size,
+                                   config.seed, accelerator)
+    eval_collator = MlmCollator(tokenizer, config.mlm_probability, config.seed + 1)
+    loop = LoopConfig(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
+                      weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout,
+                      progress=config.progress, eval_batch_size=config.batch_size)
+    optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    before = evaluate(model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size)
+    record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
+    result = train_loop(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
+                        accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}))
+    unwrapped = accelerator.unwrap_model(model)
+    summary = {"status": result.status, "head_fresh": head_fresh, "epochs": config.tapt_epochs, "steps": result.steps,
+               "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
+    if head_fresh:
+        summary["note"] = HEAD_NOTE
+    outcome = TaptOutcome(summary)
+    if config.method == "adapter":
+        outcome.pack = run_dir / "tapt_pack"
+        if accelerator.is_main_process:
+            save_adapter(unwrapped, outcome.pack, name=adapter_name)
+        accelerator.wait_for_everyone()
+        summary["pack"] = str(outcome.pack)
+    else:
+        outcome.encoder_state = {k: v.detach().cpu().clone() for k, v in unwrapped.base_model.state_dict().items()}
+    accelerator.free_memory()
+    return outcome
