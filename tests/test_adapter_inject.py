@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import torch
@@ -353,3 +354,63 @@ def test_works_with_a_config_built_by_transformers_automodel():
     model = transformers.BertForTokenClassification(config).eval()
     al.add_adapters(model, al.AdapterConfig(size=4), name="pos")
     assert al.set_trainable(model, "adapter").adapter == 1 * 2 * (2 * 16 * 4 + 16 + 4)
+
+
+def _flags(model):
+    return {name: p.requires_grad for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("remove", ["all", "one_by_one"])
+def test_remove_adapters_restores_every_requires_grad_flag(remove):
+    model = tiny_model("bert", "mlm")
+    model.bert.embeddings.requires_grad_(False)  # the user's own choice, from before the adapters
+    original = _flags(model)
+    al.add_adapters(model, al.AdapterConfig(size=8), name="a")
+    al.set_trainable(model, "adapter")
+    al.add_adapters(model, al.AdapterConfig(size=8), name="b")
+    al.set_trainable(model, "finetune")
+    al.set_trainable(model, "adapter")
+    if remove == "all":
+        al.remove_adapters(model)
+    else:
+        al.remove_adapters(model, "a")
+        al.remove_adapters(model, "b")
+    assert _flags(model) == original
+    assert model.bert.encoder.layer[0].attention.self.query.weight.requires_grad
+    assert not model.bert.embeddings.word_embeddings.weight.requires_grad
+
+
+def test_a_task_added_after_set_trainable_gets_trainable_copies():
+    # set_trainable froze the model's own LayerNorms and head; a new task's copies of them must
+    # still start trainable, while the frozen backbone stays frozen
+    model = tiny_model("bert", "mlm")
+    al.add_adapters(model, al.AdapterConfig(size=8), name="a")
+    al.set_trainable(model, "adapter")
+    al.add_adapters(model, al.AdapterConfig(size=8), name="b")
+    al.activate(model, "b")
+    norm, head = model.bert.embeddings.LayerNorm, model.cls
+    own = list(norm.layernorms["b"].parameters()) + [p for n, p in head.heads["b"].named_parameters() if "decoder.weight" not in n]
+    assert own and all(p.requires_grad for p in own)
+    assert all(p.requires_grad for n, p in model.named_parameters() if ".adapters.b." in n)
+    assert not any(p.requires_grad for p in norm.base.parameters())
+    assert not model.bert.embeddings.word_embeddings.weight.requires_grad  # the tied decoder weight
+    counts = al.set_trainable(model, "adapter")
+    assert counts.layernorm > 0 and counts.head > 0 and counts.other == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_labels": 0}, "num_labels=0 must be a positive integer"),
+        ({"num_labels": 5}, "num_labels=5 but head 'cls' has no output layer of size 2"),  # found after wrapping
+        ({"labels": ["x"]}, "got 1 label names ['x'] for a head with 2 outputs"),
+        ({"labels": "ab"}, "labels='ab' must be a list of label names"),
+    ],
+)
+def test_a_failed_add_leaves_the_model_unchanged(kwargs, message):
+    model = tiny_model("bert", "mlm", num_labels=2)
+    modules_before = [type(m) for m in model.modules()]
+    with pytest.raises(al.AdapterlabError, match=re.escape(message)):
+        al.add_adapters(model, al.AdapterConfig(size=8), name="t", **kwargs)
+    assert [type(m) for m in model.modules()] == modules_before
+    assert al.adapter_names(model) == []

@@ -204,3 +204,56 @@ def test_unknown_pack_dtype_is_refused(tmp_path):
     with pytest.raises(al.AdapterlabError, match="dtype 'int8' is not allowed; use float32, float16, bfloat16"):
         al.save_adapter(_trained(), tmp_path / "pack", name="sst2", dtype="int8")
     assert not (tmp_path / "pack").exists()
+
+
+def _manifest_labels(pack):
+    return json.loads((pack / MANIFEST_FILE).read_text())["labels"]
+
+
+def _set_up_for(model, names):
+    """A model configured for one task's labels, as from_pretrained(..., id2label=...) does."""
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {n: i for i, n in enumerate(names)}
+    return model
+
+
+def test_each_adapter_saves_its_own_label_names(tmp_path):
+    model = _set_up_for(tiny_model("bert", "sequence", num_labels=2), ["neg", "pos"])
+    al.add_adapters(model, al.AdapterConfig(size=8), name="sst2")  # takes the model's names
+    al.add_adapters(model, al.AdapterConfig(size=8), name="rte")  # another 2-class task: none
+    al.add_adapters(model, al.AdapterConfig(size=8), name="mrpc", labels=["no", "yes"])
+    for name in ("rte", "mrpc", "sst2"):
+        al.save_adapter(model, tmp_path / name, name=name)
+    assert _manifest_labels(tmp_path / "sst2") == ["neg", "pos"]
+    assert _manifest_labels(tmp_path / "rte") is None
+    assert _manifest_labels(tmp_path / "mrpc") == ["no", "yes"]
+    al.save_adapter(model, tmp_path / "rte", name="rte", labels=["entail", "not"])
+    al.save_adapter(model, tmp_path / "rte2", name="rte")  # names given once are the adapter's
+    assert _manifest_labels(tmp_path / "rte2") == ["entail", "not"]
+    assert _manifest_labels(tmp_path / "sst2") == ["neg", "pos"]
+
+
+def test_label_names_survive_load_then_save(tmp_path):
+    source = _set_up_for(tiny_model("bert", "sequence", num_labels=2), ["neg", "pos"])
+    al.add_adapters(source, al.AdapterConfig(size=8), name="sst2")
+    al.add_adapters(source, al.AdapterConfig(size=8), name="rte", labels=["entail", "not"])
+    al.add_adapters(source, al.AdapterConfig(size=8), name="qqp")
+    for name in ("sst2", "rte", "qqp"):
+        al.save_adapter(source, tmp_path / name, name=name)
+    # a fresh backbone set up for yet another task: its names must not leak into any pack
+    fresh = _set_up_for(tiny_model("bert", "sequence", num_labels=2), ["other", "names"])
+    for name in ("qqp", "rte", "sst2"):
+        al.load_adapter(fresh, tmp_path / name)
+        al.save_adapter(fresh, tmp_path / f"{name}-again", name=name)
+    assert _manifest_labels(tmp_path / "sst2-again") == ["neg", "pos"]
+    assert _manifest_labels(tmp_path / "rte-again") == ["entail", "not"]
+    assert _manifest_labels(tmp_path / "qqp-again") is None
+
+
+def test_wrong_number_of_label_names_is_refused_and_nothing_is_written(tmp_path):
+    model = _trained()  # 3 labels
+    with pytest.raises(al.AdapterlabError, match=r"save_adapter: got 2 label names \['neg', 'pos'\] for a head with 3 outputs"):
+        al.save_adapter(model, tmp_path / "pack", name="sst2", labels=["neg", "pos"])
+    assert not (tmp_path / "pack").exists()
+    al.save_adapter(model, tmp_path / "pack", name="sst2")
+    assert _manifest_labels(tmp_path / "pack") is None  # the refused names were not kept

@@ -209,7 +209,8 @@ def add_adapters(
     base_model_of(model)  # a clear error for anything that is not an HF model
     has_head = bool(head_paths(model))
     if labels is not None:
-        labels = check_labels(labels, num_labels or getattr(model.config, "num_labels", None) if has_head else None, "add_adapters")
+        size = (num_labels or getattr(model.config, "num_labels", None)) if has_head else None
+        labels = check_labels(labels, size, "add_adapters")
     elif has_head and (state is None or not state.configs) and num_labels in (None, getattr(model.config, "num_labels", None)):
         labels = _config_labels(model)
 
@@ -225,7 +226,9 @@ def add_adapters(
         _add_task_modules(model, state, config, name, num_labels)
     except BaseException:
         for _, wrapper in wrappers(model, _WRAPPERS):
-            _task_copies(wrapper).pop(name, None)
+            copies = _task_copies(wrapper)
+            if name in copies:
+                del copies[name]
         if created:
             _unwrap(model, state)
         raise
@@ -282,7 +285,7 @@ def _own_copy(module: nn.Module, shared: set[int]) -> nn.Module:
             if buffer is not None and buffer.is_floating_point() and trainable_dtype(buffer.dtype) != buffer.dtype:
                 setattr(sub, key, buffer.to(trainable_dtype(buffer.dtype)))
     for sub in module.modules():
-        if type(sub) is nn.Linear and id(sub.weight) in shared and sub.bias is not None and sub.bias.dtype != sub.weight.dtype:
+        if type(sub) is nn.Linear and id(sub.weight) in shared and trainable_dtype(sub.weight.dtype) != sub.weight.dtype:
             sub.__class__ = SharedWeightLinear
     return module
 
@@ -290,8 +293,10 @@ def _own_copy(module: nn.Module, shared: set[int]) -> nn.Module:
 def _config_labels(model: nn.Module) -> tuple[str, ...] | None:
     """model.config.id2label in head order, unless it is missing or the default LABEL_i."""
     id2label = getattr(model.config, "id2label", None) or {}
-    names = [str(id2label[i]) for i in sorted(id2label, key=int)]
     size = getattr(model.config, "num_labels", None)
+    if not isinstance(id2label, dict) or sorted(map(str, id2label)) != sorted(map(str, range(len(id2label)))):
+        return None  # not indices 0..n-1 (a hand-edited config)
+    names = [str(id2label[i] if i in id2label else id2label[str(i)]) for i in range(len(id2label))]
     if len(names) != size or all(n == f"LABEL_{i}" for i, n in enumerate(names)):
         return None
     return tuple(names)
@@ -299,11 +304,11 @@ def _config_labels(model: nn.Module) -> tuple[str, ...] | None:
 
 def check_labels(labels: Sequence[str], size: int | None, caller: str) -> tuple[str, ...]:
     """Label names as a tuple of strings; as many as the head's outputs when there is a head."""
-    if isinstance(labels, str) or not isinstance(labels, Sequence) or not all(isinstance(n, str) for n in labels):
-        raise AdapterlabError(f"{caller}: labels={labels!r} must be a list of label names (strings)")
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise AdapterlabError(f"{caller}: labels={labels!r} must be a list of label names, one per head output")
     if size is not None and len(labels) != size:
         raise AdapterlabError(f"{caller}: got {len(labels)} label names {list(labels)!r} for a head with {size} outputs; pass one name per output")
-    return tuple(labels)
+    return tuple(str(label) for label in labels)
 
 
 def activate(model: nn.Module, names: str | Sequence[str] | None) -> None:

@@ -30,6 +30,7 @@ from adapterlab.adapters.inject import (
     adapter_state,
     add_adapters,
     base_model_of,
+    check_labels,
     model_type_of,
     remove_adapters,
     wrappers,
@@ -111,9 +112,10 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
                  dtype: str = "float32") -> SavedPack:
     """Write the task pack of adapter `name` into folder `path`, atomically.
 
-    `labels` are the task's label names; by default they come from model.config.id2label when
-    that matches the task's head. `dtype` "float16" or "bfloat16" stores the weights at half
-    the size (they are cast back on load, so outputs move by the rounding; measure it first).
+    `labels` are the task's label names in head order; the adapter keeps them from then on. By
+    default the pack gets the names the adapter owns (see add_adapters), or none. `dtype`
+    "float16" or "bfloat16" stores the weights at half the size (they are cast back on load, so
+    outputs move by the rounding; measure it first).
     """
     if dtype not in PACK_DTYPES:
         raise AdapterlabError(f"save_adapter: dtype {dtype!r} is not allowed; use {', '.join(PACK_DTYPES)}")
@@ -123,13 +125,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
         raise AdapterlabError(f"save_adapter: no adapter named {name!r} on this model (adapters: {known})")
     num_labels = state.num_labels.get(name) or getattr(model.config, "num_labels", None)
     has_head = bool(wrappers(model, TaskHead))
-    if labels is None and has_head:
-        id2label = getattr(model.config, "id2label", None) or {}
-        names = [id2label[i] for i in sorted(id2label)]
-        if len(names) == num_labels and not all(n == f"LABEL_{i}" for i, n in enumerate(names)):
-            labels = names
-    if labels is not None:
-        labels = [str(label) for label in labels]
+    own = check_labels(labels, num_labels if has_head else None, "save_adapter") if labels is not None else state.labels.get(name)
     manifest = {
         "format": PACK_FORMAT,
         "format_version": PACK_VERSION,
@@ -138,7 +134,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
         "backbone": backbone_identity(model),
         "head_class": type(model).__name__,
         "num_labels": num_labels if has_head else None,
-        "labels": labels,
+        "labels": None if own is None else list(own),
         "dtype": dtype,
     }
     tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}
@@ -154,6 +150,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    state.labels[name] = own  # names given here are the adapter's from now on
     size = sum(f.stat().st_size for f in target.iterdir())
     saved = SavedPack(target, name, size, len(tensors))
     logger.info("%s", saved)
@@ -274,6 +271,8 @@ def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = N
     has_heads = any(k.startswith("heads.") for k in tensors)
     num_labels = info.num_labels if has_heads else None
     add_adapters(model, info.config, name, num_labels=num_labels)
+    # the pack's names, or none: a head the pack did not bring is not described by them
+    adapter_state(model).labels[name] = tuple(info.labels) if has_heads and info.labels is not None else None
     try:
         expected = pack_parameters(model, name)
         if not with_head:
