@@ -203,6 +203,9 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
     report = build_report(args.out)
     print(f"report of {report.runs_done}/{report.runs_planned} runs in {report.folder}/:")
+    if report.stale:
+        print(f"left out: {len(report.stale)} run(s) recorded with other settings than the plan's (e.g. {report.stale[0]}); "
+              "`study run --rerun-changed` reruns them")
     for path in report.files:
         print(f"  {path.name}")
     print((report.folder / "table.md").read_text())
@@ -386,12 +389,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adapterlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _close_progress_bars()  # so that the message gets its own line and no bar is redrawn after it
         print("adapterlab: interrupted; unfinished runs have no result.json and run again next time", file=sys.stderr)
         return 130
     except OSError as err:  # an --out that cannot be written, a full disk: one line, not a traceback
         where = err.filename or "output"
         print(f"adapterlab: error: {where}: {err.strerror or err}", file=sys.stderr)
         return 2
+
+
+def _close_progress_bars() -> None:
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(tqdm._instances):
+            bar.close()
 
 
 def _fmt(value) -> str:

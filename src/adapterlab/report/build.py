@@ -15,7 +15,7 @@ from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.tables import Table, build_table, to_csv, to_html, to_latex, to_markdown
 from adapterlab.study.executor import load_plan
-from adapterlab.train.run import METRICS_FILE, read_result
+from adapterlab.runs import METRICS_FILE, config_differences, read_config, read_result
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
@@ -26,17 +26,25 @@ class Report:
     files: list[Path]
     runs_done: int
     runs_planned: int
+    stale: list[str] = dataclasses.field(default_factory=list)  # runs recorded with other settings, left out
 
 
-def collect(out: Path) -> tuple[dict, list[dict]]:
-    """The study plan and one record {"labels", "result", "dir"} per finished run."""
+def collect(out: Path) -> tuple[dict, list[dict], list[str]]:
+    """The study plan, one record {"labels", "result", "dir"} per finished run, and the runs left
+    out because they were recorded with other settings than the plan's (a cell never mixes
+    configs: `study run --rerun-changed` brings them up to date)."""
     plan = load_plan(out)
-    records = []
+    records, stale = [], []
     for run in plan["runs"]:
         result = read_result(out / run["dir"])
-        if result is not None:
-            records.append({"labels": run["labels"], "result": result, "dir": out / run["dir"]})
-    return plan, records
+        if result is None:
+            continue
+        stored = read_config(out / run["dir"])
+        if isinstance(run.get("config"), dict) and stored is not None and config_differences(run["config"], stored):
+            stale.append(run["dir"])
+            continue
+        records.append({"labels": run["labels"], "result": result, "dir": out / run["dir"]})
+    return plan, records, stale
 
 
 def _curves(records: list[dict]) -> list[dict]:
@@ -72,7 +80,7 @@ def overfitting_tables(curves: list[dict], title: str) -> list[Table]:
 
 def build_report(out: str | Path) -> Report:
     out = Path(out)
-    plan, records = collect(out)
+    plan, records, stale = collect(out)
     if not records:
         raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
     folder = out / "report"
@@ -113,13 +121,14 @@ def build_report(out: str | Path) -> Report:
     if transfer or similarity:
         steps.append(f"adapterlab study analyze {out}")
     steps.append(f"adapterlab study report {out}")
-    page = _html(plan, tables, plots, len(records), run_versions, steps)
+    page = _html(plan, tables, plots, len(records), run_versions, steps, stale)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
-    return Report(folder, files, len(records), len(plan["runs"]))
+    return Report(folder, files, len(records), len(plan["runs"]), stale)
 
 
-def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str]) -> str:
+def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str],
+          stale: list[str]) -> str:
     import torch
     import transformers
 
@@ -137,7 +146,7 @@ def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, ru
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
-<p>{done} of {len(plan['runs'])} planned runs finished.</p>
+<p>{done} of {len(plan['runs'])} planned runs finished.{f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {html.escape(stale[0])}); `adapterlab study run --rerun-changed` reruns them." if stale else ""}</p>
 {"".join(map(to_html, tables))}{images}
 <h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
 """

@@ -12,7 +12,6 @@ every finished run of each listed task on each language (Table 3). Results go to
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
@@ -26,10 +25,9 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     from adapterlab.analysis.transfer import evaluate_runs
 
     out = Path(out)
-    try:
-        plan = json.loads((out / "study.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        raise AdapterlabError(f"{out}: not a study folder (no readable study.json)") from None
+    from adapterlab.study.executor import load_plan
+
+    plan = load_plan(out)
     analysis = plan.get("analysis") or {}
     if not analysis:
         raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")

@@ -15,6 +15,7 @@ have no result.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -103,29 +105,31 @@ def _read_claim(claim: Path) -> dict | None:
     return owner if isinstance(owner, dict) else None
 
 
-def _claim_key(claim: Path) -> str | None:
-    """What identifies one claim file: its token (older claims: pid and time); None if absent."""
+def _claim_key(claim: Path) -> tuple[str | None, dict | None]:
+    """(what identifies this claim file, its owner record) from ONE read: its token (older
+    claims: pid and time), or its inode and mtime when it is unreadable; (None, None) if absent.
+    Judging a claim and naming it from two reads would let a new claim take the old one's verdict."""
     owner = _read_claim(claim)
     if owner is not None:
-        return str(owner.get("token") or f"{owner.get('pid')}-{owner.get('since')}")
+        return str(owner.get("token") or f"{owner.get('pid')}-{owner.get('since')}"), owner
     try:
         stat = claim.stat()
     except OSError:
-        return None
-    return f"unreadable-{stat.st_ino}-{stat.st_mtime_ns}"
+        return None, None
+    if time.time() - stat.st_mtime <= STALE_UNREADABLE_SECONDS:
+        return f"writing-{stat.st_ino}-{stat.st_mtime_ns}", None  # a claim being written right now
+    return f"unreadable-{stat.st_ino}-{stat.st_mtime_ns}", None
 
 
 def _stale_key(claim: Path) -> str | None:
-    """The key of the claim when it is stale, else None."""
-    owner = _read_claim(claim)
+    """The key of the claim when it is stale, "absent" when there is none, else None."""
+    key, owner = _claim_key(claim)
+    if key is None:
+        return "absent"  # released in the meantime: a fresh create decides
     if owner is None:
-        try:
-            age = time.time() - claim.stat().st_mtime
-        except OSError:
-            return "absent"  # released in the meantime: a fresh create decides
-        # a claim being written right now is not stale; one that stays unreadable is
-        return _claim_key(claim) if age > STALE_UNREADABLE_SECONDS else None
-    return _claim_key(claim) if _owner_is_gone(owner) else None
+        # one that stays unreadable was never finished; one being written is not stale
+        return key if key.startswith("unreadable-") else None
+    return key if _owner_is_gone(owner) else None
 
 
 def _owner_is_gone(owner: dict) -> bool:
@@ -150,7 +154,7 @@ def _take_over(claim: Path, key: str) -> str | None:
         except FileExistsError:
             return None
         try:
-            if _claim_key(claim) == key:  # still the stale claim we judged, not a newer one
+            if _claim_key(claim)[0] == key:  # still the stale claim we judged, not a newer one
                 claim.unlink(missing_ok=True)
             return _create_claim(claim)
         finally:
@@ -305,32 +309,55 @@ def threads_per_worker(workers: int) -> int | None:
     return max(1, cores // workers)
 
 
+def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
+                 retry_failed: bool = False, rerun_changed: bool = False) -> None:
+    """Claim and run every run that needs it, one at a time. Ctrl-C (KeyboardInterrupt) kills the
+    run in flight with its child process and releases its claim; the run has no result and reruns."""
+    prints: dict = {}
+    for run in spec.runs:
+        run_dir = out / run.relative_dir
+        if _needs_run(run, run_dir, retry_failed, rerun_changed, prints) is None:
+            claim = claim_path(run_dir)
+            if claim.exists() and _stale_key(claim) is not None:
+                token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
+                release(run_dir, token) if token else None
+            continue
+        token = try_claim(run_dir)
+        if not token:
+            continue
+        try:
+            action = _needs_run(run, run_dir, retry_failed, rerun_changed, prints)  # again, under the claim
+            if action is None:
+                continue
+            status = run_one(run, out, threads, overwrite=action == "overwrite")
+            if progress:
+                progress(run.relative_dir, status)
+        finally:
+            release(run_dir, token)
+
+
 def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
             retry_failed: bool = False, rerun_changed: bool = False) -> None:
-    prints: dict = {}
+    """A worker process of run_study. It starts with SIGINT ignored (so a Ctrl-C while it imports
+    prints no traceback) and stops at the first SIGINT (the terminal's Ctrl-C) or SIGTERM (sent by
+    the main process); the main process reports the interruption once."""
+    interrupted = False
+
+    def interrupt_once(signum, frame) -> None:
+        # later signals do nothing, so that the cleanup (killing the run's child, releasing the
+        # claim) is not interrupted into a traceback. Not SIG_IGN: a SIGTERM that arrived with the
+        # SIGINT would then make Python print "Signal 15 ignored due to race condition".
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt_once)
+    signal.signal(signal.SIGTERM, interrupt_once)
     try:
-        for run in spec.runs:
-            run_dir = out / run.relative_dir
-            if _needs_run(run, run_dir, retry_failed, rerun_changed, prints) is None:
-                claim = claim_path(run_dir)
-                if claim.exists() and _stale_key(claim) is not None:
-                    token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
-                    release(run_dir, token) if token else None
-                continue
-            token = try_claim(run_dir)
-            if not token:
-                continue
-            try:
-                action = _needs_run(run, run_dir, retry_failed, rerun_changed, prints)  # again, under the claim
-                if action is None:
-                    continue
-                status = run_one(run, out, threads, overwrite=action == "overwrite")
-                if progress:
-                    progress(run.relative_dir, status)
-            finally:
-                release(run_dir, token)
+        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed)
     except KeyboardInterrupt:
-        return  # Ctrl-C: the main process reports it once; the run in flight has no result and reruns
+        return
 
 
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
@@ -346,27 +373,45 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     check_study_start(spec, out, workers, rerun_changed)
     write_plan(spec, out, command or [])
     if workers == 1:
-        _worker(spec, out, progress, None, retry_failed, rerun_changed)
+        _run_pending(spec, out, progress, None, retry_failed, rerun_changed)  # Ctrl-C reaches the caller
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
     processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed), daemon=False)
                  for _ in range(workers)]
-    for process in processes:
-        process.start()
     try:
+        with _sigint_ignored():  # inherited by the workers until they install their own handler
+            for process in processes:
+                process.start()
         while any(p.is_alive() for p in processes):
             time.sleep(0.5)
             if progress:
                 progress("", "")
     except KeyboardInterrupt:
-        for process in processes:
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
-        for process in processes:
-            process.join(timeout=30)
+        with _sigint_ignored():  # a second Ctrl-C does not cut the workers' cleanup short
+            for process in processes:
+                if process.pid is not None and process.is_alive():
+                    # a worker still starting ends silently (default action); a running one stops its run
+                    os.kill(process.pid, signal.SIGTERM)
+            for process in processes:
+                if process.pid is not None:
+                    process.join(timeout=30)
         raise
     return run_states(spec, out)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored inside, in this process and in the processes started there (a Ctrl-C in
+    those milliseconds is lost). Outside the main thread, where signals cannot be set, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: bool) -> None:

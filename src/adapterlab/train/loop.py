@@ -85,7 +85,10 @@ def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: Labe
     outputs = []  # (feature index, loss sum, scored count, prediction)
     for indices, batch in evaluation_batches(features, collator, batch_size, accelerator):
         logits = model(**model_inputs(batch)).logits
-        loss_sums, counts = example_losses(logits, batch["labels"], spec.kind)
+        targets = batch["labels"]
+        if labels.unknown:  # gold labels the model cannot output: scored as misses, left out of the loss
+            targets = targets.masked_fill(targets >= len(labels.names), IGNORE_INDEX)
+        loss_sums, counts = example_losses(logits, targets, spec.kind)
         if spec.kind == "token":
             gold = batch["labels"].cpu()
             predicted = logits.argmax(-1).cpu()

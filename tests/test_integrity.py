@@ -1,0 +1,408 @@
+"""Integrity (issue #11) and real inputs (issue #12): adapterlab never deletes or escapes, never
+runs one run twice, never reports stale numbers, and bad input is one line, exit 2, nothing written."""
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+import yaml
+
+from adapterlab.cli import main
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import MARKER_FILE
+from adapterlab.study.executor import claim_path, release, run_study, try_claim
+from adapterlab.study.spec import expand_spec
+from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("integrity")
+    model = save_tiny_backbone(root / "model", dropout=0.0)
+    sst = root / "sst"
+    sst.mkdir()
+    write_sentiment_tsv(sst / "train.tsv", 60, seed=0)
+    write_sentiment_tsv(sst / "dev.tsv", 21, seed=1)
+    write_sentiment_tsv(sst / "test.tsv", 17, seed=2)
+    return {"root": root, "model": str(model), "sst": sst}
+
+
+def train(world, out, *extra, data=None):
+    args = ["train", "--task", "sst2", "--data", str(data or world["sst"]), "--model", world["model"], "--out", str(out), "--no-progress",
+            "--batch-size", "8", "--epochs", "1", *extra]
+    return main(args)
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adapterlab: error:") and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------------- data loss and escape
+
+
+def test_train_never_deletes_a_folder_it_did_not_create(world, tmp_path, capsys):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "ideas.txt").write_text("my notes")
+    assert train(world, notes) == 2
+    assert "is not an adapterlab run folder" in one_line_error(capsys)
+    assert tree(notes) == {"ideas.txt": b"my notes"}
+    # the data folder itself as --out
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (data / name).write_bytes((world["sst"] / name).read_bytes())
+    before = tree(data)
+    assert train(world, data, data=data) == 2
+    one_line_error(capsys)
+    assert tree(data) == before
+    # a file as --out
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    assert train(world, file) == 2 and "is not a folder" in one_line_error(capsys)
+
+
+def test_a_rerun_removes_only_what_adapterlab_wrote(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(world, out) == 0
+    assert (out / MARKER_FILE).is_file()
+    (out / "my-analysis.txt").write_text("keep me")
+    assert train(world, out) == 2 and "already complete" in one_line_error(capsys)
+    assert train(world, out, "--overwrite") == 0
+    assert (out / "my-analysis.txt").read_text() == "keep me"
+    assert json.loads((out / "result.json").read_text())["status"] == "ok"
+
+
+def test_a_failed_run_is_not_complete_and_runs_again(world, tmp_path, caplog):
+    out = tmp_path / "run"
+    assert train(world, out) == 0
+    result = json.loads((out / "result.json").read_text())
+    (out / "result.json").write_text(json.dumps({**result, "status": "failed", "error": "killed by signal 9"}))
+    assert train(world, out) == 0
+    assert "previous attempt failed (killed by signal 9); running it again" in caplog.text
+    assert json.loads((out / "result.json").read_text())["status"] == "ok"
+
+
+def spec_of(world, **changes):
+    spec = {"name": "integrity", "base": {"model": world["model"], "epochs": 1, "batch_size": 8, "max_length": 32, "train_size": 20,
+                                          "validation_size": 10, "progress": False},
+            "tasks": {"sst2": {"train": str(world["sst"] / "train.tsv"), "dev": str(world["sst"] / "dev.tsv")}},
+            "grid": {"method": ["adapter"], "seed": [0]}, "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}}}
+    for key, value in changes.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) and key != "tasks" else value
+    return spec
+
+
+def spec_errors(spec) -> list[str]:
+    with pytest.raises(AdapterlabError) as err:
+        expand_spec(spec)
+    return str(err.value).splitlines()
+
+
+@pytest.mark.parametrize("seed", ["../../../victim", "abc", 1.5, True, -1, 2**32])
+def test_seeds_are_integers_in_numpys_range(world, seed):
+    errors = spec_errors(spec_of(world, grid={"seed": [seed]}))
+    assert any(f"seed={seed!r}: must be an integer in [0, 4294967295]" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("task", ["../../x", "/tmp/abs", ".hidden", "a/b"])
+def test_task_names_cannot_leave_the_study_folder(world, task):
+    data = {"task": "sst2", "train": str(world["sst"] / "train.tsv"), "dev": str(world["sst"] / "dev.tsv")}
+    errors = spec_errors(spec_of(world, tasks={task: data}))
+    assert any("cannot name a run folder" in e for e in errors), errors
+
+
+def test_grid_values_cannot_leave_the_study_folder_and_paths_are_made_safe(world):
+    errors = spec_errors(spec_of(world, grid={"seed": [0], "nonlinearity_dummy": ["x"]}))
+    assert any("unknown axis" in e for e in errors)
+    errors = spec_errors(spec_of(world, grid={"seed": [0], "encoding": ["../../../victim"]}))
+    assert any("grid.encoding: value '../../../victim' cannot name a run folder" in e for e in errors), errors
+    # a grid over backbone paths is fine: the folder name keeps only the last part and a hash
+    spec = expand_spec(spec_of(world, grid={"seed": [0], "model": [world["model"], world["model"] + "/"]}), check_files=False)
+    for run in spec.runs:
+        assert ".." not in run.relative_dir and run.relative_dir.count("/") == 2, run.relative_dir
+
+
+def test_a_victim_folder_survives_a_hostile_spec(world, tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("years of work")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(spec_of(world, grid={"seed": ["../../../victim"]})))
+    out = tmp_path / "a" / "b" / "out"
+    assert main(["study", "run", str(spec), "--out", str(out), "--no-progress"]) == 2
+    assert tree(victim) == {"thesis.tex": b"years of work"} and not out.exists()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _race(run_dir: str, barrier, results, done) -> None:
+    barrier.wait()
+    results.put(try_claim(Path(run_dir)))
+    done.wait()  # an owner stays alive until every racer has answered (a dead owner's claim is stale)
+
+
+def test_a_stale_claim_has_exactly_one_new_owner_among_many_racing_processes(tmp_path):
+    context = multiprocessing.get_context("fork")
+    racers, trials = 8, 25
+    for trial in range(trials):
+        run_dir = tmp_path / f"run{trial}" / "seed=0"
+        run_dir.parent.mkdir(parents=True)
+        claim_path(run_dir).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "since": 0, "token": "dead"}))
+        barrier, results, done = context.Barrier(racers), context.Queue(), context.Event()
+        processes = [context.Process(target=_race, args=(str(run_dir), barrier, results, done)) for _ in range(racers)]
+        for process in processes:
+            process.start()
+        tokens = [results.get(timeout=30) for _ in processes]
+        done.set()
+        for process in processes:
+            process.join()
+        owners = [t for t in tokens if t]
+        assert len(owners) == 1, f"trial {trial}: {len(owners)} owners"
+        assert json.loads(claim_path(run_dir).read_text())["token"] == owners[0]
+        assert not list(run_dir.parent.glob("*.takeover-*"))  # the takeover gates are gone
+        release(run_dir, "someone else")  # only the owner's token releases a claim
+        assert claim_path(run_dir).exists()
+        release(run_dir, owners[0])
+        assert not claim_path(run_dir).exists()
+
+
+# ------------------------------------------------------------------ results never stale or short
+
+
+def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tmp_path):
+    from adapterlab.report.build import collect
+    from adapterlab.study.executor import write_plan
+
+    out = tmp_path / "study"
+    first = expand_spec(spec_of(world))
+    assert [s.state for s in run_study(first, out)] == ["ok"]
+    changed = expand_spec(spec_of(world, base={"epochs": 2, "max_length": 24}))
+    plan_before = (out / "study.json").read_bytes()
+    with pytest.raises(AdapterlabError, match=r"finished with other settings \(epochs: 1 -> 2; max_length: 32 -> 24\).*--rerun-changed"):
+        run_study(changed, out)
+    assert (out / "study.json").read_bytes() == plan_before  # nothing written before the refusal
+    # a report of a plan whose runs were made with other settings leaves them out
+    write_plan(changed, out, [])
+    _, records, stale = collect(out)
+    assert records == [] and stale == [changed.runs[0].relative_dir]
+    states = run_study(changed, out, rerun_changed=True)
+    assert [s.state for s in states] == ["ok"]
+    config = json.loads((out / changed.runs[0].relative_dir / "config.json").read_text())
+    assert config["epochs"] == 2 and config["max_length"] == 24
+    _, records, stale = collect(out)
+    assert len(records) == 1 and stale == []
+
+
+def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.tsv", "dev.tsv"):
+        (data / name).write_bytes((world["sst"] / name).read_bytes())
+    raw = spec_of(world, tasks={"sst2": {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")}})
+    out = tmp_path / "study"
+    run_study(expand_spec(raw), out)
+    with (data / "dev.tsv").open("a") as handle:
+        handle.write("a great film\t1\n")
+    with pytest.raises(AdapterlabError, match="data files: content differs"):
+        run_study(expand_spec(raw), out)
+
+
+def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path):
+    out = tmp_path / "study"
+    spec = expand_spec(spec_of(world, grid={"method": ["adapter"], "seed": [0, 1]}))
+    for run, reason in zip(spec.runs, ("died", "error")):
+        run_dir = out / run.relative_dir
+        run_dir.mkdir(parents=True)
+        (run_dir / MARKER_FILE).touch()
+        (run_dir / "result.json").write_text(json.dumps({"status": "failed", "reason": reason, "error": "x"}))
+    (out / "study.json").write_text("{}")  # a study folder from an earlier invocation
+    states = run_study(spec, out)
+    assert [s.state for s in states] == ["ok", "failed"]
+    assert [s.state for s in run_study(spec, out, retry_failed=True)] == ["ok", "ok"]
+
+
+def test_nothing_is_written_before_study_run_validates(world, tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(spec_of(world)))
+    out = tmp_path / "out"
+    assert main(["study", "run", str(spec), "--out", str(out), "--workers", "0", "--no-progress"]) == 2
+    assert "workers=0" in one_line_error(capsys) and not out.exists()
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "a.txt").write_text("a")
+    assert main(["study", "run", str(spec), "--out", str(user), "--no-progress"]) == 2
+    assert "is not a study folder" in one_line_error(capsys) and tree(user) == {"a.txt": b"a"}
+
+
+def test_a_study_leaves_no_temp_files(world, tmp_path):
+    out = tmp_path / "study"
+    run_study(expand_spec(spec_of(world)), out)
+    leftovers = [p for p in out.rglob(".*") if p.name != MARKER_FILE]
+    assert leftovers == []
+
+
+def test_token_tasks_score_every_gold_word(world, tmp_path):
+    from adapterlab.data.example import Example
+    from adapterlab.data.features import LabelMap, encode
+    from adapterlab.data.tasks import get_task
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(world["model"])
+    import random
+
+    rng = random.Random(0)
+    tags = ("O", "B-PER", "I-PER")
+    sentences = [Example(tokens=tuple(rng.choice(WORDS) for _ in range(rng.randint(15, 30))), tags=None) for _ in range(6)]
+    sentences = [Example(tokens=s.tokens, tags=tuple(rng.choice(tags) for _ in s.tokens)) for s in sentences]
+    features = encode(sentences, get_task("ner"), LabelMap(tags), tokenizer, max_length=12)
+    assert all(len(f["input_ids"]) <= 12 for f in features)
+    scored = [(f["_example"], word) for f in features for word in f["_words"]]
+    assert sorted(scored) == [(i, w) for i, s in enumerate(sentences) for w in range(len(s.tokens))]  # every word, once
+    assert len(features) > len(sentences)  # long sentences were cut into windows
+    # end to end: every gold word of the test file is scored
+    panx = tmp_path / "panx"
+    panx.mkdir()
+    lines = lambda items: "\n".join("\n".join(f"{w}\t{t}" for w, t in zip(s.tokens, s.tags)) + "\n" for s in items)  # noqa: E731
+    (panx / "train.tsv").write_text(lines(sentences * 3))
+    (panx / "dev.tsv").write_text(lines(sentences[:3]))
+    (panx / "test.tsv").write_text(lines(sentences[3:]))
+    out = tmp_path / "run"
+    args = ["train", "--task", "ner", "--train", str(panx / "train.tsv"), "--dev", str(panx / "dev.tsv"), "--test", str(panx / "test.tsv"),
+            "--format", "xtreme-tokens", "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1", "--max-length", "12"]
+    assert main(args) == 0
+    test = json.loads((out / "result.json").read_text())["test"]
+    assert test["words"] == sum(len(s.tokens) for s in sentences[3:]) and test["unscored_words"] == 0
+
+
+def test_the_label_set_comes_from_the_training_file(world, tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    (folder / "dev.csv").write_text("text,label\ngood,pos\nodd,neutral\n")
+    (folder / "test.csv").write_text("text,label\ngood,pos\n")
+    out = tmp_path / "run"
+    args = ["train", "--task", "classification", "--train", str(folder / "train.csv"), "--dev", str(folder / "dev.csv"), "--test",
+            str(folder / "test.csv"), "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1"]
+    assert main(args) == 2
+    err = one_line_error(capsys)
+    assert f"{folder / 'dev.csv'}:3: label 'neutral' is not in the label set" in err and not out.exists()
+    (folder / "dev.csv").write_text("text,label\ngood,pos\nbad,neg\n")
+    (folder / "test.csv").write_text("text,label\ngood,pos\nbad,nge\n")  # a typo
+    assert main(args) == 2
+    assert "test.csv:3: label 'nge'" in one_line_error(capsys) and not out.exists()
+
+
+# ---------------------------------------------------------------------------------- real inputs
+
+
+def test_max_length_is_capped_at_the_position_table(world, tmp_path):
+    from adapterlab.train.model_setup import position_limit
+
+    assert position_limit(transformers.BertConfig(max_position_embeddings=64)) == 64
+    assert position_limit(transformers.RobertaConfig(max_position_embeddings=66, pad_token_id=1)) == 64  # positions start at 2
+    assert position_limit(transformers.XLMRobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    long = tmp_path / "long"
+    long.mkdir()
+    for name, count in (("train.tsv", 30), ("dev.tsv", 12), ("test.tsv", 12)):
+        rows = ["sentence\tlabel"] + [" ".join(["great" if i % 2 else "awful"] + ["the film"] * 60) + f"\t{i % 2}" for i in range(count)]
+        (long / name).write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert train(world, out, "--max-length", "100000", data=long) == 0  # the tiny model has 64 positions
+    assert json.loads((out / "config.json").read_text())["max_length_used"] == 64
+
+
+def test_a_tokenizer_without_a_pad_token_uses_the_models(world, tmp_path, capsys):
+    folder = save_tiny_backbone(tmp_path / "nopad", dropout=0.0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    tokenizer.pad_token = None  # as a tokenizer saved with pad_token=None
+    tokenizer.save_pretrained(folder)
+    assert transformers.AutoTokenizer.from_pretrained(folder).pad_token_id is None
+    out = tmp_path / "run"
+    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress", "--epochs", "1"]
+    assert main(args) == 0
+    # and neither the tokenizer nor the model names one: refused before anything is written
+    model_config = json.loads((folder / "config.json").read_text())
+    model_config["pad_token_id"] = None
+    (folder / "config.json").write_text(json.dumps(model_config))
+    out2 = tmp_path / "run2"
+    assert main([*args[:-5], "--out", str(out2), "--no-progress", "--epochs", "1"]) == 2
+    assert "has no pad token and the model config names no pad_token_id" in one_line_error(capsys) and not out2.exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--seed", "-1"), "seed=-1: must be an integer in [0, 4294967295]"),
+    (("--lr", "inf"), "lr=inf: must be a finite number > 0"),
+    (("--lr", "nan"), "lr=nan: must be a finite number > 0"),
+    (("--weight-decay", "-0.1"), "weight_decay=-0.1: must be a finite number >= 0"),
+    (("--warmup-ratio", "1.5"), "warmup_ratio=1.5: must be a finite number in [0, 1)"),
+    (("--encoding", "utf-99"), "encoding='utf-99': not a known text encoding"),
+])
+def test_out_of_range_options_are_refused_before_anything_is_written(world, tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    assert train(world, out, *extra) == 2
+    assert message in one_line_error(capsys) and not out.exists()
+
+
+def test_an_unwritable_out_is_one_line(world, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert train(world, blocker / "run") == 2
+    one_line_error(capsys)
+
+
+def test_pickled_backbone_weights_are_refused_in_one_line(world, tmp_path, capsys):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    for name in os.listdir(world["model"]):
+        if not name.endswith(".safetensors"):
+            (folder / name).write_bytes((Path(world["model"]) / name).read_bytes())
+    state = transformers.BertModel.from_pretrained(world["model"]).state_dict()
+    torch.save(state, folder / "pytorch_model.bin")
+    out = tmp_path / "run"
+    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress"]
+    assert main(args) == 2
+    assert "pickled weights are not loaded" in one_line_error(capsys) and not out.exists()
+
+
+def test_study_validate_reports_every_wrong_value_at_once(world, tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(spec_of(world, base={"epochs": "two", "batch_size": -1}, by_method={"adapter": {"lr": "fast"}})))
+    assert main(["study", "validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    for message in ("epochs='two'", "batch_size=-1", "lr='fast'"):
+        assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_crosslingual_uses_the_runs_reader_and_counts_unknown_tags_as_misses(world, tmp_path):
+    from adapterlab.analysis.transfer import evaluate_languages
+
+    data = tmp_path / "xt"
+    data.mkdir()
+    sentence = "john\tB-PER\nvisited\tO\nlondon\tB-LOC\n"
+    (data / "train-en.tsv").write_text("\n".join([sentence] * 30))
+    (data / "dev-en.tsv").write_text("\n".join([sentence] * 6))
+    (data / "dev-de.tsv").write_text("\n".join(["mary\tB-PER\nvisited\tO\nacme\tB-MISC\n"] * 4))
+    out = tmp_path / "run"
+    args = ["train", "--task", "ner", "--train", str(data / "train-en.tsv"), "--dev", str(data / "dev-en.tsv"), "--format", "xtreme-tokens",
+            "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1"]
+    assert main(args) == 0
+    row = evaluate_languages(out, str(data / "dev-{lang}.tsv"), ["en", "de"])
+    assert row["per_language"]["de"]["unknown_labels"] == 4
+    assert row["per_language"]["de"]["words"] == 12 and "unknown_labels" not in row["per_language"]["en"]
