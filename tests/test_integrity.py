@@ -406,3 +406,19 @@ def test_crosslingual_uses_the_runs_reader_and_counts_unknown_tags_as_misses(wor
     row = evaluate_languages(out, str(data / "dev-{lang}.tsv"), ["en", "de"])
     assert row["per_language"]["de"]["unknown_labels"] == 4
     assert row["per_language"]["de"]["words"] == 12 and "unknown_labels" not in row["per_language"]["en"]
+
+
+@pytest.mark.parametrize("method", ["adapter", "finetune"])
+def test_a_half_precision_backbone_trains_in_float32(world, tmp_path, method):
+    folder = tmp_path / "half"
+    model = transformers.BertModel.from_pretrained(world["model"])
+    model.half().save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        if (Path(world["model"]) / name).exists():
+            (folder / name).write_bytes((Path(world["model"]) / name).read_bytes())
+    out = tmp_path / "run"
+    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress",
+            "--epochs", "2", "--method", method, "--lr", "1e-3", "--batch-size", "8"]
+    assert main(args) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and result["test"]["loss"] is not None

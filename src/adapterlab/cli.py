@@ -110,6 +110,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result['status']}: {result['task']} {result['method']} seed {result['seed']}: "
           f"validation {metric} {_fmt(validation)}, test {metric} {_fmt(test)}; "
           f"{result['trainable_params']:,} trainable params ({result['trainable_percent']:.2f}%), {result['wall_seconds']:.0f} s")
+    unscored = (result.get("test") or {}).get("unscored_words")
+    if unscored:
+        print(f"note: {unscored} of {result['test']['words']} test words had no sub-word token and count as wrong")
     if result.get("tapt") and result["tapt"].get("note"):
         print(f"note: {result['tapt']['note']}")
     if "pack" in result:

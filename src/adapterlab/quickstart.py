@@ -15,7 +15,8 @@ from pathlib import Path
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.config import RunConfig
-from adapterlab.train.run import read_result, run_training
+from adapterlab.runs import is_complete, read_result
+from adapterlab.train.run import run_training
 
 # A short CPU schedule needs larger steps than the paper's 20-epoch rates (1e-4 / 2e-5);
 # each method gets a rate suited to 5 epochs, and the table prints them.
@@ -110,7 +111,7 @@ def run_quickstart(out: str | Path, seeds: int = 3, train_size: int = 200, epoch
     for index, (name, config) in enumerate(configs, start=1):
         run_dir = out / name
         done = read_result(run_dir)
-        if done is not None:
+        if is_complete(done):
             print(f"[{index}/{len(configs)}] {name}: already done ({done['status']}), skipped")
             results.append(done)
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
 import transformers
 
 from adapterlab.data.features import LabelMap
@@ -89,13 +90,17 @@ def load_tokenizer(model_path: str, model_config=None):
 
 
 def build_task_model(model_path: str, spec: TaskSpec, labels: LabelMap):
-    """The backbone with a fresh head for the task (token or sequence classification/regression)."""
+    """The backbone with a fresh head for the task (token or sequence classification/regression).
+
+    Loaded in float32 whatever the checkpoint's dtype (transformers 5 keeps a half checkpoint
+    half by default): trainable parameters must be float32, or AdamW steps on fp16 weights reach
+    NaN. Half-precision compute comes from autocast (--mixed-precision) on GPUs."""
     auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
     if spec.kind == "regression":
         kwargs = {"num_labels": 1, "problem_type": "regression"}
     else:
         kwargs = {"num_labels": len(labels.names), "id2label": dict(enumerate(labels.names)), "label2id": {n: i for i, n in enumerate(labels.names)}}
     try:
-        return auto.from_pretrained(model_path, use_safetensors=True, **kwargs)
+        return auto.from_pretrained(model_path, use_safetensors=True, dtype=torch.float32, **kwargs)
     except OSError as err:
         raise AdapterlabError(f"model {model_path!r} could not be loaded: {str(err).splitlines()[0]}") from None

@@ -45,7 +45,8 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     MLM head train, and their pack is saved for the task run to start from. Fine-tuning: the whole
     encoder trains and its weights are handed over in memory."""
     mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True)
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
+                                                                           dtype=torch.float32)  # trainable weights in float32
     head_fresh = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
     if head_fresh:
         logger.warning(HEAD_NOTE)
