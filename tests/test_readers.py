@@ -1,9 +1,13 @@
+import inspect
 import json
+import re
 
 import pytest
 
-from adapterlab.data.readers import read_examples, read_hub
-from adapterlab.data.tasks import get_task
+from adapterlab.cli import main
+from adapterlab.data.example import Example
+from adapterlab.data.readers import READERS, ReadOptions, choose_reader, claimed_suffixes, read_examples, read_hub
+from adapterlab.data.tasks import TASKS, get_task
 from adapterlab.errors import AdapterlabError
 
 
@@ -307,3 +311,97 @@ def test_json_text_must_be_a_string_and_splits_file_must_list_ids(tmp_path):
     write(tmp_path / "hp-splits.json", json.dumps(["train"]))
     assert one_line_error(read_examples, tmp_path, get_task("hyperpartisan"), split="train").startswith(
         f"{tmp_path / 'hp-splits.json'}: expected a JSON object")
+
+
+# ------------------------------------------------------------------------- the reader registry
+
+
+@pytest.mark.parametrize("name, task, expected", [
+    ("a.csv", "classification", "csv"), ("a.CSV", "classification", "csv"), ("a.tsv", "classification", "tsv"),
+    ("a.jsonl", "classification", "jsonl"), ("a.json", "classification", "jsonl"), ("a.txt", "classification", "jsonl"),
+    ("a.conllu", "token", "conllu"), ("a.dat", "classification", "tsv"), ("a.jsonl", "bbc", "jsonl"),
+])
+def test_auto_chooses_a_file_reader_by_its_declared_suffix(tmp_path, name, task, expected):
+    path = write(tmp_path / name, "")
+    assert choose_reader(path, get_task(task)).name == expected
+    assert path.suffix.lower() in READERS[expected].suffixes or expected == "tsv"  # tsv: also the fallback
+
+
+def test_auto_chooses_the_folder_reader_for_a_folder_unless_the_task_reads_folders(tmp_path):
+    assert choose_reader(tmp_path, get_task("classification")).name == "folder"
+    assert choose_reader(tmp_path, get_task("sst2")).name == "folder"  # the glue reader reads files only
+    assert choose_reader(tmp_path, get_task("hyperpartisan")).name == "hyperpartisan"
+
+
+@pytest.mark.parametrize("name, task, columns, expected", [
+    ("train.tsv", "sst2", None, "glue"), ("train.json", "mnli", None, "glue"),
+    ("train.tsv", "sst2", {"text": "s", "label": "l"}, "tsv"), ("train.csv", "sst2", {"text": "s", "label": "l"}, "csv"),
+    ("train.csv", "imdb", None, "csv"), ("train.txt", "imdb", None, "tsv"), ("train.jsonl", "ag", None, "tsv"),
+    ("train.txt", "chemprot", None, "jsonl"), ("train-en.tsv", "panx", None, "xtreme-tokens"),
+    ("dev-de.tsv", "xnli", {"text": "0", "label": "2"}, "xnli"), ("articles.xml", "hyperpartisan", None, "hyperpartisan"),
+])
+def test_auto_chooses_the_tasks_own_reader(tmp_path, name, task, columns, expected):
+    assert choose_reader(write(tmp_path / name, ""), get_task(task), columns=columns).name == expected
+
+
+def test_a_named_format_wins_and_an_unknown_one_lists_the_registry(tmp_path):
+    path = write(tmp_path / "train.tsv", "")
+    assert choose_reader(path, get_task("sst2"), "csv").name == "csv"
+    with pytest.raises(AdapterlabError, match=f"data format 'glorp' is not known; allowed: auto, {', '.join(READERS)}$"):
+        read_examples(path, get_task("sst2"), fmt="glorp")
+
+
+def test_every_tasks_reader_is_registered():
+    assert {spec.reader for spec in TASKS.values()} <= {"auto", *READERS}
+
+
+def test_data_folders_find_split_files_by_the_registered_suffixes():
+    assert claimed_suffixes() == (".tsv", ".jsonl", ".json", ".txt", ".csv", ".conllu")  # .tsv first: train.tsv before train.jsonl
+    assert set(claimed_suffixes()) == {s for r in READERS.values() for s in r.suffixes if s != "/"}
+
+
+def _fixture(tmp_path, name):
+    """(path, task) of a tiny input for reader `name`."""
+    if name == "folder":
+        (tmp_path / "pos").mkdir()
+        write(tmp_path / "pos" / "0.txt", "fine\n")
+        return tmp_path, "bbc"
+    if name == "hyperpartisan":
+        _hyperpartisan(tmp_path)
+        return tmp_path, "hyperpartisan"
+    files = {
+        "glue": ("train.tsv", "sentence\tlabel\nfine .\t1\n", "sst2"),
+        "jsonl": ("train.jsonl", json.dumps({"text": "fine", "label": "pos"}) + "\n", "classification"),
+        "tsv": ("train.tsv", "text\tlabel\nfine\tpos\n", "classification"),
+        "csv": ("train.csv", "text,label\nfine,pos\n", "classification"),
+        "xtreme-tokens": ("train-en.tsv", "Paris\tB-LOC\n", "panx"),
+        "conllu": ("train.conllu", "1\tGo\tgo\tVERB\t_\t_\t0\troot\t_\t_\n", "udpos"),
+        "xnli": ("dev-de.tsv", "Er kam.\tEr ging.\tneutral\n", "xnli"),
+    }
+    file, text, task = files[name]
+    return write(tmp_path / file, text), task
+
+
+@pytest.mark.parametrize("name", list(READERS))
+def test_every_registered_reader_has_the_one_signature(tmp_path, name):
+    reader = READERS[name]
+    assert reader.name == name and list(inspect.signature(reader.read).parameters) == ["path", "options"]
+    path, task = _fixture(tmp_path, name)
+    examples = reader.read(path, ReadOptions(task=get_task(task)))
+    assert examples and all(isinstance(e, Example) for e in examples)
+    assert read_examples(path, get_task(task), fmt=name) == examples
+
+
+def test_a_reader_refuses_the_wrong_kind_of_path(tmp_path):
+    file = write(tmp_path / "train.tsv", "text\tlabel\nfine\tpos\n")
+    assert one_line_error(read_examples, tmp_path, get_task("classification"), fmt="tsv") == f"{tmp_path}: a folder; data format 'tsv' reads a file"
+    assert one_line_error(read_examples, file, get_task("classification"), fmt="folder").startswith(f"{file}: a file; data format 'folder' reads a folder")
+    assert one_line_error(read_examples, file, get_task("classification"), fmt="glue").startswith("data format 'glue' needs a GLUE task; 'classification'")
+
+
+def test_cli_help_lists_every_registered_reader(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse wraps lines, also at hyphens
+    option = text[text.index("--format"):]
+    assert all(name in option for name in READERS), option[:400]

@@ -8,13 +8,13 @@ import dataclasses
 
 from adapterlab.data.example import Example, Splits
 from adapterlab.data.features import LabelMap
-from adapterlab.data.readers import check_labels, read_examples, read_hub
+from adapterlab.data.readers import check_labels, claimed_suffixes, read_examples, read_hub
 from adapterlab.data.sampling import build_splits
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 
 _SPLIT_STEMS = {"train": ("train",), "dev": ("dev", "validation", "val", "dev_matched"), "test": ("test",)}
-_SUFFIXES = (".tsv", ".jsonl", ".json", ".txt", ".csv", ".conllu")
+_SUFFIXES = claimed_suffixes()  # .tsv, .jsonl, .json, .txt, .csv, .conllu: the readers' extensions
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:

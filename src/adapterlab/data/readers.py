@@ -1,19 +1,21 @@
-"""Readers from every supported file format into Examples.
+"""Readers from every supported file format into Examples, registered in one table.
 
-Each reader takes a path (and the column mapping when the format needs one) and returns a
-list of Examples; malformed input raises AdapterlabError naming the file and line.
+Every reader is `(path, ReadOptions) -> list[Example]` and declares the file extensions it
+claims, so `auto` chooses one from data; malformed input raises AdapterlabError naming the file
+and line.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal, Mapping
 
 from adapterlab.data.example import Example
 from adapterlab.data.tasks import TaskSpec
@@ -25,28 +27,65 @@ FIELDS = ("text", "text_pair", "label")
 # 2**31 - 1 is the largest limit that every platform's C long holds.
 csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
 
+FOLDER = "/"  # in Reader.suffixes: `auto` reads a folder with this reader
+FALLBACK_READER = "tsv"  # `auto` reads a file whose extension no reader claims as tab-separated
+
 
 @dataclass(frozen=True)
-class GlueLayout:
-    """Where text, pair and label sit in a GLUE task's tsv: by header name, or by index without one."""
+class ReadOptions:
+    """Everything a reader may need besides the path; each reader uses the fields it needs."""
 
-    text: str
-    text_pair: str | None
-    label: str
-    no_header: tuple[int, int | None, int] | None = None  # (text, pair, label) indices
-    width: int | None = None  # columns per row when there is no header
+    task: TaskSpec | None = None  # the task being read (GLUE: which column layout)
+    columns: Mapping[str, str] = field(default_factory=dict)  # our field -> key, header name or index (--columns)
+    encoding: str = "utf-8"  # text encoding of the files
+    split: str | None = None  # hyperpartisan: keep the ids hp-splits.json gives for this split
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One data format: its --format name, its function, and what `auto` chooses it for."""
+
+    name: str
+    read: Callable[[Path, ReadOptions], list[Example]]
+    help: str  # a few words for --help
+    suffixes: tuple[str, ...] = ()  # lower-case extensions `auto` reads with it; FOLDER claims folders
+    files: bool = True  # it reads a file
+    folders: bool = False  # it reads a folder
+    family: str | None = None  # a task's default gives way to a reader of its family that claims the extension (tsv/csv)
+    task_layout: bool = False  # its columns come from the task; under `auto` a --columns mapping means another layout
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Where each field sits in a table: under a header name, or at a column index when the first
+    row is data. The one rule behind the GLUE, generic delimited and XNLI readers."""
+
+    names: Mapping[str, str]  # field -> header name ({}: the file has no header)
+    indices: Mapping[str, int] | None = None  # field -> column index when the first row is data; None: a header is required
+    width: int | None = None  # columns per row without a header; None: as many as the first row has
+    header: Literal["any", "all", "always"] = "any"  # the first row is a header when it holds "any" or "all" of `names`, or "always"
+    where: str = ""  # after a missing column's name in messages, e.g. " for GLUE rte"
+    unlabeled: str = ""  # advice when only the label column is missing ("": the general message)
+
+
+def _glue(text: str, text_pair: str | None, label: str, indices: tuple[int, int | None, int] | None = None, width: int | None = None) -> TableLayout:
+    """A GLUE task's layout: header names, and (text, pair, label) indices for its files without one."""
+    names = {"text": text, "text_pair": text_pair, "label": label}
+    by_index = None if indices is None else {k: i for k, i in zip(names, indices) if i is not None}
+    return TableLayout({k: v for k, v in names.items() if v is not None}, indices=by_index, width=width, header="any",
+                       unlabeled="GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv")
 
 
 GLUE_LAYOUTS = {
-    "cola": GlueLayout("sentence", None, "label", no_header=(3, None, 1), width=4),
-    "sst2": GlueLayout("sentence", None, "label", no_header=(0, None, 1), width=2),
-    "mrpc": GlueLayout("#1 String", "#2 String", "Quality", no_header=(3, 4, 0), width=5),
-    "stsb": GlueLayout("sentence1", "sentence2", "score", no_header=(7, 8, 9), width=10),
-    "qqp": GlueLayout("question1", "question2", "is_duplicate", no_header=(3, 4, 5), width=6),
-    "mnli": GlueLayout("sentence1", "sentence2", "gold_label"),
-    "qnli": GlueLayout("question", "sentence", "label"),
-    "rte": GlueLayout("sentence1", "sentence2", "label"),
-    "wnli": GlueLayout("sentence1", "sentence2", "label"),
+    "cola": _glue("sentence", None, "label", indices=(3, None, 1), width=4),
+    "sst2": _glue("sentence", None, "label", indices=(0, None, 1), width=2),
+    "mrpc": _glue("#1 String", "#2 String", "Quality", indices=(3, 4, 0), width=5),
+    "stsb": _glue("sentence1", "sentence2", "score", indices=(7, 8, 9), width=10),
+    "qqp": _glue("question1", "question2", "is_duplicate", indices=(3, 4, 5), width=6),
+    "mnli": _glue("sentence1", "sentence2", "gold_label"),
+    "qnli": _glue("question", "sentence", "label"),
+    "rte": _glue("sentence1", "sentence2", "label"),
+    "wnli": _glue("sentence1", "sentence2", "label"),
 }
 
 
@@ -113,43 +152,63 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
 
 
-def read_glue(path: Path, task: str, encoding: str = "utf-8") -> list[Example]:
-    """GLUE tsv in its column layouts (header or not, BOM or not), plus MNLI's JSON variants.
-
-    A header is recognised by any of the task's column names; GLUE's test files have one
-    without the label column, and are refused (they cannot train or score)."""
-    if path.suffix.lower() in (".jsonl", ".json"):
-        return _read_glue_json(path, encoding)
-    layout = GLUE_LAYOUTS[task]
-    rows = _tsv_rows(path, encoding)
+def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimiter: str = "\t") -> list[Example]:
+    """Examples from a CSV (`delimiter` ",") or TSV file laid out as `layout` says; every row must
+    have as many columns as the header (or the first row, or `layout.width`)."""
+    rows = _csv_rows(path, encoding) if delimiter == "," else _tsv_rows(path, encoding)
     first = next(rows, None)
     if first is None:
         raise AdapterlabError(f"{path}: empty file")
-    number, header = first
-    names = [name.strip() for name in header]
-    wanted = [c for c in (layout.text, layout.text_pair, layout.label) if c]
-    if set(wanted) & set(names):
+    number, head = first
+    names = [name.strip() for name in head]
+    wanted = list(layout.names.values())
+    present = [c for c in wanted if c in names]
+    if layout.header == "always":
+        is_header = bool(wanted)
+    elif layout.header == "all":
+        is_header = bool(wanted) and len(present) == len(wanted)
+    else:
+        is_header = bool(present)
+    if is_header:
         missing = [c for c in wanted if c not in names]
-        if missing == [layout.label]:
-            raise AdapterlabError(f"{path}:{number}: no label column {layout.label!r} (columns are {_short(', '.join(names))}); "
-                                  f"GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv")
+        if missing and layout.unlabeled and missing == [layout.names.get("label")]:
+            raise AdapterlabError(f"{path}:{number}: no label column {missing[0]!r} (columns are {_short(', '.join(names))}); {layout.unlabeled}")
         if missing:
-            raise AdapterlabError(f"{path}:{number}: header has no column {missing[0]!r} for GLUE {task}; columns are {_short(', '.join(names))}")
-        index = (names.index(layout.text), names.index(layout.text_pair) if layout.text_pair else None, names.index(layout.label))
+            raise AdapterlabError(f"{path}:{number}: header has no column {_short(missing[0])}{layout.where}; columns are {_short(', '.join(names))}")
+        index = {name: names.index(column) for name, column in layout.names.items()}
         width = len(names)
         body = rows
-    elif layout.no_header is not None:
-        index, width = layout.no_header, layout.width
+    elif layout.indices is not None:
+        index = dict(layout.indices)
+        width = layout.width if layout.width is not None else len(head)
+        name, column = max(index.items(), key=lambda item: item[1])
+        if column >= width:
+            kind = "comma" if delimiter == "," else "tab"
+            raise AdapterlabError(f"{path}:{number}: {width} column(s) ({kind}-separated), but {name} is read from column {column} (counting from 0); "
+                                  f"check the delimiter or the column mapping")
         body = _chain([first], rows)
     else:
-        raise AdapterlabError(f"{path}:{number}: expected a header with columns {', '.join(wanted)} for GLUE {task}")
+        raise AdapterlabError(f"{path}:{number}: expected a header with columns {', '.join(wanted)}{layout.where}")
     examples = []
     for number, row in body:
         if len(row) != width:
             raise _column_count_error(path, number, row, width)
-        text, pair, label = index
-        examples.append(Example(text=row[text], text_pair=row[pair] if pair is not None else None, label=row[label].strip(), source=f"{path}:{number}"))
+        examples.append(_example({name: row[i] for name, i in index.items()}, f"{path}:{number}"))
     return examples
+
+
+def read_glue(path: Path, options: ReadOptions) -> list[Example]:
+    """GLUE tsv in its column layouts (header or not, BOM or not), plus MNLI's JSON variants.
+
+    A header is recognised by any of the task's column names; GLUE's test files have one
+    without the label column, and are refused (they cannot train or score)."""
+    task = options.task
+    if task is None or task.name not in GLUE_LAYOUTS:
+        raise AdapterlabError(f"data format 'glue' needs a GLUE task; {getattr(task, 'name', None)!r} is not one of {', '.join(GLUE_LAYOUTS)}")
+    if path.suffix.lower() in (".jsonl", ".json"):
+        return _read_glue_json(path, options.encoding)
+    layout = dataclasses.replace(GLUE_LAYOUTS[task.name], where=f" for GLUE {task.name}")
+    return read_table(path, layout, options.encoding)
 
 
 def _read_glue_json(path: Path, encoding: str) -> list[Example]:
@@ -191,86 +250,54 @@ def _json_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, obje
             raise AdapterlabError(f"{path}:{number}: not valid JSON ({err.msg})") from None
 
 
-def read_jsonl(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
-    """JSON lines, by default {text, label} (the TAE tasks); `columns` maps our fields to keys."""
-    mapping = {"text": "text", "label": "label", **(columns or {})}
+def read_jsonl(path: Path, options: ReadOptions) -> list[Example]:
+    """JSON lines, by default {text, label} (the TAE tasks); `options.columns` maps our fields to keys."""
+    mapping = {"text": "text", "label": "label", **options.columns}
     examples = []
-    for number, record in _json_lines(path, encoding):
+    for number, record in _json_lines(path, options.encoding):
         if not isinstance(record, dict):
             raise AdapterlabError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         values = {}
-        for field, key in mapping.items():
+        for name, key in mapping.items():
             if key not in record:
-                raise AdapterlabError(f"{path}:{number}: missing field {key!r} (mapped to {field})")
-            values[field] = record[key]
+                raise AdapterlabError(f"{path}:{number}: missing field {key!r} (mapped to {name})")
+            values[name] = record[key]
         examples.append(_example(values, f"{path}:{number}"))
     return examples
 
 
-def read_delimited(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8", delimiter: str | None = None) -> list[Example]:
-    """CSV/TSV (`delimiter` "," or a tab; by default "," for a .csv file, else a tab). With a
-    header, `columns` maps our fields to column names (default text, label); without one
-    (integer mapping, or no 'text'/'label' header), columns are indices, by default text=0 and
-    label=1.
-
-    CSV is parsed as RFC 4180 over the whole file, so a quoted field may hold commas, quotes
-    and line breaks. TSV is one record per line split on tabs only, quotes being ordinary text
-    (a stray quote in a sentence is common, quoted TSV is rare)."""
-    if delimiter is None:
-        delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    rows = _csv_rows(path, encoding) if delimiter == "," else _tsv_rows(path, encoding)
-    first = next(rows, None)
-    if first is None:
-        raise AdapterlabError(f"{path}: empty file")
-    number, header = first
-    mapping = dict(columns or {})
-    by_index = bool(mapping) and all(str(v).isdigit() for v in mapping.values())
-    if not mapping:
-        by_index = not {"text", "label"} <= {h.strip() for h in header}
-        mapping = {"text": "0", "label": "1"} if by_index else {"text": "text", "label": "label"}
-    if by_index:
-        index = {field: int(value) for field, value in mapping.items()}
-        width = len(header)
-        field, column = max(index.items(), key=lambda item: item[1])
-        if column >= width:
-            kind = "comma" if delimiter == "," else "tab"
-            raise AdapterlabError(f"{path}:{number}: {width} column(s) ({kind}-separated), but {field} is read from column {column} (counting from 0); "
-                                  f"check the delimiter or the column mapping")
-        body = _chain([first], rows)
-    else:
-        names = [h.strip() for h in header]
-        missing = [v for v in mapping.values() if v not in names]
-        if missing:
-            raise AdapterlabError(f"{path}:{number}: header has no column {_short(missing[0])}; columns are {_short(', '.join(names))}")
-        index = {field: names.index(value) for field, value in mapping.items()}
-        width = len(names)
-        body = rows
-    examples = []
-    for number, row in body:
-        if len(row) != width:
-            raise _column_count_error(path, number, row, width)
-        examples.append(_example({field: row[i] for field, i in index.items()}, f"{path}:{number}"))
-    return examples
+def read_csv(path: Path, options: ReadOptions) -> list[Example]:
+    """Comma-separated values, whatever the file's extension (see _delimited_layout). Parsed as
+    RFC 4180 over the whole file, so a quoted field may hold commas, quotes and line breaks."""
+    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter=",")
 
 
-def read_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
-    """Comma-separated values, whatever the file's extension (see read_delimited)."""
-    return read_delimited(path, columns, encoding, delimiter=",")
+def read_tsv(path: Path, options: ReadOptions) -> list[Example]:
+    """Tab-separated values, whatever the file's extension (see _delimited_layout). One record
+    per line split on tabs only, quotes being ordinary text (a stray quote in a sentence is
+    common, quoted TSV is rare)."""
+    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter="\t")
 
 
-def read_tsv(path: Path, columns: dict[str, str] | None = None, encoding: str = "utf-8") -> list[Example]:
-    """Tab-separated values, whatever the file's extension (see read_delimited)."""
-    return read_delimited(path, columns, encoding, delimiter="\t")
+def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
+    """With a header, `columns` maps our fields to column names (default text, label); without
+    one (integer mapping, or no 'text' and 'label' header), columns are indices, by default
+    text=0 and label=1."""
+    if not columns:
+        return TableLayout({"text": "text", "label": "label"}, indices={"text": 0, "label": 1}, header="all")
+    if all(str(column).isdigit() for column in columns.values()):
+        return TableLayout({}, indices={name: int(column) for name, column in columns.items()})
+    return TableLayout(dict(columns), header="always")
 
 
 def _example(values: dict, source: str) -> Example:
     unknown = set(values) - set(FIELDS)
     if unknown:
         raise AdapterlabError(f"column mapping: unknown field {sorted(unknown)[0]!r}; allowed: {', '.join(FIELDS)}")
-    for field in ("text", "text_pair"):
-        value = values.get(field)
+    for name in ("text", "text_pair"):
+        value = values.get(name)
         if value is not None and not isinstance(value, str):
-            raise AdapterlabError(f"{source}: {field} is a {type(value).__name__} ({_short(value)}); expected a string")
+            raise AdapterlabError(f"{source}: {name} is a {type(value).__name__} ({_short(value)}); expected a string")
     label = values.get("label")
     return Example(text=values.get("text"), text_pair=values.get("text_pair"), label=None if label is None else _label_text(label), source=source)
 
@@ -283,8 +310,9 @@ def _label_text(label) -> str | float:
     return str(label).strip()
 
 
-def read_folder(path: Path, encoding: str = "utf-8") -> list[Example]:
+def read_class_folders(path: Path, options: ReadOptions) -> list[Example]:
     """A folder with one subfolder per class, one text file per example (e.g. BBC News)."""
+    encoding = options.encoding
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     if not classes:
         raise AdapterlabError(f"{path}: no class subfolders; expected one folder per label holding text files")
@@ -296,9 +324,15 @@ def read_folder(path: Path, encoding: str = "utf-8") -> list[Example]:
     return examples
 
 
-def read_hyperpartisan(path: Path, split: str | None = None, encoding: str = "utf-8") -> list[Example]:
+def read_folder(path: Path, encoding: str = "utf-8") -> list[Example]:
+    """read_class_folders for callers that have only an encoding."""
+    return read_class_folders(path, ReadOptions(encoding=encoding))
+
+
+def read_hyperpartisan(path: Path, options: ReadOptions) -> list[Example]:
     """SemEval-2019 Task 4 by-article XML: the articles file and its ground-truth file, found in
-    one folder; with `split`, only the ids that hp-splits.json in that folder gives for it."""
+    one folder; with `options.split`, only the ids that hp-splits.json in that folder gives for it."""
+    split, encoding = options.split, options.encoding
     folder = path if path.is_dir() else path.parent
     articles = _one(folder, "articles-*.xml")
     truth = _one(folder, "ground-truth-*.xml")
@@ -365,7 +399,7 @@ def _read_sentences(path: Path, encoding: str, parse: Callable[[int, str], tuple
     return examples
 
 
-def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
+def read_token_file(path: Path, options: ReadOptions) -> list[Example]:
     """XTREME token files (UD-POS, PAN-X): `token<TAB>tag` per line, a blank line between sentences."""
 
     def parse(number: int, line: str) -> tuple[str, str]:
@@ -374,10 +408,10 @@ def read_token_file(path: Path, encoding: str = "utf-8") -> list[Example]:
             raise AdapterlabError(f"{path}:{number}: wrong column count: {len(parts)} columns, expected 2 (token, tag)")
         return parts[0], parts[1].strip()
 
-    return _read_sentences(path, encoding, parse)
+    return _read_sentences(path, options.encoding, parse)
 
 
-def read_conllu(path: Path, encoding: str = "utf-8") -> list[Example]:
+def read_conllu(path: Path, options: ReadOptions) -> list[Example]:
     """CoNLL-U: FORM (column 2) and UPOS (column 4) of every syntactic word; comments,
     multi-word token ranges (1-2) and empty nodes (1.1) are skipped."""
 
@@ -391,27 +425,15 @@ def read_conllu(path: Path, encoding: str = "utf-8") -> list[Example]:
             return None
         return parts[1], parts[3]
 
-    return _read_sentences(path, encoding, parse)
+    return _read_sentences(path, options.encoding, parse)
 
 
-def read_xnli(path: Path, encoding: str = "utf-8") -> list[Example]:
+def read_xnli(path: Path, options: ReadOptions) -> list[Example]:
     """XNLI tsv: XTREME's `premise<TAB>hypothesis<TAB>label`, or XNLI 1.0 with a header
     (sentence1, sentence2, gold_label)."""
-    rows = _tsv_rows(path, encoding)
-    first = next(rows, None)
-    if first is None:
-        raise AdapterlabError(f"{path}: empty file")
-    names = [c.strip() for c in first[1]]
-    if {"sentence1", "sentence2", "gold_label"} <= set(names):
-        index, width, body = (names.index("sentence1"), names.index("sentence2"), names.index("gold_label")), len(names), rows
-    else:
-        index, width, body = (0, 1, 2), 3, _chain([first], rows)
-    examples = []
-    for number, row in body:
-        if len(row) != width:
-            raise _column_count_error(path, number, row, width)
-        examples.append(Example(text=row[index[0]], text_pair=row[index[1]], label=row[index[2]].strip(), source=f"{path}:{number}"))
-    return examples
+    layout = TableLayout({"text": "sentence1", "text_pair": "sentence2", "label": "gold_label"},
+                         indices={"text": 0, "text_pair": 1, "label": 2}, width=3, header="all")
+    return read_table(path, layout, options.encoding)
 
 
 def read_hub(name: str, split: str, columns: dict[str, str] | None = None, data_files: dict[str, str] | None = None) -> list[Example]:
@@ -456,61 +478,66 @@ def _chain(*parts):
         yield from part
 
 
-READERS: dict[str, Callable[..., list[Example]]] = {
-    "glue": read_glue,
-    "jsonl": read_jsonl,
-    "tsv": read_tsv,
-    "csv": read_csv,
-    "folder": read_folder,
-    "hyperpartisan": read_hyperpartisan,
-    "xtreme-tokens": read_token_file,
-    "conllu": read_conllu,
-    "xnli": read_xnli,
+READERS: dict[str, Reader] = {
+    reader.name: reader
+    for reader in (
+        Reader("glue", read_glue, "GLUE tsv in its task's layout, or MNLI JSON", task_layout=True),
+        Reader("jsonl", read_jsonl, "JSON lines", suffixes=(".jsonl", ".json", ".txt")),
+        Reader("tsv", read_tsv, "tab-separated", suffixes=(".tsv",), family="delimited"),
+        Reader("csv", read_csv, "comma-separated", suffixes=(".csv",), family="delimited"),
+        Reader("folder", read_class_folders, "one subfolder per label", suffixes=(FOLDER,), files=False, folders=True),
+        Reader("hyperpartisan", read_hyperpartisan, "SemEval-2019 Task 4 XML", folders=True),
+        Reader("xtreme-tokens", read_token_file, "token<TAB>tag lines"),
+        Reader("conllu", read_conllu, "CoNLL-U", suffixes=(".conllu",)),
+        Reader("xnli", read_xnli, "XNLI tsv"),
+    )
 }
 
 
-def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: dict[str, str] | None = None, split: str | None = None,
+def claimed_suffixes() -> tuple[str, ...]:
+    """Every file extension a reader claims, the fallback reader's first (so a data folder's
+    train.tsv is found before its train.jsonl)."""
+    order = [READERS[FALLBACK_READER], *(r for r in READERS.values() if r.name != FALLBACK_READER)]
+    return tuple(suffix for reader in order for suffix in reader.suffixes if suffix != FOLDER)
+
+
+def choose_reader(path: Path, spec: TaskSpec, fmt: str = "auto", columns: Mapping[str, str] | None = None) -> Reader:
+    """The reader `fmt` names. Under "auto": the task's own reader when it reads this kind of
+    path (and no --columns mapping replaces a task's layout), unless a reader of its family
+    claims the extension; otherwise the reader that claims the extension (or folders), and
+    FALLBACK_READER when none does."""
+    if fmt != "auto":
+        if fmt not in READERS:
+            raise AdapterlabError(f"data format {fmt!r} is not known; allowed: auto, {', '.join(READERS)}")
+        return READERS[fmt]
+    is_folder = path.is_dir()
+    claim = FOLDER if is_folder else path.suffix.lower()
+    by_suffix = next((r for r in READERS.values() if claim in r.suffixes), READERS[FALLBACK_READER])
+    own = READERS.get(spec.reader)
+    if own is None or not (own.folders if is_folder else own.files) or (columns and own.task_layout):
+        return by_suffix
+    if own.family is not None and own.family == by_suffix.family:
+        return by_suffix
+    return own
+
+
+def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: Mapping[str, str] | None = None, split: str | None = None,
                   encoding: str = "utf-8") -> list[Example]:
-    """Read one split of task `spec` from `path` with reader `fmt` ("auto": the task's own
-    reader, or one chosen by the file's extension), then check it is not empty and that every
-    label is in the task's label set."""
+    """Read one split of task `spec` from `path` with reader `fmt` ("auto": see choose_reader),
+    then check it is not empty and that every label is in the task's label set."""
     path = Path(path)
     if not path.exists():
         raise AdapterlabError(f"{path}: file not found")
-    fmt = _choose_reader(path, spec, fmt, columns)
-    if fmt not in READERS:
-        raise AdapterlabError(f"data format {fmt!r} is not known; allowed: auto, {', '.join(READERS)}")
-    if fmt == "glue":
-        if spec.name not in GLUE_LAYOUTS:
-            raise AdapterlabError(f"data format 'glue' needs a GLUE task; {spec.name!r} is not one of {', '.join(GLUE_LAYOUTS)}")
-        examples = read_glue(path, spec.name, encoding)
-    elif fmt in ("jsonl", "tsv", "csv"):
-        examples = READERS[fmt](path, columns, encoding)
-    elif fmt == "hyperpartisan":
-        examples = read_hyperpartisan(path, split, encoding)
-    else:
-        examples = READERS[fmt](path, encoding)
+    reader = choose_reader(path, spec, fmt, columns)
+    if path.is_dir() and not reader.folders:
+        raise AdapterlabError(f"{path}: a folder; data format {reader.name!r} reads a file")
+    if not path.is_dir() and not reader.files:
+        raise AdapterlabError(f"{path}: a file; data format {reader.name!r} reads a folder ({reader.help})")
+    examples = reader.read(path, ReadOptions(task=spec, columns=dict(columns or {}), encoding=encoding, split=split))
     if not examples:
         raise AdapterlabError(f"{path}: no examples (empty split)")
     check_labels(examples, spec)
     return examples
-
-
-def _choose_reader(path: Path, spec: TaskSpec, fmt: str, columns: dict[str, str] | None) -> str:
-    if fmt != "auto":
-        return fmt
-    if path.is_dir():
-        return "hyperpartisan" if spec.reader == "hyperpartisan" else "folder"
-    suffix = path.suffix.lower()
-    if spec.reader in ("tsv", "csv"):  # a task's delimited default: the file's extension says which
-        return "csv" if suffix == ".csv" else "tsv"
-    if spec.reader not in ("auto", "folder") and not (columns and spec.reader == "glue"):
-        return spec.reader
-    if suffix in (".jsonl", ".json", ".txt"):
-        return "jsonl"
-    if suffix == ".conllu":
-        return "conllu"
-    return "csv" if suffix == ".csv" else "tsv"
 
 
 def check_labels(examples: list[Example], spec: TaskSpec) -> None:
