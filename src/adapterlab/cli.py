@@ -37,65 +37,71 @@ def _columns(value: str) -> dict[str, str]:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("data")
-    data.add_argument("--task", required=True, help="task name: a GLUE/TAE/XTREME task, bbc, or a generic kind (see `adapterlab tasks`)")
-    data.add_argument("--data", help="a data folder: split files train.*/dev.*/test.* are found in it; or one folder per class")
-    data.add_argument("--train", help="training file (or folder); overrides what --data finds")
-    data.add_argument("--dev", help="dev file: the test set of the low-resource protocol, the validation set otherwise")
-    data.add_argument("--test", help="test file (plain protocol)")
-    data.add_argument("--hub", help="a Hugging Face datasets name such as glue/rte (needs the hub)")
-    data.add_argument("--format", default="auto", dest="data_format",
-                      help="reader: auto, glue, jsonl, tsv, csv, folder, hyperpartisan, xtreme-tokens, conllu, xnli (default: auto)")
-    data.add_argument("--columns", type=_columns, default={}, help="field=column pairs for generic files: text=...,text_pair=...,label=...")
-    data.add_argument("--encoding", default="utf-8", help="text encoding of the data files (default utf-8)")
-    data.add_argument("--train-size", type=int, help="k: sample k training examples (the paper's low-resource protocol)")
-    data.add_argument("--validation-size", type=int, default=1000, help="low-resource validation examples drawn from the rest of train (default 1000)")
-    data.add_argument("--data-seed", type=int, help="seed of the k-sample (default: --seed)")
-    model = parser.add_argument_group("model and method")
-    model.add_argument("--model", help="backbone folder or hub name (default: the embedded all-MiniLM-L6-v2)")
-    model.add_argument("--method", default="adapter", choices=["adapter", "finetune"], help="adapter tuning or full fine-tuning (default: adapter)")
-    model.add_argument("--adapter-size", type=int, default=64, help="adapter bottleneck size m (default 64)")
-    model.add_argument("--nonlinearity", default="tanh", help="adapter nonlinearity: tanh, relu, gelu, swish (default tanh)")
-    model.add_argument("--skip-layers", type=int, default=0, help="no adapters in the lowest n layers (AdapterDrop; changes the method)")
-    schedule = parser.add_argument_group("schedule")
-    schedule.add_argument("--lr", type=float, help="learning rate (default: the paper's, 1e-4 adapter / 2e-5 finetune)")
-    schedule.add_argument("--epochs", type=int, default=20, help="epochs (default 20, as the paper)")
-    schedule.add_argument("--batch-size", type=int, default=16, help="global batch size (default 16)")
-    schedule.add_argument("--max-length", type=int, default=128, help="max tokens per example (default 128)")
-    schedule.add_argument("--warmup-ratio", type=float, default=0.06, help="linear warm-up share of all steps (default 0.06)")
-    schedule.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    schedule.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
-    schedule.add_argument("--eval-every", type=int, help="also evaluate validation every N steps (overfitting curves)")
-    schedule.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"], help="auto: bf16 on a GPU, fp32 on CPU")
-    schedule.add_argument("--native-dropout", action="store_true", help="on CPUs, use torch's own dropout and attention kernels (slower; same method)")
-    tapt = parser.add_argument_group("task-adaptive pretraining")
-    tapt.add_argument("--tapt", action="store_true", help="first train MLM (15%% masking) on the task's training text")
-    tapt.add_argument("--tapt-epochs", type=int, default=10, help="TAPT epochs (default 10)")
-    tapt.add_argument("--tapt-lr", type=float, help="TAPT learning rate (default: --lr)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
-    out.add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
-    out.add_argument("--save-model", action="store_true", help="fine-tuning: also save the full weights")
-    out.add_argument("--pack-dtype", default="float32", choices=["float32", "float16", "bfloat16"],
-                     help="storage of the task pack (default float32); half precision halves it")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    """One option per RunConfig field (and per AdapterConfig field), with the field's type,
+    default and help; the defaults show in --help. Only --data, --out and --overwrite, which are
+    not settings of a run, are written here."""
+    import dataclasses
+    import types
+    import typing
 
-
-def config_from_args(args: argparse.Namespace):
     from adapterlab.adapters.config import AdapterConfig
     from adapterlab.train.config import RunConfig
 
-    train = args.train or args.data
-    return RunConfig(
-        task=args.task, train=train, dev=args.dev, test=args.test, hub=args.hub, data_format=args.data_format, columns=args.columns, encoding=args.encoding,
-        model=args.model, method=args.method,
-        adapter=AdapterConfig(size=args.adapter_size, nonlinearity=args.nonlinearity, skip_layers=args.skip_layers),
-        lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
-        weight_decay=args.weight_decay, seed=args.seed, data_seed=args.data_seed, train_size=args.train_size,
-        validation_size=args.validation_size, eval_every=args.eval_every, tapt=args.tapt, tapt_epochs=args.tapt_epochs,
-        tapt_lr=args.tapt_lr, mixed_precision=args.mixed_precision, save_model=args.save_model, pack_dtype=args.pack_dtype, fast_dropout=not args.native_dropout,
-        progress=not args.no_progress,
-    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+
+    def group(title: str) -> argparse._ArgumentGroup:
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        return groups[title]
+
+    def add(setting: dataclasses.Field, hint, about: dict, dest: str) -> None:
+        option = about["cli"] or "--" + setting.name.replace("_", "-")
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))  # X | None: None is the default
+        required = setting.default is dataclasses.MISSING and setting.default_factory is dataclasses.MISSING
+        default = None if required else setting.default if setting.default is not dataclasses.MISSING else setting.default_factory()
+        text = about["help"].replace("%", "%%")  # argparse formats help with %
+        kwargs: dict = {"dest": dest, "default": default}
+        if hint is bool:  # a flag; a setting that is on by default gets a flag that turns it off
+            kwargs["action"] = "store_false" if default else "store_true"
+            text = f"turn off {text} (default: on)" if default else f"{text} (default: off)"
+        else:
+            if typing.get_origin(hint) is typing.Literal:
+                kwargs["choices"], kwargs["type"] = typing.get_args(hint), str
+            else:
+                kwargs["metavar"] = option[2:].upper().replace("-", "_")
+                kwargs["type"] = _columns if typing.get_origin(hint) is dict else hint
+            if not required:
+                shown = about["unset"] if default is None else "none" if default == {} else default
+                text = f"{text} (default: {shown})"
+        group(about["group"]).add_argument(option, required=required, help=text, **kwargs)
+
+    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class; "
+                                              "the same as --train, which wins when both are given")
+    hints = typing.get_type_hints(RunConfig)
+    adapter_hints = typing.get_type_hints(AdapterConfig)
+    for setting in dataclasses.fields(RunConfig):
+        if setting.name == "adapter":
+            for part in dataclasses.fields(AdapterConfig):
+                add(part, adapter_hints[part.name], setting.metadata["fields"][part.name], dest=f"adapter_{part.name}")
+        else:
+            add(setting, hints[setting.name], setting.metadata, dest=setting.name)
+    group("output").add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
+    group("output").add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The RunConfig of parsed `adapterlab train` options (see add_train_arguments)."""
+    import dataclasses
+
+    from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.train.config import RunConfig
+
+    values = vars(args)
+    settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
+    settings["adapter"] = AdapterConfig(**{part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)})
+    settings["train"] = args.train or args.data
+    return RunConfig(**settings)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

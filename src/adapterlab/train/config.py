@@ -1,4 +1,5 @@
-"""RunConfig: every setting of one training run, validated once at the entry point."""
+"""RunConfig: every setting of one training run, validated once at the entry point. Each field
+carries its help text and command-line option; `adapterlab train` is generated from them."""
 
 from __future__ import annotations
 
@@ -9,54 +10,92 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.adapters.io import PACK_DTYPES
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError, reject_unknown
+from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, Method, PackDtype, Precision
 
-METHODS = ("adapter", "finetune")
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
-PRECISIONS = ("auto", "no", "bf16", "fp16")
 # The paper's learning rates (its appendix, Tables 10-11): adapters 1e-4, fine-tuning 2e-5.
 DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5}
 
 
+def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
+    """A setting's metadata. group: its `adapterlab train --help` section. help: what it sets.
+    cli: its option when that is not --field-name (a bool that defaults to true gets a flag that
+    turns it off). unset: what None means, shown as the default."""
+    return {"group": group, "help": help, "cli": cli, "unset": unset, **more}
+
+
+# The AdapterConfig fields as `adapterlab train` options (AdapterConfig's docstring has more).
+ADAPTER_OPTIONS: dict[str, dict[str, Any]] = {
+    "size": _about("model and method", "adapter bottleneck size m; the paper uses 64, 128 or 256", cli="--adapter-size"),
+    "nonlinearity": _about("model and method", f"adapter nonlinearity: {', '.join(NONLINEARITIES)}", cli="--nonlinearity"),
+    "init": _about("model and method", f"adapter init, one of {', '.join(INITS)}: near_identity draws both projections from a "
+                   "truncated normal (--adapter-init-std); zero_up starts the up-projection at zero, so the adapter is exactly the identity", cli="--adapter-init"),
+    "init_std": _about("model and method", "std of the adapter's truncated-normal init", cli="--adapter-init-std"),
+    "placement": _about("model and method", f"adapter sites per layer, one of {', '.join(PLACEMENTS)}: both puts one after the "
+                        "attention block and one after the feed-forward block, as Houlsby", cli="--adapter-placement"),
+    "dropout": _about("model and method", "dropout on the adapter's bottleneck output", cli="--adapter-dropout"),
+    "skip_layers": _about("model and method", "no adapters in the lowest n layers: AdapterDrop, which changes the method", cli="--skip-layers"),
+}
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    task: str  # a registered task name (see `adapterlab tasks`)
-    train: str | None = None  # training file/folder (or the single pool to split)
-    dev: str | None = None  # dev file: test set in the low-resource protocol, validation otherwise
-    test: str | None = None  # test file (plain protocol)
-    hub: str | None = None  # a `datasets` name such as "glue/rte", instead of files
-    data_format: str = "auto"  # reader; "auto" picks the task's own or one by file extension
-    columns: dict[str, str] = field(default_factory=dict)  # our field -> column, for generic files
-    encoding: str = "utf-8"  # text encoding of the data files
-    model: str | None = None  # backbone folder or hub name; None = the embedded MiniLM
-    method: str = "adapter"
-    adapter: AdapterConfig = field(default_factory=AdapterConfig)
-    lr: float | None = None  # None = the paper's rate for the method
-    epochs: int = 20
-    batch_size: int = 16  # global batch, split across processes
-    max_length: int = 128
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    data_seed: int | None = None  # seed of the k-sample; None = seed
-    train_size: int | None = None  # k of the low-resource protocol; None = plain protocol
-    validation_size: int = 1000  # low-resource validation set drawn from the rest of train
-    test_fraction: float = 0.2  # held out as test when the data has no dev/test file
-    eval_every: int | None = None  # also evaluate validation every N steps
-    tapt: bool = False  # task-adaptive MLM pretraining on the training text first
-    tapt_epochs: int = 10
-    tapt_lr: float | None = None  # None = the method's lr
-    mlm_probability: float = 0.15
-    mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, fp32 on CPU
-    save_model: bool = False  # fine-tuning: also save the full weights
-    pack_dtype: str = "float32"  # storage of the task pack: float16/bfloat16 halve it (cast back on load)
-    fast_dropout: bool = True  # CPU training: cheaper dropout masks and attention (train/fast_ops.py)
-    progress: bool = True
+    task: str = field(metadata=_about("data", "task name: a GLUE/TAE/XTREME task, bbc, or a generic kind (see `adapterlab tasks`)"))
+    train: str | None = field(default=None, metadata=_about(
+        "data", "training file, or a folder with train.*/dev.*/test.* files, or a single pool to split (e.g. one folder per class)",
+        unset="--data"))
+    dev: str | None = field(default=None, metadata=_about(
+        "data", "dev file: the test set of the low-resource protocol, the validation set otherwise", unset="dev.* in the training folder"))
+    test: str | None = field(default=None, metadata=_about("data", "test file of the plain protocol", unset="test.* in the training folder"))
+    hub: str | None = field(default=None, metadata=_about(
+        "data", "a Hugging Face datasets name such as glue/rte, instead of files; needs the hub", unset="none"))
+    data_format: str = field(default="auto", metadata=_about(
+        "data", f"reader: auto picks the task's own or one by file extension; or {', '.join(READER_NAMES)}", cli="--format"))
+    columns: dict[str, str] = field(default_factory=dict, metadata=_about(
+        "data", f"FIELD=COLUMN pairs for generic files, e.g. text=review,label=stars; fields: {', '.join(FIELDS)}"))
+    encoding: str = field(default="utf-8", metadata=_about("data", "text encoding of the data files"))
+    model: str | None = field(default=None, metadata=_about(
+        "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2"))
+    method: Method = field(default="adapter", metadata=_about("model and method", "adapter tuning or full fine-tuning"))
+    adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
+        "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
+    lr: float | None = field(default=None, metadata=_about(
+        "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
+        unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items())))
+    epochs: int = field(default=20, metadata=_about("schedule", "training epochs, the paper's by default"))
+    batch_size: int = field(default=16, metadata=_about("schedule", "global batch size, split across processes"))
+    max_length: int = field(default=128, metadata=_about("schedule", "max tokens per example"))
+    warmup_ratio: float = field(default=0.06, metadata=_about("schedule", "linear warm-up share of all steps"))
+    weight_decay: float = field(default=0.01, metadata=_about("schedule", "AdamW weight decay"))
+    max_grad_norm: float = field(default=1.0, metadata=_about("schedule", "gradient clipping norm; 0 turns clipping off"))
+    seed: int = field(default=0, metadata=_about("schedule", "seed of the run"))
+    data_seed: int | None = field(default=None, metadata=_about("data", "seed of the k-sample and of the validation draw", unset="--seed"))
+    train_size: int | None = field(default=None, metadata=_about(
+        "data", "k: train on k sampled examples, the paper's low-resource protocol", unset="all, the plain protocol"))
+    validation_size: int = field(default=1000, metadata=_about(
+        "data", "low-resource protocol: validation examples drawn from the rest of train"))
+    test_fraction: float = field(default=0.2, metadata=_about("data", "share held out as test when the data has no dev/test file"))
+    eval_every: int | None = field(default=None, metadata=_about(
+        "schedule", "also evaluate validation every N steps, for overfitting curves", unset="once per epoch"))
+    tapt: bool = field(default=False, metadata=_about(
+        "task-adaptive pretraining", "first train masked-language modelling on the task's training text"))
+    tapt_epochs: int = field(default=10, metadata=_about("task-adaptive pretraining", "TAPT epochs"))
+    tapt_lr: float | None = field(default=None, metadata=_about(
+        "task-adaptive pretraining", "TAPT learning rate", unset="the run's learning rate"))
+    mlm_probability: float = field(default=0.15, metadata=_about("task-adaptive pretraining", "TAPT: share of tokens masked"))
+    mixed_precision: Precision = field(default="auto", metadata=_about(
+        "schedule", "auto: bf16 on a GPU that has it, else fp32; no: fp32"))
+    save_model: bool = field(default=False, metadata=_about("output", "fine-tuning: also save the full weights"))
+    pack_dtype: PackDtype = field(default="float32", metadata=_about(
+        "output", "storage dtype of the task pack; float16/bfloat16 halve its size and are cast back on load"))
+    fast_dropout: bool = field(default=True, metadata=_about(
+        "schedule", "the cheaper dropout masks and attention kernels of train/fast_ops.py for CPU training: the same method, faster",
+        cli="--native-dropout"))
+    progress: bool = field(default=True, metadata=_about("output", "the progress bar", cli="--no-progress"))
 
     def __post_init__(self) -> None:
         problems = self.problems()

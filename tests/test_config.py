@@ -1,0 +1,174 @@
+"""One source of truth: `adapterlab train` options come from RunConfig's (and AdapterConfig's)
+fields, and each enumeration in adapterlab.names is the one the validation uses."""
+
+import argparse
+import dataclasses
+import re
+
+import pytest
+
+from adapterlab import names
+from adapterlab.adapters.config import AdapterConfig
+from adapterlab.cli import add_train_arguments, config_from_args, main
+from adapterlab.errors import AdapterlabError
+from adapterlab.train.config import RunConfig
+
+CLI_ONLY = {"--data", "--out", "--overwrite", "-h"}
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return parser
+
+
+def options() -> dict[str, argparse.Action]:
+    """{dest: action} of the generated options."""
+    return {a.dest: a for a in train_parser()._actions if not CLI_ONLY & set(a.option_strings)}
+
+
+def setting_dests() -> dict[str, object]:
+    """{dest: dataclass default} of every setting, in the generator's naming."""
+    defaults = {}
+    for f in dataclasses.fields(RunConfig):
+        if f.name == "adapter":
+            defaults.update({f"adapter_{a.name}": a.default for a in dataclasses.fields(AdapterConfig)})
+        elif f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    return defaults
+
+
+def allowed_in(message: str) -> tuple[str, ...]:
+    """The listed values of a one-line 'allowed: a, b' or 'allowed values are a, b' message."""
+    match = re.search(r"allowed(?: values are|:) (.+)$", message)
+    assert match, message
+    return tuple(match.group(1).split(", "))
+
+
+def test_every_setting_has_help_and_a_group():
+    for f in dataclasses.fields(RunConfig):
+        assert f.metadata.get("help") and f.metadata.get("group"), f.name
+        if f.default is None:
+            assert f.metadata.get("unset"), f"{f.name}: say what None means"
+    adapter_options = RunConfig.__dataclass_fields__["adapter"].metadata["fields"]
+    assert set(adapter_options) == {a.name for a in dataclasses.fields(AdapterConfig)}
+    for name, about in adapter_options.items():
+        assert about["help"] and about["group"], name
+
+
+def test_every_setting_has_an_option_and_nothing_else_does():
+    assert set(options()) == set(setting_dests()) | {"task"}
+
+
+def test_parser_defaults_are_the_dataclass_defaults():
+    args = train_parser().parse_args(["--task", "sst2", "--out", "x", "--data", "folder"])
+    for dest, default in setting_dests().items():
+        assert getattr(args, dest) == default, dest
+    config = config_from_args(args)
+    expected = RunConfig(task="sst2", train="folder")
+    for f in dataclasses.fields(RunConfig):
+        assert getattr(config, f.name) == getattr(expected, f.name), f.name
+    assert config == expected
+
+
+def test_every_option_reaches_its_setting():
+    args = train_parser().parse_args([
+        "--task", "classification", "--train", "t.csv", "--data", "ignored", "--dev", "d.csv", "--test", "e.csv", "--hub", "glue/sst2",
+        "--format", "csv", "--columns", "text=review,label=stars", "--encoding", "latin-1", "--data-seed", "3",
+        "--train-size", "100", "--validation-size", "50", "--test-fraction", "0.3", "--model", "m", "--method", "finetune",
+        "--adapter-size", "8", "--nonlinearity", "relu", "--adapter-init", "zero_up", "--adapter-init-std", "0.01",
+        "--adapter-placement", "ffn", "--adapter-dropout", "0.1", "--skip-layers", "2", "--lr", "1e-3", "--epochs", "3",
+        "--batch-size", "4", "--max-length", "64", "--warmup-ratio", "0.1", "--weight-decay", "0", "--max-grad-norm", "0",
+        "--seed", "7", "--eval-every", "5", "--mixed-precision", "no", "--native-dropout", "--tapt", "--tapt-epochs", "2",
+        "--tapt-lr", "1e-4", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress",
+        "--out", "x", "--overwrite",
+    ])
+    config = config_from_args(args)
+    assert config == RunConfig(
+        task="classification", train="t.csv", dev="d.csv", test="e.csv", hub="glue/sst2", data_format="csv", columns={"text": "review", "label": "stars"},
+        encoding="latin-1", data_seed=3, train_size=100, validation_size=50, test_fraction=0.3, model="m", method="finetune",
+        adapter=AdapterConfig(size=8, nonlinearity="relu", init="zero_up", init_std=0.01, placement="ffn", dropout=0.1, skip_layers=2),
+        lr=1e-3, epochs=3, batch_size=4, max_length=64, warmup_ratio=0.1, weight_decay=0.0, max_grad_norm=0.0, seed=7, eval_every=5,
+        mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, mlm_probability=0.2, save_model=True,
+        pack_dtype="float16", progress=False,
+    )
+    assert args.out == "x" and args.overwrite
+    for field in dataclasses.fields(RunConfig):  # the command above sets every setting away from its default
+        assert getattr(config, field.name) != getattr(RunConfig(task="sst2", train="folder"), field.name), field.name
+    assert config_from_args(train_parser().parse_args(["--task", "sst2", "--data", "folder", "--out", "x"])).train == "folder"
+
+
+def test_help_runs_and_shows_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--help"])
+    assert exit.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    defaults = setting_dests()
+    for dest, action in options().items():
+        option = action.option_strings[0]
+        assert option in text, option
+        if dest == "task":
+            continue
+        default = defaults[dest]
+        if isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif default is None:
+            about = RunConfig.__dataclass_fields__[dest].metadata
+            shown = about["unset"]
+        elif default == {}:
+            shown = "none"
+        else:
+            shown = str(default)
+        assert f"(default: {shown})" in " ".join(action.help.split()), (option, action.help)
+    for option in ("--data", "--out", "--overwrite"):
+        assert option in text
+
+
+@pytest.mark.parametrize("setting, value, allowed", [
+    ("method", "lora", names.METHODS),
+    ("mixed_precision", "fp8", names.PRECISIONS),
+    ("pack_dtype", "int8", names.PACK_DTYPES),
+])
+def test_run_config_validates_with_the_names_enumerations(setting, value, allowed):
+    with pytest.raises(AdapterlabError) as error:
+        RunConfig(task="sst2", train="folder", **{setting: value})
+    line = next(line for line in str(error.value).splitlines() if line.startswith(f"{setting}="))
+    assert allowed_in(line) == allowed
+    option = options()[setting]
+    assert tuple(option.choices) == allowed
+
+
+def test_every_method_has_the_papers_learning_rate():
+    from adapterlab.train.config import DEFAULT_LR
+
+    assert tuple(DEFAULT_LR) == names.METHODS
+
+
+@pytest.mark.parametrize("setting, allowed", [
+    ("nonlinearity", names.NONLINEARITIES),
+    ("init", names.INITS),
+    ("placement", names.PLACEMENTS),
+])
+def test_adapter_config_validates_with_the_names_enumerations(setting, allowed):
+    with pytest.raises(AdapterlabError) as error:
+        AdapterConfig(**{setting: "nope"})
+    assert allowed_in(str(error.value)) == allowed
+    for value in allowed:
+        AdapterConfig(**{setting: value})
+
+
+def test_the_other_copies_of_the_enumerations_agree():
+    # Until these modules import from adapterlab.names, their own copies must not drift.
+    from adapterlab import runs
+    from adapterlab.adapters import inject, io, layer
+    from adapterlab.data import tasks
+
+    assert tuple(io.PACK_DTYPES) == names.PACK_DTYPES
+    assert tuple(layer.ACTIVATIONS) == names.NONLINEARITIES
+    assert tuple(inject.MODES) == names.METHODS
+    assert tuple(tasks.KINDS) == names.TASK_KINDS
+    assert {spec.kind for spec in tasks.TASKS.values()} <= set(names.TASK_KINDS)
+    assert tuple(runs.COMPLETE_STATUSES) == names.COMPLETE_STATUSES
+    assert names.STATUSES[: len(names.COMPLETE_STATUSES)] == names.COMPLETE_STATUSES
