@@ -16,7 +16,9 @@ import yaml
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
-from adapterlab.report.tables import build_table, to_csv, to_latex, to_markdown
+from adapterlab.report.tables import build_table, observations_of, to_csv, to_latex, to_markdown
+from adapterlab.runs import RunRecord, RunResult
+from adapterlab.setting import Setting
 from adapterlab.study.executor import run_study, status_of_folder, try_claim
 from adapterlab.study.spec import expand_spec, load_spec
 from tiny import save_tiny_backbone, write_sentiment_tsv
@@ -285,11 +287,18 @@ def test_ray_executor_on_a_local_instance(tiny_world, tmp_path):
 # ----------------------------------------------------------------------------------- report
 
 
-def _record(task, method, seed, test, validation=None, size=None, k=1000, metric="accuracy", status="ok"):
+def _record(task, method, seed, test, validation=None, size=None, k=1000, metric="accuracy", status="ok", lr=None):
     labels = {"task": task, "method": method, "train_size": k}
     if method == "adapter":
         labels["adapter_size"] = size or 64
-    return {"labels": labels, "result": {"status": status, "metric": metric, "test_metric": test, "validation_metric": validation if validation is not None else test}}
+    if lr is not None:
+        labels["lr"] = lr
+    result = RunResult(status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test)
+    return RunRecord(Setting.from_labels(labels), result, Path("."), seed)
+
+
+def _table(title, records, **kwargs):
+    return build_table(title, observations_of(records), **kwargs)
 
 
 def test_table_mean_std_average_and_best_size_against_hand_computation():
@@ -301,14 +310,14 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
         _record("sst2", "adapter", 0, 0.85, 0.5, size=64), _record("sst2", "adapter", 1, 0.95, 0.5, size=64),
         _record("sst2", "adapter", 0, 0.60, 0.2, size=256), _record("sst2", "adapter", 1, 0.62, 0.2, size=256),
     ]
-    table = build_table("t", records, reference=[{"task": "cola", "method": "finetune", "train_size": 1000, "value": 41.5}])
-    ft = table.cells[("cola", "k=1000 finetune")]
+    table = _table("t", records, reference=[{"task": "cola", "method": "finetune", "train_size": 1000, "value": 41.5}])
+    ft = table.cell("cola", "k=1000 finetune")
     assert ft.mean == pytest.approx(35.0) and ft.std == pytest.approx(7.0710678, rel=1e-6) and ft.reference == 41.5
     # best size is chosen on validation: m=256 for cola (0.9 > 0.6), m=64 for sst2 (0.5 > 0.2)
-    assert table.cells[("cola", "k=1000 adapter m=best")].mean == pytest.approx(15.0)
-    assert table.cells[("sst2", "k=1000 adapter m=best")].mean == pytest.approx(90.0)
+    assert table.cell("cola", "k=1000 adapter m=best").mean == pytest.approx(15.0)
+    assert table.cell("sst2", "k=1000 adapter m=best").mean == pytest.approx(90.0)
     # the average row averages tasks seed by seed: seeds (30+80)/2=55 and (40+90)/2=65
-    average = table.cells[("average", "k=1000 finetune")]
+    average = table.cell("average", "k=1000 finetune")
     assert average.values == pytest.approx((55.0, 65.0)) and average.std == pytest.approx(7.0710678, rel=1e-6)
     markdown = to_markdown(table)
     # the paper's shape: a row per setting, a column per task and the average last
@@ -318,13 +327,13 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     assert "35.0$_{7.1}$" in to_latex(table)
     assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
     # a reference for the best size shows beside the best-size column, whichever size was chosen
-    best_ref = build_table("t", records, reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}])
-    assert best_ref.cells[("sst2", "k=1000 adapter m=best")].reference == 91.0 and best_ref.cells[("sst2", "k=1000 adapter m=64")].reference is None
+    best_ref = _table("t", records, reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}])
+    assert best_ref.cell("sst2", "k=1000 adapter m=best").reference == 91.0 and best_ref.cell("sst2", "k=1000 adapter m=64").reference is None
     # without validation metrics there is no best size to choose, and no empty column for it
-    unvalidated = [{**r, "result": {**r["result"], "validation_metric": None}} for r in records]
-    assert not any("m=best" in c for c in build_table("t", unvalidated).columns)
+    unvalidated = [dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records]
+    assert not any("m=best" in c.name for c in _table("t", unvalidated).columns)
     # one seed: the mean alone, no std subscript that would claim a spread of 0
-    single = to_markdown(build_table("t", [_record("cola", "finetune", 0, 0.30)]))
+    single = to_markdown(_table("t", [_record("cola", "finetune", 0, 0.30)]))
     assert "| k=1000 finetune | 30.0 |" in single
 
 
@@ -333,7 +342,7 @@ def test_significance_welch_and_bootstrap():
 
     records = [_record("cola", "finetune", s, v) for s, v in enumerate([0.30, 0.35, 0.32, 0.28, 0.31])]
     records += [_record("cola", "adapter", s, v) for s, v in enumerate([0.40, 0.42, 0.39, 0.44, 0.41])]
-    table = build_table("t", records)
+    table = _table("t", records)
     (test,) = [s for s in table.significance if s["task"] == "cola"]
     expected = stats.ttest_ind([40, 42, 39, 44, 41], [30, 35, 32, 28, 31], equal_var=False)
     assert test["p"] == pytest.approx(expected.pvalue) and test["t"] == pytest.approx(expected.statistic)
@@ -364,27 +373,25 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
 
 def test_figures_never_pool_settings(tmp_path):
     from adapterlab.report import figures
-    from adapterlab.report.build import overfitting_tables
+    from adapterlab.report.build import Curve, overfitting_tables
 
-    records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
-    records += [_record("cola", "finetune", seed, 0.4, k=k) for seed in (0, 1) for k in (1000, 5000)]
-    for r in records:
-        r["labels"]["lr"] = 1e-4 if r["labels"]["method"] == "adapter" else 2e-5
+    records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k, lr=1e-4) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
+    records += [_record("cola", "finetune", seed, 0.4, k=k, lr=2e-5) for seed in (0, 1) for k in (1000, 5000)]
     # a learning-rate figure gets one panel per task and training size, with each adapter size its own series
     panels = figures._panels(records, ("task", "lr", *figures.METHOD_KEYS))
     assert {title: len(runs) for title, runs in panels.items()} == {"cola k=1000": 6, "cola k=5000": 6}
     for path in (figures.plot_adapter_size(records, tmp_path / "sizes.png"), figures.plot_lr_boxes(records, tmp_path / "lr.png")):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    one_size = [r for r in records if r["labels"].get("adapter_size", 64) == 64]
+    one_size = [r for r in records if r.setting.column.adapter_size in (None, 64)]
     assert figures.plot_adapter_size(one_size, tmp_path / "none.png") is None
     # Table 6: one row per setting, seeds pooled, training sizes apart
-    curves = [{"labels": r["labels"], "metric": "accuracy", "rows": [{"step": 10, "loss": 1.0, "accuracy": r["result"]["test_metric"]},
-                                                                    {"step": 20, "loss": 0.9, "accuracy": 0.9}]} for r in one_size]
+    curves = [Curve(r.setting, "accuracy", [{"step": 10, "loss": 1.0, "accuracy": r.result.test_metric}, {"step": 20, "loss": 0.9, "accuracy": 0.9}])
+              for r in one_size]
     mean_table, best_table = overfitting_tables(curves, "t")
-    assert mean_table.columns == ["k=1000 finetune lr=2e-05", "k=1000 adapter m=64 lr=0.0001", "k=5000 finetune lr=2e-05", "k=5000 adapter m=64 lr=0.0001"]
-    mean_cell, best_cell = mean_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")], best_table.cells[("cola", "k=1000 adapter m=64 lr=0.0001")]
+    assert [c.name for c in mean_table.columns] == ["k=1000 finetune lr=2e-05", "k=1000 adapter m=64 lr=0.0001", "k=5000 finetune lr=2e-05", "k=5000 adapter m=64 lr=0.0001"]
+    mean_cell, best_cell = mean_table.cell("cola", "k=1000 adapter m=64 lr=0.0001"), best_table.cell("cola", "k=1000 adapter m=64 lr=0.0001")
     assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx((90.0, 90.0))
-    assert "(Table 6)" in to_markdown(mean_table) and best_table.cells[("cola", "k=5000 finetune lr=2e-05")].values == pytest.approx((90.0, 90.0))
+    assert "(Table 6)" in to_markdown(mean_table) and best_table.cell("cola", "k=5000 finetune lr=2e-05").values == pytest.approx((90.0, 90.0))
 
 
 def test_report_with_a_malformed_analysis_file_is_a_one_line_error(tiny_world, tmp_path, capsys):

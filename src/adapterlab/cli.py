@@ -109,22 +109,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = run_training(config_from_args(args), args.out, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
-        return 0 if result["status"] == "ok" else 3  # one report per launch, from rank 0
-    metric = result["metric"]
-    test = result.get("test_metric")
-    validation = result.get("validation_metric")
-    print(f"{result['status']}: {result['task']} {result['method']} seed {result['seed']}: "
-          f"validation {metric} {_fmt(validation)}, test {metric} {_fmt(test)}; "
-          f"{result['trainable_params']:,} trainable params ({result['trainable_percent']:.2f}%), {result['wall_seconds']:.0f} s")
-    unscored = (result.get("test") or {}).get("unscored_words")
+        return 0 if result.status == "ok" else 3  # one report per launch, from rank 0
+    metric = result.metric
+    print(f"{result.status}: {result.task} {result.method} seed {result.seed}: "
+          f"validation {metric} {_fmt(result.validation_metric)}, test {metric} {_fmt(result.test_metric)}; "
+          f"{result.trainable_params:,} trainable params ({result.trainable_percent:.2f}%), {result.wall_seconds:.0f} s")
+    unscored = (result.test or {}).get("unscored_words")
     if unscored:
-        print(f"note: {unscored} of {result['test']['words']} test words had no sub-word token and count as wrong")
-    if result.get("tapt") and result["tapt"].get("note"):
-        print(f"note: {result['tapt']['note']}")
-    if "pack" in result:
-        print(f"task pack: {result['pack']} ({result['pack_bytes'] / 1e6:.2f} MB; the full model is {result['model_bytes_fp32'] / 1e6:.1f} MB)")
+        print(f"note: {unscored} of {result.test['words']} test words had no sub-word token and count as wrong")
+    if result.tapt and result.tapt.get("note"):
+        print(f"note: {result.tapt['note']}")
+    if result.pack:
+        print(f"task pack: {result.pack} ({result.pack_bytes / 1e6:.2f} MB; the full model is {result.model_bytes_fp32 / 1e6:.1f} MB)")
     print(f"results: {args.out}/result.json")
-    return 0 if result["status"] == "ok" else 3
+    return 0 if result.status == "ok" else 3
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:

@@ -117,9 +117,9 @@ def run_quickstart(out: str | Path, seeds: int = 3, train_size: int = 200, epoch
             continue
         print(f"[{index}/{len(configs)}] {name}: training {config.method} (lr {config.learning_rate:g}, {config.epochs} epochs)", flush=True)
         result = run_training(config, run_dir)
-        print(f"[{index}/{len(configs)}] {name}: {result['status']}, test accuracy {100 * (result['test_metric'] or 0):.2f}, "
-              f"{result['wall_seconds']:.0f} s", flush=True)
-        results.append(result)
+        print(f"[{index}/{len(configs)}] {name}: {result.status}, test accuracy {100 * (result.test_metric or 0):.2f}, "
+              f"{result.wall_seconds:.0f} s", flush=True)
+        results.append(result.to_dict())
     table = format_table(summarize(results), train_size, epochs)
     (out / "summary.md").write_text(table + "\n")
     print()

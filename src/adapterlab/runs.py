@@ -7,15 +7,18 @@ user's folder, or a data folder passed as --out by mistake, is refused and never
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.setting import Setting
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
@@ -26,6 +29,7 @@ CHECKPOINT_DIR = "checkpoint"
 OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR)
 # Statuses of a finished run. "failed" is not finished: resuming runs it again.
 COMPLETE_STATUSES = ("ok", "diverged")
+STATUSES = ("ok", "diverged", "failed")
 
 
 def write_json_atomic(path: Path, data: dict | list) -> None:
@@ -57,6 +61,86 @@ def finite(value):
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run produced, written once to result.json by `save_result` from every path: the
+    trainer (ok, diverged, failed with the error), and the executor when a run's process died.
+    Metrics are fractions; times in seconds; sizes in bytes; memory in MiB."""
+
+    status: str  # one of STATUSES
+    task: str | None = None
+    method: str | None = None
+    seed: int | None = None
+    metric: str | None = None  # the task's metric: checkpoint selection and the reported number
+    error: str | None = None  # failed: what went wrong, one line
+    reason: str | None = None  # failed: "error" (reruns with --retry-failed) or "died" (reruns on resume)
+    returncode: int | None = None  # died: the child's exit code (negative: killed by that signal)
+    protocol: str | None = None  # "low-resource" or "plain"
+    best_validation: dict | None = None  # every validation metric at the selected checkpoint
+    best_epoch: int | None = None
+    best_step: int | None = None
+    test: dict | None = None  # every test metric of the selected checkpoint
+    validation_metric: float | None = None
+    test_metric: float | None = None
+    steps: int | None = None
+    train_examples_per_second: float | None = None
+    train_seconds: float | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    trainable_percent: float | None = None
+    params_by_role: dict | None = None
+    model_bytes_fp32: int | None = None
+    max_length_used: int | None = None
+    tapt: dict | None = None
+    pack: str | None = None  # adapter runs: the task pack folder
+    pack_bytes: int | None = None
+    model: str | None = None  # fine-tuning with save_model: the weights folder
+    wall_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    model_path: str | None = None
+    num_processes: int | None = None
+    versions: dict | None = None
+    extra: dict = field(default_factory=dict)  # keys of other adapterlab versions, kept as read
+
+    @property
+    def complete(self) -> bool:
+        return self.status in COMPLETE_STATUSES
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        # absent, not null: the keys of another method's artifacts, and of a failure that did not happen
+        for key in ("error", "reason", "returncode", "pack", "pack_bytes", "model"):
+            if values[key] is None:
+                del values[key]
+        return {**values, **self.extra}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunResult":
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known})
+
+
+def save_result(run_dir: Path, result: RunResult) -> None:
+    """The one writer of result.json (atomic)."""
+    write_json_atomic(Path(run_dir) / RESULT_FILE, result.to_dict())
+
+
+def load_result(run_dir: Path) -> RunResult | None:
+    """The run's typed result, or None when the folder has none (missing or unreadable)."""
+    values = read_result(run_dir)
+    return None if values is None else RunResult.from_dict(values)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished (or failed) run as the report reads it: its setting, result and folder."""
+
+    setting: Setting
+    result: RunResult
+    folder: Path
+    seed: int | None = None
 
 
 def read_result(run_dir: Path) -> dict | None:

@@ -10,22 +10,23 @@ import json
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.report.tables import Table, build_table
+from adapterlab.report.tables import Observation, Table, build_table
 from adapterlab.study.analyze import ANALYSIS_FOLDER
-from adapterlab.train.run import read_result
+from adapterlab.runs import load_result
+from adapterlab.setting import Setting
 
 AVERAGES = ("all", "target", "distant")
 CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
            "distant = outside the Indo-European family; (paper's number) where the spec has one")
 
 
-def _labels_of(run_path: str, plan: dict) -> dict | None:
-    """The grid labels of the planned run that an analysis row names by its folder."""
+def _planned_run(run_path: str, plan: dict) -> tuple[Setting, str] | None:
+    """(setting, folder) of the planned run that an analysis row names by its folder."""
     parts = Path(run_path).parts
     for run in plan["runs"]:
         own = Path(run["dir"]).parts
         if parts[-len(own):] == own:
-            return {**run["labels"], "dir": run["dir"]}
+            return Setting.from_labels(run["labels"]), run["dir"]
     return None
 
 
@@ -38,50 +39,49 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
             task, rows = analysis["task"], analysis["runs"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an analysis result of `adapterlab study analyze` ({err!r}); run it again") from None
-        records = []
+        observations = []
         for row in rows:
-            labels = _labels_of(row["run"], plan)
-            if labels is None:
+            planned = _planned_run(row["run"], plan)
+            if planned is None:
                 continue  # a run no longer in the plan
+            setting, folder = planned
             # the run's own (English) validation metric, so a best-adapter-size column is chosen without test data
-            validation = (read_result(out / labels.pop("dir")) or {}).get("validation_metric")
+            result = load_result(out / folder)
+            validation = result.validation_metric if result else None
             scores = {**row["scores"], **{name: row["averages"][name] for name in AVERAGES}}
             for language, score in scores.items():
                 if score is not None:
-                    records.append({"labels": {**labels, "task": language},
-                                    "result": {"status": "ok", "metric": row["metric"], "test_metric": score, "validation_metric": validation}})
-        if records:
+                    observations.append(Observation(language, setting.column, row["metric"], score, validation))
+        if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
-            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", records, reference, average_row=False,
+            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False,
                                        row_header="language", caption=CAPTION)
     return tables
 
 
-def rsa_records(out: Path, plan: dict) -> list[dict]:
-    """One record per run and layer from DIR/analysis/rsa/rsa.csv: {"labels" (task = "layer N"),
-    "result" (test_metric = the layer's RSA with the base model)}, the shape build_table takes."""
+def rsa_records(out: Path, plan: dict) -> list[Observation]:
+    """One observation per run and layer from DIR/analysis/rsa/rsa.csv: the row is the layer
+    (0 = embeddings) and the value the layer's RSA with the base model."""
     path = out / ANALYSIS_FOLDER / "rsa" / "rsa.csv"
     if not path.is_file():
         return []
-    records = []
+    observations = []
     with path.open(newline="") as handle:
         try:
             for row in csv.DictReader(handle):
-                labels = _labels_of(row["run"], plan)
-                if labels is not None:
-                    labels.pop("dir")
-                    records.append({"labels": {**labels, "task": f"layer {int(row['layer'])}"},
-                                    "result": {"status": "ok", "metric": "rsa", "test_metric": float(row["rsa"])}})
+                planned = _planned_run(row["run"], plan)
+                if planned is not None:
+                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"])))
         except (KeyError, ValueError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
-    return records
+    return observations
 
 
-def rsa_table(records: list[dict]) -> Table | None:
+def rsa_table(observations: list[Observation]) -> Table | None:
     """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested per layer."""
-    if not records:
+    if not observations:
         return None
-    return build_table("Representational similarity to the base model (Fig. 2)", records, average_row=False, row_header="layer",
+    return build_table("Representational similarity to the base model (Fig. 2)", observations, average_row=False, row_header="layer",
                        caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
                                "layer 0 = embeddings")

@@ -13,9 +13,10 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
-from adapterlab.report.tables import Table, build_table, to_csv, to_html, to_latex, to_markdown
+from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
 from adapterlab.study.executor import load_plan
-from adapterlab.runs import METRICS_FILE, config_differences, read_config, read_result
+from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
+from adapterlab.setting import Setting
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
@@ -29,53 +30,69 @@ class Report:
     stale: list[str] = dataclasses.field(default_factory=list)  # runs recorded with other settings, left out
 
 
-def collect(out: Path) -> tuple[dict, list[dict], list[str]]:
-    """The study plan, one record {"labels", "result", "dir"} per finished run, and the runs left
-    out because they were recorded with other settings than the plan's (a cell never mixes
-    configs: `study run --rerun-changed` brings them up to date)."""
+def collect(out: Path) -> tuple[dict, list[RunRecord], list[str]]:
+    """The study plan, one typed record per run with a result, and the runs left out because
+    they were recorded with other settings than the plan's (a cell never mixes configs:
+    `study run --rerun-changed` brings them up to date)."""
     plan = load_plan(out)
     records, stale = [], []
     for run in plan["runs"]:
-        result = read_result(out / run["dir"])
+        result = load_result(out / run["dir"])
         if result is None:
             continue
         stored = read_config(out / run["dir"])
         if isinstance(run.get("config"), dict) and stored is not None and config_differences(run["config"], stored):
             stale.append(run["dir"])
             continue
-        records.append({"labels": run["labels"], "result": result, "dir": out / run["dir"]})
+        records.append(RunRecord(Setting.from_labels(run["labels"]), result, out / run["dir"], run["seed"]))
     return plan, records, stale
 
 
-def _curves(records: list[dict]) -> list[dict]:
+@dataclass(frozen=True)
+class Curve:
+    """A run's validation curve (Fig. 5): metrics.jsonl's validation rows, per step when the run
+    evaluated every N steps, else per epoch."""
+
+    setting: Setting
+    metric: str
+    rows: list[dict]
+
+
+def _curves(records: list[RunRecord]) -> list[Curve]:
     curves = []
     for record in records:
-        path = record["dir"] / METRICS_FILE
+        path = record.folder / METRICS_FILE
         if not path.exists():
             continue
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("split") == "validation" and r.get("loss") is not None]
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AdapterlabError(f"{path}:{number}: not a JSON line (a truncated write?); run this run again") from None
+        rows = [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
         if any(r.get("at") == "step" for r in rows):
             rows = [r for r in rows if r.get("at") == "step"]
-        curves.append({"labels": record["labels"], "rows": rows, "metric": record["result"].get("metric")})
+        curves.append(Curve(record.setting, record.result.metric or "", rows))
     return curves
 
 
-def overfitting_tables(curves: list[dict], title: str) -> list[Table]:
+def overfitting_tables(curves: list[Curve], title: str) -> list[Table]:
     """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
     tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested)."""
-    by_statistic: dict[str, list[dict]] = {"mean": [], "best": []}
+    by_statistic: dict[str, list[Observation]] = {"mean": [], "best": []}
     for curve in curves:
-        metric = curve["metric"]
-        values = [r[metric] for r in curve["rows"] if r.get(metric) is not None]
+        values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
         if not values:
             continue
         for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
-            by_statistic[statistic].append({"labels": curve["labels"], "result": {"status": "ok", "metric": metric, "test_metric": value}})
+            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
-    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", records,
+    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations,
                         caption=caption.format("averaged" if statistic == "mean" else "at its best"))
-            for statistic, records in by_statistic.items() if records]
+            for statistic, observations in by_statistic.items() if observations]
 
 
 def build_report(out: str | Path) -> Report:
@@ -86,7 +103,7 @@ def build_report(out: str | Path) -> Report:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     title = plan.get("name", out.name)
-    table = build_table(title, records, plan.get("reference"))
+    table = build_table(title, observations_of(records), plan.get("reference"))
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
@@ -107,8 +124,8 @@ def build_report(out: str | Path) -> Report:
     files.append(folder / "significance.json")
     plots = {
         "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(similarity, folder / "fig2_rsa.png"),
-        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r["labels"].get("train_size") for r in records}) > 1 else None,
-        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r["labels"].get("lr") for r in records}) > 1 else None,
+        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r.setting.column.train_size for r in records}) > 1 else None,
+        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r.setting.column.lr for r in records}) > 1 else None,
         "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
         "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
     }
@@ -116,7 +133,7 @@ def build_report(out: str | Path) -> Report:
     for stale in FIGURE_FILES - {path.name for path in plots.values()}:
         (folder / stale).unlink(missing_ok=True)  # from an earlier report of a different grid
     files.extend(plots.values())
-    run_versions = sorted({", ".join(f"{k} {v}" for k, v in r["result"].get("versions", {}).items() if k != "git_sha" and v) for r in records} - {""})
+    run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
     steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
     if transfer or similarity:
         steps.append(f"adapterlab study analyze {out}")

@@ -9,12 +9,14 @@ import io
 import statistics
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from adapterlab.setting import Column
+
 BOOTSTRAP_SAMPLES = 10_000
-LAYOUTS = ("paper", "tasks-as-rows")
 
 
 @dataclass(frozen=True)
@@ -37,124 +39,120 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """One run's number for one table cell. `row` is what the table's rows are (a task, a
+    language, a layer); values are fractions (tables show ×100)."""
+
+    row: Any
+    column: Column
+    metric: str
+    test: float | None
+    validation: float | None = None
+    status: str = "ok"
+
+
+def observations_of(records) -> list[Observation]:
+    """The main table's observations: one per run record, its task as the row."""
+    return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
+                        r.result.status) for r in records]
+
+
+@dataclass(frozen=True)
 class Table:
-    """Rows are tasks (plus 'average'), or languages in a cross-lingual table; columns are
-    settings such as 'k=1000 adapter m=64'."""
+    """Rows are tasks (plus 'average'), languages, or layers; columns are settings (typed
+    Columns); a cell holds one setting's values over seeds."""
 
     title: str
-    metric_by_row: dict[str, str]
-    columns: list[str]
-    cells: dict[tuple[str, str], Cell]
+    metric_by_row: dict[Any, str]
+    columns: list[Column]
+    cells: dict[tuple[Any, Column], Cell]
     significance: list[dict] = field(default_factory=list)
     row_header: str = "task"
     caption: str = "test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one"
-    layout: str = "paper"  # or "tasks-as-rows"; see _grid
+    layout: str = "paper"  # one of study.report_spec.LAYOUTS; see _grid
 
     @property
-    def rows(self) -> list[str]:
+    def rows(self) -> list[Any]:
         return list(self.metric_by_row)
+
+    def cell(self, row: Any, column: Column | str) -> Cell | None:
+        """The cell of `row` and `column` (a Column, or its display name)."""
+        if isinstance(column, str):
+            column = next((c for c in self.columns if c.name == column), None)
+        return self.cells.get((row, column))
+
+    def row_name(self, row: Any) -> str:
+        return f"layer {row}" if self.row_header == "layer" and isinstance(row, int) else str(row)
 
 
 def percent(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
-def column_name(labels: dict, skip: tuple[str, ...] = ("task",)) -> str:
-    parts = []
-    for key in ("train_size", "method", "adapter_size", "lr"):
-        if key in labels and key not in skip:
-            value = labels[key]
-            parts.append({"train_size": f"k={value}", "method": str(value), "adapter_size": f"m={value}", "lr": f"lr={value:g}" if isinstance(value, float) else f"lr={value}"}[key])
-    for key in sorted(labels):
-        if key not in ("train_size", "method", "adapter_size", "lr", "task", "seed") and key not in skip:
-            parts.append(f"{key}={labels[key]}")
-    return " ".join(parts)
-
-
-def build_table(title: str, records: list[dict], reference: list[dict] | None = None, average_row: bool = True, **shape) -> Table:
-    """records: {"labels": {...}, "result": {...}} per run. Seeds of one setting form one cell.
-
-    average_row: add the mean over rows (tasks); off where rows are not tasks. shape: the Table's
-    row_header, caption and layout."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    metric_by_row: dict[str, str] = {}
-    columns: list[str] = []
-    for record in records:
-        labels, result = record["labels"], record["result"]
-        row, column = labels["task"], column_name(labels)
-        metric_by_row.setdefault(row, result.get("metric") or "")
-        if column not in columns:
-            columns.append(column)
-        groups.setdefault((row, column), []).append(result)
+def build_table(title: str, observations: list[Observation], reference: list[dict] | None = None, average_row: bool = True,
+                **shape) -> Table:
+    """Seeds of one setting form one cell (mean ± std); then the best-adapter-size columns, the
+    average row (average_row: off where rows are not tasks) and adapter-vs-fine-tuning tests.
+    reference: the spec's entries, each naming a row by its `task` key and a column by its
+    labels. shape: the Table's row_header, caption and layout."""
+    groups: dict[tuple[Any, Column], list[Observation]] = {}
+    metric_by_row: dict[Any, str] = {}
+    columns: list[Column] = []
+    for item in observations:
+        metric_by_row.setdefault(item.row, item.metric or "")
+        if item.column not in columns:
+            columns.append(item.column)
+        groups.setdefault((item.row, item.column), []).append(item)
     cells = {}
-    for (row, column), results in groups.items():
-        ok = [r for r in results if r.get("status") in ("ok", "diverged") and r.get("test_metric") is not None]
+    for (row, column), items in groups.items():
+        ok = [o for o in items if o.status in ("ok", "diverged") and o.test is not None]
         cells[(row, column)] = Cell(
-            values=tuple(percent(r["test_metric"]) for r in ok),
-            validation=tuple(percent(r["validation_metric"]) for r in ok if r.get("validation_metric") is not None),
+            values=tuple(percent(o.test) for o in ok),
+            validation=tuple(percent(o.validation) for o in ok if o.validation is not None),
             reference=_reference_for(reference or [], row, column),
-            diverged=sum(r.get("status") == "diverged" for r in results),
-            failed=sum(r.get("status") == "failed" for r in results),
+            diverged=sum(o.status == "diverged" for o in items),
+            failed=sum(o.status == "failed" for o in items),
         )
-    columns.sort(key=_column_order)
-    table = Table(title, metric_by_row, columns, cells)
+    columns.sort(key=lambda column: column.sort_key)
+    table = Table(title, metric_by_row, columns, cells, row_header=shape.get("row_header", "task"))
     table = add_best_adapter_size(table, reference)
     if average_row:
         table = add_average_row(table)
     return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
 
 
-def _column_order(column: str):
-    """k, then fine-tuning before adapters, then adapter size and learning rate as numbers."""
-    parts = column.split()
-    k = next((int(p[2:]) for p in parts if p.startswith("k=")), 0)
-    method = 0 if "finetune" in parts else 1
-    size = next((int(p[2:]) for p in parts if p.startswith("m=") and p[2:].isdigit()), 0)
-    lr = next((float(p[3:]) for p in parts if p.startswith("lr=")), 0.0)
-    rest = " ".join(p for p in parts if not p.startswith(("k=", "m=", "lr=")))
-    return (k, method, "m=best" in parts, size, lr, rest)
-
-
-def _reference_for(reference: list[dict], row: str, column: str) -> float | None:
+def _reference_for(reference: list[dict], row: Any, column: Column) -> float | None:
     for item in reference:
         labels = {k: v for k, v in item.items() if k not in ("value", "std", "note")}
-        if labels.get("task") == row and column_name(labels) == column:
+        if labels.get("task") == row and Column.from_labels(labels) == column:
             return float(item["value"])
     return None
-
-
-def best_size_column(column: str, columns) -> str | None:
-    """The 'best m' column that summarises this adapter column, if its group (same k, lr, ...)
-    has several sizes; the m= part is replaced in place, so the name reads like column_name's."""
-    parts = column.split()
-    if "adapter" not in parts or not any(p.startswith("m=") and p != "m=best" for p in parts):
-        return None
-    base = [p for p in parts if not p.startswith("m=")]
-    siblings = [c for c in columns if "m=best" not in c.split() and [p for p in c.split() if not p.startswith("m=")] == base and "adapter" in c.split()]
-    return " ".join("m=best" if p.startswith("m=") else p for p in parts) if len(siblings) > 1 else None
 
 
 def add_best_adapter_size(table: Table, reference: list[dict] | None = None) -> Table:
     """For each (k, lr, ...) group with several adapter sizes: a 'best m' column, the size chosen
     per task by mean validation metric (never by test). Its reference is the spec's entry for
     adapter_size: best where there is one, else the chosen size's."""
-    groups: dict[str, list[str]] = {}
+    groups: dict[Column, list[Column]] = {}
     for column in table.columns:
-        best = best_size_column(column, table.columns)
-        if best:
+        best = column.best_size()
+        if best is not None:
             groups.setdefault(best, []).append(column)
     cells = dict(table.cells)
     columns = list(table.columns)
     for best_column, sized in groups.items():
+        if len(sized) < 2:
+            continue
         for row in table.rows:
-            candidates = [(statistics.mean(cells[(row, c)].validation), c) for c in sized if (row, c) in cells and cells[(row, c)].validation]
+            candidates = [(statistics.mean(cells[(row, c)].validation), c.name, c) for c in sized
+                          if (row, c) in cells and cells[(row, c)].validation]
             if candidates:
-                _, chosen = max(candidates)
+                chosen = max(candidates, key=lambda item: (item[0], item[1]))[2]
                 own = _reference_for(reference or [], row, best_column)
                 cells[(row, best_column)] = dataclasses.replace(cells[(row, chosen)], reference=own) if own is not None else cells[(row, chosen)]
         if any((row, best_column) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in sized) + 1, best_column)
-    return Table(table.title, table.metric_by_row, columns, cells)
+    return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
 
 
 def add_average_row(table: Table) -> Table:
@@ -169,7 +167,7 @@ def add_average_row(table: Table) -> Table:
             per_seed = tuple(statistics.mean(c.values[i] for c in present) for i in range(seeds))
             refs = [c.reference for c in present]
             cells[("average", column)] = Cell(per_seed, reference=statistics.mean(refs) if all(r is not None for r in refs) else None)
-    return Table(table.title, {**table.metric_by_row, "average": "mean over tasks"}, table.columns, cells)
+    return Table(table.title, {**table.metric_by_row, "average": "mean over tasks"}, table.columns, cells, row_header=table.row_header)
 
 
 def significance_tests(table: Table, seed: int = 0) -> list[dict]:
@@ -178,10 +176,8 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
     tests = []
     rng = np.random.default_rng(seed)
     for column in table.columns:
-        if "adapter" not in column.split():
-            continue
-        partner = " ".join("finetune" if p == "adapter" else p for p in column.split() if not p.startswith("m="))
-        if partner not in table.columns:
+        partner = column.partner()
+        if partner is None or partner not in table.columns:
             continue
         for row in table.rows:
             a, f = table.cells.get((row, column)), table.cells.get((row, partner))
@@ -194,7 +190,7 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
                 t = stats.ttest_ind(x, y, equal_var=False)
             boot = rng.choice(x, (BOOTSTRAP_SAMPLES, len(x))).mean(1) - rng.choice(y, (BOOTSTRAP_SAMPLES, len(y))).mean(1)
             low, high = np.percentile(boot, [2.5, 97.5])
-            tests.append({"task": row, "adapter": column, "finetune": partner, "difference": float(x.mean() - y.mean()),
+            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "difference": float(x.mean() - y.mean()),
                           "t": float(t.statistic) if np.isfinite(t.statistic) else None, "p": float(t.pvalue) if np.isfinite(t.pvalue) else None,
                           "ci_low": float(low), "ci_high": float(high), "n_adapter": len(x), "n_finetune": len(y)})
     return tests
@@ -231,10 +227,12 @@ def _grid(table: Table) -> tuple[list[str], list[list], int]:
     al. (2021) print their tables; "tasks-as-rows": the transpose, with a metric column."""
     if table.layout == "paper":
         uniform = _uniform_metric(table) is not None
-        header = ["setting"] + [row if uniform or row == "average" else f"{row} ({table.metric_by_row[row]})" for row in table.rows]
-        return header, [[column] + [table.cells.get((row, column)) for row in table.rows] for column in table.columns], 1
-    header = [table.row_header, "metric", *table.columns]
-    return header, [[row, table.metric_by_row[row]] + [table.cells.get((row, column)) for column in table.columns] for row in table.rows], 2
+        header = ["setting"] + [table.row_name(row) if uniform or row == "average" else f"{table.row_name(row)} ({table.metric_by_row[row]})"
+                                for row in table.rows]
+        return header, [[column.name] + [table.cells.get((row, column)) for row in table.rows] for column in table.columns], 1
+    header = [table.row_header, "metric", *(column.name for column in table.columns)]
+    return header, [[table.row_name(row), table.metric_by_row[row]] + [table.cells.get((row, column)) for column in table.columns]
+                    for row in table.rows], 2
 
 
 def to_markdown(table: Table) -> str:
@@ -273,7 +271,7 @@ def to_csv(table: Table) -> str:
             cell = table.cells.get((row, column))
             if cell is None:
                 continue
-            writer.writerow([row, table.metric_by_row[row], column, f"{cell.mean:.4f}" if cell.values else "", f"{cell.std:.4f}" if cell.values else "",
+            writer.writerow([table.row_name(row), table.metric_by_row[row], column.name, f"{cell.mean:.4f}" if cell.values else "", f"{cell.std:.4f}" if cell.values else "",
                              len(cell.values), cell.diverged, cell.failed, "" if cell.reference is None else cell.reference,
                              " ".join(f"{v:.4f}" for v in cell.values)])
     return buffer.getvalue()

@@ -16,6 +16,7 @@ have no result.json.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -35,14 +36,17 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.runs import (
     MARKER_FILE,
     RESULT_FILE,
+    RunResult,
     config_differences,
     is_complete,
     is_run_folder,
     read_config,
     read_result,
     run_fingerprints,
+    save_result,
     write_json_atomic,
 )
+from adapterlab.setting import Setting
 from adapterlab.study.spec import PlannedRun, StudySpec
 
 logger = logging.getLogger(__name__)
@@ -231,7 +235,7 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     plan = {"name": spec.name, "description": spec.description, "source": spec.source, "command": command,
             "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
-            "reference": spec.reference, "report": spec.report, "analysis": spec.analysis}
+            "reference": spec.reference, "report": dataclasses.asdict(spec.report), "analysis": spec.analysis}
     write_json_atomic(out / PLAN_FILE, plan)
 
 
@@ -274,9 +278,10 @@ def _record_death(run: PlannedRun, run_dir: Path, completed: subprocess.Complete
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / MARKER_FILE).touch()
-    write_json_atomic(run_dir / RESULT_FILE, {"status": "failed", "reason": "died" if code < 0 else "error", "error": message,
-                                              "task": run.config.task, "method": run.config.method, "seed": run.seed, "metric": None,
-                                              "returncode": code})
+    # killed by a signal, or interrupted (130: the child got Ctrl-C): nothing wrong with the run itself
+    died = code < 0 or code == 130
+    save_result(run_dir, RunResult(status="failed", reason="died" if died else "error", error=message, task=run.config.task,
+                                   method=run.config.method, seed=run.seed, returncode=code))
 
 
 def _needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed: bool, prints: dict) -> str | None:
@@ -519,9 +524,6 @@ def _plan_value(value: object) -> str:
 
 def status_of_folder(out: Path) -> list[RunState]:
     """Run states from a study folder alone (its study.json), without the spec."""
-    from adapterlab.train.config import RunConfig
-
     plan = load_plan(out)
-    placeholder = RunConfig(task="classification", train="-")
-    return [state_of(PlannedRun(e["dir"].rsplit("/seed=", 1)[0], e["seed"], placeholder, e["labels"]), out / e["dir"],
+    return [state_of(PlannedRun(Setting.from_labels(e["labels"]), e["seed"], None, e["dir"].rsplit("/seed=", 1)[0]), out / e["dir"],
                      e.get("config") if isinstance(e.get("config"), dict) else None) for e in plan["runs"]]

@@ -13,7 +13,7 @@ Values are on the tables' scale (×100), like the paper's; `std` and `note` may 
 
 from __future__ import annotations
 
-from adapterlab.report.tables import best_size_column, column_name
+from adapterlab.setting import Column
 
 META_KEYS = ("value", "std", "note")
 AVERAGE_ROWS = ("all", "target", "distant")
@@ -25,11 +25,15 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str) 
         return []
     if not isinstance(reference, list):
         return [f"{source}: reference must be a list of mappings such as {{task: cola, method: finetune, value: NN.N}}"]
-    columns: dict[str, set[str]] = {}
+    columns: dict[str, set[Column]] = {}
     for run in runs:
-        columns.setdefault(run.labels["task"], set()).add(column_name(run.labels))
+        columns.setdefault(run.setting.task, set()).add(run.setting.column)
     for task, names in columns.items():
-        names.update(filter(None, (best_size_column(name, names) for name in list(names))))
+        sized: dict[Column, int] = {}
+        for column in names:
+            if column.best_size() is not None:
+                sized[column.best_size()] = sized.get(column.best_size(), 0) + 1
+        names.update(best for best, count in sized.items() if count > 1)
     label_keys = sorted(set().union(*(run.labels for run in runs)))
     crosslingual = (analysis.get("crosslingual") or {}) if isinstance(analysis, dict) else {}
     errors = []
@@ -55,7 +59,8 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str) 
                 allowed = ", ".join(languages) if languages else f"none: the spec has no analysis.crosslingual.{task}"
                 errors.append(f"{where}.language={item['language']!r}: not a row of the {task} cross-lingual table ({allowed})")
                 continue
-        column = column_name({key: v for key, v in item.items() if key not in META_KEYS and key != "language"})
+        column = Column.from_labels({key: v for key, v in item.items() if key not in META_KEYS and key != "language"})
         if column not in columns[task]:
-            errors.append(f"{where}: names no column of the {task} table ({column!r}); its columns: {', '.join(sorted(columns[task]))}")
+            names = sorted(c.name for c in columns[task])
+            errors.append(f"{where}: names no column of the {task} table ({column.name!r}); its columns: {', '.join(names)}")
     return errors

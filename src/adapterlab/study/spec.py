@@ -22,10 +22,8 @@ report: {layout: paper}          # tables as the paper prints them (a row per se
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +33,10 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.report.tables import LAYOUTS
+from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import check_analysis, check_saved_weights
 from adapterlab.study.reference_spec import check_reference
+from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
 
 TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
@@ -45,9 +44,8 @@ TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "refere
 SPECIAL_AXES = {"task", "adapter_size"}
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _TASK_DATA_FIELDS = {"train", "dev", "test", "hub", "data_format", "columns", "encoding", "task"}
-# Task names and grid values become folder names: no separators, no "..", no hidden names.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+-]*$")
-PATH_AXES = {"model", "train", "dev", "test", "hub"}
+# Task names and grid values become folder names: no separators, no "..", no hidden names (SAFE_NAME).
+
 
 
 def _is_safe_value(value: Any) -> bool:
@@ -60,12 +58,16 @@ def _is_safe_value(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a study: its settings folder (without the seed), its seed and its config."""
+    """One run of a study: its setting, seed and config, and its settings folder (without the seed)."""
 
-    key: str  # e.g. "cola/adapter-m64-lr0.0001-k1000"
+    setting: Setting
     seed: int
-    config: RunConfig
-    labels: dict[str, Any]  # the grid values that distinguish it, for tables
+    config: RunConfig | None  # None for a run read back from study.json without the spec
+    key: str  # e.g. "cola/adapter-m64-lr0.0001-k1000", made by Setting.folder_name
+
+    @property
+    def labels(self) -> dict[str, Any]:
+        return self.setting.labels()
 
     @property
     def relative_dir(self) -> str:
@@ -78,7 +80,7 @@ class StudySpec:
     description: str
     runs: list[PlannedRun]
     reference: list[dict] = field(default_factory=list)
-    report: dict = field(default_factory=dict)
+    report: ReportOptions = field(default_factory=ReportOptions)
     analysis: dict = field(default_factory=dict)
     source: str = ""
 
@@ -158,7 +160,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                 if key in data and not _resolve(data[key], base_dir).exists():
                     errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
-    errors.extend(_check_report(raw.get("report"), source))
+    errors.extend(check_report(raw.get("report"), source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
 
@@ -180,7 +182,8 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                         adapter = dict(settings.pop("adapter", {}) or {})
                         if size is not None:
                             adapter["size"] = size
-                        labels = {"task": task, "method": method, **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {}), **values}
+                        setting = Setting(task, Column.from_labels({"method": method, **values,
+                                                                    **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {})}))
                         try:
                             config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")},
                                                          source=f"{source}")
@@ -191,7 +194,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                                     seen_problems.add(problem)
                                     errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")
                             continue
-                        runs.append(PlannedRun(_key(task, method, config, values), seed, config, labels))
+                        runs.append(PlannedRun(setting, seed, config, setting.folder_name(config.learning_rate, config.train_size)))
     errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
     if check_files and not errors:
         errors.extend(_check_sizes(runs, source))
@@ -205,42 +208,8 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors = check_reference(reference, runs, raw.get("analysis") or {}, source)
     if errors:
         raise AdapterlabError("\n".join(errors))
-    return StudySpec(name, str(raw.get("description", "")), runs, reference, dict(raw.get("report") or {}), dict(raw.get("analysis") or {}), source)
-
-
-def _key(task: str, method: str, config: RunConfig, values: dict) -> str:
-    """The settings folder of a run: everything that distinguishes it but the seed."""
-    parts = [method]
-    if method == "adapter":
-        parts.append(f"m{config.adapter.size}")
-    parts.append(f"lr{config.learning_rate:g}")
-    if config.train_size is not None:
-        parts.append(f"k{config.train_size}")
-    for axis in sorted(values):
-        if axis not in ("lr", "train_size"):
-            parts.append(f"{axis}{_folder_value(axis, values[axis])}")
-    return f"{task}/" + "-".join(str(p) for p in parts)
-
-
-def _folder_value(axis: str, value: Any) -> str:
-    """A grid value as part of a folder name. Paths (a grid over backbones or data files) become
-    their last component plus a short hash of the whole path, so no separator reaches the name."""
-    if axis in PATH_AXES and not (isinstance(value, str) and SAFE_NAME.match(value)):
-        name = re.sub(r"[^A-Za-z0-9_.+-]", "_", Path(str(value)).name).lstrip(".-") or "path"
-        return f"{name}.{hashlib.sha1(str(value).encode()).hexdigest()[:8]}"
-    return str(value)
-
-
-def _check_report(report: object, source: str) -> list[str]:
-    """The report block: how `study report` lays out its tables."""
-    if report in (None, {}):
-        return []
-    if not isinstance(report, dict):
-        return [f"{source}: report must be a mapping such as {{layout: paper}}"]
-    errors = [f"{source}: report.{key}: unknown field; allowed: layout" for key in report if key != "layout"]
-    if "layout" in report and report["layout"] not in LAYOUTS:
-        errors.append(f"{source}: report.layout={report['layout']!r}: allowed: {', '.join(LAYOUTS)}")
-    return errors
+    return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),
+                     dict(raw.get("analysis") or {}), source)
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:

@@ -33,12 +33,14 @@ from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
     RESULT_FILE,
+    RunResult,
     check_run_folder,
     finite,
     is_complete,
     prepare_run_folder,
     read_result,
     run_fingerprints,
+    save_result,
     write_json_atomic,
 )
 from adapterlab.train.batching import ShardedBatches
@@ -70,7 +72,7 @@ def build_accelerator(mixed_precision: str) -> Accelerator:
     return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
 
 
-def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> dict:
+def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
     """Run one configuration into `run_dir` and return its result (also in result.json).
 
     Everything is read and checked before the folder is touched, so bad input writes nothing and
@@ -127,8 +129,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     finally:
         if metrics_log is not None:
             metrics_log.close()
-    _finish(result, run_dir, started, accelerator, model_path)
-    return result
+    return _finish(result, run_dir, started, accelerator, model_path)
 
 
 def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
@@ -212,16 +213,20 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
     return artifact
 
 
-def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> None:
-    result["wall_seconds"] = time.perf_counter() - started
-    result["peak_memory_mb"] = _peak_memory_mb()
-    result["model_path"] = model_path
-    result["num_processes"] = accelerator.num_processes
-    result["versions"] = {"adapterlab": adapterlab.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                          "python": platform.python_version(), "git_sha": _git_sha()}
+def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> RunResult:
+    typed = RunResult.from_dict({
+        **result,
+        "wall_seconds": time.perf_counter() - started,
+        "peak_memory_mb": _peak_memory_mb(),
+        "model_path": model_path,
+        "num_processes": accelerator.num_processes,
+        "versions": {"adapterlab": adapterlab.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+                     "python": platform.python_version(), "git_sha": _git_sha()},
+    })
     if accelerator.is_main_process:
-        write_json_atomic(run_dir / RESULT_FILE, result)
+        save_result(run_dir, typed)
     accelerator.wait_for_everyone()
+    return typed
 
 
 def _peak_memory_mb() -> float:
