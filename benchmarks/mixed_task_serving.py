@@ -5,7 +5,7 @@ per-task passes, on the offline MiniLM in inference mode.
 
 Each task has its own adapters (m=64), LayerNorms and head (2, 3, 4 and 5 labels). Three ways to
 serve a batch that mixes the tasks round-robin:
-- mixed:  activate([task of each row]) and run one pass (adapterlab's mixed-task batch);
+- mixed:  activate_per_example([task of each row]) and run one pass (adapterlab's mixed-task batch);
 - full:   activate each task in turn, run the whole batch, keep that task's rows (a library
           without per-row routing, when requests cannot be regrouped);
 - split:  activate each task in turn and run only its rows (4 smaller passes).
@@ -57,7 +57,7 @@ def rows_of(tasks: list[str], name: str) -> torch.Tensor:
 def serve_mixed(model, batch: dict, tasks: list[str]) -> torch.Tensor:
     import adapterlab as al
 
-    al.activate(model, tasks)
+    al.activate_per_example(model, tasks)
     return model(**batch).logits
 
 

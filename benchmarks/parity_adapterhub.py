@@ -74,7 +74,7 @@ def main() -> int:
     our_logits = ours(**batch).logits
     logit_diff = (hub_logits - our_logits).abs().max().item()
     with torch.no_grad():  # how far the adapters move the logits: what parity is measured against
-        al.activate(ours, None)
+        al.deactivate(ours)
         effect = (ours(**batch).logits - our_logits).abs().max().item()
         al.activate(ours, "t")
 

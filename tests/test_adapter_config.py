@@ -18,7 +18,7 @@ def test_defaults_are_the_papers():
         ({"init": "xavier"}, "AdapterConfig.init='xavier': allowed values are near_identity, zero_up"),
         ({"placement": "cross"}, "AdapterConfig.placement='cross': allowed values are both, attention, ffn"),
         ({"dropout": 1.0}, "AdapterConfig.dropout=1.0: must be a number in [0, 1)"),
-        ({"init_std": 0}, "AdapterConfig.init_std=0: must be a number > 0"),
+        ({"init_std": 0}, "AdapterConfig.init_std=0: must be a finite number > 0"),
         ({"skip_layers": -1}, "AdapterConfig.skip_layers=-1"),
     ],
 )

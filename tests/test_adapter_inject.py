@@ -224,7 +224,7 @@ def test_switching_tasks_gives_each_tasks_own_logits():
         b1 = outputs(model, batch)
         al.activate(model, "a")
         a2 = outputs(model, batch)
-        al.activate(model, None)
+        al.deactivate(model)
         bare = outputs(model, batch)
     assert a1.shape == (4, 3) and b1.shape == (4, 2)
     torch.testing.assert_close(a2, a1, rtol=0, atol=0)
@@ -240,7 +240,7 @@ def test_mixed_batch_equals_the_per_task_runs():
         only_a = outputs(model, batch)
         al.activate(model, "b")
         only_b = outputs(model, batch)
-        al.activate(model, names)
+        al.activate_per_example(model, names)
         mixed = outputs(model, batch)
     assert mixed.shape == (6, 3)
     for row, name in enumerate(names):
@@ -255,7 +255,7 @@ def test_mixed_batch_equals_the_per_task_runs():
 
 def test_mixed_batch_with_wrong_number_of_names_is_a_clear_error():
     model = _two_trained_tasks()
-    al.activate(model, ["a", "b"])
+    al.activate_per_example(model, ["a", "b"])
     with pytest.raises(al.AdapterlabError, match="2 adapter names were activated but .* got a tensor with 4 rows"):
         model(**random_batch(batch=4))
 
@@ -317,9 +317,9 @@ def test_errors_after_adding():
         al.add_adapters(model, ZERO_UP, name="t")
     with pytest.raises(al.AdapterlabError, match=r"no adapter named 'x' on this model \(adapters: t\)"):
         al.activate(model, "x")
-    with pytest.raises(al.AdapterlabError, match="empty list"):
-        al.activate(model, [])
-    al.activate(model, None)
+    with pytest.raises(al.AdapterlabError, match="one adapter name per example"):
+        al.activate_per_example(model, [])
+    al.deactivate(model)
     with pytest.raises(al.AdapterlabError, match="no adapter is active"):
         al.set_trainable(model, "adapter")
 

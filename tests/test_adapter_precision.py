@@ -103,7 +103,7 @@ def test_mixed_batch_on_a_half_backbone_equals_the_per_task_runs():
         only_a = outputs(model, batch)
         al.activate(model, "b")
         only_b = outputs(model, batch)
-        al.activate(model, names)
+        al.activate_per_example(model, names)
         mixed = outputs(model, batch)
     assert mixed.dtype == torch.bfloat16
     for row, name in enumerate(names):

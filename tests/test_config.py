@@ -168,7 +168,6 @@ def test_the_other_copies_of_the_enumerations_agree():
     assert tuple(io.PACK_DTYPES) == names.PACK_DTYPES
     assert tuple(layer.ACTIVATIONS) == names.NONLINEARITIES
     assert tuple(inject.MODES) == names.METHODS
-    assert tuple(tasks.KINDS) == names.TASK_KINDS
     assert {spec.kind for spec in tasks.TASKS.values()} <= set(names.TASK_KINDS)
     assert tuple(runs.COMPLETE_STATUSES) == names.COMPLETE_STATUSES
     assert names.STATUSES[: len(names.COMPLETE_STATUSES)] == names.COMPLETE_STATUSES

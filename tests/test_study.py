@@ -181,7 +181,9 @@ def test_every_shipped_spec_validates(path, monkeypatch):
     uses_shared = "../shared" in path.read_text()
     spec = load_spec(path, check_files=uses_shared and SHARED.is_dir())
     assert spec.runs and spec.name
-    assert all(r.config.epochs >= 1 for r in spec.runs)
+    # every run has its own folder, inside the study folder
+    folders = [r.relative_dir for r in spec.runs]
+    assert len(set(folders)) == len(folders) and not any(".." in Path(f).parts or f.startswith("/") for f in folders)
 
 
 # --------------------------------------------------------------------------------- executor

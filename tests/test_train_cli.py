@@ -232,7 +232,7 @@ def test_killed_run_leaves_no_result_and_reruns_cleanly(world, tmp_path):
     process.wait()
     assert (out / "metrics.jsonl").exists(), "the run never got to its first evaluation"
     assert not (out / "result.json").exists()
-    assert al.AdapterConfig  # the package still imports fine after a kill
+    assert (out / ".adapterlab-run").is_file()  # the killed run's folder is ours, so the rerun may clear it
     assert main(args[:-4] + ["--epochs", "1", "--batch-size", "8"]) == 0
     assert result_of(out)["status"] == "ok"
     assert [r["epoch"] for r in rows_of(out) if r["split"] == "validation"] == [1]  # the stale log was cleared

@@ -231,7 +231,9 @@ def _print_status(states, show_eta: bool = False) -> None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
-    order = ("ok", "diverged", "failed", "running", "pending", "changed")
+    from adapterlab.names import RUN_STATES
+
+    order = RUN_STATES
     print(f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in order))
     if show_eta:
         times = [s.result["wall_seconds"] for s in states if s.result and s.result.get("wall_seconds")]
@@ -300,6 +302,8 @@ def cmd_forgetting(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
+
     parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
@@ -347,9 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     rsa.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
     rsa.add_argument("--data", required=True, help="the task's dev file: tokens are sampled from it")
     rsa.add_argument("--task", required=True, help="task of the data file (for its reader)")
-    rsa.add_argument("--n", type=int, default=5000, help="tokens sampled (default 5000; special tokens never)")
+    rsa.add_argument("--n", type=int, default=DEFAULT_TOKENS, help=f"tokens sampled (default {DEFAULT_TOKENS}; special tokens never)")
     rsa.add_argument("--seed", type=int, default=0)
-    rsa.add_argument("--max-length", type=int, default=128)
+    rsa.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
     rsa.add_argument("--out", required=True, help="folder for rsa.csv and rsa.png")
     rsa.add_argument("--no-progress", action="store_true", help="no progress bar")
     rsa.set_defaults(run=cmd_rsa)

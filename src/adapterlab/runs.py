@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.names import COMPLETE_STATUSES, Status
 from adapterlab.setting import Setting
 
 RESULT_FILE = "result.json"
@@ -27,9 +28,6 @@ MARKER_FILE = ".adapterlab-run"  # "this folder was created by adapterlab for on
 CHECKPOINT_DIR = "checkpoint"
 # Everything a run writes into its folder; nothing else there is ever removed.
 OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR)
-# Statuses of a finished run. "failed" is not finished: resuming runs it again.
-COMPLETE_STATUSES = ("ok", "diverged")
-STATUSES = ("ok", "diverged", "failed")
 
 
 def write_json_atomic(path: Path, data: dict | list) -> None:
@@ -69,7 +67,7 @@ class RunResult:
     trainer (ok, diverged, failed with the error), and the executor when a run's process died.
     Metrics are fractions; times in seconds; sizes in bytes; memory in MiB."""
 
-    status: str  # one of STATUSES
+    status: Status  # "failed" is not complete: resuming runs it again
     task: str | None = None
     method: str | None = None
     seed: int | None = None

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.errors import AdapterlabError, reject_unknown
+from adapterlab.names import INITS, NONLINEARITIES, PLACEMENTS
 
-NONLINEARITIES = ("tanh", "relu", "gelu", "swish")
-INITS = ("near_identity", "zero_up")
-PLACEMENTS = ("both", "attention", "ffn")
+
 
 
 @dataclass(frozen=True)

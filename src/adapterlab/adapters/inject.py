@@ -19,10 +19,11 @@ from adapterlab.adapters.architectures import ArchitectureTable, resolve_table
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, SharedWeightLinear, TaskHead, TaskLayerNorm
 from adapterlab.errors import AdapterlabError
+from adapterlab.names import METHODS
 
 STATE_ATTR = "adapterlab_state"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-MODES = ("adapter", "finetune")
+MODES = METHODS  # set_trainable's modes are the methods
 _WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -311,27 +312,31 @@ def check_labels(labels: Sequence[str], size: int | None, caller: str) -> tuple[
     return tuple(str(label) for label in labels)
 
 
-def activate(model: nn.Module, names: str | Sequence[str] | None) -> None:
-    """Choose the adapter the forward pass uses.
-
-    A name serves the whole batch. A list with one name per example runs a mixed-task batch in
-    one backbone pass (each row gets its task's adapters, LayerNorms and head). None turns every
-    adapter off and gives the original model's outputs.
-    """
+def activate(model: nn.Module, name: str) -> None:
+    """Run the whole batch through adapter `name` (its adapters, LayerNorm copies and head)."""
     state = _require_state(model, "activate")
-    if names is None:
-        state.router.set_single(None)
-        return
-    if isinstance(names, str):
-        _check_known(state, names)
-        state.router.set_single(names)
-        return
+    if not isinstance(name, str):
+        raise AdapterlabError(f"activate: name must be one adapter name, got {type(name).__name__}; for one name per example use "
+                              "activate_per_example, for none deactivate")
+    _check_known(state, name)
+    state.router.set_single(name)
+
+
+def activate_per_example(model: nn.Module, names: Sequence[str]) -> None:
+    """A mixed-task batch in one backbone pass: row i runs through adapter names[i] (its
+    adapters, LayerNorm copies and head). `names` has one entry per example of the next batch."""
+    state = _require_state(model, "activate_per_example")
     names = list(names)
-    if not names:
-        raise AdapterlabError("activate: got an empty list of adapter names; pass one name per example")
+    if not names or not all(isinstance(n, str) for n in names):
+        raise AdapterlabError("activate_per_example: pass one adapter name per example (a non-empty list of names)")
     for item in dict.fromkeys(names):
         _check_known(state, item)
     state.router.set_per_example(names)
+
+
+def deactivate(model: nn.Module) -> None:
+    """Turn every adapter off: the forward pass is the original model's."""
+    _require_state(model, "deactivate").router.set_single(None)
 
 
 def remove_adapters(model: nn.Module, name: str | None = None) -> nn.Module:
@@ -464,12 +469,6 @@ def parameter_roles(model: nn.Module) -> list[tuple[nn.Parameter, str, bool]]:
 def adapter_names(model: nn.Module) -> list[str]:
     state = adapter_state(model)
     return list(state.configs) if state else []
-
-
-def adapter_config(model: nn.Module, name: str) -> AdapterConfig:
-    state = _require_state(model, "adapter_config")
-    _check_known(state, name)
-    return state.configs[name]
 
 
 # ------------------------------------------------------------------------------------ helpers

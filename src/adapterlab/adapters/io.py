@@ -35,6 +35,7 @@ from adapterlab.adapters.inject import (
     remove_adapters,
     wrappers,
 )
+from adapterlab import names
 from adapterlab.errors import AdapterlabError
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ MANIFEST_FILE = "adapter_pack.json"
 WEIGHTS_FILE = "adapter_pack.safetensors"
 _IDENTITY_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
 # storage precision of a pack; loading casts back to the model's dtype
-PACK_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PACK_DTYPES = {name: getattr(torch, name) for name in names.PACK_DTYPES}
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class PackInfo:
     name: str
     config: AdapterConfig
     backbone: dict
-    head_class: str
     num_labels: int | None
     labels: list[str] | None
 
@@ -192,7 +192,7 @@ def read_pack_info(path: str | os.PathLike) -> PackInfo:
     config = _manifest_config(manifest_path, manifest["adapter_config"])
     backbone = _manifest_backbone(manifest_path, manifest["backbone"])
     num_labels, labels = _manifest_labels(manifest_path, manifest.get("num_labels"), manifest.get("labels"))
-    return PackInfo(folder, name, config, backbone, head_class, num_labels, labels)
+    return PackInfo(folder, name, config, backbone, num_labels, labels)
 
 
 def _manifest_value(value: object) -> str:

@@ -33,7 +33,13 @@ def load_tuned_encoder(run_dir: Path, base_path: str):
     raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for RSA; train it with --save-model")
 
 
-def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = 5000, seed: int = 0, max_length: int = 128,
+# The defaults of every RSA entry point (the CLI, the spec's analysis block, this function).
+DEFAULT_TOKENS = 5000  # tokens sampled from the data file (special tokens never)
+DEFAULT_MAX_LENGTH = 128
+
+
+def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = DEFAULT_TOKENS, seed: int = 0,
+               max_length: int = DEFAULT_MAX_LENGTH,
                batch_size: int = 32, progress: bool = False) -> list[dict]:
     """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens.
     progress: a bar over the runs on stderr."""

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from adapterlab.errors import AdapterlabError
 
-KINDS = ("classification", "regression", "token", "mlm")
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """name: registry key. kind: one of KINDS. metric: the one used for checkpoint selection and
+    """name: registry key. kind: one of names.TASK_KINDS. metric: the one used for checkpoint selection and
     reported as the result (the paper's choice per task). labels: the fixed label set, or None
     to take the sorted label set of the training data. pair: sentence-pair input.
     reader: the default file format (see readers.READERS)."""

@@ -7,14 +7,64 @@ cross-lingual entry with the reader the analysis will use.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 
-ANALYSES = ("rsa", "crosslingual")
-RSA_FIELDS = {"task", "data", "n", "seed", "max_length", "base"}
-CROSSLINGUAL_FIELDS = {"pattern", "languages", "task", "max_examples"}
+
+@dataclass(frozen=True)
+class RsaAnalysis:
+    """RSA per layer of every finished run of `task` against its base (He et al. 2021 §2.2, Fig. 2)."""
+
+    task: str  # a study task; its runs are compared
+    data: str  # the file tokens are sampled from (read with the task's reader)
+    n: int = DEFAULT_TOKENS
+    seed: int = 0
+    max_length: int = DEFAULT_MAX_LENGTH
+    base: str | None = None  # None: the runs' own backbone
+
+
+@dataclass(frozen=True)
+class CrosslingualAnalysis:
+    """Zero-shot evaluation of every finished run of a task on each language (Tables 3 and 4)."""
+
+    pattern: str  # a path with {lang}
+    languages: list[str]
+    task: str | None = None  # the files' reader task when it differs (xnli for an MNLI-trained run)
+    max_examples: int | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """The spec's analysis block, typed once it is checked (see check_analysis)."""
+
+    rsa: RsaAnalysis | None = None
+    crosslingual: dict[str, CrosslingualAnalysis] = field(default_factory=dict)
+
+    @classmethod
+    def from_raw(cls, raw: object) -> "AnalysisOptions":
+        if not isinstance(raw, dict):
+            return cls()
+        rsa = RsaAnalysis(**raw["rsa"]) if isinstance(raw.get("rsa"), dict) else None
+        return cls(rsa, {task: CrosslingualAnalysis(**entry) for task, entry in (raw.get("crosslingual") or {}).items()})
+
+    def to_dict(self) -> dict:
+        """What study.json stores: only the analyses the spec asked for."""
+        values: dict = {}
+        if self.rsa is not None:
+            values["rsa"] = dataclasses.asdict(self.rsa)
+        if self.crosslingual:
+            values["crosslingual"] = {task: dataclasses.asdict(entry) for task, entry in self.crosslingual.items()}
+        return values
+
+
+ANALYSES = tuple(f.name for f in dataclasses.fields(AnalysisOptions))
+RSA_FIELDS = {f.name for f in dataclasses.fields(RsaAnalysis)}
+CROSSLINGUAL_FIELDS = {f.name for f in dataclasses.fields(CrosslingualAnalysis)}
 
 
 def check_analysis(analysis: object, study_tasks: dict[str, str], check_files: bool, source: str) -> list[str]:

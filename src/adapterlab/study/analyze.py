@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.run import read_result, write_json_atomic
+from adapterlab.runs import read_result, write_json_atomic
+from adapterlab.study.analysis_spec import AnalysisOptions
 
 ANALYSIS_FOLDER = "analysis"
 
@@ -28,8 +29,11 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     from adapterlab.study.executor import load_plan
 
     plan = load_plan(out)
-    analysis = plan.get("analysis") or {}
-    if not analysis:
+    try:
+        analysis = AnalysisOptions.from_raw(plan.get("analysis"))
+    except TypeError as err:
+        raise AdapterlabError(f"{out / 'study.json'}: field 'analysis' is not a checked analysis block ({err}); run `study run` again") from None
+    if analysis.rsa is None and not analysis.crosslingual:
         raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")
     folder = out / ANALYSIS_FOLDER
     written: list[Path] = []
@@ -39,21 +43,20 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
         results = {r["dir"]: read_result(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task}
         return [str(out / d) for d, result in results.items() if result is not None and result.get("status") != "failed"]
 
-    if "rsa" in analysis:
-        settings = analysis["rsa"]
-        runs = finished(settings["task"])
+    rsa = analysis.rsa
+    if rsa is not None:
+        runs = finished(rsa.task)
         if runs:
-            rows = rsa_curves(settings.get("base"), runs, settings["data"], settings["task"], settings.get("n", 5000), settings.get("seed", 0),
-                              settings.get("max_length", 128), progress=progress)
+            rows = rsa_curves(rsa.base, runs, rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length, progress=progress)
             written.extend(write_rsa(rows, folder / "rsa"))
-    for task, settings in (analysis.get("crosslingual") or {}).items():
+    for task, settings in analysis.crosslingual.items():
         runs = finished(task)
         if not runs:
             continue
-        rows = evaluate_runs(runs, settings["pattern"], settings["languages"], settings.get("task"), settings.get("max_examples"),
+        rows = evaluate_runs(runs, settings.pattern, settings.languages, settings.task, settings.max_examples,
                              progress=progress, label=f"crosslingual {task}")
         path = folder / f"crosslingual_{task}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"task": task, "languages": settings["languages"], "runs": rows})
+        write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": rows})
         written.append(path)
     return written

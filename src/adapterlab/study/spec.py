@@ -33,8 +33,9 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.names import METHODS
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
-from adapterlab.study.analysis_spec import check_analysis, check_saved_weights
+from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
 from adapterlab.study.reference_spec import check_reference
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
@@ -81,7 +82,7 @@ class StudySpec:
     runs: list[PlannedRun]
     reference: list[dict] = field(default_factory=list)
     report: ReportOptions = field(default_factory=ReportOptions)
-    analysis: dict = field(default_factory=dict)
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str = ""
 
 
@@ -119,8 +120,8 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
         if key not in _RUN_FIELDS or key in ("task",):
             errors.append(f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(_RUN_FIELDS) - {'task'}))}")
     for method, values in by_method.items():
-        if method not in ("adapter", "finetune"):
-            errors.append(f"{source}: by_method.{method}: method must be adapter or finetune")
+        if method not in METHODS:
+            errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(METHODS)}")
         for key in _mapping(values, f"{source}: by_method.{method}", errors):
             if key not in _RUN_FIELDS:
                 errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")
@@ -209,7 +210,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if errors:
         raise AdapterlabError("\n".join(errors))
     return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),
-                     dict(raw.get("analysis") or {}), source)
+                     AnalysisOptions.from_raw(raw.get("analysis")), source)
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
