@@ -2,3 +2,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """A tiny backbone and toy SST-2 files, shared by the study and report tests."""
+    from studyworld import make_tiny_world
+
+    return make_tiny_world(tmp_path_factory)

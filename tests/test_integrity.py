@@ -192,7 +192,7 @@ def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tm
 
     out = tmp_path / "study"
     first = expand_spec(spec_of(world))
-    assert [s.state for s in run_study(first, out)] == ["ok"]
+    assert [s.state for s in run_study(first, out, isolation="inline")] == ["ok"]
     changed = expand_spec(spec_of(world, base={"epochs": 2, "max_length": 24}))
     plan_before = (out / "study.json").read_bytes()
     with pytest.raises(AdapterlabError, match=r"finished with other settings \(epochs: 1 -> 2; max_length: 32 -> 24\).*--rerun-changed"):
@@ -202,7 +202,7 @@ def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tm
     write_plan(changed, out, [])
     _, records, stale = collect(out)
     assert records == [] and stale == [changed.runs[0].relative_dir]
-    states = run_study(changed, out, rerun_changed=True)
+    states = run_study(changed, out, rerun_changed=True, isolation="inline")
     assert [s.state for s in states] == ["ok"]
     config = json.loads((out / changed.runs[0].relative_dir / "config.json").read_text())
     assert config["epochs"] == 2 and config["max_length"] == 24
@@ -217,7 +217,7 @@ def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
         (data / name).write_bytes((world["sst"] / name).read_bytes())
     raw = spec_of(world, tasks={"sst2": {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")}})
     out = tmp_path / "study"
-    run_study(expand_spec(raw), out)
+    run_study(expand_spec(raw), out, isolation="inline")
     with (data / "dev.tsv").open("a") as handle:
         handle.write("a great film\t1\n")
     with pytest.raises(AdapterlabError, match="data files: content differs"):
@@ -233,9 +233,9 @@ def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path)
         (run_dir / MARKER_FILE).touch()
         (run_dir / "result.json").write_text(json.dumps({"status": "failed", "reason": reason, "error": "x"}))
     (out / "study.json").write_text("{}")  # a study folder from an earlier invocation
-    states = run_study(spec, out)
+    states = run_study(spec, out, isolation="inline")
     assert [s.state for s in states] == ["ok", "failed"]
-    assert [s.state for s in run_study(spec, out, retry_failed=True)] == ["ok", "ok"]
+    assert [s.state for s in run_study(spec, out, retry_failed=True, isolation="inline")] == ["ok", "ok"]
 
 
 def test_nothing_is_written_before_study_run_validates(world, tmp_path, capsys):

@@ -246,13 +246,12 @@ def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
     return digest.hexdigest()
 
 
-def config_differences(planned: dict, stored: dict, planned_fingerprints: dict | None = None) -> list[str]:
+def config_differences(planned: dict, stored: dict, planned_fingerprints: dict | None = None, defaults: dict | None = None) -> list[str]:
     """The settings in which a finished run (its config.json) differs from the planned config,
-    as "key: stored -> planned". A setting the stored config lacks counts as its default, which
-    `planned` must then hold (older runs predate newer settings)."""
-    from adapterlab.train.config import RunConfig
-
-    defaults = RunConfig.defaults()
+    as "key: stored -> planned". A setting the stored config lacks counts as its default
+    (`defaults`: RunConfig.defaults()), which `planned` must then hold (older runs predate newer
+    settings)."""
+    defaults = defaults or {}
     differences = []
     for key, value in planned.items():
         if key in NEUTRAL_SETTINGS or key in PATH_SETTINGS:
@@ -271,7 +270,7 @@ def _normal(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def run_fingerprints(config) -> dict[str, str]:
+def run_fingerprints(config) -> dict[str, str]:  # config: a train.config.RunConfig
     """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
     from adapterlab.backbone import resolve_backbone
 

@@ -17,6 +17,7 @@ from adapterlab.report.tables import Observation, Table, build_table, observatio
 from adapterlab.study.executor import load_plan
 from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
 from adapterlab.setting import Setting
+from adapterlab.train.config import RunConfig
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
 
@@ -41,7 +42,7 @@ def collect(out: Path) -> tuple[dict, list[RunRecord], list[str]]:
         if result is None:
             continue
         stored = read_config(out / run["dir"])
-        if isinstance(run.get("config"), dict) and stored is not None and config_differences(run["config"], stored):
+        if isinstance(run.get("config"), dict) and stored is not None and config_differences(run["config"], stored, defaults=RunConfig.defaults()):
             stale.append(run["dir"])
             continue
         records.append(RunRecord(Setting.from_labels(run["labels"]), result, out / run["dir"], run["seed"]))

@@ -48,6 +48,7 @@ from adapterlab.runs import (
 )
 from adapterlab.setting import Setting
 from adapterlab.study.spec import PlannedRun, StudySpec
+from adapterlab.train.config import RunConfig
 
 logger = logging.getLogger(__name__)
 PLAN_FILE = "study.json"
@@ -178,7 +179,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
         return RunState(run, "running", result)
     if result is not None:
         stored = read_config(run_dir)
-        if is_complete(result) and stored is not None and planned is not None and config_differences(planned, stored):
+        if is_complete(result) and stored is not None and planned is not None and config_differences(planned, stored, defaults=RunConfig.defaults()):
             return RunState(run, "changed", result)
         return RunState(run, result["status"], result)
     return RunState(run, "pending", None)
@@ -206,7 +207,7 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
         key = (config.train, config.dev, config.test, config.hub, config.model)
         if key not in prints:
             prints[key] = run_fingerprints(config)
-        differences = config_differences(_planned(run), stored, prints[key])
+        differences = config_differences(_planned(run), stored, prints[key], RunConfig.defaults())
         if differences:
             changed.append((run, differences))
     return changed
@@ -265,6 +266,30 @@ def run_one(run: PlannedRun, out: Path, threads: int | None = None, overwrite: b
     return result["status"]
 
 
+def run_inline(run: PlannedRun, out: Path, threads: int | None = None, overwrite: bool = False) -> str:
+    """Run one planned run in this process: no child start-up (about 3 s per run on a CPU: the
+    imports and the first model load), but a crash or out-of-memory kill takes the worker with it.
+    For many short runs (tests, small GPU runs); `threads` is ignored."""
+    from adapterlab.train.run import run_training
+
+    run_dir = out / run.relative_dir
+    previous = read_result(run_dir)
+    if previous is not None and not is_complete(previous) and is_run_folder(run_dir):
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)
+    config = dataclasses.replace(run.config, progress=False)
+    try:
+        return run_training(config, run_dir, overwrite=overwrite).status
+    except AdapterlabError as err:
+        if read_result(run_dir) is None:  # stopped before its folder existed: record it as the child would
+            _record_death(run, run_dir, subprocess.CompletedProcess([], 2, "", f"adapterlab: error: {str(err).splitlines()[0]}"))
+    except Exception:  # noqa: BLE001  run_training recorded the error in result.json; the study goes on
+        logger.exception("%s: failed", run_dir)
+    return "failed"
+
+
+RUNNERS = {"process": run_one, "inline": run_inline}
+
+
 def _record_death(run: PlannedRun, run_dir: Path, completed: subprocess.CompletedProcess) -> None:
     """The child ended without a result: record why, so the study goes on and resume knows.
     A child killed by a signal (the out-of-memory killer, a preempted node) "died" and reruns on
@@ -299,7 +324,7 @@ def _needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed
         key = (config.train, config.dev, config.test, config.hub, config.model)
         if key not in prints:
             prints[key] = run_fingerprints(config)
-        if config_differences(_planned(run), stored, prints[key]):
+        if config_differences(_planned(run), stored, prints[key], RunConfig.defaults()):
             return "overwrite"
     return None
 
@@ -315,7 +340,7 @@ def threads_per_worker(workers: int) -> int | None:
 
 
 def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-                 retry_failed: bool = False, rerun_changed: bool = False) -> None:
+                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
     """Claim and run every run that needs it, one at a time. Ctrl-C (KeyboardInterrupt) kills the
     run in flight with its child process and releases its claim; the run has no result and reruns."""
     prints: dict = {}
@@ -334,7 +359,7 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
             action = _needs_run(run, run_dir, retry_failed, rerun_changed, prints)  # again, under the claim
             if action is None:
                 continue
-            status = run_one(run, out, threads, overwrite=action == "overwrite")
+            status = RUNNERS[isolation](run, out, threads, overwrite=action == "overwrite")
             if progress:
                 progress(run.relative_dir, status)
         finally:
@@ -342,7 +367,7 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
 
 
 def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-            retry_failed: bool = False, rerun_changed: bool = False) -> None:
+            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
     """A worker process of run_study. It starts with SIGINT ignored (so a Ctrl-C while it imports
     prints no traceback) and stops at the first SIGINT (the terminal's Ctrl-C) or SIGTERM (sent by
     the main process); the main process reports the interruption once."""
@@ -360,15 +385,20 @@ def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | N
     signal.signal(signal.SIGINT, interrupt_once)
     signal.signal(signal.SIGTERM, interrupt_once)
     try:
-        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed)
+        if isolation == "inline" and threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed, isolation)
     except KeyboardInterrupt:
         return
 
 
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
               progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
-              rerun_changed: bool = False) -> list[RunState]:
-    """Run every pending run of the study with `workers` local worker processes.
+              rerun_changed: bool = False, isolation: str = "process") -> list[RunState]:
+    """Run every pending run of the study with `workers` local worker processes, each run in a
+    child process of its own (isolation="process") or in the worker itself ("inline").
 
     Everything is checked before anything is written: the worker count, the output folder, that
     every run folder lies inside it, and that finished runs were made with the settings the spec
@@ -376,13 +406,15 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     """
     out = Path(out)
     check_study_start(spec, out, workers, rerun_changed)
+    if isolation not in RUNNERS:
+        raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
     write_plan(spec, out, command or [])
     if workers == 1:
-        _run_pending(spec, out, progress, None, retry_failed, rerun_changed)  # Ctrl-C reaches the caller
+        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed), daemon=False)
+    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation), daemon=False)
                  for _ in range(workers)]
     try:
         with _sigint_ignored():  # inherited by the workers until they install their own handler

@@ -1,0 +1,196 @@
+"""The report: paper-shaped tables against hand computation, significance, figures, HTML, analyses."""
+
+import csv
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapterlab.cli import main
+from adapterlab.report.tables import build_table, observations_of, to_csv, to_latex, to_markdown
+from adapterlab.runs import RunRecord, RunResult
+from adapterlab.setting import Setting
+from adapterlab.study.executor import run_study
+from adapterlab.study.spec import expand_spec
+from studyworld import tiny_spec
+from tiny import write_sentiment_tsv
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def _record(task, method, seed, test, validation=None, size=None, k=1000, metric="accuracy", status="ok", lr=None):
+    labels = {"task": task, "method": method, "train_size": k}
+    if method == "adapter":
+        labels["adapter_size"] = size or 64
+    if lr is not None:
+        labels["lr"] = lr
+    result = RunResult(status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test)
+    return RunRecord(Setting.from_labels(labels), result, Path("."), seed)
+
+
+def _table(title, records, **kwargs):
+    return build_table(title, observations_of(records), **kwargs)
+
+
+def test_table_mean_std_average_and_best_size_against_hand_computation():
+    records = [
+        _record("cola", "finetune", 0, 0.30), _record("cola", "finetune", 1, 0.40),
+        _record("cola", "adapter", 0, 0.50, 0.60, size=64), _record("cola", "adapter", 1, 0.70, 0.60, size=64),
+        _record("cola", "adapter", 0, 0.10, 0.90, size=256), _record("cola", "adapter", 1, 0.20, 0.90, size=256),
+        _record("sst2", "finetune", 0, 0.80), _record("sst2", "finetune", 1, 0.90),
+        _record("sst2", "adapter", 0, 0.85, 0.5, size=64), _record("sst2", "adapter", 1, 0.95, 0.5, size=64),
+        _record("sst2", "adapter", 0, 0.60, 0.2, size=256), _record("sst2", "adapter", 1, 0.62, 0.2, size=256),
+    ]
+    table = _table("t", records, reference=[{"task": "cola", "method": "finetune", "train_size": 1000, "value": 41.5}])
+    ft = table.cell("cola", "k=1000 finetune")
+    assert ft.mean == pytest.approx(35.0) and ft.std == pytest.approx(7.0710678, rel=1e-6) and ft.reference == 41.5
+    # best size is chosen on validation: m=256 for cola (0.9 > 0.6), m=64 for sst2 (0.5 > 0.2)
+    assert table.cell("cola", "k=1000 adapter m=best").mean == pytest.approx(15.0)
+    assert table.cell("sst2", "k=1000 adapter m=best").mean == pytest.approx(90.0)
+    # the average row averages tasks seed by seed: seeds (30+80)/2=55 and (40+90)/2=65
+    average = table.cell("average", "k=1000 finetune")
+    assert average.values == pytest.approx((55.0, 65.0)) and average.std == pytest.approx(7.0710678, rel=1e-6)
+    markdown = to_markdown(table)
+    # the paper's shape: a row per setting, a column per task and the average last
+    assert "| setting | cola | sst2 | average |" in markdown
+    assert "| k=1000 finetune | 35.0<sub>7.1</sub> (41.5) | 85.0<sub>7.1</sub> | 60.0<sub>7.1</sub> |" in markdown
+    assert "| cola | accuracy | 35.0<sub>7.1</sub> (41.5) |" in to_markdown(dataclasses.replace(table, layout="tasks-as-rows"))
+    assert "35.0$_{7.1}$" in to_latex(table)
+    assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
+    # a reference for the best size shows beside the best-size column, whichever size was chosen
+    best_ref = _table("t", records, reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}])
+    assert best_ref.cell("sst2", "k=1000 adapter m=best").reference == 91.0 and best_ref.cell("sst2", "k=1000 adapter m=64").reference is None
+    # without validation metrics there is no best size to choose, and no empty column for it
+    unvalidated = [dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records]
+    assert not any("m=best" in c.name for c in _table("t", unvalidated).columns)
+    # one seed: the mean alone, no std subscript that would claim a spread of 0
+    single = to_markdown(_table("t", [_record("cola", "finetune", 0, 0.30)]))
+    assert "| k=1000 finetune | 30.0 |" in single
+
+
+def test_significance_welch_and_bootstrap():
+    from scipy import stats
+
+    records = [_record("cola", "finetune", s, v) for s, v in enumerate([0.30, 0.35, 0.32, 0.28, 0.31])]
+    records += [_record("cola", "adapter", s, v) for s, v in enumerate([0.40, 0.42, 0.39, 0.44, 0.41])]
+    table = _table("t", records)
+    (test,) = [s for s in table.significance if s["task"] == "cola"]
+    expected = stats.ttest_ind([40, 42, 39, 44, 41], [30, 35, 32, 28, 31], equal_var=False)
+    assert test["p"] == pytest.approx(expected.pvalue) and test["t"] == pytest.approx(expected.statistic)
+    assert test["difference"] == pytest.approx(41.2 - 31.2)
+    assert test["ci_low"] < test["difference"] < test["ci_high"] and test["ci_low"] > 0
+
+
+def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    spec = expand_spec(tiny_spec(root, model, extra_base={"eval_every": 2}, lr=[1e-3, 1e-2], train_size=[20, 30]))
+    run_study(spec, tmp_path / "out", isolation="inline")
+    folder = tmp_path / "out" / "report"
+    folder.mkdir()
+    (folder / "adapter_size.png").write_bytes(b"from an earlier grid")  # a figure this grid does not make goes
+    assert main(["study", "report", str(tmp_path / "out")]) == 0
+    for name in ("table.md", "table.tex", "table.csv", "significance.json", "report.html"):
+        assert (folder / name).stat().st_size > 0
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    # one adapter size in this grid, so no adapter-size bars (test_figures_never_pool_settings draws them)
+    assert pngs == ["fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png"]
+    for png in folder.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "Reproduce" in page and "torch" in page
+    assert main(["study", "status", str(tmp_path / "out")]) == 0
+    assert "16 runs: 16 done" in capsys.readouterr().out
+
+
+def test_figures_never_pool_settings(tmp_path):
+    from adapterlab.report import figures
+    from adapterlab.report.build import Curve, overfitting_tables
+
+    records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k, lr=1e-4) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
+    records += [_record("cola", "finetune", seed, 0.4, k=k, lr=2e-5) for seed in (0, 1) for k in (1000, 5000)]
+    # a learning-rate figure gets one panel per task and training size, with each adapter size its own series
+    panels = figures._panels(records, ("task", "lr", *figures.METHOD_KEYS))
+    assert {title: len(runs) for title, runs in panels.items()} == {"cola k=1000": 6, "cola k=5000": 6}
+    for path in (figures.plot_adapter_size(records, tmp_path / "sizes.png"), figures.plot_lr_boxes(records, tmp_path / "lr.png")):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    one_size = [r for r in records if r.setting.column.adapter_size in (None, 64)]
+    assert figures.plot_adapter_size(one_size, tmp_path / "none.png") is None
+    # Table 6: one row per setting, seeds pooled, training sizes apart
+    curves = [Curve(r.setting, "accuracy", [{"step": 10, "loss": 1.0, "accuracy": r.result.test_metric}, {"step": 20, "loss": 0.9, "accuracy": 0.9}])
+              for r in one_size]
+    mean_table, best_table = overfitting_tables(curves, "t")
+    assert [c.name for c in mean_table.columns] == ["k=1000 finetune lr=2e-05", "k=1000 adapter m=64 lr=0.0001", "k=5000 finetune lr=2e-05", "k=5000 adapter m=64 lr=0.0001"]
+    mean_cell, best_cell = mean_table.cell("cola", "k=1000 adapter m=64 lr=0.0001"), best_table.cell("cola", "k=1000 adapter m=64 lr=0.0001")
+    assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx((90.0, 90.0))
+    assert "(Table 6)" in to_markdown(mean_table) and best_table.cell("cola", "k=5000 finetune lr=2e-05").values == pytest.approx((90.0, 90.0))
+
+
+def test_report_with_a_malformed_analysis_file_is_a_one_line_error(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    out = tmp_path / "out"
+    run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), out, isolation="inline")
+    (out / "analysis").mkdir()
+    (out / "analysis" / "crosslingual_sst2.json").write_text(json.dumps({"metric": "accuracy", "runs": []}))  # no task
+    assert main(["study", "report", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "crosslingual_sst2.json: not an analysis result of `adapterlab study analyze`" in err and len(err.splitlines()) == 1
+    (out / "analysis" / "crosslingual_sst2.json").unlink()
+    (out / "analysis" / "rsa").mkdir()
+    (out / "analysis" / "rsa" / "rsa.csv").write_text("layer,rsa\n0,1.0\n")  # no run column
+    assert main(["study", "report", str(out)]) == 2
+    assert "rsa.csv: not an RSA table of `adapterlab study analyze`" in capsys.readouterr().err
+
+
+def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
+    assert main(["study", "report", str(tmp_path)]) == 2
+    assert "not a study folder" in capsys.readouterr().err
+
+
+def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path):
+    root, model = tiny_world
+    for lang, seed in (("en", 5), ("zh", 6)):
+        write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
+    raw = tiny_spec(root, model, seeds=(0, 1))
+    raw["by_method"]["finetune"]["save_model"] = True
+    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
+                       "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
+    raw["reference"] = [{"task": "sst2", "language": "all", "method": "finetune", "value": 50.0}]
+    raw["report"] = {"layout": "tasks-as-rows"}  # a row per language and per layer, as the assertions below read them
+    out = tmp_path / "out"
+    run_study(expand_spec(raw), out, isolation="inline")
+    assert main(["study", "analyze", str(out)]) == 0
+    lines = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
+    assert len(lines) == 1 + 4 * 3  # 2 methods x 2 seeds x (embeddings + 2 layers)
+    assert main(["study", "report", str(out)]) == 0
+    # Table 3 shape: a row per language and per average, a column per setting, mean over seeds
+    analysis = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())
+    en_finetune = [100 * r["scores"]["en"] for r in analysis["runs"] if r["method"] == "finetune"]
+    rows = list(csv.DictReader((out / "report" / "crosslingual_sst2.csv").read_text().splitlines()))
+    assert [r["language"] for r in rows if r["setting"] == "finetune"] == ["en", "zh", "all", "target", "distant"]
+    cell = next(r for r in rows if r["setting"] == "finetune" and r["language"] == "en")
+    assert float(cell["mean"]) == pytest.approx(sum(en_finetune) / 2, abs=1e-3) and cell["n"] == "2"
+    assert next(r for r in rows if r["setting"] == "finetune" and r["language"] == "all")["reference"] == "50.0"
+    markdown = (out / "report" / "table.md").read_text()
+    assert "Zero-shot cross-lingual transfer: sst2" in markdown and "| distant | accuracy |" in markdown
+    significance = json.loads((out / "report" / "significance.json").read_text())
+    assert {s["task"] for s in significance if s.get("table", "").startswith("Zero-shot")} == {"en", "zh", "all", "target", "distant"}
+    assert (out / "report" / "fig2_rsa.png").read_bytes()[:4] == b"\x89PNG"
+    # Fig. 2 as a table: a row per layer, RSA x100 averaged over the seeds of each setting
+    rsa_rows = list(csv.DictReader(lines))
+    top_finetune = [100 * float(r["rsa"]) for r in rsa_rows if r["method"] == "finetune" and r["layer"] == "2"]
+    assert "Representational similarity to the base model (Fig. 2)" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| layer 2 | rsa |"))
+    assert row.split(" | ")[2].startswith(f"{sum(top_finetune) / 2:.1f}")
+
+    # a failed run left no weights: the analysis skips it instead of stopping
+    plan = json.loads((out / "study.json").read_text())
+    gone = out / next(r["dir"] for r in plan["runs"] if r["labels"]["method"] == "finetune")
+    result = json.loads((gone / "result.json").read_text())
+    (gone / "result.json").write_text(json.dumps({**result, "status": "failed"}))
+    shutil.rmtree(gone / "model")
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
+    assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
