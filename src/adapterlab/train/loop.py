@@ -19,6 +19,7 @@ from transformers import get_linear_schedule_with_warmup
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.train.batching import ShardedBatches, evaluation_batches
+from adapterlab.train.config import RunConfig
 from adapterlab.train.fast_ops import fast_training_ops
 from adapterlab.train.metrics import UNSCORED, classification_metrics, is_better, regression_metrics, token_metrics
 
@@ -36,6 +37,17 @@ class LoopConfig:
     fast_dropout: bool = True  # on CPUs, the cheaper dropout and attention of fast_ops
     progress: bool = True
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
+
+    @classmethod
+    def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
+        """The loop settings of a run's task training, or of its TAPT phase (tapt=True)."""
+        if tapt:
+            return cls(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
+                       weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout,
+                       progress=config.progress, eval_batch_size=config.batch_size)
+        return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
+                   max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
+                   progress=config.progress, eval_batch_size=config.batch_size)
 
 
 @dataclass
@@ -156,7 +168,7 @@ def build_optimizer(model: nn.Module, config: LoopConfig, total_steps: int):
     return optimizer, scheduler
 
 
-def train_loop(
+def train_and_restore_best(
     model,
     optimizer,
     scheduler,

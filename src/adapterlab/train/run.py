@@ -45,7 +45,7 @@ from adapterlab.runs import (
 )
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
-from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_loop
+from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.model_setup import (
     build_task_model,
     check_backbone_weights,
@@ -146,14 +146,12 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     collator = Collator(tokenizer.pad_token_id)
     features = {split: encode(getattr(splits, split), spec, labels, tokenizer, max_length) for split in ("train", "validation", "test")}
     train_batches = ShardedBatches(features["train"], collator, config.batch_size, config.seed, accelerator)
-    loop = LoopConfig(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
-                      max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
-                      progress=config.progress, eval_batch_size=config.batch_size)
+    loop = LoopConfig.for_run(config)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
-    outcome = train_loop(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator, record)
+    outcome = train_and_restore_best(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator, record)
 
-    test_metrics = None  # the best checkpoint (train_loop restored it) on the test set
+    test_metrics = None  # the best checkpoint (train_and_restore_best restored it) on the test set
     if features["test"]:
         test_metrics = evaluate(model, features["test"], collator, spec, labels, accelerator, config.batch_size)
         record({"split": "test", "at": "best", "epoch": outcome.best_epoch, "step": outcome.best_step, **test_metrics})

@@ -18,7 +18,7 @@ from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
-from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_loop
+from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 
 logger = logging.getLogger(__name__)
 HEAD_NOTE = "the backbone ships without MLM-head weights; the TAPT head started from a fresh initialization"
@@ -59,14 +59,12 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     train_batches = ShardedBatches(train_features, MlmCollator(tokenizer, config.mlm_probability, config.seed), config.batch_size,
                                    config.seed, accelerator)
     eval_collator = MlmCollator(tokenizer, config.mlm_probability, config.seed + 1)
-    loop = LoopConfig(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
-                      weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout,
-                      progress=config.progress, eval_batch_size=config.batch_size)
+    loop = LoopConfig.for_run(config, tapt=True)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
     before = evaluate(model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size)
     record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
-    result = train_loop(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
+    result = train_and_restore_best(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
                         accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}))
     unwrapped = accelerator.unwrap_model(model)
     summary = {"status": result.status, "head_fresh": head_fresh, "epochs": config.tapt_epochs, "steps": result.steps,
