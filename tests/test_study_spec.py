@@ -137,3 +137,25 @@ def test_every_shipped_spec_validates(path, monkeypatch):
     assert len(set(folders)) == len(folders) and not any(".." in Path(f).parts or f.startswith("/") for f in folders)
 
 
+
+
+def test_the_k_check_counts_the_pool_as_the_sampler_does(tmp_path):
+    """35 examples and no dev or test file: 10% is held out as test. round(35 * 0.9) = 32 would
+    allow k + validation = 32, but the sampler holds out round(3.5) = 4 and has 31. One function
+    counts the pool for both, so a spec that validates also runs."""
+    from adapterlab.data.load import load_splits
+    from adapterlab.data.tasks import get_task
+
+    write_sentiment_tsv(tmp_path / "train.tsv", 35, seed=3)
+
+    def spec(k):
+        return {"name": "k", "base": {"train_size": k, "validation_size": 10, "test_fraction": 0.1},
+                "tasks": {"sst2": {"train": str(tmp_path / "train.tsv")}}, "grid": {"method": ["adapter"]}}
+
+    with pytest.raises(AdapterlabError, match="k=22 plus 10 validation examples exceed the 31 training examples"):
+        expand_spec(spec(22))
+    with pytest.raises(AdapterlabError, match="need 32, but only 31 are available"):
+        load_splits(get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=22, validation_size=10, test_fraction=0.1)
+    ok = expand_spec(spec(21))  # 21 + 10 = 31: validates, and the sampler agrees
+    splits = load_splits(get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=21, validation_size=10, test_fraction=0.1)
+    assert len(ok.runs) == 1 and (len(splits.train), len(splits.validation), len(splits.test)) == (21, 10, 4)
