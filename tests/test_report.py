@@ -71,17 +71,67 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     assert "| k=1000 finetune | 30.0 |" in single
 
 
-def test_significance_welch_and_bootstrap():
+def test_significance_is_paired_on_shared_seeds_and_welch_otherwise():
     from scipy import stats
 
-    records = [_record("cola", "finetune", s, v) for s, v in enumerate([0.30, 0.35, 0.32, 0.28, 0.31])]
-    records += [_record("cola", "adapter", s, v) for s, v in enumerate([0.40, 0.42, 0.39, 0.44, 0.41])]
-    table = _table("t", records)
-    (test,) = [s for s in table.significance if s["task"] == "cola"]
-    expected = stats.ttest_ind([40, 42, 39, 44, 41], [30, 35, 32, 28, 31], equal_var=False)
-    assert test["p"] == pytest.approx(expected.pvalue) and test["t"] == pytest.approx(expected.statistic)
-    assert test["difference"] == pytest.approx(41.2 - 31.2)
-    assert test["ci_low"] < test["difference"] < test["ci_high"] and test["ci_low"] > 0
+    finetune, adapter = [0.30, 0.35, 0.32, 0.28, 0.31], [0.40, 0.42, 0.39, 0.44, 0.41]
+    records = [_record("cola", "finetune", s, v) for s, v in enumerate(finetune)]
+    records += [_record("cola", "adapter", s, v) for s, v in enumerate(adapter)]
+    (test,) = [s for s in _table("t", records).significance if s["task"] == "cola"]
+    x, y = [100 * v for v in adapter], [100 * v for v in finetune]
+    paired = stats.ttest_rel(x, y)
+    assert test["paired"] and test["n"] == 5
+    assert test["p"] == pytest.approx(paired.pvalue) and test["t"] == pytest.approx(paired.statistic)
+    assert test["p_wilcoxon"] == pytest.approx(stats.wilcoxon([a - b for a, b in zip(x, y)]).pvalue)
+    assert test["difference"] == pytest.approx(41.2 - 31.2) and test["ci_low"] > 0 and test["verdict"] == "adapter better"
+    # no shared seeds: the runs are not paired, so Welch's test
+    unpaired = [_record("cola", "finetune", s, v) for s, v in enumerate(finetune)]
+    unpaired += [_record("cola", "adapter", s + 10, v) for s, v in enumerate(adapter)]
+    (test,) = [s for s in _table("t", unpaired).significance if s["task"] == "cola"]
+    welch = stats.ttest_ind(x, y, equal_var=False)
+    assert not test["paired"] and test["p"] == pytest.approx(welch.pvalue) and test["p_wilcoxon"] is None
+
+
+def test_the_family_of_one_table_is_corrected_together():
+    from adapterlab.report.statistics import fdr_adjust
+
+    records = []
+    for task, gap in (("cola", 0.10), ("sst2", 0.001), ("rte", -0.002)):
+        records += [_record(task, "finetune", s, 0.5 + 0.01 * s) for s in range(4)]
+        records += [_record(task, "adapter", s, 0.5 + 0.01 * s + gap + 0.003 * (s % 2)) for s in range(4)]
+    tests = [t for t in _table("t", records).significance if t["task"] != "average"]
+    family = [t for t in _table("t", records).significance]
+    assert all(t["family"] == len(family) for t in family)
+    assert [t["q"] for t in family] == pytest.approx(fdr_adjust([t["p"] for t in family]))
+    assert {t["task"]: t["verdict"] for t in tests}["cola"] == "adapter better"
+    assert {t["task"]: t["verdict"] for t in tests}["sst2"] == "inconclusive"
+
+
+def test_selection_follows_validation_not_test():
+    # adapters at two learning rates: lr=1e-4 wins on validation but loses on test
+    records = []
+    for seed in range(3):
+        records.append(_record("cola", "adapter", seed, 0.50, validation=0.80, lr=1e-4))
+        records.append(_record("cola", "adapter", seed, 0.90, validation=0.60, lr=1e-3))
+        records.append(_record("cola", "finetune", seed, 0.70, validation=0.70, lr=2e-5))
+        records.append(_record("cola", "finetune", seed, 0.95, validation=0.65, lr=5e-5))
+    table = _table("t", records, select=("lr", "adapter_size"))
+    best_adapter = table.cell("cola", "k=1000 adapter m=best lr=best")
+    best_finetune = table.cell("cola", "k=1000 finetune lr=best")
+    assert best_adapter.mean == pytest.approx(50.0) and best_adapter.chosen == "m=64 lr=0.0001"
+    assert best_finetune.mean == pytest.approx(70.0) and best_finetune.chosen == "lr=2e-05"
+    # every setting keeps its own column
+    assert {c.name for c in table.columns} >= {"k=1000 adapter m=64 lr=0.0001", "k=1000 adapter m=64 lr=0.001", "k=1000 finetune lr=2e-05"}
+    # the selected columns are compared with each other, paired by seed
+    (test,) = [t for t in table.significance if t["adapter"] == "k=1000 adapter m=best lr=best"]
+    assert test["finetune"] == "k=1000 finetune lr=best" and test["difference"] == pytest.approx(-20.0)
+    assert test["chosen_adapter"] == "m=64 lr=0.0001" and "[m=64 lr=0.0001]" in to_markdown(table)
+    # a tie on validation goes to the first setting in column order (the smaller learning rate)
+    tied = [_record("cola", "adapter", s, t, validation=0.7, lr=lr) for s in range(2) for lr, t in ((1e-3, 0.9), (1e-4, 0.4))]
+    assert _table("t", tied, select=("lr",)).cell("cola", "k=1000 adapter m=64 lr=best").chosen == "lr=0.0001"
+    # settings without validation metrics are not candidates
+    blind = [dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records]
+    assert "k=1000 adapter m=best lr=best" not in {c.name for c in _table("t", blind, select=("lr", "adapter_size")).columns}
 
 
 def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):

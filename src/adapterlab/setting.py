@@ -89,9 +89,25 @@ class Column:
 
     def best_size(self) -> "Column | None":
         """The best-size column that summarises this sized adapter column."""
-        if self.method != "adapter" or not isinstance(self.adapter_size, int):
+        return self.selected(("adapter_size",))
+
+    def selected(self, axes) -> "Column | None":
+        """This column with each of `axes` it has set to BEST (chosen on validation); None when
+        it has none of them (or already shows them as BEST)."""
+        labels = self.labels()
+        present = [axis for axis in axes if axis in labels and labels[axis] != BEST]
+        if not present:
             return None
-        return dataclasses.replace(self, adapter_size=BEST)
+        return Column.from_labels({**labels, **{axis: BEST for axis in present}})
+
+    def replace_best(self, value) -> "Column":
+        """This column with every BEST label replaced by `value` (None drops them)."""
+        labels = {k: (value if v == BEST else v) for k, v in self.labels().items()}
+        return Column.from_labels({k: v for k, v in labels.items() if v is not None})
+
+    def describe(self, axes) -> str:
+        """The values of `axes` in this column, as a table shows them: "m=64 lr=0.0001"."""
+        return self.only(*axes).without("method").name
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
         if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
-            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False,
+            select = tuple((plan.get("report") or {}).get("select", ("adapter_size",)))
+            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False, select=select,
                                        row_header="language", caption=CAPTION)
     return tables
 

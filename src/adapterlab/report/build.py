@@ -15,6 +15,7 @@ from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
 from adapterlab.study.executor import load_plan
+from adapterlab.study.report_spec import DEFAULT_SELECT
 from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
 from adapterlab.setting import Setting
 from adapterlab.train.config import RunConfig
@@ -104,7 +105,8 @@ def build_report(out: str | Path) -> Report:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     title = plan.get("name", out.name)
-    table = build_table(title, observations_of(records), plan.get("reference"))
+    select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
+    table = build_table(title, observations_of(records), plan.get("reference"), select=select)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA

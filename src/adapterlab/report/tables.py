@@ -7,16 +7,13 @@ import csv
 import dataclasses
 import io
 import statistics
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy import stats
 
+from adapterlab.report.statistics import ALPHA, MAX_SEEDS, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import Column
 
-BOOTSTRAP_SAMPLES = 10_000
 
 
 @dataclass(frozen=True)
@@ -28,6 +25,11 @@ class Cell:
     reference: float | None = None
     diverged: int = 0
     failed: int = 0
+    seeds: tuple = ()  # the seed of each value (same order), when known: pairs adapter and fine-tuning runs
+    chosen: str = ""  # a selected column's cell: the setting chosen on validation, e.g. "m=64 lr=0.0001"
+
+    def by_seed(self) -> dict:
+        return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
 
     @property
     def mean(self) -> float:
@@ -49,12 +51,13 @@ class Observation:
     test: float | None
     validation: float | None = None
     status: str = "ok"
+    seed: int | None = None
 
 
 def observations_of(records) -> list[Observation]:
     """The main table's observations: one per run record, its task as the row."""
     return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
-                        r.result.status) for r in records]
+                        r.result.status, r.seed) for r in records]
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,10 @@ def percent(value: float | None) -> float | None:
 
 
 def build_table(title: str, observations: list[Observation], reference: list[dict] | None = None, average_row: bool = True,
-                **shape) -> Table:
-    """Seeds of one setting form one cell (mean ± std); then the best-adapter-size columns, the
-    average row (average_row: off where rows are not tasks) and adapter-vs-fine-tuning tests.
+                select: tuple[str, ...] = ("adapter_size",), **shape) -> Table:
+    """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
+    (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
+    (average_row: off where rows are not tasks) and the adapter-vs-fine-tuning tests.
     reference: the spec's entries, each naming a row by its `task` key and a column by its
     labels. shape: the Table's row_header, caption and layout."""
     groups: dict[tuple[Any, Column], list[Observation]] = {}
@@ -107,6 +111,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
     for (row, column), items in groups.items():
         ok = [o for o in items if o.status in ("ok", "diverged") and o.test is not None]
         cells[(row, column)] = Cell(
+            seeds=tuple(o.seed for o in ok) if all(o.seed is not None for o in ok) else (),
             values=tuple(percent(o.test) for o in ok),
             validation=tuple(percent(o.validation) for o in ok if o.validation is not None),
             reference=_reference_for(reference or [], row, column),
@@ -115,7 +120,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
         )
     columns.sort(key=lambda column: column.sort_key)
     table = Table(title, metric_by_row, columns, cells, row_header=shape.get("row_header", "task"))
-    table = add_best_adapter_size(table, reference)
+    table = add_selected_columns(table, select, reference)
     if average_row:
         table = add_average_row(table)
     return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
@@ -129,29 +134,34 @@ def _reference_for(reference: list[dict], row: Any, column: Column) -> float | N
     return None
 
 
-def add_best_adapter_size(table: Table, reference: list[dict] | None = None) -> Table:
-    """For each (k, lr, ...) group with several adapter sizes: a 'best m' column, the size chosen
-    per task by mean validation metric (never by test). Its reference is the spec's entry for
-    adapter_size: best where there is one, else the chosen size's."""
+def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[dict] | None = None) -> Table:
+    """Selection on validation (He et al. tune the learning rate, and for adapters the size, on
+    dev). Columns that differ only in the `select` axes form a group; its selected column (those
+    axes shown as "best") holds, per row, the cell of the member with the best MEAN VALIDATION
+    metric over seeds, never the test metric. Rules: members without validation metrics are not
+    candidates (no candidate, no cell); a tie goes to the member first in column order (the
+    smaller size, the smaller learning rate). A selected cell's reference is the spec's entry for
+    the selected column itself (e.g. adapter_size: best), when there is one."""
     groups: dict[Column, list[Column]] = {}
     for column in table.columns:
-        best = column.best_size()
-        if best is not None:
-            groups.setdefault(best, []).append(column)
+        selected = column.selected(select)
+        if selected is not None:
+            groups.setdefault(selected, []).append(column)
     cells = dict(table.cells)
     columns = list(table.columns)
-    for best_column, sized in groups.items():
-        if len(sized) < 2:
+    for selected, members in groups.items():
+        if len(members) < 2:
             continue
         for row in table.rows:
-            candidates = [(statistics.mean(cells[(row, c)].validation), c.name, c) for c in sized
-                          if (row, c) in cells and cells[(row, c)].validation]
-            if candidates:
-                chosen = max(candidates, key=lambda item: (item[0], item[1]))[2]
-                own = _reference_for(reference or [], row, best_column)
-                cells[(row, best_column)] = dataclasses.replace(cells[(row, chosen)], reference=own) if own is not None else cells[(row, chosen)]
-        if any((row, best_column) in cells for row in table.rows):  # no validation metric, no choice to show
-            columns.insert(max(columns.index(c) for c in sized) + 1, best_column)
+            candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
+            if not candidates:
+                continue
+            best = max(statistics.mean(cells[(row, c)].validation) for c in candidates)
+            chosen = min((c for c in candidates if statistics.mean(cells[(row, c)].validation) == best), key=lambda c: c.sort_key)
+            own = _reference_for(reference or [], row, selected)
+            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select))
+        if any((row, selected) in cells for row in table.rows):  # no validation metric, no choice to show
+            columns.insert(max(columns.index(c) for c in members) + 1, selected)
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
 
 
@@ -162,38 +172,70 @@ def add_average_row(table: Table) -> Table:
     for column in table.columns:
         present = [cells[(row, column)] for row in table.rows if (row, column) in cells and cells[(row, column)].values]
         if len(present) == len(table.rows):
-            # the average over tasks, seed by seed where seeds line up, so its std means something
-            seeds = min(len(c.values) for c in present)
-            per_seed = tuple(statistics.mean(c.values[i] for c in present) for i in range(seeds))
+            # the average over tasks, seed by seed, so its std (and a paired test) means something:
+            # by seed id where every cell knows its seeds, else by position
             refs = [c.reference for c in present]
-            cells[("average", column)] = Cell(per_seed, reference=statistics.mean(refs) if all(r is not None for r in refs) else None)
+            reference = statistics.mean(refs) if all(r is not None for r in refs) else None
+            maps = [c.by_seed() for c in present]
+            if all(maps):
+                shared = sorted(set.intersection(*(set(m) for m in maps)), key=str)
+                values = tuple(statistics.mean(m[s] for m in maps) for s in shared)
+                cells[("average", column)] = Cell(values, reference=reference, seeds=tuple(shared))
+            else:
+                count = min(len(c.values) for c in present)
+                cells[("average", column)] = Cell(tuple(statistics.mean(c.values[i] for c in present) for i in range(count)), reference=reference)
     return Table(table.title, {**table.metric_by_row, "average": "mean over tasks"}, table.columns, cells, row_header=table.row_header)
 
 
+def partner_of(column: Column, columns: list[Column]) -> Column | None:
+    """The fine-tuning column an adapter column is tested against: the same other settings. A
+    selected adapter column (e.g. lr=best) pairs with the selected fine-tuning column, or with the
+    only fine-tuning column when fine-tuning has one value of that axis."""
+    partner = column.partner()
+    if partner is None:
+        return None
+    if partner in columns:
+        return partner
+    unselected = partner.replace_best(None)
+    matches = [c for c in columns if c.method == "finetune" and c.replace_best(None) == unselected]
+    return matches[0] if len(matches) == 1 else None
+
+
 def significance_tests(table: Table, seed: int = 0) -> list[dict]:
-    """Welch's t-test and a bootstrap 95% CI of mean(adapter) - mean(finetune) for every
-    adapter column that has a fine-tuning column with the same other settings."""
+    """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
+    paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
+    least two are shared, else Welch's t-test and a bootstrap CI. The family of one table is
+    corrected together (Benjamini-Hochberg q), and each test says how many seeds would detect
+    the observed difference with 80% power."""
     tests = []
-    rng = np.random.default_rng(seed)
     for column in table.columns:
-        partner = column.partner()
-        if partner is None or partner not in table.columns:
+        partner = partner_of(column, table.columns)
+        if partner is None:
             continue
         for row in table.rows:
             a, f = table.cells.get((row, column)), table.cells.get((row, partner))
             if not a or not f or len(a.values) < 2 or len(f.values) < 2:
                 continue
-            x, y = np.array(a.values), np.array(f.values)
-            with warnings.catch_warnings():
-                # identical seeds (e.g. one accuracy on a small test set) make scipy warn of cancellation; p is still reported
-                warnings.simplefilter("ignore", RuntimeWarning)
-                t = stats.ttest_ind(x, y, equal_var=False)
-            boot = rng.choice(x, (BOOTSTRAP_SAMPLES, len(x))).mean(1) - rng.choice(y, (BOOTSTRAP_SAMPLES, len(y))).mean(1)
-            low, high = np.percentile(boot, [2.5, 97.5])
-            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "difference": float(x.mean() - y.mean()),
-                          "t": float(t.statistic) if np.isfinite(t.statistic) else None, "p": float(t.pvalue) if np.isfinite(t.pvalue) else None,
-                          "ci_low": float(low), "ci_high": float(high), "n_adapter": len(x), "n_finetune": len(y)})
+            ours, theirs = a.by_seed(), f.by_seed()
+            shared = sorted(set(ours) & set(theirs), key=str)
+            if len(shared) >= 2:
+                comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed)
+            else:
+                comparison = welch_comparison(list(a.values), list(f.values), seed)
+            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, **dataclasses.asdict(comparison),
+                          "n_adapter": len(a.values), "n_finetune": len(f.values), "chosen_adapter": a.chosen, "chosen_finetune": f.chosen})
+    for test, q in zip(tests, fdr_adjust([t["p"] for t in tests])):
+        test["q"] = q
+        test["verdict"] = verdict_of(test)
+        test["family"] = len(tests)
     return tests
+
+
+def verdict_of(test: dict) -> str:
+    """"adapter better", "fine-tuning better" (BH-corrected q < ALPHA), or "inconclusive"."""
+    if test["q"] is None or test["q"] >= ALPHA:
+        return "inconclusive"
+    return "adapter better" if test["difference"] > 0 else "fine-tuning better"
 
 
 def _fmt_cell(cell: Cell | None, style: str) -> str:
@@ -204,8 +246,10 @@ def _fmt_cell(cell: Cell | None, style: str) -> str:
         text = mean
     else:
         text = {"markdown": f"{mean}<sub>{std}</sub>", "latex": f"{mean}$_{{{std}}}$", "html": f"{mean}<sub>{std}</sub>"}[style]
+    if cell.chosen:
+        text += f" [{cell.chosen}]"
     if cell.reference is not None:
-        text += f" ({cell.reference:.1f})" if style != "latex" else f" ({cell.reference:.1f})"
+        text += f" ({cell.reference:.1f})"
     if cell.diverged:
         text += f" [{cell.diverged} div]"
     return text
@@ -241,12 +285,25 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"| {table.row_header} | adapter column | vs | mean difference | Welch t | p | bootstrap 95% CI |", "|---|---|---|---|---|---|---|"]
+        lines += ["", f"Adapter minus fine-tuning (×100): paired over shared seeds, else Welch; q = Benjamini-Hochberg over the "
+                      f"{len(table.significance)} comparisons of this table; seeds for 80% power at α={ALPHA} with the observed effect",
+                  "", f"| {table.row_header} | adapter column | vs | n | difference | test | p | Wilcoxon p | q | 95% CI | verdict | seeds for 80% power |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in table.significance:
-            p = "n/a" if s["p"] is None else f"{s['p']:.3f}"
-            t = "n/a" if s["t"] is None else f"{s['t']:.2f}"
-            lines.append(f"| {s['task']} | {s['adapter']} | {s['finetune']} | {s['difference']:+.2f} | {t} | {p} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] |")
+            lines.append(f"| {s['task']} | {s['adapter']} | {s['finetune']} | {s['n']} | {s['difference']:+.2f} | {'paired t' if s['paired'] else 'Welch'} | "
+                         f"{_p(s['p'])} | {_p(s['p_wilcoxon'])} | {_p(s['q'])} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] | {s['verdict']} | "
+                         f"{_seeds(s['seeds_needed'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _seeds(value: int | None) -> str:
+    if value is None:
+        return "– (no difference)"
+    return f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
 
 
 def to_latex(table: Table) -> str:
@@ -285,8 +342,11 @@ def to_html(table: Table) -> str:
     html = f"<h3>{table.title}</h3><p>{_caption(table)}</p><table><tr>{head}</tr>{rows}</table>"
     if table.significance:
         rows = "".join(
-            f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['difference']:+.2f}</td><td>{'n/a' if s['p'] is None else format(s['p'], '.3f')}</td>"
-            f"<td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td></tr>" for s in table.significance
+            f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['n']}</td><td>{s['difference']:+.2f}</td><td>{'paired t' if s['paired'] else 'Welch'}</td>"
+            f"<td>{_p(s['p'])}</td><td>{_p(s['p_wilcoxon'])}</td><td>{_p(s['q'])}</td><td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td>"
+            f"<td>{s['verdict']}</td><td>{_seeds(s['seeds_needed'])}</td></tr>" for s in table.significance
         )
-        html += f"<h4>Adapter vs fine-tuning</h4><table><tr><th>{table.row_header}</th><th>adapter</th><th>difference</th><th>Welch p</th><th>bootstrap 95% CI</th></tr>{rows}</table>"
+        html += (f"<h4>Adapter vs fine-tuning</h4><p>paired over shared seeds, else Welch; q: Benjamini-Hochberg over the {len(table.significance)} "
+                 f"comparisons of this table; seeds for 80% power at α={ALPHA}</p><table><tr><th>{table.row_header}</th><th>adapter</th><th>n</th>"
+                 f"<th>difference</th><th>test</th><th>p</th><th>Wilcoxon p</th><th>q</th><th>95% CI</th><th>verdict</th><th>seeds for 80% power</th></tr>{rows}</table>")
     return html

@@ -19,7 +19,7 @@ META_KEYS = ("value", "std", "note")
 AVERAGE_ROWS = ("all", "target", "distant")
 
 
-def check_reference(reference: object, runs: list, analysis: dict, source: str) -> list[str]:
+def check_reference(reference: object, runs: list, analysis: dict, source: str, select: tuple[str, ...] = ("adapter_size",)) -> list[str]:
     """One error line per reference entry that names no cell of this study's tables."""
     if reference in (None, []):
         return []
@@ -29,11 +29,13 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str) 
     for run in runs:
         columns.setdefault(run.setting.task, set()).add(run.setting.column)
     for task, names in columns.items():
-        sized: dict[Column, int] = {}
+        # the columns the report selects on validation (e.g. adapter_size: best) are cells too
+        groups: dict[Column, int] = {}
         for column in names:
-            if column.best_size() is not None:
-                sized[column.best_size()] = sized.get(column.best_size(), 0) + 1
-        names.update(best for best, count in sized.items() if count > 1)
+            selected = column.selected(select)
+            if selected is not None:
+                groups[selected] = groups.get(selected, 0) + 1
+        names.update(best for best, count in groups.items() if count > 1)
     label_keys = sorted(set().union(*(run.labels for run in runs)))
     crosslingual = (analysis.get("crosslingual") or {}) if isinstance(analysis, dict) else {}
     errors = []

@@ -3,6 +3,7 @@
 ```yaml
 report: {layout: paper}     # a row per setting, a column per task (as the paper prints them)
 report: {layout: tasks-as-rows}
+report: {select: [lr, adapter_size]}   # tuned on validation per task and method (default: [adapter_size])
 ```
 """
 
@@ -15,14 +16,28 @@ Layout = Literal["paper", "tasks-as-rows"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 
+DEFAULT_SELECT = ("adapter_size",)
+# Axes a report may select on validation: the adapter size and any run setting a grid varies.
+SELECTABLE = ("adapter_size", "lr", "batch_size", "epochs", "train_size", "warmup_ratio", "weight_decay", "max_length", "tapt",
+              "tapt_epochs", "tapt_lr", "nonlinearity", "placement", "skip_layers")
+
+
 @dataclass(frozen=True)
 class ReportOptions:
     layout: str = "paper"  # one of LAYOUTS
+    # grid axes chosen per task and method by the mean validation metric over seeds (never the
+    # test metric); the report shows the chosen value and keeps every setting's own column
+    select: tuple[str, ...] = DEFAULT_SELECT
 
     @classmethod
     def from_raw(cls, raw: object) -> "ReportOptions":
         """From a checked block (see check_report); an absent block gives the defaults."""
-        return cls(**raw) if isinstance(raw, dict) else cls()
+        if not isinstance(raw, dict):
+            return cls()
+        values = dict(raw)
+        if "select" in values:
+            values["select"] = tuple(values["select"])
+        return cls(**values)
 
 
 def check_report(report: object, source: str) -> list[str]:
@@ -31,7 +46,13 @@ def check_report(report: object, source: str) -> list[str]:
         return []
     if not isinstance(report, dict):
         return [f"{source}: report must be a mapping such as {{layout: paper}}"]
-    errors = [f"{source}: report.{key}: unknown field; allowed: layout" for key in report if key != "layout"]
+    errors = [f"{source}: report.{key}: unknown field; allowed: layout, select" for key in report if key not in ("layout", "select")]
     if "layout" in report and report["layout"] not in LAYOUTS:
         errors.append(f"{source}: report.layout={report['layout']!r}: allowed: {', '.join(LAYOUTS)}")
+    select = report.get("select", [])
+    if not isinstance(select, list) or not all(isinstance(axis, str) for axis in select):
+        errors.append(f"{source}: report.select={select!r}: must be a list of grid axes, e.g. [lr, adapter_size]")
+    else:
+        errors.extend(f"{source}: report.select: {axis!r} cannot be selected; allowed: {', '.join(SELECTABLE)}"
+                      for axis in select if axis not in SELECTABLE)
     return errors

@@ -210,7 +210,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if duplicates:
         raise AdapterlabError(f"{source}: two runs map to the same folder {duplicates[0]!r}; the grid repeats a value")
     reference = raw.get("reference") or []
-    errors = check_reference(reference, runs, raw.get("analysis") or {}, source)
+    errors = check_reference(reference, runs, raw.get("analysis") or {}, source, ReportOptions.from_raw(raw.get("report")).select)
     if errors:
         raise AdapterlabError("\n".join(errors))
     return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),

@@ -1,0 +1,114 @@
+"""Adapter-vs-fine-tuning statistics over seeds: paired tests where the design is paired, Welch's
+test where it is not, bootstrap intervals, a false-discovery-rate correction over one table's
+comparisons, and the number of seeds a comparison would need (scipy throughout).
+
+Paired: runs with the same seed share the k-sample and the validation split (the low-resource
+protocol draws both with the run's seed), so adapter run i and fine-tuning run i differ only by
+the method. The differences d_i then carry the comparison, and a paired test has far more power
+at 3-5 seeds than Welch's test on the two samples.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.05  # the tables' significance level (two-sided)
+POWER = 0.8  # the power "seeds needed" plans for
+BOOTSTRAP_SAMPLES = 10_000
+MAX_SEEDS = 1000  # beyond this, "seeds needed" says "more than 1000"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One adapter-vs-fine-tuning cell comparison, on the tables' ×100 scale."""
+
+    paired: bool
+    n: int  # pairs (paired) or the smaller sample (Welch)
+    difference: float  # mean(adapter) - mean(fine-tuning), or the mean paired difference
+    sd: float  # std of the paired differences (paired), or the pooled std (Welch)
+    t: float | None
+    p: float | None  # paired t-test, or Welch's t-test
+    p_wilcoxon: float | None  # Wilcoxon signed-rank (paired only; None when every difference is 0)
+    ci_low: float  # 95% bootstrap interval of the difference (pairs resampled when paired)
+    ci_high: float
+    seeds_needed: int | None  # seeds for POWER at ALPHA with the observed effect; None: no effect to detect
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0) -> Comparison:
+    """Paired t-test, Wilcoxon signed-rank test and a paired bootstrap CI of adapter[i] - finetune[i]."""
+    x, y = np.asarray(adapter, dtype=float), np.asarray(finetune, dtype=float)
+    d = x - y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # identical differences: scipy warns of cancellation
+        t = stats.ttest_rel(x, y)
+    try:
+        wilcoxon = stats.wilcoxon(d).pvalue if np.any(d != 0) else None
+    except ValueError:
+        wilcoxon = None
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, len(d), (BOOTSTRAP_SAMPLES, len(d)))].mean(1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    return Comparison(True, len(d), float(d.mean()), sd, _finite(t.statistic), _finite(t.pvalue),
+                      None if wilcoxon is None else _finite(wilcoxon), float(low), float(high),
+                      seeds_needed(float(d.mean()), sd, paired=True))
+
+
+def welch_comparison(adapter: list[float], finetune: list[float], seed: int = 0) -> Comparison:
+    """Welch's t-test and a bootstrap CI of mean(adapter) - mean(finetune), for unpaired runs."""
+    x, y = np.asarray(adapter, dtype=float), np.asarray(finetune, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = stats.ttest_ind(x, y, equal_var=False)
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(x, (BOOTSTRAP_SAMPLES, len(x))).mean(1) - rng.choice(y, (BOOTSTRAP_SAMPLES, len(y))).mean(1)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    pooled = math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2) if len(x) > 1 and len(y) > 1 else 0.0
+    difference = float(x.mean() - y.mean())
+    return Comparison(False, min(len(x), len(y)), difference, pooled, _finite(t.statistic), _finite(t.pvalue), None, float(low),
+                      float(high), seeds_needed(difference, pooled, paired=False))
+
+
+def seeds_needed(difference: float, sd: float, paired: bool = True, alpha: float = ALPHA, power: float = POWER) -> int | None:
+    """The smallest number of seeds (pairs, or runs per method) at which a two-sided t-test at
+    `alpha` detects `difference` with probability `power`, if the spread is `sd` (noncentral t).
+    None when there is no difference to detect; MAX_SEEDS + 1 when even MAX_SEEDS would not do."""
+    if difference == 0 or not math.isfinite(difference):
+        return None
+    if sd <= 0:
+        return 2  # no spread: any two seeds show it
+    for n in range(2, MAX_SEEDS + 1):
+        df = n - 1 if paired else 2 * n - 2
+        shift = abs(difference) / (sd * math.sqrt(1 / n if paired else 2 / n))
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        if stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= power:
+            return n
+    return MAX_SEEDS + 1
+
+
+def fdr_adjust(p_values: list[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (q) over one family of comparisons; None stays None."""
+    present = [(i, p) for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    if present:
+        for (i, _), q in zip(present, stats.false_discovery_control([p for _, p in present], method="bh")):
+            adjusted[i] = float(q)
+    return adjusted
+
+
+def verdict(comparison: Comparison, q: float | None, alpha: float = ALPHA) -> str:
+    """"adapter" or "finetune" when the corrected test is significant (the better method), else
+    "inconclusive"."""
+    if q is None or q >= alpha:
+        return "inconclusive"
+    return "adapter" if comparison.difference > 0 else "finetune"

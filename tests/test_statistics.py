@@ -1,0 +1,45 @@
+"""The report's statistics against scipy, hand computation and textbook power tables."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from adapterlab.report.statistics import MAX_SEEDS, fdr_adjust, paired_comparison, seeds_needed, welch_comparison
+
+
+def test_paired_comparison_against_scipy():
+    adapter, finetune = [81.0, 83.5, 80.2, 84.1, 82.0], [79.0, 82.0, 80.5, 81.0, 80.0]
+    result = paired_comparison(adapter, finetune)
+    d = np.subtract(adapter, finetune)
+    assert result.paired and result.n == 5 and result.difference == pytest.approx(d.mean()) and result.sd == pytest.approx(d.std(ddof=1))
+    assert result.p == pytest.approx(stats.ttest_rel(adapter, finetune).pvalue)
+    assert result.p_wilcoxon == pytest.approx(stats.wilcoxon(d).pvalue)
+    assert result.ci_low < d.mean() < result.ci_high and result.ci_low >= d.min() and result.ci_high <= d.max()
+
+
+def test_welch_comparison_against_scipy():
+    adapter, finetune = [81.0, 83.5, 80.2], [79.0, 82.0, 80.5, 81.0]
+    result = welch_comparison(adapter, finetune)
+    assert not result.paired and result.p == pytest.approx(stats.ttest_ind(adapter, finetune, equal_var=False).pvalue)
+    assert result.difference == pytest.approx(np.mean(adapter) - np.mean(finetune)) and result.p_wilcoxon is None
+
+
+def test_identical_differences_have_no_wilcoxon_p_and_no_crash():
+    result = paired_comparison([50.0, 50.0, 50.0], [50.0, 50.0, 50.0])
+    assert result.p_wilcoxon is None and result.seeds_needed is None and result.difference == 0
+
+
+def test_seeds_needed_matches_the_textbook_power_tables():
+    # Cohen (1988) / G*Power, two-sided alpha 0.05, power 0.80: paired dz=0.5 -> 34, dz=1.0 -> 10;
+    # two independent groups d=0.5 -> 64 per group, d=0.8 -> 26 per group
+    assert seeds_needed(0.5, 1.0, paired=True) == 34
+    assert seeds_needed(1.0, 1.0, paired=True) == 10
+    assert seeds_needed(0.5, 1.0, paired=False) == 64
+    assert seeds_needed(0.8, 1.0, paired=False) == 26
+    assert seeds_needed(0.0, 1.0) is None and seeds_needed(1.0, 0.0) == 2
+    assert seeds_needed(0.001, 10.0) == MAX_SEEDS + 1
+
+
+def test_benjamini_hochberg_by_hand():
+    # sorted p: 0.01, 0.03, 0.04, 0.2 -> p*m/rank: 0.04, 0.06, 0.0533, 0.2 -> monotone from the top
+    assert fdr_adjust([0.01, 0.04, 0.03, 0.2, None]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2, None])
