@@ -221,6 +221,24 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from adapterlab.report.build import assemble
+    from adapterlab.report.claims import claims_json, claims_markdown
+
+    results = []
+    for folder in args.dirs:
+        results.extend(assemble(_path(folder)).claims)
+    if not results:
+        raise AdapterlabError(f"no claims: none of {', '.join(args.dirs)} has a claims block in its spec")
+    print(claims_markdown(results))
+    if args.json:
+        import json
+
+        _path(args.json).write_text(json.dumps(claims_json(results), indent=2) + "\n")
+        print(f"claims: {args.json}")
+    return 0
+
+
 def cmd_study_analyze(args: argparse.Namespace) -> int:
     from adapterlab.study.analyze import analyze_study
 
@@ -385,6 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("out")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(run=cmd_study_analyze)
+    claims = commands.add_parser("claims", help="the paper's claims (and a spec's own) checked against one or more study folders")
+    claims.add_argument("dirs", nargs="+", help="study folders (their specs' claims: blocks say which claims they test)")
+    claims.add_argument("--json", help="also write the results to this JSON file")
+    claims.set_defaults(run=cmd_claims)
     tasks = commands.add_parser("tasks", help="list the known tasks with their kind, metric and labels")
     tasks.set_defaults(run=cmd_tasks)
     return parser

@@ -13,8 +13,10 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
+from adapterlab.report.claims import ClaimResult, claims_json, claims_markdown, evaluate_claims
 from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
 from adapterlab.study.executor import load_plan
+from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.report_spec import DEFAULT_SELECT
 from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
 from adapterlab.setting import Setting
@@ -58,6 +60,7 @@ class Curve:
     setting: Setting
     metric: str
     rows: list[dict]
+    seed: int | None = None
 
 
 def _curves(records: list[RunRecord]) -> list[Curve]:
@@ -77,7 +80,7 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
         rows = [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
         if any(r.get("at") == "step" for r in rows):
             rows = [r for r in rows if r.get("at") == "step"]
-        curves.append(Curve(record.setting, record.result.metric or "", rows))
+        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed))
     return curves
 
 
@@ -90,32 +93,88 @@ def overfitting_tables(curves: list[Curve], title: str) -> list[Table]:
         if not values:
             continue
         for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
-            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value))
+            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, seed=curve.seed))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
     return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations,
                         caption=caption.format("averaged" if statistic == "mean" else "at its best"))
             for statistic, observations in by_statistic.items() if observations]
 
 
-def build_report(out: str | Path) -> Report:
-    out = Path(out)
+def overfitting_gap_table(curves: list[Curve]) -> Table | None:
+    """Per run, its best validation metric minus its mean over all evaluations (Table 6's two
+    numbers as one): how far a run falls from its best as training goes on. Claim C6 reads it."""
+    observations = []
+    for curve in curves:
+        values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
+        if values:
+            observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, max(values) - sum(values) / len(values),
+                                            seed=curve.seed))
+    return build_table("best minus mean validation metric over evaluations", observations) if observations else None
+
+
+@dataclass(frozen=True)
+class StudyTables:
+    """Everything a study's report is made of, before anything is written."""
+
+    plan: dict
+    records: list[RunRecord]
+    stale: list[str]
+    main: Table
+    transfer: dict[str, Table]  # task -> its cross-lingual table
+    similarity: list[Observation]  # RSA per layer and run
+    curves: list[Curve]
+    overfitting: list[Table]
+    claims: list[ClaimResult]
+
+    def by_name(self) -> dict[str, Table]:
+        """The tables a claim can name: main, rsa, overfitting_gap, crosslingual:<task>."""
+        named = {"main": self.main, **{f"crosslingual:{task}": t for task, t in self.transfer.items()}}
+        rsa = rsa_table(self.similarity)
+        if rsa is not None:
+            named["rsa"] = rsa
+        gap = overfitting_gap_table(self.curves)
+        if gap is not None:
+            named["overfitting_gap"] = gap
+        return named
+
+
+def assemble(out: Path) -> StudyTables:
+    """Read a study folder and build its tables and claims."""
     plan, records, stale = collect(out)
     if not records:
         raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
-    folder = out / "report"
-    folder.mkdir(parents=True, exist_ok=True)
     title = plan.get("name", out.name)
     select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
-    table = build_table(title, observations_of(records), plan.get("reference"), select=select)
+    main = build_table(title, observations_of(records), plan.get("reference"), select=select)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     curves = _curves(records)
-    overfitting = overfitting_tables(curves, title)
+    tables = StudyTables(plan, records, stale, main, transfer, similarity, curves, overfitting_tables(curves, title), [])
+    try:
+        claims = resolve_claims(plan.get("claims"))
+    except (KeyError, TypeError) as err:
+        raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
+    return dataclasses.replace(tables, claims=evaluate_claims(claims, tables.by_name(), plan.get("name", out.name)))
+
+
+def build_report(out: str | Path) -> Report:
+    out = Path(out)
+    assembled = assemble(out)
+    plan, records, stale = assembled.plan, assembled.records, assembled.stale
+    table, transfer, similarity, curves, overfitting = (assembled.main, assembled.transfer, assembled.similarity, assembled.curves,
+                                                        assembled.overfitting)
+    folder = out / "report"
+    folder.mkdir(parents=True, exist_ok=True)
     layout = (plan.get("report") or {}).get("layout", "paper")
     tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [rsa_table(similarity)]), *overfitting)]
     files = []
-    for name, text in (("table.md", "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))), ("table.csv", to_csv(table))):
+    if assembled.claims:
+        (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
+        files.append(folder / "claims.json")
+    claims_text = claims_markdown(assembled.claims) + "\n" if assembled.claims else ""
+    for name, text in (("table.md", claims_text + "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))),
+                       ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
         files.append(folder / name)
     for task, extra in transfer.items():
@@ -141,14 +200,27 @@ def build_report(out: str | Path) -> Report:
     if transfer or similarity:
         steps.append(f"adapterlab study analyze {out}")
     steps.append(f"adapterlab study report {out}")
-    page = _html(plan, tables, plots, len(records), run_versions, steps, stale)
+    page = _html(plan, tables, plots, len(records), run_versions, steps, stale, assembled.claims)
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]), stale)
 
 
+def claims_html(claims: list) -> str:
+    if not claims:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(r.claim.id + ': ' + r.claim.text)}</td><td>{html.escape(r.study)}</td><td>{html.escape(r.claim.paper or '–')}</td>"
+        f"<td>{'–' if r.value is None else format(r.value, '+.2f')}"
+        f"{'' if r.ci_low is None else f' [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'}</td><td>{r.n}</td><td>{html.escape(r.verdict)}"
+        f"{'' if r.verdict != 'inconclusive' or r.seeds_needed is None else f' (needs {r.seeds_needed} seeds)'}</td>"
+        f"<td>{html.escape(r.detail)}</td></tr>" for r in claims)
+    return ("<h2>Claims</h2><table><tr><th>claim</th><th>study</th><th>paper</th><th>ours [95% CI]</th><th>seeds</th><th>verdict</th>"
+            f"<th>cells</th></tr>{rows}</table>")
+
+
 def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str],
-          stale: list[str]) -> str:
+          stale: list[str], claims: list) -> str:
     import torch
     import transformers
 
@@ -167,6 +239,6 @@ def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, ru
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
 <p>{done} of {len(plan['runs'])} planned runs finished.{f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {html.escape(stale[0])}); `adapterlab study run --rerun-changed` reruns them." if stale else ""}</p>
-{"".join(map(to_html, tables))}{images}
+{claims_html(claims)}{"".join(map(to_html, tables))}{images}
 <h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
 """

@@ -37,11 +37,12 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import METHODS
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
+from adapterlab.study.claims_spec import check_claims
 from adapterlab.study.reference_spec import check_reference
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
 
-TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis"}
+TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims"}
 # Axes that are not RunConfig fields by the same name.
 SPECIAL_AXES = {"task", "adapter_size"}
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -85,6 +86,7 @@ class StudySpec:
     report: ReportOptions = field(default_factory=ReportOptions)
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str = ""
+    claims: list = field(default_factory=list)  # the claims block as written (ids or definitions)
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_files: bool = True) -> StudySpec:
@@ -166,6 +168,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                     errors.append(f"{source}: tasks.{task}.{key}: {err}")
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     errors.extend(check_report(raw.get("report"), source))
+    errors.extend(check_claims(raw.get("claims"), source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
 
@@ -214,7 +217,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if errors:
         raise AdapterlabError("\n".join(errors))
     return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),
-                     AnalysisOptions.from_raw(raw.get("analysis")), source)
+                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []))
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:

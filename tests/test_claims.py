@@ -1,0 +1,94 @@
+"""Claims as checks: each kind on a fixture where it is supported, one where it is contradicted
+and one where it is inconclusive; the shipped paper claims validate; the CLI."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from adapterlab.report.claims import evaluate_claim
+from adapterlab.report.tables import build_table, observations_of
+from adapterlab.runs import RunRecord, RunResult
+from adapterlab.setting import Setting
+from adapterlab.study.claims_spec import Claim, check_claims, paper_claims, resolve_claims
+
+
+def record(task, method, seed, test, **labels):
+    full = {"task": task, "method": method, **({"adapter_size": 64} if method == "adapter" else {}), **labels}
+    return RunRecord(Setting.from_labels(full), RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=test),
+                     Path("."), seed)
+
+
+def table_of(records, select=("adapter_size",)):
+    return build_table("t", observations_of(records), select=select)
+
+
+C2 = Claim.from_dict({"id": "C2", **paper_claims()["C2"]})
+
+
+@pytest.mark.parametrize("gap, noise, verdict", [(0.03, 0.002, "supported"), (-0.03, 0.002, "contradicted"), (0.002, 0.02, "inconclusive")])
+def test_difference_claim(gap, noise, verdict):
+    records = []
+    for task in ("chemprot", "sciie"):
+        for seed in range(5):
+            wobble = noise * ((seed * 7) % 5 - 2)
+            records += [record(task, "finetune", seed, 0.70 + 0.01 * seed), record(task, "adapter", seed, 0.70 + 0.01 * seed + gap + wobble)]
+    result = evaluate_claim(C2, table_of(records), "s")
+    assert result.verdict == verdict and result.n == 5
+    assert result.value == pytest.approx(100 * gap, abs=0.5)
+    if verdict == "inconclusive":
+        assert result.seeds_needed is not None and result.seeds_needed > 5
+
+
+@pytest.mark.parametrize("small, large, verdict", [(0.05, 0.01, "supported"), (0.01, 0.05, "contradicted"), (0.02, 0.02, "inconclusive")])
+def test_trend_claim(small, large, verdict):
+    claim = Claim.from_dict({"id": "C3", **paper_claims()["C3"]})
+    records = []
+    for k, gap in ((1000, small), (5000, large)):
+        for seed in range(5):
+            base = 0.6 + 0.01 * seed + (0.1 if k == 5000 else 0)
+            records += [record("sst2", "finetune", seed, base, train_size=k),
+                        record("sst2", "adapter", seed, base + gap + 0.003 * ((seed * 3) % 4 - 1.5), train_size=k)]
+    assert evaluate_claim(claim, table_of(records), "s").verdict == verdict
+
+
+@pytest.mark.parametrize("spreads, verdict", [((0.002, 0.05), "supported"), ((0.05, 0.002), "contradicted"), ((0.02, 0.021), "inconclusive")])
+def test_spread_claim(spreads, verdict):
+    claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
+    adapter_spread, finetune_spread = spreads
+    records = []
+    for seed in range(5):
+        for i, lr in enumerate((1e-4, 3e-4, 1e-3)):
+            wobble, other = 0.006 * ((seed + i) % 3 - 1), 0.006 * ((2 * seed + i * i) % 3 - 1)
+            records += [record("sst2", "adapter", seed, 0.8 + adapter_spread * i + wobble, lr=lr),
+                        record("sst2", "finetune", seed, 0.8 + finetune_spread * i + other, lr=lr * 0.1)]
+    assert evaluate_claim(claim, table_of(records, select=()), "s").verdict == verdict
+
+
+@pytest.mark.parametrize("gaps, verdict", [((0.05, 0.06, 0.07), "supported"), ((0.05, -0.06, 0.07), "contradicted"), ((0.05, 0.0005, 0.07), "inconclusive")])
+def test_every_row_claim(gaps, verdict):
+    claim = Claim.from_dict({"id": "C1", **paper_claims()["C1"]})
+    records = []
+    for layer, gap in enumerate(gaps):
+        for seed in range(5):
+            base = 0.5 + 0.01 * seed
+            records += [record(f"layer{layer}", "finetune", seed, base), record(f"layer{layer}", "adapter", seed, base + gap + 0.002 * ((seed * 3) % 5 - 2))]
+    claim = dataclasses.replace(claim, table="main")
+    assert evaluate_claim(claim, table_of(records), "s").verdict == verdict
+
+
+def test_a_claim_that_names_no_cells_is_not_applicable():
+    claim = Claim.from_dict({"id": "C7", **paper_claims()["C7"]})
+    records = [record("sst2", m, s, 0.5) for m in ("adapter", "finetune") for s in range(3)]
+    result = evaluate_claim(claim, table_of(records), "s")
+    assert result.verdict == "not applicable" and "0 column(s) match" in result.detail
+
+
+def test_the_claims_block_is_checked():
+    assert check_claims(["C1", "C2", {"id": "C2", "where": {"train_size": 1000}}], "s") == []
+    errors = check_claims(["C9", {"id": "mine"}, {"id": "C2", "kind": "vibes"}, {"id": "C3", "axis": None}, {"id": "C2", "colour": 1}], "s")
+    assert "claims[0]='C9': not a paper claim" in errors[0]
+    assert "claim 'mine' is not a paper claim, so it needs text and kind" in errors[1]
+    assert "claims[2].kind='vibes'" in errors[2] and "needs an axis" in errors[3] and "claims[4].colour: unknown field" in errors[4]
+    assert [c.id for c in resolve_claims(["C1", {"id": "C2", "where": {"train_size": 1000}}])] == ["C1", "C2"]
+    assert set(paper_claims()) == {f"C{i}" for i in range(1, 8)}
