@@ -20,13 +20,13 @@ CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over se
            "distant = outside the Indo-European family; (paper's number) where the spec has one")
 
 
-def _planned_run(run_path: str, plan: dict) -> tuple[Setting, str] | None:
-    """(setting, folder) of the planned run that an analysis row names by its folder."""
+def _planned_run(run_path: str, plan: dict) -> tuple[Setting, str, int] | None:
+    """(setting, folder, seed) of the planned run that an analysis row names by its folder."""
     parts = Path(run_path).parts
     for run in plan["runs"]:
         own = Path(run["dir"]).parts
         if parts[-len(own):] == own:
-            return Setting.from_labels(run["labels"]), run["dir"]
+            return Setting.from_labels(run["labels"]), run["dir"], run["seed"]
     return None
 
 
@@ -44,14 +44,14 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
             planned = _planned_run(row["run"], plan)
             if planned is None:
                 continue  # a run no longer in the plan
-            setting, folder = planned
+            setting, folder, seed = planned
             # the run's own (English) validation metric, so a best-adapter-size column is chosen without test data
             result = load_result(out / folder)
             validation = result.validation_metric if result else None
             scores = {**row["scores"], **{name: row["averages"][name] for name in AVERAGES}}
             for language, score in scores.items():
                 if score is not None:
-                    observations.append(Observation(language, setting.column, row["metric"], score, validation))
+                    observations.append(Observation(language, setting.column, row["metric"], score, validation, seed=seed))
         if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
@@ -73,7 +73,7 @@ def rsa_records(out: Path, plan: dict) -> list[Observation]:
             for row in csv.DictReader(handle):
                 planned = _planned_run(row["run"], plan)
                 if planned is not None:
-                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"])))
+                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"]), seed=planned[2]))
         except (KeyError, ValueError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
     return observations
