@@ -150,15 +150,15 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     attempts' rows in its log."""
     root, model = tiny_world
     epochs = 3
-    spec = write_spec(tmp_path / "s.yaml", root, model, epochs=epochs, seeds=(0, 1, 2))
+    spec = write_spec(tmp_path / "s.yaml", root, model, epochs=epochs, seeds=(0, 1))
     out = tmp_path / "out"
     command = study_command(spec, out, 2)
-    planned = 6
+    planned = 4
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     killed: dict[Path, int] = {}  # run folder -> pid of the child killed
     concurrent = set()  # run folders seen with two live children at once
     try:
-        while process.poll() is None and len(killed) < 5:
+        while process.poll() is None and len(killed) < 3:
             children = run_children(process.pid)
             folders = list(children.values())
             concurrent |= {d for d in folders if folders.count(d) > 1}

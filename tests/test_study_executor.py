@@ -80,7 +80,7 @@ def test_workers_share_the_runs(tiny_world, tmp_path):
 
 def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_world, tmp_path):
     root, model = tiny_world
-    spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1, 2), extra_base={"epochs": 3}))
+    spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1), extra_base={"epochs": 3}))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -90,10 +90,10 @@ def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_worl
     os.killpg(process.pid, signal.SIGKILL)  # the study and the run it was in the middle of
     process.wait()
     finished_before = len(list(out.glob("*/*/seed=*/result.json")))
-    assert 2 <= finished_before < 6
+    assert 2 <= finished_before < 4
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     results = sorted(out.glob("*/*/seed=*/result.json"))
-    assert len(results) == 6
+    assert len(results) == 4
     assert all(json.loads(p.read_text())["status"] == "ok" for p in results)
     assert not list(out.glob("**/*.claim"))
     for result in results:  # no run's log holds two runs' worth of rows
