@@ -159,3 +159,18 @@ def test_the_k_check_counts_the_pool_as_the_sampler_does(tmp_path):
     ok = expand_spec(spec(21))  # 21 + 10 = 31: validates, and the sampler agrees
     splits = load_splits(get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=21, validation_size=10, test_fraction=0.1)
     assert len(ok.runs) == 1 and (len(splits.train), len(splits.validation), len(splits.test)) == (21, 10, 4)
+
+
+def test_each_method_can_have_its_own_grid(tiny_world):
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["by_method"] = {"adapter": {"lr": [1e-4, 1e-3], "adapter": {"size": 8}}, "finetune": {"lr": [2e-5, 5e-5, 1e-4]}}
+    raw["report"] = {"select": ["lr", "adapter_size"]}
+    spec = expand_spec(raw)
+    by_method = {}
+    for run in spec.runs:
+        by_method.setdefault(run.setting.column.method, []).append(run.config.learning_rate)
+    assert by_method == {"adapter": [1e-4, 1e-3], "finetune": [2e-5, 5e-5, 1e-4]}
+    assert {r.setting.column.name for r in spec.runs} >= {"adapter m=8 lr=0.0001", "finetune lr=5e-05"}
+    assert spec.report.select == ("lr", "adapter_size")
+    assert any("per-method axis must be a non-empty list" in e for e in spec_errors({**raw, "by_method": {"adapter": {"lr": []}}}))

@@ -10,9 +10,9 @@ grid:                                                           # axes; the prod
   adapter_size: [64, 256]        # expands adapter runs only
   train_size: [1000, 5000]
   seed: [0, 1, 2]
-by_method:                                                      # per-method defaults (lr ...)
-  adapter: {lr: 1.0e-4}
-  finetune: {lr: 2.0e-5}
+by_method:                                                      # per-method settings; a list is that method's own axis
+  adapter: {lr: [1.0e-4, 3.0e-4]}                               # e.g. each method's own learning-rate grid,
+  finetune: {lr: [2.0e-5, 5.0e-5]}                              # chosen on validation with report: {select: [lr]}
 reference:                       # published numbers, shown beside ours (format: study/reference_spec.py)
   - {task: cola, method: finetune, train_size: 1000, value: NN.N}
 report: {layout: paper}          # tables as the paper prints them (a row per setting), or tasks-as-rows
@@ -125,9 +125,12 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     for method, values in by_method.items():
         if method not in METHODS:
             errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(METHODS)}")
-        for key in _mapping(values, f"{source}: by_method.{method}", errors):
+        for key, value in _mapping(values, f"{source}: by_method.{method}", errors).items():
             if key not in _RUN_FIELDS:
                 errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")
+            elif isinstance(value, list) and (not value or not all(_is_safe_value(v) for v in value)):
+                errors.append(f"{source}: by_method.{method}.{key}: a per-method axis must be a non-empty list of numbers, "
+                              "true/false or safe names")
     axes: dict[str, list] = {}
     for axis, values in grid.items():
         if axis not in _RUN_FIELDS and axis not in SPECIAL_AXES:
@@ -182,11 +185,15 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
         data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
         task_id = data.pop("task", task)
         for method in methods:
+            own = by_method.get(method) or {}
+            method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
+            fixed = {key: value for key, value in own.items() if key not in method_axes}
+            names = sorted({*other_axes, *method_axes})
             for size in (sizes if method == "adapter" and sizes else [None]):
-                for combo in itertools.product(*(axes[a] for a in other_axes)):
-                    values = dict(zip(other_axes, combo))
+                for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
+                    values = dict(zip(names, combo))
                     for seed in seeds:
-                        settings = {**base, **(by_method.get(method) or {}), **data, **values, "task": task_id, "method": method, "seed": seed}
+                        settings = {**base, **fixed, **data, **values, "task": task_id, "method": method, "seed": seed}
                         adapter = dict(settings.pop("adapter", {}) or {})
                         if size is not None:
                             adapter["size"] = size
