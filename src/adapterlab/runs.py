@@ -91,6 +91,7 @@ class RunResult:
     params_by_role: dict | None = None
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
+    stopped_early: dict | None = None  # {"epoch", "step"} where --early-stop ended training
     tapt: dict | None = None
     pack: str | None = None  # adapter runs: the task pack folder
     pack_bytes: int | None = None

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from adapterlab.data.features import LengthGroupedBatches
+from adapterlab.data.features import IGNORE_INDEX, LengthGroupedBatches
 
 
 def share(indices: Sequence[int], rank: int, world: int) -> list[int]:
@@ -28,17 +28,39 @@ def share(indices: Sequence[int], rank: int, world: int) -> list[int]:
 class TrainBatch:
     inputs: dict[str, torch.Tensor]  # collated, on the device
     weight: float  # 1.0, or 0.0 for the placeholder of an empty share
+
+
+@dataclass
+class TrainStep:
+    """One optimizer step: this process's micro-batches of one global batch."""
+
+    micro: list[TrainBatch]
     size: int  # examples of the global batch (all processes)
+
+    def scored(self, accelerator) -> torch.Tensor:
+        """Scored targets of the whole global batch (every process and micro-batch): the loss's
+        denominator, so that any split gives the mean over the global batch. Counted from the
+        labels, before any forward pass; one all-reduce per step."""
+        local = sum(float(b.weight) * float(_scored_targets(b.inputs["labels"])) for b in self.micro)
+        device = self.micro[0].inputs["labels"].device
+        return accelerator.reduce(torch.tensor([local], device=device), reduction="sum").clamp_min(1).squeeze(0)
+
+
+def _scored_targets(labels: torch.Tensor) -> int:
+    return int(labels.ne(IGNORE_INDEX).sum()) if labels.dtype == torch.long and labels.dim() > 1 else labels.shape[0]
 
 
 class ShardedBatches:
-    """Iterates over this process's share of each global training batch, reshuffled per epoch."""
+    """Iterates over the optimizer steps of an epoch (reshuffled per epoch): each global batch
+    is cut into `grad_accum` contiguous micro-batches, and each micro-batch into this process's
+    share."""
 
-    def __init__(self, features: list[dict], collator, batch_size: int, seed: int, accelerator):
+    def __init__(self, features: list[dict], collator, batch_size: int, seed: int, accelerator, grad_accum: int = 1):
         self.features = features
         self.collator = collator
         self.sampler = LengthGroupedBatches([len(f["input_ids"]) for f in features], batch_size, seed, shuffle=True)
         self.accelerator = accelerator
+        self.grad_accum = grad_accum
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -46,13 +68,16 @@ class ShardedBatches:
     def __len__(self) -> int:
         return len(self.sampler)
 
-    def __iter__(self) -> Iterator[TrainBatch]:
+    def __iter__(self) -> Iterator[TrainStep]:
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
         for indices in self.sampler:
-            mine = share(indices, rank, world)
-            weight = 1.0 if mine else 0.0
-            batch = self.collator([self.features[i] for i in (mine or indices[:1])])
-            yield TrainBatch(to_device(batch, self.accelerator.device), weight, len(indices))
+            micro = []
+            for part in range(min(self.grad_accum, len(indices))):
+                chunk = share(indices, part, min(self.grad_accum, len(indices)))  # the same contiguous cut as across processes
+                mine = share(chunk, rank, world)
+                batch = self.collator([self.features[i] for i in (mine or chunk[:1])])
+                micro.append(TrainBatch(to_device(batch, self.accelerator.device), 1.0 if mine else 0.0))
+            yield TrainStep(micro, len(indices))
 
 
 def evaluation_batches(features: list[dict], collator, batch_size: int, accelerator) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:

@@ -81,6 +81,13 @@ class RunConfig:
     test_fraction: float = field(default=0.2, metadata=_about("data", "share held out as test when the data has no dev/test file"))
     eval_every: int | None = field(default=None, metadata=_about(
         "schedule", "also evaluate validation every N steps, for overfitting curves", unset="once per epoch"))
+    grad_accum: int = field(default=1, metadata=_about(
+        "schedule", "gradient accumulation: each optimizer step runs the global batch as N micro-batches (less memory, same schedule)"))
+    gradient_checkpointing: bool = field(default=False, metadata=_about(
+        "schedule", "recompute activations in the backward pass instead of storing them (less memory, about 30%% more time)"))
+    early_stop: int | None = field(default=None, metadata=_about(
+        "schedule", "stop after this many validation evaluations without improvement; off by default, as it would cut "
+        "the overfitting curves of Fig. 5", unset="off"))
     tapt: bool = field(default=False, metadata=_about(
         "task-adaptive pretraining", "first train masked-language modelling on the task's training text"))
     tapt_epochs: int = field(default=10, metadata=_about("task-adaptive pretraining", "TAPT epochs"))
@@ -141,7 +148,10 @@ class RunConfig:
             add(f"pack_dtype={self.pack_dtype!r}: allowed: {', '.join(PACK_DTYPES)}")
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):
             _check_int(found, name, getattr(self, name), low=1)
-        for name in ("train_size", "eval_every"):
+        _check_int(found, "grad_accum", self.grad_accum, low=1)
+        if isinstance(self.grad_accum, int) and isinstance(self.batch_size, int) and self.grad_accum > self.batch_size >= 1:
+            found.append(f"grad_accum={self.grad_accum}: must not exceed batch_size={self.batch_size} (each micro-batch needs an example)")
+        for name in ("train_size", "eval_every", "early_stop"):
             if getattr(self, name) is not None:
                 _check_int(found, name, getattr(self, name), low=1)
         for name in ("seed", "data_seed"):
@@ -155,7 +165,7 @@ class RunConfig:
         _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
         _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
-        for name in ("tapt", "save_model", "fast_dropout", "progress"):
+        for name in ("tapt", "save_model", "fast_dropout", "progress", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 add(f"{name}={getattr(self, name)!r}: must be true or false")
         return found

@@ -4,6 +4,7 @@ same code serves one CPU process, one GPU, or many processes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class LoopConfig:
     fast_dropout: bool = True  # on CPUs, the cheaper dropout and attention of fast_ops
     progress: bool = True
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
+    early_stop: int | None = None  # stop after this many evaluations without improvement
 
     @classmethod
     def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
@@ -47,7 +49,7 @@ class LoopConfig:
                        progress=config.progress, eval_batch_size=config.batch_size)
         return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
                    max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
-                   progress=config.progress, eval_batch_size=config.batch_size)
+                   progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class LoopResult:
     steps: int
     train_seconds: float
     train_examples: int
+    stopped_early: dict | None = None  # {"epoch", "step"} where early stopping ended training
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -191,57 +194,81 @@ def train_and_restore_best(
     world = accelerator.num_processes
     bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
 
+    since_best = 0  # evaluations without improvement, for early stopping
+
     def validate(epoch: int, kind: str) -> None:
-        nonlocal best_value, best_state
+        nonlocal best_value, best_state, since_best
         metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size)
         record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
         if is_better(metric, metrics[metric], best_value):
             best_value = metrics[metric]
             best_state = _trainable_state(model)
             result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
+            since_best = 0
+        else:
+            since_best += 1
+        if config.early_stop and since_best >= config.early_stop and result.stopped_early is None:
+            result.stopped_early = {"epoch": epoch, "step": result.steps}
 
     for epoch in range(1, config.epochs + 1):
         train_batches.set_epoch(epoch)
         model.train()
         started = time.perf_counter()
-        for batch in train_batches:
-            with fast_training_ops(config.fast_dropout):
-                logits = model(**model_inputs(batch.inputs)).logits
-            loss_sums, counts = example_losses(logits, batch.inputs["labels"], spec.kind)
-            # the mean over the GLOBAL batch: data parallelism averages gradients over processes,
-            # so each process scales its sum by world / (scored targets of all processes)
-            scored = accelerator.reduce((counts.sum() * batch.weight).detach().reshape(1), reduction="sum")
-            loss = loss_sums.sum() * batch.weight * world / scored.clamp_min(1).squeeze(0)
-            finite = accelerator.gather(torch.isfinite(loss.detach()).float().reshape(1)).min().item() == 1.0
+        for step in train_batches:
+            micro_losses = []
+            for index, batch in enumerate(step.micro):
+                # a data-parallel backward syncs gradients only on the last micro-batch
+                sync = index == len(step.micro) - 1
+                with _maybe_no_sync(accelerator, model, sync), fast_training_ops(config.fast_dropout):
+                    logits = model(**model_inputs(batch.inputs)).logits
+                    loss_sums, _ = example_losses(logits, batch.inputs["labels"], spec.kind)
+                    # the mean over the GLOBAL batch: data parallelism averages gradients over
+                    # processes, so each process scales its sum by world / (scored targets of the
+                    # whole step, all processes and micro-batches)
+                    loss = loss_sums.sum() * batch.weight * world / step.scored(accelerator)
+                    micro_losses.append(loss.detach())
+                    # backward even on a NaN: every process must join every gradient sync; the step is skipped below
+                    accelerator.backward(loss)
+            total = torch.stack(micro_losses).sum()
+            finite = accelerator.gather(torch.isfinite(total).float().reshape(1)).min().item() == 1.0
             if not finite:
                 result.status = "diverged"
                 break
-            accelerator.backward(loss)
             if config.max_grad_norm:
                 accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             result.steps += 1
-            result.train_examples += batch.size
+            result.train_examples += step.size
             bar.update(1)
             elapsed = result.train_seconds + time.perf_counter() - started
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item() / world:.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
+            bar.set_postfix(epoch=epoch, loss=f"{total.item() / world:.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
             if config.eval_every and result.steps % config.eval_every == 0:
                 result.train_seconds += time.perf_counter() - started
                 validate(epoch, "step")
                 model.train()
                 started = time.perf_counter()
+                if result.stopped_early:
+                    break
         result.train_seconds += time.perf_counter() - started
         if result.status == "diverged":
             logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch)
             record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
             break
-        validate(epoch, "epoch")
+        if not result.stopped_early:
+            validate(epoch, "epoch")
+        if result.stopped_early:
+            logger.info("early stopping at epoch %d, step %d: %d evaluations without improvement", epoch, result.steps, config.early_stop)
+            break
     bar.close()
     if best_state is not None:
         _load_trainable_state(model, best_state)
     return result
+
+
+def _maybe_no_sync(accelerator, model, sync: bool):
+    return contextlib.nullcontext() if sync else accelerator.no_sync(model)
 
 
 def _trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -89,6 +89,18 @@ def load_tokenizer(model_path: str, model_config=None):
     return tokenizer
 
 
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute each layer's activations in the backward pass (non-reentrant checkpointing, which
+    works with frozen inputs, i.e. adapters on a frozen backbone, and with the CPU fast path, whose
+    recomputation draws the same dropout masks)."""
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise AdapterlabError(f"{type(model).__name__} does not support gradient checkpointing; run without --gradient-checkpointing")
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def build_task_model(model_path: str, spec: TaskSpec, labels: LabelMap):
     """The backbone with a fresh head for the task (token or sequence classification/regression).
 

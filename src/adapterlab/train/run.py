@@ -50,6 +50,7 @@ from adapterlab.train.model_setup import (
     build_task_model,
     check_backbone_weights,
     effective_max_length,
+    enable_gradient_checkpointing,
     load_model_config,
     load_tokenizer,
 )
@@ -145,7 +146,9 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
 
     collator = Collator(tokenizer.pad_token_id)
     features = {split: encode(getattr(splits, split), spec, labels, tokenizer, max_length) for split in ("train", "validation", "test")}
-    train_batches = ShardedBatches(features["train"], collator, config.batch_size, config.seed, accelerator)
+    train_batches = ShardedBatches(features["train"], collator, config.batch_size, config.seed, accelerator, config.grad_accum)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     loop = LoopConfig.for_run(config)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -178,6 +181,7 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         params_by_role={"adapter": counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
+        stopped_early=outcome.stopped_early,
         tapt=tapt.summary if tapt else None,
         **artifact,
     )

@@ -19,6 +19,7 @@ from adapterlab.data.tasks import TaskSpec
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)
 HEAD_NOTE = "the backbone ships without MLM-head weights; the TAPT head started from a fresh initialization"
@@ -57,7 +58,9 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
     validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
     train_batches = ShardedBatches(train_features, MlmCollator(tokenizer, config.mlm_probability, config.seed), config.batch_size,
-                                   config.seed, accelerator)
+                                   config.seed, accelerator, config.grad_accum)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     eval_collator = MlmCollator(tokenizer, config.mlm_probability, config.seed + 1)
     loop = LoopConfig.for_run(config, tapt=True)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)

@@ -1,0 +1,87 @@
+"""Training at scale (issue #15): gradient accumulation gives the same run as one big batch,
+gradient checkpointing the same gradients, and early stopping is opt-in and recorded."""
+
+import json
+
+import pytest
+import torch
+
+import adapterlab as al
+from adapterlab.cli import main
+from adapterlab.train.model_setup import enable_gradient_checkpointing
+from tiny import random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scale")
+    model = save_tiny_backbone(root / "model", dropout=0.0)  # no dropout: splits of a batch compute the same thing
+    for name, count, seed in (("train", 70, 0), ("dev", 20, 1), ("test", 20, 2)):
+        write_sentiment_tsv(root / f"{name}.tsv", count, seed)
+    return root, model
+
+
+def run(data, out, *extra):
+    root, model = data
+    args = ["train", "--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "dev.tsv"), "--test", str(root / "test.tsv"),
+            "--model", str(model), "--out", str(out), "--no-progress", "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", *extra]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return json.loads((out / "result.json").read_text()), [r["loss"] for r in rows if r["split"] == "validation"]
+
+
+@pytest.mark.parametrize("method", ["adapter", "finetune"])
+def test_gradient_accumulation_matches_one_batch(data, tmp_path, method):
+    whole, losses = run(data, tmp_path / "whole", "--method", method)
+    split, split_losses = run(data, tmp_path / "split", "--method", method, "--grad-accum", "4")
+    assert split["steps"] == whole["steps"] == 2 * 5  # ceil(70 / 16) optimizer steps per epoch either way
+    assert split_losses == pytest.approx(losses, rel=1e-5, abs=1e-6)
+    assert split["test"]["loss"] == pytest.approx(whole["test"]["loss"], rel=1e-5)
+
+
+def test_grad_accum_larger_than_the_batch_is_refused(data, tmp_path, capsys):
+    root, model = data
+    assert main(["train", "--task", "sst2", "--data", str(root), "--model", str(model), "--out", str(tmp_path / "x"), "--batch-size", "4",
+                 "--grad-accum", "8"]) == 2
+    assert "grad_accum=8: must not exceed batch_size=4" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+@pytest.mark.parametrize("method", ["adapter", "finetune"])
+@pytest.mark.parametrize("fast", [False, True])
+def test_gradient_checkpointing_gives_the_same_gradients(arch, method, fast):
+    def gradients(checkpointing: bool) -> dict:
+        model = tiny_model(arch, "sequence")
+        for module in model.modules():  # dropout on: checkpointing must redraw the same masks
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.1
+        if method == "adapter":
+            al.add_adapters(model, al.AdapterConfig(size=8, init="zero_up"), name="t")
+        al.set_trainable(model, method)
+        if checkpointing:
+            enable_gradient_checkpointing(model)
+        model.train()
+        torch.manual_seed(5)
+        with al.fast_training_ops(fast):
+            loss = model(**random_batch()).logits.square().mean()
+        loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert plain.keys() == checkpointed.keys() and plain
+    for name in plain:
+        assert torch.allclose(plain[name], checkpointed[name], atol=1e-6), name
+
+
+def test_a_run_with_gradient_checkpointing(data, tmp_path):
+    plain, losses = run(data, tmp_path / "plain")
+    checkpointed, checkpointed_losses = run(data, tmp_path / "ckpt", "--gradient-checkpointing")
+    assert checkpointed["status"] == "ok" and checkpointed_losses == pytest.approx(losses, rel=1e-5)
+
+
+def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
+    off, _ = run(data, tmp_path / "off", "--lr", "1e-12", "--epochs", "4")
+    assert off["stopped_early"] is None and off["steps"] == 4 * 5
+    on, losses = run(data, tmp_path / "on", "--lr", "1e-12", "--epochs", "4", "--early-stop", "1")
+    # the metric cannot improve at lr 1e-12: one evaluation after the first, training stops
+    assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
