@@ -422,3 +422,28 @@ def test_a_half_precision_backbone_trains_in_float32(world, tmp_path, method):
     assert main(args) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "ok" and result["test"]["loss"] is not None
+
+
+def test_a_claim_is_a_lease_that_expires_on_any_machine(tmp_path):
+    import time
+
+    from adapterlab.study.executor import LEASE_SECONDS, renew
+
+    run_dir = tmp_path / "task" / "seed=0"
+    run_dir.parent.mkdir(parents=True)
+    other_host = {"pid": 1, "host": "node-that-died", "since": 0, "token": "t-old"}
+    # another machine's claim that still beats is respected...
+    claim_path(run_dir).write_text(json.dumps({**other_host, "heartbeat": time.time() - 5}))
+    assert try_claim(run_dir) is None
+    # ...one whose worker stopped beating longer than the lease goes back to the pool
+    claim_path(run_dir).write_text(json.dumps({**other_host, "heartbeat": time.time() - LEASE_SECONDS - 1}))
+    token = try_claim(run_dir)
+    assert token and json.loads(claim_path(run_dir).read_text())["token"] == token
+    # the owner renews its lease; a worker whose claim was taken over learns it cannot
+    before = json.loads(claim_path(run_dir).read_text())["heartbeat"]
+    time.sleep(0.01)
+    assert renew(run_dir, token) and json.loads(claim_path(run_dir).read_text())["heartbeat"] > before
+    assert not renew(run_dir, "t-old")
+    # an older claim without a heartbeat counts from when it was made
+    claim_path(run_dir).write_text(json.dumps({**other_host, "since": time.time() - LEASE_SECONDS - 1}))
+    assert try_claim(run_dir)

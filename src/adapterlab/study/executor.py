@@ -53,6 +53,11 @@ from adapterlab.train.config import RunConfig
 logger = logging.getLogger(__name__)
 PLAN_FILE = "study.json"
 STALE_UNREADABLE_SECONDS = 60  # a claim still unreadable after this long was never finished
+# A claim is a lease: its worker renews it every HEARTBEAT_SECONDS while the run goes on. One not
+# renewed for LEASE_SECONDS is stale on any machine, so a node that died (or lost the shared
+# filesystem) gives its runs back; on the owner's own machine a dead pid says so at once.
+HEARTBEAT_SECONDS = 30.0
+LEASE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,41 @@ def _create_claim(claim: Path) -> str | None:
     except FileExistsError:
         return None
     token = uuid.uuid4().hex
+    now = time.time()
     with os.fdopen(fd, "w") as handle:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "token": token}, handle)
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": now, "heartbeat": now, "token": token}, handle)
     return token
+
+
+def renew(run_dir: Path, token: str) -> bool:
+    """Renew our lease on a run (a new heartbeat, same token). False when the claim is no longer
+    ours (taken over after the lease expired): the caller should stop renewing."""
+    claim = claim_path(run_dir)
+    owner = _read_claim(claim)
+    if owner is None or owner.get("token") != token:
+        return False
+    write_json_atomic(claim, {**owner, "heartbeat": time.time()})
+    return True
+
+
+@contextlib.contextmanager
+def heartbeat(run_dir: Path, token: str, every: float = HEARTBEAT_SECONDS):
+    """Renew the claim in a background thread while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            if not renew(run_dir, token):
+                logger.warning("%s: the claim was taken over (its lease expired); this run's result may be overwritten", run_dir)
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat {run_dir.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _read_claim(claim: Path) -> dict | None:
@@ -138,8 +175,12 @@ def _stale_key(claim: Path) -> str | None:
 
 
 def _owner_is_gone(owner: dict) -> bool:
+    """Its lease expired (any machine), or its process is gone (this machine)."""
+    beat = owner.get("heartbeat", owner.get("since"))
+    if isinstance(beat, (int, float)) and time.time() - beat > LEASE_SECONDS:
+        return True
     if owner.get("host") != socket.gethostname():
-        return False  # another machine's claim: only that machine can tell
+        return False  # another machine's live lease: only its expiry can tell
     try:
         os.kill(int(owner["pid"]), 0)
     except ProcessLookupError:
@@ -360,7 +401,8 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
             action = _needs_run(run, run_dir, retry_failed, rerun_changed, prints)  # again, under the claim
             if action is None:
                 continue
-            status = RUNNERS[isolation](run, out, threads, overwrite=action == "overwrite")
+            with heartbeat(run_dir, token):
+                status = RUNNERS[isolation](run, out, threads, overwrite=action == "overwrite")
             if progress:
                 progress(run.relative_dir, status)
         finally:
@@ -492,7 +534,10 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
             return "skipped"
         try:
             action = _needs_run(run, run_dir, retry_failed, rerun_changed, {})
-            return "skipped" if action is None else run_one(run, Path(out), max(1, int(cpus_per_run)), overwrite=action == "overwrite")
+            if action is None:
+                return "skipped"
+            with heartbeat(run_dir, token):
+                return run_one(run, Path(out), max(1, int(cpus_per_run)), overwrite=action == "overwrite")
         finally:
             release(run_dir, token)
 
