@@ -257,3 +257,19 @@ def test_wrong_number_of_label_names_is_refused_and_nothing_is_written(tmp_path)
     assert not (tmp_path / "pack").exists()
     al.save_adapter(model, tmp_path / "pack", name="sst2")
     assert _manifest_labels(tmp_path / "pack") is None  # the refused names were not kept
+
+
+def test_save_never_deletes_a_folder_that_is_not_a_pack(tmp_path):
+    model = _trained()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "thesis.tex").write_text("years of work")
+    with pytest.raises(al.AdapterlabError, match="is not empty and is not a task pack"):
+        al.save_adapter(model, project, name="sst2")
+    assert sorted(p.name for p in project.iterdir()) == ["thesis.tex"]
+    # over an earlier pack: its two files are replaced, anything else in the folder stays
+    al.save_adapter(model, tmp_path / "pack", name="sst2")
+    (tmp_path / "pack" / "notes.md").write_text("mine")
+    al.save_adapter(model, tmp_path / "pack", name="sst2")
+    assert (tmp_path / "pack" / "notes.md").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pack", "project"]

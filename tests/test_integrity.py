@@ -447,3 +447,35 @@ def test_a_claim_is_a_lease_that_expires_on_any_machine(tmp_path):
     # an older claim without a heartbeat counts from when it was made
     claim_path(run_dir).write_text(json.dumps({**other_host, "since": time.time() - LEASE_SECONDS - 1}))
     assert try_claim(run_dir)
+
+
+def test_two_trains_into_one_folder_at_once_are_refused(world, tmp_path, capsys):
+    from adapterlab.study.executor import release
+
+    out = tmp_path / "run"
+    token = try_claim(out)  # another `adapterlab train` holds the folder (a live process: this one)
+    assert train(world, out) == 2
+    assert "another adapterlab run is writing into this folder" in one_line_error(capsys) and not out.exists()
+    release(out, token)
+    assert train(world, out) == 0 and not claim_path(out).exists()
+
+
+def test_analysis_outputs_never_overwrite_a_users_files(world, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(world, out) == 0
+    data = tmp_path / "dev-en.tsv"
+    data.write_bytes((world["sst"] / "dev.tsv").read_bytes())
+    before = data.read_bytes()
+    common = ["crosslingual", "--runs", str(out), "--pattern", str(tmp_path / "dev-{lang}.tsv"), "--languages", "en", "--no-progress"]
+    assert main([*common, "--out", str(data)]) == 2  # the data file itself as --out
+    assert "is not an earlier adapterlab result" in one_line_error(capsys) and data.read_bytes() == before
+    assert main([*common[:3], "--pattern", str(data), *common[5:], "--out", str(tmp_path / "x.json")]) == 2
+    assert "must contain {lang}" in one_line_error(capsys)
+    assert main([*common[:5], "--languages", "en,xx", "--no-progress"]) == 2
+    assert "'xx' is not an ISO code" in one_line_error(capsys)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "rsa.csv").write_text("my own numbers")
+    assert main(["rsa", "--runs", str(out), "--data", str(world["sst"] / "dev.tsv"), "--task", "sst2", "--n", "50", "--out", str(notes),
+                 "--no-progress"]) == 2
+    assert "is not an adapterlab analysis folder" in one_line_error(capsys) and (notes / "rsa.csv").read_text() == "my own numbers"

@@ -107,7 +107,26 @@ def config_from_args(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from adapterlab.train.run import run_training
 
-    result = run_training(config_from_args(args), args.out, overwrite=args.overwrite)
+    from adapterlab.study.executor import claim_path, heartbeat, release, try_claim
+
+    config = config_from_args(args)
+    out = _path(args.out)
+    token = None
+    if int(os.environ.get("RANK", "0")) == 0:  # one claim per launch; the other processes follow rank 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        token = try_claim(out)
+        if token is None:
+            raise AdapterlabError(f"{out}: another adapterlab run is writing into this folder ({claim_path(out)}); "
+                                  "wait for it to finish or choose another --out")
+    try:
+        if token is None:
+            result = run_training(config, out, overwrite=args.overwrite)
+        else:
+            with heartbeat(out, token):
+                result = run_training(config, out, overwrite=args.overwrite)
+    finally:
+        if token is not None:
+            release(out, token)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0 if result.status == "ok" else 3  # one report per launch, from rank 0
     metric = result.metric
@@ -279,8 +298,11 @@ def _path(value: str):
 
 def cmd_rsa(args: argparse.Namespace) -> int:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
+    from adapterlab.runs import check_analysis_output, mark_analysis_folder
 
+    check_analysis_output(_path(args.out), folder=True)
     rows = rsa_curves(args.base, args.runs, args.data, args.task, args.n, args.seed, args.max_length, progress=not args.no_progress)
+    mark_analysis_folder(_path(args.out))
     csv_path, png_path = write_rsa(rows, _path(args.out))
     print("| run | method | " + " | ".join(f"layer {r['layer']}" for r in rows if r["run"] == rows[0]["run"]) + " |")
     for run in dict.fromkeys(r["run"] for r in rows):
@@ -294,7 +316,20 @@ def cmd_crosslingual(args: argparse.Namespace) -> int:
     from adapterlab.analysis.transfer import evaluate_runs
     from adapterlab.train.run import write_json_atomic
 
+    from adapterlab.analysis.crosslingual import LANGUAGE_FAMILIES
+    from adapterlab.runs import check_analysis_output
+
     languages = [lang.strip() for lang in args.languages.split(",") if lang.strip()]
+    if "{lang}" not in args.pattern:
+        raise AdapterlabError(f"--pattern {args.pattern!r}: must contain {{lang}}, e.g. data/panx/dev-{{lang}}.tsv")
+    unknown = [lang for lang in languages if lang not in LANGUAGE_FAMILIES]
+    if unknown:
+        raise AdapterlabError(f"--languages: {unknown[0]!r} is not an ISO code of the language family table "
+                              f"(analysis/crosslingual.py); known: {', '.join(sorted(LANGUAGE_FAMILIES))}")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise AdapterlabError(f"--max-examples {args.max_examples}: must be an integer >= 1")
+    if args.out:
+        check_analysis_output(_path(args.out), folder=False)
     rows = evaluate_runs(args.runs, args.pattern, languages, args.task, args.max_examples, progress=not args.no_progress)
     metric = rows[0]["metric"]
     print("| run | method | " + " | ".join(languages) + " | all | target | distant |")
@@ -303,6 +338,11 @@ def cmd_crosslingual(args: argparse.Namespace) -> int:
         averages = [row["averages"][k] for k in ("all", "target", "distant")]
         print(f"| {row['run']} | {row['method']} | " + " | ".join(f"{100 * row['scores'][l]:.1f}" for l in languages) + " | "
               + " | ".join("–" if a is None else f"{100 * a:.1f}" for a in averages) + " |")
+    for row in rows:
+        for lang in languages:
+            unknown = row["per_language"][lang].get("unknown_labels")
+            if unknown:
+                print(f"note: {row['run']} {lang}: {unknown} gold labels the run never saw count as misses")
     if args.out:
         out = _path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -199,6 +199,32 @@ def prepare_run_folder(run_dir: Path) -> None:
         raise AdapterlabError(f"{err.filename or run_dir}: cannot write the run folder ({err.strerror})") from None
 
 
+ANALYSIS_MARKER = ".adapterlab-analysis"
+
+
+def check_analysis_output(path: Path, folder: bool) -> None:
+    """Refuse an analysis output that would overwrite what adapterlab did not write: a folder
+    must be new, empty or marked by an earlier analysis; a file new, or an earlier JSON result
+    of ours (an object with "runs"). Reads only; mark_analysis_folder marks a folder."""
+    path = Path(path)
+    if folder:
+        if path.exists() and (not path.is_dir() or (not (path / ANALYSIS_MARKER).is_file() and any(path.iterdir()))):
+            raise AdapterlabError(f"{path}: exists and is not an adapterlab analysis folder; give --out a new or empty folder")
+        return
+    if path.exists():
+        try:
+            ours = path.is_file() and isinstance(json.loads(path.read_text()), dict) and "runs" in json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            ours = False
+        if not ours:
+            raise AdapterlabError(f"{path}: exists and is not an earlier adapterlab result; give --out a new file")
+
+
+def mark_analysis_folder(path: Path) -> None:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / ANALYSIS_MARKER).touch()
+
+
 def clean_temp_files(folder: Path) -> int:
     """Remove the temp files an interrupted atomic write can leave in `folder` (".NAME.xxxx" of
     write_json_atomic and save_adapter). Returns how many were removed."""

@@ -139,14 +139,25 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     }
     tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}
     target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise AdapterlabError(f"save_adapter: {target} exists and is not a folder")
+    if target.is_dir() and not (target / MANIFEST_FILE).is_file() and any(target.iterdir()):
+        # only a pack's own files are ever replaced: never a folder of someone else's files
+        raise AdapterlabError(f"save_adapter: {target} exists, is not empty and is not a task pack (no {MANIFEST_FILE}); "
+                              "save to a new or empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": PACK_FORMAT})
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        if target.is_dir():
+            # an earlier pack here: replace its two files (weights first, so a half-written pack
+            # never has a manifest that describes other weights); other files in it stay
+            os.replace(tmp / WEIGHTS_FILE, target / WEIGHTS_FILE)
+            os.replace(tmp / MANIFEST_FILE, target / MANIFEST_FILE)
+            tmp.rmdir()
+        else:
+            os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -192,8 +192,8 @@ def build_report(out: str | Path) -> Report:
         "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
-    for stale in FIGURE_FILES - {path.name for path in plots.values()}:
-        (folder / stale).unlink(missing_ok=True)  # from an earlier report of a different grid
+    for old_figure in FIGURE_FILES - {path.name for path in plots.values()}:
+        (folder / old_figure).unlink(missing_ok=True)  # from an earlier report of a different grid
     files.extend(plots.values())
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
     steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
