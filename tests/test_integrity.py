@@ -479,3 +479,23 @@ def test_analysis_outputs_never_overwrite_a_users_files(world, tmp_path, capsys)
     assert main(["rsa", "--runs", str(out), "--data", str(world["sst"] / "dev.tsv"), "--task", "sst2", "--n", "50", "--out", str(notes),
                  "--no-progress"]) == 2
     assert "is not an adapterlab analysis folder" in one_line_error(capsys) and (notes / "rsa.csv").read_text() == "my own numbers"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--skip-layers", "2"), "--skip-layers 2: "),  # the tiny model has 2 layers
+    (("--adapter-size", "100000000"), "--adapter-size 100000000: more than 4x the hidden size 32"),
+    (("--task", "mlm"), "task='mlm': the masked-LM objective is for --tapt"),
+])
+def test_settings_the_model_cannot_run_are_refused_before_anything_is_written(world, tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    assert train(world, out, *extra) == 2
+    assert message in one_line_error(capsys) and not out.exists()
+
+
+def test_non_finite_regression_labels_name_their_line(world, tmp_path, capsys):
+    data = tmp_path / "reg"
+    data.mkdir()
+    (data / "train.jsonl").write_text("".join(f'{{"text": "good film {i}", "label": {i / 10}}}\n' for i in range(20)) + '{"text": "x", "label": NaN}\n')
+    assert main(["train", "--task", "regression", "--train", str(data / "train.jsonl"), "--model", world["model"], "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 2
+    assert "train.jsonl:21: label nan is not a finite number" in one_line_error(capsys) and not (tmp_path / "r").exists()

@@ -89,7 +89,8 @@ def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
     assert any("analysis.crosslingual.sst2.colour: unknown field" in line for line in lines)
     assert any("analysis.crosslingual.sst2: language file not found" in line and "dev-fr.tsv" in line for line in lines)
     assert any("analysis.crosslingual.mnli: 'mnli' is not a task of this study" in line for line in lines)
-    assert len(lines) == 6
+    assert any("which do not save their weights" in line for line in lines)  # checked in the same pass
+    assert len(lines) == 7
 
     # the files exist but are read with the wrong task's reader: caught now, not after training
     spec["analysis"] = {"crosslingual": {"sst2": {"task": "xnli", "pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "de"]}}}

@@ -99,8 +99,18 @@ def config_from_args(args: argparse.Namespace):
 
     values = vars(args)
     settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
-    settings["adapter"] = AdapterConfig(**{part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)})
     settings["train"] = args.train or args.data
+    adapter_values = {part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)}
+    try:
+        settings["adapter"] = AdapterConfig(**adapter_values)
+    except AdapterlabError as adapter_error:
+        # report the adapter's problems and the run's together, as every problem at once
+        problems = str(adapter_error).splitlines()
+        try:
+            RunConfig(**{**settings, "adapter": AdapterConfig()})
+        except AdapterlabError as run_error:
+            problems += str(run_error).splitlines()
+        raise AdapterlabError("\n".join(problems)) from None
     return RunConfig(**settings)
 
 

@@ -40,17 +40,25 @@ class AdapterConfig:
     skip_layers: int = 0
 
     def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise AdapterlabError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid field, one line each."""
+        found = []
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise AdapterlabError(f"AdapterConfig.size={self.size!r}: must be a positive integer (the paper uses 64, 128 or 256)")
-        _check_choice("nonlinearity", self.nonlinearity, NONLINEARITIES)
-        _check_choice("init", self.init, INITS)
-        _check_choice("placement", self.placement, PLACEMENTS)
+            found.append(f"AdapterConfig.size={self.size!r}: must be a positive integer (the paper uses 64, 128 or 256)")
+        for name, allowed in (("nonlinearity", NONLINEARITIES), ("init", INITS), ("placement", PLACEMENTS)):
+            if getattr(self, name) not in allowed:
+                found.append(f"AdapterConfig.{name}={getattr(self, name)!r}: allowed values are {', '.join(allowed)}")
         if not _is_number(self.init_std) or not self.init_std > 0:
-            raise AdapterlabError(f"AdapterConfig.init_std={self.init_std!r}: must be a finite number > 0")
+            found.append(f"AdapterConfig.init_std={self.init_std!r}: must be a finite number > 0")
         if not _is_number(self.dropout) or not 0.0 <= self.dropout < 1.0:
-            raise AdapterlabError(f"AdapterConfig.dropout={self.dropout!r}: must be a number in [0, 1)")
+            found.append(f"AdapterConfig.dropout={self.dropout!r}: must be a number in [0, 1)")
         if isinstance(self.skip_layers, bool) or not isinstance(self.skip_layers, int) or self.skip_layers < 0:
-            raise AdapterlabError(f"AdapterConfig.skip_layers={self.skip_layers!r}: must be an integer >= 0")
+            found.append(f"AdapterConfig.skip_layers={self.skip_layers!r}: must be an integer >= 0")
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,11 +67,6 @@ class AdapterConfig:
     def from_dict(cls, values: dict[str, Any], source: str = "AdapterConfig") -> "AdapterConfig":
         reject_unknown(values, {field.name for field in dataclasses.fields(cls)}, source, "adapter setting")
         return cls(**values)
-
-
-def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise AdapterlabError(f"AdapterConfig.{field}={value!r}: allowed values are {', '.join(allowed)}")
 
 
 def _is_number(value: object) -> bool:

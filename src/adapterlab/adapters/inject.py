@@ -245,6 +245,14 @@ def _add_task_modules(model: nn.Module, state: AdapterState, config: AdapterConf
     """Task `name`'s adapters, LayerNorm copies and head copy, trainable, in the trainable dtype."""
     reference = next(model.parameters())
     hidden_size = _hidden_size(model)
+    layers = 1 + max((_site_position(path, state.table, model)[0] for path, _ in wrappers(model, AdaptedOutput)), default=-1)
+    if config.skip_layers >= layers:
+        raise AdapterlabError(f"add_adapters: skip_layers={config.skip_layers} leaves no adapter in this model's {layers} layers; "
+                              f"use at most {layers - 1}")
+    if config.size > 4 * hidden_size:
+        # a bottleneck is narrower than the hidden state; a huge m is a typo that would exhaust memory
+        raise AdapterlabError(f"add_adapters: adapter size {config.size} is more than 4x the hidden size {hidden_size}; "
+                              "the paper uses 64 to 256")
     for path, site in wrappers(model, AdaptedOutput):
         layer, kind = _site_position(path, state.table, model)
         if layer < config.skip_layers or config.placement not in ("both", kind):

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import sys
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -554,8 +555,10 @@ def check_labels(examples: list[Example], spec: TaskSpec) -> None:
             raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'label' if example.label is None else 'text_pair'}")
         if spec.kind == "regression":
             try:
-                float(example.label)
+                value = float(example.label)
             except (TypeError, ValueError):
                 raise AdapterlabError(f"{example.source}: label {_short(example.label)} is not a number ({spec.name} is a regression task)") from None
+            if not math.isfinite(value):
+                raise AdapterlabError(f"{example.source}: label {_short(example.label)} is not a finite number ({spec.name} is a regression task)")
         elif spec.labels is not None and example.label not in spec.labels:
             raise AdapterlabError(f"{example.source}: label {_short(example.label)} is not in the label set of {spec.name} ({', '.join(spec.labels)})")

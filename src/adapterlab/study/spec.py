@@ -149,15 +149,18 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if not task_names:
         errors.append(f"{source}: no tasks: give a 'tasks' mapping (task -> data) or a grid.task list")
     study_tasks: dict[str, str] = {}  # study task name -> registered task
+    unusable: set = set()  # tasks whose runs cannot be expanded (their problems are reported)
     for task in task_names:
         if not isinstance(task, str) or not SAFE_NAME.match(task):
             errors.append(f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)")
+            unusable.add(task)
             continue
         data = tasks.get(task, {}) if isinstance(tasks.get(task, {}), dict) else {}
         study_tasks[task] = str(data.get("task", task))
         try:
             get_task(data.get("task", task))
         except AdapterlabError as err:
+            unusable.add(task)
             errors.append(f"{source}: tasks.{task}: {err}")
         for key in data:
             if key not in _TASK_DATA_FIELDS:
@@ -172,8 +175,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     errors.extend(check_report(raw.get("report"), source))
     errors.extend(check_claims(raw.get("claims"), source))
-    if errors:
-        raise AdapterlabError("\n".join(dict.fromkeys(errors)))
+    # go on: the runs' own settings are checked too, so that every problem is reported at once
 
     runs: list[PlannedRun] = []
     seeds = axes.pop("seed", [base.get("seed", 0)])
@@ -182,10 +184,15 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     other_axes = sorted(axes)
     seen_problems: set[str] = set()
     for task in task_names:
-        data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
+        if task in unusable:
+            continue
+        try:
+            data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
+        except AdapterlabError:
+            continue  # a missing package: reported above
         task_id = data.pop("task", task)
         for method in methods:
-            own = by_method.get(method) or {}
+            own = by_method.get(method) if isinstance(by_method.get(method), dict) else {}
             method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
             fixed = {key: value for key, value in own.items() if key not in method_axes}
             names = sorted({*other_axes, *method_axes})
@@ -194,7 +201,9 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                     values = dict(zip(names, combo))
                     for seed in seeds:
                         settings = {**base, **fixed, **data, **values, "task": task_id, "method": method, "seed": seed}
-                        adapter = dict(settings.pop("adapter", {}) or {})
+                        settings = {k: v for k, v in settings.items() if k in _RUN_FIELDS}  # unknown keys: reported above
+                        adapter = settings.pop("adapter", {}) or {}
+                        adapter = dict(adapter) if isinstance(adapter, dict) else {"size": adapter}  # a wrong type: AdapterConfig says so
                         if size is not None:
                             adapter["size"] = size
                         setting = Setting(task, Column.from_labels({"method": method, **values,
@@ -203,8 +212,13 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                             config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")},
                                                          source=f"{source}")
                         except AdapterlabError as err:
+                            problems = str(err).splitlines()
+                            try:  # the adapter's problems hide the run's: collect those too
+                                RunConfig.from_dict({**settings, "adapter": AdapterConfig()}, source=f"{source}")
+                            except AdapterlabError as run_err:
+                                problems += [p for p in str(run_err).splitlines() if p not in problems]
                             # one line per distinct problem, naming the first run it was found in
-                            for problem in str(err).splitlines():
+                            for problem in problems:
                                 if problem not in seen_problems:
                                     seen_problems.add(problem)
                                     errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")

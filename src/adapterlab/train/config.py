@@ -118,7 +118,9 @@ class RunConfig:
             add(f"task={self.task!r}: must be a task name (see `adapterlab tasks`)")
         else:
             try:
-                get_task(self.task)
+                if get_task(self.task).kind == "mlm":
+                    add(f"task={self.task!r}: the masked-LM objective is for --tapt and `adapterlab forgetting`; "
+                        "train a classification, regression or token task")
             except AdapterlabError as err:
                 add(str(err))
         for name in ("train", "dev", "test", "hub", "model"):

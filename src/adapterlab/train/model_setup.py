@@ -89,6 +89,20 @@ def load_tokenizer(model_path: str, model_config=None):
     return tokenizer
 
 
+def check_fits(config, model_config, tokenizer, model_path: str) -> None:
+    """What add_adapters and TAPT would refuse only after the run folder exists, checked first."""
+    layers = getattr(model_config, "num_hidden_layers", None) or getattr(model_config, "n_layers", None)
+    hidden = getattr(model_config, "hidden_size", None) or getattr(model_config, "dim", None)
+    if config.method == "adapter" and isinstance(layers, int) and config.adapter.skip_layers >= layers:
+        raise AdapterlabError(f"--skip-layers {config.adapter.skip_layers}: {model_path} has {layers} layers, so no adapter would be "
+                              f"left; use at most {layers - 1}")
+    if config.method == "adapter" and isinstance(hidden, int) and config.adapter.size > 4 * hidden:
+        raise AdapterlabError(f"--adapter-size {config.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
+                              "the paper uses 64 to 256")
+    if config.tapt and tokenizer.mask_token_id is None:
+        raise AdapterlabError(f"--tapt needs a tokenizer with a mask token; the tokenizer of {model_path} has none")
+
+
 def enable_gradient_checkpointing(model) -> None:
     """Recompute each layer's activations in the backward pass (non-reentrant checkpointing, which
     works with frozen inputs, i.e. adapters on a frozen backbone, and with the CPU fast path, whose

@@ -49,6 +49,7 @@ from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_a
 from adapterlab.train.model_setup import (
     build_task_model,
     check_backbone_weights,
+    check_fits,
     effective_max_length,
     enable_gradient_checkpointing,
     load_model_config,
@@ -99,6 +100,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     model_config = load_model_config(model_path)
     tokenizer = load_tokenizer(model_path, model_config)
     max_length = effective_max_length(config.max_length, model_config, model_path)
+    check_fits(config, model_config, tokenizer, model_path)
 
     accelerator = build_accelerator(config.mixed_precision)
     if accelerator.is_main_process:
