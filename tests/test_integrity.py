@@ -499,3 +499,18 @@ def test_non_finite_regression_labels_name_their_line(world, tmp_path, capsys):
     assert main(["train", "--task", "regression", "--train", str(data / "train.jsonl"), "--model", world["model"], "--out", str(tmp_path / "r"),
                  "--no-progress"]) == 2
     assert "train.jsonl:21: label nan is not a finite number" in one_line_error(capsys) and not (tmp_path / "r").exists()
+
+
+def test_study_run_exits_3_when_runs_failed_and_refuses_another_studys_folder(world, tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    raw = spec_of(world, grid={"method": ["adapter"], "seed": [0], "model": [world["model"], str(tmp_path / "no-weights")]})
+    (tmp_path / "no-weights").mkdir()
+    (tmp_path / "no-weights" / "config.json").write_bytes((Path(world["model"]) / "config.json").read_bytes())  # fails when it runs
+    spec.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    assert main(["study", "run", str(spec), "--out", str(out), "--no-progress", "--inline"]) == 3
+    assert "1 done" in capsys.readouterr().out
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**raw, "name": "another-study"}))
+    assert main(["study", "run", str(other), "--out", str(out), "--no-progress"]) == 2
+    assert "holds study 'integrity', not 'another-study'" in one_line_error(capsys)

@@ -176,7 +176,7 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, stderr
+    assert process.returncode in (0, 3), stderr  # 3: a killed run is recorded as failed (died)
     after_first = results(out)
     # a killed run is recorded as died, unless the other worker already ran it again (a worker
     # reruns a died run it reaches later in the same invocation)
@@ -188,7 +188,7 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     invocations = 1
     while len([r for r in results(out).values() if r["status"] == "ok"]) < planned and invocations < 4:
         resumed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.returncode in (0, 3), resumed.stderr
         invocations += 1
     final = results(out)
     lost = planned - len([r for r in final.values() if r["status"] == "ok"])

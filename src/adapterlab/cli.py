@@ -26,6 +26,27 @@ EXAMPLES = """examples:
 """
 
 
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into one line and exit 2)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be an integer >= 1") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be an integer >= 1")
+    return number
+
+
+def _seed(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number < 2**32:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be an integer in [0, 4294967295] (numpy's seed range)")
+    return number
+
+
 def _columns(value: str) -> dict[str, str]:
     mapping = {}
     for part in filter(None, value.split(",")):
@@ -167,7 +188,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.quickstart import run_quickstart
 
     run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, model=args.model,
-                   validation_size=args.validation_size, progress=not args.no_progress)
+                   validation_size=args.validation_size, progress=not args.no_progress, rerun_changed=args.rerun_changed)
     return 0
 
 
@@ -226,7 +247,8 @@ def cmd_study_run(args: argparse.Namespace) -> int:
                            isolation="inline" if args.inline else "process")
     bar.close()
     _print_status(states)
-    return 0
+    unfinished = [s for s in states if s.state not in ("ok", "diverged")]
+    return 3 if unfinished else 0  # like `train`: 3 when not every run finished
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
@@ -389,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--epochs", type=int, help="epochs (default: the spec's 5)")
     quick.add_argument("--validation-size", type=int, help="validation examples (default: the spec's 200)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
+    quick.add_argument("--rerun-changed", action="store_true", help="rerun finished runs made with other settings (else refused)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")
@@ -426,9 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     rsa.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
     rsa.add_argument("--data", required=True, help="the task's dev file: tokens are sampled from it")
     rsa.add_argument("--task", required=True, help="task of the data file (for its reader)")
-    rsa.add_argument("--n", type=int, default=DEFAULT_TOKENS, help=f"tokens sampled (default {DEFAULT_TOKENS}; special tokens never)")
-    rsa.add_argument("--seed", type=int, default=0)
-    rsa.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
+    rsa.add_argument("--n", type=_positive, default=DEFAULT_TOKENS, help=f"tokens sampled (default {DEFAULT_TOKENS}; special tokens never)")
+    rsa.add_argument("--seed", type=_seed, default=0)
+    rsa.add_argument("--max-length", type=_positive, default=DEFAULT_MAX_LENGTH, help="capped at the model's position table")
     rsa.add_argument("--out", required=True, help="folder for rsa.csv and rsa.png")
     rsa.add_argument("--no-progress", action="store_true", help="no progress bar")
     rsa.set_defaults(run=cmd_rsa)
@@ -437,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--pattern", required=True, help="test file per language, with {lang}: e.g. data/xtreme/panx/dev-{lang}.tsv")
     cross.add_argument("--languages", required=True, help="comma-separated ISO codes, e.g. en,de,es,zh")
     cross.add_argument("--task", help="task of the language files when its reader differs (e.g. xnli for an mnli-trained run)")
-    cross.add_argument("--max-examples", type=int, help="evaluate at most this many examples per language")
+    cross.add_argument("--max-examples", type=_positive, help="evaluate at most this many examples per language")
     cross.add_argument("--out", help="JSON file for the per-language metrics")
     cross.add_argument("--no-progress", action="store_true", help="no progress bar")
     cross.set_defaults(run=cmd_crosslingual)
@@ -445,9 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--base", help="base model with a pretrained MLM head (default: the runs' backbone)")
     forget.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
     forget.add_argument("--text", required=True, help="plain text file, one passage per line, not seen in training")
-    forget.add_argument("--max-length", type=int, default=128)
-    forget.add_argument("--max-lines", type=int, help="use at most this many lines")
-    forget.add_argument("--seed", type=int, default=0, help="seed of the masks (the same for every model)")
+    forget.add_argument("--max-length", type=_positive, default=DEFAULT_MAX_LENGTH, help="capped at the model's position table")
+    forget.add_argument("--max-lines", type=_positive, help="use at most this many lines")
+    forget.add_argument("--seed", type=_seed, default=0, help="seed of the masks (the same for every model)")
     forget.set_defaults(run=cmd_forgetting)
     analyze = verbs.add_parser("analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs")
     analyze.add_argument("out")

@@ -31,7 +31,7 @@ def quickstart_spec(seeds: int | None = None, train_size: int | None = None, epo
 
 
 def run_quickstart(out: str | Path, seeds: int | None = None, train_size: int | None = None, epochs: int | None = None,
-                   model: str | None = None, validation_size: int | None = None, progress: bool = True) -> str:
+                   model: str | None = None, validation_size: int | None = None, progress: bool = True, rerun_changed: bool = False) -> str:
     out = Path(out)
     raw = quickstart_spec(seeds, train_size, epochs, model, validation_size)
     spec = expand_spec(raw, source=f"adapterlab/specs/{SPEC}")
@@ -45,10 +45,14 @@ def run_quickstart(out: str | Path, seeds: int | None = None, train_size: int | 
             finished = sum(s.state in ("ok", "diverged", "failed") for s in run_states(spec, out))
             print(f"[{finished}/{total}] {name}: {status}", flush=True)
 
-    run_study(spec, out, workers=1, command=["adapterlab", "quickstart", "--out", str(out)], progress=report)
+    run_study(spec, out, workers=1, command=["adapterlab", "quickstart", "--out", str(out)], progress=report, rerun_changed=rerun_changed)
     _, records, _ = collect(out)
     learning_rates = {method: values["lr"] for method, values in raw["by_method"].items()}
-    table = format_summary(summarize(records, learning_rates), raw["description"])
+    base = raw["base"]
+    backbone = "MiniLM-L6" if base["model"] == "default" else base["model"]
+    title = (f"BBC News (5 topics), k={base['train_size']} training articles, {base['validation_size']} validation, a fixed 445-article "
+             f"held-out test set; {backbone}; {base['epochs']} epoch{'s' if base['epochs'] != 1 else ''}")
+    table = format_summary(summarize(records, learning_rates), title)
     (out / "summary.md").write_text(table + "\n")
     print()
     print(table)

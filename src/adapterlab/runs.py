@@ -34,6 +34,7 @@ def write_json_atomic(path: Path, data: dict | list) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are as readable as any file the user writes
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(finite(data), handle, indent=2, default=_json_default)
@@ -42,6 +43,12 @@ def write_json_atomic(path: Path, data: dict | list) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _json_default(value):

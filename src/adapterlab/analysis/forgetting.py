@@ -17,7 +17,8 @@ from adapterlab.data.readers import read_lines
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
-from adapterlab.runs import read_result
+from adapterlab.runs import read_config, read_result
+from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 from adapterlab.train.run import build_accelerator
 
 MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
@@ -33,12 +34,20 @@ def load_mlm_model(base_path: str):
 
 def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 128, seed: int = 0, max_lines: int | None = None,
                batch_size: int = 32) -> list[dict]:
-    """Rows {model, method, mlm_loss, increase} for the base and every run, on the same masks."""
+    """Rows {model, method, mlm_loss, increase} for the base and every run, on the same masks.
+    base: the backbone with the MLM head; None = the runs' own backbone (they must share one)."""
+    if base is None:
+        paths = {(read_config(Path(run)) or {}).get("model_path") for run in runs}
+        if len(paths) > 1:
+            raise AdapterlabError(f"the runs were trained on {len(paths)} different backbones; pass --base")
+        base = paths.pop()
     base_path = resolve_backbone(base)
     lines = [line.strip() for _, line in read_lines(Path(text)) if line.strip()][: max_lines or None]
     if not lines:
         raise AdapterlabError(f"{text}: no text lines")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base_path)
+    model_config = load_model_config(base_path)
+    tokenizer = load_tokenizer(base_path, model_config)
+    max_length = effective_max_length(max_length, model_config, base_path)
     features = encode([Example(text=line) for line in lines], MLM, LabelMap(()), tokenizer, max_length)
     accelerator = build_accelerator("auto")
 

@@ -17,6 +17,7 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 
 
 def load_tuned_encoder(run_dir: Path, base_path: str):
@@ -48,7 +49,9 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
         paths = {json.loads((d / CONFIG_FILE).read_text()).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
         base = paths.pop() if len(paths) == 1 else None
     base_path = resolve_backbone(base)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base_path)
+    model_config = load_model_config(base_path)
+    tokenizer = load_tokenizer(base_path, model_config)
+    max_length = effective_max_length(max_length, model_config, base_path)
     spec = get_task(task)
     examples = read_examples(data, spec)
     features = encode(examples, spec, LabelMap.for_task(spec, examples), tokenizer, max_length)

@@ -59,7 +59,8 @@ def format_summary(summaries: list[MethodSummary], title: str, metric: str = "ac
         saved = f"{s.pack_mb:.2f} MB pack" if s.pack_mb is not None else f"{s.full_model_mb:.1f} MB model"
         macro = "–" if s.macro_f1_mean is None else f"{100 * s.macro_f1_mean:.2f}"
         lr = "–" if s.lr is None else f"{s.lr:g}"
-        lines.append(f"| {name} | {lr} | {s.seeds} | {100 * s.test_mean:.2f} ± {100 * s.test_std:.2f} | {macro} | "
+        test = f"{100 * s.test_mean:.2f} ± {100 * s.test_std:.2f}" if s.seeds > 1 else f"{100 * s.test_mean:.2f}"  # one seed: no spread to show
+        lines.append(f"| {name} | {lr} | {s.seeds} | {test} | {macro} | "
                      f"{s.trainable_percent:.2f}% | {s.seconds_per_run:.0f} s | {saved} |")
     adapters = next((s for s in summaries if s.pack_mb), None)
     if adapters and adapters.full_model_mb:

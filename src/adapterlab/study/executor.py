@@ -265,6 +265,13 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
     if out.is_dir() and not (out / PLAN_FILE).is_file() and any(out.iterdir()):
         raise AdapterlabError(f"{out}: exists, is not empty and is not a study folder (no {PLAN_FILE}); "
                               "adapterlab writes a study only into a new, empty or its own study folder: choose another --out")
+    if (out / PLAN_FILE).is_file():
+        try:
+            existing = json.loads((out / PLAN_FILE).read_text()).get("name")
+        except (OSError, ValueError, AttributeError):
+            existing = None
+        if isinstance(existing, str) and existing != spec.name:
+            raise AdapterlabError(f"{out}: holds study {existing!r}, not {spec.name!r}; give --out a folder of its own")
     root = out.resolve()
     for run in spec.runs:
         target = (out / run.relative_dir).resolve()
