@@ -11,18 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 INTERRUPTED = "adapterlab: interrupted; unfinished runs have no result.json and run again next time"
-
-
-@pytest.fixture(scope="module")
-def tiny_world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("interrupts")
-    model = save_tiny_backbone(root / "model", dropout=0.0)
-    for name, count, seed in (("train", 80, 0), ("dev", 30, 1)):
-        write_sentiment_tsv(root / f"{name}.tsv", count, seed)
-    return root, model
 
 
 def write_spec(path: Path, root: Path, model: Path, epochs: int, seeds=(0,)) -> Path:
