@@ -247,8 +247,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
                            isolation="inline" if args.inline else "process")
     bar.close()
     _print_status(states)
-    unfinished = [s for s in states if s.state not in ("ok", "diverged")]
-    return 3 if unfinished else 0  # like `train`: 3 when not every run finished
+    # like `train`: 3 when a run failed or was left pending (runs another invocation is running are not ours to report)
+    unfinished = [s for s in states if s.state in ("failed", "pending", "changed")]
+    return 3 if unfinished else 0
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
