@@ -85,3 +85,42 @@ def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
     on, losses = run(data, tmp_path / "on", "--lr", "1e-12", "--epochs", "4", "--early-stop", "1")
     # the metric cannot improve at lr 1e-12: one evaluation after the first, training stops
     assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
+
+
+def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_if_never_stopped(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.1)  # dropout on: the random states must be restored too
+    for name, count, seed in (("train", 240, 0), ("dev", 30, 1), ("test", 30, 2)):
+        write_sentiment_tsv(tmp_path / f"{name}.tsv", count, seed)
+
+    def command(out):
+        return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev",
+                str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"), "--model", str(model), "--out", str(out),
+                "--no-progress", "--epochs", "6", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32"]
+
+    whole = tmp_path / "whole"
+    subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = killed / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or log.read_text().count('"validation"') < 2):
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the third epoch
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "result.json").exists() and (killed / "checkpoint" / "state.pt").is_file()
+    subprocess.run(command(killed), check=True, capture_output=True, timeout=600)
+    ours, theirs = json.loads((killed / "result.json").read_text()), json.loads((whole / "result.json").read_text())
+    assert ours["resumed_from"]["epoch"] >= 2 and theirs["resumed_from"] is None  # it continued, it did not start over
+    assert ours["steps"] == theirs["steps"] == 6 * 60 and ours["best_epoch"] == theirs["best_epoch"]
+    assert ours["test"]["loss"] == pytest.approx(theirs["test"]["loss"], rel=1e-6)
+    assert ours["validation_metric"] == pytest.approx(theirs["validation_metric"])
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["split"] == "validation"] == [1, 2, 3, 4, 5, 6]  # one row per epoch, no repeats
+    assert not (killed / "checkpoint").exists()  # removed when the run finished

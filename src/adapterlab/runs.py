@@ -99,6 +99,7 @@ class RunResult:
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
     stopped_early: dict | None = None  # {"epoch", "step"} where --early-stop ended training
+    resumed_from: dict | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
     tapt: dict | None = None
     pack: str | None = None  # adapter runs: the task pack folder
     pack_bytes: int | None = None

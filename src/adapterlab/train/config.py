@@ -85,6 +85,10 @@ class RunConfig:
         "schedule", "gradient accumulation: each optimizer step runs the global batch as N micro-batches (less memory, same schedule)"))
     gradient_checkpointing: bool = field(default=False, metadata=_about(
         "schedule", "recompute activations in the backward pass instead of storing them (less memory, about 30%% more time)"))
+    checkpoint: bool = field(default=True, metadata=_about(
+        "output", "save what training needs to continue at each epoch end, so a killed run resumes from its last epoch",
+        cli="--no-checkpoint"))
+    keep_checkpoint: bool = field(default=False, metadata=_about("output", "keep checkpoint/ when the run finishes"))
     early_stop: int | None = field(default=None, metadata=_about(
         "schedule", "stop after this many validation evaluations without improvement; off by default, as it would cut "
         "the overfitting curves of Fig. 5", unset="off"))
@@ -167,7 +171,7 @@ class RunConfig:
         _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
         _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
-        for name in ("tapt", "save_model", "fast_dropout", "progress", "gradient_checkpointing"):
+        for name in ("tapt", "save_model", "fast_dropout", "progress", "gradient_checkpointing", "checkpoint", "keep_checkpoint"):
             if not isinstance(getattr(self, name), bool):
                 add(f"{name}={getattr(self, name)!r}: must be true or false")
         return found

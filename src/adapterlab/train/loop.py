@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,6 +21,7 @@ from transformers import get_linear_schedule_with_warmup
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.train.batching import ShardedBatches, evaluation_batches
+from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from adapterlab.train.config import RunConfig
 from adapterlab.train.fast_ops import fast_training_ops
 from adapterlab.train.metrics import UNSCORED, classification_metrics, is_better, regression_metrics, token_metrics
@@ -62,6 +64,7 @@ class LoopResult:
     train_seconds: float
     train_examples: int
     stopped_early: dict | None = None  # {"epoch", "step"} where early stopping ended training
+    resumed_from: dict | None = None  # {"epoch", "step"} of the checkpoint a killed run continued from
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -183,10 +186,14 @@ def train_and_restore_best(
     config: LoopConfig,
     accelerator,
     record: Callable[[dict], None],
+    checkpoint_dir: Path | None = None,
 ) -> LoopResult:
     """Train, evaluating validation at each epoch end (and every eval_every steps), and keep the
     best checkpoint by the task metric in memory. On return the model HOLDS THAT BEST
-    CHECKPOINT, not the last one (restored before returning)."""
+    CHECKPOINT, not the last one (restored before returning).
+
+    checkpoint_dir: save a resumable checkpoint there at each epoch end; when one is there
+    already, continue from it (train/checkpoint.py)."""
     metric = spec.metric
     best_value, best_state = None, None
     result = LoopResult("ok", None, None, None, 0, 0.0, 0)
@@ -195,6 +202,16 @@ def train_and_restore_best(
     bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
 
     since_best = 0  # evaluations without improvement, for early stopping
+    first_epoch = 1
+    resumed = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler) if checkpoint_dir else None
+    if resumed is not None:
+        first_epoch = resumed.epoch + 1
+        result.steps, result.train_seconds, result.train_examples = resumed.steps, resumed.train_seconds, resumed.train_examples
+        best_value, best_state, since_best = resumed.best_value, resumed.best_state, resumed.since_best
+        result.best_validation, result.best_epoch, result.best_step = resumed.best_validation, resumed.best_epoch, resumed.best_step
+        bar.update(result.steps)
+        result.resumed_from = {"epoch": resumed.epoch, "step": resumed.steps}
+        logger.warning("resuming after epoch %d (step %d) from %s", resumed.epoch, resumed.steps, checkpoint_dir)
 
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state, since_best
@@ -210,7 +227,7 @@ def train_and_restore_best(
         if config.early_stop and since_best >= config.early_stop and result.stopped_early is None:
             result.stopped_early = {"epoch": epoch, "step": result.steps}
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         train_batches.set_epoch(epoch)
         model.train()
         started = time.perf_counter()
@@ -258,6 +275,12 @@ def train_and_restore_best(
             break
         if not result.stopped_early:
             validate(epoch, "epoch")
+        if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
+            if accelerator.is_main_process:
+                save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler,
+                                LoopState(epoch, result.steps, result.train_seconds, result.train_examples, best_value, best_state,
+                                          result.best_validation, result.best_epoch, result.best_step, since_best))
+            accelerator.wait_for_everyone()
         if result.stopped_early:
             logger.info("early stopping at epoch %d, step %d: %d evaluations without improvement", epoch, result.steps, config.early_stop)
             break

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
+import shutil
 import resource
 import subprocess
 import time
@@ -32,18 +34,23 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
+    CHECKPOINT_DIR,
     RESULT_FILE,
     RunResult,
     check_run_folder,
+    config_differences,
     finite,
     is_complete,
+    is_run_folder,
     prepare_run_folder,
+    read_config,
     read_result,
     run_fingerprints,
     save_result,
     write_json_atomic,
 )
 from adapterlab.train.batching import ShardedBatches
+from adapterlab.train.checkpoint import STATE_FILE
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.model_setup import (
@@ -103,7 +110,10 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     check_fits(config, model_config, tokenizer, model_path)
 
     accelerator = build_accelerator(config.mixed_precision)
-    if accelerator.is_main_process:
+    resuming = _can_resume(run_dir, previous, config)
+    if accelerator.is_main_process and resuming:
+        _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
+    if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
         resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": model_path, "max_length_used": max_length,
                     "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
@@ -154,7 +164,9 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     loop = LoopConfig.for_run(config)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
-    outcome = train_and_restore_best(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator, record)
+    checkpoint = run_dir / CHECKPOINT_DIR if config.checkpoint else None
+    outcome = train_and_restore_best(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator,
+                                     record, checkpoint)
 
     test_metrics = None  # the best checkpoint (train_and_restore_best restored it) on the test set
     if features["test"]:
@@ -165,6 +177,8 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     # what a fine-tuned copy of this model weighs: every active parameter but the adapters
     full_bytes = sum(p.numel() * p.element_size() for p, role, active in parameter_roles(unwrapped) if active and role != "adapter")
     artifact = _save_artifacts(unwrapped, config, name, labels, tokenizer, accelerator, run_dir)
+    if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
+        shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
     return dict(
         status=outcome.status,
         protocol=splits.protocol,
@@ -184,9 +198,34 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
         stopped_early=outcome.stopped_early,
+        resumed_from=outcome.resumed_from,
         tapt=tapt.summary if tapt else None,
         **artifact,
     )
+
+
+def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool:
+    """A killed run (our folder, no result) with a checkpoint made with these same settings.
+    TAPT runs restart: their checkpoint covers only the task phase."""
+    if not config.checkpoint or config.tapt or previous is not None or not is_run_folder(run_dir):
+        return False
+    if not (run_dir / CHECKPOINT_DIR / STATE_FILE).is_file():
+        return False
+    stored = read_config(run_dir)
+    return stored is not None and not config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults())
+
+
+def _drop_rows_after_checkpoint(run_dir: Path) -> None:
+    """metrics.jsonl without the rows the killed attempt logged after its last checkpoint."""
+    import torch as _torch
+
+    steps = _torch.load(run_dir / CHECKPOINT_DIR / STATE_FILE, weights_only=True)["loop"]["steps"]
+    path = run_dir / METRICS_FILE
+    rows = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= steps and json.loads(line).get("split") != "test"]
+    tmp = path.with_name(f".{path.name}.resume")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def _apply_method(model, config: RunConfig, name: str, tapt):
