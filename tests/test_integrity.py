@@ -514,3 +514,12 @@ def test_study_run_exits_3_when_runs_failed_and_refuses_another_studys_folder(wo
     other.write_text(yaml.safe_dump({**raw, "name": "another-study"}))
     assert main(["study", "run", str(other), "--out", str(out), "--no-progress"]) == 2
     assert "holds study 'integrity', not 'another-study'" in one_line_error(capsys)
+
+
+def test_a_max_length_that_keeps_no_text_and_a_dict_label_are_refused(world, tmp_path, capsys):
+    assert train(world, tmp_path / "r", "--max-length", "2") == 2
+    assert "at least 3 is needed to keep any text" in one_line_error(capsys) and not (tmp_path / "r").exists()
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"text": "good", "label": "pos"}\n{"text": "bad", "label": {"a": 1}}\n')
+    assert main(["train", "--task", "classification", "--train", str(data), "--model", world["model"], "--out", str(tmp_path / "j")]) == 2
+    assert "train.jsonl:2: label is a dict" in one_line_error(capsys)

@@ -300,6 +300,8 @@ def _example(values: dict, source: str) -> Example:
         if value is not None and not isinstance(value, str):
             raise AdapterlabError(f"{source}: {name} is a {type(value).__name__} ({_short(value)}); expected a string")
     label = values.get("label")
+    if label is not None and not isinstance(label, (str, int, float)):
+        raise AdapterlabError(f"{source}: label is a {type(label).__name__} ({_short(label)}); expected a class name or a number")
     return Example(text=values.get("text"), text_pair=values.get("text_pair"), label=None if label is None else _label_text(label), source=source)
 
 

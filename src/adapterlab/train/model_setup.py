@@ -99,6 +99,10 @@ def check_fits(config, model_config, tokenizer, model_path: str) -> None:
     if config.method == "adapter" and isinstance(hidden, int) and config.adapter.size > 4 * hidden:
         raise AdapterlabError(f"--adapter-size {config.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
                               "the paper uses 64 to 256")
+    least = tokenizer.num_special_tokens_to_add(pair=False) + 1
+    if config.max_length < least:
+        raise AdapterlabError(f"--max-length {config.max_length}: the tokenizer of {model_path} adds "
+                              f"{least - 1} special tokens, so at least {least} is needed to keep any text")
     if config.tapt and tokenizer.mask_token_id is None:
         raise AdapterlabError(f"--tapt needs a tokenizer with a mask token; the tokenizer of {model_path} has none")
 
