@@ -92,3 +92,18 @@ def test_the_claims_block_is_checked():
     assert "claims[2].kind='vibes'" in errors[2] and "needs an axis" in errors[3] and "claims[4].colour: unknown field" in errors[4]
     assert [c.id for c in resolve_claims(["C1", {"id": "C2", "where": {"train_size": 1000}}])] == ["C1", "C2"]
     assert set(paper_claims()) == {f"C{i}" for i in range(1, 8)}
+
+
+def test_where_reads_the_studys_fixed_settings_and_two_seeds_give_no_verdict():
+    from adapterlab.report.claims import evaluate_claims
+
+    records = [record("sst2", m, s, 0.5 + (0.05 if m == "adapter" else 0) + 0.001 * s) for m in ("adapter", "finetune") for s in range(5)]
+    tables = {"main": table_of(records)}
+    claim = Claim.from_dict({"id": "C2", **paper_claims()["C2"], "where": {"train_size": 1000}})
+    (right,) = evaluate_claims([claim], tables, "s", constants={"train_size": 1000})  # k is in the base, not a grid label
+    assert right.verdict == "supported"
+    (wrong,) = evaluate_claims([claim], tables, "s", constants={"train_size": 5000})
+    assert wrong.verdict == "not applicable" and "the study runs train_size=5000" in wrong.detail
+    two = [r for r in records if r.seed < 2]
+    (few,) = evaluate_claims([claim], {"main": table_of(two)}, "s", constants={"train_size": 1000})
+    assert few.verdict == "inconclusive" and "2 seeds: no verdict below 3" in few.detail

@@ -14,7 +14,9 @@ def test_paired_comparison_against_scipy():
     assert result.paired and result.n == 5 and result.difference == pytest.approx(d.mean()) and result.sd == pytest.approx(d.std(ddof=1))
     assert result.p == pytest.approx(stats.ttest_rel(adapter, finetune).pvalue)
     assert result.p_wilcoxon == pytest.approx(stats.wilcoxon(d).pvalue)
-    assert result.ci_low < d.mean() < result.ci_high and result.ci_low >= d.min() and result.ci_high <= d.max()
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=d.std(ddof=1) / np.sqrt(len(d)))
+    assert (result.ci_low, result.ci_high) == pytest.approx((low, high))  # the t-test's own interval
+    assert result.boot_low < d.mean() < result.boot_high and result.boot_low >= d.min() and result.boot_high <= d.max()
 
 
 def test_welch_comparison_against_scipy():

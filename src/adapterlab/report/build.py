@@ -155,7 +155,15 @@ def assemble(out: Path) -> StudyTables:
         claims = resolve_claims(plan.get("claims"))
     except (KeyError, TypeError) as err:
         raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
-    return dataclasses.replace(tables, claims=evaluate_claims(claims, tables.by_name(), plan.get("name", out.name)))
+    return dataclasses.replace(tables, claims=evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan)))
+
+
+def _constants(plan: dict) -> dict:
+    """The settings every planned run shares (the spec's base), from study.json's run configs."""
+    configs = [run["config"] for run in plan["runs"] if isinstance(run.get("config"), dict)]
+    if not configs:
+        return {}
+    return {key: value for key, value in configs[0].items() if all(c.get(key) == value for c in configs[1:])}
 
 
 def build_report(out: str | Path) -> Report:

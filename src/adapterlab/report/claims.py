@@ -4,10 +4,11 @@ comparison would need. Runs that share a seed are paired (same k-sample and vali
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 
-from adapterlab.report.statistics import ALPHA, MAX_SEEDS, fdr_adjust, paired_comparison
+from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison
 from adapterlab.report.tables import Table
 from adapterlab.setting import BEST, Column
 from adapterlab.study.claims_spec import Claim
@@ -56,11 +57,12 @@ def _result(claim: Claim, study: str, a: dict, b: dict, detail: str) -> ClaimRes
         return ClaimResult(claim, study, value, None, None, len(shared), None, "inconclusive", None, f"{detail}; {len(shared)} shared seed(s)")
     comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared])
     return ClaimResult(claim, study, comparison.difference, comparison.ci_low, comparison.ci_high, len(shared), comparison.p,
-                       _verdict(comparison.difference, comparison.p), comparison.seeds_needed, detail)
+                       _verdict(comparison.difference, comparison.p, len(shared)), comparison.seeds_needed,
+                       detail if len(shared) >= MIN_SEEDS_FOR_VERDICT else f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}")
 
 
-def _verdict(difference: float, p: float | None) -> str:
-    if p is None or p >= ALPHA:
+def _verdict(difference: float, p: float | None, n: int = MIN_SEEDS_FOR_VERDICT) -> str:
+    if p is None or p >= ALPHA or n < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
     return "supported" if difference > 0 else "contradicted"
 
@@ -93,7 +95,9 @@ def _every_row(claim: Claim, table: Table, study: str, rows: list, a: Column, b:
                            min(r.n for r in results), None, "inconclusive", None, f"{detail}: fewer than 2 shared seeds in some row")
     qs = fdr_adjust([r.p for r in results])
     weakest = min(range(len(results)), key=lambda i: results[i].value)
-    if all(q < ALPHA and r.value > 0 for q, r in zip(qs, results)):
+    if min(r.n for r in results) < MIN_SEEDS_FOR_VERDICT:
+        verdict = "inconclusive"
+    elif all(q < ALPHA and r.value > 0 for q, r in zip(qs, results)):
         verdict = "supported"
     elif any(q < ALPHA and r.value < 0 for q, r in zip(qs, results)):
         verdict = "contradicted"
@@ -138,10 +142,21 @@ def _spread_by_seed(table: Table, columns: list[Column], rows: list) -> dict:
     return {seed: statistics.stdev(m[seed] for m in means) for seed in shared}
 
 
-def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str) -> list[ClaimResult]:
-    """Every claim on the table it names ("crosslingual:*": each cross-lingual table)."""
+def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict | None = None) -> list[ClaimResult]:
+    """Every claim on the table it names ("crosslingual:*": each cross-lingual table).
+    constants: the settings every run of the study shares (its base); a `where:` key that is no
+    grid label is checked against them (train_size: 1000 of a study whose base has k=1000)."""
     results = []
     for claim in claims:
+        labels = {key for table in tables.values() for column in table.columns for key in column.labels()}
+        fixed = {key: value for key, value in claim.where.items() if key not in labels}
+        wrong = {key: value for key, value in fixed.items() if (constants or {}).get(key, object()) != value}
+        if wrong:
+            key = next(iter(wrong))
+            have = (constants or {}).get(key, "a value that varies")
+            results.append(_not_applicable(claim, study, f"where {key}={wrong[key]!r}: the study runs {key}={have!r}"))
+            continue
+        claim = dataclasses.replace(claim, where={k: v for k, v in claim.where.items() if k not in fixed})
         names = [name for name in tables if name.startswith("crosslingual:")] if claim.table == "crosslingual:*" else [claim.table]
         if not any(name in tables for name in names):
             results.append(_not_applicable(claim, study, f"the study has no {claim.table} table"))

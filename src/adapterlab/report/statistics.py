@@ -34,9 +34,11 @@ class Comparison:
     t: float | None
     p: float | None  # paired t-test, or Welch's t-test
     p_wilcoxon: float | None  # Wilcoxon signed-rank (paired only; None when every difference is 0)
-    ci_low: float  # 95% bootstrap interval of the difference (pairs resampled when paired)
+    ci_low: float  # 95% confidence interval of the difference from the t distribution (the test's own)
     ci_high: float
     seeds_needed: int | None  # seeds for POWER at ALPHA with the observed effect; None: no effect to detect
+    boot_low: float = float("nan")  # 95% bootstrap interval (pairs resampled when paired); with 2-4 seeds
+    boot_high: float = float("nan")  # it is little more than the range of the differences
 
 
 def _finite(value) -> float | None:
@@ -59,9 +61,10 @@ def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0
     boot = d[rng.integers(0, len(d), (BOOTSTRAP_SAMPLES, len(d)))].mean(1)
     low, high = np.percentile(boot, [2.5, 97.5])
     sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    half = stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else 0.0
     return Comparison(True, len(d), float(d.mean()), sd, _finite(t.statistic), _finite(t.pvalue),
-                      None if wilcoxon is None else _finite(wilcoxon), float(low), float(high),
-                      seeds_needed(float(d.mean()), sd, paired=True))
+                      None if wilcoxon is None else _finite(wilcoxon), float(d.mean() - half), float(d.mean() + half),
+                      seeds_needed(float(d.mean()), sd, paired=True), float(low), float(high))
 
 
 def welch_comparison(adapter: list[float], finetune: list[float], seed: int = 0) -> Comparison:
@@ -75,8 +78,12 @@ def welch_comparison(adapter: list[float], finetune: list[float], seed: int = 0)
     low, high = np.percentile(boot, [2.5, 97.5])
     pooled = math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2) if len(x) > 1 and len(y) > 1 else 0.0
     difference = float(x.mean() - y.mean())
-    return Comparison(False, min(len(x), len(y)), difference, pooled, _finite(t.statistic), _finite(t.pvalue), None, float(low),
-                      float(high), seeds_needed(difference, pooled, paired=False))
+    # Welch-Satterthwaite degrees of freedom for the interval, as the test uses
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if va + vb > 0 else 1.0
+    half = stats.t.ppf(1 - ALPHA / 2, df) * math.sqrt(va + vb)
+    return Comparison(False, min(len(x), len(y)), difference, pooled, _finite(t.statistic), _finite(t.pvalue), None, difference - half,
+                      difference + half, seeds_needed(difference, pooled, paired=False), float(low), float(high))
 
 
 def seeds_needed(difference: float, sd: float, paired: bool = True, alpha: float = ALPHA, power: float = POWER) -> int | None:
@@ -106,9 +113,4 @@ def fdr_adjust(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
-def verdict(comparison: Comparison, q: float | None, alpha: float = ALPHA) -> str:
-    """"adapter" or "finetune" when the corrected test is significant (the better method), else
-    "inconclusive"."""
-    if q is None or q >= alpha:
-        return "inconclusive"
-    return "adapter" if comparison.difference > 0 else "finetune"
+MIN_SEEDS_FOR_VERDICT = 3  # below this a t-test's p rests on one or two differences: no verdict

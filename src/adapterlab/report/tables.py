@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-from adapterlab.report.statistics import ALPHA, MAX_SEEDS, fdr_adjust, paired_comparison, welch_comparison
+from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import Column
 
 
@@ -224,16 +224,24 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
             tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, **dataclasses.asdict(comparison),
                           "n_adapter": len(a.values), "n_finetune": len(f.values), "chosen_adapter": a.chosen, "chosen_finetune": f.chosen})
-    for test, q in zip(tests, fdr_adjust([t["p"] for t in tests])):
-        test["q"] = q
-        test["verdict"] = verdict_of(test)
-        test["family"] = len(tests)
+    # Families, corrected apart, so that no comparison is counted twice: the per-setting rows; the
+    # rows of the columns selected on validation (which repeat a per-setting comparison); and the
+    # average rows (which summarise the others)
+    for test in tests:
+        test["family"] = "average" if test["task"] == "average" else "selected" if "=best" in test["adapter"] else "per setting"
+    for family in ("per setting", "selected", "average"):
+        members = [t for t in tests if t["family"] == family]
+        for test, q in zip(members, fdr_adjust([t["p"] for t in members])):
+            test["q"] = q
+            test["family_size"] = len(members)
+            test["verdict"] = verdict_of(test)
     return tests
 
 
 def verdict_of(test: dict) -> str:
-    """"adapter better", "fine-tuning better" (BH-corrected q < ALPHA), or "inconclusive"."""
-    if test["q"] is None or test["q"] >= ALPHA:
+    """"adapter better", "fine-tuning better" (BH-corrected q < ALPHA, at least
+    MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
+    if test["q"] is None or test["q"] >= ALPHA or test["n"] < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
     return "adapter better" if test["difference"] > 0 else "fine-tuning better"
 
@@ -285,14 +293,17 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"Adapter minus fine-tuning (×100): paired over shared seeds, else Welch; q = Benjamini-Hochberg over the "
-                      f"{len(table.significance)} comparisons of this table; seeds for 80% power at α={ALPHA} with the observed effect",
-                  "", f"| {table.row_header} | adapter column | vs | n | difference | test | p | Wilcoxon p | q | 95% CI | verdict | seeds for 80% power |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", f"Adapter minus fine-tuning (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
+                      f"(bootstrap beside it); q = Benjamini-Hochberg within each family (per setting, selected on validation, "
+                      f"average rows); a verdict needs q < {ALPHA} and at least {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power "
+                      "at the observed effect",
+                  "", f"| {table.row_header} | adapter column | vs | n | difference | test | p | Wilcoxon p | family | q | 95% CI | bootstrap CI | "
+                      "verdict | seeds for 80% power |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in table.significance:
             lines.append(f"| {s['task']} | {s['adapter']} | {s['finetune']} | {s['n']} | {s['difference']:+.2f} | {'paired t' if s['paired'] else 'Welch'} | "
-                         f"{_p(s['p'])} | {_p(s['p_wilcoxon'])} | {_p(s['q'])} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] | {s['verdict']} | "
-                         f"{_seeds(s['seeds_needed'])} |")
+                         f"{_p(s['p'])} | {_p(s['p_wilcoxon'])} | {s['family']} | {_p(s['q'])} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] | "
+                         f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}] | {s['verdict']} | {_seeds(s['seeds_needed'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -346,7 +357,7 @@ def to_html(table: Table) -> str:
             f"<td>{_p(s['p'])}</td><td>{_p(s['p_wilcoxon'])}</td><td>{_p(s['q'])}</td><td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td>"
             f"<td>{s['verdict']}</td><td>{_seeds(s['seeds_needed'])}</td></tr>" for s in table.significance
         )
-        html += (f"<h4>Adapter vs fine-tuning</h4><p>paired over shared seeds, else Welch; q: Benjamini-Hochberg over the {len(table.significance)} "
-                 f"comparisons of this table; seeds for 80% power at α={ALPHA}</p><table><tr><th>{table.row_header}</th><th>adapter</th><th>n</th>"
+        html += (f"<h4>Adapter vs fine-tuning</h4><p>paired over shared seeds, else Welch; q: Benjamini-Hochberg within each family "
+                 f"(per setting, selected, average); a verdict needs {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power at α={ALPHA}</p><table><tr><th>{table.row_header}</th><th>adapter</th><th>n</th>"
                  f"<th>difference</th><th>test</th><th>p</th><th>Wilcoxon p</th><th>q</th><th>95% CI</th><th>verdict</th><th>seeds for 80% power</th></tr>{rows}</table>")
     return html

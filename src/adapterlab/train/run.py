@@ -212,7 +212,10 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
     if not (run_dir / CHECKPOINT_DIR / STATE_FILE).is_file():
         return False
     stored = read_config(run_dir)
-    return stored is not None and not config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults())
+    differences = config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults()) if stored else ["no config.json"]
+    if differences:
+        logger.warning("%s: checkpoint/ ignored, the run starts over: the killed run had other settings (%s)", run_dir, "; ".join(differences))
+    return not differences
 
 
 def _drop_rows_after_checkpoint(run_dir: Path) -> None:
