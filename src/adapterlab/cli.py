@@ -252,6 +252,30 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     return 3 if unfinished else 0
 
 
+def cmd_study_plan(args: argparse.Namespace) -> int:
+    from adapterlab.study.plan import plan_study
+    from adapterlab.study.spec import load_spec
+
+    spec = load_spec(args.spec, _overrides(args.set), check_files=False)
+    device = "cuda" if __import__("torch").cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    costs = plan_study(spec, args.probe_steps, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"{spec.name}: {len(spec.runs)} runs, timed on this machine's {device} (training steps only; evaluation adds to it)")
+    print("| backbone | method | batch x length | runs | steps per run | s/step | per run | all runs | peak RSS after probe |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for c in costs:
+        steps = sorted(set(c.steps_per_run))
+        shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+        print(f"| {c.model} | {c.method} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.seconds_per_step:.2f} | "
+              f"{_duration(c.seconds / c.runs)} | {_duration(c.seconds)} | {c.peak_rss_mb:.0f} MB |")
+    total = sum(c.seconds for c in costs)
+    print(f"total: {_duration(total)} with one worker ({total / 3600:.1f} h)")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def cmd_study_status(args: argparse.Namespace) -> int:
     from adapterlab.study.executor import status_of_folder
 
@@ -439,6 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(run=cmd_study_run)
+    plan = verbs.add_parser("plan", help="what a study will cost: runs, steps per run and time, from a short probe on this machine")
+    plan.add_argument("spec")
+    plan.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
+    plan.add_argument("--probe-steps", type=_positive, default=2, help="timed steps per probe (default 2, after one warm-up)")
+    plan.set_defaults(run=cmd_study_plan)
     status = verbs.add_parser("status", help="runs done, failed, diverged, running and pending, with an ETA")
     status.add_argument("out")
     status.set_defaults(run=cmd_study_status)
