@@ -230,6 +230,16 @@ def _planned(run: PlannedRun) -> dict:
     return run.config.to_dict()
 
 
+def _differences(run: PlannedRun, stored: dict, prints: dict) -> list[str]:
+    """How a finished run's recorded settings differ from the plan; `prints` caches the data and
+    backbone fingerprints, which many runs of a study share."""
+    config = run.config
+    key = (config.train, config.dev, config.test, config.hub, config.model)
+    if key not in prints:
+        prints[key] = run_fingerprints(config)
+    return config_differences(_planned(run), stored, prints[key], RunConfig.defaults())
+
+
 def run_states(spec: StudySpec, out: Path) -> list[RunState]:
     return [state_of(run, out / run.relative_dir, _planned(run)) for run in spec.runs]
 
@@ -244,11 +254,7 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
         stored = read_config(run_dir)
         if stored is None or not is_complete(read_result(run_dir)):
             continue
-        config = run.config
-        key = (config.train, config.dev, config.test, config.hub, config.model)
-        if key not in prints:
-            prints[key] = run_fingerprints(config)
-        differences = config_differences(_planned(run), stored, prints[key], RunConfig.defaults())
+        differences = _differences(run, stored, prints)
         if differences:
             changed.append((run, differences))
     return changed
@@ -368,12 +374,7 @@ def _needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed
         died = result.get("reason") == "died" or (isinstance(result.get("returncode"), int) and result["returncode"] < 0)
         return "run" if died or retry_failed else None
     if rerun_changed:
-        stored = read_config(run_dir) or {}
-        config = run.config
-        key = (config.train, config.dev, config.test, config.hub, config.model)
-        if key not in prints:
-            prints[key] = run_fingerprints(config)
-        if config_differences(_planned(run), stored, prints[key], RunConfig.defaults()):
+        if _differences(run, read_config(run_dir) or {}, prints):
             return "overwrite"
     return None
 

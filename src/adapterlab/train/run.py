@@ -220,12 +220,10 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
 
 def _drop_rows_after_checkpoint(run_dir: Path) -> None:
     """metrics.jsonl without the rows the killed attempt logged after its last checkpoint."""
-    import torch as _torch
-
-    steps = _torch.load(run_dir / CHECKPOINT_DIR / STATE_FILE, weights_only=True)["loop"]["steps"]
+    steps = torch.load(run_dir / CHECKPOINT_DIR / STATE_FILE, weights_only=True)["loop"]["steps"]
     path = run_dir / METRICS_FILE
     rows = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    kept = [line for line in rows if json.loads(line).get("step", 0) <= steps and json.loads(line).get("split") != "test"]
+    kept = [line for line, row in zip(rows, map(json.loads, rows)) if row.get("step", 0) <= steps and row.get("split") != "test"]
     tmp = path.with_name(f".{path.name}.resume")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)
