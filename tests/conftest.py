@@ -12,3 +12,12 @@ def tiny_world(tmp_path_factory):
     from studyworld import make_tiny_world
 
     return make_tiny_world(tmp_path_factory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """adapterlab's cache (the warmed-up MLM heads of TAPT) in a temp folder, never ~/.cache."""
+    import os
+
+    os.environ["ADAPTERLAB_CACHE"] = str(tmp_path_factory.mktemp("adapterlab-cache"))
+    yield

@@ -107,3 +107,34 @@ def test_where_reads_the_studys_fixed_settings_and_two_seeds_give_no_verdict():
     two = [r for r in records if r.seed < 2]
     (few,) = evaluate_claims([claim], {"main": table_of(two)}, "s", constants={"train_size": 1000})
     assert few.verdict == "inconclusive" and "2 seeds: no verdict below 3" in few.detail
+
+
+def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
+    """With two learning rates per method, C6 (overfitting gap) and C1 (RSA) read the columns chosen
+    on validation, the same runs as the main table's choice, not "2 columns match"."""
+    from adapterlab.report.analysis_tables import rsa_table
+    from adapterlab.report.build import Curve, overfitting_gap_table
+    from adapterlab.report.claims import evaluate_claim
+    from adapterlab.report.tables import Observation
+
+    select = ("lr", "adapter_size")
+    good = {"adapter": 1e-3, "finetune": 5e-5}  # the rate with the higher validation metric
+    curves, layers = [], []
+    for method, rates in (("adapter", (1e-4, 1e-3)), ("finetune", (2e-5, 5e-5))):
+        for lr in rates:
+            for seed in range(5):
+                setting = Setting.from_labels({"task": "sst2", "method": method, "lr": lr, **({"adapter_size": 64} if method == "adapter" else {})})
+                validation = 0.80 + (0.05 if lr == good[method] else 0.0) + 0.001 * seed
+                # the chosen fine-tuning runs fall far from their best, the chosen adapter runs barely
+                fall = {("adapter", True): 0.01, ("finetune", True): 0.08}.get((method, lr == good[method]), 0.30)
+                rows = [{"step": 10, "accuracy": validation}, {"step": 20, "accuracy": validation - fall - 0.001 * seed}]
+                curves.append(Curve(setting, "accuracy", rows, seed, validation))
+                layers.append(Observation(1, setting.column, "rsa", (0.9 if method == "adapter" else 0.6) + (0.0 if lr == good[method] else -0.5)
+                                          + 0.002 * seed, validation, seed=seed))
+    gap = overfitting_gap_table(curves, select)
+    chosen = gap.cell("sst2", "adapter m=best lr=best")
+    assert chosen.values == gap.cell("sst2", "adapter m=64 lr=0.001").values
+    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s")
+    assert c6.verdict == "supported" and c6.value == pytest.approx(100 * (0.08 - 0.01) / 2, abs=0.2), c6
+    c1 = evaluate_claim(Claim.from_dict({"id": "C1", **paper_claims()["C1"]}), rsa_table(layers, select), "s")
+    assert c1.verdict == "supported" and c1.value == pytest.approx(30, abs=1), c1

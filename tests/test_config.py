@@ -82,7 +82,7 @@ def test_every_option_reaches_its_setting():
         "--adapter-placement", "ffn", "--adapter-dropout", "0.1", "--skip-layers", "2", "--lr", "1e-3", "--epochs", "3",
         "--batch-size", "4", "--max-length", "64", "--warmup-ratio", "0.1", "--weight-decay", "0", "--max-grad-norm", "0",
         "--seed", "7", "--eval-every", "5", "--grad-accum", "2", "--gradient-checkpointing", "--early-stop", "3", "--no-checkpoint", "--mixed-precision", "no", "--native-dropout", "--tapt", "--tapt-epochs", "2",
-        "--tapt-lr", "1e-4", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress",
+        "--tapt-lr", "1e-4", "--tapt-head", "fresh", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress",
         "--out", "x", "--overwrite",
     ])
     config = config_from_args(args)
@@ -92,7 +92,7 @@ def test_every_option_reaches_its_setting():
         adapter=AdapterConfig(size=8, nonlinearity="relu", init="zero_up", init_std=0.01, placement="ffn", dropout=0.1, skip_layers=2),
         lr=1e-3, epochs=3, batch_size=4, max_length=64, warmup_ratio=0.1, weight_decay=0.0, max_grad_norm=0.0, seed=7, eval_every=5,
         grad_accum=2, gradient_checkpointing=True, early_stop=3, checkpoint=False,
-        mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, mlm_probability=0.2, save_model=True,
+        mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, tapt_head="fresh", mlm_probability=0.2, save_model=True,
         pack_dtype="float16", progress=False,
     )
     assert args.out == "x" and args.overwrite

@@ -139,9 +139,10 @@ def test_token_classification_panx_with_step_evaluation(world, tmp_path):
 def test_tapt_then_task(world, tmp_path, capsys, method):
     out = tmp_path / f"tapt-{method}"
     assert train(world, out, "--task", "sst2", "--data", str(world["sst"]), "--train-size", "40", "--validation-size", "20",
-                 "--method", method, "--tapt", "--tapt-epochs", "2", "--lr", "1e-3") == 0
+                 "--method", method, "--tapt", "--tapt-epochs", "2", "--lr", "1e-3", "--tapt-head", "fresh") == 0
     result = result_of(out)
     assert result["tapt"]["head_fresh"] is True and "fresh initialization" in result["tapt"]["note"]
+    assert result["tapt"]["head"] == {"source": "fresh"}
     assert result["tapt"]["mlm_loss_best"] <= result["tapt"]["mlm_loss_start"]
     assert any(r["split"].startswith("tapt-") for r in rows_of(out))
     assert "fresh initialization" in capsys.readouterr().out

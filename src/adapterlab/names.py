@@ -16,6 +16,11 @@ METHODS: tuple[str, ...] = get_args(Method)
 Precision = Literal["auto", "no", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
+# Where TAPT's masked-LM head starts when the backbone ships none: warmed up on general text
+# (train/mlm_head.py, cached per backbone) or a fresh random init.
+TaptHead = Literal["warm", "fresh"]
+TAPT_HEADS: tuple[str, ...] = get_args(TaptHead)
+
 # Storage dtype of a task pack's tensors (cast back to the model's dtype on load).
 PackDtype = Literal["float32", "float16", "bfloat16"]
 PACK_DTYPES: tuple[str, ...] = get_args(PackDtype)

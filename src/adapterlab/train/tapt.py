@@ -19,10 +19,12 @@ from adapterlab.data.tasks import TaskSpec
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.mlm_head import HeadRecord, warm_head
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)
 HEAD_NOTE = "the backbone ships without MLM-head weights; the TAPT head started from a fresh initialization"
+WARM_NOTE = "the backbone ships without MLM-head weights; the head was first trained alone (encoder frozen) on {corpus}"
 
 
 @dataclass
@@ -48,8 +50,15 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
     model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
                                                                            dtype=torch.float32)  # trainable weights in float32
-    head_fresh = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
-    if head_fresh:
+    head_missing = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
+    if not head_missing:
+        head = HeadRecord("pretrained")
+    elif config.tapt_head == "warm":
+        # before the adapters go in: the head learns the bare encoder's outputs, which the
+        # near-identity adapters leave almost unchanged at the start of TAPT
+        head = warm_head(model, tokenizer, model_path, progress=config.progress)
+    else:
+        head = HeadRecord("fresh")
         logger.warning(HEAD_NOTE)
     if config.method == "adapter":
         add_adapters(model, config.adapter, name=adapter_name)
@@ -70,10 +79,12 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     result = train_and_restore_best(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
                         accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}))
     unwrapped = accelerator.unwrap_model(model)
-    summary = {"status": result.status, "head_fresh": head_fresh, "epochs": config.tapt_epochs, "steps": result.steps,
-               "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
-    if head_fresh:
+    summary = {"status": result.status, "head_fresh": head.source == "fresh", "head": head.to_dict(), "epochs": config.tapt_epochs,
+               "steps": result.steps, "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
+    if head.source == "fresh":
         summary["note"] = HEAD_NOTE
+    elif head.source == "warmed":
+        summary["note"] = WARM_NOTE.format(corpus=head.corpus)
     outcome = TaptOutcome(summary)
     if config.method == "adapter":
         outcome.pack = run_dir / "tapt_pack"
