@@ -138,3 +138,15 @@ def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
     assert c6.verdict == "supported" and c6.value == pytest.approx(100 * (0.08 - 0.01) / 2, abs=0.2), c6
     c1 = evaluate_claim(Claim.from_dict({"id": "C1", **paper_claims()["C1"]}), rsa_table(layers, select), "s")
     assert c1.verdict == "supported" and c1.value == pytest.approx(30, abs=1), c1
+
+
+def test_where_on_an_axis_only_one_method_varies():
+    """by_method: {adapter: {tapt: [false, true]}}: fine-tuning's columns carry no tapt label, and
+    `where: {tapt: false}` keeps them (C2 of the TAE replication spec)."""
+    claim = dataclasses.replace(C2, where={"tapt": False})
+    records = []
+    for seed in range(4):
+        records += [record("chemprot", "finetune", seed, 0.60 + 0.01 * seed), record("chemprot", "adapter", seed, 0.70 + 0.01 * seed, tapt=False),
+                    record("chemprot", "adapter", seed, 0.50 + 0.01 * seed, tapt=True)]
+    result = evaluate_claim(claim, table_of(records), "s")
+    assert result.verdict == "supported" and result.value == pytest.approx(10.0) and "tapt=False" in result.detail

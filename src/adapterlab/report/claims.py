@@ -33,9 +33,16 @@ def _matches(column: Column, labels: dict) -> bool:
     return all(key in own and own[key] == value for key, value in labels.items())
 
 
+def _narrowed(column: Column, where: dict) -> bool:
+    """`where` holds for the column; a key the column does not carry is an axis its method does not
+    vary (by_method: {adapter: {tapt: [false, true]}}), so it does not exclude the column."""
+    own = column.labels()
+    return all(own[key] == value for key, value in where.items() if key in own)
+
+
 def _pick(table: Table, labels: dict, where: dict, exclude: tuple[str, ...] = ()) -> list[Column]:
     """The columns with these labels: the selected (best) column of a group where there is one."""
-    found = [c for c in table.columns if _matches(c, {**labels, **where})]
+    found = [c for c in table.columns if _matches(c, labels) and _narrowed(c, where)]
     selected = [c for c in found if BEST in c.labels().values() and not any(c.labels().get(axis) == BEST for axis in exclude)]
     return selected or [c for c in found if BEST not in c.labels().values()]
 
@@ -113,7 +120,7 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list) -> ClaimResult:
     axis = claim.axis
 
     def columns_by_value(labels: dict) -> dict:
-        found = [c for c in table.columns if _matches(c, {**labels, **claim.where}) and c.labels().get(axis) not in (None, BEST)]
+        found = [c for c in table.columns if _matches(c, labels) and _narrowed(c, claim.where) and c.labels().get(axis) not in (None, BEST)]
         return {c.labels()[axis]: c for c in found if BEST not in c.labels().values()}
 
     a, b = columns_by_value(claim.a), columns_by_value(claim.b)
