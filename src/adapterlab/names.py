@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-# How a run trains: adapters (Houlsby et al. 2019) on a frozen backbone, or every weight.
-Method = Literal["adapter", "finetune"]
+# How a run trains: adapters (Houlsby et al. 2019) on a frozen backbone, every weight, or LoRA
+# (Hu et al. 2022, through the peft library) on a frozen backbone.
+Method = Literal["adapter", "finetune", "lora"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 # Accelerate's mixed precision; "auto" = bf16 on a GPU that has it, fp32 ("no") otherwise.

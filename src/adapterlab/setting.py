@@ -82,10 +82,12 @@ class Column:
         return (self.train_size or 0, 0 if self.method == "finetune" else 1, self.adapter_size == BEST, size, lr, rest)
 
     def partner(self) -> "Column | None":
-        """The fine-tuning column an adapter column is compared with: same other settings."""
-        if self.method != "adapter":
+        """The fine-tuning column an adapter (or LoRA) column is compared with: the same other
+        settings, without the method's own (adapter size; LoRA's lora_* axes)."""
+        if self.method not in ("adapter", "lora"):
             return None
-        return dataclasses.replace(self, method="finetune", adapter_size=None)
+        axes = tuple((k, v) for k, v in self.axes if not k.startswith("lora_"))
+        return dataclasses.replace(self, method="finetune", adapter_size=None, axes=axes)
 
     def best_size(self) -> "Column | None":
         """The best-size column that summarises this sized adapter column."""

@@ -19,11 +19,12 @@ from adapterlab.adapters.architectures import ArchitectureTable, resolve_table
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, SharedWeightLinear, TaskHead, TaskLayerNorm
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import METHODS
 
 STATE_ATTR = "adapterlab_state"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-MODES = METHODS  # set_trainable's modes are the methods
+MODES = ("adapter", "finetune")  # set_trainable's modes; LoRA's policy is adapters/lora.py's set_lora_trainable
+PEFT_MARKS = ("lora_",)  # PEFT's parameter names for the weights it adds (LoRA's lora_A / lora_B)
+LORA_STATE_ATTR = "adapterlab_lora"  # set by adapters/lora.py's add_lora: the LoRA settings
 _WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -444,7 +445,8 @@ def count_parameters(model: nn.Module) -> ParamCounts:
 def parameter_roles(model: nn.Module) -> list[tuple[nn.Parameter, str, bool]]:
     """Each distinct parameter with its role and whether the active forward path uses it.
 
-    Roles: "adapter", "layernorm", "head", "backbone". Works with and without adapters.
+    Roles: "adapter" (Houlsby adapters, or LoRA's A and B), "layernorm", "head", "backbone". Works with
+    and without adapters.
     """
     state = adapter_state(model)
     active_names = set(state.router.active_names) if state else set()
@@ -471,6 +473,13 @@ def parameter_roles(model: nn.Module) -> list[tuple[nn.Parameter, str, bool]]:
     for _, site in wrappers(model, AdaptedOutput):
         for task, adapter in site.adapters.items():
             mark(adapter, "adapter", task in active_names)
+    for name, param in model.named_parameters():  # a PEFT method's weights (LoRA) count as the method's, like adapters
+        if any(mark_ in name for mark_ in PEFT_MARKS):
+            roles[id(param)] = (param, "adapter", True)
+    if getattr(model, LORA_STATE_ATTR, None) is not None:  # LoRA trains the encoder's own LayerNorms, not per-task copies
+        for path in layernorm_paths(model):
+            for param in model.get_submodule(path).parameters():
+                roles[id(param)] = (param, "layernorm", True)
     return list(roles.values())
 
 

@@ -19,7 +19,7 @@ LAYOUTS: tuple[str, ...] = get_args(Layout)
 DEFAULT_SELECT = ("adapter_size",)
 # Axes a report may select on validation: the adapter size and any run setting a grid varies.
 SELECTABLE = ("adapter_size", "lr", "batch_size", "epochs", "train_size", "warmup_ratio", "weight_decay", "max_length", "tapt",
-              "tapt_epochs", "tapt_lr", "nonlinearity", "placement", "skip_layers")
+              "tapt_epochs", "tapt_lr", "nonlinearity", "placement", "skip_layers", "lora_r", "lora_alpha", "lora_dropout")
 
 
 @dataclass(frozen=True)

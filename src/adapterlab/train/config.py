@@ -12,13 +12,15 @@ from typing import Any
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
+from adapterlab.adapters.lora import LoraSettings
 from adapterlab.errors import AdapterlabError, reject_unknown
 from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
 # The paper's learning rates (its appendix, Tables 10-11): adapters 1e-4, fine-tuning 2e-5.
-DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5}
+# LoRA: 5e-4, Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks.
+DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5, "lora": 5e-4}
 
 
 def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
@@ -60,9 +62,17 @@ class RunConfig:
     encoding: str = field(default="utf-8", metadata=_about("data", "text encoding of the data files"))
     model: str | None = field(default=None, metadata=_about(
         "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2"))
-    method: Method = field(default="adapter", metadata=_about("model and method", "adapter tuning or full fine-tuning"))
+    method: Method = field(default="adapter", metadata=_about(
+        "model and method", "adapter tuning, full fine-tuning, or LoRA (through peft: pip install 'adapterlab[peft]')"))
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
+    lora_r: int = field(default=8, metadata=_about("model and method", "LoRA rank r (method lora)"))
+    lora_alpha: float = field(default=16.0, metadata=_about("model and method", "LoRA scale: the update is (alpha / r) B A x (method lora)"))
+    lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)"))
+    lora_targets: str | None = field(default=None, metadata=_about(
+        "model and method", "comma-separated modules LoRA adapts (method lora)", unset="query and value projections of the architecture"))
+    lora_layernorm: bool = field(default=True, metadata=_about(
+        "model and method", "LoRA runs train the encoder's LayerNorms too, the paper's policy for adapters", cli="--lora-frozen-layernorm"))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
         unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items())))
@@ -150,6 +160,10 @@ class RunConfig:
             add(f"method={self.method!r}: allowed: {', '.join(METHODS)}")
         if not isinstance(self.adapter, AdapterConfig):
             add(f"adapter={self.adapter!r}: must be an AdapterConfig")
+        if self.method == "lora":
+            found.extend(self.lora.problems())
+            if self.tapt is True:
+                add("tapt=true with method lora: TAPT runs with adapters or fine-tuning (LoRA TAPT is not built yet)")
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
@@ -178,10 +192,20 @@ class RunConfig:
         _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
         if self.keep_checkpoint is True and self.checkpoint is False:
             add("keep_checkpoint=true with checkpoint=false: there is no checkpoint to keep")
-        for name in ("tapt", "save_model", "fast_dropout", "progress", "gradient_checkpointing", "checkpoint", "keep_checkpoint"):
+        for name in ("tapt", "save_model", "fast_dropout", "lora_layernorm", "progress", "gradient_checkpointing", "checkpoint", "keep_checkpoint"):
             if not isinstance(getattr(self, name), bool):
                 add(f"{name}={getattr(self, name)!r}: must be true or false")
         return found
+
+    @property
+    def lora(self) -> LoraSettings:
+        """The LoRA settings of a run (method lora)."""
+        targets = self.lora_targets
+        if isinstance(targets, str):
+            targets = tuple(t.strip() for t in targets.split(",") if t.strip())
+        elif isinstance(targets, list):  # a YAML list in a spec
+            targets = tuple(targets)
+        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.lora_layernorm)
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:

@@ -1,0 +1,170 @@
+"""LoRA through peft (adapters/lora.py) under the paper's freeze policy, on every supported
+architecture: an identity at start, only LoRA / LayerNorms / head train, closed-form counts,
+pack round trip, one-line errors, and a LoRA run through the CLI."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+pytest.importorskip("peft")
+
+from tiny import ARCHS, HIDDEN, LAYERS, outputs, random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv  # noqa: E402
+
+from adapterlab.adapters.inject import count_parameters, head_paths, layernorm_paths  # noqa: E402
+from adapterlab.adapters.io import backbone_identity  # noqa: E402
+from adapterlab.adapters.lora import (  # noqa: E402
+    LORA_TARGETS,
+    LoraSettings,
+    add_lora,
+    load_lora_pack,
+    merge_lora,
+    save_lora_pack,
+    set_lora_trainable,
+)
+from adapterlab.errors import AdapterlabError  # noqa: E402
+
+R = 4
+
+
+def _train_steps(model, batch, steps=3):
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        loss = outputs(model, batch).float().pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lora_starts_as_the_bare_model_and_trains_only_its_share(arch):
+    batch = random_batch()
+    bare, model = tiny_model(arch), tiny_model(arch)
+    add_lora(model, LoraSettings(r=R))
+    assert torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-6)  # B starts at zero
+    set_lora_trainable(model)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _train_steps(model, batch)
+    trainable_paths = head_paths(model) + layernorm_paths(model)
+    for name, param in model.named_parameters():
+        moved = not torch.equal(before[name], param)
+        expected = "lora_" in name or any(name.startswith(p + ".") for p in trainable_paths)
+        if not expected:
+            assert not moved, f"{arch}: {name} changed but is frozen"
+        elif "lora_B" in name or "lora_A" in name:
+            assert moved, f"{arch}: {name} did not train"
+    assert not torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_parameter_counts_match_the_closed_form(arch):
+    model = tiny_model(arch)
+    add_lora(model, LoraSettings(r=R))
+    set_lora_trainable(model)
+    counts = count_parameters(model)
+    # per layer and target: A (r x d_in) + B (d_out x r), both d = hidden for the query and value projections
+    assert counts.adapter == LAYERS * len(LORA_TARGETS[arch]) * 2 * R * HIDDEN
+    norms = sum(p.numel() for path in layernorm_paths(model) for p in model.get_submodule(path).parameters())
+    head = sum(p.numel() for path in head_paths(model) for p in model.get_submodule(path).parameters())
+    assert counts.layernorm == norms and counts.head == head and counts.other == 0
+    assert counts.trainable == counts.adapter + norms + head
+    assert counts.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen_norms = tiny_model(arch)
+    add_lora(frozen_norms, LoraSettings(r=R, layernorm=False))
+    set_lora_trainable(frozen_norms)
+    assert count_parameters(frozen_norms).layernorm == 0 and count_parameters(frozen_norms).trainable == counts.adapter + head
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+def test_pack_round_trip_gives_identical_logits(arch, tmp_path):
+    batch = random_batch()
+    model = tiny_model(arch, seed=0)
+    add_lora(model, LoraSettings(r=R, alpha=8))
+    set_lora_trainable(model)
+    _train_steps(model, batch)
+    size = save_lora_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
+    assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "task.safetensors", "manifest.json"}
+    assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["r"] == R  # PEFT's own format
+    fresh = tiny_model(arch, seed=0)  # the same backbone weights, a fresh head
+    manifest = load_lora_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
+    assert manifest["labels"] == ["a", "b", "c"]
+    assert torch.equal(outputs(fresh, batch), outputs(model, batch))
+    # merged for analyses: plain weights, the same outputs up to rounding
+    merged = merge_lora(fresh)
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    assert torch.allclose(outputs(merged, batch), outputs(model, batch), atol=1e-5)
+
+
+def test_pack_on_another_backbone_is_a_one_line_error(tmp_path):
+    model = tiny_model("bert")
+    add_lora(model, LoraSettings(r=R))
+    save_lora_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    other = tiny_model("roberta")
+    with pytest.raises(AdapterlabError, match="trained on another backbone"):
+        load_lora_pack(other, tmp_path / "pack", backbone_identity(other))
+
+
+def test_unknown_target_and_bad_settings_are_one_line_errors():
+    model = tiny_model("bert")
+    with pytest.raises(AdapterlabError, match="q_proj not found in BertModel.*query"):
+        add_lora(model, LoraSettings(targets=("q_proj",)))
+    assert LoraSettings(r=0, alpha=-1, dropout=1.5, targets=()).problems() == [
+        "lora_r=0: must be an integer >= 1", "lora_alpha=-1: must be a number > 0", "lora_dropout=1.5: must be in [0, 1)",
+        "lora_targets=(): must name one or more modules, e.g. query,value"]
+
+
+def test_a_lora_run_through_the_cli(tmp_path, capsys):
+    from adapterlab.cli import main
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
+    write_sentiment_tsv(tmp_path / "train.tsv", 80, seed=0)
+    write_sentiment_tsv(tmp_path / "dev.tsv", 30, seed=1)
+    common = ["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
+              "--train-size", "40", "--validation-size", "20", "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--no-progress"]
+    assert main([*common, "--method", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lr", "1e-2", "--out", str(tmp_path / "run")]) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "ok" and result["method"] == "lora"
+    assert result["params_by_role"]["lora"] == LAYERS * 2 * 2 * 4 * HIDDEN and result["params_by_role"]["other"] == 0
+    assert result["pack_bytes"] == sum(f.stat().st_size for f in (tmp_path / "run" / "pack").iterdir())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["method"] == "lora" and config["lora_r"] == 4 and config["lora_alpha"] == 8
+    capsys.readouterr()
+    assert main([*common, "--method", "lora", "--tapt", "--out", str(tmp_path / "bad")]) == 2
+    assert "tapt=true with method lora" in capsys.readouterr().err
+    assert main([*common, "--method", "lora", "--lora-targets", "q_proj", "--out", str(tmp_path / "bad2")]) == 2
+    err = capsys.readouterr().err
+    assert "q_proj not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
+    """method: [adapter, finetune, lora] with LoRA's rank a per-method axis chosen on validation: the
+    report has LoRA columns, a selected one, and LoRA-vs-fine-tuning tests paired by seed."""
+    from studyworld import tiny_spec
+
+    from adapterlab.report.build import build_report
+    from adapterlab.study.executor import run_study
+    from adapterlab.study.spec import expand_spec
+
+    root, model = tiny_world
+    spec = tiny_spec(root, model, seeds=(0, 1))
+    spec["grid"]["method"] = ["adapter", "finetune", "lora"]
+    spec["by_method"]["lora"] = {"lr": 1e-2, "lora_r": [2, 4]}
+    spec["report"] = {"select": ["lr", "adapter_size", "lora_r"]}
+    plan = expand_spec(spec)
+    assert len({r.key for r in plan.runs if r.config.method == "lora"}) == 2 and sum(r.config.method == "lora" for r in plan.runs) == 4
+    run_study(plan, tmp_path / "out", isolation="inline")
+    report = build_report(tmp_path / "out")
+    significance = json.loads((tmp_path / "out" / "report" / "significance.json").read_text())
+    tests = significance if isinstance(significance, list) else significance.get("tests", [])
+    lora_tests = [t for t in tests if t["adapter"].startswith("lora")]
+    assert {t["adapter"] for t in lora_tests} >= {"lora lora_r=2", "lora lora_r=4", "lora lora_r=best"}, [t["adapter"] for t in tests]
+    assert all(t["finetune"].startswith("finetune") and t["n_adapter"] == 2 for t in lora_tests)
+    table = (tmp_path / "out" / "report" / "table.md").read_text()
+    assert "lora_r=best" in table
+    del report
