@@ -168,3 +168,32 @@ def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
     table = (tmp_path / "out" / "report" / "table.md").read_text()
     assert "lora_r=best" in table
     del report
+
+
+def test_rsa_and_crosslingual_analyses_read_lora_runs(tiny_world, tmp_path):
+    """`study analyze` on LoRA runs: RSA merges LoRA into the encoder, zero-shot evaluation loads the
+    pack with its head; both give a row per LoRA run."""
+    from studyworld import tiny_spec
+
+    from adapterlab.cli import main
+    from adapterlab.study.executor import run_study
+    from adapterlab.study.spec import expand_spec
+
+    root, model = tiny_world
+    for lang, seed in (("en", 5), ("zh", 6)):
+        write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["grid"]["method"] = ["lora", "adapter"]
+    raw["by_method"]["lora"] = {"lr": 1e-2, "lora_r": 2}
+    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
+                       "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
+    out = tmp_path / "out"
+    run_study(expand_spec(raw), out, isolation="inline")
+    assert main(["study", "analyze", str(out)]) == 0
+    rsa = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
+    assert sum(",lora," in line for line in rsa) == 3  # embeddings + 2 layers
+    lora_rows = [line for line in rsa if ",lora," in line]
+    assert any(not line.split(",")[-2].startswith("1.0") for line in lora_rows)  # LoRA moved the top layers
+    analysis = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())
+    assert {r["method"] for r in analysis["runs"]} == {"lora", "adapter"}
+    assert main(["study", "report", str(out)]) == 0

@@ -133,13 +133,19 @@ def set_lora_trainable(model: nn.Module) -> None:
             param.requires_grad_(True)
 
 
-def _task_tensors(model: nn.Module, settings: LoraSettings) -> dict[str, torch.Tensor]:
-    """The head's and (when they train) the LayerNorms' weights, by parameter name."""
-    tensors = {}
-    for path in head_paths(model) + (layernorm_paths(model) if settings.layernorm else []):
-        for key, param in model.get_submodule(path).named_parameters():
-            tensors[f"{path}.{key}"] = param.detach().contiguous().cpu()
-    return tensors
+def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.Parameter]:
+    """The head's and (when they train) the LayerNorms' parameters by pack key: "heads.<path>.<name>"
+    (path in the task model) and "layernorms.<path>.<name>" (path relative to the encoder, so a bare
+    encoder, e.g. for RSA, takes them too), as in Houlsby packs."""
+    settings = lora_settings(model)
+    base_path, _ = base_model_of(model)
+    found = {}
+    for path in layernorm_paths(model) if settings is not None and settings.layernorm else []:
+        rel = path[len(base_path) + 1:] if base_path else path
+        found.update({f"layernorms.{rel}.{key}": p for key, p in model.get_submodule(path).named_parameters()})
+    for path in head_paths(model) if with_head else []:
+        found.update({f"heads.{path}.{key}": p for key, p in model.get_submodule(path).named_parameters()})
+    return found
 
 
 def save_lora_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] | None, backbone: dict, dtype: torch.dtype = torch.float32) -> int:
@@ -159,7 +165,7 @@ def save_lora_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
         lora = {k: v.detach().to(dtype).contiguous().cpu() for k, v in peft.get_peft_model_state_dict(encoder).items()}
         save_file(lora, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
         encoder.peft_config["default"].save_pretrained(str(tmp))
-        save_file({k: v.to(dtype) for k, v in _task_tensors(model, settings).items()}, str(tmp / TASK_FILE))
+        save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in _task_parameters(model).items()}, str(tmp / TASK_FILE))
         manifest = {"format": LORA_PACK_FORMAT, "format_version": 1, "lora": {**asdict(settings), "targets": list(settings.targets or ())},
                     "backbone": backbone, "head_class": type(model).__name__, "num_labels": getattr(model.config, "num_labels", None),
                     "labels": labels, "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
@@ -214,9 +220,9 @@ def load_lora_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, wi
     if unexpected:
         raise AdapterlabError(f"{folder / PEFT_WEIGHTS}: weights this model has no place for: {', '.join(unexpected[:3])}")
     task = load_file(str(folder / TASK_FILE))
-    own = dict(model.named_parameters())
+    own = _task_parameters(model, with_head)
     for key, tensor in task.items():
-        if not with_head and not any(key.startswith(p + ".") for p in layernorm_paths(model)):
+        if key.startswith("heads.") and not with_head:
             continue
         if key not in own or own[key].shape != tensor.shape:
             raise AdapterlabError(f"{folder / TASK_FILE}: {key} does not fit this model (a head for another task or label count?)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import transformers
 
-from adapterlab.adapters.io import load_adapter
+from adapterlab.adapters.packs import load_pack
 from adapterlab.analysis.rsa_run import load_tuned_encoder
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.example import Example
@@ -65,7 +65,7 @@ def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 1
             raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
         model = load_mlm_model(base_path)
         if result.get("pack"):
-            load_adapter(model, run_dir / "pack", with_head=False)
+            load_pack(model, run_dir / "pack", with_head=False, merge=True)
         else:
             encoder, _ = load_tuned_encoder(run_dir, base_path)
             model.base_model.load_state_dict(encoder.state_dict(), strict=False)

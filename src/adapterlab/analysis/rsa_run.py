@@ -9,7 +9,7 @@ from pathlib import Path
 import transformers
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.io import load_adapter
+from adapterlab.adapters.packs import load_pack
 from adapterlab.analysis.similarity import layer_states, linear_cka, rsa, sample_token_positions
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
@@ -27,8 +27,7 @@ def load_tuned_encoder(run_dir: Path, base_path: str):
         raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
     if result.get("pack"):
         model = transformers.AutoModel.from_pretrained(base_path, use_safetensors=True)
-        load_adapter(model, run_dir / "pack", with_head=False)
-        return model, result
+        return load_pack(model, run_dir / "pack", with_head=False, merge=True), result
     if (run_dir / "model" / "config.json").is_file():
         return transformers.AutoModel.from_pretrained(run_dir / "model", use_safetensors=True), result
     raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for RSA; train it with --save-model")

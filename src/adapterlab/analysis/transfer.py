@@ -10,7 +10,7 @@ from pathlib import Path
 import transformers
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.io import load_adapter
+from adapterlab.adapters.packs import load_pack
 from adapterlab.analysis.crosslingual import crosslingual_averages, language_files
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
@@ -32,7 +32,7 @@ def load_tuned_task_model(run_dir: Path):
     labels = LabelMap(tuple(config["labels"]))
     if result.get("pack"):
         model = build_task_model(config["model_path"], spec, labels)
-        load_adapter(model, run_dir / "pack")
+        load_pack(model, run_dir / "pack")
         tokenizer = load_tokenizer(config["model_path"], load_model_config(config["model_path"]))
     elif (run_dir / "model" / "config.json").is_file():
         auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification

@@ -91,9 +91,15 @@ def probe(model: str | None, method: str, batch_size: int, max_length: int, step
     config.num_labels = 2
     torch.manual_seed(0)
     network = transformers.AutoModelForSequenceClassification.from_config(config)
-    if method == "adapter":
-        al.add_adapters(network, al.AdapterConfig(size=64), name="probe")
-    al.set_trainable(network, method)
+    if method == "lora":
+        from adapterlab.adapters.lora import LoraSettings, add_lora, set_lora_trainable
+
+        add_lora(network, LoraSettings())
+        set_lora_trainable(network)
+    else:
+        if method == "adapter":
+            al.add_adapters(network, al.AdapterConfig(size=64), name="probe")
+        al.set_trainable(network, method)
     network.train()
     optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=1e-4)
     length = min(max_length, (getattr(config, "max_position_embeddings", max_length) or max_length) - 2)
