@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.runtime import keep_freed_memory
@@ -369,6 +370,29 @@ def cmd_rsa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from adapterlab.use.evaluate import evaluate_file, write_evaluation
+
+    evaluation = evaluate_file(args.source, args.data, args.format, args.task, args.columns, args.encoding, args.model, args.batch_size)
+    out = write_evaluation(evaluation, args.out or f"{Path(args.data).stem}.{evaluation['task']}.eval.json")
+    value = evaluation["value"]
+    shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+    unknown = evaluation["metrics"].get("unknown_labels")
+    note = f" ({len(unknown)} gold label(s) the run never saw count as misses: {', '.join(unknown[:3])})" if unknown else ""
+    print(f"{evaluation['task']} ({evaluation['method']}) on {args.data}: {evaluation['metric']} {shown} over {evaluation['examples']} "
+          f"examples{note}; written to {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from adapterlab.use.predict import predict
+
+    out = predict(args.sources, args.data, args.out, args.format, args.columns, args.encoding, args.model, args.batch_size,
+                  progress=not args.no_progress)
+    print(f"predictions of {len(args.sources)} task(s) for {args.data}: {out}")
+    return 0
+
+
 def cmd_crosslingual(args: argparse.Namespace) -> int:
     from adapterlab.analysis.transfer import evaluate_runs
     from adapterlab.train.run import write_json_atomic
@@ -485,6 +509,27 @@ def build_parser() -> argparse.ArgumentParser:
     rsa.add_argument("--out", required=True, help="folder for rsa.csv and rsa.png")
     rsa.add_argument("--no-progress", action="store_true", help="no progress bar")
     rsa.set_defaults(run=cmd_rsa)
+    for verb, helptext in (("predict", "label new text with one or several trained tasks (run folders or task packs)"),
+                           ("evaluate", "score a finished run or task pack on a labelled file with the task's metric")):
+        use = commands.add_parser(verb, help=helptext)
+        if verb == "predict":
+            use.add_argument("sources", nargs="+", help="run folders or task packs (with provenance.json)")
+            use.add_argument("--out", required=True, help="predictions file: .jsonl or .csv")
+        else:
+            use.add_argument("source", help="a finished run folder or a task pack (with provenance.json)")
+            use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.TASK.eval.json here)")
+            use.add_argument("--task", help="read the file as this task (e.g. xnli for an MNLI run; default: the run's task)")
+        use.add_argument("--data", required=True, help="input file" + (": any format the training readers read, or plain text lines"
+                                                                      if verb == "predict" else " with labels"))
+        use.add_argument("--format", help="reader (default: the run's own)" + ("; lines: one text per line, a tab between the texts of a pair"
+                                                                               if verb == "predict" else ""))
+        use.add_argument("--columns", type=_columns, help="FIELD=COLUMN pairs for generic files (default: the run's own)")
+        use.add_argument("--encoding", help="text encoding (default: the run's own)")
+        use.add_argument("--model", help="the base model (default: the one the run or pack records)")
+        use.add_argument("--batch-size", type=_positive, default=64)
+        if verb == "predict":
+            use.add_argument("--no-progress", action="store_true", help="no progress bar")
+        use.set_defaults(run=cmd_predict if verb == "predict" else cmd_evaluate)
     cross = commands.add_parser("crosslingual", help="zero-shot transfer: evaluate English-trained runs on every language")
     cross.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
     cross.add_argument("--pattern", required=True, help="test file per language, with {lang}: e.g. data/xtreme/panx/dev-{lang}.tsv")

@@ -40,6 +40,7 @@ class ReadOptions:
     columns: Mapping[str, str] = field(default_factory=dict)  # our field -> key, header name or index (--columns)
     encoding: str = "utf-8"  # text encoding of the files
     split: str | None = None  # hyperpartisan: keep the ids hp-splits.json gives for this split
+    labels_optional: bool = False  # a table without its label column is read as unlabelled text (`adapterlab predict`)
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,10 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
 
 
-def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimiter: str = "\t") -> list[Example]:
+def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimiter: str = "\t", labels_optional: bool = False) -> list[Example]:
     """Examples from a CSV (`delimiter` ",") or TSV file laid out as `layout` says; every row must
-    have as many columns as the header (or the first row, or `layout.width`)."""
+    have as many columns as the header (or the first row, or `layout.width`). labels_optional: a
+    header without the label column (GLUE's test files) gives unlabelled examples."""
     rows = _csv_rows(path, encoding) if delimiter == "," else _tsv_rows(path, encoding)
     first = next(rows, None)
     if first is None:
@@ -172,6 +174,9 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
         is_header = bool(present)
     if is_header:
         missing = [c for c in wanted if c not in names]
+        if labels_optional and missing == [layout.names.get("label")]:
+            layout = dataclasses.replace(layout, names={k: v for k, v in layout.names.items() if k != "label"})
+            missing = []
         if missing and layout.unlabeled and missing == [layout.names.get("label")]:
             raise AdapterlabError(f"{path}:{number}: no label column {missing[0]!r} (columns are {_short(', '.join(names))}); {layout.unlabeled}")
         if missing:
@@ -209,7 +214,7 @@ def read_glue(path: Path, options: ReadOptions) -> list[Example]:
     if path.suffix.lower() in (".jsonl", ".json"):
         return _read_glue_json(path, options.encoding)
     layout = dataclasses.replace(GLUE_LAYOUTS[task.name], where=f" for GLUE {task.name}")
-    return read_table(path, layout, options.encoding)
+    return read_table(path, layout, options.encoding, labels_optional=options.labels_optional)
 
 
 def _read_glue_json(path: Path, encoding: str) -> list[Example]:
@@ -270,14 +275,14 @@ def read_jsonl(path: Path, options: ReadOptions) -> list[Example]:
 def read_csv(path: Path, options: ReadOptions) -> list[Example]:
     """Comma-separated values, whatever the file's extension (see _delimited_layout). Parsed as
     RFC 4180 over the whole file, so a quoted field may hold commas, quotes and line breaks."""
-    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter=",")
+    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter=",", labels_optional=options.labels_optional)
 
 
 def read_tsv(path: Path, options: ReadOptions) -> list[Example]:
     """Tab-separated values, whatever the file's extension (see _delimited_layout). One record
     per line split on tabs only, quotes being ordinary text (a stray quote in a sentence is
     common, quoted TSV is rare)."""
-    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter="\t")
+    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter="\t", labels_optional=options.labels_optional)
 
 
 def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
@@ -436,7 +441,7 @@ def read_xnli(path: Path, options: ReadOptions) -> list[Example]:
     (sentence1, sentence2, gold_label)."""
     layout = TableLayout({"text": "sentence1", "text_pair": "sentence2", "label": "gold_label"},
                          indices={"text": 0, "text_pair": 1, "label": 2}, width=3, header="all")
-    return read_table(path, layout, options.encoding)
+    return read_table(path, layout, options.encoding, labels_optional=options.labels_optional)
 
 
 def read_hub(name: str, split: str, columns: dict[str, str] | None = None, data_files: dict[str, str] | None = None) -> list[Example]:
@@ -525,9 +530,10 @@ def choose_reader(path: Path, spec: TaskSpec, fmt: str = "auto", columns: Mappin
 
 
 def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: Mapping[str, str] | None = None, split: str | None = None,
-                  encoding: str = "utf-8") -> list[Example]:
+                  encoding: str = "utf-8", labels_optional: bool = False) -> list[Example]:
     """Read one split of task `spec` from `path` with reader `fmt` ("auto": see choose_reader),
-    then check it is not empty and that every label is in the task's label set."""
+    then check it is not empty and that every label is in the task's label set.
+    labels_optional: tables may lack their label column (text to predict)."""
     path = Path(path)
     if not path.exists():
         raise AdapterlabError(f"{path}: file not found")
@@ -536,18 +542,23 @@ def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: 
         raise AdapterlabError(f"{path}: a folder; data format {reader.name!r} reads a file")
     if not path.is_dir() and not reader.files:
         raise AdapterlabError(f"{path}: a file; data format {reader.name!r} reads a folder ({reader.help})")
-    examples = reader.read(path, ReadOptions(task=spec, columns=dict(columns or {}), encoding=encoding, split=split))
+    examples = reader.read(path, ReadOptions(task=spec, columns=dict(columns or {}), encoding=encoding, split=split, labels_optional=labels_optional))
     if not examples:
         raise AdapterlabError(f"{path}: no examples (empty split)")
-    check_labels(examples, spec)
+    check_labels(examples, spec, labels_optional)
     return examples
 
 
-def check_labels(examples: list[Example], spec: TaskSpec) -> None:
-    """Every label must be in the task's label set (regression: a number)."""
+def check_labels(examples: list[Example], spec: TaskSpec, labels_optional: bool = False) -> None:
+    """Every label must be in the task's label set (regression: a number); labels_optional: an
+    example may have none (text to predict)."""
     if spec.kind == "mlm":
         return
     for example in examples:
+        if labels_optional and example.label is None and example.tags is None:
+            if example.text is None and example.tokens is None or (spec.pair and example.tokens is None and example.text_pair is None):
+                raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'text_pair'}")
+            continue
         if spec.kind == "token":
             bad = [t for t in example.tags or () if spec.labels and t not in spec.labels]
             if bad:

@@ -132,5 +132,6 @@ def build_task_model(model_path: str, spec: TaskSpec, labels: LabelMap):
         kwargs = {"num_labels": len(labels.names), "id2label": dict(enumerate(labels.names)), "label2id": {n: i for i, n in enumerate(labels.names)}}
     try:
         return auto.from_pretrained(model_path, use_safetensors=True, dtype=torch.float32, **kwargs)
-    except OSError as err:
-        raise AdapterlabError(f"model {model_path!r} could not be loaded: {str(err).splitlines()[0]}") from None
+    except (OSError, RuntimeError, ValueError) as err:  # a missing or inconsistent folder (weights that do not fit its config)
+        lines = [line for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        raise AdapterlabError(f"model {model_path!r} could not be loaded: {lines[0]}") from None

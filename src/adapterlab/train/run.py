@@ -64,6 +64,7 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import run_tapt
+from adapterlab.use.provenance import write_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +277,8 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
                      "python": platform.python_version(), "git_sha": _git_sha()},
     })
     if accelerator.is_main_process:
+        if typed.pack and Path(typed.pack).is_dir():  # before the result: a finished run's pack always says where it came from
+            write_provenance(Path(typed.pack), read_config(run_dir) or {}, typed.to_dict())
         save_result(run_dir, typed)
     accelerator.wait_for_everyone()
     return typed

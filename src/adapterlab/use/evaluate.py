@@ -1,0 +1,52 @@
+"""`adapterlab evaluate`: a finished run or task pack scored on a labelled file with the task's
+own metric code (train/loop.py's evaluate, the code training used), so anyone can test a run on
+data it never saw (issue #18)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from adapterlab.data.features import Collator, encode
+from adapterlab.data.readers import read_examples
+from adapterlab.data.tasks import get_task
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import write_json_atomic
+from adapterlab.train.loop import evaluate
+from adapterlab.train.run import build_accelerator
+from adapterlab.use.load import load_task
+
+
+def evaluate_file(source: str | Path, data: str | Path, data_format: str | None = None, task: str | None = None,
+                  columns: dict | None = None, encoding: str | None = None, model_path: str | None = None, batch_size: int = 64) -> dict:
+    """{"source", "data", "task", "metric", "value", "examples", "metrics"} of one run or pack on
+    one labelled file, read as the run read its data unless data_format / columns / encoding /
+    task (another reader, e.g. xnli for an MNLI run) say otherwise. A gold label the run never
+    saw counts as a miss (metrics' `unknown_labels`). Raises AdapterlabError on bad input."""
+    loaded = load_task(source, model_path)
+    same_reader = task is None or get_task(task).name == loaded.spec.name
+    read_spec = dataclasses.replace(loaded.spec if same_reader else get_task(task), labels=None)
+    examples = read_examples(data, read_spec, data_format or (loaded.data_format if same_reader else "auto"),
+                             columns if columns is not None else (loaded.columns if same_reader else {}), encoding=encoding or loaded.encoding)
+    unlabelled = sum(1 for e in examples if (e.tags is None if e.tokens is not None else e.label is None))
+    if unlabelled:
+        raise AdapterlabError(f"{data}: {unlabelled} of {len(examples)} examples have no label; evaluate needs a labelled file "
+                              "(`adapterlab predict` labels unlabelled text)")
+    labels = loaded.labels.with_unknown(examples)
+    features = encode(examples, loaded.spec, labels, loaded.tokenizer, loaded.max_length)
+    accelerator = build_accelerator("auto")
+    metrics = evaluate(accelerator.prepare(loaded.model), features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels, accelerator,
+                       batch_size)
+    if labels.unknown:
+        metrics["unknown_labels"] = list(labels.unknown)
+    return {"source": str(source), "data": str(data), "task": loaded.name, "method": loaded.method, "metric": loaded.spec.metric,
+            "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics}
+
+
+def write_evaluation(evaluation: dict, out: str | Path) -> Path:
+    path = Path(out)
+    if path.is_dir():
+        raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, evaluation)
+    return path

@@ -1,0 +1,86 @@
+"""A trained task, ready to run: from a finished run folder (any method) or a task pack with its
+provenance.json, the model with its head, its tokenizer, task, labels and how its data is read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
+from adapterlab.adapters.lora import is_lora_pack
+from adapterlab.adapters.packs import load_pack
+from adapterlab.data.features import LabelMap
+from adapterlab.data.tasks import TaskSpec, get_task
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
+from adapterlab.use.provenance import check_base, provenance_of, read_provenance
+
+
+@dataclass
+class LoadedTask:
+    """name: how outputs are keyed (the task, or the folder when two tasks share a name).
+    max_length: the run's (tokens, special tokens included). data_format / columns / encoding:
+    how the run read its data, the default for files read with it."""
+
+    name: str
+    source: Path
+    model: object  # a transformers task model, in eval mode
+    tokenizer: object
+    spec: TaskSpec
+    labels: LabelMap
+    max_length: int
+    data_format: str
+    columns: dict
+    encoding: str
+    method: str
+
+
+def load_task(source: str | Path, model_path: str | None = None) -> LoadedTask:
+    """A run folder (result.json + config.json; adapter, LoRA or fine-tuning with --save-model) or
+    a pack folder (an adapter or LoRA pack with provenance.json). model_path overrides the base model a pack
+    records (a warning names a backbone whose config differs). Raises AdapterlabError, one line."""
+    folder = Path(source)
+    if not folder.is_dir():
+        raise AdapterlabError(f"{folder}: not a folder; give a finished run folder or a task pack")
+    if (folder / "result.json").is_file() and (folder / CONFIG_FILE).is_file():
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        result = read_result(folder) or {}
+        if result.get("status") not in ("ok", "diverged"):
+            raise AdapterlabError(f"{folder}: the run did not finish (status {result.get('status')!r})")
+        if result.get("pack"):
+            pack = folder / "pack"
+            provenance = read_provenance(pack) or provenance_of(config, result)
+        elif (folder / "model" / "config.json").is_file():
+            return _fine_tuned(folder, config)
+        else:
+            raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
+    elif (folder / PACK_MANIFEST).is_file() or is_lora_pack(folder):
+        pack, provenance = folder, read_provenance(folder)
+        if provenance is None:
+            raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved by save_adapter, not by a run), so its task "
+                                  "and base model are unknown; load it in Python with adapterlab.load_adapter")
+    else:
+        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a LoRA manifest.json)")
+    base = model_path or provenance.base_model_path
+    if not Path(base).exists() and model_path is None:
+        raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
+    check_base(provenance, base, pack)
+    spec = get_task(provenance.task)
+    labels = LabelMap(tuple(provenance.labels))
+    model = build_task_model(base, spec, labels)
+    load_pack(model, pack)
+    return LoadedTask(provenance.task, folder, model.eval(), load_tokenizer(base, load_model_config(base)), spec, labels,
+                      provenance.max_length, provenance.data_format, provenance.columns, provenance.encoding, provenance.method)
+
+
+def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
+    import transformers
+
+    spec = get_task(config["task"])
+    auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
+    model = auto.from_pretrained(folder / "model", use_safetensors=True)
+    return LoadedTask(config["task"], folder, model.eval(), load_tokenizer(str(folder / "model"), model.config), spec,
+                      LabelMap(tuple(config.get("labels") or ())), int(config.get("max_length_used") or config["max_length"]),
+                      config.get("data_format", "auto"), dict(config.get("columns") or {}), config.get("encoding", "utf-8"), config["method"])

@@ -1,0 +1,177 @@
+"""`adapterlab predict`: one or several trained tasks (run folders or task packs) on an input file
+-> one JSONL or CSV row per example with each task's label and probabilities (classification), value
+(regression) or one tag per word (token tasks) (issue #18).
+
+The input is read once and tokenized once per distinct tokenizer; every task runs batched under
+torch.inference_mode with a progress bar. Input: any file the training readers read (labels, if
+present, are ignored) or plain text lines (`--format lines`: one example per line, a tab between
+the two texts of a pair task, words split on spaces for token tasks).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from adapterlab.data.example import Example
+from adapterlab.data.features import Collator, encode
+from adapterlab.data.readers import read_examples
+from adapterlab.errors import AdapterlabError
+from adapterlab.train.batching import evaluation_batches
+from adapterlab.train.loop import model_inputs
+from adapterlab.train.run import build_accelerator
+from adapterlab.use.load import LoadedTask, load_task
+
+LINES = "lines"
+OUTPUT_SUFFIXES = (".jsonl", ".csv")
+
+
+def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Example]:
+    """Plain text: one example per non-empty line (utf-8-sig drops a BOM; CRLF is fine)."""
+    try:
+        lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding).split("\n")]
+    except (OSError, UnicodeDecodeError) as err:
+        raise AdapterlabError(f"{path}: cannot be read as {encoding} text ({err.__class__.__name__})") from None
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if token:
+            examples.append(Example(tokens=tuple(line.split()), source=f"{path}:{number}"))
+        elif pair:
+            if "\t" not in line:
+                raise AdapterlabError(f"{path}:{number}: a pair task needs two texts separated by a tab")
+            first, second = line.split("\t", 1)
+            examples.append(Example(text=first, text_pair=second, source=f"{path}:{number}"))
+        else:
+            examples.append(Example(text=line, source=f"{path}:{number}"))
+    if not examples:
+        raise AdapterlabError(f"{path}: no text lines")
+    return examples
+
+
+def _read_input(task: LoadedTask, data: Path, data_format: str | None, columns: dict | None, encoding: str | None) -> list[Example]:
+    fmt = data_format or task.data_format
+    if fmt == LINES:
+        return read_lines(data, task.spec.pair, task.spec.kind == "token", encoding or "utf-8")
+    spec = dataclasses.replace(task.spec, labels=None)
+    return read_examples(data, spec, fmt, columns if columns is not None else task.columns, encoding=encoding or task.encoding, labels_optional=True)
+
+
+def _placeholder_labels(examples: list[Example], task: LoadedTask) -> list[Example]:
+    """encode needs a gold label; predict ignores it, so every example gets the first label."""
+    first = task.labels.names[0] if task.labels.names else "0"
+    if task.spec.kind == "token":
+        return [dataclasses.replace(e, tags=tuple(first for _ in e.tokens)) for e in examples]
+    return [dataclasses.replace(e, label=0.0 if task.spec.kind == "regression" else first) for e in examples]
+
+
+@torch.inference_mode()
+def _predict_task(task: LoadedTask, examples: list[Example], batch_size: int, bar: tqdm) -> list[dict]:
+    from adapterlab.data.features import LabelMap
+
+    labels = LabelMap(task.labels.names)
+    features = encode(_placeholder_labels(examples, task), task.spec, labels, task.tokenizer, task.max_length)
+    accelerator = build_accelerator("auto")
+    model = accelerator.prepare(task.model)
+    model.eval()
+    outputs: list[dict] = [{} for _ in examples]
+    words: dict[int, dict[int, str]] = {}
+    for indices, batch in evaluation_batches(features, Collator(task.tokenizer.pad_token_id), batch_size, accelerator):
+        logits = model(**model_inputs(batch)).logits.float()
+        for row, index in enumerate(indices):
+            feature = features[index]
+            if task.spec.kind == "regression":
+                outputs[index] = {"value": logits[row].squeeze(-1).item()}
+            elif task.spec.kind == "token":
+                scored = batch["labels"][row] != -100
+                predicted = logits[row][scored].argmax(-1).tolist()
+                for word, label in zip(feature["_words"], predicted):
+                    words.setdefault(feature["_example"], {})[word] = labels.names[label]
+            else:
+                probabilities = logits[row].softmax(-1).tolist()
+                best = max(range(len(probabilities)), key=probabilities.__getitem__)
+                outputs[index] = {"label": labels.names[best], "probabilities": dict(zip(labels.names, probabilities))}
+        bar.update(len(indices))
+    if task.spec.kind == "token":
+        outputs = [{"tags": [words.get(i, {}).get(w) for w in range(len(e.tokens))]} for i, e in enumerate(examples)]
+    return outputs
+
+
+def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_format: str | None = None, columns: dict | None = None,
+            encoding: str | None = None, model_path: str | None = None, batch_size: int = 64, progress: bool = True) -> Path:
+    """Write predictions of every task in `sources` for every example of `data` to `out` (.jsonl:
+    one object per example, {"index", "text"/"tokens", TASK: {...}}; .csv: one column per output).
+    All tasks must read the input the same way (the same kind of input). Nothing is written
+    unless every task succeeded; the file appears whole (written to a temp file, then renamed)."""
+    out = Path(out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise AdapterlabError(f"--out {out}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}")
+    data = Path(data)
+    if not data.is_file():
+        raise AdapterlabError(f"{data}: file not found")
+    tasks = [load_task(source, model_path) for source in sources]
+    names = [t.name for t in tasks]
+    for task in tasks:
+        if names.count(task.name) > 1:
+            task.name = f"{task.name}@{task.source.name}"
+    kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
+    if len(kinds) > 1:
+        raise AdapterlabError(f"these tasks read different inputs ({', '.join(sorted(kinds))}); predict them in separate runs")
+    examples = _read_input(tasks[0], data, data_format, columns, encoding)
+    features_total = len(examples) * len(tasks)
+    results: dict[str, list[dict]] = {}
+    with tqdm(total=features_total, desc="predict", unit="example", disable=not progress, dynamic_ncols=True) as bar:
+        for task in tasks:
+            results[task.name] = _predict_task(task, examples, batch_size, bar)
+    rows = []
+    for index, example in enumerate(examples):
+        row: dict = {"index": index}
+        if example.tokens is not None:
+            row["tokens"] = list(example.tokens)
+        else:
+            row["text"] = example.text
+            if example.text_pair is not None:
+                row["text_pair"] = example.text_pair
+        for name in results:
+            row[name] = results[name][index]
+        rows.append(row)
+    _write(rows, out, [t.name for t in tasks])
+    return out
+
+
+def _write(rows: list[dict], out: Path, names: list[str]) -> None:
+    if out.suffix == ".jsonl":
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    else:
+        buffer = io.StringIO()
+        header = [k for k in rows[0] if k not in names]
+        flat = []
+        for row in rows:
+            record = {k: (" ".join(v) if isinstance(v, list) else v) for k, v in row.items() if k not in names}
+            for name in names:
+                for key, value in row[name].items():
+                    if key == "probabilities":
+                        record.update({f"{name}:p({label})": p for label, p in value.items()})
+                    else:
+                        record[f"{name}:{key}"] = " ".join(str(x) for x in value) if isinstance(value, list) else value
+            flat.append(record)
+        header += [k for k in flat[0] if k not in header]
+        writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(flat)
+        text = buffer.getvalue()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)

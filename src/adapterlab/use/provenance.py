@@ -1,0 +1,167 @@
+"""What a task pack records about where it came from (provenance.json) and its model card
+(README.md in the Hub's model-card format), written when its run finishes (issue #18).
+
+PEFT's save_pretrained folders record `base_model_name_or_path` and `revision`; a pack records
+those, a hash of the base model's config.json (so a backbone with the same shapes but other
+weights is told apart), the versions, the task, its labels and metric, the run's validation and
+test results, and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+PROVENANCE_FILE = "provenance.json"
+CARD_FILE = "README.md"
+# the run settings a command line needs to reproduce a run; the rest are defaults or derived
+_COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "split_sizes", "labels", "metric", "kind", "fingerprints",
+                 "progress", "lora_targets", "columns", "adapter"}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """base_model: the --model the run was given (None: the embedded MiniLM); base_model_path: where it
+    was loaded from; base_config_sha256: sha256 of its config.json; revision: the Hub commit, when
+    it came from the Hub. validation / test: the run's metrics (the task's metric first)."""
+
+    base_model: str | None
+    base_model_path: str
+    base_config_sha256: str | None
+    revision: str | None
+    method: str
+    task: str
+    kind: str
+    labels: list[str]
+    metric: str
+    validation: dict | None
+    test: dict | None
+    data_format: str
+    columns: dict
+    encoding: str
+    max_length: int
+    command: str
+    versions: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def config_sha256(model_path: str) -> str | None:
+    """sha256 of the backbone's config.json, or None when it is not a local folder."""
+    path = Path(model_path) / "config.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _revision(model_path: str) -> str | None:
+    """The Hub commit of a model loaded through the Hub cache (…/snapshots/<commit>/), else None."""
+    parts = Path(model_path).parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
+
+
+def train_command(config: dict) -> str:
+    """`adapterlab train ...` with every setting that differs from its default."""
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+
+    defaults = RunConfig.defaults()
+    words = ["adapterlab", "train"]
+    for key, value in config.items():
+        if key in _COMMAND_SKIP or value is None or (key in defaults and defaults[key] == value):
+            continue
+        option = "--format" if key == "data_format" else "--" + key.replace("_", "-")
+        if isinstance(value, bool):  # differs from its default: a default-true setting's flag turns it off
+            words.append({"checkpoint": "--no-checkpoint", "fast_dropout": "--native-dropout", "lora_layernorm": "--lora-frozen-layernorm"}.get(key, option))
+        else:
+            words += [option, str(value)]
+    for key, value in (config.get("adapter") or {}).items():
+        if config.get("method") == "adapter" and key in ADAPTER_OPTIONS and value != _adapter_default(key):
+            words += [ADAPTER_OPTIONS[key].get("cli") or "--adapter-" + key.replace("_", "-"), str(value)]
+    if config.get("columns"):
+        words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
+    if config.get("lora_targets") and config.get("method") == "lora":
+        words += ["--lora-targets", str(config["lora_targets"])]
+    return " ".join(shlex.quote(w) for w in words if w)
+
+
+def _adapter_default(key: str):
+    from adapterlab.adapters.config import AdapterConfig
+
+    return getattr(AdapterConfig(), key, None)
+
+
+def provenance_of(config: dict, result: dict) -> Provenance:
+    """The provenance of a finished run from its config.json and result."""
+    return Provenance(
+        base_model=config.get("model"), base_model_path=config["model_path"], base_config_sha256=config_sha256(config["model_path"]),
+        revision=_revision(config["model_path"]), method=config["method"], task=config["task"], kind=config.get("kind", ""),
+        labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
+        test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
+        encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
+        command=train_command(config), versions=dict(result.get("versions") or {}))
+
+
+def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
+    """provenance.json and README.md (the model card) into a pack folder, each written atomically."""
+    provenance = provenance_of(config, result)
+    write_json_atomic(pack / PROVENANCE_FILE, provenance.to_dict())
+    tmp = pack / f".{CARD_FILE}.tmp"
+    tmp.write_text(model_card(provenance, result))
+    tmp.replace(pack / CARD_FILE)
+    return provenance
+
+
+def read_provenance(pack: str | Path) -> Provenance | None:
+    """A pack's provenance, or None for a pack saved without one (by save_adapter alone, or older)."""
+    path = Path(pack) / PROVENANCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Provenance(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as err:
+        raise AdapterlabError(f"{path}: not a provenance record of adapterlab ({err})") from None
+
+
+def check_base(provenance: Provenance | None, model_path: str, pack: str | Path) -> None:
+    """Warn when a pack goes onto a backbone whose config differs from the one it was trained on
+    (same shapes, which load_adapter checks, but maybe other weights)."""
+    if provenance is None or provenance.base_config_sha256 is None:
+        return
+    ours = config_sha256(model_path)
+    if ours is not None and ours != provenance.base_config_sha256:
+        logger.warning("%s was trained on %s (config sha256 %s…); this backbone's config differs (%s…): the pack loads, "
+                       "but its results hold for its own base model", pack, provenance.base_model or provenance.base_model_path,
+                       provenance.base_config_sha256[:12], ours[:12])
+
+
+def model_card(p: Provenance, result: dict) -> str:
+    """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
+    base = p.base_model or "sentence-transformers/all-MiniLM-L6-v2"
+    method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", "lora": "LoRA (Hu et al. 2022, through PEFT)"}.get(p.method, p.method)
+
+    def metrics(values: dict | None) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
+
+    front = ["---", "library_name: adapterlab", f"base_model: {base}", "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
+    body = [
+        f"# {p.task} task pack ({p.method})", "",
+        f"{method} for **{p.task}** ({p.kind}) on top of `{base}`. The pack holds only what the method trains (the "
+        "added weights, the LayerNorms and the task head); the base model is loaded separately.", "",
+        "## Labels", "", ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)", "",
+        "## Results", "", f"- metric: {p.metric}", f"- validation (best checkpoint): {metrics(p.validation)}", f"- test: {metrics(p.test)}",
+        f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)", "",
+        "## How it was made", "", "```bash", p.command, "```", "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.", "",
+        "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --out predictions.jsonl",
+        "adapterlab evaluate THIS_FOLDER --data labelled.tsv", "```", "",
+        f"Base model config sha256: `{p.base_config_sha256}`" + (f", revision `{p.revision}`" if p.revision else "") + ".", "",
+    ]
+    return "\n".join(front + body)

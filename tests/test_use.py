@@ -1,0 +1,163 @@
+"""Using what was trained (issue #18): `adapterlab predict` and `adapterlab evaluate` on run
+folders and task packs of every method, provenance and the model card, bad input."""
+
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny import save_tiny_backbone, write_sentiment_tsv  # noqa: E402
+
+from adapterlab.cli import main  # noqa: E402
+
+PANX = ["john\tB-PER\nvisited\tO\nlondon\tB-LOC\n", "mary\tB-PER\nworks\tO\nat\tO\nacme\tB-ORG\ncorp\tI-ORG\n", "paris\tB-LOC\nis\tO\ngreat\tO\n"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """An adapter run, a LoRA run (when peft is installed), a fine-tuning run with --save-model and a token-task run."""
+    root = tmp_path_factory.mktemp("use")
+    model = save_tiny_backbone(root / "model", dropout=0.0)
+    write_sentiment_tsv(root / "train.tsv", 80, seed=0)
+    write_sentiment_tsv(root / "test.tsv", 30, seed=1)
+    (root / "panx").mkdir()
+    (root / "panx" / "train-en.tsv").write_text("\n".join(PANX * 12))
+    (root / "panx" / "dev-en.tsv").write_text("\n".join(PANX * 3))
+    common = ["train", "--model", str(model), "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--no-progress"]
+    sst = ["--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "test.tsv"), "--train-size", "40", "--validation-size", "20"]
+    runs = {}
+    methods = [("adapter", ["--adapter-size", "8", "--lr", "1e-2"]), ("finetune", ["--lr", "1e-3", "--save-model"])]
+    try:
+        import peft  # noqa: F401
+
+        methods.append(("lora", ["--lora-r", "4", "--lr", "1e-2"]))
+    except ImportError:
+        pass
+    for method, extra in methods:
+        assert main([*common, *sst, "--method", method, *extra, "--out", str(root / method)]) == 0
+        runs[method] = root / method
+    assert main([*common, "--task", "panx", "--train", str(root / "panx" / "train-en.tsv"), "--dev", str(root / "panx" / "dev-en.tsv"),
+                 "--test", str(root / "panx" / "dev-en.tsv"), "--lr", "1e-2", "--out", str(root / "panx-run")]) == 0
+    runs["panx"] = root / "panx-run"
+    return root, model, runs
+
+
+def _result(run):
+    return json.loads((run / "result.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["adapter", "finetune", "lora"])
+def test_evaluate_reproduces_the_runs_own_test_metric(trained, tmp_path, method, capsys):
+    root, _, runs = trained
+    if method not in runs:
+        pytest.skip("peft is not installed")
+    sources = [runs[method]] + ([runs[method] / "pack"] if method != "finetune" else [])
+    for source in sources:
+        out = tmp_path / f"{source.name}.json"
+        assert main(["evaluate", str(source), "--data", str(root / "test.tsv"), "--out", str(out)]) == 0
+        evaluation = json.loads(out.read_text())
+        assert evaluation["value"] == pytest.approx(_result(runs[method])["test_metric"], abs=1e-9)
+        assert evaluation["examples"] == 30 and evaluation["metrics"]["loss"] == pytest.approx(_result(runs[method])["test"]["loss"], rel=1e-5)
+        line = capsys.readouterr().out.strip()
+        assert line.startswith(f"sst2 ({method}) on ") and "accuracy" in line and str(out) in line and len(line.splitlines()) == 1
+
+
+def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
+    root, _, runs = trained
+    texts = tmp_path / "texts.txt"
+    texts.write_bytes("\ufeffgreat fun film\r\n\r\nawful boring plot\r\nthe music\r\n".encode())  # BOM, CRLF, a blank line
+    out = tmp_path / "one.jsonl"
+    assert main(["predict", str(runs["adapter"] / "pack"), "--data", str(texts), "--format", "lines", "--out", str(out), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["great fun film", "awful boring plot", "the music"]
+    for row in rows:
+        probabilities = row["sst2"]["probabilities"]
+        assert sum(probabilities.values()) == pytest.approx(1.0) and row["sst2"]["label"] == max(probabilities, key=probabilities.get)
+    several = [str(runs[m]) for m in ("adapter", "finetune", "lora") if m in runs]
+    out_csv = tmp_path / "several.csv"
+    assert main(["predict", *several, "--data", str(root / "test.tsv"), "--out", str(out_csv), "--no-progress"]) == 0
+    header = out_csv.read_text().splitlines()[0].split(",")
+    assert header[:2] == ["index", "text"] and sum(h.endswith(":label") for h in header) == len(several)
+    assert len(out_csv.read_text().splitlines()) == 31
+    # the adapter's predictions are the same alone and with the others
+    alone = {r["index"]: r["sst2"]["label"] for r in map(json.loads, out.read_text().splitlines())}
+    assert alone[0] in ("0", "1")
+
+
+def test_predict_a_token_task_gives_one_tag_per_word(trained, tmp_path):
+    _, _, runs = trained
+    lines = tmp_path / "sentences.txt"
+    lines.write_text("john visited paris\nmary works at acme corp today\n")
+    out = tmp_path / "tags.jsonl"
+    assert main(["predict", str(runs["panx"]), "--data", str(lines), "--format", "lines", "--out", str(out), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(r["panx"]["tags"]) for r in rows] == [3, 6] and all(isinstance(t, str) for r in rows for t in r["panx"]["tags"])
+    assert rows[0]["tokens"] == ["john", "visited", "paris"]
+
+
+def test_provenance_and_card_match_the_run(trained, tmp_path):
+    root, model, runs = trained
+    pack = runs["adapter"] / "pack"
+    provenance = json.loads((pack / "provenance.json").read_text())
+    result, config = _result(runs["adapter"]), json.loads((runs["adapter"] / "config.json").read_text())
+    assert provenance["task"] == "sst2" and provenance["labels"] == config["labels"] and provenance["metric"] == "accuracy"
+    assert provenance["test"] == result["test"] and provenance["base_model_path"] == config["model_path"]
+    assert provenance["versions"]["transformers"] == result["versions"]["transformers"] and len(provenance["base_config_sha256"]) == 64
+    card = (pack / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: adapterlab\n") and provenance["command"] in card and "`0`, `1`" in card
+    # the recorded command reproduces the run
+    command = provenance["command"].split()[1:] + ["--out", str(tmp_path / "again"), "--no-progress"]
+    assert main(command) == 0
+    assert _result(tmp_path / "again")["test_metric"] == result["test_metric"]
+
+
+def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tmp_path, caplog, capsys):
+    root, model, runs = trained
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    config = json.loads((other / "config.json").read_text())
+    config["initializer_range"] = 0.03  # the same shapes, another checkpoint
+    (other / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING):
+        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(other),
+                     "--out", str(tmp_path / "e.json")]) == 0
+    assert "this backbone's config differs" in caplog.text
+    import transformers
+
+    wider = tmp_path / "wider"
+    shutil.copytree(model, wider)
+    config = transformers.AutoConfig.from_pretrained(wider)
+    config.hidden_size = 48  # a backbone of another width: the adapters cannot fit
+    transformers.BertModel(config).save_pretrained(wider, safe_serialization=True)
+    capsys.readouterr()
+    assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(wider)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
+    root, _, runs = trained
+    unlabelled = tmp_path / "test.tsv"
+    unlabelled.write_text("index\tsentence\n0\tgreat film\n1\tawful plot\n")  # GLUE's test files have no labels
+    cases = [
+        (["evaluate", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "x.json")], "GLUE's test files are unlabeled"),
+        (["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")], "must end in .jsonl or .csv"),
+        (["predict", str(tmp_path / "nothing"), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "not a folder"),
+        (["predict", str(root), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "neither a finished run folder"),
+        (["predict", str(runs["adapter"]), "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x.jsonl")], "file not found"),
+        (["predict", str(runs["adapter"]), str(runs["panx"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "different inputs"),
+    ]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.glob("x.*"))
+    # predicting an unlabelled GLUE test file works
+    assert main(["predict", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "ok.jsonl"), "--no-progress"]) == 0
+    assert len((tmp_path / "ok.jsonl").read_text().splitlines()) == 2
