@@ -64,7 +64,7 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import run_tapt
-from adapterlab.use.provenance import write_provenance
+from adapterlab.train.provenance import write_provenance
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.use.provenance import check_base, provenance_of, read_provenance
+from adapterlab.train.provenance import check_base, provenance_of, read_provenance
 
 
 @dataclass
