@@ -131,7 +131,8 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "ok" and result["method"] == "lora"
     assert result["params_by_role"]["lora"] == LAYERS * 2 * 2 * 4 * HIDDEN and result["params_by_role"]["other"] == 0
-    assert result["pack_bytes"] == sum(f.stat().st_size for f in (tmp_path / "run" / "pack").iterdir())
+    # pack_bytes: what loading needs (weights and manifests), without the card and provenance written after
+    assert result["pack_bytes"] == sum(f.stat().st_size for f in (tmp_path / "run" / "pack").iterdir() if f.name not in ("README.md", "provenance.json"))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["method"] == "lora" and config["lora_r"] == 4 and config["lora_alpha"] == 8
     capsys.readouterr()
@@ -164,7 +165,12 @@ def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
     tests = significance if isinstance(significance, list) else significance.get("tests", [])
     lora_tests = [t for t in tests if t["adapter"].startswith("lora")]
     assert {t["adapter"] for t in lora_tests} >= {"lora lora_r=2", "lora lora_r=4", "lora lora_r=best"}, [t["adapter"] for t in tests]
-    assert all(t["finetune"].startswith("finetune") and t["n_adapter"] == 2 for t in lora_tests)
+    versus_finetune = [t for t in lora_tests if t["reference"] == "finetune"]
+    assert versus_finetune and all(t["finetune"].startswith("finetune") and t["n_adapter"] == 2 for t in versus_finetune)
+    # LoRA against adapters too: the selected LoRA column against the adapter column, in a family of its own
+    versus_adapter = [t for t in lora_tests if t["reference"] == "adapter"]
+    assert versus_adapter and all(t["finetune"].startswith("adapter") and t["family"].endswith("vs adapter") for t in versus_adapter)
+    assert all(t["verdict"] in ("inconclusive", "LoRA better", "adapter better", "fine-tuning better") for t in tests)
     table = (tmp_path / "out" / "report" / "table.md").read_text()
     assert "lora_r=best" in table
     del report

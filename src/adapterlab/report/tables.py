@@ -12,7 +12,7 @@ from typing import Any
 
 
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
-from adapterlab.setting import Column
+from adapterlab.setting import BEST, Column
 
 
 
@@ -201,6 +201,17 @@ def partner_of(column: Column, columns: list[Column]) -> Column | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
+    """The adapter column a LoRA column is also tested against: the same other settings (neither
+    method's own); the adapter column selected on validation when there is one, else the only one."""
+    if column.method != "lora":
+        return None
+    own = column.partner().replace_best(None).without("method")
+    matches = [c for c in columns if c.method == "adapter" and c.partner() is not None and c.partner().replace_best(None).without("method") == own]
+    selected = [c for c in matches if BEST in c.labels().values()]
+    return (selected or matches)[0] if len(selected or matches) == 1 else None
+
+
 def significance_tests(table: Table, seed: int = 0) -> list[dict]:
     """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
     paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
@@ -208,8 +219,8 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
     corrected together (Benjamini-Hochberg q), and each test says how many seeds would detect
     the observed difference with 80% power."""
     tests = []
-    for column in table.columns:
-        partner = partner_of(column, table.columns)
+    pairs = [(c, partner_of(c, table.columns)) for c in table.columns] + [(c, adapter_partner_of(c, table.columns)) for c in table.columns]
+    for column, partner in pairs:
         if partner is None:
             continue
         for row in table.rows:
@@ -222,14 +233,17 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
                 comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed)
             else:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
-            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, **dataclasses.asdict(comparison),
+            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "method": column.method,
+                          "reference": partner.method, **dataclasses.asdict(comparison),
                           "n_adapter": len(a.values), "n_finetune": len(f.values), "chosen_adapter": a.chosen, "chosen_finetune": f.chosen})
     # Families, corrected apart, so that no comparison is counted twice: the per-setting rows; the
     # rows of the columns selected on validation (which repeat a per-setting comparison); and the
     # average rows (which summarise the others)
     for test in tests:
         test["family"] = "average" if test["task"] == "average" else "selected" if "=best" in test["adapter"] else "per setting"
-    for family in ("per setting", "selected", "average"):
+        if test["reference"] != "finetune":  # LoRA vs adapters: a family of its own
+            test["family"] += f" vs {test['reference']}"
+    for family in dict.fromkeys(t["family"] for t in tests):
         members = [t for t in tests if t["family"] == family]
         for test, q in zip(members, fdr_adjust([t["p"] for t in members])):
             test["q"] = q
@@ -238,12 +252,16 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
     return tests
 
 
+METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA"}
+
+
 def verdict_of(test: dict) -> str:
-    """"adapter better", "fine-tuning better" (BH-corrected q < ALPHA, at least
-    MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
+    """"adapter better", "fine-tuning better" ("LoRA better", ...: the tested method or its
+    reference; BH-corrected q < ALPHA, at least MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
     if test["q"] is None or test["q"] >= ALPHA or test["n"] < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
-    return "adapter better" if test["difference"] > 0 else "fine-tuning better"
+    better = test.get("method", "adapter") if test["difference"] > 0 else test.get("reference", "finetune")
+    return f"{METHOD_WORDS.get(better, better)} better"
 
 
 def _fmt_cell(cell: Cell | None, style: str) -> str:
@@ -293,7 +311,7 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"Adapter minus fine-tuning (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
+        lines += ["", f"Adapter (or LoRA) minus fine-tuning, and LoRA minus adapters (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
                       f"(bootstrap beside it); q = Benjamini-Hochberg within each family (per setting, selected on validation, "
                       f"average rows); a verdict needs q < {ALPHA} and at least {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power "
                       "at the observed effect",
