@@ -89,6 +89,7 @@ def test_pack_round_trip_gives_identical_logits(arch, tmp_path):
     set_lora_trainable(model)
     _train_steps(model, batch)
     size = save_lora_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
+    assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755
     assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "task.safetensors", "manifest.json"}
     assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["r"] == R  # PEFT's own format
     fresh = tiny_model(arch, seed=0)  # the same backbone weights, a fresh head

@@ -147,6 +147,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
                               "save to a new or empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": PACK_FORMAT})
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -161,6 +161,7 @@ def save_lora_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
         raise AdapterlabError(f"save_lora_pack: {target} exists and is not a pack; save to a new or empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
         lora = {k: v.detach().to(dtype).contiguous().cpu() for k, v in peft.get_peft_model_state_dict(encoder).items()}
         save_file(lora, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})

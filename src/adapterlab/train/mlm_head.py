@@ -195,6 +195,7 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
         record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started)
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+        staging.chmod(0o755)
         save_file({name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE))
         (staging / RECORD_FILE).write_text(json.dumps({**record.to_dict(), "settings": asdict(settings), "model": model_path,
                                                        "adapterlab": adapterlab.__version__}, indent=2) + "\n")
