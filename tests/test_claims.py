@@ -150,3 +150,15 @@ def test_where_on_an_axis_only_one_method_varies():
                     record("chemprot", "adapter", seed, 0.50 + 0.01 * seed, tapt=True)]
     result = evaluate_claim(claim, table_of(records), "s")
     assert result.verdict == "supported" and result.value == pytest.approx(10.0) and "tapt=False" in result.detail
+
+
+def test_a_spread_claim_on_a_method_that_never_learned_is_not_applicable():
+    """Adapters at MCC 0 for every learning rate and seed have no spread because they never left
+    the majority class; C5 must not count that as robustness."""
+    claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
+    records = []
+    for lr in (2e-5, 6e-5, 1e-4):
+        for seed in range(5):
+            records += [record("cola", "adapter", seed, 0.0, lr=lr), record("cola", "finetune", seed, 0.1 * (lr * 1e4) + 0.01 * seed, lr=lr)]
+    result = evaluate_claim(claim, table_of(records), "s")
+    assert result.verdict == "not applicable" and "did not learn" in result.detail, result

@@ -133,6 +133,12 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list) -> ClaimResult:
         return _result(claim, study, gap(low), gap(high), f"(a-b at {axis}={low}) - (a-b at {axis}={high})")
     if len(a) < 2 or len(b) < 2:
         return _not_applicable(claim, study, f"needs two values of {axis} for a and for b")
+    for side, columns in (("a", a), ("b", b)):
+        values = {v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values}
+        if len(values) == 1:  # e.g. MCC 0 everywhere: the majority class at every setting; a spread of 0 means nothing
+            return _not_applicable(claim, study, f"every {side} cell ({', '.join(f'{k}={v}' for k, v in getattr(claim, side).items())}) is "
+                                                 f"{next(iter(values)):.2f} at every {axis} and seed: it did not learn at these settings, "
+                                                 "so its spread says nothing about sensitivity")
     return _result(claim, study, _spread_by_seed(table, list(b.values()), rows), _spread_by_seed(table, list(a.values()), rows),
                    f"std over {axis} of b ({len(b)} values) minus of a ({len(a)} values)")
 

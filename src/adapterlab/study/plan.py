@@ -4,7 +4,8 @@ For each distinct (backbone, method, batch size, max length) the probe times a f
 steps of that backbone's exact shapes with random weights (built from its config, so it works
 offline for any local folder and for bert-base-uncased, roberta-base and xlm-roberta-large,
 whose configs ship in specs/backbones/). Steps per run come from the spec: k (or the training
-file's size), the batch size and the epochs. Evaluation is not timed: the estimate is a lower bound.
+file's size, or the published size of the task's standard training set when the file is not
+here), the batch size and the epochs. Evaluation is not timed: the estimate is a lower bound.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.study.spec import PlannedRun, StudySpec
 
 SHIPPED_CONFIGS = ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
+# Training-set sizes (examples) of the standard splits, for counting the steps of a spec whose
+# training files are not on this machine (hub datasets, or files elsewhere). GLUE: the official
+# train.tsv files; TAE: He et al. (2021) Table 8 (Gururangan et al. 2020); PAN-X English: XTREME's
+# 20,000-sentence split; XNLI trains on MNLI.
+PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702, "qnli": 104743,
+                         "rte": 2490, "wnli": 635, "chemprot": 4169, "rct": 180040, "acl-arc": 1688, "sciie": 3219, "hyperpartisan": 515,
+                         "ag": 115000, "helpfulness": 115251, "imdb": 20000, "panx": 20000, "xnli": 392702}
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,11 @@ def _training_examples(config) -> int:
     from adapterlab.data.tasks import get_task
 
     if not config.train or not Path(config.train).exists():
-        raise AdapterlabError(f"{config.train}: training data not found, and the spec gives no train_size to count steps from")
+        if config.task in PUBLISHED_TRAIN_SIZES:  # the standard split's size: the count of a run on the published data
+            return PUBLISHED_TRAIN_SIZES[config.task]
+        where = config.train or config.hub
+        raise AdapterlabError(f"{where}: training data not here and {config.task!r} has no published size in study plan; "
+                              "give train_size in the spec to count its steps")
     train, _, _, _ = read_task_data(get_task(config.task), config.train, config.dev, config.test, None, config.data_format,
                                     config.columns, config.encoding)
     return len(train)
