@@ -82,7 +82,8 @@ def test_every_option_reaches_its_setting():
         "--adapter-placement", "ffn", "--adapter-dropout", "0.1", "--skip-layers", "2", "--lr", "1e-3", "--epochs", "3",
         "--batch-size", "4", "--max-length", "64", "--warmup-ratio", "0.1", "--weight-decay", "0", "--max-grad-norm", "0",
         "--seed", "7", "--eval-every", "5", "--grad-accum", "2", "--gradient-checkpointing", "--early-stop", "3", "--no-checkpoint", "--mixed-precision", "no", "--native-dropout", "--tapt", "--tapt-epochs", "2",
-        "--tapt-lr", "1e-4", "--tapt-head", "fresh", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress",
+        "--tapt-lr", "1e-4", "--tapt-head", "fresh", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress", "--report-to", "tensorboard",
+        "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "query,key", "--lora-frozen-layernorm",
         "--out", "x", "--overwrite",
     ])
     config = config_from_args(args)
@@ -93,7 +94,8 @@ def test_every_option_reaches_its_setting():
         lr=1e-3, epochs=3, batch_size=4, max_length=64, warmup_ratio=0.1, weight_decay=0.0, max_grad_norm=0.0, seed=7, eval_every=5,
         grad_accum=2, gradient_checkpointing=True, early_stop=3, checkpoint=False,
         mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, tapt_head="fresh", mlm_probability=0.2, save_model=True,
-        pack_dtype="float16", progress=False,
+        pack_dtype="float16", progress=False, report_to="tensorboard", lora_r=4, lora_alpha=8.0, lora_dropout=0.1, lora_targets="query,key",
+        lora_layernorm=False,
     )
     assert args.out == "x" and args.overwrite
     for field in dataclasses.fields(RunConfig):  # the command above sets every setting away from its default

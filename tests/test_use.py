@@ -161,3 +161,33 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     # predicting an unlabelled GLUE test file works
     assert main(["predict", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "ok.jsonl"), "--no-progress"]) == 0
     assert len((tmp_path / "ok.jsonl").read_text().splitlines()) == 2
+
+
+def test_report_to_tensorboard_logs_every_metrics_row(tmp_path, capsys):
+    """--report-to tensorboard: the settings as hyperparameters and each metrics.jsonl row as
+    scalars, read back from the event file offline; metrics.jsonl is unchanged."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
+    write_sentiment_tsv(tmp_path / "train.tsv", 60, seed=0)
+    write_sentiment_tsv(tmp_path / "dev.tsv", 20, seed=1)
+    out = tmp_path / "run"
+    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
+                 "--train-size", "30", "--validation-size", "10", "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--lr", "1e-2",
+                 "--eval-every", "2", "--no-progress", "--report-to", "tensorboard", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    events = list((out / "trackers").rglob("events.out.tfevents.*"))
+    assert events
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    validation = [r for r in rows if r["split"] == "validation"]
+    assert "validation/accuracy" in tags and "test/accuracy" in tags
+    logged = accumulator.Scalars("validation/accuracy")
+    assert [round(e.value, 6) for e in logged] == [round(r["accuracy"], 6) for r in validation]
+    assert [e.step for e in logged] == [r["step"] for r in validation]
+    capsys.readouterr()
+    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--report-to", "neptune",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "report_to='neptune': not a tracker" in capsys.readouterr().err

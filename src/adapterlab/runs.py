@@ -27,7 +27,7 @@ CONFIG_FILE = "config.json"
 MARKER_FILE = ".adapterlab-run"  # "this folder was created by adapterlab for one run"
 CHECKPOINT_DIR = "checkpoint"
 # Everything a run writes into its folder; nothing else there is ever removed.
-OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR)
+OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR, "trackers")
 
 
 def write_json_atomic(path: Path, data: dict | list) -> None:

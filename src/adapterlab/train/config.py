@@ -13,6 +13,7 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
 from adapterlab.adapters.lora import LoraSettings
+from adapterlab.train.trackers import tracker_problems
 from adapterlab.errors import AdapterlabError, reject_unknown
 from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
 
@@ -120,6 +121,9 @@ class RunConfig:
         "schedule", "the cheaper dropout masks and attention kernels of train/fast_ops.py for CPU training: the same method, faster",
         cli="--native-dropout"))
     progress: bool = field(default=True, metadata=_about("output", "the progress bar", cli="--no-progress"))
+    report_to: str | None = field(default=None, metadata=_about(
+        "output", "also log the settings and every metrics.jsonl row to these trackers through Accelerate, comma-separated: "
+        "tensorboard (files in the run's trackers/), wandb, mlflow, comet_ml, aim, clearml, dvclive", unset="none"))
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -167,6 +171,9 @@ class RunConfig:
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
+        if self.report_to is not None:
+            found.extend(tracker_problems(self.report_to) if isinstance(self.report_to, str) else
+                         [f"report_to={self.report_to!r}: must be tracker names, e.g. tensorboard"])
         if self.tapt_head not in TAPT_HEADS:
             add(f"tapt_head={self.tapt_head!r}: allowed: {', '.join(TAPT_HEADS)}")
         if self.pack_dtype not in PACK_DTYPES:

@@ -64,6 +64,7 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import run_tapt
+from adapterlab.train.trackers import PROJECT, TRACKER_DIR, hyperparameters, scalars, tracker_names
 from adapterlab.train.provenance import write_provenance
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ __all__ = ["CONFIG_FILE", "METRICS_FILE", "RESULT_FILE", "build_accelerator", "b
            "read_result", "run_training", "write_json_atomic"]
 
 
-def build_accelerator(mixed_precision: str) -> Accelerator:
+def build_accelerator(mixed_precision: str, report_to: str | None = None, run_dir: Path | None = None) -> Accelerator:
     if mixed_precision == "auto":
         mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     if not torch.cuda.is_available():
@@ -80,7 +81,9 @@ def build_accelerator(mixed_precision: str) -> Accelerator:
     # Batches are cut per process by train/batching.py (batch_size is the global batch), so no
     # data loader goes through Accelerate. cpu=True on a machine without GPUs lets a
     # multi-process launch use gloo (MULTI_CPU).
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available())
+    trackers = tracker_names(report_to)
+    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), log_with=trackers or None,
+                       project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None)
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -111,7 +114,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     max_length = effective_max_length(config.max_length, model_config, model_path)
     check_fits(config, model_config, tokenizer, model_path)
 
-    accelerator = build_accelerator(config.mixed_precision)
+    accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
     resuming = _can_resume(run_dir, previous, config)
     if accelerator.is_main_process and resuming:
         _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
@@ -124,11 +127,15 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         write_json_atomic(run_dir / CONFIG_FILE, resolved)
     accelerator.wait_for_everyone()
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
+    if config.report_to:
+        accelerator.init_trackers(PROJECT, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, _study_tags(run_dir)))
 
     def record(row: dict) -> None:
         if metrics_log is not None:
             metrics_log.write(json.dumps(finite(row)) + "\n")
             metrics_log.flush()
+        if config.report_to:  # a view of metrics.jsonl, which stays the record
+            accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
 
     started = time.perf_counter()
     if torch.cuda.is_available():
@@ -144,7 +151,21 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     finally:
         if metrics_log is not None:
             metrics_log.close()
+        if config.report_to:
+            accelerator.end_training()
     return _finish(result, run_dir, started, accelerator, model_path)
+
+
+def _study_tags(run_dir: Path) -> dict:
+    """{"study", "setting"} when the run belongs to a study (STUDY/task/setting/seed=N), for trackers."""
+    study = run_dir.resolve().parents[2] / "study.json" if len(run_dir.resolve().parents) > 2 else None
+    if study is None or not study.is_file():
+        return {}
+    try:
+        name = json.loads(study.read_text()).get("name")
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {"study": name, "setting": f"{run_dir.parent.parent.name}/{run_dir.parent.name}"} if name else {}
 
 
 def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
