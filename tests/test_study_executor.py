@@ -122,3 +122,26 @@ def test_local_workers_split_the_cores():
     assert threads_per_worker(1) is None
     assert threads_per_worker(2) == max(1, cores // 2)
     assert threads_per_worker(cores * 4) == 1
+
+
+def test_only_runs_a_subset_and_leaves_the_rest_pending(tiny_world, tmp_path, capsys):
+    """`study run --only method=adapter`: the adapter runs run, fine-tuning stays pending and
+    study.json still plans every run; a label no run has, or no match, is one line."""
+    from adapterlab.cli import main
+    from studyworld import tiny_spec, write_spec
+
+    root, model = tiny_world
+    spec = write_spec(tmp_path / "spec.yaml", tiny_spec(root, model, seeds=(0, 1)))
+    out = tmp_path / "out"
+    assert main(["study", "run", str(spec), "--out", str(out), "--inline", "--no-progress", "--only", "method=adapter", "--only", "seed=1"]) == 0
+    plan = json.loads((out / "study.json").read_text())
+    assert len(plan["runs"]) == 4
+    done = sorted(str(p.parent.relative_to(out)) for p in out.rglob("result.json"))
+    assert len(done) == 1 and done[0].startswith("sst2/adapter") and done[0].endswith("seed=1")
+    capsys.readouterr()
+    assert main(["study", "status", str(out)]) in (0, 3)
+    assert "3 pending" in capsys.readouterr().out
+    for only, message in (("colour=red", "no run has that label"), ("method=lora", "matches none of the 4 runs"), ("method", "expected LABEL=VALUE")):
+        assert main(["study", "run", str(spec), "--out", str(out), "--inline", "--no-progress", "--only", only]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

@@ -239,18 +239,30 @@ def cmd_study_run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{name}: {status}")
         bar.refresh()
 
+    if args.executor == "ray" and args.only:
+        raise AdapterlabError("--only works with the local executor (--executor local)")
     if args.executor == "ray":
         states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command,
                                retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
     else:
         states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress,
                            retry_failed=args.retry_failed, rerun_changed=args.rerun_changed,
-                           isolation="inline" if args.inline else "process")
+                           isolation="inline" if args.inline else "process", only=_only(args.only))
     bar.close()
     _print_status(states)
     # like `train`: 3 when a run failed or was left pending (runs another invocation is running are not ours to report)
     unfinished = [s for s in states if s.state in ("failed", "pending", "changed")]
     return 3 if unfinished else 0
+
+
+def _only(pairs: list[str] | None) -> dict[str, str]:
+    only = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise AdapterlabError(f"--only {pair!r}: expected LABEL=VALUE, e.g. train_size=1000 or task=sst2")
+        only[key.strip()] = value.strip()
+    return only
 
 
 def cmd_study_plan(args: argparse.Namespace) -> int:
@@ -483,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run each run in its worker process, not a child of its own: no ~3 s start-up per run, but a crash "
                           "or out-of-memory kill takes the worker (and its run) with it")
     run.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")
+    run.add_argument("--only", action="append", metavar="LABEL=VALUE", help="run only the runs with this label (repeatable: all must match), e.g. train_size=1000; the rest stay pending")
     run.add_argument("--rerun-changed", action="store_true",
                      help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)")
     run.add_argument("--no-progress", action="store_true")

@@ -445,21 +445,47 @@ def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | N
         return
 
 
+def select_runs(spec: StudySpec, only: dict[str, str] | None) -> StudySpec:
+    """The study with only the runs whose labels match every KEY=VALUE of `only` (numbers compare
+    as numbers: lr=1e-4 matches 0.0001); the others stay pending. Raises AdapterlabError for a key
+    no run has, or a selection that matches no run."""
+    if not only:
+        return spec
+    keys = {key for run in spec.runs for key in {**run.labels, "seed": run.seed}}
+    unknown = sorted(set(only) - keys)
+    if unknown:
+        raise AdapterlabError(f"--only {unknown[0]}=...: no run has that label; labels: {', '.join(sorted(keys))}")
+
+    def same(have, want: str) -> bool:
+        try:
+            return float(have) == float(want)
+        except (TypeError, ValueError):
+            return str(have).lower() == want.lower()
+
+    runs = [run for run in spec.runs if all(same({**run.labels, "seed": run.seed}.get(k), v) for k, v in only.items())]
+    if not runs:
+        raise AdapterlabError(f"--only {' '.join(f'{k}={v}' for k, v in only.items())}: matches none of the {len(spec.runs)} runs")
+    return dataclasses.replace(spec, runs=runs)
+
+
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
               progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
-              rerun_changed: bool = False, isolation: str = "process") -> list[RunState]:
+              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None) -> list[RunState]:
     """Run every pending run of the study with `workers` local worker processes, each run in a
     child process of its own (isolation="process") or in the worker itself ("inline").
 
     Everything is checked before anything is written: the worker count, the output folder, that
     every run folder lies inside it, and that finished runs were made with the settings the spec
     asks for now (else one error naming the run and the settings, unless rerun_changed).
+    only: run just the runs with these labels (select_runs); study.json still plans them all.
     """
     out = Path(out)
     check_study_start(spec, out, workers, rerun_changed)
     if isolation not in RUNNERS:
         raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
+    chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
+    spec = chosen
     if workers == 1:
         _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
         return run_states(spec, out)
