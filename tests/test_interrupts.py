@@ -106,6 +106,26 @@ def test_ctrl_c_mid_run_stops_quietly_and_resume_finishes(tiny_world, tmp_path, 
     assert sorted(r["status"] for r in results(out).values()) == ["ok", "ok"]
 
 
+@pytest.mark.parametrize("workers", [2, 1])
+def test_sigterm_to_the_study_stops_its_workers_and_runs(tiny_world, tmp_path, workers):
+    """A scheduler (SLURM preemption, `kill PID`) sends SIGTERM to the study's main process only:
+    its workers and run children must stop too, not go on claiming runs as orphans."""
+    root, model = tiny_world
+    spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
+    out = tmp_path / "out"
+    process = subprocess.Popen(study_command(spec, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_for(lambda: any((d / "config.json").exists() for d in run_children(process.pid).values()), 120, "a run child that trains")
+        process.send_signal(signal.SIGTERM)  # the main process alone, not the group
+        stdout, stderr = (stream.decode() for stream in process.communicate(timeout=60))
+        wait_for(lambda: not group_processes(process.pid), 30, "the workers and run children to stop")
+    finally:
+        if group_processes(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and "Traceback" not in stderr, (stdout, stderr)
+    assert not list(out.glob("**/*.claim*"))
+
+
 def test_ctrl_c_while_workers_start_prints_no_traceback(tiny_world, tmp_path):
     """The worker processes import torch for seconds after they are spawned; a Ctrl-C then used
     to print one traceback per worker (about 70 lines)."""

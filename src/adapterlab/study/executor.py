@@ -485,7 +485,30 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
         raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
     chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
-    spec = chosen
+    with _sigterm_as_interrupt():  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
+        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the main process while a study runs, so the Ctrl-C
+    cleanup (workers stopped, runs' children killed, claims released) runs instead of leaving
+    orphan workers that go on claiming runs. Outside the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str) -> list[RunState]:
     if workers == 1:
         _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
         return run_states(spec, out)
