@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.claims import ClaimResult, claims_json, claims_markdown, evaluate_claims
@@ -68,8 +69,8 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
     curves = []
     for record in records:
         path = record.folder / METRICS_FILE
-        if not path.exists():
-            continue
+        if not path.exists() or record.result.status not in COMPLETE_STATUSES:
+            continue  # a failed (e.g. killed) run's partial curve is not a curve of its setting
         rows = []
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             if not line.strip():

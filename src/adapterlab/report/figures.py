@@ -136,7 +136,8 @@ def plot_overfitting(curves: list, path: Path) -> Path | None:
         steps = sorted(points)
         style = {"color": colors[name], "linestyle": styles[family_order.index(families[name]) % len(styles)]}
         loss_ax.plot(steps, [statistics.mean(p[0] for p in points[s]) for s in steps], label=name, **style)
-        metric_ax.plot(steps, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in steps],
+        scored = [s for s in steps if any(p[1] is not None for p in points[s])]  # a row without the metric is not drawn as 0
+        metric_ax.plot(scored, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in scored],
                        label=f"{name} ({metrics[name]})", **style)
     loss_ax.set_xlabel("training step")
     loss_ax.set_ylabel("validation loss")
