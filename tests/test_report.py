@@ -244,3 +244,21 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
     assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
     assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
+
+
+def test_a_failed_runs_partial_curve_is_left_out(tmp_path):
+    """A killed run (failed, died) leaves a metrics.jsonl without a metric name in its result: its
+    partial curve belongs to no setting, and the Fig. 5 plot must not crash on it."""
+    from adapterlab.report import figures
+    from adapterlab.report.build import _curves
+
+    ok, failed = tmp_path / "ok", tmp_path / "failed"
+    for folder in (ok, failed):
+        folder.mkdir()
+        (folder / "metrics.jsonl").write_text(json.dumps({"split": "validation", "at": "step", "step": 5, "loss": 0.5, "accuracy": 0.8}) + "\n")
+    setting = Setting.from_labels({"task": "sst2", "method": "adapter", "adapter_size": 64})
+    records = [RunRecord(setting, RunResult(status="ok", metric="accuracy", test_metric=0.8, validation_metric=0.8), ok, 0),
+               RunRecord(setting, RunResult(status="failed"), failed, 1)]
+    curves = _curves(records)
+    assert [c.seed for c in curves] == [0]
+    assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
