@@ -85,6 +85,12 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     assert header[:2] == ["index", "text"] and sum(h.endswith(":label") for h in header) == len(several)
     assert len(out_csv.read_text().splitlines()) == 31
     # the adapter's predictions are the same alone and with the others
+    # two packs both in folders named pack/, and one source twice: every source keeps its own key
+    both = tmp_path / "both.jsonl"
+    assert main(["predict", str(runs["adapter"] / "pack"), str(runs["adapter"] / "pack"), "--data", str(texts), "--format", "lines",
+                 "--out", str(both), "--no-progress"]) == 0
+    keys = [k for k in json.loads(both.read_text().splitlines()[0]) if k.startswith("sst2")]
+    assert len(keys) == 2 and len(set(keys)) == 2
     alone = {r["index"]: r["sst2"]["label"] for r in map(json.loads, out.read_text().splitlines())}
     assert alone[0] in ("0", "1")
 
@@ -111,7 +117,8 @@ def test_provenance_and_card_match_the_run(trained, tmp_path):
     card = (pack / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: adapterlab\n") and provenance["command"] in card and "`0`, `1`" in card
     # the recorded command reproduces the run
-    command = provenance["command"].split()[1:] + ["--out", str(tmp_path / "again"), "--no-progress"]
+    assert provenance["command"].endswith("--out NEW_RUN_FOLDER")
+    command = provenance["command"].split()[1:-1] + [str(tmp_path / "again"), "--no-progress"]
     assert main(command) == 0
     assert _result(tmp_path / "again")["test_metric"] == result["test_metric"]
 
@@ -135,7 +142,8 @@ def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tm
     config.hidden_size = 48  # a backbone of another width: the adapters cannot fit
     transformers.BertModel(config).save_pretrained(wider, safe_serialization=True)
     capsys.readouterr()
-    assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(wider)]) == 2
+    assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(wider),
+                 "--out", str(tmp_path / "wider.json")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -147,11 +155,16 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     cases = [
         (["evaluate", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "x.json")], "GLUE's test files are unlabeled"),
         (["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")], "must end in .jsonl or .csv"),
+        (["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")], "must end in .json"),
         (["predict", str(tmp_path / "nothing"), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "not a folder"),
         (["predict", str(root), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "neither a finished run folder"),
         (["predict", str(runs["adapter"]), "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x.jsonl")], "file not found"),
         (["predict", str(runs["adapter"]), str(runs["panx"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "different inputs"),
     ]
+    same = tmp_path / "same.csv"
+    same.write_text("text,label\ngreat film,1\n")
+    cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
+    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(root / "test.tsv")], "must end in .json"))
     for args, message in cases:
         capsys.readouterr()
         assert main(args) == 2, args

@@ -385,8 +385,11 @@ def cmd_rsa(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from adapterlab.use.evaluate import evaluate_file, write_evaluation
 
+    default = Path(f"{Path(args.data).stem}.{Path(args.source).resolve().name}.eval.json")
+    if args.out is None and default.exists():  # the default name never replaces an earlier evaluation silently
+        raise AdapterlabError(f"{default} exists (an earlier evaluation); name the output with --out")
     evaluation = evaluate_file(args.source, args.data, args.format, args.task, args.columns, args.encoding, args.model, args.batch_size)
-    out = write_evaluation(evaluation, args.out or f"{Path(args.data).stem}.{evaluation['task']}.eval.json")
+    out = write_evaluation(evaluation, args.out or default, args.data)
     value = evaluation["value"]
     shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
     unknown = evaluation["metrics"].get("unknown_labels")
@@ -530,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
             use.add_argument("--out", required=True, help="predictions file: .jsonl or .csv")
         else:
             use.add_argument("source", help="a finished run folder or a task pack (with provenance.json)")
-            use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.TASK.eval.json here)")
+            use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.SOURCE-FOLDER.eval.json here, never overwritten)")
             use.add_argument("--task", help="read the file as this task (e.g. xnli for an MNLI run; default: the run's task)")
         use.add_argument("--data", required=True, help="input file" + (": any format the training readers read, or plain text lines"
                                                                       if verb == "predict" else " with labels"))

@@ -13,6 +13,7 @@ backbone's shapes, the labels, the settings).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -63,9 +64,9 @@ class LoraSettings:
         found = []
         if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r < 1:
             found.append(f"lora_r={self.r!r}: must be an integer >= 1")
-        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or self.alpha <= 0:
+        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not math.isfinite(self.alpha) or self.alpha <= 0:
             found.append(f"lora_alpha={self.alpha!r}: must be a number > 0")
-        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+        if not isinstance(self.dropout, (int, float)) or not math.isfinite(self.dropout) or not 0 <= self.dropout < 1:
             found.append(f"lora_dropout={self.dropout!r}: must be in [0, 1)")
         if self.targets is not None and (not self.targets or not all(isinstance(t, str) and t for t in self.targets)):
             found.append(f"lora_targets={self.targets!r}: must name one or more modules, e.g. query,value")
@@ -105,7 +106,10 @@ def add_lora(model: nn.Module, settings: LoraSettings) -> None:
         raise AdapterlabError(f"LoRA target module(s) {', '.join(missing)} not found in {type(encoder).__name__} "
                               f"(linear layers there: {', '.join(sorted(_linear_names(encoder)))})")
     config = peft.LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=list(targets), bias="none")
-    peft.inject_adapter_in_model(config, encoder)
+    try:
+        peft.inject_adapter_in_model(config, encoder)
+    except (ValueError, TypeError) as err:  # e.g. a LayerNorm named as a target: LoRA adapts linear (and a few other) layers
+        raise AdapterlabError(f"LoRA cannot adapt {', '.join(targets)}: {str(err).splitlines()[0]}") from None
     setattr(model, STATE_ATTR, LoraSettings(settings.r, settings.alpha, settings.dropout, targets, settings.layernorm))
 
 
@@ -165,8 +169,10 @@ def save_lora_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
     try:
         lora = {k: v.detach().to(dtype).contiguous().cpu() for k, v in peft.get_peft_model_state_dict(encoder).items()}
         save_file(lora, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
+        (tmp / PEFT_WEIGHTS).chmod(0o644)
         encoder.peft_config["default"].save_pretrained(str(tmp))
         save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in _task_parameters(model).items()}, str(tmp / TASK_FILE))
+        (tmp / TASK_FILE).chmod(0o644)
         manifest = {"format": LORA_PACK_FORMAT, "format_version": 1, "lora": {**asdict(settings), "targets": list(settings.targets or ())},
                     "backbone": backbone, "head_class": type(model).__name__, "num_labels": getattr(model.config, "num_labels", None),
                     "labels": labels, "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
@@ -215,12 +221,12 @@ def load_lora_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, wi
     settings = LoraSettings(lora["r"], lora["alpha"], lora["dropout"], tuple(lora["targets"]), lora["layernorm"])
     add_lora(model, settings)
     _, encoder = base_model_of(model)
-    weights = load_file(str(folder / PEFT_WEIGHTS))
+    weights = _read(folder / PEFT_WEIGHTS)
     outcome = peft.set_peft_model_state_dict(encoder, weights)
     unexpected = list(getattr(outcome, "unexpected_keys", []) or [])
     if unexpected:
         raise AdapterlabError(f"{folder / PEFT_WEIGHTS}: weights this model has no place for: {', '.join(unexpected[:3])}")
-    task = load_file(str(folder / TASK_FILE))
+    task = _read(folder / TASK_FILE)
     own = _task_parameters(model, with_head)
     for key, tensor in task.items():
         if key.startswith("heads.") and not with_head:
@@ -230,6 +236,13 @@ def load_lora_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, wi
         with torch.no_grad():
             own[key].copy_(tensor.to(own[key].dtype))
     return manifest
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as err:  # SafetensorError, OSError: a truncated or missing file
+        raise AdapterlabError(f"{path}: not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

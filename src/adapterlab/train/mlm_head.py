@@ -187,28 +187,31 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
     if limit is not None and settings.max_length > limit:  # a short position table (e.g. 64 tokens)
         settings = replace(settings, max_length=limit)
     folder = cache_root() / "mlm_heads" / _cache_key(model_path, corpus, settings)
-    if not (folder / HEAD_FILE).is_file():
-        started = time.perf_counter()
-        paragraphs = corpus_paragraphs(corpus)
-        logger.warning("warming up the MLM head on %s (%d paragraphs, %d steps), once for this backbone", corpus, len(paragraphs), settings.steps)
-        before, after = train_head(model, tokenizer, paragraphs, settings, progress)
-        record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-        staging.chmod(0o755)
-        save_file({name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE))
-        (staging / RECORD_FILE).write_text(json.dumps({**record.to_dict(), "settings": asdict(settings), "model": model_path,
-                                                       "adapterlab": adapterlab.__version__}, indent=2) + "\n")
+    if (folder / HEAD_FILE).is_file():
         try:
-            staging.rename(folder)
-        except OSError:  # another run cached it first: same inputs, same head
-            shutil.rmtree(staging, ignore_errors=True)
-        return record
-    load_head(model, folder)
-    stored = json.loads((folder / RECORD_FILE).read_text())
-    return HeadRecord("warmed", stored.get("corpus"), stored.get("texts"), stored.get("steps"), stored.get("mlm_loss_before"),
-                      stored.get("mlm_loss_after"), str(folder), stored.get("seconds"))
-
+            load_head(model, folder)
+            stored = json.loads((folder / RECORD_FILE).read_text())
+            return HeadRecord("warmed", stored.get("corpus"), stored.get("texts"), stored.get("steps"), stored.get("mlm_loss_before"),
+                              stored.get("mlm_loss_after"), str(folder), stored.get("seconds"))
+        except Exception as err:  # a truncated or edited cache entry: warm the head again rather than fail every run
+            logger.warning("%s: unreadable cached MLM head (%s); warming it up again", folder, type(err).__name__)
+            shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    paragraphs = corpus_paragraphs(corpus)
+    logger.warning("warming up the MLM head on %s (%d paragraphs, %d steps), once for this backbone", corpus, len(paragraphs), settings.steps)
+    before, after = train_head(model, tokenizer, paragraphs, settings, progress)
+    record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    staging.chmod(0o755)
+    save_file({name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE))
+    (staging / RECORD_FILE).write_text(json.dumps({**record.to_dict(), "settings": asdict(settings), "model": model_path,
+                                                   "adapterlab": adapterlab.__version__}, indent=2) + "\n")
+    try:
+        staging.rename(folder)
+    except OSError:  # another run cached it first: same inputs, same head
+        shutil.rmtree(staging, ignore_errors=True)
+    return record
 
 def load_head(model, folder: Path) -> None:
     """Copy a cached head (safetensors) into `model`; every head weight must be there, shapes equal."""

@@ -77,6 +77,8 @@ def train_command(config: dict) -> str:
     for key, value in config.items():
         if key in _COMMAND_SKIP or value is None or (key in defaults and defaults[key] == value):
             continue
+        if key in ("train", "dev", "test", "model") and Path(str(value)).exists():
+            value = str(Path(str(value)).resolve())  # runnable from any folder
         option = "--format" if key == "data_format" else "--" + key.replace("_", "-")
         if isinstance(value, bool):  # differs from its default: a default-true setting's flag turns it off
             words.append({"checkpoint": "--no-checkpoint", "fast_dropout": "--native-dropout", "lora_layernorm": "--lora-frozen-layernorm"}.get(key, option))
@@ -89,6 +91,7 @@ def train_command(config: dict) -> str:
         words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
     if config.get("lora_targets") and config.get("method") == "lora":
         words += ["--lora-targets", str(config["lora_targets"])]
+    words += ["--out", "NEW_RUN_FOLDER"]  # a new folder: the original one holds the finished run
     return " ".join(shlex.quote(w) for w in words if w)
 
 
@@ -100,8 +103,9 @@ def _adapter_default(key: str):
 
 def provenance_of(config: dict, result: dict) -> Provenance:
     """The provenance of a finished run from its config.json and result."""
+    model_path = str(Path(config["model_path"]).resolve()) if Path(config["model_path"]).exists() else config["model_path"]
     return Provenance(
-        base_model=config.get("model"), base_model_path=config["model_path"], base_config_sha256=config_sha256(config["model_path"]),
+        base_model=config.get("model"), base_model_path=model_path, base_config_sha256=config_sha256(config["model_path"]),
         revision=_revision(config["model_path"]), method=config["method"], task=config["task"], kind=config.get("kind", ""),
         labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
         test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
@@ -144,11 +148,13 @@ def check_base(provenance: Provenance | None, model_path: str, pack: str | Path)
 
 def model_card(p: Provenance, result: dict) -> str:
     """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
-    base = p.base_model or "sentence-transformers/all-MiniLM-L6-v2"
+    base = p.base_model if p.base_model and not Path(p.base_model).exists() else \
+        "sentence-transformers/all-MiniLM-L6-v2" if not p.base_model else p.base_model_path  # a Hub id, or the folder it was loaded from
     method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", "lora": "LoRA (Hu et al. 2022, through PEFT)"}.get(p.method, p.method)
 
     def metrics(values: dict | None) -> str:
-        return ", ".join(f"{k} {v:.4f}" for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
+        return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in (values or {}).items()
+                         if isinstance(v, (int, float)) and k != "count") or "none"
 
     front = ["---", "library_name: adapterlab", f"base_model: {base}", "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
     body = [
@@ -160,7 +166,7 @@ def model_card(p: Provenance, result: dict) -> str:
         f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)", "",
         "## How it was made", "", "```bash", p.command, "```", "",
         f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.", "",
-        "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --out predictions.jsonl",
+        "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
         "adapterlab evaluate THIS_FOLDER --data labelled.tsv", "```", "",
         f"Base model config sha256: `{p.base_config_sha256}`" + (f", revision `{p.revision}`" if p.revision else "") + ".", "",
     ]

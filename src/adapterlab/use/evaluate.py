@@ -43,8 +43,12 @@ def evaluate_file(source: str | Path, data: str | Path, data_format: str | None 
             "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics}
 
 
-def write_evaluation(evaluation: dict, out: str | Path) -> Path:
+def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Path:
     path = Path(out)
+    if path.suffix != ".json":
+        raise AdapterlabError(f"--out {path}: the file name must end in .json")
+    if path.resolve() == Path(data).resolve():
+        raise AdapterlabError(f"--out {path} is the input file; write the evaluation elsewhere")
     if path.is_dir():
         raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -118,11 +118,10 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     data = Path(data)
     if not data.is_file():
         raise AdapterlabError(f"{data}: file not found")
+    if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
+        raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     tasks = [load_task(source, model_path) for source in sources]
-    names = [t.name for t in tasks]
-    for task in tasks:
-        if names.count(task.name) > 1:
-            task.name = f"{task.name}@{task.source.name}"
+    _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
     if len(kinds) > 1:
         raise AdapterlabError(f"these tasks read different inputs ({', '.join(sorted(kinds))}); predict them in separate runs")
@@ -146,6 +145,22 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         rows.append(row)
     _write(rows, out, [t.name for t in tasks])
     return out
+
+
+def _unique_names(tasks: list[LoadedTask]) -> None:
+    """Each task's output key: its task name, then task@folder, then task@parent/folder, then a number,
+    so that no two sources share a key (two packs both named pack/, or one source given twice)."""
+    for depth in range(3):
+        counts: dict[str, int] = {}
+        for task in tasks:
+            counts[task.name] = counts.get(task.name, 0) + 1
+        clashing = [t for t in tasks if counts[t.name] > 1]
+        if not clashing:
+            return
+        for task in clashing:
+            base = task.name.split("@", 1)[0]
+            parts = task.source.resolve().parts
+            task.name = f"{base}@{'/'.join(parts[-(depth + 1):])}" if depth < 2 else f"{task.name}#{tasks.index(task) + 1}"
 
 
 def _write(rows: list[dict], out: Path, names: list[str]) -> None:
