@@ -34,6 +34,13 @@ def study_command(spec: Path, out: Path, workers: int, progress: bool = False) -
             *([] if progress else ["--no-progress"])]
 
 
+def as_in_a_terminal() -> None:
+    """Popen's preexec_fn: SIGINT at its default, as in a terminal. A shell that starts a job in the
+    background (`cmd &` without job control) ignores SIGINT for it, and Python then never raises
+    KeyboardInterrupt; the Ctrl-C tests must not depend on how the suite itself was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def group_processes(group: int) -> list[tuple[int, list[str]]]:
     """(pid, argv) of the live processes in process group `group`, read from /proc."""
     found = []
@@ -84,7 +91,7 @@ def test_ctrl_c_mid_run_stops_quietly_and_resume_finishes(tiny_world, tmp_path, 
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
     command = study_command(spec, out, workers)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=as_in_a_terminal)
     try:
         # a run child is training: its claim exists and it has written its config
         wait_for(lambda: list(out.glob("*/*/seed=*.claim")) and any((d / "config.json").exists() for d in run_children(process.pid).values()),
@@ -113,7 +120,7 @@ def test_sigterm_to_the_study_stops_its_workers_and_runs(tiny_world, tmp_path, w
     root, model = tiny_world
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
-    process = subprocess.Popen(study_command(spec, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(study_command(spec, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=as_in_a_terminal)
     try:
         wait_for(lambda: any((d / "config.json").exists() for d in run_children(process.pid).values()), 120, "a run child that trains")
         process.send_signal(signal.SIGTERM)  # the main process alone, not the group
@@ -133,7 +140,7 @@ def test_ctrl_c_while_workers_start_prints_no_traceback(tiny_world, tmp_path):
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
     process = subprocess.Popen(study_command(spec, out, 2, progress=True), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=as_in_a_terminal)
     try:
         wait_for(lambda: len([a for _, a in group_processes(process.pid) if any("spawn_main" in part for part in a)]) == 2, 120,
                  "two worker processes")
@@ -164,7 +171,7 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     out = tmp_path / "out"
     command = study_command(spec, out, 2)
     planned = 4
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_in_a_terminal)
     killed: dict[Path, int] = {}  # run folder -> pid of the child killed
     concurrent = set()  # run folders seen with two live children at once
     try:

@@ -262,3 +262,21 @@ def test_a_failed_runs_partial_curve_is_left_out(tmp_path):
     curves = _curves(records)
     assert [c.seed for c in curves] == [0]
     assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_method_with_one_candidate_still_gets_its_selected_column():
+    """Adapters try two learning rates, fine-tuning one: fine-tuning's only rate is its selected
+    column, so the selected adapter column has a partner to be tested against."""
+    from adapterlab.report.tables import significance_tests
+
+    records = []
+    for seed in range(3):
+        records += [_record("sst2", "adapter", seed, 0.80 + 0.01 * seed, lr=1e-4), _record("sst2", "adapter", seed, 0.85 + 0.01 * seed, lr=1e-3),
+                    _record("sst2", "finetune", seed, 0.82 + 0.01 * seed, lr=2e-5)]
+    table = _table("t", records, select=("lr", "adapter_size"))
+    names = [c.name for c in table.columns]
+    assert "k=1000 finetune lr=best" in names and "k=1000 adapter m=best lr=best" in names
+    assert table.cell("sst2", "k=1000 finetune lr=best").chosen == "lr=2e-05"
+    selected = [t for t in significance_tests(table) if t["family"] == "selected"]
+    assert [(t["adapter"], t["finetune"]) for t in selected] == [("k=1000 adapter m=best lr=best", "k=1000 finetune lr=best")]
+    assert selected[0]["difference"] == pytest.approx(3.0)

@@ -149,9 +149,12 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             groups.setdefault(selected, []).append(column)
     cells = dict(table.cells)
     columns = list(table.columns)
+    # A group with one member gets a selected column too when another group has a choice, so that
+    # every method's selected column has its partner (adapter lr=best vs fine-tuning lr=best when
+    # fine-tuning tried one rate); with no choice anywhere there is nothing to select.
+    if all(len(members) < 2 for members in groups.values()):
+        return table
     for selected, members in groups.items():
-        if len(members) < 2:
-            continue
         for row in table.rows:
             candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
             if not candidates:
