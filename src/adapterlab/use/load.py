@@ -76,11 +76,8 @@ def load_task(source: str | Path, model_path: str | None = None) -> LoadedTask:
 
 
 def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
-    import transformers
+    from adapterlab.analysis.transfer import load_tuned_task_model  # the same loader the cross-lingual analysis uses
 
-    spec = get_task(config["task"])
-    auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
-    model = auto.from_pretrained(folder / "model", use_safetensors=True)
-    return LoadedTask(config["task"], folder, model.eval(), load_tokenizer(str(folder / "model"), model.config), spec,
-                      LabelMap(tuple(config.get("labels") or ())), int(config.get("max_length_used") or config["max_length"]),
+    model, tokenizer, spec, labels, _ = load_tuned_task_model(folder)
+    return LoadedTask(config["task"], folder, model.eval(), tokenizer, spec, labels, int(config.get("max_length_used") or config["max_length"]),
                       config.get("data_format", "auto"), dict(config.get("columns") or {}), config.get("encoding", "utf-8"), config["method"])
