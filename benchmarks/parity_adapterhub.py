@@ -12,6 +12,8 @@ Both models load the offline MiniLM; AdapterHub's adapters are filled with rando
 (std 0.05, far from the near-identity init, so that a placement error would show) and copied
 into ours, with the same classifier. It prints the max abs difference of the logits, and of the
 adapters' gradients after one backward pass on the same batch. Parity means < 1e-5.
+With --import it also saves AdapterHub adapters (flexible and own heads, .bin and safetensors)
+and converts them with `adapterlab import-adapterhub`'s code: the pack's logits against AdapterHub's.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="bottleneck size m")
     parser.add_argument("--nonlinearity", default="tanh")
+    parser.add_argument("--import", dest="import_check", action="store_true",
+                        help="also convert AdapterHub-saved folders with import-adapterhub and compare the logits")
     args = parser.parse_args()
 
     import adapters
@@ -90,7 +94,58 @@ def main() -> int:
     print(f"(for scale: the adapters change the logits by up to {effect:.3e})")
     ok = logit_diff < 1e-5 and grad_diff < 1e-5
     print("PARITY OK" if ok else "PARITY FAILED")
+    if args.import_check:
+        ok = _import_check(path, batch, args) and ok
     return 0 if ok else 1
+
+
+def _import_check(path, batch, args) -> bool:
+    """`adapterlab import-adapterhub` on folders AdapterHub's own save_adapter wrote: a flexible-head
+    model (BertAdapterModel + a classification head) and a model with its own head
+    (BertForSequenceClassification + adapters.init), each with random adapter and head weights,
+    saved as .bin and as safetensors. The imported pack's logits against AdapterHub's."""
+    import tempfile
+
+    import adapters
+    import transformers
+    from adapters import AutoAdapterModel, DoubleSeqBnConfig
+
+    from adapterlab.use.adapterhub import import_adapterhub
+    from adapterlab.use.load import load_task
+
+    ok = True
+    for kind in ("flexible head", "own head"):
+        torch.manual_seed(2)
+        if kind == "flexible head":
+            hub = AutoAdapterModel.from_pretrained(path)
+            hub.add_adapter("sentiment", config=DoubleSeqBnConfig(reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity))
+            hub.add_classification_head("sentiment", num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"})
+        else:
+            hub = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
+            adapters.init(hub)
+            hub.add_adapter("sentiment", config=DoubleSeqBnConfig(reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity))
+        hub.set_active_adapters("sentiment")
+        generator = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for name, param in hub.named_parameters():
+                if ".adapters.sentiment." in name or name.startswith(("heads.", "classifier")):
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+        hub.eval()
+        with torch.no_grad():
+            theirs = hub(**batch).logits if kind == "own head" else hub(**batch)[0]
+        for safetensors in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                hub.save_adapter(f"{tmp}/hub", "sentiment", with_head=True, use_safetensors=safetensors)
+                pack = import_adapterhub(f"{tmp}/hub", f"{tmp}/pack", str(path))
+                task = load_task(pack)
+                with torch.no_grad():
+                    ours = task.model(**batch).logits
+            diff = (ours - theirs).abs().max().item()
+            ok = ok and diff < 1e-5
+            print(f"import-adapterhub, {kind}, {'safetensors' if safetensors else '.bin'}: max |logit difference| {diff:.3e} "
+                  f"(labels {list(task.labels.names)})")
+    print("IMPORT OK" if ok else "IMPORT FAILED")
+    return ok
 
 
 def _adapter_pairs(hub, ours):

@@ -84,7 +84,7 @@ def test_every_option_reaches_its_setting():
         "--seed", "7", "--eval-every", "5", "--grad-accum", "2", "--gradient-checkpointing", "--early-stop", "3", "--no-checkpoint", "--mixed-precision", "no", "--native-dropout", "--tapt", "--tapt-epochs", "2",
         "--tapt-lr", "1e-4", "--tapt-head", "fresh", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress", "--report-to", "tensorboard",
         "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "query,key", "--lora-frozen-layernorm",
-        "--out", "x", "--overwrite",
+        "--ia3-feedforward", "key", "--out", "x", "--overwrite",
     ])
     config = config_from_args(args)
     assert config == RunConfig(
@@ -95,7 +95,7 @@ def test_every_option_reaches_its_setting():
         grad_accum=2, gradient_checkpointing=True, early_stop=3, checkpoint=False,
         mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, tapt_head="fresh", mlm_probability=0.2, save_model=True,
         pack_dtype="float16", progress=False, report_to="tensorboard", lora_r=4, lora_alpha=8.0, lora_dropout=0.1, lora_targets="query,key",
-        lora_layernorm=False,
+        lora_layernorm=False, ia3_feedforward="key",
     )
     assert args.out == "x" and args.overwrite
     for field in dataclasses.fields(RunConfig):  # the command above sets every setting away from its default
@@ -132,7 +132,7 @@ def test_help_runs_and_shows_every_option_with_its_default(capsys):
 
 
 @pytest.mark.parametrize("setting, value, allowed", [
-    ("method", "ia3", names.METHODS),
+    ("method", "prefix", names.METHODS),
     ("mixed_precision", "fp8", names.PRECISIONS),
     ("pack_dtype", "int8", names.PACK_DTYPES),
 ])
@@ -167,12 +167,12 @@ def test_adapter_config_validates_with_the_names_enumerations(setting, allowed):
 def test_the_other_copies_of_the_enumerations_agree():
     # Until these modules import from adapterlab.names, their own copies must not drift.
     from adapterlab import runs
-    from adapterlab.adapters import inject, io, layer
+    from adapterlab.adapters import inject, io, layer, peft_methods
     from adapterlab.data import tasks
 
     assert tuple(io.PACK_DTYPES) == names.PACK_DTYPES
     assert tuple(layer.ACTIVATIONS) == names.NONLINEARITIES
-    assert tuple(inject.MODES) == tuple(m for m in names.METHODS if m != "lora")  # LoRA's freeze policy is adapters/lora.py's
+    assert tuple(inject.MODES) == tuple(m for m in names.METHODS if m not in peft_methods.PEFT_METHODS)  # their freeze policy is adapters/peft_methods.py's
     assert {spec.kind for spec in tasks.TASKS.values()} <= set(names.TASK_KINDS)
     assert tuple(runs.COMPLETE_STATUSES) == names.COMPLETE_STATUSES
     assert names.STATUSES[: len(names.COMPLETE_STATUSES)] == names.COMPLETE_STATUSES

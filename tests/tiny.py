@@ -8,14 +8,15 @@ import transformers
 VOCAB = 100
 HIDDEN = 32
 LAYERS = 2
+INTERMEDIATE = 64  # the FFN inner size of every tiny config
 
 _CONFIGS = {
-    "bert": lambda: transformers.BertConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
-    "roberta": lambda: transformers.RobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, pad_token_id=1),
-    "xlm-roberta": lambda: transformers.XLMRobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=66, pad_token_id=1),
-    "electra": lambda: transformers.ElectraConfig(vocab_size=VOCAB, embedding_size=HIDDEN, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64),
-    "distilbert": lambda: transformers.DistilBertConfig(vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=64, max_position_embeddings=64),
-    "deberta-v2": lambda: transformers.DebertaV2Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"]),
+    "bert": lambda: transformers.BertConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64),
+    "roberta": lambda: transformers.RobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=66, pad_token_id=1),
+    "xlm-roberta": lambda: transformers.XLMRobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=66, pad_token_id=1),
+    "electra": lambda: transformers.ElectraConfig(vocab_size=VOCAB, embedding_size=HIDDEN, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64),
+    "distilbert": lambda: transformers.DistilBertConfig(vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE, max_position_embeddings=64),
+    "deberta-v2": lambda: transformers.DebertaV2Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"]),
 }
 
 ARCHS = tuple(_CONFIGS)
@@ -74,7 +75,7 @@ def save_tiny_backbone(folder, arch: str = "bert", dropout: float = 0.1, seed: i
     tokenizer = transformers.BertTokenizerFast.from_pretrained(folder, do_lower_case=True)
     tokenizer.save_pretrained(folder)
     config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=dropout,
+                                     intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=dropout,
                                      attention_probs_dropout_prob=dropout)
     torch.manual_seed(seed)
     transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)

@@ -399,6 +399,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_adapterhub(args: argparse.Namespace) -> int:
+    from adapterlab.backbone import resolve_backbone
+    from adapterlab.use.adapterhub import import_adapterhub, read_adapterhub
+
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AdapterlabError(f"--out {out} exists and is not empty; import into a new folder")
+    hub = read_adapterhub(args.folder)
+    pack = import_adapterhub(args.folder, out, resolve_backbone(args.model), args.task, args.max_length)
+    head = f"with its {hub.head.kind} head ({len(hub.head.labels)} labels)" if hub.head else "without a head (none was saved)"
+    print(f"imported AdapterHub adapter {hub.name!r} (double_seq_bn, m={hub.config.size}, {hub.config.nonlinearity}) {head}: {pack}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from adapterlab.use.predict import predict
 
@@ -546,6 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "predict":
             use.add_argument("--no-progress", action="store_true", help="no progress bar")
         use.set_defaults(run=cmd_predict if verb == "predict" else cmd_evaluate)
+    hub = commands.add_parser("import-adapterhub", help="convert an AdapterHub double_seq_bn (Houlsby) adapter, with its head, into a task pack")
+    hub.add_argument("folder", help="the folder AdapterHub's save_adapter wrote (adapter_config.json, weights, head_config.json)")
+    hub.add_argument("--out", required=True, help="the new task pack folder")
+    hub.add_argument("--model", help="the base model the adapter was trained on (default: the embedded all-MiniLM-L6-v2)")
+    hub.add_argument("--task", help="adapterlab task of the head (default: classification, or token for a tagging head)")
+    hub.add_argument("--max-length", type=_positive, default=128, help="max length predict and evaluate use with the pack")
+    hub.set_defaults(run=cmd_import_adapterhub)
     cross = commands.add_parser("crosslingual", help="zero-shot transfer: evaluate English-trained runs on every language")
     cross.add_argument("--runs", nargs="+", required=True, help="finished run folders (fine-tuning runs need --save-model)")
     cross.add_argument("--pattern", required=True, help="test file per language, with {lang}: e.g. data/xtreme/panx/dev-{lang}.tsv")

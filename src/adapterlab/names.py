@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-# How a run trains: adapters (Houlsby et al. 2019) on a frozen backbone, every weight, or LoRA
-# (Hu et al. 2022, through the peft library) on a frozen backbone.
-Method = Literal["adapter", "finetune", "lora"]
+# How a run trains: adapters (Houlsby et al. 2019) on a frozen backbone, every weight, or one of
+# PEFT's methods on a frozen backbone (adapters/peft_methods.py): LoRA (Hu et al. 2022), LoHa
+# (Hyeon-Woo et al. 2022) or IA3 (Liu et al. 2022).
+Method = Literal["adapter", "finetune", "lora", "loha", "ia3"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 # Accelerate's mixed precision; "auto" = bf16 on a GPU that has it, fp32 ("no") otherwise.

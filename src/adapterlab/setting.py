@@ -82,11 +82,11 @@ class Column:
         return (self.train_size or 0, 0 if self.method == "finetune" else 1, self.adapter_size == BEST, size, lr, rest)
 
     def partner(self) -> "Column | None":
-        """The fine-tuning column an adapter (or LoRA) column is compared with: the same other
-        settings, without the method's own (adapter size; LoRA's lora_* axes)."""
-        if self.method not in ("adapter", "lora"):
+        """The fine-tuning column an adapter (or PEFT method) column is compared with: the same other
+        settings, without the method's own (adapter size; the PEFT methods' lora_* and ia3_* axes)."""
+        if self.method in (None, "finetune"):
             return None
-        axes = tuple((k, v) for k, v in self.axes if not k.startswith("lora_"))
+        axes = tuple((k, v) for k, v in self.axes if not k.startswith(("lora_", "ia3_")))
         return dataclasses.replace(self, method="finetune", adapter_size=None, axes=axes)
 
     def best_size(self) -> "Column | None":

@@ -22,9 +22,11 @@ from adapterlab.errors import AdapterlabError
 
 STATE_ATTR = "adapterlab_state"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-MODES = ("adapter", "finetune")  # set_trainable's modes; LoRA's policy is adapters/lora.py's set_lora_trainable
-PEFT_MARKS = ("lora_",)  # PEFT's parameter names for the weights it adds (LoRA's lora_A / lora_B)
-LORA_STATE_ATTR = "adapterlab_lora"  # set by adapters/lora.py's add_lora: the LoRA settings
+MODES = ("adapter", "finetune")  # set_trainable's modes; PEFT methods' policy is adapters/peft_methods.py's set_peft_trainable
+# PEFT's parameter names for the weights it adds, per method (lora, loha, ia3): lora_A / lora_B,
+# hada_w1_a ..., ia3_l.
+PEFT_MARKS = ("lora_", "hada_", "ia3_l")
+PEFT_STATE_ATTR = "adapterlab_peft"  # set by adapters/peft_methods.py's add_peft: the method's settings
 _WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -473,10 +475,10 @@ def parameter_roles(model: nn.Module) -> list[tuple[nn.Parameter, str, bool]]:
     for _, site in wrappers(model, AdaptedOutput):
         for task, adapter in site.adapters.items():
             mark(adapter, "adapter", task in active_names)
-    for name, param in model.named_parameters():  # a PEFT method's weights (LoRA) count as the method's, like adapters
+    for name, param in model.named_parameters():  # a PEFT method's weights count as the method's, like adapters
         if any(mark_ in name for mark_ in PEFT_MARKS):
             roles[id(param)] = (param, "adapter", True)
-    if getattr(model, LORA_STATE_ATTR, None) is not None:  # LoRA trains the encoder's own LayerNorms, not per-task copies
+    if getattr(model, PEFT_STATE_ATTR, None) is not None:  # PEFT methods train the encoder's own LayerNorms, not per-task copies
         for path in layernorm_paths(model):
             for param in model.get_submodule(path).parameters():
                 roles[id(param)] = (param, "layernorm", True)

@@ -16,7 +16,7 @@ from adapterlab.report.tables import Observation  # noqa: E402
 from adapterlab.runs import RunRecord  # noqa: E402
 from adapterlab.setting import Column  # noqa: E402
 
-COLORS = {"adapter": "#1f77b4", "finetune": "#d62728", "lora": "#2ca02c"}
+COLORS = {"adapter": "#1f77b4", "finetune": "#d62728", "lora": "#2ca02c", "loha": "#9467bd", "ia3": "#ff7f0e"}
 METHOD_KEYS = ("method", "adapter_size")
 
 

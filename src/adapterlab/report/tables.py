@@ -205,9 +205,10 @@ def partner_of(column: Column, columns: list[Column]) -> Column | None:
 
 
 def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
-    """The adapter column a LoRA column is also tested against: the same other settings (neither
-    method's own); the adapter column selected on validation when there is one, else the only one."""
-    if column.method != "lora":
+    """The adapter column a PEFT method's column (LoRA, LoHa, IA3) is also tested against: the same
+    other settings (neither method's own); the adapter column selected on validation when there is
+    one, else the only one."""
+    if column.method in (None, "adapter", "finetune"):
         return None
     own = column.partner().replace_best(None).without("method")
     matches = [c for c in columns if c.method == "adapter" and c.partner() is not None and c.partner().replace_best(None).without("method") == own]
@@ -255,7 +256,7 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
     return tests
 
 
-METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA"}
+METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA", "loha": "LoHa", "ia3": "IA3"}
 
 
 def verdict_of(test: dict) -> str:
@@ -314,7 +315,7 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"Adapter (or LoRA) minus fine-tuning, and LoRA minus adapters (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
+        lines += ["", f"Adapter (or PEFT method) minus fine-tuning, and PEFT method minus adapters (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
                       f"(bootstrap beside it); q = Benjamini-Hochberg within each family (per setting, selected on validation, "
                       f"average rows); a verdict needs q < {ALPHA} and at least {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power "
                       "at the observed effect",

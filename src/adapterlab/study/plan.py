@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import transformers
 
+from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings, add_peft, set_peft_trainable
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.spec import PlannedRun, StudySpec
 
@@ -103,11 +104,9 @@ def probe(model: str | None, method: str, batch_size: int, max_length: int, step
     config.num_labels = 2
     torch.manual_seed(0)
     network = transformers.AutoModelForSequenceClassification.from_config(config)
-    if method == "lora":
-        from adapterlab.adapters.lora import LoraSettings, add_lora, set_lora_trainable
-
-        add_lora(network, LoraSettings())
-        set_lora_trainable(network)
+    if method in PEFT_METHODS:
+        add_peft(network, PeftSettings(method))
+        set_peft_trainable(network)
     else:
         if method == "adapter":
             al.add_adapters(network, al.AdapterConfig(size=64), name="probe")

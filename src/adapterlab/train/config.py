@@ -12,7 +12,7 @@ from typing import Any
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
-from adapterlab.adapters.lora import LoraSettings
+from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
 from adapterlab.train.trackers import tracker_problems
 from adapterlab.errors import AdapterlabError, reject_unknown
 from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
@@ -20,8 +20,9 @@ from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEM
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
 # The paper's learning rates (its appendix, Tables 10-11): adapters 1e-4, fine-tuning 2e-5.
-# LoRA: 5e-4, Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks.
-DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5, "lora": 5e-4}
+# LoRA: 5e-4, Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks; LoHa has no
+# published encoder rate, so LoRA's; IA3: 3e-3, T-Few's (Liu et al. 2022 §3.3).
+DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5, "lora": 5e-4, "loha": 5e-4, "ia3": 3e-3}
 
 
 def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
@@ -64,16 +65,21 @@ class RunConfig:
     model: str | None = field(default=None, metadata=_about(
         "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2"))
     method: Method = field(default="adapter", metadata=_about(
-        "model and method", "adapter tuning, full fine-tuning, or LoRA (through peft: pip install 'adapterlab[peft]')"))
+        "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
-    lora_r: int = field(default=8, metadata=_about("model and method", "LoRA rank r (method lora)"))
-    lora_alpha: float = field(default=16.0, metadata=_about("model and method", "LoRA scale: the update is (alpha / r) B A x (method lora)"))
+    lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)"))
+    lora_alpha: float = field(default=16.0, metadata=_about("model and method", "scale: the update is multiplied by alpha / r (methods lora, loha)"))
     lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)"))
     lora_targets: str | None = field(default=None, metadata=_about(
-        "model and method", "comma-separated modules LoRA adapts (method lora)", unset="query and value projections of the architecture"))
+        "model and method", "comma-separated modules the PEFT method adapts: names, or regular expressions for the end of a name "
+        "(methods lora, loha, ia3)", unset="lora, loha: query and value; ia3: key, value and the feed-forward output"))
+    ia3_feedforward: str | None = field(default=None, metadata=_about(
+        "model and method", "which of the targets IA3 scales at their input, as feed-forward layers (method ia3)",
+        unset="the feed-forward output projection, when the targets are the default"))
     lora_layernorm: bool = field(default=True, metadata=_about(
-        "model and method", "LoRA runs train the encoder's LayerNorms too, the paper's policy for adapters", cli="--lora-frozen-layernorm"))
+        "model and method", "PEFT runs (lora, loha, ia3) train the encoder's LayerNorms too, the paper's policy for adapters",
+        cli="--lora-frozen-layernorm"))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
         unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items())))
@@ -164,10 +170,10 @@ class RunConfig:
             add(f"method={self.method!r}: allowed: {', '.join(METHODS)}")
         if not isinstance(self.adapter, AdapterConfig):
             add(f"adapter={self.adapter!r}: must be an AdapterConfig")
-        if self.method == "lora":
-            found.extend(self.lora.problems())
+        if self.method in PEFT_METHODS:
+            found.extend(self.peft.problems())
             if self.tapt is True:
-                add("tapt=true with method lora: TAPT runs with adapters or fine-tuning (LoRA TAPT is not built yet)")
+                add(f"tapt=true with method {self.method}: TAPT runs with adapters or fine-tuning (TAPT for PEFT methods is not built yet)")
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
@@ -205,14 +211,10 @@ class RunConfig:
         return found
 
     @property
-    def lora(self) -> LoraSettings:
-        """The LoRA settings of a run (method lora)."""
-        targets = self.lora_targets
-        if isinstance(targets, str):
-            targets = tuple(t.strip() for t in targets.split(",") if t.strip())
-        elif isinstance(targets, list):  # a YAML list in a spec
-            targets = tuple(targets)
-        return LoraSettings(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.lora_layernorm)
+    def peft(self) -> PeftSettings:
+        """The PEFT settings of a run (methods lora, loha, ia3)."""
+        return PeftSettings(self.method if self.method in PEFT_METHODS else "lora", self.lora_r, self.lora_alpha, self.lora_dropout,
+                            _names(self.lora_targets), self.lora_layernorm, _names(self.ia3_feedforward))
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -255,3 +257,12 @@ def _check_int(found: list[str], name: str, value, low: int, high: int | None = 
 def _check_number(found: list[str], name: str, value, allowed: str, ok) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
         found.append(f"{name}={value!r}: must be a finite number {allowed}")
+
+
+def _names(value: Any) -> Any:
+    """A comma-separated string (the command line) or a YAML list (a spec) as a tuple of names."""
+    if isinstance(value, str):
+        return tuple(t.strip() for t in value.split(",") if t.strip())
+    if isinstance(value, list):
+        return tuple(value)
+    return value

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from adapterlab.adapters.peft_methods import PEFT_METHODS, TITLES
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import write_json_atomic
 
@@ -25,7 +26,7 @@ PROVENANCE_FILE = "provenance.json"
 CARD_FILE = "README.md"
 # the run settings a command line needs to reproduce a run; the rest are defaults or derived
 _COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "split_sizes", "labels", "metric", "kind", "fingerprints",
-                 "progress", "lora_targets", "columns", "adapter"}
+                 "progress", "lora_targets", "ia3_feedforward", "columns", "adapter"}
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,10 @@ def train_command(config: dict) -> str:
             words += [ADAPTER_OPTIONS[key].get("cli") or "--adapter-" + key.replace("_", "-"), str(value)]
     if config.get("columns"):
         words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
-    if config.get("lora_targets") and config.get("method") == "lora":
-        words += ["--lora-targets", str(config["lora_targets"])]
+    for key in ("lora_targets", "ia3_feedforward"):  # a YAML list in a spec is a comma-separated option
+        value = config.get(key)
+        if value and config.get("method") in PEFT_METHODS:
+            words += ["--" + key.replace("_", "-"), value if isinstance(value, str) else ",".join(value)]
     words += ["--out", "NEW_RUN_FOLDER"]  # a new folder: the original one holds the finished run
     return " ".join(shlex.quote(w) for w in words if w)
 
@@ -115,7 +118,11 @@ def provenance_of(config: dict, result: dict) -> Provenance:
 
 def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
     """provenance.json and README.md (the model card) into a pack folder, each written atomically."""
-    provenance = provenance_of(config, result)
+    return save_provenance(pack, provenance_of(config, result), result)
+
+
+def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provenance:
+    """Write `provenance` and the model card made from it (and the run's `result`) into `pack`."""
     write_json_atomic(pack / PROVENANCE_FILE, provenance.to_dict())
     tmp = pack / f".{CARD_FILE}.tmp"
     tmp.write_text(model_card(provenance, result))
@@ -150,7 +157,7 @@ def model_card(p: Provenance, result: dict) -> str:
     """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
     base = p.base_model if p.base_model and not Path(p.base_model).exists() else \
         "sentence-transformers/all-MiniLM-L6-v2" if not p.base_model else p.base_model_path  # a Hub id, or the folder it was loaded from
-    method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", "lora": "LoRA (Hu et al. 2022, through PEFT)"}.get(p.method, p.method)
+    method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", **{m: f"{TITLES[m]}, through PEFT" for m in PEFT_METHODS}}.get(p.method, p.method)
 
     def metrics(values: dict | None) -> str:
         return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in (values or {}).items()

@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 import adapterlab
 from adapterlab.adapters.inject import add_adapters, count_parameters, parameter_roles, set_trainable
 from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, load_adapter, save_adapter
-from adapterlab.adapters.lora import add_lora, save_lora_pack, set_lora_trainable
+from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, save_peft_pack, set_peft_trainable
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
@@ -217,7 +217,7 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         trainable_params=counts.trainable,
         total_params=counts.total,
         trainable_percent=counts.trainable_percent,
-        params_by_role={("lora" if config.method == "lora" else "adapter"): counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
+        params_by_role={(config.method if config.method in PEFT_METHODS else "adapter"): counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
         stopped_early=outcome.stopped_early,
@@ -260,9 +260,9 @@ def _apply_method(model, config: RunConfig, name: str, tapt):
         else:
             add_adapters(model, config.adapter, name=name)
         return set_trainable(model, "adapter")
-    if config.method == "lora":
-        add_lora(model, config.lora)
-        set_lora_trainable(model)
+    if config.method in PEFT_METHODS:
+        add_peft(model, config.peft)
+        set_peft_trainable(model)
         return count_parameters(model)
     if tapt:
         missing, unexpected = model.base_model.load_state_dict(tapt.encoder_state, strict=False)
@@ -276,8 +276,8 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
         if config.method == "adapter":
             saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
             artifact = {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
-        elif config.method == "lora":
-            size = save_lora_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
+        elif config.method in PEFT_METHODS:
+            size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
             artifact = {"pack": str(run_dir / "pack"), "pack_bytes": size}
         elif config.save_model:
             model.save_pretrained(run_dir / "model", safe_serialization=True)

@@ -7,8 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapterlab.adapters.inject import activate, adapter_names
 from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
-from adapterlab.adapters.lora import is_lora_pack
+from adapterlab.adapters.io import load_adapter
+from adapterlab.adapters.peft_methods import is_peft_pack
 from adapterlab.adapters.packs import load_pack
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
@@ -35,12 +37,27 @@ class LoadedTask:
     columns: dict
     encoding: str
     method: str
+    adapter: str | None = None  # its adapter's name when the model holds several tasks' adapters (load_tasks)
+
+    def activate(self) -> None:
+        """Make this task's adapter the active one of a model shared with other tasks."""
+        if self.adapter is not None:
+            activate(self.model, self.adapter)
 
 
-def load_task(source: str | Path, model_path: str | None = None) -> LoadedTask:
-    """A run folder (result.json + config.json; adapter, LoRA or fine-tuning with --save-model) or
-    a pack folder (an adapter or LoRA pack with provenance.json). model_path overrides the base model a pack
-    records (a warning names a backbone whose config differs). Raises AdapterlabError, one line."""
+def load_tasks(sources: list[str | Path], model_path: str | None = None) -> list[LoadedTask]:
+    """Every source as load_task does, with the adapter packs that share a base model (and a head
+    kind: sequence or token) loaded as named adapters onto one model, so that one backbone pass
+    can run them all (activate_per_example) and the backbone is in memory once."""
+    shared: dict[tuple[str, bool], tuple[object, object]] = {}
+    return [load_task(source, model_path, shared) for source in sources]
+
+
+def load_task(source: str | Path, model_path: str | None = None, shared: dict | None = None) -> LoadedTask:
+    """A run folder (result.json + config.json; adapter, a PEFT method, or fine-tuning with --save-model) or
+    a pack folder (an adapter or PEFT pack with provenance.json). model_path overrides the base model a pack
+    records (a warning names a backbone whose config differs). shared: load_tasks's models by
+    (base, token head), for adapter packs to join. Raises AdapterlabError, one line."""
     folder = Path(source)
     if not folder.is_dir():
         raise AdapterlabError(f"{folder}: not a folder; give a finished run folder or a task pack")
@@ -56,23 +73,31 @@ def load_task(source: str | Path, model_path: str | None = None) -> LoadedTask:
             return _fine_tuned(folder, config)
         else:
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
-    elif (folder / PACK_MANIFEST).is_file() or is_lora_pack(folder):
+    elif (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
         pack, provenance = folder, read_provenance(folder)
         if provenance is None:
             raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved by save_adapter, not by a run), so its task "
                                   "and base model are unknown; load it in Python with adapterlab.load_adapter")
     else:
-        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a LoRA manifest.json)")
+        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a PEFT manifest.json)")
     base = model_path or provenance.base_model_path
     if not Path(base).exists() and model_path is None:
         raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
     check_base(provenance, base, pack)
     spec = get_task(provenance.task)
     labels = LabelMap(tuple(provenance.labels))
-    model = build_task_model(base, spec, labels)
-    load_pack(model, pack)
-    return LoadedTask(provenance.task, folder, model.eval(), load_tokenizer(base, load_model_config(base)), spec, labels,
-                      provenance.max_length, provenance.data_format, provenance.columns, provenance.encoding, provenance.method)
+    if is_peft_pack(pack) or shared is None:  # a PEFT method changes the encoder itself: a model of its own
+        model = build_task_model(base, spec, labels)
+        load_pack(model, pack)
+        tokenizer, adapter = load_tokenizer(base, load_model_config(base)), None
+    else:
+        key = (str(Path(base).resolve()), spec.kind == "token")
+        if key not in shared:
+            shared[key] = (build_task_model(base, spec, labels), load_tokenizer(base, load_model_config(base)))
+        model, tokenizer = shared[key]
+        adapter = load_adapter(model, pack, name=f"task{len(adapter_names(model))}")
+    return LoadedTask(provenance.task, folder, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
+                      provenance.columns, provenance.encoding, provenance.method, adapter)
 
 
 def _fine_tuned(folder: Path, config: dict) -> LoadedTask:

@@ -2,7 +2,9 @@
 -> one JSONL or CSV row per example with each task's label and probabilities (classification), value
 (regression) or one tag per word (token tasks) (issue #18).
 
-The input is read once and tokenized once per distinct tokenizer; every task runs batched under
+The input is read once. Adapter tasks on the same base model share one model and one backbone
+pass per batch (the mixed-task machinery: each task's rows go through its own adapters,
+LayerNorms and head); other tasks run one after another. Everything runs batched under
 torch.inference_mode with a progress bar. Input: any file the training readers read (labels, if
 present, are ignored) or plain text lines (`--format lines`: one example per line, a tab between
 the two texts of a pair task, words split on spaces for token tasks).
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from adapterlab.adapters.inject import activate_per_example
 from adapterlab.data.example import Example
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
@@ -28,7 +31,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.train.batching import evaluation_batches
 from adapterlab.train.loop import model_inputs
 from adapterlab.train.run import build_accelerator
-from adapterlab.use.load import LoadedTask, load_task
+from adapterlab.use.load import LoadedTask, load_tasks
 
 LINES = "lines"
 OUTPUT_SUFFIXES = (".jsonl", ".csv")
@@ -74,36 +77,74 @@ def _placeholder_labels(examples: list[Example], task: LoadedTask) -> list[Examp
     return [dataclasses.replace(e, label=0.0 if task.spec.kind == "regression" else first) for e in examples]
 
 
-@torch.inference_mode()
-def _predict_task(task: LoadedTask, examples: list[Example], batch_size: int, bar: tqdm) -> list[dict]:
+def _encode(task: LoadedTask, examples: list[Example]) -> list[dict]:
     from adapterlab.data.features import LabelMap
 
-    labels = LabelMap(task.labels.names)
-    features = encode(_placeholder_labels(examples, task), task.spec, labels, task.tokenizer, task.max_length)
+    return encode(_placeholder_labels(examples, task), task.spec, LabelMap(task.labels.names), task.tokenizer, task.max_length)
+
+
+def _groups(tasks: list[LoadedTask]) -> list[list[LoadedTask]]:
+    """Tasks that can share one backbone pass: adapters on the same model (load_tasks) that read
+    the input the same way (the same max length); every other task is a group of its own."""
+    groups: dict[tuple, list[LoadedTask]] = {}
+    for task in tasks:
+        key = (id(task.model), task.max_length) if task.adapter is not None else (id(task),)
+        groups.setdefault(key, []).append(task)
+    return list(groups.values())
+
+
+@torch.inference_mode()
+def _predict_group(group: list[LoadedTask], examples: list[Example], batch_size: int, bar: tqdm) -> dict[str, list[dict]]:
+    """Every task of `group` on every example. Two or more adapter tasks on one model run in one
+    backbone pass per batch: the batch is repeated once per task and row block i is routed
+    through task i's adapters, LayerNorms and head (activate_per_example); a batch then holds
+    about batch_size rows in all."""
+    first = group[0]
+    features = _encode(first, examples)  # the same tokenizer and length for the whole group
     accelerator = build_accelerator("auto")
-    model = accelerator.prepare(task.model)
+    model = accelerator.prepare(first.model)
     model.eval()
-    outputs: list[dict] = [{} for _ in examples]
-    words: dict[int, dict[int, str]] = {}
-    for indices, batch in evaluation_batches(features, Collator(task.tokenizer.pad_token_id), batch_size, accelerator):
-        logits = model(**model_inputs(batch)).logits.float()
-        for row, index in enumerate(indices):
-            feature = features[index]
-            if task.spec.kind == "regression":
-                outputs[index] = {"value": logits[row].squeeze(-1).item()}
-            elif task.spec.kind == "token":
-                scored = batch["labels"][row] != -100
-                predicted = logits[row][scored].argmax(-1).tolist()
-                for word, label in zip(feature["_words"], predicted):
-                    words.setdefault(feature["_example"], {})[word] = labels.names[label]
-            else:
-                probabilities = logits[row].softmax(-1).tolist()
-                best = max(range(len(probabilities)), key=probabilities.__getitem__)
-                outputs[index] = {"label": labels.names[best], "probabilities": dict(zip(labels.names, probabilities))}
-        bar.update(len(indices))
-    if task.spec.kind == "token":
-        outputs = [{"tags": [words.get(i, {}).get(w) for w in range(len(e.tokens))]} for i, e in enumerate(examples)]
+    outputs: dict[str, list[dict]] = {task.name: [{} for _ in examples] for task in group}
+    words: dict[str, dict[int, dict[int, str]]] = {task.name: {} for task in group}
+    if len(group) == 1:
+        first.activate()
+    per_pass = max(1, batch_size // len(group))
+    for indices, batch in evaluation_batches(features, Collator(first.tokenizer.pad_token_id), per_pass, accelerator):
+        inputs = model_inputs(batch)
+        if len(group) > 1:
+            inputs = {k: v.repeat(len(group), *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+            activate_per_example(first.model, [task.adapter for task in group for _ in indices])
+        logits = model(**inputs).logits.float()
+        for block, task in enumerate(group):
+            part = logits[block * len(indices):(block + 1) * len(indices)]
+            _collect(task, part, indices, batch, features, outputs[task.name], words[task.name])
+        bar.update(len(indices) * len(group))
+    for task in group:
+        if task.spec.kind == "token":
+            found = words[task.name]
+            outputs[task.name] = [{"tags": [found.get(i, {}).get(w) for w in range(len(e.tokens))]} for i, e in enumerate(examples)]
     return outputs
+
+
+def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: dict, features: list[dict], outputs: list[dict],
+             words: dict[int, dict[int, str]]) -> None:
+    """One task's outputs for the rows of a batch. logits: [rows, classes] or [rows, length, classes];
+    a mixed batch pads a smaller head's classes with -inf, so only the task's own columns are read."""
+    names = task.labels.names
+    if task.spec.kind != "regression":
+        logits = logits[..., :len(names)]
+    for row, index in enumerate(indices):
+        feature = features[index]
+        if task.spec.kind == "regression":
+            outputs[index] = {"value": logits[row, 0].item()}
+        elif task.spec.kind == "token":
+            scored = batch["labels"][row] != -100
+            for word, label in zip(feature["_words"], logits[row][scored].argmax(-1).tolist()):
+                words.setdefault(feature["_example"], {})[word] = names[label]
+        else:
+            probabilities = logits[row].softmax(-1).tolist()
+            best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            outputs[index] = {"label": names[best], "probabilities": dict(zip(names, probabilities))}
 
 
 def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_format: str | None = None, columns: dict | None = None,
@@ -120,7 +161,7 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         raise AdapterlabError(f"{data}: file not found")
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
-    tasks = [load_task(source, model_path) for source in sources]
+    tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
     if len(kinds) > 1:
@@ -129,8 +170,9 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     features_total = len(examples) * len(tasks)
     results: dict[str, list[dict]] = {}
     with tqdm(total=features_total, desc="predict", unit="example", disable=not progress, dynamic_ncols=True) as bar:
-        for task in tasks:
-            results[task.name] = _predict_task(task, examples, batch_size, bar)
+        for group in _groups(tasks):
+            results.update(_predict_group(group, examples, batch_size, bar))
+    results = {task.name: results[task.name] for task in tasks}  # the sources' order
     rows = []
     for index, example in enumerate(examples):
         row: dict = {"index": index}

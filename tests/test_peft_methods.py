@@ -1,6 +1,7 @@
-"""LoRA through peft (adapters/lora.py) under the paper's freeze policy, on every supported
-architecture: an identity at start, only LoRA / LayerNorms / head train, closed-form counts,
-pack round trip, one-line errors, and a LoRA run through the CLI."""
+"""PEFT's methods (LoRA, LoHa, IA3) through peft (adapters/peft_methods.py) under the paper's freeze
+policy, on every supported architecture: an identity at start, only the method's weights /
+LayerNorms / head train, closed-form counts, pack round trip, one-line errors, and runs through
+the CLI and a study."""
 
 import json
 import sys
@@ -13,18 +14,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 pytest.importorskip("peft")
 
-from tiny import ARCHS, HIDDEN, LAYERS, outputs, random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv  # noqa: E402
+from tiny import ARCHS, HIDDEN, INTERMEDIATE, LAYERS, outputs, random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv  # noqa: E402
 
 from adapterlab.adapters.inject import count_parameters, head_paths, layernorm_paths  # noqa: E402
 from adapterlab.adapters.io import backbone_identity  # noqa: E402
-from adapterlab.adapters.lora import (  # noqa: E402
-    LORA_TARGETS,
-    LoraSettings,
-    add_lora,
-    load_lora_pack,
-    merge_lora,
-    save_lora_pack,
-    set_lora_trainable,
+from adapterlab.adapters.peft_methods import (  # noqa: E402
+    MARKS,
+    PEFT_METHODS,
+    RANK_TARGETS,
+    PeftSettings,
+    add_peft,
+    load_peft_pack,
+    merge_peft,
+    save_peft_pack,
+    set_peft_trainable,
 )
 from adapterlab.errors import AdapterlabError  # noqa: E402
 
@@ -42,82 +45,146 @@ def _train_steps(model, batch, steps=3):
     return model.eval()
 
 
+def _closed_form(method: str, arch: str) -> int:
+    """Trainable weights the method adds, per its paper, for the tiny model (d = HIDDEN, FFN
+    inner size INTERMEDIATE, LAYERS layers; query/value or key/value projections are d x d).
+    LoRA: A (r x d) + B (d x r) per target. LoHa: two such pairs per target (B1 A1 ∘ B2 A2).
+    IA3: one vector per target, l_k and l_v of size d, l_ff of the FFN's inner size."""
+    targets = len(RANK_TARGETS[arch])
+    if method == "lora":
+        return LAYERS * targets * 2 * R * HIDDEN
+    if method == "loha":
+        return LAYERS * targets * 4 * R * HIDDEN
+    return LAYERS * (2 * HIDDEN + INTERMEDIATE)
+
+
+@pytest.mark.parametrize("method", PEFT_METHODS)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_lora_starts_as_the_bare_model_and_trains_only_its_share(arch):
+def test_method_starts_as_the_bare_model_and_trains_only_its_share(arch, method):
     batch = random_batch()
     bare, model = tiny_model(arch), tiny_model(arch)
-    add_lora(model, LoraSettings(r=R))
-    assert torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-6)  # B starts at zero
-    set_lora_trainable(model)
+    add_peft(model, PeftSettings(method, r=R))
+    assert torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-6)  # the identity at start
+    set_peft_trainable(model)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     _train_steps(model, batch)
     trainable_paths = head_paths(model) + layernorm_paths(model)
+    own = [n for n, _ in model.named_parameters() if MARKS[method] in n]
+    assert own, f"{arch}: {method} added no weights"
     for name, param in model.named_parameters():
         moved = not torch.equal(before[name], param)
-        expected = "lora_" in name or any(name.startswith(p + ".") for p in trainable_paths)
-        if not expected:
-            assert not moved, f"{arch}: {name} changed but is frozen"
-        elif "lora_B" in name or "lora_A" in name:
-            assert moved, f"{arch}: {name} did not train"
+        if name in own or any(name.startswith(p + ".") for p in trainable_paths):
+            continue
+        assert not moved, f"{arch}: {name} changed but is frozen"
+    assert any(not torch.equal(before[n], dict(model.named_parameters())[n]) for n in own), f"{arch}: {method} did not train"
     assert not torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-4)
+    # nothing in the head: the pooler trains whole, so no method wraps it
+    assert not any(MARKS[method] in n and n.startswith(p + ".") for n in own for p in head_paths(model))
 
 
+@pytest.mark.parametrize("method", PEFT_METHODS)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_parameter_counts_match_the_closed_form(arch):
+def test_parameter_counts_match_the_closed_form(arch, method):
     model = tiny_model(arch)
-    add_lora(model, LoraSettings(r=R))
-    set_lora_trainable(model)
+    add_peft(model, PeftSettings(method, r=R))
+    set_peft_trainable(model)
     counts = count_parameters(model)
-    # per layer and target: A (r x d_in) + B (d_out x r), both d = hidden for the query and value projections
-    assert counts.adapter == LAYERS * len(LORA_TARGETS[arch]) * 2 * R * HIDDEN
+    assert counts.adapter == _closed_form(method, arch)
     norms = sum(p.numel() for path in layernorm_paths(model) for p in model.get_submodule(path).parameters())
     head = sum(p.numel() for path in head_paths(model) for p in model.get_submodule(path).parameters())
     assert counts.layernorm == norms and counts.head == head and counts.other == 0
     assert counts.trainable == counts.adapter + norms + head
     assert counts.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
     frozen_norms = tiny_model(arch)
-    add_lora(frozen_norms, LoraSettings(r=R, layernorm=False))
-    set_lora_trainable(frozen_norms)
+    add_peft(frozen_norms, PeftSettings(method, r=R, layernorm=False))
+    set_peft_trainable(frozen_norms)
     assert count_parameters(frozen_norms).layernorm == 0 and count_parameters(frozen_norms).trainable == counts.adapter + head
 
 
+def test_ia3_scales_the_feed_forward_input_and_not_the_attention_output():
+    """T-Few §3.3: l_ff scales the FFN's inner activations, the input of its output projection; on
+    BERT that is layer.N.output.dense, not layer.N.attention.output.dense, which ends the same way."""
+    model = tiny_model("bert")
+    add_peft(model, PeftSettings("ia3"))
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters() if "ia3_l" in n}
+    assert shapes["bert.encoder.layer.0.output.dense.ia3_l.default"] == (1, INTERMEDIATE)  # input side
+    assert shapes["bert.encoder.layer.0.attention.self.key.ia3_l.default"] == (HIDDEN, 1)  # output side
+    assert not any("attention.output" in n for n in shapes)
+
+
+@pytest.mark.parametrize("method", PEFT_METHODS)
 @pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
-def test_pack_round_trip_gives_identical_logits(arch, tmp_path):
+def test_pack_round_trip_gives_identical_logits(arch, method, tmp_path):
     batch = random_batch()
     model = tiny_model(arch, seed=0)
-    add_lora(model, LoraSettings(r=R, alpha=8))
-    set_lora_trainable(model)
+    add_peft(model, PeftSettings(method, r=R, alpha=8))
+    set_peft_trainable(model)
     _train_steps(model, batch)
-    size = save_lora_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
+    size = save_peft_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
     assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir())
     assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "task.safetensors", "manifest.json"}
-    assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["r"] == R  # PEFT's own format
+    assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["peft_type"] == method.upper()  # PEFT's own format
     fresh = tiny_model(arch, seed=0)  # the same backbone weights, a fresh head
-    manifest = load_lora_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
-    assert manifest["labels"] == ["a", "b", "c"]
+    manifest = load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
+    assert manifest["labels"] == ["a", "b", "c"] and manifest["method"] == method
     assert torch.equal(outputs(fresh, batch), outputs(model, batch))
     # merged for analyses: plain weights, the same outputs up to rounding
-    merged = merge_lora(fresh)
-    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    merged = merge_peft(fresh)
+    assert not any(MARKS[method] in n for n, _ in merged.named_parameters())
     assert torch.allclose(outputs(merged, batch), outputs(model, batch), atol=1e-5)
+
+
+def test_a_format_1_lora_pack_still_loads(tmp_path):
+    """Packs written before IA3 and LoHa ("adapterlab-lora-pack", settings under "lora") read as LoRA."""
+    batch = random_batch()
+    model = tiny_model("bert", seed=0)
+    add_peft(model, PeftSettings("lora", r=R))
+    set_peft_trainable(model)
+    _train_steps(model, batch)
+    save_peft_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    manifest_file = tmp_path / "pack" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    old = {k: v for k, v in manifest.items() if k not in ("method", "settings")}
+    old.update(format="adapterlab-lora-pack", format_version=1, lora={k: v for k, v in manifest["settings"].items() if k not in ("method", "feedforward")})
+    manifest_file.write_text(json.dumps(old))
+    fresh = tiny_model("bert", seed=0)
+    load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
+    assert torch.equal(outputs(fresh, batch), outputs(model, batch))
 
 
 def test_pack_on_another_backbone_is_a_one_line_error(tmp_path):
     model = tiny_model("bert")
-    add_lora(model, LoraSettings(r=R))
-    save_lora_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    add_peft(model, PeftSettings("ia3"))
+    save_peft_pack(model, tmp_path / "pack", None, backbone_identity(model))
     other = tiny_model("roberta")
     with pytest.raises(AdapterlabError, match="trained on another backbone"):
-        load_lora_pack(other, tmp_path / "pack", backbone_identity(other))
+        load_peft_pack(other, tmp_path / "pack", backbone_identity(other))
 
 
 def test_unknown_target_and_bad_settings_are_one_line_errors():
     model = tiny_model("bert")
-    with pytest.raises(AdapterlabError, match="q_proj not found in BertModel.*query"):
-        add_lora(model, LoraSettings(targets=("q_proj",)))
-    assert LoraSettings(r=0, alpha=-1, dropout=1.5, targets=()).problems() == [
+    with pytest.raises(AdapterlabError, match="q_proj' not found in BertModel.*query"):
+        add_peft(model, PeftSettings(targets=("q_proj",)))
+    with pytest.raises(AdapterlabError, match="loha target module 'dense' not found"):
+        add_peft(tiny_model("distilbert"), PeftSettings("loha", targets=("dense",)))
+    with pytest.raises(AdapterlabError, match="ia3 cannot adapt LayerNorm"):
+        add_peft(tiny_model("bert"), PeftSettings("ia3", targets=("LayerNorm",)))
+    assert PeftSettings(r=0, alpha=-1, dropout=1.5, targets=()).problems() == [
         "lora_r=0: must be an integer >= 1", "lora_alpha=-1: must be a number > 0", "lora_dropout=1.5: must be in [0, 1)",
         "lora_targets=(): must name one or more modules, e.g. query,value"]
+    assert PeftSettings("loha", dropout=0.1).problems() == ["lora_dropout=0.1: LoRA's input dropout; method loha has none (leave it at 0)"]
+    assert PeftSettings("lora", feedforward=("x",)).problems() == ["ia3_feedforward='x': only method ia3 scales feed-forward inputs"]
+    assert PeftSettings("ia3", targets=("query(",)).problems() == ["lora_targets: 'query(' is not a module name or regular expression"]
+
+
+def test_a_target_that_matches_the_pooler_leaves_it_to_the_head():
+    """`dense` names the pooler's projection too; the pooler belongs to the head and trains whole."""
+    model = tiny_model("bert")
+    add_peft(model, PeftSettings("lora", r=R, targets=("dense",)))
+    wrapped = {n.rsplit(".lora_", 1)[0] for n, _ in model.named_parameters() if "lora_" in n}
+    assert wrapped and not any("pooler" in n for n in wrapped)
+    assert len(wrapped) == LAYERS * 3  # attention output, intermediate, output
 
 
 def test_a_lora_run_through_the_cli(tmp_path, capsys):
@@ -139,9 +206,14 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main([*common, "--method", "lora", "--tapt", "--out", str(tmp_path / "bad")]) == 2
     assert "tapt=true with method lora" in capsys.readouterr().err
+    for method, added in (("loha", LAYERS * 2 * 4 * 4 * HIDDEN), ("ia3", LAYERS * (2 * HIDDEN + INTERMEDIATE))):
+        assert main([*common, "--method", method, "--lora-r", "4", "--lr", "1e-2", "--out", str(tmp_path / method)]) == 0
+        result = json.loads((tmp_path / method / "result.json").read_text())
+        assert result["status"] == "ok" and result["params_by_role"][method] == added
+        assert f"{method} " in (tmp_path / method / "pack" / "README.md").read_text().lower()
     assert main([*common, "--method", "lora", "--lora-targets", "q_proj", "--out", str(tmp_path / "bad2")]) == 2
     err = capsys.readouterr().err
-    assert "q_proj not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "q_proj' not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
@@ -177,9 +249,9 @@ def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
     del report
 
 
-def test_rsa_and_crosslingual_analyses_read_lora_runs(tiny_world, tmp_path):
-    """`study analyze` on LoRA runs: RSA merges LoRA into the encoder, zero-shot evaluation loads the
-    pack with its head; both give a row per LoRA run."""
+def test_rsa_and_crosslingual_analyses_read_peft_runs(tiny_world, tmp_path):
+    """`study analyze` on LoRA and IA3 runs: RSA merges the method into the encoder, zero-shot
+    evaluation loads the pack with its head; both give a row per run."""
     from studyworld import tiny_spec
 
     from adapterlab.cli import main
@@ -190,17 +262,18 @@ def test_rsa_and_crosslingual_analyses_read_lora_runs(tiny_world, tmp_path):
     for lang, seed in (("en", 5), ("zh", 6)):
         write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
     raw = tiny_spec(root, model, seeds=(0,))
-    raw["grid"]["method"] = ["lora", "adapter"]
+    raw["grid"]["method"] = ["lora", "ia3", "adapter"]
     raw["by_method"]["lora"] = {"lr": 1e-2, "lora_r": 2}
+    raw["by_method"]["ia3"] = {"lr": 3e-2}
     raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
                        "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
     out = tmp_path / "out"
     run_study(expand_spec(raw), out, isolation="inline")
     assert main(["study", "analyze", str(out)]) == 0
     rsa = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
-    assert sum(",lora," in line for line in rsa) == 3  # embeddings + 2 layers
+    assert sum(",lora," in line for line in rsa) == 3 and sum(",ia3," in line for line in rsa) == 3  # embeddings + 2 layers
     lora_rows = [line for line in rsa if ",lora," in line]
     assert any(not line.split(",")[-2].startswith("1.0") for line in lora_rows)  # LoRA moved the top layers
     analysis = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())
-    assert {r["method"] for r in analysis["runs"]} == {"lora", "adapter"}
+    assert {r["method"] for r in analysis["runs"]} == {"lora", "ia3", "adapter"}
     assert main(["study", "report", str(out)]) == 0
