@@ -1,5 +1,6 @@
-"""adapterlab vs AdapterHub (`adapters` double_seq_bn) vs PEFT LoRA vs full fine-tuning, on the same
-backbone (the offline MiniLM), the same batch and the same thread count, in one process.
+"""adapterlab vs AdapterHub (`adapters` double_seq_bn) vs PEFT LoRA vs full fine-tuning, and LoRA and
+IA3 in adapterlab's loop, on the same backbone (the offline MiniLM), the same batch and the same
+thread count, in one process.
 
 Runs in the peers' venv, because adapters==1.3.0 pins transformers 4.57.6 (see README.md here):
 
@@ -14,7 +15,10 @@ Runs in the peers' venv, because adapters==1.3.0 pins transformers 4.57.6 (see R
   evaluation each epoch) with adapterlab's trainer and with AdapterHub's AdapterTrainer.
 Settings are matched: adapter m=64 with tanh, and in both adapter libraries the LayerNorms,
 the pooler and the classifier train (AdapterHub freezes the first two by default; they are
-unfrozen here so that both train the same parameters).
+unfrozen here so that both train the same parameters). `lora` is PEFT's own get_peft_model
+(r=8 on query/value, the classifier trains); `adapterlab-lora` is the same LoRA through
+adapterlab (--method lora: PEFT's layers, the paper's freeze policy, so LayerNorms and pooler
+train too, and the CPU fast path); `adapterlab-ia3` is --method ia3.
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ from train_throughput import (  # noqa: E402
     peak_rss_while_training,
 )
 
-METHODS = ("finetune", "finetune-fast", "adapterlab", "adapterhub", "lora")
-# adapterlab's trainer runs its CPU fast path (train/fast_ops.py); so do these two rows
-FAST = {"finetune-fast", "adapterlab"}
+METHODS = ("finetune", "finetune-fast", "adapterlab", "adapterhub", "lora", "adapterlab-lora", "adapterlab-ia3")
+# adapterlab's trainer runs its CPU fast path (train/fast_ops.py); so do these rows
+FAST = {"finetune-fast", "adapterlab", "adapterlab-lora", "adapterlab-ia3"}
 
 
 def build(method: str, batch_size: int, length: int, seed: int = 0):
@@ -68,6 +72,11 @@ def build(method: str, batch_size: int, length: int, seed: int = 0):
         for name, param in model.named_parameters():  # the paper's policy: LayerNorms and pooler train too
             if "LayerNorm" in name or "pooler" in name or "classifier" in name:
                 param.requires_grad_(True)
+    elif method in ("adapterlab-lora", "adapterlab-ia3"):
+        from adapterlab.adapters.peft_methods import PeftSettings, add_peft, set_peft_trainable
+
+        add_peft(model, PeftSettings(method.split("-")[1], r=8, alpha=16))
+        set_peft_trainable(model)
     elif method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -91,6 +100,11 @@ def pack_bytes(method: str, model) -> int | None:
     with tempfile.TemporaryDirectory() as folder:
         if method == "adapterlab":
             return al.save_adapter(model, Path(folder) / "pack", name="task").size_bytes
+        if method.startswith("adapterlab-"):
+            from adapterlab.adapters.io import backbone_identity
+            from adapterlab.adapters.peft_methods import save_peft_pack
+
+            return save_peft_pack(model, Path(folder) / "pack", None, backbone_identity(model))
         if method == "adapterhub":
             model.save_adapter(folder, "task", with_head=True)
         elif method == "lora":
@@ -215,6 +229,10 @@ def main() -> int:
     print(f"\nadapterlab / AdapterHub train step: {ours / hub:.2f}x (target <= 0.90x); adapterlab / fine-tune: {ours / base_step:.2f}x (target <= 0.65x); "
           f"adapterlab / fine-tuning in adapterlab's loop: {ours / statistics.median(times['finetune-fast']):.2f}x; "
           f"peak RSS adapterlab / fine-tune: {memory['adapterlab']['peak_mb'] / memory['finetune']['peak_mb']:.2f}x (target <= 0.70x)")
+    lora_ours, lora_peft = statistics.median(times["adapterlab-lora"]), statistics.median(times["lora"])
+    print(f"LoRA in adapterlab's loop / PEFT's get_peft_model: {lora_ours / lora_peft:.2f}x the step time, "
+          f"{memory['adapterlab-lora']['peak_mb'] / memory['lora']['peak_mb']:.2f}x the peak RSS "
+          f"({trainable(built['adapterlab-lora'][0]):,} vs {trainable(built['lora'][0]):,} trainable: LayerNorms and pooler train too)")
     if args.e2e:
         print("\n| end to end (SST-2 k=1000, 5 epochs, eval each epoch) | wall time | test accuracy |\n|---|---|---|")
         rows = end_to_end(Path(args.data_root), args.threads)
