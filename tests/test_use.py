@@ -174,6 +174,20 @@ def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tm
     assert "this backbone's config differs" in caplog.text
     import transformers
 
+    # the same config, other weights (another seed of the same architecture): warns too
+    reseeded = tmp_path / "reseeded"
+    save_tiny_backbone(reseeded, dropout=0.0, seed=7)
+    shutil.copy(model / "config.json", reseeded / "config.json")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(reseeded),
+                     "--out", str(tmp_path / "r.json")]) == 0
+    assert "same shapes but other weights" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # its own base: no warning
+        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "own.json")]) == 0
+    assert "other weights" not in caplog.text and "differs" not in caplog.text
+
     wider = tmp_path / "wider"
     shutil.copytree(model, wider)
     config = transformers.AutoConfig.from_pretrained(wider)
@@ -199,16 +213,36 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
         (["predict", str(runs["adapter"]), "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x.jsonl")], "file not found"),
         (["predict", str(runs["adapter"]), str(runs["panx"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "different inputs"),
     ]
+    cases.append((["predict", str(runs["finetune"]), "--data", str(root / "test.tsv"), "--model", str(root / "model"), "--out",
+                   str(tmp_path / "x.jsonl")], "--model applies to adapter and PEFT runs"))
+    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl"), "--batch-size", "0"],
+                  "must be an integer >= 1"))
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder is needed")
+    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.jsonl"), "--no-progress"],
+                  f"--out {blocked / 'x.jsonl'}: cannot be written"))
     same = tmp_path / "same.csv"
     same.write_text("text,label\ngreat film,1\n")
     cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
     cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(root / "test.tsv")], "must end in .json"))
     for args, message in cases:
         capsys.readouterr()
-        assert main(args) == 2, args
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse's own checks exit from inside main
+            code = exit.code
+        assert code == 2, args
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.glob("x.*"))
+    # a pair task's line holds exactly two texts: a third is not silently glued onto the second
+    from adapterlab.errors import AdapterlabError
+    from adapterlab.use.predict import read_lines
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a premise\ta hypothesis\na\tb\tc\n")
+    with pytest.raises(AdapterlabError, match=r"pairs.txt:2: a pair task needs two texts separated by one tab \(found 2\)"):
+        read_lines(pairs, pair=True, token=False, encoding="utf-8")
     # predicting an unlabelled GLUE test file works
     assert main(["predict", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "ok.jsonl"), "--no-progress"]) == 0
     assert len((tmp_path / "ok.jsonl").read_text().splitlines()) == 2

@@ -471,10 +471,18 @@ def cmd_forgetting(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad command-line input is one line (what is wrong and where help is), not the whole usage;
+    subcommands inherit the class, so every command answers the same way. Exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
 
-    parser = argparse.ArgumentParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
+    parser = OneLineParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
                                 description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "

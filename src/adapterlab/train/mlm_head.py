@@ -68,7 +68,8 @@ class HeadRecord:
     mlm_loss_before: float | None = None  # nats per masked token, on held-out corpus paragraphs
     mlm_loss_after: float | None = None
     cache: str | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # the warm-up's own time, when this run or an earlier one paid it
+    from_cache: bool | None = None  # warmed: True when this run read the head an earlier run cached
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -192,7 +193,7 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
             load_head(model, folder)
             stored = json.loads((folder / RECORD_FILE).read_text())
             return HeadRecord("warmed", stored.get("corpus"), stored.get("texts"), stored.get("steps"), stored.get("mlm_loss_before"),
-                              stored.get("mlm_loss_after"), str(folder), stored.get("seconds"))
+                              stored.get("mlm_loss_after"), str(folder), stored.get("seconds"), from_cache=True)
         except Exception as err:  # a truncated or edited cache entry: warm the head again rather than fail every run
             logger.warning("%s: unreadable cached MLM head (%s); warming it up again", folder, type(err).__name__)
             shutil.rmtree(folder, ignore_errors=True)
@@ -200,7 +201,8 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
     paragraphs = corpus_paragraphs(corpus)
     logger.warning("warming up the MLM head on %s (%d paragraphs, %d steps), once for this backbone", corpus, len(paragraphs), settings.steps)
     before, after = train_head(model, tokenizer, paragraphs, settings, progress)
-    record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started)
+    record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started,
+                        from_cache=False)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     staging.chmod(0o755)

@@ -2,8 +2,8 @@
 (README.md in the Hub's model-card format), written when its run finishes (issue #18).
 
 PEFT's save_pretrained folders record `base_model_name_or_path` and `revision`; a pack records
-those, a hash of the base model's config.json (so a backbone with the same shapes but other
-weights is told apart), the versions, the task, its labels and metric, the run's validation and
+those, a hash of the base model's config.json and a fingerprint of its weights (so a backbone
+with the same shapes but other weights is told apart), the versions, the task, its labels and metric, the run's validation and
 test results, and the command that reproduces it.
 """
 
@@ -29,6 +29,9 @@ _COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "
                  "progress", "lora_targets", "ia3_feedforward", "columns", "adapter"}
 
 
+_COUNTS = {"words", "unscored_words", "examples", "tokens", "unknown_labels"}
+
+
 @dataclass(frozen=True)
 class Provenance:
     """base_model: the --model the run was given (None: the embedded MiniLM); base_model_path: where it
@@ -52,6 +55,7 @@ class Provenance:
     max_length: int
     command: str
     versions: dict
+    base_weights_fingerprint: str | None = None  # weights_fingerprint(base); None in packs from before it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +65,28 @@ def config_sha256(model_path: str) -> str | None:
     """sha256 of the backbone's config.json, or None when it is not a local folder."""
     path = Path(model_path) / "config.json"
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def weights_fingerprint(model_path: str) -> str | None:
+    """sha256 over every tensor's name, shape, dtype and first 256 values in the backbone's
+    safetensors files: another checkpoint of the same architecture (a fine-tuned copy, other seed)
+    changes it, and only a slice of each tensor is read, so it costs milliseconds on any size.
+    None when the folder has no safetensors weights."""
+    from safetensors import safe_open
+
+    files = sorted(Path(model_path).glob("*.safetensors")) if Path(model_path).is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for key in sorted(handle.keys()):
+                piece = handle.get_slice(key)
+                shape = piece.get_shape()
+                values = handle.get_tensor(key).flatten()[:256] if not shape or shape[0] <= 1 else piece[:1].flatten()[:256]
+                digest.update(f"{key}{shape}{piece.get_dtype()}".encode())
+                digest.update(values.float().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _revision(model_path: str) -> str | None:
@@ -113,7 +139,7 @@ def provenance_of(config: dict, result: dict) -> Provenance:
         labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
         test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
         encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
-        command=train_command(config), versions=dict(result.get("versions") or {}))
+        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(config["model_path"]))
 
 
 def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
@@ -142,15 +168,21 @@ def read_provenance(pack: str | Path) -> Provenance | None:
 
 
 def check_base(provenance: Provenance | None, model_path: str, pack: str | Path) -> None:
-    """Warn when a pack goes onto a backbone whose config differs from the one it was trained on
-    (same shapes, which load_adapter checks, but maybe other weights)."""
-    if provenance is None or provenance.base_config_sha256 is None:
+    """Warn when a pack goes onto a backbone whose config or weights differ from the one it was
+    trained on (same shapes, which loading checks, but other weights: another checkpoint)."""
+    if provenance is None:
         return
-    ours = config_sha256(model_path)
+    base = provenance.base_model or provenance.base_model_path
+    ours = config_sha256(model_path) if provenance.base_config_sha256 else None
     if ours is not None and ours != provenance.base_config_sha256:
         logger.warning("%s was trained on %s (config sha256 %s…); this backbone's config differs (%s…): the pack loads, "
-                       "but its results hold for its own base model", pack, provenance.base_model or provenance.base_model_path,
-                       provenance.base_config_sha256[:12], ours[:12])
+                       "but its results hold for its own base model", pack, base, provenance.base_config_sha256[:12], ours[:12])
+        return
+    weights = weights_fingerprint(model_path) if provenance.base_weights_fingerprint else None
+    if weights is not None and weights != provenance.base_weights_fingerprint:
+        logger.warning("%s was trained on %s; this backbone has the same shapes but other weights (fingerprint %s…, the pack's %s…): "
+                       "the pack loads, but its results hold for its own base model", pack, base, weights[:12],
+                       provenance.base_weights_fingerprint[:12])
 
 
 def model_card(p: Provenance, result: dict) -> str:
@@ -160,8 +192,10 @@ def model_card(p: Provenance, result: dict) -> str:
     method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", **{m: f"{TITLES[m]}, through PEFT" for m in PEFT_METHODS}}.get(p.method, p.method)
 
     def metrics(values: dict | None) -> str:
-        return ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in (values or {}).items()
-                         if isinstance(v, (int, float)) and k != "count") or "none"
+        def shown(key: str, value: float) -> str:  # counts (words, examples) are stored as floats beside the metrics
+            return f"{key} {int(value)}" if key in _COUNTS and float(value).is_integer() else f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+
+        return ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
 
     front = ["---", "library_name: adapterlab", f"base_model: {base}", "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
     body = [

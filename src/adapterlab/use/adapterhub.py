@@ -28,7 +28,7 @@ from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import NONLINEARITIES
 from adapterlab.train.model_setup import build_task_model, load_model_config
-from adapterlab.train.provenance import Provenance, config_sha256, save_provenance
+from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter.safetensors", "pytorch_adapter.bin")  # save_adapter(use_safetensors=True), else torch's format
@@ -319,7 +319,8 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
             method="adapter", task=spec.name, kind=spec.kind, labels=list(labels.names), metric=spec.metric, validation=None, test=None,
             data_format="auto", columns={}, encoding="utf-8", max_length=max_length,
             command=f"adapterlab import-adapterhub {hub.folder.resolve()} --model {resolved} --out NEW_PACK_FOLDER",
-            versions={"imported_from": f"AdapterHub adapter {hub.name!r} of {hub.model_name or hub.model_type}"}), {})
+            versions={"imported_from": f"AdapterHub adapter {hub.name!r} of {hub.model_name or hub.model_type}"},
+            base_weights_fingerprint=weights_fingerprint(model_path)), {})
     return saved.path
 
 

@@ -70,6 +70,9 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             pack = folder / "pack"
             provenance = read_provenance(pack) or provenance_of(config, result)
         elif (folder / "model" / "config.json").is_file():
+            if model_path is not None:  # its weights are all its own: another base model cannot apply
+                raise AdapterlabError(f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
+                                      "adapter and PEFT runs and packs only")
             return _fine_tuned(folder, config)
         else:
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")

@@ -50,8 +50,8 @@ def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Examp
         if token:
             examples.append(Example(tokens=tuple(line.split()), source=f"{path}:{number}"))
         elif pair:
-            if "\t" not in line:
-                raise AdapterlabError(f"{path}:{number}: a pair task needs two texts separated by a tab")
+            if line.count("\t") != 1:
+                raise AdapterlabError(f"{path}:{number}: a pair task needs two texts separated by one tab (found {line.count(chr(9))})")
             first, second = line.split("\t", 1)
             examples.append(Example(text=first, text_pair=second, source=f"{path}:{number}"))
         else:
@@ -226,9 +226,15 @@ def _write(rows: list[dict], out: Path, names: list[str]) -> None:
         writer.writeheader()
         writer.writerows(flat)
         text = buffer.getvalue()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    tmp = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except OSError as err:  # a read-only folder, a full disk: name the file the user asked for, not the temp file
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise AdapterlabError(f"--out {out}: cannot be written ({err.strerror or type(err).__name__})") from None
