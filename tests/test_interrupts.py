@@ -108,7 +108,8 @@ def test_ctrl_c_mid_run_stops_quietly_and_resume_finishes(tiny_world, tmp_path, 
     assert not [d for d, r in results(out).items() if r["status"] != "ok"]  # the interrupted run left no result
     if workers == 1:
         return  # exit code and message are what was wrong here (it exited 0, silently); resuming is the same
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    # the resume trains in-process (--inline, one worker): what is tested is that it finds the runs to do
+    finished = subprocess.run([*study_command(spec, out, 1), "--inline"], capture_output=True, text=True, timeout=300, check=False)
     assert finished.returncode == 0, finished.stderr
     assert sorted(r["status"] for r in results(out).values()) == ["ok", "ok"]
 

@@ -34,7 +34,7 @@ def test_failed_run_is_recorded_and_the_study_goes_on(tiny_world, tmp_path):
     raw = tiny_spec(root, model, seeds=(0,))
     raw["tasks"]["rte"] = {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}  # sst2 layout: not RTE's
     spec = expand_spec(raw, check_files=False)
-    states = run_study(spec, tmp_path / "out")
+    states = run_study(spec, tmp_path / "out", isolation="inline")  # a run's error is caught in-process too; no child needed
     by_task = {}
     for state in states:
         by_task.setdefault(state.run.labels["task"], []).append(state.state)
@@ -58,7 +58,9 @@ def test_two_invocations_at_once_never_run_a_run_twice(tiny_world, tmp_path):
     root, model = tiny_world
     spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1, 2)))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
+    # two study processes race for the same runs; each trains its runs in-process (--inline), which
+    # keeps the race (claims between processes) and drops a child process per run
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress", "--inline"]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0
@@ -82,7 +84,8 @@ def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_worl
     root, model = tiny_world
     spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1), extra_base={"epochs": 3}))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
+    # --inline: the run trains inside the study process, so the SIGKILL lands mid-run in the one process
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress", "--inline"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(out.glob("*/*/seed=*/result.json"))) < 2:

@@ -87,7 +87,11 @@ def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
     assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
 
 
-def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_if_never_stopped(tmp_path):
+@pytest.mark.parametrize("extra, epochs, kill_after", [([], 4, 2), (["--eval-every", "25"], 2, 1)], ids=["epoch", "mid-epoch"])
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped(tmp_path, extra, epochs, kill_after):
+    """Killed with SIGKILL after `kill_after` validations: from an epoch-end checkpoint, or with
+    --eval-every from a step-level one inside an epoch (60 steps per epoch; evaluations at steps
+    25, 50, 60, 85, ...). Either way the result equals the uninterrupted run's."""
     import os
     import signal
     import subprocess
@@ -101,7 +105,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_if_never_stopped(t
     def command(out):
         return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev",
                 str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"), "--model", str(model), "--out", str(out),
-                "--no-progress", "--epochs", "6", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32"]
+                "--no-progress", "--epochs", str(epochs), "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", *extra]
 
     whole = tmp_path / "whole"
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
@@ -109,18 +113,26 @@ def test_a_killed_run_resumes_from_its_last_epoch_and_ends_as_if_never_stopped(t
     process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = killed / "metrics.jsonl"
     deadline = time.time() + 300
-    while time.time() < deadline and (not log.exists() or log.read_text().count('"validation"') < 2):
+    while time.time() < deadline and (not log.exists() or log.read_text().count('"validation"') < kill_after):
         time.sleep(0.05)
-    time.sleep(0.3)  # into the third epoch
+    time.sleep(0.3 if not extra else 0.05)  # a few steps past the checkpoint (inside epoch 1 for the mid-epoch case)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "result.json").exists() and (killed / "checkpoint" / "state.pt").is_file()
     subprocess.run(command(killed), check=True, capture_output=True, timeout=600)
     ours, theirs = json.loads((killed / "result.json").read_text()), json.loads((whole / "result.json").read_text())
-    assert ours["resumed_from"]["epoch"] >= 2 and theirs["resumed_from"] is None  # it continued, it did not start over
-    assert ours["steps"] == theirs["steps"] == 6 * 60 and ours["best_epoch"] == theirs["best_epoch"]
+    assert theirs["resumed_from"] is None and ours["resumed_from"]["step"] >= 25  # it continued, it did not start over
+    if extra:  # resumed inside epoch 1, from a step-level checkpoint
+        assert ours["resumed_from"]["epoch"] == 0 and ours["resumed_from"]["step"] in (25, 50)
+    else:
+        assert ours["resumed_from"]["epoch"] >= 2
+    assert ours["steps"] == theirs["steps"] == epochs * 60 and ours["best_epoch"] == theirs["best_epoch"]
+    assert ours["best_step"] == theirs["best_step"]
     assert ours["test"]["loss"] == pytest.approx(theirs["test"]["loss"], rel=1e-6)
     assert ours["validation_metric"] == pytest.approx(theirs["validation_metric"])
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["epoch"] for r in rows if r["split"] == "validation"] == [1, 2, 3, 4, 5, 6]  # one row per epoch, no repeats
+    whole_rows = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
+    points = [(r["epoch"], r["step"], r["at"]) for r in rows if r["split"] == "validation"]
+    assert points == [(r["epoch"], r["step"], r["at"]) for r in whole_rows if r["split"] == "validation"]  # each once, none lost
+    assert [r["loss"] for r in rows if r["split"] == "validation"] == pytest.approx([r["loss"] for r in whole_rows if r["split"] == "validation"], rel=1e-5)
     assert not (killed / "checkpoint").exists()  # removed when the run finished

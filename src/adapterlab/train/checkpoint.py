@@ -1,8 +1,9 @@
-"""Resume inside a run: at each epoch end, everything the loop needs to continue (trainable
-weights, optimizer, scheduler, random states, the position in the schedule, the best checkpoint
-so far) is written atomically to the run folder's checkpoint/. A killed run continues from its
-last finished epoch, and its result equals an uninterrupted run's: the data order is seeded per
-epoch, and the random states (dropout masks) are restored.
+"""Resume inside a run: at each epoch end, and at each step-level evaluation when --eval-every is
+set, everything the loop needs to continue (trainable weights, optimizer, scheduler, random
+states, the position in the schedule, the best checkpoint so far) is written atomically to the
+run folder's checkpoint/. A killed run continues from there, and its result equals an
+uninterrupted run's: the data order is seeded per epoch (so the steps already taken in an epoch
+are skipped, not redrawn), and the random states (dropout masks) are restored.
 
 The file is written and read by adapterlab only, with torch.load(weights_only=True): tensors,
 numbers, strings, lists and dicts, nothing that runs code when it is loaded.
@@ -25,7 +26,8 @@ STATE_FILE = "state.pt"
 
 @dataclass
 class LoopState:
-    """Where training stands after an epoch: enough to continue as if never stopped."""
+    """Where training stands: after epoch `epoch`, plus `into_epoch` steps of the next one (a
+    step-level checkpoint); enough to continue as if never stopped."""
 
     epoch: int
     steps: int
@@ -37,6 +39,7 @@ class LoopState:
     best_epoch: int | None
     best_step: int | None
     since_best: int
+    into_epoch: int = 0
 
 
 def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState) -> None:

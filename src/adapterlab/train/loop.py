@@ -192,8 +192,8 @@ def train_and_restore_best(
     best checkpoint by the task metric in memory. On return the model HOLDS THAT BEST
     CHECKPOINT, not the last one (restored before returning).
 
-    checkpoint_dir: save a resumable checkpoint there at each epoch end; when one is there
-    already, continue from it (train/checkpoint.py)."""
+    checkpoint_dir: save a resumable checkpoint there at each epoch end and each step-level
+    evaluation; when one is there already, continue from it (train/checkpoint.py)."""
     metric = spec.metric
     best_value, best_state = None, None
     result = LoopResult("ok", None, None, None, 0, 0.0, 0)
@@ -202,16 +202,24 @@ def train_and_restore_best(
     bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
 
     since_best = 0  # evaluations without improvement, for early stopping
-    first_epoch = 1
+    first_epoch, skip = 1, 0
     resumed = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler) if checkpoint_dir else None
     if resumed is not None:
-        first_epoch = resumed.epoch + 1
+        first_epoch, skip = resumed.epoch + 1, resumed.into_epoch
         result.steps, result.train_seconds, result.train_examples = resumed.steps, resumed.train_seconds, resumed.train_examples
         best_value, best_state, since_best = resumed.best_value, resumed.best_state, resumed.since_best
         result.best_validation, result.best_epoch, result.best_step = resumed.best_validation, resumed.best_epoch, resumed.best_step
         bar.update(result.steps)
         result.resumed_from = {"epoch": resumed.epoch, "step": resumed.steps}
-        logger.warning("resuming after epoch %d (step %d) from %s", resumed.epoch, resumed.steps, checkpoint_dir)
+        logger.warning("resuming after epoch %d%s (step %d) from %s", resumed.epoch,
+                       f" and {skip} steps of epoch {first_epoch}" if skip else "", resumed.steps, checkpoint_dir)
+
+    def save(epoch_done: int, into_epoch: int) -> None:
+        if accelerator.is_main_process:
+            save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler,
+                            LoopState(epoch_done, result.steps, result.train_seconds, result.train_examples, best_value, best_state,
+                                      result.best_validation, result.best_epoch, result.best_step, since_best, into_epoch))
+        accelerator.wait_for_everyone()
 
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state, since_best
@@ -231,7 +239,9 @@ def train_and_restore_best(
         train_batches.set_epoch(epoch)
         model.train()
         started = time.perf_counter()
-        for step in train_batches:
+        for position, step in enumerate(train_batches):
+            if epoch == first_epoch and position < skip:  # taken before the kill: the epoch's order is seeded, so skip them
+                continue
             micro_losses = []
             for index, batch in enumerate(step.micro):
                 # a data-parallel backward syncs gradients only on the last micro-batch
@@ -264,6 +274,8 @@ def train_and_restore_best(
             if config.eval_every and result.steps % config.eval_every == 0:
                 result.train_seconds += time.perf_counter() - started
                 validate(epoch, "step")
+                if checkpoint_dir is not None and not result.stopped_early and position + 1 < steps_per_epoch:
+                    save(epoch - 1, position + 1)
                 model.train()
                 started = time.perf_counter()
                 if result.stopped_early:
@@ -276,11 +288,7 @@ def train_and_restore_best(
         if not result.stopped_early:
             validate(epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
-            if accelerator.is_main_process:
-                save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler,
-                                LoopState(epoch, result.steps, result.train_seconds, result.train_examples, best_value, best_state,
-                                          result.best_validation, result.best_epoch, result.best_step, since_best))
-            accelerator.wait_for_everyone()
+            save(epoch, 0)
         if result.stopped_early:
             logger.info("early stopping at epoch %d, step %d: %d evaluations without improvement", epoch, result.steps, config.early_stop)
             break
