@@ -276,3 +276,47 @@ def test_report_to_tensorboard_logs_every_metrics_row(tmp_path, capsys):
     assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--report-to", "neptune",
                  "--out", str(tmp_path / "bad")]) == 2
     assert "report_to='neptune': not a tracker" in capsys.readouterr().err
+
+
+def test_push_and_load_a_pack_through_the_hub(trained, tmp_path, monkeypatch, capsys):
+    """The network is mocked (huggingface_hub's HfApi and snapshot_download), not the files: push
+    uploads the pack folder as it is, and hf://OWNER/NAME loads what the Hub would hand back."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    root, _, runs = trained
+    pack = runs["adapter"] / "pack"
+    calls = []
+
+    class FakeCommit:
+        commit_url = "https://huggingface.co/me/sst2-adapter/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)) or FakeCommit())
+    assert main(["push", str(pack), "me/sst2-adapter"]) == 0
+    assert "hf://me/sst2-adapter" in capsys.readouterr().out
+    upload = next(c[1] for c in calls if c[0] == "upload")
+    assert upload["repo_id"] == "me/sst2-adapter" and Path(upload["folder_path"]) == pack
+    uploaded = {p.name for p in pack.iterdir() if any(Path(p.name).match(g) for g in upload["allow_patterns"])}
+    assert {"README.md", "provenance.json", "adapter_pack.json", "adapter_pack.safetensors"} <= uploaded
+
+    hub_copy = tmp_path / "hub-cache" / "snapshot"
+    shutil.copytree(pack, hub_copy)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, revision=None, **kw: str(hub_copy))
+    out = tmp_path / "hub.json"
+    assert main(["evaluate", "hf://me/sst2-adapter@main", "--data", str(root / "test.tsv"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["value"] == pytest.approx(_result(runs["adapter"])["test_metric"], abs=1e-9)
+
+    def offline(repo_id, **kw):
+        raise errors.OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled.")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    capsys.readouterr()
+    assert main(["predict", "hf://me/sst2-adapter", "--data", str(root / "test.tsv"), "--out", str(tmp_path / "p.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "hf://me/sst2-adapter: offline" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "p.jsonl").exists()
+    for bad, message in (("hf://nobody", "a Hub pack is hf://OWNER/NAME"), ):
+        assert main(["predict", bad, "--data", str(root / "test.tsv"), "--out", str(tmp_path / "p.jsonl")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["push", str(root), "me/x"]) == 2
+    assert "not a task pack with provenance" in capsys.readouterr().err

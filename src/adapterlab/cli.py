@@ -413,6 +413,14 @@ def cmd_import_adapterhub(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from adapterlab.use.hub import push_pack
+
+    url = push_pack(args.pack, args.repo_id, private=args.private)
+    print(f"pushed {args.pack} to {args.repo_id}: {url}; load it anywhere as hf://{args.repo_id}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from adapterlab.use.predict import predict
 
@@ -551,10 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                            ("evaluate", "score a finished run or task pack on a labelled file with the task's metric")):
         use = commands.add_parser(verb, help=helptext)
         if verb == "predict":
-            use.add_argument("sources", nargs="+", help="run folders or task packs (with provenance.json)")
+            use.add_argument("sources", nargs="+", help="run folders or task packs (with provenance.json), or hf://OWNER/NAME packs")
             use.add_argument("--out", required=True, help="predictions file: .jsonl or .csv")
         else:
-            use.add_argument("source", help="a finished run folder or a task pack (with provenance.json)")
+            use.add_argument("source", help="a finished run folder, a task pack (with provenance.json), or hf://OWNER/NAME")
             use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.SOURCE-FOLDER.eval.json here, never overwritten)")
             use.add_argument("--task", help="read the file as this task (e.g. xnli for an MNLI run; default: the run's task)")
         use.add_argument("--data", required=True, help="input file" + (": any format the training readers read, or plain text lines"
@@ -568,6 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "predict":
             use.add_argument("--no-progress", action="store_true", help="no progress bar")
         use.set_defaults(run=cmd_predict if verb == "predict" else cmd_evaluate)
+    push = commands.add_parser("push", help="upload a task pack (weights, provenance, model card) to a Hugging Face Hub repo")
+    push.add_argument("pack", help="a task pack folder with provenance.json (a run's pack/)")
+    push.add_argument("repo_id", help="OWNER/NAME; predict and evaluate then take hf://OWNER/NAME")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.set_defaults(run=cmd_push)
     hub = commands.add_parser("import-adapterhub", help="convert an AdapterHub double_seq_bn (Houlsby) adapter, with its head, into a task pack")
     hub.add_argument("folder", help="the folder AdapterHub's save_adapter wrote (adapter_config.json, weights, head_config.json)")
     hub.add_argument("--out", required=True, help="the new task pack folder")

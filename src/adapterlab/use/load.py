@@ -18,6 +18,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
 from adapterlab.train.provenance import check_base, provenance_of, read_provenance
+from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
 @dataclass
@@ -54,13 +55,13 @@ def load_tasks(sources: list[str | Path], model_path: str | None = None) -> list
 
 
 def load_task(source: str | Path, model_path: str | None = None, shared: dict | None = None) -> LoadedTask:
-    """A run folder (result.json + config.json; adapter, a PEFT method, or fine-tuning with --save-model) or
-    a pack folder (an adapter or PEFT pack with provenance.json). model_path overrides the base model a pack
+    """A run folder (result.json + config.json; adapter, a PEFT method, or fine-tuning with --save-model),
+    a pack folder (an adapter or PEFT pack with provenance.json), or a pack on the Hub (hf://OWNER/NAME). model_path overrides the base model a pack
     records (a warning names a backbone whose config differs). shared: load_tasks's models by
     (base, token head), for adapter packs to join. Raises AdapterlabError, one line."""
-    folder = Path(source)
+    folder = fetch_pack(str(source)) if is_hub_source(source) else Path(source)
     if not folder.is_dir():
-        raise AdapterlabError(f"{folder}: not a folder; give a finished run folder or a task pack")
+        raise AdapterlabError(f"{folder}: not a folder; give a finished run folder, a task pack, or hf://OWNER/NAME")
     if (folder / "result.json").is_file() and (folder / CONFIG_FILE).is_file():
         config = json.loads((folder / CONFIG_FILE).read_text())
         result = read_result(folder) or {}
