@@ -75,6 +75,7 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     assert main(["predict", str(runs["adapter"] / "pack"), "--data", str(texts), "--format", "lines", "--out", str(out), "--no-progress"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["great fun film", "awful boring plot", "the music"]
+    assert [r["line"] for r in rows] == [1, 3, 4]  # the blank line 2 is skipped; each row still names its input line
     for row in rows:
         probabilities = row["sst2"]["probabilities"]
         assert sum(probabilities.values()) == pytest.approx(1.0) and row["sst2"]["label"] == max(probabilities, key=probabilities.get)
@@ -82,7 +83,7 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     out_csv = tmp_path / "several.csv"
     assert main(["predict", *several, "--data", str(root / "test.tsv"), "--out", str(out_csv), "--no-progress"]) == 0
     header = out_csv.read_text().splitlines()[0].split(",")
-    assert header[:2] == ["index", "text"] and sum(h.endswith(":label") for h in header) == len(several)
+    assert header[:3] == ["index", "line", "text"] and sum(h.endswith(":label") for h in header) == len(several)
     assert len(out_csv.read_text().splitlines()) == 31
     # the adapter's predictions are the same alone and with the others
     # two packs both in folders named pack/, and one source twice: every source keeps its own key

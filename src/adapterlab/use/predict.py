@@ -150,7 +150,8 @@ def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: 
 def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_format: str | None = None, columns: dict | None = None,
             encoding: str | None = None, model_path: str | None = None, batch_size: int = 64, progress: bool = True) -> Path:
     """Write predictions of every task in `sources` for every example of `data` to `out` (.jsonl:
-    one object per example, {"index", "text"/"tokens", TASK: {...}}; .csv: one column per output).
+    one object per example, {"index", "line" (of the input file), "text"/"tokens", TASK: {...}}; .csv:
+    one column per output).
     All tasks must read the input the same way (the same kind of input). Nothing is written
     unless every task succeeded; the file appears whole (written to a temp file, then renamed)."""
     out = Path(out)
@@ -176,6 +177,9 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     rows = []
     for index, example in enumerate(examples):
         row: dict = {"index": index}
+        line = example.source.rpartition(":")[2]
+        if line.isdigit():  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
+            row["line"] = int(line)
         if example.tokens is not None:
             row["tokens"] = list(example.tokens)
         else:
