@@ -59,3 +59,12 @@ def test_mlm_masking_rate_and_special_tokens(tmp_path):
     assert (batch["input_ids"][chosen] == tokenizer.mask_token_id).float().mean().item() > 0.6
     again = MlmCollator(tokenizer, 0.15, seed=0)(features)
     assert torch.equal(again["input_ids"], batch["input_ids"])
+    # the masks depend on the batch alone: the same collator masks a batch the same way every time
+    # (validation compares across checkpoints; a resumed run masks as the uninterrupted one), another
+    # batch or another seed differently
+    collator = MlmCollator(tokenizer, 0.15, seed=0)
+    first, repeat = collator(features[:8]), collator(features[:8])
+    other = collator(features[:9])  # another batch (one more member): its first 8 rows are the same texts, masked elsewhere
+    assert torch.equal(first["input_ids"], repeat["input_ids"]) and torch.equal(first["labels"], repeat["labels"])
+    assert not torch.equal(first["labels"], other["labels"][:8])
+    assert not torch.equal(MlmCollator(tokenizer, 0.15, seed=1)(features[:8])["labels"], first["labels"])

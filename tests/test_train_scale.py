@@ -87,7 +87,8 @@ def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
     assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
 
 
-@pytest.mark.parametrize("extra, epochs, kill_after", [([], 4, 2), (["--eval-every", "25"], 2, 1)], ids=["epoch", "mid-epoch"])
+# the epoch-end checkpoint of the task phase is resumed from in the TAPT test's task-phase case below
+@pytest.mark.parametrize("extra, epochs, kill_after", [(["--eval-every", "25"], 2, 1)], ids=["mid-epoch"])
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped(tmp_path, extra, epochs, kill_after):
     """Killed with SIGKILL after `kill_after` validations: from an epoch-end checkpoint, or with
     --eval-every from a step-level one inside an epoch (60 steps per epoch; evaluations at steps
@@ -136,3 +137,55 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
     assert points == [(r["epoch"], r["step"], r["at"]) for r in whole_rows if r["split"] == "validation"]  # each once, none lost
     assert [r["loss"] for r in rows if r["split"] == "validation"] == pytest.approx([r["loss"] for r in whole_rows if r["split"] == "validation"], rel=1e-5)
     assert not (killed / "checkpoint").exists()  # removed when the run finished
+
+
+@pytest.mark.parametrize("phase, method", [("tapt", "adapter"), ("task", "finetune")])
+def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp_path, phase, method):
+    """Killed during TAPT: the TAPT phase continues from its own checkpoint. Killed in the task
+    phase: TAPT's outcome (tapt_pack, or the fine-tuned encoder) stands and is not redone. Either
+    way the result equals the uninterrupted run's, and the resume state is gone at the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.1)
+    for name, count, seed in (("train", 80, 0), ("dev", 20, 1), ("test", 20, 2)):
+        write_sentiment_tsv(tmp_path / f"{name}.tsv", count, seed)
+
+    def command(out):
+        return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev",
+                str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"), "--model", str(model), "--out", str(out),
+                "--no-progress", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", "--method", method,
+                "--tapt", "--tapt-epochs", "3", "--tapt-head", "fresh"]
+
+    whole = tmp_path / "whole"
+    subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = killed / "metrics.jsonl"
+    deadline = time.time() + 300
+    if phase == "tapt":  # TAPT's first epoch checkpoint is written: kill inside its second epoch
+        while time.time() < deadline and not (killed / "tapt_checkpoint" / "state.pt").exists():
+            time.sleep(0.02)
+    else:  # the task phase has trained and evaluated its first epoch
+        while time.time() < deadline and (not log.exists() or '"split": "validation"' not in log.read_text()):
+            time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "result.json").exists()
+    assert (killed / ("tapt_checkpoint" if phase == "tapt" else "tapt_done.json")).exists()
+    resumed = subprocess.run(command(killed), check=True, capture_output=True, text=True, timeout=600)
+    if phase == "task":
+        assert "TAPT finished before the run was stopped" in resumed.stderr
+    ours, theirs = json.loads((killed / "result.json").read_text()), json.loads((whole / "result.json").read_text())
+    assert ours["test"]["loss"] == pytest.approx(theirs["test"]["loss"], rel=1e-6)
+    assert ours["tapt"]["mlm_loss_best"] == pytest.approx(theirs["tapt"]["mlm_loss_best"], rel=1e-6)
+    assert ours["tapt"]["mlm_loss_start"] == pytest.approx(theirs["tapt"]["mlm_loss_start"], rel=1e-6)
+    if phase == "tapt":
+        assert ours["tapt"]["resumed_from"]["epoch"] >= 1
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    whole_rows = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["split"], r["at"], r["step"]) for r in rows] == [(r["split"], r["at"], r["step"]) for r in whole_rows]  # none twice, none lost
+    assert not any((killed / entry).exists() for entry in ("checkpoint", "tapt_checkpoint", "tapt_done.json", "tapt_encoder.safetensors"))

@@ -26,8 +26,12 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 MARKER_FILE = ".adapterlab-run"  # "this folder was created by adapterlab for one run"
 CHECKPOINT_DIR = "checkpoint"
+TAPT_CHECKPOINT_DIR = "tapt_checkpoint"  # the TAPT phase's own checkpoint (train/tapt.py)
+TAPT_DONE_FILE = "tapt_done.json"  # TAPT finished: its summary; the task phase starts from tapt_pack or TAPT_ENCODER_FILE
+TAPT_ENCODER_FILE = "tapt_encoder.safetensors"  # fine-tuning: the encoder TAPT left
 # Everything a run writes into its folder; nothing else there is ever removed.
-OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR, "trackers")
+OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR, "trackers", TAPT_CHECKPOINT_DIR,
+               TAPT_DONE_FILE, TAPT_ENCODER_FILE)
 
 
 def write_json_atomic(path: Path, data: dict | list) -> None:

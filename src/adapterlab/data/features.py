@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -211,7 +212,12 @@ def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, tokenizer, proba
 
 
 class MlmCollator(Collator):
-    """Pads, then masks with a seeded generator, so a TAPT run is reproducible."""
+    """Pads, then masks with a generator seeded from `seed` and the batch's own token ids, so a
+    batch's masks depend on nothing but the batch: a TAPT run is reproducible, a run resumed from
+    a checkpoint masks as the uninterrupted one did (no generator state to carry), and validation
+    masks the same tokens at every evaluation, so its MLM losses compare across checkpoints. A
+    batch drawn again in a later epoch (another order, so almost always other members) gets
+    other masks, as dynamic masking wants."""
 
     def __init__(self, tokenizer, probability: float, seed: int):
         super().__init__(tokenizer.pad_token_id)
@@ -219,10 +225,13 @@ class MlmCollator(Collator):
             raise AdapterlabError(f"MLM needs a tokenizer with a mask token; {type(tokenizer).__name__} has none")
         self.tokenizer = tokenizer
         self.probability = probability
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.generator = torch.Generator()
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features])
+        digest = hashlib.blake2b(batch["input_ids"].numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
+        self.generator.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
         special = torch.tensor(
             [self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True) for ids in batch["input_ids"].tolist()], dtype=torch.bool
         ) | (batch["attention_mask"] == 0)

@@ -37,6 +37,8 @@ from adapterlab.runs import (
     METRICS_FILE,
     CHECKPOINT_DIR,
     RESULT_FILE,
+    TAPT_CHECKPOINT_DIR,
+    TAPT_DONE_FILE,
     RunResult,
     check_run_folder,
     config_differences,
@@ -63,7 +65,7 @@ from adapterlab.train.model_setup import (
     load_model_config,
     load_tokenizer,
 )
-from adapterlab.train.tapt import run_tapt
+from adapterlab.train.tapt import clear_tapt_state, run_tapt
 from adapterlab.train.trackers import PROJECT, TRACKER_DIR, hyperparameters, scalars, tracker_names
 from adapterlab.train.provenance import write_provenance
 
@@ -202,6 +204,7 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     artifact = _save_artifacts(unwrapped, config, name, labels, tokenizer, accelerator, run_dir)
     if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
+        clear_tapt_state(run_dir)
     return dict(
         status=outcome.status,
         protocol=splits.protocol,
@@ -228,11 +231,12 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
 
 
 def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool:
-    """A killed run (our folder, no result) with a checkpoint made with these same settings.
-    TAPT runs restart: their checkpoint covers only the task phase."""
-    if not config.checkpoint or config.tapt or previous is not None or not is_run_folder(run_dir):
+    """A killed run (our folder, no result) with a checkpoint made with these same settings: of the
+    task phase, or of a TAPT run's TAPT phase (its checkpoint, or its finished outcome)."""
+    if not config.checkpoint or previous is not None or not is_run_folder(run_dir):
         return False
-    if not (run_dir / CHECKPOINT_DIR / STATE_FILE).is_file():
+    marks = [run_dir / CHECKPOINT_DIR / STATE_FILE] + ([run_dir / TAPT_CHECKPOINT_DIR / STATE_FILE, run_dir / TAPT_DONE_FILE] if config.tapt else [])
+    if not any(mark.is_file() for mark in marks):
         return False
     stored = read_config(run_dir)
     differences = config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults()) if stored else ["no config.json"]
@@ -242,11 +246,24 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
 
 
 def _drop_rows_after_checkpoint(run_dir: Path) -> None:
-    """metrics.jsonl without the rows the killed attempt logged after its last checkpoint."""
-    steps = torch.load(run_dir / CHECKPOINT_DIR / STATE_FILE, weights_only=True)["loop"]["steps"]
+    """metrics.jsonl without the rows the killed attempt logged after its last checkpoint: in the
+    task phase after its checkpoint; in a TAPT run, the TAPT rows after the TAPT checkpoint too
+    (none when TAPT had finished) and every task row when the task phase had none."""
+    def steps_of(folder: str) -> int | None:
+        state = run_dir / folder / STATE_FILE
+        return torch.load(state, weights_only=True)["loop"]["steps"] if state.is_file() else None
+
+    task_steps, tapt_steps = steps_of(CHECKPOINT_DIR), steps_of(TAPT_CHECKPOINT_DIR)
+    tapt_done = (run_dir / TAPT_DONE_FILE).is_file()
+
+    def keep(row: dict) -> bool:
+        if row.get("split", "").startswith("tapt-"):
+            return tapt_done or (tapt_steps is not None and row.get("step", 0) <= tapt_steps)
+        return task_steps is not None and row.get("step", 0) <= task_steps and row.get("split") != "test"
+
     path = run_dir / METRICS_FILE
     rows = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    kept = [line for line, row in zip(rows, map(json.loads, rows)) if row.get("step", 0) <= steps and row.get("split") != "test"]
+    kept = [line for line, row in zip(rows, map(json.loads, rows)) if keep(row)]
     tmp = path.with_name(f".{path.name}.resume")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)

@@ -1,15 +1,24 @@
 """Task-adaptive pretraining (TAPT, Gururangan et al. 2020; He et al. 2021 Table 1): masked-LM
-training on the task's own training text before the task run."""
+training on the task's own training text before the task run.
+
+A killed TAPT run resumes like any run: the TAPT phase checkpoints each epoch into
+tapt_checkpoint/, and once it is over its outcome (tapt_done.json, with tapt_pack/ for adapters or
+tapt_encoder.safetensors for fine-tuning) stands, so a kill in the task phase never redoes TAPT.
+The masks depend only on each batch (data/features.py MlmCollator), so the resumed phase masks as
+the uninterrupted one did."""
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import transformers
+from safetensors.torch import load_file, save_file
 
 from adapterlab.adapters.inject import add_adapters, set_trainable
 from adapterlab.adapters.io import save_adapter
@@ -20,6 +29,7 @@ from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.mlm_head import HeadRecord, warm_head
+from adapterlab.runs import METRICS_FILE, TAPT_CHECKPOINT_DIR, TAPT_DONE_FILE, TAPT_ENCODER_FILE, write_json_atomic
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -46,7 +56,12 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
              validation: list[Example], accelerator, run_dir: Path, adapter_name: str, record: Callable[[dict], None]) -> TaptOutcome:
     """Masked-LM training on the training text. Adapter method: only adapters, LayerNorms and the
     MLM head train, and their pack is saved for the task run to start from. Fine-tuning: the whole
-    encoder trains and its weights are handed over in memory."""
+    encoder trains and its weights are handed over (and kept in tapt_encoder.safetensors until the
+    run finishes, for a resume). A finished TAPT phase of this run folder is reused, not redone."""
+    done = _finished(run_dir, config)
+    if done is not None:
+        logger.warning("%s: TAPT finished before the run was stopped; the task phase starts from its outcome", run_dir)
+        return done
     mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
     model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
                                                                            dtype=torch.float32)  # trainable weights in float32
@@ -74,10 +89,13 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     loop = LoopConfig.for_run(config, tapt=True)
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
-    before = evaluate(model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size)
-    record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
+    checkpoint = run_dir / TAPT_CHECKPOINT_DIR if config.checkpoint else None
+    before = _start_row(run_dir) if checkpoint is not None and (checkpoint / "state.pt").is_file() else None
+    if before is None:  # a fresh phase (a resumed one logged its start before it was killed)
+        before = evaluate(model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size)
+        record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
     result = train_and_restore_best(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
-                        accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}))
+                        accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}), checkpoint)
     unwrapped = accelerator.unwrap_model(model)
     summary = {"status": result.status, "head_fresh": head.source == "fresh", "head": head.to_dict(), "epochs": config.tapt_epochs,
                "steps": result.steps, "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
@@ -85,14 +103,51 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
         summary["note"] = HEAD_NOTE
     elif head.source == "warmed":
         summary["note"] = WARM_NOTE.format(corpus=head.corpus)
+    if result.resumed_from:
+        summary["resumed_from"] = result.resumed_from
     outcome = TaptOutcome(summary)
     if config.method == "adapter":
         outcome.pack = run_dir / "tapt_pack"
         if accelerator.is_main_process:
             save_adapter(unwrapped, outcome.pack, name=adapter_name)
-        accelerator.wait_for_everyone()
         summary["pack"] = str(outcome.pack)
     else:
         outcome.encoder_state = {k: v.detach().cpu().clone() for k, v in unwrapped.base_model.state_dict().items()}
+        if accelerator.is_main_process and config.checkpoint:
+            save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"))
+            (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)
+    if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
+        write_json_atomic(run_dir / TAPT_DONE_FILE, summary)
+        shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
+    accelerator.wait_for_everyone()
     accelerator.free_memory()
     return outcome
+
+
+def _finished(run_dir: Path, config: RunConfig) -> TaptOutcome | None:
+    """The outcome of a TAPT phase this run folder finished before it was stopped, or None."""
+    marker = run_dir / TAPT_DONE_FILE
+    if not config.checkpoint or not marker.is_file():
+        return None
+    summary = json.loads(marker.read_text())
+    if config.method == "adapter":
+        return TaptOutcome(summary, pack=run_dir / "tapt_pack") if (run_dir / "tapt_pack").is_dir() else None
+    encoder = run_dir / TAPT_ENCODER_FILE
+    return TaptOutcome(summary, encoder_state=load_file(str(encoder))) if encoder.is_file() else None
+
+
+def _start_row(run_dir: Path) -> dict | None:
+    """The TAPT phase's starting validation row, logged before the run was stopped."""
+    path = run_dir / METRICS_FILE
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        if row.get("split") == "tapt-validation" and row.get("at") == "start":
+            return row
+    return None
+
+
+def clear_tapt_state(run_dir: Path) -> None:
+    """Remove what only a resume needs, once the run is finished."""
+    for entry in (TAPT_DONE_FILE, TAPT_ENCODER_FILE):
+        (run_dir / entry).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
