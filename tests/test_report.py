@@ -151,6 +151,17 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "Reproduce" in page and "torch" in page
+    # the cost of each method per run, from the records: 8 runs each, their mean wall time
+    import json as _json
+    import re
+    import statistics
+
+    cost = (folder / "table.md").read_text().split("**Cost per run, by method**")[1]
+    walls = {m: [_json.loads(p.read_text())["wall_seconds"] for p in (tmp_path / "out").glob(f"sst2/{m}*/seed=*/result.json")]
+             for m in ("adapter", "finetune")}
+    for method, word in (("adapter", "adapter"), ("finetune", "fine-tuning")):
+        row = re.search(rf"\| {word} \| 8 \| (\d+) s", cost)
+        assert row and int(row.group(1)) == round(statistics.mean(walls[method])), (cost, walls)
     assert main(["study", "status", str(tmp_path / "out")]) == 0
     assert "16 runs: 16 done" in capsys.readouterr().out
 

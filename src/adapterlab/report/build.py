@@ -13,6 +13,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
+from adapterlab.report.cost import cost_markdown
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.claims import ClaimResult, claims_json, claims_markdown, evaluate_claims
 from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
@@ -192,7 +193,9 @@ def build_report(out: str | Path) -> Report:
         (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
         files.append(folder / "claims.json")
     claims_text = claims_markdown(assembled.claims) + "\n" if assembled.claims else ""
-    for name, text in (("table.md", claims_text + "\n".join(map(to_markdown, tables))), ("table.tex", "\n".join(map(to_latex, tables))),
+    cost = cost_markdown(records)
+    markdown = claims_text + "\n".join(map(to_markdown, tables)) + ("\n" + cost if cost else "")
+    for name, text in (("table.md", markdown), ("table.tex", "\n".join(map(to_latex, tables))),
                        ("table.csv", to_csv(table))):
         (folder / name).write_text(text)
         files.append(folder / name)
