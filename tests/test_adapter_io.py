@@ -107,6 +107,7 @@ def test_save_overwrites_atomically_and_leaves_no_temp_folders(tmp_path):
     al.save_adapter(model, tmp_path / "pack", name="sst2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
     assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755  # readable by others, as any folder (not mkdtemp's 0700)
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir())  # safetensors writes 0600; a pack is shared
 
 
 def _saved(tmp_path):

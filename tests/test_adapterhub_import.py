@@ -5,6 +5,7 @@ weights came from, and other configurations or unsafe files are one-line errors.
 against the real library, with its own logits, is benchmarks/parity_adapterhub.py --import."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -123,6 +124,41 @@ def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path):
     assert not (tmp_path / "pack" / "provenance.json").exists()
 
 
+def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, caplog):
+    """AdapterHub's placeholder labels take the task's names by index; a label count the task does
+    not have is refused; a 1-output head imports as regression; another recorded base model warns;
+    --max-length is capped to the position table."""
+    import logging
+
+    reference = _reference(backbone)
+    folder = _write_adapterhub(reference, tmp_path / "hub")
+    head_config = json.loads((folder / "head_config.json").read_text())
+    head_config["config"]["label2id"] = {f"LABEL_{i}": i for i in range(3)}
+    (folder / "head_config.json").write_text(json.dumps(head_config))
+    assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--task", "mnli", "--max-length", "100000",
+                 "--out", str(tmp_path / "mnli")]) == 0
+    provenance = json.loads((tmp_path / "mnli" / "provenance.json").read_text())
+    assert provenance["labels"] == ["entailment", "neutral", "contradiction"] and provenance["max_length"] == 64
+    assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--task", "sst2", "--out", str(tmp_path / "sst2")]) == 2
+    assert "the head has 3 labels, task sst2 has 2" in capsys.readouterr().err
+    record = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**record, "model_name": "someone/another-minilm"}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "other")]) == 0
+    assert "was trained on someone/another-minilm" in caplog.text
+    # a one-output head: regression
+    regression = tmp_path / "reg"
+    shutil.copytree(folder, regression)
+    head_config["config"].update(num_labels=1, label2id={"LABEL_0": 0})
+    (regression / "head_config.json").write_text(json.dumps(head_config))
+    weights = torch.load(regression / "pytorch_model_head.bin", weights_only=True)
+    weights["heads.sentiment.4.weight"], weights["heads.sentiment.4.bias"] = weights["heads.sentiment.4.weight"][:1], weights["heads.sentiment.4.bias"][:1]
+    torch.save(weights, regression / "pytorch_model_head.bin")
+    assert main(["import-adapterhub", str(regression), "--model", str(backbone), "--out", str(tmp_path / "regpack")]) == 0
+    assert json.loads((tmp_path / "regpack" / "provenance.json").read_text())["kind"] == "regression"
+
+
 @pytest.mark.parametrize("change, message", [
     ({"mh_adapter": False}, "configuration seq_bn (Pfeiffer: one bottleneck per layer) (mh_adapter=False) is not supported"),
     ({"is_parallel": True}, "configuration par_bn (parallel bottleneck)"),
@@ -130,6 +166,8 @@ def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path):
     ({"leave_out": [0]}, "leave_out=[0]"),
     ({"reduction_factor": 5}, "reduction_factor=5 does not divide the hidden size 32"),
     ({"non_linearity": "leakyrelu"}, "non_linearity='leakyrelu' has no adapterlab counterpart"),
+    ({"architecture": "lora", "composition_mode": "scale"}, "configuration ia3"),
+    ({"phm_layer": True}, "configuration compacter (PHM layers)"),
 ])
 def test_other_configurations_are_one_line_errors(backbone, tmp_path, capsys, change, message):
     folder = _write_adapterhub(_reference(backbone), tmp_path / "hub", config=change)
@@ -149,7 +187,8 @@ def test_unsafe_or_broken_files_are_refused_in_one_line(backbone, tmp_path, caps
     torch.save({"x": Payload()}, folder / "pytorch_adapter.bin")
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     captured = capsys.readouterr()
-    assert "pytorch_adapter.bin: not a readable adapter weights file" in captured.err and "unpickled!" not in captured.out
+    assert "pytorch_adapter.bin: not a readable adapter weights file (it holds objects other than tensors" in captured.err
+    assert "unpickled!" not in captured.out and "weights_only set to False" not in captured.err and len(captured.err.strip().splitlines()) == 1
     (folder / "pytorch_adapter.bin").unlink()
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     assert "no adapter weights (adapter.safetensors or pytorch_adapter.bin)" in capsys.readouterr().err

@@ -176,6 +176,10 @@ def test_unknown_target_and_bad_settings_are_one_line_errors():
     assert PeftSettings("loha", dropout=0.1).problems() == ["lora_dropout=0.1: LoRA's input dropout; method loha has none (leave it at 0)"]
     assert PeftSettings("lora", feedforward=("x",)).problems() == ["ia3_feedforward='x': only method ia3 scales feed-forward inputs"]
     assert PeftSettings("ia3", targets=("query(",)).problems() == ["lora_targets: 'query(' is not a module name or regular expression"]
+    with pytest.raises(AdapterlabError, match="names only modules of the head"):
+        add_peft(tiny_model("bert"), PeftSettings("lora", targets=("pooler.dense",)))
+    with pytest.raises(AdapterlabError, match="ia3_feedforward 'output.dense' matches none of the targets"):
+        add_peft(tiny_model("bert"), PeftSettings("ia3", targets=("key", "value"), feedforward=("output.dense",)))
 
 
 def test_a_target_that_matches_the_pooler_leaves_it_to_the_head():

@@ -218,10 +218,14 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
                    str(tmp_path / "x.jsonl")], "--model applies to adapter and PEFT runs"))
     cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl"), "--batch-size", "0"],
                   "must be an integer >= 1"))
+    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--format", "lines", "--encoding", "bogus",
+                   "--out", str(tmp_path / "x.jsonl")], "--encoding 'bogus': not a known text encoding"))
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a folder is needed")
     cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.jsonl"), "--no-progress"],
                   f"--out {blocked / 'x.jsonl'}: cannot be written"))
+    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.json")],
+                  f"--out {blocked / 'x.json'}: cannot be written"))
     same = tmp_path / "same.csv"
     same.write_text("text,label\ngreat film,1\n")
     cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
@@ -321,3 +325,7 @@ def test_push_and_load_a_pack_through_the_hub(trained, tmp_path, monkeypatch, ca
         assert message in capsys.readouterr().err
     assert main(["push", str(root), "me/x"]) == 2
     assert "not a task pack with provenance" in capsys.readouterr().err
+    assert main(["push", str(pack), "no-owner"]) == 2
+    assert "repo id 'no-owner': give OWNER/NAME" in capsys.readouterr().err
+    assert main(["push", str(pack), "hf://me/sst2-adapter"]) == 0  # the hf:// form of the name is fine too
+    assert "hf://hf://" not in capsys.readouterr().out

@@ -416,8 +416,9 @@ def cmd_import_adapterhub(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from adapterlab.use.hub import push_pack
 
-    url = push_pack(args.pack, args.repo_id, private=args.private)
-    print(f"pushed {args.pack} to {args.repo_id}: {url}; load it anywhere as hf://{args.repo_id}")
+    repo_id = args.repo_id.removeprefix("hf://")
+    url = push_pack(args.pack, repo_id, private=args.private)
+    print(f"pushed {args.pack} to {repo_id}: {url}; load it anywhere as hf://{repo_id}")
     return 0
 
 

@@ -150,6 +150,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": PACK_FORMAT})
+        (tmp / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a pack is shared like any file
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         if target.is_dir():
             # an earlier pack here: replace its two files (weights first, so a half-written pack

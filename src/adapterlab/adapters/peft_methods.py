@@ -160,10 +160,14 @@ def resolve_targets(encoder: nn.Module, patterns: tuple[str, ...], method: str, 
     """The encoder's module names (relative to it) that `patterns` select, outside `exclude` (the
     pooler, which trains whole as part of the head). Raises AdapterlabError naming a pattern that
     selects nothing."""
-    names = [name for name, _ in encoder.named_modules() if name and not any(name == x or name.startswith(x + ".") for x in exclude)]
+    every = [name for name, _ in encoder.named_modules() if name]
+    names = [name for name in every if not any(name == x or name.startswith(x + ".") for x in exclude)]
     chosen: list[str] = []
     for pattern in patterns:
         hits = [name for name in names if _matches(pattern, name)]
+        if not hits and any(_matches(pattern, name) for name in every):
+            raise AdapterlabError(f"{method} target {pattern!r} names only modules of the head ({', '.join(exclude)}), which trains whole "
+                                  "and is never wrapped; name encoder modules, e.g. query,value")
         if not hits:
             raise AdapterlabError(f"{method} target module {pattern!r} not found in {type(encoder).__name__} "
                                   f"(linear layers there: {', '.join(sorted(_linear_names(encoder)))})")
@@ -195,7 +199,12 @@ def add_peft(model: nn.Module, settings: PeftSettings) -> None:
     targets = resolve_targets(encoder, patterns, settings.method, exclude=heads)
     feedforward = []
     if settings.method == "ia3":
-        feedforward = [n for n in targets if any(_matches(p, n) for p in feedforward_of(model, settings))]
+        wanted = feedforward_of(model, settings)
+        feedforward = [n for n in targets if any(_matches(p, n) for p in wanted)]
+        outside = [p for p in wanted if not any(_matches(p, n) for n in targets)]
+        if outside:  # PEFT scales feed-forward modules among the targets only; one outside them would be dropped silently
+            raise AdapterlabError(f"ia3_feedforward {outside[0]!r} matches none of the targets ({', '.join(patterns)}); "
+                                  "name it among --lora-targets too")
     try:
         peft.inject_adapter_in_model(_peft_config(peft, settings, targets, feedforward), encoder)
     except (ValueError, TypeError) as err:  # e.g. a LayerNorm named as a target: these methods adapt linear (and a few other) layers

@@ -78,7 +78,7 @@ class RunConfig:
         "model and method", "which of the targets IA3 scales at their input, as feed-forward layers (method ia3)",
         unset="the feed-forward output projection, when the targets are the default"))
     lora_layernorm: bool = field(default=True, metadata=_about(
-        "model and method", "PEFT runs (lora, loha, ia3) train the encoder's LayerNorms too, the paper's policy for adapters",
+        "model and method", "training the encoder's LayerNorms in PEFT runs (lora, loha, ia3), the paper's policy for adapters",
         cli="--lora-frozen-layernorm"))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",

@@ -13,7 +13,10 @@ torch.load(weights_only=True) for AdapterHub's .bin files: nothing is unpickled.
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +30,10 @@ from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import NONLINEARITIES
-from adapterlab.train.model_setup import build_task_model, load_model_config
+from adapterlab.train.model_setup import build_task_model, effective_max_length, load_model_config
 from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
+
+logger = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter.safetensors", "pytorch_adapter.bin")  # save_adapter(use_safetensors=True), else torch's format
@@ -44,7 +49,7 @@ STATIC_HEADS = {"ForSequenceClassification": "classification", "ForTokenClassifi
 DOUBLE_SEQ_BN = {
     "architecture": "bottleneck", "mh_adapter": True, "output_adapter": True, "original_ln_before": False, "original_ln_after": True,
     "residual_before_ln": True, "ln_before": False, "ln_after": False, "is_parallel": False, "scaling": 1.0, "use_gating": False,
-    "use_phm": False, "adapter_residual_before_ln": False, "inv_adapter": None, "cross_adapter": False, "stochastic_depth": 0.0,
+    "phm_layer": False, "adapter_residual_before_ln": False, "inv_adapter": None, "cross_adapter": False, "stochastic_depth": 0.0,
 }
 # AdapterHub's activation names (adapters' get_activation) that are one of ours.
 ACTIVATIONS = {"tanh": "tanh", "relu": "relu", "gelu": "gelu", "swish": "swish", "silu": "swish"}
@@ -100,8 +105,13 @@ def _read_weights(folder: Path, names: tuple[str, ...], what: str) -> dict[str, 
         if not path.is_file():
             continue
         try:
-            weights = load_file(str(path)) if name.endswith(".safetensors") else torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # SafetensorError, UnpicklingError (something other than tensors), OSError
+            with warnings.catch_warnings():  # torch warns before refusing a plain pickle; the error below says it all
+                warnings.simplefilter("ignore")
+                weights = load_file(str(path)) if name.endswith(".safetensors") else torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:  # weights_only met something other than tensors: it is never unpickled here
+            raise AdapterlabError(f"{path}: not a readable {what} weights file (it holds objects other than tensors, which "
+                                  "adapterlab does not unpickle)") from None
+        except Exception as err:  # SafetensorError, a truncated or foreign file, OSError
             raise AdapterlabError(f"{path}: not a readable {what} weights file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
         if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
             raise AdapterlabError(f"{path}: expected a mapping of names to tensors")
@@ -111,8 +121,14 @@ def _read_weights(folder: Path, names: tuple[str, ...], what: str) -> dict[str, 
 
 def _config_name(config: dict) -> str:
     """AdapterHub's name for a config that is not double_seq_bn, for the error."""
+    if config.get("architecture") == "lora" and config.get("composition_mode") == "scale":
+        return "ia3"
     if config.get("architecture") not in (None, "bottleneck"):
         return str(config["architecture"])
+    if config.get("phm_layer"):
+        return "compacter (PHM layers)"
+    if config.get("inv_adapter"):
+        return "an adapter with invertible adapters (e.g. double_seq_bn_inv)"
     if config.get("is_parallel"):
         return "par_bn (parallel bottleneck)"
     if config.get("mh_adapter") is False and config.get("output_adapter") is True:
@@ -295,17 +311,22 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
         raise AdapterlabError(f"{hub.folder}: the adapter was trained on a {hub.model_type} model, {model_path} is {backbone.model_type}")
     if backbone.hidden_size != hub.hidden_size:
         raise AdapterlabError(f"{hub.folder}: hidden size {hub.hidden_size}, {model_path} has {backbone.hidden_size}")
+    recorded = hub.model_name or ""
+    if recorded and recorded != model_path and Path(recorded).name != Path(model_path).name:
+        logger.warning("%s was trained on %s; importing it onto %s (name the base with --model if that is not the same model)",
+                       hub.folder, recorded, model_path)
+    max_length = effective_max_length(max_length, backbone, model_path)  # capped to the position table, as train does
     spec = _task_of(hub, task)
-    labels = LabelMap(hub.head.labels if hub.head else ("0", "1"))
+    labels = LabelMap(_labels_for(hub, spec))
     model = build_task_model(model_path, spec, labels)
     name = re.sub(r"[^A-Za-z0-9_-]", "_", hub.name) or "adapter"
-    add_adapters(model, hub.config, name, num_labels=len(labels.names) if hub.head and spec.kind != "regression" else None,
-                 labels=list(labels.names) if hub.head else None)
+    add_adapters(model, hub.config, name, num_labels=(len(labels.names) or 1) if hub.head else None,
+                 labels=list(labels.names) or None if hub.head else None)
     set_trainable(model, "adapter")
     _copy_adapters(hub, model, name)
     if hub.head:
         _copy_head(hub, model, name)
-    saved = save_adapter(model, out, name=name, labels=list(labels.names) if hub.head else None)
+    saved = save_adapter(model, out, name=name, labels=(list(labels.names) or None) if hub.head else None)
     if not hub.head:  # adapters only: the fresh head is not part of what was imported
         weights = saved.path / WEIGHTS_FILE
         tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("heads.")}
@@ -325,10 +346,35 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
 
 
 def _task_of(hub: HubAdapter, task: str | None) -> TaskSpec:
-    default = "token" if hub.head and hub.head.kind == "tagging" else "classification"
+    """The adapterlab task: --task, else from the head (one output: regression; tagging: token)."""
+    head = hub.head
+    default = "token" if head and head.kind == "tagging" else "regression" if head and len(head.labels) == 1 else "classification"
     spec = get_task(task or default)
-    if hub.head and (spec.kind == "token") != (hub.head.kind == "tagging"):
-        raise AdapterlabError(f"{hub.folder}: task {spec.name} ({spec.kind}) does not fit the adapter's {hub.head.kind} head")
-    if spec.labels is not None and hub.head and tuple(spec.labels) != hub.head.labels and len(spec.labels) != len(hub.head.labels):
-        raise AdapterlabError(f"{hub.folder}: the head has {len(hub.head.labels)} labels, task {spec.name} has {len(spec.labels)}")
+    if head and (spec.kind == "token") != (head.kind == "tagging"):
+        raise AdapterlabError(f"{hub.folder}: task {spec.name} ({spec.kind}) does not fit the adapter's {head.kind} head")
+    if head and (spec.kind == "regression") != (len(head.labels) == 1):
+        raise AdapterlabError(f"{hub.folder}: task {spec.name} ({spec.kind}) does not fit a head with {len(head.labels)} output(s)")
+    if head and spec.labels is not None and len(spec.labels) != len(head.labels):
+        raise AdapterlabError(f"{hub.folder}: the head has {len(head.labels)} labels, task {spec.name} has {len(spec.labels)} "
+                              f"({', '.join(spec.labels)})")
     return spec
+
+
+PLACEHOLDER = re.compile(r"^LABEL_\d+$")
+
+
+def _labels_for(hub: HubAdapter, spec: TaskSpec) -> tuple[str, ...]:
+    """The pack's label names in head order: a task with fixed labels gives its own when the head
+    has only AdapterHub's placeholders (LABEL_0, ...), by index; named head labels must be the task's."""
+    if not hub.head:
+        return ("0", "1")
+    if spec.kind == "regression":
+        return ()
+    names = hub.head.labels
+    if spec.labels is None:
+        return names
+    if all(PLACEHOLDER.match(n) for n in names):
+        return tuple(spec.labels)  # index i of the head is the task's label i, as in its training files' order
+    if set(names) != set(spec.labels):
+        raise AdapterlabError(f"{hub.folder}: the head's labels ({', '.join(names)}) are not task {spec.name}'s ({', '.join(spec.labels)})")
+    return names

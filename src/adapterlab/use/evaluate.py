@@ -51,6 +51,9 @@ def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Pat
         raise AdapterlabError(f"--out {path} is the input file; write the evaluation elsewhere")
     if path.is_dir():
         raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, evaluation)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, evaluation)
+    except OSError as err:  # a read-only folder: name the file asked for, not the temp file
+        raise AdapterlabError(f"--out {path}: cannot be written ({err.strerror or type(err).__name__})") from None
     return path

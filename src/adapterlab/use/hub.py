@@ -38,12 +38,12 @@ def _split(source: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def _failure(what: str, err: Exception) -> AdapterlabError:
+def _failure(what: str, err: Exception, download: bool = True) -> AdapterlabError:
     """One line for the ways a Hub call fails: offline, no such repo, no access, no network."""
     from huggingface_hub import errors
 
     if isinstance(err, (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError)):
-        why = "offline (HF_HUB_OFFLINE is set, or the Hub cannot be reached) and not in the local cache"
+        why = "offline (HF_HUB_OFFLINE is set, or the Hub cannot be reached)" + (" and not in the local cache" if download else "")
     elif isinstance(err, errors.RepositoryNotFoundError):
         why = "no such repo, or it is private and no token gives access (huggingface-cli login)"
     elif isinstance(err, errors.RevisionNotFoundError):
@@ -78,12 +78,14 @@ def push_pack(pack: str | os.PathLike, repo_id: str, private: bool = False) -> s
     folder = Path(pack)
     if not (folder / PROVENANCE_FILE).is_file():
         raise AdapterlabError(f"{folder}: not a task pack with provenance ({PROVENANCE_FILE}); push a run's pack/ folder")
-    _split(HUB_PREFIX + repo_id)
+    repo_id = repo_id[len(HUB_PREFIX):] if repo_id.startswith(HUB_PREFIX) else repo_id
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")) or "@" in repo_id:
+        raise AdapterlabError(f"repo id {repo_id!r}: give OWNER/NAME (a user or organisation, a slash, the repo's name)")
     api = hub.HfApi()
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=PACK_FILES,
                                    commit_message=f"adapterlab task pack from {folder.resolve().name}")
     except Exception as err:
-        raise _failure(f"push to {repo_id}", err) from None
+        raise _failure(f"push to {repo_id}", err, download=False) from None
     return str(getattr(commit, "commit_url", None) or f"https://huggingface.co/{repo_id}")

@@ -60,6 +60,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     records (a warning names a backbone whose config differs). shared: load_tasks's models by
     (base, token head), for adapter packs to join. Raises AdapterlabError, one line."""
     folder = fetch_pack(str(source)) if is_hub_source(source) else Path(source)
+    shown = Path(str(source)[len("hf://"):].split("@")[0]) if is_hub_source(source) else folder  # how outputs name it
     if not folder.is_dir():
         raise AdapterlabError(f"{folder}: not a folder; give a finished run folder, a task pack, or hf://OWNER/NAME")
     if (folder / "result.json").is_file() and (folder / CONFIG_FILE).is_file():
@@ -87,7 +88,6 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     base = model_path or provenance.base_model_path
     if not Path(base).exists() and model_path is None:
         raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
-    check_base(provenance, base, pack)
     spec = get_task(provenance.task)
     labels = LabelMap(tuple(provenance.labels))
     if is_peft_pack(pack) or shared is None:  # a PEFT method changes the encoder itself: a model of its own
@@ -100,7 +100,8 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             shared[key] = (build_task_model(base, spec, labels), load_tokenizer(base, load_model_config(base)))
         model, tokenizer = shared[key]
         adapter = load_adapter(model, pack, name=f"task{len(adapter_names(model))}")
-    return LoadedTask(provenance.task, folder, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
+    check_base(provenance, base, pack)  # after loading: another shape is the error alone, not a warning and then the error
+    return LoadedTask(provenance.task, shown, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
                       provenance.columns, provenance.encoding, provenance.method, adapter)
 
 

@@ -41,6 +41,8 @@ def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Examp
     """Plain text: one example per non-empty line (utf-8-sig drops a BOM; CRLF is fine)."""
     try:
         lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding).split("\n")]
+    except LookupError:
+        raise AdapterlabError(f"--encoding {encoding!r}: not a known text encoding (e.g. utf-8, latin-1)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise AdapterlabError(f"{path}: cannot be read as {encoding} text ({err.__class__.__name__})") from None
     examples = []
