@@ -405,3 +405,24 @@ def test_cli_help_lists_every_registered_reader(capsys):
     text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse wraps lines, also at hyphens
     option = text[text.index("--format"):]
     assert all(name in option for name in READERS), option[:400]
+
+
+def test_unlabelled_json_lines_read_as_text_to_predict(tmp_path):
+    """`adapterlab predict` reads JSON lines without labels (labels_optional): the generic {text}
+    layout and GLUE's JSON layout; training still needs the label and says so."""
+    import dataclasses
+
+    from adapterlab.data.readers import read_examples
+    from adapterlab.data.tasks import get_task
+    from adapterlab.errors import AdapterlabError
+
+    plain = tmp_path / "texts.jsonl"
+    plain.write_text('{"text": "nice"}\n{"text": "bad"}\n')
+    spec = dataclasses.replace(get_task("classification"), labels=None)
+    assert [(e.text, e.label) for e in read_examples(plain, spec, "jsonl", {}, labels_optional=True)] == [("nice", None), ("bad", None)]
+    with pytest.raises(AdapterlabError, match="missing field 'label'"):
+        read_examples(plain, spec, "jsonl", {})
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"sentence1": "a cat sat", "sentence2": "an animal sat"}\n')
+    mnli = dataclasses.replace(get_task("mnli"), labels=None)
+    assert [(e.text, e.text_pair, e.label) for e in read_examples(pairs, mnli, "glue", {}, labels_optional=True)] == [("a cat sat", "an animal sat", None)]

@@ -212,12 +212,12 @@ def read_glue(path: Path, options: ReadOptions) -> list[Example]:
     if task is None or task.name not in GLUE_LAYOUTS:
         raise AdapterlabError(f"data format 'glue' needs a GLUE task; {getattr(task, 'name', None)!r} is not one of {', '.join(GLUE_LAYOUTS)}")
     if path.suffix.lower() in (".jsonl", ".json"):
-        return _read_glue_json(path, options.encoding)
+        return _read_glue_json(path, options.encoding, options.labels_optional)
     layout = dataclasses.replace(GLUE_LAYOUTS[task.name], where=f" for GLUE {task.name}")
     return read_table(path, layout, options.encoding, labels_optional=options.labels_optional)
 
 
-def _read_glue_json(path: Path, encoding: str) -> list[Example]:
+def _read_glue_json(path: Path, encoding: str, labels_optional: bool = False) -> list[Example]:
     """MNLI as JSON lines {premise, hypothesis, label} or a JSON object id -> {text_a, text_b, label}."""
     if path.suffix.lower() == ".json":
         try:
@@ -233,7 +233,8 @@ def _read_glue_json(path: Path, encoding: str) -> list[Example]:
     for where, record in records:
         text = _first_key(record, ("premise", "text_a", "sentence1"), path, where)
         pair = _first_key(record, ("hypothesis", "text_b", "sentence2"), path, where)
-        label = _first_key(record, ("label", "gold_label"), path, where)
+        label = None if labels_optional and isinstance(record, dict) and not {"label", "gold_label"} & set(record) else \
+            _first_key(record, ("label", "gold_label"), path, where)
         examples.append(_example({"text": text, "text_pair": pair, "label": label}, f"{path}:{where}"))
     return examples
 
@@ -266,6 +267,8 @@ def read_jsonl(path: Path, options: ReadOptions) -> list[Example]:
         values = {}
         for name, key in mapping.items():
             if key not in record:
+                if name == "label" and options.labels_optional:  # text to predict: no label to read
+                    continue
                 raise AdapterlabError(f"{path}:{number}: missing field {key!r} (mapped to {name})")
             values[name] = record[key]
         examples.append(_example(values, f"{path}:{number}"))
