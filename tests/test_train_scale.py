@@ -87,6 +87,15 @@ def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
     assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
 
 
+def _train_command(root, model, out, *extra) -> list[str]:
+    """`adapterlab train` on root's train/dev/test TSVs, batch 4, lr 1e-3, length 32, plus `extra`."""
+    import sys
+
+    return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "dev.tsv"),
+            "--test", str(root / "test.tsv"), "--model", str(model), "--out", str(out), "--no-progress", "--batch-size", "4", "--lr", "1e-3",
+            "--max-length", "32", *extra]
+
+
 # the epoch-end checkpoint of the task phase is resumed from in the TAPT test's task-phase case below
 @pytest.mark.parametrize("extra, epochs, kill_after", [(["--eval-every", "25"], 2, 1)], ids=["mid-epoch"])
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped(tmp_path, extra, epochs, kill_after):
@@ -104,9 +113,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
         write_sentiment_tsv(tmp_path / f"{name}.tsv", count, seed)
 
     def command(out):
-        return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev",
-                str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"), "--model", str(model), "--out", str(out),
-                "--no-progress", "--epochs", str(epochs), "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", *extra]
+        return _train_command(tmp_path, model, out, "--epochs", str(epochs), *extra)
 
     whole = tmp_path / "whole"
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
@@ -155,10 +162,7 @@ def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp
         write_sentiment_tsv(tmp_path / f"{name}.tsv", count, seed)
 
     def command(out):
-        return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev",
-                str(tmp_path / "dev.tsv"), "--test", str(tmp_path / "test.tsv"), "--model", str(model), "--out", str(out),
-                "--no-progress", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", "--method", method,
-                "--tapt", "--tapt-epochs", "3", "--tapt-head", "fresh"]
+        return _train_command(tmp_path, model, out, "--epochs", "2", "--method", method, "--tapt", "--tapt-epochs", "3", "--tapt-head", "fresh")
 
     whole = tmp_path / "whole"
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
