@@ -1,24 +1,50 @@
-"""`adapterlab study plan`: runs, steps per run and a measured time per step, before a study runs."""
+"""`adapterlab study plan`: runs, steps per run, a measured time per step and the peak memory of
+each distinct setting, before a study runs."""
 
 import yaml
 
 from adapterlab.cli import main
-from adapterlab.study.plan import backbone_config, plan_study
-from adapterlab.study.spec import expand_spec
+from adapterlab.study.plan import backbone_config
+from adapterlab.study.probe import micro_batch_sizes, probe_in_process, probe_key
+from adapterlab.train.config import RunConfig
 from studyworld import tiny_spec
 
 
-def test_plan_counts_steps_and_times_each_group(tiny_world, tmp_path, capsys):
+def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys):
     root, model = tiny_world
-    spec = expand_spec(tiny_spec(root, model, seeds=(0, 1)))  # k=20, batch 8, 1 epoch: 3 steps per run
-    costs = plan_study(spec, probe_steps=1)
-    assert {(c.method, c.runs) for c in costs} == {("adapter", 2), ("finetune", 2)}
-    assert all(c.steps_per_run == [3, 3] and c.seconds_per_step > 0 for c in costs)
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(tiny_spec(root, model, seeds=(0, 1))))
-    assert main(["study", "plan", str(path), "--probe-steps", "1"]) == 0
-    printed = capsys.readouterr().out
-    assert "tiny: 4 runs" in printed and "| adapter | 8 x 32 | 2 | 3 |" in printed and "total:" in printed
+    first, second = tmp_path / "s.yaml", tmp_path / "t.yaml"
+    first.write_text(yaml.safe_dump(tiny_spec(root, model, seeds=(0, 1))))  # k=20, batch 8, 1 epoch: 3 steps per run
+    values = tiny_spec(root, model, seeds=(0,))
+    values["name"] = "tiny2"
+    second.write_text(yaml.safe_dump(values))
+    assert main(["study", "plan", str(first), str(second), "--probe-steps", "1"]) == 0
+    captured = capsys.readouterr()
+    rows = [line.split(" | ") for line in captured.out.splitlines() if line.startswith("| ") and "---" not in line and "backbone" not in line]
+    assert [(r[1].split()[0], r[3], r[4]) for r in rows] == [("adapter", "2", "3"), ("finetune", "2", "3"), ("adapter", "1", "3"),
+                                                           ("finetune", "1", "3")]
+    # each probe ran in its own process, so its peak is its own: a child's RSS, torch included
+    assert all(float(r[-1].split()[0]) > 50 and float(r[5]) > 0 for r in rows)
+    assert "tiny: 4 runs" in captured.out and "tiny2: 2 runs" in captured.out and "all 2 specs: 6 runs" in captured.out
+    assert captured.err.count("probing") == 2  # the second spec's settings were probed for the first
+
+
+def test_probe_key_separates_what_changes_a_step():
+    base = RunConfig(task="sst2", train="t.tsv", model="m")
+    keys = {probe_key(base, "single"), probe_key(RunConfig(task="sst2", train="t.tsv", model="m", seed=3), "single")}
+    assert len(keys) == 1  # the seed does not change a step's cost
+    changed = [RunConfig(task="sst2", train="t.tsv", model="m", grad_accum=2), RunConfig(task="sst2", train="t.tsv", model="m", gradient_checkpointing=True),
+               RunConfig(task="sst2", train="t.tsv", model="m", method="lora"), RunConfig(task="sst2", train="t.tsv", model="m", max_length=64)]
+    assert len({probe_key(c, "single") for c in changed} | keys) == 5
+    assert micro_batch_sizes(16, 1) == [16] and micro_batch_sizes(10, 4) == [3, 3, 2, 2]
+
+
+def test_probe_runs_the_runs_own_setting(tiny_world):
+    _, model = tiny_world
+    for config in (RunConfig(task="panx", train="t.tsv", model=str(model), batch_size=4, grad_accum=2, max_length=16, gradient_checkpointing=True),
+                   RunConfig(task="stsb", train="t.tsv", model=str(model), batch_size=4, max_length=16, method="ia3")):
+        kind = "token" if config.task == "panx" else "regression"
+        result = probe_in_process(config, kind, steps=1)
+        assert result.error is None and result.seconds_per_step > 0
 
 
 def test_the_papers_backbones_have_shipped_configs():

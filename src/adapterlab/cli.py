@@ -269,19 +269,34 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
     from adapterlab.study.plan import plan_study
     from adapterlab.study.spec import load_spec
 
-    spec = load_spec(args.spec, _overrides(args.set), check_files=False)
-    device = "cuda" if __import__("torch").cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
-    costs = plan_study(spec, args.probe_steps, progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(f"{spec.name}: {len(spec.runs)} runs, timed on this machine's {device} (training steps only; evaluation adds to it)")
-    print("| backbone | method | batch x length | runs | steps per run | s/step | per run | all runs | peak RSS after probe |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for c in costs:
-        steps = sorted(set(c.steps_per_run))
-        shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
-        print(f"| {c.model} | {c.method} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.seconds_per_step:.2f} | "
-              f"{_duration(c.seconds / c.runs)} | {_duration(c.seconds)} | {c.peak_rss_mb:.0f} MB |")
-    total = sum(c.seconds for c in costs)
-    print(f"total: {_duration(total)} with one worker ({total / 3600:.1f} h)")
+    specs = [load_spec(path, _overrides(args.set), check_files=False) for path in args.spec]  # all checked before any probe
+    probes: dict = {}
+    grand_total, not_fitting = 0.0, 0
+    for spec in specs:
+        costs = plan_study(spec, args.probe_steps, progress=lambda text: print(text, file=sys.stderr, flush=True), probes=probes)
+        devices = sorted({c.probe.device for c in costs if not c.probe.error}) or ["this machine"]
+        where = f"{', '.join(devices)} ({os.cpu_count()} cores)" if devices == ["cpu"] else ", ".join(devices)
+        print(f"{spec.name}: {len(spec.runs)} runs, timed on {where} (training steps only; evaluation adds to it)")
+        print("| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for c in costs:
+            steps = sorted(set(c.steps_per_run))
+            shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
+            if c.probe.error:
+                not_fitting += c.runs
+                print(f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | - | - | - | "
+                      f"does not fit: {c.probe.error} |")
+                continue
+            print(f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.probe.seconds_per_step:.2f} | "
+                  f"{_duration(c.seconds / c.runs)} | {_duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |")
+        total = sum(c.seconds for c in costs if not c.probe.error)
+        grand_total += total
+        print(f"total: {_duration(total)} with one worker ({total / 3600:.1f} h)\n")
+    if len(specs) > 1:
+        print(f"all {len(specs)} specs: {sum(len(s.runs) for s in specs)} runs, {_duration(grand_total)} with one worker "
+              f"({grand_total / 3600:.1f} h)")
+    if not_fitting:
+        print(f"not counted: {not_fitting} run(s) whose setting does not fit this machine")
     return 0
 
 
@@ -535,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(run=cmd_study_run)
     plan = verbs.add_parser("plan", help="what a study will cost: runs, steps per run and time, from a short probe on this machine")
-    plan.add_argument("spec")
+    plan.add_argument("spec", nargs="+", help="one or more study specs; a setting they share is probed once")
     plan.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
     plan.add_argument("--probe-steps", type=_positive, default=2, help="timed steps per probe (default 2, after one warm-up)")
     plan.set_defaults(run=cmd_study_plan)

@@ -1,28 +1,27 @@
-"""`adapterlab study plan SPEC`: what a study will cost before it starts, on this machine.
+"""`adapterlab study plan SPEC [SPEC ...]`: what studies will cost before they start, on this machine.
 
-For each distinct (backbone, method, batch size, max length) the probe times a few training
-steps of that backbone's exact shapes with random weights (built from its config, so it works
-offline for any local folder and for bert-base-uncased, roberta-base and xlm-roberta-large,
-whose configs ship in specs/backbones/). Steps per run come from the spec: k (or the training
-file's size, or the published size of the task's standard training set when the file is not
-here), the batch size and the epochs. Evaluation is not timed: the estimate is a lower bound.
+For each distinct setting (backbone, task kind, method and its size, batch, accumulation,
+length, checkpointing, precision) a probe times a few optimizer steps of that backbone's exact
+shapes with random weights, in a fresh process that also reports the peak memory
+(study/probe.py). The shapes come from the backbone's config, so this works offline for any
+local folder and for bert-base-uncased, roberta-base and xlm-roberta-large, whose configs ship
+in specs/backbones/. Steps per run come from the spec: k (or the training file's size, or the
+published size of the task's standard training set when the file is not here), the batch size
+and the epochs (TAPT's too). Evaluation is not timed: the estimate is a lower bound.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import resource
-import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
 import transformers
 
-from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings, add_peft, set_peft_trainable
 from adapterlab.errors import AdapterlabError
+from adapterlab.study.probe import ProbeResult, probe_key, run_probe
 from adapterlab.study.spec import PlannedRun, StudySpec
 
 SHIPPED_CONFIGS = ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
@@ -37,20 +36,43 @@ PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 36384
 
 @dataclass(frozen=True)
 class GroupCost:
-    """The runs that share a probe: the same backbone, method, batch size and max length."""
+    """The runs that share a probe: the same backbone, task kind, method settings, batch,
+    accumulation, length, checkpointing and precision (study/probe.py's probe_key)."""
 
     model: str
-    method: str
+    setting: str  # the method and what else sets the step's cost, e.g. "adapter m=64, accum 2"
     batch_size: int
     max_length: int
     runs: int
-    steps_per_run: list[int]  # of each run
-    seconds_per_step: float  # measured
-    peak_rss_mb: float  # of this process after the probe: an upper bound for one run of the group
+    steps_per_run: list[int]  # optimizer steps of each run (TAPT's included)
+    probe: ProbeResult
+
+    @property
+    def method(self) -> str:
+        return self.setting.split()[0].rstrip(",")
 
     @property
     def seconds(self) -> float:
-        return sum(self.steps_per_run) * self.seconds_per_step
+        return sum(self.steps_per_run) * self.probe.seconds_per_step
+
+
+def describe_setting(config) -> str:
+    """The method and the settings that change a step's cost, in words."""
+    if config.method == "adapter":
+        parts = [f"adapter m={config.adapter.size}" + (f" skip {config.adapter.skip_layers}" if config.adapter.skip_layers else "")]
+    elif config.method in ("lora", "loha"):
+        parts = [f"{config.method} r={config.lora_r}"]
+    else:
+        parts = [config.method]
+    if config.grad_accum > 1:
+        parts.append(f"accum {config.grad_accum}")
+    if config.gradient_checkpointing:
+        parts.append("checkpointing")
+    if config.mixed_precision not in ("auto", "no"):
+        parts.append(config.mixed_precision)
+    if config.tapt:
+        parts.append("with TAPT")
+    return ", ".join(parts)
 
 
 def backbone_config(model: str | None):
@@ -96,49 +118,23 @@ def _training_examples(config) -> int:
     return len(train)
 
 
-def probe(model: str | None, method: str, batch_size: int, max_length: int, steps: int = 2) -> float:
-    """Seconds per training step (forward, backward, AdamW) of this backbone's shapes, random weights."""
-    import adapterlab as al
+def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dict | None = None) -> list[GroupCost]:
+    """The cost of every run of `spec`, one probe per distinct setting. `probes` (probe_key ->
+    ProbeResult) is shared by the caller across specs, so a setting is probed once per plan."""
+    from adapterlab.data.tasks import get_task
 
-    config = backbone_config(model)
-    config.num_labels = 2
-    torch.manual_seed(0)
-    network = transformers.AutoModelForSequenceClassification.from_config(config)
-    if method in PEFT_METHODS:
-        add_peft(network, PeftSettings(method))
-        set_peft_trainable(network)
-    else:
-        if method == "adapter":
-            al.add_adapters(network, al.AdapterConfig(size=64), name="probe")
-        al.set_trainable(network, method)
-    network.train()
-    optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=1e-4)
-    length = min(max_length, (getattr(config, "max_position_embeddings", max_length) or max_length) - 2)
-    batch = {"input_ids": torch.randint(5, config.vocab_size, (batch_size, length)), "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
-    labels = torch.randint(0, 2, (batch_size,))
-    times = []
-    for index in range(steps + 1):  # the first step warms up
-        started = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(network(**batch).logits, labels)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if index:
-            times.append(time.perf_counter() - started)
-    return sum(times) / len(times)
-
-
-def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None) -> list[GroupCost]:
+    probes = {} if probes is None else probes
     groups: dict[tuple, list[PlannedRun]] = {}
     for run in spec.runs:
-        config = run.config
-        groups.setdefault((str(config.model or "default"), config.method, config.batch_size, config.max_length), []).append(run)
+        groups.setdefault((probe_key(run.config, get_task(run.config.task).kind), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
     costs = []
-    for (model, method, batch_size, max_length), runs in groups.items():
-        if progress:
-            progress(f"probing {model} {method} batch {batch_size} x {max_length}")
-        seconds = probe(None if model == "default" else model, method, batch_size, max_length, probe_steps)
-        costs.append(GroupCost(model, method, batch_size, max_length, len(runs), [steps_of(r, sizes) for r in runs], seconds,
-                               resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    for (key, setting), runs in groups.items():
+        config = runs[0].config
+        if key not in probes:
+            if progress:
+                progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
+            probes[key] = run_probe(config, key[1], probe_steps)
+        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), [steps_of(r, sizes) for r in runs],
+                               probes[key]))
     return costs

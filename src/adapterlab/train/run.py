@@ -24,9 +24,9 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 import adapterlab
-from adapterlab.adapters.inject import add_adapters, count_parameters, parameter_roles, set_trainable
-from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, load_adapter, save_adapter
-from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, save_peft_pack, set_peft_trainable
+from adapterlab.adapters.inject import parameter_roles
+from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, save_adapter
+from adapterlab.adapters.peft_methods import PEFT_METHODS, save_peft_pack
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
@@ -55,6 +55,7 @@ from adapterlab.runs import (
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE
 from adapterlab.train.config import RunConfig
+from adapterlab.train.method import apply_method
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.model_setup import (
     build_task_model,
@@ -179,7 +180,7 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
                     record) if config.tapt else None
     set_seed(config.seed)
     model = build_task_model(model_path, spec, labels)
-    counts = _apply_method(model, config, name, tapt)
+    counts = apply_method(model, config, name, tapt)
 
     collator = Collator(tokenizer.pad_token_id)
     features = {split: encode(getattr(splits, split), spec, labels, tokenizer, max_length) for split in ("train", "validation", "test")}
@@ -267,24 +268,6 @@ def _drop_rows_after_checkpoint(run_dir: Path) -> None:
     tmp = path.with_name(f".{path.name}.resume")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)
-
-
-def _apply_method(model, config: RunConfig, name: str, tapt):
-    """Adapters (fresh, or from the TAPT pack) and the adapter freeze policy, or fine-tuning."""
-    if config.method == "adapter":
-        if tapt:
-            load_adapter(model, tapt.pack, name=name, with_head=False)
-        else:
-            add_adapters(model, config.adapter, name=name)
-        return set_trainable(model, "adapter")
-    if config.method in PEFT_METHODS:
-        add_peft(model, config.peft)
-        set_peft_trainable(model)
-        return count_parameters(model)
-    if tapt:
-        missing, unexpected = model.base_model.load_state_dict(tapt.encoder_state, strict=False)
-        assert not unexpected and all("pooler" in k for k in missing), (missing, unexpected)
-    return set_trainable(model, "finetune")
 
 
 def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, accelerator: Accelerator, run_dir: Path) -> dict:

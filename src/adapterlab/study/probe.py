@@ -1,0 +1,137 @@
+"""One probe of `adapterlab study plan`: the time and peak memory of one optimizer step of a
+run's exact setting, measured before the run exists.
+
+What is the same as in a run: the backbone's shapes (random weights built from its config), the
+task head's kind, the method and its settings (train.method.apply_method, the run's own code),
+the global batch cut into `grad_accum` micro-batches, the length, gradient checkpointing, the
+precision (Accelerate's autocast on a GPU), the CPU fast path and gradient clipping. What is
+not: the data (random token ids at full length, so padding never shortens a batch) and the
+evaluations, so a plan is a lower bound on time.
+
+Each probe runs in a fresh process (spawned), so its peak memory is its own and not the maximum
+of every probe before it, and so a probe that runs out of memory is reported as not fitting
+instead of ending the plan. The peak is what the run's result records as `peak_memory_mb`:
+`torch.cuda.max_memory_allocated` on a GPU, the process's peak RSS on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from adapterlab.train.config import RunConfig
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """seconds_per_step: mean over the timed optimizer steps (s); peak_memory_mb: MiB; error: why
+    the setting could not be probed (e.g. out of memory), with the two numbers then 0."""
+
+    seconds_per_step: float
+    peak_memory_mb: float
+    device: str
+    error: str | None = None
+
+
+def probe_key(config: RunConfig, kind: str) -> tuple:
+    """What decides a step's cost: runs that share it share one probe."""
+    method_settings = (config.adapter.size, config.adapter.skip_layers) if config.method == "adapter" else (
+        repr(config.peft) if config.method != "finetune" else None)
+    return (str(config.model or "default"), kind, config.method, method_settings, config.batch_size, config.grad_accum,
+            config.max_length, config.gradient_checkpointing, config.mixed_precision, config.fast_dropout)
+
+
+def micro_batch_sizes(batch_size: int, grad_accum: int) -> list[int]:
+    """The global batch cut into grad_accum near-equal micro-batches, as train/batching.py cuts it."""
+    share, extra = divmod(batch_size, grad_accum)
+    return [share + (1 if index < extra else 0) for index in range(grad_accum)]
+
+
+def run_probe(config: RunConfig, kind: str, steps: int) -> ProbeResult:
+    """Time `steps` optimizer steps (after one warm-up step) of `config`'s setting in a fresh
+    process. A process that dies (the kernel's out-of-memory kill) gives a result with `error`."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(probe_in_process, config, kind, steps).result()
+        except BrokenProcessPool:
+            return ProbeResult(0.0, 0.0, "", "the probe process died (out of memory?)")
+
+
+def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
+    """The probe itself, in this process (run_probe calls it in a child). Running out of memory
+    (a GPU's, or an allocation the CPU allocator refuses) is a result: the setting does not fit."""
+    import torch
+
+    try:
+        return _timed_steps(config, kind, steps)
+    except torch.OutOfMemoryError:
+        return ProbeResult(0.0, 0.0, "cuda", "out of memory")
+    except RuntimeError as err:
+        if "allocate" not in str(err):
+            raise
+        return ProbeResult(0.0, 0.0, "cpu", "out of memory (the CPU allocator refused an allocation)")
+
+
+def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
+    import torch
+    import transformers
+
+    from adapterlab.study.plan import backbone_config
+    from adapterlab.train.fast_ops import fast_training_ops
+    from adapterlab.train.method import apply_method
+    from adapterlab.train.model_setup import enable_gradient_checkpointing, position_limit
+    from adapterlab.train.run import build_accelerator
+
+    model_config = backbone_config(config.model)
+    model_config.num_labels = 1 if kind == "regression" else 2
+    auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
+    torch.manual_seed(0)
+    model = auto.from_config(model_config)
+    apply_method(model, config, "probe")
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    accelerator = build_accelerator(config.mixed_precision)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    device = accelerator.device
+    length = min(config.max_length, position_limit(model_config) or config.max_length)
+    vocab = model_config.vocab_size
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def micro_step(size: int) -> None:
+        inputs = torch.randint(5, vocab, (size, length), device=device)
+        mask = torch.ones(size, length, dtype=torch.long, device=device)
+        with fast_training_ops(config.fast_dropout):
+            logits = model(input_ids=inputs, attention_mask=mask).logits.float()
+            if kind == "regression":
+                loss = torch.nn.functional.mse_loss(logits.squeeze(-1), torch.zeros(size, device=device))
+            else:
+                labels = torch.randint(0, 2, logits.shape[:-1], device=device)
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1))
+            accelerator.backward(loss)
+
+    times = []
+    for index in range(steps + 1):  # the first step warms up (allocator, kernels, lazy state)
+        if cuda:
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        for size in micro_batch_sizes(config.batch_size, config.grad_accum):
+            micro_step(size)
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize(device)
+        if index:
+            times.append(time.perf_counter() - started)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return ProbeResult(math.fsum(times) / len(times), peak, torch.cuda.get_device_name(device) if cuda else "cpu")
