@@ -30,11 +30,11 @@ def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys)
 
 def test_probe_key_separates_what_changes_a_step():
     base = RunConfig(task="sst2", train="t.tsv", model="m")
-    keys = {probe_key(base, "single"), probe_key(RunConfig(task="sst2", train="t.tsv", model="m", seed=3), "single")}
+    keys = {probe_key(base), probe_key(RunConfig(task="sst2", train="t.tsv", model="m", seed=3))}
     assert len(keys) == 1  # the seed does not change a step's cost
     changed = [RunConfig(task="sst2", train="t.tsv", model="m", grad_accum=2), RunConfig(task="sst2", train="t.tsv", model="m", gradient_checkpointing=True),
                RunConfig(task="sst2", train="t.tsv", model="m", method="lora"), RunConfig(task="sst2", train="t.tsv", model="m", max_length=64)]
-    assert len({probe_key(c, "single") for c in changed} | keys) == 5
+    assert len({probe_key(c) for c in changed} | keys) == 5
     assert micro_batch_sizes(16, 1) == [16] and micro_batch_sizes(10, 4) == [3, 3, 2, 2]
 
 

@@ -1,6 +1,6 @@
 """`adapterlab study plan SPEC [SPEC ...]`: what studies will cost before they start, on this machine.
 
-For each distinct setting (backbone, task kind, method and its size, batch, accumulation,
+For each distinct setting (backbone, method and its size, batch, accumulation,
 length, checkpointing, precision) a probe times a few optimizer steps of that backbone's exact
 shapes with random weights, in a fresh process that also reports the peak memory
 (study/probe.py). The shapes come from the backbone's config, so this works offline for any
@@ -36,7 +36,7 @@ PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 36384
 
 @dataclass(frozen=True)
 class GroupCost:
-    """The runs that share a probe: the same backbone, task kind, method settings, batch,
+    """The runs that share a probe: the same backbone, method settings, batch,
     accumulation, length, checkpointing and precision (study/probe.py's probe_key)."""
 
     model: str
@@ -126,7 +126,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
     probes = {} if probes is None else probes
     groups: dict[tuple, list[PlannedRun]] = {}
     for run in spec.runs:
-        groups.setdefault((probe_key(run.config, get_task(run.config.task).kind), describe_setting(run.config)), []).append(run)
+        groups.setdefault((probe_key(run.config), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
     costs = []
     for (key, setting), runs in groups.items():
@@ -134,7 +134,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
         if key not in probes:
             if progress:
                 progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
-            probes[key] = run_probe(config, key[1], probe_steps)
+            probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
         costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), [steps_of(r, sizes) for r in runs],
                                probes[key]))
     return costs
