@@ -114,7 +114,7 @@ def test_an_imported_pack_gives_the_source_models_logits(backbone, tmp_path, saf
     assert [set(r["classification"]["probabilities"]) for r in rows] == [set(LABELS)] * 2
 
 
-def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path):
+def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path, capsys):
     from safetensors.torch import load_file
 
     folder = _write_adapterhub(_reference(backbone), tmp_path / "hub", head=False)
@@ -122,6 +122,13 @@ def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path):
     keys = load_file(str(tmp_path / "pack" / "adapter_pack.safetensors")).keys()
     assert keys and not any(k.startswith("heads.") for k in keys)
     assert not (tmp_path / "pack" / "provenance.json").exists()
+    manifest = json.loads((tmp_path / "pack" / "adapter_pack.json").read_text())
+    assert manifest["num_labels"] is None and manifest["labels"] is None  # the manifest says what the weights hold: no head
+    # predict says what the pack lacks (a head), not how it was saved
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a fine film\n")
+    assert main(["predict", str(tmp_path / "pack"), "--data", str(texts), "--format", "lines", "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert "adapters without a task head" in capsys.readouterr().err and not (tmp_path / "p.jsonl").exists()
 
 
 def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, caplog):

@@ -86,7 +86,9 @@ def test_every_option_reaches_its_setting():
         "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "query,key", "--lora-frozen-layernorm",
         "--ia3-feedforward", "key", "--out", "x", "--overwrite",
     ])
-    config = config_from_args(args)
+    with pytest.raises(AdapterlabError, match="--lora-r applies to methods lora, loha; this run's method is finetune"):
+        config_from_args(args)  # options of methods other than the run's are refused by default
+    config = config_from_args(args, refuse_other_methods=False)
     assert config == RunConfig(
         task="classification", train="t.csv", dev="d.csv", test="e.csv", hub="glue/sst2", data_format="csv", columns={"text": "review", "label": "stars"},
         encoding="latin-1", data_seed=3, train_size=100, validation_size=50, test_fraction=0.3, model="m", method="finetune",

@@ -208,16 +208,57 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["method"] == "lora" and config["lora_r"] == 4 and config["lora_alpha"] == 8
     capsys.readouterr()
-    assert main([*common, "--method", "lora", "--tapt", "--out", str(tmp_path / "bad")]) == 2
-    assert "tapt=true with method lora" in capsys.readouterr().err
+    assert main([*common, "--method", "adapter", "--lora-r", "4", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "--lora-r applies to methods lora, loha" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
     for method, added in (("loha", LAYERS * 2 * 4 * 4 * HIDDEN), ("ia3", LAYERS * (2 * HIDDEN + INTERMEDIATE))):
-        assert main([*common, "--method", method, "--lora-r", "4", "--lr", "1e-2", "--out", str(tmp_path / method)]) == 0
+        rank = ["--lora-r", "4"] if method == "loha" else []
+        assert main([*common, "--method", method, *rank, "--lr", "1e-2", "--out", str(tmp_path / method)]) == 0
         result = json.loads((tmp_path / method / "result.json").read_text())
         assert result["status"] == "ok" and result["params_by_role"][method] == added
         assert f"{method} " in (tmp_path / method / "pack" / "README.md").read_text().lower()
     assert main([*common, "--method", "lora", "--lora-targets", "q_proj", "--out", str(tmp_path / "bad2")]) == 2
     err = capsys.readouterr().err
     assert "q_proj' not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # found before the run folder exists: no failed run is left behind
+    assert not (tmp_path / "bad2").exists()
+    assert main([*common, "--method", "lora", "--lora-targets", "LayerNorm", "--out", str(tmp_path / "bad3")]) == 2
+    err = capsys.readouterr().err
+    assert "lora cannot adapt LayerNorm" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad3").exists()
+
+
+def test_tapt_with_a_peft_method_hands_its_weights_to_the_task_run(tmp_path, monkeypatch):
+    """LoRA TAPT trains LoRA, the LayerNorms and the MLM head (not the tied embeddings); the task run
+    starts from the LoRA weights TAPT left (a fresh LoRA's B is zero) and from the base embeddings."""
+    from safetensors.torch import load_file
+
+    import adapterlab.train.run as run_module
+    from adapterlab.cli import main
+    from adapterlab.train.method import apply_method
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
+    write_sentiment_tsv(tmp_path / "train.tsv", 60, seed=0)
+    write_sentiment_tsv(tmp_path / "dev.tsv", 30, seed=1)
+    started = {}
+
+    def spy(task_model, config, name, tapt=None):
+        counts = apply_method(task_model, config, name, tapt)
+        started.update({n: p.detach().clone() for n, p in task_model.named_parameters() if "lora_B" in n or "word_embeddings" in n})
+        return counts
+
+    monkeypatch.setattr(run_module, "apply_method", spy)
+    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
+                 "--train-size", "32", "--validation-size", "16", "--epochs", "1", "--batch-size", "8", "--max-length", "24", "--no-progress",
+                 "--method", "lora", "--lora-r", "4", "--lr", "1e-2", "--tapt", "--tapt-epochs", "2", "--tapt-head", "fresh",
+                 "--out", str(tmp_path / "run")]) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "ok" and result["tapt"]["status"] == "ok" and result["tapt"]["steps"] == 8
+    b_matrices = [t for n, t in started.items() if "lora_B" in n]
+    assert len(b_matrices) == LAYERS * 2 and all(t.abs().sum() > 0 for t in b_matrices)  # TAPT's LoRA, not a fresh one
+    base = load_file(str(model / "model.safetensors"))
+    embedding = next(t for n, t in started.items() if "word_embeddings" in n)
+    assert torch.equal(embedding, next(v for k, v in base.items() if k.endswith("word_embeddings.weight")))
+    assert not (tmp_path / "run" / "tapt_encoder.safetensors").exists()  # a resume's state, cleared at the end
 
 
 def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):

@@ -1,6 +1,7 @@
 """Using what was trained (issue #18): `adapterlab predict` and `adapterlab evaluate` on run
 folders and task packs of every method, provenance and the model card, bad input."""
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -8,12 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny import save_tiny_backbone, write_sentiment_tsv  # noqa: E402
 
 from adapterlab.cli import main  # noqa: E402
+from adapterlab.train.provenance import hub_base_model, read_provenance  # noqa: E402
 
 PANX = ["john\tB-PER\nvisited\tO\nlondon\tB-LOC\n", "mary\tB-PER\nworks\tO\nat\tO\nacme\tB-ORG\ncorp\tI-ORG\n", "paris\tB-LOC\nis\tO\ngreat\tO\n"]
 
@@ -65,6 +68,42 @@ def test_evaluate_reproduces_the_runs_own_test_metric(trained, tmp_path, method,
         assert evaluation["examples"] == 30 and evaluation["metrics"]["loss"] == pytest.approx(_result(runs[method])["test"]["loss"], rel=1e-5)
         line = capsys.readouterr().out.strip()
         assert line.startswith(f"sst2 ({method}) on ") and "accuracy" in line and str(out) in line and len(line.splitlines()) == 1
+
+
+def test_evaluate_default_names_differ_per_run_and_never_overwrite(trained, tmp_path, monkeypatch, capsys):
+    root, _, runs = trained
+    monkeypatch.chdir(tmp_path)
+    for source in (runs["adapter"] / "pack", runs["finetune"]):  # two runs' packs were both named pack/ before
+        assert main(["evaluate", str(source), "--data", str(root / "test.tsv"), "--no-progress"]) == 0
+    written = sorted(path.name for path in tmp_path.glob("*.eval.json"))
+    assert len(written) == 2 and all(name.startswith("test.") and ".pack." not in name for name in written), written
+    assert capsys.readouterr().err == ""  # --no-progress: no bar
+    assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--no-progress"]) == 2
+    assert "exists (an earlier evaluation)" in capsys.readouterr().err
+
+
+def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_path, caplog):
+    """A diverged run's NaN weights give NaN logits: never a NaN token in the JSONL (invalid JSON)."""
+    from safetensors.torch import load_file, save_file
+
+    root, _, runs = trained
+    pack = tmp_path / "nanpack"
+    shutil.copytree(runs["adapter"] / "pack", pack)
+    tensors = load_file(str(pack / "adapter_pack.safetensors"))
+    head = next(k for k in tensors if k.startswith("heads.") and k.endswith("weight"))
+    tensors[head] = torch.full_like(tensors[head], float("nan"))
+    save_file(tensors, str(pack / "adapter_pack.safetensors"))
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great fun film\nawful plot\n")
+    for suffix in (".jsonl", ".csv"):
+        with caplog.at_level(logging.WARNING):
+            assert main(["predict", str(pack), "--data", str(texts), "--format", "lines", "--out", str(tmp_path / f"p{suffix}"),
+                         "--no-progress"]) == 0
+    rows = [json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the JSONL"))
+            for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["sst2"] for r in rows] == [{"label": None, "probabilities": {"0": None, "1": None}}] * 2
+    assert "2 of 2 inputs gave non-finite outputs" in caplog.text
+    assert "nan" not in (tmp_path / "p.csv").read_text().lower()
 
 
 def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
@@ -155,6 +194,12 @@ def test_provenance_and_card_match_the_run(trained, tmp_path):
     assert provenance["versions"]["transformers"] == result["versions"]["transformers"] and len(provenance["base_config_sha256"]) == 64
     card = (pack / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: adapterlab\n") and provenance["command"] in card and "`0`, `1`" in card
+    # a local base model is no Hub id: the card's metadata leaves base_model out and its text names the folder
+    assert "base_model:" not in card.split("---")[1] and f"a local folder, {Path(config['model_path']).name}" in card
+    recorded = read_provenance(pack)
+    assert [hub_base_model(dataclasses.replace(recorded, base_model=name)) for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large",
+                                                                                         str(model), "../my models/x")] == \
+        ["sentence-transformers/all-MiniLM-L6-v2", "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
     # the recorded command reproduces the run
     assert provenance["command"].endswith("--out NEW_RUN_FOLDER")
     command = provenance["command"].split()[1:-1] + [str(tmp_path / "again"), "--no-progress"]

@@ -112,8 +112,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group("output").add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The RunConfig of parsed `adapterlab train` options (see add_train_arguments)."""
+def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True):
+    """The RunConfig of parsed `adapterlab train` options (see add_train_arguments). An option of
+    another method than the run's is refused unless refuse_other_methods is False."""
     import dataclasses
 
     from adapterlab.adapters.config import AdapterConfig
@@ -133,7 +134,34 @@ def config_from_args(args: argparse.Namespace):
         except AdapterlabError as run_error:
             problems += str(run_error).splitlines()
         raise AdapterlabError("\n".join(problems)) from None
-    return RunConfig(**settings)
+    config = RunConfig(**settings)
+    if refuse_other_methods:
+        _refuse_other_methods_options(config, values)
+    return config
+
+
+def _refuse_other_methods_options(config, values: dict) -> None:
+    """An option of another method (--lora-r with adapters, --adapter-size with LoRA) would be
+    recorded but change nothing: one line naming it, instead of a run that silently ignores it."""
+    import dataclasses
+
+    from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+
+    foreign = []
+    for setting in dataclasses.fields(RunConfig):
+        methods = setting.metadata.get("methods")
+        if methods and config.method not in methods and values.get(setting.name) != setting.default:
+            foreign.append((setting.metadata.get("cli") or "--" + setting.name.replace("_", "-"), methods))
+    if config.method != "adapter":
+        defaults = AdapterConfig()
+        foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
+                    if values.get(f"adapter_{name}") != getattr(defaults, name)]
+    if foreign:
+        option, methods = foreign[0]
+        also = f" (also {', '.join(o for o, _ in foreign[1:])})" if len(foreign) > 1 else ""
+        raise AdapterlabError(f"{option} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
+                              f"{config.method}{also}: drop it, or choose the method with --method")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -266,10 +294,12 @@ def _only(pairs: list[str] | None) -> dict[str, str]:
 
 
 def cmd_study_plan(args: argparse.Namespace) -> int:
-    from adapterlab.study.plan import plan_study
+    from adapterlab.study.plan import plan_study, steps_of_spec
     from adapterlab.study.spec import load_spec
 
     specs = [load_spec(path, _overrides(args.set), check_files=False) for path in args.spec]  # all checked before any probe
+    for spec in specs:  # every spec's steps are countable before the first (minutes-long) probe
+        steps_of_spec(spec)
     probes: dict = {}
     grand_total, not_fitting = 0.0, 0
     for spec in specs:
@@ -398,12 +428,14 @@ def cmd_rsa(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from adapterlab.use.evaluate import evaluate_file, write_evaluation
+    from adapterlab.use.evaluate import check_evaluation_out, evaluate_file, source_label, write_evaluation
 
-    default = Path(f"{Path(args.data).stem}.{Path(args.source).resolve().name}.eval.json")
+    default = Path(f"{Path(args.data).stem}.{source_label(args.source)}.eval.json")
     if args.out is None and default.exists():  # the default name never replaces an earlier evaluation silently
         raise AdapterlabError(f"{default} exists (an earlier evaluation); name the output with --out")
-    evaluation = evaluate_file(args.source, args.data, args.format, args.task, args.columns, args.encoding, args.model, args.batch_size)
+    check_evaluation_out(args.out or default, args.data)
+    evaluation = evaluate_file(args.source, args.data, args.format, args.task, args.columns, args.encoding, args.model, args.batch_size,
+                               progress=not args.no_progress)
     out = write_evaluation(evaluation, args.out or default, args.data)
     value = evaluation["value"]
     shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
@@ -579,7 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
             use.add_argument("--out", required=True, help="predictions file: .jsonl or .csv")
         else:
             use.add_argument("source", help="a finished run folder, a task pack (with provenance.json), or hf://OWNER/NAME")
-            use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.SOURCE-FOLDER.eval.json here, never overwritten)")
+            use.add_argument("--out", help="the evaluation JSON (default: DATA-STEM.SOURCE.eval.json here, SOURCE from the run folder's path; "
+                             "never overwritten)")
             use.add_argument("--task", help="read the file as this task (e.g. xnli for an MNLI run; default: the run's task)")
         use.add_argument("--data", required=True, help="input file" + (": any format the training readers read, or plain text lines"
                                                                       if verb == "predict" else " with labels"))
@@ -589,8 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
         use.add_argument("--encoding", help="text encoding (default: the run's own)")
         use.add_argument("--model", help="the base model (default: the one the run or pack records)")
         use.add_argument("--batch-size", type=_positive, default=64)
-        if verb == "predict":
-            use.add_argument("--no-progress", action="store_true", help="no progress bar")
+        use.add_argument("--no-progress", action="store_true", help="no progress bar")
         use.set_defaults(run=cmd_predict if verb == "predict" else cmd_evaluate)
     push = commands.add_parser("push", help="upload a task pack (weights, provenance, model card) to a Hugging Face Hub repo")
     push.add_argument("pack", help="a task pack folder with provenance.json (a run's pack/)")

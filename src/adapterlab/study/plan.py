@@ -28,10 +28,10 @@ SHIPPED_CONFIGS = ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
 # Training-set sizes (examples) of the standard splits, for counting the steps of a spec whose
 # training files are not on this machine (hub datasets, or files elsewhere). GLUE: the official
 # train.tsv files; TAE: He et al. (2021) Table 8 (Gururangan et al. 2020); PAN-X English: XTREME's
-# 20,000-sentence split; XNLI trains on MNLI.
+# 20,000-sentence split; UD-POS English: XTREME's 21,253 sentences; XNLI trains on MNLI.
 PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702, "qnli": 104743,
                          "rte": 2490, "wnli": 635, "chemprot": 4169, "rct": 180040, "acl-arc": 1688, "sciie": 3219, "hyperpartisan": 515,
-                         "ag": 115000, "helpfulness": 115251, "imdb": 20000, "panx": 20000, "xnli": 392702}
+                         "ag": 115000, "helpfulness": 115251, "imdb": 20000, "panx": 20000, "udpos": 21253, "xnli": 392702}
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,12 @@ def steps_of(run: PlannedRun, sizes: dict) -> int:
     return per_epoch * config.epochs + (per_epoch * config.tapt_epochs if config.tapt else 0)
 
 
+def steps_of_spec(spec: StudySpec) -> list[int]:
+    """Optimizer steps of every run of `spec`; raises AdapterlabError when a run's count is unknown."""
+    sizes: dict = {}
+    return [steps_of(run, sizes) for run in spec.runs]
+
+
 def _training_examples(config) -> int:
     from adapterlab.data.load import read_task_data
     from adapterlab.data.tasks import get_task
@@ -128,6 +134,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
     for run in spec.runs:
         groups.setdefault((probe_key(run.config), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
+    steps = {group: [steps_of(r, sizes) for r in runs] for group, runs in groups.items()}  # a missing size fails before any probe
     costs = []
     for (key, setting), runs in groups.items():
         config = runs[0].config
@@ -135,6 +142,5 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
             if progress:
                 progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
             probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
-        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), [steps_of(r, sizes) for r in runs],
-                               probes[key]))
+        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), steps[key, setting], probes[key]))
     return costs

@@ -28,7 +28,8 @@ DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5, "lora": 5e-4, "loha": 5e-4, "ia
 def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
     """A setting's metadata. group: its `adapterlab train --help` section. help: what it sets.
     cli: its option when that is not --field-name (a bool that defaults to true gets a flag that
-    turns it off). unset: what None means, shown as the default."""
+    turns it off). unset: what None means, shown as the default. methods (in `more`): the methods
+    the setting applies to, when not all; `adapterlab train` refuses it for another method."""
     return {"group": group, "help": help, "cli": cli, "unset": unset, **more}
 
 
@@ -68,18 +69,19 @@ class RunConfig:
         "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
-    lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)"))
-    lora_alpha: float = field(default=16.0, metadata=_about("model and method", "scale: the update is multiplied by alpha / r (methods lora, loha)"))
-    lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)"))
+    lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)", methods=("lora", "loha")))
+    lora_alpha: float = field(default=16.0, metadata=_about("model and method", "scale: the update is multiplied by alpha / r (methods lora, loha)",
+                                                            methods=("lora", "loha")))
+    lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)", methods=("lora",)))
     lora_targets: str | None = field(default=None, metadata=_about(
         "model and method", "comma-separated modules the PEFT method adapts: names, or regular expressions for the end of a name "
-        "(methods lora, loha, ia3)", unset="lora, loha: query and value; ia3: key, value and the feed-forward output"))
+        "(methods lora, loha, ia3)", unset="lora, loha: query and value; ia3: key, value and the feed-forward output", methods=PEFT_METHODS))
     ia3_feedforward: str | None = field(default=None, metadata=_about(
         "model and method", "which of the targets IA3 scales at their input, as feed-forward layers (method ia3)",
-        unset="the feed-forward output projection, when the targets are the default"))
+        unset="the feed-forward output projection, when the targets are the default", methods=("ia3",)))
     lora_layernorm: bool = field(default=True, metadata=_about(
         "model and method", "training the encoder's LayerNorms in PEFT runs (lora, loha, ia3), the paper's policy for adapters",
-        cli="--lora-frozen-layernorm"))
+        cli="--lora-frozen-layernorm", methods=PEFT_METHODS))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
         unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items())))
@@ -120,7 +122,7 @@ class RunConfig:
     mlm_probability: float = field(default=0.15, metadata=_about("task-adaptive pretraining", "TAPT: share of tokens masked"))
     mixed_precision: Precision = field(default="auto", metadata=_about(
         "schedule", "auto: bf16 on a GPU that has it, else fp32; no: fp32"))
-    save_model: bool = field(default=False, metadata=_about("output", "fine-tuning: also save the full weights"))
+    save_model: bool = field(default=False, metadata=_about("output", "fine-tuning: also save the full weights", methods=("finetune",)))
     pack_dtype: PackDtype = field(default="float32", metadata=_about(
         "output", "storage dtype of the task pack; float16/bfloat16 halve its size and are cast back on load"))
     fast_dropout: bool = field(default=True, metadata=_about(
@@ -172,8 +174,6 @@ class RunConfig:
             add(f"adapter={self.adapter!r}: must be an AdapterConfig")
         if self.method in PEFT_METHODS:
             found.extend(self.peft.problems())
-            if self.tapt is True:
-                add(f"tapt=true with method {self.method}: TAPT runs with adapters or fine-tuning (TAPT for PEFT methods is not built yet)")
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")

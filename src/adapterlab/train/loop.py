@@ -93,7 +93,7 @@ def model_inputs(batch: dict) -> dict:
 
 
 @torch.inference_mode()
-def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64) -> dict:
+def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64, bar=None) -> dict:
     """Loss and every metric of the task kind on one split. Each process scores every N-th
     feature and the per-feature outputs are gathered, so no example is dropped or counted twice
     whatever the number of processes. Token tasks: a sentence cut into windows is put back
@@ -118,6 +118,8 @@ def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: Labe
         else:
             rows = [None] * len(indices)
         outputs.extend(zip(indices, loss_sums.cpu().tolist(), counts.cpu().tolist(), rows))
+        if bar is not None:  # a progress bar (tqdm) of the caller's, counted in features
+            bar.update(len(indices))
     outputs = sorted(gather_object(outputs) if accelerator.num_processes > 1 else outputs)
     total_count = sum(o[2] for o in outputs)
     metrics: dict = {"loss": sum(o[1] for o in outputs) / max(total_count, 1)}

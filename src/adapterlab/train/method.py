@@ -5,6 +5,11 @@ Shared by training and by `study plan`'s probe, so a probe times exactly what a 
 
 from __future__ import annotations
 
+import copy
+
+import torch
+import transformers
+
 from adapterlab.adapters.inject import ParamCounts, add_adapters, count_parameters, set_trainable
 from adapterlab.adapters.io import load_adapter
 from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, set_peft_trainable
@@ -24,8 +29,26 @@ def apply_method(model, config: RunConfig, name: str, tapt=None) -> ParamCounts:
     if config.method in PEFT_METHODS:
         add_peft(model, config.peft)
         set_peft_trainable(model)
+        if tapt:  # the method's weights and LayerNorms as TAPT left them (the same injection names them alike)
+            _, unexpected = model.base_model.load_state_dict(tapt.encoder_state, strict=False)
+            assert not unexpected, unexpected
         return count_parameters(model)
     if tapt:
         missing, unexpected = model.base_model.load_state_dict(tapt.encoder_state, strict=False)
         assert not unexpected and all("pooler" in k for k in missing), (missing, unexpected)
     return set_trainable(model, "finetune")
+
+
+def check_method_fits(config: RunConfig, model_config, kind: str) -> None:
+    """What apply_method would refuse, found before the run folder exists: a PEFT target that
+    names no module of this backbone, only the head, or a module the method cannot adapt (a
+    LayerNorm, an embedding). Tried on a weightless copy of the task model (device meta), so it
+    costs no memory and no time. Raises AdapterlabError, one line."""
+    if config.method not in PEFT_METHODS:
+        return
+    shape = copy.deepcopy(model_config)
+    shape.num_labels = 1 if kind == "regression" else 2
+    auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
+    with torch.device("meta"):
+        model = auto.from_config(shape)
+    add_peft(model, config.peft)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ _COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "
                  "progress", "lora_targets", "ia3_feedforward", "columns", "adapter"}
 
 
+EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the embedded default's Hub name
+# A Hub repo id: NAME or OWNER/NAME (the Hub's model-card metadata rejects anything else, e.g. a path)
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 _COUNTS = {"words", "unscored_words", "examples", "tokens", "unknown_labels"}
 
 
@@ -185,10 +189,21 @@ def check_base(provenance: Provenance | None, model_path: str, pack: str | Path)
                        provenance.base_weights_fingerprint[:12])
 
 
+def hub_base_model(p: Provenance) -> str | None:
+    """The base model's Hub id for the card's `base_model:` metadata, or None when the pack was
+    trained on a local folder (the Hub accepts only repo ids there, and a local path says nothing
+    to anyone else; the card's text names the folder and its config hash instead)."""
+    if not p.base_model:
+        return EMBEDDED_HUB_ID
+    if Path(p.base_model).exists() or not HUB_ID.match(p.base_model):
+        return None
+    return p.base_model
+
+
 def model_card(p: Provenance, result: dict) -> str:
     """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
-    base = p.base_model if p.base_model and not Path(p.base_model).exists() else \
-        "sentence-transformers/all-MiniLM-L6-v2" if not p.base_model else p.base_model_path  # a Hub id, or the folder it was loaded from
+    hub_id = hub_base_model(p)
+    base = f"`{hub_id}`" if hub_id else f"a local folder, {Path(p.base_model_path).name}"
     method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", **{m: f"{TITLES[m]}, through PEFT" for m in PEFT_METHODS}}.get(p.method, p.method)
 
     def metrics(values: dict | None) -> str:
@@ -197,10 +212,10 @@ def model_card(p: Provenance, result: dict) -> str:
 
         return ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
 
-    front = ["---", "library_name: adapterlab", f"base_model: {base}", "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
+    front = ["---", "library_name: adapterlab", *([f"base_model: {hub_id}"] if hub_id else []), "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
     body = [
         f"# {p.task} task pack ({p.method})", "",
-        f"{method} for **{p.task}** ({p.kind}) on top of `{base}`. The pack holds only what the method trains (the "
+        f"{method} for **{p.task}** ({p.kind}) on top of {base}. The pack holds only what the method trains (the "
         "added weights, the LayerNorms and the task head); the base model is loaded separately.", "",
         "## Labels", "", ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)", "",
         "## Results", "", f"- metric: {p.metric}", f"- validation (best checkpoint): {metrics(p.validation)}", f"- test: {metrics(p.test)}",

@@ -55,7 +55,7 @@ from adapterlab.runs import (
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE
 from adapterlab.train.config import RunConfig
-from adapterlab.train.method import apply_method
+from adapterlab.train.method import apply_method, check_method_fits
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.model_setup import (
     build_task_model,
@@ -116,6 +116,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     tokenizer = load_tokenizer(model_path, model_config)
     max_length = effective_max_length(config.max_length, model_config, model_path)
     check_fits(config, model_config, tokenizer, model_path)
+    check_method_fits(config, model_config, spec.kind)
 
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
     resuming = _can_resume(run_dir, previous, config)

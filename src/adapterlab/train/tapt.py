@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from adapterlab.adapters.inject import add_adapters, set_trainable
 from adapterlab.adapters.io import save_adapter
+from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, set_peft_trainable
 from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
@@ -39,8 +40,8 @@ WARM_NOTE = "the backbone ships without MLM-head weights; the head was first tra
 
 @dataclass
 class TaptOutcome:
-    """What TAPT hands the task run: an adapter pack (adapter method) or the encoder's weights
-    (fine-tuning), and a summary for the result."""
+    """What TAPT hands the task run: an adapter pack (adapter method), the encoder's weights
+    (fine-tuning) or its trained tensors (PEFT methods), and a summary for the result."""
 
     summary: dict
     pack: Path | None = None
@@ -55,9 +56,11 @@ def mlm_examples(examples: list[Example]) -> list[Example]:
 def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_length: int, train: list[Example],
              validation: list[Example], accelerator, run_dir: Path, adapter_name: str, record: Callable[[dict], None]) -> TaptOutcome:
     """Masked-LM training on the training text. Adapter method: only adapters, LayerNorms and the
-    MLM head train, and their pack is saved for the task run to start from. Fine-tuning: the whole
-    encoder trains and its weights are handed over (and kept in tapt_encoder.safetensors until the
-    run finishes, for a resume). A finished TAPT phase of this run folder is reused, not redone."""
+    MLM head train, and their pack is saved for the task run to start from. PEFT methods (lora,
+    loha, ia3): the method's weights, LayerNorms and MLM head train, and the encoder's trained
+    tensors are handed over. Fine-tuning: the whole encoder trains and its weights are handed over.
+    What is handed over as tensors is kept in tapt_encoder.safetensors until the run finishes, for
+    a resume. A finished TAPT phase of this run folder is reused, not redone."""
     done = _finished(run_dir, config)
     if done is not None:
         logger.warning("%s: TAPT finished before the run was stopped; the task phase starts from its outcome", run_dir)
@@ -78,6 +81,12 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     if config.method == "adapter":
         add_adapters(model, config.adapter, name=adapter_name)
         set_trainable(model, "adapter")
+    elif config.method in PEFT_METHODS:
+        add_peft(model, config.peft)
+        set_peft_trainable(model)
+        # the MLM decoder is tied to the input embeddings, which belong to the frozen encoder: only
+        # the method's weights, the LayerNorms and the head's own weights train, as for adapters
+        model.get_input_embeddings().weight.requires_grad_(False)
     no_labels = LabelMap(())
     train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
     validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
@@ -112,7 +121,11 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
             save_adapter(unwrapped, outcome.pack, name=adapter_name)
         summary["pack"] = str(outcome.pack)
     else:
-        outcome.encoder_state = {k: v.detach().cpu().clone() for k, v in unwrapped.base_model.state_dict().items()}
+        # fine-tuning hands over the whole encoder; a PEFT method only what it trained (its weights
+        # and the LayerNorms), keyed as in the task model's encoder, where the same injection puts them
+        kept = None if config.method == "finetune" else {n for n, p in unwrapped.base_model.named_parameters() if p.requires_grad}
+        outcome.encoder_state = {k: v.detach().cpu().clone() for k, v in unwrapped.base_model.state_dict().items()
+                                 if kept is None or k in kept}
         if accelerator.is_main_process and config.checkpoint:
             save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"))
             (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)

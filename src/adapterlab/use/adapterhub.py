@@ -25,11 +25,12 @@ from safetensors.torch import load_file, save_file
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.inject import add_adapters, base_model_of, head_paths, set_trainable
-from adapterlab.adapters.io import WEIGHTS_FILE, save_adapter
+from adapterlab.adapters.io import MANIFEST_FILE, PACK_FORMAT, WEIGHTS_FILE, save_adapter
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import NONLINEARITIES
+from adapterlab.runs import write_json_atomic
 from adapterlab.train.model_setup import build_task_model, effective_max_length, load_model_config
 from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
 
@@ -327,12 +328,16 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
     if hub.head:
         _copy_head(hub, model, name)
     saved = save_adapter(model, out, name=name, labels=(list(labels.names) or None) if hub.head else None)
-    if not hub.head:  # adapters only: the fresh head is not part of what was imported
+    if not hub.head:  # adapters only: the fresh head is not part of what was imported, in the weights or the manifest
         weights = saved.path / WEIGHTS_FILE
         tensors = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("heads.")}
         tmp = weights.with_name(f".{weights.name}.tmp")
-        save_file(tensors, str(tmp))
+        save_file(tensors, str(tmp), metadata={"format": PACK_FORMAT})
+        tmp.chmod(0o644)
         tmp.replace(weights)
+        manifest_path = saved.path / MANIFEST_FILE
+        manifest = {**json.loads(manifest_path.read_text()), "num_labels": None, "labels": None}
+        write_json_atomic(manifest_path, manifest)
     else:
         resolved = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path
         save_provenance(saved.path, Provenance(

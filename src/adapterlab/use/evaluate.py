@@ -5,7 +5,11 @@ data it never saw (issue #18)."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
@@ -18,7 +22,8 @@ from adapterlab.use.load import load_task
 
 
 def evaluate_file(source: str | Path, data: str | Path, data_format: str | None = None, task: str | None = None,
-                  columns: dict | None = None, encoding: str | None = None, model_path: str | None = None, batch_size: int = 64) -> dict:
+                  columns: dict | None = None, encoding: str | None = None, model_path: str | None = None, batch_size: int = 64,
+                  progress: bool = True) -> dict:
     """{"source", "data", "task", "metric", "value", "examples", "metrics"} of one run or pack on
     one labelled file, read as the run read its data unless data_format / columns / encoding /
     task (another reader, e.g. xnli for an MNLI run) say otherwise. A gold label the run never
@@ -35,15 +40,32 @@ def evaluate_file(source: str | Path, data: str | Path, data_format: str | None 
     labels = loaded.labels.with_unknown(examples)
     features = encode(examples, loaded.spec, labels, loaded.tokenizer, loaded.max_length)
     accelerator = build_accelerator("auto")
-    metrics = evaluate(accelerator.prepare(loaded.model), features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels, accelerator,
-                       batch_size)
+    with tqdm(total=len(features), desc="evaluate", unit="example", disable=not progress, dynamic_ncols=True) as bar:
+        metrics = evaluate(accelerator.prepare(loaded.model), features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels,
+                           accelerator, batch_size, bar=bar)
     if labels.unknown:
         metrics["unknown_labels"] = list(labels.unknown)
     return {"source": str(source), "data": str(data), "task": loaded.name, "method": loaded.method, "metric": loaded.spec.metric,
             "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics}
 
 
-def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Path:
+def source_label(source: str | Path) -> str:
+    """A file-name label for a run or pack: the last three parts of its path without a trailing
+    `pack` (runs/sst2/adapter/seed=0/pack -> sst2_adapter_seed=0), or the Hub repo for hf://, so
+    that two runs of one study do not get the same default evaluation file."""
+    text = str(source)
+    if text.startswith("hf://"):
+        parts = [text.removeprefix("hf://")]
+    else:
+        parts = list(Path(text).resolve().parts)
+        if parts and parts[-1] == "pack":
+            parts.pop()
+        parts = parts[-3:]
+    return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", "_".join(parts)).strip("_.") or "run"
+
+
+def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
+    """The output path, refused before any work when it cannot be the evaluation's file."""
     path = Path(out)
     if path.suffix != ".json":
         raise AdapterlabError(f"--out {path}: the file name must end in .json")
@@ -51,6 +73,14 @@ def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Pat
         raise AdapterlabError(f"--out {path} is the input file; write the evaluation elsewhere")
     if path.is_dir():
         raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
+    existing = next((folder for folder in path.resolve().parents if folder.exists()), None)
+    if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        raise AdapterlabError(f"--out {path}: cannot be written ({existing} is not a writable folder)")
+    return path
+
+
+def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Path:
+    path = check_evaluation_out(out, data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, evaluation)

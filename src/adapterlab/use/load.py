@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapterlab.adapters.inject import activate, adapter_names
 from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
-from adapterlab.adapters.io import load_adapter
+from adapterlab.adapters.io import load_adapter, read_pack_info
 from adapterlab.adapters.peft_methods import is_peft_pack
 from adapterlab.adapters.packs import load_pack
 from adapterlab.data.features import LabelMap
@@ -39,6 +39,7 @@ class LoadedTask:
     encoding: str
     method: str
     adapter: str | None = None  # its adapter's name when the model holds several tasks' adapters (load_tasks)
+    nonfinite: int = 0  # inputs whose outputs were NaN or inf (weights of a diverged run), counted by predict
 
     def activate(self) -> None:
         """Make this task's adapter the active one of a model shared with other tasks."""
@@ -80,9 +81,13 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
     elif (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
         pack, provenance = folder, read_provenance(folder)
+        if provenance is None and not is_peft_pack(folder) and read_pack_info(folder).num_labels is None:
+            raise AdapterlabError(f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
+                                  "its head), so it cannot label text; train a head on it in Python: "
+                                  "adapterlab.load_adapter(model, PACK, with_head=False)")
         if provenance is None:
-            raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved by save_adapter, not by a run), so its task "
-                                  "and base model are unknown; load it in Python with adapterlab.load_adapter")
+            raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
+                                  "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter")
     else:
         raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a PEFT manifest.json)")
     base = model_path or provenance.base_model_path

@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -32,6 +33,8 @@ from adapterlab.train.batching import evaluation_batches
 from adapterlab.train.loop import model_inputs
 from adapterlab.train.run import build_accelerator
 from adapterlab.use.load import LoadedTask, load_tasks
+
+logger = logging.getLogger(__name__)
 
 LINES = "lines"
 OUTPUT_SUFFIXES = (".jsonl", ".csv")
@@ -137,7 +140,16 @@ def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: 
         logits = logits[..., :len(names)]
     for row, index in enumerate(indices):
         feature = features[index]
-        if task.spec.kind == "regression":
+        if not torch.isfinite(logits[row]).all():  # NaN or inf weights (a diverged run): no prediction, and never a NaN in JSON
+            task.nonfinite += 1
+            if task.spec.kind == "regression":
+                outputs[index] = {"value": None}
+            elif task.spec.kind == "token":
+                for word in feature["_words"]:
+                    words.setdefault(feature["_example"], {})[word] = None
+            else:
+                outputs[index] = {"label": None, "probabilities": dict.fromkeys(names)}
+        elif task.spec.kind == "regression":
             outputs[index] = {"value": logits[row, 0].item()}
         elif task.spec.kind == "token":
             scored = batch["labels"][row] != -100
@@ -176,6 +188,10 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         for group in _groups(tasks):
             results.update(_predict_group(group, examples, batch_size, bar))
     results = {task.name: results[task.name] for task in tasks}  # the sources' order
+    for task in tasks:
+        if task.nonfinite:
+            logger.warning("%s: %d of %d inputs gave non-finite outputs (NaN or inf weights: did the run diverge? see its result.json); "
+                           "they are written as null", task.source, task.nonfinite, len(examples))
     rows = []
     for index, example in enumerate(examples):
         row: dict = {"index": index}
