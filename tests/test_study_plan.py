@@ -13,19 +13,19 @@ from studyworld import tiny_spec
 def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys):
     root, model = tiny_world
     first, second = tmp_path / "s.yaml", tmp_path / "t.yaml"
-    first.write_text(yaml.safe_dump(tiny_spec(root, model, seeds=(0, 1))))  # k=20, batch 8, 1 epoch: 3 steps per run
-    values = tiny_spec(root, model, seeds=(0,))
-    values["name"] = "tiny2"
+    values = tiny_spec(root, model, seeds=(0, 1))  # k=20, batch 8, 1 epoch: 3 steps per run
+    values["grid"]["method"] = ["adapter"]  # one setting: one probe process (the suite's time budget)
+    first.write_text(yaml.safe_dump(values))
+    values = {**values, "name": "tiny2", "grid": {**values["grid"], "seed": [0]}}
     second.write_text(yaml.safe_dump(values))
-    assert main(["study", "plan", str(first), str(second), "--probe-steps", "1"]) == 0
+    assert main(["study", "plan", str(first), str(second), str(first), "--probe-steps", "1"]) == 0
     captured = capsys.readouterr()
     rows = [line.split(" | ") for line in captured.out.splitlines() if line.startswith("| ") and "---" not in line and "backbone" not in line]
-    assert [(r[1].split()[0], r[3], r[4]) for r in rows] == [("adapter", "2", "3"), ("finetune", "2", "3"), ("adapter", "1", "3"),
-                                                           ("finetune", "1", "3")]
-    # each probe ran in its own process, so its peak is its own: a child's RSS, torch included
+    assert [(r[1].split()[0], r[3], r[4]) for r in rows] == [("adapter", "2", "3"), ("adapter", "1", "3")]  # a spec named twice: once
+    # the probe ran in its own process, so its peak is its own: a child's RSS, torch included
     assert all(float(r[-1].split()[0]) > 50 and float(r[5]) > 0 for r in rows)
-    assert "tiny: 4 runs" in captured.out and "tiny2: 2 runs" in captured.out and "all 2 specs: 6 runs" in captured.out
-    assert captured.err.count("probing") == 2  # the second spec's settings were probed for the first
+    assert "tiny: 2 runs" in captured.out and "tiny2: 1 run," in captured.out and "all 2 specs: 3 runs" in captured.out
+    assert captured.err.count("probing") == 1  # the second spec's setting was probed for the first
 
 
 def test_probe_key_separates_what_changes_a_step():

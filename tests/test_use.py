@@ -82,7 +82,7 @@ def test_evaluate_default_names_differ_per_run_and_never_overwrite(trained, tmp_
     assert "exists (an earlier evaluation)" in capsys.readouterr().err
 
 
-def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_path, caplog):
+def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_path, caplog, capsys):
     """A diverged run's NaN weights give NaN logits: never a NaN token in the JSONL (invalid JSON)."""
     from safetensors.torch import load_file, save_file
 
@@ -104,6 +104,13 @@ def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_pat
     assert [r["sst2"] for r in rows] == [{"label": None, "probabilities": {"0": None, "1": None}}] * 2
     assert "2 of 2 inputs gave non-finite outputs" in caplog.text
     assert "nan" not in (tmp_path / "p.csv").read_text().lower()
+    # evaluate: argmax over NaN is class 0, which would pass for a majority-class score; no metric instead
+    capsys.readouterr()
+    assert main(["evaluate", str(pack), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "e.json"), "--no-progress"]) == 0
+    evaluation = json.loads((tmp_path / "e.json").read_text())
+    assert evaluation["value"] is None and evaluation["metrics"]["accuracy"] is None and evaluation["metrics"]["nonfinite"] == 30
+    line = capsys.readouterr().out
+    assert "accuracy n/a" in line and "did the run diverge?" in line and len(line.strip().splitlines()) == 1
 
 
 def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
@@ -275,6 +282,14 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     same.write_text("text,label\ngreat film,1\n")
     cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
     cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(root / "test.tsv")], "must end in .json"))
+    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", ""], "must end in .json"))
+    # a run's or pack's own files are never replaced by an output
+    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "result.json")],
+                  "inside the run folder"))
+    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "pack" / "provenance.json")],
+                  "inside the task pack"))
+    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "metrics.jsonl")],
+                  "inside the run folder"))
     for args, message in cases:
         capsys.readouterr()
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import logging
 import os
 import sys
@@ -297,16 +298,20 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
     from adapterlab.study.plan import plan_study, steps_of_spec
     from adapterlab.study.spec import load_spec
 
-    specs = [load_spec(path, _overrides(args.set), check_files=False) for path in args.spec]  # all checked before any probe
-    for spec in specs:  # every spec's steps are countable before the first (minutes-long) probe
-        steps_of_spec(spec)
+    paths = list(dict.fromkeys(args.spec))  # a spec named twice is planned once
+    specs = [load_spec(path, _overrides(args.set), check_files=False) for path in paths]  # all checked before any probe
+    for path, spec in zip(paths, specs):  # every spec's steps are countable before the first (minutes-long) probe
+        try:
+            steps_of_spec(spec)
+        except AdapterlabError as err:
+            raise AdapterlabError(f"{path}: {err}") from None
     probes: dict = {}
     grand_total, not_fitting = 0.0, 0
     for spec in specs:
         costs = plan_study(spec, args.probe_steps, progress=lambda text: print(text, file=sys.stderr, flush=True), probes=probes)
         devices = sorted({c.probe.device for c in costs if not c.probe.error}) or ["this machine"]
         where = f"{', '.join(devices)} ({os.cpu_count()} cores)" if devices == ["cpu"] else ", ".join(devices)
-        print(f"{spec.name}: {len(spec.runs)} runs, timed on {where} (training steps only; evaluation adds to it)")
+        print(f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps only; evaluation adds to it)")
         print("| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |")
         print("|---|---|---|---|---|---|---|---|---|")
         for c in costs:
@@ -433,14 +438,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     default = Path(f"{Path(args.data).stem}.{source_label(args.source)}.eval.json")
     if args.out is None and default.exists():  # the default name never replaces an earlier evaluation silently
         raise AdapterlabError(f"{default} exists (an earlier evaluation); name the output with --out")
-    check_evaluation_out(args.out or default, args.data)
+    out = default if args.out is None else args.out
+    check_evaluation_out(out, args.data)
     evaluation = evaluate_file(args.source, args.data, args.format, args.task, args.columns, args.encoding, args.model, args.batch_size,
                                progress=not args.no_progress)
-    out = write_evaluation(evaluation, args.out or default, args.data)
+    out = write_evaluation(evaluation, out, args.data)
     value = evaluation["value"]
-    shown = f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
+    shown = f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
     unknown = evaluation["metrics"].get("unknown_labels")
     note = f" ({len(unknown)} gold label(s) the run never saw count as misses: {', '.join(unknown[:3])})" if unknown else ""
+    if evaluation["metrics"].get("nonfinite"):
+        note += (f" ({evaluation['metrics']['nonfinite']} of {evaluation['examples']} inputs gave NaN or inf outputs: the weights are not "
+                 "finite (did the run diverge?), so no metric is reported)")
     print(f"{evaluation['task']} ({evaluation['method']}) on {args.data}: {evaluation['metric']} {shown} over {evaluation['examples']} "
           f"examples{note}; written to {out}")
     return 0

@@ -208,7 +208,8 @@ def add_peft(model: nn.Module, settings: PeftSettings) -> None:
     try:
         peft.inject_adapter_in_model(_peft_config(peft, settings, targets, feedforward), encoder)
     except (ValueError, TypeError) as err:  # e.g. a LayerNorm named as a target: these methods adapt linear (and a few other) layers
-        raise AdapterlabError(f"{settings.method} cannot adapt {', '.join(patterns)}: {str(err).splitlines()[0]}") from None
+        reason = " ".join(str(err).split())  # PEFT's message can hold a module's multi-line repr
+        raise AdapterlabError(f"{settings.method} cannot adapt {', '.join(patterns)}: {reason[:160]}{'…' if len(reason) > 160 else ''}") from None
     recorded = None if settings.method != "ia3" else tuple(feedforward_of(model, settings))
     setattr(model, STATE_ATTR, PeftSettings(settings.method, settings.r, settings.alpha, settings.dropout, patterns, settings.layernorm, recorded))
 

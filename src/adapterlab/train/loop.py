@@ -92,6 +92,9 @@ def model_inputs(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
+COUNT_KEYS = ("count", "words", "unscored_words", "unknown_labels")  # counts beside the metrics: kept when outputs are non-finite
+
+
 @torch.inference_mode()
 def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64, bar=None) -> dict:
     """Loss and every metric of the task kind on one split. Each process scores every N-th
@@ -101,8 +104,10 @@ def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: Labe
     model = accelerator.unwrap_model(model)  # no collectives in the forward: processes may see uneven batches
     model.eval()
     outputs = []  # (feature index, loss sum, scored count, prediction)
+    nonfinite = 0  # features whose outputs hold NaN or inf (weights of a diverged run)
     for indices, batch in evaluation_batches(features, collator, batch_size, accelerator):
         logits = model(**model_inputs(batch)).logits
+        nonfinite += int((~torch.isfinite(logits.detach().float()).reshape(logits.shape[0], -1).all(-1)).sum())
         targets = batch["labels"]
         if labels.unknown:  # gold labels the model cannot output: scored as misses, left out of the loss
             targets = targets.masked_fill(targets >= len(labels.names), IGNORE_INDEX)
@@ -121,6 +126,8 @@ def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: Labe
         if bar is not None:  # a progress bar (tqdm) of the caller's, counted in features
             bar.update(len(indices))
     outputs = sorted(gather_object(outputs) if accelerator.num_processes > 1 else outputs)
+    if accelerator.num_processes > 1:
+        nonfinite = sum(gather_object([nonfinite]))
     total_count = sum(o[2] for o in outputs)
     metrics: dict = {"loss": sum(o[1] for o in outputs) / max(total_count, 1)}
     if spec.kind == "mlm":
@@ -138,6 +145,11 @@ def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: Labe
             if labels.unknown:
                 metrics["unknown_labels"] = int((gold >= len(labels.names)).sum())
         metrics["count"] = len(outputs)
+    if nonfinite:
+        # argmax over NaN is class 0, so the metric would look like a real (majority-class) score:
+        # every metric is NaN (null in JSON) instead, and the count of such inputs is kept
+        metrics = {k: (v if k in COUNT_KEYS else float("nan")) for k, v in metrics.items()}
+        metrics["nonfinite"] = nonfinite
     return metrics
 
 

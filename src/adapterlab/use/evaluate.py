@@ -11,11 +11,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
+from adapterlab.adapters.peft_methods import is_peft_pack
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import write_json_atomic
+from adapterlab.runs import is_run_folder, write_json_atomic
 from adapterlab.train.loop import evaluate
 from adapterlab.train.run import build_accelerator
 from adapterlab.use.load import load_task
@@ -64,6 +66,15 @@ def source_label(source: str | Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.=@-]+", "_", "_".join(parts)).strip("_.") or "run"
 
 
+def refuse_inside_run_or_pack(path: Path) -> None:
+    """An output file inside a run folder or a task pack would replace or shadow what adapterlab
+    wrote there (result.json, provenance.json, metrics.jsonl): refused, one line."""
+    for folder in path.resolve().parents:
+        if is_run_folder(folder) or (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
+            raise AdapterlabError(f"--out {path}: inside {'the run folder' if is_run_folder(folder) else 'the task pack'} {folder}, "
+                                  "whose files adapterlab owns; write it elsewhere")
+
+
 def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
     """The output path, refused before any work when it cannot be the evaluation's file."""
     path = Path(out)
@@ -73,6 +84,7 @@ def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
         raise AdapterlabError(f"--out {path} is the input file; write the evaluation elsewhere")
     if path.is_dir():
         raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
+    refuse_inside_run_or_pack(path)
     existing = next((folder for folder in path.resolve().parents if folder.exists()), None)
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
         raise AdapterlabError(f"--out {path}: cannot be written ({existing} is not a writable folder)")

@@ -17,7 +17,7 @@ from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.provenance import check_base, provenance_of, read_provenance
+from adapterlab.train.provenance import HUB_ID, check_base, provenance_of, read_provenance
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
@@ -91,7 +91,8 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     else:
         raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a PEFT manifest.json)")
     base = model_path or provenance.base_model_path
-    if not Path(base).exists() and model_path is None:
+    if not Path(base).exists() and model_path is None and not HUB_ID.match(str(base)):
+        # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its local cache like at training
         raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
     spec = get_task(provenance.task)
     labels = LabelMap(tuple(provenance.labels))

@@ -32,6 +32,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.train.batching import evaluation_batches
 from adapterlab.train.loop import model_inputs
 from adapterlab.train.run import build_accelerator
+from adapterlab.use.evaluate import refuse_inside_run_or_pack
 from adapterlab.use.load import LoadedTask, load_tasks
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         raise AdapterlabError(f"{data}: file not found")
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
+    refuse_inside_run_or_pack(out)
     tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
