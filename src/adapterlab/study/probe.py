@@ -81,19 +81,16 @@ def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
 
 def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     import torch
-    import transformers
 
     from adapterlab.study.plan import backbone_config
     from adapterlab.train.fast_ops import fast_training_ops
-    from adapterlab.train.method import apply_method
+    from adapterlab.train.method import apply_method, task_model_from_config
     from adapterlab.train.model_setup import enable_gradient_checkpointing, position_limit
     from adapterlab.train.run import build_accelerator
 
     model_config = backbone_config(config.model)
-    model_config.num_labels = 1 if kind == "regression" else 2
-    auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
     torch.manual_seed(0)
-    model = auto.from_config(model_config)
+    model = task_model_from_config(model_config, kind)
     apply_method(model, config, "probe")
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)

@@ -46,9 +46,16 @@ def check_method_fits(config: RunConfig, model_config, kind: str) -> None:
     costs no memory and no time. Raises AdapterlabError, one line."""
     if config.method not in PEFT_METHODS:
         return
+    with torch.device("meta"):
+        model = task_model_from_config(model_config, kind)
+    add_peft(model, config.peft)
+
+
+def task_model_from_config(model_config, kind: str):
+    """A task model of the backbone's shapes with random weights (no checkpoint read): a token
+    head for token tasks, one output for regression, two classes otherwise. For shape-only work:
+    the plan's probe and the checks above."""
     shape = copy.deepcopy(model_config)
     shape.num_labels = 1 if kind == "regression" else 2
     auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
-    with torch.device("meta"):
-        model = auto.from_config(shape)
-    add_peft(model, config.peft)
+    return auto.from_config(shape)
