@@ -210,7 +210,7 @@ def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
     assert "not a study folder" in capsys.readouterr().err
 
 
-def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path):
+def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path, capsys):
     root, model = tiny_world
     for lang, seed in (("en", 5), ("zh", 6)):
         write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
@@ -222,6 +222,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     raw["report"] = {"layout": "tasks-as-rows"}  # a row per language and per layer, as the assertions below read them
     out = tmp_path / "out"
     run_study(expand_spec(raw), out, isolation="inline")
+    plan = json.loads((out / "study.json").read_text())
     assert main(["study", "analyze", str(out)]) == 0
     lines = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 * 3  # 2 methods x 2 seeds x (embeddings + 2 layers)
@@ -246,8 +247,40 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     row = next(line for line in markdown.splitlines() if line.startswith("| layer 2 | rsa |"))
     assert row.split(" | ")[2].startswith(f"{sum(top_finetune) / 2:.1f}")
 
+    # records resumed elsewhere keep no weights: analyze again keeps every row it computed
+    rsa_before = (out / "analysis" / "rsa" / "rsa.csv").read_text()
+    transfer_before = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]
+    weights = tmp_path / "weights"
+    for run in plan["runs"]:
+        for name in ("pack", "model"):
+            if (out / run["dir"] / name).is_dir():
+                shutil.move(out / run["dir"] / name, weights / run["dir"] / name)
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert (out / "analysis" / "rsa" / "rsa.csv").read_text() == rsa_before
+    assert json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"] == transfer_before
+    # a rerun (new result.json) must be analyzed again: without its weights that is one clear line
+    rerun = out / plan["runs"][0]["dir"]
+    result = json.loads((rerun / "result.json").read_text())
+    (rerun / "result.json").write_text(json.dumps({**result, "test_metric": 0.123}))
+    capsys.readouterr()
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(rerun) in err and "no weights to analyze" in err and "delete its result.json" in err and len(err.splitlines()) == 1
+    assert (out / "analysis" / "rsa" / "rsa.csv").read_text() == rsa_before  # nothing half-written
+    shutil.move(weights / plan["runs"][0]["dir"] / "pack", rerun / "pack")
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0  # the rerun alone is computed
+    rerun_rows = [r for r in csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()) if r["run"] == plan["runs"][0]["dir"]]
+    assert len(rerun_rows) == 3 and all(r["test_metric"] == "0.123" for r in rerun_rows)
+    # an analysis written before inputs were recorded: rows of runs without weights are adopted
+    (out / "analysis" / "rsa" / "inputs.json").unlink()
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert "kept the RSA rows of 3 runs whose weights are gone" in capsys.readouterr().out
+    for run in plan["runs"]:
+        for name in ("pack", "model"):
+            if (weights / run["dir"] / name).is_dir():
+                shutil.move(weights / run["dir"] / name, out / run["dir"] / name)
+
     # a failed run left no weights: the analysis skips it instead of stopping
-    plan = json.loads((out / "study.json").read_text())
     gone = out / next(r["dir"] for r in plan["runs"] if r["labels"]["method"] == "finetune")
     result = json.loads((gone / "result.json").read_text())
     (gone / "result.json").write_text(json.dumps({**result, "status": "failed"}))

@@ -12,19 +12,25 @@ every finished run of each listed task on each language (Table 3). Results go to
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import json
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import read_result, write_json_atomic
-from adapterlab.study.analysis_spec import AnalysisOptions
+from adapterlab.runs import fingerprint, read_result, write_json_atomic
+from adapterlab.study.analysis_inputs import INPUTS_FILE, INPUTS_KEY, AnalysisInputs, plan_reuse, result_digest
+from adapterlab.study.analysis_spec import AnalysisOptions, CrosslingualAnalysis, RsaAnalysis
 
 ANALYSIS_FOLDER = "analysis"
 
 
 def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
-    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
-    from adapterlab.analysis.transfer import evaluate_runs
+    """Run the spec's analyses over the study's finished runs; returns the files written.
 
+    Rows of runs analyzed before (same result.json, same settings) are kept, so only new or
+    rerun runs need their weights (study/analysis_inputs.py). Raises AdapterlabError for a
+    study without an analysis block, or a run to analyze whose weights are gone."""
     out = Path(out)
     from adapterlab.study.executor import load_plan
 
@@ -36,27 +42,78 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     if analysis.rsa is None and not analysis.crosslingual:
         raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")
     folder = out / ANALYSIS_FOLDER
-    written: list[Path] = []
 
     def finished(task: str) -> list[str]:
         # a failed run left no weights to evaluate; a diverged one did, and counts as what it scores
         results = {r["dir"]: read_result(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task}
-        return [str(out / d) for d, result in results.items() if result is not None and result.get("status") != "failed"]
+        return [d for d, result in results.items() if result is not None and result.get("status") != "failed"]
 
-    rsa = analysis.rsa
-    if rsa is not None:
-        runs = finished(rsa.task)
+    written: list[Path] = []
+    if analysis.rsa is not None:
+        runs = finished(analysis.rsa.task)
         if runs:
-            rows = rsa_curves(rsa.base, runs, rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length, progress=progress)
-            written.extend(write_rsa(rows, folder / "rsa"))
+            written.extend(_rsa(out, runs, analysis.rsa, folder / "rsa", progress))
     for task, settings in analysis.crosslingual.items():
         runs = finished(task)
-        if not runs:
-            continue
-        rows = evaluate_runs(runs, settings.pattern, settings.languages, settings.task, settings.max_examples,
-                             progress=progress, label=f"crosslingual {task}")
-        path = folder / f"crosslingual_{task}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": rows})
-        written.append(path)
+        if runs:
+            written.append(_crosslingual(out, runs, task, settings, folder / f"crosslingual_{task}.json", progress))
     return written
+
+
+def _note_adopted(adopted: list[str], what: str) -> None:
+    if adopted:
+        print(f"kept the {what} rows of {len(adopted)} runs whose weights are gone, from an analysis that predates recorded inputs")
+
+
+def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool) -> list[Path]:
+    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
+
+    settings = {**dataclasses.asdict(rsa), "data_files": fingerprint([rsa.data]),
+                "base_files": fingerprint([rsa.base], large_by_size=True) if rsa.base else None}
+    stored: list[dict] = []
+    if (target / "rsa.csv").is_file():
+        with (target / "rsa.csv").open(newline="") as handle:
+            stored = list(csv.DictReader(handle))
+    inputs = _read_inputs(target / INPUTS_FILE)
+    reuse = plan_reuse(out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n))
+    _note_adopted(reuse.adopted, "RSA")
+    fresh = rsa_curves(rsa.base, [str(out / d) for d in reuse.todo], rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length,
+                       progress=progress) if reuse.todo else []
+    by_run = {**reuse.kept}
+    for row in fresh:
+        by_run.setdefault(str(Path(row["run"]).relative_to(out)), []).append({**row, "run": str(Path(row["run"]).relative_to(out))})
+    rows = [row for d in runs for row in by_run[d]]
+    paths = list(write_rsa(rows, target))
+    write_json_atomic(target / INPUTS_FILE, AnalysisInputs(settings, {d: result_digest(out / d) for d in runs}).to_dict())
+    return paths + [target / INPUTS_FILE]
+
+
+def _crosslingual(out: Path, runs: list[str], task: str, settings: CrosslingualAnalysis, path: Path, progress: bool) -> Path:
+    from adapterlab.analysis.crosslingual import language_files
+    from adapterlab.analysis.transfer import evaluate_runs
+
+    values = {**dataclasses.asdict(settings), "language_files": fingerprint([str(p) for p in language_files(settings.pattern, settings.languages).values()])}
+    stored, inputs = [], None
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+            stored, inputs = list(previous.get("runs") or []), AnalysisInputs.from_dict(previous.get(INPUTS_KEY))
+        except (OSError, json.JSONDecodeError, AttributeError):
+            stored, inputs = [], None  # unreadable: computed again below, and rewritten whole
+    reuse = plan_reuse(out, runs, stored, inputs, values, legacy_row_ok=lambda row: False)
+    fresh = evaluate_runs([str(out / d) for d in reuse.todo], settings.pattern, settings.languages, settings.task, settings.max_examples,
+                          progress=progress, label=f"crosslingual {task}") if reuse.todo else []
+    by_run = {d: rows[0] for d, rows in reuse.kept.items()}
+    for row in fresh:
+        by_run[str(Path(row["run"]).relative_to(out))] = {**row, "run": str(Path(row["run"]).relative_to(out))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": [by_run[d] for d in runs],
+                             INPUTS_KEY: AnalysisInputs(values, {d: result_digest(out / d) for d in runs}).to_dict()})
+    return path
+
+
+def _read_inputs(path: Path) -> AnalysisInputs | None:
+    try:
+        return AnalysisInputs.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError):
+        return None
