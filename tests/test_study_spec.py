@@ -127,6 +127,34 @@ def test_study_validate_cli(tiny_world, tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().err
 
 
+def test_exponent_floats_are_numbers_in_specs_and_set(tiny_world, tmp_path, capsys):
+    """PyYAML (YAML 1.1) reads `1e-3` as a string; specs read it as YAML 1.2 does, a float."""
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["by_method"]["adapter"]["lr"] = "LR"
+    path = tmp_path / "s.yaml"
+    raw["base"]["warmup_ratio"] = "WR"
+    path.write_text(write_spec(path, raw).read_text().replace("LR", "1e-3").replace("WR", "6E-2"))
+    spec = load_spec(path)
+    adapter = next(r for r in spec.runs if r.config.method == "adapter")
+    assert adapter.config.learning_rate == 1e-3 and adapter.config.warmup_ratio == 0.06
+    assert load_spec(path, {"weight_decay": 5e-2}).runs[0].config.weight_decay == 0.05
+    assert main(["study", "validate", str(path), "--set", "weight_decay=5e-2", "--set", "warmup_ratio=1e-1"]) == 0
+    capsys.readouterr()
+
+
+def test_set_refuses_a_setting_the_grid_or_by_method_decides(tiny_world, tmp_path, capsys):
+    """--set changes the base; a grid axis or a by_method value would silently win over it."""
+    root, model = tiny_world
+    path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model))
+    assert main(["study", "validate", str(path), "--set", "method=finetune"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--set method=...: method is set by the spec's grid" in err and "--only method=VALUE" in err and len(err.splitlines()) == 1
+    assert main(["study", "validate", str(path), "--set", "lr=2e-4"]) == 2
+    assert "lr is set by the spec's by_method.adapter and by_method.finetune" in capsys.readouterr().err
+    assert main(["study", "validate", str(path), "--set", "epochs=2"]) == 0
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_shipped_spec_validates(path, monkeypatch):
     monkeypatch.chdir(REPO)

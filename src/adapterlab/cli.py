@@ -223,14 +223,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _overrides(values: list[str]) -> dict:
-    import yaml
+    from adapterlab.study.yaml_numbers import load_yaml
 
     overrides = {}
     for item in values or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise AdapterlabError(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=3")
-        parsed = yaml.safe_load(value)
+        try:
+            parsed = load_yaml(value)
+        except Exception:  # noqa: BLE001 - yaml.YAMLError and its scanner errors: the value is a word
+            parsed = value
         if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
             parsed = value  # YAML 1.1 reads no/yes/on/off as booleans; here they are words
         overrides[key.strip()] = parsed

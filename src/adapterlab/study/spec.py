@@ -36,6 +36,7 @@ from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.names import METHODS
+from adapterlab.study.yaml_numbers import load_yaml
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
 from adapterlab.study.claims_spec import check_claims
@@ -94,7 +95,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_f
     """Read, validate and expand a study spec. Every problem found is reported at once, one per line."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except OSError as err:
         raise AdapterlabError(f"{path}: cannot read ({err.strerror})") from None
     except yaml.YAMLError as err:
@@ -119,6 +120,13 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     tasks = _mapping(raw.get("tasks", {}), f"{source}: tasks", errors)
     grid = _mapping(raw.get("grid", {}), f"{source}: grid", errors)
     by_method = _mapping(raw.get("by_method", {}), f"{source}: by_method", errors)
+    for key in overrides or {}:
+        # --set changes the base; a grid axis or a per-method value would silently win over it
+        where = ["grid"] if key in grid else []
+        where += [f"by_method.{m}" for m, values in by_method.items() if isinstance(values, dict) and key in values]
+        if where:
+            errors.append(f"{source}: --set {key}=...: {key} is set by the spec's {' and '.join(where)}, which --set cannot override; "
+                          f"edit the spec (or, with `study run`, keep some runs with --only {key}=VALUE)")
 
     for key in base:
         if key not in _RUN_FIELDS or key in ("task",):
