@@ -9,7 +9,7 @@ import pytest
 
 from adapterlab import names
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.cli import add_train_arguments, config_from_args, main
+from adapterlab.cli import Default, add_train_arguments, config_from_args, main
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.config import RunConfig
 
@@ -64,13 +64,29 @@ def test_every_setting_has_an_option_and_nothing_else_does():
 
 def test_parser_defaults_are_the_dataclass_defaults():
     args = train_parser().parse_args(["--task", "sst2", "--out", "x", "--data", "folder"])
-    for dest, default in setting_dests().items():
-        assert getattr(args, dest) == default, dest
+    for dest, default in setting_dests().items():  # wrapped: an option not given is told from one given at its default
+        assert getattr(args, dest) == Default(default), dest
     config = config_from_args(args)
     expected = RunConfig(task="sst2", train="folder")
     for f in dataclasses.fields(RunConfig):
         assert getattr(config, f.name) == getattr(expected, f.name), f.name
     assert config == expected
+
+
+@pytest.mark.parametrize("options, refused", [
+    (["--lora-r", "8"], "--lora-r applies to methods lora, loha; this run's method is adapter"),  # given at its default: still refused
+    (["--method", "lora", "--adapter-size", "64"], "--adapter-size applies to method adapter; this run's method is lora"),
+    (["--tapt-epochs", "10"], "--tapt-epochs sets task-adaptive pretraining, which this run does not do: add --tapt"),
+    (["--tapt-head", "warm", "--tapt-lr", "1e-4"], "--tapt-lr sets task-adaptive pretraining, which this run does not do (also --tapt-head)"),
+])
+def test_an_option_that_would_change_nothing_is_refused_even_at_its_default(options, refused):
+    with pytest.raises(AdapterlabError, match=re.escape(refused)):
+        config_from_args(train_parser().parse_args(["--task", "sst2", "--train", "t.csv", "--out", "x", *options]))
+
+
+def test_options_not_given_take_their_defaults():
+    config = config_from_args(train_parser().parse_args(["--task", "sst2", "--train", "t.csv", "--out", "x", "--method", "lora", "--tapt", "--tapt-epochs", "3"]))
+    assert config == RunConfig(task="sst2", train="t.csv", method="lora", tapt=True, tapt_epochs=3)
 
 
 def test_every_option_reaches_its_setting():

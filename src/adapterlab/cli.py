@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import logging
 import os
@@ -84,7 +85,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         required = setting.default is dataclasses.MISSING and setting.default_factory is dataclasses.MISSING
         default = None if required else setting.default if setting.default is not dataclasses.MISSING else setting.default_factory()
         text = about["help"].replace("%", "%%")  # argparse formats help with %
-        kwargs: dict = {"dest": dest, "default": default}
+        # the default is wrapped so that config_from_args can tell an option given at its default value
+        # (--lora-r 8 with adapters is still another method's option) from one not given at all
+        kwargs: dict = {"dest": dest, "default": Default(default)}
         if hint is bool:  # a flag; a setting that is on by default gets a flag that turns it off
             kwargs["action"] = "store_false" if default else "store_true"
             text = f"turn off {text} (default: on)" if default else f"{text} (default: off)"
@@ -121,9 +124,10 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
     from adapterlab.adapters.config import AdapterConfig
     from adapterlab.train.config import RunConfig
 
-    values = vars(args)
+    given = {dest for dest, value in vars(args).items() if not isinstance(value, Default)}
+    values = {dest: value.value if isinstance(value, Default) else value for dest, value in vars(args).items()}
     settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
-    settings["train"] = args.train or args.data
+    settings["train"] = values["train"] or values["data"]
     adapter_values = {part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)}
     try:
         settings["adapter"] = AdapterConfig(**adapter_values)
@@ -137,27 +141,44 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
         raise AdapterlabError("\n".join(problems)) from None
     config = RunConfig(**settings)
     if refuse_other_methods:
-        _refuse_other_methods_options(config, values)
+        _refuse_other_methods_options(config, values, given)
     return config
 
 
-def _refuse_other_methods_options(config, values: dict) -> None:
-    """An option of another method (--lora-r with adapters, --adapter-size with LoRA) would be
-    recorded but change nothing: one line naming it, instead of a run that silently ignores it."""
-    import dataclasses
+@dataclasses.dataclass(frozen=True)
+class Default:
+    """An option's default as argparse stores it when the option is not given."""
 
+    value: object
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def _refuse_other_methods_options(config, values: dict, given: set[str]) -> None:
+    """An option of another method (--lora-r with adapters, --adapter-size with LoRA), or a TAPT
+    option without --tapt, would be recorded but change nothing: one line naming it, instead of a
+    run that silently ignores it. An option counts when given, even at its default value."""
     from adapterlab.adapters.config import AdapterConfig
     from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+
+    def option(setting: dataclasses.Field) -> str:
+        return setting.metadata.get("cli") or "--" + setting.name.replace("_", "-")
 
     foreign = []
     for setting in dataclasses.fields(RunConfig):
         methods = setting.metadata.get("methods")
-        if methods and config.method not in methods and values.get(setting.name) != setting.default:
-            foreign.append((setting.metadata.get("cli") or "--" + setting.name.replace("_", "-"), methods))
+        if methods and config.method not in methods and (setting.name in given or values.get(setting.name) != setting.default):
+            foreign.append((option(setting), methods))
     if config.method != "adapter":
         defaults = AdapterConfig()
         foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
-                    if values.get(f"adapter_{name}") != getattr(defaults, name)]
+                    if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
+    if not config.tapt:
+        unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name.startswith("tapt_") and s.name in given]
+        if unused:
+            also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
+            raise AdapterlabError(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
     if foreign:
         option, methods = foreign[0]
         also = f" (also {', '.join(o for o, _ in foreign[1:])})" if len(foreign) > 1 else ""
