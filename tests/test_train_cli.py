@@ -196,6 +196,14 @@ def test_bad_input_one_line_exit_2_nothing_written(world, tmp_path, capsys, extr
     assert not out.exists()
 
 
+def test_out_below_a_file_names_the_file(world, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile" / "run", tmp_path / "afile" / "sub" / "run"):
+        assert main(["train", "--task", "rte", "--data", str(world["rte"]), "--model", world["model"], "--out", str(out), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"adapterlab: error: {tmp_path / 'afile'}: is a file, where a folder is needed (in an --out path, or above one)"
+
+
 def test_bad_data_file_names_file_and_line(world, tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()

@@ -721,8 +721,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as err:  # an --out that cannot be written, a full disk: one line, not a traceback
         where = err.filename or "output"
-        print(f"adapterlab: error: {where}: {err.strerror or err}", file=sys.stderr)
+        why = err.strerror or str(err)
+        blocking = _file_in_the_way(err.filename) if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename else None
+        if blocking is not None:  # mkdir or open below a path that is a file
+            where, why = blocking, "is a file, where a folder is needed (in an --out path, or above one)"
+        print(f"adapterlab: error: {where}: {why}", file=sys.stderr)
         return 2
+
+
+def _file_in_the_way(path: str) -> Path | None:
+    """The file among `path` and its parents that keeps a folder from being made there."""
+    return next((p for p in (Path(path), *Path(path).parents) if p.is_file()), None)
 
 
 def _close_progress_bars() -> None:
