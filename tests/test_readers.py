@@ -140,6 +140,9 @@ def test_folder_per_class(tmp_path):
     empty.mkdir()
     with pytest.raises(AdapterlabError, match="no class subfolders"):
         read_examples(empty, get_task("bbc"))
+    write(empty / "dev.tsv", "sentence\tlabel\ngood\t1\n")  # a split-file folder where one file was expected
+    with pytest.raises(AdapterlabError, match=r"no class subfolders; .* it holds files \(dev.tsv\): give one of them"):
+        read_examples(empty, get_task("sst2"))
 
 
 def _hyperpartisan(folder, splits=None):

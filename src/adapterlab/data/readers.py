@@ -326,7 +326,10 @@ def read_class_folders(path: Path, options: ReadOptions) -> list[Example]:
     encoding = options.encoding
     classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     if not classes:
-        raise AdapterlabError(f"{path}: no class subfolders; expected one folder per label holding text files")
+        files = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        # a data folder of split files (train.tsv, dev.tsv, ...) where one file is expected: name them
+        hint = f"; it holds files ({', '.join(files[:4])}{', ...' if len(files) > 4 else ''}): give one of them" if files else ""
+        raise AdapterlabError(f"{path}: no class subfolders; expected one file, or a folder with one subfolder per label holding text files{hint}")
     examples = []
     for folder in classes:
         for file in sorted(folder.iterdir()):
