@@ -19,7 +19,7 @@ from tiny import HIDDEN, random_batch, save_tiny_backbone  # noqa: E402
 
 import adapterlab as al  # noqa: E402
 from adapterlab.cli import main  # noqa: E402
-from adapterlab.use.adapterhub import DOUBLE_SEQ_BN  # noqa: E402
+from adapterlab.use.adapterhub import DOUBLE_SEQ_BN, import_adapterhub  # noqa: E402
 from adapterlab.use.load import load_task  # noqa: E402
 
 SIZE = 8
@@ -151,9 +151,14 @@ def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, 
     record = json.loads((folder / "adapter_config.json").read_text())
     (folder / "adapter_config.json").write_text(json.dumps({**record, "model_name": "someone/another-minilm"}))
     caplog.clear()
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):  # the user named the base: a note, not a warning to name it
         assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "other")]) == 0
-    assert "was trained on someone/another-minilm" in caplog.text
+    assert [r.levelno for r in caplog.records if "someone/another-minilm" in r.getMessage()] == [logging.INFO]
+    assert "records base someone/another-minilm; importing it onto --model" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the default base: warn, and say how to name another
+        import_adapterhub(folder, tmp_path / "default", str(backbone))
+    assert "was trained on someone/another-minilm; importing it onto the default" in caplog.text and "with --model" in caplog.text
     # a one-output head: regression
     regression = tmp_path / "reg"
     shutil.copytree(folder, regression)

@@ -487,7 +487,7 @@ def cmd_import_adapterhub(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AdapterlabError(f"--out {out} exists and is not empty; import into a new folder")
     hub = read_adapterhub(args.folder)
-    pack = import_adapterhub(args.folder, out, resolve_backbone(args.model), args.task, args.max_length)
+    pack = import_adapterhub(args.folder, out, resolve_backbone(args.model), args.task, args.max_length, model_chosen=args.model is not None)
     head = f"with its {hub.head.kind} head ({len(hub.head.labels)} labels)" if hub.head else "without a head (none was saved)"
     print(f"imported AdapterHub adapter {hub.name!r} (double_seq_bn, m={hub.config.size}, {hub.config.nonlinearity}) {head}: {pack}")
     return 0

@@ -301,11 +301,13 @@ def _copy_static_head(hub: HubAdapter, model, name: str) -> None:
             ours[target].copy_(tensor.to(ours[target].dtype))
 
 
-def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task: str | None = None, max_length: int = 128) -> Path:
+def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task: str | None = None, max_length: int = 128,
+                      model_chosen: bool = False) -> Path:
     """Convert the AdapterHub adapter in `folder` into an adapterlab task pack at `out`, on the base
     model at `model_path` (the backbone it was trained on; AdapterHub records only its name). With a
     head, the pack also gets provenance.json and a model card, so predict and evaluate can run it;
-    task: the adapterlab task (default: classification or token, from the head). Returns `out`."""
+    task: the adapterlab task (default: classification or token, from the head); model_chosen: the
+    user named the base (--model), so a differently spelled recorded name is only noted. Returns `out`."""
     hub = read_adapterhub(folder)
     backbone = load_model_config(model_path)
     if hub.model_type and backbone.model_type != hub.model_type:
@@ -314,8 +316,11 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
         raise AdapterlabError(f"{hub.folder}: hidden size {hub.hidden_size}, {model_path} has {backbone.hidden_size}")
     recorded = hub.model_name or ""
     if recorded and recorded != model_path and Path(recorded).name != Path(model_path).name:
-        logger.warning("%s was trained on %s; importing it onto %s (name the base with --model if that is not the same model)",
-                       hub.folder, recorded, model_path)
+        if model_chosen:  # the user's choice; the recorded name may be a Hub id of the same local copy
+            logger.info("%s records base %s; importing it onto --model %s", hub.folder, recorded, model_path)
+        else:
+            logger.warning("%s was trained on %s; importing it onto the default %s (name the base with --model if that is not the same model)",
+                           hub.folder, recorded, model_path)
     max_length = effective_max_length(max_length, backbone, model_path)  # capped to the position table, as train does
     spec = _task_of(hub, task)
     labels = LabelMap(_labels_for(hub, spec))
