@@ -138,6 +138,12 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
                  "--out", str(both), "--no-progress"]) == 0
     keys = [k for k in json.loads(both.read_text().splitlines()[0]) if k.startswith("sst2")]
     assert len(keys) == 2 and len(set(keys)) == 2
+    # a run's pack/ is keyed by its run folder, not by "pack"
+    pair = tmp_path / "pair.jsonl"
+    assert main(["predict", str(runs["adapter"] / "pack"), str(runs["finetune"]), "--data", str(texts), "--format", "lines",
+                 "--out", str(pair), "--no-progress"]) == 0
+    keys = [k for k in json.loads(pair.read_text().splitlines()[0]) if k.startswith("sst2")]
+    assert keys == [f"sst2@{runs['adapter'].name}", f"sst2@{runs['finetune'].name}"]
 
 
 def _perturbed_copy(pack: Path, out: Path) -> Path:

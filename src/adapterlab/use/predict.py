@@ -215,7 +215,8 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
 
 def _unique_names(tasks: list[LoadedTask]) -> None:
     """Each task's output key: its task name, then task@folder, then task@parent/folder, then a number,
-    so that no two sources share a key (two packs both named pack/, or one source given twice)."""
+    so that no two sources share a key (two runs of one task, or one source given twice); a folder
+    named pack/ counts as its run folder (runs/a/pack -> task@a)."""
     for depth in range(3):
         counts: dict[str, int] = {}
         for task in tasks:
@@ -226,6 +227,7 @@ def _unique_names(tasks: list[LoadedTask]) -> None:
         for task in clashing:
             base = task.name.split("@", 1)[0]
             parts = task.source.resolve().parts
+            parts = parts[:-1] if parts[-1:] == ("pack",) else parts  # a run's pack/ is named after its run
             task.name = f"{base}@{'/'.join(parts[-(depth + 1):])}" if depth < 2 else f"{task.name}#{tasks.index(task) + 1}"
 
 
