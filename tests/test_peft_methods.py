@@ -26,6 +26,7 @@ from adapterlab.adapters.peft_methods import (  # noqa: E402
     add_peft,
     load_peft_pack,
     merge_peft,
+    read_peft_manifest,
     save_peft_pack,
     set_peft_trainable,
 )
@@ -151,6 +152,18 @@ def test_a_format_1_lora_pack_still_loads(tmp_path):
     fresh = tiny_model("bert", seed=0)
     load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
     assert torch.equal(outputs(fresh, batch), outputs(model, batch))
+
+
+@pytest.mark.parametrize("method, recorded", [("ia3", {"targets", "feedforward"}), ("loha", {"r", "alpha", "targets"}),
+                                              ("lora", {"r", "alpha", "dropout", "targets"})])
+def test_the_manifest_records_only_what_the_method_uses(tmp_path, method, recorded):
+    model = tiny_model("bert")
+    add_peft(model, PeftSettings(method, r=4))
+    save_peft_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    settings = json.loads((tmp_path / "pack" / "manifest.json").read_text())["settings"]
+    assert set(settings) == {"method", "layernorm"} | recorded  # an IA3 pack records no rank it never had
+    _, read = read_peft_manifest(tmp_path / "pack")
+    assert read.method == method and (read.r == 4 if "r" in recorded else read.r == PeftSettings().r)
 
 
 def test_pack_on_another_backbone_is_a_one_line_error(tmp_path):

@@ -255,8 +255,13 @@ def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.P
 
 
 def _settings_record(settings: PeftSettings) -> dict:
-    return {**asdict(settings), "targets": list(settings.targets or ()),
-            "feedforward": None if settings.feedforward is None else list(settings.feedforward)}
+    """The manifest's settings: only those the method uses (an IA3 pack records no rank), so the
+    manifest says what was trained; read_peft_manifest fills the rest with the defaults."""
+    record = {**asdict(settings), "targets": list(settings.targets or ()),
+              "feedforward": None if settings.feedforward is None else list(settings.feedforward)}
+    unused = {"r": settings.method not in RANKED, "alpha": settings.method not in RANKED,
+              "dropout": settings.method != "lora", "feedforward": settings.method != "ia3"}
+    return {key: value for key, value in record.items() if not unused.get(key)}
 
 
 def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] | None, backbone: dict, dtype: torch.dtype = torch.float32) -> int:
