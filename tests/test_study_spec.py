@@ -127,6 +127,22 @@ def test_study_validate_cli(tiny_world, tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().err
 
 
+def test_methods_that_do_not_fit_the_backbone_are_found_before_any_run(tiny_world):
+    """A LoRA target the backbone lacks or an adapter over 4x its hidden size: one line per setting
+    at validation, instead of every run of the setting failing in turn."""
+    root, model = tiny_world
+    raw = tiny_spec(root, model, method=["adapter", "lora"], seeds=(0, 1, 2))
+    raw["by_method"] = {"adapter": {"adapter": {"size": 1000}}, "lora": {"lora_targets": "q_proj,v_proj"}}
+    with pytest.raises(AdapterlabError) as caught:
+        expand_spec(raw)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2  # one per setting, not per seed
+    assert "run sst2/adapter-m1000-lr0.0001-k20: --adapter-size 1000: more than 4x the hidden size 32" in lines[0]
+    assert "run sst2/lora-lr0.0005-k20: lora target module 'q_proj' not found in BertModel" in lines[1]
+    raw["by_method"] = {"lora": {"lora_targets": "query,value"}}
+    assert len(expand_spec(raw).runs) == 6
+
+
 def test_exponent_floats_are_numbers_in_specs_and_set(tiny_world, tmp_path, capsys):
     """PyYAML (YAML 1.1) reads `1e-3` as a string; specs read it as YAML 1.2 does, a float."""
     root, model = tiny_world

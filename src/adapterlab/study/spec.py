@@ -36,6 +36,7 @@ from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.names import METHODS
+from adapterlab.study.method_checks import check_methods_fit
 from adapterlab.study.yaml_numbers import load_yaml
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
@@ -236,6 +237,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
     if check_files and not errors:
         errors.extend(_check_sizes(runs, source))
+        errors.extend(check_methods_fit(runs, source))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
     keys = [r.relative_dir for r in runs]

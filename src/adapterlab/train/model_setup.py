@@ -91,6 +91,17 @@ def load_tokenizer(model_path: str, model_config=None):
 
 def check_fits(config, model_config, tokenizer, model_path: str) -> None:
     """What add_adapters and TAPT would refuse only after the run folder exists, checked first."""
+    check_backbone_fits(config, model_config, model_path)
+    least = tokenizer.num_special_tokens_to_add(pair=False) + 1
+    if config.max_length < least:
+        raise AdapterlabError(f"--max-length {config.max_length}: the tokenizer of {model_path} adds "
+                              f"{least - 1} special tokens, so at least {least} is needed to keep any text")
+    if config.tapt and tokenizer.mask_token_id is None:
+        raise AdapterlabError(f"--tapt needs a tokenizer with a mask token; the tokenizer of {model_path} has none")
+
+
+def check_backbone_fits(config, model_config, model_path: str) -> None:
+    """The part of check_fits that needs only the backbone's config (study validate uses it too)."""
     layers = getattr(model_config, "num_hidden_layers", None) or getattr(model_config, "n_layers", None)
     hidden = getattr(model_config, "hidden_size", None) or getattr(model_config, "dim", None)
     if config.method == "adapter" and isinstance(layers, int) and config.adapter.skip_layers >= layers:
@@ -99,12 +110,6 @@ def check_fits(config, model_config, tokenizer, model_path: str) -> None:
     if config.method == "adapter" and isinstance(hidden, int) and config.adapter.size > 4 * hidden:
         raise AdapterlabError(f"--adapter-size {config.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
                               "the paper uses 64 to 256")
-    least = tokenizer.num_special_tokens_to_add(pair=False) + 1
-    if config.max_length < least:
-        raise AdapterlabError(f"--max-length {config.max_length}: the tokenizer of {model_path} adds "
-                              f"{least - 1} special tokens, so at least {least} is needed to keep any text")
-    if config.tapt and tokenizer.mask_token_id is None:
-        raise AdapterlabError(f"--tapt needs a tokenizer with a mask token; the tokenizer of {model_path} has none")
 
 
 def enable_gradient_checkpointing(model) -> None:
