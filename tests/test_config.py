@@ -76,6 +76,7 @@ def test_parser_defaults_are_the_dataclass_defaults():
 @pytest.mark.parametrize("options, refused", [
     (["--lora-r", "8"], "--lora-r applies to methods lora, loha; this run's method is adapter"),  # given at its default: still refused
     (["--method", "lora", "--adapter-size", "64"], "--adapter-size applies to method adapter; this run's method is lora"),
+    (["--method", "loha", "--lora-dropout", "0.1"], "--lora-dropout applies to method lora; this run's method is loha"),
     (["--tapt-epochs", "10"], "--tapt-epochs sets task-adaptive pretraining, which this run does not do: add --tapt"),
     (["--tapt-head", "warm", "--tapt-lr", "1e-4"], "--tapt-lr sets task-adaptive pretraining, which this run does not do (also --tapt-head)"),
 ])

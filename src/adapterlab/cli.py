@@ -128,6 +128,8 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
     values = {dest: value.value if isinstance(value, Default) else value for dest, value in vars(args).items()}
     settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
     settings["train"] = values["train"] or values["data"]
+    if refuse_other_methods:  # first: a foreign option is named as such, not by the method's own checks
+        _refuse_other_methods_options(settings["method"], bool(settings["tapt"]), values, given)
     adapter_values = {part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)}
     try:
         settings["adapter"] = AdapterConfig(**adapter_values)
@@ -139,10 +141,7 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
         except AdapterlabError as run_error:
             problems += str(run_error).splitlines()
         raise AdapterlabError("\n".join(problems)) from None
-    config = RunConfig(**settings)
-    if refuse_other_methods:
-        _refuse_other_methods_options(config, values, given)
-    return config
+    return RunConfig(**settings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,12 +154,16 @@ class Default:
         return str(self.value)
 
 
-def _refuse_other_methods_options(config, values: dict, given: set[str]) -> None:
+def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: set[str]) -> None:
     """An option of another method (--lora-r with adapters, --adapter-size with LoRA), or a TAPT
     option without --tapt, would be recorded but change nothing: one line naming it, instead of a
     run that silently ignores it. An option counts when given, even at its default value."""
     from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.names import METHODS
     from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+
+    if method not in METHODS:
+        return  # RunConfig names the bad method
 
     def option(setting: dataclasses.Field) -> str:
         return setting.metadata.get("cli") or "--" + setting.name.replace("_", "-")
@@ -168,22 +171,22 @@ def _refuse_other_methods_options(config, values: dict, given: set[str]) -> None
     foreign = []
     for setting in dataclasses.fields(RunConfig):
         methods = setting.metadata.get("methods")
-        if methods and config.method not in methods and (setting.name in given or values.get(setting.name) != setting.default):
+        if methods and method not in methods and (setting.name in given or values.get(setting.name) != setting.default):
             foreign.append((option(setting), methods))
-    if config.method != "adapter":
+    if method != "adapter":
         defaults = AdapterConfig()
         foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
                     if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
-    if not config.tapt:
+    if not tapt:
         unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name.startswith("tapt_") and s.name in given]
         if unused:
             also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
             raise AdapterlabError(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
     if foreign:
-        option, methods = foreign[0]
+        name, methods = foreign[0]
         also = f" (also {', '.join(o for o, _ in foreign[1:])})" if len(foreign) > 1 else ""
-        raise AdapterlabError(f"{option} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
-                              f"{config.method}{also}: drop it, or choose the method with --method")
+        raise AdapterlabError(f"{name} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
+                              f"{method}{also}: drop it, or choose the method with --method")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
