@@ -55,7 +55,7 @@ for spec in "${ready[@]}"; do
   $PY -m adapterlab study report "$study" > /dev/null
   # records only: what docs/results/NAME/study commits (weights and checkpoints stay behind)
   (cd runs/h200 && { find "$name" \( -name config.json -o -name metrics.jsonl -o -name result.json -o -name study.json \) -print
-                     [ -d "$name/analysis" ] && find "$name/analysis" -type f -print; } > "/tmp/$name.files" \
+                     if [ -d "$name/analysis" ]; then find "$name/analysis" -type f -print; fi; } > "/tmp/$name.files" \
      && tar -czf "$OUT/$name.tar.gz" -T "/tmp/$name.files")
 done
 echo "== $(( $(date +%s) - started ))s: done; records in $OUT"
