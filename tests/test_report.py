@@ -324,3 +324,22 @@ def test_a_method_with_one_candidate_still_gets_its_selected_column():
     selected = [t for t in significance_tests(table) if t["family"] == "selected"]
     assert [(t["adapter"], t["finetune"]) for t in selected] == [("k=1000 adapter m=best lr=best", "k=1000 finetune lr=best")]
     assert selected[0]["difference"] == pytest.approx(3.0)
+
+
+def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, tmp_path, capsys):
+    """`adapterlab claims DIR...`: one row per claim and study, with the spec's description as the
+    row's setup (what the verdict rests on), in Markdown and JSON; a folder without claims is refused."""
+    root, model = tiny_world
+    raw = {**tiny_spec(root, model, seeds=(0, 1, 2)), "claims": ["C2"], "description": "tiny BERT, k=20, 3 seeds"}
+    out = tmp_path / "out"
+    run_study(expand_spec(raw), out, isolation="inline")
+    capsys.readouterr()
+    assert main(["claims", str(out), "--json", str(tmp_path / "claims.json")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| C2:"))
+    assert row.split(" | ")[1:3] == ["tiny", "tiny BERT, k=20, 3 seeds"]
+    (result,) = json.loads((tmp_path / "claims.json").read_text())
+    assert result["setup"] == "tiny BERT, k=20, 3 seeds" and result["n"] == 3 and result["verdict"] in ("supported", "contradicted", "inconclusive")
+    plain = tmp_path / "plain"
+    run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), plain, isolation="inline")
+    assert main(["claims", str(plain)]) == 2
+    assert "none of" in capsys.readouterr().err

@@ -167,7 +167,8 @@ def assemble(out: Path) -> StudyTables:
         claims = resolve_claims(plan.get("claims"))
     except (KeyError, TypeError) as err:
         raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
-    return dataclasses.replace(tables, claims=evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan)))
+    evaluated = evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan))
+    return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=str(plan.get("description") or "")) for r in evaluated])
 
 
 def _constants(plan: dict) -> dict:

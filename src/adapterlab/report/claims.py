@@ -26,6 +26,7 @@ class ClaimResult:
     verdict: str  # "supported", "contradicted", "inconclusive", "not applicable"
     seeds_needed: int | None
     detail: str = ""  # which cells; why not applicable
+    setup: str = ""  # the study spec's description: its scale (backbone, data, seeds), so a row says what it rests on
 
 
 def _matches(column: Column, labels: dict) -> bool:
@@ -187,19 +188,19 @@ def _fmt(value: float | None) -> str:
 def claims_markdown(results: list[ClaimResult]) -> str:
     lines = ["**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired bootstrap 95% CI; "
              f"verdict at α={ALPHA} (supported / contradicted / inconclusive, with the seeds 80% power would need)", "",
-             "| claim | study | paper | ours [95% CI] | seeds | p | verdict | cells |", "|---|---|---|---|---|---|---|---|"]
+             "| claim | study | setup | paper | ours [95% CI] | seeds | p | verdict | cells |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
         verdict = r.verdict
         if verdict == "inconclusive" and r.seeds_needed is not None:
             verdict += f" (needs {'> ' + str(MAX_SEEDS) if r.seeds_needed > MAX_SEEDS else r.seeds_needed} seeds)"
         p = "–" if r.p is None else f"{r.p:.3f}"
-        lines.append(f"| {r.claim.id}: {r.claim.text} | {r.study} | {r.claim.paper or '–'} | {_fmt(r.value)}{ci} | {r.n} | {p} | "
+        lines.append(f"| {r.claim.id}: {r.claim.text} | {r.study} | {r.setup or '–'} | {r.claim.paper or '–'} | {_fmt(r.value)}{ci} | {r.n} | {p} | "
                      f"{verdict} | {r.detail} |")
     return "\n".join(lines) + "\n"
 
 
 def claims_json(results: list[ClaimResult]) -> list[dict]:
-    return [{"id": r.claim.id, "text": r.claim.text, "study": r.study, "paper": r.claim.paper, "paper_value": r.claim.paper_value,
+    return [{"id": r.claim.id, "text": r.claim.text, "study": r.study, "setup": r.setup, "paper": r.claim.paper, "paper_value": r.claim.paper_value,
              "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n, "p": r.p, "verdict": r.verdict,
              "seeds_needed": r.seeds_needed, "detail": r.detail} for r in results]
