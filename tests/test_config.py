@@ -79,6 +79,7 @@ def test_parser_defaults_are_the_dataclass_defaults():
     (["--method", "loha", "--lora-dropout", "0.1"], "--lora-dropout applies to method lora; this run's method is loha"),
     (["--tapt-epochs", "10"], "--tapt-epochs sets task-adaptive pretraining, which this run does not do: add --tapt"),
     (["--tapt-head", "warm", "--tapt-lr", "1e-4"], "--tapt-lr sets task-adaptive pretraining, which this run does not do (also --tapt-head)"),
+    (["--mlm-probability", "0.15"], "--mlm-probability sets task-adaptive pretraining, which this run does not do: add --tapt"),
 ])
 def test_an_option_that_would_change_nothing_is_refused_even_at_its_default(options, refused):
     with pytest.raises(AdapterlabError, match=re.escape(refused)):
@@ -195,3 +196,17 @@ def test_the_other_copies_of_the_enumerations_agree():
     assert {spec.kind for spec in tasks.TASKS.values()} <= set(names.TASK_KINDS)
     assert tuple(runs.COMPLETE_STATUSES) == names.COMPLETE_STATUSES
     assert names.STATUSES[: len(names.COMPLETE_STATUSES)] == names.COMPLETE_STATUSES
+
+
+def test_the_reproduce_command_leaves_out_what_train_would_refuse():
+    """A spec's base can hold settings some of its runs do not use (lora_r for the adapter runs,
+    tapt_epochs for the runs without TAPT); each run's recorded command must still run."""
+    from adapterlab.train.provenance import train_command
+
+    base = dict(task="sst2", train="t.csv", lora_r=4, tapt_epochs=3, mlm_probability=0.2, epochs=2)
+    adapter = train_command(RunConfig(**base).to_dict())
+    assert "--lora-r" not in adapter and "--tapt-epochs" not in adapter and "--mlm-probability" not in adapter and "--epochs 2" in adapter
+    config_from_args(train_parser().parse_args(adapter.split()[2:]))  # not refused
+    lora = train_command(RunConfig(**base, method="lora", tapt=True).to_dict())
+    assert "--lora-r 4" in lora and "--tapt-epochs 3" in lora and "--mlm-probability 0.2" in lora
+    config_from_args(train_parser().parse_args(lora.split()[2:]))

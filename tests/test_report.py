@@ -274,7 +274,13 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     # an analysis written before inputs were recorded: rows of runs without weights are adopted
     (out / "analysis" / "rsa" / "inputs.json").unlink()
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
-    assert "kept the RSA rows of 3 runs whose weights are gone" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "RSA: computed 1 runs, kept the rows of 3 analyzed before (3 of them from an analysis that predates recorded inputs" in printed
+    # older cross-lingual rows too, when they cover the same languages on as many examples
+    transfer = out / "analysis" / "crosslingual_sst2.json"
+    transfer.write_text(json.dumps({k: v for k, v in json.loads(transfer.read_text()).items() if k != "inputs"}))
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert "cross-lingual sst2: computed 1 runs, kept the rows of 3 analyzed before (3 of them" in capsys.readouterr().out
     for run in plan["runs"]:
         for name in ("pack", "model"):
             if (weights / run["dir"] / name).is_dir():

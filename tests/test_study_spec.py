@@ -141,6 +141,10 @@ def test_methods_that_do_not_fit_the_backbone_are_found_before_any_run(tiny_worl
     assert "run sst2/lora-lr0.0005-k20: lora target module 'q_proj' not found in BertModel" in lines[1]
     raw["by_method"] = {"lora": {"lora_targets": "query,value"}}
     assert len(expand_spec(raw).runs) == 6
+    raw["base"]["model"] = "/nonexistent/backbone"  # written as a path: not taken for a Hub name, one line for all settings
+    with pytest.raises(AdapterlabError) as caught:
+        expand_spec(raw)
+    assert str(caught.value) == "spec: model '/nonexistent/backbone': model folder /nonexistent/backbone not found"
 
 
 def test_exponent_floats_are_numbers_in_specs_and_set(tiny_world, tmp_path, capsys):
@@ -160,7 +164,7 @@ def test_exponent_floats_are_numbers_in_specs_and_set(tiny_world, tmp_path, caps
 
 
 def test_set_refuses_a_setting_the_grid_or_by_method_decides(tiny_world, tmp_path, capsys):
-    """--set changes the base; a grid axis or a by_method value would silently win over it."""
+    """--set changes the base; a grid axis, a by_method value or a task entry would silently win over it."""
     root, model = tiny_world
     path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model))
     assert main(["study", "validate", str(path), "--set", "method=finetune"]) == 2
@@ -168,6 +172,8 @@ def test_set_refuses_a_setting_the_grid_or_by_method_decides(tiny_world, tmp_pat
     assert "--set method=...: method is set by the spec's grid" in err and "--only method=VALUE" in err and len(err.splitlines()) == 1
     assert main(["study", "validate", str(path), "--set", "lr=2e-4"]) == 2
     assert "lr is set by the spec's by_method.adapter and by_method.finetune" in capsys.readouterr().err
+    assert main(["study", "validate", str(path), "--set", f"dev={root / 'train.tsv'}"]) == 2  # the task entry names its files
+    assert "dev is set by the spec's tasks.sst2" in capsys.readouterr().err
     assert main(["study", "validate", str(path), "--set", "epochs=2"]) == 0
 
 

@@ -202,6 +202,12 @@ def test_out_below_a_file_names_the_file(world, tmp_path, capsys):
         assert main(["train", "--task", "rte", "--data", str(world["rte"]), "--model", world["model"], "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert err == f"adapterlab: error: {tmp_path / 'afile'}: is a file, where a folder is needed (in an --out path, or above one)"
+    # predict and rsa refuse it before any work (no source is even loaded here)
+    for command in (["predict", str(tmp_path / "no-run"), "--data", str(world["sst"] / "dev.tsv"), "--out", str(tmp_path / "afile" / "p.csv")],
+                    ["rsa", "--runs", str(tmp_path / "no-run"), "--data", str(world["sst"] / "dev.tsv"), "--task", "sst2",
+                     "--out", str(tmp_path / "afile" / "rsa")]):
+        assert main(command) == 2
+        assert f"{tmp_path / 'afile'} is a file, where a folder is needed" in capsys.readouterr().err
 
 
 def test_bad_data_file_names_file_and_line(world, tmp_path, capsys):

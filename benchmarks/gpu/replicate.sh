@@ -6,10 +6,10 @@
 # there, all specs at once, each with WORKERS local workers on the one card, stops them at
 # BUDGET_S seconds (what is unfinished stays pending), analyzes and reports, and writes each
 # study's records (config, metrics, result; no weights) to $OUT/NAME.tar.gz with a log.
-#   bash benchmarks/gpu/replicate.sh            # WORKERS=3 BUDGET_S=420 by default
+#   bash benchmarks/gpu/replicate.sh            # WORKERS=3 BUDGET_S=360 by default
 set -u
 WORKERS=${WORKERS:-3}
-BUDGET_S=${BUDGET_S:-420}
+BUDGET_S=${BUDGET_S:-360}
 OUT=${OUT:-/tmp/replicate-out}
 DEST=${DEST:-/tmp/adapterlab-bundle}
 PY=${PYTHON:-python3}
@@ -37,7 +37,7 @@ name_of() { sed -n 's/^name: *//p' "$1"; }
 pids=()
 for spec in "${ready[@]}"; do
   name=$(name_of "$spec")
-  timeout -s INT "$BUDGET_S" $PY -m adapterlab study run "$spec" --out "runs/h200/$name" --workers "$WORKERS" --no-progress \
+  timeout -k 30 -s INT "$BUDGET_S" $PY -m adapterlab study run "$spec" --out "runs/h200/$name" --workers "$WORKERS" --no-progress \
     > "$OUT/$name.run.log" 2>&1 &
   pids+=($!)
 done
@@ -51,10 +51,12 @@ for spec in "${ready[@]}"; do
   study="runs/h200/$name"
   echo "-- $name"; cat "$OUT/$name.run.log"; rm -f "$OUT/$name.run.log"  # $OUT brings back at most 8 files
   $PY -m adapterlab study status "$study" | head -2
-  grep -q '^analysis:' "$spec" && $PY -m adapterlab study analyze --no-progress "$study" > /dev/null
-  $PY -m adapterlab study report "$study" > /dev/null
-  # records only: what docs/results/NAME/study commits (weights and checkpoints stay behind)
-  (cd runs/h200 && { find "$name" \( -name config.json -o -name metrics.jsonl -o -name result.json -o -name study.json \) -print
+  # bounded, so that every study's archive is written inside the device call's 10 minutes
+  grep -q '^analysis:' "$spec" && timeout -k 10 "${ANALYZE_S:-90}" $PY -m adapterlab study analyze --no-progress "$study"
+  timeout -k 10 60 $PY -m adapterlab study report "$study" > /dev/null
+  # records only: what docs/results/NAME/study commits (weights and checkpoints stay behind); the
+  # .adapterlab-run marker lets a later `study run` resume a stopped run's folder
+  (cd runs/h200 && { find "$name" \( -name config.json -o -name metrics.jsonl -o -name result.json -o -name study.json -o -name .adapterlab-run \) -print
                      if [ -d "$name/analysis" ]; then find "$name/analysis" -type f -print; fi; } > "/tmp/$name.files" \
      && tar -czf "$OUT/$name.tar.gz" -T "/tmp/$name.files")
 done

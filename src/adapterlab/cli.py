@@ -160,7 +160,7 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
     run that silently ignores it. An option counts when given, even at its default value."""
     from adapterlab.adapters.config import AdapterConfig
     from adapterlab.names import METHODS
-    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, tapt_only_settings
 
     if method not in METHODS:
         return  # RunConfig names the bad method
@@ -178,7 +178,7 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
         foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
                     if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
     if not tapt:
-        unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name.startswith("tapt_") and s.name in given]
+        unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name in tapt_only_settings() and s.name in given]
         if unused:
             also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
             raise AdapterlabError(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
@@ -725,16 +725,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # an --out that cannot be written, a full disk: one line, not a traceback
         where = err.filename or "output"
         why = err.strerror or str(err)
-        blocking = _file_in_the_way(err.filename) if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename else None
+        from adapterlab.runs import file_in_the_way
+
+        blocking = file_in_the_way(err.filename) if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename else None
         if blocking is not None:  # mkdir or open below a path that is a file
             where, why = blocking, "is a file, where a folder is needed (in an --out path, or above one)"
         print(f"adapterlab: error: {where}: {why}", file=sys.stderr)
         return 2
-
-
-def _file_in_the_way(path: str) -> Path | None:
-    """The file among `path` and its parents that keeps a folder from being made there."""
-    return next((p for p in (Path(path), *Path(path).parents) if p.is_file()), None)
 
 
 def _close_progress_bars() -> None:

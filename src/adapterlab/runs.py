@@ -214,11 +214,24 @@ def prepare_run_folder(run_dir: Path) -> None:
 ANALYSIS_MARKER = ".adapterlab-analysis"
 
 
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The file among `path` and its parents that keeps a folder from being made there."""
+    return next((p for p in (Path(path), *Path(path).parents) if p.is_file()), None)
+
+
+def refuse_output_below_a_file(path: str | Path) -> None:
+    """An output whose folder cannot be made because a parent is a file: refused before any work."""
+    blocking = file_in_the_way(Path(path).parent)
+    if blocking is not None:
+        raise AdapterlabError(f"--out {path}: {blocking} is a file, where a folder is needed")
+
+
 def check_analysis_output(path: Path, folder: bool) -> None:
     """Refuse an analysis output that would overwrite what adapterlab did not write: a folder
     must be new, empty or marked by an earlier analysis; a file new, or an earlier JSON result
     of ours (an object with "runs"). Reads only; mark_analysis_folder marks a folder."""
     path = Path(path)
+    refuse_output_below_a_file(path)
     if folder:
         if path.exists() and (not path.is_dir() or (not (path / ANALYSIS_MARKER).is_file() and any(path.iterdir()))):
             raise AdapterlabError(f"{path}: exists and is not an adapterlab analysis folder; give --out a new or empty folder")

@@ -11,6 +11,7 @@ another machine never loses (nor silently keeps stale) the analysis of its earli
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,10 @@ class AnalysisInputs:
 
 
 def result_digest(run_dir: Path) -> str:
-    """sha256 of a run's result.json: a rerun (new result) invalidates the run's analysis rows."""
-    return hashlib.sha256((run_dir / RESULT_FILE).read_bytes()).hexdigest()
+    """sha256 of a run's result.json as canonical JSON (sorted keys, so line endings or indentation
+    a checkout changed do not count): a rerun (new result) invalidates the run's analysis rows."""
+    canonical = json.dumps(json.loads((run_dir / RESULT_FILE).read_text()), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def has_weights(run_dir: Path) -> bool:
@@ -98,9 +101,13 @@ def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: Analysi
             todo.append(folder)
     gone = [folder for folder in todo if not has_weights(out / folder)]
     if gone:
-        why = "the analysis settings changed since its rows were computed" if inputs is not None and inputs.settings != settings else \
-            "no stored row was computed from its current result"
+        if inputs is not None and inputs.settings != settings:
+            why = "the analysis settings changed since its rows were computed (restore them, or"
+        elif inputs is None and by_run.get(gone[0]):
+            why = "its stored rows predate recorded inputs and do not match the analysis settings (restore them, or"
+        else:
+            why = "no stored row was computed from its current result ("
         raise AdapterlabError(f"{out / gone[0]}: no weights to analyze (no pack/ or model/; run records are kept without them) and {why}"
-                              f"{f' ({len(gone)} runs like it)' if len(gone) > 1 else ''}; delete its {RESULT_FILE} and `study run` "
-                              "the spec again to retrain it with its weights")
+                              f" delete its {RESULT_FILE} and `study run` the spec again to retrain it with its weights)"
+                              f"{f'; {len(gone)} runs like it' if len(gone) > 1 else ''}")
     return Reuse(kept, todo, adopted)

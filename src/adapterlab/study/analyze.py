@@ -60,9 +60,10 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     return written
 
 
-def _note_adopted(adopted: list[str], what: str) -> None:
-    if adopted:
-        print(f"kept the {what} rows of {len(adopted)} runs whose weights are gone, from an analysis that predates recorded inputs")
+def _summary(what: str, reuse) -> None:
+    """What an analysis computed and what it kept, so a resumed study says where its rows come from."""
+    adopted = f" ({len(reuse.adopted)} of them from an analysis that predates recorded inputs, their weights gone)" if reuse.adopted else ""
+    print(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
 
 
 def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool) -> list[Path]:
@@ -76,7 +77,7 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
             stored = list(csv.DictReader(handle))
     inputs = _read_inputs(target / INPUTS_FILE)
     reuse = plan_reuse(out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n))
-    _note_adopted(reuse.adopted, "RSA")
+    _summary("RSA", reuse)
     fresh = rsa_curves(rsa.base, [str(out / d) for d in reuse.todo], rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length,
                        progress=progress) if reuse.todo else []
     by_run = {**reuse.kept}
@@ -100,7 +101,10 @@ def _crosslingual(out: Path, runs: list[str], task: str, settings: CrosslingualA
             stored, inputs = list(previous.get("runs") or []), AnalysisInputs.from_dict(previous.get(INPUTS_KEY))
         except (OSError, json.JSONDecodeError, AttributeError):
             stored, inputs = [], None  # unreadable: computed again below, and rewritten whole
-    reuse = plan_reuse(out, runs, stored, inputs, values, legacy_row_ok=lambda row: False)
+    # an older row is adopted only if it covers these languages on as many examples each
+    reuse = plan_reuse(out, runs, stored, inputs, values, legacy_row_ok=lambda row: row.get("max_examples") == settings.max_examples
+                       and set(row.get("scores") or {}) == set(settings.languages))
+    _summary(f"cross-lingual {task}", reuse)
     fresh = evaluate_runs([str(out / d) for d in reuse.todo], settings.pattern, settings.languages, settings.task, settings.max_examples,
                           progress=progress, label=f"crosslingual {task}") if reuse.todo else []
     by_run = {d: rows[0] for d, rows in reuse.kept.items()}

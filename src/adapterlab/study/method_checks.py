@@ -24,11 +24,16 @@ def _offline_config(model: str | None):
     if str(model or "default") in SHIPPED_CONFIGS:
         return backbone_config(model)
     path = resolve_backbone(model)  # a folder without config.json raises, one line
-    return transformers.AutoConfig.from_pretrained(path) if Path(path).is_dir() else None
+    if Path(path).is_dir():
+        return transformers.AutoConfig.from_pretrained(path)
+    if str(model).startswith(("/", "./", "../", "~")):  # written as a path, so no Hub name
+        raise AdapterlabError(f"model folder {model} not found")
+    return None
 
 
 def check_methods_fit(runs: list, source: str) -> list[str]:
     """One error line per distinct setting whose method does not fit its backbone. runs: PlannedRun."""
+    from adapterlab.backbone import DEFAULT_BACKBONE
     from adapterlab.data.tasks import get_task
     from adapterlab.train.method import check_method_fits
     from adapterlab.train.model_setup import check_backbone_fits
@@ -38,21 +43,23 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
     configs: dict = {}
     for run in runs:
         config = run.config
-        if config.method == "finetune":
+        if config.model not in configs:  # once per backbone: a missing folder is one line, not one per setting
+            try:
+                configs[config.model] = _offline_config(config.model)
+            except AdapterlabError as err:
+                configs[config.model] = None
+                errors.append(f"{source}: model {config.model!r}: {err}")
+        if config.method == "finetune" or configs[config.model] is None:
             continue
         kind = get_task(config.task).kind
         key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method != "adapter" else None, kind)
         if key in checked:
             continue
         checked.add(key)
+        name = config.model if config.model not in (None, "", "default") else DEFAULT_BACKBONE
         try:
-            if config.model not in configs:
-                configs[config.model] = _offline_config(config.model)
-            model_config = configs[config.model]
-            if model_config is None:
-                continue
-            check_backbone_fits(config, model_config, str(config.model or "default"))
-            check_method_fits(config, model_config, kind)
+            check_backbone_fits(config, configs[config.model], str(name))
+            check_method_fits(config, configs[config.model], kind)
         except AdapterlabError as err:
             errors.append(f"{source}: run {run.key}: {err}")
     return errors

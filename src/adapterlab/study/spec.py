@@ -125,6 +125,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
         # --set changes the base; a grid axis or a per-method value would silently win over it
         where = ["grid"] if key in grid else []
         where += [f"by_method.{m}" for m, values in by_method.items() if isinstance(values, dict) and key in values]
+        where += [f"tasks.{t}" for t, values in tasks.items() if isinstance(values, dict) and key in values]
         if where:
             errors.append(f"{source}: --set {key}=...: {key} is set by the spec's {' and '.join(where)}, which --set cannot override; "
                           f"edit the spec (or, with `study run`, keep some runs with --only {key}=VALUE)")

@@ -248,6 +248,22 @@ class RunConfig:
         return cls(**values)
 
 
+TAPT_GROUP = "task-adaptive pretraining"  # the help group of --tapt and the options that only TAPT reads
+
+
+def tapt_only_settings() -> list[str]:
+    """The settings only TAPT reads (tapt_epochs, tapt_lr, tapt_head, mlm_probability)."""
+    return [f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("group") == TAPT_GROUP and f.name != "tapt"]
+
+
+def unused_settings(method: str, tapt: bool) -> set[str]:
+    """RunConfig settings that change nothing in a run of `method` (another method's options) or,
+    without TAPT, the TAPT-only ones: `train` refuses them when given, and a run's reproduce
+    command (provenance.train_command) leaves them out."""
+    unused = {f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("methods") and method not in f.metadata["methods"]}
+    return unused | (set() if tapt else set(tapt_only_settings()))
+
+
 def _check_int(found: list[str], name: str, value, low: int, high: int | None = None, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f"an integer in [{low}, {high}]" + (f" ({why})" if why else "") if high is not None else f"an integer >= {low}"

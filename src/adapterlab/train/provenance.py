@@ -101,12 +101,13 @@ def _revision(model_path: str) -> str | None:
 
 def train_command(config: dict) -> str:
     """`adapterlab train ...` with every setting that differs from its default."""
-    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, unused_settings
 
     defaults = RunConfig.defaults()
+    unused = unused_settings(config.get("method", "adapter"), bool(config.get("tapt")))  # train refuses them
     words = ["adapterlab", "train"]
     for key, value in config.items():
-        if key in _COMMAND_SKIP or value is None or (key in defaults and defaults[key] == value):
+        if key in _COMMAND_SKIP or key in unused or value is None or (key in defaults and defaults[key] == value):
             continue
         if key in ("train", "dev", "test", "model") and Path(str(value)).exists():
             value = str(Path(str(value)).resolve())  # runnable from any folder

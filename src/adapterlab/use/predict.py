@@ -29,6 +29,7 @@ from adapterlab.data.example import Example
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.errors import AdapterlabError
+from adapterlab.runs import refuse_output_below_a_file
 from adapterlab.train.batching import evaluation_batches
 from adapterlab.train.loop import model_inputs
 from adapterlab.train.run import build_accelerator
@@ -178,6 +179,7 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     refuse_inside_run_or_pack(out)
+    refuse_output_below_a_file(out)
     tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
