@@ -86,6 +86,14 @@ def test_an_option_that_would_change_nothing_is_refused_even_at_its_default(opti
         config_from_args(train_parser().parse_args(["--task", "sst2", "--train", "t.csv", "--out", "x", *options]))
 
 
+def test_both_kinds_of_unused_option_are_named_at_once():
+    with pytest.raises(AdapterlabError) as caught:
+        config_from_args(train_parser().parse_args(["--task", "sst2", "--train", "t.csv", "--out", "x", "--tapt-head", "fresh", "--lora-r", "8"]))
+    assert str(caught.value).splitlines() == [
+        "--tapt-head sets task-adaptive pretraining, which this run does not do: add --tapt, or drop it",
+        "--lora-r applies to methods lora, loha; this run's method is adapter: drop it, or choose the method with --method"]
+
+
 def test_options_not_given_take_their_defaults():
     config = config_from_args(train_parser().parse_args(["--task", "sst2", "--train", "t.csv", "--out", "x", "--method", "lora", "--tapt", "--tapt-epochs", "3"]))
     assert config == RunConfig(task="sst2", train="t.csv", method="lora", tapt=True, tapt_epochs=3)

@@ -177,16 +177,18 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
         defaults = AdapterConfig()
         foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
                     if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
-    if not tapt:
-        unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name in tapt_only_settings() and s.name in given]
-        if unused:
-            also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
-            raise AdapterlabError(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
+    problems = []  # both kinds at once, one line each
+    unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name in tapt_only_settings() and s.name in given] if not tapt else []
+    if unused:
+        also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
+        problems.append(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
     if foreign:
         name, methods = foreign[0]
         also = f" (also {', '.join(o for o, _ in foreign[1:])})" if len(foreign) > 1 else ""
-        raise AdapterlabError(f"{name} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
-                              f"{method}{also}: drop it, or choose the method with --method")
+        problems.append(f"{name} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
+                        f"{method}{also}: drop it, or choose the method with --method")
+    if problems:
+        raise AdapterlabError("\n".join(problems))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
