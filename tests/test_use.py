@@ -144,6 +144,14 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
                  "--out", str(pair), "--no-progress"]) == 0
     keys = [k for k in json.loads(pair.read_text().splitlines()[0]) if k.startswith("sst2")]
     assert keys == [f"sst2@{runs['adapter'].name}", f"sst2@{runs['finetune'].name}"]
+    # a folder with one subfolder per class, as the training readers read it: each row names its file
+    folder = tmp_path / "by_class"
+    for label, text in (("neg", "awful boring plot"), ("pos", "great fun film")):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "a.txt").write_text(text + "\n")
+    assert main(["predict", str(runs["adapter"]), "--data", str(folder), "--out", str(tmp_path / "folder.jsonl"), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "folder.jsonl").read_text().splitlines()]
+    assert [(r["file"], r["text"]) for r in rows] == [("neg/a.txt", "awful boring plot"), ("pos/a.txt", "great fun film")]
 
 
 def _perturbed_copy(pack: Path, out: Path) -> Path:

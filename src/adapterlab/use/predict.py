@@ -166,7 +166,8 @@ def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: 
 def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_format: str | None = None, columns: dict | None = None,
             encoding: str | None = None, model_path: str | None = None, batch_size: int = 64, progress: bool = True) -> Path:
     """Write predictions of every task in `sources` for every example of `data` to `out` (.jsonl:
-    one object per example, {"index", "line" (of the input file), "text"/"tokens", TASK: {...}}; .csv:
+    one object per example, {"index", "line" (of the input file; "file" for a folder of text files),
+    "text"/"tokens", TASK: {...}}; .csv:
     one column per output).
     All tasks must read the input the same way (the same kind of input). Nothing is written
     unless every task succeeded; the file appears whole (written to a temp file, then renamed)."""
@@ -174,8 +175,8 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     if out.suffix not in OUTPUT_SUFFIXES:
         raise AdapterlabError(f"--out {out}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}")
     data = Path(data)
-    if not data.is_file():
-        raise AdapterlabError(f"{data}: file not found")
+    if not data.exists():
+        raise AdapterlabError(f"{data}: file not found")  # a folder is read as the training readers read it (one subfolder per class)
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     refuse_inside_run_or_pack(out)
@@ -200,7 +201,9 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     for index, example in enumerate(examples):
         row: dict = {"index": index}
         line = example.source.rpartition(":")[2]
-        if line.isdigit():  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
+        if data.is_dir():  # a folder of text files: the file each example came from
+            row["file"] = str(Path(example.source).relative_to(data))
+        elif line.isdigit():  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
             row["line"] = int(line)
         if example.tokens is not None:
             row["tokens"] = list(example.tokens)
