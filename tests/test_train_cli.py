@@ -202,8 +202,12 @@ def test_out_below_a_file_names_the_file(world, tmp_path, capsys):
         assert main(["train", "--task", "rte", "--data", str(world["rte"]), "--model", world["model"], "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err.strip()
         assert err == f"adapterlab: error: {tmp_path / 'afile'}: is a file, where a folder is needed (in an --out path, or above one)"
-    # predict and rsa refuse it before any work (no source is even loaded here)
-    for command in (["predict", str(tmp_path / "no-run"), "--data", str(world["sst"] / "dev.tsv"), "--out", str(tmp_path / "afile" / "p.csv")],
+    # study run, predict and rsa refuse it before any work (no source is even loaded here)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"name: s\ntasks:\n  sst2: {{train: {world['sst'] / 'train.tsv'}}}\ngrid: {{method: [adapter], seed: [0]}}\n"
+                    f"base: {{model: {world['model']}, train_size: 20, validation_size: 10}}\n")
+    for command in (["study", "run", str(spec), "--out", str(tmp_path / "afile" / "study")],
+                    ["predict", str(tmp_path / "no-run"), "--data", str(world["sst"] / "dev.tsv"), "--out", str(tmp_path / "afile" / "p.csv")],
                     ["rsa", "--runs", str(tmp_path / "no-run"), "--data", str(world["sst"] / "dev.tsv"), "--task", "sst2",
                      "--out", str(tmp_path / "afile" / "rsa")]):
         assert main(command) == 2
