@@ -289,9 +289,9 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a folder is needed")
     cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.jsonl"), "--no-progress"],
-                  f"--out {blocked / 'x.jsonl'}: cannot be written"))
+                  f"--out {blocked / 'x.jsonl'}: {blocked} is a file, where a folder is needed"))
     cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.json")],
-                  f"--out {blocked / 'x.json'}: cannot be written"))
+                  f"--out {blocked / 'x.json'}: {blocked} is a file, where a folder is needed"))
     same = tmp_path / "same.csv"
     same.write_text("text,label\ngreat film,1\n")
     cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
