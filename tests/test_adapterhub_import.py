@@ -183,6 +183,7 @@ def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, 
 ])
 def test_other_configurations_are_one_line_errors(backbone, tmp_path, capsys, change, message):
     folder = _write_adapterhub(_reference(backbone), tmp_path / "hub", config=change)
+    capsys.readouterr()  # building the reference loads a model outside main(), whose bars are not the CLI's
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     err = capsys.readouterr().err
     assert message in err and "adapter_config.json" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -197,6 +198,7 @@ class Payload:  # anything but tensors: torch.load(weights_only=True) must refus
 def test_unsafe_or_broken_files_are_refused_in_one_line(backbone, tmp_path, capsys):
     folder = _write_adapterhub(_reference(backbone), tmp_path / "hub")
     torch.save({"x": Payload()}, folder / "pytorch_adapter.bin")
+    capsys.readouterr()  # building the reference loads a model outside main(), whose bars are not the CLI's
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     captured = capsys.readouterr()
     assert "pytorch_adapter.bin: not a readable adapter weights file (it holds objects other than tensors" in captured.err

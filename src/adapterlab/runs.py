@@ -219,9 +219,10 @@ def file_in_the_way(path: str | Path) -> Path | None:
     return next((p for p in (Path(path), *Path(path).parents) if p.is_file()), None)
 
 
-def refuse_output_below_a_file(path: str | Path) -> None:
-    """An output whose folder cannot be made because a parent is a file: refused before any work."""
-    blocking = file_in_the_way(Path(path).parent)
+def refuse_output_below_a_file(path: str | Path, folder: bool = False) -> None:
+    """An output whose folder cannot be made because a parent is a file (or, for a `folder`
+    output, the path itself is one): refused before any work, with one line naming the file."""
+    blocking = file_in_the_way(Path(path) if folder else Path(path).parent)
     if blocking is not None:
         raise AdapterlabError(f"--out {path}: {blocking} is a file, where a folder is needed")
 

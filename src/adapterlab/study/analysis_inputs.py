@@ -68,11 +68,26 @@ def planned_folder(run_path: str, planned: list[str]) -> str | None:
 @dataclass
 class Reuse:
     """kept: planned folder -> its stored rows, still valid; todo: folders to compute;
-    adopted: folders whose rows came from an analysis that predates recorded inputs."""
+    adopted: folders whose rows came from an analysis that predates recorded inputs;
+    digests: every finished folder -> the result_digest the rows written now are computed from."""
 
     kept: dict[str, list[dict]]
     todo: list[str]
     adopted: list[str]
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def inputs(self, settings: dict) -> AnalysisInputs:
+        """The record to store beside the rows written now: `settings` and each run's digest."""
+        return AnalysisInputs(settings, dict(self.digests))
+
+    def file_fresh_rows(self, out: Path, fresh: list[dict]) -> dict[str, list[dict]]:
+        """kept rows plus freshly computed ones, by study-relative folder; fresh rows name their
+        run by the path they were computed from (below `out`) and are stored relative to it."""
+        by_run = {folder: list(rows) for folder, rows in self.kept.items()}
+        for row in fresh:
+            folder = str(Path(row["run"]).relative_to(out))
+            by_run.setdefault(folder, []).append({**row, "run": folder})
+        return by_run
 
 
 def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: AnalysisInputs | None, settings: dict,
@@ -90,9 +105,10 @@ def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: Analysi
         if folder is not None:
             by_run.setdefault(folder, []).append({**row, "run": folder})
     kept, todo, adopted = {}, [], []
+    digests = {folder: result_digest(out / folder) for folder in finished}
     for folder in finished:
         stored = by_run.get(folder)
-        if stored and inputs is not None and inputs.settings == settings and inputs.runs.get(folder) == result_digest(out / folder):
+        if stored and inputs is not None and inputs.settings == settings and inputs.runs.get(folder) == digests[folder]:
             kept[folder] = stored
         elif stored and inputs is None and not has_weights(out / folder) and all(legacy_row_ok(r) for r in stored):
             kept[folder] = stored
@@ -110,4 +126,4 @@ def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: Analysi
         raise AdapterlabError(f"{out / gone[0]}: no weights to analyze (no pack/ or model/; run records are kept without them) and {why}"
                               f" delete its {RESULT_FILE} and `study run` the spec again to retrain it with its weights)"
                               f"{f'; {len(gone)} runs like it' if len(gone) > 1 else ''}")
-    return Reuse(kept, todo, adopted)
+    return Reuse(kept, todo, adopted, digests)

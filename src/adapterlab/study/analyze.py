@@ -19,7 +19,7 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import fingerprint, read_result, write_json_atomic
-from adapterlab.study.analysis_inputs import INPUTS_FILE, INPUTS_KEY, AnalysisInputs, plan_reuse, result_digest
+from adapterlab.study.analysis_inputs import INPUTS_FILE, INPUTS_KEY, AnalysisInputs, plan_reuse
 from adapterlab.study.analysis_spec import AnalysisOptions, CrosslingualAnalysis, RsaAnalysis
 
 ANALYSIS_FOLDER = "analysis"
@@ -80,12 +80,10 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
     _summary("RSA", reuse)
     fresh = rsa_curves(rsa.base, [str(out / d) for d in reuse.todo], rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length,
                        progress=progress) if reuse.todo else []
-    by_run = {**reuse.kept}
-    for row in fresh:
-        by_run.setdefault(str(Path(row["run"]).relative_to(out)), []).append({**row, "run": str(Path(row["run"]).relative_to(out))})
+    by_run = reuse.file_fresh_rows(out, fresh)
     rows = [row for d in runs for row in by_run[d]]
     paths = list(write_rsa(rows, target))
-    write_json_atomic(target / INPUTS_FILE, AnalysisInputs(settings, {d: result_digest(out / d) for d in runs}).to_dict())
+    write_json_atomic(target / INPUTS_FILE, reuse.inputs(settings).to_dict())
     return paths + [target / INPUTS_FILE]
 
 
@@ -107,12 +105,10 @@ def _crosslingual(out: Path, runs: list[str], task: str, settings: CrosslingualA
     _summary(f"cross-lingual {task}", reuse)
     fresh = evaluate_runs([str(out / d) for d in reuse.todo], settings.pattern, settings.languages, settings.task, settings.max_examples,
                           progress=progress, label=f"crosslingual {task}") if reuse.todo else []
-    by_run = {d: rows[0] for d, rows in reuse.kept.items()}
-    for row in fresh:
-        by_run[str(Path(row["run"]).relative_to(out))] = {**row, "run": str(Path(row["run"]).relative_to(out))}
+    by_run = reuse.file_fresh_rows(out, fresh)  # one row per run
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": [by_run[d] for d in runs],
-                             INPUTS_KEY: AnalysisInputs(values, {d: result_digest(out / d) for d in runs}).to_dict()})
+    write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": [by_run[d][0] for d in runs],
+                             INPUTS_KEY: reuse.inputs(values).to_dict()})
     return path
 
 

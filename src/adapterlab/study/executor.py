@@ -38,11 +38,11 @@ from adapterlab.runs import (
     RESULT_FILE,
     RunResult,
     config_differences,
-    file_in_the_way,
     is_complete,
     is_run_folder,
     read_config,
     read_result,
+    refuse_output_below_a_file,
     run_fingerprints,
     save_result,
     write_json_atomic,
@@ -556,9 +556,7 @@ def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: b
     """What `study run` checks before it writes anything."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise AdapterlabError(f"workers={workers!r}: must be an integer >= 1")
-    blocking = file_in_the_way(out)
-    if blocking is not None:  # before the progress bar: one line, nothing shown first
-        raise AdapterlabError(f"--out {out}: {blocking} is a file, where a folder is needed")
+    refuse_output_below_a_file(out, folder=True)  # before the progress bar: one line, nothing shown first
     check_study_folder(out, spec)
     changed = changed_runs(spec, out) if out.is_dir() else []
     if changed and not rerun_changed:
