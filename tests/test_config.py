@@ -218,3 +218,19 @@ def test_the_reproduce_command_leaves_out_what_train_would_refuse():
     lora = train_command(RunConfig(**base, method="lora", tapt=True).to_dict())
     assert "--lora-r 4" in lora and "--tapt-epochs 3" in lora and "--mlm-probability 0.2" in lora
     config_from_args(train_parser().parse_args(lora.split()[2:]))
+
+
+def test_every_train_option_names_the_spec_key_it_sets():
+    """`adapterlab train --help` and the spec keys are one mapping, both ways: errors found for a
+    spec quote its keys, reproduce commands quote options."""
+    from adapterlab.train.config import ADAPTER_OPTIONS, in_spec_terms, option_of, setting_of_option
+
+    options = {o for action in train_parser()._actions for o in action.option_strings} - CLI_ONLY - {"--help"}
+    settings = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [f"adapter.{k}" for k in ADAPTER_OPTIONS]
+    assert {option_of(name) for name in settings} == options
+    assert all(setting_of_option(option_of(name)) == name for name in settings)
+    assert option_of("checkpoint") == "--no-checkpoint" and option_of("data_format") == "--format" and option_of("adapter.size") == "--adapter-size"
+    assert setting_of_option("--out") is None
+    assert in_spec_terms("--skip-layers 12: 6 layers; --max-length 600, --out x") == "adapter.skip_layers 12: 6 layers; max_length 600, --out x"
+    with pytest.raises(KeyError):
+        option_of("no_such_setting")

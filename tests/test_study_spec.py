@@ -137,7 +137,7 @@ def test_methods_that_do_not_fit_the_backbone_are_found_before_any_run(tiny_worl
         expand_spec(raw)
     lines = str(caught.value).splitlines()
     assert len(lines) == 2  # one per setting, not per seed
-    assert "run sst2/adapter-m1000-lr0.0001-k20: --adapter-size 1000: more than 4x the hidden size 32" in lines[0]
+    assert "run sst2/adapter-m1000-lr0.0001-k20: adapter.size 1000: more than 4x the hidden size 32" in lines[0]
     assert "run sst2/lora-lr0.0005-k20: lora target module 'q_proj' not found in BertModel" in lines[1]
     raw["by_method"] = {"lora": {"lora_targets": "query,value"}}
     assert len(expand_spec(raw).runs) == 6

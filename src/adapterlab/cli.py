@@ -69,7 +69,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     import typing
 
     from adapterlab.adapters.config import AdapterConfig
-    from adapterlab.train.config import RunConfig
+    from adapterlab.train.config import RunConfig, option_of
 
     groups: dict[str, argparse._ArgumentGroup] = {}
 
@@ -78,8 +78,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             groups[title] = parser.add_argument_group(title)
         return groups[title]
 
-    def add(setting: dataclasses.Field, hint, about: dict, dest: str) -> None:
-        option = about["cli"] or "--" + setting.name.replace("_", "-")
+    def add(setting: dataclasses.Field, hint, about: dict, dest: str, option: str) -> None:
         if typing.get_origin(hint) in (typing.Union, types.UnionType):
             hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))  # X | None: None is the default
         required = setting.default is dataclasses.MISSING and setting.default_factory is dataclasses.MISSING
@@ -109,9 +108,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     for setting in dataclasses.fields(RunConfig):
         if setting.name == "adapter":
             for part in dataclasses.fields(AdapterConfig):
-                add(part, adapter_hints[part.name], setting.metadata["fields"][part.name], dest=f"adapter_{part.name}")
+                add(part, adapter_hints[part.name], setting.metadata["fields"][part.name], f"adapter_{part.name}", option_of(f"adapter.{part.name}"))
         else:
-            add(setting, hints[setting.name], setting.metadata, dest=setting.name)
+            add(setting, hints[setting.name], setting.metadata, setting.name, option_of(setting.name))
     group("output").add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
     group("output").add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
 
@@ -160,25 +159,22 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
     run that silently ignores it. An option counts when given, even at its default value."""
     from adapterlab.adapters.config import AdapterConfig
     from adapterlab.names import METHODS
-    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, tapt_only_settings
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, tapt_only_settings
 
     if method not in METHODS:
         return  # RunConfig names the bad method
-
-    def option(setting: dataclasses.Field) -> str:
-        return setting.metadata.get("cli") or "--" + setting.name.replace("_", "-")
 
     foreign = []
     for setting in dataclasses.fields(RunConfig):
         methods = setting.metadata.get("methods")
         if methods and method not in methods and (setting.name in given or values.get(setting.name) != setting.default):
-            foreign.append((option(setting), methods))
+            foreign.append((option_of(setting.name), methods))
     if method != "adapter":
         defaults = AdapterConfig()
-        foreign += [(about["cli"] or f"--adapter-{name.replace('_', '-')}", ("adapter",)) for name, about in ADAPTER_OPTIONS.items()
+        foreign += [(option_of(f"adapter.{name}"), ("adapter",)) for name in ADAPTER_OPTIONS
                     if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
     problems = []  # both kinds at once, one line each
-    unused = [option(s) for s in dataclasses.fields(RunConfig) if s.name in tapt_only_settings() and s.name in given] if not tapt else []
+    unused = [option_of(s) for s in tapt_only_settings() if s in given] if not tapt else []
     if unused:
         also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
         problems.append(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")

@@ -35,6 +35,7 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
     """One error line per distinct setting whose method does not fit its backbone. runs: PlannedRun."""
     from adapterlab.backbone import DEFAULT_BACKBONE
     from adapterlab.data.tasks import get_task
+    from adapterlab.train.config import in_spec_terms
     from adapterlab.train.method import check_method_fits
     from adapterlab.train.model_setup import check_backbone_fits
 
@@ -61,5 +62,5 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
             check_backbone_fits(config, configs[config.model], str(name))
             check_method_fits(config, configs[config.model], kind)
         except AdapterlabError as err:
-            errors.append(f"{source}: run {run.key}: {err}")
+            errors.append(f"{source}: run {run.key}: {in_spec_terms(str(err))}")  # a spec sets keys, not options
     return errors

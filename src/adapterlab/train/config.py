@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +247,35 @@ class RunConfig:
         if "task" not in values:
             raise AdapterlabError(f"{source}: missing setting 'task'")
         return cls(**values)
+
+
+def option_of(name: str) -> str:
+    """The `adapterlab train` option of a setting: a RunConfig field (`max_length` -> --max-length,
+    `checkpoint` -> --no-checkpoint) or an adapter field written `adapter.NAME` (`adapter.size` ->
+    --adapter-size). Raises KeyError for a name that is neither."""
+    if name.startswith("adapter."):
+        about = ADAPTER_OPTIONS[name.removeprefix("adapter.")]
+        return about["cli"] or "--adapter-" + name.removeprefix("adapter.").replace("_", "-")
+    setting = {f.name: f for f in dataclasses.fields(RunConfig)}[name]
+    return setting.metadata.get("cli") or "--" + name.replace("_", "-")
+
+
+def setting_of_option(option: str) -> str | None:
+    """The spec key an `adapterlab train` option sets (--skip-layers -> adapter.skip_layers,
+    --format -> data_format), or None for an option that is not a setting (--out, --data)."""
+    if not _OPTIONS:
+        names = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [f"adapter.{key}" for key in ADAPTER_OPTIONS]
+        _OPTIONS.update({option_of(name): name for name in names})
+    return _OPTIONS.get(option)
+
+
+def in_spec_terms(message: str) -> str:
+    """A `train` error reworded for a study spec, whose settings are keys, not options: each
+    option it quotes becomes the key that sets it ("--skip-layers 12: ..." -> "adapter.skip_layers 12: ...")."""
+    return re.sub(r"--[a-z][a-z0-9-]*", lambda found: setting_of_option(found.group(0)) or found.group(0), message)
+
+
+_OPTIONS: dict[str, str] = {}  # filled on first use: option -> spec key
 
 
 TAPT_GROUP = "task-adaptive pretraining"  # the help group of --tapt and the options that only TAPT reads

@@ -101,7 +101,7 @@ def _revision(model_path: str) -> str | None:
 
 def train_command(config: dict) -> str:
     """`adapterlab train ...` with every setting that differs from its default."""
-    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, unused_settings
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, unused_settings
 
     defaults = RunConfig.defaults()
     unused = unused_settings(config.get("method", "adapter"), bool(config.get("tapt")))  # train refuses them
@@ -111,20 +111,23 @@ def train_command(config: dict) -> str:
             continue
         if key in ("train", "dev", "test", "model") and Path(str(value)).exists():
             value = str(Path(str(value)).resolve())  # runnable from any folder
-        option = "--format" if key == "data_format" else "--" + key.replace("_", "-")
-        if isinstance(value, bool):  # differs from its default: a default-true setting's flag turns it off
-            words.append({"checkpoint": "--no-checkpoint", "fast_dropout": "--native-dropout", "lora_layernorm": "--lora-frozen-layernorm"}.get(key, option))
+        try:
+            option = option_of(key)
+        except KeyError:
+            continue  # a recorded key that is no setting of this version: no option gives it
+        if isinstance(value, bool):  # differs from its default: a default-true setting's option turns it off
+            words.append(option)
         else:
             words += [option, str(value)]
     for key, value in (config.get("adapter") or {}).items():
         if config.get("method") == "adapter" and key in ADAPTER_OPTIONS and value != _adapter_default(key):
-            words += [ADAPTER_OPTIONS[key].get("cli") or "--adapter-" + key.replace("_", "-"), str(value)]
+            words += [option_of(f"adapter.{key}"), str(value)]
     if config.get("columns"):
         words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
     for key in ("lora_targets", "ia3_feedforward"):  # a YAML list in a spec is a comma-separated option
         value = config.get(key)
         if value and config.get("method") in PEFT_METHODS:
-            words += ["--" + key.replace("_", "-"), value if isinstance(value, str) else ",".join(value)]
+            words += [option_of(key), value if isinstance(value, str) else ",".join(value)]
     words += ["--out", "NEW_RUN_FOLDER"]  # a new folder: the original one holds the finished run
     return " ".join(shlex.quote(w) for w in words if w)
 
