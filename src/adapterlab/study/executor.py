@@ -49,7 +49,7 @@ from adapterlab.runs import (
 )
 from adapterlab.setting import Setting
 from adapterlab.study.spec import PlannedRun, StudySpec
-from adapterlab.train.config import RunConfig
+from adapterlab.train.config import RunConfig, in_spec_terms
 
 logger = logging.getLogger(__name__)
 PLAN_FILE = "study.json"
@@ -354,6 +354,7 @@ def _record_death(run: PlannedRun, run_dir: Path, completed: subprocess.Complete
     errors = [line for line in lines if line.startswith("adapterlab: error:")]
     code = completed.returncode
     message = errors[-1][len("adapterlab: error: "):] if errors else (lines[-1] if lines and code >= 0 else f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+    message = in_spec_terms(message)  # the run's settings came from a spec: its keys, not train's options
     if run_dir.exists() and not is_run_folder(run_dir):
         logger.warning("%s: %s (not recorded: the folder is not an adapterlab run folder)", run_dir, message)
         return
