@@ -124,7 +124,7 @@ def test_pack_round_trip_gives_identical_logits(arch, method, tmp_path):
     size = save_peft_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
     assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755
     assert all(f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir())
-    assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "task.safetensors", "manifest.json"}
+    assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "manifest.json"}
     assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["peft_type"] == method.upper()  # PEFT's own format
     fresh = tiny_model(arch, seed=0)  # the same backbone weights, a fresh head
     manifest = load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
@@ -136,6 +136,61 @@ def test_pack_round_trip_gives_identical_logits(arch, method, tmp_path):
     assert torch.allclose(outputs(merged, batch), outputs(model, batch), atol=1e-5)
 
 
+@pytest.mark.parametrize("method", PEFT_METHODS)
+@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert"])
+def test_peft_itself_loads_a_pack_into_the_task_model(arch, method, tmp_path):
+    """PeftModel.from_pretrained(task model, pack), without adapterlab, gives adapterlab's logits:
+    the pack is PEFT's layout, with the head and the trained LayerNorms as modules_to_save."""
+    import peft
+
+    batch = random_batch()
+    model = tiny_model(arch, seed=0)
+    add_peft(model, PeftSettings(method, r=R, alpha=8))
+    set_peft_trainable(model)
+    _train_steps(model, batch)
+    save_peft_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    loaded = peft.PeftModel.from_pretrained(tiny_model(arch, seed=0), str(tmp_path / "pack")).eval()
+    assert torch.equal(outputs(loaded, batch), outputs(model, batch))
+
+
+def test_a_format_2_pack_still_loads(tmp_path):
+    """Packs written before PEFT's task-model layout: keys relative to the encoder, the head and
+    LayerNorms in task.safetensors."""
+    batch = random_batch()
+    model = tiny_model("bert", seed=0)
+    add_peft(model, PeftSettings("lora", r=R))
+    set_peft_trainable(model)
+    _train_steps(model, batch)
+    pack = tmp_path / "pack"
+    save_peft_pack(model, pack, None, backbone_identity(model))
+    _as_format_2(pack)
+    fresh = tiny_model("bert", seed=0)
+    load_peft_pack(fresh, pack, backbone_identity(fresh))
+    assert torch.equal(outputs(fresh, batch), outputs(model, batch))
+
+
+def _as_format_2(pack: Path) -> None:
+    """Rewrite a BERT pack as format_version 2 wrote it."""
+    from safetensors.torch import load_file, save_file
+
+    manifest = json.loads((pack / "manifest.json").read_text())
+    weights = load_file(str(pack / "adapter_model.safetensors"))
+    heads, norms = manifest.pop("heads"), manifest.pop("layernorms")
+    method, task = {}, {}
+    for key, tensor in weights.items():
+        name = key.removeprefix("base_model.model.")
+        if any(name.startswith(h + ".") for h in heads):
+            task[f"heads.{name}"] = tensor
+        elif any(name.startswith(n + ".") for n in norms):
+            task[f"layernorms.{name.removeprefix('bert.')}"] = tensor
+        else:
+            method[name.removeprefix("bert.")] = tensor
+    save_file(method, str(pack / "adapter_model.safetensors"))
+    save_file(task, str(pack / "task.safetensors"))
+    del manifest["base_path"]
+    (pack / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+
+
 def test_a_format_1_lora_pack_still_loads(tmp_path):
     """Packs written before IA3 and LoHa ("adapterlab-lora-pack", settings under "lora") read as LoRA."""
     batch = random_batch()
@@ -144,6 +199,7 @@ def test_a_format_1_lora_pack_still_loads(tmp_path):
     set_peft_trainable(model)
     _train_steps(model, batch)
     save_peft_pack(model, tmp_path / "pack", None, backbone_identity(model))
+    _as_format_2(tmp_path / "pack")
     manifest_file = tmp_path / "pack" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
     old = {k: v for k, v in manifest.items() if k not in ("method", "settings")}

@@ -12,13 +12,18 @@ methods and fine-tuning differ only in what they add to the encoder.
   feed-forward block's inner activations (`l_k ∘ k`, `l_v ∘ v`, `l_ff ∘ γ(W1 x)`), ones at start.
 
 Every method starts as the identity, so the model's outputs are the bare backbone's until
-training moves it. A PEFT pack is a folder with PEFT's own files (adapter_config.json,
-adapter_model.safetensors), task.safetensors (the head and the LayerNorms) and manifest.json
-(the method, its settings, the backbone's shapes, the labels).
+training moves it. A PEFT pack is a folder in PEFT's own format, adapter_config.json and
+adapter_model.safetensors, keyed as `PeftModel.save_pretrained` keys the task model, with the head
+and the trained LayerNorms as its `modules_to_save`; so
+`PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=n), pack)`
+gives the same logits as adapterlab. manifest.json adds the method, its settings, the backbone's
+shapes and the labels. Packs of format_version 2 (keys relative to the encoder, the head and
+LayerNorms in task.safetensors) still load here.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -39,7 +44,8 @@ PEFT_INSTALL = "pip install 'adapterlab[peft]'"
 PACK_FORMAT = "adapterlab-peft-pack"
 LORA_PACK_FORMAT = "adapterlab-lora-pack"  # format 1 of the same folder, LoRA only (still read)
 MANIFEST_FILE = "manifest.json"
-TASK_FILE = "task.safetensors"  # head and LayerNorms
+TASK_FILE = "task.safetensors"  # head and LayerNorms, in packs of format_version 2
+PEFT_PREFIX = "base_model.model."  # what PeftModel puts before the task model's own parameter names
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
 STATE_ATTR = PEFT_STATE_ATTR
@@ -279,11 +285,18 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
-        weights = {k: v.detach().to(dtype).contiguous().cpu() for k, v in peft.get_peft_model_state_dict(encoder).items()}
-        save_file(weights, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
-        encoder.peft_config["default"].save_pretrained(str(tmp))
-        save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in _task_parameters(model).items()}, str(tmp / TASK_FILE))
-        manifest = {"format": PACK_FORMAT, "format_version": 2, "method": settings.method, "settings": _settings_record(settings),
+        base_path, _ = base_model_of(model)
+        heads, saved = head_paths(model), _saved_modules(model)
+        within = f"{base_path}." if base_path else ""
+        weights = {f"{PEFT_PREFIX}{within}{k}": v for k, v in peft.get_peft_model_state_dict(encoder).items()}
+        for path in saved:  # PeftModel keys modules_to_save by their own names, as here
+            weights.update({f"{PEFT_PREFIX}{path}.{k}": p for k, p in model.get_submodule(path).named_parameters()})
+        save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
+        config = copy.copy(encoder.peft_config["default"])
+        config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
+        config.save_pretrained(str(tmp))
+        manifest = {"format": PACK_FORMAT, "format_version": 3, "method": settings.method, "settings": _settings_record(settings),
+                    "base_path": base_path, "heads": heads, "layernorms": [p for p in saved if p not in heads],
                     "backbone": backbone, "head_class": type(model).__name__, "num_labels": getattr(model.config, "num_labels", None),
                     "labels": labels, "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -346,20 +359,52 @@ def load_peft_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, wi
     add_peft(model, settings)
     _, encoder = base_model_of(model)
     weights = _read(folder / PEFT_WEIGHTS)
+    if manifest.get("format_version", 1) >= 3:
+        (weights, task), source = _split_peft_layout(weights, manifest), folder / PEFT_WEIGHTS
+    else:  # keys relative to the encoder; the head and LayerNorms in their own file
+        task, source = _read(folder / TASK_FILE), folder / TASK_FILE
     outcome = peft.set_peft_model_state_dict(encoder, weights)
     unexpected = list(getattr(outcome, "unexpected_keys", []) or [])
     if unexpected:
         raise AdapterlabError(f"{folder / PEFT_WEIGHTS}: weights this model has no place for: {', '.join(unexpected[:3])}")
-    task = _read(folder / TASK_FILE)
     own = _task_parameters(model, with_head)
     for key, tensor in task.items():
         if key.startswith("heads.") and not with_head:
             continue
         if key not in own or own[key].shape != tensor.shape:
-            raise AdapterlabError(f"{folder / TASK_FILE}: {key} does not fit this model (a head for another task or label count?)")
+            raise AdapterlabError(f"{source}: {key} does not fit this model (a head for another task or label count?)")
         with torch.no_grad():
             own[key].copy_(tensor.to(own[key].dtype))
     return manifest
+
+
+def _saved_modules(model: nn.Module) -> list[str]:
+    """The task model's modules a pack stores whole (PEFT's modules_to_save): the head and, when
+    they train, the LayerNorms."""
+    settings = peft_settings(model)
+    return head_paths(model) + (layernorm_paths(model) if settings is not None and settings.layernorm else [])
+
+
+def _split_peft_layout(weights: dict[str, torch.Tensor], manifest: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A format-3 pack's weights (PeftModel's layout for the task model it was trained on) split
+    into (the method's, keyed relative to the encoder as set_peft_model_state_dict takes them;
+    the head's and LayerNorms', keyed as _task_parameters keys them), so that the pack also loads
+    into a bare encoder (RSA, cross-lingual analyses)."""
+    base = manifest.get("base_path") or ""
+    heads, norms = list(manifest.get("heads") or []), list(manifest.get("layernorms") or [])
+    method, task = {}, {}
+    for key, tensor in weights.items():
+        name = key.removeprefix(PEFT_PREFIX)
+        head = next((h for h in heads if name.startswith(h + ".")), None)
+        norm = next((n for n in norms if name.startswith(n + ".")), None)
+        relative = name[len(base) + 1:] if base and name.startswith(base + ".") else name
+        if head is not None:
+            task[f"heads.{name}"] = tensor
+        elif norm is not None:
+            task[f"layernorms.{relative}"] = tensor
+        else:
+            method[relative] = tensor
+    return method, task
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
