@@ -276,6 +276,15 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     assert result["pack_bytes"] == sum(f.stat().st_size for f in (tmp_path / "run" / "pack").iterdir() if f.name not in ("README.md", "provenance.json"))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["method"] == "lora" and config["lora_r"] == 4 and config["lora_alpha"] == 8
+    # the card's PEFT-only snippet, run as written (placeholders filled), gives adapterlab's logits
+    from adapterlab.use.load import load_task
+
+    card = (tmp_path / "run" / "pack" / "README.md").read_text()
+    snippet = card.split("```python\n")[1].split("```")[0]
+    scope: dict = {}
+    exec(snippet.replace("'BASE_MODEL_FOLDER'", repr(str(model))).replace('"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))), scope)
+    ours, batch = load_task(tmp_path / "run" / "pack", str(model)), random_batch()
+    assert torch.allclose(scope["model"].eval()(**batch).logits, ours.model(**batch).logits, atol=1e-6)
     capsys.readouterr()
     assert main([*common, "--method", "adapter", "--lora-r", "4", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err

@@ -204,6 +204,15 @@ def hub_base_model(p: Provenance) -> str | None:
     return p.base_model
 
 
+def _peft_usage(p: Provenance, hub_id: str | None) -> list[str]:
+    """A PEFT pack is in PEFT's own layout (head and LayerNorms as modules_to_save): PEFT alone loads it."""
+    auto = "AutoModelForTokenClassification" if p.kind == "token" else "AutoModelForSequenceClassification"
+    return ["Or with PEFT alone (the same logits):", "", "```python", "from peft import PeftModel",
+            f"from transformers import {auto}", "",
+            f"base = {auto}.from_pretrained({hub_id or 'BASE_MODEL_FOLDER'!r}, num_labels={len(p.labels) or 1})",
+            'model = PeftModel.from_pretrained(base, "THIS_FOLDER")', "```", ""]
+
+
 def model_card(p: Provenance, result: dict) -> str:
     """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
     hub_id = hub_base_model(p)
@@ -216,7 +225,7 @@ def model_card(p: Provenance, result: dict) -> str:
 
         return ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
 
-    front = ["---", "library_name: adapterlab", *([f"base_model: {hub_id}"] if hub_id else []), "tags:", "- adapterlab", f"- {p.method}", f"- {p.task}", "---", ""]
+    front = ["---", "library_name: adapterlab", *([f"base_model: {hub_id}"] if hub_id else []), "tags:", "- adapterlab", *(["- peft"] if p.method in PEFT_METHODS else []), f"- {p.method}", f"- {p.task}", "---", ""]
     body = [
         f"# {p.task} task pack ({p.method})", "",
         f"{method} for **{p.task}** ({p.kind}) on top of {base}. The pack holds only what the method trains (the "
@@ -228,6 +237,7 @@ def model_card(p: Provenance, result: dict) -> str:
         f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.", "",
         "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
         "adapterlab evaluate THIS_FOLDER --data labelled.tsv", "```", "",
+        *(_peft_usage(p, hub_id) if p.method in PEFT_METHODS else []),
         f"Base model config sha256: `{p.base_config_sha256}`" + (f", revision `{p.revision}`" if p.revision else "") + ".", "",
     ]
     return "\n".join(front + body)
