@@ -403,3 +403,27 @@ def test_push_and_load_a_pack_through_the_hub(trained, tmp_path, monkeypatch, ca
     assert "repo id 'no-owner': give OWNER/NAME" in capsys.readouterr().err
     assert main(["push", str(pack), "hf://me/sst2-adapter"]) == 0  # the hf:// form of the name is fine too
     assert "hf://hf://" not in capsys.readouterr().out
+
+
+def test_a_hub_id_backbone_records_its_cached_snapshots_hash_and_revision(tmp_path, monkeypatch):
+    """A run given a Hub id loads it from the local Hub cache (…/snapshots/<commit>/): provenance
+    reads the config hash, the weights fingerprint and the commit from that snapshot."""
+    import hashlib
+
+    import huggingface_hub.constants
+
+    from adapterlab.train.provenance import config_sha256, local_folder, provenance_of, weights_fingerprint
+
+    model = save_tiny_backbone(tmp_path / "model")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "cache" / "models--someone--tiny-bert"
+    shutil.copytree(model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    assert local_folder("someone/tiny-bert") == repo / "snapshots" / commit
+    assert config_sha256("someone/tiny-bert") == hashlib.sha256((Path(model) / "config.json").read_bytes()).hexdigest()
+    assert weights_fingerprint("someone/tiny-bert") == weights_fingerprint(str(model)) is not None
+    record = provenance_of({"model": "someone/tiny-bert", "model_path": "someone/tiny-bert", "method": "adapter", "task": "sst2"}, {})
+    assert record.revision == commit and record.base_config_sha256 == config_sha256(str(model))
+    assert local_folder("someone/not-cached") is None and config_sha256("someone/not-cached") is None

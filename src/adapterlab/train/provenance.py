@@ -65,10 +65,28 @@ class Provenance:
         return asdict(self)
 
 
+def local_folder(model_path: str) -> Path | None:
+    """The folder a backbone's files are in: the path itself, or for a Hub id the snapshot in the
+    local Hub cache that transformers loaded it from (…/snapshots/<commit>/, so the config hash,
+    weights fingerprint and revision are recorded for Hub models too); None when neither is here."""
+    if Path(model_path).is_dir():
+        return Path(model_path)
+    if not HUB_ID.match(str(model_path)):
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(str(model_path), "config.json")
+    except ValueError:  # an id the Hub would reject
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
 def config_sha256(model_path: str) -> str | None:
-    """sha256 of the backbone's config.json, or None when it is not a local folder."""
-    path = Path(model_path) / "config.json"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    """sha256 of the backbone's config.json (a folder, or a Hub id in the local cache), or None."""
+    folder = local_folder(model_path)
+    path = folder / "config.json" if folder else None
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
 
 
 def weights_fingerprint(model_path: str) -> str | None:
@@ -78,7 +96,8 @@ def weights_fingerprint(model_path: str) -> str | None:
     None when the folder has no safetensors weights."""
     from safetensors import safe_open
 
-    files = sorted(Path(model_path).glob("*.safetensors")) if Path(model_path).is_dir() else []
+    folder = local_folder(model_path)
+    files = sorted(folder.glob("*.safetensors")) if folder else []
     if not files:
         return None
     digest = hashlib.sha256()
@@ -95,7 +114,8 @@ def weights_fingerprint(model_path: str) -> str | None:
 
 def _revision(model_path: str) -> str | None:
     """The Hub commit of a model loaded through the Hub cache (…/snapshots/<commit>/), else None."""
-    parts = Path(model_path).parts
+    folder = local_folder(model_path)
+    parts = folder.parts if folder else ()
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
 
 
