@@ -305,6 +305,31 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     assert "lora cannot adapt LayerNorm" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad3").exists()
 
 
+def test_the_cards_peft_snippet_gives_adapterlabs_logits_on_a_half_precision_checkpoint(tmp_path):
+    """adapterlab computes in float32 whatever the checkpoint's dtype; the card's snippet must too."""
+    import transformers
+
+    from adapterlab.cli import main
+    from adapterlab.use.load import load_task
+
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
+    half = tmp_path / "half"
+    transformers.AutoModel.from_pretrained(model).half().save_pretrained(half)
+    transformers.AutoTokenizer.from_pretrained(model).save_pretrained(half)
+    write_sentiment_tsv(tmp_path / "train.tsv", 40, seed=0)
+    write_sentiment_tsv(tmp_path / "dev.tsv", 20, seed=1)
+    assert main(["train", "--model", str(half), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
+                 "--validation-size", "10", "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--no-progress",
+                 "--method", "lora", "--lr", "1e-2", "--out", str(tmp_path / "run")]) == 0
+    card = (tmp_path / "run" / "pack" / "README.md").read_text()
+    snippet = card.split("```python\n")[1].split("```")[0]
+    scope: dict = {}
+    exec(snippet.replace("'BASE_MODEL_FOLDER'", repr(str(half))).replace('"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))), scope)
+    batch = random_batch()
+    theirs, ours = scope["model"].eval()(**batch).logits, load_task(tmp_path / "run" / "pack", str(half)).model(**batch).logits
+    assert theirs.dtype == ours.dtype == torch.float32 and torch.allclose(theirs, ours, atol=1e-6)
+
+
 def test_tapt_with_a_peft_method_hands_its_weights_to_the_task_run(tmp_path, monkeypatch):
     """LoRA TAPT trains LoRA, the LayerNorms and the MLM head (not the tied embeddings); the task run
     starts from the LoRA weights TAPT left (a fresh LoRA's B is zero) and from the base embeddings."""

@@ -141,6 +141,11 @@ def test_methods_that_do_not_fit_the_backbone_are_found_before_any_run(tiny_worl
     assert "run sst2/lora-lr0.0005-k20: lora target module 'q_proj' not found in BertModel" in lines[1]
     raw["by_method"] = {"lora": {"lora_targets": "query,value"}}
     assert len(expand_spec(raw).runs) == 6
+    raw["base"]["max_length"] = 2  # the tokenizer adds 2 special tokens: no room for text, found before any run
+    with pytest.raises(AdapterlabError) as caught:
+        expand_spec(raw)
+    assert "run sst2/adapter-m64-lr0.0001-k20: max_length 2: the tokenizer of" in str(caught.value)
+    del raw["base"]["max_length"]
     raw["base"]["model"] = "/nonexistent/backbone"  # written as a path: not taken for a Hub name, one line for all settings
     with pytest.raises(AdapterlabError) as caught:
         expand_spec(raw)

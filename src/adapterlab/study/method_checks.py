@@ -1,4 +1,4 @@
-"""A spec's methods checked against its backbones before any run starts.
+"""A spec's methods (and max_length, TAPT) checked against its backbones before any run starts.
 
 Without this, a LoRA target the backbone lacks, or an adapter larger than it allows, would be
 found by each run in turn, after `study run` had started: every run of that setting would fail
@@ -31,35 +31,53 @@ def _offline_config(model: str | None):
     return None
 
 
+def _offline_tokenizer(model: str | None, model_config):
+    """The backbone's tokenizer if it is in a folder here (the embedded default included), else
+    None (a Hub name, or a shipped config without a tokenizer: left to the runs)."""
+    from adapterlab.backbone import resolve_backbone
+    from adapterlab.train.model_setup import load_tokenizer
+
+    path = resolve_backbone(model)
+    return load_tokenizer(path, model_config) if Path(path).is_dir() else None
+
+
 def check_methods_fit(runs: list, source: str) -> list[str]:
-    """One error line per distinct setting whose method does not fit its backbone. runs: PlannedRun."""
+    """One error line per distinct setting whose method, max_length or TAPT does not fit its
+    backbone (and tokenizer, when it is here). runs: PlannedRun."""
     from adapterlab.backbone import DEFAULT_BACKBONE
     from adapterlab.data.tasks import get_task
     from adapterlab.train.config import in_spec_terms
     from adapterlab.train.method import check_method_fits
-    from adapterlab.train.model_setup import check_backbone_fits
+    from adapterlab.train.model_setup import check_backbone_fits, check_fits
 
     errors: list[str] = []
     checked: set = set()
     configs: dict = {}
+    tokenizers: dict = {}
     for run in runs:
         config = run.config
         if config.model not in configs:  # once per backbone: a missing folder is one line, not one per setting
             try:
                 configs[config.model] = _offline_config(config.model)
+                tokenizers[config.model] = _offline_tokenizer(config.model, configs[config.model]) if configs[config.model] is not None else None
             except AdapterlabError as err:
                 configs[config.model] = None
                 errors.append(f"{source}: model {config.model!r}: {err}")
-        if config.method == "finetune" or configs[config.model] is None:
+        if configs[config.model] is None:
             continue
         kind = get_task(config.task).kind
-        key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method != "adapter" else None, kind)
+        key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method != "adapter" else None, kind,
+               config.max_length, config.tapt)
         if key in checked:
             continue
         checked.add(key)
         name = config.model if config.model not in (None, "", "default") else DEFAULT_BACKBONE
+        tokenizer = tokenizers.get(config.model)
         try:
-            check_backbone_fits(config, configs[config.model], str(name))
+            if tokenizer is not None:
+                check_fits(config, configs[config.model], tokenizer, str(name))
+            else:
+                check_backbone_fits(config, configs[config.model], str(name))
             check_method_fits(config, configs[config.model], kind)
         except AdapterlabError as err:
             errors.append(f"{source}: run {run.key}: {in_spec_terms(str(err))}")  # a spec sets keys, not options

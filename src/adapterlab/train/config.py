@@ -270,9 +270,10 @@ def setting_of_option(option: str) -> str | None:
 
 
 def in_spec_terms(message: str) -> str:
-    """A `train` error reworded for a study spec, whose settings are keys, not options: each
-    option it quotes becomes the key that sets it ("--skip-layers 12: ..." -> "adapter.skip_layers 12: ...")."""
-    return re.sub(r"(?<![\w/.-])--[a-z][a-z0-9-]*", lambda found: setting_of_option(found.group(0)) or found.group(0), message)
+    """A `train` error reworded for a study spec, whose settings are keys, not options: the option
+    it opens with becomes the key that sets it ("--skip-layers 12: ..." -> "adapter.skip_layers 12: ...").
+    Only the opening one: later in the line an option-like word may be part of a path."""
+    return re.sub(r"^--[a-z][a-z0-9-]*", lambda found: setting_of_option(found.group(0)) or found.group(0), message)
 
 
 _OPTIONS: dict[str, str] = {}  # filled on first use: option -> spec key

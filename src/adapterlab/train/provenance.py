@@ -227,9 +227,10 @@ def hub_base_model(p: Provenance) -> str | None:
 def _peft_usage(p: Provenance, hub_id: str | None) -> list[str]:
     """A PEFT pack is in PEFT's own layout (head and LayerNorms as modules_to_save): PEFT alone loads it."""
     auto = "AutoModelForTokenClassification" if p.kind == "token" else "AutoModelForSequenceClassification"
-    return ["Or with PEFT alone (the same logits):", "", "```python", "from peft import PeftModel",
+    # float32 as adapterlab computes: a half-precision checkpoint would otherwise stay in half
+    return ["Or with PEFT alone (the same logits):", "", "```python", "import torch", "from peft import PeftModel",
             f"from transformers import {auto}", "",
-            f"base = {auto}.from_pretrained({hub_id or 'BASE_MODEL_FOLDER'!r}, num_labels={len(p.labels) or 1})",
+            f"base = {auto}.from_pretrained({hub_id or 'BASE_MODEL_FOLDER'!r}, num_labels={len(p.labels) or 1}, dtype=torch.float32)",
             'model = PeftModel.from_pretrained(base, "THIS_FOLDER")', "```", ""]
 
 
