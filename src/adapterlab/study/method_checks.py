@@ -33,12 +33,17 @@ def _offline_config(model: str | None):
 
 def _offline_tokenizer(model: str | None, model_config):
     """The backbone's tokenizer if it is in a folder here (the embedded default included), else
-    None (a Hub name, or a shipped config without a tokenizer: left to the runs)."""
+    None (a Hub name, a shipped config, or a folder whose tokenizer does not load: left to the runs)."""
     from adapterlab.backbone import resolve_backbone
     from adapterlab.train.model_setup import load_tokenizer
 
     path = resolve_backbone(model)
-    return load_tokenizer(path, model_config) if Path(path).is_dir() else None
+    if not Path(path).is_dir():
+        return None
+    try:
+        return load_tokenizer(path, model_config)
+    except AdapterlabError:  # the runs report it, each in its own record, as before these checks
+        return None
 
 
 def check_methods_fit(runs: list, source: str) -> list[str]:
