@@ -5,7 +5,8 @@
 For each docs/results/**/study folder: copy it to a temporary folder, run `adapterlab study report`
 there and compare every file of the new report/ with the committed one (report.html's lines that
 quote the study's own path are compared with that path put back). Then `adapterlab claims
-docs/results/*/study --json` must give docs/results/replication_claims.json. A study's records
+docs/results/*/study --json` must give docs/results/replication_claims.json, and its table must be
+the one atop docs/results/README.md. A study's records
 are the truth: a report that no longer matches them is stale (issue #16: "rebuilds every
 committed report identically"). About 6 s per study on one core.
 """
@@ -59,7 +60,14 @@ def main() -> int:
         done = subprocess.run([*ADAPTERLAB, "claims", *suite, "--json", str(table)], capture_output=True, text=True, cwd=REPO)
         same = done.returncode == 0 and table.read_bytes() == (RESULTS / "replication_claims.json").read_bytes()
     print(f"{'ok  ' if same else 'FAIL'} adapterlab claims docs/results/*/study == docs/results/replication_claims.json")
-    return 1 if failed or not same else 0
+    # the page opens with the same table: its rows must be the command's, in the same order
+    printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    page = (RESULTS / "README.md").read_text().splitlines()
+    start = next((i for i, line in enumerate(page) if line.startswith("| claim |")), None)
+    shown = page[start:start + len(printed)] if start is not None else []
+    on_page = bool(printed) and shown == printed and not page[start + len(printed)].startswith("|")
+    print(f"{'ok  ' if on_page else 'FAIL'} adapterlab claims docs/results/*/study == the table atop docs/results/README.md")
+    return 1 if failed or not same or not on_page else 0
 
 
 if __name__ == "__main__":

@@ -186,7 +186,7 @@ def _fmt(value: float | None) -> str:
 
 
 def claims_markdown(results: list[ClaimResult]) -> str:
-    lines = ["**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired bootstrap 95% CI; "
+    lines = ["**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI; "
              f"verdict at α={ALPHA} (supported / contradicted / inconclusive, with the seeds 80% power would need)", "",
              "| claim | study | setup | paper | ours [95% CI] | seeds | p | verdict | cells |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
