@@ -65,7 +65,8 @@ def main() -> int:
     page = (RESULTS / "README.md").read_text().splitlines()
     start = next((i for i, line in enumerate(page) if line.startswith("| claim |")), None)
     shown = page[start:start + len(printed)] if start is not None else []
-    on_page = bool(printed) and shown == printed and not page[start + len(printed)].startswith("|")
+    after = page[start + len(printed):start + len(printed) + 1] if start is not None else []
+    on_page = bool(printed) and shown == printed and not (after and after[0].startswith("|"))  # no extra rows either
     print(f"{'ok  ' if on_page else 'FAIL'} adapterlab claims docs/results/*/study == the table atop docs/results/README.md")
     return 1 if failed or not same or not on_page else 0
 

@@ -277,7 +277,7 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
     settings = peft_settings(model)
     if settings is None:
         raise AdapterlabError("save_peft_pack: the model has no PEFT method")
-    _, encoder = base_model_of(model)
+    base_path, encoder = base_model_of(model)
     target = Path(path)
     if target.exists() and not (target / MANIFEST_FILE).is_file() and (not target.is_dir() or any(target.iterdir())):
         raise AdapterlabError(f"save_peft_pack: {target} exists and is not a pack; save to a new or empty folder")
@@ -285,7 +285,6 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
-        base_path, _ = base_model_of(model)
         heads, saved = head_paths(model), _saved_modules(model)
         within = f"{base_path}." if base_path else ""
         weights = {f"{PEFT_PREFIX}{within}{k}": v for k, v in peft.get_peft_model_state_dict(encoder).items()}

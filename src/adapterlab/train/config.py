@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -256,8 +257,13 @@ def option_of(name: str) -> str:
     if name.startswith("adapter."):
         about = ADAPTER_OPTIONS[name.removeprefix("adapter.")]
         return about["cli"] or "--adapter-" + name.removeprefix("adapter.").replace("_", "-")
-    setting = {f.name: f for f in dataclasses.fields(RunConfig)}[name]
+    setting = _run_fields()[name]
     return setting.metadata.get("cli") or "--" + name.replace("_", "-")
+
+
+@functools.cache
+def _run_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
 def setting_of_option(option: str) -> str | None:

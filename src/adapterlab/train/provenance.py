@@ -161,13 +161,14 @@ def _adapter_default(key: str):
 def provenance_of(config: dict, result: dict) -> Provenance:
     """The provenance of a finished run from its config.json and result."""
     model_path = str(Path(config["model_path"]).resolve()) if Path(config["model_path"]).exists() else config["model_path"]
+    files = str(local_folder(config["model_path"]) or config["model_path"])  # one Hub-cache lookup for the three below
     return Provenance(
-        base_model=config.get("model"), base_model_path=model_path, base_config_sha256=config_sha256(config["model_path"]),
-        revision=_revision(config["model_path"]), method=config["method"], task=config["task"], kind=config.get("kind", ""),
+        base_model=config.get("model"), base_model_path=model_path, base_config_sha256=config_sha256(files),
+        revision=_revision(files), method=config["method"], task=config["task"], kind=config.get("kind", ""),
         labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
         test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
         encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
-        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(config["model_path"]))
+        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(files))
 
 
 def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
