@@ -232,7 +232,7 @@ def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path)
         run_dir.mkdir(parents=True)
         (run_dir / MARKER_FILE).touch()
         (run_dir / "result.json").write_text(json.dumps({"status": "failed", "reason": reason, "error": "x"}))
-    (out / "study.json").write_text("{}")  # a study folder from an earlier invocation
+    (out / ".adapterlab-study").touch()  # a study folder from an earlier invocation
     states = run_study(spec, out, isolation="inline")
     assert [s.state for s in states] == ["ok", "failed"]
     assert [s.state for s in run_study(spec, out, retry_failed=True, isolation="inline")] == ["ok", "ok"]
@@ -254,7 +254,7 @@ def test_nothing_is_written_before_study_run_validates(world, tmp_path, capsys):
 def test_a_study_leaves_no_temp_files(world, tmp_path):
     out = tmp_path / "study"
     run_study(expand_spec(spec_of(world)), out)
-    leftovers = [p for p in out.rglob(".*") if p.name != MARKER_FILE]
+    leftovers = [p for p in out.rglob(".*") if p.name not in (MARKER_FILE, ".adapterlab-study")]
     assert leftovers == []
 
 

@@ -239,9 +239,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.quickstart import run_quickstart
 
-    run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, model=args.model,
-                   validation_size=args.validation_size, progress=not args.no_progress, rerun_changed=args.rerun_changed)
-    return 0
+    done = run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, model=args.model,
+                          validation_size=args.validation_size, progress=not args.no_progress, rerun_changed=args.rerun_changed,
+                          retry_failed=args.retry_failed)
+    return _print_unfinished(done.states, _path(args.out), done.deaths, ["adapterlab", *args.argv])
 
 
 def _overrides(values: list[str]) -> dict:
@@ -295,18 +296,43 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
     if args.executor == "ray" and args.only:
         raise AdapterlabError("--only works with the local executor (--executor local)")
+    deaths: list = []
     if args.executor == "ray":
         states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command,
                                retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
     else:
         states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress,
                            retry_failed=args.retry_failed, rerun_changed=args.rerun_changed,
-                           isolation="inline" if args.inline else "process", only=_only(args.only))
+                           isolation="inline" if args.inline else "process", only=_only(args.only), on_worker_death=deaths.append)
     bar.close()
-    _print_status(states)
-    # like `train`: 3 when a run failed or was left pending (runs another invocation is running are not ours to report)
-    unfinished = [s for s in states if s.state in ("failed", "pending", "changed")]
-    return 3 if unfinished else 0
+    _print_status(states, show_failed=False)
+    # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
+    # invocation is running are not ours to report); what did not finish is said last
+    return _print_unfinished(states, _path(args.out), deaths, ["adapterlab", *args.argv])
+
+
+def _print_unfinished(states, out: Path, deaths: list, command: list[str]) -> int:
+    """The runs that did not finish and the dead workers, last, with the command that reruns them;
+    3 when there are any, else 0."""
+    import shlex
+
+    from adapterlab.study.executor import unfinished_lines
+
+    lines = unfinished_lines(states, out)
+    if not lines and not deaths:
+        return 0
+    print(f"\nnot finished: {len(lines)} of {len(states)} run(s)" + (f"; {len(deaths)} worker process(es) died" if deaths else ""))
+    for death in deaths:
+        print(f"  {death.describe()}")
+    for line in lines:
+        print(f"  {line}")
+    retry = [word for word in command if word != "--no-progress"]
+    if any(s.state == "failed" and (s.result or {}).get("reason") != "died" for s in states) and "--retry-failed" not in retry:
+        retry.append("--retry-failed")
+    if any(s.state == "changed" for s in states) and "--rerun-changed" not in retry:
+        retry.append("--rerun-changed")
+    print(f"to run them again: {shlex.join(retry)}")
+    return 3
 
 
 def _only(pairs: list[str] | None) -> dict[str, str]:
@@ -389,6 +415,12 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from adapterlab.report.build import assemble
     from adapterlab.report.claims import claims_json, claims_markdown
 
+    from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
+
+    if args.json:  # before any work: never a file adapterlab did not write
+        refuse_output_below_a_file(args.json)
+        refuse_foreign_file(args.json, lambda text: isinstance(value := json_value(text), list) and all(
+            isinstance(row, dict) and "id" in row and "verdict" in row for row in value), "an earlier claims file of adapterlab claims", "--json")
     results = []
     for folder in args.dirs:
         results.extend(assemble(_path(folder)).claims)
@@ -396,9 +428,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
         raise AdapterlabError(f"no claims: none of {', '.join(args.dirs)} has a claims block in its spec")
     print(claims_markdown(results))
     if args.json:
-        import json
-
-        _path(args.json).write_text(json.dumps(claims_json(results), indent=2) + "\n")
+        _path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(_path(args.json), claims_json(results))
         print(f"claims: {args.json}")
     return 0
 
@@ -411,7 +442,7 @@ def cmd_study_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_status(states, show_eta: bool = False) -> None:
+def _print_status(states, show_eta: bool = False, show_failed: bool = True) -> None:
     counts: dict[str, int] = {}
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
@@ -425,12 +456,12 @@ def _print_status(states, show_eta: bool = False) -> None:
         if times and remaining:
             eta = remaining * sum(times) / len(times)
             print(f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)")
-    for state in states:
+    for state in states if show_failed else ():
         if state.state == "failed" and state.result:
             how = "died; reruns on resume" if state.result.get("reason") == "died" else "error; reruns with --retry-failed"
             print(f"failed ({how}): {state.run.relative_dir}: {state.result.get('error', '')}")
     changed = [state for state in states if state.state == "changed"]
-    if changed:
+    if changed and show_failed:
         print(f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. {changed[0].run.relative_dir}); "
               "`study run --rerun-changed` runs them again")
 
@@ -588,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--validation-size", type=int, help="validation examples (default: the spec's 200)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--rerun-changed", action="store_true", help="rerun finished runs made with other settings (else refused)")
+    quick.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")
     quick.add_argument("--no-progress", action="store_true", help="no progress bars")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")

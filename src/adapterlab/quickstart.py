@@ -5,6 +5,8 @@ machine without the hub; finished runs are skipped, so an interrupted quickstart
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,18 @@ def quickstart_spec(seeds: int | None = None, train_size: int | None = None, epo
     return raw
 
 
+@dataclass(frozen=True)
+class QuickstartResult:
+    """The printed table, the final state of every run, and the worker processes that died."""
+
+    table: str
+    states: list
+    deaths: list
+
+
 def run_quickstart(out: str | Path, seeds: int | None = None, train_size: int | None = None, epochs: int | None = None,
-                   model: str | None = None, validation_size: int | None = None, progress: bool = True, rerun_changed: bool = False) -> str:
+                   model: str | None = None, validation_size: int | None = None, progress: bool = True, rerun_changed: bool = False,
+                   retry_failed: bool = False) -> QuickstartResult:
     out = Path(out)
     raw = quickstart_spec(seeds, train_size, epochs, model, validation_size)
     spec = expand_spec(raw, source=f"adapterlab/specs/{SPEC}")
@@ -45,16 +57,19 @@ def run_quickstart(out: str | Path, seeds: int | None = None, train_size: int | 
             finished = sum(s.state in ("ok", "diverged", "failed") for s in run_states(spec, out))
             print(f"[{finished}/{total}] {name}: {status}", flush=True)
 
-    run_study(spec, out, workers=1, command=["adapterlab", "quickstart", "--out", str(out)], progress=report, rerun_changed=rerun_changed)
+    deaths: list = []
+    states = run_study(spec, out, workers=1, command=["adapterlab", "quickstart", "--out", str(out)], progress=report, rerun_changed=rerun_changed,
+                       retry_failed=retry_failed, on_worker_death=deaths.append)
     _, records, _ = collect(out)
     learning_rates = {method: values["lr"] for method, values in raw["by_method"].items()}
     base = raw["base"]
     backbone = "MiniLM-L6" if base["model"] == "default" else base["model"]
     title = (f"BBC News (5 topics), k={base['train_size']} training articles, {base['validation_size']} validation, a fixed 445-article "
              f"held-out test set; {backbone}; {base['epochs']} epoch{'s' if base['epochs'] != 1 else ''}")
-    table = format_summary(summarize(records, learning_rates), title)
+    planned = Counter(run.setting.column.name for run in spec.runs)  # seeds per setting
+    table = format_summary(summarize(records, learning_rates), title, planned=planned)
     (out / "summary.md").write_text(table + "\n")
     print()
     print(table)
     print(f"\nruns and summary: {out}/ (`adapterlab study report {out}` for the full report)")
-    return table
+    return QuickstartResult(table, states, deaths)

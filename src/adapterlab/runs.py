@@ -177,6 +177,58 @@ def read_config(run_dir: Path) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
+# What the commands that use a finished run (predict, evaluate, rsa, crosslingual) read from its
+# config.json, and the JSON type each must have: key -> (types, allowed to be absent or null).
+_RUN_CONFIG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "task": ((str,), False), "method": ((str,), False), "labels": ((list,), False), "model_path": ((str,), False),
+    "max_length": ((int,), False), "max_length_used": ((int,), True), "data_format": ((str,), True), "columns": ((dict,), True),
+    "encoding": ((str,), True), "model": ((str,), True),
+}
+
+
+def load_run_config(run_dir: Path) -> dict:
+    """The config.json of a finished run, checked: a JSON object whose fields the commands read
+    have their types (labels: names; max_length: a positive integer; columns: names to names).
+    Each problem is one AdapterlabError naming the file and the field."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AdapterlabError(f"{path}: missing; the run folder is incomplete") from None
+    except OSError as err:
+        raise AdapterlabError(f"{path}: cannot be read ({err.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise AdapterlabError(f"{path}: not valid JSON ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+                              "the run's settings are damaged: train it again into a new folder") from None
+    if not isinstance(config, dict):
+        raise AdapterlabError(f"{path}: expected a JSON object of run settings, got {describe_value(config)}")
+    for key, (types, optional) in _RUN_CONFIG_FIELDS.items():
+        value = config.get(key)
+        if value is None and optional:
+            continue
+        good = isinstance(value, types) and not isinstance(value, bool)
+        if good and key == "labels":
+            good = all(isinstance(label, str) for label in value)
+        elif good and key == "columns":
+            good = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        elif good and key in ("max_length", "max_length_used"):
+            good = value >= 1
+        if not good:
+            allowed = {"labels": "a list of label names", "columns": "an object of names", "max_length": "a positive integer",
+                       "max_length_used": "a positive integer or null"}.get(key, "a string")
+            raise AdapterlabError(f"{path}: field {key!r} is {describe_value(value)}; expected {allowed}")
+    return config
+
+
+def describe_value(value: object) -> str:
+    """A value for a one-line message: missing, or its JSON-ish type and its repr when short."""
+    if value is None:
+        return "missing or null"
+    text = repr(value)
+    kind = {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(type(value), type(value).__name__)
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}" + (f" ({text})" if len(text) <= 60 else "")
+
+
 def is_run_folder(path: Path) -> bool:
     return (Path(path) / MARKER_FILE).is_file()
 
@@ -237,13 +289,30 @@ def check_analysis_output(path: Path, folder: bool) -> None:
         if path.exists() and (not path.is_dir() or (not (path / ANALYSIS_MARKER).is_file() and any(path.iterdir()))):
             raise AdapterlabError(f"{path}: exists and is not an adapterlab analysis folder; give --out a new or empty folder")
         return
-    if path.exists():
-        try:
-            ours = path.is_file() and isinstance(json.loads(path.read_text()), dict) and "runs" in json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            ours = False
-        if not ours:
-            raise AdapterlabError(f"{path}: exists and is not an earlier adapterlab result; give --out a new file")
+    refuse_foreign_file(path, lambda text: isinstance(value := json_value(text), dict) and "runs" in value, "an earlier adapterlab result")
+
+
+def json_value(text: str):
+    """The JSON value of `text`, or None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def refuse_foreign_file(path: str | Path, ours, what: str, option: str = "--out") -> None:
+    """An existing `path` is replaced only when adapterlab wrote it, which `ours(text)` tells
+    from the file's text (an unreadable file, or a folder, is not ours). Refused with one line
+    naming the file and what it would have to be; reads only."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        mine = path.is_file() and bool(ours(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        mine = False
+    if not mine:
+        raise AdapterlabError(f"{path}: exists and is not {what}; adapterlab replaces only its own earlier output: give {option} a new file")
 
 
 def mark_analysis_folder(path: Path) -> None:

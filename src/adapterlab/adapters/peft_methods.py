@@ -339,9 +339,28 @@ def read_peft_manifest(path: str | os.PathLike) -> tuple[dict, PeftSettings]:
         raise AdapterlabError(f"{folder / MANIFEST_FILE}: not a PEFT pack manifest ({err!r})") from None
     if manifest.get("format") not in (PACK_FORMAT, LORA_PACK_FORMAT):
         raise AdapterlabError(f"{folder}: not a PEFT pack (format {manifest.get('format')!r})")
+    _check_manifest_types(folder / MANIFEST_FILE, manifest)
     if settings.problems():
         raise AdapterlabError(f"{folder / MANIFEST_FILE}: {settings.problems()[0]}")
     return manifest, settings
+
+
+def _check_manifest_types(path: Path, manifest: dict) -> None:
+    """The fields load_peft_pack and predict read, each of its JSON type (one line naming the field)."""
+    from adapterlab.runs import describe_value
+
+    checks = {
+        "backbone": (lambda v: v is None or isinstance(v, dict), "an object of the backbone's sizes"),
+        "base_path": (lambda v: v is None or isinstance(v, str), "a module path (a string)"),
+        "heads": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of module paths"),
+        "layernorms": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of module paths"),
+        "num_labels": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1), "a positive integer or null"),
+        "labels": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of label names or null"),
+        "format_version": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer"),
+    }
+    for key, (good, allowed) in checks.items():
+        if not good(manifest.get(key)):
+            raise AdapterlabError(f"{path}: field {key!r} is {describe_value(manifest.get(key))}; expected {allowed}")
 
 
 def load_peft_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, with_head: bool = True) -> dict:

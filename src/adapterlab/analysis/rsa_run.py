@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import transformers
@@ -16,7 +15,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 
 
@@ -45,7 +44,7 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
     progress: a bar over the runs on stderr."""
     run_dirs = [Path(r) for r in runs]
     if base is None:
-        paths = {json.loads((d / CONFIG_FILE).read_text()).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
+        paths = {load_run_config(d).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
         base = paths.pop() if len(paths) == 1 else None
     base_path = resolve_backbone(base)
     model_config = load_model_config(base_path)

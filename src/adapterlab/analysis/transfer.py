@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
-from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
 from adapterlab.train.run import build_accelerator
 
@@ -27,7 +26,7 @@ def load_tuned_task_model(run_dir: Path):
     result = read_result(run_dir)
     if result is None or not (run_dir / CONFIG_FILE).is_file():
         raise AdapterlabError(f"{run_dir}: not a finished run (no result.json and config.json)")
-    config = json.loads((run_dir / CONFIG_FILE).read_text())
+    config = load_run_config(run_dir)
     spec = get_task(config["task"])
     labels = LabelMap(tuple(config["labels"]))
     if result.get("pack"):

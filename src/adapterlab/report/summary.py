@@ -50,7 +50,18 @@ def summarize(records: list[RunRecord], learning_rates: dict[str, float] | None 
     return sorted(summaries, key=lambda s: (s.method == "finetune", s.name))
 
 
-def format_summary(summaries: list[MethodSummary], title: str, metric: str = "accuracy") -> str:
+def format_summary(summaries: list[MethodSummary], title: str, metric: str = "accuracy", planned: dict[str, int] | None = None) -> str:
+    """The summary table under `title`. planned: seeds planned per setting (column name); a
+    setting with fewer finished seeds, or none, is named in the title, so a table over fewer
+    seeds than planned says so where it starts."""
+    short = []
+    for name, count in (planned or {}).items():
+        have = next((s.seeds for s in summaries if s.name == name), 0)
+        if have < count:
+            shown = "full fine-tuning" if name == "finetune" else name
+            short.append(f"{shown} over {have} of {count} planned seeds" if have else f"{shown}: no finished run of {count} planned")
+    if short:
+        title = f"{title} (INCOMPLETE: {'; '.join(short)})"
     lines = [title, "",
              f"| method | lr | seeds | test {metric} (mean ± std) | test macro-F1 | trainable | time/run | saved per task |",
              "|---|---|---|---|---|---|---|---|"]

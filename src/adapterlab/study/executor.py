@@ -5,11 +5,11 @@ A run is done when its folder holds a complete result.json (ok or diverged) reco
 settings the plan asks for now. A run whose process died (killed, out of memory) is rerun by any
 resume; one that failed with an error is rerun with retry_failed.
 
-Claims: a worker claims a run by creating `<run>.claim` with O_EXCL; the claim carries a unique
-token. A claim whose owner process is gone is stale. Taking one over is decided by a second
-O_EXCL create, of `<run>.claim.takeover-<token>`, so that exactly one of many workers that find
-the same stale claim at once wins it. Runs execute in a fresh child process each, so a crash or
-a killed worker takes no other run with it, and Ctrl-C stops cleanly: unfinished runs simply
+Claims (study/ownership.py): a worker claims a run with an O_EXCL claim file and a kernel lock
+that the run's child process inherits, so a run is owned while any process that writes it lives;
+a claim is taken over only when all of them are gone. Runs execute in a fresh child process each,
+which dies with its worker, so a crash or a killed worker takes no other run with it; a worker
+that dies is reported and its run recorded as died. Ctrl-C stops cleanly: unfinished runs simply
 have no result.json.
 """
 
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,17 +47,24 @@ from adapterlab.runs import (
     write_json_atomic,
 )
 from adapterlab.setting import Setting
+from adapterlab.study.ownership import (  # noqa: F401  (the claim API, also imported from here)
+    HEARTBEAT_SECONDS,
+    LEASE_SECONDS,
+    claim_path,
+    heartbeat,
+    held_lock,
+    read_claim,
+    release,
+    renew,
+    stale_key,
+    try_claim,
+)
 from adapterlab.study.spec import PlannedRun, StudySpec
 from adapterlab.train.config import RunConfig, in_spec_terms
 
 logger = logging.getLogger(__name__)
 PLAN_FILE = "study.json"
-STALE_UNREADABLE_SECONDS = 60  # a claim still unreadable after this long was never finished
-# A claim is a lease: its worker renews it every HEARTBEAT_SECONDS while the run goes on. One not
-# renewed for LEASE_SECONDS is stale on any machine, so a node that died (or lost the shared
-# filesystem) gives its runs back; on the owner's own machine a dead pid says so at once.
-HEARTBEAT_SECONDS = 30.0
-LEASE_SECONDS = 600.0
+STUDY_MARKER = ".adapterlab-study"  # "this folder was created by adapterlab for a study"
 
 
 @dataclass(frozen=True)
@@ -66,147 +72,6 @@ class RunState:
     run: PlannedRun
     state: str  # "ok", "diverged", "failed", "running", "pending", "changed" (finished with other settings)
     result: dict | None
-
-
-# ------------------------------------------------------------------------------------ claims
-
-
-def claim_path(run_dir: Path) -> Path:
-    return run_dir.parent / f"{run_dir.name}.claim"
-
-
-def try_claim(run_dir: Path) -> str | None:
-    """Claim a run: its claim token, or None when another live worker holds it. A stale claim
-    (its process is gone) is taken over by exactly one of the workers that try."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    claim = claim_path(run_dir)
-    token = _create_claim(claim)
-    if token:
-        return token
-    key = _stale_key(claim)
-    if key is None:
-        return None
-    return _take_over(claim, key)
-
-
-def release(run_dir: Path, token: str | None = None) -> None:
-    """Remove our claim (the one holding `token`; any claim when token is None)."""
-    claim = claim_path(run_dir)
-    if token is not None and (_read_claim(claim) or {}).get("token") != token:
-        return
-    claim.unlink(missing_ok=True)
-
-
-def _create_claim(claim: Path) -> str | None:
-    try:
-        fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return None
-    token = uuid.uuid4().hex
-    now = time.time()
-    with os.fdopen(fd, "w") as handle:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": now, "heartbeat": now, "token": token}, handle)
-    return token
-
-
-def renew(run_dir: Path, token: str) -> bool:
-    """Renew our lease on a run (a new heartbeat, same token). False when the claim is no longer
-    ours (taken over after the lease expired): the caller should stop renewing."""
-    claim = claim_path(run_dir)
-    owner = _read_claim(claim)
-    if owner is None or owner.get("token") != token:
-        return False
-    write_json_atomic(claim, {**owner, "heartbeat": time.time()})
-    return True
-
-
-@contextlib.contextmanager
-def heartbeat(run_dir: Path, token: str, every: float = HEARTBEAT_SECONDS):
-    """Renew the claim in a background thread while the block runs."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            if not renew(run_dir, token):
-                logger.warning("%s: the claim was taken over (its lease expired); this run's result may be overwritten", run_dir)
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat {run_dir.name}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
-def _read_claim(claim: Path) -> dict | None:
-    try:
-        owner = json.loads(claim.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return owner if isinstance(owner, dict) else None
-
-
-def _claim_key(claim: Path) -> tuple[str | None, dict | None]:
-    """(what identifies this claim file, its owner record) from ONE read: its token (older
-    claims: pid and time), or its inode and mtime when it is unreadable; (None, None) if absent.
-    Judging a claim and naming it from two reads would let a new claim take the old one's verdict."""
-    owner = _read_claim(claim)
-    if owner is not None:
-        return str(owner.get("token") or f"{owner.get('pid')}-{owner.get('since')}"), owner
-    try:
-        stat = claim.stat()
-    except OSError:
-        return None, None
-    if time.time() - stat.st_mtime <= STALE_UNREADABLE_SECONDS:
-        return f"writing-{stat.st_ino}-{stat.st_mtime_ns}", None  # a claim being written right now
-    return f"unreadable-{stat.st_ino}-{stat.st_mtime_ns}", None
-
-
-def _stale_key(claim: Path) -> str | None:
-    """The key of the claim when it is stale, "absent" when there is none, else None."""
-    key, owner = _claim_key(claim)
-    if key is None:
-        return "absent"  # released in the meantime: a fresh create decides
-    if owner is None:
-        # one that stays unreadable was never finished; one being written is not stale
-        return key if key.startswith("unreadable-") else None
-    return key if _owner_is_gone(owner) else None
-
-
-def _owner_is_gone(owner: dict) -> bool:
-    """Its lease expired (any machine), or its process is gone (this machine)."""
-    beat = owner.get("heartbeat", owner.get("since"))
-    if isinstance(beat, (int, float)) and time.time() - beat > LEASE_SECONDS:
-        return True
-    if owner.get("host") != socket.gethostname():
-        return False  # another machine's live lease: only its expiry can tell
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, KeyError, ValueError, TypeError):
-        return False
-    return False
-
-
-def _take_over(claim: Path, key: str) -> str | None:
-    """One O_EXCL create per stale claim decides who may remove it; the new claim is then an
-    ordinary O_EXCL create again, so a fresh claimer racing us is also decided atomically."""
-    if key != "absent":
-        gate = claim.with_name(f"{claim.name}.takeover-{key}")
-        try:
-            os.close(os.open(gate, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return None
-        try:
-            if _claim_key(claim)[0] == key:  # still the stale claim we judged, not a newer one
-                claim.unlink(missing_ok=True)
-            return _create_claim(claim)
-        finally:
-            gate.unlink(missing_ok=True)
-    return _create_claim(claim)
 
 
 # ------------------------------------------------------------------------------------ states
@@ -217,7 +82,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
     finished run recorded with other settings as "changed"."""
     result = read_result(run_dir)
     claim = claim_path(run_dir)
-    if not is_complete(result) and claim.exists() and _stale_key(claim) is None:
+    if not is_complete(result) and claim.exists() and stale_key(claim) is None:
         return RunState(run, "running", result)
     if result is not None:
         stored = read_config(run_dir)
@@ -264,13 +129,36 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
 # ------------------------------------------------------------------------------------- plan
 
 
+def is_study_folder(out: Path) -> bool:
+    """A folder adapterlab made for a study: it carries STUDY_MARKER (written with the plan), or,
+    from versions before the marker, a study.json that is a study plan (load_plan accepts it)."""
+    if (out / STUDY_MARKER).is_file():
+        return True
+    if not (out / PLAN_FILE).is_file():
+        return False
+    try:
+        load_plan(out)
+    except AdapterlabError:
+        return False
+    return True
+
+
 def check_study_folder(out: Path, spec: StudySpec) -> None:
     """Refuse an --out that is a file, or an existing non-empty folder that is not a study
-    folder; and any run folder that would resolve outside `out`. Reads only."""
+    folder (a study.json of the user's own included: never overwritten); and any run folder that
+    would resolve outside `out`. Reads only."""
     if out.exists() and not out.is_dir():
         raise AdapterlabError(f"{out}: exists and is not a folder; give --out a new folder")
-    if out.is_dir() and not (out / PLAN_FILE).is_file() and any(out.iterdir()):
-        raise AdapterlabError(f"{out}: exists, is not empty and is not a study folder (no {PLAN_FILE}); "
+    if out.is_dir() and (out / PLAN_FILE).exists() and not is_study_folder(out):
+        try:
+            load_plan(out)
+            why = "it is not a file"
+        except AdapterlabError as err:
+            why = str(err).split(": ", 1)[-1].split("; `adapterlab study run", 1)[0]
+        raise AdapterlabError(f"{out / PLAN_FILE}: not a study plan written by adapterlab ({why}), so {out} is not a study folder; "
+                              "adapterlab does not overwrite it: choose another --out")
+    if out.is_dir() and not is_study_folder(out) and any(out.iterdir()):
+        raise AdapterlabError(f"{out}: exists, is not empty and is not a study folder (no {STUDY_MARKER} or {PLAN_FILE}); "
                               "adapterlab writes a study only into a new, empty or its own study folder: choose another --out")
     if (out / PLAN_FILE).is_file():
         try:
@@ -293,6 +181,7 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
             "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
             "reference": spec.reference, "report": dataclasses.asdict(spec.report), "analysis": spec.analysis.to_dict(),
             "claims": spec.claims}
+    (out / STUDY_MARKER).touch()  # before the plan: a folder with our study.json is always marked as ours
     write_json_atomic(out / PLAN_FILE, plan)
 
 
@@ -309,12 +198,15 @@ def run_one(run: PlannedRun, out: Path, threads: int | None = None, overwrite: b
     previous = read_result(run_dir)
     if previous is not None and not is_complete(previous) and is_run_folder(run_dir):
         (run_dir / RESULT_FILE).unlink(missing_ok=True)  # this attempt's outcome replaces it
-    payload = json.dumps({"config": run.config.to_dict(), "overwrite": overwrite})
+    # parent: the child dies with this process (study/child.py); the run's lock goes to the child
+    # too, so that the run stays owned while any process that writes it lives
+    payload = json.dumps({"config": run.config.to_dict(), "overwrite": overwrite, "parent": os.getpid()})
     command = [sys.executable, "-m", "adapterlab.study.child", str(run_dir)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)
-    completed = subprocess.run(command, env=env, input=payload, capture_output=True, text=True)
+    lock = held_lock(run_dir)
+    completed = subprocess.run(command, env=env, input=payload, capture_output=True, text=True, pass_fds=() if lock is None else (lock,))
     result = read_result(run_dir)
     if result is None:
         _record_death(run, run_dir, completed)
@@ -400,7 +292,7 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
         run_dir = out / run.relative_dir
         if _needs_run(run, run_dir, retry_failed, rerun_changed, prints) is None:
             claim = claim_path(run_dir)
-            if claim.exists() and _stale_key(claim) is not None:
+            if claim.exists() and stale_key(claim) is not None:
                 token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
                 release(run_dir, token) if token else None
             continue
@@ -472,9 +364,12 @@ def select_runs(spec: StudySpec, only: dict[str, str] | None) -> StudySpec:
 
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
               progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
-              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None) -> list[RunState]:
+              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None,
+              on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
     """Run every pending run of the study with `workers` local worker processes, each run in a
     child process of its own (isolation="process") or in the worker itself ("inline").
+    on_worker_death: called for each worker process that died (killed, out of memory) while the
+    study ran; the run it held is recorded as died (it reruns on resume, or at once by another worker).
 
     Everything is checked before anything is written: the worker count, the output folder, that
     every run folder lies inside it, and that finished runs were made with the settings the spec
@@ -488,7 +383,7 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
     with _sigterm_as_interrupt():  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
-        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation)
+        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation, on_worker_death)
 
 
 @contextlib.contextmanager
@@ -510,7 +405,8 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str) -> list[RunState]:
+def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str,
+                 on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
     if workers == 1:
         _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
         return run_states(spec, out)
@@ -518,14 +414,26 @@ def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_faile
     threads = threads_per_worker(workers)
     processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation), daemon=False)
                  for _ in range(workers)]
+    reported: set[int] = set()
+
+    def report_deaths() -> None:
+        for number, process in enumerate(processes, start=1):
+            if number not in reported and process.exitcode not in (None, 0):
+                reported.add(number)
+                death = _record_worker_death(spec, out, number, process.pid, process.exitcode)
+                if on_worker_death:
+                    on_worker_death(death)
+
     try:
         with _sigint_ignored():  # inherited by the workers until they install their own handler
             for process in processes:
                 process.start()
         while any(p.is_alive() for p in processes):
             time.sleep(0.5)
+            report_deaths()  # at once: a worker still running may then rerun the dead one's run
             if progress:
                 progress("", "")
+        report_deaths()
     except KeyboardInterrupt:
         with _sigint_ignored():  # a second Ctrl-C does not cut the workers' cleanup short
             for process in processes:
@@ -537,6 +445,48 @@ def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_faile
                     process.join(timeout=30)
         raise
     return run_states(spec, out)
+
+
+@dataclass(frozen=True)
+class WorkerDeath:
+    """A worker process of a study that died while the study ran: its number (1..workers), pid,
+    exit code (negative: killed by that signal) and the runs it held (recorded as died)."""
+
+    worker: int
+    pid: int
+    returncode: int
+    runs: tuple[str, ...]
+
+    def describe(self) -> str:
+        how = f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}"
+        held = f"while it ran {', '.join(self.runs)}" if self.runs else "between runs"
+        return f"worker {self.worker} (pid {self.pid}) died ({how}) {held}"
+
+
+def _record_worker_death(spec: StudySpec, out: Path, number: int, pid: int, returncode: int) -> WorkerDeath:
+    """Find the runs a dead worker held (their claims name its pid) and record each as died,
+    once the run's child is gone too (it dies with its worker; the run's lock says when)."""
+    here = socket.gethostname()
+    held = [run for run in spec.runs if (owner := read_claim(out / run.relative_dir) or {}).get("pid") == pid and owner.get("host") == here]
+    death = WorkerDeath(number, pid, returncode, tuple(run.relative_dir for run in held))
+    logger.warning("%s", death.describe())
+    for run in held:
+        run_dir = out / run.relative_dir
+        deadline = time.monotonic() + 10  # the child's exit (it is killed with its worker) frees the run's lock
+        token = try_claim(run_dir)
+        while token is None and time.monotonic() < deadline and (read_claim(run_dir) or {}).get("pid") == pid:
+            time.sleep(0.1)
+            token = try_claim(run_dir)
+        if token is None:
+            continue  # another process took it over meanwhile, or a child outlives its worker and still writes it
+        try:
+            if not is_complete(read_result(run_dir)) and is_run_folder(run_dir):
+                how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+                save_result(run_dir, RunResult(status="failed", reason="died", error=f"its worker process (pid {pid}) died ({how})",
+                                               task=run.config.task, method=run.config.method, seed=run.seed, returncode=returncode))
+        finally:
+            release(run_dir, token)
+    return death
 
 
 @contextlib.contextmanager
@@ -605,6 +555,29 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
     pending = [run for run in spec.runs if _needs_run(run, out / run.relative_dir, retry_failed, rerun_changed, prints) is not None]
     ray.get([execute.remote(run, str(out)) for run in pending])
     return run_states(spec, out)
+
+
+def unfinished_lines(states: list[RunState], out: Path) -> list[str]:
+    """One line per run of `states` that did not finish (failed, died, pending, changed), saying
+    why and what reruns it. Runs another live process is running are not ours to report."""
+    lines = []
+    for state in states:
+        where = state.run.relative_dir
+        result = state.result or {}
+        if state.state == "failed":
+            died = result.get("reason") == "died" or (isinstance(result.get("returncode"), int) and result["returncode"] < 0)
+            lines.append(f"{where}: died ({result.get('error') or 'no error recorded'}); the same command reruns it" if died else
+                         f"{where}: failed ({result.get('error') or 'no error recorded'}); --retry-failed reruns it")
+        elif state.state == "changed":
+            lines.append(f"{where}: finished with other settings than the spec's; --rerun-changed reruns it")
+        elif state.state == "pending":
+            owner = read_claim(out / where)
+            if owner is not None:
+                lines.append(f"{where}: pending: its claim {claim_path(out / where)} names pid {owner.get('pid')} on {owner.get('host')}, "
+                             "which no longer runs it; the same command takes it over")
+            else:
+                lines.append(f"{where}: pending: no worker started it (stopped early, or skipped by its worker); the same command runs it")
+    return lines
 
 
 def load_plan(out: Path) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from adapterlab.adapters.peft_methods import PEFT_METHODS, TITLES
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import write_json_atomic
+from adapterlab.runs import describe_value, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -185,15 +185,52 @@ def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provena
     return provenance
 
 
+# provenance.json's fields and the JSON type each must have: (types, may be null)
+_PROVENANCE_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "base_model": ((str,), True), "base_model_path": ((str,), False), "base_config_sha256": ((str,), True), "revision": ((str,), True),
+    "method": ((str,), False), "task": ((str,), False), "kind": ((str,), False), "labels": ((list,), False), "metric": ((str,), False),
+    "validation": ((dict,), True), "test": ((dict,), True), "data_format": ((str,), False), "columns": ((dict,), False),
+    "encoding": ((str,), False), "max_length": ((int,), False), "command": ((str,), False), "versions": ((dict,), False),
+    "base_weights_fingerprint": ((str,), True),
+}
+
+
 def read_provenance(pack: str | Path) -> Provenance | None:
-    """A pack's provenance, or None for a pack saved without one (by save_adapter alone, or older)."""
+    """A pack's provenance, or None for a pack saved without one (by save_adapter alone, or older).
+    Checked field by field: a damaged file is one AdapterlabError naming the file and the field."""
     path = Path(pack) / PROVENANCE_FILE
     if not path.is_file():
         return None
     try:
-        return Provenance(**json.loads(path.read_text()))
-    except (json.JSONDecodeError, TypeError) as err:
-        raise AdapterlabError(f"{path}: not a provenance record of adapterlab ({err})") from None
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise AdapterlabError(f"{path}: cannot be read ({err.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise AdapterlabError(f"{path}: not a provenance record of adapterlab (not valid JSON: {str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    if not isinstance(values, dict):
+        raise AdapterlabError(f"{path}: not a provenance record of adapterlab (expected a JSON object, got {describe_value(values)})")
+    unknown = sorted(set(values) - set(_PROVENANCE_TYPES))
+    if unknown:
+        raise AdapterlabError(f"{path}: not a provenance record of adapterlab (unknown field {unknown[0]!r})")
+    for key, (types, nullable) in _PROVENANCE_TYPES.items():
+        value = values.get(key)
+        if key not in values and nullable and key == "base_weights_fingerprint":
+            continue  # packs from before the weights fingerprint
+        if value is None and nullable:
+            continue
+        good = isinstance(value, types) and not isinstance(value, bool)
+        if good and key == "labels":
+            good = all(isinstance(label, str) for label in value)
+        elif good and key == "columns":
+            good = all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        elif good and key == "max_length":
+            good = value >= 1
+        if not good:
+            allowed = {"labels": "a list of label names", "columns": "an object of names", "max_length": "a positive integer",
+                       "validation": "an object of metrics or null", "test": "an object of metrics or null", "versions": "an object"}.get(
+                key, "a string or null" if nullable else "a string")
+            raise AdapterlabError(f"{path}: field {key!r} is {describe_value(value)}; expected {allowed}")
+    return Provenance(**values)
 
 
 def check_base(provenance: Provenance | None, model_path: str, pack: str | Path) -> None:

@@ -17,7 +17,7 @@ from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import is_run_folder, refuse_output_below_a_file, write_json_atomic
+from adapterlab.runs import is_run_folder, json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
 from adapterlab.train.loop import evaluate
 from adapterlab.train.run import build_accelerator
 from adapterlab.use.load import load_task
@@ -86,10 +86,20 @@ def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
         raise AdapterlabError(f"--out {path}: a folder; give a .json file name")
     refuse_inside_run_or_pack(path)
     refuse_output_below_a_file(path)
+    refuse_foreign_file(path, is_evaluation_text, "an earlier evaluation of adapterlab evaluate")
     existing = next((folder for folder in path.resolve().parents if folder.exists()), None)
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
         raise AdapterlabError(f"--out {path}: cannot be written ({existing} is not a writable folder)")
     return path
+
+
+EVALUATION_KEYS = ("source", "data", "task", "metric", "examples", "metrics")  # what evaluate_file returns, and the file holds
+
+
+def is_evaluation_text(text: str) -> bool:
+    """Whether `text` is an evaluation file evaluate wrote (and may replace)."""
+    value = json_value(text)
+    return isinstance(value, dict) and all(key in value for key in EVALUATION_KEYS)
 
 
 def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Path:

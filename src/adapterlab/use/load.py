@@ -3,21 +3,21 @@ provenance.json, the model with its head, its tokenizer, task, labels and how it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.adapters.inject import activate, adapter_names
 from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
 from adapterlab.adapters.io import load_adapter, read_pack_info
-from adapterlab.adapters.peft_methods import is_peft_pack
+from adapterlab.adapters.peft_methods import MANIFEST_FILE as PEFT_MANIFEST
+from adapterlab.adapters.peft_methods import is_peft_pack, read_peft_manifest
 from adapterlab.adapters.packs import load_pack
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import CONFIG_FILE, read_result
+from adapterlab.runs import CONFIG_FILE, RESULT_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.provenance import HUB_ID, check_base, provenance_of, read_provenance
+from adapterlab.train.provenance import HUB_ID, PROVENANCE_FILE, Provenance, check_base, provenance_of, read_provenance
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
@@ -64,14 +64,19 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     shown = Path(str(source)[len("hf://"):].split("@")[0]) if is_hub_source(source) else folder  # how outputs name it
     if not folder.is_dir():
         raise AdapterlabError(f"{folder}: not a folder; give a finished run folder, a task pack, or hf://OWNER/NAME")
-    if (folder / "result.json").is_file() and (folder / CONFIG_FILE).is_file():
-        config = json.loads((folder / CONFIG_FILE).read_text())
-        result = read_result(folder) or {}
+    if (folder / RESULT_FILE).is_file() and (folder / CONFIG_FILE).is_file():
+        result = read_result(folder)
+        if result is None:
+            raise AdapterlabError(f"{folder / RESULT_FILE}: not a readable run result (a JSON object with a 'status'); the run folder is damaged")
         if result.get("status") not in ("ok", "diverged"):
             raise AdapterlabError(f"{folder}: the run did not finish (status {result.get('status')!r})")
+        config = load_run_config(folder)
         if result.get("pack"):
             pack = folder / "pack"
-            provenance = read_provenance(pack) or provenance_of(config, result)
+            provenance = read_provenance(pack)
+            described_in = pack / PROVENANCE_FILE
+            if provenance is None:
+                provenance, described_in = provenance_of(config, result), folder / CONFIG_FILE
         elif (folder / "model" / "config.json").is_file():
             if model_path is not None:  # its weights are all its own: another base model cannot apply
                 raise AdapterlabError(f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
@@ -80,7 +85,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
         else:
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
     elif (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
-        pack, provenance = folder, read_provenance(folder)
+        pack, provenance, described_in = folder, read_provenance(folder), folder / PROVENANCE_FILE
         if provenance is None and not is_peft_pack(folder) and read_pack_info(folder).num_labels is None:
             raise AdapterlabError(f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
                                   "its head), so it cannot label text; train a head on it in Python: "
@@ -95,6 +100,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
         # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its local cache like at training
         raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
     spec = get_task(provenance.task)
+    check_pack_labels(pack, provenance, described_in)
     labels = LabelMap(tuple(provenance.labels))
     if is_peft_pack(pack) or shared is None:  # a PEFT method changes the encoder itself: a model of its own
         model = build_task_model(base, spec, labels)
@@ -109,6 +115,26 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     check_base(provenance, base, pack)  # after loading: another shape is the error alone, not a warning and then the error
     return LoadedTask(provenance.task, shown, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
                       provenance.columns, provenance.encoding, provenance.method, adapter)
+
+
+def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path) -> None:
+    """One truth for labels: the label names `described_in` (provenance.json, or a run's
+    config.json) gives must be the ones the pack's manifest gives, and as many as its head has
+    outputs (one for regression). Otherwise the pack is refused: one line naming both files."""
+    if is_peft_pack(pack):
+        manifest, _ = read_peft_manifest(pack)
+        where, num_labels, names = pack / PEFT_MANIFEST, manifest.get("num_labels"), manifest.get("labels")
+    else:
+        info = read_pack_info(pack)
+        where, num_labels, names = pack / PACK_MANIFEST, info.num_labels, info.labels
+    ours = list(provenance.labels)
+    if names is not None and list(names) != ours:
+        raise AdapterlabError(f"{described_in} names the labels {ours} but {where} names {list(names)}; the pack's files disagree, so its "
+                              "predictions cannot be named: re-save the pack (train it again) or correct the wrong file")
+    outputs = 1 if get_task(provenance.task).kind == "regression" else len(ours)
+    if isinstance(num_labels, int) and not isinstance(num_labels, bool) and num_labels != outputs:
+        raise AdapterlabError(f"{described_in} names {len(ours)} label(s) but the head in {where} has {num_labels} outputs; the pack's "
+                              "files disagree: re-save the pack (train it again) or correct the wrong file")
 
 
 def _fine_tuned(folder: Path, config: dict) -> LoadedTask:

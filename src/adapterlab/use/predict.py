@@ -29,7 +29,7 @@ from adapterlab.data.example import Example
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import refuse_output_below_a_file
+from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file
 from adapterlab.train.batching import evaluation_batches
 from adapterlab.train.loop import model_inputs
 from adapterlab.train.run import build_accelerator
@@ -181,6 +181,7 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     refuse_inside_run_or_pack(out)
     refuse_output_below_a_file(out)
+    refuse_foreign_file(out, lambda text: is_predictions_text(text, out.suffix), "an earlier predictions file of adapterlab predict")
     tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
@@ -216,6 +217,16 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         rows.append(row)
     _write(rows, out, [t.name for t in tasks])
     return out
+
+
+def is_predictions_text(text: str, suffix: str) -> bool:
+    """Whether `text` is a predictions file predict wrote (and may replace): its first row is
+    example 0 ({"index": 0, ...} in JSONL; a CSV header that starts with the index column)."""
+    first = text.split("\n", 1)[0]
+    if suffix == ".jsonl":
+        row = json_value(first)
+        return isinstance(row, dict) and row.get("index") == 0
+    return first.split(",", 1)[0] == "index"
 
 
 def _unique_names(tasks: list[LoadedTask]) -> None:
