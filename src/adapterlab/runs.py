@@ -49,6 +49,29 @@ def write_json_atomic(path: Path, data: dict | list) -> None:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """write_json_atomic for text: a temp file in the same folder, then a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cannot_write(path: Path, err: BaseException) -> AdapterlabError:
+    """The one-line error for an output that could not be written (a full disk, a read-only
+    folder): the path and the system's reason, whichever library (safetensors, torch) raised it."""
+    reason = getattr(err, "strerror", None) or (str(err).splitlines()[0] if str(err) else type(err).__name__)
+    if "No space left" in str(err) or getattr(err, "errno", None) == 28:
+        reason = "No space left on device"
+    return AdapterlabError(f"{path}: cannot be written ({reason})")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -342,6 +365,7 @@ NEUTRAL_SETTINGS = {"progress"}
 # Paths are compared by what they point at (the fingerprints), not by how they are spelled, so a
 # study folder resumes on another machine or from another working folder.
 PATH_SETTINGS = {"train", "dev", "test", "model"}
+FINGERPRINTED = {"data": ("train", "dev", "test"), "model": ("model",)}  # run_fingerprints' keys -> the settings behind each
 
 
 def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
@@ -372,7 +396,9 @@ def config_differences(planned: dict, stored: dict, planned_fingerprints: dict |
     """The settings in which a finished run (its config.json) differs from the planned config,
     as "key: stored -> planned". A setting the stored config lacks counts as its default
     (`defaults`: RunConfig.defaults()), which `planned` must then hold (older runs predate newer
-    settings)."""
+    settings). With `planned_fingerprints` (run_fingerprints of the plan) the data and backbone
+    are compared by content; a record without a fingerprint is never trusted: it differs in the
+    paths it recorded, or else in the content it cannot vouch for."""
     defaults = defaults or {}
     differences = []
     for key, value in planned.items():
@@ -381,9 +407,16 @@ def config_differences(planned: dict, stored: dict, planned_fingerprints: dict |
         old = stored.get(key, defaults.get(key))
         if _normal(old) != _normal(value):
             differences.append(f"{key}: {old!r} -> {value!r}")
-    stored_prints = stored.get("fingerprints") or {}
+    stored_prints = stored.get("fingerprints")
+    stored_prints = stored_prints if isinstance(stored_prints, dict) else {}
     for key, value in (planned_fingerprints or {}).items():
-        if key in stored_prints and stored_prints[key] != value:
+        if key not in stored_prints:
+            # recorded by a version that did not fingerprint these files: what the record has (the
+            # paths as written) is checked, and the content, which it cannot vouch for, counts as changed
+            paths = [f"{name}: {stored.get(name)!r} -> {planned.get(name)!r}" for name in FINGERPRINTED[key]
+                     if name in planned and _normal(stored.get(name)) != _normal(planned.get(name))]
+            differences.extend(paths or [f"{key} files: not fingerprinted (recorded by an earlier adapterlab), so their content cannot be checked"])
+        elif stored_prints[key] != value:
             differences.append(f"{key} files: content differs")
     return differences
 

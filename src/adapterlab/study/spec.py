@@ -37,7 +37,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.names import METHODS
 from adapterlab.study.method_checks import check_methods_fit
-from adapterlab.study.yaml_numbers import load_yaml
+from adapterlab.study.yaml_numbers import MAX_BYTES, SpecLimitError, load_yaml
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
 from adapterlab.study.claims_spec import check_claims
@@ -96,9 +96,15 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_f
     """Read, validate and expand a study spec. Every problem found is reported at once, one per line."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_BYTES:  # before reading it
+            raise SpecLimitError(f"larger than {MAX_BYTES // 1024} KB")
         raw = load_yaml(path.read_text())
     except OSError as err:
         raise AdapterlabError(f"{path}: cannot read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise AdapterlabError(f"{path}: not a text file (not UTF-8: {err.reason})") from None
+    except SpecLimitError as err:
+        raise AdapterlabError(f"{path}: refused, {err}; a study spec is a small YAML file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -116,6 +122,8 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         errors.append(f"{source}: 'name' must be a non-empty string")
+    if raw.get("description") is not None and not isinstance(raw["description"], str):
+        errors.append(f"{source}: 'description' must be a string (free text), got {type(raw['description']).__name__}")
     base = dict(_mapping(raw.get("base", {}), f"{source}: base", errors))
     base.update(overrides or {})
     tasks = _mapping(raw.get("tasks", {}), f"{source}: tasks", errors)
@@ -166,7 +174,18 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
             errors.append(f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)")
             unusable.add(task)
             continue
-        data = tasks.get(task, {}) if isinstance(tasks.get(task, {}), dict) else {}
+        data = tasks.get(task) or {}
+        if not isinstance(data, dict):
+            errors.append(f"{source}: tasks.{task}: must be a mapping of data fields ({', '.join(sorted(_TASK_DATA_FIELDS))}), "
+                          f"got {type(data).__name__}")
+            unusable.add(task)
+            continue
+        wrong = [key for key in sorted(_TASK_DATA_FIELDS - {"columns"}) if key in data and not isinstance(data[key], str)]
+        for key in wrong:
+            errors.append(f"{source}: tasks.{task}.{key}: must be a string, got {type(data[key]).__name__}")
+        if "task" in wrong or ({"train", "dev", "test"} & set(wrong)):
+            unusable.add(task)
+            continue
         study_tasks[task] = str(data.get("task", task))
         try:
             get_task(data.get("task", task))
@@ -249,7 +268,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors = check_reference(reference, runs, raw.get("analysis") or {}, source, ReportOptions.from_raw(raw.get("report")).select)
     if errors:
         raise AdapterlabError("\n".join(errors))
-    return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),
+    return StudySpec(name, raw.get("description") or "", runs, reference, ReportOptions.from_raw(raw.get("report")),
                      AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []))
 
 

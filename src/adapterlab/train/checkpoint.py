@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adapterlab.runs import cannot_write
+
 STATE_FILE = "state.pt"
 
 
@@ -67,6 +69,9 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, folder)
+    except (OSError, RuntimeError) as err:  # a full disk: torch's writer raises RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_write(folder, err) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -93,6 +98,34 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState | No
                          rng["numpy"]["has_gauss"], rng["numpy"]["cached_gaussian"]))
     random.setstate((rng["python"]["version"], tuple(rng["python"]["state"]), rng["python"]["gauss"]))
     return LoopState(**{**payload["loop"], "best_state": payload["best_state"]})
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What is wrong with the checkpoint in `folder` (empty, truncated, not adapterlab's), or
+    None when it is readable or there is none. Memory-maps the file: no tensor is read."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        return None
+    if path.stat().st_size == 0:
+        return "empty (0 bytes)"
+    try:
+        payload = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+    except Exception as err:  # noqa: BLE001  RuntimeError (a truncated zip), UnpicklingError (foreign objects), ...
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return "unreadable (not a torch checkpoint archive)" if "mmap can only be used" in text else f"unreadable ({text[:120]})"
+    if not isinstance(payload, dict) or not {"loop", "trainable", "optimizer", "scheduler", "rng", "best_state"} <= set(payload):
+        return "not a checkpoint of adapterlab (another file under its name)"
+    loop, rng = payload["loop"], payload["rng"]
+    fields = {f for f in LoopState.__dataclass_fields__ if f != "best_state"}
+    if not isinstance(loop, dict) or not fields - {"into_epoch"} <= set(loop) or not set(loop) <= fields | {"best_state"}:
+        return "not a checkpoint of adapterlab (its loop state has other fields)"
+    if not all(isinstance(loop.get(k), int) and not isinstance(loop.get(k), bool) for k in ("epoch", "steps", "since_best")):
+        return "not a checkpoint of adapterlab (its position in training is not a number of epochs and steps)"
+    if not isinstance(payload["trainable"], dict) or not all(isinstance(t, torch.Tensor) for t in payload["trainable"].values()):
+        return "not a checkpoint of adapterlab (its weights are not tensors)"
+    if not isinstance(rng, dict) or not {"torch", "numpy", "python", "cuda"} <= set(rng):
+        return "not a checkpoint of adapterlab (its random states are missing)"
+    return None
 
 
 def _numpy_state() -> dict:

@@ -176,6 +176,8 @@ class RunConfig:
             add(f"adapter={self.adapter!r}: must be an AdapterConfig")
         if self.method in PEFT_METHODS:
             found.extend(self.peft.problems())
+        else:  # another method's settings change nothing here, but a value of the wrong type is still refused
+            found.extend(_peft_type_problems(self))
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
@@ -310,6 +312,23 @@ def _check_int(found: list[str], name: str, value, low: int, high: int | None = 
 def _check_number(found: list[str], name: str, value, allowed: str, ok) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
         found.append(f"{name}={value!r}: must be a finite number {allowed}")
+
+
+def _peft_type_problems(config: "RunConfig") -> list[str]:
+    """The PEFT settings' types, for a run of another method (PeftSettings.problems checks the rest)."""
+    found = []
+    number = (int, float)
+    if not isinstance(config.lora_r, int) or isinstance(config.lora_r, bool):
+        found.append(f"lora_r={config.lora_r!r}: must be an integer >= 1")
+    for name in ("lora_alpha", "lora_dropout"):
+        value = getattr(config, name)
+        if not isinstance(value, number) or isinstance(value, bool):
+            found.append(f"{name}={value!r}: must be a number")
+    for name in ("lora_targets", "ia3_feedforward"):
+        value = getattr(config, name)
+        if value is not None and not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(t, str) for t in value)):
+            found.append(f"{name}={value!r}: must name modules (a list of names, or a comma-separated string)")
+    return found
 
 
 def _names(value: Any) -> Any:

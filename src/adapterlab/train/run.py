@@ -8,6 +8,7 @@ not a finished run), and pack/ (adapter runs) or model/ (fine-tuning, on request
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 
 import adapterlab
 from adapterlab.adapters.inject import parameter_roles
@@ -39,21 +41,25 @@ from adapterlab.runs import (
     RESULT_FILE,
     TAPT_CHECKPOINT_DIR,
     TAPT_DONE_FILE,
+    TAPT_ENCODER_FILE,
     RunResult,
+    cannot_write,
     check_run_folder,
     config_differences,
     finite,
     is_complete,
     is_run_folder,
+    json_value,
     prepare_run_folder,
     read_config,
     read_result,
     run_fingerprints,
     save_result,
     write_json_atomic,
+    write_text_atomic,
 )
 from adapterlab.train.batching import ShardedBatches
-from adapterlab.train.checkpoint import STATE_FILE
+from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
 from adapterlab.train.method import apply_method, check_method_fits
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
@@ -66,7 +72,7 @@ from adapterlab.train.model_setup import (
     load_model_config,
     load_tokenizer,
 )
-from adapterlab.train.tapt import clear_tapt_state, run_tapt
+from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
 from adapterlab.train.trackers import PROJECT, TRACKER_DIR, hyperparameters, scalars, tracker_names
 from adapterlab.train.provenance import write_provenance
 
@@ -119,6 +125,9 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     check_method_fits(config, model_config, spec.kind)
 
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
+    if accelerator.is_main_process and config.checkpoint and previous is None and is_run_folder(run_dir):
+        set_aside_damaged_state(run_dir, config)  # what cannot be resumed from goes aside, named in a warning
+    accelerator.wait_for_everyone()
     resuming = _can_resume(run_dir, previous, config)
     if accelerator.is_main_process and resuming:
         _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
@@ -247,13 +256,48 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
     return not differences
 
 
+def set_aside_damaged_state(run_dir: Path, config: RunConfig) -> list[Path]:
+    """Every damaged piece of a killed run's resume state is renamed NAME.damaged-TIME (kept for
+    a look, never read again) with one warning line each, so the run restarts from its last good
+    state: the task checkpoint or TAPT checkpoint when readable, TAPT's finished outcome, or from
+    scratch. A metrics.jsonl with a broken line (a kill mid-write) is set aside and its good rows
+    written back. Returns the paths set aside."""
+    aside = []
+    for folder in (CHECKPOINT_DIR, TAPT_CHECKPOINT_DIR):
+        problem = checkpoint_problem(run_dir / folder)
+        if problem:
+            aside.append(_set_aside(run_dir / folder, f"{folder}/{STATE_FILE} is {problem}"))
+    problem = tapt_outcome_problem(run_dir, config)
+    if problem:
+        for name in (TAPT_DONE_FILE, TAPT_ENCODER_FILE, "tapt_pack"):
+            if (run_dir / name).exists():
+                aside.append(_set_aside(run_dir / name, problem))
+    path = run_dir / METRICS_FILE
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        rows = [json_value(line) if line.strip() else {} for line in lines]
+        broken = [number for number, row in enumerate(rows, start=1) if not isinstance(row, dict)]
+        if broken:
+            kept = [line for line, row in zip(lines, rows) if isinstance(row, dict) and line.strip()]
+            aside.append(_set_aside(path, f"{METRICS_FILE} line {broken[0]} is not a JSON row (a write cut short)"))
+            write_text_atomic(path, "".join(line + "\n" for line in kept))
+    return aside
+
+
+def _set_aside(path: Path, why: str) -> Path:
+    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    logger.warning("%s: %s; set aside as %s, the run goes on from its last good state", path.parent, why, target.name)
+    return target
+
+
 def _drop_rows_after_checkpoint(run_dir: Path) -> None:
     """metrics.jsonl without the rows the killed attempt logged after its last checkpoint: in the
     task phase after its checkpoint; in a TAPT run, the TAPT rows after the TAPT checkpoint too
     (none when TAPT had finished) and every task row when the task phase had none."""
     def steps_of(folder: str) -> int | None:
         state = run_dir / folder / STATE_FILE
-        return torch.load(state, weights_only=True)["loop"]["steps"] if state.is_file() else None
+        return torch.load(state, weights_only=True, mmap=True)["loop"]["steps"] if state.is_file() else None
 
     task_steps, tapt_steps = steps_of(CHECKPOINT_DIR), steps_of(TAPT_CHECKPOINT_DIR)
     tapt_done = (run_dir / TAPT_DONE_FILE).is_file()
@@ -265,27 +309,36 @@ def _drop_rows_after_checkpoint(run_dir: Path) -> None:
 
     path = run_dir / METRICS_FILE
     rows = [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    kept = [line for line, row in zip(rows, map(json.loads, rows)) if keep(row)]
-    tmp = path.with_name(f".{path.name}.resume")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    os.replace(tmp, path)
+    kept = [line for line, row in zip(rows, map(json_value, rows)) if isinstance(row, dict) and keep(row)]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, accelerator: Accelerator, run_dir: Path) -> dict:
+    """The task pack (or the fine-tuned model); a write that fails (a full disk) is one AdapterlabError
+    naming the folder, and the run is recorded as failed."""
     artifact: dict = {}
     if accelerator.is_main_process:
-        if config.method == "adapter":
-            saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
-            artifact = {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
-        elif config.method in PEFT_METHODS:
-            size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
-            artifact = {"pack": str(run_dir / "pack"), "pack_bytes": size}
-        elif config.save_model:
-            model.save_pretrained(run_dir / "model", safe_serialization=True)
-            tokenizer.save_pretrained(run_dir / "model")
-            artifact = {"model": str(run_dir / "model")}
+        target = run_dir / ("model" if config.method not in ("adapter", *PEFT_METHODS) else "pack")
+        try:
+            artifact = _write_artifacts(model, config, name, labels, tokenizer, run_dir)
+        except (OSError, SafetensorError, RuntimeError) as err:  # RuntimeError: torch's writer on a full disk
+            raise cannot_write(target, err) from None
     accelerator.wait_for_everyone()
     return artifact
+
+
+def _write_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, run_dir: Path) -> dict:
+    if config.method == "adapter":
+        saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
+        return {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
+    if config.method in PEFT_METHODS:
+        size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
+        return {"pack": str(run_dir / "pack"), "pack_bytes": size}
+    if config.save_model:
+        model.save_pretrained(run_dir / "model", safe_serialization=True)
+        tokenizer.save_pretrained(run_dir / "model")
+        return {"model": str(run_dir / "model")}
+    return {}
 
 
 def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> RunResult:
@@ -300,7 +353,12 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
     })
     if accelerator.is_main_process:
         if typed.pack and Path(typed.pack).is_dir():  # before the result: a finished run's pack always says where it came from
-            write_provenance(Path(typed.pack), read_config(run_dir) or {}, typed.to_dict())
+            try:
+                write_provenance(Path(typed.pack), read_config(run_dir) or {}, typed.to_dict())
+            except OSError as err:  # a full disk: the run is recorded as failed, and says why in one line
+                error = cannot_write(Path(typed.pack), err)
+                save_result(run_dir, dataclasses.replace(typed, status="failed", reason="error", error=str(error)))
+                raise error from None
         save_result(run_dir, typed)
     accelerator.wait_for_everyone()
     return typed

@@ -18,10 +18,11 @@ from typing import Callable
 
 import torch
 import transformers
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from adapterlab.adapters.inject import add_adapters, set_trainable
-from adapterlab.adapters.io import save_adapter
+from adapterlab.adapters.io import WEIGHTS_FILE, read_pack_info, save_adapter
 from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, set_peft_trainable
 from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
@@ -30,7 +31,7 @@ from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.mlm_head import HeadRecord, warm_head
-from adapterlab.runs import METRICS_FILE, TAPT_CHECKPOINT_DIR, TAPT_DONE_FILE, TAPT_ENCODER_FILE, write_json_atomic
+from adapterlab.runs import METRICS_FILE, TAPT_CHECKPOINT_DIR, TAPT_DONE_FILE, TAPT_ENCODER_FILE, json_value, write_json_atomic
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -149,12 +150,37 @@ def _finished(run_dir: Path, config: RunConfig) -> TaptOutcome | None:
     return TaptOutcome(summary, encoder_state=load_file(str(encoder))) if encoder.is_file() else None
 
 
+def tapt_outcome_problem(run_dir: Path, config: RunConfig) -> str | None:
+    """What is wrong with a finished TAPT phase's outcome in `run_dir` (its summary, its pack or
+    encoder file cut short), or None when it is whole or there is none."""
+    marker = run_dir / TAPT_DONE_FILE
+    if not config.checkpoint or not marker.is_file():
+        return None
+    try:
+        summary = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        summary = None
+    if not isinstance(summary, dict):
+        return f"{TAPT_DONE_FILE} is not a JSON object (a write cut short)"
+    weights = run_dir / "tapt_pack" / WEIGHTS_FILE if config.method == "adapter" else run_dir / TAPT_ENCODER_FILE
+    if not weights.is_file():
+        return None  # no outcome: _finished redoes TAPT
+    try:
+        if config.method == "adapter":
+            read_pack_info(run_dir / "tapt_pack")
+        with safe_open(str(weights), framework="pt") as handle:
+            handle.keys()
+    except Exception as err:  # noqa: BLE001  SafetensorError, AdapterlabError, OSError: a file cut short
+        return f"TAPT's outcome {weights.relative_to(run_dir)} is unreadable ({str(err).splitlines()[0][:100] if str(err) else type(err).__name__})"
+    return None
+
+
 def _start_row(run_dir: Path) -> dict | None:
     """The TAPT phase's starting validation row, logged before the run was stopped."""
     path = run_dir / METRICS_FILE
     for line in path.read_text().splitlines() if path.is_file() else []:
-        row = json.loads(line)
-        if row.get("split") == "tapt-validation" and row.get("at") == "start":
+        row = json_value(line)
+        if isinstance(row, dict) and row.get("split") == "tapt-validation" and row.get("at") == "start":
             return row
     return None
 
