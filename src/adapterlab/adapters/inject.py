@@ -17,6 +17,7 @@ from torch import nn
 
 from adapterlab.adapters.architectures import ArchitectureTable, resolve_table
 from adapterlab.adapters.config import AdapterConfig
+from adapterlab.adapters.surgery import guard_surgery, unguard_surgery
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, SharedWeightLinear, TaskHead, TaskLayerNorm
 from adapterlab.errors import AdapterlabError
 
@@ -224,6 +225,7 @@ def add_adapters(
         sites = site_paths(model, resolved)  # checks the table before anything changes
         state = AdapterState(router=Router(), table=resolved)
         state.original_requires_grad = {path: p.requires_grad for path, p in model.named_parameters()}
+        guard_surgery(model)  # before wrapping: it looks at the plain model's tied head
         _wrap(model, state, sites)
         setattr(model, STATE_ATTR, state)
     try:
@@ -387,6 +389,7 @@ def _unwrap(model: nn.Module, state: AdapterState) -> None:
         if path in state.original_requires_grad:
             param.requires_grad_(state.original_requires_grad[path])
     delattr(model, STATE_ATTR)
+    unguard_surgery(model)
 
 
 def set_trainable(model: nn.Module, mode: str) -> ParamCounts:

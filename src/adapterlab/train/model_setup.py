@@ -86,7 +86,31 @@ def load_tokenizer(model_path: str, model_config=None):
                                   "set one (tokenizer.pad_token = ...) and save the tokenizer")
         tokenizer.pad_token = token
         logger.info("tokenizer of %s has no pad token; using the model's pad_token_id %d (%r)", model_path, pad_id, token)
+    if model_config is not None:
+        fit_token_types(tokenizer, model_config, model_path)
     return tokenizer
+
+
+def fit_token_types(tokenizer, model_config, model_path: str) -> None:
+    """Make the tokenizer's token types (segment ids) fit the model: a model with one type
+    (RoBERTa, XLM-R: type_vocab_size 1) or none (DistilBERT, DeBERTa-v2) gets no token_type_ids,
+    so every token has type 0, its default, instead of a pair's second text indexing past the
+    table (an IndexError mid-run). A model with several types that the tokenizer still exceeds is
+    refused with one line, before anything is written. Every command builds its tokenizer here."""
+    if "token_type_ids" not in getattr(tokenizer, "model_input_names", ()):
+        return
+    types = getattr(model_config, "type_vocab_size", None)
+    if not isinstance(types, int) or isinstance(types, bool) or types <= 1:
+        tokenizer.model_input_names = [name for name in tokenizer.model_input_names if name != "token_type_ids"]
+        logger.info("%s: the model has %s token type(s); its tokenizer's token_type_ids are left out", model_path, types or "no")
+        return
+    try:
+        highest = max(tokenizer("a", "b")["token_type_ids"])
+    except (KeyError, TypeError, ValueError):  # a tokenizer that cannot encode a pair: single texts only
+        return
+    if highest >= types:
+        raise AdapterlabError(f"tokenizer of {model_path!r} gives token type {highest} to a pair of texts, but the model has "
+                              f"type_vocab_size={types} (types 0 to {types - 1}); use the tokenizer that came with the model")
 
 
 def check_fits(config, model_config, tokenizer, model_path: str) -> None:
