@@ -1,0 +1,176 @@
+"""A killed study worker never leaves a run executed twice (issue #32, item 1): the issue's
+reproduction, repeated with random timing.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/worker_kill.py [--trials 20] [--seed 0]
+
+Each trial, on a tiny random BERT (hidden 32, 2 layers) and a toy sentiment task: start
+`adapterlab study run --workers 2` (each run in a child process of its own), wait until a run's
+child trains, wait a random 0-3 s more, SIGKILL that run's worker (not its child), and start a
+resume (`study run` again) at once, while the first invocation's other worker goes on. A watcher
+reads /proc every 20 ms for run children of either invocation: a run "executed twice" is a run
+folder with two live children at once. When both invocations end, a last invocation finishes
+what is left; every run must then be ok with exactly one attempt's rows in its metrics.jsonl.
+It prints per trial the exit codes (first invocation, resume, finish) and at the end
+"runs executed twice: N".
+
+Measured 2026-12-xx on this 2-core CPU (shared), 20 trials (see the last lines of the output):
+MEASURED_BELOW
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+EPOCHS = 200
+SEEDS = (0, 1)
+
+
+def tiny_backbone(folder: Path) -> Path:
+    """A random BERT with a WordPiece vocabulary that covers the toy task's words."""
+    import torch
+    import transformers
+
+    words = ("the a film movie great good bad awful plot actor story fun dull best worst love hate is was and but not very "
+             "boring brilliant slow music scene ending cast script").split()
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"], *"abcdefghijklmnopqrstuvwxyz.,!?"]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    transformers.BertTokenizerFast.from_pretrained(folder, do_lower_case=True).save_pretrained(folder)
+    config = transformers.BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def toy_task(folder: Path) -> None:
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train.tsv", 80), ("dev.tsv", 30)):
+        rows = ["sentence\tlabel"]
+        for _ in range(count):
+            label = rng.choice("01")
+            cue = rng.choice(["great", "good", "best", "fun"] if label == "1" else ["bad", "awful", "dull", "worst"])
+            rows.append(" ".join(rng.sample(["the", "film", "plot", "was", "very", "story", "cast"], 4) + [cue]) + f"\t{label}")
+        (folder / name).write_text("\n".join(rows) + "\n")
+
+
+def run_children() -> dict[int, tuple[int, str]]:
+    """pid -> (process group, run folder) of every live `python -m adapterlab.study.child RUN_DIR`."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = [a for a in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+            state, _ppid, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except OSError:
+            continue
+        if "adapterlab.study.child" in argv and state != "Z":
+            found[int(entry.name)] = (int(group), argv[-1])
+    return found
+
+
+def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]]) -> None:
+    """Every 20 ms: a run folder with two live children at once was executed twice."""
+    while not stop.is_set():
+        folders: dict[str, list[int]] = {}
+        for pid, (_, folder) in run_children().items():
+            folders.setdefault(folder, []).append(pid)
+            seen.setdefault(folder, set()).add(pid)
+        twice.update(folder for folder, pids in folders.items() if len(pids) > 1)
+        time.sleep(0.02)
+
+
+def trial(number: int, rng: random.Random, root: Path, spec: Path) -> dict:
+    out = root / f"trial{number}"
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
+    stop, twice, seen = threading.Event(), set(), {}
+    watcher = threading.Thread(target=watch, args=(stop, twice, seen), daemon=True)
+    watcher.start()
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline and first.poll() is None:
+        for claim in out.glob("*/*/seed=*.claim"):
+            run_dir = claim.with_name(claim.name.removesuffix(".claim"))
+            try:
+                owner = json.loads(claim.read_text())
+            except (OSError, ValueError):
+                continue
+            if (run_dir / "config.json").exists() and owner.get("pid") != first.pid:
+                victim = (owner["pid"], run_dir)
+                break
+        time.sleep(0.02)
+    if victim is None:
+        first.kill()
+        raise RuntimeError(f"trial {number}: no worker started a run")
+    time.sleep(rng.uniform(0.0, 3.0))
+    try:
+        os.kill(victim[0], signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    orphans_after = time.time()
+    resume = subprocess.run(command, capture_output=True, text=True, timeout=600)  # at once, while the first goes on
+    first_out, first_err = first.communicate(timeout=600)
+    orphan_seconds = time.time() - orphans_after
+    finish = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    stop.set()
+    watcher.join()
+    rows_ok = True
+    for run_dir in out.glob("*/*/seed=*"):
+        result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()] if (run_dir / "metrics.jsonl").is_file() else []
+        validation = sum(r.get("split") == "validation" for r in rows)
+        rows_ok &= result.get("status") == "ok" and validation == EPOCHS and sum(r.get("split") == "test" for r in rows) == 1
+    reported = "died (killed by signal 9)" in first_out and f"pid {victim[0]}" in first_out
+    return {"trial": number, "twice": sorted(twice), "codes": (first.returncode, resume.returncode, finish.returncode), "reported": reported,
+            "rows_ok": rows_ok, "tracebacks": sum("Traceback" in text for text in (first_err, resume.stderr, finish.stderr)),
+            "children": sum(len(pids) for pids in seen.values()), "seconds": round(orphan_seconds, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        model = tiny_backbone(root / "model")
+        toy_task(root / "data")
+        spec = root / "spec.json"  # JSON is YAML
+        spec.write_text(json.dumps({
+            "name": "worker-kill", "base": {"model": str(model), "epochs": EPOCHS, "batch_size": 8, "max_length": 32, "train_size": 40,
+                                            "validation_size": 20, "progress": False},
+            "tasks": {"sst2": {"train": str(root / "data" / "train.tsv"), "dev": str(root / "data" / "dev.tsv")}},
+            "grid": {"method": ["adapter"], "seed": list(SEEDS)}, "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}}}))
+        outcomes = []
+        for number in range(1, args.trials + 1):
+            outcome = trial(number, rng, root, spec)
+            outcomes.append(outcome)
+            print(f"trial {number:2}: exit codes (first, resume, finish) {outcome['codes']}; worker death reported: "
+                  f"{'yes' if outcome['reported'] else 'no'}; run children started: {outcome['children']}; executed twice: "
+                  f"{len(outcome['twice'])}; every run ok once: {'yes' if outcome['rows_ok'] else 'NO'}", flush=True)
+    twice = sum(len(o["twice"]) for o in outcomes)
+    print(f"\ntrials: {len(outcomes)}; runs executed twice: {twice}")
+    print(f"first invocation exit codes: {sorted({o['codes'][0] for o in outcomes})} (non-zero in {sum(o['codes'][0] != 0 for o in outcomes)} "
+          f"of {len(outcomes)}); worker death reported in {sum(o['reported'] for o in outcomes)}")
+    print(f"resume exit codes: {sorted({o['codes'][1] for o in outcomes})}; finish exit codes: {sorted({o['codes'][2] for o in outcomes})}; "
+          f"every run ok with one attempt's rows: {sum(o['rows_ok'] for o in outcomes)} of {len(outcomes)}; tracebacks: "
+          f"{sum(o['tracebacks'] for o in outcomes)}")
+    return 0 if twice == 0 and all(o["codes"][0] != 0 and o["rows_ok"] for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
