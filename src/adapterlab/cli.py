@@ -299,7 +299,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     deaths: list = []
     if args.executor == "ray":
         states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command,
-                               retry_failed=args.retry_failed, rerun_changed=args.rerun_changed)
+                               retry_failed=args.retry_failed, rerun_changed=args.rerun_changed, on_worker_death=deaths.append)
     else:
         states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress,
                            retry_failed=args.retry_failed, rerun_changed=args.rerun_changed,

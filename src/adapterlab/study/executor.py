@@ -456,9 +456,10 @@ class WorkerDeath:
     pid: int
     returncode: int
     runs: tuple[str, ...]
+    reason: str | None = None  # how it died, when no exit code says it (a Ray task's error)
 
     def describe(self) -> str:
-        how = f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}"
+        how = self.reason or (f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}")
         held = f"while it ran {', '.join(self.runs)}" if self.runs else "between runs"
         return f"worker {self.worker} (pid {self.pid}) died ({how}) {held}"
 
@@ -518,7 +519,7 @@ def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: b
 
 def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
                   command: list[str] | None = None, init_kwargs: dict | None = None, retry_failed: bool = False,
-                  rerun_changed: bool = False) -> list[RunState]:
+                  rerun_changed: bool = False, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
     """Dispatch every pending run to a Ray cluster, one Ray task per run, with its resources.
 
     `out` must be on storage every node sees (a shared filesystem), as with any Ray job that
@@ -553,7 +554,15 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
 
     prints: dict = {}
     pending = [run for run in spec.runs if _needs_run(run, out / run.relative_dir, retry_failed, rerun_changed, prints) is not None]
-    ray.get([execute.remote(run, str(out)) for run in pending])
+    tasks = [(run, execute.remote(run, str(out))) for run in pending]
+    for number, (run, task) in enumerate(tasks, start=1):
+        try:
+            ray.get(task)
+        except ray.exceptions.RayError as err:  # its Ray worker died (a node lost, out of memory): the run reruns on resume
+            death = WorkerDeath(number, 0, -1, (run.relative_dir,), reason=f"its Ray task failed: {str(err).strip().splitlines()[0][:200]}")
+            logger.warning("%s", death.describe())
+            if on_worker_death:
+                on_worker_death(death)
     return run_states(spec, out)
 
 
