@@ -402,6 +402,13 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
     report = build_report(args.out)
     print(f"report of {report.runs_done}/{report.runs_planned} runs in {report.folder}/:")
+    from adapterlab.study.executor import status_of_folder
+
+    unfinished = [s for s in status_of_folder(_path(args.out)) if s.state not in ("ok", "diverged")]
+    if unfinished:  # the table's cells then average over fewer seeds than planned: said above the table
+        print(f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: {unfinished[0].state}"
+              f"{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
+              f"(`adapterlab study status {args.out}` lists them)")
     if report.stale:
         print(f"left out: {len(report.stale)} run(s) recorded with other settings than the plan's (e.g. {report.stale[0]}); "
               "`study run --rerun-changed` reruns them")

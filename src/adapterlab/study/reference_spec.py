@@ -51,6 +51,11 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str, 
         value = item.get("value")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             errors.append(f"{where}.value={value!r}: must be a number, on the tables' ×100 scale")
+        std = item.get("std")
+        if std is not None and (not isinstance(std, (int, float)) or isinstance(std, bool)):
+            errors.append(f"{where}.std={std!r}: must be a number, on the tables' ×100 scale")
+        if item.get("note") is not None and not isinstance(item["note"], str):
+            errors.append(f"{where}.note: must be a string (free text), got {type(item['note']).__name__}")
         task = item.get("task")
         if task not in columns:
             errors.append(f"{where}.task={task!r}: not a task of this study ({', '.join(columns)})")
