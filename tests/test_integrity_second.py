@@ -528,6 +528,23 @@ def test_a_study_with_a_failed_run_says_so_last_with_the_retry_command(world, tm
     assert lines[-3] == "not finished: 1 of 2 run(s)"
     assert "no-weights" in lines[-2] and ": failed (" in lines[-2] and "--retry-failed reruns it" in lines[-2]
     assert lines[-1] == f"to run them again: adapterlab study run {spec} --out {out} --inline --retry-failed"
+    assert main(["study", "report", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("INCOMPLETE: 1 planned run(s) did not finish (") and "fewer seeds than planned" in printed[1]
+
+
+def test_a_quickstart_with_a_died_run_says_so_last_and_exits_non_zero(world, tmp_path, capsys, monkeypatch):
+    import adapterlab.quickstart as quickstart
+    from adapterlab.study.executor import RunState
+
+    run = expand_spec(spec_of(world)).runs[0]
+    died = RunState(run, "failed", {"status": "failed", "reason": "died", "error": "killed by signal 9", "returncode": -9})
+    monkeypatch.setattr(quickstart, "run_quickstart", lambda **kwargs: quickstart.QuickstartResult("| table |", [died], []))
+    out = tmp_path / "quick"
+    assert main(["quickstart", "--out", str(out), "--no-progress"]) == 3
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2:] == [f"  {run.relative_dir}: died (killed by signal 9); the same command reruns it",
+                          f"to run them again: adapterlab quickstart --out {out}"]
 
 
 def test_a_summary_over_fewer_seeds_than_planned_says_so_in_its_header():
