@@ -65,30 +65,34 @@ def toy_task(folder: Path) -> None:
         (folder / name).write_text("\n".join(rows) + "\n")
 
 
-def run_children() -> dict[int, tuple[int, str]]:
-    """pid -> (process group, run folder) of every live `python -m adapterlab.study.child RUN_DIR`."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = [a for a in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
-            state, _ppid, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-        except OSError:
-            continue
-        if "adapterlab.study.child" in argv and state != "Z":
-            found[int(entry.name)] = (int(group), argv[-1])
-    return found
+def child_of(pid: int) -> tuple[int, str] | None:
+    """(start time in clock ticks, run folder) of a live `python -m adapterlab.study.child RUN_DIR`, else None."""
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if "adapterlab.study.child" not in argv or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19]), argv[-1]  # field 22 of stat: the process's start time
 
 
 def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]]) -> None:
-    """Every 20 ms: a run folder with two live children at once was executed twice."""
+    """Every 20 ms: a run folder with two live children at once was executed twice. One pass over
+    /proc is not atomic (a child may end and its successor start between two reads), so a pair
+    counts only when the earlier-started child is still alive after the pass: then both lived at
+    the moment the later one was seen."""
     while not stop.is_set():
-        folders: dict[str, list[int]] = {}
-        for pid, (_, folder) in run_children().items():
-            folders.setdefault(folder, []).append(pid)
-            seen.setdefault(folder, set()).add(pid)
-        twice.update(folder for folder, pids in folders.items() if len(pids) > 1)
+        folders: dict[str, list[tuple[int, int]]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (found := child_of(int(entry.name))) is not None:
+                folders.setdefault(found[1], []).append((found[0], int(entry.name)))
+                seen.setdefault(found[1], set()).add(int(entry.name))
+        for folder, children in folders.items():
+            if len(children) > 1:
+                started, pid = min(children)
+                if child_of(pid) == (started, folder):
+                    twice.add(folder)
         time.sleep(0.02)
 
 
