@@ -473,7 +473,7 @@ def test_a_hostile_spec_is_refused_fast_in_one_line(tmp_path, capsys, text, mess
     ({"tasks": {"sst2": {"task": {"a": 1}, "train": "x"}}}, "tasks.sst2.task: must be a string, got dict"),
     ({"tasks": {"sst2": {"train": {"a": 1}}}}, "tasks.sst2.train: must be a string, got dict"),
     ({"base": {"lora_targets": {"a": 1}}}, "lora_targets={'a': 1}: must name modules"),
-    ({"claims": [{"id": "mine", "text": {"a": 1}, "kind": "difference"}]}, "claims[0].text: must be a string, got dict"),
+    ({"claims": [{"id": "mine", "text": {"a": 1}, "kind": "difference"}]}, "claims[0].text: must be a string"),
     ({"reference": [{"task": "sst2", "method": "adapter", "value": 1.0, "note": {"a": 1}}]}, "reference[0].note: must be a string"),
 ])
 def test_a_mapping_where_a_string_belongs_is_refused(world, change, message):

@@ -95,17 +95,6 @@ def check_claims(raw: object, source: str) -> list[str]:
             errors.append(f"{where}.{unknown[0]}: unknown field; allowed: {', '.join(sorted(fields))}")
             continue
         merged = {**known.get(entry["id"], {}), **entry}
-        wrong = [key for key in ("text", "kind", "table", "axis", "paper") if merged.get(key) is not None and not isinstance(merged[key], str)]
-        if wrong:  # free text included: a mapping where a string belongs is refused
-            errors.append(f"{where}.{wrong[0]}: must be a string, got {type(merged[wrong[0]]).__name__}")
-            continue
-        value = merged.get("paper_value")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            errors.append(f"{where}.paper_value: must be a number, got {type(value).__name__}")
-            continue
-        if merged.get("rows") is not None and not isinstance(merged["rows"], list):
-            errors.append(f"{where}.rows: must be a list of row names, got {type(merged['rows']).__name__}")
-            continue
         missing = [key for key in ("text", "kind") if key not in merged]
         if missing:
             errors.append(f"{where}: claim {entry['id']!r} is not a paper claim, so it needs {' and '.join(missing)}")
