@@ -326,6 +326,8 @@ def _print_unfinished(states, out: Path, deaths: list, command: list[str]) -> in
         print(f"  {death.describe()}")
     for line in lines:
         print(f"  {line}")
+    if not lines:
+        return 3  # a worker died, and another reran its run: every run is done, but the study did not go as planned
     retry = [word for word in command if word != "--no-progress"]
     if any(s.state == "failed" and (s.result or {}).get("reason") != "died" for s in states) and "--retry-failed" not in retry:
         retry.append("--retry-failed")
