@@ -65,8 +65,9 @@ def toy_task(folder: Path) -> None:
         (folder / name).write_text("\n".join(rows) + "\n")
 
 
-def child_of(pid: int) -> tuple[int, str] | None:
-    """(start time in clock ticks, run folder) of a live `python -m adapterlab.study.child RUN_DIR`, else None."""
+def child_of(pid: int) -> tuple[int, str, int] | None:
+    """(start time in clock ticks, run folder, parent pid) of a live `python -m adapterlab.study.child
+    RUN_DIR`, else None."""
     try:
         argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0") if a]
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -74,24 +75,30 @@ def child_of(pid: int) -> tuple[int, str] | None:
         return None
     if "adapterlab.study.child" not in argv or fields[0] in ("Z", "X"):
         return None
-    return int(fields[19]), argv[-1]  # field 22 of stat: the process's start time
+    return int(fields[19]), argv[-1], int(fields[1])  # stat fields 22 and 4: start time, parent
 
 
 def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]]) -> None:
-    """Every 20 ms: a run folder with two live children at once was executed twice. One pass over
-    /proc is not atomic (a child may end and its successor start between two reads), so a pair
-    counts only when the earlier-started child is still alive after the pass: then both lived at
-    the moment the later one was seen."""
+    """Every 20 ms: a run folder with two live children at once was executed twice. A child's own
+    fork (e.g. for `git rev-parse` when it records versions) shows the same command line until it
+    execs, so a process whose parent is a run child is not another run child. One pass over /proc
+    is not atomic (a child may end and its successor start between two reads), so a pair counts
+    only when the earlier-started child is still alive after the pass: then both lived at the
+    moment the later one was seen."""
     while not stop.is_set():
-        folders: dict[str, list[tuple[int, int]]] = {}
+        found = {}
         for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and (found := child_of(int(entry.name))) is not None:
-                folders.setdefault(found[1], []).append((found[0], int(entry.name)))
-                seen.setdefault(found[1], set()).add(int(entry.name))
+            if entry.name.isdigit() and (child := child_of(int(entry.name))) is not None:
+                found[int(entry.name)] = child
+        folders: dict[str, list[tuple[int, int]]] = {}
+        for pid, (started, folder, parent) in found.items():
+            if parent not in found:
+                folders.setdefault(folder, []).append((started, pid))
+                seen.setdefault(folder, set()).add(pid)
         for folder, children in folders.items():
             if len(children) > 1:
                 started, pid = min(children)
-                if child_of(pid) == (started, folder):
+                if (child_of(pid) or (None, None))[:2] == (started, folder):
                     twice.add(folder)
         time.sleep(0.02)
 
