@@ -78,7 +78,7 @@ def child_of(pid: int) -> tuple[int, str, int] | None:
     return int(fields[19]), argv[-1], int(fields[1])  # stat fields 22 and 4: start time, parent
 
 
-def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]]) -> None:
+def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]], out: Path) -> None:
     """Every 20 ms: a run folder with two live children at once was executed twice. A child's own
     fork (e.g. for `git rev-parse` when it records versions) shows the same command line until it
     execs, so a process whose parent is a run child is not another run child. One pass over /proc
@@ -92,7 +92,7 @@ def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]]) -> 
                 found[int(entry.name)] = child
         folders: dict[str, list[tuple[int, int]]] = {}
         for pid, (started, folder, parent) in found.items():
-            if parent not in found:
+            if parent not in found and folder.startswith(f"{out}/"):  # this trial's runs, not another study's on the machine
                 folders.setdefault(folder, []).append((started, pid))
                 seen.setdefault(folder, set()).add(pid)
         for folder, children in folders.items():
@@ -107,7 +107,7 @@ def trial(number: int, rng: random.Random, root: Path, spec: Path) -> dict:
     out = root / f"trial{number}"
     command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
     stop, twice, seen = threading.Event(), set(), {}
-    watcher = threading.Thread(target=watch, args=(stop, twice, seen), daemon=True)
+    watcher = threading.Thread(target=watch, args=(stop, twice, seen, out), daemon=True)
     watcher.start()
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     victim = None
