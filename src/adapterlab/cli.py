@@ -387,11 +387,12 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     from adapterlab.report.build import assemble
-    from adapterlab.report.claims import claims_json, claims_markdown
+    from adapterlab.report.claims import claims_json, claims_markdown, decide
 
     results = []
     for folder in args.dirs:
         results.extend(assemble(_path(folder)).claims)
+    results = decide(results)  # the rows of one claims table are one family, whatever study they come from
     if not results:
         raise AdapterlabError(f"no claims: none of {', '.join(args.dirs)} has a claims block in its spec")
     print(claims_markdown(results))

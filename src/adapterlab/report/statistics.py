@@ -114,3 +114,18 @@ def fdr_adjust(p_values: list[float | None]) -> list[float | None]:
 
 
 MIN_SEEDS_FOR_VERDICT = 3  # below this a t-test's p rests on one or two differences: no verdict
+
+
+def equivalence_p(differences: list[float], margin: float) -> float | None:
+    """p of the two one-sided paired t-tests (Schuirmann 1987, statsmodels' ttost_paired) that the
+    mean difference lies inside (-margin, +margin); small p: "no difference larger than margin".
+    None with fewer than two differences. With no spread, 0 when the difference is inside, else 1."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2 or not np.all(np.isfinite(d)):
+        return None
+    if d.std(ddof=1) == 0:
+        return 0.0 if abs(d.mean()) < margin else 1.0
+    p, _, _ = ttost_paired(d, np.zeros_like(d), -margin, margin)
+    return float(p)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html as html_lib
 import io
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 
+from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import BEST, Column
-
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Cell:
     failed: int = 0
     seeds: tuple = ()  # the seed of each value (same order), when known: pairs adapter and fine-tuning runs
     chosen: str = ""  # a selected column's cell: the setting chosen on validation, e.g. "m=64 lr=0.0001"
+    evidence: tuple[RunEvidence, ...] = ()  # what each run's records say for the validity gates (report/gates.py)
+    selection: Selection | None = None  # a selected column's cell: the column chosen and its candidates
 
     def by_seed(self) -> dict:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
@@ -52,12 +55,15 @@ class Observation:
     validation: float | None = None
     status: str = "ok"
     seed: int | None = None
+    evidence: RunEvidence | None = None
 
 
-def observations_of(records) -> list[Observation]:
-    """The main table's observations: one per run record, its task as the row."""
+def observations_of(records, evidence: dict | None = None) -> list[Observation]:
+    """The main table's observations: one per run record, its task as the row; `evidence`:
+    {run folder: RunEvidence} for the validity gates."""
+    evidence = evidence or {}
     return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
-                        r.result.status, r.seed) for r in records]
+                        r.result.status, r.seed, evidence.get(r.folder)) for r in records]
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
             reference=_reference_for(reference or [], row, column),
             diverged=sum(o.status == "diverged" for o in items),
             failed=sum(o.status == "failed" for o in items),
+            evidence=tuple(o.evidence for o in ok if o.evidence is not None),
         )
     columns.sort(key=lambda column: column.sort_key)
     table = Table(title, metric_by_row, columns, cells, row_header=shape.get("row_header", "task"))
@@ -162,7 +169,8 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             best = max(statistics.mean(cells[(row, c)].validation) for c in candidates)
             chosen = min((c for c in candidates if statistics.mean(cells[(row, c)].validation) == best), key=lambda c: c.sort_key)
             own = _reference_for(reference or [], row, selected)
-            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select))
+            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select),
+                                                         selection=Selection(chosen, tuple(candidates), tuple(select)))
         if any((row, selected) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in members) + 1, selected)
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
@@ -315,18 +323,27 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"Adapter (or PEFT method) minus fine-tuning, and PEFT method minus adapters (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
-                      f"(bootstrap beside it); q = Benjamini-Hochberg within each family (per setting, selected on validation, "
-                      f"average rows); a verdict needs q < {ALPHA} and at least {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power "
-                      "at the observed effect",
-                  "", f"| {table.row_header} | adapter column | vs | n | difference | test | p | Wilcoxon p | family | q | 95% CI | bootstrap CI | "
-                      "verdict | seeds for 80% power |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for s in table.significance:
-            lines.append(f"| {s['task']} | {s['adapter']} | {s['finetune']} | {s['n']} | {s['difference']:+.2f} | {'paired t' if s['paired'] else 'Welch'} | "
-                         f"{_p(s['p'])} | {_p(s['p_wilcoxon'])} | {s['family']} | {_p(s['q'])} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] | "
-                         f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}] | {s['verdict']} | {_seeds(s['seeds_needed'])} |")
+        lines += ["", SIGNIFICANCE_CAPTION, "", "| " + " | ".join([table.row_header, *SIGNIFICANCE_HEADER]) + " |",
+                  "|" + "---|" * (len(SIGNIFICANCE_HEADER) + 1)]
+        lines += ["| " + " | ".join(_significance_cells(s)) + " |" for s in table.significance]
     return "\n".join(lines) + "\n"
+
+
+SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",
+                       "seeds for 80% power", "gates")
+SIGNIFICANCE_CAPTION = (f"Each method column minus the column it is tested against (×100; the vs column names it): paired over shared seeds, else "
+                        f"Welch; 95% CI from the t distribution (bootstrap beside it); q = Benjamini-Hochberg within each family (per "
+                        f"setting, selected on validation, average rows; a comparison with adapters is a family of its own); a verdict "
+                        f"needs q < {ALPHA}, at least {MIN_SEEDS_FOR_VERDICT} seeds and both cells past the validity gates (edge of the "
+                        f"grid, not converged, did not learn: else no verdict, and the gates column says why); seeds for 80% power at "
+                        f"the observed effect")
+
+
+def _significance_cells(s: dict) -> list[str]:
+    """One significance test as the text of its row (every format uses these cells)."""
+    return [str(s["task"]), s["adapter"], s["finetune"], str(s["n"]), f"{s['difference']:+.2f}", "paired t" if s["paired"] else "Welch",
+            _p(s["p"]), _p(s["p_wilcoxon"]), s["family"], _p(s["q"]), f"[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]",
+            f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}]", s["verdict"], _seeds(s["seeds_needed"]), "; ".join(s.get("gate_detail") or []) or "–"]
 
 
 def _p(value: float | None) -> str:
@@ -374,12 +391,7 @@ def to_html(table: Table) -> str:
                    for items in body)
     html = f"<h3>{table.title}</h3><p>{_caption(table)}</p><table><tr>{head}</tr>{rows}</table>"
     if table.significance:
-        rows = "".join(
-            f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['n']}</td><td>{s['difference']:+.2f}</td><td>{'paired t' if s['paired'] else 'Welch'}</td>"
-            f"<td>{_p(s['p'])}</td><td>{_p(s['p_wilcoxon'])}</td><td>{_p(s['q'])}</td><td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td>"
-            f"<td>{s['verdict']}</td><td>{_seeds(s['seeds_needed'])}</td></tr>" for s in table.significance
-        )
-        html += (f"<h4>Adapter vs fine-tuning</h4><p>paired over shared seeds, else Welch; q: Benjamini-Hochberg within each family "
-                 f"(per setting, selected, average); a verdict needs {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power at α={ALPHA}</p><table><tr><th>{table.row_header}</th><th>adapter</th><th>n</th>"
-                 f"<th>difference</th><th>test</th><th>p</th><th>Wilcoxon p</th><th>q</th><th>95% CI</th><th>verdict</th><th>seeds for 80% power</th></tr>{rows}</table>")
+        head = "".join(f"<th>{h}</th>" for h in (table.row_header, *SIGNIFICANCE_HEADER))
+        rows = "".join("<tr>" + "".join(f"<td>{html_lib.escape(cell)}</td>" for cell in _significance_cells(s)) + "</tr>" for s in table.significance)
+        html += f"<h4>{html_lib.escape(table.title)}: comparisons</h4><p>{html_lib.escape(SIGNIFICANCE_CAPTION)}</p><table><tr>{head}</tr>{rows}</table>"
     return html

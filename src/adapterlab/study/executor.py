@@ -292,7 +292,7 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     plan = {"name": spec.name, "description": spec.description, "source": spec.source, "command": command,
             "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
             "reference": spec.reference, "report": dataclasses.asdict(spec.report), "analysis": spec.analysis.to_dict(),
-            "claims": spec.claims}
+            "claims": spec.claims, "gates": spec.gates.to_dict()}
     write_json_atomic(out / PLAN_FILE, plan)
 
 

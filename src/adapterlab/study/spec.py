@@ -40,12 +40,13 @@ from adapterlab.study.method_checks import check_methods_fit
 from adapterlab.study.yaml_numbers import load_yaml
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
+from adapterlab.study.gates_spec import GateOptions, check_gates
 from adapterlab.study.claims_spec import check_claims
 from adapterlab.study.reference_spec import check_reference
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
 
-TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims"}
+TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims", "gates"}
 # Axes that are not RunConfig fields by the same name.
 SPECIAL_AXES = {"task", "adapter_size"}
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -90,6 +91,7 @@ class StudySpec:
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str = ""
     claims: list = field(default_factory=list)  # the claims block as written (ids or definitions)
+    gates: GateOptions = field(default_factory=GateOptions)  # the validity gates its verdicts pass (report/gates.py)
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_files: bool = True) -> StudySpec:
@@ -186,6 +188,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     errors.extend(check_report(raw.get("report"), source))
     errors.extend(check_claims(raw.get("claims"), source))
+    errors.extend(check_gates(raw.get("gates"), source))
     # go on: the runs' own settings are checked too, so that every problem is reported at once
 
     runs: list[PlannedRun] = []
@@ -250,7 +253,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if errors:
         raise AdapterlabError("\n".join(errors))
     return StudySpec(name, str(raw.get("description", "")), runs, reference, ReportOptions.from_raw(raw.get("report")),
-                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []))
+                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []), GateOptions.from_raw(raw.get("gates")))
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
