@@ -14,7 +14,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
 from adapterlab.report.cost import cost_markdown
-from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
+from adapterlab.report.analysis_tables import crosslingual_tables, is_sequential, rsa_records, rsa_table
 from adapterlab.report.claims import ClaimResult, claims_html, claims_json, claims_markdown, evaluate_claims
 from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
 from adapterlab.study.gates_spec import GateOptions
@@ -97,7 +97,7 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
     return curves
 
 
-def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT) -> list[Table]:
+def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> list[Table]:
     """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
     tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested); a
     selected column holds the runs the main table selects (by their best validation metric)."""
@@ -110,12 +110,13 @@ def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] 
             by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, curve.validation,
                                                        seed=curve.seed))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
-    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations,
+    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations, anytime=anytime,
                         caption=caption.format("averaged" if statistic == "mean" else "at its best"), select=select)
             for statistic, observations in by_statistic.items() if observations]
 
 
-def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail) -> Table | None:
+def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail,
+                          anytime: bool = False) -> Table | None:
     """Claim C6's quantity per run: its best validation metric minus the mean of the next `window`
     evaluations (gates.fall_after_best): how far it falls once past its best. Table 6's own
     numbers (best and mean over ALL evaluations) mix the rise before the best into the mean, so
@@ -129,7 +130,7 @@ def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT
             observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, fall / 100.0, curve.validation,
                                             seed=curve.seed, evidence=curve.evidence))
     title = f"fall of the validation metric after its best (best minus the mean of the next {window} evaluations)"
-    return build_table(title, observations, select=select) if observations else None
+    return build_table(title, observations, select=select, anytime=anytime) if observations else None
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,10 @@ class StudyTables:
         table's tests gated (report/gates.py)."""
         named = {"main": self.main, **{f"crosslingual:{task}": t for task, t in self.transfer.items()}}
         select = report_select(self.plan)
-        rsa = rsa_table(self.similarity, select)
+        rsa = rsa_table(self.similarity, select, self.context.sequential)
         if rsa is not None:
             named["rsa"] = rsa
-        gap = overfitting_gap_table(self.curves, select, self.context.options.tail)
+        gap = overfitting_gap_table(self.curves, select, self.context.options.tail, self.context.sequential)
         if gap is not None:
             named["overfitting_gap"] = gap
         return {name: gate_significance(table, name, self.context) for name, table in named.items()}
@@ -181,13 +182,14 @@ def assemble(out: Path) -> StudyTables:
     select = report_select(plan)
     curves = _curves(records)
     evidence = {curve.folder: curve.evidence for curve in curves}
-    main = build_table(title, observations_of(records, evidence), plan.get("reference"), select=select)
+    sequential = is_sequential(plan)
+    main = build_table(title, observations_of(records, evidence), plan.get("reference"), select=select, anytime=sequential)
     rsa = (plan.get("analysis") or {}).get("rsa")
-    context = GateContext(main, gate_options(plan), rsa.get("task") if isinstance(rsa, dict) else None, select)
+    context = GateContext(main, gate_options(plan), rsa.get("task") if isinstance(rsa, dict) else None, select, sequential)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = {task: gate_significance(t, f"crosslingual:{task}", context) for task, t in crosslingual_tables(out, plan).items()}
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
-    overfitting = [gate_significance(t, "main", context) for t in overfitting_tables(curves, title, select)]
+    overfitting = [gate_significance(t, "main", context) for t in overfitting_tables(curves, title, select, sequential)]
     tables = StudyTables(plan, records, stale, gate_significance(main, "main", context), transfer, similarity, curves, overfitting, [],
                          context)
     try:

@@ -25,6 +25,7 @@ from adapterlab.report.statistics import (
     ALPHA,
     MAX_SEEDS,
     MIN_SEEDS_FOR_VERDICT,
+    anytime_paired,
     equivalence_p,
     fdr_adjust,
     paired_comparison,
@@ -58,6 +59,7 @@ class ClaimResult:
     gates: GateReport = GateReport()
     cells: tuple[str, ...] = ()  # the compared cells, "row: column [chosen]"
     sequential: bool = False  # its seeds were added by the sequential rule (study policy)
+    compared: tuple = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
 
     @property
     def gate(self) -> list[str] | None:
@@ -68,12 +70,15 @@ class _Gathered:
     """The cells one comparison uses, and what their gates say."""
 
     def __init__(self, claim: Claim, context: GateContext):
-        self.claim, self.context, self.trips, self.cells = claim, context, [], []
+        self.claim, self.context, self.trips, self.cells, self.compared = claim, context, [], [], []
 
     def add(self, table: Table, rows: list, column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
         for row in rows:
             cell = table.cells.get((row, column))
             self.cells.append(f"{table.row_name(row)}: {column.name}" + (f" [{cell.chosen}]" if cell is not None and cell.chosen else ""))
+            task = self.context.main_cell(self.claim.table, row, column)[0]
+            if (task, column) not in self.compared:
+                self.compared.append((task, column))
             for trip in self.context.trips(self.claim.table, row, column, learn(row) if callable(learn) else learn):
                 if trip not in self.trips:
                     self.trips.append(trip)
@@ -113,18 +118,20 @@ def _seed_means(table: Table, column: Column, rows: list) -> dict:
 def _result(claim: Claim, study: str, a: dict, b: dict, detail: str, gathered: _Gathered) -> ClaimResult:
     """Paired comparison of per-seed values a[s] - b[s]; the verdict waits for decide()."""
     shared = sorted(set(a) & set(b), key=str)
-    common = {"gates": gathered.report(), "cells": tuple(gathered.cells)}
+    common = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
     if len(shared) < 2:
         value = statistics.mean(a[s] - b[s] for s in shared) if shared else None
         return ClaimResult(claim, study, value, None, None, len(shared), None, "pending", None, f"{detail}; {len(shared)} shared seed(s)",
                            **common)
     differences = [a[s] - b[s] for s in shared]
-    comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared])
+    sequential = gathered.context.sequential
+    comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared], anytime=sequential)
+    p_equivalence = anytime_paired(differences, margin=claim.margin)[3] if sequential else equivalence_p(differences, claim.margin)
     few = len(shared) < MIN_SEEDS_FOR_VERDICT
     return ClaimResult(claim, study, comparison.difference, comparison.ci_low, comparison.ci_high, len(shared), comparison.p, "pending",
                        comparison.seeds_needed, f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}" if few else detail,
-                       p_equivalence=equivalence_p(differences, claim.margin), sd=comparison.sd,
-                       seeds_needed_paper=_at_paper(claim, comparison.sd), **common)
+                       p_equivalence=p_equivalence, sd=comparison.sd, seeds_needed_paper=_at_paper(claim, comparison.sd),
+                       sequential=sequential, **common)
 
 
 def _at_paper(claim: Claim, sd: float | None) -> int | None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.data.tasks import LOWER_IS_BETTER
+from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.study.gates_spec import GateOptions
 
 # The test-set score that is 0 for every constant predictor, per task kind (by the metric keys
@@ -75,17 +76,14 @@ def run_evidence(result, rows: list[dict], seed: Any = None) -> RunEvidence:
     test = result.test or {}
     chance, chance_name = next(((100.0 * test[key], name) for key, name in CHANCE_SCORES if isinstance(test.get(key), (int, float))),
                                (None, None))
-    stop = (result.extra or {}).get("stop_reason") if hasattr(result, "extra") else None
-    stop = getattr(result, "stop_reason", None) or stop
+    stop = result.stop_reason or (result.extra or {}).get("stop_reason")
     if not values:
         return RunEvidence(seed, 0, True, None, stop, chance, chance_name, None)
     best_index = next((i for i, r in enumerate(evaluations) if r.get("step") == result.best_step and r.get("epoch") == result.best_epoch), None)
     if best_index is None:  # no best recorded: the first evaluation at the best value
         best_index = max(range(len(values)), key=lambda i: (sign * values[i], -i))
-    last_epoch = evaluations[-1].get("epoch")
-    earlier = [i for i, r in enumerate(evaluations) if r.get("epoch") is not None and last_epoch is not None and r["epoch"] < last_epoch]
-    reference = earlier[-1] if earlier else (0 if len(values) > 1 else None)
-    gain = None if reference is None else sign * (values[-1] - values[reference])
+    gain = last_epoch_gain(evaluations, metric)
+    gain = None if gain is None else 100.0 * gain
     return RunEvidence(seed, len(values), best_index == len(values) - 1, gain, stop, chance, chance_name, values[best_index],
                        tuple(values[best_index + 1:]))
 
@@ -204,6 +202,7 @@ class GateContext:
     options: GateOptions = GateOptions()
     rsa_task: str | None = None
     select: tuple[str, ...] = ()  # the axes chosen on validation (report.select)
+    sequential: bool = False  # seeds were added while comparisons were undecided: anytime-valid tests (policy.seeds)
 
     def main_cell(self, table: str, row: Any, column: Any) -> tuple[Any, Any]:
         if self.main is None:

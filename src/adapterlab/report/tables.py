@@ -34,6 +34,9 @@ class Cell:
     def by_seed(self) -> dict:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
 
+    def validation_by_seed(self) -> dict:
+        return dict(zip(self.seeds, self.validation)) if self.seeds and len(self.seeds) == len(self.validation) else {}
+
     @property
     def mean(self) -> float:
         return statistics.mean(self.values) if self.values else float("nan")
@@ -99,7 +102,7 @@ def percent(value: float | None) -> float | None:
 
 
 def build_table(title: str, observations: list[Observation], reference: list[dict] | None = None, average_row: bool = True,
-                select: tuple[str, ...] = ("adapter_size",), **shape) -> Table:
+                select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape) -> Table:
     """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
     (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
     (average_row: off where rows are not tasks) and the adapter-vs-fine-tuning tests.
@@ -130,7 +133,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
     table = add_selected_columns(table, select, reference)
     if average_row:
         table = add_average_row(table)
-    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
+    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table, anytime=anytime), **shape)
 
 
 def _reference_for(reference: list[dict], row: Any, column: Column) -> float | None:
@@ -166,14 +169,26 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
             if not candidates:
                 continue
-            best = max(statistics.mean(cells[(row, c)].validation) for c in candidates)
-            chosen = min((c for c in candidates if statistics.mean(cells[(row, c)].validation) == best), key=lambda c: c.sort_key)
+            score = _selection_scores(row, candidates, cells)
+            best = max(score.values())
+            chosen = min((c for c in candidates if score[c] == best), key=lambda c: c.sort_key)
             own = _reference_for(reference or [], row, selected)
             cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select),
                                                          selection=Selection(chosen, tuple(candidates), tuple(select)))
         if any((row, selected) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in members) + 1, selected)
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
+
+
+def _selection_scores(row: Any, candidates: list[Column], cells: dict) -> dict[Column, float]:
+    """Each candidate's mean validation metric, over the seeds every candidate has when all know
+    their seeds: a point that got more seeds (policy.seeds adds them to the chosen point only)
+    is compared with the others on the same seeds, so adding seeds never changes the choice."""
+    by_seed = [cells[(row, c)].validation_by_seed() for c in candidates]
+    shared = set.intersection(*(set(m) for m in by_seed)) if all(by_seed) else set()
+    if shared:
+        return {c: statistics.mean(m[s] for s in shared) for c, m in zip(candidates, by_seed)}
+    return {c: statistics.mean(cells[(row, c)].validation) for c in candidates}
 
 
 def add_average_row(table: Table) -> Table:
@@ -224,7 +239,7 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 
 
-def significance_tests(table: Table, seed: int = 0) -> list[dict]:
+def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[dict]:
     """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
     paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
     least two are shared, else Welch's t-test and a bootstrap CI. The family of one table is
@@ -242,7 +257,7 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
             ours, theirs = a.by_seed(), f.by_seed()
             shared = sorted(set(ours) & set(theirs), key=str)
             if len(shared) >= 2:
-                comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed)
+                comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed, anytime)
             else:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
             tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "method": column.method,

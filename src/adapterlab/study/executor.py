@@ -62,6 +62,18 @@ LEASE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
+class RunLimits:
+    """A time budget: no run starts unless it would finish by `deadline` (time.time()), judged by
+    `estimates` (relative run folder -> seconds; a run without one is started)."""
+
+    deadline: float
+    estimates: dict = dataclasses.field(default_factory=dict)
+
+    def allows(self, run: PlannedRun) -> bool:
+        return time.time() + self.estimates.get(run.relative_dir, 0.0) <= self.deadline
+
+
+@dataclass(frozen=True)
 class RunState:
     run: PlannedRun
     state: str  # "ok", "diverged", "failed", "running", "pending", "changed" (finished with other settings)
@@ -292,7 +304,7 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     plan = {"name": spec.name, "description": spec.description, "source": spec.source, "command": command,
             "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
             "reference": spec.reference, "report": dataclasses.asdict(spec.report), "analysis": spec.analysis.to_dict(),
-            "claims": spec.claims, "gates": spec.gates.to_dict()}
+            "claims": spec.claims, "gates": spec.gates.to_dict(), "policy": spec.policy.to_dict()}
     write_json_atomic(out / PLAN_FILE, plan)
 
 
@@ -392,7 +404,7 @@ def threads_per_worker(workers: int) -> int | None:
 
 
 def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
+                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
     """Claim and run every run that needs it, one at a time. Ctrl-C (KeyboardInterrupt) kills the
     run in flight with its child process and releases its claim; the run has no result and reruns."""
     prints: dict = {}
@@ -404,6 +416,8 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
                 token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
                 release(run_dir, token) if token else None
             continue
+        if limits is not None and not limits.allows(run):
+            continue  # would not finish within the budget: left pending, for a later `study run`
         token = try_claim(run_dir)
         if not token:
             continue
@@ -420,7 +434,7 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
 
 
 def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
+            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
     """A worker process of run_study. It starts with SIGINT ignored (so a Ctrl-C while it imports
     prints no traceback) and stops at the first SIGINT (the terminal's Ctrl-C) or SIGTERM (sent by
     the main process); the main process reports the interruption once."""
@@ -442,7 +456,7 @@ def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | N
             import torch
 
             torch.set_num_threads(threads)
-        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed, isolation)
+        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed, isolation, limits)
     except KeyboardInterrupt:
         return
 
@@ -472,7 +486,8 @@ def select_runs(spec: StudySpec, only: dict[str, str] | None) -> StudySpec:
 
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
               progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
-              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None) -> list[RunState]:
+              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None,
+              limits: RunLimits | None = None) -> list[RunState]:
     """Run every pending run of the study with `workers` local worker processes, each run in a
     child process of its own (isolation="process") or in the worker itself ("inline").
 
@@ -488,7 +503,7 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
     with _sigterm_as_interrupt():  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
-        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation)
+        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation, limits)
 
 
 @contextlib.contextmanager
@@ -510,13 +525,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str) -> list[RunState]:
+def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str,
+                 limits: RunLimits | None = None) -> list[RunState]:
     if workers == 1:
-        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
+        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation, limits)  # Ctrl-C reaches the caller
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation), daemon=False)
+    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation, limits), daemon=False)
                  for _ in range(workers)]
     try:
         with _sigint_ignored():  # inherited by the workers until they install their own handler
