@@ -232,6 +232,9 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateCo
         return {c.labels()[axis]: c for c in found if BEST not in c.labels().values()}
 
     a, b = columns_by_value(claim.a), columns_by_value(claim.b)
+    shared = set(a) & set(b)
+    if len(shared) >= 2:  # the same grid for both sides (a bracketed grid may have grown one side further)
+        a, b = {v: c for v, c in a.items() if v in shared}, {v: c for v, c in b.items() if v in shared}
     if len(a) < 2 or len(b) < 2:
         return _not_applicable(claim, study, f"needs two values of {axis} for a and for b")
     for side, columns in (("a", a), ("b", b)):
@@ -256,8 +259,14 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateCo
                                                     for t in run_trips(selected.evidence, "", context.options))
 
             gathered.add(table, rows, column, learn)
+    values = ", ".join(_fmt_value(v) for v in sorted(a, key=lambda v: (isinstance(v, str), v)))
+    grid = f"the {axis} values both have ({values})" if set(a) == set(b) else f"{len(b)} values of b, {len(a)} of a"
     return _result(claim, study, _spread_by_seed(table, list(b.values()), rows), _spread_by_seed(table, list(a.values()), rows),
-                   f"std over {axis} of b ({len(b)} values) minus of a ({len(a)} values)", gathered)
+                   f"std over {axis} of b minus of a, over {grid}", gathered)
+
+
+def _fmt_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _difference_by_seed(table: Table, a: Column, b: Column, rows: list) -> dict:
