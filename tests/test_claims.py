@@ -1,46 +1,133 @@
-"""Claims as checks: each kind on a fixture where it is supported, one where it is contradicted
-and one where it is inconclusive; the shipped paper claims validate; the CLI."""
+"""Claims as checks: each kind on a fixture where it is supported, contradicted, equivalent or
+inconclusive; the validity gates (edge, not converged, did not learn, no tail) on fixtures with
+the right answer; one family per claims table; the shipped paper claims validate; the CLI."""
 
 import dataclasses
 from pathlib import Path
 
 import pytest
 
-from adapterlab.report.claims import evaluate_claim
-from adapterlab.report.tables import build_table, observations_of
+from adapterlab.report.claims import GateContext, decide, evaluate_claim, evaluate_claims, measure_claim
+from adapterlab.report.gates import run_evidence
+from adapterlab.report.tables import Observation, build_table, observations_of
 from adapterlab.runs import RunRecord, RunResult
 from adapterlab.setting import Setting
 from adapterlab.study.claims_spec import Claim, check_claims, paper_claims, resolve_claims
+from adapterlab.study.gates_spec import GateOptions, check_gates
 
 
-def record(task, method, seed, test, **labels):
+def record(task, method, seed, test, validation=None, **labels):
     full = {"task": task, "method": method, **({"adapter_size": 64} if method == "adapter" else {}), **labels}
-    return RunRecord(Setting.from_labels(full), RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=test),
-                     Path("."), seed)
+    validation = test if validation is None else validation
+    return RunRecord(Setting.from_labels(full), RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=validation),
+                     Path(f"{task}-{method}-{seed}-{sorted(labels.items())}"), seed)
 
 
-def table_of(records, select=("adapter_size",)):
-    return build_table("t", observations_of(records), select=select)
+def evidenced(rec, curve, mcc=0.5):
+    """A record with a validation curve (accuracy per epoch) and a test MCC, as metrics.jsonl and
+    result.json would hold them; the best checkpoint is the first best evaluation."""
+    best = max(range(len(curve)), key=lambda i: (curve[i], -i))
+    result = dataclasses.replace(rec.result, best_epoch=best + 1, best_step=10 * (best + 1), test={"accuracy": rec.result.test_metric, "mcc": mcc},
+                                 validation_metric=curve[best])
+    rows = [{"split": "validation", "at": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v} for i, v in enumerate(curve)]
+    return dataclasses.replace(rec, result=result), run_evidence(result, rows, rec.seed)
+
+
+def table_of(records, select=("adapter_size",), evidence=None):
+    return build_table("t", observations_of(records, evidence), select=select)
 
 
 C2 = Claim.from_dict({"id": "C2", **paper_claims()["C2"]})
+PLATEAU = [0.70, 0.80, 0.82, 0.81, 0.815]  # peaked at epoch 3, flat after: converged
 
 
-@pytest.mark.parametrize("gap, noise, verdict", [(0.03, 0.002, "supported"), (-0.03, 0.002, "contradicted"), (0.002, 0.02, "inconclusive")])
+def _pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("adapter_size",)):
+    """SST-2 adapter and fine-tuning runs over 5 seeds, each with a curve; `rates`: {method: [(lr, validation bonus)]}."""
+    records, evidence = [], {}
+    rates = rates or {"adapter": [(None, 0.0)], "finetune": [(None, 0.0)]}
+    for method, grid in rates.items():
+        for lr, bonus in grid:
+            for seed in range(5):
+                wobble = noise * ((seed * 7) % 5 - 2) if method == "adapter" else 0.0
+                test = 0.70 + 0.01 * seed + (gap + wobble if method == "adapter" else 0.0) + bonus
+                extra = {"lr": lr} if lr is not None else {}
+                curve = [v + bonus for v in (curves or {}).get(method, PLATEAU)]
+                rec, ev = evidenced(record("sst2", method, seed, test, **extra), curve, mcc[0] if method == "adapter" else mcc[1])
+                records.append(rec)
+                evidence[rec.folder] = ev
+    return table_of(records, select, evidence)
+
+
+@pytest.mark.parametrize("gap, noise, verdict", [(0.03, 0.002, "supported"), (-0.03, 0.002, "contradicted"), (0.001, 0.001, "equivalent"),
+                                                 (0.002, 0.02, "inconclusive")])
 def test_difference_claim(gap, noise, verdict):
-    records = []
-    for task in ("chemprot", "sciie"):
-        for seed in range(5):
-            wobble = noise * ((seed * 7) % 5 - 2)
-            records += [record(task, "finetune", seed, 0.70 + 0.01 * seed), record(task, "adapter", seed, 0.70 + 0.01 * seed + gap + wobble)]
-    result = evaluate_claim(C2, table_of(records), "s")
-    assert result.verdict == verdict and result.n == 5
+    result = evaluate_claim(C2, _pair_world(gap, noise), "s")
+    assert result.verdict == verdict and result.n == 5 and result.gate is None
     assert result.value == pytest.approx(100 * gap, abs=0.5)
     if verdict == "inconclusive":
         assert result.seeds_needed is not None and result.seeds_needed > 5
+        assert result.seeds_needed_paper is not None  # at the paper's +1.9 with our spread
+    if verdict == "equivalent":  # the 90% CI inside ±1 point: the two one-sided tests say so
+        assert result.q_equivalence < 0.05 and result.p > 0.05
 
 
-@pytest.mark.parametrize("small, large, verdict", [(0.05, 0.01, "supported"), (0.01, 0.05, "contradicted"), (0.02, 0.02, "inconclusive")])
+def test_a_best_checkpoint_at_the_last_evaluation_with_a_rising_tail_gets_no_verdict():
+    rising = [0.60, 0.70, 0.78]  # still +8 points over the last epoch, best at the end
+    result = evaluate_claim(C2, _pair_world(0.03, 0.002, curves={"finetune": rising}), "s")
+    assert result.verdict == "no verdict" and result.gate == ["not converged"]
+    assert "best at the last evaluation in 5 of 5 seeds" in result.gates.text() and "+8.0 points" in result.gates.text()
+    # a rise below the tolerance is a plateau reached at the end: converged enough
+    flat = [0.60, 0.80, 0.802]
+    assert evaluate_claim(C2, _pair_world(0.03, 0.002, curves={"finetune": flat}), "s").verdict == "supported"
+    # the run's own record says it converged (convergence stopping): no curve reading overrides it
+    (rec, _), rows = evidenced(record("sst2", "finetune", 0, 0.7), rising), []
+    stopped = run_evidence(dataclasses.replace(rec.result, extra={"stop_reason": "converged"}), rows)
+    assert not stopped.not_converged(0.5)
+
+
+def test_a_cell_at_the_majority_class_did_not_learn():
+    result = evaluate_claim(C2, _pair_world(-0.2, 0.002, mcc=(0.02, 0.6)), "s")
+    assert result.verdict == "no verdict" and result.gate == ["did not learn"]
+    assert "MCC ×100 2.0 over 5 seeds" in result.gates.text()
+
+
+def test_a_grid_edge_selection_gets_no_verdict_and_an_interior_one_passes():
+    select = ("lr", "adapter_size")
+    edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(2e-5, 0.0), (5e-5, 0.05)]}  # the top rate wins
+    result = evaluate_claim(C2, _pair_world(0.03, 0.002, rates=edge, select=select), "s")
+    assert result.verdict == "no verdict" and result.gate == ["edge"]
+    assert "lr 0.001 is the top of its grid {0.0001, 0.001}" in result.gates.text()
+    assert "lr 5e-05 is the top of its grid {2e-05, 5e-05}" in result.gates.text()
+    interior = {"adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)], "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)]}
+    passed = evaluate_claim(C2, _pair_world(0.03, 0.002, rates=interior, select=select), "s")
+    assert passed.verdict == "supported" and passed.gate is None
+    assert any("[m=64 lr=0.0003]" in cell for cell in passed.cells)  # the report names the compared cells
+    off = GateContext(_pair_world(0.03, 0.002, rates=edge, select=select), GateOptions(edge=False), select=select)
+    (quiet,) = evaluate_claims([C2], {"main": off.main}, "s", context=off)
+    assert quiet.verdict == "supported" and quiet.gates.off == ("edge",)  # switched off, and said so
+
+
+def test_a_trend_claim_compares_the_selected_columns_at_each_size():
+    """Two rates per method and size: the trend uses the validation-selected column at each k, not
+    the last rate in column order (which would give the opposite sign here)."""
+    claim = Claim.from_dict({"id": "C3", **paper_claims()["C3"]})
+    records, evidence = [], {}
+    for k, gap in ((1000, 0.05), (5000, 0.01)):
+        for method in ("adapter", "finetune"):
+            for lr, good in ((1e-4, True), (1e-3, False)) if method == "adapter" else ((2e-5, True), (5e-5, False)):
+                for seed in range(5):
+                    base = 0.6 + 0.01 * seed + (0.1 if k == 5000 else 0)
+                    # the rejected (worse on validation) columns carry a reversed gap
+                    test = base + (gap if good else 0.08 - gap) + 0.002 * ((seed * 3) % 4) if method == "adapter" else base
+                    rec, ev = evidenced(record("sst2", method, seed, test, train_size=k, lr=lr), [v + (0.05 if good else 0) for v in PLATEAU])
+                    records.append(rec)
+                    evidence[rec.folder] = ev
+    result = evaluate_claim(claim, table_of(records, ("lr", "adapter_size"), evidence), "s")
+    assert result.value == pytest.approx(4.0, abs=0.3) and result.verdict == "no verdict"  # 2 rates: the chosen one is at an edge
+    assert "k=1000 adapter m=best lr=best" in result.detail and "k=5000 finetune lr=best" in result.detail
+
+
+@pytest.mark.parametrize("small, large, verdict", [(0.05, 0.01, "supported"), (0.01, 0.05, "contradicted"), (0.02, 0.02, "equivalent")])
 def test_trend_claim(small, large, verdict):
     claim = Claim.from_dict({"id": "C3", **paper_claims()["C3"]})
     records = []
@@ -52,7 +139,7 @@ def test_trend_claim(small, large, verdict):
     assert evaluate_claim(claim, table_of(records), "s").verdict == verdict
 
 
-@pytest.mark.parametrize("spreads, verdict", [((0.002, 0.05), "supported"), ((0.05, 0.002), "contradicted"), ((0.02, 0.021), "inconclusive")])
+@pytest.mark.parametrize("spreads, verdict", [((0.002, 0.05), "supported"), ((0.05, 0.002), "contradicted"), ((0.02, 0.021), "equivalent")])
 def test_spread_claim(spreads, verdict):
     claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
     adapter_spread, finetune_spread = spreads
@@ -65,16 +152,59 @@ def test_spread_claim(spreads, verdict):
     assert evaluate_claim(claim, table_of(records, select=()), "s").verdict == verdict
 
 
+def test_a_spread_claim_gates_undertrained_low_rates_but_scores_a_collapse_above_the_choice():
+    claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
+
+    def world(adapter_low_mcc, finetune_high_mcc):
+        records, evidence = [], {}
+        for method, rates in (("adapter", (3e-5, 3e-4, 1e-3)), ("finetune", (3e-5, 1e-4, 3e-4))):
+            for i, lr in enumerate(rates):
+                for seed in range(5):
+                    mcc = adapter_low_mcc if (method, i) == ("adapter", 0) else finetune_high_mcc if (method, i) == ("finetune", 2) else 0.6
+                    test = 0.5 if mcc < 0.05 else 0.8 + 0.002 * seed
+                    rec, ev = evidenced(record("sst2", method, seed, test, lr=lr), [v + (0.03 if i == 1 else 0) for v in PLATEAU], mcc)
+                    records.append(rec)
+                    evidence[rec.folder] = ev
+        table = table_of(records, ("lr", "adapter_size"), evidence)
+        return evaluate_claims([claim], {"main": table}, "s", context=GateContext(table, select=("lr", "adapter_size")))[0]
+
+    low = world(0.01, 0.6)  # adapters at 3e-5, below their chosen 3e-4, stay at the majority class
+    assert low.verdict == "no verdict" and low.gate == ["did not learn"] and "adapter m=64 lr=3e-05" in low.gates.text()
+    collapse = world(0.6, 0.01)  # fine-tuning collapses at 3e-4, above its chosen 1e-4: the claim's own phenomenon
+    assert collapse.verdict == "supported" and collapse.gate is None
+
+
 @pytest.mark.parametrize("gaps, verdict", [((0.05, 0.06, 0.07), "supported"), ((0.05, -0.06, 0.07), "contradicted"), ((0.05, 0.0005, 0.07), "inconclusive")])
-def test_every_row_claim(gaps, verdict):
+def test_every_row_claim_over_the_encoder_layers(gaps, verdict):
+    """C1 tests layers 1..N; the embeddings row (layer 0, no difference at all) is not a row of the
+    claim, so it cannot sink it."""
     claim = Claim.from_dict({"id": "C1", **paper_claims()["C1"]})
-    records = []
-    for layer, gap in enumerate(gaps):
+    observations = []
+    for layer, gap in enumerate((0.0, *gaps)):
         for seed in range(5):
             base = 0.5 + 0.01 * seed
-            records += [record(f"layer{layer}", "finetune", seed, base), record(f"layer{layer}", "adapter", seed, base + gap + 0.002 * ((seed * 3) % 5 - 2))]
-    claim = dataclasses.replace(claim, table="main")
-    assert evaluate_claim(claim, table_of(records), "s").verdict == verdict
+            for method, value in (("finetune", base), ("adapter", base + gap + (0.002 * ((seed * 3) % 5 - 2) if layer else 0))):
+                column = Setting.from_labels({"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})}).column
+                observations.append(Observation(layer, column, "rsa", value, seed=seed))
+    table = build_table("rsa", observations, average_row=False, row_header="layer")
+    result = evaluate_claim(dataclasses.replace(claim, table="rsa"), table, "s")
+    assert result.verdict == verdict and "layer 0" not in result.detail and "every one of 3 rows" in result.detail
+    if verdict == "supported":  # the intersection-union p: the largest layer p
+        assert result.p == pytest.approx(max(float(part.split("(p ")[1].rstrip(")")) for part in result.detail.split(": ")[-1].split(", ")),
+                                         abs=1e-3)
+
+
+def test_one_family_per_claims_table_with_q_beside_p():
+    """Nine rows, one of them at p = 0.0497 on its own: over the table's family its q is above
+    0.05, so it is not a verdict (the issue's XNLI row: q ≈ 0.11)."""
+    rows = []
+    for i, p in enumerate((0.0497, 0.30, 0.40, 0.5, 0.6, 0.7, 0.8, 0.9, 0.001)):
+        rows.append(dataclasses.replace(measure_claim(C2, _pair_world(0.03, 0.002), f"s{i}"), p=p, value=-1.0))
+    decided = decide(rows)
+    assert decided[0].q == pytest.approx(0.0497 * 9 / 2, rel=1e-6) and decided[0].verdict == "inconclusive"
+    assert decided[-1].q == pytest.approx(0.009) and decided[-1].verdict == "contradicted"
+    alone = decide(rows[:1])[0]
+    assert alone.q == pytest.approx(0.0497) and alone.verdict == "contradicted"
 
 
 def test_a_claim_that_names_no_cells_is_not_applicable():
@@ -84,19 +214,25 @@ def test_a_claim_that_names_no_cells_is_not_applicable():
     assert result.verdict == "not applicable" and "0 column(s) match" in result.detail
 
 
-def test_the_claims_block_is_checked():
-    assert check_claims(["C1", "C2", {"id": "C2", "where": {"train_size": 1000}}], "s") == []
-    errors = check_claims(["C9", {"id": "mine"}, {"id": "C2", "kind": "vibes"}, {"id": "C3", "axis": None}, {"id": "C2", "colour": 1}], "s")
+def test_the_claims_and_gates_blocks_are_checked():
+    assert check_claims(["C1", "C2", {"id": "C2", "where": {"train_size": 1000}}, {"id": "C2", "paper_value": 0.2}], "s") == []
+    errors = check_claims(["C9", {"id": "mine"}, {"id": "C2", "kind": "vibes"}, {"id": "C3", "axis": None}, {"id": "C2", "colour": 1},
+                           {"id": "C2", "margin": 0}, {"id": "C2", "text": {"a": 1}}], "s")
     assert "claims[0]='C9': not a paper claim" in errors[0]
     assert "claim 'mine' is not a paper claim, so it needs text and kind" in errors[1]
     assert "claims[2].kind='vibes'" in errors[2] and "needs an axis" in errors[3] and "claims[4].colour: unknown field" in errors[4]
+    assert "claims[5].margin=0: must be a number > 0" in errors[5] and "claims[6].text: must be a string" in errors[6]
     assert [c.id for c in resolve_claims(["C1", {"id": "C2", "where": {"train_size": 1000}}])] == ["C1", "C2"]
     assert set(paper_claims()) == {f"C{i}" for i in range(1, 8)}
+    assert all(entry.get("why") for entry in paper_claims().values())  # pre-registered with a reason
+    assert check_gates({"tolerance": 1, "edge": False, "tail": 2}, "s") == []
+    assert check_gates({"edge": "no", "share": 1.5, "tail": 0, "colour": 1}, "s") == [
+        "s: gates.edge='no': must be true or false", "s: gates.share=1.5: must be a number in [0, 1)",
+        "s: gates.tail=0: must be an integer >= 1", "s: gates.colour: unknown field; allowed: edge, not_converged, did_not_learn, "
+        "tolerance, share, margin, tail"]
 
 
 def test_where_reads_the_studys_fixed_settings_and_two_seeds_give_no_verdict():
-    from adapterlab.report.claims import evaluate_claims
-
     records = [record("sst2", m, s, 0.5 + (0.05 if m == "adapter" else 0) + 0.001 * s) for m in ("adapter", "finetune") for s in range(5)]
     tables = {"main": table_of(records)}
     claim = Claim.from_dict({"id": "C2", **paper_claims()["C2"], "where": {"train_size": 1000}})
@@ -110,12 +246,10 @@ def test_where_reads_the_studys_fixed_settings_and_two_seeds_give_no_verdict():
 
 
 def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
-    """With two learning rates per method, C6 (overfitting gap) and C1 (RSA) read the columns chosen
-    on validation, the same runs as the main table's choice, not "2 columns match"."""
+    """With rates per method, C6 (the fall after the best) and C1 (RSA) read the columns chosen on
+    validation, the same runs as the main table's choice, not "2 columns match"."""
     from adapterlab.report.analysis_tables import rsa_table
     from adapterlab.report.build import Curve, overfitting_gap_table
-    from adapterlab.report.claims import evaluate_claim
-    from adapterlab.report.tables import Observation
 
     select = ("lr", "adapter_size")
     good = {"adapter": 1e-3, "finetune": 5e-5}  # the rate with the higher validation metric
@@ -125,19 +259,38 @@ def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
             for seed in range(5):
                 setting = Setting.from_labels({"task": "sst2", "method": method, "lr": lr, **({"adapter_size": 64} if method == "adapter" else {})})
                 validation = 0.80 + (0.05 if lr == good[method] else 0.0) + 0.001 * seed
-                # the chosen fine-tuning runs fall far from their best, the chosen adapter runs barely
+                # after their best, the chosen fine-tuning runs fall far, the chosen adapter runs barely
                 fall = {("adapter", True): 0.01, ("finetune", True): 0.08}.get((method, lr == good[method]), 0.30)
-                rows = [{"step": 10, "accuracy": validation}, {"step": 20, "accuracy": validation - fall - 0.001 * seed}]
-                curves.append(Curve(setting, "accuracy", rows, seed, validation))
+                accuracy = [validation - 0.1, validation, *(validation - fall - 0.001 * seed for _ in range(3))]
+                rows = [{"split": "validation", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v} for i, v in enumerate(accuracy)]
+                result = RunResult(status="ok", metric="accuracy", best_epoch=2, best_step=20, validation_metric=validation, test={"mcc": 0.5})
+                curves.append(Curve(setting, "accuracy", rows, seed, validation, run_evidence(result, rows, seed)))
                 layers.append(Observation(1, setting.column, "rsa", (0.9 if method == "adapter" else 0.6) + (0.0 if lr == good[method] else -0.5)
                                           + 0.002 * seed, validation, seed=seed))
     gap = overfitting_gap_table(curves, select)
     chosen = gap.cell("sst2", "adapter m=best lr=best")
     assert chosen.values == gap.cell("sst2", "adapter m=64 lr=0.001").values
-    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s")
-    assert c6.verdict == "supported" and c6.value == pytest.approx(100 * (0.08 - 0.01) / 2, abs=0.2), c6
+    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap, select=select))
+    # the fall: best minus the mean of the next 3 evaluations; edge: 2 rates each, the top chosen
+    assert c6.value == pytest.approx(100 * (0.08 - 0.01), abs=0.01) and c6.gate == ["edge"], c6
     c1 = evaluate_claim(Claim.from_dict({"id": "C1", **paper_claims()["C1"]}), rsa_table(layers, select), "s")
     assert c1.verdict == "supported" and c1.value == pytest.approx(30, abs=1), c1
+
+
+def test_c6_needs_a_tail_after_the_best():
+    from adapterlab.report.build import Curve, overfitting_gap_table
+
+    curves = []
+    for method in ("adapter", "finetune"):
+        for seed in range(5):
+            setting = Setting.from_labels({"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})})
+            accuracy = [0.7, 0.8, 0.79 - 0.001 * seed]  # one evaluation after the best
+            rows = [{"split": "validation", "epoch": i + 1, "step": i + 1, "loss": 0.5, "accuracy": v} for i, v in enumerate(accuracy)]
+            result = RunResult(status="ok", metric="accuracy", best_epoch=2, best_step=2, validation_metric=0.8, test={"mcc": 0.5})
+            curves.append(Curve(setting, "accuracy", rows, seed, 0.8, run_evidence(result, rows, seed)))
+    gap = overfitting_gap_table(curves, ())
+    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap))
+    assert c6.verdict == "no verdict" and c6.gate == ["no tail"] and "fewer than 3 evaluations after the best in 5 of 5 seeds" in c6.gates.text()
 
 
 def test_where_on_an_axis_only_one_method_varies():
@@ -152,7 +305,7 @@ def test_where_on_an_axis_only_one_method_varies():
     assert result.verdict == "supported" and result.value == pytest.approx(10.0) and "tapt=False" in result.detail
 
 
-def test_a_spread_claim_on_a_method_that_never_learned_is_not_applicable():
+def test_a_spread_claim_on_a_method_that_never_learned_gets_no_verdict():
     """Adapters at MCC 0 for every learning rate and seed have no spread because they never left
     the majority class; C5 must not count that as robustness."""
     claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
@@ -161,4 +314,23 @@ def test_a_spread_claim_on_a_method_that_never_learned_is_not_applicable():
         for seed in range(5):
             records += [record("cola", "adapter", seed, 0.0, lr=lr), record("cola", "finetune", seed, 0.1 * (lr * 1e4) + 0.01 * seed, lr=lr)]
     result = evaluate_claim(claim, table_of(records), "s")
-    assert result.verdict == "not applicable" and "did not learn" in result.detail, result
+    assert result.verdict == "no verdict" and result.gate == ["did not learn"] and "0.00 at every lr and seed" in result.gates.text(), result
+
+
+def test_significance_tests_are_gated_like_claims():
+    """A study report's own verdict column: the selected comparison (top of both grids) says no
+    verdict with the edge gate; a comparison of two fixed settings has no selection to gate."""
+    from adapterlab.report.gates import gate_significance
+    from adapterlab.report.tables import to_html, to_markdown
+
+    select = ("lr", "adapter_size")
+    edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(1e-4, 0.0), (1e-3, 0.05)]}
+    table = _pair_world(0.03, 0.002, rates=edge, select=select)
+    gated = gate_significance(table, "main", GateContext(table, select=select))
+    by_family = {t["family"]: t for t in gated.significance if t["task"] == "sst2"}
+    assert by_family["selected"]["verdict"] == "no verdict" and by_family["selected"]["gate"] == ["edge"]
+    fixed = [t for t in gated.significance if t["family"] == "per setting"]
+    assert fixed and all(t["gate"] is None and t["verdict"] == "adapter better" for t in fixed)
+    for text in (to_markdown(gated), to_html(gated)):  # both formats name both sides and the gate
+        assert "lr 0.001 is the top of its grid" in text and "k=1000" not in text and "adapter m=best lr=best" in text
+        assert "finetune lr=best" in text

@@ -344,7 +344,7 @@ def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, t
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| C2:"))
     assert row.split(" | ")[1:3] == ["tiny", "tiny BERT, k=20, 3 seeds"]
     (result,) = json.loads((tmp_path / "claims.json").read_text())
-    assert result["setup"] == "tiny BERT, k=20, 3 seeds" and result["n"] == 3 and result["verdict"] in ("supported", "contradicted", "inconclusive")
+    assert result["setup"] == "tiny BERT, k=20, 3 seeds" and result["n"] == 3 and result["verdict"] in ("supported", "contradicted", "equivalent", "inconclusive", "no verdict") and "q" in result and "gate" in result
     plain = tmp_path / "plain"
     run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), plain, isolation="inline")
     assert main(["claims", str(plain)]) == 2

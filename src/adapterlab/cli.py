@@ -276,49 +276,61 @@ def cmd_study_validate(args: argparse.Namespace) -> int:
 def cmd_study_run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from adapterlab.study.executor import run_states, run_study, run_study_ray
-    from adapterlab.study.spec import load_spec
-
-    from adapterlab.study.executor import check_study_start
+    from adapterlab.policy.run import run_policy_study
+    from adapterlab.study.executor import check_study_start, run_states, run_study_ray
+    from adapterlab.study.extensions import load_extensions
+    from adapterlab.study.policy_spec import parse_duration
+    from adapterlab.study.spec import load_spec, with_extensions
 
     spec = load_spec(args.spec, _overrides(args.set))
+    budget = parse_duration(args.budget) if args.budget is not None else None
+    out = _path(args.out)
     command = ["adapterlab", *args.argv]
-    check_study_start(spec, _path(args.out), args.workers, args.rerun_changed)  # before the progress bar: nothing shown, nothing written
-    done_before = sum(s.state not in ("pending", "running") for s in run_states(spec, _path(args.out)))
-    bar = tqdm(total=len(spec.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
+    check_study_start(spec, out, args.workers, args.rerun_changed)  # before the progress bar: nothing shown, nothing written
+    full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
+    done_before = sum(s.state not in ("pending", "running") for s in run_states(full, out))
+    bar = tqdm(total=len(full.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
 
     def progress(name: str, status: str) -> None:
-        states = run_states(spec, _path(args.out))
+        current = with_extensions(spec, load_extensions(out))
+        states = run_states(current, out)
+        bar.total = len(current.runs)  # the policy may grow the study
         bar.n = sum(s.state not in ("pending", "running") for s in states)
         if name:
             bar.set_postfix_str(f"{name}: {status}")
         bar.refresh()
 
-    if args.executor == "ray" and args.only:
-        raise AdapterlabError("--only works with the local executor (--executor local)")
+    def say(line: str) -> None:
+        bar.write(line)
+
+    if args.executor == "ray" and (args.only or budget or spec.policy.bracket or spec.policy.sequential):
+        raise AdapterlabError("--only, --budget and a spec's policy (bracket, seeds) work with the local executor (--executor local)")
     deaths: list = []
     if args.executor == "ray":
         states = run_study_ray(spec, args.out, args.address, args.cpus_per_run, args.gpus_per_run, command,
                                retry_failed=args.retry_failed, rerun_changed=args.rerun_changed, on_worker_death=deaths.append)
+        left = []
     else:
-        states = run_study(spec, args.out, workers=args.workers, command=command, progress=progress,
-                           retry_failed=args.retry_failed, rerun_changed=args.rerun_changed,
-                           isolation="inline" if args.inline else "process", only=_only(args.only), on_worker_death=deaths.append)
+        outcome = run_policy_study(spec, out, workers=args.workers, command=command, progress=progress, retry_failed=args.retry_failed,
+                                   rerun_changed=args.rerun_changed, isolation="inline" if args.inline else "process",
+                                   only=_only(args.only), budget=budget, say=say, on_worker_death=deaths.append)
+        states, left = outcome.states, outcome.budget_left
     bar.close()
     _print_status(states, show_failed=False)
     # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
     # invocation is running are not ours to report); what did not finish is said last
-    return _print_unfinished(states, _path(args.out), deaths, ["adapterlab", *args.argv])
+    return _print_unfinished(states, out, deaths, ["adapterlab", *args.argv], budget_left=left)
 
 
-def _print_unfinished(states, out: Path, deaths: list, command: list[str]) -> int:
+def _print_unfinished(states, out: Path, deaths: list, command: list[str], budget_left: list[str] = ()) -> int:
     """The runs that did not finish and the dead workers, last, with the command that reruns them;
-    3 when there are any, else 0."""
+    3 when there are any, else 0. budget_left: runs not started because the --budget would not
+    let them finish."""
     import shlex
 
     from adapterlab.study.executor import unfinished_lines
 
-    lines = unfinished_lines(states, out)
+    lines = unfinished_lines(states, out, budget_left)
     if not lines and not deaths:
         return 0
     print(f"\nnot finished: {len(lines)} of {len(states)} run(s)" + (f"; {len(deaths)} worker process(es) died" if deaths else ""))
@@ -364,7 +376,8 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
         costs = plan_study(spec, args.probe_steps, progress=lambda text: print(text, file=sys.stderr, flush=True), probes=probes)
         devices = sorted({c.probe.device for c in costs if not c.probe.error}) or ["this machine"]
         where = f"{', '.join(devices)} ({os.cpu_count()} cores)" if devices == ["cpu"] else ", ".join(devices)
-        print(f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps only; evaluation adds to it)")
+        print(f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps at the probe's rate, "
+              f"evaluations and start-up estimated from it)")
         print("| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |")
         print("|---|---|---|---|---|---|---|---|---|")
         for c in costs:
@@ -379,7 +392,18 @@ def cmd_study_plan(args: argparse.Namespace) -> int:
                   f"{_duration(c.seconds / c.runs)} | {_duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |")
         total = sum(c.seconds for c in costs if not c.probe.error)
         grand_total += total
-        print(f"total: {_duration(total)} with one worker ({total / 3600:.1f} h)\n")
+        print(f"total: {_duration(total)} with one worker ({total / 3600:.1f} h)")
+        if spec.policy.bracket or spec.policy.sequential:
+            from adapterlab.policy.budget import cost_range
+
+            per_run = {d: t for c in costs if not c.probe.error for d, t in zip(c.dirs, c.run_seconds())}
+            low, high, low_runs, high_runs = cost_range(spec, per_run)
+            print(f"under its policy: from {low_runs} runs, {_duration(low)} (no growth, every comparison decided at the minimum seeds) "
+                  f"to {high_runs} runs, {_duration(high)} (every bracketed grid grown to its maximum, seeds up to the maximum), "
+                  "with one worker; convergence stopping can only shorten runs")
+        if spec.policy.budget:
+            print(f"budget: {_duration(spec.policy.budget)}; runs that would not finish in it do not start")
+        print()
     if len(specs) > 1:
         print(f"all {len(specs)} specs: {sum(len(s.runs) for s in specs)} runs, {_duration(grand_total)} with one worker "
               f"({grand_total / 3600:.1f} h)")
@@ -394,8 +418,14 @@ def _duration(seconds: float) -> str:
 
 def cmd_study_status(args: argparse.Namespace) -> int:
     from adapterlab.study.executor import status_of_folder
+    from adapterlab.study.extensions import load_extensions
 
     _print_status(status_of_folder(_path(args.out)), show_eta=True)
+    extensions = load_extensions(_path(args.out))
+    if extensions:
+        print(f"added by the study's policy ({len(extensions)}):")
+        for extension in extensions:
+            print(f"  {extension.kind}: {extension.reason}")
     return 0
 
 
@@ -422,7 +452,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     from adapterlab.report.build import assemble
-    from adapterlab.report.claims import claims_json, claims_markdown
+    from adapterlab.report.claims import claims_json, claims_markdown, decide
 
     from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
 
@@ -433,6 +463,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     results = []
     for folder in args.dirs:
         results.extend(assemble(_path(folder)).claims)
+    results = decide(results)  # the rows of one claims table are one family, whatever study they come from
     if not results:
         raise AdapterlabError(f"no claims: none of {', '.join(args.dirs)} has a claims block in its spec")
     print(claims_markdown(results))
@@ -654,6 +685,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", metavar="LABEL=VALUE", help="run only the runs with this label (repeatable: all must match), e.g. train_size=1000; the rest stay pending")
     run.add_argument("--rerun-changed", action="store_true",
                      help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)")
+    run.add_argument("--budget", metavar="DURATION",
+                     help="start no run that would not finish within this time (e.g. 30m, 2h, 1h30m; overrides the spec's policy.budget); "
+                          "what is left stays pending for the next `study run`")
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(run=cmd_study_run)
     plan = verbs.add_parser("plan", help="what a study will cost: runs, steps per run and time, from a short probe on this machine")

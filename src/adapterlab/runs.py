@@ -126,6 +126,8 @@ class RunResult:
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
     stopped_early: dict | None = None  # {"epoch", "step"} where --early-stop ended training
+    stop_reason: str | None = None  # why training stopped: "converged" (early stopping), "ceiling" (the last epoch), "diverged"
+    last_epoch_gain: float | None = None  # validation metric change over the last epoch (positive = better, metric units)
     resumed_from: dict | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
     tapt: dict | None = None
     pack: str | None = None  # adapter runs: the task pack folder

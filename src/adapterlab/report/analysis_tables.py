@@ -58,6 +58,7 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
             select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
             tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False, select=select,
+                                       anytime=is_sequential(plan),
                                        row_header="language", caption=CAPTION)
     return tables
 
@@ -83,12 +84,19 @@ def rsa_records(out: Path, plan: dict) -> list[Observation]:
     return observations
 
 
-def rsa_table(observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT) -> Table | None:
+def is_sequential(plan: dict) -> bool:
+    """Seeds were added while comparisons were undecided (the spec's policy.seeds): its tests must be anytime-valid."""
+    seeds = (plan.get("policy") or {}).get("seeds")
+    return isinstance(seeds, dict) and isinstance(seeds.get("max"), int) and isinstance(seeds.get("min"), int) and seeds["max"] > seeds["min"]
+
+
+def rsa_table(observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> Table | None:
     """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested
     per layer; a selected column (select: the spec's report.select) holds the runs with the best
     validation metric, the choice the main table makes."""
     if not observations:
         return None
     return build_table("Representational similarity to the base model (Fig. 2)", observations, average_row=False, row_header="layer", select=select,
+                       anytime=anytime,
                        caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
                                "layer 0 = embeddings")

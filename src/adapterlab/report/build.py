@@ -14,8 +14,10 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
 from adapterlab.report.cost import cost_markdown
-from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
-from adapterlab.report.claims import ClaimResult, claims_json, claims_markdown, evaluate_claims
+from adapterlab.report.analysis_tables import crosslingual_tables, is_sequential, rsa_records, rsa_table
+from adapterlab.report.claims import ClaimResult, claims_html, claims_json, claims_markdown, evaluate_claims
+from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
+from adapterlab.study.gates_spec import GateOptions
 from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
 from adapterlab.study.executor import load_plan
 from adapterlab.study.claims_spec import resolve_claims
@@ -57,13 +59,29 @@ def collect(out: Path) -> tuple[dict, list[RunRecord], list[str]]:
 @dataclass(frozen=True)
 class Curve:
     """A run's validation curve (Fig. 5): metrics.jsonl's validation rows, per step when the run
-    evaluated every N steps, else per epoch."""
+    evaluated every N steps, else per epoch; and what the whole curve says for the validity gates."""
 
     setting: Setting
     metric: str
     rows: list[dict]
     seed: int | None = None
     validation: float | None = None  # the run's best validation metric: a selected column picks the run the main table picks
+    evidence: RunEvidence | None = None
+    folder: Path | None = None
+
+
+def read_validation_rows(path: Path) -> list[dict]:
+    """The validation rows of a run's metrics.jsonl, in the order written. A line that is not
+    JSON is one error naming the file and line."""
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AdapterlabError(f"{path}:{number}: not a JSON line (a truncated write?); run this run again") from None
+    return [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
 
 
 def _curves(records: list[RunRecord]) -> list[Curve]:
@@ -72,22 +90,14 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
         path = record.folder / METRICS_FILE
         if not path.exists() or record.result.status not in COMPLETE_STATUSES:
             continue  # a failed (e.g. killed) run's partial curve is not a curve of its setting
-        rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise AdapterlabError(f"{path}:{number}: not a JSON line (a truncated write?); run this run again") from None
-        rows = [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
-        if any(r.get("at") == "step" for r in rows):
-            rows = [r for r in rows if r.get("at") == "step"]
-        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed, record.result.validation_metric))
+        every = read_validation_rows(path)
+        rows = [r for r in every if r.get("at") == "step"] if any(r.get("at") == "step" for r in every) else every
+        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed, record.result.validation_metric,
+                            run_evidence(record.result, every, record.seed), record.folder))
     return curves
 
 
-def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT) -> list[Table]:
+def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> list[Table]:
     """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
     tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested); a
     selected column holds the runs the main table selects (by their best validation metric)."""
@@ -100,22 +110,27 @@ def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] 
             by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, curve.validation,
                                                        seed=curve.seed))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
-    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations,
+    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations, anytime=anytime,
                         caption=caption.format("averaged" if statistic == "mean" else "at its best"), select=select)
             for statistic, observations in by_statistic.items() if observations]
 
 
-def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT) -> Table | None:
-    """Per run, its best validation metric minus its mean over all evaluations (Table 6's two
-    numbers as one): how far a run falls from its best as training goes on. Claim C6 reads it.
-    A selected column holds the runs the main table selects."""
+def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail,
+                          anytime: bool = False) -> Table | None:
+    """Claim C6's quantity per run: its best validation metric minus the mean of the next `window`
+    evaluations (gates.fall_after_best): how far it falls once past its best. Table 6's own
+    numbers (best and mean over ALL evaluations) mix the rise before the best into the mean, so
+    with few evaluations they measure how fast a method learns, not how much it overfits (dropping
+    the first of three evaluations flipped C6's sign); over the paper's 500 to 3,000 evaluations
+    per run the two agree. A selected column holds the runs the main table selects."""
     observations = []
     for curve in curves:
-        values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
-        if values:
-            observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, max(values) - sum(values) / len(values),
-                                            curve.validation, seed=curve.seed))
-    return build_table("best minus mean validation metric over evaluations", observations, select=select) if observations else None
+        fall = fall_after_best(curve.evidence, window) if curve.evidence is not None else None
+        if fall is not None:
+            observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, fall / 100.0, curve.validation,
+                                            seed=curve.seed, evidence=curve.evidence))
+    title = f"fall of the validation metric after its best (best minus the mean of the next {window} evaluations)"
+    return build_table(title, observations, select=select, anytime=anytime) if observations else None
 
 
 @dataclass(frozen=True)
@@ -131,23 +146,31 @@ class StudyTables:
     curves: list[Curve]
     overfitting: list[Table]
     claims: list[ClaimResult]
+    context: GateContext = GateContext()
 
     def by_name(self) -> dict[str, Table]:
-        """The tables a claim can name: main, rsa, overfitting_gap, crosslingual:<task>."""
+        """The tables a claim can name: main, rsa, overfitting_gap, crosslingual:<task>; each
+        table's tests gated (report/gates.py)."""
         named = {"main": self.main, **{f"crosslingual:{task}": t for task, t in self.transfer.items()}}
         select = report_select(self.plan)
-        rsa = rsa_table(self.similarity, select)
+        rsa = rsa_table(self.similarity, select, self.context.sequential)
         if rsa is not None:
             named["rsa"] = rsa
-        gap = overfitting_gap_table(self.curves, select)
+        gap = overfitting_gap_table(self.curves, select, self.context.options.tail, self.context.sequential)
         if gap is not None:
             named["overfitting_gap"] = gap
-        return named
+        return {name: gate_significance(table, name, self.context) for name, table in named.items()}
 
 
 def report_select(plan: dict) -> tuple[str, ...]:
     """The axes chosen on validation (the spec's report.select); every table selects the same way."""
     return tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
+
+
+def gate_options(plan: dict) -> GateOptions:
+    """The study's validity gates (its spec's gates: block; the defaults for older study folders)."""
+    raw = plan.get("gates")
+    return GateOptions.from_raw({k: v for k, v in raw.items() if k in GateOptions.__dataclass_fields__}) if isinstance(raw, dict) else GateOptions()
 
 
 def assemble(out: Path) -> StudyTables:
@@ -157,17 +180,23 @@ def assemble(out: Path) -> StudyTables:
         raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
     title = plan.get("name", out.name)
     select = report_select(plan)
-    main = build_table(title, observations_of(records), plan.get("reference"), select=select)
-    # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
-    transfer = crosslingual_tables(out, plan)
-    similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     curves = _curves(records)
-    tables = StudyTables(plan, records, stale, main, transfer, similarity, curves, overfitting_tables(curves, title, select), [])
+    evidence = {curve.folder: curve.evidence for curve in curves}
+    sequential = is_sequential(plan)
+    main = build_table(title, observations_of(records, evidence), plan.get("reference"), select=select, anytime=sequential)
+    rsa = (plan.get("analysis") or {}).get("rsa")
+    context = GateContext(main, gate_options(plan), rsa.get("task") if isinstance(rsa, dict) else None, select, sequential)
+    # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
+    transfer = {task: gate_significance(t, f"crosslingual:{task}", context) for task, t in crosslingual_tables(out, plan).items()}
+    similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
+    overfitting = [gate_significance(t, "main", context) for t in overfitting_tables(curves, title, select, sequential)]
+    tables = StudyTables(plan, records, stale, gate_significance(main, "main", context), transfer, similarity, curves, overfitting, [],
+                         context)
     try:
         claims = resolve_claims(plan.get("claims"))
     except (KeyError, TypeError) as err:
         raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
-    evaluated = evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan))
+    evaluated = evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan), context)
     return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=str(plan.get("description") or "")) for r in evaluated])
 
 
@@ -188,7 +217,8 @@ def build_report(out: str | Path) -> Report:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     layout = (plan.get("report") or {}).get("layout", "paper")
-    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [rsa_table(similarity, report_select(plan))]), *overfitting)]
+    named = assembled.by_name()
+    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [named.get("rsa")]), *overfitting)]
     files = []
     if assembled.claims:
         (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
@@ -227,19 +257,6 @@ def build_report(out: str | Path) -> Report:
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]), stale)
-
-
-def claims_html(claims: list) -> str:
-    if not claims:
-        return ""
-    rows = "".join(
-        f"<tr><td>{html.escape(r.claim.id + ': ' + r.claim.text)}</td><td>{html.escape(r.study)}</td><td>{html.escape(r.claim.paper or '–')}</td>"
-        f"<td>{'–' if r.value is None else format(r.value, '+.2f')}"
-        f"{'' if r.ci_low is None else f' [{r.ci_low:+.2f}, {r.ci_high:+.2f}]'}</td><td>{r.n}</td><td>{html.escape(r.verdict)}"
-        f"{'' if r.verdict != 'inconclusive' or r.seeds_needed is None else f' (needs {r.seeds_needed} seeds)'}</td>"
-        f"<td>{html.escape(r.detail)}</td></tr>" for r in claims)
-    return ("<h2>Claims</h2><table><tr><th>claim</th><th>study</th><th>paper</th><th>ours [95% CI]</th><th>seeds</th><th>verdict</th>"
-            f"<th>cells</th></tr>{rows}</table>")
 
 
 def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str],

@@ -1,17 +1,41 @@
 """Claims as checks: each claim (study/claims_spec.py) evaluated on a study's tables, with our
-number, its 95% CI, a verdict (supported / contradicted / inconclusive) and the seeds a
-comparison would need. Runs that share a seed are paired (same k-sample and validation split)."""
+number, its 95% CI, and a verdict that the evidence can carry.
+
+A row gets a verdict only when its compared cells pass the validity gates (report/gates.py);
+otherwise it says `no verdict` and names the gate with its numbers. The rows of one claims table
+are one family: Benjamini-Hochberg over all of them (decide), the verdict from q. Runs that share
+a seed are paired (same k-sample and validation split).
+
+Verdicts: supported / contradicted (q < α, by the sign), equivalent (the two one-sided tests of
+Schuirmann 1987 against ±margin, BH-adjusted over the same rows, q < α), inconclusive (with the
+seeds 80% power would need at the observed effect and at the paper's), no verdict (a gate
+tripped), not applicable (the study cannot test the claim).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import statistics
 from dataclasses import dataclass
+from typing import Any, Callable
 
-from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison
-from adapterlab.report.tables import Table
+from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips
+from adapterlab.report.statistics import (
+    ALPHA,
+    MAX_SEEDS,
+    MIN_SEEDS_FOR_VERDICT,
+    anytime_paired,
+    equivalence_p,
+    fdr_adjust,
+    paired_comparison,
+    seeds_needed,
+)
+from adapterlab.report.tables import Cell, Table
 from adapterlab.setting import BEST, Column
-from adapterlab.study.claims_spec import Claim
+from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim
+
+VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "no verdict", "not applicable")
 
 
 @dataclass(frozen=True)
@@ -22,11 +46,45 @@ class ClaimResult:
     ci_low: float | None
     ci_high: float | None
     n: int  # seeds behind it
-    p: float | None
-    verdict: str  # "supported", "contradicted", "inconclusive", "not applicable"
-    seeds_needed: int | None
+    p: float | None  # the row's test (paired t; an every-row claim: the intersection-union p over its rows)
+    verdict: str  # one of VERDICTS ("pending" until decide() has seen the family)
+    seeds_needed: int | None  # at the observed effect
     detail: str = ""  # which cells; why not applicable
     setup: str = ""  # the study spec's description: its scale (backbone, data, seeds), so a row says what it rests on
+    q: float | None = None  # Benjamini-Hochberg over every row of the claims table (one family)
+    p_equivalence: float | None = None  # two one-sided tests against ±claim.margin
+    q_equivalence: float | None = None
+    sd: float | None = None  # std over seeds of the per-seed quantity
+    seeds_needed_paper: int | None = None  # at the paper's effect (claim.paper_value) with our spread
+    gates: GateReport = GateReport()
+    cells: tuple[str, ...] = ()  # the compared cells, "row: column [chosen]"
+    sequential: bool = False  # its seeds were added by the sequential rule (study policy)
+    compared: tuple = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
+
+    @property
+    def gate(self) -> list[str] | None:
+        return self.gates.names or None
+
+
+class _Gathered:
+    """The cells one comparison uses, and what their gates say."""
+
+    def __init__(self, claim: Claim, context: GateContext):
+        self.claim, self.context, self.trips, self.cells, self.compared = claim, context, [], [], []
+
+    def add(self, table: Table, rows: list, column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
+        for row in rows:
+            cell = table.cells.get((row, column))
+            self.cells.append(f"{table.row_name(row)}: {column.name}" + (f" [{cell.chosen}]" if cell is not None and cell.chosen else ""))
+            task = self.context.main_cell(self.claim.table, row, column)[0]
+            if (task, column) not in self.compared:
+                self.compared.append((task, column))
+            for trip in self.context.trips(self.claim.table, row, column, learn(row) if callable(learn) else learn):
+                if trip not in self.trips:
+                    self.trips.append(trip)
+
+    def report(self) -> GateReport:
+        return GateReport(tuple(self.trips), tuple(self.context.options.switched_off()))
 
 
 def _matches(column: Column, labels: dict) -> bool:
@@ -57,91 +115,158 @@ def _seed_means(table: Table, column: Column, rows: list) -> dict:
     return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
 
 
-def _result(claim: Claim, study: str, a: dict, b: dict, detail: str) -> ClaimResult:
-    """Paired comparison of per-seed values a[s] - b[s], verdict by its p and direction."""
+def _result(claim: Claim, study: str, a: dict, b: dict, detail: str, gathered: _Gathered) -> ClaimResult:
+    """Paired comparison of per-seed values a[s] - b[s]; the verdict waits for decide()."""
     shared = sorted(set(a) & set(b), key=str)
+    common = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
     if len(shared) < 2:
         value = statistics.mean(a[s] - b[s] for s in shared) if shared else None
-        return ClaimResult(claim, study, value, None, None, len(shared), None, "inconclusive", None, f"{detail}; {len(shared)} shared seed(s)")
-    comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared])
-    return ClaimResult(claim, study, comparison.difference, comparison.ci_low, comparison.ci_high, len(shared), comparison.p,
-                       _verdict(comparison.difference, comparison.p, len(shared)), comparison.seeds_needed,
-                       detail if len(shared) >= MIN_SEEDS_FOR_VERDICT else f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}")
+        return ClaimResult(claim, study, value, None, None, len(shared), None, "pending", None, f"{detail}; {len(shared)} shared seed(s)",
+                           **common)
+    differences = [a[s] - b[s] for s in shared]
+    sequential = gathered.context.sequential
+    comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared], anytime=sequential)
+    p_equivalence = anytime_paired(differences, margin=claim.margin)[3] if sequential else equivalence_p(differences, claim.margin)
+    few = len(shared) < MIN_SEEDS_FOR_VERDICT
+    return ClaimResult(claim, study, comparison.difference, comparison.ci_low, comparison.ci_high, len(shared), comparison.p, "pending",
+                       comparison.seeds_needed, f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}" if few else detail,
+                       p_equivalence=p_equivalence, sd=comparison.sd, seeds_needed_paper=_at_paper(claim, comparison.sd),
+                       sequential=sequential, **common)
 
 
-def _verdict(difference: float, p: float | None, n: int = MIN_SEEDS_FOR_VERDICT) -> str:
-    if p is None or p >= ALPHA or n < MIN_SEEDS_FOR_VERDICT:
-        return "inconclusive"
-    return "supported" if difference > 0 else "contradicted"
+def _at_paper(claim: Claim, sd: float | None) -> int | None:
+    """Seeds for 80% power at the paper's own effect (claim.paper_value) with our spread."""
+    if claim.paper_value is None or sd is None:
+        return None
+    return seeds_needed(float(claim.paper_value), sd, paired=True)
 
 
 def _not_applicable(claim: Claim, study: str, why: str) -> ClaimResult:
     return ClaimResult(claim, study, None, None, None, 0, None, "not applicable", None, why)
 
 
-def evaluate_claim(claim: Claim, table: Table, study: str) -> ClaimResult:
+def _rows(claim: Claim, table: Table) -> list:
+    if claim.rows == ENCODER_LAYERS:  # the layers the paper plots: 1..N, not the embeddings (layer 0)
+        return [r for r in table.rows if isinstance(r, int) and not isinstance(r, bool) and r >= 1]
     rows = list(claim.rows) if claim.rows else [r for r in table.rows if r != "average"]
-    rows = [r for r in rows if r in table.rows]
+    return [r for r in rows if r in table.rows]
+
+
+def evaluate_claim(claim: Claim, table: Table, study: str, context: GateContext | None = None) -> ClaimResult:
+    """One claim on one table, decided as a family of one (evaluate_claims decides many together)."""
+    return decide([measure_claim(claim, table, study, context)])[0]
+
+
+def measure_claim(claim: Claim, table: Table, study: str, context: GateContext | None = None) -> ClaimResult:
+    """The claim's quantity, its test and its gates; the verdict waits for decide()."""
+    context = context or GateContext(table if claim.table == "main" else None)
+    rows = _rows(claim, table)
     if not rows:
         return _not_applicable(claim, study, "none of its rows are in the table")
     if claim.kind in ("trend", "spread"):
-        return _by_axis(claim, table, study, rows)
+        return _by_axis(claim, table, study, rows, context)
     a, b = _pick(table, claim.a, claim.where), _pick(table, claim.b, claim.where)
     if len(a) != 1 or len(b) != 1:
         return _not_applicable(claim, study, f"{len(a)} column(s) match a={claim.a}, {len(b)} match b={claim.b}; narrow it with where:")
     a, b = a[0], b[0]
     detail = f"{a.name} vs {b.name}"
+    gathered = _Gathered(claim, context)
+    gathered.add(table, rows, a)
+    gathered.add(table, rows, b)
     if claim.kind == "every_row":
-        return _every_row(claim, table, study, rows, a, b, detail)
-    return _result(claim, study, _seed_means(table, a, rows), _seed_means(table, b, rows), f"{detail}, over {len(rows)} row(s)")
+        return _every_row(claim, table, study, rows, a, b, detail, gathered)
+    return _result(claim, study, _seed_means(table, a, rows), _seed_means(table, b, rows), f"{detail}, over {len(rows)} row(s)", gathered)
 
 
-def _every_row(claim: Claim, table: Table, study: str, rows: list, a: Column, b: Column, detail: str) -> ClaimResult:
-    results = [_result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "") for row in rows]
+def _every_row(claim: Claim, table: Table, study: str, rows: list, a: Column, b: Column, detail: str, gathered: _Gathered) -> ClaimResult:
+    """a > b in every row. Each row is a paired test; the claim holds only if every row does, so
+    its p is the intersection-union test's (Berger 1982): the largest row p when every row's
+    difference is positive. When the weakest row is negative, the evidence against the claim is
+    that row's: the smallest BH-adjusted p over the rows going the other way."""
+    results = [_result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "", gathered) for row in rows]
+    weakest = min(range(len(results)), key=lambda i: results[i].value if results[i].value is not None else float("inf"))
+    worst = results[weakest]
+    names = f"rows {', '.join(table.row_name(r) for r in rows)}"
     if any(r.p is None for r in results):
-        return ClaimResult(claim, study, min((r.value for r in results if r.value is not None), default=None), None, None,
-                           min(r.n for r in results), None, "inconclusive", None, f"{detail}: fewer than 2 shared seeds in some row")
+        return dataclasses.replace(worst, p=None, p_equivalence=None, detail=f"{detail}: fewer than 2 shared seeds in some row ({names})")
     qs = fdr_adjust([r.p for r in results])
-    weakest = min(range(len(results)), key=lambda i: results[i].value)
-    if min(r.n for r in results) < MIN_SEEDS_FOR_VERDICT:
-        verdict = "inconclusive"
-    elif all(q < ALPHA and r.value > 0 for q, r in zip(qs, results)):
-        verdict = "supported"
-    elif any(q < ALPHA and r.value < 0 for q, r in zip(qs, results)):
-        verdict = "contradicted"
+    if worst.value > 0:
+        p = max(r.p for r in results)
     else:
-        verdict = "inconclusive"
+        p = min(q for q, r in zip(qs, results) if r.value <= 0)
+    row_ps = ", ".join(f"{table.row_name(row)} {r.value:+.2f} (p {r.p:.3f})" for row, r in zip(rows, results))
     needed = [r.seeds_needed for r in results if r.seeds_needed is not None]
-    return ClaimResult(claim, study, results[weakest].value, results[weakest].ci_low, results[weakest].ci_high, results[weakest].n,
-                       qs[weakest], verdict, max(needed) if needed else None,
-                       f"{detail}: the weakest of {len(rows)} rows ({table.row_name(rows[weakest])}); q: Benjamini-Hochberg over the rows")
+    at_paper = [r.seeds_needed_paper for r in results if r.seeds_needed_paper is not None]
+    return dataclasses.replace(worst, p=p, p_equivalence=None, seeds_needed=max(needed) if needed else None,
+                               seeds_needed_paper=max(at_paper) if at_paper else None,
+                               detail=f"{detail}: every one of {len(rows)} rows, the weakest shown ({table.row_name(rows[weakest])}); "
+                                      f"p: intersection-union over the rows; per row: {row_ps}")
 
 
-def _by_axis(claim: Claim, table: Table, study: str, rows: list) -> ClaimResult:
+def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateContext) -> ClaimResult:
     axis = claim.axis
+    gathered = _Gathered(claim, context)
+    if claim.kind == "trend":
+        # the difference at each value of the axis, each side's column the one selected on
+        # validation at that value (a trend over k compares tuned methods at each k)
+        values = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
+                        key=lambda v: (isinstance(v, str), v))
+        pairs = {}
+        for value in values:
+            a, b = _pick(table, {**claim.a, axis: value}, claim.where), _pick(table, {**claim.b, axis: value}, claim.where)
+            if len(a) == 1 and len(b) == 1:
+                pairs[value] = (a[0], b[0])
+        if len(pairs) < 2:
+            return _not_applicable(claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})")
+        low, high = min(pairs), max(pairs)
+        for value in (low, high):
+            gathered.add(table, rows, pairs[value][0])
+            gathered.add(table, rows, pairs[value][1])
+        gap = lambda value: _difference_by_seed(table, *pairs[value], rows)  # noqa: E731
+        return _result(claim, study, gap(low), gap(high),
+                       f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
+                       f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
 
     def columns_by_value(labels: dict) -> dict:
         found = [c for c in table.columns if _matches(c, labels) and _narrowed(c, claim.where) and c.labels().get(axis) not in (None, BEST)]
         return {c.labels()[axis]: c for c in found if BEST not in c.labels().values()}
 
     a, b = columns_by_value(claim.a), columns_by_value(claim.b)
-    values = sorted(set(a) & set(b), key=lambda v: (isinstance(v, str), v))
-    if claim.kind == "trend":
-        if len(values) < 2:
-            return _not_applicable(claim, study, f"needs two values of {axis} for both a and b (has {values})")
-        low, high = values[0], values[-1]
-        gap = lambda value: _difference_by_seed(table, a[value], b[value], rows)  # noqa: E731
-        return _result(claim, study, gap(low), gap(high), f"(a-b at {axis}={low}) - (a-b at {axis}={high})")
+    shared = set(a) & set(b)
+    if len(shared) >= 2:  # the same grid for both sides (a bracketed grid may have grown one side further)
+        a, b = {v: c for v, c in a.items() if v in shared}, {v: c for v, c in b.items() if v in shared}
     if len(a) < 2 or len(b) < 2:
         return _not_applicable(claim, study, f"needs two values of {axis} for a and for b")
     for side, columns in (("a", a), ("b", b)):
         values = {v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values}
-        if len(values) == 1:  # e.g. MCC 0 everywhere: the majority class at every setting; a spread of 0 means nothing
-            return _not_applicable(claim, study, f"every {side} cell ({', '.join(f'{k}={v}' for k, v in getattr(claim, side).items())}) is "
-                                                 f"{next(iter(values)):.2f} at every {axis} and seed: it did not learn at these settings, "
-                                                 "so its spread says nothing about sensitivity")
+        if len(values) == 1 and context.options.did_not_learn:
+            # e.g. MCC 0 everywhere: the majority class at every setting; a spread of 0 says nothing about sensitivity
+            labels = ", ".join(f"{k}={v}" for k, v in getattr(claim, side).items())
+            gathered.trips.append(Trip("did not learn", f"every {side} cell ({labels})",
+                                       f"{next(iter(values)):.2f} at every {axis} and seed: no spread to compare"))
+        for value, column in columns.items():
+            # a spread over the axis: a value below the method's own choice that leaves it at the
+            # trivial baseline is too slow for the schedule (undertrained), not a sign of
+            # sensitivity; above the choice, failing to learn is the collapse the claim is about,
+            # unless the chosen value did not learn either (then the method never learned)
+            def learn(row, value=value, column=column) -> bool:
+                task = context.main_cell(claim.table, row, column)[0]
+                chosen = context.selected_value(task, column, axis)
+                if chosen is None or not isinstance(value, (int, float)) or not isinstance(chosen, (int, float)) or value < chosen:
+                    return True
+                selected = context.main.cells.get((task, column.selected(context.select or (axis,))))
+                return selected is not None and any(t.gate == "did not learn"
+                                                    for t in run_trips(selected.evidence, "", context.options))
+
+            gathered.add(table, rows, column, learn)
+    values = ", ".join(_fmt_value(v) for v in sorted(a, key=lambda v: (isinstance(v, str), v)))
+    grid = f"the {axis} values both have ({values})" if set(a) == set(b) else f"{len(b)} values of b, {len(a)} of a"
     return _result(claim, study, _spread_by_seed(table, list(b.values()), rows), _spread_by_seed(table, list(a.values()), rows),
-                   f"std over {axis} of b ({len(b)} values) minus of a ({len(a)} values)")
+                   f"std over {axis} of b minus of a, over {grid}", gathered)
+
+
+def _fmt_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _difference_by_seed(table: Table, a: Column, b: Column, rows: list) -> dict:
@@ -156,10 +281,41 @@ def _spread_by_seed(table: Table, columns: list[Column], rows: list) -> dict:
     return {seed: statistics.stdev(m[seed] for m in means) for seed in shared}
 
 
-def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict | None = None) -> list[ClaimResult]:
-    """Every claim on the table it names ("crosslingual:*": each cross-lingual table).
-    constants: the settings every run of the study shares (its base); a `where:` key that is no
-    grid label is checked against them (train_size: 1000 of a study whose base has k=1000)."""
+def decide(results: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
+    """The verdicts of one claims table, its rows one family: q = Benjamini-Hochberg over every
+    row's p (rows with a tripped gate included, which only makes the others' q larger), and the
+    same over the equivalence tests' p. Idempotent: deciding decided rows again re-adjusts them
+    in the new family (`adapterlab claims` over several studies)."""
+    qs = fdr_adjust([r.p for r in results])
+    qs_equivalence = fdr_adjust([r.p_equivalence for r in results])
+    decided = []
+    for result, q, q_equivalence in zip(results, qs, qs_equivalence):
+        result = dataclasses.replace(result, q=q, q_equivalence=q_equivalence)
+        decided.append(dataclasses.replace(result, verdict=_verdict(result, alpha)))
+    return decided
+
+
+def _verdict(r: ClaimResult, alpha: float) -> str:
+    if r.verdict == "not applicable":
+        return r.verdict
+    if r.gates.trips:
+        return "no verdict"
+    if r.q is None or r.n < MIN_SEEDS_FOR_VERDICT:
+        return "inconclusive"
+    if r.q < alpha:
+        return "supported" if r.value > 0 else "contradicted"
+    if r.q_equivalence is not None and r.q_equivalence < alpha:
+        return "equivalent"
+    return "inconclusive"
+
+
+def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict | None = None,
+                    context: GateContext | None = None) -> list[ClaimResult]:
+    """Every claim on the table it names ("crosslingual:*": each cross-lingual table), decided as
+    one family. constants: the settings every run of the study shares (its base); a `where:` key
+    that is no grid label is checked against them (train_size: 1000 of a study whose base has k=1000).
+    context: the gates (default: the main table with the default options)."""
+    context = context or GateContext(tables.get("main"))
     results = []
     for claim in claims:
         labels = {key for table in tables.values() for column in table.columns for key in column.labels()}
@@ -177,30 +333,76 @@ def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, c
         for name in names:
             if name in tables:
                 label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
-                results.append(evaluate_claim(claim, tables[name], label))
-    return results
+                results.append(measure_claim(dataclasses.replace(claim, table=name), tables[name], label, context))
+    return decide(results)
 
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:+.2f}"
 
 
+def _p(value: float | None) -> str:
+    return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _seeds(value: int | None) -> str:
+    return "–" if value is None else f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
+
+
+def verdict_text(r: ClaimResult) -> str:
+    """The verdict as the tables print it: with the gate that tripped, or the seeds it would need."""
+    if r.verdict == "no verdict":
+        return f"no verdict ({', '.join(r.gates.names)})"
+    if r.verdict == "inconclusive" and (r.seeds_needed is not None or r.seeds_needed_paper is not None):
+        parts = [f"{_seeds(r.seeds_needed)} at ours" if r.seeds_needed is not None else None,
+                 f"{_seeds(r.seeds_needed_paper)} at the paper's {r.claim.paper_value:+g}" if r.seeds_needed_paper is not None else None]
+        return f"inconclusive (seeds for 80% power: {'; '.join(p for p in parts if p)})"
+    if r.verdict == "equivalent":
+        return f"equivalent (within ±{r.claim.margin:g})"
+    return r.verdict
+
+
+def family_header(results: list[ClaimResult]) -> str:
+    tested = sum(r.p is not None for r in results)
+    off = sorted({name for r in results for name in r.gates.off})
+    off_text = f" Gates switched off by a spec: {', '.join(off)}." if off else ""
+    return ("**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
+            f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
+            "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
+            "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
+            "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text)
+
+
+CLAIMS_HEADER = ("claim", "study", "setup", "paper", "ours [95% CI]", "seeds", "p", "q", "verdict", "gates", "cells")
+
+
+def claim_cells(r: ClaimResult) -> list[str]:
+    """One claims row as the text of its cells (Markdown and HTML use these)."""
+    ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
+    sequential = " (sequential)" if r.sequential else ""
+    return [f"{r.claim.id}: {r.claim.text}", r.study, r.setup or "–", r.claim.paper or "–", f"{_fmt(r.value)}{ci}", f"{r.n}{sequential}",
+            _p(r.p), _p(r.q), verdict_text(r), r.gates.text() or "–", r.detail]
+
+
 def claims_markdown(results: list[ClaimResult]) -> str:
-    lines = ["**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI; "
-             f"verdict at α={ALPHA} (supported / contradicted / inconclusive, with the seeds 80% power would need)", "",
-             "| claim | study | setup | paper | ours [95% CI] | seeds | p | verdict | cells |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
-        verdict = r.verdict
-        if verdict == "inconclusive" and r.seeds_needed is not None:
-            verdict += f" (needs {'> ' + str(MAX_SEEDS) if r.seeds_needed > MAX_SEEDS else r.seeds_needed} seeds)"
-        p = "–" if r.p is None else f"{r.p:.3f}"
-        lines.append(f"| {r.claim.id}: {r.claim.text} | {r.study} | {r.setup or '–'} | {r.claim.paper or '–'} | {_fmt(r.value)}{ci} | {r.n} | {p} | "
-                     f"{verdict} | {r.detail} |")
+    lines = [family_header(results), "", "| " + " | ".join(CLAIMS_HEADER) + " |", "|" + "---|" * len(CLAIMS_HEADER)]
+    lines += ["| " + " | ".join(claim_cells(r)) + " |" for r in results]
     return "\n".join(lines) + "\n"
+
+
+def claims_html(results: list[ClaimResult]) -> str:
+    if not results:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in CLAIMS_HEADER)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in claim_cells(r)) + "</tr>" for r in results)
+    header = html.escape(family_header(results).replace("**", ""))
+    return f"<h2>Claims</h2><p>{header}</p><table><tr>{head}</tr>{rows}</table>"
 
 
 def claims_json(results: list[ClaimResult]) -> list[dict]:
     return [{"id": r.claim.id, "text": r.claim.text, "study": r.study, "setup": r.setup, "paper": r.claim.paper, "paper_value": r.claim.paper_value,
-             "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n, "p": r.p, "verdict": r.verdict,
-             "seeds_needed": r.seeds_needed, "detail": r.detail} for r in results]
+             "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n, "p": r.p, "q": r.q, "verdict": r.verdict,
+             "gate": r.gate, "gate_detail": [str(t) for t in r.gates.trips], "gates_off": list(r.gates.off),
+             "p_equivalence": r.p_equivalence, "q_equivalence": r.q_equivalence, "margin": r.claim.margin,
+             "seeds_needed": r.seeds_needed, "seeds_needed_at_paper": r.seeds_needed_paper, "sd": r.sd, "sequential": r.sequential,
+             "cells": list(r.cells), "detail": r.detail} for r in results]

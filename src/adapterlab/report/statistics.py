@@ -10,6 +10,7 @@ at 3-5 seeds than Welch's test on the two samples.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Comparison:
     seeds_needed: int | None  # seeds for POWER at ALPHA with the observed effect; None: no effect to detect
     boot_low: float = float("nan")  # 95% bootstrap interval (pairs resampled when paired); with 2-4 seeds
     boot_high: float = float("nan")  # it is little more than the range of the differences
+    anytime: bool = False  # p and CI are anytime-valid (seeds added while undecided): anytime_paired
 
 
 def _finite(value) -> float | None:
@@ -46,8 +48,15 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0) -> Comparison:
-    """Paired t-test, Wilcoxon signed-rank test and a paired bootstrap CI of adapter[i] - finetune[i]."""
+def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0, anytime: bool = False) -> Comparison:
+    """Paired t-test, Wilcoxon signed-rank test and a paired bootstrap CI of adapter[i] - finetune[i].
+    anytime: the seeds were added while the comparison was undecided, so p and the CI are the
+    anytime-valid ones (anytime_paired) and the fixed-n Wilcoxon and bootstrap are left out."""
+    if anytime:
+        fixed = paired_comparison(adapter, finetune, seed)
+        p, low, high, _ = anytime_paired([a - b for a, b in zip(adapter, finetune)])
+        return dataclasses.replace(fixed, p=p, ci_low=low, ci_high=high, p_wilcoxon=None, boot_low=float("nan"), boot_high=float("nan"),
+                                   anytime=True)
     x, y = np.asarray(adapter, dtype=float), np.asarray(finetune, dtype=float)
     d = x - y
     with warnings.catch_warnings():
@@ -114,3 +123,52 @@ def fdr_adjust(p_values: list[float | None]) -> list[float | None]:
 
 
 MIN_SEEDS_FOR_VERDICT = 3  # below this a t-test's p rests on one or two differences: no verdict
+
+
+def equivalence_p(differences: list[float], margin: float) -> float | None:
+    """p of the two one-sided paired t-tests (Schuirmann 1987, statsmodels' ttost_paired) that the
+    mean difference lies inside (-margin, +margin); small p: "no difference larger than margin".
+    None with fewer than two differences. With no spread, 0 when the difference is inside, else 1."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2 or not np.all(np.isfinite(d)):
+        return None
+    if d.std(ddof=1) == 0:
+        return 0.0 if abs(d.mean()) < margin else 1.0
+    p, _, _ = ttost_paired(d, np.zeros_like(d), -margin, margin)
+    return float(p)
+
+
+def anytime_paired(differences: list[float], alpha: float = ALPHA, margin: float | None = None) -> tuple[float | None, float, float, float | None]:
+    """Anytime-valid inference on the mean of paired differences, for comparisons whose seeds were
+    added while they were undecided (policy.seeds): the p-value and the (1 - alpha) confidence
+    sequence of the t-test of Lindon, Ham, Tingley and Bojinov (2024), "Anytime-valid linear models
+    and regression adjusted causal inference" (savvi's LinearRegression on an intercept), valid at
+    any data-dependent stopping time, unlike the fixed-n t-test. Returns (p, low, high,
+    p_equivalence): p_equivalence rejects |mean| >= margin by the anytime p of each shifted
+    null, taken only in the direction the data point (conservative: the two-sided p)."""
+    from savvi.linear_regression import LinearRegression
+
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 3 or not np.all(np.isfinite(d)):  # the intercept-only model needs 2 degrees of freedom
+        return None, float("nan"), float("nan"), None
+
+    def fit(values: np.ndarray, level: float):
+        model = LinearRegression(level, 1)
+        for value in values:
+            model.update(np.array([value, 1.0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no spread: savvi divides by zero; handled below
+            return float(model.calculate_p_value()[0]), model.calculate_conf_int()[0]
+
+    if d.std(ddof=1) == 0:  # no spread: every difference the same value
+        inside = margin is not None and abs(d.mean()) < margin
+        return (0.0 if d.mean() != 0 else 1.0), float(d.mean()), float(d.mean()), (0.0 if inside else 1.0 if margin is not None else None)
+    p, (low, high) = fit(d, alpha)
+    p_equivalence = None
+    if margin is not None:
+        upper = fit(d - margin, alpha)[0] if d.mean() < margin else 1.0
+        lower = fit(d + margin, alpha)[0] if d.mean() > -margin else 1.0
+        p_equivalence = max(upper, lower)
+    return min(1.0, p), float(low), float(high), None if p_equivalence is None else min(1.0, p_equivalence)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html as html_lib
 import io
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 
+from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import BEST, Column
-
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,14 @@ class Cell:
     failed: int = 0
     seeds: tuple = ()  # the seed of each value (same order), when known: pairs adapter and fine-tuning runs
     chosen: str = ""  # a selected column's cell: the setting chosen on validation, e.g. "m=64 lr=0.0001"
+    evidence: tuple[RunEvidence, ...] = ()  # what each run's records say for the validity gates (report/gates.py)
+    selection: Selection | None = None  # a selected column's cell: the column chosen and its candidates
 
     def by_seed(self) -> dict:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
+
+    def validation_by_seed(self) -> dict:
+        return dict(zip(self.seeds, self.validation)) if self.seeds and len(self.seeds) == len(self.validation) else {}
 
     @property
     def mean(self) -> float:
@@ -52,12 +58,15 @@ class Observation:
     validation: float | None = None
     status: str = "ok"
     seed: int | None = None
+    evidence: RunEvidence | None = None
 
 
-def observations_of(records) -> list[Observation]:
-    """The main table's observations: one per run record, its task as the row."""
+def observations_of(records, evidence: dict | None = None) -> list[Observation]:
+    """The main table's observations: one per run record, its task as the row; `evidence`:
+    {run folder: RunEvidence} for the validity gates."""
+    evidence = evidence or {}
     return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
-                        r.result.status, r.seed) for r in records]
+                        r.result.status, r.seed, evidence.get(r.folder)) for r in records]
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,7 @@ def percent(value: float | None) -> float | None:
 
 
 def build_table(title: str, observations: list[Observation], reference: list[dict] | None = None, average_row: bool = True,
-                select: tuple[str, ...] = ("adapter_size",), **shape) -> Table:
+                select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape) -> Table:
     """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
     (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
     (average_row: off where rows are not tasks) and the adapter-vs-fine-tuning tests.
@@ -117,13 +126,14 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
             reference=_reference_for(reference or [], row, column),
             diverged=sum(o.status == "diverged" for o in items),
             failed=sum(o.status == "failed" for o in items),
+            evidence=tuple(o.evidence for o in ok if o.evidence is not None),
         )
     columns.sort(key=lambda column: column.sort_key)
     table = Table(title, metric_by_row, columns, cells, row_header=shape.get("row_header", "task"))
     table = add_selected_columns(table, select, reference)
     if average_row:
         table = add_average_row(table)
-    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table), **shape)
+    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table, anytime=anytime), **shape)
 
 
 def _reference_for(reference: list[dict], row: Any, column: Column) -> float | None:
@@ -159,13 +169,26 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
             if not candidates:
                 continue
-            best = max(statistics.mean(cells[(row, c)].validation) for c in candidates)
-            chosen = min((c for c in candidates if statistics.mean(cells[(row, c)].validation) == best), key=lambda c: c.sort_key)
+            score = _selection_scores(row, candidates, cells)
+            best = max(score.values())
+            chosen = min((c for c in candidates if score[c] == best), key=lambda c: c.sort_key)
             own = _reference_for(reference or [], row, selected)
-            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select))
+            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select),
+                                                         selection=Selection(chosen, tuple(candidates), tuple(select)))
         if any((row, selected) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in members) + 1, selected)
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
+
+
+def _selection_scores(row: Any, candidates: list[Column], cells: dict) -> dict[Column, float]:
+    """Each candidate's mean validation metric, over the seeds every candidate has when all know
+    their seeds: a point that got more seeds (policy.seeds adds them to the chosen point only)
+    is compared with the others on the same seeds, so adding seeds never changes the choice."""
+    by_seed = [cells[(row, c)].validation_by_seed() for c in candidates]
+    shared = set.intersection(*(set(m) for m in by_seed)) if all(by_seed) else set()
+    if shared:
+        return {c: statistics.mean(m[s] for s in shared) for c, m in zip(candidates, by_seed)}
+    return {c: statistics.mean(cells[(row, c)].validation) for c in candidates}
 
 
 def add_average_row(table: Table) -> Table:
@@ -216,7 +239,7 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 
 
-def significance_tests(table: Table, seed: int = 0) -> list[dict]:
+def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[dict]:
     """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
     paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
     least two are shared, else Welch's t-test and a bootstrap CI. The family of one table is
@@ -234,7 +257,7 @@ def significance_tests(table: Table, seed: int = 0) -> list[dict]:
             ours, theirs = a.by_seed(), f.by_seed()
             shared = sorted(set(ours) & set(theirs), key=str)
             if len(shared) >= 2:
-                comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed)
+                comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed, anytime)
             else:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
             tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "method": column.method,
@@ -315,18 +338,27 @@ def to_markdown(table: Table) -> str:
     for items in body:
         lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
     if table.significance:
-        lines += ["", f"Adapter (or PEFT method) minus fine-tuning, and PEFT method minus adapters (×100): paired over shared seeds, else Welch; 95% CI from the t distribution "
-                      f"(bootstrap beside it); q = Benjamini-Hochberg within each family (per setting, selected on validation, "
-                      f"average rows); a verdict needs q < {ALPHA} and at least {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power "
-                      "at the observed effect",
-                  "", f"| {table.row_header} | adapter column | vs | n | difference | test | p | Wilcoxon p | family | q | 95% CI | bootstrap CI | "
-                      "verdict | seeds for 80% power |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for s in table.significance:
-            lines.append(f"| {s['task']} | {s['adapter']} | {s['finetune']} | {s['n']} | {s['difference']:+.2f} | {'paired t' if s['paired'] else 'Welch'} | "
-                         f"{_p(s['p'])} | {_p(s['p_wilcoxon'])} | {s['family']} | {_p(s['q'])} | [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}] | "
-                         f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}] | {s['verdict']} | {_seeds(s['seeds_needed'])} |")
+        lines += ["", SIGNIFICANCE_CAPTION, "", "| " + " | ".join([table.row_header, *SIGNIFICANCE_HEADER]) + " |",
+                  "|" + "---|" * (len(SIGNIFICANCE_HEADER) + 1)]
+        lines += ["| " + " | ".join(_significance_cells(s)) + " |" for s in table.significance]
     return "\n".join(lines) + "\n"
+
+
+SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",
+                       "seeds for 80% power", "gates")
+SIGNIFICANCE_CAPTION = (f"Each method column minus the column it is tested against (×100; the vs column names it): paired over shared seeds, else "
+                        f"Welch; 95% CI from the t distribution (bootstrap beside it); q = Benjamini-Hochberg within each family (per "
+                        f"setting, selected on validation, average rows; a comparison with adapters is a family of its own); a verdict "
+                        f"needs q < {ALPHA}, at least {MIN_SEEDS_FOR_VERDICT} seeds and both cells past the validity gates (edge of the "
+                        f"grid, not converged, did not learn: else no verdict, and the gates column says why); seeds for 80% power at "
+                        f"the observed effect")
+
+
+def _significance_cells(s: dict) -> list[str]:
+    """One significance test as the text of its row (every format uses these cells)."""
+    return [str(s["task"]), s["adapter"], s["finetune"], str(s["n"]), f"{s['difference']:+.2f}", "paired t" if s["paired"] else "Welch",
+            _p(s["p"]), _p(s["p_wilcoxon"]), s["family"], _p(s["q"]), f"[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]",
+            f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}]", s["verdict"], _seeds(s["seeds_needed"]), "; ".join(s.get("gate_detail") or []) or "–"]
 
 
 def _p(value: float | None) -> str:
@@ -374,12 +406,7 @@ def to_html(table: Table) -> str:
                    for items in body)
     html = f"<h3>{table.title}</h3><p>{_caption(table)}</p><table><tr>{head}</tr>{rows}</table>"
     if table.significance:
-        rows = "".join(
-            f"<tr><td>{s['task']}</td><td>{s['adapter']}</td><td>{s['n']}</td><td>{s['difference']:+.2f}</td><td>{'paired t' if s['paired'] else 'Welch'}</td>"
-            f"<td>{_p(s['p'])}</td><td>{_p(s['p_wilcoxon'])}</td><td>{_p(s['q'])}</td><td>[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]</td>"
-            f"<td>{s['verdict']}</td><td>{_seeds(s['seeds_needed'])}</td></tr>" for s in table.significance
-        )
-        html += (f"<h4>Adapter vs fine-tuning</h4><p>paired over shared seeds, else Welch; q: Benjamini-Hochberg within each family "
-                 f"(per setting, selected, average); a verdict needs {MIN_SEEDS_FOR_VERDICT} seeds; seeds for 80% power at α={ALPHA}</p><table><tr><th>{table.row_header}</th><th>adapter</th><th>n</th>"
-                 f"<th>difference</th><th>test</th><th>p</th><th>Wilcoxon p</th><th>q</th><th>95% CI</th><th>verdict</th><th>seeds for 80% power</th></tr>{rows}</table>")
+        head = "".join(f"<th>{h}</th>" for h in (table.row_header, *SIGNIFICANCE_HEADER))
+        rows = "".join("<tr>" + "".join(f"<td>{html_lib.escape(cell)}</td>" for cell in _significance_cells(s)) + "</tr>" for s in table.significance)
+        html += f"<h4>{html_lib.escape(table.title)}: comparisons</h4><p>{html_lib.escape(SIGNIFICANCE_CAPTION)}</p><table><tr>{head}</tr>{rows}</table>"
     return html

@@ -20,6 +20,10 @@ from typing import Any, Literal, get_args
 import yaml
 
 ClaimKind = Literal["difference", "trend", "every_row", "spread"]
+# `rows: encoder_layers`: the layers 1..N of an RSA table, not the embeddings (layer 0), which
+# neither method moves measurably (He et al.'s Fig. 2 plots the transformer layers)
+ENCODER_LAYERS = "encoder_layers"
+DEFAULT_MARGIN = 1.0  # points (×100): "no difference larger than this" is an equivalence verdict
 CLAIM_KINDS: tuple[str, ...] = get_args(ClaimKind)
 TABLES = ("main", "rsa", "overfitting_gap", "crosslingual:*")  # or crosslingual:<task>
 
@@ -40,16 +44,18 @@ class Claim:
     table: str = "main"  # one of TABLES
     a: dict = field(default_factory=dict)
     b: dict = field(default_factory=dict)
-    rows: tuple | None = None
+    rows: tuple | str | None = None  # default: every row but the average; ENCODER_LAYERS: layers 1..N
     where: dict = field(default_factory=dict)  # labels every column used must have
     axis: str | None = None  # trend and spread
     paper: str = ""  # the paper's own number or finding, as printed
-    paper_value: float | None = None
+    paper_value: float | None = None  # the paper's effect on our scale: "seeds needed at the paper's effect"
+    margin: float = DEFAULT_MARGIN  # points: within ±margin (two one-sided tests) the verdict is "equivalent"
+    why: str = ""  # why the claim is defined this way (shown in the spec file, not in tables)
 
     @classmethod
     def from_dict(cls, values: dict) -> "Claim":
         values = dict(values)
-        if values.get("rows") is not None:
+        if values.get("rows") is not None and values["rows"] != ENCODER_LAYERS:
             values["rows"] = tuple(values["rows"])
         return cls(**values)
 
@@ -109,4 +115,14 @@ def check_claims(raw: object, source: str) -> list[str]:
         for key in ("a", "b", "where"):
             if key in merged and not isinstance(merged[key], dict):
                 errors.append(f"{where}.{key}: must be a mapping of grid labels, e.g. {{method: adapter}}")
+        for key in ("text", "paper", "why", "id"):
+            if key in merged and not isinstance(merged[key], str):
+                errors.append(f"{where}.{key}: must be a string")
+        rows = merged.get("rows")
+        if rows is not None and rows != ENCODER_LAYERS and not isinstance(rows, list):
+            errors.append(f"{where}.rows={rows!r}: must be a list of table rows or {ENCODER_LAYERS!r}")
+        for key in ("paper_value", "margin"):
+            value = merged.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or (key == "margin" and value <= 0)):
+                errors.append(f"{where}.{key}={value!r}: must be a number{' > 0' if key == 'margin' else ''}")
     return errors

@@ -68,6 +68,18 @@ STUDY_MARKER = ".adapterlab-study"  # "this folder was created by adapterlab for
 
 
 @dataclass(frozen=True)
+class RunLimits:
+    """A time budget: no run starts unless it would finish by `deadline` (time.time()), judged by
+    `estimates` (relative run folder -> seconds; a run without one is started)."""
+
+    deadline: float
+    estimates: dict = dataclasses.field(default_factory=dict)
+
+    def allows(self, run: PlannedRun) -> bool:
+        return time.time() + self.estimates.get(run.relative_dir, 0.0) <= self.deadline
+
+
+@dataclass(frozen=True)
 class RunState:
     run: PlannedRun
     state: str  # "ok", "diverged", "failed", "running", "pending", "changed" (finished with other settings)
@@ -180,7 +192,7 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     plan = {"name": spec.name, "description": spec.description, "source": spec.source, "command": command,
             "runs": [{"dir": r.relative_dir, "labels": r.labels, "seed": r.seed, "config": r.config.to_dict()} for r in spec.runs],
             "reference": spec.reference, "report": dataclasses.asdict(spec.report), "analysis": spec.analysis.to_dict(),
-            "claims": spec.claims}
+            "claims": spec.claims, "gates": spec.gates.to_dict(), "policy": spec.policy.to_dict()}
     (out / STUDY_MARKER).touch()  # before the plan: a folder with our study.json is always marked as ours
     write_json_atomic(out / PLAN_FILE, plan)
 
@@ -284,7 +296,7 @@ def threads_per_worker(workers: int) -> int | None:
 
 
 def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
+                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
     """Claim and run every run that needs it, one at a time. Ctrl-C (KeyboardInterrupt) kills the
     run in flight with its child process and releases its claim; the run has no result and reruns."""
     prints: dict = {}
@@ -296,6 +308,8 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
                 token = try_claim(run_dir)  # its owner finished the run, then was killed: tidy up
                 release(run_dir, token) if token else None
             continue
+        if limits is not None and not limits.allows(run):
+            continue  # would not finish within the budget: left pending, for a later `study run`
         token = try_claim(run_dir)
         if not token:
             continue
@@ -312,7 +326,7 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
 
 
 def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process") -> None:
+            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
     """A worker process of run_study. It starts with SIGINT ignored (so a Ctrl-C while it imports
     prints no traceback) and stops at the first SIGINT (the terminal's Ctrl-C) or SIGTERM (sent by
     the main process); the main process reports the interruption once."""
@@ -334,7 +348,7 @@ def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | N
             import torch
 
             torch.set_num_threads(threads)
-        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed, isolation)
+        _run_pending(spec, out, progress, threads, retry_failed, rerun_changed, isolation, limits)
     except KeyboardInterrupt:
         return
 
@@ -365,7 +379,7 @@ def select_runs(spec: StudySpec, only: dict[str, str] | None) -> StudySpec:
 def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
               progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
               rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None,
-              on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
+              limits: RunLimits | None = None, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
     """Run every pending run of the study with `workers` local worker processes, each run in a
     child process of its own (isolation="process") or in the worker itself ("inline").
     on_worker_death: called for each worker process that died (killed, out of memory) while the
@@ -383,7 +397,7 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
     chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
     with _sigterm_as_interrupt():  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
-        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation, on_worker_death)
+        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation, limits, on_worker_death)
 
 
 @contextlib.contextmanager
@@ -406,13 +420,13 @@ def _sigterm_as_interrupt():
 
 
 def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str,
-                 on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
+                 limits: RunLimits | None = None, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
     if workers == 1:
-        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation)  # Ctrl-C reaches the caller
+        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation, limits)  # Ctrl-C reaches the caller
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation), daemon=False)
+    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation, limits), daemon=False)
                  for _ in range(workers)]
     reported: set[int] = set()
 
@@ -566,9 +580,10 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
     return run_states(spec, out)
 
 
-def unfinished_lines(states: list[RunState], out: Path) -> list[str]:
+def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] | tuple = ()) -> list[str]:
     """One line per run of `states` that did not finish (failed, died, pending, changed), saying
-    why and what reruns it. Runs another live process is running are not ours to report."""
+    why and what reruns it. Runs another live process is running are not ours to report.
+    budget_left: runs not started because the time budget would not let them finish."""
     lines = []
     for state in states:
         where = state.run.relative_dir
@@ -581,7 +596,9 @@ def unfinished_lines(states: list[RunState], out: Path) -> list[str]:
             lines.append(f"{where}: finished with other settings than the spec's; --rerun-changed reruns it")
         elif state.state == "pending":
             owner = read_claim(out / where)
-            if owner is not None:
+            if where in budget_left:
+                lines.append(f"{where}: pending: not started, as it would not finish within the time budget; the same command goes on")
+            elif owner is not None:
                 lines.append(f"{where}: pending: its claim {claim_path(out / where)} names pid {owner.get('pid')} on {owner.get('host')}, "
                              "which no longer runs it; the same command takes it over")
             else:

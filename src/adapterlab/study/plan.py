@@ -7,7 +7,9 @@ shapes with random weights, in a fresh process that also reports the peak memory
 local folder and for bert-base-uncased, roberta-base and xlm-roberta-large, whose configs ship
 in specs/backbones/. Steps per run come from the spec: k (or the training file's size, or the
 published size of the task's standard training set when the file is not here), the batch size
-and the epochs (TAPT's too). Evaluation is not timed: the estimate is a lower bound.
+and the epochs (TAPT's too). Evaluation is estimated from the probe (forward passes over the
+validation set at each evaluation and the test set once, at FORWARD_SHARE of a training example's
+cost), plus each run's start-up.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 36384
                          "ag": 115000, "helpfulness": 115251, "imdb": 20000, "panx": 20000, "udpos": 21253, "xnli": 392702}
 
 
+STARTUP_SECONDS = 10.0  # a run's child process: imports, data, model load (measured 3-8 s on 2 CPU cores)
+FORWARD_SHARE = 0.35  # an evaluation example costs about this share of a training example (forward only, no backward)
+
+
+def evaluation_seconds(config, steps: int, seconds_per_step: float) -> float:
+    """The evaluations of one run: validation at every epoch (and every eval_every steps), then
+    the test set once, forward passes only. The validation set is validation_size examples (the
+    low-resource protocol); the test set is counted as large again."""
+    evaluations = config.epochs + (steps // config.eval_every if config.eval_every else 0) + 1
+    return evaluations * config.validation_size * seconds_per_step / config.batch_size * FORWARD_SHARE
+
+
 @dataclass(frozen=True)
 class GroupCost:
     """The runs that share a probe: the same backbone, method settings, batch,
@@ -46,6 +60,8 @@ class GroupCost:
     runs: int
     steps_per_run: list[int]  # optimizer steps of each run (TAPT's included)
     probe: ProbeResult
+    dirs: tuple[str, ...] = ()  # each run's folder in the study, in the order of steps_per_run
+    eval_seconds: tuple[float, ...] = ()  # each run's evaluations and start-up (evaluation_seconds + STARTUP_SECONDS)
 
     @property
     def method(self) -> str:
@@ -53,7 +69,12 @@ class GroupCost:
 
     @property
     def seconds(self) -> float:
-        return sum(self.steps_per_run) * self.probe.seconds_per_step
+        return sum(self.run_seconds())
+
+    def run_seconds(self) -> list[float]:
+        """Each run's estimate: its steps at the probe's rate, its evaluations and its start-up."""
+        extra = self.eval_seconds or (0.0,) * len(self.steps_per_run)
+        return [steps * self.probe.seconds_per_step + other for steps, other in zip(self.steps_per_run, extra)]
 
 
 def describe_setting(config) -> str:
@@ -142,5 +163,8 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
             if progress:
                 progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
             probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
-        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), steps[key, setting], probes[key]))
+        per_step = probes[key].seconds_per_step
+        extra = tuple(STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step) for r, n in zip(runs, steps[key, setting]))
+        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), steps[key, setting], probes[key],
+                               tuple(r.relative_dir for r in runs), extra))
     return costs

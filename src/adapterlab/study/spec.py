@@ -21,6 +21,7 @@ report: {layout: paper}          # tables as the paper prints them (a row per se
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import itertools
@@ -40,12 +41,15 @@ from adapterlab.study.method_checks import check_methods_fit
 from adapterlab.study.yaml_numbers import MAX_BYTES, SpecLimitError, load_yaml
 from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
+from adapterlab.study.extensions import Extension
+from adapterlab.study.gates_spec import GateOptions, check_gates
+from adapterlab.study.policy_spec import PolicyOptions, check_policy
 from adapterlab.study.claims_spec import check_claims
 from adapterlab.study.reference_spec import check_reference
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
 
-TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims"}
+TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims", "gates", "policy"}
 # Axes that are not RunConfig fields by the same name.
 SPECIAL_AXES = {"task", "adapter_size"}
 _RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -90,6 +94,10 @@ class StudySpec:
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str = ""
     claims: list = field(default_factory=list)  # the claims block as written (ids or definitions)
+    gates: GateOptions = field(default_factory=GateOptions)  # the validity gates its verdicts pass (report/gates.py)
+    policy: PolicyOptions = field(default_factory=PolicyOptions)  # how the runner makes its evidence valid (policy/)
+    # what the spec was expanded from, so that runs the policy adds expand the same way (with_extensions)
+    expansion: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_files: bool = True) -> StudySpec:
@@ -113,7 +121,9 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_f
 
 
 def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, overrides: dict[str, Any] | None = None,
-                check_files: bool = True) -> StudySpec:
+                check_files: bool = True, seeds: list[int] | None = None) -> StudySpec:
+    """The study of a raw spec, every problem reported at once. `seeds` replaces the spec's seeds
+    (the policy's added seeds, see with_extensions)."""
     errors: list[str] = []
     if not isinstance(raw, dict):
         raise AdapterlabError(f"{source}: a study spec must be a mapping with keys {', '.join(sorted(TOP_KEYS))}")
@@ -205,10 +215,16 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
     errors.extend(check_report(raw.get("report"), source))
     errors.extend(check_claims(raw.get("claims"), source))
+    errors.extend(check_gates(raw.get("gates"), source))
+    select = ReportOptions.from_raw(raw.get("report")).select if not check_report(raw.get("report"), source) else ()
+    errors.extend(check_policy(raw.get("policy"), source, select, grid, by_method, base))
+    policy = PolicyOptions.from_raw(raw.get("policy")) if not check_policy(raw.get("policy"), source, select, grid, by_method, base) else PolicyOptions()
     # go on: the runs' own settings are checked too, so that every problem is reported at once
 
     runs: list[PlannedRun] = []
-    seeds = axes.pop("seed", [base.get("seed", 0)])
+    spec_seeds = axes.pop("seed", [base.get("seed", 0)])
+    if seeds is None:
+        seeds = list(range(policy.seeds.min)) if policy.seeds is not None else spec_seeds
     sizes = axes.pop("adapter_size", None)
     methods = axes.pop("method", [base.get("method", "adapter")])
     other_axes = sorted(axes)
@@ -230,7 +246,7 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                 for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
                     values = dict(zip(names, combo))
                     for seed in seeds:
-                        settings = {**base, **fixed, **data, **values, "task": task_id, "method": method, "seed": seed}
+                        settings = {**base, **policy.run_settings(), **fixed, **data, **values, "task": task_id, "method": method, "seed": seed}
                         settings = {k: v for k, v in settings.items() if k in _RUN_FIELDS}  # unknown keys: reported above
                         adapter = settings.pop("adapter", {}) or {}
                         adapter = dict(adapter) if isinstance(adapter, dict) else {"size": adapter}  # a wrong type: AdapterConfig says so
@@ -268,8 +284,49 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     errors = check_reference(reference, runs, raw.get("analysis") or {}, source, ReportOptions.from_raw(raw.get("report")).select)
     if errors:
         raise AdapterlabError("\n".join(errors))
+    expansion = {"raw": raw, "source": source, "base_dir": base_dir, "overrides": overrides}
     return StudySpec(name, raw.get("description") or "", runs, reference, ReportOptions.from_raw(raw.get("report")),
-                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []))
+                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []), GateOptions.from_raw(raw.get("gates")),
+                     policy, expansion)
+
+
+def with_extensions(spec: StudySpec, extensions: list[Extension]) -> StudySpec:
+    """The study with the runs its policy added: each extension's grid point (a value beyond the
+    spec's grid on one axis, or the spec's own point) for each of its seeds, expanded from the same
+    spec as every other run (base, by_method, task data, policy), so a grown run differs from its
+    neighbours only in its labels."""
+    if not extensions:
+        return spec
+    known = {run.relative_dir for run in spec.runs}
+    added: list[PlannedRun] = []
+    for extension in extensions:
+        wanted = extension.label_dict
+        raw = _with_values(spec.expansion["raw"], wanted)
+        grown = expand_spec(raw, spec.expansion["source"], spec.expansion["base_dir"], spec.expansion["overrides"], check_files=False,
+                            seeds=list(extension.seeds))
+        for run in grown.runs:
+            if {"task": run.setting.task, **run.labels} == wanted and run.seed in extension.seeds and run.relative_dir not in known:
+                known.add(run.relative_dir)
+                added.append(run)
+    return dataclasses.replace(spec, runs=[*spec.runs, *added])
+
+
+def _with_values(raw: dict, labels: dict[str, Any]) -> dict:
+    """A copy of the raw spec whose grid (or the method's by_method list) also holds each of
+    `labels`' values, so that expanding it yields the grid point `labels`."""
+    raw = copy.deepcopy(raw)
+    method = labels.get("method")
+    grid = raw.setdefault("grid", {})
+    own = (raw.get("by_method") or {}).get(method) if isinstance(raw.get("by_method"), dict) else None
+    for axis, value in labels.items():
+        if axis in ("task", "method"):
+            continue
+        if isinstance(own, dict) and isinstance(own.get(axis), list):
+            if value not in own[axis]:
+                own[axis].append(value)
+        elif isinstance(grid.get(axis), list) and value not in grid[axis]:
+            grid[axis].append(value)
+    return raw
 
 
 def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:

@@ -111,8 +111,12 @@ class RunConfig:
         cli="--no-checkpoint"))
     keep_checkpoint: bool = field(default=False, metadata=_about("output", "keep checkpoint/ when the run finishes"))
     early_stop: int | None = field(default=None, metadata=_about(
-        "schedule", "stop after this many validation evaluations without improvement; off by default, as it would cut "
-        "the overfitting curves of Fig. 5", unset="off"))
+        "schedule", "stop after this many validation evaluations without improvement (epochs is then a ceiling; the linear "
+        "schedule still decays over the ceiling, so a stopped run took the same steps as the full one up to there); off by "
+        "default, as it would cut the overfitting curves of Fig. 5", unset="off"))
+    early_stop_min_delta: float = field(default=0.0, metadata=_about(
+        "schedule", "early stopping: an evaluation counts as an improvement only when it beats the best so far by more than this "
+        "(the metric's own units: 0.001 = 0.1 point of accuracy)"))
     tapt: bool = field(default=False, metadata=_about(
         "task-adaptive pretraining", "first train masked-language modelling on the task's training text"))
     tapt_epochs: int = field(default=10, metadata=_about("task-adaptive pretraining", "TAPT epochs"))
@@ -203,6 +207,9 @@ class RunConfig:
             if getattr(self, name) is not None:
                 _check_number(found, name, getattr(self, name), "> 0", lambda v: v > 0)
         _check_number(found, "warmup_ratio", self.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
+        _check_number(found, "early_stop_min_delta", self.early_stop_min_delta, ">= 0", lambda v: v >= 0)
+        if isinstance(self.early_stop_min_delta, (int, float)) and self.early_stop_min_delta > 0 and self.early_stop is None:
+            add(f"early_stop_min_delta={self.early_stop_min_delta!r} without early_stop: there is no early stopping to tune; set early_stop too")
         _check_number(found, "weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
         _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
         _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)

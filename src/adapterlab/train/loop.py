@@ -19,7 +19,7 @@ from accelerate.utils import gather_object
 from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
-from adapterlab.data.tasks import TaskSpec
+from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec
 from adapterlab.train.batching import ShardedBatches, evaluation_batches
 from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from adapterlab.train.config import RunConfig
@@ -41,6 +41,7 @@ class LoopConfig:
     progress: bool = True
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
     early_stop: int | None = None  # stop after this many evaluations without improvement
+    early_stop_min_delta: float = 0.0  # an evaluation improves only by beating the best by more than this (metric units)
 
     @classmethod
     def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
@@ -51,7 +52,8 @@ class LoopConfig:
                        progress=config.progress, eval_batch_size=config.batch_size)
         return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
                    max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
-                   progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop)
+                   progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop,
+                   early_stop_min_delta=config.early_stop_min_delta)
 
 
 @dataclass
@@ -239,13 +241,14 @@ def train_and_restore_best(
         nonlocal best_value, best_state, since_best
         metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size)
         record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
+        # patience restarts only on a real improvement (beyond min_delta over the best so far); the
+        # best checkpoint follows every improvement, however small
+        improved = is_better(metric, metrics[metric], _shifted(metric, best_value, config.early_stop_min_delta))
         if is_better(metric, metrics[metric], best_value):
             best_value = metrics[metric]
             best_state = _trainable_state(model)
             result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
-            since_best = 0
-        else:
-            since_best += 1
+        since_best = 0 if improved else since_best + 1
         if config.early_stop and since_best >= config.early_stop and result.stopped_early is None:
             result.stopped_early = {"epoch": epoch, "step": result.steps}
 
@@ -310,6 +313,13 @@ def train_and_restore_best(
     if best_state is not None:
         _load_trainable_state(model, best_state)
     return result
+
+
+def _shifted(metric: str, best: float | None, delta: float) -> float | None:
+    """The value an evaluation must beat to count as an improvement for early stopping."""
+    if best is None or not delta:
+        return best
+    return best - delta if metric in LOWER_IS_BETTER else best + delta
 
 
 def _maybe_no_sync(accelerator, model, sync: bool):

@@ -59,3 +59,19 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
     if best is None:
         return not math.isnan(value)
     return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def last_epoch_gain(rows: list[dict], metric: str) -> float | None:
+    """How much a run's validation metric improved over its last epoch (positive = better, in the
+    metric's units): the last evaluation minus the last one of the previous epoch (with a single
+    epoch, minus the first evaluation). None with fewer than two evaluations. `rows`: the
+    validation rows of metrics.jsonl, in the order written."""
+    evaluations = sorted({(r.get("step") or 0, r.get("epoch") or 0): r for r in rows
+                          if r.get("split") == "validation" and isinstance(r.get(metric), (int, float))}.items())
+    if len(evaluations) < 2:
+        return None
+    values = [r[metric] for _, r in evaluations]
+    last_epoch = evaluations[-1][0][1]
+    earlier = [i for i, ((_, epoch), _) in enumerate(evaluations) if epoch < last_epoch]
+    change = values[-1] - values[earlier[-1] if earlier else 0]
+    return -change if metric in LOWER_IS_BETTER else change

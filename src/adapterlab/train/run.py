@@ -63,6 +63,7 @@ from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
 from adapterlab.train.method import apply_method, check_method_fits
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.train.model_setup import (
     build_task_model,
     check_backbone_weights,
@@ -235,10 +236,25 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
         stopped_early=outcome.stopped_early,
+        stop_reason="diverged" if outcome.status == "diverged" else "converged" if outcome.stopped_early else "ceiling",
+        last_epoch_gain=last_epoch_gain(_validation_rows(run_dir), spec.metric) if accelerator.is_main_process else None,
         resumed_from=outcome.resumed_from,
         tapt=tapt.summary if tapt else None,
         **artifact,
     )
+
+
+def _validation_rows(run_dir: Path) -> list[dict]:
+    """The validation rows metrics.jsonl holds so far (a resumed run's earlier ones too)."""
+    rows = []
+    for line in (run_dir / METRICS_FILE).read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn line of a killed attempt: not an evaluation this run can use
+        if isinstance(row, dict) and row.get("split") == "validation":
+            rows.append(row)
+    return rows
 
 
 def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool:

@@ -1,0 +1,77 @@
+"""How long each run of a study should take, for a time budget (policy.budget, `study run
+--budget`): measured from the study's finished runs of the same setting where there are any,
+else from `study plan`'s probe of a few optimizer steps plus the evaluations and start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapterlab.runs import load_result
+from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
+from adapterlab.study.probe import probe_key, run_probe
+from adapterlab.study.spec import StudySpec
+
+def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> dict[str, float]:
+    """{relative run folder: seconds} for every run of `spec` at its ceiling (epochs), so a run
+    started within the budget ends within it even when convergence stopping does not cut it.
+    `probes` (probe_key -> ProbeResult) is kept by the caller across rounds."""
+    from adapterlab.data.tasks import get_task
+
+    sizes: dict = {}
+    steps = {run.relative_dir: steps_of(run, sizes) for run in spec.runs}
+    measured: dict[tuple, float] = {}  # seconds per ceiling step, the slowest finished run of the setting
+    for run in spec.runs:
+        result = load_result(Path(out) / run.relative_dir)
+        if result is not None and result.complete and result.wall_seconds and result.steps:
+            key = probe_key(run.config)
+            measured[key] = max(measured.get(key, 0.0), result.wall_seconds / result.steps)
+    estimates = {}
+    for run in spec.runs:
+        key = probe_key(run.config)
+        if key in measured:
+            estimates[run.relative_dir] = measured[key] * steps[run.relative_dir]
+            continue
+        if key not in probes:
+            if progress:
+                progress(f"timing a few steps of {run.config.method} on {key[0]} for the budget")
+            probes[key] = run_probe(run.config, get_task(run.config.task).kind, 2)
+        per_step = probes[key].seconds_per_step
+        estimates[run.relative_dir] = (STARTUP_SECONDS + per_step * steps[run.relative_dir]
+                                       + evaluation_seconds(run.config, steps[run.relative_dir], per_step))
+    return estimates
+
+
+def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float, int, int]:
+    """(fewest seconds, most seconds, fewest runs, most runs) of a study under its policy, from
+    each planned run's estimate (`seconds`, by relative folder). Fewest: the spec's grid at the
+    minimum seeds (no growth, every comparison decided at once). Most: every bracketed line grown
+    to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), and
+    every selected group's chosen point run up to seeds.max."""
+    low = sum(seconds.values())
+    low_runs = len(spec.runs)
+    high, high_runs = low, low_runs
+    seeds = len({run.seed for run in spec.runs}) or 1
+    for bracket in spec.policy.bracket:
+        lines: dict[tuple, dict] = {}
+        for run in spec.runs:
+            labels = {"task": run.setting.task, **run.labels}
+            if bracket.axis not in labels:
+                continue
+            key = tuple(sorted((k, v) for k, v in labels.items() if k != bracket.axis))
+            line = lines.setdefault(key, {"values": set(), "cost": 0.0})
+            line["values"].add(labels[bracket.axis])
+            line["cost"] = max(line["cost"], seconds.get(run.relative_dir, 0.0))
+        for line in lines.values():
+            extra = max(0, bracket.max_points - len(line["values"])) * seeds
+            high += extra * line["cost"]
+            high_runs += extra
+    if spec.policy.sequential:
+        groups: dict[tuple, float] = {}  # one chosen point per task and method (and what report.select does not tune)
+        for run in spec.runs:
+            labels = {"task": run.setting.task, **run.labels}
+            key = tuple(sorted((k, v) for k, v in labels.items() if k not in spec.report.select))
+            groups[key] = max(groups.get(key, 0.0), seconds.get(run.relative_dir, 0.0))
+        extra = spec.policy.seeds.max - spec.policy.seeds.min
+        high += extra * sum(groups.values())
+        high_runs += extra * len(groups)
+    return low, high, low_runs, high_runs

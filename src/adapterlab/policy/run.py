@@ -1,0 +1,101 @@
+"""`adapterlab study run` under a study's policy: the runner produces evidence that can pass the
+validity gates (report/gates.py) by itself, instead of finding out after the runs.
+
+- convergence: every run stops when validation stops improving (spec.py gives each run the
+  policy's early stopping; `epochs` is the ceiling and the run records why it stopped);
+- bracket: when the value selected on validation sits at the edge of its grid, the grid grows
+  (policy/bracketing.py) and the study runs the new point for every seed, then selects again;
+- seeds: after the minimum, seeds are added one at a time to each comparison that is still
+  undecided (policy/sequential.py), with anytime-valid tests;
+- budget: no run starts that would not finish in time (policy/budget.py); what is left stays
+  pending, and running the same command again resumes.
+
+Every decision is a pure function of finished run records and is recorded with its reason in
+DIR/extensions.json before the runs it adds start, so a killed study, resumed, plans the same runs
+and runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from adapterlab.policy.bracketing import bracket_extensions
+from adapterlab.policy.budget import run_estimates
+from adapterlab.policy.sequential import seed_extensions
+from adapterlab.report.build import assemble
+from adapterlab.study.executor import RunLimits, RunState, run_study
+from adapterlab.study.extensions import Extension, add_extensions, load_extensions
+from adapterlab.study.spec import StudySpec, with_extensions
+
+logger = logging.getLogger(__name__)
+WAIT_SECONDS = 10.0  # how often to look again while another invocation runs runs this one's decisions wait for
+
+
+@dataclass
+class PolicyOutcome:
+    """What `study run` did under the policy."""
+
+    states: list[RunState]
+    extensions: list[Extension] = field(default_factory=list)  # every extension of the study (earlier ones too)
+    added: list[Extension] = field(default_factory=list)  # those this invocation decided
+    budget_left: list[str] = field(default_factory=list)  # runs left pending because they would not finish in time
+    spec: StudySpec | None = None  # the study with its extensions
+
+
+def run_policy_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
+                     progress: Callable[[str, str], None] | None = None, retry_failed: bool = False, rerun_changed: bool = False,
+                     isolation: str = "process", only: dict[str, str] | None = None, budget: float | None = None,
+                     say: Callable[[str], None] | None = None, wait: float = WAIT_SECONDS,
+                     on_worker_death: Callable | None = None) -> PolicyOutcome:
+    """Run the study, then grow it as its policy asks, until nothing is left to decide, the
+    maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
+    spent. `say` gets one line per decision (the CLI prints them); on_worker_death: as run_study's."""
+    out = Path(out)
+    say = say or (lambda line: logger.info("%s", line))
+    budget = budget if budget is not None else spec.policy.budget
+    deadline = time.time() + budget if budget else None
+    probes: dict = {}
+    added: list[Extension] = []
+    while True:
+        full = with_extensions(spec, load_extensions(out))
+        limits = None
+        if deadline is not None:
+            limits = RunLimits(deadline, run_estimates(full, out, probes, progress=say))
+        states = run_study(full, out, workers=workers, command=command, progress=progress, retry_failed=retry_failed,
+                           rerun_changed=rerun_changed, isolation=isolation, only=only, limits=limits, on_worker_death=on_worker_death)
+        left = [s.run.relative_dir for s in states if s.state == "pending"]
+        running = [s for s in states if s.state == "running"]
+        if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
+            return PolicyOutcome(states, load_extensions(out), added, left, full)
+        if left or only or not (spec.policy.bracket or spec.policy.sequential):
+            return PolicyOutcome(states, load_extensions(out), added, [], full)
+        if running:  # another invocation runs part of this study: its results decide what grows
+            say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
+            time.sleep(wait)
+            continue
+        new = _decide(out, spec)
+        if not new:
+            return PolicyOutcome(states, load_extensions(out), added, [], full)
+        before = {(e.kind, e.labels, e.seeds) for e in load_extensions(out)}
+        add_extensions(out, new)
+        fresh = [e for e in new if (e.kind, e.labels, e.seeds) not in before]
+        if not fresh:
+            return PolicyOutcome(states, load_extensions(out), added, [], full)
+        for extension in fresh:
+            say(f"{extension.kind}: {extension.reason}")
+        added += fresh
+
+
+def _decide(out: Path, spec: StudySpec) -> list[Extension]:
+    """What to add now, from the finished records: grid points first (the comparison is made at
+    the optimum), then seeds."""
+    tables = assemble(out)
+    if spec.policy.bracket:
+        grown = bracket_extensions(tables.main, spec.policy)
+        if grown:
+            return grown
+    return seed_extensions(tables, spec.policy) if spec.policy.sequential else []

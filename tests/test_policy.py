@@ -1,0 +1,200 @@
+"""The self-validating study (policy/): convergence stopping recorded per run, grid bracketing
+that grows until the validation-selected rate is interior (and resumes after a kill without
+running anything twice), seeds added while a comparison is undecided, a budget, and the plan's
+range. The grid tests train a fake model whose validation metric is a known function of the
+learning rate, so the right answer is known; the convergence test trains the tiny BERT."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from adapterlab.cli import main
+from adapterlab.errors import AdapterlabError
+from adapterlab.policy.run import run_policy_study
+from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, save_result, write_json_atomic
+from adapterlab.study.extensions import load_extensions
+from adapterlab.study.policy_spec import parse_duration
+from adapterlab.study.spec import expand_spec
+from studyworld import spec_errors, tiny_spec, write_spec
+
+
+def fake_trainer(calls: list, best_lr: dict, gap: float = 0.0, noise: float = 0.002, stop_after: int | None = None):
+    """A run_training stand-in: validation accuracy peaks at best_lr[method] (log scale), test =
+    validation + gap for adapters; records what a real run records."""
+
+    def run_training(config, run_dir, overwrite=False):
+        run_dir = Path(run_dir)
+        if stop_after is not None and len(calls) >= stop_after:
+            raise KeyboardInterrupt  # the study is killed here
+        calls.append(str(run_dir))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / MARKER_FILE).touch()
+        write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+        peak = 0.9 - 0.05 * abs(math.log10(config.learning_rate) - math.log10(best_lr[config.method]))
+        wobble = noise * ((config.seed * 7919) % 11 - 5) / 5
+        validation = peak + wobble
+        own = 3 if config.method == "adapter" else 0  # each method its own test-set wobble per seed
+        test = validation + (gap if config.method == "adapter" else 0.0) + noise * ((config.seed * 104729 + own) % 7 - 3) / 3
+        rows = [{"split": "validation", "at": "epoch", "epoch": e, "step": 10 * e, "loss": 0.5, "accuracy": v}
+                for e, v in enumerate((validation - 0.1, validation, validation - 0.01, validation - 0.02), start=1)]
+        (run_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        result = RunResult(status="ok", task=config.task, method=config.method, seed=config.seed, metric="accuracy", best_epoch=2,
+                           best_step=20, validation_metric=validation, test_metric=test, test={"accuracy": test, "mcc": 0.6},
+                           best_validation={"accuracy": validation}, steps=40, wall_seconds=1.0, stop_reason="converged")
+        save_result(run_dir, result)
+        return result
+
+    return run_training
+
+
+def grid_spec(root, model, lrs=(1e-4, 3e-4), policy_seeds=None):
+    """Both methods on the same learning-rate grid, bracketed; 3 seeds, or the policy's seeds."""
+    raw = tiny_spec(root, model, seeds=(0, 1, 2))
+    raw["grid"] = {"method": ["adapter", "finetune"], **({} if policy_seeds else {"seed": [0, 1, 2]})}
+    raw["by_method"] = {"adapter": {"lr": list(lrs), "adapter": {"size": 8}}, "finetune": {"lr": list(lrs)}}
+    raw["report"] = {"select": ["lr", "adapter_size"]}
+    raw["policy"] = {"bracket": {"lr": {"factor": 3, "max_points": 6}}, **({"seeds": policy_seeds} if policy_seeds else {})}
+    return raw
+
+
+def test_a_grid_whose_optimum_is_outside_grows_until_the_choice_is_interior(tiny_world, tmp_path, monkeypatch):
+    root, model = tiny_world
+    calls: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}))
+    spec = expand_spec(grid_spec(root, model))
+    outcome = run_policy_study(spec, tmp_path / "s", isolation="inline")
+    grown = [e for e in outcome.extensions if e.kind == "bracket"]
+    adapter_rates = sorted(dict(e.labels)["lr"] for e in grown if dict(e.labels)["method"] == "adapter")
+    finetune_rates = sorted(dict(e.labels)["lr"] for e in grown if dict(e.labels)["method"] == "finetune")
+    assert adapter_rates == [9e-4, 2.7e-3, 8.1e-3]  # up from 3e-4 until 2.7e-3 (nearest 3e-3) is interior
+    assert finetune_rates == [3.33333e-05]  # 1e-4 at the bottom: one step down makes it interior
+    assert all(e.seeds == (0, 1, 2) for e in grown)  # every grown point for every seed
+    assert len(calls) == len(set(calls)) == 2 * 2 * 3 + 4 * 3  # each run once
+    from adapterlab.report.build import assemble
+
+    main_table = assemble(tmp_path / "s").main
+    chosen = {c.method: main_table.cell("sst2", c).selection.chosen.lr for c in main_table.columns if c.lr == "best"}
+    assert chosen == {"adapter": 2.7e-3, "finetune": 1e-4}
+    claims = [t for t in main_table.significance if t["family"] == "selected"]
+    assert claims and not any("edge" in (t.get("gate") or []) for t in claims)  # the edge gate no longer trips
+
+
+def test_a_bracket_that_reaches_its_maximum_keeps_the_edge_gate(tiny_world, tmp_path, monkeypatch):
+    root, model = tiny_world
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer([], {"adapter": 1.0, "finetune": 1e-4}))
+    raw = grid_spec(root, model)
+    raw["policy"]["bracket"]["lr"]["max_points"] = 3
+    outcome = run_policy_study(expand_spec(raw), tmp_path / "s", isolation="inline")
+    assert [dict(e.labels)["lr"] for e in outcome.extensions if dict(e.labels)["method"] == "adapter"] == [9e-4]
+    from adapterlab.report.build import assemble
+
+    tables = assemble(tmp_path / "s")
+    test = next(t for t in tables.by_name()["main"].significance if t["family"] == "selected")
+    assert "edge" in test["gate"] and any("0.0009 is the top of its grid {0.0001, 0.0003, 0.0009}" in d for d in test["gate_detail"])
+
+
+def test_killed_mid_growth_and_resumed_it_grows_the_same_points_and_runs_nothing_twice(tiny_world, tmp_path, monkeypatch):
+    root, model = tiny_world
+    spec = expand_spec(grid_spec(root, model))
+    calls: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}, stop_after=14))
+    with pytest.raises(KeyboardInterrupt):
+        run_policy_study(spec, tmp_path / "s", isolation="inline")
+    first = load_extensions(tmp_path / "s")
+    assert first and len(calls) == 14  # growth was decided and partly run
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}))
+    outcome = run_policy_study(spec, tmp_path / "s", isolation="inline")
+    assert outcome.extensions[:len(first)] == first
+    assert len(calls) == len(set(calls)) == 24  # the uninterrupted study's runs, each once
+    uninterrupted: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(uninterrupted, {"adapter": 3e-3, "finetune": 1e-4}))
+    again = run_policy_study(spec, tmp_path / "fresh", isolation="inline")
+    assert [e.labels for e in again.extensions] == [e.labels for e in outcome.extensions]
+
+
+@pytest.mark.parametrize("gap, expected_seeds", [(0.05, 6), (0.0, 12)])
+def test_seeds_are_added_only_while_the_comparison_is_undecided(tiny_world, tmp_path, monkeypatch, gap, expected_seeds):
+    """A clear gap is decided after one added seed (the anytime-valid test cannot reject at 5
+    seeds: its smallest p there is 0.068); no difference with a large spread stays undecided and
+    gets seeds up to the maximum (an equivalence inside ±1 point would need far more)."""
+    root, model = tiny_world
+    calls: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training",
+                        fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}, gap=gap, noise=0.02 if gap == 0 else 0.002))
+    raw = grid_spec(root, model, lrs=(1e-4, 3e-4, 1e-3), policy_seeds={"min": 5, "max": 12})
+    raw["claims"] = ["C2"]
+    out = tmp_path / "s"
+    outcome = run_policy_study(expand_spec(raw), out, isolation="inline")
+    from adapterlab.report.build import assemble
+
+    (c2,) = assemble(out).claims
+    assert c2.n == expected_seeds and c2.sequential
+    if gap:
+        assert c2.verdict == "supported" and {s for e in outcome.extensions if e.kind == "seeds" for s in e.seeds} == {5}
+    else:
+        assert c2.verdict == "inconclusive"
+        added = [e for e in outcome.extensions if e.kind == "seeds"]
+        assert {dict(e.labels)["lr"] for e in added} == {3e-4}  # only the chosen points get seeds
+        assert sorted({s for e in added for s in e.seeds}) == list(range(5, 12))
+    # the table says the row was decided sequentially; its CI is the anytime-valid one, wider than the t interval
+    assert main(["claims", str(out)]) == 0
+
+
+def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monkeypatch, capsys):
+    root, model = tiny_world
+    calls: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}))
+    monkeypatch.setattr("adapterlab.policy.run.run_estimates", lambda spec, out, probes, progress=None: {r.relative_dir: 3600.0 for r in spec.runs})
+    path = write_spec(tmp_path / "spec.yaml", grid_spec(root, model))
+    code = main(["study", "run", str(path), "--out", str(tmp_path / "s"), "--inline", "--budget", "30m", "--no-progress"])
+    assert code == 3 and calls == []
+    assert "budget: 12 run(s) would not finish in the time left and did not start" in capsys.readouterr().out
+    assert parse_duration("1h30m") == 5400 and parse_duration(90) == 90
+    with pytest.raises(AdapterlabError, match="budget 'soon': expected a duration"):
+        parse_duration("soon")
+
+
+def test_the_policy_block_is_checked(tiny_world):
+    root, model = tiny_world
+    raw = grid_spec(root, model)
+    raw["policy"] = {"bracket": {"lr": {"factor": 1}, "lora_r": {"values": [4]}}, "seeds": {"min": 2, "max": 1},
+                     "convergence": {"patience": 0}, "budget": "later", "colour": 1}
+    raw["report"] = {"select": ["adapter_size"]}
+    errors = "\n".join(spec_errors(raw))
+    for expected in ("policy.colour: unknown field", "policy.convergence.patience=0: must be an integer >= 1",
+                     "policy.bracket.lr: lr is not chosen on validation; add it to report.select", "policy.bracket.lr.factor=1: must be a number > 1",
+                     "policy.bracket.lora_r: no grid varies lora_r", "policy.bracket.lora_r.values: must be a list of at least two numbers",
+                     "policy.seeds.min=2: must be an integer >= 3", "policy.seeds decides the seeds", "policy.budget 'later'"):
+        assert expected in errors, expected
+
+
+def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stopped(tiny_world, tmp_path):
+    """The tiny BERT: with patience 1 and a ceiling of 6 epochs a run stops when validation stops
+    improving (converged); without the policy it runs to the ceiling and records its last epoch's gain."""
+    from adapterlab.study.executor import run_study
+
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 6})
+    raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5}}  # no accuracy gain can exceed 0.5: stops at the 2nd evaluation
+    spec = expand_spec(raw)
+    assert {r.config.early_stop for r in spec.runs} == {1} and {r.config.early_stop_min_delta for r in spec.runs} == {0.5}
+    run_study(spec, tmp_path / "s", isolation="inline")
+    results = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("result.json")]
+    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {2}
+    plain = expand_spec(tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 2}))
+    run_study(plain, tmp_path / "p", isolation="inline")
+    results = [json.loads(p.read_text()) for p in (tmp_path / "p").rglob("result.json")]
+    assert {r["stop_reason"] for r in results} == {"ceiling"} and all(isinstance(r["last_epoch_gain"], float) for r in results)
+
+
+def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, tmp_path, capsys):
+    root, model = tiny_world
+    raw = grid_spec(root, model, policy_seeds={"min": 3, "max": 6})
+    raw["policy"]["budget"] = "2h"
+    path = write_spec(tmp_path / "spec.yaml", raw)
+    assert main(["study", "plan", str(path), "--probe-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    # 12 runs at first; at most 4 more lr values per line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points
+    assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
