@@ -13,7 +13,7 @@ import pytest
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
-from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, save_result, write_json_atomic
+from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, run_fingerprints, save_result, write_json_atomic
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.policy_spec import parse_duration
 from adapterlab.study.spec import expand_spec
@@ -31,7 +31,7 @@ def fake_trainer(calls: list, best_lr: dict, gap: float = 0.0, noise: float = 0.
         calls.append(str(run_dir))
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / MARKER_FILE).touch()
-        write_json_atomic(run_dir / CONFIG_FILE, config.to_dict())
+        write_json_atomic(run_dir / CONFIG_FILE, {**config.to_dict(), "fingerprints": run_fingerprints(config)})  # as a real run: trusted on resume
         peak = 0.9 - 0.05 * abs(math.log10(config.learning_rate) - math.log10(best_lr[config.method]))
         wobble = noise * ((config.seed * 7919) % 11 - 5) / 5
         validation = peak + wobble

@@ -317,6 +317,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
         states, left = outcome.states, outcome.budget_left
     bar.close()
     _print_status(states, show_failed=False)
+    if left:
+        print(f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]}); "
+              f"run the same command again to go on")
     # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
     # invocation is running are not ours to report); what did not finish is said last
     return _print_unfinished(states, out, deaths, ["adapterlab", *args.argv], budget_left=left)
