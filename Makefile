@@ -34,4 +34,4 @@ $(COMPAT_VENV)/.installed: pyproject.toml
 	touch $@
 
 test-compat: $(COMPAT_VENV)/.installed
-	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_adapter_config.py tests/test_adapter_inject.py tests/test_adapter_io.py tests/test_adapter_precision.py tests/test_fast_ops.py tests/test_minilm_integration.py tests/test_integrity.py tests/test_peft_methods.py tests/test_adapterhub_import.py
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_adapter_config.py tests/test_adapter_inject.py tests/test_adapter_io.py tests/test_adapter_precision.py tests/test_fast_ops.py tests/test_minilm_integration.py tests/test_integrity.py tests/test_real_setups.py tests/test_peft_methods.py tests/test_adapterhub_import.py
