@@ -38,9 +38,9 @@ def _own_axes(column: Column) -> tuple[str, ...]:
     return tuple(key for key, _ in column.axes if key.startswith(METHOD_AXES))
 
 
-def _name(column: Column) -> str:
-    """The method as a figure's series names it: its method and its own axes, e.g. "adapter m=64", "lora lora_r=4"."""
-    return column.only(*METHOD_KEYS, *_own_axes(column)).name
+def _name(column: Column, *extra: str) -> str:
+    """A figure's series: the method and its own axes (and `extra` labels), e.g. "adapter m=64", "lora lora_r=4 lr=0.002"."""
+    return column.only(*METHOD_KEYS, *_own_axes(column), *extra).name
 
 
 def _rest(column: Column, shown: tuple[str, ...]) -> str:
@@ -124,13 +124,13 @@ def plot_train_size(records: list[RunRecord], path: Path) -> Path | None:
     records = [r for r in _ok(records) if r.setting.column.train_size is not None]
     if not records:
         return None
-    panels = _panels(records, ("task", "train_size", *METHOD_KEYS))
-    colors = shades([_name(r.setting.column) for r in records])
+    panels = _panels(records, ("task", "train_size", "lr", *METHOD_KEYS))  # each method's rates in one panel, as series
+    colors = shades([_name(r.setting.column, "lr") for r in records])
     fig, axes = panel_grid(len(panels))
     for ax, (title, panel) in zip(axes, panels.items()):
         series: dict[str, dict[int, list[float]]] = {}
         for r in panel:
-            series.setdefault(_name(r.setting.column), {}).setdefault(r.setting.column.train_size, []).append(100 * r.result.test_metric)
+            series.setdefault(_name(r.setting.column, "lr"), {}).setdefault(r.setting.column.train_size, []).append(100 * r.result.test_metric)
         for name, points in series.items():
             xs = sorted(points)
             _band(ax, xs, [points[x] for x in xs], name, color=colors[name])
@@ -234,14 +234,16 @@ def plot_adapter_size(records: list[RunRecord], path: Path) -> Path | None:
     records = _ok(records)
     if len({r.setting.column.adapter_size for r in records if r.setting.column.method == "adapter"}) < 2:
         return None
-    panels = _panels(records, ("task", *METHOD_KEYS))
-    colors = shades(sorted({_name(r.setting.column) for r in records}, key=lambda n: (n.split()[0], len(n), n)))
+    panels = _panels(records, ("task", "lr", *METHOD_KEYS))  # a bar per method, size and rate
+    methods = {r.setting.column.only(*METHOD_KEYS, *_own_axes(r.setting.column), "lr") for r in records}
+    order = sorted(methods, key=lambda c: (c.method == "adapter", c.adapter_size if isinstance(c.adapter_size, int) else 0, c.lr or 0, c.name))
+    colors = shades([c.name for c in order])
     fig, axes = panel_grid(len(panels))
     for ax, (title, panel) in zip(axes, panels.items()):
-        methods = {r.setting.column.only(*METHOD_KEYS, *_own_axes(r.setting.column)) for r in panel}
-        names = [c.name for c in sorted(methods, key=lambda c: (c.method == "adapter", c.adapter_size if isinstance(c.adapter_size, int) else 0, c.name))]
+        present = {_name(r.setting.column, "lr") for r in panel}
+        names = [c.name for c in order if c.name in present]
         for i, name in enumerate(names):
-            values = [100 * r.result.test_metric for r in panel if _name(r.setting.column) == name]
+            values = [100 * r.result.test_metric for r in panel if _name(r.setting.column, "lr") == name]
             ax.bar(i, statistics.mean(values), 0.7, yerr=statistics.stdev(values) if len(values) > 1 else 0, capsize=3, label=name,
                    color=colors[name])
         ax.set_xticks(range(len(names)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEGENERATE_MARK = "†"  # a cell whose runs did not learn (report/gates.py `did not learn`)
 
@@ -62,7 +62,6 @@ class Grid:
     breaks: tuple[int, ...] = ()
     level: int = 3  # its heading level on the HTML page
     toc: str = ""  # its entry in the page's table of contents (default: the title)
-    extra: dict = field(default_factory=dict, compare=False)  # format-free annotations (e.g. the table's name)
 
     @property
     def marked(self) -> bool:

@@ -45,7 +45,8 @@ class Marks:
     def options(self) -> GateOptions:
         return self.context.options if self.context is not None else GateOptions()
 
-    def trip(self, table: Table, row: Any, column: Any, cell: Cell | None) -> Trip | None:
+    def trip(self, row: Any, column: Any, cell: Cell | None) -> Trip | None:
+        """The `did not learn` trip of the runs behind the cell (None: they learned, or no evidence)."""
         if self.context is not None and self.context.main is not None:
             task, source = self.context.main_cell(self.name, row, column)
         else:
@@ -94,7 +95,7 @@ def values_grid(table: Table, key: str, marks: Marks | None = None, links_from: 
 
     def entry(row: Any, column: Any) -> Entry:
         cell = table.cells.get((row, column))
-        return cell_entry(cell, marks.trip(table, row, column, cell) if cell is not None else None, _link(cell, links_from) if cell else "")
+        return cell_entry(cell, marks.trip(row, column, cell) if cell is not None else None, _link(cell, links_from) if cell else "")
 
     metric = _uniform_metric(table)
     caption = f"{metric}; {table.caption}" if layout == "paper" and metric else table.caption
