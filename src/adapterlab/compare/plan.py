@@ -158,7 +158,7 @@ def study_spec(plan: ComparePlan, name: str, task: str, files: dict[str, str], p
         by_method["adapter"]["adapter"] = {"size": 64}
     if "finetune" in by_method:
         by_method["finetune"]["save_model"] = True  # so the chosen run can be handed over in DIR/best/
-    policy: dict = {"convergence": {"patience": 2, "min_delta": 0.002},
+    policy: dict = {"convergence": {"patience": 2, "min_delta": 0.002, "min_epochs": 3},
                     "bracket": {"lr": {"factor": 3, "max_points": 5}}}
     if plan.sequential:
         policy["seeds"] = {"min": plan.seeds_min, "max": plan.seeds_max}
