@@ -106,7 +106,7 @@ def _latex_entry(entry: Entry) -> str:
 def to_latex(grid: Grid) -> str:
     """The grid as a booktabs tabular, its title and caption as a comment above it and its
     legend as a footnote-size paragraph below it."""
-    caption = latex_escape(grid.caption.replace("<sub>", "").replace("</sub>", "")).replace("\n", " ")
+    caption = latex_escape(grid.caption.replace("<sub>", " ± ").replace("</sub>", "")).replace("\n", " ")
     lines = [f"% {latex_escape(grid.title)}: {caption}", r"\begin{tabular}{" + "l" * grid.labels + "c" * (len(grid.header) - grid.labels) + "}",
              r"\toprule", " & ".join(latex_escape(h) for h in grid.header) + r" \\", r"\midrule"]
     for index, row in enumerate(grid.rows):
