@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapterlab.cli import main
-from adapterlab.report.tables import build_table, observations_of, to_csv, to_latex, to_markdown
+from adapterlab.report import grid
+from adapterlab.report.tables import build_table, observations_of
+from adapterlab.report.views import table_grids, table_markdown, values_grid
 from adapterlab.runs import RunRecord, RunResult
 from adapterlab.setting import Setting
 from adapterlab.study.executor import run_study
@@ -29,6 +31,18 @@ def _record(task, method, seed, test, validation=None, size=None, k=1000, metric
         labels["lr"] = lr
     result = RunResult(status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test)
     return RunRecord(Setting.from_labels(labels), result, Path("."), seed)
+
+
+def to_markdown(table):
+    return table_markdown(table)
+
+
+def to_latex(table):
+    return "\n".join(map(grid.to_latex, table_grids(table, "t")))
+
+
+def to_csv(table):
+    return grid.to_csv(values_grid(table, "t", layout="tasks-as-rows", tidy=True))
 
 
 def _table(title, records, **kwargs):
@@ -352,13 +366,13 @@ def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, t
 
 
 def test_the_committed_replication_table_is_what_the_committed_records_give(tmp_path, monkeypatch, capsys):
-    """docs/results/README.md's claims table is `adapterlab claims docs/results/*/study` over the
-    committed run records (issue #16): recomputed here, it must equal the committed JSON, so no
-    verdict on the page can drift from its evidence. (scripts/check_committed_reports.py also
-    rebuilds every committed report.)"""
+    """docs/results/README.md's claims tables are `adapterlab claims` over the committed run records
+    (the first design of the replication suite here): recomputed, it must equal the committed JSON,
+    so no verdict on the page can drift from its evidence. (scripts/check_committed_reports.py
+    checks every table and rebuilds every committed report.)"""
     repo = Path(__file__).resolve().parents[1]
-    studies = sorted(str(p.relative_to(repo)) for p in (repo / "docs" / "results").glob("*/study"))
-    assert studies, "docs/results holds the replication suite's studies"
+    studies = sorted(str(p.relative_to(repo)) for p in (repo / "docs" / "results" / "rep_v1").glob("*/study"))
+    assert studies, "docs/results/rep_v1 holds the first replication suite's studies"
     monkeypatch.chdir(repo)
     assert main(["claims", *studies, "--json", str(tmp_path / "claims.json")]) == 0
-    assert (tmp_path / "claims.json").read_text() == (repo / "docs" / "results" / "replication_claims.json").read_text()
+    assert (tmp_path / "claims.json").read_text() == (repo / "docs" / "results" / "rep_v1" / "claims.json").read_text()

@@ -42,6 +42,7 @@ class LoopConfig:
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
     early_stop: int | None = None  # stop after this many evaluations without improvement
     early_stop_min_delta: float = 0.0  # an evaluation improves only by beating the best by more than this (metric units)
+    early_stop_min_epochs: int = 0  # no early stop before this many epochs are done
 
     @classmethod
     def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
@@ -53,7 +54,7 @@ class LoopConfig:
         return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
                    max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
                    progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop,
-                   early_stop_min_delta=config.early_stop_min_delta)
+                   early_stop_min_delta=config.early_stop_min_delta, early_stop_min_epochs=config.early_stop_min_epochs)
 
 
 @dataclass
@@ -237,8 +238,11 @@ def train_and_restore_best(
                                       result.best_validation, result.best_epoch, result.best_step, since_best, into_epoch))
         accelerator.wait_for_everyone()
 
+    evaluated_at: list[int] = []  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
+
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state, since_best
+        evaluated_at[:] = [result.steps]
         metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size)
         record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
         # patience restarts only on a real improvement (beyond min_delta over the best so far); the
@@ -249,7 +253,8 @@ def train_and_restore_best(
             best_state = _trainable_state(model)
             result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
         since_best = 0 if improved else since_best + 1
-        if config.early_stop and since_best >= config.early_stop and result.stopped_early is None:
+        warmed = result.steps >= config.early_stop_min_epochs * steps_per_epoch
+        if config.early_stop and since_best >= config.early_stop and warmed and result.stopped_early is None:
             result.stopped_early = {"epoch": epoch, "step": result.steps}
 
     for epoch in range(first_epoch, config.epochs + 1):
@@ -302,7 +307,7 @@ def train_and_restore_best(
             logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch)
             record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
             break
-        if not result.stopped_early:
+        if not result.stopped_early and evaluated_at != [result.steps]:  # the same weights twice would count twice toward patience
             validate(epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
             save(epoch, 0)
