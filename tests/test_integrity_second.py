@@ -534,24 +534,38 @@ def test_a_study_with_a_failed_run_says_so_last_with_the_retry_command(world, tm
 
 
 def test_a_quickstart_with_a_died_run_says_so_last_and_exits_non_zero(world, tmp_path, capsys, monkeypatch):
+    """Item 11. The quickstart (`adapterlab compare` on BBC News) ends with the runs that failed or
+    died, the command that reruns them, and exit 3 (it exited 0)."""
     import adapterlab.quickstart as quickstart
-    from adapterlab.study.executor import RunState
+    from adapterlab.runs import MARKER_FILE
+    from adapterlab.study.executor import write_plan
 
-    run = expand_spec(spec_of(world)).runs[0]
-    died = RunState(run, "failed", {"status": "failed", "reason": "died", "error": "killed by signal 9", "returncode": -9})
-    monkeypatch.setattr(quickstart, "run_quickstart", lambda **kwargs: quickstart.QuickstartResult("| table |", [died], []))
+    spec = expand_spec(spec_of(world))
+    spec.runs.append(expand_spec({**spec_of(world), "grid": {"method": ["adapter"], "seed": [1]}}).runs[0])
     out = tmp_path / "quick"
-    assert main(["quickstart", "--out", str(out), "--no-progress"]) == 3
+    study = out / "study"
+    write_plan(spec, study, [])
+    for run, result in zip(spec.runs, ({"status": "failed", "reason": "died", "error": "killed by signal 9", "returncode": -9},
+                                       {"status": "failed", "reason": "error", "error": "ValueError: bad"})):
+        (study / run.relative_dir).mkdir(parents=True)
+        (study / run.relative_dir / MARKER_FILE).touch()
+        (study / run.relative_dir / "result.json").write_text(json.dumps(result))
+    monkeypatch.setattr(quickstart, "run_quickstart", lambda *args, **kwargs: None)  # the comparison itself is tested in test_compare
+    assert main(["quickstart", "--out", str(out)]) == 3
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-2:] == [f"  {run.relative_dir}: died (killed by signal 9); the same command reruns it",
-                          f"to run them again: adapterlab quickstart --out {out}"]
+    assert lines[-4:] == ["not finished: 2 of 2 run(s)",
+                          f"  {spec.runs[0].relative_dir}: died (killed by signal 9); the same command reruns it",
+                          f"  {spec.runs[1].relative_dir}: failed (ValueError: bad); --retry-failed reruns it",
+                          f"to run them again: adapterlab quickstart --out {out} --retry-failed"]
 
 
-def test_a_summary_over_fewer_seeds_than_planned_says_so_in_its_header():
-    from adapterlab.report.summary import MethodSummary, format_summary
+def test_an_answer_over_fewer_seeds_than_planned_says_so_above_its_table():
+    from adapterlab.compare.answer import Answer, MethodRow
+    from adapterlab.compare.run import incomplete_line
 
-    summary = MethodSummary("adapter m=64", "adapter", 1e-3, 2, 0.9, 0.01, None, 3.0, 10.0, 1.0, 30.0)
-    table = format_summary([summary], "BBC News", planned={"adapter m=64": 3, "finetune": 3})
-    assert table.splitlines()[0] == ("BBC News (INCOMPLETE: adapter m=64 over 2 of 3 planned seeds; full fine-tuning: no finished run of "
-                                     "3 planned)")
-    assert format_summary([summary], "BBC News", planned={"adapter m=64": 2}).splitlines()[0] == "BBC News"
+    rows = [MethodRow("adapter", "m=64", 3, 90.0, 89.0, None, None, None, None, "pack", None, verdict="best"),
+            MethodRow("finetune", "lr=5e-05", 2, 88.0, 87.0, None, None, None, None, "model", None)]
+    answer = Answer("bbc", "accuracy", "adapter", rows, False, {})
+    assert incomplete_line(answer, 3) == ("\nINCOMPLETE: fine-tuning over 2 of 3 planned seeds (runs that failed, died or did not "
+                                          "fit the budget)")
+    assert incomplete_line(answer, 2) == ""

@@ -237,9 +237,7 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     if budget_left:
         answer.notes.append(f"{len(budget_left)} planned run(s) did not fit the budget and did not start; run the same command again to go on")
     write_json_atomic(out / ANSWER_FILE, {"data": data, "plan": plan.to_json(), "answer": answer.to_json()})
-    short = [f"{r.word} over {r.seeds} of {plan.seeds_min} planned seeds" for r in answer.rows if r.seeds < plan.seeds_min]
-    incomplete = f"\nINCOMPLETE: {'; '.join(short)} (runs that failed, died or did not fit the budget)" if short else ""
-    text = answer_summary(answer, data) + incomplete + "\n\n" + answer_markdown(answer) + "\n" + answer.paragraph + "\n" + "".join(f"\n{n}" for n in answer.notes)
+    text = answer_summary(answer, data) + incomplete_line(answer, plan.seeds_min) + "\n\n" + answer_markdown(answer) + "\n" + answer.paragraph + "\n" + "".join(f"\n{n}" for n in answer.notes)
     (out / "answer.md").write_text(text + "\n")
     report = build_report(study)
     _report_page(out, report.folder / "report.html", text)
@@ -249,6 +247,12 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     say(text)
     say(f"\nthe chosen run, ready for `adapterlab predict {out / 'best'} --data FILE`: {out / 'best'}; report: {out / 'report.html'}")
     return answer
+
+
+def incomplete_line(answer: Answer, planned_seeds: int) -> str:
+    """A line for the head of the answer's table when a method has fewer seeds than planned."""
+    short = [f"{r.word} over {r.seeds} of {planned_seeds} planned seeds" for r in answer.rows if r.seeds < planned_seeds]
+    return f"\nINCOMPLETE: {'; '.join(short)} (runs that failed, died or did not fit the budget)" if short else ""
 
 
 def _report_page(out: Path, study_page: Path, answer_text: str) -> None:
