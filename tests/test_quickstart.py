@@ -21,7 +21,7 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     args = ["quickstart", "--out", str(out), "--model", str(model), "--methods", "adapter,finetune", "--train-size", "10", "--seeds", "3", "--budget", "30m"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "plan for data (classification; pools: 1558 train, 223 validation, 444 test" in printed
+    assert "plan for bbcnews (classification; pools: 1558 train, 223 validation, 444 test" in printed
     assert "| adapter |" in printed and "| fine-tuning |" in printed
     split = json.loads((out / "data" / "split.json").read_text())
     assert split["labels"] == {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}
