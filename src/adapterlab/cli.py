@@ -241,7 +241,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.study.policy_spec import parse_duration
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    run_quickstart(args.out, parse_duration(args.budget), methods, args.model, args.train_size, retry_failed=args.retry_failed)
+    run_quickstart(args.out, parse_duration(args.budget), methods, args.model, args.train_size, args.seeds, retry_failed=args.retry_failed)
     return _print_unfinished_study(_path(args.out) / "study", ["adapterlab", *args.argv])
 
 
@@ -714,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--train-size", type=int, help="train on this many articles (default: as many as the budget allows)")
     quick.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")
+    quick.add_argument("--seeds", type=int, choices=range(3, 21), metavar="N", help="exactly N seeds per setting, 3-20 (default: as the budget allows)")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")
     verbs = study.add_subparsers(dest="verb", required=True)
