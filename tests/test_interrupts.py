@@ -59,8 +59,18 @@ def group_processes(group: int) -> list[tuple[int, list[str]]]:
 
 
 def run_children(group: int) -> dict[int, Path]:
-    """pid -> run folder of every run child (`python -m adapterlab.study.child RUN_DIR`) in the group."""
-    return {pid: Path(argv[-1]) for pid, argv in group_processes(group) if "adapterlab.study.child" in argv}
+    """pid -> run folder of every run child (`python -m adapterlab.study.child RUN_DIR`) in the group.
+    A child's own fork (for `git rev-parse` when it records versions) shows the same command line
+    until it execs: a process whose parent is a run child is not another run child."""
+    children = {pid: Path(argv[-1]) for pid, argv in group_processes(group) if "adapterlab.study.child" in argv}
+    return {pid: folder for pid, folder in children.items() if _parent(pid) not in children}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def wait_for(condition, timeout: float, what: str):
