@@ -137,7 +137,7 @@ def test_a_killed_worker_is_reported_its_run_recorded_and_the_study_exits_non_ze
     """Item 1 and 11. SIGKILL the worker that runs the study's run: the study names the worker and
     its run, last, and exits 3 (it exited 0); the run is recorded as died; a resume finishes it."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(spec_of(world, epochs=40)))
+    spec.write_text(yaml.safe_dump(spec_of(world, epochs=20)))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", "2", "--inline", "--no-progress"]
     study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -165,9 +165,9 @@ def test_a_killed_worker_is_reported_its_run_recorded_and_the_study_exits_non_ze
     assert "Traceback" not in stderr
     result = json.loads((victim[1] / "result.json").read_text())
     assert (result["status"], result["reason"], result["returncode"]) == ("failed", "died", -9)
-    assert [s.state for s in run_study(expand_spec(spec_of(world, epochs=40)), out, isolation="inline")] == ["ok"]
+    assert [s.state for s in run_study(expand_spec(spec_of(world, epochs=20)), out, isolation="inline")] == ["ok"]
     rows = [json.loads(line) for line in (victim[1] / "metrics.jsonl").read_text().splitlines()]
-    assert sum(r["split"] == "validation" for r in rows) == 40  # one attempt's rows, not two
+    assert sum(r["split"] == "validation" for r in rows) == 20  # one attempt's rows, not two
     assert not list(out.glob("**/*.claim*")) and not list(out.glob("**/*.lock"))
 
 
@@ -300,7 +300,7 @@ def test_a_pending_run_says_which_and_why(world, tmp_path):
 
 def train_args(world, out, *extra):
     return ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", world["model"], "--out", str(out), "--no-progress",
-            "--batch-size", "8", "--epochs", "2", *extra]
+            "--batch-size", "8", "--epochs", "2", "--max-length", "32", *extra]
 
 
 @pytest.fixture(scope="module")
