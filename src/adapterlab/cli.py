@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import logging
@@ -99,7 +100,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             if not required:
                 shown = about["unset"] if default is None else "none" if default == {} else default
                 text = f"{text} (default: {shown})"
-        group(about["group"]).add_argument(option, required=required, help=text, **kwargs)
+        group(about["group"]).add_argument(option, *about.get("aliases", ()), required=required, help=text, **kwargs)
 
     group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class; "
                                               "the same as --train, which wins when both are given")
@@ -111,8 +112,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                 add(part, adapter_hints[part.name], setting.metadata["fields"][part.name], f"adapter_{part.name}", option_of(f"adapter.{part.name}"))
         else:
             add(setting, hints[setting.name], setting.metadata, setting.name, option_of(setting.name))
-    group("output").add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
-    group("output").add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
+    group("output").add_argument("--out", "--output_dir", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
+    group("output").add_argument("--overwrite", "--overwrite_output_dir", action="store_true",
+                                 help="run again even if the folder holds a finished run")
 
 
 def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True):
@@ -188,12 +190,17 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = _path(args.out)
+    with _info_logs():  # the summary before training, early stopping, resumption: train says what it does
+        return _train(config, out, args)
+
+
+def _train(config, out: Path, args: argparse.Namespace) -> int:
     from adapterlab.train.run import run_training
 
     from adapterlab.study.executor import claim_path, heartbeat, release, try_claim
 
-    config = config_from_args(args)
-    out = _path(args.out)
     token = None
     if int(os.environ.get("RANK", "0")) == 0:  # one claim per launch; the other processes follow rank 0
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +232,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"task pack: {result.pack} ({result.pack_bytes / 1e6:.2f} MB; the full model is {result.model_bytes_fp32 / 1e6:.1f} MB)")
     print(f"results: {args.out}/result.json")
     return 0 if result.status == "ok" else 3
+
+
+@contextlib.contextmanager
+def _info_logs():
+    """The training recipe's INFO messages shown for the length of one command (then WARNING again)."""
+    package = logging.getLogger("adapterlab.train")
+    level = package.level
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
+
+
+class _PlainInfo(logging.Formatter):
+    """INFO lines as they are (the summary before training reads as text); warnings and errors
+    with their level and where they come from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage() if record.levelno == logging.INFO else super().format(record)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -738,7 +765,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainInfo("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in study folders and reports
