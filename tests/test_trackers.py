@@ -125,3 +125,26 @@ def test_progress_file_follows_the_steps(tmp_path, monkeypatch):
         writer(step, 5)
     # the first step, then nothing for an hour, but always the last step
     assert writes == [("progress.json", {"step": 1, "steps": 5}), ("progress.json", {"step": 5, "steps": 5})]
+
+
+def test_study_bar_counts_the_running_runs_steps(tmp_path):
+    """`study run`'s bar: finished runs plus the share of each running run's steps, read from the
+    progress files of runs that hold a claim; a stale file of a killed run does not count."""
+    from adapterlab.study.progress import StudyBar, running_progress
+
+    running = tmp_path / "bbc" / "adapter-m64" / "seed=0"
+    killed = tmp_path / "bbc" / "adapter-m64" / "seed=1"
+    for run, step in ((running, 13), (killed, 5)):
+        run.mkdir(parents=True)
+        (run / "progress.json").write_text(json.dumps({"step": step, "steps": 26}))
+    (running.parent / "seed=0.claim").write_text("token")
+    assert [(r.relative_dir, r.step, r.steps) for r in running_progress(tmp_path)] == [("bbc/adapter-m64/seed=0", 13, 26)]
+    bar = StudyBar(tmp_path, total=4, done=1, every=3600)
+    try:
+        bar.update(4, 1)
+        assert bar.bar.n == 1.5 and "bbc/adapter-m64/seed=0 step 13/26" in str(bar.bar)
+        (running / "progress.json").unlink()  # the run ended: its result counts instead
+        bar.update(4, 2, "bbc/adapter-m64/seed=0", "ok")
+        assert bar.bar.n == 2 and "seed=0: ok" in str(bar.bar)
+    finally:
+        bar.close()

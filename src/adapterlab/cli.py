@@ -300,12 +300,11 @@ def cmd_study_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from adapterlab.policy.run import run_policy_study
     from adapterlab.study.executor import check_study_start, run_states, run_study_ray
     from adapterlab.study.extensions import load_extensions
     from adapterlab.study.policy_spec import parse_duration
+    from adapterlab.study.progress import StudyBar
     from adapterlab.study.spec import load_spec, with_extensions
 
     spec = load_spec(args.spec, _overrides(args.set))
@@ -315,16 +314,13 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     check_study_start(spec, out, args.workers, args.rerun_changed)  # before the progress bar: nothing shown, nothing written
     full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
     done_before = sum(s.state not in ("pending", "running") for s in run_states(full, out))
-    bar = tqdm(total=len(full.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
+    bar = StudyBar(out, len(full.runs), done_before, disable=args.no_progress)  # finished runs plus the running runs' steps
 
     def progress(name: str, status: str) -> None:
         current = with_extensions(spec, load_extensions(out))
         states = run_states(current, out)
-        bar.total = len(current.runs)  # the policy may grow the study
-        bar.n = sum(s.state not in ("pending", "running") for s in states)
-        if name:
-            bar.set_postfix_str(f"{name}: {status}")
-        bar.refresh()
+        # the policy may grow the study
+        bar.update(len(current.runs), sum(s.state not in ("pending", "running") for s in states), name, status)
 
     def say(line: str) -> None:
         bar.write(line)
