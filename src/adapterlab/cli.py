@@ -559,6 +559,17 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from adapterlab.use.export import export_pack
+
+    exported = export_pack(args.pack, args.format, args.out, args.model)
+    what = "merged weights (transformers)" if exported.format == "merged" else "ONNX"
+    check = (f"max |logit difference| vs the pack {exported.max_abs_diff:.1e} ({exported.checked_with}, a probe batch)"
+             if exported.max_abs_diff is not None else exported.checked_with)
+    print(f"exported {exported.task} ({exported.method}) as {what} to {exported.path}: {check}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from adapterlab.use.predict import predict
 
@@ -619,7 +630,44 @@ def cmd_forgetting(args: argparse.Namespace) -> int:
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad command-line input is one line (what is wrong and where help is), not the whole usage;
-    subcommands inherit the class, so every command answers the same way. Exit status 2."""
+    subcommands inherit the class, so every command answers the same way. Exit status 2. An
+    unknown option gets the nearest known one of its command ("did you mean --lr?"): an alias
+    such as --learning_rate suggests the option it stands for."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is not None:  # the top parser reports unknown options: with its command's options
+            command = self._command_parser(parsed)
+            if command is not None:
+                hint = command.suggestion(extras)
+                if hint:
+                    self.error(f"unrecognized arguments: {' '.join(extras)}; {hint}")
+        return parsed, extras
+
+    def _command_parser(self, parsed):
+        parser = self
+        for dest in ("command", "verb"):
+            actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction) and a.dest == dest]
+            if not actions or getattr(parsed, dest, None) not in actions[0].choices:
+                break
+            parser = actions[0].choices[getattr(parsed, dest)]
+        return parser if parser is not self else None
+
+    def suggestion(self, extras: list[str]) -> str:
+        """'did you mean --lr?' for the first unknown option that is close to a known one."""
+        import difflib
+
+        canonical = {option: action.option_strings[0] for action in self._actions for option in action.option_strings
+                     if option.startswith("--")}
+        for word in extras:
+            name = word.split("=", 1)[0]
+            if not name.startswith("--"):
+                continue
+            for spelling in (name, name.replace("_", "-")):
+                close = difflib.get_close_matches(spelling, list(canonical), n=1, cutoff=0.75)
+                if close:
+                    return f"did you mean {canonical[close[0]]}?"
+        return ""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -628,7 +676,11 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
 
+    from adapterlab import __version__
+    from adapterlab.names import EXPORT_FORMATS
+
     parser = OneLineParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
+    parser.add_argument("--version", action="version", version=f"adapterlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
                                 description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "
@@ -722,6 +774,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="OWNER/NAME; predict and evaluate then take hf://OWNER/NAME")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.set_defaults(run=cmd_push)
+    export = commands.add_parser("export", help="a task pack as plain transformers weights (merged) or ONNX, checked against the pack")
+    export.add_argument("pack", help="a run folder, a task pack (with provenance.json), or hf://OWNER/NAME")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                        help="merged: LoRA, LoHa, IA3 (and fine-tuning) folded into the weights, for AutoModelFor...Classification "
+                             "(Houlsby adapters are nonlinear and cannot merge); onnx: every pack, as model.onnx")
+    export.add_argument("--out", required=True, help="a new folder for the export")
+    export.add_argument("--model", help="the base model (default: the one the pack records)")
+    export.set_defaults(run=cmd_export)
     hub = commands.add_parser("import-adapterhub", help="convert an AdapterHub double_seq_bn (Houlsby) adapter, with its head, into a task pack")
     hub.add_argument("folder", help="the folder AdapterHub's save_adapter wrote (adapter_config.json, weights, head_config.json)")
     hub.add_argument("--out", required=True, help="the new task pack folder")

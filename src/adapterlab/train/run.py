@@ -70,7 +70,7 @@ from adapterlab.train.model_setup import (
 )
 from adapterlab.train.tapt import clear_tapt_state, run_tapt
 from adapterlab.train.trackers import TRACKER_DIR, hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
-from adapterlab.train.provenance import write_provenance
+from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
     if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
-        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": model_path, "max_length_used": max_length,
+        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
+        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": local, "max_length_used": max_length,
                     "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
                                                                  "test": len(splits.test)},
                     "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind, "fingerprints": run_fingerprints(config)}
@@ -321,7 +322,8 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
             saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
             artifact = {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
         elif config.method in PEFT_METHODS:
-            size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
+            size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype],
+                                  base_model=portable_base(config.model))
             artifact = {"pack": str(run_dir / "pack"), "pack_bytes": size}
         elif config.save_model:
             model.save_pretrained(run_dir / "model", safe_serialization=True)
