@@ -177,12 +177,17 @@ def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stop
 
     root, model = tiny_world
     raw = tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 6})
-    raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5}}  # no accuracy gain can exceed 0.5: stops at the 2nd evaluation
+    # no accuracy gain can exceed 0.5: stops at the 2nd evaluation, or later when min_epochs says so
+    raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5, "min_epochs": 0}}
     spec = expand_spec(raw)
     assert {r.config.early_stop for r in spec.runs} == {1} and {r.config.early_stop_min_delta for r in spec.runs} == {0.5}
     run_study(spec, tmp_path / "s", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("result.json")]
     assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {2}
+    raw["policy"]["convergence"]["min_epochs"] = 4  # a slow start is not convergence: no stop before epoch 4
+    run_study(expand_spec(raw), tmp_path / "w", isolation="inline")
+    results = [json.loads(p.read_text()) for p in (tmp_path / "w").rglob("result.json")]
+    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {4}
     plain = expand_spec(tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 2}))
     run_study(plain, tmp_path / "p", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "p").rglob("result.json")]

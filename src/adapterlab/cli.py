@@ -270,9 +270,30 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.quickstart import run_quickstart
+    from adapterlab.study.policy_spec import parse_duration
 
-    run_quickstart(out=args.out, seeds=args.seeds, train_size=args.train_size, epochs=args.epochs, model=args.model,
-                   validation_size=args.validation_size, progress=not args.no_progress, rerun_changed=args.rerun_changed)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    run_quickstart(args.out, parse_duration(args.budget), methods, args.model, args.train_size)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from adapterlab.compare.run import run_compare
+    from adapterlab.study.policy_spec import parse_duration
+
+    files = {key: getattr(args, key) for key in ("train", "dev", "test") if getattr(args, key)}
+    if files and set(files) != {"train", "dev", "test"}:
+        raise AdapterlabError("--train, --dev and --test go together (your own split); or give one DATA file to split")
+    if files and args.data:
+        raise AdapterlabError(f"give DATA ({args.data}) or --train/--dev/--test, not both")
+    if not files and not args.data:
+        raise AdapterlabError("give DATA: a labelled file (CSV, TSV, JSON lines) or a folder with one subfolder per class")
+    if args.train_size is not None and args.train_size < 2:
+        raise AdapterlabError(f"--train-size {args.train_size}: must be at least 2")
+    out = args.out or f"runs/compare-{Path(args.data or args.train).stem or 'data'}"
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    run_compare(args.data, out, methods, args.columns, args.model, parse_duration(args.budget), args.train_size, files or None,
+                args.format, args.encoding, args.max_length, args.seeds)
     return 0
 
 
@@ -693,15 +714,34 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_arguments(train)
     train.set_defaults(run=cmd_train)
-    quick = commands.add_parser("quickstart", help="offline demo: adapters vs fine-tuning on BBC News with the embedded MiniLM, several seeds")
-    quick.add_argument("--out", default="runs/quickstart", help="folder of runs (default runs/quickstart); re-running resumes")
-    quick.add_argument("--seeds", type=int, help="seeds per method (default: the spec's 3)")
-    quick.add_argument("--train-size", type=int, help="k training examples (default: the spec's 200)")
-    quick.add_argument("--epochs", type=int, help="epochs (default: the spec's 5)")
-    quick.add_argument("--validation-size", type=int, help="validation examples (default: the spec's 200)")
+    compare = commands.add_parser("compare", help="adapters vs LoRA vs fine-tuning on your own data: a decided comparison within a time budget",
+                                  description="Split one labelled file (or take --train/--dev/--test), plan a design that fits the budget, "
+                                              "run it with convergence stopping, bracketed learning rates and seeds until decided, and "
+                                              "print which method to use, with the evidence. Running the same command again resumes.")
+    compare.add_argument("data", nargs="?", help="a labelled CSV/TSV/JSON-lines file, or a folder with one subfolder per class")
+    compare.add_argument("--columns", type=_columns, default={}, help="FIELD=COLUMN pairs, e.g. text=review,label=stars "
+                                                                       "(text_pair=... for sentence pairs)")
+    compare.add_argument("--methods", help="comma-separated methods to compare (default adapter,lora,finetune)")
+    compare.add_argument("--model", help="backbone folder or hub name (default: the embedded MiniLM)")
+    compare.add_argument("--budget", default="30m", help="wall time for the whole comparison, e.g. 10m, 2h (default 30m)")
+    compare.add_argument("--out", help="folder of the comparison (default runs/compare-DATA); re-running resumes")
+    compare.add_argument("--train", help="your own training file (with --dev and --test)")
+    compare.add_argument("--dev", help="your own validation file (model selection)")
+    compare.add_argument("--test", help="your own test file (the reported numbers)")
+    compare.add_argument("--train-size", type=int, help="train on this many examples (default: as many as the budget allows)")
+    compare.add_argument("--seeds", type=int, choices=range(3, 21), metavar="N",
+                         help="exactly N seeds per setting, 3-20 (default: 5, then more while undecided, when the budget allows)")
+    compare.add_argument("--max-length", type=_positive, help="tokens per example (default: the 95th percentile of the data, 32-256)")
+    compare.add_argument("--format", default="auto", help="reader of the data (default auto: by extension)")
+    compare.add_argument("--encoding", default="utf-8", help="text encoding of the data (default utf-8)")
+    compare.set_defaults(run=cmd_compare)
+    quick = commands.add_parser("quickstart", help="offline demo: `adapterlab compare` of adapters, LoRA and fine-tuning on BBC News "
+                                                   "with the embedded MiniLM, in about 10 minutes")
+    quick.add_argument("--out", default="runs/quickstart", help="folder of the comparison (default runs/quickstart); re-running resumes")
+    quick.add_argument("--budget", default="10m", help="wall time (default 10m)")
+    quick.add_argument("--methods", help="comma-separated methods (default adapter,lora,finetune)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
-    quick.add_argument("--rerun-changed", action="store_true", help="rerun finished runs made with other settings (else refused)")
-    quick.add_argument("--no-progress", action="store_true", help="no progress bars")
+    quick.add_argument("--train-size", type=int, help="train on this many articles (default: as many as the budget allows)")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")
     verbs = study.add_subparsers(dest="verb", required=True)

@@ -49,15 +49,16 @@ class PolicyOutcome:
 def run_policy_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
                      progress: Callable[[str, str], None] | None = None, retry_failed: bool = False, rerun_changed: bool = False,
                      isolation: str = "process", only: dict[str, str] | None = None, budget: float | None = None,
-                     say: Callable[[str], None] | None = None, wait: float = WAIT_SECONDS) -> PolicyOutcome:
+                     say: Callable[[str], None] | None = None, wait: float = WAIT_SECONDS, probes: dict | None = None) -> PolicyOutcome:
     """Run the study, then grow it as its policy asks, until nothing is left to decide, the
     maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
-    spent. `say` gets one line per decision (the CLI prints them)."""
+    spent. `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
+    already has (probe_key -> ProbeResult), for the budget's estimates."""
     out = Path(out)
     say = say or (lambda line: logger.info("%s", line))
     budget = budget if budget is not None else spec.policy.budget
     deadline = time.time() + budget if budget else None
-    probes: dict = {}
+    probes = dict(probes or {})
     added: list[Extension] = []
     while True:
         full = with_extensions(spec, load_extensions(out))

@@ -2,7 +2,7 @@
 
 ```yaml
 policy:
-  convergence: {patience: 3, min_delta: 0.001}   # epochs is a ceiling: each run stops when validation stops improving
+  convergence: {patience: 3, min_delta: 0.001, min_epochs: 3}   # epochs is a ceiling: each run stops when validation stops improving
   bracket:                                       # grow a grid whose validation-selected value sits at its edge
     lr: {factor: 3, max_points: 6}               #   next rate = edge x 3 (or / 3), at most 6 rates on a line
     adapter_size: {values: [16, 32, 64, 128, 256, 512], max_points: 4}   # or walk a ladder of values
@@ -24,7 +24,7 @@ from typing import Any
 from adapterlab.errors import AdapterlabError
 
 # How a run can be made to stop when validation stops improving: the run settings it sets.
-CONVERGENCE_FIELDS = ("patience", "min_delta")
+CONVERGENCE_FIELDS = ("patience", "min_delta", "min_epochs")
 BRACKET_FIELDS = ("factor", "values", "max_points")
 SEEDS_FIELDS = ("min", "max")
 POLICY_FIELDS = ("convergence", "bracket", "seeds", "budget")
@@ -34,10 +34,12 @@ DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:
 @dataclass(frozen=True)
 class Convergence:
     """Stop a run after `patience` evaluations without an improvement larger than `min_delta`
-    (the metric's units); `epochs` is then a ceiling."""
+    (the metric's units), but not before `min_epochs` epochs (a slow start, flat for its first
+    evaluations, is not convergence); `epochs` is then a ceiling."""
 
     patience: int = 3
     min_delta: float = 0.001
+    min_epochs: int = 3
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ class PolicyOptions:
         """The run settings the policy gives every run (convergence stopping)."""
         if self.convergence is None:
             return {}
-        return {"early_stop": self.convergence.patience, "early_stop_min_delta": self.convergence.min_delta}
+        return {"early_stop": self.convergence.patience, "early_stop_min_delta": self.convergence.min_delta,
+                "early_stop_min_epochs": self.convergence.min_epochs}
 
 
 def parse_duration(value: object) -> float:
@@ -146,11 +149,14 @@ def check_policy(raw: object, source: str, select: tuple[str, ...] = (), grid: d
                        if key not in CONVERGENCE_FIELDS]
             if "patience" in convergence and not _positive_int(convergence["patience"]):
                 errors.append(f"{where}.convergence.patience={convergence['patience']!r}: must be an integer >= 1 (evaluations)")
+            if "min_epochs" in convergence and not _positive_int(convergence["min_epochs"], 0):
+                errors.append(f"{where}.convergence.min_epochs={convergence['min_epochs']!r}: must be an integer >= 0 (epochs)")
             delta = convergence.get("min_delta", 0.0)
             if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta) or delta < 0:
                 errors.append(f"{where}.convergence.min_delta={delta!r}: must be a number >= 0 (the metric's units)")
-            setters = ["base"] if any(k in base for k in ("early_stop", "early_stop_min_delta")) else []
-            setters += [f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and ("early_stop" in v or "early_stop_min_delta" in v)]
+            keys = ("early_stop", "early_stop_min_delta", "early_stop_min_epochs")
+            setters = ["base"] if any(k in base for k in keys) else []
+            setters += [f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and any(k in v for k in keys)]
             if setters:
                 errors.append(f"{where}.convergence sets early stopping for every run, and so does the spec's {setters[0]}: keep one")
     brackets = raw.get("bracket")

@@ -124,6 +124,9 @@ class RunConfig:
         "schedule", "stop after this many validation evaluations without improvement (epochs is then a ceiling; the linear "
         "schedule still decays over the ceiling, so a stopped run took the same steps as the full one up to there); off by "
         "default, as it would cut the overfitting curves of Fig. 5", unset="off"))
+    early_stop_min_epochs: int = field(default=0, metadata=_about(
+        "schedule", "early stopping: no stop before this many epochs are done (a slow start, flat for the first evaluations, is "
+        "not convergence)"))
     early_stop_min_delta: float = field(default=0.0, metadata=_about(
         "schedule", "early stopping: an evaluation counts as an improvement only when it beats the best so far by more than this "
         "(the metric's own units: 0.001 = 0.1 point of accuracy)"))
@@ -225,6 +228,9 @@ class RunConfig:
                 _check_number(found, name, getattr(self, name), "> 0", lambda v: v > 0)
         _check_number(found, "warmup_ratio", self.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
         _check_number(found, "early_stop_min_delta", self.early_stop_min_delta, ">= 0", lambda v: v >= 0)
+        _check_int(found, "early_stop_min_epochs", self.early_stop_min_epochs, low=0)
+        if isinstance(self.early_stop_min_epochs, int) and self.early_stop_min_epochs > 0 and self.early_stop is None:
+            add(f"early_stop_min_epochs={self.early_stop_min_epochs!r} without early_stop: there is no early stopping to delay; set early_stop too")
         if isinstance(self.early_stop_min_delta, (int, float)) and self.early_stop_min_delta > 0 and self.early_stop is None:
             add(f"early_stop_min_delta={self.early_stop_min_delta!r} without early_stop: there is no early stopping to tune; set early_stop too")
         _check_number(found, "weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)

@@ -42,6 +42,7 @@ class LoopConfig:
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
     early_stop: int | None = None  # stop after this many evaluations without improvement
     early_stop_min_delta: float = 0.0  # an evaluation improves only by beating the best by more than this (metric units)
+    early_stop_min_epochs: int = 0  # no early stop before this many epochs are done
     logging_steps: int | None = None  # every N optimizer steps, a training row: loss, learning rate, gradient norm
 
     @classmethod
@@ -54,7 +55,8 @@ class LoopConfig:
         return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
                    max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
                    progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop,
-                   early_stop_min_delta=config.early_stop_min_delta, logging_steps=config.logging_steps)
+                   early_stop_min_delta=config.early_stop_min_delta, early_stop_min_epochs=config.early_stop_min_epochs,
+                   logging_steps=config.logging_steps)
 
 
 @dataclass
@@ -254,7 +256,8 @@ def train_and_restore_best(
             best_state = _trainable_state(model)
             result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
         since_best = 0 if improved else since_best + 1
-        if config.early_stop and since_best >= config.early_stop and result.stopped_early is None:
+        warmed = result.steps >= config.early_stop_min_epochs * steps_per_epoch
+        if config.early_stop and since_best >= config.early_stop and warmed and result.stopped_early is None:
             result.stopped_early = {"epoch": epoch, "step": result.steps}
 
     for epoch in range(first_epoch, config.epochs + 1):

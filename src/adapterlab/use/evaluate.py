@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -42,13 +43,16 @@ def evaluate_file(source: str | Path, data: str | Path, data_format: str | None 
     labels = loaded.labels.with_unknown(examples)
     features = encode(examples, loaded.spec, labels, loaded.tokenizer, loaded.max_length)
     accelerator = build_accelerator("auto")
+    model = accelerator.prepare(loaded.model)
+    started = time.perf_counter()
     with tqdm(total=len(features), desc="evaluate", unit="example", disable=not progress, dynamic_ncols=True) as bar:
-        metrics = evaluate(accelerator.prepare(loaded.model), features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels,
-                           accelerator, batch_size, bar=bar)
+        metrics = evaluate(model, features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels, accelerator, batch_size, bar=bar)
+    seconds = time.perf_counter() - started
     if labels.unknown:
         metrics["unknown_labels"] = list(labels.unknown)
     return {"source": str(source), "data": str(data), "task": loaded.name, "method": loaded.method, "metric": loaded.spec.metric,
-            "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics}
+            "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics,
+            "seconds": seconds}  # the scoring loop alone (tokenized inputs, batches of batch_size): examples / seconds is the throughput
 
 
 def source_label(source: str | Path) -> str:

@@ -1,0 +1,176 @@
+"""The plan of `adapterlab compare`: a design that fits the time budget, chosen from a short probe
+of each method's optimizer step on this machine (study/probe.py, the same as `study plan`).
+
+The design a comparison needs to pass the validity gates: each method's learning rate from a
+three-point grid around a rate suited to short CPU schedules, bracketed (x3) when the choice is at
+an edge; an epoch ceiling with convergence stopping; at least 3 seeds (5, and sequential seeds up
+to 10, when the budget allows); the largest training sample k (the low-resource protocol's sizes)
+and evaluation sets that fit. The plan is priced at the ceiling (a run that converges early only
+leaves time over) and keeps a share of the budget for the grid's growth.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.study.plan import FORWARD_SHARE, STARTUP_SECONDS
+
+# Centre of each method's rate grid for 10-epoch CPU schedules (the paper's 20-epoch rates are
+# smaller: train/config.DEFAULT_LR); the grid is centre x {1/3, 1, 3}, bracketed beyond.
+CENTRE_LR = {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3, "loha": 1e-3, "ia3": 3e-3}
+TRAIN_SIZES = (5000, 2000, 1000, 500, 200, 100, 50)  # k, as in the low-resource protocol; the whole pool first
+VALIDATION_SIZES = (1000, 500, 200, 100)
+TEST_SIZES = (2000, 1000, 500, 200)
+GROWTH_RESERVE = 0.3  # share of the budget left for bracketed points and added seeds
+EPOCHS = 10  # the ceiling; convergence stopping ends most runs earlier
+BATCH = 16
+INLINE_STARTUP = 2.0  # seconds a run starts in (runs are inline: no child process to import)
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    """The design of one comparison, recorded in DIR/plan.json (a rerun reuses it)."""
+
+    methods: tuple[str, ...]
+    lrs: dict[str, list[float]]
+    epochs: int
+    batch_size: int
+    max_length: int
+    train_size: int
+    validation_size: int
+    test_size: int
+    seeds_min: int
+    seeds_max: int
+    seconds_per_step: dict[str, float]
+    estimate_seconds: float  # the design at its minimum seeds, at the ceiling
+    budget_seconds: float
+    model: str | None = None
+    notes: list[str] = field(default_factory=list)  # what a larger budget would add
+
+    @property
+    def sequential(self) -> bool:
+        return self.seeds_max > self.seeds_min
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, values: dict) -> "ComparePlan":
+        return cls(**{**values, "methods": tuple(values["methods"])})
+
+
+def probe_methods(methods: list[str], task: str, kind: str, model: str | None, max_length: int) -> dict[str, float]:
+    """Seconds per optimizer step of each method at (BATCH, max_length), in one fresh process."""
+    from adapterlab.study.probe import probe_in_process
+    from adapterlab.train.config import RunConfig
+
+    configs = [RunConfig(task=task, train="unused", method=m, model=model, batch_size=BATCH, max_length=max_length) for m in methods]
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = [pool.submit(probe_in_process, config, kind, 2) for config in configs]
+        found = {m: r.result() for m, r in zip(methods, results)}
+    failed = {m: r.error for m, r in found.items() if r.error}
+    if failed:
+        method, why = next(iter(failed.items()))
+        raise AdapterlabError(f"method {method} does not fit this machine at batch {BATCH} x {max_length} tokens: {why}")
+    return {m: r.seconds_per_step for m, r in found.items()}
+
+
+def run_seconds(per_step: float, train: int, validation: int, test: int, epochs: int = EPOCHS) -> float:
+    """One run at its ceiling: start-up, the training steps, validation every epoch, test once."""
+    steps = math.ceil(train / BATCH) * epochs
+    forward = per_step / BATCH * FORWARD_SHARE
+    return INLINE_STARTUP + steps * per_step + (epochs * validation + test) * forward
+
+
+def design_seconds(per_step: dict[str, float], train: int, validation: int, test: int, seeds: int) -> float:
+    """The whole design at `seeds` seeds: three rates per method."""
+    return sum(3 * seeds * run_seconds(s, train, validation, test) for s in per_step.values())
+
+
+def choose_design(per_step: dict[str, float], pools: dict[str, int], budget: float, train_size: int | None = None,
+                  seeds: int | None = None) -> dict:
+    """The largest design that fits (1 - GROWTH_RESERVE) of the budget, in this order of what
+    matters: at least 3 seeds, a training sample of at least 50 (or the user's --train-size), 5
+    seeds, then the largest k, then evaluation sets. Raises AdapterlabError when not even the
+    smallest design fits, naming what it would need."""
+    room = budget * (1 - GROWTH_RESERVE)
+    train_sizes = [train_size] if train_size else sorted({min(pools["train"], k) for k in (pools["train"], *TRAIN_SIZES)}, reverse=True)
+    validations = sorted({min(pools["validation"], v) for v in VALIDATION_SIZES}, reverse=True)
+    tests = sorted({min(pools["test"], t) for t in TEST_SIZES}, reverse=True)
+    adequate = [(v, t) for v, t in _evaluation_sets(validations, tests) if v >= min(200, pools["validation"]) and t >= min(500, pools["test"])]
+    for sets in (adequate, _evaluation_sets(validations, tests)):  # evaluation sets large enough for a CI first
+        for count, sequential in ((seeds, False),) if seeds else ((5, True), (5, False), (3, False)):
+            for train in train_sizes:
+                for validation, test in sets:
+                    cost = design_seconds(per_step, train, validation, test, count)
+                    # sequential seeds need room for up to 5 more seeds of each method's chosen point
+                    extra = sum(5 * run_seconds(s, train, validation, test) for s in per_step.values()) if sequential else 0.0
+                    if cost + extra <= room:
+                        return {"train_size": train, "validation_size": validation, "test_size": test, "seeds_min": count,
+                                "seeds_max": 10 if sequential else count, "estimate_seconds": cost}
+    smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3)
+    raise AdapterlabError(f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
+                          f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {EPOCHS}-epoch ceiling, takes "
+                          f"about {smallest / 60 / (1 - GROWTH_RESERVE):.0f} min with room to grow the grid; give --budget "
+                          f"{math.ceil(smallest / 60 / (1 - GROWTH_RESERVE))}m or more, or fewer --methods")
+
+
+def _evaluation_sets(validations: list[int], tests: list[int]) -> list[tuple[int, int]]:
+    """(validation, test) sizes from largest to smallest, the test set shrinking last."""
+    pairs = [(v, t) for t in tests for v in validations]
+    return sorted(pairs, key=lambda p: (-min(p[0] * 2, p[1]), -p[1], -p[0]))
+
+
+def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: dict, budget: float) -> list[str]:
+    """What twice the budget would add to this design, in words."""
+    try:
+        bigger = choose_design(per_step, pools, budget * 2)
+    except AdapterlabError:
+        return []
+    changes = []
+    if bigger["train_size"] > plan["train_size"]:
+        changes.append(f"k={bigger['train_size']} training examples instead of {plan['train_size']}")
+    if bigger["seeds_min"] > plan["seeds_min"] or bigger["seeds_max"] > plan["seeds_max"]:
+        changes.append(f"{bigger['seeds_min']} seeds (up to {bigger['seeds_max']} while undecided) instead of {plan['seeds_min']}")
+    if bigger["test_size"] > plan["test_size"]:
+        changes.append(f"a test set of {bigger['test_size']} instead of {plan['test_size']}")
+    return [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []
+
+
+def make_plan(methods: list[str], per_step: dict[str, float], pools: dict[str, int], budget: float, max_length: int, model: str | None,
+              train_size: int | None = None, seeds: int | None = None) -> ComparePlan:
+    design = choose_design(per_step, pools, budget, train_size, seeds)
+    lrs = {m: [float(f"{CENTRE_LR[m] * f:.3g}") for f in (1 / 3, 1.0, 3.0)] for m in methods}
+    return ComparePlan(tuple(methods), lrs, EPOCHS, BATCH, max_length, design["train_size"], design["validation_size"], design["test_size"],
+                       design["seeds_min"], design["seeds_max"], per_step, design["estimate_seconds"], budget, model,
+                       larger_budget_note(per_step, pools, design, budget) if not (train_size or seeds) else [])
+
+
+def study_spec(plan: ComparePlan, name: str, task: str, files: dict[str, str], pair: bool) -> dict:
+    """The study spec a plan runs (the same study runner, report and gates as `study run`)."""
+    columns = {"text": "text", "label": "label", **({"text_pair": "text_pair"} if pair else {})}
+    by_method: dict = {m: {"lr": list(plan.lrs[m])} for m in plan.methods}
+    if "adapter" in by_method:
+        by_method["adapter"]["adapter"] = {"size": 64}
+    if "finetune" in by_method:
+        by_method["finetune"]["save_model"] = True  # so the chosen run can be handed over in DIR/best/
+    policy: dict = {"convergence": {"patience": 2, "min_delta": 0.002, "min_epochs": 3},
+                    "bracket": {"lr": {"factor": 3, "max_points": 5}}}
+    if plan.sequential:
+        policy["seeds"] = {"min": plan.seeds_min, "max": plan.seeds_max}
+    raw = {"name": f"compare_{name}",
+           "description": f"{name}: {', '.join(plan.methods)}; k={plan.train_size}, {plan.validation_size} validation, "
+                          f"{plan.test_size} test; {plan.epochs}-epoch ceiling with convergence stopping; "
+                          f"{plan.seeds_min}{'-' + str(plan.seeds_max) if plan.sequential else ''} seeds",
+           "base": {"epochs": plan.epochs, "batch_size": plan.batch_size, "max_length": plan.max_length, "progress": False,
+                    **({"model": plan.model} if plan.model else {})},
+           "tasks": {name: {"task": task, "data_format": "jsonl", "columns": columns, **files}},
+           "grid": {"method": list(plan.methods), **({} if plan.sequential else {"seed": list(range(plan.seeds_min))})},
+           "by_method": by_method,
+           "report": {"select": ["lr", "adapter_size"]},
+           "policy": policy}
+    return raw

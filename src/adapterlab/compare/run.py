@@ -1,0 +1,275 @@
+"""`adapterlab compare DATA`: from a labelled file to a decided comparison of adaptation methods,
+in one command, within a time budget.
+
+Steps (each recorded in DIR, so running the same command again resumes, and after the end
+prints the same answer without training):
+  data: read, check (two classes at least, columns that exist), split once, stratified (data.py)
+  plan: probe each method's step on this machine, choose the design that fits (plan.py), print it
+  run:  the study runner under a policy (convergence stopping, bracketed rates, seeds until
+        decided, the budget), in DIR/study/
+  answer: the decision table, one paragraph, compare.json, report.html and DIR/best/ (answer.py)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+from adapterlab.compare.answer import Answer, answer_markdown, answer_summary, build_answer, paragraph
+from adapterlab.compare.data import (
+    ComparisonData,
+    load_data_record,
+    prepare_pools,
+    sample,
+    save_data_record,
+    write_split,
+)
+from adapterlab.compare.plan import ComparePlan, make_plan, probe_methods, study_spec
+from adapterlab.errors import AdapterlabError
+from adapterlab.names import METHODS
+from adapterlab.runs import write_json_atomic
+
+MARKER = ".adapterlab-compare"
+PLAN_FILE = "plan.json"
+ANSWER_FILE = "compare.json"
+DEFAULT_METHODS = ("adapter", "lora", "finetune")
+ANSWER_RESERVE = 60.0  # seconds kept from the budget for the answer: throughput, report, the best pack
+
+
+def check_out(out: Path) -> None:
+    """DIR is new, empty, or an earlier comparison of adapterlab's (its marker): never a user's folder."""
+    if out.exists() and not out.is_dir():
+        raise AdapterlabError(f"--out {out}: exists and is not a folder; give a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise AdapterlabError(f"--out {out}: exists, is not empty and is not an adapterlab comparison (no {MARKER}); choose another --out")
+
+
+def check_methods(methods: list[str]) -> list[str]:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise AdapterlabError(f"--methods {unknown[0]!r}: not a method; allowed: {', '.join(METHODS)}")
+    if len(set(methods)) < 2:
+        raise AdapterlabError(f"--methods {','.join(methods)}: a comparison needs at least two different methods")
+    if any(m in ("lora", "loha", "ia3") for m in methods):
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise AdapterlabError("--methods with lora, loha or ia3 needs PEFT: pip install 'adapterlab[peft]'") from None
+    return list(dict.fromkeys(methods))
+
+
+def choose_max_length(examples, pair: bool, model: str | None, cap: int = 256) -> int:
+    """The 95th percentile of the tokenized lengths of up to 500 training examples, rounded up to
+    a multiple of 32, between 32 and `cap`: longer inputs are cut, and padding costs time."""
+    from adapterlab.backbone import resolve_backbone
+    from adapterlab.train.model_setup import load_model_config, load_tokenizer, position_limit
+
+    path = resolve_backbone(model)
+    tokenizer = load_tokenizer(path)
+    cap = min(cap, position_limit(load_model_config(path)) or cap)
+    texts = examples[:500]
+    lengths = sorted(len(tokenizer(e.text, e.text_pair if pair else None, truncation=False)["input_ids"]) for e in texts)
+    percentile = lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))]
+    return max(min(32, cap), min(cap, 32 * math.ceil(percentile / 32)))
+
+
+def run_compare(source: str | None, out: str | Path, methods: list[str] | None = None, columns: dict[str, str] | None = None,
+                model: str | None = None, budget: float = 1800.0, train_size: int | None = None, files: dict[str, str] | None = None,
+                fmt: str = "auto", encoding: str = "utf-8", max_length: int | None = None, seeds: int | None = None,
+                say: Callable[[str], None] = print) -> Answer:
+    """Everything of `adapterlab compare`; every check before the first run. Returns the answer."""
+    started = time.time()
+    out = Path(out)
+    methods = check_methods(list(methods or DEFAULT_METHODS))
+    check_out(out)
+    columns = dict(columns or {})
+    data, pools = prepare_pools(source or "", columns, fmt, encoding, files)
+    plan_path = out / PLAN_FILE
+    earlier = json.loads(plan_path.read_text()) if plan_path.is_file() else None
+    if earlier is not None:
+        plan = _same_inputs(earlier, data, methods, model, train_size, seeds, out)
+        say(f"resuming the comparison in {out} (its plan and split are kept; budget {budget / 60:.0f} min for what is left)")
+    else:
+        max_length = max_length or choose_max_length(pools["train"], data.pair, model)
+        say(f"timing {', '.join(methods)} on this machine (batch 16 x {max_length} tokens) ...")
+        per_step = probe_methods(methods, data.task, data.kind, model, max_length)
+        room = budget - (time.time() - started) - ANSWER_RESERVE
+        try:
+            plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
+        except AdapterlabError as err:
+            raise AdapterlabError(f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
+                                  f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
+                                  f"{str(err).split(': ', 1)[1]}") from None
+        _write_data(out, data, pools, plan)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).touch()
+        write_json_atomic(plan_path, {"inputs": _inputs(data, methods, model, train_size, seeds), "plan": plan.to_json()})
+    say(plan_text(plan, data))
+    from adapterlab.policy.run import run_policy_study
+    from adapterlab.study.spec import expand_spec
+
+    folder = out / "data"
+    spec = expand_spec(study_spec(plan, data.name, data.task, {k: str(folder / f"{k}.jsonl") for k in ("train", "dev", "test")}, data.pair),
+                       source=str(plan_path))
+    study = out / "study"
+    if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, study):
+        say("")
+        say((out / "answer.md").read_text().rstrip())  # finished earlier: the same answer, nothing trained
+        return Answer.from_json(json.loads((out / ANSWER_FILE).read_text())["answer"])
+    finished = _progress(spec, study, started, budget, say)
+    left = budget - (time.time() - started) - ANSWER_RESERVE
+    outcome = run_policy_study(spec, study, isolation="inline", budget=max(left, 1.0), progress=finished, say=lambda line: say(f"  {line}"),
+                               command=["adapterlab", "compare", "..."], probes=_known_probes(spec, plan))
+    return finish(out, outcome.budget_left, say)
+
+
+def _all_done(spec, study: Path) -> bool:
+    from adapterlab.study.executor import run_states
+    from adapterlab.study.extensions import load_extensions
+    from adapterlab.study.spec import with_extensions
+
+    return study.is_dir() and all(s.state in ("ok", "diverged") for s in run_states(with_extensions(spec, load_extensions(study)), study))
+
+
+def _known_probes(spec, plan: ComparePlan) -> dict:
+    """The plan's step timings as the budget's probes, so the runner does not time them again."""
+    from adapterlab.study.probe import ProbeResult, probe_key
+
+    return {probe_key(run.config): ProbeResult(plan.seconds_per_step[run.config.method], 0.0, "cpu") for run in spec.runs
+            if run.config.method in plan.seconds_per_step}
+
+
+def _inputs(data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None = None) -> dict:
+    return {"fingerprint": data.fingerprint, "source": data.source, "methods": methods, "model": model, "train_size": train_size,
+            "seeds": seeds}
+
+
+def _same_inputs(earlier: dict, data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None,
+                 out: Path) -> ComparePlan:
+    now = _inputs(data, methods, model, train_size, seeds)
+    then = earlier.get("inputs") or {}
+    different = [key for key in now if then.get(key) != now[key]]
+    if different:
+        key = different[0]
+        raise AdapterlabError(f"--out {out}: holds a comparison of other inputs ({key}: {then.get(key)!r}, now {now[key]!r}); "
+                              "run the same command to resume it, or choose another --out")
+    return ComparePlan.from_json(earlier["plan"])
+
+
+def _write_data(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan) -> None:
+    """The sampled train / validation / test files and split.json."""
+    stratify = data.kind == "classification"
+    parts = {"train": sample(pools["train"], plan.train_size, data.seed, stratify),
+             "dev": sample(pools["validation"], plan.validation_size, data.seed + 1, stratify),
+             "test": sample(pools["test"], plan.test_size, data.seed + 2, stratify)}
+    write_split(out / "data", parts, data.pair, data.kind)
+    save_data_record(out / "data", data, {"train": len(parts["train"]), "validation": len(parts["dev"]), "test": len(parts["test"])})
+
+
+def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
+    seeds = f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided" if plan.sequential else f"{plan.seeds_min} seeds"
+    lines = [f"plan for {data.name} ({data.kind}{', pairs' if data.pair else ''}; pools: {data.pools['train']} train, "
+             f"{data.pools['validation']} validation, {data.pools['test']} test; split seed {data.seed}):",
+             f"  sample: k={plan.train_size} training examples, {plan.validation_size} validation, {plan.test_size} test"
+             + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
+             f"  methods: " + "; ".join(f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
+                                       for m in plan.methods),
+             f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "
+             f"{plan.max_length} tokens; a rate at the edge of its grid grows it (x3, up to 5 rates)",
+             f"  seeds: {seeds}",
+             f"  estimate: {plan.estimate_seconds / 60:.0f} min at the epoch ceiling for the first design, within a budget of "
+             f"{plan.budget_seconds / 60:.0f} min (the rest is room for the grid to grow)"]
+    lines += [f"  {note}" for note in plan.notes]
+    return "\n".join(lines)
+
+
+def _progress(spec, study: Path, started: float, budget: float, say: Callable[[str], None]):
+    """A line per finished run: runs done, time used against the budget, an ETA."""
+    times: list[float] = []
+    last = [time.time()]
+
+    def progress(name: str, status: str) -> None:
+        if not name:
+            return
+        now = time.time()
+        times.append(now - last[0])
+        last[0] = now
+        from adapterlab.study.executor import run_states
+        from adapterlab.study.extensions import load_extensions
+        from adapterlab.study.spec import with_extensions
+
+        states = run_states(with_extensions(spec, load_extensions(study)), study)
+        done = sum(s.state not in ("pending", "running") for s in states)
+        left = len(states) - done
+        eta = left * statistics.mean(times)
+        say(f"[{done}/{len(states)} runs] {name}: {status}; {(now - started) / 60:.1f} of {budget / 60:.0f} min used, "
+            f"about {eta / 60:.0f} min for the {left} planned run(s) left")
+
+    return progress
+
+
+def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Answer:
+    """The answer from the finished runs: compare.json, answer.md, report.html, best/."""
+    from adapterlab.report.build import assemble, build_report
+    from adapterlab.use.evaluate import evaluate_file
+
+    study = out / "study"
+    tables = assemble(study)
+    data = load_data_record(out / "data") or {}
+    answer = build_answer(tables, data.get("name", ""))
+    for row in answer.rows:  # inference throughput of each chosen run on the test file
+        if row.run:
+            try:
+                measured = evaluate_file(row.run, out / "data" / "test.jsonl", progress=False)
+            except AdapterlabError as err:  # a run without weights (a diverged one): no throughput, said so
+                answer.notes.append(f"{row.word}: inference throughput not measured ({err})")
+                continue
+            row.throughput = measured["examples"] / measured["seconds"] if measured["seconds"] else None
+    answer.paragraph = paragraph(answer)
+    answer.sizes = data.get("sampled", {})
+    plan = ComparePlan.from_json(json.loads((out / PLAN_FILE).read_text())["plan"])
+    answer.notes = list(plan.notes) + answer.notes
+    if budget_left:
+        answer.notes.append(f"{len(budget_left)} planned run(s) did not fit the budget and did not start; run the same command again to go on")
+    write_json_atomic(out / ANSWER_FILE, {"data": data, "plan": plan.to_json(), "answer": answer.to_json()})
+    text = answer_summary(answer, data) + "\n\n" + answer_markdown(answer) + "\n" + answer.paragraph + "\n" + "".join(f"\n{n}" for n in answer.notes)
+    (out / "answer.md").write_text(text + "\n")
+    report = build_report(study)
+    _report_page(out, report.folder / "report.html", text)
+    best = next(r for r in answer.rows if r.verdict == "best")
+    _hand_over(Path(best.run), out / "best")
+    say("")
+    say(text)
+    say(f"\nthe chosen run, ready for `adapterlab predict {out / 'best'} --data FILE`: {out / 'best'}; report: {out / 'report.html'}")
+    return answer
+
+
+def _report_page(out: Path, study_page: Path, answer_text: str) -> None:
+    """DIR/report.html: the answer first, then the study's report (tables, tests, figures)."""
+    import html
+
+    page = study_page.read_text()
+    block = f"<h1>Answer</h1><pre>{html.escape(answer_text)}</pre>"
+    at = page.find("<body>")
+    page = page[:at + len("<body>")] + block + page[at + len("<body>"):] if at >= 0 else block + page
+    tmp = out / ".report.html.tmp"
+    tmp.write_text(page)
+    tmp.replace(out / "report.html")
+
+
+def _hand_over(run: Path, best: Path) -> None:
+    """DIR/best/: the chosen run's task pack (adapters, PEFT) or its run folder with the model
+    (fine-tuning), which `adapterlab predict` and `evaluate` take."""
+    tmp = best.with_name(".best.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if (run / "pack").is_dir():
+        shutil.copytree(run / "pack", tmp)
+    else:
+        shutil.copytree(run, tmp, ignore=shutil.ignore_patterns("checkpoint", "tapt_checkpoint", "metrics.jsonl", "trackers"))
+    shutil.rmtree(best, ignore_errors=True)
+    tmp.replace(best)

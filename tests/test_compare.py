@@ -1,0 +1,156 @@
+"""`adapterlab compare` (issue #29): the split (stratified, recorded, stable), the plan under a
+budget, the answer's wording where methods are equal, where one wins and where a gate trips, bad
+input refused before any run, resume and the same answer after the end, and one real run end to
+end on the tiny BERT with `predict` on DIR/best/."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from adapterlab.cli import main
+from adapterlab.compare.data import SPLIT_SEED, prepare_pools, stratified_split
+from adapterlab.compare.plan import choose_design, design_seconds
+from adapterlab.data.example import Example
+from adapterlab.errors import AdapterlabError
+from tiny import save_tiny_backbone, write_sentiment_tsv
+
+
+def labelled(count, classes=("pos", "neg", "mid"), weights=(6, 3, 1)):
+    cycle = [c for c, w in zip(classes, weights) for _ in range(w)]
+    return [Example(text=f"text {i}", label=cycle[i % len(cycle)], source=f"f:{i}") for i in range(count)]
+
+
+def test_the_split_is_stratified_stable_and_recorded(tmp_path):
+    examples = labelled(1000)
+    parts = stratified_split(examples, {"test": 0.2, "validation": 0.1, "train": 1.0}, SPLIT_SEED, stratify=True)
+    assert sum(len(p) for p in parts.values()) == 1000 and len({e.source for p in parts.values() for e in p}) == 1000
+    for name, share in (("test", 0.2), ("validation", 0.1), ("train", 0.7)):
+        counts = Counter(e.label for e in parts[name])
+        assert counts["pos"] == pytest.approx(600 * share, abs=1) and counts["mid"] == pytest.approx(100 * share, abs=1)
+    again = stratified_split(examples, {"test": 0.2, "validation": 0.1, "train": 1.0}, SPLIT_SEED, stratify=True)
+    assert [e.source for e in again["test"]] == [e.source for e in parts["test"]]  # the same split for the same seed
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,stars\n" + "".join(f"\"text {i}\",{['good', 'bad'][i % 2]}\n" for i in range(60)))
+    data, pools = prepare_pools(str(path), {"text": "review", "label": "stars"})
+    assert data.kind == "classification" and data.labels == {"bad": 30, "good": 30} and data.seed == SPLIT_SEED
+    assert data.pools == {"test": 12, "validation": 6, "train": 42} and {len(v) for v in pools.values()} == {12, 6, 42}
+
+
+def test_the_plan_fits_the_budget_and_prefers_seeds_then_k():
+    per_step = {"adapter": 0.5, "finetune": 0.8}
+    pools = {"train": 20000, "validation": 3000, "test": 5000}
+    small = choose_design(per_step, pools, 1800)
+    large = choose_design(per_step, pools, 8 * 3600)
+    for design, budget in ((small, 1800), (large, 8 * 3600)):
+        cost = design_seconds(per_step, design["train_size"], design["validation_size"], design["test_size"], design["seeds_min"])
+        assert cost <= 0.7 * budget and cost == design["estimate_seconds"]
+    assert large["train_size"] > small["train_size"] and large["seeds_max"] == 10 and large["test_size"] >= 500
+    with pytest.raises(AdapterlabError, match=r"too small for the smallest valid comparison.*give --budget \d+m or more"):
+        choose_design(per_step, pools, 60)
+
+
+def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
+    """compare's runs replaced by a fake trainer (tests/test_policy.py) with a known answer."""
+    from test_policy import fake_trainer
+
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
+    calls: list = []
+    trainer = fake_trainer(calls, {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3}, gap=gap, noise=noise)
+
+    def with_mcc(config, run_dir, overwrite=False):
+        result = trainer(config, run_dir, overwrite)
+        from adapterlab.runs import save_result
+        import dataclasses
+
+        result = dataclasses.replace(result, test={**result.test, "mcc": mcc})
+        save_result(Path(run_dir), result)
+        return result
+
+    monkeypatch.setattr("adapterlab.train.run.run_training", with_mcc)
+    return calls
+
+
+@pytest.mark.parametrize("gap, noise, mcc, verdict, words", [
+    (0.04, 0.002, 0.6, "worse", "points below it on test"),
+    (0.0, 0.0, 0.6, "equivalent", "is equivalent to it within ±1 point"),
+    (0.0, 0.002, 0.01, "no verdict", "no verdict, because a validity gate tripped (did not learn"),
+])
+def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsys, gap, noise, mcc, verdict, words):
+    calls = _fake_compare(monkeypatch, -gap, noise, mcc)
+    data = tmp_path / "reviews.tsv"
+    write_sentiment_tsv(data, 120, 0)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--budget", "60m",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    answer = json.loads((out / "compare.json").read_text())["answer"]
+    adapter = next(r for r in answer["rows"] if r["method"] == "adapter")
+    assert adapter["verdict"] == verdict and words in answer["paragraph"] and answer["paragraph"] in printed
+    assert "plan for reviews" in printed and "estimate:" in printed and "[1/" in printed  # the plan before the first run, then progress
+    ran = len(calls)
+    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--budget", "60m",
+                 "--out", str(out)]) == 0
+    assert len(calls) == ran and answer["paragraph"] in capsys.readouterr().out  # rerun after the end: the same answer, nothing trained
+
+
+def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\n" + "".join(f"t{i},same\n" for i in range(20)))
+    cases = [
+        (["compare", str(one)], "every example has the label 'same'; a comparison needs at least two classes"),
+        (["compare", str(one), "--columns", "text=text,label=stars"], "stars"),
+        (["compare", str(tmp_path / "missing.csv")], "missing.csv: file not found"),
+        (["compare", str(one), "--methods", "adapter,telepathy"], "--methods 'telepathy': not a method"),
+        (["compare", str(one), "--budget", "soon"], "budget 'soon': expected a duration"),
+        (["compare"], "give DATA"),
+    ]
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x00" * 50)
+    cases.append((["compare", str(binary)], str(binary)))
+    for args, expected in cases:
+        assert main([*args, "--out", str(tmp_path / "never")]) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1 and "Traceback" not in err, (args, err)
+        assert not (tmp_path / "never").exists()
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(30)))
+    assert main(["compare", str(good), "--out", str(user)]) == 2
+    assert "is not an adapterlab comparison" in capsys.readouterr().err and (user / "notes.txt").read_text() == "mine"
+
+
+def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 5.0 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
+    data = tmp_path / "reviews.tsv"
+    write_sentiment_tsv(data, 120, 0)
+    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--budget", "2m", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "--budget 2 min" in err and "give --budget" in err and not (tmp_path / "c" / "study").exists()
+
+
+def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, monkeypatch, capsys):
+    """Real training (tiny BERT, inline): the plan, the runs, the answer, report.html, and best/
+    that `predict` takes. (The step timing is fixed: the probe itself is `study plan`'s, tested there.)"""
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
+    data = tmp_path / "reviews.tsv"
+    write_sentiment_tsv(data, 60, 0)
+    out = tmp_path / "cmp"
+    args = ["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--model", str(model),
+            "--budget", "30m", "--train-size", "20", "--seeds", "3", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| adapter |" in printed and "| fine-tuning |" in printed
+    for name in ("compare.json", "answer.md", "report.html", "plan.json", "data/split.json", "data/train.jsonl"):
+        assert (out / name).is_file(), name
+    assert "<h1>Answer</h1>" in (out / "report.html").read_text()
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a great film\na dull plot\n")
+    assert main(["predict", str(out / "best"), "--data", str(lines), "--format", "lines", "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
