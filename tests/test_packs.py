@@ -106,7 +106,11 @@ def test_load_pack_takes_a_hub_pack(packs, tmp_path, monkeypatch):
     assert asked == [("me/topics", "v1")] and labels == LABELS
     local, _, _ = adapterlab.load_pack(packs / "adapter" / "pack")
     assert torch.equal(_logits(model, tokenizer), _logits(local, tokenizer))
-    monkeypatch.chdir(tmp_path)  # elsewhere, the local base is not there: one line says what to do
+    # a copy elsewhere on this machine finds the base through the adapterlab cache's note of local bases
+    monkeypatch.chdir(tmp_path)
+    elsewhere, _, _ = adapterlab.load_pack("hf://me/topics")
+    assert torch.equal(_logits(elsewhere, tokenizer), _logits(local, tokenizer))
+    monkeypatch.setenv("ADAPTERLAB_CACHE", str(tmp_path / "another-machine"))  # elsewhere: one line says what to do
     with pytest.raises(adapterlab.AdapterlabError, match=r"its base model, the local folder 'model' .* is not here; pass --model"):
         adapterlab.load_pack("hf://me/topics")
 

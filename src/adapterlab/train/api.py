@@ -52,6 +52,13 @@ def train(config: RunConfig | dict, *, train: Any = None, dev: Any = None, test:
 
 
 def _run(config: RunConfig, out: Path, overwrite: bool) -> RunResult:
+    import transformers
+
     from adapterlab.train.run import run_training
 
-    return run_training(config, out, overwrite=overwrite)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "newly initialized head" notices are expected here, as in `adapterlab train`
+    try:
+        return run_training(config, out, overwrite=overwrite)
+    finally:
+        transformers.logging.set_verbosity(verbosity)

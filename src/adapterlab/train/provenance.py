@@ -137,6 +137,38 @@ def portable_path(value: str | Path) -> str:
         return path.name or str(value)
 
 
+BASES_FILE = "bases.json"  # in the adapterlab cache: {weights fingerprint: folder} of the local base models packs were made on
+
+
+def remember_base(folder: str, fingerprint: str | None) -> None:
+    """Note on this machine (the adapterlab cache, never a pack) where a local base model with
+    these weights lives, so a pack copied anywhere here still finds it (base_model_here)."""
+    from adapterlab.train.mlm_head import cache_root
+
+    if not fingerprint or not Path(folder).is_dir():
+        return
+    path = cache_root() / BASES_FILE
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        known = {}
+    if known.get(fingerprint) != str(Path(folder).resolve()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {**known, fingerprint: str(Path(folder).resolve())})
+
+
+def _remembered_base(fingerprint: str | None) -> str | None:
+    """The folder remember_base noted for these weights, when it is still there with them."""
+    from adapterlab.train.mlm_head import cache_root
+
+    path = cache_root() / BASES_FILE
+    try:
+        folder = json.loads(path.read_text()).get(fingerprint) if fingerprint and path.is_file() else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return folder if folder and weights_fingerprint(folder) == fingerprint else None
+
+
 def portable(p: Provenance) -> Provenance:
     """`p` with no absolute path in it: a local base model's folder as portable_path gives it."""
     local = p.base_local or (p.base_model is not None and (Path(p.base_model).exists() or not HUB_ID.match(p.base_model)))
@@ -155,8 +187,9 @@ def portable_base(model: str | None) -> str:
 
 def base_model_here(p: Provenance, pack: Path) -> str:
     """The base model to load a pack onto, on this machine: the full path its run recorded (a pack
-    inside its run folder), the embedded backbone, a local folder that is where the pack says, or
-    its Hub id. Raises AdapterlabError, one line, for a local base that is not here."""
+    inside its run folder), the embedded backbone, a local folder that is where the pack says, its
+    Hub id, or the folder this machine remembered for its weights (a pack made here and copied).
+    Raises AdapterlabError, one line, for a local base that is not here."""
     from adapterlab.backbone import resolve_backbone
     from adapterlab.runs import CONFIG_FILE, is_run_folder
 
@@ -175,6 +208,9 @@ def base_model_here(p: Provenance, pack: Path) -> str:
             return str(candidate)
     if not p.base_local and HUB_ID.match(p.base_model):
         return p.base_model  # from the Hub, or its local cache
+    remembered = _remembered_base(p.base_weights_fingerprint)  # the machine that made the pack: wherever it was copied to
+    if remembered:
+        return remembered
     sha = f" (config sha256 {p.base_config_sha256[:12]}…)" if p.base_config_sha256 else ""
     raise AdapterlabError(f"{pack}: its base model, the local folder {p.base_model!r}{sha}, is not here; pass --model with a copy of it")
 
@@ -240,7 +276,10 @@ def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
 
 def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provenance:
     """Write `provenance` and the model card made from it (and the run's `result`) into `pack`,
-    with no absolute local path in either (portable)."""
+    with no absolute local path in either (portable). A local base is remembered in the
+    adapterlab cache, so a copy of the pack on this machine still finds it."""
+    if provenance.base_model is not None and Path(provenance.base_model_path).is_dir():
+        remember_base(provenance.base_model_path, provenance.base_weights_fingerprint)
     provenance = portable(provenance)
     write_json_atomic(pack / PROVENANCE_FILE, provenance.to_dict())
     tmp = pack / f".{CARD_FILE}.tmp"

@@ -123,5 +123,12 @@ def load_trained(source: str | Path, model: str | None = None) -> tuple[object, 
     (id2label), so `transformers.pipeline("text-classification", model=model, tokenizer=tokenizer)`
     prints them; labels are the names in output order ([] for a regression). model: another copy of
     the base model than the one the pack records. Raises AdapterlabError, one line."""
-    task = load_task(source, model)
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "newly initialized" notices about the head, which the pack then fills
+    try:
+        task = load_task(source, model)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
     return task.model, task.tokenizer, list(task.labels.names)
