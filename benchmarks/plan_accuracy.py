@@ -4,7 +4,7 @@ set, 2 epochs: adapters and fine-tuning, 2 seeds each), runs it with `adapterlab
 (each run in its own child process, as a user runs it), and prints the plan's estimate beside the
 measured wall time, per setting and in all.
 
-    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2]
+    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200]
 
 It takes a few minutes on 2 CPU cores. The study folder is kept under --out (default: a temp
 folder) so the runs can be inspected.
@@ -43,11 +43,15 @@ def main() -> int:
     parser.add_argument("--out", help="study folder (default: a new temp folder)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=200)
+    parser.add_argument("--validation-size", type=int, default=200)
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
     spec_path = work / "plan_accuracy.yaml"
-    spec_path.write_text(yaml.safe_dump({**SPEC, "base": {**SPEC["base"], "epochs": args.epochs},
+    base = {**SPEC["base"], "epochs": args.epochs, "train_size": args.train_size, "validation_size": args.validation_size}
+    spec_path.write_text(yaml.safe_dump({**SPEC, "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
+                                         "the 445-article test set; MiniLM-L6", "base": base,
                                          "grid": {**SPEC["grid"], "seed": list(range(args.seeds))}}, sort_keys=False))
     out = Path(args.out) if args.out else work / "study"
 
@@ -56,7 +60,12 @@ def main() -> int:
     costs = plan_study(spec, probe_steps=2)
     plan_seconds = time.perf_counter() - started
     estimate = sum(c.seconds for c in costs)
-    print(f"torch threads {os.cpu_count()} cores; plan: {len(spec.runs)} runs, probed in {plan_seconds:.0f} s")
+    print(f"{SPEC['tasks']['bbc']['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
+          f"{len(spec.runs)} runs; {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
+    for cost in costs:
+        print(f"plan: {cost.setting}: {cost.runs} runs x {cost.steps_per_run[0]} steps at {cost.probe.seconds_per_step:.2f} s/step "
+              f"+ evaluations and start-up {cost.eval_seconds[0]:.0f} s = {cost.seconds / cost.runs:.0f} s per run")
+    print(f"plan: {estimate:.0f} s in all (probed in {plan_seconds:.0f} s)", flush=True)
 
     started = time.perf_counter()
     command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
@@ -79,7 +88,7 @@ def main() -> int:
               f"{per_run / statistics.mean(walls):.2f} |")
     print(f"study plan's estimate: {estimate:.0f} s; measured `study run` wall time: {measured:.0f} s; "
           f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%)")
-    print(f"study folder: {out}")
+    print(f"study folder: {out}; load average after: {os.getloadavg()[0]:.1f}")
     return 0
 
 

