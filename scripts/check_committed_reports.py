@@ -4,9 +4,9 @@
 
 For each docs/results/**/study folder: copy it to a temporary folder, run `adapterlab study report`
 there and compare every file of the new report/ with the committed one (report.html's lines that
-quote the study's own path are compared with that path put back). Then `adapterlab claims
-docs/results/*/study --json` must give docs/results/replication_claims.json, and its table must be
-the one atop docs/results/README.md. A study's records
+quote the study's own path are compared with that path put back). Then each committed claims table
+(TABLES) must be what `adapterlab claims` computes from its folders, in its JSON and on the
+results page under its heading. A study's records
 are the truth: a report that no longer matches them is stale (issue #16: "rebuilds every
 committed report identically"). About 6 s per study on one core.
 """
@@ -46,6 +46,35 @@ def differences(study: Path, scratch: Path) -> list[str]:
     return found
 
 
+# Each committed claims table: the study folders it is computed from, its JSON, and the heading of
+# the results page's section whose first table it is.
+TABLES = (
+    ("*/study", "replication_claims.json", "## The replication suite, second design"),
+    ("rep_v1/*/study", "rep_v1/claims.json", "## The replication suite, first design"),
+    ("cpu_scale/*/study", "cpu_scale/claims.json", "## Earlier CPU-scale studies"),
+    ("peft/*/study", "peft/lora_claims.json", None),  # the page quotes its one row in prose
+)
+
+
+def check_table(pattern: str, json_name: str, heading: str | None, page: list[str]) -> tuple[bool, bool]:
+    """(the JSON equals `adapterlab claims` over the folders, the page's table equals its rows)."""
+    studies = sorted(str(p.relative_to(REPO)) for p in RESULTS.glob(pattern) if (p / "study.json").is_file())
+    if not studies:
+        return not (RESULTS / json_name).exists(), True
+    with tempfile.TemporaryDirectory() as scratch:
+        table = Path(scratch) / "claims.json"
+        done = subprocess.run([*ADAPTERLAB, "claims", *studies, "--json", str(table)], capture_output=True, text=True, cwd=REPO)
+        same = done.returncode == 0 and table.read_bytes() == (RESULTS / json_name).read_bytes()
+    if heading is None:
+        return same, True
+    printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
+    start = next((i for i, line in enumerate(page) if section is not None and i > section and line.startswith("| claim |")), None)
+    shown = page[start:start + len(printed)] if start is not None else []
+    after = page[start + len(printed):start + len(printed) + 1] if start is not None else []
+    return same, bool(printed) and shown == printed and not (after and after[0].startswith("|"))  # no extra rows either
+
+
 def main() -> int:
     studies = sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file())
     failed = 0
@@ -54,21 +83,14 @@ def main() -> int:
             found = differences(study, Path(scratch))
         print(f"{'ok  ' if not found else 'FAIL'} {study.relative_to(REPO)}{': ' + '; '.join(found) if found else ''}")
         failed += bool(found)
-    with tempfile.TemporaryDirectory() as scratch:
-        table = Path(scratch) / "claims.json"
-        suite = sorted(str(p.relative_to(REPO)) for p in RESULTS.glob("*/study"))
-        done = subprocess.run([*ADAPTERLAB, "claims", *suite, "--json", str(table)], capture_output=True, text=True, cwd=REPO)
-        same = done.returncode == 0 and table.read_bytes() == (RESULTS / "replication_claims.json").read_bytes()
-    print(f"{'ok  ' if same else 'FAIL'} adapterlab claims docs/results/*/study == docs/results/replication_claims.json")
-    # the page opens with the same table: its rows must be the command's, in the same order
-    printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
     page = (RESULTS / "README.md").read_text().splitlines()
-    start = next((i for i, line in enumerate(page) if line.startswith("| claim |")), None)
-    shown = page[start:start + len(printed)] if start is not None else []
-    after = page[start + len(printed):start + len(printed) + 1] if start is not None else []
-    on_page = bool(printed) and shown == printed and not (after and after[0].startswith("|"))  # no extra rows either
-    print(f"{'ok  ' if on_page else 'FAIL'} adapterlab claims docs/results/*/study == the table atop docs/results/README.md")
-    return 1 if failed or not same or not on_page else 0
+    for pattern, json_name, heading in TABLES:
+        same, on_page = check_table(pattern, json_name, heading, page)
+        print(f"{'ok  ' if same else 'FAIL'} adapterlab claims docs/results/{pattern} == docs/results/{json_name}")
+        if heading is not None:
+            print(f"{'ok  ' if on_page else 'FAIL'} its table in docs/results/README.md under '{heading}'")
+        failed += (not same) + (not on_page)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -352,13 +352,13 @@ def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, t
 
 
 def test_the_committed_replication_table_is_what_the_committed_records_give(tmp_path, monkeypatch, capsys):
-    """docs/results/README.md's claims table is `adapterlab claims docs/results/*/study` over the
-    committed run records (issue #16): recomputed here, it must equal the committed JSON, so no
-    verdict on the page can drift from its evidence. (scripts/check_committed_reports.py also
-    rebuilds every committed report.)"""
+    """docs/results/README.md's claims tables are `adapterlab claims` over the committed run records
+    (the first design of the replication suite here): recomputed, it must equal the committed JSON,
+    so no verdict on the page can drift from its evidence. (scripts/check_committed_reports.py
+    checks every table and rebuilds every committed report.)"""
     repo = Path(__file__).resolve().parents[1]
-    studies = sorted(str(p.relative_to(repo)) for p in (repo / "docs" / "results").glob("*/study"))
-    assert studies, "docs/results holds the replication suite's studies"
+    studies = sorted(str(p.relative_to(repo)) for p in (repo / "docs" / "results" / "rep_v1").glob("*/study"))
+    assert studies, "docs/results/rep_v1 holds the first replication suite's studies"
     monkeypatch.chdir(repo)
     assert main(["claims", *studies, "--json", str(tmp_path / "claims.json")]) == 0
-    assert (tmp_path / "claims.json").read_text() == (repo / "docs" / "results" / "replication_claims.json").read_text()
+    assert (tmp_path / "claims.json").read_text() == (repo / "docs" / "results" / "rep_v1" / "claims.json").read_text()

@@ -28,15 +28,11 @@ SHARED = REPO.parent / "shared"
 BUNDLE = REPO / ".device"
 # ../shared/data files each spec reads (relative to ../shared/data), in the order the parts fill
 MINILM_SPECS = {
-    "configs/replication/tae_tapt.yaml": ["tae/chemprot/train.txt", "tae/chemprot/dev.txt"],
-    "configs/replication/lr_robustness_sst2.yaml": ["glue/SST-2/train.tsv", "glue/SST-2/dev.tsv"],
-    "configs/replication/glue_lowres.yaml": ["glue/SST-2/train.tsv", "glue/SST-2/dev.tsv"],
-    "configs/replication/lr_robustness.yaml": ["glue/CoLA/train.tsv", "glue/CoLA/dev.tsv"],
+    "configs/replication/sst2.yaml": ["glue/SST-2/train.tsv", "glue/SST-2/dev.tsv"],
+    "configs/replication/chemprot.yaml": ["tae/chemprot/train.txt", "tae/chemprot/dev.txt"],
 }
 LANGUAGES = ["en", "de", "es", "zh", "ar", "hi"]
-E5_SPEC = {"configs/replication/crosslingual.yaml": ["xtreme/panx/train-en.tsv", *[f"xtreme/panx/dev-{lang}.tsv" for lang in LANGUAGES],
-                                                     "glue/MNLI/train_subset/train.json", "glue/MNLI/train_subset/dev.json",
-                                                     *[f"xtreme/xnli/dev-{lang}.tsv" for lang in LANGUAGES]]}
+E5_SPEC = {"configs/replication/panx.yaml": ["xtreme/panx/train-en.tsv", *[f"xtreme/panx/dev-{lang}.tsv" for lang in LANGUAGES]]}
 E5_WHEELS = Path.home() / ".cache" / "multilingual-backbone"
 
 

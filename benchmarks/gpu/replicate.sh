@@ -22,11 +22,10 @@ $PY benchmarks/gpu/assemble.py "$DEST" || exit 1
 export PYTHONPATH="$PWD/src:$DEST/site${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export ADAPTERLAB_CACHE="$DEST/cache"
 if [ ! -e ../shared/data ]; then mkdir -p ../shared && ln -s "$DEST/data" ../shared/data; fi
-specs=(configs/replication/tae_tapt.yaml configs/replication/lr_robustness_sst2.yaml configs/replication/glue_lowres.yaml
-       configs/replication/lr_robustness.yaml)
+specs=(configs/replication/sst2.yaml configs/replication/chemprot.yaml)
 if [ -f "$DEST/e5/make-multilingual-backbone" ] && [ "$(ls "$DEST"/e5/wheels/*.whl 2>/dev/null | wc -l)" = 2 ]; then
   $PY "$DEST/e5/make-multilingual-backbone" runs/backbones/multilingual-e5-small --cache "$DEST/e5/wheels" && \
-    specs+=(configs/replication/crosslingual.yaml)
+    specs+=(configs/replication/panx.yaml)
 fi
 # A spec whose data did not arrive is left out (validate checks every file before any run).
 ready=()

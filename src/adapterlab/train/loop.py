@@ -243,8 +243,11 @@ def train_and_restore_best(
                                       result.best_validation, result.best_epoch, result.best_step, since_best, into_epoch))
         accelerator.wait_for_everyone()
 
+    evaluated_at: list[int] = []  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
+
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state, since_best
+        evaluated_at[:] = [result.steps]
         with evaluation_bar(len(validation), "validation", config.progress and accelerator.is_main_process) as eval_bar:
             metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size, bar=eval_bar)
         record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
@@ -319,7 +322,7 @@ def train_and_restore_best(
             logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch)
             record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
             break
-        if not result.stopped_early:
+        if not result.stopped_early and evaluated_at != [result.steps]:  # the same weights twice would count twice toward patience
             validate(epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
             save(epoch, 0)
