@@ -211,7 +211,9 @@ def test_a_claim_that_names_no_cells_is_not_applicable():
     claim = Claim.from_dict({"id": "C7", **paper_claims()["C7"]})
     records = [record("sst2", m, s, 0.5) for m in ("adapter", "finetune") for s in range(3)]
     result = evaluate_claim(claim, table_of(records), "s")
-    assert result.verdict == "not applicable" and "0 column(s) match" in result.detail
+    # it names what is missing, and advises no `where:` (none could make a tapt column)
+    assert result.verdict == "not applicable" and "the grid does not vary tapt for {method: adapter}" in result.detail
+    assert "where" not in result.detail
 
 
 def test_the_claims_and_gates_blocks_are_checked():
@@ -321,7 +323,9 @@ def test_significance_tests_are_gated_like_claims():
     """A study report's own verdict column: the selected comparison (top of both grids) says no
     verdict with the edge gate; a comparison of two fixed settings has no selection to gate."""
     from adapterlab.report.gates import gate_significance
-    from adapterlab.report.tables import to_html, to_markdown
+    from adapterlab.report.grid import to_latex
+    from adapterlab.report.page import Section, render_page
+    from adapterlab.report.views import table_grids, table_markdown
 
     select = ("lr", "adapter_size")
     edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(1e-4, 0.0), (1e-3, 0.05)]}
@@ -331,6 +335,8 @@ def test_significance_tests_are_gated_like_claims():
     assert by_family["selected"]["verdict"] == "no verdict" and by_family["selected"]["gate"] == ["edge"]
     fixed = [t for t in gated.significance if t["family"] == "per setting"]
     assert fixed and all(t["gate"] is None and t["verdict"] == "adapter better" for t in fixed)
-    for text in (to_markdown(gated), to_html(gated)):  # both formats name both sides and the gate
+    page = render_page("t", "", "", [Section("results", "Results", table_grids(gated, "main"))], [], "")
+    latex = "\n".join(map(to_latex, table_grids(gated, "main")))
+    for text in (table_markdown(gated), page, latex.replace("\\_", "_")):  # every format names both sides and the gate
         assert "lr 0.001 is the top of its grid" in text and "k=1000" not in text and "adapter m=best lr=best" in text
         assert "finetune lr=best" in text

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapterlab.cli import main
-from adapterlab.report.tables import build_table, observations_of, to_csv, to_latex, to_markdown
+from adapterlab.report import grid
+from adapterlab.report.tables import build_table, observations_of
+from adapterlab.report.views import table_grids, table_markdown, values_grid
 from adapterlab.runs import RunRecord, RunResult
 from adapterlab.setting import Setting
 from adapterlab.study.executor import run_study
@@ -29,6 +31,18 @@ def _record(task, method, seed, test, validation=None, size=None, k=1000, metric
         labels["lr"] = lr
     result = RunResult(status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test)
     return RunRecord(Setting.from_labels(labels), result, Path("."), seed)
+
+
+def to_markdown(table):
+    return table_markdown(table)
+
+
+def to_latex(table):
+    return "\n".join(map(grid.to_latex, table_grids(table, "t")))
+
+
+def to_csv(table):
+    return grid.to_csv(values_grid(table, "t", layout="tasks-as-rows", tidy=True))
 
 
 def _table(title, records, **kwargs):

@@ -273,7 +273,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from adapterlab.study.policy_spec import parse_duration
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    run_quickstart(args.out, parse_duration(args.budget), methods, args.model, args.train_size)
+    run_quickstart(args.out, parse_duration(args.budget), methods, args.model, args.train_size, args.seeds)
     return 0
 
 
@@ -742,6 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--methods", help="comma-separated methods (default adapter,lora,finetune)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--train-size", type=int, help="train on this many articles (default: as many as the budget allows)")
+    quick.add_argument("--seeds", type=int, choices=range(3, 21), metavar="N", help="exactly N seeds per setting, 3-20 (default: as the budget allows)")
     quick.set_defaults(run=cmd_quickstart)
     study = commands.add_parser("study", help="run the paper's experiments: validate, run, status, report a study spec")
     verbs = study.add_subparsers(dest="verb", required=True)

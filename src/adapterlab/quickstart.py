@@ -15,6 +15,7 @@ BUDGET_SECONDS = 600.0  # about 10 minutes on 2 CPU cores, the README's main job
 
 
 def run_quickstart(out: str | Path, budget: float = BUDGET_SECONDS, methods: list[str] | None = None, model: str | None = None,
-                   train_size: int | None = None) -> Answer:
+                   train_size: int | None = None, seeds: int | None = None) -> Answer:
     """Compare `methods` on the 2,225 BBC News articles (5 topics)."""
-    return run_compare(BBC_NEWS, out, list(methods or DEFAULT_METHODS), model=model, budget=budget, train_size=train_size, encoding="latin-1")
+    return run_compare(BBC_NEWS, out, list(methods or DEFAULT_METHODS), model=model, budget=budget, train_size=train_size, encoding="latin-1",
+                       seeds=seeds)

@@ -26,6 +26,7 @@ from adapterlab.runs import fingerprint, write_json_atomic
 SPLIT_FILE = "split.json"
 SPLIT_SEED = 1234  # the one split of a compare folder; recorded, and never drawn again
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.1  # of one file: the test and validation pools (the rest trains)
+GENERIC_NAMES = {"data", "train", "dataset", "all"}  # a file or folder named so is named after its parent folder
 REGRESSION_MIN_VALUES = 20  # numeric labels with at least this many distinct values are a regression target
 
 
@@ -138,7 +139,8 @@ def prepare_pools(source: str, columns: dict[str, str], fmt: str = "auto", encod
             kinds.add(kind)
         kind = "classification" if "classification" in kinds else "regression"
         every = [e for part in parts.values() for e in part]
-        name = Path(files["train"]).stem
+        train = Path(files["train"])
+        name = train.parent.name if train.stem.lower() in GENERIC_NAMES else train.stem
         print_source = " ".join(f"--{k} {v}" for k, v in files.items())
         digest = fingerprint(list(files.values()))
     else:
@@ -146,7 +148,8 @@ def prepare_pools(source: str, columns: dict[str, str], fmt: str = "auto", encod
             source = str(resolve_package_path(source))
         every, kind, pair = read_user_data(source, columns, fmt, encoding)
         parts = stratified_split(every, {"test": TEST_SHARE, "validation": VALIDATION_SHARE, "train": 1.0}, SPLIT_SEED, kind == "classification")
-        name = Path(source.rstrip("/")).stem or "data"
+        path = Path(source.rstrip("/"))
+        name = (path.parent.name if path.stem.lower() in GENERIC_NAMES else path.stem) or "data"
         print_source = source
         digest = fingerprint([source])
     labels = dict(sorted(Counter(str(e.label) for e in every).items())) if kind == "classification" else {}

@@ -52,7 +52,7 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
             scores = {**row["scores"], **{name: row["averages"][name] for name in AVERAGES}}
             for language, score in scores.items():
                 if score is not None:
-                    observations.append(Observation(language, setting.column, row["metric"], score, validation, seed=seed))
+                    observations.append(Observation(language, setting.column, row["metric"], score, validation, seed=seed, folder=out / folder))
         if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
                          for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
@@ -78,7 +78,7 @@ def rsa_records(out: Path, plan: dict) -> list[Observation]:
                     # the run's validation metric, so a selected column holds the run the main table selects
                     result = load_result(out / planned[1])
                     observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"]),
-                                                    result.validation_metric if result else None, seed=planned[2]))
+                                                    result.validation_metric if result else None, seed=planned[2], folder=out / planned[1]))
         except (KeyError, ValueError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
     return observations

@@ -1,11 +1,11 @@
-"""`adapterlab study report DIR`: tables, significance, figures and one self-contained report.html."""
+"""`adapterlab study report DIR`: tables (Markdown, LaTeX, CSV), significance, figures and one
+self-contained report.html, every format from the same Grids."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import html
 import json
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +13,15 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
-from adapterlab.report.cost import cost_markdown
+from adapterlab.report.cost import cost_grid
 from adapterlab.report.analysis_tables import crosslingual_tables, is_sequential, rsa_records, rsa_table
-from adapterlab.report.claims import ClaimResult, claims_html, claims_json, claims_markdown, evaluate_claims
+from adapterlab.report.claims import ClaimResult, claims_grid, claims_json, evaluate_claims
 from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
+from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex, to_markdown
+from adapterlab.report.page import Figure, Section, render_page
+from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
 from adapterlab.study.gates_spec import GateOptions
-from adapterlab.report.tables import Observation, Table, build_table, observations_of, to_csv, to_html, to_latex, to_markdown
+from adapterlab.report.tables import Observation, Table, build_table, observations_of
 from adapterlab.study.executor import load_plan
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.report_spec import DEFAULT_SELECT
@@ -108,7 +111,7 @@ def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] 
             continue
         for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
             by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, curve.validation,
-                                                       seed=curve.seed))
+                                                       seed=curve.seed, folder=curve.folder))
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
     return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations, anytime=anytime,
                         caption=caption.format("averaged" if statistic == "mean" else "at its best"), select=select)
@@ -128,7 +131,7 @@ def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT
         fall = fall_after_best(curve.evidence, window) if curve.evidence is not None else None
         if fall is not None:
             observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, fall / 100.0, curve.validation,
-                                            seed=curve.seed, evidence=curve.evidence))
+                                            seed=curve.seed, evidence=curve.evidence, folder=curve.folder))
     title = f"fall of the validation metric after its best (best minus the mean of the next {window} evaluations)"
     return build_table(title, observations, select=select, anytime=anytime) if observations else None
 
@@ -209,76 +212,130 @@ def _constants(plan: dict) -> dict:
 
 
 def build_report(out: str | Path) -> Report:
+    """Write DIR/report/: table.md, table.tex, table.csv (and a CSV per cross-lingual table,
+    significance.csv, cost.csv, claims.csv), significance.json, claims.json, the figures and
+    report.html, every table from the same Grids (report/views.py). Returns what was written."""
     out = Path(out)
     assembled = assemble(out)
     plan, records, stale = assembled.plan, assembled.records, assembled.stale
-    table, transfer, similarity, curves, overfitting = (assembled.main, assembled.transfer, assembled.similarity, assembled.curves,
-                                                        assembled.overfitting)
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     layout = (plan.get("report") or {}).get("layout", "paper")
     named = assembled.by_name()
-    tables = [dataclasses.replace(t, layout=layout) for t in (table, *transfer.values(), *filter(None, [named.get("rsa")]), *overfitting)]
+    context = assembled.context
+    # (table, its name for the gates): the main table, Tables 3/4, Fig. 2's numbers, Table 6
+    shown = [(assembled.main, "main"), *((t, f"crosslingual:{task}") for task, t in assembled.transfer.items()),
+             *(((named["rsa"], "rsa"),) if "rsa" in named else ()), *((t, "main") for t in assembled.overfitting)]
+    shown = [(dataclasses.replace(t, layout=layout), name) for t, name in shown]
+    keys = ["main", *(f"crosslingual-{task}" for task in assembled.transfer), *(["rsa"] if "rsa" in named else []),
+            *("table6-mean" if ": mean validation metric" in t.title else "table6-best" for t in assembled.overfitting)]
+    grids = {key: table_grids(table, key, Marks(context, name), folder) for key, (table, name) in zip(keys, shown)}
+    claims = claims_grid(assembled.claims) if assembled.claims else None
+    cost = cost_grid(records)
     files = []
     if assembled.claims:
         (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
         files.append(folder / "claims.json")
-    claims_text = claims_markdown(assembled.claims) + "\n" if assembled.claims else ""
-    cost = cost_markdown(records)
-    markdown = claims_text + "\n".join(map(to_markdown, tables)) + ("\n" + cost if cost else "")
-    for name, text in (("table.md", markdown), ("table.tex", "\n".join(map(to_latex, tables))),
-                       ("table.csv", to_csv(table))):
+    # every format: the claims first, then the main table with its cost beside it and its comparisons, then the rest
+    grids["main"][1:1] = [cost] if cost else []
+    ordered = [*([claims] if claims else []), *(g for key in keys for g in grids[key])]
+    significance = significance_grid([table for table, _ in shown])
+    csvs = {"table.csv": values_grid(shown[0][0], "main", Marks(context), folder, layout="tasks-as-rows", tidy=True),
+            **{f"crosslingual_{task}.csv": values_grid(table, task, Marks(context, name), folder, layout="tasks-as-rows", tidy=True)
+               for (table, name), task in zip(shown[1:], assembled.transfer)},
+            **({"significance.csv": significance} if significance else {}), **({"cost.csv": cost} if cost else {}),
+            **({"claims.csv": claims} if claims else {})}
+    texts = {"table.md": "\n".join(map(to_markdown, ordered)), "table.tex": "\n".join(map(to_latex, ordered)),
+             **{name: to_csv(grid) for name, grid in csvs.items()}}
+    for name in OPTIONAL_FILES - set(texts):
+        (folder / name).unlink(missing_ok=True)  # from an earlier report of this study
+    for name, text in texts.items():
         (folder / name).write_text(text)
         files.append(folder / name)
-    for task, extra in transfer.items():
-        path = folder / f"crosslingual_{task}.csv"
-        path.write_text(to_csv(extra))
-        files.append(path)
-    significance = table.significance + [{"table": extra.title, **test} for extra in tables[1:] for test in extra.significance]
-    (folder / "significance.json").write_text(json.dumps(significance, indent=2) + "\n")
+    tests = assembled.main.significance + [{"table": t.title, **test} for t, _ in shown[1:] for test in t.significance]
+    (folder / "significance.json").write_text(json.dumps(tests, indent=2) + "\n")
     files.append(folder / "significance.json")
-    plots = {
-        "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(similarity, folder / "fig2_rsa.png"),
-        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r.setting.column.train_size for r in records}) > 1 else None,
-        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r.setting.column.lr for r in records}) > 1 else None,
-        "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(curves, folder / "fig5_overfitting.png"),
-        "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
-    }
-    plots = {k: v for k, v in plots.items() if v is not None}
-    for old_figure in FIGURE_FILES - {path.name for path in plots.values()}:
-        (folder / old_figure).unlink(missing_ok=True)  # from an earlier report of a different grid
+    plots = _plots(assembled, folder)
     files.extend(plots.values())
-    run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
-    steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
-    if transfer or similarity:
-        steps.append(f"adapterlab study analyze {out}")
-    steps.append(f"adapterlab study report {out}")
-    page = _html(plan, tables, plots, len(records), run_versions, steps, stale, assembled.claims)
+    sections = _sections(assembled, grids, keys, claims, plots, folder)
+    page = render_page(plan.get("name", "study"), str(plan.get("description", "")), _status(plan, records, stale), sections,
+                       _steps(plan, out, assembled), _versions(records))
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan["runs"]), stale)
 
 
-def _html(plan: dict, tables: list[Table], plots: dict[str, Path], done: int, run_versions: list[str], steps: list[str],
-          stale: list[str], claims: list) -> str:
+# report files that only some studies get: removed when a rebuilt report no longer has them
+OPTIONAL_FILES = {"significance.csv", "cost.csv", "claims.csv"}
+
+
+def _plots(assembled: StudyTables, folder: Path) -> dict[str, Path]:
+    """{title: PNG} of the figures this study's grid makes; figures of an earlier grid are removed."""
+    records = assembled.records
+    plots = {
+        "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(assembled.similarity, folder / "fig2_rsa.png"),
+        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r.setting.column.train_size for r in records}) > 1 else None,
+        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r.setting.column.lr for r in records}) > 1 else None,
+        "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(assembled.curves, folder / "fig5_overfitting.png"),
+        "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
+    }
+    plots = {k: v for k, v in plots.items() if v is not None}
+    for old_figure in FIGURE_FILES - {path.name for path in plots.values()}:
+        (folder / old_figure).unlink(missing_ok=True)  # from an earlier report of a different grid
+    return plots
+
+
+def _sections(assembled: StudyTables, grids: dict[str, list[Grid]], keys: list[str], claims: Grid | None, plots: dict[str, Path],
+              folder: Path) -> list[Section]:
+    sections = [Section("claims-section", "Claims", [claims])] if claims else []
+    sections.append(Section("results", "Results", grids["main"]))  # the main table, its cost, its comparisons
+    titles = {"crosslingual": "Zero-shot cross-lingual transfer", "rsa": "Representational similarity (Fig. 2)",
+              "table6": "Validation metric over training (Table 6)"}
+    for prefix, title in titles.items():
+        members = [g for key in keys if key.split("-")[0] == prefix for g in grids[key]]
+        if members:
+            sections.append(Section(prefix, title, members))
+    if plots:
+        sections.append(Section("figures", "Figures", figures=[Figure(path.stem.replace("_", "-"), title, path) for title, path in plots.items()]))
+    sections.append(Section("runs", "Runs", text=f"{len(assembled.records)} finished runs, each linked to its folder.",
+                            details=runs_grid(assembled.records, folder)))
+    return sections
+
+
+def runs_grid(records: list[RunRecord], folder: Path) -> Grid:
+    """Every finished run: its task, setting, seed, status and test metric, linked to its folder."""
+    rows = []
+    for record in records:
+        test = record.result.test_metric
+        link = Path(os.path.relpath(record.folder, folder)).as_posix() + "/"
+        rows.append((label(record.setting.task), Entry(record.setting.column.name, link=link), number(str(record.seed), record.seed),
+                     label(record.result.status), number("–" if test is None else f"{100 * test:.1f}", None if test is None else 100 * test),
+                     label(record.result.metric or "–")))
+    return Grid("runs-list", "every run", "", ("task", "setting", "seed", "status", "test ×100", "metric"), tuple(rows), labels=2, level=3)
+
+
+def _status(plan: dict, records: list[RunRecord], stale: list[str]) -> str:
+    text = f"{len(records)} of {len(plan['runs'])} planned runs finished."
+    if stale:
+        text += (f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {stale[0]}); "
+                 "`adapterlab study run --rerun-changed` reruns them.")
+    return text
+
+
+def _steps(plan: dict, out: Path, assembled: StudyTables) -> list[str]:
+    steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
+    if assembled.transfer or assembled.similarity:
+        steps.append(f"adapterlab study analyze {out}")
+    steps.append(f"adapterlab study report {out}")
+    return steps
+
+
+def _versions(records: list[RunRecord]) -> str:
     import torch
     import transformers
 
     import adapterlab
 
-    images = "".join(
-        f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'/>"
-        for title, path in plots.items()
-    )
-    command = "\n".join(steps)
-    versions = (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
-                f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{html.escape(plan.get('name', 'study'))}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0;display:block;overflow-x:auto;max-width:100%}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(plan.get('name', 'study'))}</h1><p>{html.escape(plan.get('description', ''))}</p>
-<p>{done} of {len(plan['runs'])} planned runs finished.{f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {html.escape(stale[0])}); `adapterlab study run --rerun-changed` reruns them." if stale else ""}</p>
-{claims_html(claims)}{"".join(map(to_html, tables))}{images}
-<h3>Reproduce</h3><pre>{html.escape(command)}</pre><p>{html.escape(versions)}</p></body></html>
-"""
+    run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
+    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
+            f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")

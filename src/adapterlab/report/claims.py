@@ -15,12 +15,12 @@ tripped), not applicable (the study cannot test the claim).
 from __future__ import annotations
 
 import dataclasses
-import html
 import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips
+from adapterlab.report.grid import Entry, Grid, label, number, to_markdown
 from adapterlab.report.statistics import (
     ALPHA,
     MAX_SEEDS,
@@ -31,10 +31,16 @@ from adapterlab.report.statistics import (
     paired_comparison,
     seeds_needed,
 )
-from adapterlab.report.tables import Cell, Table
+from adapterlab.report.tables import Table
+from adapterlab.report.views import gates_entry
 from adapterlab.setting import BEST, Column
-from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim
+from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim, axis_columns, claim_problem, fixed_where, pick_columns
 
+# What a study needs for each table a claim can name (the spec's validator refuses a claim without it)
+MISSING_TABLE = {"rsa": "it needs an analysis: {rsa: ...} block and `adapterlab study analyze`",
+                 "crosslingual": "it needs an analysis: {crosslingual: ...} block and `adapterlab study analyze`",
+                 "overfitting_gap": "it needs runs with validation curves",
+                 "main": "no finished runs"}
 VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "no verdict", "not applicable")
 
 
@@ -85,25 +91,6 @@ class _Gathered:
 
     def report(self) -> GateReport:
         return GateReport(tuple(self.trips), tuple(self.context.options.switched_off()))
-
-
-def _matches(column: Column, labels: dict) -> bool:
-    own = column.labels()
-    return all(key in own and own[key] == value for key, value in labels.items())
-
-
-def _narrowed(column: Column, where: dict) -> bool:
-    """`where` holds for the column; a key the column does not carry is an axis its method does not
-    vary (by_method: {adapter: {tapt: [false, true]}}), so it does not exclude the column."""
-    own = column.labels()
-    return all(own[key] == value for key, value in where.items() if key in own)
-
-
-def _pick(table: Table, labels: dict, where: dict, exclude: tuple[str, ...] = ()) -> list[Column]:
-    """The columns with these labels: the selected (best) column of a group where there is one."""
-    found = [c for c in table.columns if _matches(c, labels) and _narrowed(c, where)]
-    selected = [c for c in found if BEST in c.labels().values() and not any(c.labels().get(axis) == BEST for axis in exclude)]
-    return selected or [c for c in found if BEST not in c.labels().values()]
 
 
 def _seed_means(table: Table, column: Column, rows: list) -> dict:
@@ -163,12 +150,12 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     rows = _rows(claim, table)
     if not rows:
         return _not_applicable(claim, study, "none of its rows are in the table")
+    problem = claim_problem(claim, table.columns)
+    if problem:
+        return _not_applicable(claim, study, problem)
     if claim.kind in ("trend", "spread"):
         return _by_axis(claim, table, study, rows, context)
-    a, b = _pick(table, claim.a, claim.where), _pick(table, claim.b, claim.where)
-    if len(a) != 1 or len(b) != 1:
-        return _not_applicable(claim, study, f"{len(a)} column(s) match a={claim.a}, {len(b)} match b={claim.b}; narrow it with where:")
-    a, b = a[0], b[0]
+    (a,), (b,) = pick_columns(table.columns, claim.a, claim.where), pick_columns(table.columns, claim.b, claim.where)
     detail = f"{a.name} vs {b.name}"
     gathered = _Gathered(claim, context)
     gathered.add(table, rows, a)
@@ -213,7 +200,7 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateCo
                         key=lambda v: (isinstance(v, str), v))
         pairs = {}
         for value in values:
-            a, b = _pick(table, {**claim.a, axis: value}, claim.where), _pick(table, {**claim.b, axis: value}, claim.where)
+            a, b = pick_columns(table.columns, {**claim.a, axis: value}, claim.where), pick_columns(table.columns, {**claim.b, axis: value}, claim.where)
             if len(a) == 1 and len(b) == 1:
                 pairs[value] = (a[0], b[0])
         if len(pairs) < 2:
@@ -227,11 +214,7 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateCo
                        f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
                        f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
 
-    def columns_by_value(labels: dict) -> dict:
-        found = [c for c in table.columns if _matches(c, labels) and _narrowed(c, claim.where) and c.labels().get(axis) not in (None, BEST)]
-        return {c.labels()[axis]: c for c in found if BEST not in c.labels().values()}
-
-    a, b = columns_by_value(claim.a), columns_by_value(claim.b)
+    a, b = axis_columns(table.columns, claim.a, claim.where, axis), axis_columns(table.columns, claim.b, claim.where, axis)
     shared = set(a) & set(b)
     if len(shared) >= 2:  # the same grid for both sides (a bracketed grid may have grown one side further)
         a, b = {v: c for v, c in a.items() if v in shared}, {v: c for v, c in b.items() if v in shared}
@@ -317,19 +300,15 @@ def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, c
     context: the gates (default: the main table with the default options)."""
     context = context or GateContext(tables.get("main"))
     results = []
+    labels = {key for table in tables.values() for column in table.columns for key in column.labels()}
     for claim in claims:
-        labels = {key for table in tables.values() for column in table.columns for key in column.labels()}
-        fixed = {key: value for key, value in claim.where.items() if key not in labels}
-        wrong = {key: value for key, value in fixed.items() if (constants or {}).get(key, object()) != value}
-        if wrong:
-            key = next(iter(wrong))
-            have = (constants or {}).get(key, "a value that varies")
-            results.append(_not_applicable(claim, study, f"where {key}={wrong[key]!r}: the study runs {key}={have!r}"))
+        claim, problem = fixed_where(claim, labels, constants or {})
+        if problem:
+            results.append(_not_applicable(claim, study, problem))
             continue
-        claim = dataclasses.replace(claim, where={k: v for k, v in claim.where.items() if k not in fixed})
         names = [name for name in tables if name.startswith("crosslingual:")] if claim.table == "crosslingual:*" else [claim.table]
         if not any(name in tables for name in names):
-            results.append(_not_applicable(claim, study, f"the study has no {claim.table} table"))
+            results.append(_not_applicable(claim, study, f"the study has no {claim.table} table ({MISSING_TABLE.get(claim.table.split(':')[0], '')})"))
         for name in names:
             if name in tables:
                 label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
@@ -362,11 +341,12 @@ def verdict_text(r: ClaimResult) -> str:
     return r.verdict
 
 
-def family_header(results: list[ClaimResult]) -> str:
+def family_caption(results: list[ClaimResult]) -> str:
+    """What a claims table's numbers are, and that its rows are one family."""
     tested = sum(r.p is not None for r in results)
     off = sorted({name for r in results for name in r.gates.off})
     off_text = f" Gates switched off by a spec: {', '.join(off)}." if off else ""
-    return ("**Claims** — ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
+    return ("ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
             f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
             "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
             "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
@@ -376,27 +356,23 @@ def family_header(results: list[ClaimResult]) -> str:
 CLAIMS_HEADER = ("claim", "study", "setup", "paper", "ours [95% CI]", "seeds", "p", "q", "verdict", "gates", "cells")
 
 
-def claim_cells(r: ClaimResult) -> list[str]:
-    """One claims row as the text of its cells (Markdown and HTML use these)."""
+def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
+    """One claims row as its cells (every format prints these)."""
     ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
     sequential = " (sequential)" if r.sequential else ""
-    return [f"{r.claim.id}: {r.claim.text}", r.study, r.setup or "–", r.claim.paper or "–", f"{_fmt(r.value)}{ci}", f"{r.n}{sequential}",
-            _p(r.p), _p(r.q), verdict_text(r), r.gates.text() or "–", r.detail]
+    return (label(f"{r.claim.id}: {r.claim.text}"), label(r.study), label(r.setup or "–"), label(r.claim.paper or "–"),
+            number(f"{_fmt(r.value)}{ci}", r.value), number(f"{r.n}{sequential}", r.n), number(_p(r.p), r.p), number(_p(r.q), r.q),
+            label(verdict_text(r)), gates_entry(r.gates.names, [str(t) for t in r.gates.trips]), label(r.detail))
+
+
+def claims_grid(results: list[ClaimResult]) -> Grid:
+    """The claims table as a Grid (one row per claim and study)."""
+    return Grid("claims", "Claims", family_caption(results), CLAIMS_HEADER, tuple(claim_entries(r) for r in results), labels=2, level=2)
 
 
 def claims_markdown(results: list[ClaimResult]) -> str:
-    lines = [family_header(results), "", "| " + " | ".join(CLAIMS_HEADER) + " |", "|" + "---|" * len(CLAIMS_HEADER)]
-    lines += ["| " + " | ".join(claim_cells(r)) + " |" for r in results]
-    return "\n".join(lines) + "\n"
-
-
-def claims_html(results: list[ClaimResult]) -> str:
-    if not results:
-        return ""
-    head = "".join(f"<th>{h}</th>" for h in CLAIMS_HEADER)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in claim_cells(r)) + "</tr>" for r in results)
-    header = html.escape(family_header(results).replace("**", ""))
-    return f"<h2>Claims</h2><p>{header}</p><table><tr>{head}</tr>{rows}</table>"
+    """The claims table in Markdown, as `adapterlab claims` prints it."""
+    return to_markdown(claims_grid(results))
 
 
 def claims_json(results: list[ClaimResult]) -> list[dict]:

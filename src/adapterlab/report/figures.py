@@ -1,8 +1,15 @@
-"""The paper's figures as PNGs (matplotlib, no display): training-size curves (Fig. 3),
-learning-rate box plots (Fig. 4), dev loss and metric vs steps (Fig. 5), adapter-size bars."""
+"""The paper's figures as PNGs (matplotlib, no display): RSA per layer (Fig. 2), training-size
+curves (Fig. 3), learning-rate box plots (Fig. 4), validation loss and metric vs steps (Fig. 5)
+and adapter-size bars (Table 5).
+
+Every figure is a grid of panels, one per task (and per other setting the figure does not
+show), so that two metrics never share an axis; the grid wraps into rows, so a panel keeps its
+size at 12 tasks; curves carry a band over seeds (mean ± std); the legend sits below the
+panels, never over the data."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -10,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from adapterlab.report.tables import Observation  # noqa: E402
@@ -18,20 +27,30 @@ from adapterlab.setting import Column  # noqa: E402
 
 COLORS = {"adapter": "#1f77b4", "finetune": "#d62728", "lora": "#2ca02c", "loha": "#9467bd", "ia3": "#ff7f0e"}
 METHOD_KEYS = ("method", "adapter_size")
+METHOD_AXES = ("lora_", "ia3_")  # a PEFT method's own axes (its rank, ...): part of the method's name, as the adapter size is
+PANEL = (4.4, 3.2)  # inches per panel; at the report's dpi a panel is about 480 x 350 pixels
+COLUMNS = 3  # panels per row before a figure wraps
+STYLES = ["-", "--", ":", "-."]
+DPI = 110
 
 
-def _name(column: Column, keys: tuple[str, ...] = METHOD_KEYS) -> str:
-    """The setting named by only these grid labels, e.g. "adapter m=64"."""
-    return column.only(*keys).name
+def _own_axes(column: Column) -> tuple[str, ...]:
+    return tuple(key for key, _ in column.axes if key.startswith(METHOD_AXES))
+
+
+def _name(column: Column, *extra: str) -> str:
+    """A figure's series: the method and its own axes (and `extra` labels), e.g. "adapter m=64", "lora lora_r=4 lr=0.002"."""
+    return column.only(*METHOD_KEYS, *_own_axes(column), *extra).name
 
 
 def _rest(column: Column, shown: tuple[str, ...]) -> str:
     """Every other grid label (seed aside), so that a panel or bar group never pools two settings
     a figure does not show, e.g. k=1000 and k=5000 in one learning-rate box."""
-    return column.without(*shown).name
+    return column.without(*shown, *_own_axes(column)).name
 
 
 def _panels(records: list[RunRecord], shown: tuple[str, ...]) -> dict[str, list[RunRecord]]:
+    """Runs grouped into panels: one per task and setting the figure does not show."""
     panels: dict[str, list[RunRecord]] = {}
     for r in records:
         title = " ".join(part for part in (r.setting.task, _rest(r.setting.column, shown)) if part)
@@ -43,140 +62,199 @@ def _ok(records: list[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.result.test_metric is not None]
 
 
-def _save(fig, path: Path) -> Path:
+def shades(names: list[str], method_of=lambda name: name.split()[0]) -> dict[str, str]:
+    """A colour per series: its method's colour (COLORS), from darker to lighter over the
+    method's series in order, so that two series of one method never share a colour.
+    method_of: a series' method (default: the first word of its name)."""
+    by_method: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        by_method.setdefault(method_of(name) or "", []).append(name)
+    colors = {}
+    for method, members in by_method.items():
+        base = np.array(to_rgb(COLORS.get(method, "#777777")))
+        for i, name in enumerate(members):
+            shift = 0.0 if len(members) == 1 else -0.4 + 0.8 * i / (len(members) - 1)  # < 0: towards black, > 0: towards white
+            colors[name] = to_hex(base * (1 + shift) if shift < 0 else base + (1 - base) * shift)
+    return colors
+
+
+def panel_grid(count: int, columns: int = COLUMNS, size: tuple[float, float] = PANEL):
+    """A figure of `count` panels, `columns` to a row (fewer when there are fewer panels), each of
+    the same size whatever the count; returns (figure, the panels' axes in order)."""
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for every panel, below them (each series once)."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(name, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(entries), 4),
+                   fontsize=8, frameon=False)
+
+
+def _save(fig, path: Path, axes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _legend_below(fig, axes)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def _band(ax, xs: list, groups: list[list[float]], name: str, **style) -> None:
+    """A line through the means over seeds with a band of ± one std."""
+    means = [statistics.mean(g) for g in groups]
+    stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in groups]
+    ax.plot(xs, means, label=name, marker="o" if len(xs) < 12 else None, markersize=3, **style)
+    ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.15, color=style.get("color"),
+                    linewidth=0)
+
+
 def plot_train_size(records: list[RunRecord], path: Path) -> Path | None:
-    """Fig. 3: test metric vs number of training examples, mean ± std over seeds."""
+    """Fig. 3: test metric vs number of training examples, a panel per task, mean ± std over seeds."""
     records = [r for r in _ok(records) if r.setting.column.train_size is not None]
     if not records:
         return None
-    panels = _panels(records, ("task", "train_size", *METHOD_KEYS))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
-    for ax, (title, panel) in zip(axes[0], panels.items()):
+    panels = _panels(records, ("task", "train_size", "lr", *METHOD_KEYS))  # each method's rates in one panel, as series
+    colors = shades([_name(r.setting.column, "lr") for r in records])
+    fig, axes = panel_grid(len(panels))
+    for ax, (title, panel) in zip(axes, panels.items()):
         series: dict[str, dict[int, list[float]]] = {}
         for r in panel:
-            series.setdefault(_name(r.setting.column), {}).setdefault(r.setting.column.train_size, []).append(100 * r.result.test_metric)
+            series.setdefault(_name(r.setting.column, "lr"), {}).setdefault(r.setting.column.train_size, []).append(100 * r.result.test_metric)
         for name, points in series.items():
             xs = sorted(points)
-            means = [statistics.mean(points[x]) for x in xs]
-            stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0 for x in xs]
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name, color=COLORS.get(name.split()[0]))
+            _band(ax, xs, [points[x] for x in xs], name, color=colors[name])
         ax.set_xscale("log")
         # Label the sizes that were run; log-scale minor ticks would print "3x10^2" over each other.
         sizes = sorted({r.setting.column.train_size for r in panel})
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sizes)
         ax.set_xticklabels([f"{size:,}" for size in sizes], fontsize=8)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("training examples")
-        ax.set_ylabel(records[0].result.metric or "metric")
-        ax.legend(fontsize=8)
-    return _save(fig, path)
+        ax.set_ylabel(f"test {panel[0].result.metric or 'metric'} ×100")
+    return _save(fig, path, axes)
 
 
 def plot_lr_boxes(records: list[RunRecord], path: Path) -> Path | None:
-    """Fig. 4: distribution over runs of the test metric at each learning rate, per method."""
+    """Fig. 4: distribution over seeds of the test metric at each learning rate, per method; a panel per task."""
     records = [r for r in _ok(records) if r.setting.column.lr is not None]
     if not records:
         return None
     panels = _panels(records, ("task", "lr", *METHOD_KEYS))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (title, panel) in zip(axes[0], panels.items()):
+    colors = shades([_name(r.setting.column) for r in records])
+    fig, axes = panel_grid(len(panels))
+    for ax, (title, panel) in zip(axes, panels.items()):
         rates = sorted({r.setting.column.lr for r in panel})
         methods = list(dict.fromkeys(_name(r.setting.column) for r in panel))
         width = 0.8 / max(len(methods), 1)
         for i, method in enumerate(methods):
             data = [[100 * r.result.test_metric for r in panel if _name(r.setting.column) == method and r.setting.column.lr == lr] for lr in rates]
-            positions = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(rates))]
-            boxes = ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True)
-            color = COLORS.get(method.split()[0], "#777777")
+            positions = [j + (i - (len(methods) - 1) / 2) * width for j, values in enumerate(data) if values]
+            boxes = ax.boxplot([values for values in data if values], positions=positions, widths=width * 0.9, patch_artist=True)
+            color = colors[method]
             for box in boxes["boxes"]:
                 box.set_facecolor(color)
                 box.set_alpha(0.6)
             ax.plot([], [], color=color, label=method, linewidth=6, alpha=0.6)
         ax.set_xticks(range(len(rates)))
-        ax.set_xticklabels([f"{lr:g}" for lr in rates])
+        ax.set_xticklabels([f"{lr:g}" for lr in rates], fontsize=8)
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(f"test {records[0].result.metric or 'metric'}")
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-    return _save(fig, path)
+        ax.set_ylabel(f"test {panel[0].result.metric or 'metric'} ×100")
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path, axes)
+
+
+def overfitting_panels(curves: list) -> dict[tuple[str, str], dict[str, dict[int, list[float]]]]:
+    """Fig. 5's panels: {(panel title, quantity): {series: {step: [value per seed]}}}, a pair of
+    panels (validation loss, validation metric) per task and setting the figure does not show
+    (e.g. k), so that each panel holds one task's one quantity; a series is one setting's runs."""
+    panels: dict[tuple[str, str], dict[str, dict[int, list[float]]]] = {}
+    for curve in curves:
+        column = curve.setting.column
+        title = " ".join(part for part in (curve.setting.task, _rest(column, (*METHOD_KEYS, "lr"))) if part)
+        name = column.only(*METHOD_KEYS, *_own_axes(column), "lr").name
+        for row in curve.rows:
+            loss = panels.setdefault((title, "validation loss"), {}).setdefault(name, {})
+            loss.setdefault(row["step"], []).append(row["loss"])
+            if row.get(curve.metric) is not None:  # a row without the metric is not drawn as 0
+                scored = panels.setdefault((title, f"validation {curve.metric} ×100"), {}).setdefault(name, {})
+                scored.setdefault(row["step"], []).append(100 * row[curve.metric])
+    return panels
 
 
 def plot_overfitting(curves: list, path: Path) -> Path | None:
-    """Fig. 5: validation loss and metric vs training step, mean over the seeds of each setting.
+    """Fig. 5: validation loss and metric vs training step, a panel per task and quantity; a line
+    per setting (colour: the method; style: its learning rate) through the mean over seeds, with
+    a band of ± one std.
 
     curves: report.build.Curve (a setting, its metric, and its metrics.jsonl validation rows)
     """
     curves = [c for c in curves if c.rows]
     if not curves:
         return None
-    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
-    grouped: dict[str, dict[int, list[tuple[float, float]]]] = {}
-    metrics: dict[str, str] = {}
-    colors: dict[str, str | None] = {}
-    families: dict[str, str] = {}
+    panels = overfitting_panels(curves)
+    names = [name for series in panels.values() for name in series]
+    colors = shades(names)
+    # line style: the rank of the setting's learning rate among its method's rates
+    rates: dict[str, list] = {}
     for curve in curves:
-        setting = curve.setting
-        name = f"{setting.task} {setting.column.name}"
-        metrics[name], colors[name] = curve.metric, COLORS.get(setting.column.method)
-        families[name] = f"{setting.task} {_rest(setting.column, METHOD_KEYS)}"
-        for row in curve.rows:
-            grouped.setdefault(name, {}).setdefault(row["step"], []).append((row["loss"], row.get(curve.metric)))
-    # Colour says the method; line style says the rest of the setting (task, k, lr, ...).
-    family_order = list(dict.fromkeys(families.values()))
-    styles = ["-", "--", ":", "-."]
-    for name, points in grouped.items():
-        steps = sorted(points)
-        style = {"color": colors[name], "linestyle": styles[family_order.index(families[name]) % len(styles)]}
-        loss_ax.plot(steps, [statistics.mean(p[0] for p in points[s]) for s in steps], label=name, **style)
-        scored = [s for s in steps if any(p[1] is not None for p in points[s])]  # a row without the metric is not drawn as 0
-        metric_ax.plot(scored, [100 * statistics.mean(p[1] for p in points[s] if p[1] is not None) for s in scored],
-                       label=f"{name} ({metrics[name]})", **style)
-    loss_ax.set_xlabel("training step")
-    loss_ax.set_ylabel("validation loss")
-    metric_ax.set_xlabel("training step")
-    metric_ax.set_ylabel("validation metric" if len(set(metrics.values())) > 1 else f"validation {next(iter(metrics.values()))}")
-    loss_ax.legend(fontsize=7)
-    metric_ax.legend(fontsize=7)
-    return _save(fig, path)
+        rates.setdefault(curve.setting.column.method or "", []).append(curve.setting.column.lr)
+    style_of = {}
+    for curve in curves:
+        column = curve.setting.column
+        own = sorted({lr for lr in rates[column.method or ""] if lr is not None})
+        style_of[column.only(*METHOD_KEYS, *_own_axes(column), "lr").name] = STYLES[own.index(column.lr) % len(STYLES)] if column.lr in own else "-"
+    fig, axes = panel_grid(len(panels), columns=2)
+    for ax, ((title, quantity), series) in zip(axes, panels.items()):
+        for name, points in series.items():
+            steps = sorted(points)
+            _band(ax, steps, [points[s] for s in steps], name, color=colors[name], linestyle=style_of[name])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(quantity)
+    return _save(fig, path, axes)
 
 
 def plot_adapter_size(records: list[RunRecord], path: Path) -> Path | None:
-    """The adapter-size table (Table 5) as bars: mean test metric per size, fine-tuning beside.
+    """The adapter-size table (Table 5) as bars: mean test metric ± std over seeds per size, fine-tuning beside;
+    a panel per task and other setting.
 
-    Drawn only when the study varies the adapter size; one bar group per task and other setting."""
+    Drawn only when the study varies the adapter size."""
     records = _ok(records)
     if len({r.setting.column.adapter_size for r in records if r.setting.column.method == "adapter"}) < 2:
         return None
-    groups = _panels(records, ("task", *METHOD_KEYS))
-    methods = {r.setting.column.only(*METHOD_KEYS) for r in records}
-    names = [c.name for c in sorted(methods, key=lambda c: (c.method == "adapter", c.adapter_size if isinstance(c.adapter_size, int) else 0))]
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(groups) * len(names)), 3.6))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        means, stds = [], []
-        for group in groups.values():
-            values = [100 * r.result.test_metric for r in group if _name(r.setting.column) == name]
-            means.append(statistics.mean(values) if values else float("nan"))
-            stds.append(statistics.stdev(values) if len(values) > 1 else 0)
-        ax.bar([j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))], means, width, yerr=stds, capsize=2, label=name,
-               color=COLORS.get(name) if name == "finetune" else None)
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(list(groups), fontsize=8)
-    ax.set_ylabel("test metric")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    panels = _panels(records, ("task", "lr", *METHOD_KEYS))  # a bar per method, size and rate
+    methods = {r.setting.column.only(*METHOD_KEYS, *_own_axes(r.setting.column), "lr") for r in records}
+    order = sorted(methods, key=lambda c: (c.method == "adapter", c.adapter_size if isinstance(c.adapter_size, int) else 0, c.lr or 0, c.name))
+    colors = shades([c.name for c in order])
+    fig, axes = panel_grid(len(panels))
+    for ax, (title, panel) in zip(axes, panels.items()):
+        present = {_name(r.setting.column, "lr") for r in panel}
+        names = [c.name for c in order if c.name in present]
+        for i, name in enumerate(names):
+            values = [100 * r.result.test_metric for r in panel if _name(r.setting.column, "lr") == name]
+            ax.bar(i, statistics.mean(values), 0.7, yerr=statistics.stdev(values) if len(values) > 1 else 0, capsize=3, label=name,
+                   color=colors[name])
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=7, rotation=30, ha="right")
+        ax.set_ylabel(f"test {panel[0].result.metric or 'metric'} ×100")
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path, axes)
 
 
 def plot_rsa(observations: list[Observation], path: Path) -> Path | None:
-    """Fig. 2: RSA with the base model per layer, one line per setting (mean ± std over seeds)."""
+    """Fig. 2: RSA with the base model per layer, one line per setting (mean ± std over seeds as a band)."""
     if not observations:
         return None
     series: dict[str, dict[int, list[float]]] = {}
@@ -185,13 +263,11 @@ def plot_rsa(observations: list[Observation], path: Path) -> Path | None:
         name = o.column.name
         methods[name] = o.column.method
         series.setdefault(name, {}).setdefault(o.row, []).append(o.test)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    styles = ["-", "--", ":", "-."]
+    colors = shades(list(series), methods.get)
+    fig, axes = panel_grid(1, size=(6.0, 3.8))
     for i, (name, points) in enumerate(series.items()):
         layers = sorted(points)
-        ax.errorbar(layers, [statistics.mean(points[x]) for x in layers], yerr=[statistics.stdev(points[x]) if len(points[x]) > 1 else 0 for x in layers],
-                    marker="o", capsize=3, label=name, color=COLORS.get(methods[name]), linestyle=styles[i // 2 % len(styles)])
-    ax.set_xlabel("layer (0 = embeddings)")
-    ax.set_ylabel("RSA similarity to the base model")
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+        _band(axes[0], layers, [points[x] for x in layers], name, color=colors[name], linestyle=STYLES[i // 2 % len(STYLES)])
+    axes[0].set_xlabel("layer (0 = embeddings)")
+    axes[0].set_ylabel("RSA similarity to the base model")
+    return _save(fig, path, axes)

@@ -168,6 +168,14 @@ def run_trips(evidence: tuple[RunEvidence, ...], name: str, options: GateOptions
     return trips
 
 
+def did_not_learn(evidence: tuple[RunEvidence, ...], name: str, options: GateOptions = GateOptions()) -> Trip | None:
+    """The `did not learn` trip of one cell's runs (run_trips' rule, at the options' margin), or
+    None. It describes the runs, so it is computed even where a spec switched the gate off for
+    verdicts: the report marks such cells in every table."""
+    forced = dataclasses.replace(options, did_not_learn=True, not_converged=False)
+    return next((t for t in run_trips(evidence, name, forced) if t.gate == "did not learn"), None)
+
+
 def fall_after_best(evidence: RunEvidence, window: int) -> float | None:
     """C6's quantity for one run (×100): its best validation metric minus the mean of the next
     `window` evaluations (of those there are; 0 when the best is the last: no fall was seen)."""

@@ -1,20 +1,20 @@
-"""Aggregation over seeds and the paper-shaped tables: mean ± std per cell, averages across tasks,
-the best-adapter-size row, reference numbers, and adapter-vs-fine-tune significance."""
+"""Aggregation over seeds into tables: mean ± std per cell, averages across tasks, the columns
+selected on validation, reference numbers, and the significance tests of each method against
+fine-tuning and adapters. report/views.py turns a Table into what every format prints."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import html as html_lib
-import io
 import statistics
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 
 from adapterlab.report.gates import RunEvidence, Selection
-from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
+from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import BEST, Column
+from adapterlab.study.report_spec import selection_groups
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Cell:
     chosen: str = ""  # a selected column's cell: the setting chosen on validation, e.g. "m=64 lr=0.0001"
     evidence: tuple[RunEvidence, ...] = ()  # what each run's records say for the validity gates (report/gates.py)
     selection: Selection | None = None  # a selected column's cell: the column chosen and its candidates
+    folders: tuple[Path, ...] = ()  # the run folders behind the values (the report links a cell to them)
 
     def by_seed(self) -> dict:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
@@ -59,6 +60,7 @@ class Observation:
     status: str = "ok"
     seed: int | None = None
     evidence: RunEvidence | None = None
+    folder: Path | None = None  # the run's folder
 
 
 def observations_of(records, evidence: dict | None = None) -> list[Observation]:
@@ -66,7 +68,7 @@ def observations_of(records, evidence: dict | None = None) -> list[Observation]:
     {run folder: RunEvidence} for the validity gates."""
     evidence = evidence or {}
     return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
-                        r.result.status, r.seed, evidence.get(r.folder)) for r in records]
+                        r.result.status, r.seed, evidence.get(r.folder), r.folder) for r in records]
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
             diverged=sum(o.status == "diverged" for o in items),
             failed=sum(o.status == "failed" for o in items),
             evidence=tuple(o.evidence for o in ok if o.evidence is not None),
+            folders=tuple(o.folder for o in ok if o.folder is not None),
         )
     columns.sort(key=lambda column: column.sort_key)
     table = Table(title, metric_by_row, columns, cells, row_header=shape.get("row_header", "task"))
@@ -152,18 +155,11 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
     candidates (no candidate, no cell); a tie goes to the member first in column order (the
     smaller size, the smaller learning rate). A selected cell's reference is the spec's entry for
     the selected column itself (e.g. adapter_size: best), when there is one."""
-    groups: dict[Column, list[Column]] = {}
-    for column in table.columns:
-        selected = column.selected(select)
-        if selected is not None:
-            groups.setdefault(selected, []).append(column)
+    groups = selection_groups(table.columns, select)
+    if not groups:  # no choice anywhere: nothing to select
+        return table
     cells = dict(table.cells)
     columns = list(table.columns)
-    # A group with one member gets a selected column too when another group has a choice, so that
-    # every method's selected column has its partner (adapter lr=best vs fine-tuning lr=best when
-    # fine-tuning tried one rate); with no choice anywhere there is nothing to select.
-    if all(len(members) < 2 for members in groups.values()):
-        return table
     for selected, members in groups.items():
         for row in table.rows:
             candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
@@ -289,124 +285,3 @@ def verdict_of(test: dict) -> str:
         return "inconclusive"
     better = test.get("method", "adapter") if test["difference"] > 0 else test.get("reference", "finetune")
     return f"{METHOD_WORDS.get(better, better)} better"
-
-
-def _fmt_cell(cell: Cell | None, style: str) -> str:
-    if cell is None or not cell.values:
-        return "–" if style != "latex" else "--"
-    mean, std = f"{cell.mean:.1f}", f"{cell.std:.1f}"
-    if len(cell.values) == 1:  # one seed has no spread; a 0.0 subscript would claim one
-        text = mean
-    else:
-        text = {"markdown": f"{mean}<sub>{std}</sub>", "latex": f"{mean}$_{{{std}}}$", "html": f"{mean}<sub>{std}</sub>"}[style]
-    if cell.chosen:
-        text += f" [{cell.chosen}]"
-    if cell.reference is not None:
-        text += f" ({cell.reference:.1f})"
-    if cell.diverged:
-        text += f" [{cell.diverged} div]"
-    return text
-
-
-def _uniform_metric(table: Table) -> str | None:
-    metrics = {table.metric_by_row[row] for row in table.rows if row != "average"}
-    return metrics.pop() if len(metrics) == 1 else None
-
-
-def _caption(table: Table) -> str:
-    metric = _uniform_metric(table)
-    return f"{metric}; {table.caption}" if table.layout == "paper" and metric else table.caption
-
-
-def _grid(table: Table) -> tuple[list[str], list[list], int]:
-    """The header, the body rows (labels, then cells) and how many leading label columns, in the
-    table's layout. "paper": a row per setting and a column per task (then the average), as He et
-    al. (2021) print their tables; "tasks-as-rows": the transpose, with a metric column."""
-    if table.layout == "paper":
-        uniform = _uniform_metric(table) is not None
-        header = ["setting"] + [table.row_name(row) if uniform or row == "average" else f"{table.row_name(row)} ({table.metric_by_row[row]})"
-                                for row in table.rows]
-        return header, [[column.name] + [table.cells.get((row, column)) for row in table.rows] for column in table.columns], 1
-    header = [table.row_header, "metric", *(column.name for column in table.columns)]
-    return header, [[table.row_name(row), table.metric_by_row[row]] + [table.cells.get((row, column)) for column in table.columns]
-                    for row in table.rows], 2
-
-
-def to_markdown(table: Table) -> str:
-    header, body, labels = _grid(table)
-    lines = [f"**{table.title}** — {_caption(table)}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for items in body:
-        lines.append("| " + " | ".join([*items[:labels], *(_fmt_cell(c, "markdown") for c in items[labels:])]) + " |")
-    if table.significance:
-        lines += ["", SIGNIFICANCE_CAPTION, "", "| " + " | ".join([table.row_header, *SIGNIFICANCE_HEADER]) + " |",
-                  "|" + "---|" * (len(SIGNIFICANCE_HEADER) + 1)]
-        lines += ["| " + " | ".join(_significance_cells(s)) + " |" for s in table.significance]
-    return "\n".join(lines) + "\n"
-
-
-SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",
-                       "seeds for 80% power", "gates")
-SIGNIFICANCE_CAPTION = (f"Each method column minus the column it is tested against (×100; the vs column names it): paired over shared seeds, else "
-                        f"Welch; 95% CI from the t distribution (bootstrap beside it); q = Benjamini-Hochberg within each family (per "
-                        f"setting, selected on validation, average rows; a comparison with adapters is a family of its own); a verdict "
-                        f"needs q < {ALPHA}, at least {MIN_SEEDS_FOR_VERDICT} seeds and both cells past the validity gates (edge of the "
-                        f"grid, not converged, did not learn: else no verdict, and the gates column says why); seeds for 80% power at "
-                        f"the observed effect")
-
-
-def _significance_cells(s: dict) -> list[str]:
-    """One significance test as the text of its row (every format uses these cells)."""
-    return [str(s["task"]), s["adapter"], s["finetune"], str(s["n"]), f"{s['difference']:+.2f}", "paired t" if s["paired"] else "Welch",
-            _p(s["p"]), _p(s["p_wilcoxon"]), s["family"], _p(s["q"]), f"[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]",
-            f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}]", s["verdict"], _seeds(s["seeds_needed"]), "; ".join(s.get("gate_detail") or []) or "–"]
-
-
-def _p(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _seeds(value: int | None) -> str:
-    if value is None:
-        return "– (no difference)"
-    return f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
-
-
-def to_latex(table: Table) -> str:
-    header, body, labels = _grid(table)
-    escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
-    lines = [r"\begin{tabular}{" + "l" * labels + "c" * (len(header) - labels) + "}", r"\toprule",
-             " & ".join(escape(h) for h in header) + r" \\", r"\midrule"]
-    for items in body:
-        if table.layout != "paper" and items[0] == "average":
-            lines.append(r"\midrule")
-        lines.append(" & ".join([*(escape(x) for x in items[:labels]), *(_fmt_cell(c, "latex") for c in items[labels:])]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(table: Table) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([table.row_header, "metric", "setting", "mean", "std", "n", "diverged", "failed", "reference", "values"])
-    for row in table.rows:
-        for column in table.columns:
-            cell = table.cells.get((row, column))
-            if cell is None:
-                continue
-            writer.writerow([table.row_name(row), table.metric_by_row[row], column.name, f"{cell.mean:.4f}" if cell.values else "", f"{cell.std:.4f}" if cell.values else "",
-                             len(cell.values), cell.diverged, cell.failed, "" if cell.reference is None else cell.reference,
-                             " ".join(f"{v:.4f}" for v in cell.values)])
-    return buffer.getvalue()
-
-
-def to_html(table: Table) -> str:
-    header, body, labels = _grid(table)
-    head = "".join(f"<th>{h}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{x}</td>" for x in items[:labels]) + "".join(f"<td>{_fmt_cell(c, 'html')}</td>" for c in items[labels:]) + "</tr>"
-                   for items in body)
-    html = f"<h3>{table.title}</h3><p>{_caption(table)}</p><table><tr>{head}</tr>{rows}</table>"
-    if table.significance:
-        head = "".join(f"<th>{h}</th>" for h in (table.row_header, *SIGNIFICANCE_HEADER))
-        rows = "".join("<tr>" + "".join(f"<td>{html_lib.escape(cell)}</td>" for cell in _significance_cells(s)) + "</tr>" for s in table.significance)
-        html += f"<h4>{html_lib.escape(table.title)}: comparisons</h4><p>{html_lib.escape(SIGNIFICANCE_CAPTION)}</p><table><tr>{head}</tr>{rows}</table>"
-    return html

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from adapterlab.setting import Column
+
 Layout = Literal["paper", "tasks-as-rows"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)
 
@@ -38,6 +40,20 @@ class ReportOptions:
         if "select" in values:
             values["select"] = tuple(values["select"])
         return cls(**values)
+
+
+def selection_groups(columns: list[Column], select: tuple[str, ...]) -> dict[Column, list[Column]]:
+    """The columns a report selects on validation, each with the columns it is chosen from (those
+    that differ only in the `select` axes), in column order; {} when no group has a choice. A group
+    with one member gets its selected column too when another group has a choice, so that every
+    method's selected column has its partner (adapter lr=best vs fine-tuning lr=best when
+    fine-tuning tried one rate)."""
+    groups: dict[Column, list[Column]] = {}
+    for column in columns:
+        selected = column.selected(select)
+        if selected is not None:
+            groups.setdefault(selected, []).append(column)
+    return groups if any(len(members) > 1 for members in groups.values()) else {}
 
 
 def check_report(report: object, source: str) -> list[str]:

@@ -44,7 +44,7 @@ from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, chec
 from adapterlab.study.extensions import Extension
 from adapterlab.study.gates_spec import GateOptions, check_gates
 from adapterlab.study.policy_spec import PolicyOptions, check_policy
-from adapterlab.study.claims_spec import check_claims
+from adapterlab.study.claims_spec import check_claims, check_claims_fit
 from adapterlab.study.reference_spec import check_reference
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
@@ -252,6 +252,10 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
                             continue
                         runs.append(PlannedRun(setting, seed, config, setting.folder_name(config.learning_rate, config.train_size)))
     errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
+    if not (check_analysis(raw.get("analysis"), study_tasks, False, source) or check_gates(raw.get("gates"), source) or check_report(raw.get("report"), source)):
+        # a claim the grid cannot evaluate (a side no column matches, one value of a trend's axis, no table to measure it on)
+        errors.extend(check_claims_fit(raw.get("claims"), runs, AnalysisOptions.from_raw(raw.get("analysis")), select,
+                                       GateOptions.from_raw(raw.get("gates")).tail, source))
     if check_files and not errors:
         errors.extend(_check_sizes(runs, source))
         errors.extend(check_methods_fit(runs, source))
