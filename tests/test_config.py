@@ -109,6 +109,7 @@ def test_every_option_reaches_its_setting():
         "--batch-size", "4", "--max-length", "64", "--warmup-ratio", "0.1", "--weight-decay", "0", "--max-grad-norm", "0",
         "--seed", "7", "--eval-every", "5", "--grad-accum", "2", "--gradient-checkpointing", "--early-stop", "3", "--early-stop-min-epochs", "2", "--early-stop-min-delta", "0.001", "--no-checkpoint", "--mixed-precision", "no", "--native-dropout", "--tapt", "--tapt-epochs", "2",
         "--tapt-lr", "1e-4", "--tapt-head", "fresh", "--mlm-probability", "0.2", "--save-model", "--pack-dtype", "float16", "--no-progress", "--report-to", "tensorboard",
+        "--logging-steps", "10", "--tracker-project", "mine",
         "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-targets", "query,key", "--lora-frozen-layernorm",
         "--ia3-feedforward", "key", "--out", "x", "--overwrite",
     ])
@@ -123,7 +124,7 @@ def test_every_option_reaches_its_setting():
         grad_accum=2, gradient_checkpointing=True, early_stop=3, early_stop_min_epochs=2, early_stop_min_delta=0.001, checkpoint=False,
         mixed_precision="no", fast_dropout=False, tapt=True, tapt_epochs=2, tapt_lr=1e-4, tapt_head="fresh", mlm_probability=0.2, save_model=True,
         pack_dtype="float16", progress=False, report_to="tensorboard", lora_r=4, lora_alpha=8.0, lora_dropout=0.1, lora_targets="query,key",
-        lora_layernorm=False, ia3_feedforward="key",
+        lora_layernorm=False, ia3_feedforward="key", logging_steps=10, tracker_project="mine",
     )
     assert args.out == "x" and args.overwrite
     for field in dataclasses.fields(RunConfig):  # the command above sets every setting away from its default
@@ -225,12 +226,14 @@ def test_every_train_option_names_the_spec_key_it_sets():
     spec quote its keys, reproduce commands quote options."""
     from adapterlab.train.config import ADAPTER_OPTIONS, in_spec_terms, option_of, setting_of_option
 
-    options = {o for action in train_parser()._actions for o in action.option_strings} - CLI_ONLY - {"--help"}
+    options = {action.option_strings[0] for action in train_parser()._actions if action.option_strings} - CLI_ONLY - {"--help"}
     settings = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [f"adapter.{k}" for k in ADAPTER_OPTIONS]
     assert {option_of(name) for name in settings} == options
     assert all(setting_of_option(option_of(name)) == name for name in settings)
     assert option_of("checkpoint") == "--no-checkpoint" and option_of("data_format") == "--format" and option_of("adapter.size") == "--adapter-size"
     assert setting_of_option("--out") is None
+    # the Hugging Face Trainer's spellings are aliases of the same settings
+    assert setting_of_option("--learning_rate") == "lr" and setting_of_option("--num_train_epochs") == "epochs"
     # only the opening option: later an option-like word may be part of a path
     assert in_spec_terms("--skip-layers 12: /models/bert --max-length 6 has 6 layers") == "adapter.skip_layers 12: /models/bert --max-length 6 has 6 layers"
     assert in_spec_terms("--out x: a file") == "--out x: a file"  # not a setting: left as it is

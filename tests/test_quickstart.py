@@ -24,7 +24,7 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     assert "plan for bbcnews (classification; pools: 1558 train, 223 validation, 444 test" in printed
     assert "| adapter |" in printed and "| fine-tuning |" in printed
     split = json.loads((out / "data" / "split.json").read_text())
-    assert split["labels"] == {"business": 510, "entertainment": 386, "politics": 417, "sport": 511, "tech": 401}
+    assert split["labels"] == {"business": 510, "entertainment": 386, "politics": 417, "sports": 511, "tech": 401}
     answer = (out / "answer.md").read_text()
     assert main(args) == 0  # resumes: nothing runs again, the same answer
     again = capsys.readouterr().out

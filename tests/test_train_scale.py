@@ -105,7 +105,6 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     model = save_tiny_backbone(tmp_path / "model", dropout=0.1)  # dropout on: the random states must be restored too
@@ -154,7 +153,6 @@ def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     model = save_tiny_backbone(tmp_path / "model", dropout=0.1)

@@ -205,24 +205,28 @@ def test_predict_a_token_task_gives_one_tag_per_word(trained, tmp_path):
     assert rows[0]["tokens"] == ["john", "visited", "paris"]
 
 
-def test_provenance_and_card_match_the_run(trained, tmp_path):
+def test_provenance_and_card_match_the_run(trained, tmp_path, monkeypatch):
     root, model, runs = trained
     pack = runs["adapter"] / "pack"
     provenance = json.loads((pack / "provenance.json").read_text())
     result, config = _result(runs["adapter"]), json.loads((runs["adapter"] / "config.json").read_text())
     assert provenance["task"] == "sst2" and provenance["labels"] == config["labels"] and provenance["metric"] == "accuracy"
-    assert provenance["test"] == result["test"] and provenance["base_model_path"] == config["model_path"]
+    # no place on this machine in a pack: the base folder (outside the working folder) by its name; the run's config keeps the path
+    assert provenance["test"] == result["test"] and provenance["base_model_path"] == Path(config["model_path"]).name == "model"
+    assert provenance["base_local"] and config["model_path"] == str(model.resolve())
     assert provenance["versions"]["transformers"] == result["versions"]["transformers"] and len(provenance["base_config_sha256"]) == 64
     card = (pack / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: adapterlab\n") and provenance["command"] in card and "`0`, `1`" in card
+    assert card.startswith("---\n") and "\nlibrary_name: adapterlab\n" in card.split("---")[1]
+    assert provenance["command"] in card and "`0`, `1`" in card
     # a local base model is no Hub id: the card's metadata leaves base_model out and its text names the folder
     assert "base_model:" not in card.split("---")[1] and f"a local folder, {Path(config['model_path']).name}" in card
     recorded = read_provenance(pack)
-    assert [hub_base_model(dataclasses.replace(recorded, base_model=name)) for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large",
+    assert [hub_base_model(dataclasses.replace(recorded, base_model=name, base_local=False)) for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large",
                                                                                          str(model), "../my models/x")] == \
         ["sentence-transformers/all-MiniLM-L6-v2", "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
-    # the recorded command reproduces the run
-    assert provenance["command"].endswith("--out NEW_RUN_FOLDER")
+    # the recorded command reproduces the run, from the folder that holds its files (named without their place)
+    assert provenance["command"].endswith("--out NEW_RUN_FOLDER") and "--train train.tsv" in provenance["command"]
+    monkeypatch.chdir(root)
     command = provenance["command"].split()[1:-1] + [str(tmp_path / "again"), "--no-progress"]
     assert main(command) == 0
     assert _result(tmp_path / "again")["test_metric"] == result["test_metric"]
@@ -347,7 +351,7 @@ def test_report_to_tensorboard_logs_every_metrics_row(tmp_path, capsys):
     accumulator.Reload()
     tags = set(accumulator.Tags()["scalars"])
     validation = [r for r in rows if r["split"] == "validation"]
-    assert "validation/accuracy" in tags and "test/accuracy" in tags
+    assert "validation/accuracy" in tags and "test/accuracy" not in tags  # the test metrics are the run's summary (test_trackers.py)
     logged = accumulator.Scalars("validation/accuracy")
     assert [round(e.value, 6) for e in logged] == [round(r["accuracy"], 6) for r in validation]
     assert [e.step for e in logged] == [r["step"] for r in validation]

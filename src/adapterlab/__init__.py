@@ -20,6 +20,15 @@ from adapterlab.train.fast_ops import fast_training_ops
 
 __version__ = "0.1.0"
 
+
+def load_pack(source, model=None):
+    """(model, tokenizer, labels) of a run folder, a task pack or hf://OWNER/NAME[@REVISION]: see
+    adapterlab.use.load.load_pack."""
+    from adapterlab.use.load import load_trained
+
+    return load_trained(source, model)
+
+
 __all__ = [
     "ARCHITECTURES",
     "AdapterConfig",
@@ -35,6 +44,7 @@ __all__ = [
     "count_parameters",
     "deactivate",
     "fast_training_ops",
+    "load_pack",
     "load_adapter",
     "parameter_roles",
     "read_pack_info",
@@ -42,4 +52,5 @@ __all__ = [
     "remove_adapters",
     "save_adapter",
     "set_trainable",
+    "train",
 ]

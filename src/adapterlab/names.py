@@ -52,3 +52,8 @@ PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 # What a task predicts; "mlm" is task-adaptive pretraining's masked-token objective.
 TaskKind = Literal["classification", "regression", "token", "mlm"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+
+# What `adapterlab export` writes: plain transformers weights with the method folded in (methods
+# that are linear in the weights: LoRA, LoHa, IA3, fine-tuning), or an ONNX graph (every pack).
+ExportFormat = Literal["merged", "onnx"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)

@@ -29,9 +29,10 @@ CHECKPOINT_DIR = "checkpoint"
 TAPT_CHECKPOINT_DIR = "tapt_checkpoint"  # the TAPT phase's own checkpoint (train/tapt.py)
 TAPT_DONE_FILE = "tapt_done.json"  # TAPT finished: its summary; the task phase starts from tapt_pack or TAPT_ENCODER_FILE
 TAPT_ENCODER_FILE = "tapt_encoder.safetensors"  # fine-tuning: the encoder TAPT left
+PROGRESS_FILE = "progress.json"  # while a run trains: {"step", "steps"}, for `study run`'s bar; removed when it ends
 # Everything a run writes into its folder; nothing else there is ever removed.
 OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR, "trackers", TAPT_CHECKPOINT_DIR,
-               TAPT_DONE_FILE, TAPT_ENCODER_FILE)
+               TAPT_DONE_FILE, TAPT_ENCODER_FILE, PROGRESS_FILE)
 
 
 def write_json_atomic(path: Path, data: dict | list) -> None:
@@ -363,7 +364,7 @@ def clean_temp_files(folder: Path) -> int:
 # ----------------------------------------------------------------------- settings of a finished run
 
 # Settings that do not change what a run computes.
-NEUTRAL_SETTINGS = {"progress"}
+NEUTRAL_SETTINGS = {"progress", "logging_steps", "report_to", "tracker_project"}  # what is logged where: never a reason to rerun
 # Paths are compared by what they point at (the fingerprints), not by how they are spelled, so a
 # study folder resumes on another machine or from another working folder.
 PATH_SETTINGS = {"train", "dev", "test", "model"}

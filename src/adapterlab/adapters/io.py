@@ -72,6 +72,15 @@ class PackInfo:
     labels: list[str] | None
 
 
+def label_maps(labels) -> dict:
+    """{"id2label", "label2id"} as a transformers config writes them (ids as strings in id2label),
+    for the label names of a head; {} without names. What `from_pretrained(..., **label_maps)` or
+    a pipeline needs to print the task's label names instead of LABEL_0."""
+    if not labels:
+        return {}
+    return {"id2label": {str(index): name for index, name in enumerate(labels)}, "label2id": {name: index for index, name in enumerate(labels)}}
+
+
 def backbone_identity(model: nn.Module) -> dict:
     config = model.config
     return {
@@ -135,6 +144,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
         "head_class": type(model).__name__,
         "num_labels": num_labels if has_head else None,
         "labels": None if own is None else list(own),
+        **label_maps(own),
         "dtype": dtype,
     }
     tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}

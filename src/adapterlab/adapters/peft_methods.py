@@ -37,6 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adapterlab.adapters.io import label_maps
 from adapterlab.adapters.inject import PEFT_MARKS, PEFT_STATE_ATTR, base_model_of, head_paths, layernorm_paths, model_type_of
 from adapterlab.errors import AdapterlabError
 
@@ -270,9 +271,14 @@ def _settings_record(settings: PeftSettings) -> dict:
     return {key: value for key, value in record.items() if not unused.get(key)}
 
 
-def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] | None, backbone: dict, dtype: torch.dtype = torch.float32) -> int:
+def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] | None, backbone: dict, dtype: torch.dtype = torch.float32,
+                   base_model: str | None = None) -> int:
     """Write a PEFT pack folder atomically (replacing an earlier PEFT pack there, never another
-    folder); returns its size in bytes. `backbone`: adapters.io.backbone_identity(model)."""
+    folder); returns its size in bytes. `backbone`: adapters.io.backbone_identity(model).
+    base_model: what adapter_config.json's base_model_name_or_path names (a Hub id, or a folder as
+    it may leave this machine), with task_type SEQ_CLS or TOKEN_CLS from the head, so that
+    `peft.AutoPeftModelForSequenceClassification.from_pretrained(pack, id2label=..., label2id=...)`
+    builds the task model on its own (the label maps are in manifest.json)."""
     peft = _peft()
     settings = peft_settings(model)
     if settings is None:
@@ -293,11 +299,13 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
         save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
         config = copy.copy(encoder.peft_config["default"])
         config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
+        config.base_model_name_or_path = base_model
+        config.task_type = "TOKEN_CLS" if "TokenClassification" in type(model).__name__ else "SEQ_CLS"
         config.save_pretrained(str(tmp))
         manifest = {"format": PACK_FORMAT, "format_version": 3, "method": settings.method, "settings": _settings_record(settings),
                     "base_path": base_path, "heads": heads, "layernorms": [p for p in saved if p not in heads],
                     "backbone": backbone, "head_class": type(model).__name__, "num_labels": getattr(model.config, "num_labels", None),
-                    "labels": labels, "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
+                    "labels": labels, **label_maps(labels), "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         for file in tmp.iterdir():
             file.chmod(0o644)

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.study.plan import FORWARD_SHARE, STARTUP_SECONDS
+from adapterlab.study.plan import FORWARD_SHARE
 
 # Centre of each method's rate grid for 10-epoch CPU schedules (the paper's 20-epoch rates are
 # smaller: train/config.DEFAULT_LR); the grid is centre x {1/3, 1, 3}, bracketed beyond.

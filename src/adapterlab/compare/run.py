@@ -177,7 +177,7 @@ def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
              f"{data.pools['validation']} validation, {data.pools['test']} test; split seed {data.seed}):",
              f"  sample: k={plan.train_size} training examples, {plan.validation_size} validation, {plan.test_size} test"
              + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
-             f"  methods: " + "; ".join(f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
+             "  methods: " + "; ".join(f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
                                        for m in plan.methods),
              f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "
              f"{plan.max_length} tokens; a rate at the edge of its grid grows it (x3, up to 5 rates)",

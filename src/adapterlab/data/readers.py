@@ -462,15 +462,7 @@ def read_hub(name: str, split: str, columns: dict[str, str] | None = None, data_
         dataset = datasets.load_dataset(builder, config or None, split=split, data_files=data_files)
     except Exception as err:  # datasets raises many types; the user needs one line
         raise AdapterlabError(f"dataset {name!r} split {split!r} could not be loaded: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-    mapping = dict(columns or {})
-    if not mapping:
-        names = set(dataset.column_names)
-        pairs = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence")]
-        pair = next((p for p in pairs if set(p) <= names), None)
-        text = pair[0] if pair else ("sentence" if "sentence" in names else "text")
-        mapping = {"text": text, "label": "label"}
-        if pair:
-            mapping["text_pair"] = pair[1]
+    mapping = dict(columns or {}) or default_columns(dataset.column_names)
     for column in mapping.values():
         if column not in dataset.column_names:
             raise AdapterlabError(f"dataset {name!r}: no column {column!r}; columns are {', '.join(dataset.column_names)}")
@@ -485,6 +477,18 @@ def read_hub(name: str, split: str, columns: dict[str, str] | None = None, data_
             values["label"] = names_of[values["label"]]
         examples.append(_example(values, f"{name}[{split}]:{index}"))
     return examples
+
+
+def default_columns(names) -> dict[str, str]:
+    """{field: column} of a table whose columns are `names`, by the names GLUE and other Hub
+    datasets use: a known pair of text columns, else sentence or text; and label."""
+    names = set(names)
+    pairs = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence")]
+    pair = next((p for p in pairs if set(p) <= names), None)
+    mapping = {"text": pair[0] if pair else ("sentence" if "sentence" in names else "text"), "label": "label"}
+    if pair:
+        mapping["text_pair"] = pair[1]
+    return mapping
 
 
 def _chain(*parts):

@@ -8,8 +8,8 @@ local folder and for bert-base-uncased, roberta-base and xlm-roberta-large, whos
 in specs/backbones/. Steps per run come from the spec: k (or the training file's size, or the
 published size of the task's standard training set when the file is not here), the batch size
 and the epochs (TAPT's too). Evaluation is estimated from the probe (forward passes over the
-validation set at each evaluation and the test set once, at FORWARD_SHARE of a training example's
-cost), plus each run's start-up.
+validation set at each evaluation and the test set once, their sizes read from the data when it is
+here, at FORWARD_SHARE of a training example's cost), plus each run's start-up.
 """
 
 from __future__ import annotations
@@ -40,12 +40,35 @@ STARTUP_SECONDS = 10.0  # a run's child process: imports, data, model load (meas
 FORWARD_SHARE = 0.35  # an evaluation example costs about this share of a training example (forward only, no backward)
 
 
-def evaluation_seconds(config, steps: int, seconds_per_step: float) -> float:
+def evaluation_seconds(config, steps: int, seconds_per_step: float, sizes: tuple[int, int] | None = None) -> float:
     """The evaluations of one run: validation at every epoch (and every eval_every steps), then
-    the test set once, forward passes only. The validation set is validation_size examples (the
-    low-resource protocol); the test set is counted as large again."""
-    evaluations = config.epochs + (steps // config.eval_every if config.eval_every else 0) + 1
-    return evaluations * config.validation_size * seconds_per_step / config.batch_size * FORWARD_SHARE
+    the test set once, forward passes only. sizes: (validation, test) examples, from the data
+    when it is here (split_sizes); otherwise both are counted as validation_size."""
+    validation, test = sizes or (config.validation_size, config.validation_size)
+    evaluations = config.epochs + (steps // config.eval_every if config.eval_every else 0)
+    return (evaluations * validation + test) * seconds_per_step / config.batch_size * FORWARD_SHARE
+
+
+def split_sizes(config, cache: dict) -> tuple[int, int] | None:
+    """(validation, test) examples of a run, from its data as the run will split it (the same
+    load_splits), or None when its files are not here (hub data, another machine's paths)."""
+    from adapterlab.data.load import load_splits
+    from adapterlab.data.tasks import get_task
+
+    key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding, config.train_size,
+           config.validation_size, config.test_fraction, tuple(sorted(config.columns.items())))
+    if key not in cache:
+        cache[key] = None
+        if config.train and Path(config.train).exists() and not config.hub:
+            try:
+                splits = load_splits(get_task(config.task), train=config.train, dev=config.dev, test=config.test, fmt=config.data_format,
+                                     columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
+                                     seed=config.seed if config.data_seed is None else config.data_seed,
+                                     test_fraction=config.test_fraction, encoding=config.encoding)
+                cache[key] = (len(splits.validation), len(splits.test))
+            except AdapterlabError:
+                pass  # the run will say what is wrong; the plan counts validation_size
+    return cache[key]
 
 
 @dataclass(frozen=True)
@@ -155,6 +178,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
     for run in spec.runs:
         groups.setdefault((probe_key(run.config), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
+    split_cache: dict = {}
     steps = {group: [steps_of(r, sizes) for r in runs] for group, runs in groups.items()}  # a missing size fails before any probe
     costs = []
     for (key, setting), runs in groups.items():
@@ -164,7 +188,8 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
                 progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
             probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
         per_step = probes[key].seconds_per_step
-        extra = tuple(STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step) for r, n in zip(runs, steps[key, setting]))
+        extra = tuple(STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step, split_sizes(r.config, split_cache))
+                      for r, n in zip(runs, steps[key, setting]))
         costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), steps[key, setting], probes[key],
                                tuple(r.relative_dir for r in runs), extra))
     return costs

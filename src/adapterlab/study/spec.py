@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import itertools
 import math
 from dataclasses import dataclass, field

@@ -31,7 +31,9 @@ def _about(group: str, help: str, cli: str | None = None, unset: str | None = No
     """A setting's metadata. group: its `adapterlab train --help` section. help: what it sets.
     cli: its option when that is not --field-name (a bool that defaults to true gets a flag that
     turns it off). unset: what None means, shown as the default. methods (in `more`): the methods
-    the setting applies to, when not all; `adapterlab train` refuses it for another method."""
+    the setting applies to, when not all; `adapterlab train` refuses it for another method.
+    aliases (in `more`): other spellings of the option, the Hugging Face Trainer's names
+    (--learning_rate for --lr), so that a command written for the Trainer runs here too."""
     return {"group": group, "help": help, "cli": cli, "unset": unset, **more}
 
 
@@ -66,7 +68,7 @@ class RunConfig:
         "data", f"FIELD=COLUMN pairs for generic files, e.g. text=review,label=stars; fields: {', '.join(FIELDS)}"))
     encoding: str = field(default="utf-8", metadata=_about("data", "text encoding of the data files"))
     model: str | None = field(default=None, metadata=_about(
-        "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2"))
+        "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2", aliases=("--model_name_or_path",)))
     method: Method = field(default="adapter", metadata=_about(
         "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
@@ -86,26 +88,34 @@ class RunConfig:
         cli="--lora-frozen-layernorm", methods=PEFT_METHODS))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
-        unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items())))
-    epochs: int = field(default=20, metadata=_about("schedule", "training epochs, the paper's by default"))
-    batch_size: int = field(default=16, metadata=_about("schedule", "global batch size, split across processes"))
-    max_length: int = field(default=128, metadata=_about("schedule", "max tokens per example"))
-    warmup_ratio: float = field(default=0.06, metadata=_about("schedule", "linear warm-up share of all steps"))
-    weight_decay: float = field(default=0.01, metadata=_about("schedule", "AdamW weight decay"))
-    max_grad_norm: float = field(default=1.0, metadata=_about("schedule", "gradient clipping norm; 0 turns clipping off"))
+        unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items()),
+        aliases=("--learning_rate", "--learning-rate")))
+    epochs: int = field(default=20, metadata=_about("schedule", "training epochs, the paper's by default (about 1 min per epoch at "
+                                                    "k=1000 with the embedded MiniLM on 2 CPU cores)", aliases=("--num_train_epochs",)))
+    batch_size: int = field(default=16, metadata=_about(
+        "schedule", "global batch size, split across processes (--per_device_train_batch_size is the same option: with one process "
+        "the two agree)", aliases=("--per_device_train_batch_size",)))
+    max_length: int = field(default=128, metadata=_about("schedule", "max tokens per example", aliases=("--max_seq_length",)))
+    warmup_ratio: float = field(default=0.06, metadata=_about("schedule", "linear warm-up share of all steps", aliases=("--warmup_ratio",)))
+    weight_decay: float = field(default=0.01, metadata=_about("schedule", "AdamW weight decay", aliases=("--weight_decay",)))
+    max_grad_norm: float = field(default=1.0, metadata=_about("schedule", "gradient clipping norm; 0 turns clipping off",
+                                                              aliases=("--max_grad_norm",)))
     seed: int = field(default=0, metadata=_about("schedule", "seed of the run"))
-    data_seed: int | None = field(default=None, metadata=_about("data", "seed of the k-sample and of the validation draw", unset="--seed"))
+    data_seed: int | None = field(default=None, metadata=_about("data", "seed of the k-sample and of the validation draw", unset="--seed",
+                                                                aliases=("--data_seed",)))
     train_size: int | None = field(default=None, metadata=_about(
         "data", "k: train on k sampled examples, the paper's low-resource protocol", unset="all, the plain protocol"))
     validation_size: int = field(default=1000, metadata=_about(
         "data", "low-resource protocol: validation examples drawn from the rest of train"))
     test_fraction: float = field(default=0.2, metadata=_about("data", "share held out as test when the data has no dev/test file"))
     eval_every: int | None = field(default=None, metadata=_about(
-        "schedule", "also evaluate validation every N steps, for overfitting curves", unset="once per epoch"))
+        "schedule", "also evaluate validation every N steps, for overfitting curves", unset="once per epoch", aliases=("--eval_steps",)))
     grad_accum: int = field(default=1, metadata=_about(
-        "schedule", "gradient accumulation: each optimizer step runs the global batch as N micro-batches (less memory, same schedule)"))
+        "schedule", "gradient accumulation: each optimizer step runs the global batch as N micro-batches (less memory, same schedule)",
+        aliases=("--gradient_accumulation_steps",)))
     gradient_checkpointing: bool = field(default=False, metadata=_about(
-        "schedule", "recompute activations in the backward pass instead of storing them (less memory, about 1.4x the step time on CPU)"))
+        "schedule", "recompute activations in the backward pass instead of storing them (less memory, about 1.4x the step time on CPU)",
+        aliases=("--gradient_checkpointing",)))
     checkpoint: bool = field(default=True, metadata=_about(
         "output", "checkpoints at epoch ends (weights, optimizer, random states), so that a killed run resumes from its last epoch",
         cli="--no-checkpoint"))
@@ -140,7 +150,14 @@ class RunConfig:
     progress: bool = field(default=True, metadata=_about("output", "the progress bar", cli="--no-progress"))
     report_to: str | None = field(default=None, metadata=_about(
         "output", "also log the settings and every metrics.jsonl row to these trackers through Accelerate, comma-separated: "
-        "tensorboard (files in the run's trackers/), wandb, mlflow, comet_ml, aim, clearml, dvclive", unset="none"))
+        "tensorboard (files in the run's trackers/), wandb, mlflow, comet_ml, aim, clearml, dvclive; the test metrics go in as "
+        "the run's summary", unset="none", aliases=("--report_to",)))
+    logging_steps: int | None = field(default=None, metadata=_about(
+        "output", "every N optimizer steps, a row of training loss (mean over the N steps), learning rate and gradient norm "
+        "(before clipping) in metrics.jsonl and every --report-to tracker", unset="off", aliases=("--logging_steps",)))
+    tracker_project: str = field(default="adapterlab", metadata=_about(
+        "output", "the project (W&B, Comet), experiment (MLflow) or folder name the trackers file the run under; the run's name, "
+        "group and tags come from the run folder (study, setting, seed)", aliases=("--tracker_project",)))
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -188,6 +205,8 @@ class RunConfig:
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
+        if not isinstance(self.tracker_project, str) or not self.tracker_project.strip() or "/" in self.tracker_project:
+            add(f"tracker_project={self.tracker_project!r}: must be a name (non-empty, without /)")
         if self.report_to is not None:
             found.extend(tracker_problems(self.report_to) if isinstance(self.report_to, str) else
                          [f"report_to={self.report_to!r}: must be tracker names, e.g. tensorboard"])
@@ -200,7 +219,7 @@ class RunConfig:
         _check_int(found, "grad_accum", self.grad_accum, low=1)
         if isinstance(self.grad_accum, int) and isinstance(self.batch_size, int) and self.grad_accum > self.batch_size >= 1:
             found.append(f"grad_accum={self.grad_accum}: must not exceed batch_size={self.batch_size} (each micro-batch needs an example)")
-        for name in ("train_size", "eval_every", "early_stop"):
+        for name in ("train_size", "eval_every", "early_stop", "logging_steps"):
             if getattr(self, name) is not None:
                 _check_int(found, name, getattr(self, name), low=1)
         for name in ("seed", "data_seed"):
@@ -287,6 +306,7 @@ def setting_of_option(option: str) -> str | None:
     if not _OPTIONS:
         names = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [f"adapter.{key}" for key in ADAPTER_OPTIONS]
         _OPTIONS.update({option_of(name): name for name in names})
+        _OPTIONS.update({alias: f.name for f in dataclasses.fields(RunConfig) for alias in f.metadata.get("aliases", ())})
     return _OPTIONS.get(option)
 
 

@@ -43,6 +43,7 @@ class LoopConfig:
     early_stop: int | None = None  # stop after this many evaluations without improvement
     early_stop_min_delta: float = 0.0  # an evaluation improves only by beating the best by more than this (metric units)
     early_stop_min_epochs: int = 0  # no early stop before this many epochs are done
+    logging_steps: int | None = None  # every N optimizer steps, a training row: loss, learning rate, gradient norm
 
     @classmethod
     def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
@@ -50,11 +51,12 @@ class LoopConfig:
         if tapt:
             return cls(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
                        weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout,
-                       progress=config.progress, eval_batch_size=config.batch_size)
+                       progress=config.progress, eval_batch_size=config.batch_size, logging_steps=config.logging_steps)
         return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
                    max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
                    progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop,
-                   early_stop_min_delta=config.early_stop_min_delta, early_stop_min_epochs=config.early_stop_min_epochs)
+                   early_stop_min_delta=config.early_stop_min_delta, early_stop_min_epochs=config.early_stop_min_epochs,
+                   logging_steps=config.logging_steps)
 
 
 @dataclass
@@ -204,13 +206,15 @@ def train_and_restore_best(
     accelerator,
     record: Callable[[dict], None],
     checkpoint_dir: Path | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> LoopResult:
     """Train, evaluating validation at each epoch end (and every eval_every steps), and keep the
     best checkpoint by the task metric in memory. On return the model HOLDS THAT BEST
     CHECKPOINT, not the last one (restored before returning).
 
     checkpoint_dir: save a resumable checkpoint there at each epoch end and each step-level
-    evaluation; when one is there already, continue from it (train/checkpoint.py)."""
+    evaluation; when one is there already, continue from it (train/checkpoint.py).
+    on_step(steps done, steps in all): called after each optimizer step (the run's progress file)."""
     metric = spec.metric
     best_value, best_state = None, None
     result = LoopResult("ok", None, None, None, 0, 0.0, 0)
@@ -219,6 +223,7 @@ def train_and_restore_best(
     bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
 
     since_best = 0  # evaluations without improvement, for early stopping
+    window: list[torch.Tensor] = []  # step losses since the last training row (logging_steps)
     first_epoch, skip = 1, 0
     resumed = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler) if checkpoint_dir else None
     if resumed is not None:
@@ -243,7 +248,8 @@ def train_and_restore_best(
     def validate(epoch: int, kind: str) -> None:
         nonlocal best_value, best_state, since_best
         evaluated_at[:] = [result.steps]
-        metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size)
+        with evaluation_bar(len(validation), "validation", config.progress and accelerator.is_main_process) as eval_bar:
+            metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size, bar=eval_bar)
         record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
         # patience restarts only on a real improvement (beyond min_delta over the best so far); the
         # best checkpoint follows every improvement, however small
@@ -279,12 +285,16 @@ def train_and_restore_best(
                     # backward even on a NaN: every process must join every gradient sync; the step is skipped below
                     accelerator.backward(loss)
             total = torch.stack(micro_losses).sum()
+            window.append(total)  # this process's share of the step's loss, for the training rows
             finite = accelerator.gather(torch.isfinite(total).float().reshape(1)).min().item() == 1.0
             if not finite:
                 result.status = "diverged"
                 break
-            if config.max_grad_norm:
-                accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
+            log_now = bool(config.logging_steps) and (result.steps + 1) % config.logging_steps == 0
+            grad_norm = None
+            if config.max_grad_norm or log_now:  # an infinite bound measures the norm without clipping
+                grad_norm = accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm or float("inf"))
+            learning_rate = scheduler.get_last_lr()[0]  # the rate this step uses
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -293,6 +303,11 @@ def train_and_restore_best(
             bar.update(1)
             elapsed = result.train_seconds + time.perf_counter() - started
             bar.set_postfix(epoch=epoch, loss=f"{total.item() / world:.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
+            if log_now:
+                record(_training_row(accelerator, window, learning_rate, grad_norm, epoch, result.steps))
+                window = []
+            if on_step is not None:
+                on_step(result.steps, steps_per_epoch * config.epochs)
             if config.eval_every and result.steps % config.eval_every == 0:
                 result.train_seconds += time.perf_counter() - started
                 validate(epoch, "step")
@@ -318,6 +333,31 @@ def train_and_restore_best(
     if best_state is not None:
         _load_trainable_state(model, best_state)
     return result
+
+
+def _training_row(accelerator, window: list[torch.Tensor], learning_rate: float, grad_norm, epoch: int, step: int) -> dict:
+    """A training row of metrics.jsonl: the mean loss over the steps since the last row (every
+    process's share summed: each process's loss is its part of the global mean), the learning
+    rate the last step used and the gradient norm before clipping."""
+    losses = torch.stack(window).float().reshape(1, -1)  # (1, steps)
+    per_step = accelerator.gather(losses).sum(0) / accelerator.num_processes if accelerator.num_processes > 1 else losses[0]
+    norm = float(grad_norm) if grad_norm is not None else None
+    return {"split": "train", "at": "step", "epoch": epoch, "step": step, "loss": per_step.mean().item(), "learning_rate": learning_rate,
+            **({"grad_norm": norm} if norm is not None else {})}
+
+
+@contextlib.contextmanager
+def evaluation_bar(examples: int, split: str, enabled: bool):
+    """A progress bar over one evaluation, counted in examples (features for token tasks cut
+    into windows), closed when it ends; None when disabled."""
+    if not enabled:
+        yield None
+        return
+    bar = tqdm(total=examples, desc=split, unit="ex", leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _shifted(metric: str, best: float | None, delta: float) -> float | None:

@@ -1,10 +1,16 @@
 """What a task pack records about where it came from (provenance.json) and its model card
-(README.md in the Hub's model-card format), written when its run finishes (issue #18).
+(README.md, built with huggingface_hub's ModelCardData: base_model, library_name, pipeline_tag,
+datasets and a model-index of the run's results), written when its run finishes (issues #18, #31).
 
 PEFT's save_pretrained folders record `base_model_name_or_path` and `revision`; a pack records
 those, a hash of the base model's config.json and a fingerprint of its weights (so a backbone
 with the same shapes but other weights is told apart), the versions, the task, its labels and metric, the run's validation and
 test results, and the command that reproduces it.
+
+Nothing in a pack names a place on this machine: a pack is made to be shared (`adapterlab push`).
+A local base model or data file is written relative to the folder the run was started in when it
+lies inside it, else by its name (portable_path); a run's own config.json keeps the full paths, so
+a pack inside its run folder still finds its base (base_model_here).
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import json
 import logging
 import re
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from adapterlab.adapters.peft_methods import PEFT_METHODS, TITLES
 from adapterlab.errors import AdapterlabError
+from adapterlab.package_data import PACKAGE_PREFIX
 from adapterlab.runs import describe_value, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -60,6 +67,8 @@ class Provenance:
     command: str
     versions: dict
     base_weights_fingerprint: str | None = None  # weights_fingerprint(base); None in packs from before it
+    base_local: bool = False  # the base was a local folder (base_model is then its portable path), not a Hub id
+    dataset: str | None = None  # the Hugging Face datasets name the run read (--hub), when it read one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,8 +128,110 @@ def _revision(model_path: str) -> str | None:
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
 
 
+def portable_path(value: str | Path) -> str:
+    """A local path as it may leave this machine: `package:NAME/...` inside an installed Python
+    package (the form `train` takes), relative to the working folder when it lies inside it
+    (data/SST-2/train.tsv), else only its name (train.tsv). Never absolute."""
+    import sysconfig
+
+    path = Path(value).resolve()
+    for root in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+        if path.is_relative_to(Path(root).resolve()) and path != Path(root).resolve():
+            return f"{PACKAGE_PREFIX}{path.relative_to(Path(root).resolve())}"
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return path.name or str(value)
+
+
+BASES_FILE = "bases.json"  # in the adapterlab cache: {weights fingerprint: folder} of the local base models packs were made on
+
+
+def remember_base(folder: str, fingerprint: str | None) -> None:
+    """Note on this machine (the adapterlab cache, never a pack) where a local base model with
+    these weights lives, so a pack copied anywhere here still finds it (base_model_here)."""
+    from adapterlab.train.mlm_head import cache_root
+
+    if not fingerprint or not Path(folder).is_dir():
+        return
+    path = cache_root() / BASES_FILE
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        known = {}
+    if known.get(fingerprint) != str(Path(folder).resolve()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {**known, fingerprint: str(Path(folder).resolve())})
+
+
+def _remembered_base(fingerprint: str | None) -> str | None:
+    """The folder remember_base noted for these weights, when it is still there with them."""
+    from adapterlab.train.mlm_head import cache_root
+
+    path = cache_root() / BASES_FILE
+    try:
+        folder = json.loads(path.read_text()).get(fingerprint) if fingerprint and path.is_file() else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return folder if folder and weights_fingerprint(folder) == fingerprint else None
+
+
+def portable(p: Provenance) -> Provenance:
+    """`p` with no absolute path in it: a local base model's folder as portable_path gives it."""
+    local = p.base_local or (p.base_model is not None and (Path(p.base_model).exists() or not HUB_ID.match(p.base_model)))
+    base = portable_path(p.base_model) if local and p.base_model is not None else p.base_model
+    path = p.base_model_path if not Path(p.base_model_path).is_absolute() else portable_path(p.base_model_path)
+    return replace(p, base_model=base, base_model_path=path, base_local=local)
+
+
+def portable_base(model: str | None) -> str:
+    """A run's --model as a shared pack names it: the embedded backbone's Hub id, a Hub id, or a
+    local folder's portable_path."""
+    if model is None:
+        return EMBEDDED_HUB_ID
+    return portable_path(model) if Path(model).exists() or Path(model).is_absolute() else model
+
+
+def base_model_here(p: Provenance, pack: Path) -> str:
+    """The base model to load a pack onto, on this machine: the full path its run recorded (a pack
+    inside its run folder), the embedded backbone, a local folder that is where the pack says, its
+    Hub id, or the folder this machine remembered for its weights (a pack made here and copied).
+    Raises AdapterlabError, one line, for a local base that is not here."""
+    from adapterlab.backbone import resolve_backbone
+    from adapterlab.runs import CONFIG_FILE, is_run_folder
+
+    run = Path(pack).parent
+    if is_run_folder(run) and (run / CONFIG_FILE).is_file():
+        try:
+            recorded = json.loads((run / CONFIG_FILE).read_text()).get("model_path")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            recorded = None
+        if recorded and Path(recorded).exists():
+            return str(recorded)
+    if p.base_model is None:
+        return resolve_backbone(None)
+    for candidate in (p.base_model_path, p.base_model):
+        if candidate and candidate.startswith(PACKAGE_PREFIX):
+            from adapterlab.package_data import resolve_package_path
+
+            try:
+                candidate = str(resolve_package_path(candidate))
+            except AdapterlabError:
+                continue
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    if not p.base_local and HUB_ID.match(p.base_model):
+        return p.base_model  # from the Hub, or its local cache
+    remembered = _remembered_base(p.base_weights_fingerprint)  # the machine that made the pack: wherever it was copied to
+    if remembered:
+        return remembered
+    sha = f" (config sha256 {p.base_config_sha256[:12]}…)" if p.base_config_sha256 else ""
+    raise AdapterlabError(f"{pack}: its base model, the local folder {p.base_model!r}{sha}, is not here; pass --model with a copy of it")
+
+
 def train_command(config: dict) -> str:
-    """`adapterlab train ...` with every setting that differs from its default."""
+    """`adapterlab train ...` with every setting that differs from its default; local paths as
+    portable_path writes them (relative to the folder the run was started in, or the name)."""
     from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, unused_settings
 
     defaults = RunConfig.defaults()
@@ -129,8 +240,8 @@ def train_command(config: dict) -> str:
     for key, value in config.items():
         if key in _COMMAND_SKIP or key in unused or value is None or (key in defaults and defaults[key] == value):
             continue
-        if key in ("train", "dev", "test", "model") and Path(str(value)).exists():
-            value = str(Path(str(value)).resolve())  # runnable from any folder
+        if key in ("train", "dev", "test", "model") and (Path(str(value)).exists() or Path(str(value)).is_absolute()):
+            value = portable_path(str(value))  # no place on this machine in a shared pack
         try:
             option = option_of(key)
         except KeyError:
@@ -168,7 +279,8 @@ def provenance_of(config: dict, result: dict) -> Provenance:
         labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
         test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
         encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
-        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(files))
+        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(files),
+        dataset=config.get("hub"))
 
 
 def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
@@ -177,7 +289,12 @@ def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
 
 
 def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provenance:
-    """Write `provenance` and the model card made from it (and the run's `result`) into `pack`."""
+    """Write `provenance` and the model card made from it (and the run's `result`) into `pack`,
+    with no absolute local path in either (portable). A local base is remembered in the
+    adapterlab cache, so a copy of the pack on this machine still finds it."""
+    if provenance.base_model is not None and Path(provenance.base_model_path).is_dir():
+        remember_base(provenance.base_model_path, provenance.base_weights_fingerprint)
+    provenance = portable(provenance)
     write_json_atomic(pack / PROVENANCE_FILE, provenance.to_dict())
     tmp = pack / f".{CARD_FILE}.tmp"
     tmp.write_text(model_card(provenance, result))
@@ -257,23 +374,72 @@ def hub_base_model(p: Provenance) -> str | None:
     to anyone else; the card's text names the folder and its config hash instead)."""
     if not p.base_model:
         return EMBEDDED_HUB_ID
-    if Path(p.base_model).exists() or not HUB_ID.match(p.base_model):
+    if p.base_local or Path(p.base_model).exists() or not HUB_ID.match(p.base_model):
         return None
     return p.base_model
 
 
-def _peft_usage(p: Provenance, hub_id: str | None) -> list[str]:
-    """A PEFT pack is in PEFT's own layout (head and LayerNorms as modules_to_save): PEFT alone loads it."""
-    auto = "AutoModelForTokenClassification" if p.kind == "token" else "AutoModelForSequenceClassification"
-    # float32 as adapterlab computes: a half-precision checkpoint would otherwise stay in half
-    return ["Or with PEFT alone (the same logits):", "", "```python", "import torch", "from peft import PeftModel",
-            f"from transformers import {auto}", "",
-            f"base = {auto}.from_pretrained({hub_id or 'BASE_MODEL_FOLDER'!r}, num_labels={len(p.labels) or 1}, dtype=torch.float32)",
-            'model = PeftModel.from_pretrained(base, "THIS_FOLDER")', "```", ""]
+# The Hub datasets of tasks whose reader reads that dataset's own files ("where known"): GLUE's
+# and XNLI's layouts. A run that read a Hub dataset (--hub) names that one instead.
+_GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
+HUB_DATASETS: dict[str, tuple[str, str | None]] = {**{task: ("nyu-mll/glue", task) for task in _GLUE}, "xnli": ("facebook/xnli", None)}
+_NOT_SCORES = _COUNTS | {"count", "loss", "nonfinite", "mlm_loss"}
+
+
+def hub_dataset(p: Provenance) -> tuple[str, str | None] | None:
+    """(dataset id, config) of the data the pack was trained on, when known."""
+    if p.dataset:
+        name, _, config = p.dataset.partition("/")
+        return name, config or None
+    return HUB_DATASETS.get(p.task)
+
+
+def card_data(p: Provenance, result: dict):
+    """The card's metadata as huggingface_hub.ModelCardData: base model, library, pipeline tag,
+    tags, datasets and a model-index with the run's test results (and its validation metric)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    dataset = hub_dataset(p)
+    task_type = "token-classification" if p.kind == "token" else "text-classification"
+    dataset_type, config = dataset if dataset else (p.task, None)
+    # the low-resource protocol tests on the original dev set
+    test_split = "dev" if result.get("protocol") == "low-resource" else "test"
+    results = []
+    for split, values in ((test_split, p.test), ("validation", {p.metric: (p.validation or {}).get(p.metric)})):
+        for key, value in (values or {}).items():
+            if key in _NOT_SCORES or not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
+                continue
+            results.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=p.task, dataset_config=config,
+                                      dataset_split=split, metric_type=key, metric_value=round(float(value), 6)))
+    return ModelCardData(
+        base_model=hub_base_model(p), library_name="peft" if p.method in PEFT_METHODS else "adapterlab", pipeline_tag=task_type,
+        datasets=[dataset[0]] if dataset else None, tags=["adapterlab", *(["peft"] if p.method in PEFT_METHODS else []), p.method, p.task],
+        model_name=f"{p.task}-{p.method}" if results else None, eval_results=results or None)
+
+
+def _python_usage(p: Provenance, hub_id: str | None) -> list[str]:
+    """Loading the pack in Python: adapterlab's one call for every pack, and PEFT alone for a PEFT
+    pack (its adapter_config.json names the base model and the task type)."""
+    lines = ["In Python, with the task's label names (a transformers pipeline prints them):", "", "```python", "import adapterlab",
+             "from transformers import pipeline", "",
+             'model, tokenizer, labels = adapterlab.load_pack("THIS_FOLDER")  # or "hf://OWNER/NAME"',
+             f'classify = pipeline("{"token-classification" if p.kind == "token" else "text-classification"}", model=model, tokenizer=tokenizer)',
+             "```", ""]
+    if p.method not in PEFT_METHODS:
+        return lines
+    auto = "AutoPeftModelForTokenClassification" if p.kind == "token" else "AutoPeftModelForSequenceClassification"
+    maps = (f"id2label={dict(enumerate(p.labels))!r}, label2id={ {name: i for i, name in enumerate(p.labels)}!r}" if p.labels
+            else "num_labels=1")
+    where = ("" if hub_id else f" The base model was a local folder, `{p.base_model}` in adapter_config.json: run this where that folder "
+             "is, or point base_model_name_or_path at a copy of it.")
+    return lines + ["Or with PEFT alone (the same logits; the head and LayerNorms are its modules_to_save)." + where, "", "```python",
+                    f"from peft import {auto}", "", f'model = {auto}.from_pretrained("THIS_FOLDER", {maps})', "```", ""]
 
 
 def model_card(p: Provenance, result: dict) -> str:
-    """The pack's README.md: YAML front matter the Hub reads, then what it is and how to use it."""
+    """The pack's README.md: the Hub's YAML metadata (card_data), then what it is and how to use it."""
+    from huggingface_hub import ModelCard
+
     hub_id = hub_base_model(p)
     base = f"`{hub_id}`" if hub_id else f"a local folder, {Path(p.base_model_path).name}"
     method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", **{m: f"{TITLES[m]}, through PEFT" for m in PEFT_METHODS}}.get(p.method, p.method)
@@ -284,19 +450,21 @@ def model_card(p: Provenance, result: dict) -> str:
 
         return ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
 
-    front = ["---", "library_name: adapterlab", *([f"base_model: {hub_id}"] if hub_id else []), "tags:", "- adapterlab", *(["- peft"] if p.method in PEFT_METHODS else []), f"- {p.method}", f"- {p.task}", "---", ""]
     body = [
         f"# {p.task} task pack ({p.method})", "",
         f"{method} for **{p.task}** ({p.kind}) on top of {base}. The pack holds only what the method trains (the "
         "added weights, the LayerNorms and the task head); the base model is loaded separately.", "",
         "## Labels", "", ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)", "",
-        "## Results", "", f"- metric: {p.metric}", f"- validation (best checkpoint): {metrics(p.validation)}", f"- test: {metrics(p.test)}",
+        "## Results", "", f"- metric: {p.metric}", f"- validation (best checkpoint): {metrics(p.validation)}",
+        f"- test{' (the original dev set, as the low-resource protocol tests)' if result.get('protocol') == 'low-resource' else ''}: "
+        f"{metrics(p.test)}",
         f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)", "",
-        "## How it was made", "", "```bash", p.command, "```", "",
+        "## How it was made", "", "Local paths are relative to the folder the run was started in, or file names.", "",
+        "```bash", p.command, "```", "",
         f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.", "",
         "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
         "adapterlab evaluate THIS_FOLDER --data labelled.tsv", "```", "",
-        *(_peft_usage(p, hub_id) if p.method in PEFT_METHODS else []),
+        *_python_usage(p, hub_id),
         f"Base model config sha256: `{p.base_config_sha256}`" + (f", revision `{p.revision}`" if p.revision else "") + ".", "",
     ]
-    return "\n".join(front + body)
+    return str(ModelCard(f"---\n{card_data(p, result).to_yaml()}\n---\n\n" + "\n".join(body)))

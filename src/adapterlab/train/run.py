@@ -38,6 +38,7 @@ from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
     CHECKPOINT_DIR,
+    PROGRESS_FILE,
     RESULT_FILE,
     TAPT_CHECKPOINT_DIR,
     TAPT_DONE_FILE,
@@ -62,7 +63,7 @@ from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
 from adapterlab.train.method import apply_method, check_method_fits
-from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, evaluation_bar, train_and_restore_best
 from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.train.model_setup import (
     build_task_model,
@@ -74,8 +75,8 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
-from adapterlab.train.trackers import PROJECT, TRACKER_DIR, hyperparameters, scalars, tracker_names
-from adapterlab.train.provenance import write_provenance
+from adapterlab.train.trackers import TRACKER_DIR, hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
+from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
     if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
-        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": model_path, "max_length_used": max_length,
+        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
+        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": local, "max_length_used": max_length,
                     "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
                                                                  "test": len(splits.test)},
                     "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind, "fingerprints": run_fingerprints(config)}
@@ -142,13 +144,18 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     accelerator.wait_for_everyone()
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
     if config.report_to:
-        accelerator.init_trackers(PROJECT, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, _study_tags(run_dir)))
+        identity = run_identity(run_dir, spec.name, config.method, config.seed)
+        tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
+        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
+                                  init_kwargs=init_kwargs(identity))
 
     def record(row: dict) -> None:
         if metrics_log is not None:
             metrics_log.write(json.dumps(finite(row)) + "\n")
             metrics_log.flush()
-        if config.report_to:  # a view of metrics.jsonl, which stays the record
+        if config.report_to and row.get("split") == "test":  # one value per metric: the run's summary, not a chart
+            log_summary(accelerator, tracker_names(config.report_to), scalars(finite(row)))
+        elif config.report_to:  # a view of metrics.jsonl, which stays the record
             accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
 
     started = time.perf_counter()
@@ -168,18 +175,6 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         if config.report_to:
             accelerator.end_training()
     return _finish(result, run_dir, started, accelerator, model_path)
-
-
-def _study_tags(run_dir: Path) -> dict:
-    """{"study", "setting"} when the run belongs to a study (STUDY/task/setting/seed=N), for trackers."""
-    study = run_dir.resolve().parents[2] / "study.json" if len(run_dir.resolve().parents) > 2 else None
-    if study is None or not study.is_file():
-        return {}
-    try:
-        name = json.loads(study.read_text()).get("name")
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return {"study": name, "setting": f"{run_dir.parent.parent.name}/{run_dir.parent.name}"} if name else {}
 
 
 def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
@@ -202,12 +197,15 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     optimizer, scheduler = build_optimizer(model, loop, len(train_batches) * loop.epochs)
     model, optimizer = accelerator.prepare(model, optimizer)
     checkpoint = run_dir / CHECKPOINT_DIR if config.checkpoint else None
+    if accelerator.is_main_process:
+        logger.info("%s", training_summary(config, spec, splits, len(train_batches), counts, accelerator, run_dir))
     outcome = train_and_restore_best(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator,
-                                     record, checkpoint)
+                                     record, checkpoint, on_step=_progress_writer(run_dir) if accelerator.is_main_process else None)
 
     test_metrics = None  # the best checkpoint (train_and_restore_best restored it) on the test set
     if features["test"]:
-        test_metrics = evaluate(model, features["test"], collator, spec, labels, accelerator, config.batch_size)
+        with evaluation_bar(len(features["test"]), "test", config.progress and accelerator.is_main_process) as bar:
+            test_metrics = evaluate(model, features["test"], collator, spec, labels, accelerator, config.batch_size, bar=bar)
         record({"split": "test", "at": "best", "epoch": outcome.best_epoch, "step": outcome.best_step, **test_metrics})
 
     unwrapped = accelerator.unwrap_model(model)
@@ -242,6 +240,36 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         tapt=tapt.summary if tapt else None,
         **artifact,
     )
+
+
+def training_summary(config: RunConfig, spec, splits, steps_per_epoch: int, counts, accelerator: Accelerator, run_dir: Path) -> str:
+    """The block `train` logs before its first step: what will run, how long, on what."""
+    accumulation = f" ({config.grad_accum} micro-batches each)" if config.grad_accum > 1 else ""
+    device = f"{accelerator.device}" + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else "")
+    lines = [
+        f"training {run_dir}: {spec.name} ({spec.kind}, metric {spec.metric}), method {config.method}, {splits.protocol} protocol",
+        f"  examples: {len(splits.train):,} train, {len(splits.validation):,} validation, {len(splits.test):,} test",
+        f"  steps: {steps_per_epoch:,} per epoch x {config.epochs} epochs = {steps_per_epoch * config.epochs:,} "
+        f"(batch {config.batch_size}{accumulation}, lr {config.learning_rate:g}); validation "
+        + (f"every {config.eval_every} steps and " if config.eval_every else "") + "at each epoch end",
+        f"  trainable parameters: {counts.trainable:,} of {counts.total:,} ({counts.trainable_percent:.2f}%)",
+        f"  device: {device}, precision {accelerator.mixed_precision}",
+    ]
+    return "\n".join(lines)
+
+
+def _progress_writer(run_dir: Path, every: float = 2.0):
+    """on_step for the loop: progress.json ({"step", "steps"}) at most every `every` seconds and
+    at the last step, atomically, for `study run`'s bar. _finish removes it."""
+    last = [float("-inf")]
+
+    def write(step: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every or step == steps:
+            last[0] = now
+            write_json_atomic(run_dir / PROGRESS_FILE, {"step": step, "steps": steps})
+
+    return write
 
 
 def _validation_rows(run_dir: Path) -> list[dict]:
@@ -348,7 +376,8 @@ def _write_artifacts(model, config: RunConfig, name: str, labels: LabelMap, toke
         saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
         return {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
     if config.method in PEFT_METHODS:
-        size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype])
+        size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype],
+                              base_model=portable_base(config.model))
         return {"pack": str(run_dir / "pack"), "pack_bytes": size}
     if config.save_model:
         model.save_pretrained(run_dir / "model", safe_serialization=True)
@@ -376,6 +405,7 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
                 save_result(run_dir, dataclasses.replace(typed, status="failed", reason="error", error=str(error)))
                 raise error from None
         save_result(run_dir, typed)
+        (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
     accelerator.wait_for_everyone()
     return typed
 

@@ -32,7 +32,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import NONLINEARITIES
 from adapterlab.runs import write_json_atomic
 from adapterlab.train.model_setup import build_task_model, effective_max_length, load_model_config
-from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
+from adapterlab.train.provenance import Provenance, config_sha256, portable_path, save_provenance, weights_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -345,11 +345,12 @@ def import_adapterhub(folder: str | Path, out: str | Path, model_path: str, task
         write_json_atomic(manifest_path, manifest)
     else:
         resolved = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path
+        given = (portable_path(model_path) if Path(model_path).exists() else model_path) if model_chosen else None  # None: the embedded one
         save_provenance(saved.path, Provenance(
-            base_model=model_path, base_model_path=resolved, base_config_sha256=config_sha256(model_path), revision=None,
+            base_model=model_path if model_chosen else None, base_model_path=resolved, base_config_sha256=config_sha256(model_path), revision=None,
             method="adapter", task=spec.name, kind=spec.kind, labels=list(labels.names), metric=spec.metric, validation=None, test=None,
             data_format="auto", columns={}, encoding="utf-8", max_length=max_length,
-            command=f"adapterlab import-adapterhub {hub.folder.resolve()} --model {resolved} --out NEW_PACK_FOLDER",
+            command=f"adapterlab import-adapterhub {portable_path(hub.folder)}{f' --model {given}' if given else ''} --out NEW_PACK_FOLDER",
             versions={"imported_from": f"AdapterHub adapter {hub.name!r} of {hub.model_name or hub.model_type}"},
             base_weights_fingerprint=weights_fingerprint(model_path)), {})
     return saved.path

