@@ -77,7 +77,7 @@ def read_validation_rows(path: Path) -> list[dict]:
     """The validation rows of a run's metrics.jsonl, in the order written. A line that is not
     JSON is one error naming the file and line."""
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         try:
