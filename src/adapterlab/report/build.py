@@ -83,7 +83,7 @@ def read_validation_rows(path: Path) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            raise AdapterlabError(f"{path}:{number}: not a JSON line (a truncated write?); run this run again") from None
+            raise AdapterlabError(f"{path}:{line_number}: not a JSON line (a truncated write?); run this run again") from None
     return [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
 
 
