@@ -431,3 +431,13 @@ def test_a_hub_id_backbone_records_its_cached_snapshots_hash_and_revision(tmp_pa
     record = provenance_of({"model": "someone/tiny-bert", "model_path": "someone/tiny-bert", "method": "adapter", "task": "sst2"}, {})
     assert record.revision == commit and record.base_config_sha256 == config_sha256(str(model))
     assert local_folder("someone/not-cached") is None and config_sha256("someone/not-cached") is None
+
+
+def test_every_provenance_field_is_type_checked_on_read():
+    """A field added to Provenance must be known to read_provenance: a pack written by this version
+    is otherwise refused as 'unknown field' by the same version (it happened once, with base_local)."""
+    import dataclasses
+
+    from adapterlab.train import provenance
+
+    assert {f.name for f in dataclasses.fields(provenance.Provenance)} == set(provenance._PROVENANCE_TYPES)

@@ -308,8 +308,10 @@ _PROVENANCE_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "method": ((str,), False), "task": ((str,), False), "kind": ((str,), False), "labels": ((list,), False), "metric": ((str,), False),
     "validation": ((dict,), True), "test": ((dict,), True), "data_format": ((str,), False), "columns": ((dict,), False),
     "encoding": ((str,), False), "max_length": ((int,), False), "command": ((str,), False), "versions": ((dict,), False),
-    "base_weights_fingerprint": ((str,), True),
+    "base_weights_fingerprint": ((str,), True), "base_local": ((bool,), False), "dataset": ((str,), True),
 }
+# fields a pack from an earlier version may lack: the dataclass's defaults stand in
+_OPTIONAL_FIELDS = frozenset({"base_weights_fingerprint", "base_local", "dataset"})
 
 
 def read_provenance(pack: str | Path) -> Provenance | None:
@@ -331,11 +333,11 @@ def read_provenance(pack: str | Path) -> Provenance | None:
         raise AdapterlabError(f"{path}: not a provenance record of adapterlab (unknown field {unknown[0]!r})")
     for key, (types, nullable) in _PROVENANCE_TYPES.items():
         value = values.get(key)
-        if key not in values and nullable and key == "base_weights_fingerprint":
-            continue  # packs from before the weights fingerprint
+        if key not in values and key in _OPTIONAL_FIELDS:
+            continue  # a pack from before this field
         if value is None and nullable:
             continue
-        good = isinstance(value, types) and not isinstance(value, bool)
+        good = isinstance(value, types) and (bool in types or not isinstance(value, bool))
         if good and key == "labels":
             good = all(isinstance(label, str) for label in value)
         elif good and key == "columns":
@@ -344,7 +346,7 @@ def read_provenance(pack: str | Path) -> Provenance | None:
             good = value >= 1
         if not good:
             allowed = {"labels": "a list of label names", "columns": "an object of names", "max_length": "a positive integer",
-                       "validation": "an object of metrics or null", "test": "an object of metrics or null", "versions": "an object"}.get(
+                       "validation": "an object of metrics or null", "test": "an object of metrics or null", "versions": "an object", "base_local": "true or false"}.get(
                 key, "a string or null" if nullable else "a string")
             raise AdapterlabError(f"{path}: field {key!r} is {describe_value(value)}; expected {allowed}")
     return Provenance(**values)
