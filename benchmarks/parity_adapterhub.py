@@ -82,7 +82,7 @@ def main() -> int:
         effect = (ours(**batch).logits - our_logits).abs().max().item()
         al.activate(ours, "t")
 
-    for model, logits in ((hub, hub_logits), (ours, our_logits)):
+    for logits in (hub_logits, our_logits):
         torch.nn.functional.cross_entropy(logits, labels).backward()
     grad_diff = max((h.grad - o.grad).abs().max().item() for h, o in _adapter_pairs(hub, ours))
 

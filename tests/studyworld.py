@@ -2,10 +2,10 @@
 
 import pytest
 import yaml
+from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.spec import expand_spec
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 
 def make_tiny_world(tmp_path_factory):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 import adapterlab as al
@@ -31,7 +33,7 @@ def test_bad_values_raise_one_clear_error(kwargs, message):
 
 def test_config_is_frozen():
     config = al.AdapterConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.size = 128
 
 

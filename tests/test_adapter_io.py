@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny import ARCHS, outputs, random_batch, tiny_model
 
 import adapterlab as al
 from adapterlab.adapters.io import MANIFEST_FILE, WEIGHTS_FILE
-from tiny import ARCHS, outputs, random_batch, tiny_model
 
 
 def _trained(arch="bert", task="sequence", name="sst2", seed=0):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import ARCHS, outputs, random_batch, tiny_model
 from torch import nn
 
 import adapterlab as al
 from adapterlab.adapters.layer import BottleneckAdapter, SharedWeightLinear
-from tiny import ARCHS, outputs, random_batch, tiny_model
 
 HALF = [torch.float16, torch.bfloat16]
 

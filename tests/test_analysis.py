@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.analysis.crosslingual import LANGUAGE_FAMILIES, crosslingual_averages, is_distant
 from adapterlab.analysis.similarity import linear_cka, rsa, sample_token_positions
 from adapterlab.cli import main
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

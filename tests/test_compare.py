@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.compare.data import SPLIT_SEED, prepare_pools, stratified_split
 from adapterlab.compare.plan import choose_design, design_seconds
 from adapterlab.data.example import Example
 from adapterlab.errors import AdapterlabError
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 
 def labelled(count, classes=("pos", "neg", "mid"), weights=(6, 3, 1)):
@@ -55,15 +55,16 @@ def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
     """compare's runs replaced by a fake trainer (tests/test_policy.py) with a known answer."""
     from test_policy import fake_trainer
 
-    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
     monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
     calls: list = []
     trainer = fake_trainer(calls, {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3}, gap=gap, noise=noise)
 
     def with_mcc(config, run_dir, overwrite=False):
         result = trainer(config, run_dir, overwrite)
-        from adapterlab.runs import save_result
         import dataclasses
+
+        from adapterlab.runs import save_result
 
         result = dataclasses.replace(result, test={**result.test, "mcc": mcc})
         save_result(Path(run_dir), result)
@@ -125,7 +126,7 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
 
 
 def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 5.0 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 5.0))
     monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 120, 0)
@@ -137,7 +138,7 @@ def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monke
 def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, monkeypatch, capsys):
     """Real training (tiny BERT, inline): the plan, the runs, the answer, report.html, and best/
     that `predict` takes. (The step timing is fixed: the probe itself is `study plan`'s, tested there.)"""
-    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 60, 0)

@@ -212,7 +212,7 @@ def test_the_reproduce_command_leaves_out_what_train_would_refuse():
     tapt_epochs for the runs without TAPT); each run's recorded command must still run."""
     from adapterlab.train.provenance import train_command
 
-    base = dict(task="sst2", train="t.csv", lora_r=4, tapt_epochs=3, mlm_probability=0.2, epochs=2)
+    base = {"task": "sst2", "train": "t.csv", "lora_r": 4, "tapt_epochs": 3, "mlm_probability": 0.2, "epochs": 2}
     adapter = train_command(RunConfig(**base).to_dict())
     assert "--lora-r" not in adapter and "--tapt-epochs" not in adapter and "--mlm-probability" not in adapter and "--epochs 2" in adapter
     config_from_args(train_parser().parse_args(adapter.split()[2:]))  # not refused

@@ -13,11 +13,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import random_batch, tiny_model
 from torch.overrides import TorchFunctionMode
 
 import adapterlab as al
 from adapterlab.train.fast_ops import AttentionWithDropout, dropout, fast_training_ops, keep_mask
-from tiny import random_batch, tiny_model
 
 
 class ReferenceOps(TorchFunctionMode):

@@ -1,9 +1,9 @@
 import torch
+from tiny import save_tiny_backbone
 
 from adapterlab.data.example import Example
 from adapterlab.data.features import IGNORE_INDEX, Collator, LabelMap, LengthGroupedBatches, MlmCollator, encode
 from adapterlab.data.tasks import get_task
-from tiny import save_tiny_backbone
 
 
 def _tokenizer(tmp_path):

@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 import torch
+from tiny import save_tiny_backbone, tiny_model
 
 import adapterlab as al
 from adapterlab.adapters.io import MANIFEST_FILE
 from adapterlab.cli import main
 from adapterlab.study.executor import load_plan, status_of_folder
-from tiny import save_tiny_backbone, tiny_model
 
 
 def one_line_error(call, *args) -> str:

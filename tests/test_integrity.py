@@ -12,13 +12,13 @@ import pytest
 import torch
 import transformers
 import yaml
+from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import MARKER_FILE
 from adapterlab.study.executor import claim_path, release, run_study, try_claim
 from adapterlab.study.spec import expand_spec
-from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
 
 
 @pytest.fixture(scope="module")

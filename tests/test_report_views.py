@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from studyworld import spec_errors, tiny_spec, write_spec
 
 from adapterlab.cli import main
 from adapterlab.report import figures, grid
@@ -19,7 +20,6 @@ from adapterlab.report.tables import Observation, build_table
 from adapterlab.report.views import Marks, table_grids, values_grid
 from adapterlab.runs import RunRecord, RunResult, save_result
 from adapterlab.setting import Column, Setting
-from studyworld import spec_errors, tiny_spec, write_spec
 
 
 def _evidence(seed, chance, best=60.0):

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from studyworld import tiny_spec, write_spec
 
 from adapterlab.study.executor import run_study, status_of_folder, try_claim
 from adapterlab.study.spec import expand_spec
-from studyworld import tiny_spec, write_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -144,8 +144,9 @@ def test_local_workers_split_the_cores():
 def test_only_runs_a_subset_and_leaves_the_rest_pending(tiny_world, tmp_path, capsys):
     """`study run --only method=adapter`: the adapter runs run, fine-tuning stays pending and
     study.json still plans every run; a label no run has, or no match, is one line."""
-    from adapterlab.cli import main
     from studyworld import tiny_spec, write_spec
+
+    from adapterlab.cli import main
 
     root, model = tiny_world
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(root, model, seeds=(0, 1)))

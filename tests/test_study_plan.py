@@ -2,12 +2,12 @@
 each distinct setting, before a study runs."""
 
 import yaml
+from studyworld import tiny_spec
 
 from adapterlab.cli import main
 from adapterlab.study.plan import backbone_config
 from adapterlab.study.probe import micro_batch_sizes, probe_in_process, probe_key
 from adapterlab.train.config import RunConfig
-from studyworld import tiny_spec
 
 
 def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys):

@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytest
+from studyworld import spec_errors, tiny_spec, write_spec
+from tiny import write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.spec import expand_spec, load_spec
-from studyworld import spec_errors, tiny_spec, write_spec
-from tiny import write_sentiment_tsv
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny import save_tiny_backbone, write_sentiment_tsv
 
 import adapterlab as al
 from adapterlab.cli import main
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,11 +5,11 @@ import json
 
 import pytest
 import torch
+from tiny import random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv
 
 import adapterlab as al
 from adapterlab.cli import main
 from adapterlab.train.model_setup import enable_gradient_checkpointing
-from tiny import random_batch, save_tiny_backbone, tiny_model, write_sentiment_tsv
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,7 @@ class RunResult:
         return {**values, **self.extra}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RunResult":
+    def from_dict(cls, values: dict) -> RunResult:
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known})
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 BEST = "best"  # adapter_size of the column that picks the size on validation (the paper's "Adapter (best)")
 # Grid axes whose values are paths: a folder name keeps their last part and a hash.
@@ -36,7 +37,7 @@ class Column:
     axes: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def from_labels(cls, labels: Mapping[str, Any]) -> "Column":
+    def from_labels(cls, labels: Mapping[str, Any]) -> Column:
         """From a labels mapping (study.json, a reference entry); task and seed are ignored."""
         named = {key: labels[key] for key in _NAMED if key in labels}
         axes = tuple(sorted((k, v) for k, v in labels.items() if k not in _NAMED and k not in ("task", "seed")))
@@ -64,11 +65,11 @@ class Column:
     def __str__(self) -> str:
         return self.name
 
-    def only(self, *fields: str) -> "Column":
+    def only(self, *fields: str) -> Column:
         """This column with only the given labels (e.g. method and adapter_size for a legend)."""
         return Column.from_labels({k: v for k, v in self.labels().items() if k in fields})
 
-    def without(self, *fields: str) -> "Column":
+    def without(self, *fields: str) -> Column:
         """This column without the given labels (the rest of a setting a figure does not show)."""
         return Column.from_labels({k: v for k, v in self.labels().items() if k not in fields})
 
@@ -81,7 +82,7 @@ class Column:
         rest = " ".join([*([str(self.method)] if self.method is not None else []), *(f"{k}={v}" for k, v in self.axes)])
         return (self.train_size or 0, 0 if self.method == "finetune" else 1, self.adapter_size == BEST, size, lr, rest)
 
-    def partner(self) -> "Column | None":
+    def partner(self) -> Column | None:
         """The fine-tuning column an adapter (or PEFT method) column is compared with: the same other
         settings, without the method's own (adapter size; the PEFT methods' lora_* and ia3_* axes)."""
         if self.method in (None, "finetune"):
@@ -89,20 +90,20 @@ class Column:
         axes = tuple((k, v) for k, v in self.axes if not k.startswith(("lora_", "ia3_")))
         return dataclasses.replace(self, method="finetune", adapter_size=None, axes=axes)
 
-    def best_size(self) -> "Column | None":
+    def best_size(self) -> Column | None:
         """The best-size column that summarises this sized adapter column."""
         return self.selected(("adapter_size",))
 
-    def selected(self, axes) -> "Column | None":
+    def selected(self, axes) -> Column | None:
         """This column with each of `axes` it has set to BEST (chosen on validation); None when
         it has none of them (or already shows them as BEST)."""
         labels = self.labels()
         present = [axis for axis in axes if axis in labels and labels[axis] != BEST]
         if not present:
             return None
-        return Column.from_labels({**labels, **{axis: BEST for axis in present}})
+        return Column.from_labels({**labels, **dict.fromkeys(present, BEST)})
 
-    def replace_best(self, value) -> "Column":
+    def replace_best(self, value) -> Column:
         """This column with every BEST label replaced by `value` (None drops them)."""
         labels = {k: (value if v == BEST else v) for k, v in self.labels().items()}
         return Column.from_labels({k: v for k, v in labels.items() if v is not None})
@@ -120,7 +121,7 @@ class Setting:
     column: Column
 
     @classmethod
-    def from_labels(cls, labels: Mapping[str, Any]) -> "Setting":
+    def from_labels(cls, labels: Mapping[str, Any]) -> Setting:
         return cls(str(labels["task"]), Column.from_labels(labels))
 
     def labels(self) -> dict[str, Any]:

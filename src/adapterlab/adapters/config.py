@@ -11,8 +11,6 @@ from adapterlab.errors import AdapterlabError, reject_unknown
 from adapterlab.names import INITS, NONLINEARITIES, PLACEMENTS
 
 
-
-
 @dataclass(frozen=True)
 class AdapterConfig:
     """Houlsby bottleneck adapter settings (He et al. 2021, eq. 1: h' = f2(act(f1(h))) + h).
@@ -64,7 +62,7 @@ class AdapterConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "AdapterConfig") -> "AdapterConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "AdapterConfig") -> AdapterConfig:
         reject_unknown(values, {field.name for field in dataclasses.fields(cls)}, source, "adapter setting")
         return cls(**values)
 

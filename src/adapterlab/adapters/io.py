@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adapterlab import names
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.inject import (
     NAME_PATTERN,
@@ -35,7 +36,6 @@ from adapterlab.adapters.inject import (
     remove_adapters,
     wrappers,
 )
-from adapterlab import names
 from adapterlab.errors import AdapterlabError
 
 logger = logging.getLogger(__name__)

@@ -37,8 +37,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from adapterlab.adapters.inject import (
+    PEFT_MARKS,
+    PEFT_STATE_ATTR,
+    base_model_of,
+    head_paths,
+    layernorm_paths,
+    model_type_of,
+)
 from adapterlab.adapters.io import label_maps
-from adapterlab.adapters.inject import PEFT_MARKS, PEFT_STATE_ATTR, base_model_of, head_paths, layernorm_paths, model_type_of
 from adapterlab.errors import AdapterlabError
 
 PEFT_INSTALL = "pip install 'adapterlab[peft]'"

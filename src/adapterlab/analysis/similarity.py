@@ -8,7 +8,7 @@ CKA (Kornblith et al. 2019) is a second measure the paper does not have.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -72,7 +72,7 @@ def layer_states(model, batches: Sequence[dict], positions: list[tuple[int, int]
     """Hidden states of the sampled tokens at every layer (embeddings = layer 0): list of (N, d)."""
     model.eval()
     wanted: dict[int, list[int]] = {}
-    for order, (example, position) in enumerate(positions):
+    for example, position in positions:
         wanted.setdefault(example, []).append(position)
     layers: list[list[torch.Tensor]] | None = None
     for index, batch in enumerate(batches):

@@ -73,7 +73,7 @@ class Answer:
         return {**{k: v for k, v in asdict(self).items() if k != "rows"}, "rows": [asdict(r) for r in self.rows]}
 
     @classmethod
-    def from_json(cls, values: dict) -> "Answer":
+    def from_json(cls, values: dict) -> Answer:
         return cls(**{**values, "rows": [MethodRow(**row) for row in values["rows"]]})
 
 
@@ -132,7 +132,7 @@ def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[
         column, cell = selected[row.method]
         ours, theirs = cell.by_seed(), best_cell.by_seed()
         shared = sorted(set(ours) & set(theirs), key=str)
-        trips = tables.context.trips("main", task, column) + [t for t in tables.context.trips("main", task, selected[best.method][0])]
+        trips = tables.context.trips("main", task, column) + list(tables.context.trips("main", task, selected[best.method][0]))
         row.gates = list(dict.fromkeys(str(t) for t in trips))
         if len(shared) < 2:
             continue

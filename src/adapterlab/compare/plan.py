@@ -59,7 +59,7 @@ class ComparePlan:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, values: dict) -> "ComparePlan":
+    def from_json(cls, values: dict) -> ComparePlan:
         return cls(**{**values, "methods": tuple(values["methods"])})
 
 

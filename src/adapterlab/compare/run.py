@@ -17,8 +17,8 @@ import math
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from adapterlab.compare.answer import Answer, answer_markdown, answer_summary, build_answer, paragraph
 from adapterlab.compare.data import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 
@@ -33,7 +33,7 @@ class LabelMap:
     def id(self, label: str) -> int:
         return self.all_names.index(label)
 
-    def with_unknown(self, examples: Sequence[Example]) -> "LabelMap":
+    def with_unknown(self, examples: Sequence[Example]) -> LabelMap:
         """This label set plus every gold label of `examples` outside it, as `unknown`."""
         if not self.names:
             return self
@@ -54,7 +54,7 @@ class LabelMap:
                 raise AdapterlabError(f"{example.source}: label {found[0]!r} is not in the label set of {where} ({shown})")
 
     @classmethod
-    def for_task(cls, spec: TaskSpec, train: Sequence[Example]) -> "LabelMap":
+    def for_task(cls, spec: TaskSpec, train: Sequence[Example]) -> LabelMap:
         if spec.kind in ("regression", "mlm"):
             return cls(())
         if spec.labels is not None:
@@ -75,7 +75,7 @@ def encode(examples: Sequence[Example], spec: TaskSpec, labels: LabelMap, tokeni
     encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
     features = []
     for index, example in enumerate(examples):
-        feature = {key: encoded[key][index] for key in encoded.keys()}
+        feature = {key: encoded[key][index] for key in encoded}
         if spec.kind == "classification":
             feature["labels"] = labels.id(str(example.label))
         elif spec.kind == "regression":
@@ -113,7 +113,7 @@ def _encode_tokens(examples: Sequence[Example], labels: LabelMap, tokenizer, max
     features = []
     for row, (index, start, _) in enumerate(windows):
         example = examples[index]
-        feature = {key: encoded[key][row] for key in encoded.keys()}
+        feature = {key: encoded[key][row] for key in encoded}
         # The paper labels the first sub-word of each word and ignores the rest.
         targets, words, previous = [], [], None
         for word in encoded.word_ids(row):

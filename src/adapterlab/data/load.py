@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
+from pathlib import Path
 
 from adapterlab.data.example import Example, Splits
 from adapterlab.data.features import LabelMap

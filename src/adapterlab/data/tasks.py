@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from adapterlab.errors import AdapterlabError
 
 
-
 @dataclass(frozen=True)
 class TaskSpec:
     """name: registry key. kind: one of names.TASK_KINDS. metric: the one used for checkpoint selection and

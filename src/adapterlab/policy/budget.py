@@ -11,6 +11,7 @@ from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
 from adapterlab.study.probe import probe_key, run_probe
 from adapterlab.study.spec import StudySpec
 
+
 def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> dict[str, float]:
     """{relative run folder: seconds} for every run of `spec` at its ceiling (epochs), so a run
     started within the budget ends within it even when convergence stopping does not cut it.

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from adapterlab.policy.bracketing import bracket_extensions
 from adapterlab.policy.budget import run_estimates

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import Observation, Table, build_table
-from adapterlab.study.analyze import ANALYSIS_FOLDER
 from adapterlab.runs import load_result
 from adapterlab.setting import Setting
+from adapterlab.study.analyze import ANALYSIS_FOLDER
 from adapterlab.study.report_spec import DEFAULT_SELECT
 
 AVERAGES = ("all", "target", "distant")

@@ -13,20 +13,20 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.report import figures
-from adapterlab.report.cost import cost_grid
 from adapterlab.report.analysis_tables import crosslingual_tables, is_sequential, rsa_records, rsa_table
 from adapterlab.report.claims import ClaimResult, claims_grid, claims_json, evaluate_claims
+from adapterlab.report.cost import cost_grid
 from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
 from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex, to_markdown
 from adapterlab.report.page import Figure, Section, render_page
-from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
-from adapterlab.study.gates_spec import GateOptions
 from adapterlab.report.tables import Observation, Table, build_table, observations_of
-from adapterlab.study.executor import load_plan
-from adapterlab.study.claims_spec import resolve_claims
-from adapterlab.study.report_spec import DEFAULT_SELECT
+from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
 from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
 from adapterlab.setting import Setting
+from adapterlab.study.claims_spec import resolve_claims
+from adapterlab.study.executor import load_plan
+from adapterlab.study.gates_spec import GateOptions
+from adapterlab.study.report_spec import DEFAULT_SELECT
 from adapterlab.train.config import RunConfig
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}

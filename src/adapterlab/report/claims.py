@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips
 from adapterlab.report.grid import Entry, Grid, label, number, to_markdown

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.data.tasks import LOWER_IS_BETTER
-from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.study.gates_spec import GateOptions
+from adapterlab.train.metrics import last_epoch_gain
 
 # The test-set score that is 0 for every constant predictor, per task kind (by the metric keys
 # a run records): classification, tagging with entities, regression.

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
 
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison

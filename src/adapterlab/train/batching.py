@@ -10,8 +10,8 @@ example and gathers the per-example outputs, so no example is dropped or counted
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 

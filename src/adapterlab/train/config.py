@@ -12,12 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
+from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
-from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
-from adapterlab.train.trackers import tracker_problems
 from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.names import INITS, METHODS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
+from adapterlab.names import (
+    INITS,
+    METHODS,
+    NONLINEARITIES,
+    PACK_DTYPES,
+    PLACEMENTS,
+    PRECISIONS,
+    TAPT_HEADS,
+    Method,
+    PackDtype,
+    Precision,
+    TaptHead,
+)
+from adapterlab.train.trackers import tracker_problems
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
@@ -274,7 +286,7 @@ class RunConfig:
         return values
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "run config") -> "RunConfig":
+    def from_dict(cls, values: dict[str, Any], source: str = "run config") -> RunConfig:
         reject_unknown(values, {f.name for f in dataclasses.fields(cls)}, source)
         values = dict(values)
         if isinstance(values.get("adapter"), dict):
@@ -347,7 +359,7 @@ def _check_number(found: list[str], name: str, value, allowed: str, ok) -> None:
         found.append(f"{name}={value!r}: must be a finite number {allowed}")
 
 
-def _peft_type_problems(config: "RunConfig") -> list[str]:
+def _peft_type_problems(config: RunConfig) -> list[str]:
     """The PEFT settings' types, for a run of another method (PeftSettings.problems checks the rest)."""
     found = []
     number = (int, float)

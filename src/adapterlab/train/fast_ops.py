@@ -29,7 +29,7 @@ import contextlib
 import math
 import threading
 import weakref
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F

@@ -11,7 +11,6 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from adapterlab.data.tasks import LOWER_IS_BETTER
 
-
 UNSCORED = "<unscored>"  # the prediction of a gold word no model output covered: always wrong
 
 

@@ -9,15 +9,22 @@ from pathlib import Path
 from adapterlab.adapters.inject import activate, adapter_names
 from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
 from adapterlab.adapters.io import load_adapter, read_pack_info
+from adapterlab.adapters.packs import load_pack
 from adapterlab.adapters.peft_methods import MANIFEST_FILE as PEFT_MANIFEST
 from adapterlab.adapters.peft_methods import is_peft_pack, read_peft_manifest
-from adapterlab.adapters.packs import load_pack
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import CONFIG_FILE, RESULT_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.provenance import PROVENANCE_FILE, Provenance, base_model_here, check_base, provenance_of, read_provenance
+from adapterlab.train.provenance import (
+    PROVENANCE_FILE,
+    Provenance,
+    base_model_here,
+    check_base,
+    provenance_of,
+    read_provenance,
+)
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
