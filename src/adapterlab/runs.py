@@ -14,12 +14,17 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import COMPLETE_STATUSES, Status
+from adapterlab.names import COMPLETE_STATUSES, Method, Protocol, Status
 from adapterlab.setting import Setting
+
+if TYPE_CHECKING:  # the run's settings record; train/ imports this module, so only for the type
+    from adapterlab.train.config import RunConfig
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
@@ -35,7 +40,7 @@ OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pa
                TAPT_DONE_FILE, TAPT_ENCODER_FILE, PROGRESS_FILE)
 
 
-def write_json_atomic(path: Path, data: dict | list) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any] | list[Any]) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -79,13 +84,13 @@ def _umask() -> int:
     return mask
 
 
-def _json_default(value):
+def _json_default(value: object) -> str:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def finite(value):
+def finite(value: Any) -> Any:
     """NaN and inf become null (JSON has neither), recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -104,17 +109,17 @@ class RunResult:
 
     status: Status  # "failed" is not complete: resuming runs it again
     task: str | None = None
-    method: str | None = None
+    method: Method | None = None
     seed: int | None = None
     metric: str | None = None  # the task's metric: checkpoint selection and the reported number
     error: str | None = None  # failed: what went wrong, one line
     reason: str | None = None  # failed: "error" (reruns with --retry-failed) or "died" (reruns on resume)
     returncode: int | None = None  # died: the child's exit code (negative: killed by that signal)
-    protocol: str | None = None  # "low-resource" or "plain"
-    best_validation: dict | None = None  # every validation metric at the selected checkpoint
+    protocol: Protocol | None = None  # "low-resource" or "plain"
+    best_validation: dict[str, Any] | None = None  # every validation metric at the selected checkpoint
     best_epoch: int | None = None
     best_step: int | None = None
-    test: dict | None = None  # every test metric of the selected checkpoint
+    test: dict[str, Any] | None = None  # every test metric of the selected checkpoint
     validation_metric: float | None = None
     test_metric: float | None = None
     steps: int | None = None
@@ -123,14 +128,14 @@ class RunResult:
     trainable_params: int | None = None
     total_params: int | None = None
     trainable_percent: float | None = None
-    params_by_role: dict | None = None
+    params_by_role: dict[str, Any] | None = None
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
-    stopped_early: dict | None = None  # {"epoch", "step"} where --early-stop ended training
+    stopped_early: dict[str, Any] | None = None  # {"epoch", "step"} where --early-stop ended training
     stop_reason: str | None = None  # why training stopped: "converged" (early stopping), "ceiling" (the last epoch), "diverged"
     last_epoch_gain: float | None = None  # validation metric change over the last epoch (positive = better, metric units)
-    resumed_from: dict | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
-    tapt: dict | None = None
+    resumed_from: dict[str, Any] | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
+    tapt: dict[str, Any] | None = None
     pack: str | None = None  # adapter runs: the task pack folder
     pack_bytes: int | None = None
     model: str | None = None  # fine-tuning with save_model: the weights folder
@@ -138,14 +143,14 @@ class RunResult:
     peak_memory_mb: float | None = None
     model_path: str | None = None
     num_processes: int | None = None
-    versions: dict | None = None
-    extra: dict = field(default_factory=dict)  # keys of other adapterlab versions, kept as read
+    versions: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of other adapterlab versions, kept as read
 
     @property
     def complete(self) -> bool:
         return self.status in COMPLETE_STATUSES
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         # absent, not null: the keys of another method's artifacts, and of a failure that did not happen
         for key in ("error", "reason", "returncode", "pack", "pack_bytes", "model"):
@@ -154,7 +159,7 @@ class RunResult:
         return {**values, **self.extra}
 
     @classmethod
-    def from_dict(cls, values: dict) -> RunResult:
+    def from_dict(cls, values: dict[str, Any]) -> RunResult:
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known})
 
@@ -180,7 +185,7 @@ class RunRecord:
     seed: int | None = None
 
 
-def read_result(run_dir: Path) -> dict | None:
+def read_result(run_dir: Path) -> dict[str, Any] | None:
     """The run's result, or None when the folder has none (missing or unreadable result)."""
     try:
         result = json.loads((Path(run_dir) / RESULT_FILE).read_text())
@@ -189,12 +194,12 @@ def read_result(run_dir: Path) -> dict | None:
     return result if isinstance(result, dict) and isinstance(result.get("status"), str) else None
 
 
-def is_complete(result: dict | None) -> bool:
+def is_complete(result: dict[str, Any] | None) -> bool:
     """A finished run: ok or diverged (a result in itself). A failed run is not complete."""
     return result is not None and result.get("status") in COMPLETE_STATUSES
 
 
-def read_config(run_dir: Path) -> dict | None:
+def read_config(run_dir: Path) -> dict[str, Any] | None:
     """The resolved settings a run recorded (config.json), or None."""
     try:
         config = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
@@ -212,7 +217,7 @@ _RUN_CONFIG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
 }
 
 
-def load_run_config(run_dir: Path) -> dict:
+def load_run_config(run_dir: Path) -> dict[str, Any]:
     """The config.json of a finished run, checked: a JSON object whose fields the commands read
     have their types (labels: names; max_length: a positive integer; columns: names to names).
     Each problem is one AdapterlabError naming the file and the field."""
@@ -229,7 +234,7 @@ def load_run_config(run_dir: Path) -> dict:
     if not isinstance(config, dict):
         raise AdapterlabError(f"{path}: expected a JSON object of run settings, got {describe_value(config)}")
     for key, (types, optional) in _RUN_CONFIG_FIELDS.items():
-        value = config.get(key)
+        value: Any = config.get(key)
         if value is None and optional:
             continue
         good = isinstance(value, types) and not isinstance(value, bool)
@@ -318,7 +323,7 @@ def check_analysis_output(path: Path, folder: bool) -> None:
     refuse_foreign_file(path, lambda text: isinstance(value := json_value(text), dict) and "runs" in value, "an earlier adapterlab result")
 
 
-def json_value(text: str):
+def json_value(text: str) -> Any:
     """The JSON value of `text`, or None when it is not JSON."""
     try:
         return json.loads(text)
@@ -326,7 +331,7 @@ def json_value(text: str):
         return None
 
 
-def refuse_foreign_file(path: str | Path, ours, what: str, option: str = "--out") -> None:
+def refuse_foreign_file(path: str | Path, ours: Callable[[str], object], what: str, option: str = "--out") -> None:
     """An existing `path` is replaced only when adapterlab wrote it, which `ours(text)` tells
     from the file's text (an unreadable file, or a folder, is not ours). Refused with one line
     naming the file and what it would have to be; reads only."""
@@ -395,7 +400,7 @@ def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
     return digest.hexdigest()
 
 
-def config_differences(planned: dict, stored: dict, planned_fingerprints: dict | None = None, defaults: dict | None = None) -> list[str]:
+def config_differences(planned: dict[str, Any], stored: dict[str, Any], planned_fingerprints: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None) -> list[str]:
     """The settings in which a finished run (its config.json) differs from the planned config,
     as "key: stored -> planned". A setting the stored config lacks counts as its default
     (`defaults`: RunConfig.defaults()), which `planned` must then hold (older runs predate newer
@@ -424,11 +429,11 @@ def config_differences(planned: dict, stored: dict, planned_fingerprints: dict |
     return differences
 
 
-def _normal(value):
+def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def run_fingerprints(config) -> dict[str, str]:  # config: a train.config.RunConfig
+def run_fingerprints(config: RunConfig) -> dict[str, str]:
     """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
     from adapterlab.backbone import resolve_backbone
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from adapterlab.names import Method
 
 BEST = "best"  # adapter_size of the column that picks the size on validation (the paper's "Adapter (best)")
 # Grid axes whose values are paths: a folder name keeps their last part and a hash.
@@ -30,7 +32,7 @@ class Column:
     A field that is None is not part of the setting (e.g. lr when the grid does not vary it);
     `axes` holds every other grid axis as sorted (name, value) pairs."""
 
-    method: str | None = None
+    method: Method | None = None
     adapter_size: int | str | None = None  # an int, BEST, or None (not an adapter setting)
     train_size: int | None = None
     lr: float | None = None
@@ -74,7 +76,7 @@ class Column:
         return Column.from_labels({k: v for k, v in self.labels().items() if k not in fields})
 
     @property
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[int, int, bool, int, float, str]:
         """k, then fine-tuning before adapters, then the best-size column after the sizes, then
         adapter size and learning rate as numbers, then the other axes."""
         size = self.adapter_size if isinstance(self.adapter_size, int) else 0
@@ -94,7 +96,7 @@ class Column:
         """The best-size column that summarises this sized adapter column."""
         return self.selected(("adapter_size",))
 
-    def selected(self, axes) -> Column | None:
+    def selected(self, axes: Iterable[str]) -> Column | None:
         """This column with each of `axes` it has set to BEST (chosen on validation); None when
         it has none of them (or already shows them as BEST)."""
         labels = self.labels()
@@ -103,12 +105,12 @@ class Column:
             return None
         return Column.from_labels({**labels, **dict.fromkeys(present, BEST)})
 
-    def replace_best(self, value) -> Column:
+    def replace_best(self, value: Any) -> Column:
         """This column with every BEST label replaced by `value` (None drops them)."""
         labels = {k: (value if v == BEST else v) for k, v in self.labels().items()}
         return Column.from_labels({k: v for k, v in labels.items() if v is not None})
 
-    def describe(self, axes) -> str:
+    def describe(self, axes: Iterable[str]) -> str:
         """The values of `axes` in this column, as a table shows them: "m=64 lr=0.0001"."""
         return self.only(*axes).without("method").name
 
