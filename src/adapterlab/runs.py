@@ -14,17 +14,15 @@ import math
 import os
 import shutil
 import tempfile
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES, Method, Protocol, Status
 from adapterlab.setting import Setting
-
-if TYPE_CHECKING:  # the run's settings record; train/ imports this module, so only for the type
-    from adapterlab.train.config import RunConfig
 
 RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
@@ -433,7 +431,22 @@ def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def run_fingerprints(config: RunConfig) -> dict[str, str]:
+class RunPaths(typing.Protocol):
+    """The paths of a run's settings (train.config.RunConfig, which imports this module)."""
+
+    @property
+    def train(self) -> str | None: ...
+    @property
+    def dev(self) -> str | None: ...
+    @property
+    def test(self) -> str | None: ...
+    @property
+    def hub(self) -> str | None: ...
+    @property
+    def model(self) -> str | None: ...
+
+
+def run_fingerprints(config: RunPaths) -> dict[str, str]:
     """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
     from adapterlab.backbone import resolve_backbone
 
