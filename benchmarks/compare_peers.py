@@ -4,7 +4,7 @@ thread count, in one process.
 
 Runs in the peers' venv, because adapters==1.3.0 pins transformers 4.57.6 (see README.md here):
 
-    .venv-peers/bin/python benchmarks/compare_peers.py [--threads 2] [--steps 12] [--e2e]
+    .venv-peers/bin/python benchmarks/compare_peers.py [--threads 2] [--steps 12] [--e2e] [--smoke]
 
 - train step (forward + backward + AdamW, training mode): the methods take turns step by step
   (A/B interleaved) after a warm-up; median and spread;
@@ -19,12 +19,13 @@ unfrozen here so that both train the same parameters). `lora` is PEFT's own get_
 (r=8 on query/value, the classifier trains); `adapterlab-lora` is the same LoRA through
 adapterlab (--method lora: PEFT's layers, the paper's freeze policy, so LayerNorms and pooler
 train too, and the CPU fast path); `adapterlab-ia3` is --method ia3.
+Without AdapterHub's `adapters` installed (the main venv, CI's --smoke) its rows are left out.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -34,27 +35,33 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from smoke import apply_smoke, toy_task  # noqa: E402
 from train_throughput import (  # noqa: E402
     add_step_arguments,
     apply_process_settings,
+    backbone,
+    backbone_name,
     child_peak_memory,
     interleaved_step_times,
     peak_rss_while_training,
+    print_child_memory,
+    token_batch,
 )
 
-METHODS = ("finetune", "finetune-fast", "adapterlab", "adapterhub", "lora", "adapterlab-lora", "adapterlab-ia3")
+HAVE_ADAPTERS = importlib.util.find_spec("adapters") is not None  # AdapterHub, in the peers' venv only
+METHODS = tuple(m for m in ("finetune", "finetune-fast", "adapterlab", "adapterhub", "lora", "adapterlab-lora", "adapterlab-ia3")
+                if m != "adapterhub" or HAVE_ADAPTERS)
 # adapterlab's trainer runs its CPU fast path (train/fast_ops.py); so do these rows
 FAST = {"finetune-fast", "adapterlab", "adapterlab-lora", "adapterlab-ia3"}
 
 
-def build(method: str, batch_size: int, length: int, seed: int = 0):
+def build(method: str, batch_size: int, length: int, seed: int = 0, model_path: str | None = None):
     import transformers
 
     import adapterlab as al
-    from adapterlab.backbone import default_backbone_path
 
     torch.manual_seed(seed)
-    path = default_backbone_path()
+    path = backbone(model_path)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     if method == "finetune-fast":
         al.set_trainable(model, "finetune")
@@ -84,8 +91,7 @@ def build(method: str, batch_size: int, length: int, seed: int = 0):
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     generator = torch.Generator().manual_seed(seed)
-    batch = {"input_ids": torch.randint(1000, 30000, (batch_size, length), generator=generator),
-             "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+    batch = token_batch(model.config.vocab_size, batch_size, length, generator)
     labels = torch.randint(0, 2, (batch_size,), generator=generator)
     return model, optimizer, batch, labels
 
@@ -114,8 +120,8 @@ def pack_bytes(method: str, model) -> int | None:
         return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
 
 
-def child_memory(method: str, batch_size: int, length: int, steps: int) -> dict:
-    model, optimizer, batch, labels = build(method, batch_size, length)
+def child_memory(method: str, batch_size: int, length: int, steps: int, model_path: str | None = None) -> dict:
+    model, optimizer, batch, labels = build(method, batch_size, length, model_path=model_path)
     return peak_rss_while_training(model, optimizer, batch, labels, steps, method in FAST)
 
 
@@ -126,13 +132,13 @@ def infer(model, batch) -> float:
     return time.perf_counter() - started
 
 
-def end_to_end(data_root: Path, threads: int) -> list[dict]:
-    """1k SST-2 examples, 5 epochs, evaluation each epoch: adapterlab's trainer vs AdapterTrainer."""
+def end_to_end(data_root: Path, threads: int, model_path: str | None = None, size: int = 1000, epochs: int = 5) -> list[dict]:
+    """1k SST-2 examples (`size`), 5 epochs, evaluation each epoch: adapterlab's trainer vs AdapterTrainer
+    (when `adapters` is installed)."""
     import numpy as np
     import transformers
 
     from adapterlab.adapters.config import AdapterConfig
-    from adapterlab.backbone import default_backbone_path
     from adapterlab.data.load import load_splits
     from adapterlab.data.tasks import get_task
     from adapterlab.train.config import RunConfig
@@ -141,17 +147,19 @@ def end_to_end(data_root: Path, threads: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         config = RunConfig(task="sst2", train=str(data_root / "glue/SST-2/train.tsv"), dev=str(data_root / "glue/SST-2/dev.tsv"),
-                           method="adapter", adapter=AdapterConfig(size=64), lr=1e-4, epochs=5, batch_size=16, max_length=128, seed=0,
-                           train_size=1000, validation_size=1000, progress=False)
+                           model=model_path, method="adapter", adapter=AdapterConfig(size=64), lr=1e-4, epochs=epochs, batch_size=16,
+                           max_length=128, seed=0, train_size=size, validation_size=size, progress=False)
         started = time.perf_counter()
         result = run_training(config, Path(folder) / "ours")
-        rows.append({"trainer": "adapterlab train", "wall_s": time.perf_counter() - started, "test_accuracy": result["test_metric"]})
+        rows.append({"trainer": "adapterlab train", "wall_s": time.perf_counter() - started, "test_accuracy": result.test_metric})
+        if not HAVE_ADAPTERS:
+            return rows
 
         import adapters
         from adapters import AdapterTrainer, DoubleSeqBnConfig
 
-        splits = load_splits(get_task("sst2"), train=config.train, dev=config.dev, train_size=1000, validation_size=1000, seed=0)
-        path = default_backbone_path()
+        splits = load_splits(get_task("sst2"), train=config.train, dev=config.dev, train_size=size, validation_size=size, seed=0)
+        path = backbone(model_path)
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
 
         def dataset(examples):
@@ -166,7 +174,7 @@ def end_to_end(data_root: Path, threads: int) -> list[dict]:
         for name, param in model.named_parameters():
             if "LayerNorm" in name or "pooler" in name or "classifier" in name:
                 param.requires_grad_(True)
-        arguments = transformers.TrainingArguments(output_dir=str(Path(folder) / "hub"), num_train_epochs=5, per_device_train_batch_size=16,
+        arguments = transformers.TrainingArguments(output_dir=str(Path(folder) / "hub"), num_train_epochs=epochs, per_device_train_batch_size=16,
                                                    per_device_eval_batch_size=16, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
                                                    eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
                                                    metric_for_best_model="accuracy", report_to=[], seed=0, use_cpu=True, disable_tqdm=True,
@@ -187,14 +195,17 @@ def main() -> int:
     parser.add_argument("--e2e", action="store_true", help="also the end-to-end low-resource run (about 10 min on 2 cores)")
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = parser.parse_args()
+    folder = apply_smoke(args, batch_size=2, length=16, steps=1, warmup=1, threads=1)
+    if folder is not None:
+        args.data_root = str(toy_task(folder / "glue" / "SST-2").parents[1])
     allocator = apply_process_settings(args)
     import transformers
 
     if args.child:
-        print(json.dumps(child_memory(args.child, args.batch_size, args.length, max(3, args.steps // 3))))
+        print_child_memory(lambda name: child_memory(name, args.batch_size, args.length, max(3, args.steps // 3), args.model), args)
         return 0
 
-    built = {m: build(m, args.batch_size, args.length) for m in METHODS}
+    built = {m: build(m, args.batch_size, args.length, model_path=args.model) for m in METHODS}
     times = interleaved_step_times(built, FAST, args.warmup, args.steps)
 
     # inference: the bare backbone (fine-tuning model in eval mode) against each method
@@ -209,11 +220,11 @@ def main() -> int:
 
     memory = child_peak_memory(__file__, METHODS, args)
 
-    import adapters
     import peft
 
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}; torch {torch.__version__}, "
-          f"transformers {transformers.__version__}, adapters {adapters.__version__}, peft {peft.__version__}; "
+    hub_version = importlib.import_module("adapters").__version__ if HAVE_ADAPTERS else "not installed"
+    print(f"{backbone_name(args.model)}, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}; torch {torch.__version__}, "
+          f"transformers {transformers.__version__}, adapters {hub_version}, peft {peft.__version__}; "
           f"{args.steps} timed steps after {args.warmup} warm-up, interleaved")
     print("| method | trainable | train step, median (min-max) | examples/s | vs fine-tune | peak RSS training | inference vs bare | saved adapter |")
     print("|---|---|---|---|---|---|---|---|")
@@ -225,8 +236,12 @@ def main() -> int:
         print(f"| {method} | {trainable(built[method][0]):,} | {median:.3f} s ({min(times[method]):.3f}-{max(times[method]):.3f}) | "
               f"{args.batch_size / median:.1f} | {median / base_step:.2f}x | {memory[method]['peak_mb']:.0f} MB | "
               f"{100 * (statistics.median(latency[method]) / base_infer - 1):+.1f}% | {'-' if size is None else f'{size / 1e6:.2f} MB'} |")
-    ours, hub = statistics.median(times["adapterlab"]), statistics.median(times["adapterhub"])
-    print(f"\nadapterlab / AdapterHub train step: {ours / hub:.2f}x (target <= 0.90x); adapterlab / fine-tune: {ours / base_step:.2f}x (target <= 0.65x); "
+    ours = statistics.median(times["adapterlab"])
+    if HAVE_ADAPTERS:
+        print(f"\nadapterlab / AdapterHub train step: {ours / statistics.median(times['adapterhub']):.2f}x (target <= 0.90x)", end="; ")
+    else:
+        print("\nAdapterHub (`adapters`) not installed: its rows are left out", end="; ")
+    print(f"adapterlab / fine-tune: {ours / base_step:.2f}x (target <= 0.65x); "
           f"adapterlab / fine-tuning in adapterlab's loop: {ours / statistics.median(times['finetune-fast']):.2f}x; "
           f"peak RSS adapterlab / fine-tune: {memory['adapterlab']['peak_mb'] / memory['finetune']['peak_mb']:.2f}x (target <= 0.70x)")
     lora_ours, lora_peft = statistics.median(times["adapterlab-lora"]), statistics.median(times["lora"])
@@ -234,11 +249,15 @@ def main() -> int:
           f"{memory['adapterlab-lora']['peak_mb'] / memory['lora']['peak_mb']:.2f}x the peak RSS "
           f"({trainable(built['adapterlab-lora'][0]):,} vs {trainable(built['lora'][0]):,} trainable: LayerNorms and pooler train too)")
     if args.e2e:
-        print("\n| end to end (SST-2 k=1000, 5 epochs, eval each epoch) | wall time | test accuracy |\n|---|---|---|")
-        rows = end_to_end(Path(args.data_root), args.threads)
+        size, epochs = (20, 1) if args.smoke else (1000, 5)
+        print(f"\n| end to end (SST-2 k={size}, {epochs} epochs, eval each epoch) | wall time | test accuracy |\n|---|---|---|")
+        rows = end_to_end(Path(args.data_root), args.threads, args.model, size, epochs)
         for row in rows:
             print(f"| {row['trainer']} | {row['wall_s']:.0f} s | {100 * row['test_accuracy']:.2f} |")
-        print(f"adapterlab / AdapterTrainer wall time: {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}x (target <= 0.80x)")
+        if len(rows) > 1:
+            print(f"adapterlab / AdapterTrainer wall time: {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}x (target <= 0.80x)")
+        else:
+            print("AdapterHub (`adapters`) not installed: AdapterTrainer's row is left out")
     return 0
 
 

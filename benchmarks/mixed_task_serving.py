@@ -1,7 +1,7 @@
 """Mixed-task serving: one backbone pass over a batch whose rows belong to 4 tasks, against
 per-task passes, on the offline MiniLM in inference mode.
 
-    .venv/bin/python benchmarks/mixed_task_serving.py [--batch-sizes 4 16 64] [--length 64] [--repeats 10]
+    .venv/bin/python benchmarks/mixed_task_serving.py [--batch-sizes 4 16 64] [--length 64] [--repeats 10] [--smoke]
 
 Each task has its own adapters (m=64), LayerNorms and head (2, 3, 4 and 5 labels). Three ways to
 serve a batch that mixes the tasks round-robin:
@@ -23,29 +23,28 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import add_process_arguments, apply_process_settings  # noqa: E402
+from smoke import add_smoke_argument, apply_smoke  # noqa: E402
+from train_throughput import add_process_arguments, apply_process_settings, backbone, backbone_name, token_batch  # noqa: E402
 
 TASKS = {"sentiment": 2, "nli": 3, "topic": 4, "rating": 5}
 
 
-def build_model(seed: int = 0):
+def build_model(seed: int = 0, model_path: str | None = None):
     import transformers
 
     import adapterlab as al
-    from adapterlab.backbone import default_backbone_path
 
     torch.manual_seed(seed)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(default_backbone_path(), num_labels=2)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(backbone(model_path), num_labels=2)
     for name, labels in TASKS.items():
         # a visible adapter (std 0.05, not the near-identity init), so the tasks really differ
         al.add_adapters(model, al.AdapterConfig(size=64, init_std=0.05), name=name, num_labels=labels)
     return model.eval()
 
 
-def make_batch(batch_size: int, length: int, seed: int = 0) -> tuple[dict, list[str]]:
+def make_batch(batch_size: int, length: int, seed: int = 0, vocab_size: int = 30522) -> tuple[dict, list[str]]:
     generator = torch.Generator().manual_seed(seed)
-    batch = {"input_ids": torch.randint(1000, 30000, (batch_size, length), generator=generator),
-             "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+    batch = token_batch(vocab_size, batch_size, length, generator)
     names = list(TASKS)
     return batch, [names[i % len(names)] for i in range(batch_size)]
 
@@ -103,17 +102,20 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     add_process_arguments(parser)
+    parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
+    add_smoke_argument(parser)
     args = parser.parse_args()
+    apply_smoke(args, batch_sizes=[8], length=16, repeats=1, warmup=0, threads=1)
     allocator = apply_process_settings(args)
     import transformers
 
-    model = build_model()
-    print(f"MiniLM-L6, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {allocator}, "
+    model = build_model(model_path=args.model)
+    print(f"{backbone_name(args.model)}, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {allocator}, "
           f"torch {torch.__version__}, transformers {transformers.__version__}; {args.repeats} timed repeats after {args.warmup}, interleaved")
     print("| batch (rows per task) | max logit diff | mixed, 1 pass | full, 4 passes | split, 4 passes | mixed vs full | mixed vs split |")
     print("|---|---|---|---|---|---|---|")
     for batch_size in args.batch_sizes:
-        batch, tasks = make_batch(batch_size, args.length)
+        batch, tasks = make_batch(batch_size, args.length, vocab_size=model.config.vocab_size)
         times: dict[str, list[float]] = {"mixed": [], "full": [], "split": []}
         with torch.inference_mode():
             difference = check_same(model, batch, tasks)

@@ -1,7 +1,7 @@
 """`adapterlab predict` with 4 task packs in one backbone pass against 4 separate predict runs, on
 the offline MiniLM (issue #18).
 
-    .venv/bin/python benchmarks/predict_throughput.py [--examples 2000] [--repeats 2] [--threads 2]
+    .venv/bin/python benchmarks/predict_throughput.py [--examples 2000] [--repeats 2] [--threads 2] [--smoke]
 
 Four adapter packs (m=64, visible random adapters and heads with 2, 3, 4 and 5 labels, each with
 provenance, as a run writes them) label the same input: SST-2's dev and train sentences from
@@ -25,21 +25,21 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import add_process_arguments, apply_process_settings  # noqa: E402
+from smoke import add_smoke_argument, apply_smoke  # noqa: E402
+from train_throughput import add_process_arguments, apply_process_settings, backbone, backbone_name  # noqa: E402
 
 TASKS = {"sentiment": 2, "nli": 3, "topic": 4, "rating": 5}
 
 
-def make_packs(root: Path) -> list[Path]:
-    """Four task packs on the default backbone, each with provenance.json so predict can run it."""
+def make_packs(root: Path, model_path: str | None = None) -> list[Path]:
+    """Four task packs on the backbone (default: the embedded MiniLM), each with provenance.json so predict can run it."""
     import transformers
 
     import adapterlab as al
-    from adapterlab.backbone import default_backbone_path
     from adapterlab.data.tasks import get_task
     from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
 
-    path = str(default_backbone_path())
+    path = backbone(model_path)
     spec = get_task("classification")
     packs = []
     for seed, (name, count) in enumerate(TASKS.items()):
@@ -55,7 +55,7 @@ def make_packs(root: Path) -> list[Path]:
         save_provenance(saved.path, Provenance(
             base_model=None, base_model_path=path, base_config_sha256=config_sha256(path), revision=None, method="adapter",
             task=spec.name, kind=spec.kind, labels=labels, metric=spec.metric, validation=None, test=None, data_format="auto",
-            columns={}, encoding="utf-8", max_length=128, command="benchmarks/predict_throughput.py", versions={},
+            columns={}, encoding="utf-8", max_length=min(128, model.config.max_position_embeddings), command="benchmarks/predict_throughput.py", versions={},
             base_weights_fingerprint=weights_fingerprint(path)), {})
         packs.append(saved.path)
     return packs
@@ -84,25 +84,32 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
+    add_smoke_argument(parser)
     args = parser.parse_args()
+    folder = apply_smoke(args, examples=8, repeats=1, batch_size=4, threads=1)
+    if folder is not None:
+        args.data_root = str(folder / "no-data")  # generated sentences
     allocator = apply_process_settings(args)
     from adapterlab.use.predict import predict
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        packs = make_packs(root / "packs")
+        packs = make_packs(root / "packs", args.model)
         data = input_lines(root, args.examples, Path(args.data_root))
         examples = len(data.read_text().splitlines())
 
         def together(out: Path) -> float:
             started = time.perf_counter()
-            predict(packs, data, out, data_format="lines", batch_size=args.batch_size, progress=False)
+            predict(packs, data, out, data_format="lines", model_path=args.model, batch_size=args.batch_size,
+                    progress=False)
             return time.perf_counter() - started
 
         def separate(out: Path) -> float:
             started = time.perf_counter()
             for index, pack in enumerate(packs):
-                predict([pack], data, out.with_name(f"{out.stem}-{index}.jsonl"), data_format="lines", batch_size=args.batch_size, progress=False)
+                predict([pack], data, out.with_name(f"{out.stem}-{index}.jsonl"), data_format="lines", model_path=args.model,
+                        batch_size=args.batch_size, progress=False)
             return time.perf_counter() - started
 
         # the same predictions both ways
@@ -121,7 +128,7 @@ def main() -> int:
             times["one pass, 4 packs"].append(together(root / f"t{repeat}.jsonl"))
             times["4 separate runs"].append(separate(root / f"s{repeat}.jsonl"))
 
-    print(f"MiniLM-L6, {examples} input lines (SST-2 sentences), 4 adapter packs (m=64; 2-5 labels), batch {args.batch_size}, "
+    print(f"{backbone_name(args.model)}, {examples} input lines (SST-2 sentences), 4 adapter packs (m=64; 2-5 labels), batch {args.batch_size}, "
           f"{args.threads} threads, {allocator}; torch {torch.__version__}; {args.repeats} alternating repeats, loading included")
     print(f"predictions agree: same labels, max |probability difference| {worst:.1e}")
     print("| predict | wall time, median (min-max) | examples x tasks / s |\n|---|---|---|")

@@ -1,6 +1,6 @@
 """Error rates of adapterlab's verdict rules, by simulation (issues #26 and #27).
 
-    .venv/bin/python benchmarks/sequential_error_rates.py [--comparisons 10000] [--seed 0]
+    .venv/bin/python benchmarks/sequential_error_rates.py [--comparisons 10000] [--seed 0] [--smoke]
 
 Paired per-seed differences are drawn from a normal distribution with a known mean (the true
 effect, in units of their standard deviation), so the right verdict is known. Measured, each
@@ -81,7 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comparisons", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true", help="40 comparisons, for CI: checks that the script runs, measures nothing")
     args = parser.parse_args()
+    if args.smoke:
+        args.comparisons = 40
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
     print(f"sequential rule: seeds {MIN_SEEDS} to {MAX_SEEDS}, one at a time while undecided; alpha {ALPHA}; margin {MARGIN} sd; "

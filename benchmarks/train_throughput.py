@@ -1,6 +1,6 @@
 """Train-step time and peak memory: adapter tuning vs full fine-tuning on MiniLM, one process.
 
-    python benchmarks/train_throughput.py [--batch-size 16] [--length 128] [--steps 12] [--threads 2]
+    python benchmarks/train_throughput.py [--batch-size 16] [--length 128] [--steps 12] [--threads 2] [--smoke]
 
 Step = forward + backward + AdamW step in training mode (dropout on), on the same fixed batch
 of real-looking token ids. The variants (VARIANTS below: plain fine-tuning, fine-tuning in
@@ -22,8 +22,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import add_smoke_argument, apply_smoke  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,32 @@ VARIANTS = {
 }
 
 
-def build(name: str, batch_size: int, length: int, seed: int = 0):
+def backbone(model: str | None) -> str:
+    """--model, or the embedded MiniLM every measurement here was taken on."""
+    from adapterlab.backbone import default_backbone_path
+
+    return model or str(default_backbone_path())
+
+
+def backbone_name(model: str | None) -> str:
+    return "MiniLM-L6" if model is None else Path(model).name
+
+
+def token_batch(vocab_size: int, batch_size: int, length: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Real-looking token ids (1000 to 30000 in MiniLM's vocabulary; the upper half of a smaller one)."""
+    low, high = min(1000, vocab_size // 2), min(30000, vocab_size)
+    return {"input_ids": torch.randint(low, high, (batch_size, length), generator=generator),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+
+
+def build(name: str, batch_size: int, length: int, seed: int = 0, model_path: str | None = None):
     import transformers
 
     import adapterlab as al
-    from adapterlab.backbone import default_backbone_path
 
     variant = VARIANTS[name]
     torch.manual_seed(seed)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(default_backbone_path(), num_labels=2)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(backbone(model_path), num_labels=2)
     if variant.method == "adapter":
         al.add_adapters(model, al.AdapterConfig(size=64, skip_layers=variant.skip_layers), name="task")
     counts = al.set_trainable(model, variant.method)
@@ -65,10 +86,7 @@ def build(name: str, batch_size: int, length: int, seed: int = 0):
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     generator = torch.Generator().manual_seed(seed)
-    batch = {
-        "input_ids": torch.randint(1000, 30000, (batch_size, length), generator=generator),
-        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-    }
+    batch = token_batch(model.config.vocab_size, batch_size, length, generator)
     labels = torch.randint(0, 2, (batch_size,), generator=generator)
     return model, optimizer, batch, labels, counts
 
@@ -113,8 +131,8 @@ def peak_rss_while_training(model, optimizer, batch, labels, steps: int, fast: b
     return {"loaded_mb": loaded, "peak_mb": peak[0]}
 
 
-def child_memory(name: str, batch_size: int, length: int, steps: int) -> dict:
-    model, optimizer, batch, labels, _ = build(name, batch_size, length)
+def child_memory(name: str, batch_size: int, length: int, steps: int, model_path: str | None = None) -> dict:
+    model, optimizer, batch, labels, _ = build(name, batch_size, length, model_path=model_path)
     return peak_rss_while_training(model, optimizer, batch, labels, steps, VARIANTS[name].fast)
 
 
@@ -144,6 +162,8 @@ def add_step_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3)
     add_process_arguments(parser)
+    parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
+    add_smoke_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--variants", help=f"comma-separated subset of {', '.join(VARIANTS)} (finetune is always run: the baseline)")
 
@@ -161,33 +181,43 @@ def interleaved_step_times(runs: dict[str, tuple], fast: set[str], warmup: int, 
 
 
 def child_peak_memory(script: str, names, args: argparse.Namespace) -> dict[str, dict]:
-    """Peak RSS per variant, each trained in a fresh `script --child NAME` process."""
+    """Peak RSS per variant, each trained in a fresh `script --child NAME` process (--smoke: all of
+    them in one child, one after the other: it checks the plumbing, the peaks mean nothing)."""
     flags = ["--batch-size", str(args.batch_size), "--length", str(args.length), "--steps", str(args.steps), "--threads", str(args.threads)]
     if args.keep_freed_memory:
         flags.append("--keep-freed-memory")
+    if args.model:
+        flags += ["--model", args.model]
     memory = {}
-    for name in names:
-        out = subprocess.run([sys.executable, script, "--child", name, *flags], capture_output=True, text=True, check=True,
+    for group in ([",".join(names)] if args.smoke else list(names)):
+        out = subprocess.run([sys.executable, script, "--child", group, *flags], capture_output=True, text=True, check=True,
                              env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-        memory[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        memory.update(json.loads(out.stdout.strip().splitlines()[-1]))
     return memory
+
+
+def print_child_memory(measure, args: argparse.Namespace) -> None:
+    """The child's side: {name: measure(name)} for each name of --child, as one JSON line."""
+    print(json.dumps({name: measure(name) for name in args.child.split(",")}))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_step_arguments(parser)
     args = parser.parse_args()
+    # the variants the summary line compares, one child process each
+    apply_smoke(args, batch_size=2, length=16, steps=2, warmup=1, threads=1, variants=args.variants or "finetune-fast,adapter")
     allocator = apply_process_settings(args)
     if args.child:
-        print(json.dumps(child_memory(args.child, args.batch_size, args.length, max(3, args.steps // 3))))
+        print_child_memory(lambda name: child_memory(name, args.batch_size, args.length, max(3, args.steps // 3), args.model), args)
         return 0
 
     chosen = ["finetune", *[n for n in (args.variants.split(",") if args.variants else VARIANTS) if n != "finetune"]]
-    runs = {name: build(name, args.batch_size, args.length) for name in chosen}
+    runs = {name: build(name, args.batch_size, args.length, model_path=args.model) for name in chosen}
     times = interleaved_step_times(runs, {name for name in chosen if VARIANTS[name].fast}, args.warmup, args.steps)
     memory = child_peak_memory(__file__, runs, args)
 
-    print(f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}, torch {torch.__version__}; "
+    print(f"{backbone_name(args.model)}, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}, torch {torch.__version__}; "
           f"{args.steps} timed steps per variant after {args.warmup} warm-up, interleaved")
     print("| variant | trainable params | step time, median (min-max) | examples/s | vs plain fine-tuning | peak RSS while training | vs plain fine-tuning | what it is |")
     print("|---|---|---|---|---|---|---|---|")
