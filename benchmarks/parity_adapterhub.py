@@ -14,14 +14,19 @@ into ours, with the same classifier. It prints the max abs difference of the log
 adapters' gradients after one backward pass on the same batch. Parity means < 1e-5.
 With --import it also saves AdapterHub adapters (flexible and own heads, .bin and safetensors)
 and converts them with `adapterlab import-adapterhub`'s code: the pack's logits against AdapterHub's.
+--smoke runs the same on a tiny random BERT (m=8) in seconds: the parity it prints is real, on a small model.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import add_smoke_argument, apply_smoke  # noqa: E402
 
 SENTENCES = [
     "a gripping, beautifully made film",
@@ -39,7 +44,10 @@ def main() -> int:
     parser.add_argument("--nonlinearity", default="tanh")
     parser.add_argument("--import", dest="import_check", action="store_true",
                         help="also convert AdapterHub-saved folders with import-adapterhub and compare the logits")
+    parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
+    add_smoke_argument(parser)
     args = parser.parse_args()
+    apply_smoke(args, size=8)
 
     import adapters
     import transformers
@@ -48,7 +56,7 @@ def main() -> int:
     import adapterlab as al
     from adapterlab.backbone import default_backbone_path
 
-    path = default_backbone_path()
+    path = Path(args.model) if args.model else default_backbone_path()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     batch = tokenizer(SENTENCES, padding=True, return_tensors="pt")
     labels = torch.tensor([1, 0, 1, 0, 0, 1])
@@ -137,7 +145,7 @@ def _import_check(path, batch, args) -> bool:
             with tempfile.TemporaryDirectory() as tmp:
                 hub.save_adapter(f"{tmp}/hub", "sentiment", with_head=True, use_safetensors=safetensors)
                 pack = import_adapterhub(f"{tmp}/hub", f"{tmp}/pack", str(path))
-                task = load_task(pack)
+                task = load_task(pack, args.model)
                 with torch.no_grad():
                     ours = task.model(**batch).logits
             diff = (ours - theirs).abs().max().item()

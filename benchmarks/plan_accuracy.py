@@ -4,9 +4,10 @@ set, 2 epochs: adapters and fine-tuning, 2 seeds each), runs it with `adapterlab
 (each run in its own child process, as a user runs it), and prints the plan's estimate beside the
 measured wall time, per setting and in all.
 
-    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200]
+    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200] [--smoke]
 
-It takes a few minutes on 2 CPU cores. The study folder is kept under --out (default: a temp
+It takes a few minutes on 2 CPU cores (--smoke: one adapter run of one epoch on a tiny random BERT
+and toy data, for CI). The study folder is kept under --out (default: a temp
 folder) so the runs can be inspected.
 """
 
@@ -27,6 +28,9 @@ import yaml
 from adapterlab.study.plan import plan_study
 from adapterlab.study.spec import load_spec
 
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import add_smoke_argument, apply_smoke, toy_task  # noqa: E402
+
 SPEC = {
     "name": "plan_accuracy",
     "description": "BBC News, k=200, 200 validation, the 445-article test set; MiniLM-L6",
@@ -45,14 +49,24 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--train-size", type=int, default=200)
     parser.add_argument("--validation-size", type=int, default=200)
+    add_smoke_argument(parser)
     args = parser.parse_args()
+    args.model = None
+    smoke = apply_smoke(args, epochs=1, seeds=1, train_size=16, validation_size=16)
 
-    work = Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
+    work = smoke or Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
     spec_path = work / "plan_accuracy.yaml"
     base = {**SPEC["base"], "epochs": args.epochs, "train_size": args.train_size, "validation_size": args.validation_size}
-    spec_path.write_text(yaml.safe_dump({**SPEC, "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
-                                         "the 445-article test set; MiniLM-L6", "base": base,
-                                         "grid": {**SPEC["grid"], "seed": list(range(args.seeds))}}, sort_keys=False))
+    spec_dict = {**SPEC, "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
+                 "the 445-article test set; MiniLM-L6", "base": base, "grid": {**SPEC["grid"], "seed": list(range(args.seeds))}}
+    if smoke is not None:  # the toy task on the tiny BERT, adapters only
+        data = toy_task(work / "data")
+        spec_dict.update(description="smoke: toy sentiment task, tiny random BERT",
+                         base={**base, "model": args.model, "batch_size": 8, "max_length": 32, "test_fraction": None, "encoding": None},
+                         tasks={"sst2": {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")}},
+                         grid={"method": ["adapter"], "seed": [0]}, by_method={"adapter": {"lr": 1.0e-3, "adapter": {"size": 8}}})
+        spec_dict["base"] = {k: v for k, v in spec_dict["base"].items() if v is not None}
+    spec_path.write_text(yaml.safe_dump(spec_dict, sort_keys=False))
     out = Path(args.out) if args.out else work / "study"
 
     spec = load_spec(spec_path, {})
@@ -60,7 +74,7 @@ def main() -> int:
     costs = plan_study(spec, probe_steps=2)
     plan_seconds = time.perf_counter() - started
     estimate = sum(c.seconds for c in costs)
-    print(f"{SPEC['tasks']['bbc']['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
+    print(f"{next(iter(spec_dict['tasks'].values()))['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
           f"{len(spec.runs)} runs; {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
     for cost in costs:
         print(f"plan: {cost.setting}: {cost.runs} runs x {cost.steps_per_run[0]} steps at {cost.probe.seconds_per_step:.2f} s/step "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import Observation, Table, build_table
@@ -21,7 +22,7 @@ CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over se
            "distant = outside the Indo-European family; (paper's number) where the spec has one")
 
 
-def _planned_run(run_path: str, plan: dict) -> tuple[Setting, str, int] | None:
+def _planned_run(run_path: str, plan: dict[str, Any]) -> tuple[Setting, str, int] | None:
     """(setting, folder, seed) of the planned run that an analysis row names by its folder."""
     parts = Path(run_path).parts
     for run in plan["runs"]:
@@ -31,7 +32,7 @@ def _planned_run(run_path: str, plan: dict) -> tuple[Setting, str, int] | None:
     return None
 
 
-def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
+def crosslingual_tables(out: Path, plan: dict[str, Any]) -> dict[str, Table]:
     """{task: its zero-shot table} for every cross-lingual analysis result in DIR/analysis/."""
     tables = {}
     for path in sorted((out / ANALYSIS_FOLDER).glob("crosslingual_*.json")):
@@ -63,7 +64,7 @@ def crosslingual_tables(out: Path, plan: dict) -> dict[str, Table]:
     return tables
 
 
-def rsa_records(out: Path, plan: dict) -> list[Observation]:
+def rsa_records(out: Path, plan: dict[str, Any]) -> list[Observation]:
     """One observation per run and layer from DIR/analysis/rsa/rsa.csv: the row is the layer
     (0 = embeddings) and the value the layer's RSA with the base model."""
     path = out / ANALYSIS_FOLDER / "rsa" / "rsa.csv"
@@ -84,7 +85,7 @@ def rsa_records(out: Path, plan: dict) -> list[Observation]:
     return observations
 
 
-def is_sequential(plan: dict) -> bool:
+def is_sequential(plan: dict[str, Any]) -> bool:
     """Seeds were added while comparisons were undecided (the spec's policy.seeds): its tests must be anytime-valid."""
     seeds = (plan.get("policy") or {}).get("seeds")
     return isinstance(seeds, dict) and isinstance(seeds.get("max"), int) and isinstance(seeds.get("min"), int) and seeds["max"] > seeds["min"]

@@ -9,6 +9,7 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
@@ -41,7 +42,7 @@ class Report:
     stale: list[str] = dataclasses.field(default_factory=list)  # runs recorded with other settings, left out
 
 
-def collect(out: Path) -> tuple[dict, list[RunRecord], list[str]]:
+def collect(out: Path) -> tuple[dict[str, Any], list[RunRecord], list[str]]:
     """The study plan, one typed record per run with a result, and the runs left out because
     they were recorded with other settings than the plan's (a cell never mixes configs:
     `study run --rerun-changed` brings them up to date)."""
@@ -66,14 +67,14 @@ class Curve:
 
     setting: Setting
     metric: str
-    rows: list[dict]
+    rows: list[dict[str, Any]]
     seed: int | None = None
     validation: float | None = None  # the run's best validation metric: a selected column picks the run the main table picks
     evidence: RunEvidence | None = None
     folder: Path | None = None
 
 
-def read_validation_rows(path: Path) -> list[dict]:
+def read_validation_rows(path: Path) -> list[dict[str, Any]]:
     """The validation rows of a run's metrics.jsonl, in the order written. A line that is not
     JSON is one error naming the file and line."""
     rows = []
@@ -140,7 +141,7 @@ def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT
 class StudyTables:
     """Everything a study's report is made of, before anything is written."""
 
-    plan: dict
+    plan: dict[str, Any]
     records: list[RunRecord]
     stale: list[str]
     main: Table
@@ -165,12 +166,12 @@ class StudyTables:
         return {name: gate_significance(table, name, self.context) for name, table in named.items()}
 
 
-def report_select(plan: dict) -> tuple[str, ...]:
+def report_select(plan: dict[str, Any]) -> tuple[str, ...]:
     """The axes chosen on validation (the spec's report.select); every table selects the same way."""
     return tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
 
 
-def gate_options(plan: dict) -> GateOptions:
+def gate_options(plan: dict[str, Any]) -> GateOptions:
     """The study's validity gates (its spec's gates: block; the defaults for older study folders)."""
     raw = plan.get("gates")
     return GateOptions.from_raw({k: v for k, v in raw.items() if k in GateOptions.__dataclass_fields__}) if isinstance(raw, dict) else GateOptions()
@@ -203,7 +204,7 @@ def assemble(out: Path) -> StudyTables:
     return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=str(plan.get("description") or "")) for r in evaluated])
 
 
-def _constants(plan: dict) -> dict:
+def _constants(plan: dict[str, Any]) -> dict[str, Any]:
     """The settings every planned run shares (the spec's base), from study.json's run configs."""
     configs = [run["config"] for run in plan["runs"] if isinstance(run.get("config"), dict)]
     if not configs:
@@ -314,7 +315,7 @@ def runs_grid(records: list[RunRecord], folder: Path) -> Grid:
     return Grid("runs-list", "every run", "", ("task", "setting", "seed", "status", "test ×100", "metric"), tuple(rows), labels=2, level=3)
 
 
-def _status(plan: dict, records: list[RunRecord], stale: list[str]) -> str:
+def _status(plan: dict[str, Any], records: list[RunRecord], stale: list[str]) -> str:
     text = f"{len(records)} of {len(plan['runs'])} planned runs finished."
     if stale:
         text += (f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {stale[0]}); "
@@ -322,7 +323,7 @@ def _status(plan: dict, records: list[RunRecord], stale: list[str]) -> str:
     return text
 
 
-def _steps(plan: dict, out: Path, assembled: StudyTables) -> list[str]:
+def _steps(plan: dict[str, Any], out: Path, assembled: StudyTables) -> list[str]:
     steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
     if assembled.transfer or assembled.similarity:
         steps.append(f"adapterlab study analyze {out}")

@@ -66,7 +66,7 @@ class ClaimResult:
     gates: GateReport = GateReport()
     cells: tuple[str, ...] = ()  # the compared cells, "row: column [chosen]"
     sequential: bool = False  # its seeds were added by the sequential rule (study policy)
-    compared: tuple = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
+    compared: tuple[Any, ...] = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
 
     @property
     def gate(self) -> list[str] | None:
@@ -79,7 +79,7 @@ class _Gathered:
     def __init__(self, claim: Claim, context: GateContext):
         self.claim, self.context, self.trips, self.cells, self.compared = claim, context, [], [], []
 
-    def add(self, table: Table, rows: list, column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
+    def add(self, table: Table, rows: list[Any], column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
         for row in rows:
             cell = table.cells.get((row, column))
             self.cells.append(f"{table.row_name(row)}: {column.name}" + (f" [{cell.chosen}]" if cell is not None and cell.chosen else ""))
@@ -94,7 +94,7 @@ class _Gathered:
         return GateReport(tuple(self.trips), tuple(self.context.options.switched_off()))
 
 
-def _seed_means(table: Table, column: Column, rows: list) -> dict:
+def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[str, Any]:
     """{seed: mean over rows of the cell values} for the seeds every row has."""
     maps = [table.cells[(row, column)].by_seed() for row in rows if (row, column) in table.cells]
     if len(maps) < len(rows) or not all(maps):
@@ -103,7 +103,7 @@ def _seed_means(table: Table, column: Column, rows: list) -> dict:
     return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
 
 
-def _result(claim: Claim, study: str, a: dict, b: dict, detail: str, gathered: _Gathered) -> ClaimResult:
+def _result(claim: Claim, study: str, a: dict[str, Any], b: dict[str, Any], detail: str, gathered: _Gathered) -> ClaimResult:
     """Paired comparison of per-seed values a[s] - b[s]; the verdict waits for decide()."""
     shared = sorted(set(a) & set(b), key=str)
     common = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
@@ -133,7 +133,7 @@ def _not_applicable(claim: Claim, study: str, why: str) -> ClaimResult:
     return ClaimResult(claim, study, None, None, None, 0, None, "not applicable", None, why)
 
 
-def _rows(claim: Claim, table: Table) -> list:
+def _rows(claim: Claim, table: Table) -> list[Any]:
     if claim.rows == ENCODER_LAYERS:  # the layers the paper plots: 1..N, not the embeddings (layer 0)
         return [r for r in table.rows if isinstance(r, int) and not isinstance(r, bool) and r >= 1]
     rows = list(claim.rows) if claim.rows else [r for r in table.rows if r != "average"]
@@ -166,7 +166,7 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     return _result(claim, study, _seed_means(table, a, rows), _seed_means(table, b, rows), f"{detail}, over {len(rows)} row(s)", gathered)
 
 
-def _every_row(claim: Claim, table: Table, study: str, rows: list, a: Column, b: Column, detail: str, gathered: _Gathered) -> ClaimResult:
+def _every_row(claim: Claim, table: Table, study: str, rows: list[Any], a: Column, b: Column, detail: str, gathered: _Gathered) -> ClaimResult:
     """a > b in every row. Each row is a paired test; the claim holds only if every row does, so
     its p is the intersection-union test's (Berger 1982): the largest row p when every row's
     difference is positive. When the weakest row is negative, the evidence against the claim is
@@ -191,7 +191,7 @@ def _every_row(claim: Claim, table: Table, study: str, rows: list, a: Column, b:
                                       f"p: intersection-union over the rows; per row: {row_ps}")
 
 
-def _by_axis(claim: Claim, table: Table, study: str, rows: list, context: GateContext) -> ClaimResult:
+def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext) -> ClaimResult:
     axis = claim.axis
     gathered = _Gathered(claim, context)
     if claim.kind == "trend":
@@ -253,12 +253,12 @@ def _fmt_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _difference_by_seed(table: Table, a: Column, b: Column, rows: list) -> dict:
+def _difference_by_seed(table: Table, a: Column, b: Column, rows: list[Any]) -> dict[str, Any]:
     x, y = _seed_means(table, a, rows), _seed_means(table, b, rows)
     return {seed: x[seed] - y[seed] for seed in set(x) & set(y)}
 
 
-def _spread_by_seed(table: Table, columns: list[Column], rows: list) -> dict:
+def _spread_by_seed(table: Table, columns: list[Column], rows: list[Any]) -> dict[str, Any]:
     """{seed: std across the columns of that seed's row-averaged value}."""
     means = [_seed_means(table, column, rows) for column in columns]
     shared = set.intersection(*(set(m) for m in means)) if means else set()
@@ -293,7 +293,7 @@ def _verdict(r: ClaimResult, alpha: float) -> str:
     return "inconclusive"
 
 
-def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict | None = None,
+def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict[str, Any] | None = None,
                     context: GateContext | None = None) -> list[ClaimResult]:
     """Every claim on the table it names ("crosslingual:*": each cross-lingual table), decided as
     one family. constants: the settings every run of the study shares (its base); a `where:` key
@@ -376,7 +376,7 @@ def claims_markdown(results: list[ClaimResult]) -> str:
     return to_markdown(claims_grid(results))
 
 
-def claims_json(results: list[ClaimResult]) -> list[dict]:
+def claims_json(results: list[ClaimResult]) -> list[dict[str, Any]]:
     return [{"id": r.claim.id, "text": r.claim.text, "study": r.study, "setup": r.setup, "paper": r.claim.paper, "paper_value": r.claim.paper_value,
              "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n, "p": r.p, "q": r.q, "verdict": r.verdict,
              "gate": r.gate, "gate_detail": [str(t) for t in r.gates.trips], "gates_off": list(r.gates.off),

@@ -30,7 +30,7 @@ def _mean(values: list[float]) -> float | None:
 def cost_grid(records: list[RunRecord]) -> Grid | None:
     """One row per method over its finished runs (every task and setting), in the study's order;
     None when no run recorded its time."""
-    by_method: dict[str, list] = {}
+    by_method: dict[str, list[RunResult]] = {}
     for record in records:
         if record.result.status in ("ok", "diverged"):
             by_method.setdefault(record.setting.column.method or "?", []).append(record.result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -110,7 +111,7 @@ def _save(fig, path: Path, axes) -> Path:
     return path
 
 
-def _band(ax, xs: list, groups: list[list[float]], name: str, **style) -> None:
+def _band(ax, xs: list[Any], groups: list[list[float]], name: str, **style) -> None:
     """A line through the means over seeds with a band of ± one std."""
     means = [statistics.mean(g) for g in groups]
     stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in groups]
@@ -175,7 +176,7 @@ def plot_lr_boxes(records: list[RunRecord], path: Path) -> Path | None:
     return _save(fig, path, axes)
 
 
-def overfitting_panels(curves: list) -> dict[tuple[str, str], dict[str, dict[int, list[float]]]]:
+def overfitting_panels(curves: list[Any]) -> dict[tuple[str, str], dict[str, dict[int, list[float]]]]:
     """Fig. 5's panels: {(panel title, quantity): {series: {step: [value per seed]}}}, a pair of
     panels (validation loss, validation metric) per task and setting the figure does not show
     (e.g. k), so that each panel holds one task's one quantity; a series is one setting's runs."""
@@ -193,7 +194,7 @@ def overfitting_panels(curves: list) -> dict[tuple[str, str], dict[str, dict[int
     return panels
 
 
-def plot_overfitting(curves: list, path: Path) -> Path | None:
+def plot_overfitting(curves: list[Any], path: Path) -> Path | None:
     """Fig. 5: validation loss and metric vs training step, a panel per task and quantity; a line
     per setting (colour: the method; style: its learning rate) through the mean over seeds, with
     a band of ± one std.
@@ -207,7 +208,7 @@ def plot_overfitting(curves: list, path: Path) -> Path | None:
     names = [name for series in panels.values() for name in series]
     colors = shades(names)
     # line style: the rank of the setting's learning rate among its method's rates
-    rates: dict[str, list] = {}
+    rates: dict[str, list[float | None]] = {}
     for curve in curves:
         rates.setdefault(curve.setting.column.method or "", []).append(curve.setting.column.lr)
     style_of = {}

@@ -62,12 +62,12 @@ class RunEvidence:
         return self.best_is_last and (self.tail_gain is None or self.tail_gain > tolerance)
 
 
-def run_evidence(result, rows: list[dict], seed: Any = None) -> RunEvidence:
+def run_evidence(result, rows: list[dict[str, Any]], seed: Any = None) -> RunEvidence:
     """The evidence of one run from its result (a RunResult) and its validation rows
     (metrics.jsonl's, in the order written)."""
     metric = result.metric or ""
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    by_step: dict[Any, dict] = {}
+    by_step: dict[Any, dict[str, Any]] = {}
     for row in rows:
         if row.get("split") == "validation" and isinstance(row.get(metric), (int, float)):
             by_step[(row.get("step"), row.get("epoch"))] = row  # a step evaluated twice (epoch end and eval_every) counts once
@@ -94,7 +94,7 @@ class Selection:
     chosen from (the members with validation metrics), on the axes of report.select."""
 
     chosen: Any  # a setting.Column
-    candidates: tuple = ()
+    candidates: tuple[Any, ...] = ()
     axes: tuple[str, ...] = ()
 
 

@@ -25,16 +25,16 @@ class Cell:
     reference: float | None = None
     diverged: int = 0
     failed: int = 0
-    seeds: tuple = ()  # the seed of each value (same order), when known: pairs adapter and fine-tuning runs
+    seeds: tuple[Any, ...] = ()  # the seed of each value (same order), when known: pairs adapter and fine-tuning runs
     chosen: str = ""  # a selected column's cell: the setting chosen on validation, e.g. "m=64 lr=0.0001"
     evidence: tuple[RunEvidence, ...] = ()  # what each run's records say for the validity gates (report/gates.py)
     selection: Selection | None = None  # a selected column's cell: the column chosen and its candidates
     folders: tuple[Path, ...] = ()  # the run folders behind the values (the report links a cell to them)
 
-    def by_seed(self) -> dict:
+    def by_seed(self) -> dict[str, Any]:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
 
-    def validation_by_seed(self) -> dict:
+    def validation_by_seed(self) -> dict[str, Any]:
         return dict(zip(self.seeds, self.validation)) if self.seeds and len(self.seeds) == len(self.validation) else {}
 
     @property
@@ -62,7 +62,7 @@ class Observation:
     folder: Path | None = None  # the run's folder
 
 
-def observations_of(records, evidence: dict | None = None) -> list[Observation]:
+def observations_of(records, evidence: dict[str, Any] | None = None) -> list[Observation]:
     """The main table's observations: one per run record, its task as the row; `evidence`:
     {run folder: RunEvidence} for the validity gates."""
     evidence = evidence or {}
@@ -79,7 +79,7 @@ class Table:
     metric_by_row: dict[Any, str]
     columns: list[Column]
     cells: dict[tuple[Any, Column], Cell]
-    significance: list[dict] = field(default_factory=list)
+    significance: list[dict[str, Any]] = field(default_factory=list)
     row_header: str = "task"
     caption: str = "test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one"
     layout: str = "paper"  # one of study.report_spec.LAYOUTS; see _grid
@@ -102,7 +102,7 @@ def percent(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
-def build_table(title: str, observations: list[Observation], reference: list[dict] | None = None, average_row: bool = True,
+def build_table(title: str, observations: list[Observation], reference: list[dict[str, Any]] | None = None, average_row: bool = True,
                 select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape) -> Table:
     """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
     (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
@@ -138,7 +138,7 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
     return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table, anytime=anytime), **shape)
 
 
-def _reference_for(reference: list[dict], row: Any, column: Column) -> float | None:
+def _reference_for(reference: list[dict[str, Any]], row: Any, column: Column) -> float | None:
     for item in reference:
         labels = {k: v for k, v in item.items() if k not in ("value", "std", "note")}
         if labels.get("task") == row and Column.from_labels(labels) == column:
@@ -146,7 +146,7 @@ def _reference_for(reference: list[dict], row: Any, column: Column) -> float | N
     return None
 
 
-def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[dict] | None = None) -> Table:
+def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[dict[str, Any]] | None = None) -> Table:
     """Selection on validation (He et al. tune the learning rate, and for adapters the size, on
     dev). Columns that differ only in the `select` axes form a group; its selected column (those
     axes shown as "best") holds, per row, the cell of the member with the best MEAN VALIDATION
@@ -175,7 +175,7 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
 
 
-def _selection_scores(row: Any, candidates: list[Column], cells: dict) -> dict[Column, float]:
+def _selection_scores(row: Any, candidates: list[Column], cells: dict[str, Any]) -> dict[Column, float]:
     """Each candidate's mean validation metric, over the seeds every candidate has when all know
     their seeds: a point that got more seeds (policy.seeds adds them to the chosen point only)
     is compared with the others on the same seeds, so adding seeds never changes the choice."""
@@ -234,7 +234,7 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 
 
-def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[dict]:
+def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[dict[str, Any]]:
     """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
     paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
     least two are shared, else Welch's t-test and a bootstrap CI. The family of one table is
@@ -277,7 +277,7 @@ def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> li
 METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA", "loha": "LoHa", "ia3": "IA3"}
 
 
-def verdict_of(test: dict) -> str:
+def verdict_of(test: dict[str, Any]) -> str:
     """"adapter better", "fine-tuning better" ("LoRA better", ...: the tested method or its
     reference; BH-corrected q < ALPHA, at least MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
     if test["q"] is None or test["q"] >= ALPHA or test["n"] < MIN_SEEDS_FOR_VERDICT:

@@ -122,7 +122,7 @@ def _seeds(value: int | None) -> str:
     return f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
 
 
-def significance_entries(s: dict) -> tuple[Entry, ...]:
+def significance_entries(s: dict[str, Any]) -> tuple[Entry, ...]:
     """One significance test as the cells of its row: the row, both sides (the tested column and
     the column it is tested against), the test, its family, q and verdict, and the gates."""
     return (label(s["task"]), label(s["adapter"]), label(s["finetune"]), number(str(s["n"]), s["n"]),
@@ -137,7 +137,7 @@ def gates_entry(names: list[str], trips: list[str]) -> Entry:
     return Entry("; ".join(trips) or "–", short=", ".join(names) if trips else "")
 
 
-def compared_pairs(tests: list[dict]) -> list[str]:
+def compared_pairs(tests: list[dict[str, Any]]) -> list[str]:
     """The method pairs a table compares, in order: "LoRA − fine-tuning", "LoRA − adapter"."""
     pairs = dict.fromkeys((t.get("method") or "adapter", t.get("reference") or "finetune") for t in tests)
     return [f"{METHOD_WORDS.get(a, a)} − {METHOD_WORDS.get(b, b)}" for a, b in pairs]

@@ -1,0 +1,84 @@
+"""Every benchmark script runs in CI, in its --smoke mode (a step or two on a tiny random BERT and
+toy data; benchmarks/smoke.py), and prints the lines that set what it measures beside its
+baseline: a benchmark that no longer runs fails the suite instead of rotting (issue #30:
+`compare_peers.py --e2e` had crashed unnoticed since results became records).
+
+The scripts run as subprocesses, two at a time (most of their time is Python and torch starting),
+longest first; each test waits for its own script.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+# script -> (arguments besides --smoke, what its output must show: the measured-vs-baseline lines), longest first.
+SMOKES = {
+    "worker_kill.py": ([], r"trial  1: exit codes .*\n(?s:.*)trials: 1; runs executed twice: 0"),
+    "plan_accuracy.py": ([], r"\| adapter m=8 \| 1 \| .* \| [\d.]+ \|\nstudy plan's estimate: \d+ s; measured `study run` wall time: \d+ s; "
+                             r"estimate / measured = [\d.]+"),
+    "compare_peers.py": (["--e2e"], r"\| adapterlab-ia3 \| .*\n(?s:.*)adapterlab / fine-tune: [\d.]+x \(target <= 0.65x\)(?s:.*)"
+                                    r"LoRA in adapterlab's loop / PEFT's get_peft_model: [\d.]+x(?s:.*)\| adapterlab train \| \d+ s \| [\d.]+ \|"),
+    "train_throughput.py": ([], r"\| adapter \| .*\n\nadapter / plain fine-tuning step: [\d.]+x \(target <= 0.65x\); "
+                                r"adapter / fine-tuning in the same loop: [\d.]+x"),
+    "lowres_real.py": ([], r"\| sst2 \(accuracy\) \| adapter \| .*\n\| sst2 \(accuracy\) \| finetune \| "),
+    "predict_throughput.py": ([], r"predictions agree: same labels(?s:.*)one pass / separate runs: [\d.]+x the wall time"),
+    "pack_precision.py": ([], r"\| float32 \| .*\n\| float16 \| .* \| \d+ of 8 \|\n\| bfloat16 \| "),
+    "mixed_task_serving.py": ([], r"\| 8 \(2\) \| [\d.e+-]+ \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+x \| [\d.]+x \|"),
+    "sequential_error_rates.py": ([], r"\| 0 \| anytime-valid \(ours\) \| .*\n\| 0 \| naive t-test at every look \| (?s:.*)"
+                                      r"Benjamini-Hochberg over the table [\d.]+ \(ours\), p < 0.05 per row [\d.]+ \(naive\)"),
+    # AdapterHub's `adapters` pins transformers 4.57.6: this one runs where it is installed (the peers' venv)
+    "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
+}
+NEEDS = {"parity_adapterhub.py": "adapters"}
+TIMEOUT_S = 300
+
+
+def _run(script: str) -> subprocess.CompletedProcess:
+    arguments, _ = SMOKES[script]
+    # the adapterlab this test imports, whatever the venv holds
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+           "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *arguments], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, cwd=REPO, env=env)
+
+
+def _runnable(script: str) -> bool:
+    return script not in NEEDS or importlib.util.find_spec(NEEDS[script]) is not None
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(request):
+    """The selected scripts' runs, started together (two at a time) when the first test asks."""
+    selected = [item.callspec.params["script"] for item in request.session.items
+                if item.module is request.module and hasattr(item, "callspec") and "script" in item.callspec.params]
+    pool = ThreadPoolExecutor(max_workers=2)
+    runs: dict[str, Future] = {script: pool.submit(_run, script) for script in SMOKES if script in selected and _runnable(script)}
+    yield runs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_every_benchmark_script_has_a_smoke_run():
+    # benchmarks/gpu/ moves the replication suite to a lent GPU (bundle, assemble, replicate): tools, not measurements
+    scripts = {path.name for path in BENCHMARKS.glob("*.py")} - {"smoke.py"}
+    assert scripts == set(SMOKES), "add the new benchmark's --smoke run to SMOKES"
+
+
+@pytest.mark.parametrize("script", list(SMOKES))
+def test_benchmark_smoke_run(script, smoke_runs):
+    if not _runnable(script):
+        pytest.skip(f"{script} needs {NEEDS[script]!r}, not installed here")
+    done = smoke_runs[script].result()
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{script} --smoke exited {done.returncode}:\n{output[-4000:]}"
+    assert re.search(SMOKES[script][1], done.stdout), f"{script} --smoke did not print its measured-vs-baseline lines:\n{done.stdout[-4000:]}"
+    assert "Traceback" not in output, output[-4000:]
