@@ -273,14 +273,14 @@ OPTIONAL_FILES = {"significance.csv", "cost.csv", "claims.csv"}
 def _plots(assembled: StudyTables, folder: Path) -> dict[str, Path]:
     """{title: PNG} of the figures this study's grid makes; figures of an earlier grid are removed."""
     records = assembled.records
-    plots = {
+    candidates = {
         "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(assembled.similarity, folder / "fig2_rsa.png"),
         "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r.setting.column.train_size for r in records}) > 1 else None,
         "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r.setting.column.lr for r in records}) > 1 else None,
         "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(assembled.curves, folder / "fig5_overfitting.png"),
         "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
     }
-    plots = {k: v for k, v in plots.items() if v is not None}
+    plots = {k: v for k, v in candidates.items() if v is not None}
     for old_figure in FIGURE_FILES - {path.name for path in plots.values()}:
         (folder / old_figure).unlink(missing_ok=True)  # from an earlier report of a different grid
     return plots

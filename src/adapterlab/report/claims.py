@@ -77,7 +77,10 @@ class _Gathered:
     """The cells one comparison uses, and what their gates say."""
 
     def __init__(self, claim: Claim, context: GateContext):
-        self.claim, self.context, self.trips, self.cells, self.compared = claim, context, [], [], []
+        self.claim, self.context = claim, context
+        self.trips: list[Trip] = []
+        self.cells: list[str] = []
+        self.compared: list[tuple[Any, Column]] = []
 
     def add(self, table: Table, rows: list[Any], column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
         for row in rows:
@@ -94,7 +97,7 @@ class _Gathered:
         return GateReport(tuple(self.trips), tuple(self.context.options.switched_off()))
 
 
-def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[str, Any]:
+def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[Any, float]:
     """{seed: mean over rows of the cell values} for the seeds every row has."""
     maps = [table.cells[(row, column)].by_seed() for row in rows if (row, column) in table.cells]
     if len(maps) < len(rows) or not all(maps):
@@ -103,10 +106,10 @@ def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[str, Any]
     return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
 
 
-def _result(claim: Claim, study: str, a: dict[str, Any], b: dict[str, Any], detail: str, gathered: _Gathered) -> ClaimResult:
+def _result(claim: Claim, study: str, a: dict[Any, float], b: dict[Any, float], detail: str, gathered: _Gathered) -> ClaimResult:
     """Paired comparison of per-seed values a[s] - b[s]; the verdict waits for decide()."""
     shared = sorted(set(a) & set(b), key=str)
-    common = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
+    common: dict[str, Any] = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
     if len(shared) < 2:
         value = statistics.mean(a[s] - b[s] for s in shared) if shared else None
         return ClaimResult(claim, study, value, None, None, len(shared), None, "pending", None, f"{detail}; {len(shared)} shared seed(s)",
@@ -172,16 +175,19 @@ def _every_row(claim: Claim, table: Table, study: str, rows: list[Any], a: Colum
     difference is positive. When the weakest row is negative, the evidence against the claim is
     that row's: the smallest BH-adjusted p over the rows going the other way."""
     results = [_result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "", gathered) for row in rows]
-    weakest = min(range(len(results)), key=lambda i: results[i].value if results[i].value is not None else float("inf"))
+    weakest = min(range(len(results)), key=lambda i: _or_inf(results[i].value))
     worst = results[weakest]
     names = f"rows {', '.join(table.row_name(r) for r in rows)}"
     if any(r.p is None for r in results):
         return dataclasses.replace(worst, p=None, p_equivalence=None, detail=f"{detail}: fewer than 2 shared seeds in some row ({names})")
-    qs = fdr_adjust([r.p for r in results])
+    # every row has its p (checked above), and so its value
+    ps, values = [r.p for r in results if r.p is not None], [r.value for r in results if r.value is not None]
+    assert worst.value is not None and len(ps) == len(values) == len(results)
+    qs = fdr_adjust(ps)
     if worst.value > 0:
-        p = max(r.p for r in results)
+        p = max(ps)
     else:
-        p = min(q for q, r in zip(qs, results) if r.value <= 0)
+        p = min(q for q, value in zip(qs, values) if value <= 0 and q is not None)  # no q is None: every p is there
     row_ps = ", ".join(f"{table.row_name(row)} {r.value:+.2f} (p {r.p:.3f})" for row, r in zip(rows, results))
     needed = [r.seeds_needed for r in results if r.seeds_needed is not None]
     at_paper = [r.seeds_needed_paper for r in results if r.seeds_needed_paper is not None]
@@ -191,26 +197,35 @@ def _every_row(claim: Claim, table: Table, study: str, rows: list[Any], a: Colum
                                       f"p: intersection-union over the rows; per row: {row_ps}")
 
 
+def _or_inf(value: float | None) -> float:
+    return value if value is not None else float("inf")
+
+
 def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext) -> ClaimResult:
     axis = claim.axis
+    assert axis is not None  # the spec requires an axis for trend and spread claims
     gathered = _Gathered(claim, context)
     if claim.kind == "trend":
         # the difference at each value of the axis, each side's column the one selected on
         # validation at that value (a trend over k compares tuned methods at each k)
-        values = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
+        levels = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
                         key=lambda v: (isinstance(v, str), v))
-        pairs = {}
-        for value in values:
-            a, b = pick_columns(table.columns, {**claim.a, axis: value}, claim.where), pick_columns(table.columns, {**claim.b, axis: value}, claim.where)
-            if len(a) == 1 and len(b) == 1:
-                pairs[value] = (a[0], b[0])
+        pairs: dict[Any, tuple[Column, Column]] = {}
+        for value in levels:
+            at_a = pick_columns(table.columns, {**claim.a, axis: value}, claim.where)
+            at_b = pick_columns(table.columns, {**claim.b, axis: value}, claim.where)
+            if len(at_a) == 1 and len(at_b) == 1:
+                pairs[value] = (at_a[0], at_b[0])
         if len(pairs) < 2:
             return _not_applicable(claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})")
         low, high = min(pairs), max(pairs)
         for value in (low, high):
             gathered.add(table, rows, pairs[value][0])
             gathered.add(table, rows, pairs[value][1])
-        gap = lambda value: _difference_by_seed(table, *pairs[value], rows)  # noqa: E731
+
+        def gap(value: Any) -> dict[Any, float]:
+            return _difference_by_seed(table, *pairs[value], rows)
+
         return _result(claim, study, gap(low), gap(high),
                        f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
                        f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
@@ -222,18 +237,18 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: G
     if len(a) < 2 or len(b) < 2:
         return _not_applicable(claim, study, f"needs two values of {axis} for a and for b")
     for side, columns in (("a", a), ("b", b)):
-        values = {v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values}
-        if len(values) == 1 and context.options.did_not_learn:
+        seen = {v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values}
+        if len(seen) == 1 and context.options.did_not_learn:
             # e.g. MCC 0 everywhere: the majority class at every setting; a spread of 0 says nothing about sensitivity
             labels = ", ".join(f"{k}={v}" for k, v in getattr(claim, side).items())
             gathered.trips.append(Trip("did not learn", f"every {side} cell ({labels})",
-                                       f"{next(iter(values)):.2f} at every {axis} and seed: no spread to compare"))
+                                       f"{next(iter(seen)):.2f} at every {axis} and seed: no spread to compare"))
         for value, column in columns.items():
             # a spread over the axis: a value below the method's own choice that leaves it at the
             # trivial baseline is too slow for the schedule (undertrained), not a sign of
             # sensitivity; above the choice, failing to learn is the collapse the claim is about,
             # unless the chosen value did not learn either (then the method never learned)
-            def learn(row, value=value, column=column) -> bool:
+            def learn(row: Any, value: Any = value, column: Column = column) -> bool:
                 task = context.main_cell(claim.table, row, column)[0]
                 chosen = context.selected_value(task, column, axis)
                 if chosen is None or not isinstance(value, (int, float)) or not isinstance(chosen, (int, float)) or value < chosen:
@@ -243,8 +258,8 @@ def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: G
                                                     for t in run_trips(selected.evidence, "", context.options))
 
             gathered.add(table, rows, column, learn)
-    values = ", ".join(_fmt_value(v) for v in sorted(a, key=lambda v: (isinstance(v, str), v)))
-    grid = f"the {axis} values both have ({values})" if set(a) == set(b) else f"{len(b)} values of b, {len(a)} of a"
+    shown = ", ".join(_fmt_value(v) for v in sorted(a, key=lambda v: (isinstance(v, str), v)))
+    grid = f"the {axis} values both have ({shown})" if set(a) == set(b) else f"{len(b)} values of b, {len(a)} of a"
     return _result(claim, study, _spread_by_seed(table, list(b.values()), rows), _spread_by_seed(table, list(a.values()), rows),
                    f"std over {axis} of b minus of a, over {grid}", gathered)
 
@@ -253,7 +268,7 @@ def _fmt_value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _difference_by_seed(table: Table, a: Column, b: Column, rows: list[Any]) -> dict[str, Any]:
+def _difference_by_seed(table: Table, a: Column, b: Column, rows: list[Any]) -> dict[Any, float]:
     x, y = _seed_means(table, a, rows), _seed_means(table, b, rows)
     return {seed: x[seed] - y[seed] for seed in set(x) & set(y)}
 
@@ -287,7 +302,7 @@ def _verdict(r: ClaimResult, alpha: float) -> str:
     if r.q is None or r.n < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
     if r.q < alpha:
-        return "supported" if r.value > 0 else "contradicted"
+        return "supported" if r.value is not None and r.value > 0 else "contradicted"
     if r.q_equivalence is not None and r.q_equivalence < alpha:
         return "equivalent"
     return "inconclusive"

@@ -6,24 +6,25 @@ they compare methods run side by side under the same conditions, not machines.""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 from adapterlab.report.grid import Grid, label, number
 from adapterlab.report.tables import METHOD_WORDS
-from adapterlab.runs import RunRecord
+from adapterlab.runs import RunRecord, RunResult
 
 COST_HEADER = ("method", "runs", "wall time per run", "training time per run", "trainable parameters", "saved per task")
 COST_CAPTION = ("mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
                 "evaluation, test and saving")
 
 
-def _spread(values: list[float], unit: str) -> str:
+def _spread(values: Sequence[float], unit: str) -> str:
     if not values:
         return "–"
     mean = statistics.mean(values)
     return f"{mean:.0f} {unit} ({min(values):.0f}-{max(values):.0f})" if len(values) > 1 else f"{mean:.0f} {unit}"
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Sequence[float]) -> float | None:
     return statistics.mean(values) if values else None
 
 
@@ -44,7 +45,7 @@ def cost_grid(records: list[RunRecord]) -> Grid | None:
         packs = [r.pack_bytes for r in results if r.pack_bytes]
         models = [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
         size = _mean(packs) or _mean(models)
-        saved = f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model" if models else "–"
+        saved = "–" if size is None else f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model"
         rows.append((label(METHOD_WORDS.get(method, method)), number(str(len(results)), len(results)), number(_spread(walls, "s"), _mean(walls)),
                      number(_spread(trains, "s"), _mean(trains)),
                      number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)), number(saved, size)))

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.artist import Artist  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import to_hex, to_rgb  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from adapterlab.report.tables import Observation  # noqa: E402
@@ -63,7 +67,13 @@ def _ok(records: list[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.result.test_metric is not None]
 
 
-def shades(names: list[str], method_of=lambda name: name.split()[0]) -> dict[str, str]:
+def _test(record: RunRecord) -> float:
+    """The test metric of a record _ok kept."""
+    assert record.result.test_metric is not None
+    return record.result.test_metric
+
+
+def shades(names: list[str], method_of: Callable[[str], str | None] = lambda name: name.split()[0]) -> dict[str, str]:
     """A colour per series: its method's colour (COLORS), from darker to lighter over the
     method's series in order, so that two series of one method never share a colour.
     method_of: a series' method (default: the first word of its name)."""
@@ -75,11 +85,11 @@ def shades(names: list[str], method_of=lambda name: name.split()[0]) -> dict[str
         base = np.array(to_rgb(COLORS.get(method, "#777777")))
         for i, name in enumerate(members):
             shift = 0.0 if len(members) == 1 else -0.4 + 0.8 * i / (len(members) - 1)  # < 0: towards black, > 0: towards white
-            colors[name] = to_hex(base * (1 + shift) if shift < 0 else base + (1 - base) * shift)
+            colors[name] = to_hex(tuple(base * (1 + shift) if shift < 0 else base + (1 - base) * shift))
     return colors
 
 
-def panel_grid(count: int, columns: int = COLUMNS, size: tuple[float, float] = PANEL):
+def panel_grid(count: int, columns: int = COLUMNS, size: tuple[float, float] = PANEL) -> tuple[Figure, list[Axes]]:
     """A figure of `count` panels, `columns` to a row (fewer when there are fewer panels), each of
     the same size whatever the count; returns (figure, the panels' axes in order)."""
     columns = max(1, min(columns, count))
@@ -91,9 +101,9 @@ def panel_grid(count: int, columns: int = COLUMNS, size: tuple[float, float] = P
     return fig, flat[:count]
 
 
-def _legend_below(fig, axes) -> None:
+def _legend_below(fig: Figure, axes: list[Axes]) -> None:
     """One legend for every panel, below them (each series once)."""
-    entries: dict[str, object] = {}
+    entries: dict[str, Artist] = {}
     for ax in axes:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(name, handle)
@@ -102,7 +112,7 @@ def _legend_below(fig, axes) -> None:
                    fontsize=8, frameon=False)
 
 
-def _save(fig, path: Path, axes) -> Path:
+def _save(fig: Figure, path: Path, axes: list[Axes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     _legend_below(fig, axes)
@@ -111,7 +121,7 @@ def _save(fig, path: Path, axes) -> Path:
     return path
 
 
-def _band(ax, xs: list[Any], groups: list[list[float]], name: str, **style) -> None:
+def _band(ax: Axes, xs: list[Any], groups: list[list[float]], name: str, **style: Any) -> None:
     """A line through the means over seeds with a band of ± one std."""
     means = [statistics.mean(g) for g in groups]
     stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in groups]
@@ -123,6 +133,7 @@ def _band(ax, xs: list[Any], groups: list[list[float]], name: str, **style) -> N
 def plot_train_size(records: list[RunRecord], path: Path) -> Path | None:
     """Fig. 3: test metric vs number of training examples, a panel per task, mean ± std over seeds."""
     records = [r for r in _ok(records) if r.setting.column.train_size is not None]
+    size_of: Callable[[RunRecord], int] = lambda r: r.setting.column.train_size or 0  # noqa: E731  (not None: kept above)
     if not records:
         return None
     panels = _panels(records, ("task", "train_size", "lr", *METHOD_KEYS))  # each method's rates in one panel, as series
@@ -131,13 +142,13 @@ def plot_train_size(records: list[RunRecord], path: Path) -> Path | None:
     for ax, (title, panel) in zip(axes, panels.items()):
         series: dict[str, dict[int, list[float]]] = {}
         for r in panel:
-            series.setdefault(_name(r.setting.column, "lr"), {}).setdefault(r.setting.column.train_size, []).append(100 * r.result.test_metric)
+            series.setdefault(_name(r.setting.column, "lr"), {}).setdefault(size_of(r), []).append(100 * _test(r))
         for name, points in series.items():
             xs = sorted(points)
             _band(ax, xs, [points[x] for x in xs], name, color=colors[name])
         ax.set_xscale("log")
         # Label the sizes that were run; log-scale minor ticks would print "3x10^2" over each other.
-        sizes = sorted({r.setting.column.train_size for r in panel})
+        sizes = sorted({size_of(r) for r in panel})
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sizes)
         ax.set_xticklabels([f"{size:,}" for size in sizes], fontsize=8)
@@ -156,11 +167,11 @@ def plot_lr_boxes(records: list[RunRecord], path: Path) -> Path | None:
     colors = shades([_name(r.setting.column) for r in records])
     fig, axes = panel_grid(len(panels))
     for ax, (title, panel) in zip(axes, panels.items()):
-        rates = sorted({r.setting.column.lr for r in panel})
+        rates = sorted({r.setting.column.lr or 0.0 for r in panel})  # not None: kept above
         methods = list(dict.fromkeys(_name(r.setting.column) for r in panel))
         width = 0.8 / max(len(methods), 1)
         for i, method in enumerate(methods):
-            data = [[100 * r.result.test_metric for r in panel if _name(r.setting.column) == method and r.setting.column.lr == lr] for lr in rates]
+            data = [[100 * _test(r) for r in panel if _name(r.setting.column) == method and r.setting.column.lr == lr] for lr in rates]
             positions = [j + (i - (len(methods) - 1) / 2) * width for j, values in enumerate(data) if values]
             boxes = ax.boxplot([values for values in data if values], positions=positions, widths=width * 0.9, patch_artist=True)
             color = colors[method]
@@ -244,7 +255,7 @@ def plot_adapter_size(records: list[RunRecord], path: Path) -> Path | None:
         present = {_name(r.setting.column, "lr") for r in panel}
         names = [c.name for c in order if c.name in present]
         for i, name in enumerate(names):
-            values = [100 * r.result.test_metric for r in panel if _name(r.setting.column, "lr") == name]
+            values = [100 * _test(r) for r in panel if _name(r.setting.column, "lr") == name]
             ax.bar(i, statistics.mean(values), 0.7, yerr=statistics.stdev(values) if len(values) > 1 else 0, capsize=3, label=name,
                    color=colors[name])
         ax.set_xticks(range(len(names)))
@@ -263,7 +274,7 @@ def plot_rsa(observations: list[Observation], path: Path) -> Path | None:
     for o in observations:
         name = o.column.name
         methods[name] = o.column.method
-        series.setdefault(name, {}).setdefault(o.row, []).append(o.test)
+        series.setdefault(name, {}).setdefault(o.row, []).append(cast(float, o.test))  # an RSA observation always has its value
     colors = shades(list(series), methods.get)
     fig, axes = panel_grid(1, size=(6.0, 3.8))
     for i, (name, points) in enumerate(series.items()):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.data.tasks import LOWER_IS_BETTER
+from adapterlab.runs import RunResult
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.train.metrics import last_epoch_gain
 
@@ -62,7 +63,7 @@ class RunEvidence:
         return self.best_is_last and (self.tail_gain is None or self.tail_gain > tolerance)
 
 
-def run_evidence(result, rows: list[dict[str, Any]], seed: Any = None) -> RunEvidence:
+def run_evidence(result: RunResult, rows: list[dict[str, Any]], seed: Any = None) -> RunEvidence:
     """The evidence of one run from its result (a RunResult) and its validation rows
     (metrics.jsonl's, in the order written)."""
     metric = result.metric or ""

@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -43,7 +45,7 @@ class Comparison:
     anytime: bool = False  # p and CI are anytime-valid (seeds added while undecided): anytime_paired
 
 
-def _finite(value) -> float | None:
+def _finite(value: Any) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -112,7 +114,7 @@ def seeds_needed(difference: float, sd: float, paired: bool = True, alpha: float
     return MAX_SEEDS + 1
 
 
-def fdr_adjust(p_values: list[float | None]) -> list[float | None]:
+def fdr_adjust(p_values: Sequence[float | None]) -> list[float | None]:
     """Benjamini-Hochberg adjusted p-values (q) over one family of comparisons; None stays None."""
     present = [(i, p) for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
@@ -154,7 +156,7 @@ def anytime_paired(differences: list[float], alpha: float = ALPHA, margin: float
     if len(d) < 3 or not np.all(np.isfinite(d)):  # the intercept-only model needs 2 degrees of freedom
         return None, float("nan"), float("nan"), None
 
-    def fit(values: np.ndarray, level: float):
+    def fit(values: np.ndarray, level: float) -> tuple[float, Any]:
         model = LinearRegression(level, 1)
         for value in values:
             model.update(np.array([value, 1.0]))

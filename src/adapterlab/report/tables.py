@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
+from adapterlab.runs import RunRecord
 from adapterlab.setting import BEST, Column
 from adapterlab.study.report_spec import selection_groups
 
@@ -31,10 +33,10 @@ class Cell:
     selection: Selection | None = None  # a selected column's cell: the column chosen and its candidates
     folders: tuple[Path, ...] = ()  # the run folders behind the values (the report links a cell to them)
 
-    def by_seed(self) -> dict[str, Any]:
+    def by_seed(self) -> dict[Any, float]:
         return dict(zip(self.seeds, self.values)) if len(self.seeds) == len(self.values) else {}
 
-    def validation_by_seed(self) -> dict[str, Any]:
+    def validation_by_seed(self) -> dict[Any, float]:
         return dict(zip(self.seeds, self.validation)) if self.seeds and len(self.seeds) == len(self.validation) else {}
 
     @property
@@ -62,7 +64,7 @@ class Observation:
     folder: Path | None = None  # the run's folder
 
 
-def observations_of(records, evidence: dict[str, Any] | None = None) -> list[Observation]:
+def observations_of(records: list[RunRecord], evidence: Mapping[Path | None, RunEvidence | None] | None = None) -> list[Observation]:
     """The main table's observations: one per run record, its task as the row; `evidence`:
     {run folder: RunEvidence} for the validity gates."""
     evidence = evidence or {}
@@ -90,9 +92,8 @@ class Table:
 
     def cell(self, row: Any, column: Column | str) -> Cell | None:
         """The cell of `row` and `column` (a Column, or its display name)."""
-        if isinstance(column, str):
-            column = next((c for c in self.columns if c.name == column), None)
-        return self.cells.get((row, column))
+        found = next((c for c in self.columns if c.name == column), None) if isinstance(column, str) else column
+        return None if found is None else self.cells.get((row, found))
 
     def row_name(self, row: Any) -> str:
         return f"layer {row}" if self.row_header == "layer" and isinstance(row, int) else str(row)
@@ -103,7 +104,7 @@ def percent(value: float | None) -> float | None:
 
 
 def build_table(title: str, observations: list[Observation], reference: list[dict[str, Any]] | None = None, average_row: bool = True,
-                select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape) -> Table:
+                select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape: Any) -> Table:
     """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
     (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
     (average_row: off where rows are not tasks) and the adapter-vs-fine-tuning tests.
@@ -122,8 +123,8 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
         ok = [o for o in items if o.status in ("ok", "diverged") and o.test is not None]
         cells[(row, column)] = Cell(
             seeds=tuple(o.seed for o in ok) if all(o.seed is not None for o in ok) else (),
-            values=tuple(percent(o.test) for o in ok),
-            validation=tuple(percent(o.validation) for o in ok if o.validation is not None),
+            values=tuple(100.0 * o.test for o in ok if o.test is not None),
+            validation=tuple(100.0 * o.validation for o in ok if o.validation is not None),
             reference=_reference_for(reference or [], row, column),
             diverged=sum(o.status == "diverged" for o in items),
             failed=sum(o.status == "failed" for o in items),
@@ -175,7 +176,7 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
 
 
-def _selection_scores(row: Any, candidates: list[Column], cells: dict[str, Any]) -> dict[Column, float]:
+def _selection_scores(row: Any, candidates: list[Column], cells: dict[tuple[Any, Column], Cell]) -> dict[Column, float]:
     """Each candidate's mean validation metric, over the seeds every candidate has when all know
     their seeds: a point that got more seeds (policy.seeds adds them to the chosen point only)
     is compared with the others on the same seeds, so adding seeds never changes the choice."""
@@ -228,8 +229,10 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     one, else the only one."""
     if column.method in (None, "adapter", "finetune"):
         return None
-    own = column.partner().replace_best(None).without("method")
-    matches = [c for c in columns if c.method == "adapter" and c.partner() is not None and c.partner().replace_best(None).without("method") == own]
+    partner = column.partner()
+    assert partner is not None  # every method but fine-tuning has a fine-tuning partner
+    own = partner.replace_best(None).without("method")
+    matches = [c for c in columns if c.method == "adapter" and (p := c.partner()) is not None and p.replace_best(None).without("method") == own]
     selected = [c for c in matches if BEST in c.labels().values()]
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 

@@ -99,6 +99,7 @@ def values_grid(table: Table, key: str, marks: Marks | None = None, links_from: 
 
     metric = _uniform_metric(table)
     caption = f"{metric}; {table.caption}" if layout == "paper" and metric else table.caption
+    breaks: tuple[int, ...]
     if layout == "paper":
         header = ["setting"] + [table.row_name(row) if metric or row == "average" else f"{table.row_name(row)} ({table.metric_by_row[row]})"
                                 for row in table.rows]
