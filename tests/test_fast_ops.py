@@ -18,6 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 import adapterlab as al
 from adapterlab.train.fast_ops import AttentionWithDropout, dropout, fast_training_ops, keep_mask
+from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 
 class ReferenceOps(TorchFunctionMode):
@@ -176,7 +177,7 @@ def _gradients(mode, checkpointing: bool | None, backward_inside: bool = False) 
     model = tiny_model("bert", seed=0)
     assert model.config.hidden_dropout_prob == model.config.attention_probs_dropout_prob == 0.1
     if checkpointing is not None:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": checkpointing})
+        enable_gradient_checkpointing(model, reentrant=checkpointing)
     model.train()
     batch, labels = random_batch(), torch.tensor([0, 1, 2, 1])
     torch.manual_seed(7)
@@ -213,7 +214,7 @@ def test_a_module_run_without_fast_ops_recomputes_natively():
     # pick up the fast ops the modules ran under before
     _, expected = _gradients(contextlib.nullcontext, checkpointing=None)
     model = tiny_model("bert", seed=0)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    enable_gradient_checkpointing(model)
     model.train()
     batch, labels = random_batch(), torch.tensor([0, 1, 2, 1])
     with fast_training_ops():

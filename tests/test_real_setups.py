@@ -12,6 +12,7 @@ from tiny import random_batch, save_tiny_backbone, tiny_model
 import adapterlab as al
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
+from adapterlab.train.model_setup import enable_gradient_checkpointing, gradient_checkpointing_on
 
 # ------------------------------------------------------------------------------ token types
 
@@ -153,13 +154,9 @@ def test_gradient_checkpointing_with_adapters_gives_the_same_gradients(arch):
     for checkpointing in (False, True):
         model = with_adapters(arch)
         al.set_trainable(model, "adapter")
-        if checkpointing:  # transformers 5 renamed the method (4.x has only the old name)
-            enable = getattr(model, "activation_checkpointing_enable", None)
-            if enable is not None:
-                enable(activation_checkpointing_kwargs={"use_reentrant": False})
-            else:
-                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            assert getattr(model, "is_activation_checkpointing", getattr(model, "is_gradient_checkpointing", False))
+        if checkpointing:
+            enable_gradient_checkpointing(model)
+            assert gradient_checkpointing_on(model)
         model.train()
         torch.manual_seed(3)
         model(**random_batch(), labels=torch.tensor([0, 1, 2, 0])).loss.backward()

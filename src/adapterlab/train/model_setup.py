@@ -136,16 +136,24 @@ def check_backbone_fits(config, model_config, model_path: str) -> None:
                               "the paper uses 64 to 256")
 
 
-def enable_gradient_checkpointing(model) -> None:
+def enable_gradient_checkpointing(model, reentrant: bool = False) -> None:
     """Recompute each layer's activations in the backward pass (non-reentrant checkpointing, which
     works with frozen inputs, i.e. adapters on a frozen backbone, and with the CPU fast path, whose
-    recomputation draws the same dropout masks)."""
+    recomputation draws the same dropout masks; `reentrant` for the tests of the other kind)."""
     if not getattr(model, "supports_gradient_checkpointing", False):
         raise AdapterlabError(f"{type(model).__name__} does not support gradient checkpointing; run without --gradient-checkpointing")
-    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5's name
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    # transformers 5 renamed the method and deprecated the old name (gone in v6); 4.x has only the old one
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
     else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": reentrant})
+
+
+def gradient_checkpointing_on(model) -> bool:
+    """Whether any layer of `model` recomputes its activations, under the name each transformers line
+    has (is_activation_checkpointing in 5.x; is_gradient_checkpointing, deprecated there, in 4.x)."""
+    name = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else "is_gradient_checkpointing"
+    return bool(getattr(model, name, False))
 
 
 def build_task_model(model_path: str, spec: TaskSpec, labels: LabelMap):
