@@ -26,6 +26,7 @@ from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
+from adapterlab.names import Method  # noqa: E402
 from adapterlab.report.tables import Observation  # noqa: E402
 from adapterlab.runs import RunRecord  # noqa: E402
 from adapterlab.setting import Column  # noqa: E402
@@ -270,7 +271,7 @@ def plot_rsa(observations: list[Observation], path: Path) -> Path | None:
     if not observations:
         return None
     series: dict[str, dict[int, list[float]]] = {}
-    methods: dict[str, str | None] = {}
+    methods: dict[str, Method | None] = {}
     for o in observations:
         name = o.column.name
         methods[name] = o.column.method

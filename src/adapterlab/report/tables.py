@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapterlab.names import Status
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.runs import RunRecord
@@ -58,7 +59,7 @@ class Observation:
     metric: str
     test: float | None
     validation: float | None = None
-    status: str = "ok"
+    status: Status = "ok"
     seed: int | None = None
     evidence: RunEvidence | None = None
     folder: Path | None = None  # the run's folder
