@@ -84,9 +84,9 @@ def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]], out
         time.sleep(0.02)
 
 
-def trial(number: int, rng: random.Random, root: Path, spec: Path, epochs: int = EPOCHS, workers: int = 2) -> dict:
+def trial(number: int, rng: random.Random, root: Path, spec: Path, epochs: int = EPOCHS) -> dict:
     out = root / f"trial{number}"
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", str(workers), "--no-progress"]
+    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
     stop, twice, seen = threading.Event(), set(), {}
     watcher = threading.Thread(target=watch, args=(stop, twice, seen, out), daemon=True)
     watcher.start()
@@ -137,8 +137,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     add_smoke_argument(parser)
     args = parser.parse_args()
-    # one trial of short runs with one worker (fewer Python start-ups) for CI: the kill may then come
-    # after a run ended, so the smoke checks the plumbing and that no run was executed twice
+    # one trial of runs short enough for CI: the kill may then come after a run ended, so the
+    # smoke checks the plumbing and that no run was executed twice, not the worker-death path
     epochs = 20 if args.smoke else EPOCHS
     if args.smoke:
         args.trials = 1
@@ -155,7 +155,7 @@ def main() -> int:
             "grid": {"method": ["adapter"], "seed": list(SEEDS)}, "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}}}))
         outcomes = []
         for number in range(1, args.trials + 1):
-            outcome = trial(number, rng, root, spec, epochs, workers=1 if args.smoke else 2)
+            outcome = trial(number, rng, root, spec, epochs)
             outcomes.append(outcome)
             print(f"trial {number:2}: exit codes (first, resume, finish) {outcome['codes']}; worker death reported: "
                   f"{'yes' if outcome['reported'] else 'no'}; run children started: {outcome['children']}; executed twice: "
