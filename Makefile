@@ -5,7 +5,7 @@ VENV ?= .venv
 COMPAT_VENV ?= .venv-compat
 BIN := $(VENV)/bin
 
-.PHONY: setup test test-compat quickstart lint check-reports
+.PHONY: setup test test-compat quickstart lint check-reports smoke-slow
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ quickstart: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
+
+# the benchmarks' smoke runs too slow for `make test` (tests/test_benchmarks_smoke.py SLOW)
+smoke-slow: setup
+	ADAPTERLAB_SLOW_SMOKES=1 $(BIN)/python -m pytest -q tests/test_benchmarks_smoke.py -k worker_kill
 
 # every committed study report and claims table rebuilds byte for byte from its records
 check-reports: setup

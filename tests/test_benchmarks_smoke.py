@@ -4,7 +4,10 @@ baseline: a benchmark that no longer runs fails the suite instead of rotting (is
 `compare_peers.py --e2e` had crashed unnoticed since results became records).
 
 The scripts run as subprocesses, two at a time (most of their time is Python and torch starting),
-longest first; each test waits for its own script.
+longest first; each test waits for its own script. worker_kill.py starts about a dozen Python
+processes (three `study run` invocations, their spawned workers and run children: over a minute
+on 2 cores), so it runs only with ADAPTERLAB_SLOW_SMOKES=1, which `make smoke-slow` (in .ci/run)
+sets, to keep `make test` within its time.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ SMOKES = {
     "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
 }
 NEEDS = {"parity_adapterhub.py": "adapters"}
+SLOW = {"worker_kill.py"}
 TIMEOUT_S = 300
 
 
@@ -52,8 +56,12 @@ def _run(script: str) -> subprocess.CompletedProcess:
                           timeout=TIMEOUT_S, cwd=REPO, env=env)
 
 
-def _runnable(script: str) -> bool:
-    return script not in NEEDS or importlib.util.find_spec(NEEDS[script]) is not None
+def _why_not(script: str) -> str | None:
+    if script in NEEDS and importlib.util.find_spec(NEEDS[script]) is None:
+        return f"{script} needs {NEEDS[script]!r}, not installed here"
+    if script in SLOW and os.environ.get("ADAPTERLAB_SLOW_SMOKES") != "1":
+        return f"{script}: over a minute; `make smoke-slow` (ADAPTERLAB_SLOW_SMOKES=1) runs it, as .ci/run does"
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,7 @@ def smoke_runs(request):
     selected = [item.callspec.params["script"] for item in request.session.items
                 if item.module is request.module and hasattr(item, "callspec") and "script" in item.callspec.params]
     pool = ThreadPoolExecutor(max_workers=2)
-    runs: dict[str, Future] = {script: pool.submit(_run, script) for script in SMOKES if script in selected and _runnable(script)}
+    runs: dict[str, Future] = {script: pool.submit(_run, script) for script in SMOKES if script in selected and _why_not(script) is None}
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 
@@ -75,8 +83,8 @@ def test_every_benchmark_script_has_a_smoke_run():
 
 @pytest.mark.parametrize("script", list(SMOKES))
 def test_benchmark_smoke_run(script, smoke_runs):
-    if not _runnable(script):
-        pytest.skip(f"{script} needs {NEEDS[script]!r}, not installed here")
+    if (why := _why_not(script)) is not None:
+        pytest.skip(why)
     done = smoke_runs[script].result()
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{script} --smoke exited {done.returncode}:\n{output[-4000:]}"
