@@ -19,7 +19,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
 from adapterlab.runs import read_config, read_result
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
-from adapterlab.train.run import build_accelerator
+from adapterlab.train.accelerator import build_accelerator
 
 MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
 

@@ -18,7 +18,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.train.loop import evaluate
 from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.run import build_accelerator
+from adapterlab.train.accelerator import build_accelerator
 
 
 def load_tuned_task_model(run_dir: Path):

@@ -334,8 +334,8 @@ def _versions(records: list[RunRecord]) -> str:
     import torch
     import transformers
 
-    import adapterlab
+    from adapterlab._version import __version__
 
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
-    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
+    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {__version__}, "
             f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")

@@ -25,7 +25,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors import SafetensorError
 
-import adapterlab
+from adapterlab._version import __version__
 from adapterlab.adapters.inject import parameter_roles
 from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, save_adapter
 from adapterlab.adapters.peft_methods import PEFT_METHODS, save_peft_pack
@@ -59,6 +59,7 @@ from adapterlab.runs import (
     write_json_atomic,
     write_text_atomic,
 )
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
@@ -75,26 +76,13 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
-from adapterlab.train.trackers import TRACKER_DIR, hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
+from adapterlab.train.trackers import hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
 from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "RESULT_FILE", "build_accelerator", "build_task_model", "load_tokenizer",
            "read_result", "run_training", "write_json_atomic"]
-
-
-def build_accelerator(mixed_precision: str, report_to: str | None = None, run_dir: Path | None = None) -> Accelerator:
-    if mixed_precision == "auto":
-        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if not torch.cuda.is_available():
-        mixed_precision = "no"  # fp32 on CPU, as the paper's numbers assume
-    # Batches are cut per process by train/batching.py (batch_size is the global batch), so no
-    # data loader goes through Accelerate. cpu=True on a machine without GPUs lets a
-    # multi-process launch use gloo (MULTI_CPU).
-    trackers = tracker_names(report_to)
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), log_with=trackers or None,
-                       project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None)
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -393,7 +381,7 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
         "peak_memory_mb": _peak_memory_mb(),
         "model_path": model_path,
         "num_processes": accelerator.num_processes,
-        "versions": {"adapterlab": adapterlab.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+        "versions": {"adapterlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version(), "git_sha": _git_sha()},
     })
     if accelerator.is_main_process:
