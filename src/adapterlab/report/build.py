@@ -233,7 +233,8 @@ def build_report(out: str | Path) -> Report:
     for name, text in texts.items():
         (folder / name).write_text(text)
         files.append(folder / name)
-    tests = assembled.main.significance + [{"table": t.title, **test} for t, _ in shown[1:] for test in t.significance]
+    tests = [test.to_json() for test in assembled.main.significance]
+    tests += [{"table": t.title, **test.to_json()} for t, _ in shown[1:] for test in t.significance]
     (folder / "significance.json").write_text(json.dumps(tests, indent=2) + "\n")
     files.append(folder / "significance.json")
     plots = _plots(assembled, folder)
