@@ -25,7 +25,7 @@ from adapterlab.study.folder import StudyPlan, load_plan
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.study.report_spec import DEFAULT_SELECT
-from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
+from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_config, load_result
 from adapterlab.setting import Setting
 from adapterlab.train.config import RunConfig
 
@@ -51,7 +51,7 @@ def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
         result = load_result(out / run.dir)
         if result is None:
             continue
-        stored = read_config(out / run.dir)
+        stored = load_config(out / run.dir)
         if run.config is not None and stored is not None and config_differences(run.config, stored, defaults=RunConfig.defaults()):
             stale.append(run.dir)
             continue

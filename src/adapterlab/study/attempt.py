@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, load_result, read_config, save_result
+from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, RecordedConfig, load_config, load_result, save_result
 from adapterlab.study.folder import died, differences
 from adapterlab.study.ownership import held_lock
 from adapterlab.study.spec import PlannedRun
@@ -106,7 +106,7 @@ def needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed:
     if not result.complete:
         return "run" if died(result) or retry_failed else None
     if rerun_changed:
-        if differences(run, read_config(run_dir) or {}, prints):
+        if differences(run, load_config(run_dir) or RecordedConfig({}), prints):
             return "overwrite"
     return None
 

@@ -24,11 +24,12 @@ from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import (
+    RecordedConfig,
     RunResult,
     config_differences,
     is_complete,
+    load_config,
     load_result,
-    read_config,
     read_result,
     refuse_output_below_a_file,
     run_fingerprints,
@@ -310,7 +311,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
     if (result is None or not result.complete) and claim.exists() and stale_key(claim) is None:
         return RunState(run, "running", result)
     if result is not None:
-        stored = read_config(run_dir)
+        stored = load_config(run_dir)
         if result.complete and stored is not None and planned is not None and config_differences(planned, stored, defaults=RunConfig.defaults()):
             return RunState(run, "changed", result)
         return RunState(run, result.status, result)
@@ -321,7 +322,7 @@ def planned_config(run: PlannedRun) -> dict:
     return run.config.to_dict()
 
 
-def differences(run: PlannedRun, stored: dict, prints: dict) -> list[str]:
+def differences(run: PlannedRun, stored: RecordedConfig, prints: dict) -> list[str]:
     """How a finished run's recorded settings differ from the plan; `prints` caches the data and
     backbone fingerprints, which many runs of a study share."""
     config = run.config
@@ -342,7 +343,7 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
     changed = []
     for run in spec.runs:
         run_dir = out / run.relative_dir
-        stored = read_config(run_dir)
+        stored = load_config(run_dir)
         if stored is None or not is_complete(read_result(run_dir)):
             continue
         found = differences(run, stored, prints)

@@ -43,6 +43,7 @@ from adapterlab.runs import (
     TAPT_CHECKPOINT_DIR,
     TAPT_DONE_FILE,
     TAPT_ENCODER_FILE,
+    RecordedConfig,
     RunResult,
     cannot_write,
     check_run_folder,
@@ -52,6 +53,7 @@ from adapterlab.runs import (
     is_run_folder,
     json_value,
     prepare_run_folder,
+    load_config,
     read_config,
     read_result,
     run_fingerprints,
@@ -124,11 +126,10 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
         local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
-        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": local, "max_length_used": max_length,
-                    "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
-                                                                 "test": len(splits.test)},
-                    "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind, "fingerprints": run_fingerprints(config)}
-        write_json_atomic(run_dir / CONFIG_FILE, resolved)
+        sizes = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
+        recorded = RecordedConfig(config.to_dict(), config.learning_rate, local, max_length, splits.protocol, sizes, list(labels.names),
+                                  spec.metric, spec.kind, run_fingerprints(config))
+        write_json_atomic(run_dir / CONFIG_FILE, recorded.to_json())
     accelerator.wait_for_everyone()
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
     if config.report_to:
@@ -281,7 +282,7 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
     marks = [run_dir / CHECKPOINT_DIR / STATE_FILE] + ([run_dir / TAPT_CHECKPOINT_DIR / STATE_FILE, run_dir / TAPT_DONE_FILE] if config.tapt else [])
     if not any(mark.is_file() for mark in marks):
         return False
-    stored = read_config(run_dir)
+    stored = load_config(run_dir)
     differences = config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults()) if stored else ["no config.json"]
     if differences:
         logger.warning("%s: checkpoint/ ignored, the run starts over: the killed run had other settings (%s)", run_dir, "; ".join(differences))
