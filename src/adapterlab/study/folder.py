@@ -139,7 +139,9 @@ def _report_options(raw: dict) -> ReportOptions:
 
 def _gate_options(raw: object) -> GateOptions:
     """The study's validity gates (its spec's gates: block; the defaults for older study folders)."""
-    return GateOptions.from_raw({k: v for k, v in raw.items() if k in GateOptions.__dataclass_fields__}) if isinstance(raw, dict) else GateOptions()
+    if not isinstance(raw, dict):
+        return GateOptions()
+    return GateOptions.from_raw({k: v for k, v in raw.items() if k in GateOptions.__dataclass_fields__})
 
 
 def _policy_options(raw: object) -> PolicyOptions:
@@ -147,7 +149,8 @@ def _policy_options(raw: object) -> PolicyOptions:
     if not isinstance(raw, dict):
         return PolicyOptions()
     seeds = raw.get("seeds")
-    seeds = SeedPolicy(seeds["min"], seeds["max"]) if isinstance(seeds, dict) and all(isinstance(seeds.get(k), int) for k in ("min", "max")) else None
+    bounded = isinstance(seeds, dict) and all(isinstance(seeds.get(k), int) for k in ("min", "max"))
+    seeds = SeedPolicy(seeds["min"], seeds["max"]) if bounded else None
     convergence = Convergence(**raw["convergence"]) if isinstance(raw.get("convergence"), dict) else None
     brackets = tuple(Bracket(axis, entry.get("factor"), tuple(entry["values"]) if entry.get("values") else None, entry.get("max_points", 6))
                      for axis, entry in (raw.get("bracket") or {}).items())

@@ -83,7 +83,8 @@ def parse_blocks(raw: Any, source: str, base_dir: Path | None, overrides: dict[s
     errors.extend(check_claims(raw.get("claims"), source))
     gates = _parsed(raw.get("gates"), check_gates(raw.get("gates"), source), GateOptions.from_raw, errors)
     select = report.select if report is not None else ()
-    policy = _parsed(raw.get("policy"), check_policy(raw.get("policy"), source, select, grid, by_method, base), PolicyOptions.from_raw, errors)
+    policy_problems = check_policy(raw.get("policy"), source, select, grid, by_method, base)
+    policy = _parsed(raw.get("policy"), policy_problems, PolicyOptions.from_raw, errors)
     # the analysis is typed when its block is sound apart from its files (those are reported above)
     sound = not (check_analysis(raw.get("analysis"), study_tasks, False, source) if check_files else analysis_errors)
     return SpecBlocks(raw, name, description, base, tasks, task_names, study_tasks, unusable, axes, by_method, report,
