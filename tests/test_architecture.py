@@ -61,6 +61,8 @@ def test_top_level_modules_import_no_package():
     for name in ("runs", "setting", "names", "errors"):
         imported = {package_of(m) for m in imports_of(SRC / f"{name}.py")}
         assert imported <= {"errors", "names", "setting", "backbone"}, (name, imported)
+    # config.json's record and the settings comparison stand on run folders only
+    assert {package_of(m) for m in imports_of(SRC / "recorded_config.py")} <= {"errors", "names", "setting", "backbone", "runs"}
 
 
 # ------------------------------------------------------------------------- module by module

@@ -13,7 +13,8 @@ import pytest
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
-from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, run_fingerprints, save_result, write_json_atomic
+from adapterlab.recorded_config import run_fingerprints
+from adapterlab.runs import CONFIG_FILE, METRICS_FILE, MARKER_FILE, RunResult, save_result, write_json_atomic
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.policy_spec import parse_duration
 from adapterlab.study.spec import expand_spec

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapterlab.report.statistics import Comparison, SignificanceTest
-from adapterlab.runs import RecordedConfig
+from adapterlab.recorded_config import RecordedConfig
 from adapterlab.setting import Column
 from adapterlab.study.folder import PLAN_FILE, StudyPlan, load_plan
 

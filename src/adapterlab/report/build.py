@@ -25,7 +25,8 @@ from adapterlab.study.folder import StudyPlan, load_plan
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.study.report_spec import DEFAULT_SELECT
-from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_config, load_result
+from adapterlab.recorded_config import config_differences, load_config
+from adapterlab.runs import METRICS_FILE, RunRecord, load_result
 from adapterlab.setting import Setting
 from adapterlab.train.config import RunConfig
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, RecordedConfig, load_config, load_result, save_result
+from adapterlab.recorded_config import RecordedConfig, load_config
+from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, load_result, save_result
 from adapterlab.study.folder import died, differences
 from adapterlab.study.ownership import held_lock
 from adapterlab.study.spec import PlannedRun

@@ -23,16 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
-    RecordedConfig,
     RunResult,
-    config_differences,
     is_complete,
-    load_config,
     load_result,
     read_result,
     refuse_output_below_a_file,
-    run_fingerprints,
     write_json_atomic,
 )
 from adapterlab.setting import Setting

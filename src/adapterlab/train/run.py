@@ -34,6 +34,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -43,20 +44,16 @@ from adapterlab.runs import (
     TAPT_CHECKPOINT_DIR,
     TAPT_DONE_FILE,
     TAPT_ENCODER_FILE,
-    RecordedConfig,
     RunResult,
     cannot_write,
     check_run_folder,
-    config_differences,
     finite,
     is_complete,
     is_run_folder,
     json_value,
     prepare_run_folder,
-    load_config,
     read_config,
     read_result,
-    run_fingerprints,
     save_result,
     write_json_atomic,
     write_text_atomic,
