@@ -331,10 +331,10 @@ def test_significance_tests_are_gated_like_claims():
     edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(1e-4, 0.0), (1e-3, 0.05)]}
     table = _pair_world(0.03, 0.002, rates=edge, select=select)
     gated = gate_significance(table, "main", GateContext(table, select=select))
-    by_family = {t["family"]: t for t in gated.significance if t["task"] == "sst2"}
-    assert by_family["selected"]["verdict"] == "no verdict" and by_family["selected"]["gate"] == ["edge"]
-    fixed = [t for t in gated.significance if t["family"] == "per setting"]
-    assert fixed and all(t["gate"] is None and t["verdict"] == "adapter better" for t in fixed)
+    by_family = {t.family: t for t in gated.significance if t.task == "sst2"}
+    assert by_family["selected"].verdict == "no verdict" and by_family["selected"].gate == ["edge"]
+    fixed = [t for t in gated.significance if t.family == "per setting"]
+    assert fixed and all(t.gate is None and t.verdict == "adapter better" for t in fixed)
     page = render_page("t", "", "", [Section("results", "Results", table_grids(gated, "main"))], [], "")
     latex = "\n".join(map(to_latex, table_grids(gated, "main")))
     for text in (table_markdown(gated), page, latex.replace("\\_", "_")):  # every format names both sides and the gate

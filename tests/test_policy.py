@@ -14,15 +14,8 @@ from studyworld import spec_errors, tiny_spec, write_spec
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
-from adapterlab.runs import (
-    CONFIG_FILE,
-    MARKER_FILE,
-    METRICS_FILE,
-    RunResult,
-    run_fingerprints,
-    save_result,
-    write_json_atomic,
-)
+from adapterlab.recorded_config import run_fingerprints
+from adapterlab.runs import CONFIG_FILE, MARKER_FILE, METRICS_FILE, RunResult, save_result, write_json_atomic
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.policy_spec import parse_duration
 from adapterlab.study.spec import expand_spec
@@ -85,8 +78,8 @@ def test_a_grid_whose_optimum_is_outside_grows_until_the_choice_is_interior(tiny
     main_table = assemble(tmp_path / "s").main
     chosen = {c.method: main_table.cell("sst2", c).selection.chosen.lr for c in main_table.columns if c.lr == "best"}
     assert chosen == {"adapter": 2.7e-3, "finetune": 1e-4}
-    claims = [t for t in main_table.significance if t["family"] == "selected"]
-    assert claims and not any("edge" in (t.get("gate") or []) for t in claims)  # the edge gate no longer trips
+    claims = [t for t in main_table.significance if t.family == "selected"]
+    assert claims and not any("edge" in (t.gate or []) for t in claims)  # the edge gate no longer trips
 
 
 def test_a_bracket_that_reaches_its_maximum_keeps_the_edge_gate(tiny_world, tmp_path, monkeypatch):
@@ -99,8 +92,8 @@ def test_a_bracket_that_reaches_its_maximum_keeps_the_edge_gate(tiny_world, tmp_
     from adapterlab.report.build import assemble
 
     tables = assemble(tmp_path / "s")
-    test = next(t for t in tables.by_name()["main"].significance if t["family"] == "selected")
-    assert "edge" in test["gate"] and any("0.0009 is the top of its grid {0.0001, 0.0003, 0.0009}" in d for d in test["gate_detail"])
+    test = next(t for t in tables.by_name()["main"].significance if t.family == "selected")
+    assert "edge" in test.gate and any("0.0009 is the top of its grid {0.0001, 0.0003, 0.0009}" in d for d in test.gate_detail)
 
 
 def test_killed_mid_growth_and_resumed_it_grows_the_same_points_and_runs_nothing_twice(tiny_world, tmp_path, monkeypatch):

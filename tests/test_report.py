@@ -91,19 +91,19 @@ def test_significance_is_paired_on_shared_seeds_and_welch_otherwise():
     finetune, adapter = [0.30, 0.35, 0.32, 0.28, 0.31], [0.40, 0.42, 0.39, 0.44, 0.41]
     records = [_record("cola", "finetune", s, v) for s, v in enumerate(finetune)]
     records += [_record("cola", "adapter", s, v) for s, v in enumerate(adapter)]
-    (test,) = [s for s in _table("t", records).significance if s["task"] == "cola"]
+    (test,) = [s for s in _table("t", records).significance if s.task == "cola"]
     x, y = [100 * v for v in adapter], [100 * v for v in finetune]
     paired = stats.ttest_rel(x, y)
-    assert test["paired"] and test["n"] == 5
-    assert test["p"] == pytest.approx(paired.pvalue) and test["t"] == pytest.approx(paired.statistic)
-    assert test["p_wilcoxon"] == pytest.approx(stats.wilcoxon([a - b for a, b in zip(x, y)]).pvalue)
-    assert test["difference"] == pytest.approx(41.2 - 31.2) and test["ci_low"] > 0 and test["verdict"] == "adapter better"
+    assert test.comparison.paired and test.comparison.n == 5
+    assert test.comparison.p == pytest.approx(paired.pvalue) and test.comparison.t == pytest.approx(paired.statistic)
+    assert test.comparison.p_wilcoxon == pytest.approx(stats.wilcoxon([a - b for a, b in zip(x, y)]).pvalue)
+    assert test.comparison.difference == pytest.approx(41.2 - 31.2) and test.comparison.ci_low > 0 and test.verdict == "adapter better"
     # no shared seeds: the runs are not paired, so Welch's test
     unpaired = [_record("cola", "finetune", s, v) for s, v in enumerate(finetune)]
     unpaired += [_record("cola", "adapter", s + 10, v) for s, v in enumerate(adapter)]
-    (test,) = [s for s in _table("t", unpaired).significance if s["task"] == "cola"]
+    (test,) = [s for s in _table("t", unpaired).significance if s.task == "cola"]
     welch = stats.ttest_ind(x, y, equal_var=False)
-    assert not test["paired"] and test["p"] == pytest.approx(welch.pvalue) and test["p_wilcoxon"] is None
+    assert not test.comparison.paired and test.comparison.p == pytest.approx(welch.pvalue) and test.comparison.p_wilcoxon is None
 
 
 def test_the_family_of_one_table_is_corrected_together():
@@ -113,12 +113,12 @@ def test_the_family_of_one_table_is_corrected_together():
     for task, gap in (("cola", 0.10), ("sst2", 0.001), ("rte", -0.002)):
         records += [_record(task, "finetune", s, 0.5 + 0.01 * s) for s in range(4)]
         records += [_record(task, "adapter", s, 0.5 + 0.01 * s + gap + 0.003 * (s % 2)) for s in range(4)]
-    tests = [t for t in _table("t", records).significance if t["task"] != "average"]
-    family = [t for t in _table("t", records).significance if t["family"] == "per setting"]
-    assert all(t["family_size"] == len(family) == 3 for t in family)  # the average row is a family of its own
-    assert [t["q"] for t in family] == pytest.approx(fdr_adjust([t["p"] for t in family]))
-    assert {t["task"]: t["verdict"] for t in tests}["cola"] == "adapter better"
-    assert {t["task"]: t["verdict"] for t in tests}["sst2"] == "inconclusive"
+    tests = [t for t in _table("t", records).significance if t.task != "average"]
+    family = [t for t in _table("t", records).significance if t.family == "per setting"]
+    assert all(t.family_size == len(family) == 3 for t in family)  # the average row is a family of its own
+    assert [t.q for t in family] == pytest.approx(fdr_adjust([t.comparison.p for t in family]))
+    assert {t.task: t.verdict for t in tests}["cola"] == "adapter better"
+    assert {t.task: t.verdict for t in tests}["sst2"] == "inconclusive"
 
 
 def test_selection_follows_validation_not_test():
@@ -137,9 +137,9 @@ def test_selection_follows_validation_not_test():
     # every setting keeps its own column
     assert {c.name for c in table.columns} >= {"k=1000 adapter m=64 lr=0.0001", "k=1000 adapter m=64 lr=0.001", "k=1000 finetune lr=2e-05"}
     # the selected columns are compared with each other, paired by seed
-    (test,) = [t for t in table.significance if t["adapter"] == "k=1000 adapter m=best lr=best"]
-    assert test["finetune"] == "k=1000 finetune lr=best" and test["difference"] == pytest.approx(-20.0)
-    assert test["chosen_adapter"] == "m=64 lr=0.0001" and "[m=64 lr=0.0001]" in to_markdown(table)
+    (test,) = [t for t in table.significance if t.adapter == "k=1000 adapter m=best lr=best"]
+    assert test.finetune == "k=1000 finetune lr=best" and test.comparison.difference == pytest.approx(-20.0)
+    assert test.chosen_adapter == "m=64 lr=0.0001" and "[m=64 lr=0.0001]" in to_markdown(table)
     # a tie on validation goes to the first setting in column order (the smaller learning rate)
     tied = [_record("cola", "adapter", s, t, validation=0.7, lr=lr) for s in range(2) for lr, t in ((1e-3, 0.9), (1e-4, 0.4))]
     assert _table("t", tied, select=("lr",)).cell("cola", "k=1000 adapter m=64 lr=best").chosen == "lr=0.0001"
@@ -341,9 +341,9 @@ def test_a_method_with_one_candidate_still_gets_its_selected_column():
     names = [c.name for c in table.columns]
     assert "k=1000 finetune lr=best" in names and "k=1000 adapter m=best lr=best" in names
     assert table.cell("sst2", "k=1000 finetune lr=best").chosen == "lr=2e-05"
-    selected = [t for t in significance_tests(table) if t["family"] == "selected"]
-    assert [(t["adapter"], t["finetune"]) for t in selected] == [("k=1000 adapter m=best lr=best", "k=1000 finetune lr=best")]
-    assert selected[0]["difference"] == pytest.approx(3.0)
+    selected = [t for t in significance_tests(table) if t.family == "selected"]
+    assert [(t.adapter, t.finetune) for t in selected] == [("k=1000 adapter m=best lr=best", "k=1000 finetune lr=best")]
+    assert selected[0].comparison.difference == pytest.approx(3.0)
 
 
 def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, tmp_path, capsys):

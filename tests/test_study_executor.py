@@ -40,7 +40,7 @@ def test_failed_run_is_recorded_and_the_study_goes_on(tiny_world, tmp_path):
         by_task.setdefault(state.run.labels["task"], []).append(state.state)
     assert by_task["sst2"] == ["ok", "ok"] and by_task["rte"] == ["failed", "failed"]
     failed = next(s for s in states if s.state == "failed")
-    assert "header has no column" in failed.result["error"] and failed.result["reason"] == "error"
+    assert "header has no column" in failed.result.error and failed.result.reason == "error"
 
 
 def test_a_run_refused_before_it_starts_records_the_spec_key_not_the_option(tiny_world, tmp_path):
@@ -53,7 +53,7 @@ def test_a_run_refused_before_it_starts_records_the_spec_key_not_the_option(tiny
     raw["base"]["max_length"] = 2
     states = run_study(expand_spec(raw, check_files=False), tmp_path / "out", isolation="inline")
     assert {s.state for s in states} == {"failed"}
-    error = states[0].result["error"]
+    error = states[0].result.error
     assert error.startswith("max_length 2: the tokenizer of") and "--max-length" not in error
 
 

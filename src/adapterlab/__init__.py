@@ -1,5 +1,6 @@
 """adapterlab: Houlsby adapter tuning for pretrained encoders, and the study of when it beats fine-tuning."""
 
+from adapterlab._version import __version__
 from adapterlab.adapters.architectures import ARCHITECTURES, ArchitectureTable, register_architecture
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.inject import (
@@ -18,8 +19,6 @@ from adapterlab.adapters.io import PackInfo, SavedPack, load_adapter, read_pack_
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.fast_ops import fast_training_ops
 
-__version__ = "0.1.0"
-
 
 def load_pack(source, model=None):
     """(model, tokenizer, labels) of a run folder, a task pack or hf://OWNER/NAME[@REVISION]: see
@@ -30,6 +29,7 @@ def load_pack(source, model=None):
 
 
 __all__ = [
+    "__version__",
     "ARCHITECTURES",
     "AdapterConfig",
     "AdapterlabError",

@@ -402,7 +402,7 @@ def _print_unfinished(states, out: Path, deaths: list, command: list[str], budge
     if not lines:
         return 3  # a worker died, and another reran its run: every run is done, but the study did not go as planned
     retry = [word for word in command if word != "--no-progress"]
-    if any(s.state == "failed" and (s.result or {}).get("reason") != "died" for s in states) and "--retry-failed" not in retry:
+    if any(s.state == "failed" and (s.result.reason if s.result else None) != "died" for s in states) and "--retry-failed" not in retry:
         retry.append("--retry-failed")
     if any(s.state == "changed" for s in states) and "--rerun-changed" not in retry:
         retry.append("--rerun-changed")
@@ -552,15 +552,15 @@ def _print_status(states, show_eta: bool = False, show_failed: bool = True) -> N
     order = RUN_STATES
     print(f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in order))
     if show_eta:
-        times = [s.result["wall_seconds"] for s in states if s.result and s.result.get("wall_seconds")]
+        times = [s.result.wall_seconds for s in states if s.result and s.result.wall_seconds]
         remaining = counts.get("pending", 0) + counts.get("running", 0)
         if times and remaining:
             eta = remaining * sum(times) / len(times)
             print(f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)")
     for state in states if show_failed else ():
         if state.state == "failed" and state.result:
-            how = "died; reruns on resume" if state.result.get("reason") == "died" else "error; reruns with --retry-failed"
-            print(f"failed ({how}): {state.run.relative_dir}: {state.result.get('error', '')}")
+            how = "died; reruns on resume" if state.result.reason == "died" else "error; reruns with --retry-failed"
+            print(f"failed ({how}): {state.run.relative_dir}: {state.result.error or ''}")
     changed = [state for state in states if state.state == "changed"]
     if changed and show_failed:
         print(f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. {changed[0].run.relative_dir}); "
@@ -752,7 +752,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from adapterlab.analysis.rsa_run import DEFAULT_MAX_LENGTH, DEFAULT_TOKENS
 
-    from adapterlab import __version__
+    from adapterlab._version import __version__
     from adapterlab.names import EXPORT_FORMATS
 
     parser = OneLineParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")

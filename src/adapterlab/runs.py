@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import tempfile
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +197,7 @@ def is_complete(result: dict[str, Any] | None) -> bool:
 
 
 def read_config(run_dir: Path) -> dict[str, Any] | None:
-    """The resolved settings a run recorded (config.json), or None."""
+    """The resolved settings a run recorded (config.json) as written, or None; load_config types them."""
     try:
         config = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -364,15 +363,6 @@ def clean_temp_files(folder: Path) -> int:
     return removed
 
 
-# ----------------------------------------------------------------------- settings of a finished run
-
-# Settings that do not change what a run computes.
-NEUTRAL_SETTINGS = {"progress", "logging_steps", "report_to", "tracker_project"}  # what is logged where: never a reason to rerun
-# Paths are compared by what they point at (the fingerprints), not by how they are spelled, so a
-# study folder resumes on another machine or from another working folder.
-PATH_SETTINGS = {"train", "dev", "test", "model"}
-FINGERPRINTED = {"data": ("train", "dev", "test"), "model": ("model",)}  # run_fingerprints' keys -> the settings behind each
-
 
 def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
     """sha256 over the files behind `paths` (a folder: every file below it, by relative name).
@@ -396,59 +386,3 @@ def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest()
-
-
-def config_differences(planned: dict[str, Any], stored: dict[str, Any], planned_fingerprints: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None) -> list[str]:
-    """The settings in which a finished run (its config.json) differs from the planned config,
-    as "key: stored -> planned". A setting the stored config lacks counts as its default
-    (`defaults`: RunConfig.defaults()), which `planned` must then hold (older runs predate newer
-    settings). With `planned_fingerprints` (run_fingerprints of the plan) the data and backbone
-    are compared by content; a record without a fingerprint is never trusted: it differs in the
-    paths it recorded, or else in the content it cannot vouch for."""
-    defaults = defaults or {}
-    differences = []
-    for key, value in planned.items():
-        if key in NEUTRAL_SETTINGS or key in PATH_SETTINGS:
-            continue
-        old = stored.get(key, defaults.get(key))
-        if _normal(old) != _normal(value):
-            differences.append(f"{key}: {old!r} -> {value!r}")
-    stored_prints = stored.get("fingerprints")
-    stored_prints = stored_prints if isinstance(stored_prints, dict) else {}
-    for key, value in (planned_fingerprints or {}).items():
-        if key not in stored_prints:
-            # recorded by a version that did not fingerprint these files: what the record has (the
-            # paths as written) is checked, and the content, which it cannot vouch for, counts as changed
-            paths = [f"{name}: {stored.get(name)!r} -> {planned.get(name)!r}" for name in FINGERPRINTED[key]
-                     if name in planned and _normal(stored.get(name)) != _normal(planned.get(name))]
-            differences.extend(paths or [f"{key} files: not fingerprinted (recorded by an earlier adapterlab), so their content cannot be checked"])
-        elif stored_prints[key] != value:
-            differences.append(f"{key} files: content differs")
-    return differences
-
-
-def _normal(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-class RunPaths(typing.Protocol):
-    """The paths of a run's settings (train.config.RunConfig, which imports this module)."""
-
-    @property
-    def train(self) -> str | None: ...
-    @property
-    def dev(self) -> str | None: ...
-    @property
-    def test(self) -> str | None: ...
-    @property
-    def hub(self) -> str | None: ...
-    @property
-    def model(self) -> str | None: ...
-
-
-def run_fingerprints(config: RunPaths) -> dict[str, str]:
-    """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
-    from adapterlab.backbone import resolve_backbone
-
-    return {"data": fingerprint([config.train, config.dev, config.test, config.hub]),
-            "model": fingerprint([resolve_backbone(config.model)], large_by_size=True)}

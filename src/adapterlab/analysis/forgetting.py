@@ -17,9 +17,9 @@ from adapterlab.data.readers import read_lines
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import read_config, read_result
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.loop import evaluate
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
-from adapterlab.train.run import build_accelerator
 
 MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
 

@@ -129,8 +129,8 @@ def run_compare(source: str | None, out: str | Path, methods: list[str] | None =
 
 
 def _all_done(spec, study: Path) -> bool:
-    from adapterlab.study.executor import run_states
     from adapterlab.study.extensions import load_extensions
+    from adapterlab.study.folder import run_states
     from adapterlab.study.spec import with_extensions
 
     return study.is_dir() and all(s.state in ("ok", "diverged") for s in run_states(with_extensions(spec, load_extensions(study)), study))
@@ -199,8 +199,8 @@ def _progress(spec, study: Path, started: float, budget: float, say: Callable[[s
         now = time.time()
         times.append(now - last[0])
         last[0] = now
-        from adapterlab.study.executor import run_states
         from adapterlab.study.extensions import load_extensions
+        from adapterlab.study.folder import run_states
         from adapterlab.study.spec import with_extensions
 
         states = run_states(with_extensions(spec, load_extensions(study)), study)

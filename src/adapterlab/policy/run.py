@@ -27,8 +27,9 @@ from adapterlab.policy.bracketing import bracket_extensions
 from adapterlab.policy.budget import run_estimates
 from adapterlab.policy.sequential import seed_extensions
 from adapterlab.report.build import assemble
-from adapterlab.study.executor import RunLimits, RunState, run_study
+from adapterlab.study.executor import RunLimits, run_study
 from adapterlab.study.extensions import Extension, add_extensions, load_extensions
+from adapterlab.study.folder import RunState
 from adapterlab.study.spec import StudySpec, with_extensions
 
 logger = logging.getLogger(__name__)

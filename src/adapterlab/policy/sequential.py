@@ -27,12 +27,12 @@ def _targets(tables: StudyTables) -> list[tuple[str, int, list[tuple[Any, Any]]]
         return found
     main = tables.by_name()["main"]
     columns = {c.name: c for c in main.columns}
-    tests = [t for t in main.significance if t["task"] != "average"]
-    selected = [t for t in tests if t["family"].startswith("selected")]
+    tests = [t for t in main.significance if not t.average]
+    selected = [t for t in tests if t.family.startswith("selected")]
     for test in selected or tests:
-        if test["verdict"] == "inconclusive" and not test.get("gate"):
-            compared = [(test["task"], columns[test["adapter"]]), (test["task"], columns[test["finetune"]])]
-            found.append((f"{test['task']}: {test['adapter']} vs {test['finetune']}", test["n"], compared))
+        if test.verdict == "inconclusive" and not test.gate:
+            compared = [(test.task, columns[test.adapter]), (test.task, columns[test.finetune])]
+            found.append((f"{test.task}: {test.adapter} vs {test.finetune}", test.comparison.n, compared))
     return found
 
 

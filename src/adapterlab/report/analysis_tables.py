@@ -8,13 +8,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import Observation, Table, build_table
 from adapterlab.runs import load_result
 from adapterlab.setting import Setting
-from adapterlab.study.analyze import ANALYSIS_FOLDER
+from adapterlab.study.folder import ANALYSIS_FOLDER, StudyPlan
 from adapterlab.study.report_spec import DEFAULT_SELECT
 
 AVERAGES = ("all", "target", "distant")
@@ -22,17 +21,17 @@ CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over se
            "distant = outside the Indo-European family; (paper's number) where the spec has one")
 
 
-def _planned_run(run_path: str, plan: dict[str, Any]) -> tuple[Setting, str, int] | None:
+def _planned_run(run_path: str, plan: StudyPlan) -> tuple[Setting, str, int] | None:
     """(setting, folder, seed) of the planned run that an analysis row names by its folder."""
     parts = Path(run_path).parts
-    for run in plan["runs"]:
-        own = Path(run["dir"]).parts
+    for run in plan.runs:
+        own = Path(run.dir).parts
         if parts[-len(own):] == own:
-            return Setting.from_labels(run["labels"]), run["dir"], run["seed"]
+            return run.setting, run.dir, run.seed
     return None
 
 
-def crosslingual_tables(out: Path, plan: dict[str, Any]) -> dict[str, Table]:
+def crosslingual_tables(out: Path, plan: StudyPlan) -> dict[str, Table]:
     """{task: its zero-shot table} for every cross-lingual analysis result in DIR/analysis/."""
     tables = {}
     for path in sorted((out / ANALYSIS_FOLDER).glob("crosslingual_*.json")):
@@ -56,15 +55,14 @@ def crosslingual_tables(out: Path, plan: dict[str, Any]) -> dict[str, Table]:
                     observations.append(Observation(language, setting.column, row["metric"], score, validation, seed=seed, folder=out / folder))
         if observations:
             reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
-                         for item in plan.get("reference") or [] if item.get("task") == task and "language" in item]
-            select = tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
-            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False, select=select,
-                                       anytime=is_sequential(plan),
+                         for item in plan.reference if item.get("task") == task and "language" in item]
+            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False,
+                                       select=plan.report.select, anytime=plan.sequential,
                                        row_header="language", caption=CAPTION)
     return tables
 
 
-def rsa_records(out: Path, plan: dict[str, Any]) -> list[Observation]:
+def rsa_records(out: Path, plan: StudyPlan) -> list[Observation]:
     """One observation per run and layer from DIR/analysis/rsa/rsa.csv: the row is the layer
     (0 = embeddings) and the value the layer's RSA with the base model."""
     path = out / ANALYSIS_FOLDER / "rsa" / "rsa.csv"
@@ -83,12 +81,6 @@ def rsa_records(out: Path, plan: dict[str, Any]) -> list[Observation]:
         except (KeyError, ValueError, TypeError) as err:
             raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
     return observations
-
-
-def is_sequential(plan: dict[str, Any]) -> bool:
-    """Seeds were added while comparisons were undecided (the spec's policy.seeds): its tests must be anytime-valid."""
-    seeds = (plan.get("policy") or {}).get("seeds")
-    return isinstance(seeds, dict) and isinstance(seeds.get("max"), int) and isinstance(seeds.get("min"), int) and seeds["max"] > seeds["min"]
 
 
 def rsa_table(observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> Table | None:

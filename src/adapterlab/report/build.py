@@ -13,8 +13,9 @@ from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES
+from adapterlab.recorded_config import config_differences, load_config
 from adapterlab.report import figures
-from adapterlab.report.analysis_tables import crosslingual_tables, is_sequential, rsa_records, rsa_table
+from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
 from adapterlab.report.claims import ClaimResult, claims_grid, claims_json, evaluate_claims
 from adapterlab.report.cost import cost_grid
 from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
@@ -22,10 +23,10 @@ from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex,
 from adapterlab.report.page import Figure, Section, render_page
 from adapterlab.report.tables import Observation, Table, build_table, observations_of
 from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
-from adapterlab.runs import METRICS_FILE, RunRecord, config_differences, load_result, read_config
+from adapterlab.runs import METRICS_FILE, RunRecord, load_result
 from adapterlab.setting import Setting
 from adapterlab.study.claims_spec import resolve_claims
-from adapterlab.study.executor import load_plan
+from adapterlab.study.folder import StudyPlan, load_plan
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.study.report_spec import DEFAULT_SELECT
 from adapterlab.train.config import RunConfig
@@ -42,21 +43,21 @@ class Report:
     stale: list[str] = dataclasses.field(default_factory=list)  # runs recorded with other settings, left out
 
 
-def collect(out: Path) -> tuple[dict[str, Any], list[RunRecord], list[str]]:
+def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
     """The study plan, one typed record per run with a result, and the runs left out because
     they were recorded with other settings than the plan's (a cell never mixes configs:
     `study run --rerun-changed` brings them up to date)."""
     plan = load_plan(out)
     records, stale = [], []
-    for run in plan["runs"]:
-        result = load_result(out / run["dir"])
+    for run in plan.runs:
+        result = load_result(out / run.dir)
         if result is None:
             continue
-        stored = read_config(out / run["dir"])
-        if isinstance(run.get("config"), dict) and stored is not None and config_differences(run["config"], stored, defaults=RunConfig.defaults()):
-            stale.append(run["dir"])
+        stored = load_config(out / run.dir)
+        if run.config is not None and stored is not None and config_differences(run.config, stored, defaults=RunConfig.defaults()):
+            stale.append(run.dir)
             continue
-        records.append(RunRecord(Setting.from_labels(run["labels"]), result, out / run["dir"], run["seed"]))
+        records.append(RunRecord(run.setting, result, out / run.dir, run.seed))
     return plan, records, stale
 
 
@@ -141,7 +142,7 @@ def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT
 class StudyTables:
     """Everything a study's report is made of, before anything is written."""
 
-    plan: dict[str, Any]
+    plan: StudyPlan
     records: list[RunRecord]
     stale: list[str]
     main: Table
@@ -156,7 +157,7 @@ class StudyTables:
         """The tables a claim can name: main, rsa, overfitting_gap, crosslingual:<task>; each
         table's tests gated (report/gates.py)."""
         named = {"main": self.main, **{f"crosslingual:{task}": t for task, t in self.transfer.items()}}
-        select = report_select(self.plan)
+        select = self.plan.report.select
         rsa = rsa_table(self.similarity, select, self.context.sequential)
         if rsa is not None:
             named["rsa"] = rsa
@@ -166,30 +167,19 @@ class StudyTables:
         return {name: gate_significance(table, name, self.context) for name, table in named.items()}
 
 
-def report_select(plan: dict[str, Any]) -> tuple[str, ...]:
-    """The axes chosen on validation (the spec's report.select); every table selects the same way."""
-    return tuple((plan.get("report") or {}).get("select", DEFAULT_SELECT))
-
-
-def gate_options(plan: dict[str, Any]) -> GateOptions:
-    """The study's validity gates (its spec's gates: block; the defaults for older study folders)."""
-    raw = plan.get("gates")
-    return GateOptions.from_raw({k: v for k, v in raw.items() if k in GateOptions.__dataclass_fields__}) if isinstance(raw, dict) else GateOptions()
-
-
 def assemble(out: Path) -> StudyTables:
     """Read a study folder and build its tables and claims."""
     plan, records, stale = collect(out)
     if not records:
-        raise AdapterlabError(f"{out}: no finished runs yet ({len(plan['runs'])} planned); nothing to report")
-    title = plan.get("name", out.name)
-    select = report_select(plan)
+        raise AdapterlabError(f"{out}: no finished runs yet ({len(plan.runs)} planned); nothing to report")
+    title = out.name if plan.name is None else plan.name
+    select = plan.report.select  # the axes chosen on validation; every table selects the same way
     curves = _curves(records)
     evidence = {curve.folder: curve.evidence for curve in curves}
-    sequential = is_sequential(plan)
-    main = build_table(title, observations_of(records, evidence), plan.get("reference"), select=select, anytime=sequential)
-    rsa = (plan.get("analysis") or {}).get("rsa")
-    context = GateContext(main, gate_options(plan), rsa.get("task") if isinstance(rsa, dict) else None, select, sequential)
+    sequential = plan.sequential
+    main = build_table(title, observations_of(records, evidence), list(plan.reference), select=select, anytime=sequential)
+    rsa = plan.analysis.rsa
+    context = GateContext(main, plan.gates, rsa.task if rsa is not None else None, select, sequential)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
     transfer = {task: gate_significance(t, f"crosslingual:{task}", context) for task, t in crosslingual_tables(out, plan).items()}
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
@@ -197,19 +187,11 @@ def assemble(out: Path) -> StudyTables:
     tables = StudyTables(plan, records, stale, gate_significance(main, "main", context), transfer, similarity, curves, overfitting, [],
                          context)
     try:
-        claims = resolve_claims(plan.get("claims"))
+        claims = resolve_claims(plan.claims)
     except (KeyError, TypeError) as err:
         raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
-    evaluated = evaluate_claims(claims, tables.by_name(), plan.get("name", out.name), _constants(plan), context)
-    return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=str(plan.get("description") or "")) for r in evaluated])
-
-
-def _constants(plan: dict[str, Any]) -> dict[str, Any]:
-    """The settings every planned run shares (the spec's base), from study.json's run configs."""
-    configs = [run["config"] for run in plan["runs"] if isinstance(run.get("config"), dict)]
-    if not configs:
-        return {}
-    return {key: value for key, value in configs[0].items() if all(c.get(key) == value for c in configs[1:])}
+    evaluated = evaluate_claims(claims, tables.by_name(), title, plan.base_settings(), context)
+    return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=plan.description) for r in evaluated])
 
 
 def build_report(out: str | Path) -> Report:
@@ -221,7 +203,7 @@ def build_report(out: str | Path) -> Report:
     plan, records, stale = assembled.plan, assembled.records, assembled.stale
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    layout = (plan.get("report") or {}).get("layout", "paper")
+    layout = plan.report.layout
     named = assembled.by_name()
     context = assembled.context
     # (table, its name for the gates): the main table, Tables 3/4, Fig. 2's numbers, Table 6
@@ -253,17 +235,18 @@ def build_report(out: str | Path) -> Report:
     for name, text in texts.items():
         (folder / name).write_text(text)
         files.append(folder / name)
-    tests = assembled.main.significance + [{"table": t.title, **test} for t, _ in shown[1:] for test in t.significance]
+    tests = [test.to_json() for test in assembled.main.significance]
+    tests += [{"table": t.title, **test.to_json()} for t, _ in shown[1:] for test in t.significance]
     (folder / "significance.json").write_text(json.dumps(tests, indent=2) + "\n")
     files.append(folder / "significance.json")
     plots = _plots(assembled, folder)
     files.extend(plots.values())
     sections = _sections(assembled, grids, keys, claims, plots, folder)
-    page = render_page(plan.get("name", "study"), str(plan.get("description", "")), _status(plan, records, stale), sections,
+    page = render_page("study" if plan.name is None else plan.name, plan.description, _status(plan, records, stale), sections,
                        _steps(plan, out, assembled), _versions(records))
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
-    return Report(folder, files, len(records), len(plan["runs"]), stale)
+    return Report(folder, files, len(records), len(plan.runs), stale)
 
 
 # report files that only some studies get: removed when a rebuilt report no longer has them
@@ -315,16 +298,16 @@ def runs_grid(records: list[RunRecord], folder: Path) -> Grid:
     return Grid("runs-list", "every run", "", ("task", "setting", "seed", "status", "test ×100", "metric"), tuple(rows), labels=2, level=3)
 
 
-def _status(plan: dict[str, Any], records: list[RunRecord], stale: list[str]) -> str:
-    text = f"{len(records)} of {len(plan['runs'])} planned runs finished."
+def _status(plan: StudyPlan, records: list[RunRecord], stale: list[str]) -> str:
+    text = f"{len(records)} of {len(plan.runs)} planned runs finished."
     if stale:
         text += (f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {stale[0]}); "
                  "`adapterlab study run --rerun-changed` reruns them.")
     return text
 
 
-def _steps(plan: dict[str, Any], out: Path, assembled: StudyTables) -> list[str]:
-    steps = [" ".join(plan.get("command") or []) or "(the run command was not recorded)"]
+def _steps(plan: StudyPlan, out: Path, assembled: StudyTables) -> list[str]:
+    steps = [" ".join(plan.command) or "(the run command was not recorded)"]
     if assembled.transfer or assembled.similarity:
         steps.append(f"adapterlab study analyze {out}")
     steps.append(f"adapterlab study report {out}")
@@ -335,8 +318,8 @@ def _versions(records: list[RunRecord]) -> str:
     import torch
     import transformers
 
-    import adapterlab
+    from adapterlab._version import __version__
 
     run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
-    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {adapterlab.__version__}, "
+    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {__version__}, "
             f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")

@@ -246,14 +246,12 @@ def gate_significance(table: Any, name: str, context: GateContext) -> Any:
     rows = {table.row_name(row): row for row in table.rows}
     tests = []
     for test in table.significance:
-        row = rows.get(test["task"])
+        row = rows.get(test.task)
         trips: list[Trip] = []
-        for side in ("adapter", "finetune"):
-            column = columns.get(test[side])
+        for side in (test.adapter, test.finetune):
+            column = columns.get(side)
             for own in ([r for r in table.rows if r != "average"] if row == "average" else [row]):
                 trips += [t for t in context.trips(name, own, column) if t not in trips] if column is not None else []
-        test = {**test, "gate": list(dict.fromkeys(t.gate for t in trips)) or None, "gate_detail": [str(t) for t in trips]}
-        if trips:
-            test["verdict"] = "no verdict"
-        tests.append(test)
+        tests.append(dataclasses.replace(test, gate=list(dict.fromkeys(t.gate for t in trips)) or None, gate_detail=[str(t) for t in trips],
+                                         verdict="no verdict" if trips else test.verdict))
     return dataclasses.replace(table, significance=tests)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from adapterlab.setting import BEST, Column
+
 ALPHA = 0.05  # the tables' significance level (two-sided)
 POWER = 0.8  # the power "seeds needed" plans for
 BOOTSTRAP_SAMPLES = 10_000
@@ -45,7 +47,63 @@ class Comparison:
     anytime: bool = False  # p and CI are anytime-valid (seeds added while undecided): anytime_paired
 
 
-def _finite(value: Any) -> float | None:
+
+@dataclass(frozen=True)
+class SignificanceTest:
+    """One comparison of a table, on one row: the tested column (an adapter, LoRA, ...) against
+    the column it is tested against (fine-tuning; an adapter for a PEFT method), its family and
+    the family's correction (q), its verdict and, once gated (report/gates.py), the gates that
+    tripped. significance.json holds `to_json()` of each."""
+
+    task: str  # the row's name
+    column: Column  # the tested column
+    partner: Column  # the column it is tested against
+    comparison: Comparison
+    n_adapter: int
+    n_finetune: int
+    chosen_adapter: str
+    chosen_finetune: str
+    average: bool = False  # the row of averages over tasks (a family of its own)
+    q: float | None = None  # Benjamini-Hochberg within the family
+    family_size: int | None = None
+    verdict: str = "inconclusive"
+    gate: list[str] | None = None  # the gates that tripped (None: none)
+    gate_detail: list[str] | None = None  # every trip with its numbers; None until gated
+
+    @property
+    def adapter(self) -> str:
+        return self.column.name
+
+    @property
+    def finetune(self) -> str:
+        return self.partner.name
+
+    @property
+    def method(self) -> str | None:
+        return self.column.method
+
+    @property
+    def reference(self) -> str | None:
+        return self.partner.method
+
+    @property
+    def family(self) -> str:
+        """Families, corrected apart, so that no comparison is counted twice: the per-setting rows;
+        the rows of the columns selected on validation (which repeat a per-setting comparison);
+        the average rows (which summarise the others). A comparison with another reference than
+        fine-tuning (LoRA vs adapters) is a family of its own."""
+        family = "average" if self.average else "selected" if BEST in self.column.labels().values() else "per setting"
+        return family if self.reference == "finetune" else f"{family} vs {self.reference}"
+
+    def to_json(self) -> dict[str, Any]:
+        values = {"task": self.task, "adapter": self.adapter, "finetune": self.finetune, "method": self.method, "reference": self.reference,
+                  **dataclasses.asdict(self.comparison), "n_adapter": self.n_adapter, "n_finetune": self.n_finetune,
+                  "chosen_adapter": self.chosen_adapter, "chosen_finetune": self.chosen_finetune, "family": self.family, "q": self.q,
+                  "family_size": self.family_size, "verdict": self.verdict}
+        return values if self.gate_detail is None else {**values, "gate": self.gate, "gate_detail": self.gate_detail}
+
+
+def _finite(value: float | int | str) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 

@@ -13,7 +13,14 @@ from typing import Any
 
 from adapterlab.names import Status
 from adapterlab.report.gates import RunEvidence, Selection
-from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
+from adapterlab.report.statistics import (
+    ALPHA,
+    MIN_SEEDS_FOR_VERDICT,
+    SignificanceTest,
+    fdr_adjust,
+    paired_comparison,
+    welch_comparison,
+)
 from adapterlab.runs import RunRecord
 from adapterlab.setting import BEST, Column
 from adapterlab.study.report_spec import selection_groups
@@ -82,7 +89,7 @@ class Table:
     metric_by_row: dict[Any, str]
     columns: list[Column]
     cells: dict[tuple[Any, Column], Cell]
-    significance: list[dict[str, Any]] = field(default_factory=list)
+    significance: list[SignificanceTest] = field(default_factory=list)
     row_header: str = "task"
     caption: str = "test metric ×100, mean<sub>std</sub> over seeds; (paper's number) where the spec has one"
     layout: str = "paper"  # one of study.report_spec.LAYOUTS; see _grid
@@ -238,12 +245,12 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 
 
-def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[dict[str, Any]]:
+def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> list[SignificanceTest]:
     """Adapter minus fine-tuning for every adapter column with a fine-tuning partner, per row:
     paired (t-test, Wilcoxon signed-rank, paired bootstrap) on the seeds both cells have when at
-    least two are shared, else Welch's t-test and a bootstrap CI. The family of one table is
-    corrected together (Benjamini-Hochberg q), and each test says how many seeds would detect
-    the observed difference with 80% power."""
+    least two are shared, else Welch's t-test and a bootstrap CI. Each family of one table
+    (SignificanceTest.family) is corrected together (Benjamini-Hochberg q), and each test says how
+    many seeds would detect the observed difference with 80% power."""
     tests = []
     pairs = [(c, partner_of(c, table.columns)) for c in table.columns] + [(c, adapter_partner_of(c, table.columns)) for c in table.columns]
     for column, partner in pairs:
@@ -259,32 +266,29 @@ def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> li
                 comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed, anytime)
             else:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
-            tests.append({"task": table.row_name(row), "adapter": column.name, "finetune": partner.name, "method": column.method,
-                          "reference": partner.method, **dataclasses.asdict(comparison),
-                          "n_adapter": len(a.values), "n_finetune": len(f.values), "chosen_adapter": a.chosen, "chosen_finetune": f.chosen})
-    # Families, corrected apart, so that no comparison is counted twice: the per-setting rows; the
-    # rows of the columns selected on validation (which repeat a per-setting comparison); and the
-    # average rows (which summarise the others)
-    for test in tests:
-        test["family"] = "average" if test["task"] == "average" else "selected" if "=best" in test["adapter"] else "per setting"
-        if test["reference"] != "finetune":  # LoRA vs adapters: a family of its own
-            test["family"] += f" vs {test['reference']}"
-    for family in dict.fromkeys(t["family"] for t in tests):
-        members = [t for t in tests if t["family"] == family]
-        for test, q in zip(members, fdr_adjust([t["p"] for t in members])):
-            test["q"] = q
-            test["family_size"] = len(members)
-            test["verdict"] = verdict_of(test)
-    return tests
+            tests.append(SignificanceTest(table.row_name(row), column, partner, comparison, len(a.values), len(f.values), a.chosen,
+                                          f.chosen, average=row == "average"))
+    return _corrected(tests)
+
+
+def _corrected(tests: list[SignificanceTest]) -> list[SignificanceTest]:
+    """The tests, in their order, each with its family's Benjamini-Hochberg q and its verdict."""
+    done: dict[int, SignificanceTest] = {}
+    for family in dict.fromkeys(t.family for t in tests):
+        members = [i for i, t in enumerate(tests) if t.family == family]
+        for i, q in zip(members, fdr_adjust([tests[i].comparison.p for i in members])):
+            test = dataclasses.replace(tests[i], q=q, family_size=len(members))
+            done[i] = dataclasses.replace(test, verdict=verdict_of(test))
+    return [done[i] for i in range(len(tests))]
 
 
 METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA", "loha": "LoHa", "ia3": "IA3"}
 
 
-def verdict_of(test: dict[str, Any]) -> str:
+def verdict_of(test: SignificanceTest) -> str:
     """"adapter better", "fine-tuning better" ("LoRA better", ...: the tested method or its
     reference; BH-corrected q < ALPHA, at least MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
-    if test["q"] is None or test["q"] >= ALPHA or test["n"] < MIN_SEEDS_FOR_VERDICT:
+    if test.q is None or test.q >= ALPHA or test.comparison.n < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
-    better = test.get("method", "adapter") if test["difference"] > 0 else test.get("reference", "finetune")
+    better = (test.method if test.comparison.difference > 0 else test.reference) or "?"  # both columns name a method
     return f"{METHOD_WORDS.get(better, better)} better"

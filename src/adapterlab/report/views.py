@@ -12,7 +12,7 @@ from typing import Any
 
 from adapterlab.report.gates import GateContext, Trip, did_not_learn
 from adapterlab.report.grid import DEGENERATE_MARK, Entry, Grid, label, number, to_markdown
-from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT
+from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, SignificanceTest
 from adapterlab.report.tables import METHOD_WORDS, Cell, Table
 from adapterlab.study.gates_spec import GateOptions
 
@@ -123,14 +123,15 @@ def _seeds(value: int | None) -> str:
     return f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
 
 
-def significance_entries(s: dict[str, Any]) -> tuple[Entry, ...]:
+def significance_entries(s: SignificanceTest) -> tuple[Entry, ...]:
     """One significance test as the cells of its row: the row, both sides (the tested column and
     the column it is tested against), the test, its family, q and verdict, and the gates."""
-    return (label(s["task"]), label(s["adapter"]), label(s["finetune"]), number(str(s["n"]), s["n"]),
-            number(f"{s['difference']:+.2f}", s["difference"]), label("paired t" if s["paired"] else "Welch"), number(_p(s["p"]), s["p"]),
-            number(_p(s["p_wilcoxon"]), s["p_wilcoxon"]), label(s["family"]), number(_p(s["q"]), s["q"]),
-            label(f"[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]"), label(f"[{s['boot_low']:+.2f}, {s['boot_high']:+.2f}]"), label(s["verdict"]),
-            number(_seeds(s["seeds_needed"]), s["seeds_needed"]), gates_entry(s.get("gate") or [], s.get("gate_detail") or []))
+    c = s.comparison
+    return (label(s.task), label(s.adapter), label(s.finetune), number(str(c.n), c.n),
+            number(f"{c.difference:+.2f}", c.difference), label("paired t" if c.paired else "Welch"), number(_p(c.p), c.p),
+            number(_p(c.p_wilcoxon), c.p_wilcoxon), label(s.family), number(_p(s.q), s.q),
+            label(f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"), label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]"), label(s.verdict),
+            number(_seeds(c.seeds_needed), c.seeds_needed), gates_entry(s.gate or [], s.gate_detail or []))
 
 
 def gates_entry(names: list[str], trips: list[str]) -> Entry:
@@ -138,9 +139,9 @@ def gates_entry(names: list[str], trips: list[str]) -> Entry:
     return Entry("; ".join(trips) or "–", short=", ".join(names) if trips else "")
 
 
-def compared_pairs(tests: list[dict[str, Any]]) -> list[str]:
+def compared_pairs(tests: list[SignificanceTest]) -> list[str]:
     """The method pairs a table compares, in order: "LoRA − fine-tuning", "LoRA − adapter"."""
-    pairs = dict.fromkeys((t.get("method") or "adapter", t.get("reference") or "finetune") for t in tests)
+    pairs = dict.fromkeys((t.method or "adapter", t.reference or "finetune") for t in tests)
     return [f"{METHOD_WORDS.get(a, a)} − {METHOD_WORDS.get(b, b)}" for a, b in pairs]
 
 

@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import fingerprint, read_result, write_json_atomic
+from adapterlab.runs import fingerprint, load_result, write_json_atomic
 from adapterlab.study.analysis_inputs import INPUTS_FILE, INPUTS_KEY, AnalysisInputs, plan_reuse
-from adapterlab.study.analysis_spec import AnalysisOptions, CrosslingualAnalysis, RsaAnalysis
+from adapterlab.study.analysis_spec import CrosslingualAnalysis, RsaAnalysis
+from adapterlab.study.folder import ANALYSIS_FOLDER, load_plan
 
-ANALYSIS_FOLDER = "analysis"
 
 
 def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
@@ -32,21 +32,16 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     rerun runs need their weights (study/analysis_inputs.py). Raises AdapterlabError for a
     study without an analysis block, or a run to analyze whose weights are gone."""
     out = Path(out)
-    from adapterlab.study.executor import load_plan
-
     plan = load_plan(out)
-    try:
-        analysis = AnalysisOptions.from_raw(plan.get("analysis"))
-    except TypeError as err:
-        raise AdapterlabError(f"{out / 'study.json'}: field 'analysis' is not a checked analysis block ({err}); run `study run` again") from None
+    analysis = plan.analysis
     if analysis.rsa is None and not analysis.crosslingual:
         raise AdapterlabError(f"{out}: the study's spec has no 'analysis' block (rsa, crosslingual)")
     folder = out / ANALYSIS_FOLDER
 
     def finished(task: str) -> list[str]:
         # a failed run left no weights to evaluate; a diverged one did, and counts as what it scores
-        results = {r["dir"]: read_result(out / r["dir"]) for r in plan["runs"] if r["labels"]["task"] == task}
-        return [d for d, result in results.items() if result is not None and result.get("status") != "failed"]
+        results = {r.dir: load_result(out / r.dir) for r in plan.runs if r.task == task}
+        return [d for d, result in results.items() if result is not None and result.status != "failed"]
 
     written: list[Path] = []
     if analysis.rsa is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config
 
 
 def _offline_config(model: str | None):
@@ -19,7 +20,6 @@ def _offline_config(model: str | None):
     import transformers
 
     from adapterlab.backbone import resolve_backbone
-    from adapterlab.study.plan import SHIPPED_CONFIGS, backbone_config
 
     if str(model or "default") in SHIPPED_CONFIGS:
         return backbone_config(model)

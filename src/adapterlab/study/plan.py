@@ -14,19 +14,16 @@ here, at FORWARD_SHARE of a training example's cost), plus each run's start-up.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import transformers
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config  # noqa: F401  (also imported from here)
 from adapterlab.study.probe import ProbeResult, probe_key, run_probe
 from adapterlab.study.spec import PlannedRun, StudySpec
 
-SHIPPED_CONFIGS = ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
 # Training-set sizes (examples) of the standard splits, for counting the steps of a spec whose
 # training files are not on this machine (hub datasets, or files elsewhere). GLUE: the official
 # train.tsv files; TAE: He et al. (2021) Table 8 (Gururangan et al. 2020); PAN-X English: XTREME's
@@ -117,21 +114,6 @@ def describe_setting(config) -> str:
     if config.tapt:
         parts.append("with TAPT")
     return ", ".join(parts)
-
-
-def backbone_config(model: str | None):
-    """The config of a backbone: a local folder's, the embedded default's, or a shipped one."""
-    from adapterlab.backbone import resolve_backbone
-
-    name = str(model or "default")
-    if name in SHIPPED_CONFIGS:
-        values = json.loads(resources.files("adapterlab").joinpath("specs", "backbones", f"{name}.json").read_text())
-        return transformers.AutoConfig.for_model(**values)
-    path = resolve_backbone(model)
-    if not Path(path).is_dir():
-        raise AdapterlabError(f"model {name!r}: no local folder and no shipped config ({', '.join(SHIPPED_CONFIGS)}); "
-                              "study plan needs the backbone's config")
-    return transformers.AutoConfig.from_pretrained(path)
 
 
 def steps_of(run: PlannedRun, sizes: dict) -> int:

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from adapterlab.study.backbone_configs import backbone_config
 from adapterlab.train.config import RunConfig
 
 
@@ -82,11 +83,10 @@ def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
 def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     import torch
 
-    from adapterlab.study.plan import backbone_config
     from adapterlab.train.fast_ops import fast_training_ops
     from adapterlab.train.method import apply_method, task_model_from_config
     from adapterlab.train.model_setup import enable_gradient_checkpointing, position_limit
-    from adapterlab.train.run import build_accelerator
+    from adapterlab.train.accelerator import build_accelerator
 
     model_config = backbone_config(config.model)
     torch.manual_seed(0)

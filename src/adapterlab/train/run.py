@@ -25,7 +25,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors import SafetensorError
 
-import adapterlab
+from adapterlab._version import __version__
 from adapterlab.adapters.inject import parameter_roles
 from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, save_adapter
 from adapterlab.adapters.peft_methods import PEFT_METHODS, save_peft_pack
@@ -34,6 +34,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -46,7 +47,6 @@ from adapterlab.runs import (
     RunResult,
     cannot_write,
     check_run_folder,
-    config_differences,
     finite,
     is_complete,
     is_run_folder,
@@ -54,11 +54,11 @@ from adapterlab.runs import (
     prepare_run_folder,
     read_config,
     read_result,
-    run_fingerprints,
     save_result,
     write_json_atomic,
     write_text_atomic,
 )
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
@@ -75,26 +75,13 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
-from adapterlab.train.trackers import TRACKER_DIR, hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
+from adapterlab.train.trackers import hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
 from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "RESULT_FILE", "build_accelerator", "build_task_model", "load_tokenizer",
            "read_result", "run_training", "write_json_atomic"]
-
-
-def build_accelerator(mixed_precision: str, report_to: str | None = None, run_dir: Path | None = None) -> Accelerator:
-    if mixed_precision == "auto":
-        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if not torch.cuda.is_available():
-        mixed_precision = "no"  # fp32 on CPU, as the paper's numbers assume
-    # Batches are cut per process by train/batching.py (batch_size is the global batch), so no
-    # data loader goes through Accelerate. cpu=True on a machine without GPUs lets a
-    # multi-process launch use gloo (MULTI_CPU).
-    trackers = tracker_names(report_to)
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), log_with=trackers or None,
-                       project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None)
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -136,11 +123,10 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
         local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
-        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": local, "max_length_used": max_length,
-                    "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
-                                                                 "test": len(splits.test)},
-                    "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind, "fingerprints": run_fingerprints(config)}
-        write_json_atomic(run_dir / CONFIG_FILE, resolved)
+        sizes = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
+        recorded = RecordedConfig(config.to_dict(), config.learning_rate, local, max_length, splits.protocol, sizes, list(labels.names),
+                                  spec.metric, spec.kind, run_fingerprints(config))
+        write_json_atomic(run_dir / CONFIG_FILE, recorded.to_json())
     accelerator.wait_for_everyone()
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
     if config.report_to:
@@ -293,7 +279,7 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
     marks = [run_dir / CHECKPOINT_DIR / STATE_FILE] + ([run_dir / TAPT_CHECKPOINT_DIR / STATE_FILE, run_dir / TAPT_DONE_FILE] if config.tapt else [])
     if not any(mark.is_file() for mark in marks):
         return False
-    stored = read_config(run_dir)
+    stored = load_config(run_dir)
     differences = config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults()) if stored else ["no config.json"]
     if differences:
         logger.warning("%s: checkpoint/ ignored, the run starts over: the killed run had other settings (%s)", run_dir, "; ".join(differences))
@@ -393,7 +379,7 @@ def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerato
         "peak_memory_mb": _peak_memory_mb(),
         "model_path": model_path,
         "num_processes": accelerator.num_processes,
-        "versions": {"adapterlab": adapterlab.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+        "versions": {"adapterlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version(), "git_sha": _git_sha()},
     })
     if accelerator.is_main_process:

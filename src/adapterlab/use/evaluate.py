@@ -25,8 +25,8 @@ from adapterlab.runs import (
     refuse_output_below_a_file,
     write_json_atomic,
 )
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.loop import evaluate
-from adapterlab.train.run import build_accelerator
 from adapterlab.use.load import load_task
 
 
