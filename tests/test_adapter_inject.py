@@ -7,7 +7,7 @@ import transformers
 from torch import nn
 
 import adapterlab as al
-from adapterlab.adapters.inject import base_model_of
+from adapterlab.adapters.structure import base_model_of
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, TaskHead, TaskLayerNorm
 from tiny import ARCHS, HIDDEN, LAYERS, TASKS, outputs, random_batch, tiny_model
 

@@ -20,21 +20,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.adapters.inject import (
-    NAME_PATTERN,
-    AdaptedOutput,
-    TaskHead,
-    TaskLayerNorm,
-    _backbone_parameters,
-    activate,
-    adapter_state,
-    add_adapters,
-    base_model_of,
-    check_labels,
-    model_type_of,
-    remove_adapters,
-    wrappers,
-)
+from adapterlab.adapters.injection import NAME_PATTERN, activate, add_adapters, check_labels, remove_adapters
+from adapterlab.adapters.layer import AdaptedOutput, TaskHead, TaskLayerNorm
+from adapterlab.adapters.structure import adapter_state, backbone_parameters, base_model_of, model_type_of, wrappers
 from adapterlab import names
 from adapterlab.errors import AdapterlabError
 
@@ -94,7 +82,7 @@ def backbone_identity(model: nn.Module) -> dict:
 def pack_parameters(model: nn.Module, name: str) -> dict[str, nn.Parameter]:
     """The parameters task `name` owns, by pack key."""
     base_path, _ = base_model_of(model)
-    shared = _backbone_parameters(model)
+    shared = backbone_parameters(model)
     found: dict[str, nn.Parameter] = {}
     groups = (
         ("adapters", AdaptedOutput, lambda w: w.adapters[name] if name in w.adapters else None, True),

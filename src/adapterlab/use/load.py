@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapterlab.adapters.inject import activate, adapter_names
+from adapterlab.adapters.injection import activate, adapter_names
 from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
 from adapterlab.adapters.io import load_adapter, read_pack_info
 from adapterlab.adapters.peft_methods import MANIFEST_FILE as PEFT_MANIFEST
