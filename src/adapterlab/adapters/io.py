@@ -137,6 +137,15 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     }
     tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}
     target = Path(path)
+    _write_pack(target, tensors, manifest)
+    state.labels[name] = own  # names given here are the adapter's from now on
+    size = sum(f.stat().st_size for f in target.iterdir())
+    saved = SavedPack(target, name, size, len(tensors))
+    logger.info("%s", saved)
+    return saved
+
+def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict) -> None:
+    """The pack's weights and manifest into `target`, atomically; only a pack's own files are replaced."""
     if target.exists() and not target.is_dir():
         raise AdapterlabError(f"save_adapter: {target} exists and is not a folder")
     if target.is_dir() and not (target / MANIFEST_FILE).is_file() and any(target.iterdir()):
@@ -161,11 +170,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    state.labels[name] = own  # names given here are the adapter's from now on
-    size = sum(f.stat().st_size for f in target.iterdir())
-    saved = SavedPack(target, name, size, len(tensors))
-    logger.info("%s", saved)
-    return saved
+
 
 
 def read_pack_info(path: str | os.PathLike) -> PackInfo:

@@ -122,6 +122,20 @@ def is_peft_pack(path: str | os.PathLike) -> bool:
     return _format_of(path) in (PACK_FORMAT, LORA_PACK_FORMAT)
 
 
+def pack_method(path: str | os.PathLike) -> str | None:
+    """The method a PEFT pack's manifest names (lora for a LoRA pack of format 1), or None."""
+    fmt = _format_of(path)
+    if fmt == LORA_PACK_FORMAT:
+        return "lora"
+    if fmt != PACK_FORMAT:
+        return None
+    try:
+        method = json.loads((Path(path) / MANIFEST_FILE).read_text()).get("method")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return method if isinstance(method, str) else None
+
+
 def read_peft_manifest(path: str | os.PathLike) -> tuple[dict, PeftSettings]:
     """(manifest, settings) of a PEFT pack; a LoRA pack of format 1 reads as method lora."""
     folder = Path(path)

@@ -18,6 +18,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import transformers
@@ -26,14 +27,12 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 
 import adapterlab
-from adapterlab.adapters.inject import parameter_roles
-from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, save_adapter
-from adapterlab.adapters.peft_methods import PEFT_METHODS, save_peft_pack
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import get_method
 from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -59,6 +58,7 @@ from adapterlab.runs import (
     write_json_atomic,
     write_text_atomic,
 )
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
@@ -75,26 +75,13 @@ from adapterlab.train.model_setup import (
     load_tokenizer,
 )
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
-from adapterlab.train.trackers import TRACKER_DIR, hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
+from adapterlab.train.trackers import hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
 from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "RESULT_FILE", "build_accelerator", "build_task_model", "load_tokenizer",
            "read_result", "run_training", "write_json_atomic"]
-
-
-def build_accelerator(mixed_precision: str, report_to: str | None = None, run_dir: Path | None = None) -> Accelerator:
-    if mixed_precision == "auto":
-        mixed_precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    if not torch.cuda.is_available():
-        mixed_precision = "no"  # fp32 on CPU, as the paper's numbers assume
-    # Batches are cut per process by train/batching.py (batch_size is the global batch), so no
-    # data loader goes through Accelerate. cpu=True on a machine without GPUs lets a
-    # multi-process launch use gloo (MULTI_CPU).
-    trackers = tracker_names(report_to)
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), log_with=trackers or None,
-                       project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None)
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -105,13 +92,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     result.json: ok, diverged, or failed with the error (a user error included).
     """
     run_dir = Path(run_dir)
-    check_run_folder(run_dir)
-    previous = read_result(run_dir)
-    if is_complete(previous) and not overwrite:
-        raise AdapterlabError(f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
-                              "pass --overwrite to run it again")
-    if previous is not None and not is_complete(previous):
-        logger.warning("%s: the previous attempt failed (%s); running it again", run_dir, previous.get("error") or "no error recorded")
+    previous = _previous_attempt(run_dir, overwrite)
     spec = get_task(config.task)
     splits = load_splits(spec, train=config.train, dev=config.dev, test=config.test, hub=config.hub, fmt=config.data_format,
                          columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
@@ -127,37 +108,11 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     check_method_fits(config, model_config, spec.kind)
 
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
-    if accelerator.is_main_process and config.checkpoint and previous is None and is_run_folder(run_dir):
-        set_aside_damaged_state(run_dir, config)  # what cannot be resumed from goes aside, named in a warning
-    accelerator.wait_for_everyone()
-    resuming = _can_resume(run_dir, previous, config)
-    if accelerator.is_main_process and resuming:
-        _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
-    if accelerator.is_main_process and not resuming:
-        prepare_run_folder(run_dir)
-        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
-        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, "model_path": local, "max_length_used": max_length,
-                    "protocol": splits.protocol, "split_sizes": {"train": len(splits.train), "validation": len(splits.validation),
-                                                                 "test": len(splits.test)},
-                    "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind, "fingerprints": run_fingerprints(config)}
-        write_json_atomic(run_dir / CONFIG_FILE, resolved)
-    accelerator.wait_for_everyone()
+    _open_folder(config, run_dir, previous, accelerator, {"model_path": model_path, "max_length_used": max_length, "protocol": splits.protocol,
+                 "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+                 "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind})
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
-    if config.report_to:
-        identity = run_identity(run_dir, spec.name, config.method, config.seed)
-        tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
-        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
-                                  init_kwargs=init_kwargs(identity))
-
-    def record(row: dict) -> None:
-        if metrics_log is not None:
-            metrics_log.write(json.dumps(finite(row)) + "\n")
-            metrics_log.flush()
-        if config.report_to and row.get("split") == "test":  # one value per metric: the run's summary, not a chart
-            log_summary(accelerator, tracker_names(config.report_to), scalars(finite(row)))
-        elif config.report_to:  # a view of metrics.jsonl, which stays the record
-            accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
-
+    record = _recorder(config, run_dir, spec.name, accelerator, metrics_log)
     started = time.perf_counter()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # peak memory of this run, not of the process so far
@@ -175,6 +130,58 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         if config.report_to:
             accelerator.end_training()
     return _finish(result, run_dir, started, accelerator, model_path)
+
+
+def _previous_attempt(run_dir: Path, overwrite: bool) -> dict | None:
+    """The folder's earlier result, if any: a complete one is refused without --overwrite."""
+    check_run_folder(run_dir)
+    previous = read_result(run_dir)
+    if is_complete(previous) and not overwrite:
+        raise AdapterlabError(f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
+                              "pass --overwrite to run it again")
+    if previous is not None and not is_complete(previous):
+        logger.warning("%s: the previous attempt failed (%s); running it again", run_dir, previous.get("error") or "no error recorded")
+    return previous
+
+
+def _open_folder(config: RunConfig, run_dir: Path, previous: dict | None, accelerator: Accelerator, derived: dict) -> None:
+    """Resume the killed attempt in the folder (its damaged state set aside, the rows after its
+    checkpoint dropped), or start the folder afresh with its config.json: the settings and what
+    was derived from them and the data (`derived`)."""
+    if accelerator.is_main_process and config.checkpoint and previous is None and is_run_folder(run_dir):
+        set_aside_damaged_state(run_dir, config)  # what cannot be resumed from goes aside, named in a warning
+    accelerator.wait_for_everyone()
+    resuming = _can_resume(run_dir, previous, config)
+    if accelerator.is_main_process and resuming:
+        _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
+    if accelerator.is_main_process and not resuming:
+        prepare_run_folder(run_dir)
+        model_path = derived["model_path"]
+        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
+        resolved = {**config.to_dict(), "learning_rate": config.learning_rate, **derived, "model_path": local,
+                    "fingerprints": run_fingerprints(config)}
+        write_json_atomic(run_dir / CONFIG_FILE, resolved)
+    accelerator.wait_for_everyone()
+
+
+def _recorder(config: RunConfig, run_dir: Path, task: str, accelerator: Accelerator, metrics_log) -> Callable[[dict], None]:
+    """record(row): a row into metrics.jsonl and, with --report-to, to the trackers (started here)."""
+    if config.report_to:
+        identity = run_identity(run_dir, task, config.method, config.seed)
+        tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
+        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
+                                  init_kwargs=init_kwargs(identity))
+
+    def record(row: dict) -> None:
+        if metrics_log is not None:
+            metrics_log.write(json.dumps(finite(row)) + "\n")
+            metrics_log.flush()
+        if config.report_to and row.get("split") == "test":  # one value per metric: the run's summary, not a chart
+            log_summary(accelerator, tracker_names(config.report_to), scalars(finite(row)))
+        elif config.report_to:  # a view of metrics.jsonl, which stays the record
+            accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
+
+    return record
 
 
 def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
@@ -210,27 +217,18 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
 
     unwrapped = accelerator.unwrap_model(model)
     # what a fine-tuned copy of this model weighs: every active parameter but the adapters
-    full_bytes = sum(p.numel() * p.element_size() for p, role, active in parameter_roles(unwrapped) if active and role != "adapter")
+    method = get_method(config.method)
+    full_bytes = sum(p.numel() * p.element_size() for p, role, active in method.parameter_roles(unwrapped) if active and role != "adapter")
     artifact = _save_artifacts(unwrapped, config, name, labels, tokenizer, accelerator, run_dir)
     if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
         clear_tapt_state(run_dir)
-    return dict(
-        status=outcome.status,
-        protocol=splits.protocol,
-        best_validation=outcome.best_validation,
-        best_epoch=outcome.best_epoch,
-        best_step=outcome.best_step,
-        test=test_metrics,
-        validation_metric=(outcome.best_validation or {}).get(spec.metric),
-        test_metric=(test_metrics or {}).get(spec.metric),
-        steps=outcome.steps,
-        train_examples_per_second=outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
-        train_seconds=outcome.train_seconds,
+    fields = dict(status=outcome.status, protocol=splits.protocol)
+    return {**fields, **_outcome_fields(outcome, test_metrics, spec.metric), **dict(
         trainable_params=counts.trainable,
         total_params=counts.total,
         trainable_percent=counts.trainable_percent,
-        params_by_role={(config.method if config.method in PEFT_METHODS else "adapter"): counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
+        params_by_role={method.role: counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
         stopped_early=outcome.stopped_early,
@@ -239,6 +237,21 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         resumed_from=outcome.resumed_from,
         tapt=tapt.summary if tapt else None,
         **artifact,
+    )}
+
+
+def _outcome_fields(outcome, test_metrics: dict | None, metric: str) -> dict:
+    """The result's fields about training's outcome: the best checkpoint, its test metrics, speed."""
+    return dict(
+        best_validation=outcome.best_validation,
+        best_epoch=outcome.best_epoch,
+        best_step=outcome.best_step,
+        test=test_metrics,
+        validation_metric=(outcome.best_validation or {}).get(metric),
+        test_metric=(test_metrics or {}).get(metric),
+        steps=outcome.steps,
+        train_examples_per_second=outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
+        train_seconds=outcome.train_seconds,
     )
 
 
@@ -362,28 +375,14 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
     naming the folder, and the run is recorded as failed."""
     artifact: dict = {}
     if accelerator.is_main_process:
-        target = run_dir / ("model" if config.method not in ("adapter", *PEFT_METHODS) else "pack")
+        method = get_method(config.method)
+        target = run_dir / (method.artifact or "")
         try:
-            artifact = _write_artifacts(model, config, name, labels, tokenizer, run_dir)
+            artifact = method.save(model, config, name, list(labels.names) or None, tokenizer, run_dir, portable_base(config.model))
         except (OSError, SafetensorError, RuntimeError) as err:  # RuntimeError: torch's writer on a full disk
             raise cannot_write(target, err) from None
     accelerator.wait_for_everyone()
     return artifact
-
-
-def _write_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, run_dir: Path) -> dict:
-    if config.method == "adapter":
-        saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
-        return {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
-    if config.method in PEFT_METHODS:
-        size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype],
-                              base_model=portable_base(config.model))
-        return {"pack": str(run_dir / "pack"), "pack_bytes": size}
-    if config.save_model:
-        model.save_pretrained(run_dir / "model", safe_serialization=True)
-        tokenizer.save_pretrained(run_dir / "model")
-        return {"model": str(run_dir / "model")}
-    return {}
 
 
 def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> RunResult:
