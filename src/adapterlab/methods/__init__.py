@@ -11,6 +11,7 @@ from adapterlab.methods.registry import (
     find_method,
     get_method,
     method_names,
+    load_pack,
     method_of_pack,
     method_words,
     methods_with_axis,
@@ -21,5 +22,5 @@ from adapterlab.methods.registry import (
 )
 from adapterlab.methods import adapter, finetune, peft  # noqa: E402,F401  the built-in methods register themselves
 
-__all__ = ["METHODS", "Method", "PackLabels", "RunSettings", "TaptOutcome", "find_method", "get_method", "method_names", "method_of_pack",
+__all__ = ["METHODS", "Method", "PackLabels", "RunSettings", "TaptOutcome", "find_method", "get_method", "load_pack", "method_names", "method_of_pack",
            "method_words", "methods_with_axis", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]

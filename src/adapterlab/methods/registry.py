@@ -68,3 +68,17 @@ def unused_by(name: str) -> set[str]:
     """The settings that are other methods' own and not this method's: a run of it refuses them."""
     own = set(own_axes_of(name))
     return {axis for m in METHODS.values() for axis in m.own_axes} - own
+
+
+def load_pack(model, path: str | Path, with_head: bool = True, merge: bool = False):
+    """Load the pack at `path`, of whichever registered method made it, onto `model` (a task
+    model, or a bare encoder with with_head=False); merge: fold the method into plain weights
+    where it can (analyses that read plain encoder weights). Returns the model. Errors (another
+    backbone, not a pack) are AdapterlabError, one line."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise AdapterlabError(f"task pack {folder}: folder does not exist")
+    method = method_of_pack(folder)
+    if method is None:
+        raise AdapterlabError(f"task pack {folder}: not a pack of any method ({', '.join(METHODS)})")
+    return method.load_pack(model, folder, with_head=with_head, merge=merge)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from adapterlab.methods import find_method, method_words, own_axes_of
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import ALPHA, MIN_SEEDS_FOR_VERDICT, fdr_adjust, paired_comparison, welch_comparison
 from adapterlab.setting import BEST, Column
@@ -213,7 +214,7 @@ def partner_of(column: Column, columns: list[Column]) -> Column | None:
     """The fine-tuning column an adapter column is tested against: the same other settings. A
     selected adapter column (e.g. lr=best) pairs with the selected fine-tuning column, or with the
     only fine-tuning column when fine-tuning has one value of that axis."""
-    partner = column.partner()
+    partner = column.partner(own_axes_of(column.method))
     if partner is None:
         return None
     if partner in columns:
@@ -227,9 +228,10 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     """The adapter column a PEFT method's column (LoRA, LoHa, IA3) is also tested against: the same
     other settings (neither method's own); the adapter column selected on validation when there is
     one, else the only one."""
-    if column.method in (None, "adapter", "finetune"):
+    method = find_method(column.method)
+    if method is None or "adapter" not in method.references:
         return None
-    own = column.partner().replace_best(None).without("method")
+    own = column.partner(method.own_axes).replace_best(None).without("method")
     matches = [c for c in columns if c.method == "adapter" and c.partner() is not None and c.partner().replace_best(None).without("method") == own]
     selected = [c for c in matches if BEST in c.labels().values()]
     return (selected or matches)[0] if len(selected or matches) == 1 else None
@@ -275,7 +277,6 @@ def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> li
     return tests
 
 
-METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA", "loha": "LoHa", "ia3": "IA3"}
 
 
 def verdict_of(test: dict) -> str:
@@ -284,4 +285,4 @@ def verdict_of(test: dict) -> str:
     if test["q"] is None or test["q"] >= ALPHA or test["n"] < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
     better = test.get("method", "adapter") if test["difference"] > 0 else test.get("reference", "finetune")
-    return f"{METHOD_WORDS.get(better, better)} better"
+    return f"{method_words(better)} better"

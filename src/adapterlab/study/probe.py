@@ -86,7 +86,7 @@ def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     from adapterlab.train.fast_ops import fast_training_ops
     from adapterlab.train.method import apply_method, task_model_from_config
     from adapterlab.train.model_setup import enable_gradient_checkpointing, position_limit
-    from adapterlab.train.run import build_accelerator
+    from adapterlab.train.accelerator import build_accelerator
 
     model_config = backbone_config(config.model)
     torch.manual_seed(0)

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
-from adapterlab.adapters.peft_methods import is_peft_pack
+from adapterlab.methods import method_of_pack
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import is_run_folder, json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
 from adapterlab.train.loop import evaluate
-from adapterlab.train.run import build_accelerator
+from adapterlab.train.accelerator import build_accelerator
 from adapterlab.use.load import load_task
 
 
@@ -74,7 +73,7 @@ def refuse_inside_run_or_pack(path: Path) -> None:
     """An output file inside a run folder or a task pack would replace or shadow what adapterlab
     wrote there (result.json, provenance.json, metrics.jsonl): refused, one line."""
     for folder in path.resolve().parents:
-        if is_run_folder(folder) or (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
+        if is_run_folder(folder) or method_of_pack(folder) is not None:
             raise AdapterlabError(f"--out {path}: inside {'the run folder' if is_run_folder(folder) else 'the task pack'} {folder}, "
                                   "whose files adapterlab owns; write it elsewhere")
 
