@@ -26,6 +26,11 @@ from adapterlab.adapters.peft_methods import PeftSettings
 from adapterlab.runs import TAPT_ENCODER_FILE
 
 
+# A transformers PreTrainedModel (a task model, or a bare encoder): its base_model, config and
+# save_pretrained are what a method uses beyond nn.Module, and transformers does not type them.
+Model = Any
+
+
 class RunSettings(Protocol):
     """What a method reads of a run's settings (train.config.RunConfig has them all)."""
 
@@ -44,7 +49,7 @@ class TaptOutcome:
     """What TAPT hands the task run: a pack (adapters), or encoder tensors (fine-tuning: the
     whole encoder; PEFT methods: what they trained), and a summary for the result."""
 
-    summary: dict
+    summary: dict[str, Any]
     pack: Path | None = None
     encoder_state: dict[str, torch.Tensor] | None = None
 
@@ -96,36 +101,36 @@ class Method:
         """What is wrong with this method's own settings in `run` (one line each)."""
         return []
 
-    def check_backbone(self, run: RunSettings, model_config, model_path: str) -> None:
+    def check_backbone(self, run: RunSettings, model_config: Any, model_path: str) -> None:
         """What the backbone's config alone rules out (raises AdapterlabError, one line)."""
 
-    def check_fits(self, run: RunSettings, model_config, kind: str) -> None:
+    def check_fits(self, run: RunSettings, model_config: Any, kind: str) -> None:
         """What applying the method to this backbone would refuse, found before the run folder
         exists (raises AdapterlabError, one line)."""
 
     # ----------------------------------------------------------------- training
 
-    def apply(self, model: nn.Module, run: RunSettings, name: str, tapt: TaptOutcome | None) -> ParamCounts:
+    def apply(self, model: Model, run: RunSettings, name: str, tapt: TaptOutcome | None) -> ParamCounts:
         """Add the method's weights to the task model in place, start from TAPT's outcome when
         there is one, and freeze the rest by the method's policy. Returns trainable counts."""
         raise NotImplementedError(f"method {self.name}: apply")
 
-    def parameter_roles(self, model: nn.Module) -> list[tuple[nn.Parameter, str, bool]]:
+    def parameter_roles(self, model: Model) -> list[tuple[nn.Parameter, str, bool]]:
         """Each parameter with its role ("adapter" for the method's own weights)."""
         return parameter_roles(model)
 
-    def prepare_tapt(self, model: nn.Module, run: RunSettings, name: str) -> None:
+    def prepare_tapt(self, model: Model, run: RunSettings, name: str) -> None:
         """Ready the masked-LM model for TAPT (the method's weights in, its freeze policy); by
         default every weight trains."""
 
-    def hand_over(self, model: nn.Module, run_dir: Path, name: str, main_process: bool) -> TaptOutcome:
+    def hand_over(self, model: Model, run_dir: Path, name: str, main_process: bool) -> TaptOutcome:
         """What TAPT hands the task run from the trained masked-LM model: by default the
         encoder's trained tensors, keyed as in the task model's encoder."""
         kept = {n for n, p in model.base_model.named_parameters() if p.requires_grad}
         state = {k: v.detach().cpu().clone() for k, v in model.base_model.state_dict().items() if k in kept}
         return TaptOutcome({}, encoder_state=state)
 
-    def resume_tapt(self, run_dir: Path, summary: dict) -> TaptOutcome | None:
+    def resume_tapt(self, run_dir: Path, summary: dict[str, Any]) -> TaptOutcome | None:
         """The outcome of a TAPT phase this run folder finished before it was stopped, or None."""
         encoder = run_dir / TAPT_ENCODER_FILE
         return TaptOutcome(summary, encoder_state=load_file(str(encoder))) if encoder.is_file() else None
@@ -139,8 +144,8 @@ class Method:
         with safe_open(str(self.tapt_weights(run_dir)), framework="pt") as handle:
             handle.keys()
 
-    def save(self, model: nn.Module, run: RunSettings, name: str, labels: list[str] | None, tokenizer, run_dir: Path,
-             base_model: str | None) -> dict:
+    def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
+             base_model: str | None) -> dict[str, Any]:
         """Write what the run keeps (its pack, or its model) into `run_dir`; returns the result's
         fields about it ({"pack": ..., "pack_bytes": ...}). base_model: the backbone as a pack
         may name it elsewhere (provenance.portable_base)."""
@@ -152,12 +157,12 @@ class Method:
         """Whether the folder `path` is a pack of this method."""
         return False
 
-    def load_pack(self, model: nn.Module, path: Path, with_head: bool = True, merge: bool = False) -> nn.Module:
+    def load_pack(self, model: Model, path: Path, with_head: bool = True, merge: bool = False) -> Model:
         """Load the pack at `path` onto `model` (a task model, or a bare encoder with
         with_head=False); merge: fold the method into plain weights where it can. Returns it."""
         raise NotImplementedError(f"method {self.name}: load_pack")
 
-    def add_shared(self, model: nn.Module, path: Path, name: str) -> str:
+    def add_shared(self, model: Model, path: Path, name: str) -> str:
         """Load the pack as a named task onto a model other tasks share (shares_backbone)."""
         raise NotImplementedError(f"method {self.name}: add_shared")
 
@@ -165,16 +170,16 @@ class Method:
         """What the pack's own manifest says about its head."""
         raise NotImplementedError(f"method {self.name}: pack_labels")
 
-    def merged(self, model: nn.Module) -> nn.Module:
+    def merged(self, model: Model) -> Model:
         """The model with the method folded into plain weights (mergeable methods)."""
         return model
 
 
-def shape_model(model_config, kind: str):
+def shape_model(model_config: Any, kind: str) -> Model:
     """A task model of the backbone's shapes with random weights (no checkpoint read): a token
     head for token tasks, one output for regression, two classes otherwise. For shape-only work:
     the plan's probe and the checks before a run."""
     shape = copy.deepcopy(model_config)
     shape.num_labels = 1 if kind == "regression" else 2
     auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
-    return auto.from_config(shape)
+    return auto.from_config(shape)  # type: ignore[no-untyped-call]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.methods.base import Method
+from adapterlab.methods.base import Method, Model
 
 METHODS: dict[str, Method] = {}  # in registration order: the built-in ones first
 
@@ -70,7 +70,7 @@ def unused_by(name: str) -> set[str]:
     return {axis for m in METHODS.values() for axis in m.own_axes} - own
 
 
-def load_pack(model, path: str | Path, with_head: bool = True, merge: bool = False):
+def load_pack(model: Model, path: str | Path, with_head: bool = True, merge: bool = False) -> Model:
     """Load the pack at `path`, of whichever registered method made it, onto `model` (a task
     model, or a bare encoder with with_head=False); merge: fold the method into plain weights
     where it can (analyses that read plain encoder weights). Returns the model. Errors (another
