@@ -83,7 +83,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
     elif method_of_pack(folder) is not None:
         pack, provenance, described_in = folder, read_provenance(folder), folder / PROVENANCE_FILE
-        if provenance is None and method_of_pack(folder).shares_backbone and method_of_pack(folder).pack_labels(folder).num_labels is None:
+        if provenance is None and method_of_pack(folder).pack_labels(folder).num_labels is None:
             raise AdapterlabError(f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
                                   "its head), so it cannot label text; train a head on it in Python: "
                                   "adapterlab.load_adapter(model, PACK, with_head=False)")
