@@ -108,7 +108,7 @@ def pack_bytes(method: str, model) -> int | None:
             return al.save_adapter(model, Path(folder) / "pack", name="task").size_bytes
         if method.startswith("adapterlab-"):
             from adapterlab.adapters.io import backbone_identity
-            from adapterlab.adapters.peft_methods import save_peft_pack
+            from adapterlab.adapters.peft_packs import save_peft_pack
 
             return save_peft_pack(model, Path(folder) / "pack", None, backbone_identity(model))
         if method == "adapterhub":

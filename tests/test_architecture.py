@@ -7,7 +7,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "adapterlab"
 # Each layer may import only layers below it (lower index); modules at the top level of the
 # package (runs.py, setting.py, names.py, errors.py, backbone.py, runtime.py) sit below all.
-LAYERS = ["adapters", "data", "train", "analysis", "use", "study", "report", "policy"]
+LAYERS = ["adapters", "methods", "data", "train", "analysis", "use", "study", "report", "policy"]
 ENTRY_POINTS = {"cli", "quickstart", "__main__", "__init__"}
 
 

@@ -196,12 +196,12 @@ def test_adapter_config_validates_with_the_names_enumerations(setting, allowed):
 def test_the_other_copies_of_the_enumerations_agree():
     # Until these modules import from adapterlab.names, their own copies must not drift.
     from adapterlab import runs
-    from adapterlab.adapters import inject, io, layer, peft_methods
+    from adapterlab.adapters import freezing, io, layer, peft_methods
     from adapterlab.data import tasks
 
     assert tuple(io.PACK_DTYPES) == names.PACK_DTYPES
     assert tuple(layer.ACTIVATIONS) == names.NONLINEARITIES
-    assert tuple(inject.MODES) == tuple(m for m in names.METHODS if m not in peft_methods.PEFT_METHODS)  # their freeze policy is adapters/peft_methods.py's
+    assert tuple(freezing.MODES) == tuple(m for m in names.METHODS if m not in peft_methods.PEFT_METHODS)  # their freeze policy is adapters/peft_methods.py's
     assert {spec.kind for spec in tasks.TASKS.values()} <= set(names.TASK_KINDS)
     assert tuple(runs.COMPLETE_STATUSES) == names.COMPLETE_STATUSES
     assert names.STATUSES[: len(names.COMPLETE_STATUSES)] == names.COMPLETE_STATUSES

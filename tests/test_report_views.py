@@ -12,6 +12,7 @@ import pytest
 from studyworld import spec_errors, tiny_spec, write_spec
 
 from adapterlab.cli import main
+from adapterlab.methods import get_method
 from adapterlab.report import figures, grid
 from adapterlab.report.build import Curve, build_report
 from adapterlab.report.gates import RunEvidence
@@ -260,4 +261,4 @@ def test_figures_keep_one_metric_per_panel_and_wrap_into_rows(tmp_path):
     assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
     # two series of one method never share a colour
     colors = figures.shades(["lora lora_r=4", "lora lora_r=16", "adapter m=64"])
-    assert len(set(colors.values())) == 3 and colors["adapter m=64"] == figures.COLORS["adapter"]
+    assert len(set(colors.values())) == 3 and colors["adapter m=64"] == get_method("adapter").color

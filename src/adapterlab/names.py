@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-# How a run trains: adapters (Houlsby et al. 2019) on a frozen backbone, every weight, or one of
-# PEFT's methods on a frozen backbone (adapters/peft_methods.py): LoRA (Hu et al. 2022), LoHa
-# (Hyeon-Woo et al. 2022) or IA3 (Liu et al. 2022).
+# How a run trains, the built-in methods: adapters (Houlsby et al. 2019) on a frozen backbone,
+# every weight, or one of PEFT's methods on a frozen backbone: LoRA (Hu et al. 2022), LoHa
+# (Hyeon-Woo et al. 2022) or IA3 (Liu et al. 2022). Each is a registered object in
+# adapterlab.methods, which says everything else about it; a method registered at run time is
+# in that registry, not here.
 Method = Literal["adapter", "finetune", "lora", "loha", "ia3"]
 METHODS: tuple[str, ...] = get_args(Method)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,12 +84,13 @@ class Column:
         rest = " ".join([*([str(self.method)] if self.method is not None else []), *(f"{k}={v}" for k, v in self.axes)])
         return (self.train_size or 0, 0 if self.method == "finetune" else 1, self.adapter_size == BEST, size, lr, rest)
 
-    def partner(self) -> Column | None:
+    def partner(self, own_axes: Collection[str] = ()) -> Column | None:
         """The fine-tuning column an adapter (or PEFT method) column is compared with: the same other
-        settings, without the method's own (adapter size; the PEFT methods' lora_* and ia3_* axes)."""
+        settings, without the method's own (the adapter size, and `own_axes`: its registered
+        Method's own_axes, e.g. a PEFT method's lora_r)."""
         if self.method in (None, "finetune"):
             return None
-        axes = tuple((k, v) for k, v in self.axes if not k.startswith(("lora_", "ia3_")))
+        axes = tuple((k, v) for k, v in self.axes if k not in own_axes)
         return dataclasses.replace(self, method="finetune", adapter_size=None, axes=axes)
 
     def best_size(self) -> Column | None:

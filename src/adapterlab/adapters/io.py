@@ -21,21 +21,9 @@ from torch import nn
 
 from adapterlab import names
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.adapters.inject import (
-    NAME_PATTERN,
-    AdaptedOutput,
-    TaskHead,
-    TaskLayerNorm,
-    _backbone_parameters,
-    activate,
-    adapter_state,
-    add_adapters,
-    base_model_of,
-    check_labels,
-    model_type_of,
-    remove_adapters,
-    wrappers,
-)
+from adapterlab.adapters.injection import NAME_PATTERN, activate, add_adapters, check_labels, remove_adapters
+from adapterlab.adapters.layer import AdaptedOutput, TaskHead, TaskLayerNorm
+from adapterlab.adapters.structure import adapter_state, backbone_parameters, base_model_of, model_type_of, wrappers
 from adapterlab.errors import AdapterlabError
 
 logger = logging.getLogger(__name__)
@@ -94,7 +82,7 @@ def backbone_identity(model: nn.Module) -> dict:
 def pack_parameters(model: nn.Module, name: str) -> dict[str, nn.Parameter]:
     """The parameters task `name` owns, by pack key."""
     base_path, _ = base_model_of(model)
-    shared = _backbone_parameters(model)
+    shared = backbone_parameters(model)
     found: dict[str, nn.Parameter] = {}
     groups = (
         ("adapters", AdaptedOutput, lambda w: w.adapters[name] if name in w.adapters else None, True),
@@ -149,6 +137,15 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     }
     tensors = {key: tensor.to(PACK_DTYPES[dtype]) for key, tensor in pack_tensors(model, name).items()}
     target = Path(path)
+    _write_pack(target, tensors, manifest)
+    state.labels[name] = own  # names given here are the adapter's from now on
+    size = sum(f.stat().st_size for f in target.iterdir())
+    saved = SavedPack(target, name, size, len(tensors))
+    logger.info("%s", saved)
+    return saved
+
+def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict) -> None:
+    """The pack's weights and manifest into `target`, atomically; only a pack's own files are replaced."""
     if target.exists() and not target.is_dir():
         raise AdapterlabError(f"save_adapter: {target} exists and is not a folder")
     if target.is_dir() and not (target / MANIFEST_FILE).is_file() and any(target.iterdir()):
@@ -173,11 +170,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    state.labels[name] = own  # names given here are the adapter's from now on
-    size = sum(f.stat().st_size for f in target.iterdir())
-    saved = SavedPack(target, name, size, len(tensors))
-    logger.info("%s", saved)
-    return saved
+
 
 
 def read_pack_info(path: str | os.PathLike) -> PackInfo:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import transformers
 
-from adapterlab.adapters.packs import load_pack
-from adapterlab.analysis.rsa_run import load_tuned_encoder
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
@@ -20,6 +18,7 @@ from adapterlab.runs import read_config, read_result
 from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.loop import evaluate
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
+from adapterlab.train.trained import load_trained_run
 
 MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
 
@@ -63,12 +62,8 @@ def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 1
         result = read_result(run_dir)
         if result is None:
             raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
-        model = load_mlm_model(base_path)
-        if result.get("pack"):
-            load_pack(model, run_dir / "pack", with_head=False, merge=True)
-        else:
-            encoder, _ = load_tuned_encoder(run_dir, base_path)
-            model.base_model.load_state_dict(encoder.state_dict(), strict=False)
+        model = load_trained_run(run_dir, with_head=False, base=base_path, merge=True, onto=load_mlm_model(base_path),
+                                 purpose="forgetting").model
         loss = loss_of(model)
         rows.append({"model": str(run_dir), "method": result.get("method"), "mlm_loss": loss, "increase": loss - base_loss})
     return rows

@@ -8,28 +8,16 @@ from pathlib import Path
 import transformers
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.packs import load_pack
 from adapterlab.analysis.similarity import layer_states, linear_cka, rsa, sample_token_positions
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
+from adapterlab.methods import find_method
+from adapterlab.runs import CONFIG_FILE, load_run_config
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
-
-
-def load_tuned_encoder(run_dir: Path, base_path: str):
-    """The encoder of a finished run: base + its task pack (adapter runs) or its saved weights."""
-    result = read_result(run_dir)
-    if result is None:
-        raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
-    if result.get("pack"):
-        model = transformers.AutoModel.from_pretrained(base_path, use_safetensors=True)
-        return load_pack(model, run_dir / "pack", with_head=False, merge=True), result
-    if (run_dir / "model" / "config.json").is_file():
-        return transformers.AutoModel.from_pretrained(run_dir / "model", use_safetensors=True), result
-    raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for RSA; train it with --save-model")
+from adapterlab.train.trained import load_trained_run
 
 
 # The defaults of every RSA entry point (the CLI, the spec's analysis block, this function).
@@ -63,7 +51,8 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
     reference = layer_states(transformers.AutoModel.from_pretrained(base_path, use_safetensors=True), batches, positions, batch_size)
     rows = []
     for run_dir in tqdm(run_dirs, desc="rsa", unit="run", disable=not progress, dynamic_ncols=True):
-        model, result = load_tuned_encoder(run_dir, base_path)
+        trained = load_trained_run(run_dir, with_head=False, base=base_path, merge=True, purpose="RSA")
+        model, result = trained.model, trained.result
         states = layer_states(model, batches, positions, batch_size)
         for layer, (ours, theirs) in enumerate(zip(states, reference)):
             rows.append({"run": str(run_dir), "method": result.get("method"), "layer": layer, "rsa": rsa(ours, theirs), "cka": linear_cka(ours, theirs),
@@ -88,7 +77,7 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
         points = [r for r in rows if r["run"] == run]
         label = f"{points[0]['method']} vs base ({Path(run).name})"
         ax.plot([p["layer"] for p in points], [p["rsa"] for p in points], marker="o", label=label,
-                color={"adapter": "#1f77b4", "finetune": "#d62728"}.get(points[0]["method"]))
+                color=_color(points[0]["method"]))
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("RSA similarity to the base model")
     ax.legend(fontsize=8)
@@ -96,3 +85,9 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return csv_path, png_path
+
+
+def _color(method: str | None) -> str | None:
+    """The method's colour, as in the report's figures; matplotlib's own for a method not registered."""
+    found = find_method(method)
+    return found.color if found else None

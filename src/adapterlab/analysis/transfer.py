@@ -6,40 +6,16 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-import transformers
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.packs import load_pack
 from adapterlab.analysis.crosslingual import crosslingual_averages, language_files
-from adapterlab.data.features import Collator, LabelMap, encode
+from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
-from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.loop import evaluate
-from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-
-
-def load_tuned_task_model(run_dir: Path):
-    """(model, tokenizer, spec, labels, config) of a finished run, with its head."""
-    result = read_result(run_dir)
-    if result is None or not (run_dir / CONFIG_FILE).is_file():
-        raise AdapterlabError(f"{run_dir}: not a finished run (no result.json and config.json)")
-    config = load_run_config(run_dir)
-    spec = get_task(config["task"])
-    labels = LabelMap(tuple(config["labels"]))
-    if result.get("pack"):
-        model = build_task_model(config["model_path"], spec, labels)
-        load_pack(model, run_dir / "pack")
-        tokenizer = load_tokenizer(config["model_path"], load_model_config(config["model_path"]))
-    elif (run_dir / "model" / "config.json").is_file():
-        auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
-        model = auto.from_pretrained(run_dir / "model", use_safetensors=True)
-        tokenizer = load_tokenizer(str(run_dir / "model"), model.config)
-    else:
-        raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for evaluation; train it with --save-model")
-    return model, tokenizer, spec, labels, config
+from adapterlab.train.accelerator import build_accelerator
+from adapterlab.train.trained import load_trained_run
 
 
 def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
@@ -51,7 +27,8 @@ def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], 
     label the run never saw counts as a miss; `unknown_labels` in its metrics says how many.
     on_language_done: called after each language (evaluate_runs' progress bar)."""
     run_dir = Path(run_dir)
-    model, tokenizer, spec, labels, config = load_tuned_task_model(run_dir)
+    trained = load_trained_run(run_dir)
+    model, tokenizer, spec, labels, config = trained.model, trained.tokenizer, trained.spec, trained.labels, trained.config
     same_reader = task is None or get_task(task).name == spec.name
     eval_spec = dataclasses.replace(spec if same_reader else get_task(task), labels=None)  # unknown labels are misses, not errors
     fmt = config.get("data_format", "auto") if same_reader else "auto"

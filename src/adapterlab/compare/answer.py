@@ -19,7 +19,8 @@ from scipy import stats
 
 from adapterlab.report.build import StudyTables
 from adapterlab.report.statistics import ALPHA, anytime_paired, equivalence_p, fdr_adjust, paired_comparison
-from adapterlab.report.tables import METHOD_WORDS, Cell
+from adapterlab.methods import method_words
+from adapterlab.report.tables import Cell
 from adapterlab.runs import RunRecord
 from adapterlab.setting import BEST, Column
 
@@ -55,7 +56,7 @@ class MethodRow:
 
     @property
     def word(self) -> str:
-        return METHOD_WORDS.get(self.method, self.method)
+        return method_words(self.method)
 
 
 @dataclass
@@ -170,7 +171,7 @@ def _p(value: float | None) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    header = ("| method | chosen on validation | seeds | test " + answer.metric + " [95% CI] | vs " + METHOD_WORDS.get(answer.best, answer.best)
+    header = ("| method | chosen on validation | seeds | test " + answer.metric + " [95% CI] | vs " + method_words(answer.best)
               + " [95% CI] | q | verdict | trainable | saved per task | training time per run | inference |")
     lines = [header, "|" + "---|" * 11]
     for r in answer.rows:

@@ -17,11 +17,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import get_method
 from adapterlab.study.plan import FORWARD_SHARE
 
-# Centre of each method's rate grid for 10-epoch CPU schedules (the paper's 20-epoch rates are
-# smaller: train/config.DEFAULT_LR); the grid is centre x {1/3, 1, 3}, bracketed beyond.
-CENTRE_LR = {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3, "loha": 1e-3, "ia3": 3e-3}
+# Each method's rate grid for 10-epoch CPU schedules is centred on its Method's compare_lr (the
+# paper's 20-epoch rates are smaller: Method.default_lr): centre x {1/3, 1, 3}, bracketed beyond.
 TRAIN_SIZES = (5000, 2000, 1000, 500, 200, 100, 50)  # k, as in the low-resource protocol; the whole pool first
 VALIDATION_SIZES = (1000, 500, 200, 100)
 TEST_SIZES = (2000, 1000, 500, 200)
@@ -153,7 +153,7 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
 def make_plan(methods: list[str], per_step: dict[str, float], pools: dict[str, int], budget: float, max_length: int, model: str | None,
               train_size: int | None = None, seeds: int | None = None) -> ComparePlan:
     design = choose_design(per_step, pools, budget, train_size, seeds)
-    lrs = {m: [float(f"{CENTRE_LR[m] * f:.3g}") for f in (1 / 3, 1.0, 3.0)] for m in methods}
+    lrs = {m: [float(f"{get_method(m).compare_lr * f:.3g}") for f in (1 / 3, 1.0, 3.0)] for m in methods}
     return ComparePlan(tuple(methods), lrs, design["epochs"], BATCH, max_length, design["train_size"], design["validation_size"], design["test_size"],
                        design["seeds_min"], design["seeds_max"], per_step, design["estimate_seconds"], budget, model,
                        larger_budget_note(per_step, pools, design, budget) if not (train_size or seeds) else [])

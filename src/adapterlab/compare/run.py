@@ -31,7 +31,7 @@ from adapterlab.compare.data import (
 )
 from adapterlab.compare.plan import ComparePlan, make_plan, probe_methods, study_spec
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import METHODS
+from adapterlab.methods import get_method, method_names
 from adapterlab.runs import write_json_atomic
 
 MARKER = ".adapterlab-compare"
@@ -50,12 +50,12 @@ def check_out(out: Path) -> None:
 
 
 def check_methods(methods: list[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in method_names()]
     if unknown:
-        raise AdapterlabError(f"--methods {unknown[0]!r}: not a method; allowed: {', '.join(METHODS)}")
+        raise AdapterlabError(f"--methods {unknown[0]!r}: not a method; allowed: {', '.join(method_names())}")
     if len(set(methods)) < 2:
         raise AdapterlabError(f"--methods {','.join(methods)}: a comparison needs at least two different methods")
-    if any(m in ("lora", "loha", "ia3") for m in methods):
+    if any(get_method(m).library == "peft" for m in methods):
         try:
             import peft  # noqa: F401
         except ImportError:

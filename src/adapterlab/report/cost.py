@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Sequence
 
 from adapterlab.report.grid import Grid, label, number
-from adapterlab.report.tables import METHOD_WORDS
+from adapterlab.methods import method_words
 from adapterlab.runs import RunRecord, RunResult
 
 COST_HEADER = ("method", "runs", "wall time per run", "training time per run", "trainable parameters", "saved per task")
@@ -45,8 +45,8 @@ def cost_grid(records: list[RunRecord]) -> Grid | None:
         packs = [r.pack_bytes for r in results if r.pack_bytes]
         models = [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
         size = _mean(packs) or _mean(models)
-        saved = "–" if size is None else f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model"
-        rows.append((label(METHOD_WORDS.get(method, method)), number(str(len(results)), len(results)), number(_spread(walls, "s"), _mean(walls)),
+        saved = f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model" if models else "–"
+        rows.append((label(method_words(method)), number(str(len(results)), len(results)), number(_spread(walls, "s"), _mean(walls)),
                      number(_spread(trains, "s"), _mean(trains)),
                      number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)), number(saved, size)))
     return Grid("cost", "Cost per run, by method", COST_CAPTION, COST_HEADER, tuple(rows))

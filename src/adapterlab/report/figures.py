@@ -26,14 +26,14 @@ from matplotlib.colors import to_hex, to_rgb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
+from adapterlab.methods import find_method, own_axes_of  # noqa: E402
 from adapterlab.names import Method  # noqa: E402
 from adapterlab.report.tables import Observation  # noqa: E402
 from adapterlab.runs import RunRecord  # noqa: E402
 from adapterlab.setting import Column  # noqa: E402
 
-COLORS = {"adapter": "#1f77b4", "finetune": "#d62728", "lora": "#2ca02c", "loha": "#9467bd", "ia3": "#ff7f0e"}
 METHOD_KEYS = ("method", "adapter_size")
-METHOD_AXES = ("lora_", "ia3_")  # a PEFT method's own axes (its rank, ...): part of the method's name, as the adapter size is
+OTHER_COLOR = "#777777"  # a series whose method is not registered
 PANEL = (4.4, 3.2)  # inches per panel; at the report's dpi a panel is about 480 x 350 pixels
 COLUMNS = 3  # panels per row before a figure wraps
 STYLES = ["-", "--", ":", "-."]
@@ -41,7 +41,10 @@ DPI = 110
 
 
 def _own_axes(column: Column) -> tuple[str, ...]:
-    return tuple(key for key, _ in column.axes if key.startswith(METHOD_AXES))
+    """The column's axes that are its method's own (a PEFT method's rank, ...): part of the
+    method's name, as the adapter size is."""
+    own = own_axes_of(column.method)
+    return tuple(key for key, _ in column.axes if key in own)
 
 
 def _name(column: Column, *extra: str) -> str:
@@ -75,7 +78,7 @@ def _test(record: RunRecord) -> float:
 
 
 def shades(names: list[str], method_of: Callable[[str], str | None] = lambda name: name.split()[0]) -> dict[str, str]:
-    """A colour per series: its method's colour (COLORS), from darker to lighter over the
+    """A colour per series: its method's colour (its Method's color), from darker to lighter over the
     method's series in order, so that two series of one method never share a colour.
     method_of: a series' method (default: the first word of its name)."""
     by_method: dict[str, list[str]] = {}
@@ -83,7 +86,8 @@ def shades(names: list[str], method_of: Callable[[str], str | None] = lambda nam
         by_method.setdefault(method_of(name) or "", []).append(name)
     colors = {}
     for method, members in by_method.items():
-        base = np.array(to_rgb(COLORS.get(method, "#777777")))
+        found = find_method(method)
+        base = np.array(to_rgb(found.color if found else OTHER_COLOR))
         for i, name in enumerate(members):
             shift = 0.0 if len(members) == 1 else -0.4 + 0.8 * i / (len(members) - 1)  # < 0: towards black, > 0: towards white
             colors[name] = to_hex(tuple(base * (1 + shift) if shift < 0 else base + (1 - base) * shift))

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from adapterlab.names import Status
+
+from adapterlab.methods import find_method, method_words, own_axes_of
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import (
     ALPHA,
@@ -221,7 +223,7 @@ def partner_of(column: Column, columns: list[Column]) -> Column | None:
     """The fine-tuning column an adapter column is tested against: the same other settings. A
     selected adapter column (e.g. lr=best) pairs with the selected fine-tuning column, or with the
     only fine-tuning column when fine-tuning has one value of that axis."""
-    partner = column.partner()
+    partner = column.partner(own_axes_of(column.method))
     if partner is None:
         return None
     if partner in columns:
@@ -235,9 +237,10 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     """The adapter column a PEFT method's column (LoRA, LoHa, IA3) is also tested against: the same
     other settings (neither method's own); the adapter column selected on validation when there is
     one, else the only one."""
-    if column.method in (None, "adapter", "finetune"):
+    method = find_method(column.method)
+    if method is None or "adapter" not in method.references:
         return None
-    partner = column.partner()
+    partner = column.partner(method.own_axes)
     assert partner is not None  # every method but fine-tuning has a fine-tuning partner
     own = partner.replace_best(None).without("method")
     matches = [c for c in columns if c.method == "adapter" and (p := c.partner()) is not None and p.replace_best(None).without("method") == own]
@@ -282,7 +285,6 @@ def _corrected(tests: list[SignificanceTest]) -> list[SignificanceTest]:
     return [done[i] for i in range(len(tests))]
 
 
-METHOD_WORDS = {"adapter": "adapter", "finetune": "fine-tuning", "lora": "LoRA", "loha": "LoHa", "ia3": "IA3"}
 
 
 def verdict_of(test: SignificanceTest) -> str:
@@ -291,4 +293,4 @@ def verdict_of(test: SignificanceTest) -> str:
     if test.q is None or test.q >= ALPHA or test.comparison.n < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"
     better = (test.method if test.comparison.difference > 0 else test.reference) or "?"  # both columns name a method
-    return f"{METHOD_WORDS.get(better, better)} better"
+    return f"{method_words(better)} better"

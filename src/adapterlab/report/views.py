@@ -13,7 +13,8 @@ from typing import Any
 from adapterlab.report.gates import GateContext, Trip, did_not_learn
 from adapterlab.report.grid import DEGENERATE_MARK, Entry, Grid, label, number, to_markdown
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, SignificanceTest
-from adapterlab.report.tables import METHOD_WORDS, Cell, Table
+from adapterlab.report.tables import Cell, Table
+from adapterlab.methods import method_words
 from adapterlab.study.gates_spec import GateOptions
 
 SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",
@@ -142,7 +143,7 @@ def gates_entry(names: list[str], trips: list[str]) -> Entry:
 def compared_pairs(tests: list[SignificanceTest]) -> list[str]:
     """The method pairs a table compares, in order: "LoRA − fine-tuning", "LoRA − adapter"."""
     pairs = dict.fromkeys((t.method or "adapter", t.reference or "finetune") for t in tests)
-    return [f"{METHOD_WORDS.get(a, a)} − {METHOD_WORDS.get(b, b)}" for a, b in pairs]
+    return [f"{method_words(a)} − {method_words(b)}" for a, b in pairs]
 
 
 def comparisons_grid(table: Table, key: str) -> Grid | None:

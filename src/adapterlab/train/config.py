@@ -15,28 +15,18 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
-from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.names import (
-    INITS,
-    METHODS,
-    NONLINEARITIES,
-    PACK_DTYPES,
-    PLACEMENTS,
-    PRECISIONS,
-    TAPT_HEADS,
-    Method,
-    PackDtype,
-    Precision,
-    TaptHead,
-)
+from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
 from adapterlab.train.trackers import tracker_problems
+from adapterlab.errors import AdapterlabError, reject_unknown
+from adapterlab.names import INITS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
-# The paper's learning rates (its appendix, Tables 10-11): adapters 1e-4, fine-tuning 2e-5.
-# LoRA: 5e-4, Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks; LoHa has no
-# published encoder rate, so LoRA's; IA3: 3e-3, T-Few's (Liu et al. 2022 §3.3).
-DEFAULT_LR = {"adapter": 1e-4, "finetune": 2e-5, "lora": 5e-4, "loha": 5e-4, "ia3": 3e-3}
+# Each method's default learning rate (the paper's, for adapters and fine-tuning), as its
+# registered Method says (adapterlab.methods); here for the built-in methods' help text.
+DEFAULT_LR = {name: method.default_lr for name, method in METHODS.items()}
+# The settings that are PEFT's methods' own: a run of another method checks only their types.
+PEFT_SETTINGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "ia3_feedforward")
 
 
 def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
@@ -85,19 +75,20 @@ class RunConfig:
         "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
-    lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)", methods=("lora", "loha")))
+    lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)", methods=methods_with_axis("lora_r")))
     lora_alpha: float = field(default=16.0, metadata=_about("model and method", "scale: the update is multiplied by alpha / r (methods lora, loha)",
-                                                            methods=("lora", "loha")))
-    lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)", methods=("lora",)))
+                                                            methods=methods_with_axis("lora_alpha")))
+    lora_dropout: float = field(default=0.0, metadata=_about("model and method", "dropout on LoRA's input (method lora)", methods=methods_with_axis("lora_dropout")))
     lora_targets: str | None = field(default=None, metadata=_about(
         "model and method", "comma-separated modules the PEFT method adapts: names, or regular expressions for the end of a name "
-        "(methods lora, loha, ia3)", unset="lora, loha: query and value; ia3: key, value and the feed-forward output", methods=PEFT_METHODS))
+        "(methods lora, loha, ia3)", unset="lora, loha: query and value; ia3: key, value and the feed-forward output",
+        methods=methods_with_axis("lora_targets")))
     ia3_feedforward: str | None = field(default=None, metadata=_about(
         "model and method", "which of the targets IA3 scales at their input, as feed-forward layers (method ia3)",
-        unset="the feed-forward output projection, when the targets are the default", methods=("ia3",)))
+        unset="the feed-forward output projection, when the targets are the default", methods=methods_with_axis("ia3_feedforward")))
     lora_layernorm: bool = field(default=True, metadata=_about(
         "model and method", "training the encoder's LayerNorms in PEFT runs (lora, loha, ia3), the paper's policy for adapters",
-        cli="--lora-frozen-layernorm", methods=PEFT_METHODS))
+        cli="--lora-frozen-layernorm", methods=methods_with_axis("lora_layernorm")))
     lr: float | None = field(default=None, metadata=_about(
         "schedule", "peak learning rate of AdamW, with linear warm-up and decay",
         unset="the paper's rate for the method: " + ", ".join(f"{rate:g} {method}" for method, rate in DEFAULT_LR.items()),
@@ -153,7 +144,7 @@ class RunConfig:
     mlm_probability: float = field(default=0.15, metadata=_about("task-adaptive pretraining", "TAPT: share of tokens masked"))
     mixed_precision: Precision = field(default="auto", metadata=_about(
         "schedule", "auto: bf16 on a GPU that has it, else fp32; no: fp32"))
-    save_model: bool = field(default=False, metadata=_about("output", "fine-tuning: also save the full weights", methods=("finetune",)))
+    save_model: bool = field(default=False, metadata=_about("output", "fine-tuning: also save the full weights", methods=methods_with_axis("save_model")))
     pack_dtype: PackDtype = field(default="float32", metadata=_about(
         "output", "storage dtype of the task pack; float16/bfloat16 halve its size and are cast back on load"))
     fast_dropout: bool = field(default=True, metadata=_about(
@@ -179,6 +170,9 @@ class RunConfig:
     def problems(self) -> list[str]:
         """Every invalid setting, one line each: type, range and allowed values, so a spec or a
         command line learns all of its mistakes at once."""
+        return self._data_problems() + self._method_problems() + self._schedule_problems()
+
+    def _data_problems(self) -> list[str]:
         found: list[str] = []
         add = found.append
         if not isinstance(self.task, str):
@@ -206,14 +200,26 @@ class RunConfig:
             codecs.lookup(self.encoding)
         except (LookupError, TypeError):
             add(f"encoding={self.encoding!r}: not a known text encoding (e.g. utf-8, latin-1)")
-        if self.method not in METHODS:
-            add(f"method={self.method!r}: allowed: {', '.join(METHODS)}")
+        return found
+
+    def _method_problems(self) -> list[str]:
+        """The method's name, and its own settings as its registered Method checks them; another
+        method's settings change nothing here, but a value of the wrong type is still refused."""
+        found: list[str] = []
+        if self.method not in method_names():
+            found.append(f"method={self.method!r}: allowed: {', '.join(method_names())}")
         if not isinstance(self.adapter, AdapterConfig):
-            add(f"adapter={self.adapter!r}: must be an AdapterConfig")
-        if self.method in PEFT_METHODS:
-            found.extend(self.peft.problems())
-        else:  # another method's settings change nothing here, but a value of the wrong type is still refused
+            found.append(f"adapter={self.adapter!r}: must be an AdapterConfig")
+        own = get_method(self.method).own_axes if self.method in method_names() else ()
+        if self.method in method_names():
+            found.extend(get_method(self.method).problems(self))
+        if not set(PEFT_SETTINGS) & set(own):
             found.extend(_peft_type_problems(self))
+        return found
+
+    def _schedule_problems(self) -> list[str]:
+        found: list[str] = []
+        add = found.append
         if self.mixed_precision not in PRECISIONS:
             hint = " (YAML reads a bare no as false: write 'no' in quotes)" if isinstance(self.mixed_precision, bool) else ""
             add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
@@ -278,7 +284,7 @@ class RunConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+        return self.lr if self.lr is not None else get_method(self.method).default_lr
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -344,8 +350,7 @@ def unused_settings(method: str, tapt: bool) -> set[str]:
     """RunConfig settings that change nothing in a run of `method` (another method's options) or,
     without TAPT, the TAPT-only ones: `train` refuses them when given, and a run's reproduce
     command (provenance.train_command) leaves them out."""
-    unused = {f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("methods") and method not in f.metadata["methods"]}
-    return unused | (set() if tapt else set(tapt_only_settings()))
+    return unused_by(method) | (set() if tapt else set(tapt_only_settings()))
 
 
 def _check_int(found: list[str], name: str, value, low: int, high: int | None = None, why: str = "") -> None:

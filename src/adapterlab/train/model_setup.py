@@ -12,6 +12,7 @@ import transformers
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import get_method
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +127,7 @@ def check_fits(config, model_config, tokenizer, model_path: str) -> None:
 
 def check_backbone_fits(config, model_config, model_path: str) -> None:
     """The part of check_fits that needs only the backbone's config (study validate uses it too)."""
-    layers = getattr(model_config, "num_hidden_layers", None) or getattr(model_config, "n_layers", None)
-    hidden = getattr(model_config, "hidden_size", None) or getattr(model_config, "dim", None)
-    if config.method == "adapter" and isinstance(layers, int) and config.adapter.skip_layers >= layers:
-        raise AdapterlabError(f"--skip-layers {config.adapter.skip_layers}: {model_path} has {layers} layers, so no adapter would be "
-                              f"left; use at most {layers - 1}")
-    if config.method == "adapter" and isinstance(hidden, int) and config.adapter.size > 4 * hidden:
-        raise AdapterlabError(f"--adapter-size {config.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
-                              "the paper uses 64 to 256")
+    get_method(config.method).check_backbone(config, model_config, model_path)
 
 
 def enable_gradient_checkpointing(model, reentrant: bool = False) -> None:

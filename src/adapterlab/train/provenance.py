@@ -15,18 +15,29 @@ a pack inside its run folder still finds its base (base_model_here).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
 import shlex
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from adapterlab.adapters.peft_methods import PEFT_METHODS, TITLES
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import find_method, own_axes_of
 from adapterlab.package_data import PACKAGE_PREFIX
 from adapterlab.runs import describe_value, write_json_atomic
+from adapterlab.train.base_files import (  # noqa: F401  re-exported: where a pack's base model is
+    BASES_FILE,
+    EMBEDDED_HUB_ID,
+    HUB_ID,
+    config_sha256,
+    local_folder,
+    portable_base,
+    portable_path,
+    remember_base,
+    remembered_base,
+    revision_of,
+    weights_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +48,6 @@ _COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "
                  "progress", "lora_targets", "ia3_feedforward", "columns", "adapter"}
 
 
-EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # the embedded default's Hub name
-# A Hub repo id: NAME or OWNER/NAME (the Hub's model-card metadata rejects anything else, e.g. a path)
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$")
 _COUNTS = {"words", "unscored_words", "examples", "tokens", "unknown_labels"}
 
 
@@ -74,122 +82,12 @@ class Provenance:
         return asdict(self)
 
 
-def local_folder(model_path: str) -> Path | None:
-    """The folder a backbone's files are in: the path itself, or for a Hub id the snapshot in the
-    local Hub cache that transformers loaded it from (…/snapshots/<commit>/, so the config hash,
-    weights fingerprint and revision are recorded for Hub models too); None when neither is here."""
-    if Path(model_path).is_dir():
-        return Path(model_path)
-    if not HUB_ID.match(str(model_path)):
-        return None
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        found = try_to_load_from_cache(str(model_path), "config.json")
-    except ValueError:  # an id the Hub would reject
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def config_sha256(model_path: str) -> str | None:
-    """sha256 of the backbone's config.json (a folder, or a Hub id in the local cache), or None."""
-    folder = local_folder(model_path)
-    path = folder / "config.json" if folder else None
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else None
-
-
-def weights_fingerprint(model_path: str) -> str | None:
-    """sha256 over every tensor's name, shape, dtype and first 256 values in the backbone's
-    safetensors files: another checkpoint of the same architecture (a fine-tuned copy, other seed)
-    changes it, and only a slice of each tensor is read, so it costs milliseconds on any size.
-    None when the folder has no safetensors weights."""
-    from safetensors import safe_open
-
-    folder = local_folder(model_path)
-    files = sorted(folder.glob("*.safetensors")) if folder else []
-    if not files:
-        return None
-    digest = hashlib.sha256()
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for key in sorted(handle.keys()):
-                piece = handle.get_slice(key)
-                shape = piece.get_shape()
-                values = handle.get_tensor(key).flatten()[:256] if not shape or shape[0] <= 1 else piece[:1].flatten()[:256]
-                digest.update(f"{key}{shape}{piece.get_dtype()}".encode())
-                digest.update(values.float().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _revision(model_path: str) -> str | None:
-    """The Hub commit of a model loaded through the Hub cache (…/snapshots/<commit>/), else None."""
-    folder = local_folder(model_path)
-    parts = folder.parts if folder else ()
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
-
-
-def portable_path(value: str | Path) -> str:
-    """A local path as it may leave this machine: `package:NAME/...` inside an installed Python
-    package (the form `train` takes), relative to the working folder when it lies inside it
-    (data/SST-2/train.tsv), else only its name (train.tsv). Never absolute."""
-    import sysconfig
-
-    path = Path(value).resolve()
-    for root in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
-        if path.is_relative_to(Path(root).resolve()) and path != Path(root).resolve():
-            return f"{PACKAGE_PREFIX}{path.relative_to(Path(root).resolve())}"
-    try:
-        return str(path.relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return path.name or str(value)
-
-
-BASES_FILE = "bases.json"  # in the adapterlab cache: {weights fingerprint: folder} of the local base models packs were made on
-
-
-def remember_base(folder: str, fingerprint: str | None) -> None:
-    """Note on this machine (the adapterlab cache, never a pack) where a local base model with
-    these weights lives, so a pack copied anywhere here still finds it (base_model_here)."""
-    from adapterlab.train.mlm_head import cache_root
-
-    if not fingerprint or not Path(folder).is_dir():
-        return
-    path = cache_root() / BASES_FILE
-    try:
-        known = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        known = {}
-    if known.get(fingerprint) != str(Path(folder).resolve()):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, {**known, fingerprint: str(Path(folder).resolve())})
-
-
-def _remembered_base(fingerprint: str | None) -> str | None:
-    """The folder remember_base noted for these weights, when it is still there with them."""
-    from adapterlab.train.mlm_head import cache_root
-
-    path = cache_root() / BASES_FILE
-    try:
-        folder = json.loads(path.read_text()).get(fingerprint) if fingerprint and path.is_file() else None
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return None
-    return folder if folder and weights_fingerprint(folder) == fingerprint else None
-
-
 def portable(p: Provenance) -> Provenance:
     """`p` with no absolute path in it: a local base model's folder as portable_path gives it."""
     local = p.base_local or (p.base_model is not None and (Path(p.base_model).exists() or not HUB_ID.match(p.base_model)))
     base = portable_path(p.base_model) if local and p.base_model is not None else p.base_model
     path = p.base_model_path if not Path(p.base_model_path).is_absolute() else portable_path(p.base_model_path)
     return replace(p, base_model=base, base_model_path=path, base_local=local)
-
-
-def portable_base(model: str | None) -> str:
-    """A run's --model as a shared pack names it: the embedded backbone's Hub id, a Hub id, or a
-    local folder's portable_path."""
-    if model is None:
-        return EMBEDDED_HUB_ID
-    return portable_path(model) if Path(model).exists() or Path(model).is_absolute() else model
 
 
 def base_model_here(p: Provenance, pack: Path) -> str:
@@ -222,7 +120,7 @@ def base_model_here(p: Provenance, pack: Path) -> str:
             return str(candidate)
     if not p.base_local and HUB_ID.match(p.base_model):
         return p.base_model  # from the Hub, or its local cache
-    remembered = _remembered_base(p.base_weights_fingerprint)  # the machine that made the pack: wherever it was copied to
+    remembered = remembered_base(p.base_weights_fingerprint)  # the machine that made the pack: wherever it was copied to
     if remembered:
         return remembered
     sha = f" (config sha256 {p.base_config_sha256[:12]}…)" if p.base_config_sha256 else ""
@@ -251,16 +149,21 @@ def train_command(config: dict) -> str:
         else:
             words += [option, str(value)]
     for key, value in (config.get("adapter") or {}).items():
-        if config.get("method") == "adapter" and key in ADAPTER_OPTIONS and value != _adapter_default(key):
+        if _nested_settings(config.get("method")) == "adapter" and key in ADAPTER_OPTIONS and value != _adapter_default(key):
             words += [option_of(f"adapter.{key}"), str(value)]
     if config.get("columns"):
         words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
     for key in ("lora_targets", "ia3_feedforward"):  # a YAML list in a spec is a comma-separated option
         value = config.get(key)
-        if value and config.get("method") in PEFT_METHODS:
+        if value and key in own_axes_of(config.get("method")):
             words += [option_of(key), value if isinstance(value, str) else ",".join(value)]
     words += ["--out", "NEW_RUN_FOLDER"]  # a new folder: the original one holds the finished run
     return " ".join(shlex.quote(w) for w in words if w)
+
+
+def _nested_settings(method: str | None) -> str | None:
+    found = find_method(method)
+    return found.nested_settings if found else None
 
 
 def _adapter_default(key: str):
@@ -275,7 +178,7 @@ def provenance_of(config: dict, result: dict) -> Provenance:
     files = str(local_folder(config["model_path"]) or config["model_path"])  # one Hub-cache lookup for the three below
     return Provenance(
         base_model=config.get("model"), base_model_path=model_path, base_config_sha256=config_sha256(files),
-        revision=_revision(files), method=config["method"], task=config["task"], kind=config.get("kind", ""),
+        revision=revision_of(files), method=config["method"], task=config["task"], kind=config.get("kind", ""),
         labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
         test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
         encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
@@ -414,9 +317,19 @@ def card_data(p: Provenance, result: dict):
             results.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=p.task, dataset_config=config,
                                       dataset_split=split, metric_type=key, metric_value=round(float(value), 6)))
     return ModelCardData(
-        base_model=hub_base_model(p), library_name="peft" if p.method in PEFT_METHODS else "adapterlab", pipeline_tag=task_type,
-        datasets=[dataset[0]] if dataset else None, tags=["adapterlab", *(["peft"] if p.method in PEFT_METHODS else []), p.method, p.task],
+        base_model=hub_base_model(p), library_name=_library(p.method), pipeline_tag=task_type,
+        datasets=[dataset[0]] if dataset else None, tags=["adapterlab", *_tags(p.method), p.method, p.task],
         model_name=f"{p.task}-{p.method}" if results else None, eval_results=results or None)
+
+
+def _library(method: str) -> str:
+    found = find_method(method)
+    return found.library if found else "adapterlab"
+
+
+def _tags(method: str) -> tuple[str, ...]:
+    found = find_method(method)
+    return found.tags if found else ()
 
 
 def _python_usage(p: Provenance, hub_id: str | None) -> list[str]:
@@ -427,7 +340,7 @@ def _python_usage(p: Provenance, hub_id: str | None) -> list[str]:
              'model, tokenizer, labels = adapterlab.load_pack("THIS_FOLDER")  # or "hf://OWNER/NAME"',
              f'classify = pipeline("{"token-classification" if p.kind == "token" else "text-classification"}", model=model, tokenizer=tokenizer)',
              "```", ""]
-    if p.method not in PEFT_METHODS:
+    if _library(p.method) != "peft":
         return lines
     auto = "AutoPeftModelForTokenClassification" if p.kind == "token" else "AutoPeftModelForSequenceClassification"
     maps = (f"id2label={dict(enumerate(p.labels))!r}, label2id={ {name: i for i, name in enumerate(p.labels)}!r}" if p.labels
@@ -444,7 +357,7 @@ def model_card(p: Provenance, result: dict) -> str:
 
     hub_id = hub_base_model(p)
     base = f"`{hub_id}`" if hub_id else f"a local folder, {Path(p.base_model_path).name}"
-    method = {"adapter": "Houlsby bottleneck adapters (He et al. 2021)", **{m: f"{TITLES[m]}, through PEFT" for m in PEFT_METHODS}}.get(p.method, p.method)
+    method = find_method(p.method).title if find_method(p.method) else p.method
 
     def metrics(values: dict | None) -> str:
         def shown(key: str, value: float) -> str:  # counts (words, examples) are stored as floats beside the metrics

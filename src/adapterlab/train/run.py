@@ -18,6 +18,7 @@ import resource
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import transformers
@@ -26,15 +27,13 @@ from accelerate.utils import set_seed
 from safetensors import SafetensorError
 
 from adapterlab._version import __version__
-from adapterlab.adapters.inject import parameter_roles
-from adapterlab.adapters.io import PACK_DTYPES, backbone_identity, save_adapter
-from adapterlab.adapters.peft_methods import PEFT_METHODS, save_peft_pack
 from adapterlab.backbone import resolve_backbone
 from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
+from adapterlab.methods import get_method
 from adapterlab.runs import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -92,13 +91,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     result.json: ok, diverged, or failed with the error (a user error included).
     """
     run_dir = Path(run_dir)
-    check_run_folder(run_dir)
-    previous = read_result(run_dir)
-    if is_complete(previous) and not overwrite:
-        raise AdapterlabError(f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
-                              "pass --overwrite to run it again")
-    if previous is not None and not is_complete(previous):
-        logger.warning("%s: the previous attempt failed (%s); running it again", run_dir, previous.get("error") or "no error recorded")
+    previous = _previous_attempt(run_dir, overwrite)
     spec = get_task(config.task)
     splits = load_splits(spec, train=config.train, dev=config.dev, test=config.test, hub=config.hub, fmt=config.data_format,
                          columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
@@ -114,36 +107,11 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     check_method_fits(config, model_config, spec.kind)
 
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
-    if accelerator.is_main_process and config.checkpoint and previous is None and is_run_folder(run_dir):
-        set_aside_damaged_state(run_dir, config)  # what cannot be resumed from goes aside, named in a warning
-    accelerator.wait_for_everyone()
-    resuming = _can_resume(run_dir, previous, config)
-    if accelerator.is_main_process and resuming:
-        _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
-    if accelerator.is_main_process and not resuming:
-        prepare_run_folder(run_dir)
-        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
-        sizes = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
-        recorded = RecordedConfig(config.to_dict(), config.learning_rate, local, max_length, splits.protocol, sizes, list(labels.names),
-                                  spec.metric, spec.kind, run_fingerprints(config))
-        write_json_atomic(run_dir / CONFIG_FILE, recorded.to_json())
-    accelerator.wait_for_everyone()
+    _open_folder(config, run_dir, previous, accelerator, {"model_path": model_path, "max_length_used": max_length, "protocol": splits.protocol,
+                 "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+                 "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind})
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
-    if config.report_to:
-        identity = run_identity(run_dir, spec.name, config.method, config.seed)
-        tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
-        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
-                                  init_kwargs=init_kwargs(identity))
-
-    def record(row: dict) -> None:
-        if metrics_log is not None:
-            metrics_log.write(json.dumps(finite(row)) + "\n")
-            metrics_log.flush()
-        if config.report_to and row.get("split") == "test":  # one value per metric: the run's summary, not a chart
-            log_summary(accelerator, tracker_names(config.report_to), scalars(finite(row)))
-        elif config.report_to:  # a view of metrics.jsonl, which stays the record
-            accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
-
+    record = _recorder(config, run_dir, spec.name, accelerator, metrics_log)
     started = time.perf_counter()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # peak memory of this run, not of the process so far
@@ -161,6 +129,58 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         if config.report_to:
             accelerator.end_training()
     return _finish(result, run_dir, started, accelerator, model_path)
+
+
+def _previous_attempt(run_dir: Path, overwrite: bool) -> dict | None:
+    """The folder's earlier result, if any: a complete one is refused without --overwrite."""
+    check_run_folder(run_dir)
+    previous = read_result(run_dir)
+    if is_complete(previous) and not overwrite:
+        raise AdapterlabError(f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
+                              "pass --overwrite to run it again")
+    if previous is not None and not is_complete(previous):
+        logger.warning("%s: the previous attempt failed (%s); running it again", run_dir, previous.get("error") or "no error recorded")
+    return previous
+
+
+def _open_folder(config: RunConfig, run_dir: Path, previous: dict | None, accelerator: Accelerator, derived: dict) -> None:
+    """Resume the killed attempt in the folder (its damaged state set aside, the rows after its
+    checkpoint dropped), or start the folder afresh with its config.json: the settings and what
+    was derived from them and the data (`derived`)."""
+    if accelerator.is_main_process and config.checkpoint and previous is None and is_run_folder(run_dir):
+        set_aside_damaged_state(run_dir, config)  # what cannot be resumed from goes aside, named in a warning
+    accelerator.wait_for_everyone()
+    resuming = _can_resume(run_dir, previous, config)
+    if accelerator.is_main_process and resuming:
+        _drop_rows_after_checkpoint(run_dir)  # the killed epoch's rows: that epoch runs again
+    if accelerator.is_main_process and not resuming:
+        prepare_run_folder(run_dir)
+        model_path = derived["model_path"]
+        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
+        recorded = RecordedConfig(config.to_dict(), config.learning_rate, local, derived["max_length_used"], derived["protocol"],
+                                  derived["split_sizes"], derived["labels"], derived["metric"], derived["kind"], run_fingerprints(config))
+        write_json_atomic(run_dir / CONFIG_FILE, recorded.to_json())
+    accelerator.wait_for_everyone()
+
+
+def _recorder(config: RunConfig, run_dir: Path, task: str, accelerator: Accelerator, metrics_log) -> Callable[[dict], None]:
+    """record(row): a row into metrics.jsonl and, with --report-to, to the trackers (started here)."""
+    if config.report_to:
+        identity = run_identity(run_dir, task, config.method, config.seed)
+        tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
+        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
+                                  init_kwargs=init_kwargs(identity))
+
+    def record(row: dict) -> None:
+        if metrics_log is not None:
+            metrics_log.write(json.dumps(finite(row)) + "\n")
+            metrics_log.flush()
+        if config.report_to and row.get("split") == "test":  # one value per metric: the run's summary, not a chart
+            log_summary(accelerator, tracker_names(config.report_to), scalars(finite(row)))
+        elif config.report_to:  # a view of metrics.jsonl, which stays the record
+            accelerator.log(scalars(finite(row)), step=int(row.get("step") or 0))
+
+    return record
 
 
 def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
@@ -196,27 +216,18 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
 
     unwrapped = accelerator.unwrap_model(model)
     # what a fine-tuned copy of this model weighs: every active parameter but the adapters
-    full_bytes = sum(p.numel() * p.element_size() for p, role, active in parameter_roles(unwrapped) if active and role != "adapter")
+    method = get_method(config.method)
+    full_bytes = sum(p.numel() * p.element_size() for p, role, active in method.parameter_roles(unwrapped) if active and role != "adapter")
     artifact = _save_artifacts(unwrapped, config, name, labels, tokenizer, accelerator, run_dir)
     if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
         clear_tapt_state(run_dir)
-    return dict(
-        status=outcome.status,
-        protocol=splits.protocol,
-        best_validation=outcome.best_validation,
-        best_epoch=outcome.best_epoch,
-        best_step=outcome.best_step,
-        test=test_metrics,
-        validation_metric=(outcome.best_validation or {}).get(spec.metric),
-        test_metric=(test_metrics or {}).get(spec.metric),
-        steps=outcome.steps,
-        train_examples_per_second=outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
-        train_seconds=outcome.train_seconds,
+    fields = dict(status=outcome.status, protocol=splits.protocol)
+    return {**fields, **_outcome_fields(outcome, test_metrics, spec.metric), **dict(
         trainable_params=counts.trainable,
         total_params=counts.total,
         trainable_percent=counts.trainable_percent,
-        params_by_role={(config.method if config.method in PEFT_METHODS else "adapter"): counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
+        params_by_role={method.role: counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
         model_bytes_fp32=full_bytes,
         max_length_used=max_length,
         stopped_early=outcome.stopped_early,
@@ -225,6 +236,21 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
         resumed_from=outcome.resumed_from,
         tapt=tapt.summary if tapt else None,
         **artifact,
+    )}
+
+
+def _outcome_fields(outcome, test_metrics: dict | None, metric: str) -> dict:
+    """The result's fields about training's outcome: the best checkpoint, its test metrics, speed."""
+    return dict(
+        best_validation=outcome.best_validation,
+        best_epoch=outcome.best_epoch,
+        best_step=outcome.best_step,
+        test=test_metrics,
+        validation_metric=(outcome.best_validation or {}).get(metric),
+        test_metric=(test_metrics or {}).get(metric),
+        steps=outcome.steps,
+        train_examples_per_second=outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
+        train_seconds=outcome.train_seconds,
     )
 
 
@@ -348,28 +374,14 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
     naming the folder, and the run is recorded as failed."""
     artifact: dict = {}
     if accelerator.is_main_process:
-        target = run_dir / ("model" if config.method not in ("adapter", *PEFT_METHODS) else "pack")
+        method = get_method(config.method)
+        target = run_dir / (method.artifact or "")
         try:
-            artifact = _write_artifacts(model, config, name, labels, tokenizer, run_dir)
+            artifact = method.save(model, config, name, list(labels.names) or None, tokenizer, run_dir, portable_base(config.model))
         except (OSError, SafetensorError, RuntimeError) as err:  # RuntimeError: torch's writer on a full disk
             raise cannot_write(target, err) from None
     accelerator.wait_for_everyone()
     return artifact
-
-
-def _write_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, run_dir: Path) -> dict:
-    if config.method == "adapter":
-        saved = save_adapter(model, run_dir / "pack", name=name, labels=list(labels.names) or None, dtype=config.pack_dtype)
-        return {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
-    if config.method in PEFT_METHODS:
-        size = save_peft_pack(model, run_dir / "pack", list(labels.names) or None, backbone_identity(model), PACK_DTYPES[config.pack_dtype],
-                              base_model=portable_base(config.model))
-        return {"pack": str(run_dir / "pack"), "pack_bytes": size}
-    if config.save_model:
-        model.save_pretrained(run_dir / "model", safe_serialization=True)
-        tokenizer.save_pretrained(run_dir / "model")
-        return {"model": str(run_dir / "model")}
-    return {}
 
 
 def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> RunResult:

@@ -12,21 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 import transformers
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from adapterlab.adapters.inject import add_adapters, set_trainable
-from adapterlab.adapters.io import WEIGHTS_FILE, read_pack_info, save_adapter
-from adapterlab.adapters.peft_methods import PEFT_METHODS, add_peft, set_peft_trainable
 from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
+from adapterlab.methods import TaptOutcome, get_method
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
@@ -39,14 +35,7 @@ HEAD_NOTE = "the backbone ships without MLM-head weights; the TAPT head started 
 WARM_NOTE = "the backbone ships without MLM-head weights; the head was first trained alone (encoder frozen) on {corpus}"
 
 
-@dataclass
-class TaptOutcome:
-    """What TAPT hands the task run: an adapter pack (adapter method), the encoder's weights
-    (fine-tuning) or its trained tensors (PEFT methods), and a summary for the result."""
-
-    summary: dict
-    pack: Path | None = None
-    encoder_state: dict[str, torch.Tensor] | None = None
+__all__ = ["TaptOutcome", "clear_tapt_state", "mlm_examples", "run_tapt", "tapt_outcome_problem"]
 
 
 def mlm_examples(examples: list[Example]) -> list[Example]:
@@ -67,27 +56,9 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
         logger.warning("%s: TAPT finished before the run was stopped; the task phase starts from its outcome", run_dir)
         return done
     mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
-                                                                           dtype=torch.float32)  # trainable weights in float32
-    head_missing = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
-    if not head_missing:
-        head = HeadRecord("pretrained")
-    elif config.tapt_head == "warm":
-        # before the adapters go in: the head learns the bare encoder's outputs, which the
-        # near-identity adapters leave almost unchanged at the start of TAPT
-        head = warm_head(model, tokenizer, model_path, progress=config.progress)
-    else:
-        head = HeadRecord("fresh")
-        logger.warning(HEAD_NOTE)
-    if config.method == "adapter":
-        add_adapters(model, config.adapter, name=adapter_name)
-        set_trainable(model, "adapter")
-    elif config.method in PEFT_METHODS:
-        add_peft(model, config.peft)
-        set_peft_trainable(model)
-        # the MLM decoder is tied to the input embeddings, which belong to the frozen encoder: only
-        # the method's weights, the LayerNorms and the head's own weights train, as for adapters
-        model.get_input_embeddings().weight.requires_grad_(False)
+    model, head = _mlm_model(config, model_path, tokenizer)
+    method = get_method(config.method)
+    method.prepare_tapt(model, config, adapter_name)
     no_labels = LabelMap(())
     train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
     validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
@@ -106,7 +77,39 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
         record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
     result = train_and_restore_best(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
                         accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}), checkpoint)
-    unwrapped = accelerator.unwrap_model(model)
+    summary = _summary(config, head, result, before)
+    handed = method.hand_over(accelerator.unwrap_model(model), run_dir, adapter_name, accelerator.is_main_process)
+    summary.update(handed.summary)
+    outcome = TaptOutcome(summary, pack=handed.pack, encoder_state=handed.encoder_state)
+    if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
+        if outcome.encoder_state is not None:  # kept until the run finishes, for a resume
+            save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"))
+            (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)
+        write_json_atomic(run_dir / TAPT_DONE_FILE, summary)
+        shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    return outcome
+
+
+def _mlm_model(config: RunConfig, model_path: str, tokenizer) -> tuple:
+    """The masked-LM model TAPT trains, with its head: the backbone's own, or warmed up first
+    (tapt_head warm), or fresh. Returns (model, HeadRecord)."""
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
+                                                                    dtype=torch.float32)  # trainable weights in float32
+    head_missing = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
+    if not head_missing:
+        return model, HeadRecord("pretrained")
+    if config.tapt_head == "warm":
+        # before the method's weights go in: the head learns the bare encoder's outputs, which the
+        # near-identity adapters leave almost unchanged at the start of TAPT
+        return model, warm_head(model, tokenizer, model_path, progress=config.progress)
+    logger.warning(HEAD_NOTE)
+    return model, HeadRecord("fresh")
+
+
+def _summary(config: RunConfig, head: HeadRecord, result, before: dict) -> dict:
+    """The TAPT phase's summary in the run's result."""
     summary = {"status": result.status, "head_fresh": head.source == "fresh", "head": head.to_dict(), "epochs": config.tapt_epochs,
                "steps": result.steps, "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
     if head.source == "fresh":
@@ -115,27 +118,7 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
         summary["note"] = WARM_NOTE.format(corpus=head.corpus)
     if result.resumed_from:
         summary["resumed_from"] = result.resumed_from
-    outcome = TaptOutcome(summary)
-    if config.method == "adapter":
-        outcome.pack = run_dir / "tapt_pack"
-        if accelerator.is_main_process:
-            save_adapter(unwrapped, outcome.pack, name=adapter_name)
-        summary["pack"] = str(outcome.pack)
-    else:
-        # fine-tuning hands over the whole encoder; a PEFT method only what it trained (its weights
-        # and the LayerNorms), keyed as in the task model's encoder, where the same injection puts them
-        kept = None if config.method == "finetune" else {n for n, p in unwrapped.base_model.named_parameters() if p.requires_grad}
-        outcome.encoder_state = {k: v.detach().cpu().clone() for k, v in unwrapped.base_model.state_dict().items()
-                                 if kept is None or k in kept}
-        if accelerator.is_main_process and config.checkpoint:
-            save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"))
-            (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)
-    if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
-        write_json_atomic(run_dir / TAPT_DONE_FILE, summary)
-        shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.free_memory()
-    return outcome
+    return summary
 
 
 def _finished(run_dir: Path, config: RunConfig) -> TaptOutcome | None:
@@ -143,11 +126,7 @@ def _finished(run_dir: Path, config: RunConfig) -> TaptOutcome | None:
     marker = run_dir / TAPT_DONE_FILE
     if not config.checkpoint or not marker.is_file():
         return None
-    summary = json.loads(marker.read_text())
-    if config.method == "adapter":
-        return TaptOutcome(summary, pack=run_dir / "tapt_pack") if (run_dir / "tapt_pack").is_dir() else None
-    encoder = run_dir / TAPT_ENCODER_FILE
-    return TaptOutcome(summary, encoder_state=load_file(str(encoder))) if encoder.is_file() else None
+    return get_method(config.method).resume_tapt(run_dir, json.loads(marker.read_text()))
 
 
 def tapt_outcome_problem(run_dir: Path, config: RunConfig) -> str | None:
@@ -162,14 +141,12 @@ def tapt_outcome_problem(run_dir: Path, config: RunConfig) -> str | None:
         summary = None
     if not isinstance(summary, dict):
         return f"{TAPT_DONE_FILE} is not a JSON object (a write cut short)"
-    weights = run_dir / "tapt_pack" / WEIGHTS_FILE if config.method == "adapter" else run_dir / TAPT_ENCODER_FILE
+    method = get_method(config.method)
+    weights = method.tapt_weights(run_dir)
     if not weights.is_file():
         return None  # no outcome: _finished redoes TAPT
     try:
-        if config.method == "adapter":
-            read_pack_info(run_dir / "tapt_pack")
-        with safe_open(str(weights), framework="pt") as handle:
-            handle.keys()
+        method.open_tapt_weights(run_dir)
     except Exception as err:  # noqa: BLE001  SafetensorError, AdapterlabError, OSError: a file cut short
         return f"TAPT's outcome {weights.relative_to(run_dir)} is unreadable ({str(err).splitlines()[0][:100] if str(err) else type(err).__name__})"
     return None

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
-from adapterlab.adapters.peft_methods import is_peft_pack
+from adapterlab.methods import method_of_pack
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
@@ -80,7 +79,7 @@ def refuse_inside_run_or_pack(path: Path) -> None:
     """An output file inside a run folder or a task pack would replace or shadow what adapterlab
     wrote there (result.json, provenance.json, metrics.jsonl): refused, one line."""
     for folder in path.resolve().parents:
-        if is_run_folder(folder) or (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
+        if is_run_folder(folder) or method_of_pack(folder) is not None:
             raise AdapterlabError(f"--out {path}: inside {'the run folder' if is_run_folder(folder) else 'the task pack'} {folder}, "
                                   "whose files adapterlab owns; write it elsewhere")
 

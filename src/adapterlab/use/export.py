@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from adapterlab.adapters.peft_methods import PEFT_METHODS, merge_peft
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import get_method
 from adapterlab.names import EXPORT_FORMATS
 from adapterlab.train.provenance import PROVENANCE_FILE
 from adapterlab.use.load import LoadedTask, load_task
@@ -57,7 +57,7 @@ def export_pack(source: str | Path, fmt: str, out: str | Path, model_path: str |
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AdapterlabError(f"--out {out}: exists and is not empty; export into a new folder")
     task = load_task(source, model_path)
-    if fmt == "merged" and task.method not in (*PEFT_METHODS, "finetune"):
+    if fmt == "merged" and not get_method(task.method).mergeable:
         raise AdapterlabError(f"{source}: {task.method} packs cannot be merged: Houlsby adapters put a nonlinearity between their two "
                               "projections, so no change of the backbone's weights computes them; export --format onnx instead")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +113,7 @@ def _write_merged(task: LoadedTask, folder: Path, batch: dict, expected: torch.T
     import transformers
 
     model = copy.deepcopy(task.model)
-    if task.method in PEFT_METHODS:
-        merge_peft(model)
+    model = get_method(task.method).merged(model)
     model.save_pretrained(str(folder), safe_serialization=True)
     auto = transformers.AutoModelForTokenClassification if task.spec.kind == "token" else transformers.AutoModelForSequenceClassification
     reloaded = auto.from_pretrained(str(folder), use_safetensors=True, dtype=torch.float32).eval()

@@ -6,25 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapterlab.adapters.inject import activate, adapter_names
-from adapterlab.adapters.io import MANIFEST_FILE as PACK_MANIFEST
-from adapterlab.adapters.io import load_adapter, read_pack_info
-from adapterlab.adapters.packs import load_pack
-from adapterlab.adapters.peft_methods import MANIFEST_FILE as PEFT_MANIFEST
-from adapterlab.adapters.peft_methods import is_peft_pack, read_peft_manifest
+from adapterlab.adapters.injection import activate, adapter_names
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import Method, get_method, method_names, method_of_pack, method_words
 from adapterlab.runs import CONFIG_FILE, RESULT_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
-from adapterlab.train.provenance import (
-    PROVENANCE_FILE,
-    Provenance,
-    base_model_here,
-    check_base,
-    provenance_of,
-    read_provenance,
-)
+from adapterlab.train.trained import load_trained_run
+from adapterlab.train.provenance import PROVENANCE_FILE, Provenance, base_model_here, check_base, provenance_of, read_provenance
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
@@ -91,9 +81,9 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             return _fine_tuned(folder, config)
         else:
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
-    elif (folder / PACK_MANIFEST).is_file() or is_peft_pack(folder):
+    elif method_of_pack(folder) is not None:
         pack, provenance, described_in = folder, read_provenance(folder), folder / PROVENANCE_FILE
-        if provenance is None and not is_peft_pack(folder) and read_pack_info(folder).num_labels is None:
+        if provenance is None and method_of_pack(folder).pack_labels(folder).num_labels is None:
             raise AdapterlabError(f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
                                   "its head), so it cannot label text; train a head on it in Python: "
                                   "adapterlab.load_adapter(model, PACK, with_head=False)")
@@ -101,36 +91,34 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
                                   "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter")
     else:
-        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack ({PACK_MANIFEST} or a PEFT manifest.json)")
+        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack of any method "
+                              f"({', '.join(method_words(m) for m in method_names())})")
     base = model_path or base_model_here(provenance, pack)  # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
     spec = get_task(provenance.task)
-    check_pack_labels(pack, provenance, described_in)
+    method = get_method(provenance.method)
+    check_pack_labels(pack, provenance, described_in, method)
     labels = LabelMap(tuple(provenance.labels))
-    if is_peft_pack(pack) or shared is None:  # a PEFT method changes the encoder itself: a model of its own
+    if not method.shares_backbone or shared is None:  # e.g. a PEFT method changes the encoder itself: a model of its own
         model = build_task_model(base, spec, labels)
-        load_pack(model, pack)
+        method.load_pack(model, pack)
         tokenizer, adapter = load_tokenizer(base, load_model_config(base)), None
     else:
         key = (str(Path(base).resolve()), spec.kind == "token")
         if key not in shared:
             shared[key] = (build_task_model(base, spec, labels), load_tokenizer(base, load_model_config(base)))
         model, tokenizer = shared[key]
-        adapter = load_adapter(model, pack, name=f"task{len(adapter_names(model))}")
+        adapter = method.add_shared(model, pack, name=f"task{len(adapter_names(model))}")
     check_base(provenance, base, pack)  # after loading: another shape is the error alone, not a warning and then the error
     return LoadedTask(provenance.task, shown, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
                       provenance.columns, provenance.encoding, provenance.method, adapter)
 
 
-def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path) -> None:
+def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path, method: Method) -> None:
     """One truth for labels: the label names `described_in` (provenance.json, or a run's
     config.json) gives must be the ones the pack's manifest gives, and as many as its head has
     outputs (one for regression). Otherwise the pack is refused: one line naming both files."""
-    if is_peft_pack(pack):
-        manifest, _ = read_peft_manifest(pack)
-        where, num_labels, names = pack / PEFT_MANIFEST, manifest.get("num_labels"), manifest.get("labels")
-    else:
-        info = read_pack_info(pack)
-        where, num_labels, names = pack / PACK_MANIFEST, info.num_labels, info.labels
+    own = method.pack_labels(pack)
+    where, num_labels, names = own.manifest, own.num_labels, own.labels
     ours = list(provenance.labels)
     if names is not None and list(names) != ours:
         raise AdapterlabError(f"{described_in} names the labels {ours} but {where} names {list(names)}; the pack's files disagree, so its "
@@ -142,9 +130,8 @@ def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path) ->
 
 
 def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
-    from adapterlab.analysis.transfer import load_tuned_task_model  # the same loader the cross-lingual analysis uses
-
-    model, tokenizer, spec, labels, _ = load_tuned_task_model(folder)
+    trained = load_trained_run(folder)  # the loader every analysis uses
+    model, tokenizer, spec, labels = trained.model, trained.tokenizer, trained.spec, trained.labels
     return LoadedTask(config["task"], folder, model.eval(), tokenizer, spec, labels, int(config.get("max_length_used") or config["max_length"]),
                       config.get("data_format", "auto"), dict(config.get("columns") or {}), config.get("encoding", "utf-8"), config["method"])
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from adapterlab.adapters.inject import activate_per_example
+from adapterlab.adapters.injection import activate_per_example
 from adapterlab.data.example import Example
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
