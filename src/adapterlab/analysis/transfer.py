@@ -15,7 +15,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.loop import evaluate
+from adapterlab.train.evaluation import evaluate
 from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
 from adapterlab.train.run import build_accelerator

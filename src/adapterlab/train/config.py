@@ -167,6 +167,10 @@ class RunConfig:
     def problems(self) -> list[str]:
         """Every invalid setting, one line each: type, range and allowed values, so a spec or a
         command line learns all of its mistakes at once."""
+        return [*self._data_problems(), *self._choice_problems(), *self._number_problems(), *self._flag_problems()]
+
+    def _data_problems(self) -> list[str]:
+        """The task, the data's files, reader, columns and encoding."""
         found: list[str] = []
         add = found.append
         if not isinstance(self.task, str):
@@ -194,6 +198,12 @@ class RunConfig:
             codecs.lookup(self.encoding)
         except (LookupError, TypeError):
             add(f"encoding={self.encoding!r}: not a known text encoding (e.g. utf-8, latin-1)")
+        return found
+
+    def _choice_problems(self) -> list[str]:
+        """The method and its settings, and the settings that choose among named values."""
+        found: list[str] = []
+        add = found.append
         if self.method not in METHODS:
             add(f"method={self.method!r}: allowed: {', '.join(METHODS)}")
         if not isinstance(self.adapter, AdapterConfig):
@@ -214,6 +224,12 @@ class RunConfig:
             add(f"tapt_head={self.tapt_head!r}: allowed: {', '.join(TAPT_HEADS)}")
         if self.pack_dtype not in PACK_DTYPES:
             add(f"pack_dtype={self.pack_dtype!r}: allowed: {', '.join(PACK_DTYPES)}")
+        return found
+
+    def _number_problems(self) -> list[str]:
+        """Counts, seeds, rates and shares: their types and ranges."""
+        found: list[str] = []
+        add = found.append
         for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):
             _check_int(found, name, getattr(self, name), low=1)
         _check_int(found, "grad_accum", self.grad_accum, low=1)
@@ -239,6 +255,12 @@ class RunConfig:
         _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
         _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
+        return found
+
+    def _flag_problems(self) -> list[str]:
+        """The on/off settings, and checkpoints kept without being written."""
+        found: list[str] = []
+        add = found.append
         if self.keep_checkpoint is True and self.checkpoint is False:
             add("keep_checkpoint=true with checkpoint=false: there is no checkpoint to keep")
         for name in ("tapt", "save_model", "fast_dropout", "lora_layernorm", "progress", "gradient_checkpointing", "checkpoint", "keep_checkpoint"):

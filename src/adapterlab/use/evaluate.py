@@ -19,7 +19,7 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import is_run_folder, json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
-from adapterlab.train.loop import evaluate
+from adapterlab.train.evaluation import evaluate
 from adapterlab.train.run import build_accelerator
 from adapterlab.use.load import load_task
 
