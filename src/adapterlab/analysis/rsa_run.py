@@ -15,7 +15,7 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import CONFIG_FILE, load_run_config, read_result
+from adapterlab.runs import CONFIG_FILE, check_analysis_output, load_run_config, mark_analysis_folder, read_result
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 
 
@@ -96,3 +96,14 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return csv_path, png_path
+
+
+def run_rsa(base: str | None, runs: list[str], data: str, task: str, count: int, seed: int, max_length: int, out: Path,
+            progress: bool = True) -> tuple[list[dict], Path, Path]:
+    """`adapterlab rsa`: the curves of `runs` written to rsa.csv and rsa.png in the folder `out`
+    (checked before any work, never a folder adapterlab did not write); (rows, csv, png)."""
+    check_analysis_output(out, folder=True)
+    rows = rsa_curves(base, runs, data, task, count, seed, max_length, progress=progress)
+    mark_analysis_folder(out)
+    csv_path, png_path = write_rsa(rows, out)
+    return rows, csv_path, png_path
