@@ -1,7 +1,7 @@
 """Every fixed set of names in adapterlab, defined once: a Literal type for annotations and the
 tuple of its values (typing.get_args) for validation, argparse choices and error messages.
 
-Readers are registered at run time (data/readers.py READERS), so their names live there.
+Readers are registered at run time (data/readers/registry.py READERS), so their names live there.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
 from adapterlab.runs import CONFIG_FILE, load_run_config
+from adapterlab.runs import check_analysis_output, mark_analysis_folder
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 from adapterlab.train.trained import load_trained_run
 
@@ -91,3 +92,12 @@ def _color(method: str | None) -> str | None:
     """The method's colour, as in the report's figures; matplotlib's own for a method not registered."""
     found = find_method(method)
     return found.color if found else None
+def run_rsa(base: str | None, runs: list[str], data: str, task: str, count: int, seed: int, max_length: int, out: Path,
+            progress: bool = True) -> tuple[list[dict], Path, Path]:
+    """`adapterlab rsa`: the curves of `runs` written to rsa.csv and rsa.png in the folder `out`
+    (checked before any work, never a folder adapterlab did not write); (rows, csv, png)."""
+    check_analysis_output(out, folder=True)
+    rows = rsa_curves(base, runs, data, task, count, seed, max_length, progress=progress)
+    mark_analysis_folder(out)
+    csv_path, png_path = write_rsa(rows, out)
+    return rows, csv_path, png_path

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from adapterlab.analysis.crosslingual import crosslingual_averages, language_files
+from adapterlab.analysis.crosslingual import LANGUAGE_FAMILIES, crosslingual_averages, language_files
+from adapterlab.runs import check_analysis_output, write_json_atomic
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.loop import evaluate
+from adapterlab.train.evaluation import evaluate
 from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.trained import load_trained_run
 
@@ -60,3 +61,30 @@ def evaluate_runs(runs: list[str], pattern: str, languages: list[str], task: str
     """evaluate_languages for every run, with one progress bar over runs x languages on stderr."""
     with tqdm(total=len(runs) * len(languages), desc=label, unit="language", disable=not progress, dynamic_ncols=True) as bar:
         return [evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update) for run in runs]
+
+
+def check_transfer_request(pattern: str, languages: list[str], max_examples: int | None) -> None:
+    """The inputs of `adapterlab crosslingual`, before any model loads: a pattern with {lang},
+    languages of the family table (their averages need it), and a positive example cap."""
+    if "{lang}" not in pattern:
+        raise AdapterlabError(f"--pattern {pattern!r}: must contain {{lang}}, e.g. data/panx/dev-{{lang}}.tsv")
+    unknown = [lang for lang in languages if lang not in LANGUAGE_FAMILIES]
+    if unknown:
+        raise AdapterlabError(f"--languages: {unknown[0]!r} is not an ISO code of the language family table "
+                              f"(analysis/crosslingual.py); known: {', '.join(sorted(LANGUAGE_FAMILIES))}")
+    if max_examples is not None and max_examples < 1:
+        raise AdapterlabError(f"--max-examples {max_examples}: must be an integer >= 1")
+
+
+def crosslingual_to_file(runs: list[str], pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
+                         out: Path | None = None, progress: bool = False) -> list[dict]:
+    """`adapterlab crosslingual`: the inputs checked (and `out`, never a file adapterlab did not
+    write), every run evaluated on every language, and with `out` the rows written there as JSON."""
+    check_transfer_request(pattern, languages, max_examples)
+    if out is not None:
+        check_analysis_output(out, folder=False)
+    rows = evaluate_runs(runs, pattern, languages, task, max_examples, progress=progress)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out, {"metric": rows[0]["metric"], "languages": languages, "pattern": pattern, "runs": rows})
+    return rows

@@ -78,6 +78,19 @@ def choose_max_length(examples, pair: bool, model: str | None, cap: int = 256) -
     return max(min(32, cap), min(cap, 32 * math.ceil(percentile / 32)))
 
 
+def check_compare_request(source: str | None, files: dict[str, str], train_size: int | None) -> None:
+    """`adapterlab compare`'s data: one DATA file (or folder) to split, or the three files of your
+    own split, not both; and at least two training examples."""
+    if files and set(files) != {"train", "dev", "test"}:
+        raise AdapterlabError("--train, --dev and --test go together (your own split); or give one DATA file to split")
+    if files and source:
+        raise AdapterlabError(f"give DATA ({source}) or --train/--dev/--test, not both")
+    if not files and not source:
+        raise AdapterlabError("give DATA: a labelled file (CSV, TSV, JSON lines) or a folder with one subfolder per class")
+    if train_size is not None and train_size < 2:
+        raise AdapterlabError(f"--train-size {train_size}: must be at least 2")
+
+
 def run_compare(source: str | None, out: str | Path, methods: list[str] | None = None, columns: dict[str, str] | None = None,
                 model: str | None = None, budget: float = 1800.0, train_size: int | None = None, files: dict[str, str] | None = None,
                 fmt: str = "auto", encoding: str = "utf-8", max_length: int | None = None, seeds: int | None = None,

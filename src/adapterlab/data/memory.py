@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterlab.data.example import Example
-from adapterlab.data.readers import _example, check_labels, default_columns
+from adapterlab.data.readers import check_labels, default_columns, to_example
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 
@@ -82,7 +82,7 @@ def examples_of(data: Any, spec: TaskSpec, split: str, columns: dict[str, str]) 
             if values["label"] < 0:
                 continue
             values["label"] = label_names[values["label"]]
-        examples.append(_example(values, where))
+        examples.append(to_example(values, where))
     return examples
 
 

@@ -8,23 +8,22 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from accelerate.utils import gather_object
 from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec
-from adapterlab.train.batching import ShardedBatches, evaluation_batches
+from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from adapterlab.train.config import RunConfig
+from adapterlab.train.evaluation import evaluate, evaluation_bar, example_losses, model_inputs
 from adapterlab.train.fast_ops import fast_training_ops
-from adapterlab.train.metrics import UNSCORED, classification_metrics, is_better, regression_metrics, token_metrics
+from adapterlab.train.metrics import is_better
 
 logger = logging.getLogger(__name__)
 
@@ -81,106 +80,6 @@ def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch
     return nn.functional.cross_entropy(logits.float(), labels)
 
 
-def example_losses(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(summed loss, number of scored targets) per example, so losses add up across processes."""
-    if kind == "regression":
-        losses = (logits.squeeze(-1).float() - labels.float()) ** 2
-        return losses, torch.ones_like(losses)
-    if kind in ("token", "mlm"):
-        per_token = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_INDEX, reduction="none")
-        return per_token.sum(1), labels.ne(IGNORE_INDEX).sum(1).float()
-    losses = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
-    return losses, torch.ones_like(losses)
-
-
-def model_inputs(batch: dict) -> dict:
-    return {k: v for k, v in batch.items() if k != "labels"}
-
-
-COUNT_KEYS = ("count", "words", "unscored_words", "unknown_labels")  # counts beside the metrics: kept when outputs are non-finite
-
-
-@torch.inference_mode()
-def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64, bar=None) -> dict:
-    """Loss and every metric of the task kind on one split. Each process scores every N-th
-    feature and the per-feature outputs are gathered, so no example is dropped or counted twice
-    whatever the number of processes. Token tasks: a sentence cut into windows is put back
-    together, and every gold word is scored (`unscored_words` counts any that had no sub-word)."""
-    model = accelerator.unwrap_model(model)  # no collectives in the forward: processes may see uneven batches
-    model.eval()
-    outputs = []  # (feature index, loss sum, scored count, prediction)
-    nonfinite = 0  # features whose outputs hold NaN or inf (weights of a diverged run)
-    for indices, batch in evaluation_batches(features, collator, batch_size, accelerator):
-        logits = model(**model_inputs(batch)).logits
-        nonfinite += int((~torch.isfinite(logits.detach().float()).reshape(logits.shape[0], -1).all(-1)).sum())
-        targets = batch["labels"]
-        if labels.unknown:  # gold labels the model cannot output: scored as misses, left out of the loss
-            targets = targets.masked_fill(targets >= len(labels.names), IGNORE_INDEX)
-        loss_sums, counts = example_losses(logits, targets, spec.kind)
-        if spec.kind == "token":
-            gold = batch["labels"].cpu()
-            predicted = logits.argmax(-1).cpu()
-            rows = [predicted[row][gold[row] != IGNORE_INDEX].tolist() for row in range(len(indices))]
-        elif spec.kind == "regression":
-            rows = logits.squeeze(-1).float().cpu().tolist()
-        elif spec.kind == "classification":
-            rows = logits.argmax(-1).cpu().tolist()
-        else:
-            rows = [None] * len(indices)
-        outputs.extend(zip(indices, loss_sums.cpu().tolist(), counts.cpu().tolist(), rows))
-        if bar is not None:  # a progress bar (tqdm) of the caller's, counted in features
-            bar.update(len(indices))
-    outputs = sorted(gather_object(outputs) if accelerator.num_processes > 1 else outputs)
-    if accelerator.num_processes > 1:
-        nonfinite = sum(gather_object([nonfinite]))
-    total_count = sum(o[2] for o in outputs)
-    metrics: dict = {"loss": sum(o[1] for o in outputs) / max(total_count, 1)}
-    if spec.kind == "mlm":
-        metrics["mlm_loss"] = metrics["loss"]
-        metrics["count"] = int(total_count)
-    elif spec.kind == "token":
-        metrics.update(_token_metrics(features, outputs, labels))
-    else:
-        predicted = np.array([o[3] for o in outputs])
-        gold = np.array([features[o[0]]["labels"] for o in outputs])
-        if spec.kind == "regression":
-            metrics.update(regression_metrics(predicted, gold))
-        else:
-            metrics.update(classification_metrics(predicted, gold, num_classes=len(labels.names)))
-            if labels.unknown:
-                metrics["unknown_labels"] = int((gold >= len(labels.names)).sum())
-        metrics["count"] = len(outputs)
-    if nonfinite:
-        # argmax over NaN is class 0, so the metric would look like a real (majority-class) score:
-        # every metric is NaN (null in JSON) instead, and the count of such inputs is kept
-        metrics = {k: (v if k in COUNT_KEYS else float("nan")) for k, v in metrics.items()}
-        metrics["nonfinite"] = nonfinite
-    return metrics
-
-
-def _token_metrics(features: list[dict], outputs: list[tuple], labels: LabelMap) -> dict:
-    """Put the windows of each sentence back together and score every gold word once."""
-    names = labels.all_names
-    gold: dict[int, list[str]] = {}
-    predicted: dict[int, dict[int, str]] = {}
-    for index, _, _, row in outputs:
-        feature = features[index]
-        sentence = feature["_example"]
-        if "_tags" in feature:
-            gold[sentence] = [names[t] for t in feature["_tags"]]
-        words = predicted.setdefault(sentence, {})
-        for word, tag in zip(feature["_words"], row):
-            words[word] = names[tag]
-    sentences = sorted(gold)
-    gold_tags = [gold[s] for s in sentences]
-    predicted_tags = [[predicted.get(s, {}).get(w, UNSCORED) for w in range(len(gold[s]))] for s in sentences]
-    metrics = token_metrics(predicted_tags, gold_tags)
-    metrics["count"] = len(sentences)
-    if labels.unknown:
-        metrics["unknown_labels"] = sum(t in labels.unknown for sentence in gold_tags for t in sentence)
-    return metrics
-
-
 def build_optimizer(model: nn.Module, config: LoopConfig, total_steps: int):
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -191,6 +90,47 @@ def build_optimizer(model: nn.Module, config: LoopConfig, total_steps: int):
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     return optimizer, scheduler
+
+
+@dataclass
+class _Parts:
+    """What one call of train_and_restore_best works with: the components and callbacks it was
+    given, unchanged for the length of the call."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_batches: ShardedBatches
+    validation: list[dict]
+    collator: Any
+    spec: TaskSpec
+    labels: LabelMap
+    config: LoopConfig
+    accelerator: Any
+    record: Callable[[dict], None]
+    checkpoint_dir: Path | None
+    on_step: Callable[[int, int], None] | None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_batches)
+
+    @property
+    def shows_progress(self) -> bool:
+        return self.config.progress and self.accelerator.is_main_process
+
+
+@dataclass
+class _LoopState:
+    """What the loop carries from step to step (and what a checkpoint saves of it)."""
+
+    result: LoopResult
+    bar: Any  # the run's progress bar (tqdm), counted in optimizer steps
+    best_value: float | None = None  # the best validation metric so far
+    best_state: dict[str, torch.Tensor] | None = None  # the trainable weights that scored it
+    since_best: int = 0  # evaluations without improvement, for early stopping
+    window: list[torch.Tensor] = field(default_factory=list)  # step losses since the last training row (logging_steps)
+    evaluated_at: int | None = None  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
 
 
 def train_and_restore_best(
@@ -215,124 +155,158 @@ def train_and_restore_best(
     checkpoint_dir: save a resumable checkpoint there at each epoch end and each step-level
     evaluation; when one is there already, continue from it (train/checkpoint.py).
     on_step(steps done, steps in all): called after each optimizer step (the run's progress file)."""
-    metric = spec.metric
-    best_value, best_state = None, None
-    result = LoopResult("ok", None, None, None, 0, 0.0, 0)
-    steps_per_epoch = len(train_batches)
-    world = accelerator.num_processes
-    bar = tqdm(total=steps_per_epoch * config.epochs, disable=not (config.progress and accelerator.is_main_process), unit="step", dynamic_ncols=True)
-
-    since_best = 0  # evaluations without improvement, for early stopping
-    window: list[torch.Tensor] = []  # step losses since the last training row (logging_steps)
-    first_epoch, skip = 1, 0
-    resumed = load_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler) if checkpoint_dir else None
-    if resumed is not None:
-        first_epoch, skip = resumed.epoch + 1, resumed.into_epoch
-        result.steps, result.train_seconds, result.train_examples = resumed.steps, resumed.train_seconds, resumed.train_examples
-        best_value, best_state, since_best = resumed.best_value, resumed.best_state, resumed.since_best
-        result.best_validation, result.best_epoch, result.best_step = resumed.best_validation, resumed.best_epoch, resumed.best_step
-        bar.update(result.steps)
-        result.resumed_from = {"epoch": resumed.epoch, "step": resumed.steps}
-        logger.warning("resuming after epoch %d%s (step %d) from %s", resumed.epoch,
-                       f" and {skip} steps of epoch {first_epoch}" if skip else "", resumed.steps, checkpoint_dir)
-
-    def save(epoch_done: int, into_epoch: int) -> None:
-        if accelerator.is_main_process:
-            save_checkpoint(checkpoint_dir, accelerator.unwrap_model(model), optimizer, scheduler,
-                            LoopState(epoch_done, result.steps, result.train_seconds, result.train_examples, best_value, best_state,
-                                      result.best_validation, result.best_epoch, result.best_step, since_best, into_epoch))
-        accelerator.wait_for_everyone()
-
-    evaluated_at: list[int] = []  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
-
-    def validate(epoch: int, kind: str) -> None:
-        nonlocal best_value, best_state, since_best
-        evaluated_at[:] = [result.steps]
-        with evaluation_bar(len(validation), "validation", config.progress and accelerator.is_main_process) as eval_bar:
-            metrics = evaluate(model, validation, collator, spec, labels, accelerator, config.eval_batch_size, bar=eval_bar)
-        record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
-        # patience restarts only on a real improvement (beyond min_delta over the best so far); the
-        # best checkpoint follows every improvement, however small
-        improved = is_better(metric, metrics[metric], _shifted(metric, best_value, config.early_stop_min_delta))
-        if is_better(metric, metrics[metric], best_value):
-            best_value = metrics[metric]
-            best_state = _trainable_state(model)
-            result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
-        since_best = 0 if improved else since_best + 1
-        warmed = result.steps >= config.early_stop_min_epochs * steps_per_epoch
-        if config.early_stop and since_best >= config.early_stop and warmed and result.stopped_early is None:
-            result.stopped_early = {"epoch": epoch, "step": result.steps}
-
+    parts = _Parts(model, optimizer, scheduler, train_batches, validation, collator, spec, labels, config, accelerator, record,
+                   checkpoint_dir, on_step)
+    bar = tqdm(total=parts.steps_per_epoch * config.epochs, disable=not parts.shows_progress, unit="step", dynamic_ncols=True)
+    state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0), bar)
+    result = state.result
+    first_epoch, skip = _resume(parts, state)
     for epoch in range(first_epoch, config.epochs + 1):
-        train_batches.set_epoch(epoch)
-        model.train()
-        started = time.perf_counter()
-        for position, step in enumerate(train_batches):
-            if epoch == first_epoch and position < skip:  # taken before the kill: the epoch's order is seeded, so skip them
-                continue
-            micro_losses = []
-            for index, batch in enumerate(step.micro):
-                # a data-parallel backward syncs gradients only on the last micro-batch
-                sync = index == len(step.micro) - 1
-                with _maybe_no_sync(accelerator, model, sync), fast_training_ops(config.fast_dropout):
-                    logits = model(**model_inputs(batch.inputs)).logits
-                    loss_sums, _ = example_losses(logits, batch.inputs["labels"], spec.kind)
-                    # the mean over the GLOBAL batch: data parallelism averages gradients over
-                    # processes, so each process scales its sum by world / (scored targets of the
-                    # whole step, all processes and micro-batches)
-                    loss = loss_sums.sum() * batch.weight * world / step.scored(accelerator)
-                    micro_losses.append(loss.detach())
-                    # backward even on a NaN: every process must join every gradient sync; the step is skipped below
-                    accelerator.backward(loss)
-            total = torch.stack(micro_losses).sum()
-            window.append(total)  # this process's share of the step's loss, for the training rows
-            finite = accelerator.gather(torch.isfinite(total).float().reshape(1)).min().item() == 1.0
-            if not finite:
-                result.status = "diverged"
-                break
-            log_now = bool(config.logging_steps) and (result.steps + 1) % config.logging_steps == 0
-            grad_norm = None
-            if config.max_grad_norm or log_now:  # an infinite bound measures the norm without clipping
-                grad_norm = accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm or float("inf"))
-            learning_rate = scheduler.get_last_lr()[0]  # the rate this step uses
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            result.steps += 1
-            result.train_examples += step.size
-            bar.update(1)
-            elapsed = result.train_seconds + time.perf_counter() - started
-            bar.set_postfix(epoch=epoch, loss=f"{total.item() / world:.4f}", ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
-            if log_now:
-                record(_training_row(accelerator, window, learning_rate, grad_norm, epoch, result.steps))
-                window = []
-            if on_step is not None:
-                on_step(result.steps, steps_per_epoch * config.epochs)
-            if config.eval_every and result.steps % config.eval_every == 0:
-                result.train_seconds += time.perf_counter() - started
-                validate(epoch, "step")
-                if checkpoint_dir is not None and not result.stopped_early and position + 1 < steps_per_epoch:
-                    save(epoch - 1, position + 1)
-                model.train()
-                started = time.perf_counter()
-                if result.stopped_early:
-                    break
-        result.train_seconds += time.perf_counter() - started
+        _train_epoch(parts, state, epoch, skip if epoch == first_epoch else 0)
         if result.status == "diverged":
             logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch)
             record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
             break
-        if not result.stopped_early and evaluated_at != [result.steps]:  # the same weights twice would count twice toward patience
-            validate(epoch, "epoch")
+        if not result.stopped_early and state.evaluated_at != result.steps:  # the same weights twice would count twice toward patience
+            _validate(parts, state, epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
-            save(epoch, 0)
+            _save(parts, state, epoch, 0)
         if result.stopped_early:
             logger.info("early stopping at epoch %d, step %d: %d evaluations without improvement", epoch, result.steps, config.early_stop)
             break
     bar.close()
-    if best_state is not None:
-        _load_trainable_state(model, best_state)
+    if state.best_state is not None:
+        _load_trainable_state(model, state.best_state)
     return result
+
+
+def _resume(parts: _Parts, state: _LoopState) -> tuple[int, int]:
+    """Continue from the checkpoint in checkpoint_dir, if there is one: (the first epoch to run,
+    the steps of it that were taken before the kill); (1, 0) for a fresh start."""
+    if not parts.checkpoint_dir:
+        return 1, 0
+    resumed = load_checkpoint(parts.checkpoint_dir, parts.accelerator.unwrap_model(parts.model), parts.optimizer, parts.scheduler)
+    if resumed is None:
+        return 1, 0
+    result = state.result
+    first_epoch, skip = resumed.epoch + 1, resumed.into_epoch
+    result.steps, result.train_seconds, result.train_examples = resumed.steps, resumed.train_seconds, resumed.train_examples
+    state.best_value, state.best_state, state.since_best = resumed.best_value, resumed.best_state, resumed.since_best
+    result.best_validation, result.best_epoch, result.best_step = resumed.best_validation, resumed.best_epoch, resumed.best_step
+    state.bar.update(result.steps)
+    result.resumed_from = {"epoch": resumed.epoch, "step": resumed.steps}
+    logger.warning("resuming after epoch %d%s (step %d) from %s", resumed.epoch,
+                   f" and {skip} steps of epoch {first_epoch}" if skip else "", resumed.steps, parts.checkpoint_dir)
+    return first_epoch, skip
+
+
+def _train_epoch(parts: _Parts, state: _LoopState, epoch: int, skip: int) -> None:
+    """One epoch of optimizer steps (its first `skip` steps were taken before a kill), with the
+    step-level evaluations of eval_every; stops early on divergence or early stopping."""
+    config, result = parts.config, state.result
+    parts.train_batches.set_epoch(epoch)
+    parts.model.train()
+    started = time.perf_counter()
+    for position, step in enumerate(parts.train_batches):
+        if position < skip:  # taken before the kill: the epoch's order is seeded, so skip them
+            continue
+        if not _optimizer_step(parts, state, step, epoch, started):
+            result.status = "diverged"
+            break
+        if config.eval_every and result.steps % config.eval_every == 0:
+            result.train_seconds += time.perf_counter() - started
+            _validate(parts, state, epoch, "step")
+            if parts.checkpoint_dir is not None and not result.stopped_early and position + 1 < parts.steps_per_epoch:
+                _save(parts, state, epoch - 1, position + 1)
+            parts.model.train()
+            started = time.perf_counter()
+            if result.stopped_early:
+                break
+    result.train_seconds += time.perf_counter() - started
+
+
+def _optimizer_step(parts: _Parts, state: _LoopState, step, epoch: int, started: float) -> bool:
+    """Forward and backward over the step's micro-batches, then clip, step and log; False (and no
+    optimizer step) when the loss is not finite on some process."""
+    config, result, accelerator = parts.config, state.result, parts.accelerator
+    total = _step_loss(parts, step)
+    state.window.append(total)  # this process's share of the step's loss, for the training rows
+    finite = accelerator.gather(torch.isfinite(total).float().reshape(1)).min().item() == 1.0
+    if not finite:
+        return False
+    log_now = bool(config.logging_steps) and (result.steps + 1) % config.logging_steps == 0
+    grad_norm = None
+    if config.max_grad_norm or log_now:  # an infinite bound measures the norm without clipping
+        trainable = [p for p in parts.model.parameters() if p.requires_grad]
+        grad_norm = accelerator.clip_grad_norm_(trainable, config.max_grad_norm or float("inf"))
+    learning_rate = parts.scheduler.get_last_lr()[0]  # the rate this step uses
+    parts.optimizer.step()
+    parts.scheduler.step()
+    parts.optimizer.zero_grad(set_to_none=True)
+    result.steps += 1
+    result.train_examples += step.size
+    state.bar.update(1)
+    elapsed = result.train_seconds + time.perf_counter() - started
+    state.bar.set_postfix(epoch=epoch, loss=f"{total.item() / accelerator.num_processes:.4f}",
+                          ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
+    if log_now:
+        parts.record(_training_row(accelerator, state.window, learning_rate, grad_norm, epoch, result.steps))
+        state.window = []
+    if parts.on_step is not None:
+        parts.on_step(result.steps, parts.steps_per_epoch * config.epochs)
+    return True
+
+
+def _step_loss(parts: _Parts, step) -> torch.Tensor:
+    """Forward and backward over one step's micro-batches; this process's share of the step's loss."""
+    accelerator, world = parts.accelerator, parts.accelerator.num_processes
+    micro_losses = []
+    for index, batch in enumerate(step.micro):
+        # a data-parallel backward syncs gradients only on the last micro-batch
+        sync = index == len(step.micro) - 1
+        with _maybe_no_sync(accelerator, parts.model, sync), fast_training_ops(parts.config.fast_dropout):
+            logits = parts.model(**model_inputs(batch.inputs)).logits
+            loss_sums, _ = example_losses(logits, batch.inputs["labels"], parts.spec.kind)
+            # the mean over the GLOBAL batch: data parallelism averages gradients over
+            # processes, so each process scales its sum by world / (scored targets of the
+            # whole step, all processes and micro-batches)
+            loss = loss_sums.sum() * batch.weight * world / step.scored(accelerator)
+            micro_losses.append(loss.detach())
+            # backward even on a NaN: every process must join every gradient sync; the step is skipped by the caller
+            accelerator.backward(loss)
+    return torch.stack(micro_losses).sum()
+
+
+def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
+    """Evaluate validation, record it, follow the best checkpoint and count toward early stopping."""
+    config, result, metric = parts.config, state.result, parts.spec.metric
+    state.evaluated_at = result.steps
+    with evaluation_bar(len(parts.validation), "validation", parts.shows_progress) as eval_bar:
+        metrics = evaluate(parts.model, parts.validation, parts.collator, parts.spec, parts.labels, parts.accelerator,
+                           config.eval_batch_size, bar=eval_bar)
+    parts.record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
+    # patience restarts only on a real improvement (beyond min_delta over the best so far); the
+    # best checkpoint follows every improvement, however small
+    improved = is_better(metric, metrics[metric], _shifted(metric, state.best_value, config.early_stop_min_delta))
+    if is_better(metric, metrics[metric], state.best_value):
+        state.best_value = metrics[metric]
+        state.best_state = _trainable_state(parts.model)
+        result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
+    state.since_best = 0 if improved else state.since_best + 1
+    warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch
+    if config.early_stop and state.since_best >= config.early_stop and warmed and result.stopped_early is None:
+        result.stopped_early = {"epoch": epoch, "step": result.steps}
+
+
+def _save(parts: _Parts, state: _LoopState, epoch_done: int, into_epoch: int) -> None:
+    """A resumable checkpoint (written by the main process; every process waits for it)."""
+    result = state.result
+    if parts.accelerator.is_main_process:
+        save_checkpoint(parts.checkpoint_dir, parts.accelerator.unwrap_model(parts.model), parts.optimizer, parts.scheduler,
+                        LoopState(epoch_done, result.steps, result.train_seconds, result.train_examples, state.best_value,
+                                  state.best_state, result.best_validation, result.best_epoch, result.best_step, state.since_best,
+                                  into_epoch))
+    parts.accelerator.wait_for_everyone()
 
 
 def _training_row(accelerator, window: list[torch.Tensor], learning_rate: float, grad_norm, epoch: int, step: int) -> dict:
@@ -344,20 +318,6 @@ def _training_row(accelerator, window: list[torch.Tensor], learning_rate: float,
     norm = float(grad_norm) if grad_norm is not None else None
     return {"split": "train", "at": "step", "epoch": epoch, "step": step, "loss": per_step.mean().item(), "learning_rate": learning_rate,
             **({"grad_norm": norm} if norm is not None else {})}
-
-
-@contextlib.contextmanager
-def evaluation_bar(examples: int, split: str, enabled: bool):
-    """A progress bar over one evaluation, counted in examples (features for token tasks cut
-    into windows), closed when it ends; None when disabled."""
-    if not enabled:
-        yield None
-        return
-    bar = tqdm(total=examples, desc=split, unit="ex", leave=False, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def _shifted(metric: str, best: float | None, delta: float) -> float | None:

@@ -27,6 +27,7 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.freezing import set_trainable
 from adapterlab.adapters.injection import add_adapters
 from adapterlab.adapters.structure import base_model_of, head_paths
+from adapterlab.backbone import resolve_backbone
 from adapterlab.adapters.io import MANIFEST_FILE, PACK_FORMAT, WEIGHTS_FILE, save_adapter
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
@@ -391,3 +392,15 @@ def _labels_for(hub: HubAdapter, spec: TaskSpec) -> tuple[str, ...]:
     if set(names) != set(spec.labels):
         raise AdapterlabError(f"{hub.folder}: the head's labels ({', '.join(names)}) are not task {spec.name}'s ({', '.join(spec.labels)})")
     return names
+
+
+def import_adapterhub_folder(folder: str | Path, out: str | Path, model: str | None = None, task: str | None = None,
+                             max_length: int = 128) -> tuple[HubAdapter, Path]:
+    """`adapterlab import-adapterhub`: import_adapterhub into a new (or empty) folder `out`, on the
+    base `model` (default: the embedded all-MiniLM-L6-v2). Returns (what was read, the pack)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AdapterlabError(f"--out {out} exists and is not empty; import into a new folder")
+    hub = read_adapterhub(folder)
+    pack = import_adapterhub(folder, out, resolve_backbone(model), task, max_length, model_chosen=model is not None)
+    return hub, pack

@@ -25,7 +25,7 @@ from adapterlab.runs import (
     write_json_atomic,
 )
 from adapterlab.train.accelerator import build_accelerator
-from adapterlab.train.loop import evaluate
+from adapterlab.train.evaluation import evaluate
 from adapterlab.use.load import load_task
 
 
@@ -119,3 +119,18 @@ def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Pat
     except OSError as err:  # a read-only folder: name the file asked for, not the temp file
         raise AdapterlabError(f"--out {path}: cannot be written ({err.strerror or type(err).__name__})") from None
     return path
+
+
+def evaluate_to_file(source: str | Path, data: str | Path, out: str | Path | None = None, data_format: str | None = None,
+                     task: str | None = None, columns: dict | None = None, encoding: str | None = None, model_path: str | None = None,
+                     batch_size: int = 64, progress: bool = True) -> tuple[dict, Path]:
+    """`adapterlab evaluate`: evaluate_file, written to `out` (default DATA-STEM.SOURCE.eval.json
+    here, which never replaces an earlier evaluation); the output is checked before any work.
+    Returns (the evaluation, where it was written)."""
+    default = Path(f"{Path(data).stem}.{source_label(source)}.eval.json")
+    if out is None and default.exists():  # the default name never replaces an earlier evaluation silently
+        raise AdapterlabError(f"{default} exists (an earlier evaluation); name the output with --out")
+    out = default if out is None else out
+    check_evaluation_out(out, data)
+    evaluation = evaluate_file(source, data, data_format, task, columns, encoding, model_path, batch_size, progress=progress)
+    return evaluation, write_evaluation(evaluation, out, data)

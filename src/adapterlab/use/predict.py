@@ -32,7 +32,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file
 from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import evaluation_batches
-from adapterlab.train.loop import model_inputs
+from adapterlab.train.evaluation import model_inputs
 from adapterlab.use.evaluate import refuse_inside_run_or_pack
 from adapterlab.use.load import LoadedTask, load_tasks
 
