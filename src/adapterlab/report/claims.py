@@ -204,32 +204,41 @@ def _or_inf(value: float | None) -> float:
 def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext) -> ClaimResult:
     axis = claim.axis
     assert axis is not None  # the spec requires an axis for trend and spread claims
-    gathered = _Gathered(claim, context)
     if claim.kind == "trend":
-        # the difference at each value of the axis, each side's column the one selected on
-        # validation at that value (a trend over k compares tuned methods at each k)
-        levels = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
-                        key=lambda v: (isinstance(v, str), v))
-        pairs: dict[Any, tuple[Column, Column]] = {}
-        for value in levels:
-            at_a = pick_columns(table.columns, {**claim.a, axis: value}, claim.where)
-            at_b = pick_columns(table.columns, {**claim.b, axis: value}, claim.where)
-            if len(at_a) == 1 and len(at_b) == 1:
-                pairs[value] = (at_a[0], at_b[0])
-        if len(pairs) < 2:
-            return _not_applicable(claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})")
-        low, high = min(pairs), max(pairs)
-        for value in (low, high):
-            gathered.add(table, rows, pairs[value][0])
-            gathered.add(table, rows, pairs[value][1])
+        return _trend(claim, table, study, rows, context, axis)
+    return _spread(claim, table, study, rows, context, axis)
 
-        def gap(value: Any) -> dict[Any, float]:
-            return _difference_by_seed(table, *pairs[value], rows)
 
-        return _result(claim, study, gap(low), gap(high),
-                       f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
-                       f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
+def _trend(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext, axis: str) -> ClaimResult:
+    """The difference at the lowest value of the axis minus at the highest, each side's column the
+    one selected on validation at that value (a trend over k compares tuned methods at each k)."""
+    gathered = _Gathered(claim, context)
+    levels = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
+                    key=lambda v: (isinstance(v, str), v))
+    pairs: dict[Any, tuple[Column, Column]] = {}
+    for value in levels:
+        at_a = pick_columns(table.columns, {**claim.a, axis: value}, claim.where)
+        at_b = pick_columns(table.columns, {**claim.b, axis: value}, claim.where)
+        if len(at_a) == 1 and len(at_b) == 1:
+            pairs[value] = (at_a[0], at_b[0])
+    if len(pairs) < 2:
+        return _not_applicable(claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})")
+    low, high = min(pairs), max(pairs)
+    for value in (low, high):
+        gathered.add(table, rows, pairs[value][0])
+        gathered.add(table, rows, pairs[value][1])
 
+    def gap(value: Any) -> dict[Any, float]:
+        return _difference_by_seed(table, *pairs[value], rows)
+
+    return _result(claim, study, gap(low), gap(high),
+                   f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
+                   f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
+
+
+def _spread(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext, axis: str) -> ClaimResult:
+    """The spread (std over the axis) of b minus that of a, over the values both sides have."""
+    gathered = _Gathered(claim, context)
     a, b = axis_columns(table.columns, claim.a, claim.where, axis), axis_columns(table.columns, claim.b, claim.where, axis)
     shared = set(a) & set(b)
     if len(shared) >= 2:  # the same grid for both sides (a bracketed grid may have grown one side further)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.build import assemble
-from adapterlab.report.claims import claims_json, decide
+from adapterlab.report.claims import ClaimResult, claims_json, decide
 from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
 
 
-def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list:
+def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list[ClaimResult]:
     """The claims every folder's spec tests, decided together (the rows of one claims table are
     one family, whatever study they come from); with json_out, also written there (checked
     before any work: never a file adapterlab did not write)."""
@@ -19,7 +19,7 @@ def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list:
         refuse_output_below_a_file(json_out)
         refuse_foreign_file(json_out, lambda text: isinstance(value := json_value(text), list) and all(
             isinstance(row, dict) and "id" in row and "verdict" in row for row in value), "an earlier claims file of adapterlab claims", "--json")
-    results = []
+    results: list[ClaimResult] = []
     for folder in dirs:
         results.extend(assemble(Path(folder)).claims)
     results = decide(results)

@@ -40,7 +40,7 @@ def task_lines() -> list[str]:
     return lines
 
 
-def evaluation_line(evaluation: dict, data: str, out: Any) -> str:
+def evaluation_line(evaluation: dict[str, Any], data: str, out: Any) -> str:
     """`adapterlab evaluate`'s answer: the metric, with why it may be missing or partial."""
     value = evaluation["value"]
     shown = f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
@@ -67,7 +67,7 @@ def export_line(exported: Any) -> str:
     return f"exported {exported.task} ({exported.method}) as {what} to {exported.path}: {check}"
 
 
-def rsa_lines(rows: list[dict], count: int, csv_path: Any, png_path: Any) -> list[str]:
+def rsa_lines(rows: list[dict[str, Any]], count: int, csv_path: Any, png_path: Any) -> list[str]:
     """`adapterlab rsa`: RSA per layer, a row per run."""
     lines = ["| run | method | " + " | ".join(f"layer {r['layer']}" for r in rows if r["run"] == rows[0]["run"]) + " |"]
     for run in dict.fromkeys(r["run"] for r in rows):
@@ -77,7 +77,7 @@ def rsa_lines(rows: list[dict], count: int, csv_path: Any, png_path: Any) -> lis
     return lines
 
 
-def crosslingual_lines(rows: list[dict], languages: list[str]) -> list[str]:
+def crosslingual_lines(rows: list[dict[str, Any]], languages: list[str]) -> list[str]:
     """`adapterlab crosslingual`: the metric ×100 per language and its averages, a row per run;
     then a note per language whose gold labels the run never saw."""
     lines = ["| run | method | " + " | ".join(languages) + " | all | target | distant |",
@@ -94,7 +94,7 @@ def crosslingual_lines(rows: list[dict], languages: list[str]) -> list[str]:
     return lines
 
 
-def forgetting_lines(rows: list[dict]) -> list[str]:
+def forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
     """`adapterlab forgetting`: MLM loss per model and its increase over the base."""
     lines = ["| model | method | MLM loss on held-out text | increase over base |\n|---|---|---|---|"]
     lines += [f"| {row['model']} | {row['method'] or '-'} | {row['mlm_loss']:.4f} | {row['increase']:+.4f} |" for row in rows]

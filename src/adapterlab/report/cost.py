@@ -45,7 +45,7 @@ def cost_grid(records: list[RunRecord]) -> Grid | None:
         packs = [r.pack_bytes for r in results if r.pack_bytes]
         models = [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
         size = _mean(packs) or _mean(models)
-        saved = f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model" if models else "–"
+        saved = "–" if size is None else f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model"
         rows.append((label(method_words(method)), number(str(len(results)), len(results)), number(_spread(walls, "s"), _mean(walls)),
                      number(_spread(trains, "s"), _mean(trains)),
                      number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)), number(saved, size)))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from adapterlab.names import RUN_STATES
-from adapterlab.study.executor import status_of_folder, unfinished_lines
+from adapterlab.study.folder import status_of_folder, unfinished_lines
 from adapterlab.study.extensions import load_extensions
 
 
