@@ -81,6 +81,7 @@ RECIPE_USERS = {
     "adapterlab.train.api",  # the Python API, `adapterlab.train(...)`: one run
     "adapterlab.study.child",  # one study run in its own process
     "adapterlab.study.attempt",  # one study run in the worker itself (isolation="inline")
+    "adapterlab.study.claimed_run",  # `adapterlab train` into a folder it claims first, as a worker does
 }
 
 
