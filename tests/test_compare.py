@@ -44,11 +44,24 @@ def test_the_plan_fits_the_budget_and_prefers_seeds_then_k():
     small = choose_design(per_step, pools, 1800)
     large = choose_design(per_step, pools, 8 * 3600)
     for design, budget in ((small, 1800), (large, 8 * 3600)):
-        cost = design_seconds(per_step, design["train_size"], design["validation_size"], design["test_size"], design["seeds_min"])
+        cost = design_seconds(per_step, design["train_size"], design["validation_size"], design["test_size"], design["seeds_min"],
+                              design["epochs"])
         assert cost <= 0.7 * budget and cost == design["estimate_seconds"]
     assert large["train_size"] > small["train_size"] and large["seeds_max"] == 10 and large["test_size"] >= 500
-    with pytest.raises(AdapterlabError, match=r"too small for the smallest valid comparison.*give --budget \d+m or more"):
+    assert small["epochs"] == large["epochs"] == 10
+    with pytest.raises(AdapterlabError, match=r"too small for the smallest valid comparison.*4-epoch ceiling.*give --budget \d+m or more"):
         choose_design(per_step, pools, 60)
+
+
+def test_a_tight_budget_lowers_the_epoch_ceiling_before_refusing():
+    """Between the smallest design at the full ceiling and refusal, the ceiling comes down (6, then
+    4 epochs): a run that has not settled by then trips the not-converged gate, never a verdict."""
+    per_step = {"adapter": 0.35, "finetune": 0.55}
+    pools = {"train": 1500, "validation": 200, "test": 400}
+    full = design_seconds(per_step, 50, 100, 200, 3, 10) / 0.7
+    design = choose_design(per_step, pools, full * 0.9)
+    assert design["epochs"] < 10 and design["seeds_min"] == 3
+    assert design["estimate_seconds"] <= 0.7 * full * 0.9
 
 
 def _fake_compare(monkeypatch, gap, noise, mcc=0.6):

@@ -16,6 +16,10 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     """The quickstart is `adapterlab compare` on the real BBC News corpus (here on the tiny BERT,
     with the step timing fixed: the probe is `study plan`'s, tested there)."""
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: {m: 0.01 for m in methods})
+    # small evaluation sets keep the test short; the sizes' choice is tested in test_compare.py
+    monkeypatch.setattr("adapterlab.compare.plan.VALIDATION_SIZES", (40,))
+    monkeypatch.setattr("adapterlab.compare.plan.TEST_SIZES", (60,))
+    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 64)  # BBC's articles would take 256
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     out = tmp_path / "quick"
     args = ["quickstart", "--out", str(out), "--model", str(model), "--methods", "adapter,finetune", "--train-size", "10", "--seeds", "3", "--budget", "30m"]

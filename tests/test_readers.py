@@ -429,3 +429,24 @@ def test_unlabelled_json_lines_read_as_text_to_predict(tmp_path):
     pairs.write_text('{"sentence1": "a cat sat", "sentence2": "an animal sat"}\n')
     mnli = dataclasses.replace(get_task("mnli"), labels=None)
     assert [(e.text, e.text_pair, e.label) for e in read_examples(pairs, mnli, "glue", {}, labels_optional=True)] == [("a cat sat", "an animal sat", None)]
+
+
+@pytest.mark.parametrize("suffix, sep", [(".tsv", "\t"), (".csv", ",")])
+def test_a_header_naming_only_the_label_is_a_header_not_an_example(tmp_path, suffix, sep):
+    """SST-2's train.tsv is `sentence<TAB>label`: the header names the label column only. It was
+    read as an example with the label 'label' (and a 3-column header read as data, the id as the
+    text); now the other column of a two-column header is the text, and a wider one needs --columns."""
+    from adapterlab.data.readers import read_examples
+    from adapterlab.data.tasks import get_task
+    from adapterlab.errors import AdapterlabError
+
+    two = tmp_path / f"two{suffix}"
+    two.write_text(f"sentence{sep}label\nit is good{sep}1\nbad{sep}0\n")
+    assert [(e.text, e.label) for e in read_examples(two, get_task("classification"), "auto", {})] == [("it is good", "1"), ("bad", "0")]
+    three = tmp_path / f"three{suffix}"
+    three.write_text(f"id{sep}sentence{sep}label\n1{sep}good{sep}1\n")
+    with pytest.raises(AdapterlabError, match=r"header has no column 'text' \(give --columns text=COLUMN,label=COLUMN\)"):
+        read_examples(three, get_task("classification"), "auto", {})
+    plain = tmp_path / f"plain{suffix}"
+    plain.write_text(f"good film{sep}1\nbad{sep}0\n")  # no header: text, label by position, as before
+    assert [(e.text, e.label) for e in read_examples(plain, get_task("classification"), "auto", {})] == [("good film", "1"), ("bad", "0")]

@@ -786,11 +786,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--encoding", default="utf-8", help="text encoding of the data (default utf-8)")
     compare.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")
     compare.set_defaults(run=cmd_compare)
-    quick = commands.add_parser("quickstart", help="offline demo: `adapterlab compare` of adapters, LoRA and fine-tuning on BBC News "
+    quick = commands.add_parser("quickstart", help="offline demo: `adapterlab compare` of adapters and fine-tuning on BBC News "
                                                    "with the embedded MiniLM, in about 10 minutes")
     quick.add_argument("--out", default="runs/quickstart", help="folder of the comparison (default runs/quickstart); re-running resumes")
     quick.add_argument("--budget", default="10m", help="wall time (default 10m)")
-    quick.add_argument("--methods", help="comma-separated methods (default adapter,lora,finetune)")
+    quick.add_argument("--methods", help="comma-separated methods (default adapter,finetune; adapter,lora,finetune wants --budget 30m)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--train-size", type=int, help="train on this many articles (default: as many as the budget allows)")
     quick.add_argument("--retry-failed", action="store_true", help="also rerun runs that failed with an error (runs whose process died always rerun)")

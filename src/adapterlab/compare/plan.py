@@ -27,6 +27,10 @@ VALIDATION_SIZES = (1000, 500, 200, 100)
 TEST_SIZES = (2000, 1000, 500, 200)
 GROWTH_RESERVE = 0.3  # share of the budget left for bracketed points and added seeds
 EPOCHS = 10  # the ceiling; convergence stopping ends most runs earlier
+# lower ceilings, tried only when nothing fits at EPOCHS: convergence stopping needs at least 3
+# epochs (min_epochs) and 2 of patience, so a run that has not settled by a low ceiling trips the
+# `not converged` gate and its comparison says "no verdict", never a verdict on undertrained runs
+LOWER_CEILINGS = (6, 4)
 BATCH = 16
 INLINE_STARTUP = 2.0  # seconds a run starts in (runs are inline: no child process to import)
 
@@ -86,35 +90,38 @@ def run_seconds(per_step: float, train: int, validation: int, test: int, epochs:
     return INLINE_STARTUP + steps * per_step + (epochs * validation + test) * forward
 
 
-def design_seconds(per_step: dict[str, float], train: int, validation: int, test: int, seeds: int) -> float:
+def design_seconds(per_step: dict[str, float], train: int, validation: int, test: int, seeds: int, epochs: int = EPOCHS) -> float:
     """The whole design at `seeds` seeds: three rates per method."""
-    return sum(3 * seeds * run_seconds(s, train, validation, test) for s in per_step.values())
+    return sum(3 * seeds * run_seconds(s, train, validation, test, epochs) for s in per_step.values())
 
 
 def choose_design(per_step: dict[str, float], pools: dict[str, int], budget: float, train_size: int | None = None,
                   seeds: int | None = None) -> dict:
     """The largest design that fits (1 - GROWTH_RESERVE) of the budget, in this order of what
-    matters: at least 3 seeds, a training sample of at least 50 (or the user's --train-size), 5
-    seeds, then the largest k, then evaluation sets. Raises AdapterlabError when not even the
-    smallest design fits, naming what it would need."""
+    matters: the full epoch ceiling (a lower one only when nothing fits at it), at least 3 seeds, a
+    training sample of at least 50 (or the user's --train-size), 5 seeds, then the largest k, then
+    evaluation sets. Raises AdapterlabError when not even the smallest design fits, naming what it
+    would need."""
     room = budget * (1 - GROWTH_RESERVE)
     train_sizes = [train_size] if train_size else sorted({min(pools["train"], k) for k in (pools["train"], *TRAIN_SIZES)}, reverse=True)
     validations = sorted({min(pools["validation"], v) for v in VALIDATION_SIZES}, reverse=True)
     tests = sorted({min(pools["test"], t) for t in TEST_SIZES}, reverse=True)
     adequate = [(v, t) for v, t in _evaluation_sets(validations, tests) if v >= min(200, pools["validation"]) and t >= min(500, pools["test"])]
-    for sets in (adequate, _evaluation_sets(validations, tests)):  # evaluation sets large enough for a CI first
-        for count, sequential in ((seeds, False),) if seeds else ((5, True), (5, False), (3, False)):
-            for train in train_sizes:
-                for validation, test in sets:
-                    cost = design_seconds(per_step, train, validation, test, count)
-                    # sequential seeds need room for up to 5 more seeds of each method's chosen point
-                    extra = sum(5 * run_seconds(s, train, validation, test) for s in per_step.values()) if sequential else 0.0
-                    if cost + extra <= room:
-                        return {"train_size": train, "validation_size": validation, "test_size": test, "seeds_min": count,
-                                "seeds_max": 10 if sequential else count, "estimate_seconds": cost}
-    smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3)
+    for epochs in (EPOCHS, *LOWER_CEILINGS):
+        for sets in (adequate, _evaluation_sets(validations, tests)):  # evaluation sets large enough for a CI first
+            for count, sequential in ((seeds, False),) if seeds else ((5, True), (5, False), (3, False)):
+                for train in train_sizes:
+                    for validation, test in sets:
+                        cost = design_seconds(per_step, train, validation, test, count, epochs)
+                        # sequential seeds need room for up to 5 more seeds of each method's chosen point
+                        extra = sum(5 * run_seconds(s, train, validation, test, epochs) for s in per_step.values()) if sequential else 0.0
+                        if cost + extra <= room:
+                            return {"train_size": train, "validation_size": validation, "test_size": test, "seeds_min": count,
+                                    "seeds_max": 10 if sequential else count, "estimate_seconds": cost, "epochs": epochs}
+    lowest = LOWER_CEILINGS[-1]
+    smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3, lowest)
     raise AdapterlabError(f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
-                          f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {EPOCHS}-epoch ceiling, takes "
+                          f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {lowest}-epoch ceiling, takes "
                           f"about {smallest / 60 / (1 - GROWTH_RESERVE):.0f} min with room to grow the grid; give --budget "
                           f"{math.ceil(smallest / 60 / (1 - GROWTH_RESERVE))}m or more, or fewer --methods")
 
@@ -132,6 +139,8 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
     except AdapterlabError:
         return []
     changes = []
+    if bigger["epochs"] > plan["epochs"]:
+        changes.append(f"a {bigger['epochs']}-epoch ceiling instead of {plan['epochs']}")
     if bigger["train_size"] > plan["train_size"]:
         changes.append(f"k={bigger['train_size']} training examples instead of {plan['train_size']}")
     if bigger["seeds_min"] > plan["seeds_min"] or bigger["seeds_max"] > plan["seeds_max"]:
@@ -145,7 +154,7 @@ def make_plan(methods: list[str], per_step: dict[str, float], pools: dict[str, i
               train_size: int | None = None, seeds: int | None = None) -> ComparePlan:
     design = choose_design(per_step, pools, budget, train_size, seeds)
     lrs = {m: [float(f"{CENTRE_LR[m] * f:.3g}") for f in (1 / 3, 1.0, 3.0)] for m in methods}
-    return ComparePlan(tuple(methods), lrs, EPOCHS, BATCH, max_length, design["train_size"], design["validation_size"], design["test_size"],
+    return ComparePlan(tuple(methods), lrs, design["epochs"], BATCH, max_length, design["train_size"], design["validation_size"], design["test_size"],
                        design["seeds_min"], design["seeds_max"], per_step, design["estimate_seconds"], budget, model,
                        larger_budget_note(per_step, pools, design, budget) if not (train_size or seeds) else [])
 

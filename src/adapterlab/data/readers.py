@@ -65,7 +65,10 @@ class TableLayout:
     names: Mapping[str, str]  # field -> header name ({}: the file has no header)
     indices: Mapping[str, int] | None = None  # field -> column index when the first row is data; None: a header is required
     width: int | None = None  # columns per row without a header; None: as many as the first row has
-    header: Literal["any", "all", "always"] = "any"  # the first row is a header when it holds "any" or "all" of `names`, or "always"
+    # the first row is a header when it holds "any" or "all" of `names`, or "always"; "pair": when it
+    # holds any of them, and in a two-column header naming one field the other column is the other
+    # field (SST-2's `sentence<TAB>label`: a header row must never be read as an example)
+    header: Literal["any", "all", "always", "pair"] = "any"
     where: str = ""  # after a missing column's name in messages, e.g. " for GLUE rte"
     unlabeled: str = ""  # advice when only the label column is missing ("": the general message)
 
@@ -172,6 +175,10 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
         is_header = bool(wanted) and len(present) == len(wanted)
     else:
         is_header = bool(present)
+    if is_header and layout.header == "pair" and len(wanted) == len(names) == 2 and len(present) == 1:
+        other = next(name for name in names if name not in wanted)
+        layout = dataclasses.replace(layout, names={k: (other if v not in names else v) for k, v in layout.names.items()})
+        wanted = list(layout.names.values())
     if is_header:
         missing = [c for c in wanted if c not in names]
         if labels_optional and missing == [layout.names.get("label")]:
@@ -293,7 +300,8 @@ def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
     one (integer mapping, or no 'text' and 'label' header), columns are indices, by default
     text=0 and label=1."""
     if not columns:
-        return TableLayout({"text": "text", "label": "label"}, indices={"text": 0, "label": 1}, header="all")
+        return TableLayout({"text": "text", "label": "label"}, indices={"text": 0, "label": 1}, header="pair",
+                           where=" (give --columns text=COLUMN,label=COLUMN)")
     if all(str(column).isdigit() for column in columns.values()):
         return TableLayout({}, indices={name: int(column) for name, column in columns.items()})
     return TableLayout(dict(columns), header="always")
