@@ -37,9 +37,9 @@ def add_compare(commands) -> None:
 
 def add_quickstart(commands) -> None:
     quick = commands.add_parser("quickstart", help="offline demo: `adapterlab compare` of adapters and fine-tuning on BBC News "
-                                                   "with the embedded MiniLM, in about 10 minutes")
+                                                   "with the embedded MiniLM, within a 20-minute budget")
     quick.add_argument("--out", default="runs/quickstart", help="folder of the comparison (default runs/quickstart); re-running resumes")
-    quick.add_argument("--budget", default="10m", help="wall time (default 10m)")
+    quick.add_argument("--budget", default="20m", help="wall time (default 20m)")
     quick.add_argument("--methods", help="comma-separated methods (default adapter,finetune; adapter,lora,finetune wants --budget 30m)")
     quick.add_argument("--model", help="another backbone folder (default: the embedded MiniLM)")
     quick.add_argument("--train-size", type=int, help="train on this many articles (default: as many as the budget allows)")
