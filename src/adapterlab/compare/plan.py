@@ -144,7 +144,8 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
     if bigger["train_size"] > plan["train_size"]:
         changes.append(f"k={bigger['train_size']} training examples instead of {plan['train_size']}")
     if bigger["seeds_min"] > plan["seeds_min"] or bigger["seeds_max"] > plan["seeds_max"]:
-        changes.append(f"{bigger['seeds_min']} seeds (up to {bigger['seeds_max']} while undecided) instead of {plan['seeds_min']}")
+        more = f" (up to {bigger['seeds_max']} while undecided)" if bigger["seeds_max"] > bigger["seeds_min"] else ""
+        changes.append(f"{bigger['seeds_min']} seeds{more} instead of {plan['seeds_min']}")
     if bigger["test_size"] > plan["test_size"]:
         changes.append(f"a test set of {bigger['test_size']} instead of {plan['test_size']}")
     return [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []
