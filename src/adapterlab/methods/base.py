@@ -25,7 +25,6 @@ from adapterlab.adapters.freezing import ParamCounts, parameter_roles
 from adapterlab.adapters.peft_methods import PeftSettings
 from adapterlab.runs import TAPT_ENCODER_FILE
 
-
 # A transformers PreTrainedModel (a task model, or a bare encoder): its base_model, config and
 # save_pretrained are what a method uses beyond nn.Module, and transformers does not type them.
 Model = Any

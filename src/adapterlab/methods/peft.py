@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from adapterlab.adapters.freezing import ParamCounts, count_parameters
 from adapterlab.adapters.io import PACK_DTYPES, backbone_identity
 from adapterlab.adapters.peft_methods import add_peft, merge_peft, set_peft_trainable
-from adapterlab.adapters.peft_packs import MANIFEST_FILE, load_peft_pack, pack_method, read_peft_manifest, save_peft_pack
+from adapterlab.adapters.peft_packs import (
+    MANIFEST_FILE,
+    load_peft_pack,
+    pack_method,
+    read_peft_manifest,
+    save_peft_pack,
+)
 from adapterlab.methods.base import Method, Model, PackLabels, RunSettings, TaptOutcome, shape_model
 from adapterlab.methods.registry import register
 
