@@ -16,6 +16,7 @@ from adapterlab.methods.registry import (
     method_of_pack,
     method_words,
     methods_with_axis,
+    methods_with_settings,
     own_axes_of,
     register,
     unregister,
@@ -23,4 +24,4 @@ from adapterlab.methods.registry import (
 )
 
 __all__ = ["METHODS", "Method", "Model", "PackLabels", "RunSettings", "TaptOutcome", "find_method", "get_method", "load_pack", "method_names", "method_of_pack",
-           "method_words", "methods_with_axis", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]
+           "method_words", "methods_with_axis", "methods_with_settings", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]

@@ -96,6 +96,15 @@ class Method:
 
     # ----------------------------------------------------------------- settings and checks
 
+    def cost_settings(self, run: RunSettings) -> object:
+        """The method's own settings in `run` that change a training step's cost (the plan's probe
+        shares one probe among runs that agree on them); by default none."""
+        return None
+
+    def compare_defaults(self) -> dict[str, Any]:
+        """The settings `adapterlab compare` gives every run of the method, besides its rates."""
+        return {}
+
     def problems(self, run: RunSettings) -> list[str]:
         """What is wrong with this method's own settings in `run` (one line each)."""
         return []

@@ -24,6 +24,9 @@ from adapterlab.methods.registry import register
 
 
 class PeftMethod(Method):
+    def cost_settings(self, run: RunSettings) -> object:
+        return repr(run.peft)
+
     def problems(self, run: RunSettings) -> list[str]:
         return run.peft.problems()
 

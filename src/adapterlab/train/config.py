@@ -72,7 +72,8 @@ class RunConfig:
     model: str | None = field(default=None, metadata=_about(
         "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2", aliases=("--model_name_or_path",)))
     method: Method = field(default="adapter", metadata=_about(
-        "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
+        "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')",
+        choices=method_names))  # the registered methods when the options are built (a method registered later too)
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
     lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)", methods=methods_with_axis("lora_r")))
