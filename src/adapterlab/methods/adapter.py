@@ -60,6 +60,9 @@ class AdapterMethod(Method):
     def cost_settings(self, run: RunSettings) -> object:
         return (run.adapter.size, run.adapter.skip_layers)
 
+    def cost_words(self, run: RunSettings) -> str:
+        return f"{self.name} m={run.adapter.size}" + (f" skip {run.adapter.skip_layers}" if run.adapter.skip_layers else "")
+
     def compare_defaults(self) -> dict[str, Any]:
         return {"adapter": {"size": 64}}
 

@@ -101,6 +101,10 @@ class Method:
         shares one probe among runs that agree on them); by default none."""
         return None
 
+    def cost_words(self, run: RunSettings) -> str:
+        """The method and its settings in `cost_settings`, in words for the plan ("adapter m=64")."""
+        return self.name
+
     def compare_defaults(self) -> dict[str, Any]:
         """The settings `adapterlab compare` gives every run of the method, besides its rates."""
         return {}

@@ -27,6 +27,9 @@ class PeftMethod(Method):
     def cost_settings(self, run: RunSettings) -> object:
         return repr(run.peft)
 
+    def cost_words(self, run: RunSettings) -> str:
+        return f"{self.name} r={run.peft.r}" if "lora_r" in self.own_axes else self.name  # a ranked method: its rank
+
     def problems(self, run: RunSettings) -> list[str]:
         return run.peft.problems()
 
