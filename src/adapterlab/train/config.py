@@ -15,10 +15,21 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
-from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
-from adapterlab.train.trackers import tracker_problems
 from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.names import INITS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
+from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
+from adapterlab.names import (
+    INITS,
+    NONLINEARITIES,
+    PACK_DTYPES,
+    PLACEMENTS,
+    PRECISIONS,
+    TAPT_HEADS,
+    Method,
+    PackDtype,
+    Precision,
+    TaptHead,
+)
+from adapterlab.train.trackers import tracker_problems
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
