@@ -51,5 +51,5 @@ $(COMPAT_VENV)/.installed: pyproject.toml
 
 test-compat: $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -c "import transformers, sys; sys.exit(not transformers.__version__.startswith('4.57.'))"
-	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_adapter_config.py tests/test_adapter_inject.py tests/test_adapter_io.py tests/test_adapter_precision.py tests/test_fast_ops.py tests/test_minilm_integration.py tests/test_integrity.py tests/test_real_setups.py tests/test_peft_methods.py tests/test_adapterhub_import.py
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/adapters/test_adapter_config.py tests/adapters/test_adapter_inject.py tests/adapters/test_adapter_io.py tests/adapters/test_adapter_precision.py tests/train/test_fast_ops.py tests/test_minilm_integration.py tests/study/test_integrity.py tests/test_real_setups.py tests/adapters/test_peft_methods.py tests/use/test_adapterhub_import.py
 	$(COMPAT_VENV)/bin/python -m pytest -q tests/test_benchmarks_smoke.py -k "parity_adapterhub or compare_peers"

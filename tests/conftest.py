@@ -1,6 +1,9 @@
 import sys
 from pathlib import Path
 
+# the tests mirror src/ in folders; their shared helpers (tiny, studyworld) stay here in tests/, and
+# the compare tests take the fake trainer of policy/test_policy.py: both importable by module name
+sys.path.insert(0, str(Path(__file__).parent / "policy"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402

@@ -4,7 +4,14 @@ from adapterlab._version import __version__
 from adapterlab.adapters.architectures import ARCHITECTURES, ArchitectureTable, register_architecture
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.freezing import ParamCounts, count_parameters, parameter_roles, set_trainable
-from adapterlab.adapters.injection import activate, activate_per_example, adapter_names, add_adapters, deactivate, remove_adapters
+from adapterlab.adapters.injection import (
+    activate,
+    activate_per_example,
+    adapter_names,
+    add_adapters,
+    deactivate,
+    remove_adapters,
+)
 from adapterlab.adapters.io import PackInfo, SavedPack, load_adapter, read_pack_info, save_adapter
 from adapterlab.errors import AdapterlabError
 from adapterlab.train.fast_ops import fast_training_ops

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from adapterlab.adapters.architectures import ArchitectureTable, resolve_table
 from adapterlab.adapters.config import AdapterConfig
-from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, Router, SharedWeightLinear, TaskHead, TaskLayerNorm
+from adapterlab.adapters.layer import (
+    AdaptedOutput,
+    BottleneckAdapter,
+    Router,
+    SharedWeightLinear,
+    TaskHead,
+    TaskLayerNorm,
+)
 from adapterlab.adapters.structure import (
     STATE_ATTR,
     WRAPPERS,
@@ -75,7 +82,7 @@ def add_adapters(
     _check_new_adapter(model, state, config, name, num_labels, table)
     labels = _task_labels(model, state, labels, num_labels)
     created = state is None
-    if created:
+    if state is None:  # the model's first adapter: wrap it
         resolved = resolve_table(model_type_of(model), table)
         sites = site_paths(model, resolved)  # checks the table before anything changes
         state = AdapterState(router=Router(), table=resolved)

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from adapterlab import names
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.injection import NAME_PATTERN, activate, add_adapters, check_labels, remove_adapters
 from adapterlab.adapters.layer import AdaptedOutput, TaskHead, TaskLayerNorm
-from adapterlab.adapters.structure import adapter_state, backbone_parameters, base_model_of, model_type_of, wrappers
+from adapterlab.adapters.structure import (
+    adapter_state,
+    backbone_parameters,
+    base_model_of,
+    model_type_of,
+    require_state,
+    task_copies,
+    wrappers,
+)
 from adapterlab.errors import AdapterlabError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +42,8 @@ PACK_VERSION = 1
 MANIFEST_FILE = "adapter_pack.json"
 WEIGHTS_FILE = "adapter_pack.safetensors"
 _IDENTITY_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+# model_type (a string) and the sizes (integers, or None where the config has none)
+BackboneIdentity = dict[str, str | int | None]
 # storage precision of a pack; loading casts back to the model's dtype
 PACK_DTYPES = {name: getattr(torch, name) for name in names.PACK_DTYPES}
 
@@ -55,12 +66,12 @@ class PackInfo:
     path: Path
     name: str
     config: AdapterConfig
-    backbone: dict
+    backbone: BackboneIdentity
     num_labels: int | None
     labels: list[str] | None
 
 
-def label_maps(labels) -> dict:
+def label_maps(labels: Sequence[str] | None) -> dict[str, dict[str, str] | dict[str, int]]:
     """{"id2label", "label2id"} as a transformers config writes them (ids as strings in id2label),
     for the label names of a head; {} without names. What `from_pretrained(..., **label_maps)` or
     a pipeline needs to print the task's label names instead of LABEL_0."""
@@ -69,7 +80,7 @@ def label_maps(labels) -> dict:
     return {"id2label": {str(index): name for index, name in enumerate(labels)}, "label2id": {name: index for index, name in enumerate(labels)}}
 
 
-def backbone_identity(model: nn.Module) -> dict:
+def backbone_identity(model: nn.Module) -> BackboneIdentity:
     config = model.config
     return {
         "model_type": model_type_of(model),
@@ -84,16 +95,17 @@ def pack_parameters(model: nn.Module, name: str) -> dict[str, nn.Parameter]:
     base_path, _ = base_model_of(model)
     shared = backbone_parameters(model)
     found: dict[str, nn.Parameter] = {}
-    groups = (
-        ("adapters", AdaptedOutput, lambda w: w.adapters[name] if name in w.adapters else None, True),
-        ("layernorms", TaskLayerNorm, lambda w: w.layernorms[name] if name in w.layernorms else None, True),
-        ("heads", TaskHead, lambda w: w.heads[name] if name in w.heads else None, False),
+    groups: tuple[tuple[str, type[AdaptedOutput | TaskLayerNorm | TaskHead], bool], ...] = (
+        ("adapters", AdaptedOutput, True),
+        ("layernorms", TaskLayerNorm, True),
+        ("heads", TaskHead, False),
     )
-    for prefix, kind, pick, strip_base in groups:
+    for prefix, kind, strip_base in groups:
         for path, wrapper in wrappers(model, kind):
-            module = pick(wrapper)
-            if module is None:
+            copies = task_copies(wrapper)  # the wrapper's adapters, layernorms or heads
+            if name not in copies:
                 continue
+            module = copies[name]
             rel = path[len(base_path) + 1 :] if strip_base and base_path else path
             for key, param in module.named_parameters():
                 if id(param) not in shared:  # a tied MLM decoder weight is the encoder's embedding
@@ -105,7 +117,7 @@ def pack_tensors(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
     return {key: param.detach().contiguous().cpu() for key, param in pack_parameters(model, name).items()}
 
 
-def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: list[str] | None = None,
+def save_adapter(model: nn.Module, path: str | os.PathLike[str], name: str, labels: list[str] | None = None,
                  dtype: str = "float32") -> SavedPack:
     """Write the task pack of adapter `name` into folder `path`, atomically.
 
@@ -144,7 +156,7 @@ def save_adapter(model: nn.Module, path: str | os.PathLike, name: str, labels: l
     logger.info("%s", saved)
     return saved
 
-def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict) -> None:
+def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict[str, object]) -> None:
     """The pack's weights and manifest into `target`, atomically; only a pack's own files are replaced."""
     if target.exists() and not target.is_dir():
         raise AdapterlabError(f"save_adapter: {target} exists and is not a folder")
@@ -173,7 +185,7 @@ def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict) 
 
 
 
-def read_pack_info(path: str | os.PathLike) -> PackInfo:
+def read_pack_info(path: str | os.PathLike[str]) -> PackInfo:
     """The manifest of the task pack in folder `path`, checked field by field: each problem is
     one error that starts with the manifest's path and names the field."""
     folder = Path(path)
@@ -229,7 +241,7 @@ def _manifest_config(manifest_path: Path, values: object) -> AdapterConfig:
         raise AdapterlabError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
-def _manifest_backbone(manifest_path: Path, backbone: object) -> dict:
+def _manifest_backbone(manifest_path: Path, backbone: object) -> BackboneIdentity:
     """The backbone identity: model_type a string, the sizes integers (null where the model's
     config has none), as backbone_identity writes it."""
     if not isinstance(backbone, dict):
@@ -259,7 +271,7 @@ def _manifest_labels(manifest_path: Path, num_labels: object, labels: object) ->
     return num_labels, labels
 
 
-def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = None, with_head: bool = True) -> str:
+def load_adapter(model: nn.Module, path: str | os.PathLike[str], name: str | None = None, with_head: bool = True) -> str:
     """Load a task pack onto a backbone of the same kind; returns the adapter's name (activated).
 
     The pack's adapter, LayerNorm copies and head replace nothing of the backbone. With
@@ -288,7 +300,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = N
     num_labels = info.num_labels if has_heads else None
     add_adapters(model, info.config, name, num_labels=num_labels)
     # the pack's names, or none: a head the pack did not bring is not described by them
-    adapter_state(model).labels[name] = tuple(info.labels) if has_heads and info.labels is not None else None
+    require_state(model, "load_adapter").labels[name] = tuple(info.labels) if has_heads and info.labels is not None else None
     try:
         expected = pack_parameters(model, name)
         if not with_head:
@@ -302,7 +314,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike, name: str | None = N
     return name
 
 
-def _check_keys(folder: Path, got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+def _check_keys(folder: Path, got: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if extra:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +55,8 @@ class BottleneckAdapter(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, T, d)
         x = hidden.to(self.down.weight.dtype)  # a no-op unless the backbone is in half precision
-        return (x + self.dropout(self.up(self.act(self.down(x))))).to(hidden.dtype)
+        out: torch.Tensor = x + self.dropout(self.up(self.act(self.down(x))))
+        return out.to(hidden.dtype)
 
 
 class SharedWeightLinear(nn.Linear):
@@ -125,7 +127,8 @@ class _Wrapper(nn.Module):
         self.router = router
         self.path = path  # where the wrapped module sits in the model, for pack keys and errors
 
-    def __getattr__(self, name: str):
+    # Any: the wrapped transformers module may hold anything (a config, a tensor, a submodule)
+    def __getattr__(self, name: str) -> Any:
         # HF code sometimes reads attributes of the module we replaced (e.g. a head's decoder);
         # let those reads reach the original module.
         try:
@@ -146,14 +149,15 @@ class AdaptedOutput(_Wrapper):
         super().__init__(base, router, path)
         self.adapters = nn.ModuleDict()
 
-    def forward(self, *args, **kwargs):
-        hidden = self.base(*args, **kwargs)
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        hidden: torch.Tensor = self.base(*args, **kwargs)
         router = self.router
         if router.per_example is not None:
             adapters = self.adapters
             return apply_per_task(hidden, router, self.path, lambda name, rows: adapters[name](rows) if name in adapters else rows)
         if router.active is not None and router.active in self.adapters:
-            return self.adapters[router.active](hidden)
+            adapted: torch.Tensor = self.adapters[router.active](hidden)
+            return adapted
         return hidden
 
 
@@ -168,16 +172,18 @@ class TaskLayerNorm(_Wrapper):
         router = self.router
         if router.per_example is not None:
             norms = self.layernorms
-            return apply_per_task(hidden, router, self.path, lambda name, rows: _norm(norms[name], rows) if name in norms else self.base(rows))
+            return apply_per_task(hidden, router, self.path, lambda name, rows: _norm(cast(nn.LayerNorm, norms[name]), rows) if name in norms else self.base(rows))
         if router.active is not None and router.active in self.layernorms:
-            return _norm(self.layernorms[router.active], hidden)
-        return self.base(hidden)
+            return _norm(cast(nn.LayerNorm, self.layernorms[router.active]), hidden)
+        out: torch.Tensor = self.base(hidden)
+        return out
 
 
 def _norm(norm: nn.LayerNorm, hidden: torch.Tensor) -> torch.Tensor:
     """A task's LayerNorm copy in its own dtype; the output in the dtype of `hidden`."""
     dtype = hidden.dtype if norm.weight is None else norm.weight.dtype
-    return norm(hidden.to(dtype)).to(hidden.dtype)
+    out: torch.Tensor = norm(hidden.to(dtype))
+    return out.to(hidden.dtype)
 
 
 class TaskHead(_Wrapper):
@@ -191,7 +197,8 @@ class TaskHead(_Wrapper):
         super().__init__(base, router, path)
         self.heads = nn.ModuleDict()
 
-    def forward(self, *args, **kwargs):
+    # Any: a head returns what the (untyped) transformers head it copies returns, a tensor or a tuple
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         router = self.router
         if router.per_example is not None:
             return self._forward_mixed(args, kwargs)
@@ -199,17 +206,19 @@ class TaskHead(_Wrapper):
             return _run_head(self.heads[router.active], args, kwargs)
         return self.base(*args, **kwargs)
 
-    def _forward_mixed(self, args: tuple, kwargs: dict) -> torch.Tensor:
-        groups, inverse = None, None
+    def _forward_mixed(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+        split: tuple[list[tuple[str, torch.Tensor]], torch.Tensor] | None = None
+        assert self.router.per_example is not None
         batch = len(self.router.per_example)
         for value in list(args) + list(kwargs.values()):
             if isinstance(value, torch.Tensor):
-                groups, inverse = self.router.groups(value.device, value.shape[0], self.path)
+                split = self.router.groups(value.device, value.shape[0], self.path)
                 break
-        if groups is None:
+        if split is None:
             raise AdapterlabError(f"mixed-task batch: head {self.path} got no tensor input to split by task")
+        groups, inverse = split
 
-        def rows_of(value, rows):
+        def rows_of(value: Any, rows: torch.Tensor) -> Any:
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == batch:
                 return value.index_select(0, rows)
             return value
@@ -226,7 +235,7 @@ class TaskHead(_Wrapper):
         return torch.cat(pieces).index_select(0, inverse)
 
 
-def _run_head(head: nn.Module, args: tuple, kwargs: dict):
+def _run_head(head: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Call a head in its own dtype (its first parameter's): floating tensor inputs are cast to
     it, and floating tensor outputs back to the dtype of the first floating input (the backbone's)."""
     values = list(args) + list(kwargs.values())
@@ -236,10 +245,10 @@ def _run_head(head: nn.Module, args: tuple, kwargs: dict):
         return head(*args, **kwargs)
     own = first.dtype
 
-    def cast(value, dtype):
+    def to_dtype(value: Any, dtype: torch.dtype) -> Any:
         return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
-    out = head(*(cast(a, own) for a in args), **{k: cast(v, own) for k, v in kwargs.items()})
+    out = head(*(to_dtype(a, own) for a in args), **{k: to_dtype(v, own) for k, v in kwargs.items()})
     if type(out) in (tuple, list):
-        return type(out)(cast(o, given) for o in out)
-    return cast(out, given)
+        return type(out)(to_dtype(o, given) for o in out)
+    return to_dtype(out, given)

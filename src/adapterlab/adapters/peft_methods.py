@@ -20,10 +20,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 from torch import nn
 
-from adapterlab.adapters.structure import INJECTED_ATTR, InjectedWeights, base_model_of, head_paths, layernorm_paths, model_type_of
+from adapterlab.adapters.structure import (
+    INJECTED_ATTR,
+    InjectedWeights,
+    base_model_of,
+    head_paths,
+    layernorm_paths,
+    model_type_of,
+)
 from adapterlab.errors import AdapterlabError
 
 PEFT_INSTALL = "pip install 'adapterlab[peft]'"
@@ -108,7 +117,7 @@ def _compiles(pattern: str) -> bool:
     return True
 
 
-def require_peft():
+def require_peft() -> ModuleType:
     try:
         import peft
     except ImportError:
@@ -160,7 +169,8 @@ def resolve_targets(encoder: nn.Module, patterns: tuple[str, ...], method: str, 
     return chosen
 
 
-def _peft_config(peft, settings: PeftSettings, targets: list[str], feedforward: list[str]):
+# Any: peft ships no type hints, so its config classes are untyped
+def _peft_config(peft: ModuleType, settings: PeftSettings, targets: list[str], feedforward: list[str]) -> Any:
     if settings.method == "lora":
         return peft.LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets, bias="none")
     if settings.method == "loha":

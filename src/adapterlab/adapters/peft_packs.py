@@ -17,14 +17,16 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from adapterlab.adapters.io import label_maps
+from adapterlab.adapters.io import BackboneIdentity, label_maps
 from adapterlab.adapters.peft_methods import RANKED, PeftSettings, add_peft, peft_settings, require_peft
 from adapterlab.adapters.structure import base_model_of, head_paths, layernorm_paths
 from adapterlab.errors import AdapterlabError
@@ -36,6 +38,8 @@ TASK_FILE = "task.safetensors"  # head and LayerNorms, in packs of format_versio
 PEFT_PREFIX = "base_model.model."  # what PeftModel puts before the task model's own parameter names
 PEFT_WEIGHTS = "adapter_model.safetensors"
 PEFT_CONFIG = "adapter_config.json"
+# a pack's manifest.json as read: a JSON object, its fields checked by _check_manifest_types
+Manifest = dict[str, Any]
 
 
 def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.Parameter]:
@@ -53,7 +57,7 @@ def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.P
     return found
 
 
-def _settings_record(settings: PeftSettings) -> dict:
+def _settings_record(settings: PeftSettings) -> dict[str, object]:
     """The manifest's settings: only those the method uses (an IA3 pack records no rank), so the
     manifest says what was trained; read_peft_manifest fills the rest with the defaults."""
     record = {**asdict(settings), "targets": list(settings.targets or ()),
@@ -63,7 +67,7 @@ def _settings_record(settings: PeftSettings) -> dict:
     return {key: value for key, value in record.items() if not unused.get(key)}
 
 
-def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] | None, backbone: dict, dtype: torch.dtype = torch.float32,
+def save_peft_pack(model: nn.Module, path: str | os.PathLike[str], labels: list[str] | None, backbone: BackboneIdentity, dtype: torch.dtype = torch.float32,
                    base_model: str | None = None) -> int:
     """Write a PEFT pack folder atomically (replacing an earlier PEFT pack there, never another
     folder); returns its size in bytes. `backbone`: adapters.io.backbone_identity(model).
@@ -89,7 +93,8 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
         for path in saved:  # PeftModel keys modules_to_save by their own names, as here
             weights.update({f"{PEFT_PREFIX}{path}.{k}": p for k, p in model.get_submodule(path).named_parameters()})
         save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
-        config = copy.copy(encoder.peft_config["default"])
+        # Any: peft (untyped) keeps its configs in a dict on the encoder
+        config = copy.copy(cast(Any, encoder).peft_config["default"])
         config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
         config.base_model_name_or_path = base_model
         config.task_type = "TOKEN_CLS" if "TokenClassification" in type(model).__name__ else "SEQ_CLS"
@@ -110,7 +115,7 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike, labels: list[str] 
     return sum(f.stat().st_size for f in target.iterdir())
 
 
-def _format_of(path: str | os.PathLike) -> str | None:
+def _format_of(path: str | os.PathLike[str]) -> str | None:
     manifest = Path(path) / MANIFEST_FILE
     try:
         return json.loads(manifest.read_text()).get("format") if manifest.is_file() else None
@@ -118,11 +123,11 @@ def _format_of(path: str | os.PathLike) -> str | None:
         return None
 
 
-def is_peft_pack(path: str | os.PathLike) -> bool:
+def is_peft_pack(path: str | os.PathLike[str]) -> bool:
     return _format_of(path) in (PACK_FORMAT, LORA_PACK_FORMAT)
 
 
-def pack_method(path: str | os.PathLike) -> str | None:
+def pack_method(path: str | os.PathLike[str]) -> str | None:
     """The method a PEFT pack's manifest names (lora for a LoRA pack of format 1), or None."""
     fmt = _format_of(path)
     if fmt == LORA_PACK_FORMAT:
@@ -136,7 +141,7 @@ def pack_method(path: str | os.PathLike) -> str | None:
     return method if isinstance(method, str) else None
 
 
-def read_peft_manifest(path: str | os.PathLike) -> tuple[dict, PeftSettings]:
+def read_peft_manifest(path: str | os.PathLike[str]) -> tuple[Manifest, PeftSettings]:
     """(manifest, settings) of a PEFT pack; a LoRA pack of format 1 reads as method lora."""
     folder = Path(path)
     try:
@@ -159,11 +164,11 @@ def read_peft_manifest(path: str | os.PathLike) -> tuple[dict, PeftSettings]:
     return manifest, settings
 
 
-def _check_manifest_types(path: Path, manifest: dict) -> None:
+def _check_manifest_types(path: Path, manifest: Manifest) -> None:
     """The fields load_peft_pack and predict read, each of its JSON type (one line naming the field)."""
     from adapterlab.runs import describe_value
 
-    checks = {
+    checks: dict[str, tuple[Callable[[object], bool], str]] = {
         "backbone": (lambda v: v is None or isinstance(v, dict), "an object of the backbone's sizes"),
         "base_path": (lambda v: v is None or isinstance(v, str), "a module path (a string)"),
         "heads": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of module paths"),
@@ -177,7 +182,7 @@ def _check_manifest_types(path: Path, manifest: dict) -> None:
             raise AdapterlabError(f"{path}: field {key!r} is {describe_value(manifest.get(key))}; expected {allowed}")
 
 
-def load_peft_pack(model: nn.Module, path: str | os.PathLike, backbone: dict, with_head: bool = True) -> dict:
+def load_peft_pack(model: nn.Module, path: str | os.PathLike[str], backbone: BackboneIdentity, with_head: bool = True) -> Manifest:
     """Inject the pack's method into `model` and load its weights, its LayerNorms and (with_head)
     its head. `backbone`: backbone_identity(model), compared with the pack's: a different shape
     is a one-line AdapterlabError naming it. Returns the manifest."""
@@ -217,7 +222,7 @@ def _saved_modules(model: nn.Module) -> list[str]:
     return head_paths(model) + (layernorm_paths(model) if settings is not None and settings.layernorm else [])
 
 
-def _split_peft_layout(weights: dict[str, torch.Tensor], manifest: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _split_peft_layout(weights: dict[str, torch.Tensor], manifest: Manifest) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A format-3 pack's weights (PeftModel's layout for the task model it was trained on) split
     into (the method's, keyed relative to the encoder as set_peft_model_state_dict takes them;
     the head's and LayerNorms', keyed as _task_parameters keys them), so that the pack also loads

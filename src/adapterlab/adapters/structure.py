@@ -5,8 +5,9 @@ there (layer.py). Reading the structure changes nothing; injection.py and freezi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TypeVar, cast
 
 from torch import nn
 
@@ -18,6 +19,7 @@ from adapterlab.errors import AdapterlabError
 STATE_ATTR = "adapterlab_state"
 INJECTED_ATTR = "adapterlab_injected"  # an InjectedWeights, set by a method that adds weights inside the encoder's layers
 WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
+W = TypeVar("W", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def site_paths(model: nn.Module, table: ArchitectureTable) -> list[tuple[int, st
     return sites
 
 
-def wrappers(model: nn.Module, kind: type) -> list[tuple[str, nn.Module]]:
+def wrappers(model: nn.Module, kind: type[W] | tuple[type[W], ...]) -> list[tuple[str, W]]:
     return [(path, module) for path, module in walk(model, "") if isinstance(module, kind)]
 
 
@@ -158,7 +160,7 @@ def wrap_sites(model: nn.Module, state: AdapterState, sites: list[tuple[int, str
     for path in head_paths(model):
         replace_module(model, path, TaskHead(model.get_submodule(path), router, path))
     for path in layernorm_paths(model):
-        replace_module(model, path, TaskLayerNorm(model.get_submodule(path), router, path))
+        replace_module(model, path, TaskLayerNorm(cast(nn.LayerNorm, model.get_submodule(path)), router, path))
     for _, _, path in sites:
         replace_module(model, path, AdaptedOutput(model.get_submodule(path), router, path))
 
@@ -208,7 +210,7 @@ def hidden_size_of(model: nn.Module) -> int:
 def task_copies(wrapper: nn.Module) -> nn.ModuleDict:
     if isinstance(wrapper, AdaptedOutput):
         return wrapper.adapters
-    return wrapper.layernorms if isinstance(wrapper, TaskLayerNorm) else wrapper.heads
+    return wrapper.layernorms if isinstance(wrapper, TaskLayerNorm) else cast(TaskHead, wrapper).heads
 
 
 def require_state(model: nn.Module, caller: str) -> AdapterState:

@@ -11,6 +11,8 @@ decoder.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from torch import nn
 
 from adapterlab.errors import AdapterlabError
@@ -28,7 +30,7 @@ class RefusedSurgery:
         self.operation = operation
         self.reason = reason
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: object, **kwargs: object) -> NoReturn:
         raise AdapterlabError(f"{self.operation}: {self.reason}")
 
 

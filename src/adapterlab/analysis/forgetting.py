@@ -14,9 +14,9 @@ from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.readers import read_lines
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.evaluation import evaluate
 from adapterlab.runs import read_config, read_result
 from adapterlab.train.accelerator import build_accelerator
+from adapterlab.train.evaluation import evaluate
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 from adapterlab.train.trained import load_trained_run
 

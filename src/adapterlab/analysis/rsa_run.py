@@ -15,11 +15,9 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
-from adapterlab.runs import CONFIG_FILE, load_run_config
-from adapterlab.runs import check_analysis_output, mark_analysis_folder
+from adapterlab.runs import CONFIG_FILE, check_analysis_output, load_run_config, mark_analysis_folder
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 from adapterlab.train.trained import load_trained_run
-
 
 # The defaults of every RSA entry point (the CLI, the spec's analysis block, this function).
 DEFAULT_TOKENS = 5000  # tokens sampled from the data file (special tokens never)

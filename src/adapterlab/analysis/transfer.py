@@ -9,13 +9,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from adapterlab.analysis.crosslingual import LANGUAGE_FAMILIES, crosslingual_averages, language_files
-from adapterlab.runs import check_analysis_output, write_json_atomic
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.evaluation import evaluate
+from adapterlab.runs import check_analysis_output, write_json_atomic
 from adapterlab.train.accelerator import build_accelerator
+from adapterlab.train.evaluation import evaluate
 from adapterlab.train.trained import load_trained_run
 
 

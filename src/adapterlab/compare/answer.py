@@ -17,9 +17,9 @@ from typing import Any
 
 from scipy import stats
 
+from adapterlab.methods import method_words
 from adapterlab.report.build import StudyTables
 from adapterlab.report.statistics import ALPHA, anytime_paired, equivalence_p, fdr_adjust, paired_comparison
-from adapterlab.methods import method_words
 from adapterlab.report.tables import Cell
 from adapterlab.runs import RunRecord
 from adapterlab.setting import BEST, Column

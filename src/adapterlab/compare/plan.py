@@ -163,11 +163,7 @@ def make_plan(methods: list[str], per_step: dict[str, float], pools: dict[str, i
 def study_spec(plan: ComparePlan, name: str, task: str, files: dict[str, str], pair: bool) -> dict:
     """The study spec a plan runs (the same study runner, report and gates as `study run`)."""
     columns = {"text": "text", "label": "label", **({"text_pair": "text_pair"} if pair else {})}
-    by_method: dict = {m: {"lr": list(plan.lrs[m])} for m in plan.methods}
-    if "adapter" in by_method:
-        by_method["adapter"]["adapter"] = {"size": 64}
-    if "finetune" in by_method:
-        by_method["finetune"]["save_model"] = True  # so the chosen run can be handed over in DIR/best/
+    by_method: dict = {m: {"lr": list(plan.lrs[m]), **get_method(m).compare_defaults()} for m in plan.methods}
     policy: dict = {"convergence": {"patience": 2, "min_delta": 0.002, "min_epochs": 3},
                     "bracket": {"lr": {"factor": 3, "max_points": 5}}}
     if plan.sequential:

@@ -5,22 +5,23 @@ Adding a method is one step: subclass Method (what it adds, saves and loads), an
 `register(MyMethod(name="...", ...))`; train, study grids, packs, load, predict and the report
 read it from the registry."""
 
+from adapterlab.methods import adapter, finetune, peft  # noqa: E402,F401  the built-in methods register themselves
 from adapterlab.methods.base import Method, Model, PackLabels, RunSettings, TaptOutcome, shape_model
 from adapterlab.methods.registry import (
     METHODS,
     find_method,
     get_method,
-    method_names,
     load_pack,
+    method_names,
     method_of_pack,
     method_words,
     methods_with_axis,
+    methods_with_settings,
     own_axes_of,
     register,
     unregister,
     unused_by,
 )
-from adapterlab.methods import adapter, finetune, peft  # noqa: E402,F401  the built-in methods register themselves
 
 __all__ = ["METHODS", "Method", "Model", "PackLabels", "RunSettings", "TaptOutcome", "find_method", "get_method", "load_pack", "method_names", "method_of_pack",
-           "method_words", "methods_with_axis", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]
+           "method_words", "methods_with_axis", "methods_with_settings", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]

@@ -57,6 +57,15 @@ class AdapterMethod(Method):
         with safe_open(str(self.tapt_weights(run_dir)), framework="pt") as handle:
             handle.keys()
 
+    def cost_settings(self, run: RunSettings) -> object:
+        return (run.adapter.size, run.adapter.skip_layers)
+
+    def cost_words(self, run: RunSettings) -> str:
+        return f"{self.name} m={run.adapter.size}" + (f" skip {run.adapter.skip_layers}" if run.adapter.skip_layers else "")
+
+    def compare_defaults(self) -> dict[str, Any]:
+        return {"adapter": {"size": 64}}
+
     def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
              base_model: str | None) -> dict[str, Any]:
         saved = save_adapter(model, run_dir / "pack", name=name, labels=labels, dtype=run.pack_dtype)

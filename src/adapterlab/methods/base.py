@@ -25,7 +25,6 @@ from adapterlab.adapters.freezing import ParamCounts, parameter_roles
 from adapterlab.adapters.peft_methods import PeftSettings
 from adapterlab.runs import TAPT_ENCODER_FILE
 
-
 # A transformers PreTrainedModel (a task model, or a bare encoder): its base_model, config and
 # save_pretrained are what a method uses beyond nn.Module, and transformers does not type them.
 Model = Any
@@ -96,6 +95,19 @@ class Method:
     tags: tuple[str, ...] = field(default=())  # the model card's tags besides adapterlab, the method and the task
 
     # ----------------------------------------------------------------- settings and checks
+
+    def cost_settings(self, run: RunSettings) -> object:
+        """The method's own settings in `run` that change a training step's cost (the plan's probe
+        shares one probe among runs that agree on them); by default none."""
+        return None
+
+    def cost_words(self, run: RunSettings) -> str:
+        """The method and its settings in `cost_settings`, in words for the plan ("adapter m=64")."""
+        return self.name
+
+    def compare_defaults(self) -> dict[str, Any]:
+        """The settings `adapterlab compare` gives every run of the method, besides its rates."""
+        return {}
 
     def problems(self, run: RunSettings) -> list[str]:
         """What is wrong with this method's own settings in `run` (one line each)."""

@@ -22,6 +22,9 @@ class FinetuneMethod(Method):
         state = {k: v.detach().cpu().clone() for k, v in model.base_model.state_dict().items()}  # the whole encoder
         return TaptOutcome({}, encoder_state=state)
 
+    def compare_defaults(self) -> dict[str, Any]:
+        return {"save_model": True}  # so that compare's chosen run can be handed over in DIR/best/
+
     def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
              base_model: str | None) -> dict[str, Any]:
         if not run.save_model:

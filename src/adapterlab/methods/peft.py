@@ -8,15 +8,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from adapterlab.adapters.freezing import ParamCounts, count_parameters
 from adapterlab.adapters.io import PACK_DTYPES, backbone_identity
 from adapterlab.adapters.peft_methods import add_peft, merge_peft, set_peft_trainable
-from adapterlab.adapters.peft_packs import MANIFEST_FILE, load_peft_pack, pack_method, read_peft_manifest, save_peft_pack
+from adapterlab.adapters.peft_packs import (
+    MANIFEST_FILE,
+    load_peft_pack,
+    pack_method,
+    read_peft_manifest,
+    save_peft_pack,
+)
 from adapterlab.methods.base import Method, Model, PackLabels, RunSettings, TaptOutcome, shape_model
 from adapterlab.methods.registry import register
 
 
 class PeftMethod(Method):
+    def cost_settings(self, run: RunSettings) -> object:
+        return repr(run.peft)
+
+    def cost_words(self, run: RunSettings) -> str:
+        return f"{self.name} r={run.peft.r}" if "lora_r" in self.own_axes else self.name  # a ranked method: its rank
+
     def problems(self, run: RunSettings) -> list[str]:
         return run.peft.problems()
 

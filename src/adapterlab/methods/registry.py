@@ -64,6 +64,11 @@ def methods_with_axis(axis: str) -> tuple[str, ...]:
     return tuple(m.name for m in METHODS.values() if axis in m.own_axes)
 
 
+def methods_with_settings(block: str) -> tuple[str, ...]:
+    """The registered methods whose own settings block (RunConfig field) `block` is (adapter: adapter)."""
+    return tuple(m.name for m in METHODS.values() if m.nested_settings == block)
+
+
 def unused_by(name: str) -> set[str]:
     """The settings that are other methods' own and not this method's: a run of it refuses them."""
     own = set(own_axes_of(name))

@@ -3,8 +3,9 @@ the specs share is probed once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.budget import cost_range

@@ -8,8 +8,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from adapterlab.report.grid import Grid, label, number
 from adapterlab.methods import method_words
+from adapterlab.report.grid import Grid, label, number
 from adapterlab.runs import RunRecord, RunResult
 
 COST_HEADER = ("method", "runs", "wall time per run", "training time per run", "trainable parameters", "saved per task")

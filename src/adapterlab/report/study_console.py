@@ -5,12 +5,13 @@ the summary above `study report`'s table. Functions return lines; the CLI prints
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from adapterlab.names import RUN_STATES
-from adapterlab.study.folder import status_of_folder, unfinished_lines
 from adapterlab.study.extensions import load_extensions
+from adapterlab.study.folder import status_of_folder, unfinished_lines
 
 
 def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: bool = True) -> list[str]:

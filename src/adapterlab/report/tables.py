@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterlab.names import Status
-
 from adapterlab.methods import find_method, method_words, own_axes_of
+from adapterlab.names import Status
 from adapterlab.report.gates import RunEvidence, Selection
 from adapterlab.report.statistics import (
     ALPHA,

@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from adapterlab.methods import method_words
 from adapterlab.report.gates import GateContext, Trip, did_not_learn
 from adapterlab.report.grid import DEGENERATE_MARK, Entry, Grid, label, number, to_markdown
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, SignificanceTest
 from adapterlab.report.tables import Cell, Table
-from adapterlab.methods import method_words
 from adapterlab.study.gates_spec import GateOptions
 
 SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",

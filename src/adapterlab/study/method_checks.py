@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import methods_with_settings
 from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config
 
 
@@ -71,7 +72,7 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
         if configs[config.model] is None:
             continue
         kind = get_task(config.task).kind
-        key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method != "adapter" else None, kind,
+        key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method not in methods_with_settings("adapter") else None, kind,
                config.max_length, config.tapt)
         if key in checked:
             continue

@@ -20,6 +20,7 @@ from pathlib import Path
 
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import find_method
 from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config  # noqa: F401  (also imported from here)
 from adapterlab.study.probe import ProbeResult, probe_key, run_probe
 from adapterlab.study.spec import PlannedRun, StudySpec
@@ -99,12 +100,8 @@ class GroupCost:
 
 def describe_setting(config) -> str:
     """The method and the settings that change a step's cost, in words."""
-    if config.method == "adapter":
-        parts = [f"adapter m={config.adapter.size}" + (f" skip {config.adapter.skip_layers}" if config.adapter.skip_layers else "")]
-    elif config.method in ("lora", "loha"):
-        parts = [f"{config.method} r={config.lora_r}"]
-    else:
-        parts = [config.method]
+    method = find_method(config.method)
+    parts = [method.cost_words(config) if method else config.method]
     if config.grad_accum > 1:
         parts.append(f"accum {config.grad_accum}")
     if config.gradient_checkpointing:

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from adapterlab.methods import find_method
 from adapterlab.study.backbone_configs import backbone_config
 from adapterlab.train.config import RunConfig
 
@@ -43,9 +44,8 @@ def probe_key(config: RunConfig) -> tuple:
     """What decides a step's cost: runs that share it share one probe. The task's kind is not
     part of it: a token head's cost beside the encoder's is a rounding error, so POS, NER and
     XNLI runs of one backbone share a probe (the probe uses the first run's kind)."""
-    method_settings = (config.adapter.size, config.adapter.skip_layers) if config.method == "adapter" else (
-        repr(config.peft) if config.method != "finetune" else None)
-    return (str(config.model or "default"), config.method, method_settings, config.batch_size, config.grad_accum,
+    method = find_method(config.method)
+    return (str(config.model or "default"), config.method, method.cost_settings(config) if method else None, config.batch_size, config.grad_accum,
             config.max_length, config.gradient_checkpointing, config.mixed_precision, config.fast_dropout)
 
 

@@ -33,6 +33,7 @@ import yaml
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.methods import methods_with_settings
 from adapterlab.setting import Column, Setting
 from adapterlab.study.analysis_spec import AnalysisOptions, check_saved_weights
 from adapterlab.study.claims_spec import check_claims_fit
@@ -162,7 +163,7 @@ def _expand_runs(blocks: SpecBlocks, seeds: list[int] | None, source: str, base_
             method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
             fixed = {key: value for key, value in own.items() if key not in method_axes}
             names = sorted({*axes, *method_axes})
-            for size in (sizes if method == "adapter" and sizes else [None]):
+            for size in (sizes if _has_adapter(method) and sizes else [None]):
                 for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
                     values = dict(zip(names, combo))
                     for seed in seeds:
@@ -172,6 +173,11 @@ def _expand_runs(blocks: SpecBlocks, seeds: list[int] | None, source: str, base_
                         if run is not None:
                             runs.append(run)
     return runs
+
+
+def _has_adapter(method: str) -> bool:
+    """Whether the method reads the adapter's settings (its runs take the spec's adapter sizes)."""
+    return method in methods_with_settings("adapter")
 
 
 def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, settings: dict, source: str, errors: list[str],
@@ -184,7 +190,7 @@ def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, set
     if size is not None:
         adapter["size"] = size
     setting = Setting(task, Column.from_labels({"method": method, **values,
-                                                **({"adapter_size": adapter.get("size", 64)} if method == "adapter" else {})}))
+                                                **({"adapter_size": adapter.get("size", 64)} if _has_adapter(method) else {})}))
     try:
         config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")}, source=f"{source}")
     except AdapterlabError as err:

@@ -14,7 +14,7 @@ from typing import Any
 
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import METHODS
+from adapterlab.methods import method_names
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.setting import PATH_AXES, SAFE_NAME
 from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis
@@ -129,8 +129,8 @@ def _settings_problems(base: dict, by_method: dict, source: str) -> list[str]:
         if key not in RUN_FIELDS or key in ("task",):
             errors.append(f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(RUN_FIELDS) - {'task'}))}")
     for method, values in by_method.items():
-        if method not in METHODS:
-            errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(METHODS)}")
+        if method not in method_names():
+            errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(method_names())}")
         for key, value in _mapping(values, f"{source}: by_method.{method}", errors).items():
             if key not in RUN_FIELDS:
                 errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")

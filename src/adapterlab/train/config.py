@@ -15,10 +15,21 @@ from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
 from adapterlab.data.readers import FIELDS, READERS
 from adapterlab.data.tasks import get_task
-from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
-from adapterlab.train.trackers import tracker_problems
 from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.names import INITS, NONLINEARITIES, PACK_DTYPES, PLACEMENTS, PRECISIONS, TAPT_HEADS, Method, PackDtype, Precision, TaptHead
+from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
+from adapterlab.names import (
+    INITS,
+    NONLINEARITIES,
+    PACK_DTYPES,
+    PLACEMENTS,
+    PRECISIONS,
+    TAPT_HEADS,
+    Method,
+    PackDtype,
+    Precision,
+    TaptHead,
+)
+from adapterlab.train.trackers import tracker_problems
 
 READER_NAMES = tuple(READERS)
 MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
@@ -72,7 +83,8 @@ class RunConfig:
     model: str | None = field(default=None, metadata=_about(
         "model and method", "backbone folder or hub name", unset="the embedded all-MiniLM-L6-v2", aliases=("--model_name_or_path",)))
     method: Method = field(default="adapter", metadata=_about(
-        "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')"))
+        "model and method", "adapter tuning, full fine-tuning, or a PEFT method: lora, loha, ia3 (through peft: pip install 'adapterlab[peft]')",
+        choices=method_names))  # the registered methods when the options are built (a method registered later too)
     adapter: AdapterConfig = field(default_factory=AdapterConfig, metadata=_about(
         "model and method", "bottleneck adapter settings (method adapter)", fields=ADAPTER_OPTIONS))
     lora_r: int = field(default=8, metadata=_about("model and method", "rank r (methods lora, loha)", methods=methods_with_axis("lora_r")))

@@ -8,9 +8,9 @@ import contextlib
 
 import numpy as np
 import torch
+from accelerate.utils import gather_object
 from torch import nn
 from tqdm.auto import tqdm
-from accelerate.utils import gather_object
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import TaskSpec

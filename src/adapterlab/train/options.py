@@ -16,7 +16,7 @@ from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import METHODS
+from adapterlab.methods import method_names, methods_with_settings
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, tapt_only_settings
 
@@ -84,8 +84,8 @@ def _add_option(group, setting: dataclasses.Field, hint: Any, about: dict, dest:
         kwargs["action"] = "store_false" if default else "store_true"
         text = f"turn off {text} (default: on)" if default else f"{text} (default: off)"
     else:
-        if typing.get_origin(hint) is typing.Literal:
-            kwargs["choices"], kwargs["type"] = typing.get_args(hint), str
+        if typing.get_origin(hint) is typing.Literal:  # the Literal's values, or the field's own list of them (the methods)
+            kwargs["choices"], kwargs["type"] = about["choices"]() if "choices" in about else typing.get_args(hint), str
         else:
             kwargs["metavar"] = option[2:].upper().replace("-", "_")
             kwargs["type"] = parse_columns if typing.get_origin(hint) is dict else hint
@@ -128,7 +128,7 @@ def other_method_problems(method: str, tapt: bool, values: dict, given: set[str]
     option without --tapt, would be recorded but change nothing: one line naming it, instead of a
     run that silently ignores it. An option counts when given, even at its default value.
     values: {dest: value} (adapter fields as adapter_NAME); given: the dests set explicitly."""
-    if method not in METHODS:
+    if method not in method_names():
         return []  # RunConfig names the bad method
 
     foreign = []
@@ -136,9 +136,10 @@ def other_method_problems(method: str, tapt: bool, values: dict, given: set[str]
         methods = setting.metadata.get("methods")
         if methods and method not in methods and (setting.name in given or values.get(setting.name) != setting.default):
             foreign.append((option_of(setting.name), methods))
-    if method != "adapter":
+    owners = methods_with_settings("adapter")  # the methods that read the adapter's settings
+    if method not in owners:
         defaults = AdapterConfig()
-        foreign += [(option_of(f"adapter.{name}"), ("adapter",)) for name in ADAPTER_OPTIONS
+        foreign += [(option_of(f"adapter.{name}"), owners) for name in ADAPTER_OPTIONS
                     if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
     problems = []  # both kinds at once, one line each
     unused = [option_of(s) for s in tapt_only_settings() if s in given] if not tapt else []

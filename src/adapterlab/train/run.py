@@ -222,7 +222,7 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
         clear_tapt_state(run_dir)
-    fields = dict(status=outcome.status, protocol=splits.protocol)
+    fields = {"status": outcome.status, "protocol": splits.protocol}
     return {**fields, **_outcome_fields(outcome, test_metrics, spec.metric), **dict(
         trainable_params=counts.trainable,
         total_params=counts.total,
@@ -241,17 +241,17 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
 
 def _outcome_fields(outcome, test_metrics: dict | None, metric: str) -> dict:
     """The result's fields about training's outcome: the best checkpoint, its test metrics, speed."""
-    return dict(
-        best_validation=outcome.best_validation,
-        best_epoch=outcome.best_epoch,
-        best_step=outcome.best_step,
-        test=test_metrics,
-        validation_metric=(outcome.best_validation or {}).get(metric),
-        test_metric=(test_metrics or {}).get(metric),
-        steps=outcome.steps,
-        train_examples_per_second=outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
-        train_seconds=outcome.train_seconds,
-    )
+    return {
+        "best_validation": outcome.best_validation,
+        "best_epoch": outcome.best_epoch,
+        "best_step": outcome.best_step,
+        "test": test_metrics,
+        "validation_metric": (outcome.best_validation or {}).get(metric),
+        "test_metric": (test_metrics or {}).get(metric),
+        "steps": outcome.steps,
+        "train_examples_per_second": outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
+        "train_seconds": outcome.train_seconds,
+    }
 
 
 def training_summary(config: RunConfig, spec, splits, steps_per_epoch: int, counts, accelerator: Accelerator, run_dir: Path) -> str:

@@ -26,9 +26,9 @@ from safetensors.torch import load_file, save_file
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.freezing import set_trainable
 from adapterlab.adapters.injection import add_adapters
+from adapterlab.adapters.io import MANIFEST_FILE, PACK_FORMAT, WEIGHTS_FILE, save_adapter
 from adapterlab.adapters.structure import base_model_of, head_paths
 from adapterlab.backbone import resolve_backbone
-from adapterlab.adapters.io import MANIFEST_FILE, PACK_FORMAT, WEIGHTS_FILE, save_adapter
 from adapterlab.data.features import LabelMap
 from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError

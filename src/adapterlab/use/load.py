@@ -13,8 +13,15 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.methods import Method, get_method, method_names, method_of_pack, method_words
 from adapterlab.runs import CONFIG_FILE, RESULT_FILE, load_run_config, read_result
 from adapterlab.train.model_setup import build_task_model, load_model_config, load_tokenizer
+from adapterlab.train.provenance import (
+    PROVENANCE_FILE,
+    Provenance,
+    base_model_here,
+    check_base,
+    provenance_of,
+    read_provenance,
+)
 from adapterlab.train.trained import load_trained_run
-from adapterlab.train.provenance import PROVENANCE_FILE, Provenance, base_model_here, check_base, provenance_of, read_provenance
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 

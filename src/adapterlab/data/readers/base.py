@@ -3,14 +3,13 @@ registry entry, and the one way a row of values becomes an Example."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 from adapterlab.data.example import Example
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
-
 
 FIELDS = ("text", "text_pair", "label")
 FOLDER = "/"  # in Reader.suffixes: `auto` reads a folder with this reader

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from adapterlab.data.example import Example
 from adapterlab.data.readers.base import ReadOptions, to_example

@@ -4,8 +4,8 @@ read_examples chooses a reader (`auto`: by task and extension), reads, and check
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from adapterlab.data.example import Example
 from adapterlab.data.readers.base import FALLBACK_READER, FOLDER, Reader, ReadOptions, shorten
@@ -16,7 +16,6 @@ from adapterlab.data.readers.tables import read_csv, read_tsv
 from adapterlab.data.readers.tokens import read_conllu, read_token_file
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
-
 
 READERS: dict[str, Reader] = {
     reader.name: reader

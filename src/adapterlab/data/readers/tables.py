@@ -8,15 +8,15 @@ import dataclasses
 import io
 import itertools
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Mapping
+from typing import Literal
 
 from adapterlab.data.example import Example
 from adapterlab.data.readers.base import ReadOptions, shorten, to_example
 from adapterlab.data.readers.text import read_lines, read_text
 from adapterlab.errors import AdapterlabError
-
 
 # Python's csv refuses fields over 131,072 characters, and one long document is one field.
 # 2**31 - 1 is the largest limit that every platform's C long holds.

@@ -3,8 +3,8 @@ and a bad byte named by its line and column."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from adapterlab.errors import AdapterlabError
 

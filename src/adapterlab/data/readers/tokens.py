@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from adapterlab.data.example import Example
 from adapterlab.data.readers.base import ReadOptions

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 pytest.importorskip("peft")
 
@@ -27,7 +27,6 @@ from tiny import (  # noqa: E402
 )
 
 from adapterlab.adapters.freezing import count_parameters  # noqa: E402
-from adapterlab.adapters.structure import head_paths, layernorm_paths  # noqa: E402
 from adapterlab.adapters.io import backbone_identity  # noqa: E402
 from adapterlab.adapters.peft_methods import (  # noqa: E402
     MARKS,
@@ -39,6 +38,7 @@ from adapterlab.adapters.peft_methods import (  # noqa: E402
     set_peft_trainable,
 )
 from adapterlab.adapters.peft_packs import load_peft_pack, read_peft_manifest, save_peft_pack  # noqa: E402
+from adapterlab.adapters.structure import head_paths, layernorm_paths  # noqa: E402
 from adapterlab.errors import AdapterlabError  # noqa: E402
 
 R = 4

@@ -10,7 +10,7 @@ from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.spec import expand_spec, load_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
 

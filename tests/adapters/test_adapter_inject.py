@@ -8,8 +8,8 @@ from tiny import ARCHS, HIDDEN, LAYERS, TASKS, outputs, random_batch, tiny_model
 from torch import nn
 
 import adapterlab as al
-from adapterlab.adapters.structure import base_model_of
 from adapterlab.adapters.layer import AdaptedOutput, BottleneckAdapter, TaskHead, TaskLayerNorm
+from adapterlab.adapters.structure import base_model_of
 
 ZERO_UP = al.AdapterConfig(size=8, init="zero_up")
 

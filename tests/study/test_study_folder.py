@@ -12,7 +12,7 @@ from adapterlab.report.statistics import Comparison, SignificanceTest
 from adapterlab.setting import Column
 from adapterlab.study.folder import PLAN_FILE, StudyPlan, load_plan
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 COMMITTED = sorted(p.parent for p in RESULTS.rglob(PLAN_FILE))
 
 

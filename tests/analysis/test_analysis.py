@@ -12,7 +12,7 @@ from adapterlab.analysis.crosslingual import LANGUAGE_FAMILIES, crosslingual_ave
 from adapterlab.analysis.similarity import linear_cka, rsa, sample_token_positions
 from adapterlab.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def slow_rsa(a, b):

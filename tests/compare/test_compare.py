@@ -65,7 +65,7 @@ def test_a_tight_budget_lowers_the_epoch_ceiling_before_refusing():
 
 
 def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
-    """compare's runs replaced by a fake trainer (tests/test_policy.py) with a known answer."""
+    """compare's runs replaced by a fake trainer (tests/policy/test_policy.py) with a known answer."""
     from test_policy import fake_trainer
 
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))

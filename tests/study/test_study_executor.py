@@ -14,7 +14,7 @@ from studyworld import tiny_spec, write_spec
 from adapterlab.study.executor import run_study, status_of_folder, try_claim
 from adapterlab.study.spec import expand_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
 

@@ -19,7 +19,7 @@ from adapterlab.setting import Setting
 from adapterlab.study.executor import run_study
 from adapterlab.study.spec import expand_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
 
@@ -370,7 +370,7 @@ def test_the_committed_replication_table_is_what_the_committed_records_give(tmp_
     (the first design of the replication suite here): recomputed, it must equal the committed JSON,
     so no verdict on the page can drift from its evidence. (scripts/check_committed_reports.py
     checks every table and rebuilds every committed report.)"""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     studies = sorted(str(p.relative_to(repo)) for p in (repo / "docs" / "results" / "rep_v1").glob("*/study"))
     assert studies, "docs/results/rep_v1 holds the first replication suite's studies"
     monkeypatch.chdir(repo)

@@ -232,7 +232,7 @@ def test_study_folders_carry_a_marker_and_older_ones_are_recognised_by_their_pla
     (out / STUDY_MARKER).unlink()  # a folder of an earlier version: its study.json is a plan
     assert is_study_folder(out)
     assert [s.state for s in run_study(spec, out, isolation="inline")] == ["ok"]
-    committed = Path(__file__).resolve().parents[1] / "docs" / "results" / "cpu_scale" / "table1_tae" / "study"
+    committed = Path(__file__).resolve().parents[2] / "docs" / "results" / "cpu_scale" / "table1_tae" / "study"
     if committed.is_dir():
         assert is_study_folder(committed)
 

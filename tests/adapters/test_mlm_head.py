@@ -10,7 +10,7 @@ import pytest
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from tiny import WORDS, save_tiny_backbone  # noqa: E402
 

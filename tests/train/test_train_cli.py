@@ -16,7 +16,7 @@ from tiny import save_tiny_backbone, write_sentiment_tsv
 import adapterlab as al
 from adapterlab.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

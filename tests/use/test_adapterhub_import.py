@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from tiny import HIDDEN, random_batch, save_tiny_backbone  # noqa: E402
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny import save_tiny_backbone, write_sentiment_tsv
 from torch import nn
 
 import adapterlab
@@ -19,7 +20,6 @@ from adapterlab.adapters.freezing import ParamCounts, count_parameters
 from adapterlab.adapters.structure import head_paths
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import METHODS, Method, PackLabels, get_method, method_of_pack, register, unregister
-from tiny import save_tiny_backbone, write_sentiment_tsv
 
 MANIFEST = "bias_pack.json"
 WEIGHTS = "bias_pack.safetensors"
