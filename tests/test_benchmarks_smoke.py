@@ -56,8 +56,14 @@ def _run(script: str) -> subprocess.CompletedProcess:
                           timeout=TIMEOUT_S, cwd=REPO, env=env)
 
 
+def _installed(name: str) -> bool:
+    """A real package, not the namespace package tests/adapters/ (tests/ is on sys.path)."""
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
 def _why_not(script: str) -> str | None:
-    if script in NEEDS and importlib.util.find_spec(NEEDS[script]) is None:
+    if script in NEEDS and not _installed(NEEDS[script]):
         return f"{script} needs {NEEDS[script]!r}, not installed here"
     if script in SLOW and os.environ.get("ADAPTERLAB_SLOW_SMOKES") != "1":
         return f"{script}: over a minute; `make smoke-slow` (ADAPTERLAB_SLOW_SMOKES=1) runs it, as .ci/run does"
