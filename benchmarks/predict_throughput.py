@@ -52,11 +52,30 @@ def make_packs(root: Path, model_path: str | None = None) -> list[Path]:
                 if f".adapters.{name}." in key or f".heads.{name}." in key:
                     param.copy_(torch.randn(param.shape) * 0.05)
         saved = al.save_adapter(model, root / name, name=name, labels=labels)
-        save_provenance(saved.path, Provenance(
-            base_model=None, base_model_path=path, base_config_sha256=config_sha256(path), revision=None, method="adapter",
-            task=spec.name, kind=spec.kind, labels=labels, metric=spec.metric, validation=None, test=None, data_format="auto",
-            columns={}, encoding="utf-8", max_length=min(128, model.config.max_position_embeddings), command="benchmarks/predict_throughput.py", versions={},
-            base_weights_fingerprint=weights_fingerprint(path)), {})
+        save_provenance(
+            saved.path,
+            Provenance(
+                base_model=None,
+                base_model_path=path,
+                base_config_sha256=config_sha256(path),
+                revision=None,
+                method="adapter",
+                task=spec.name,
+                kind=spec.kind,
+                labels=labels,
+                metric=spec.metric,
+                validation=None,
+                test=None,
+                data_format="auto",
+                columns={},
+                encoding="utf-8",
+                max_length=min(128, model.config.max_position_embeddings),
+                command="benchmarks/predict_throughput.py",
+                versions={},
+                base_weights_fingerprint=weights_fingerprint(path),
+            ),
+            {},
+        )
         packs.append(saved.path)
     return packs
 
@@ -66,12 +85,16 @@ def input_lines(root: Path, count: int, data_root: Path) -> Path:
     for name in ("dev.tsv", "train.tsv"):
         source = data_root / "glue" / "SST-2" / name
         if source.is_file() and len(sentences) < count:
-            sentences += [line.split("\t")[0] for line in source.read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+            sentences += [
+                line.split("\t")[0] for line in source.read_text(encoding="utf-8").splitlines()[1:] if line.strip()
+            ]
     if not sentences:  # no shared data: sentences of SST-2's length range
         words = "the film a plot story actor music scene long short great dull warm cold fun slow bright grim".split()
         generator = torch.Generator().manual_seed(0)
-        sentences = [" ".join(words[i] for i in torch.randint(0, len(words), (int(n),), generator=generator))
-                     for n in torch.randint(4, 40, (count,), generator=generator)]
+        sentences = [
+            " ".join(words[i] for i in torch.randint(0, len(words), (int(n),), generator=generator))
+            for n in torch.randint(4, 40, (count,), generator=generator)
+        ]
     path = root / "input.txt"
     path.write_text("\n".join(sentences[:count]) + "\n", encoding="utf-8")
     return path
@@ -101,15 +124,23 @@ def main() -> int:
 
         def together(out: Path) -> float:
             started = time.perf_counter()
-            predict(packs, data, out, data_format="lines", model_path=args.model, batch_size=args.batch_size,
-                    progress=False)
+            predict(
+                packs, data, out, data_format="lines", model_path=args.model, batch_size=args.batch_size, progress=False
+            )
             return time.perf_counter() - started
 
         def separate(out: Path) -> float:
             started = time.perf_counter()
             for index, pack in enumerate(packs):
-                predict([pack], data, out.with_name(f"{out.stem}-{index}.jsonl"), data_format="lines", model_path=args.model,
-                        batch_size=args.batch_size, progress=False)
+                predict(
+                    [pack],
+                    data,
+                    out.with_name(f"{out.stem}-{index}.jsonl"),
+                    data_format="lines",
+                    model_path=args.model,
+                    batch_size=args.batch_size,
+                    progress=False,
+                )
             return time.perf_counter() - started
 
         # the same predictions both ways
@@ -118,23 +149,32 @@ def main() -> int:
         joint = [json.loads(line) for line in (root / "check.jsonl").read_text().splitlines()]
         worst = 0.0
         for index, name in enumerate(["classification@" + n for n in TASKS]):
-            alone = [json.loads(line)["classification"] for line in (root / f"check-sep-{index}.jsonl").read_text().splitlines()]
+            alone = [
+                json.loads(line)["classification"]
+                for line in (root / f"check-sep-{index}.jsonl").read_text().splitlines()
+            ]
             key = next(k for k in joint[0] if k.startswith("classification") and k.endswith(name.split("@")[1]))
             for row, single in zip(joint, alone):
                 assert row[key]["label"] == single["label"], (key, row[key], single)
-                worst = max(worst, max(abs(row[key]["probabilities"][k] - v) for k, v in single["probabilities"].items()))
+                worst = max(
+                    worst, max(abs(row[key]["probabilities"][k] - v) for k, v in single["probabilities"].items())
+                )
         times: dict[str, list[float]] = {"one pass, 4 packs": [], "4 separate runs": []}
         for repeat in range(args.repeats):
             times["one pass, 4 packs"].append(together(root / f"t{repeat}.jsonl"))
             times["4 separate runs"].append(separate(root / f"s{repeat}.jsonl"))
 
-    print(f"{backbone_name(args.model)}, {examples} input lines (SST-2 sentences), 4 adapter packs (m=64; 2-5 labels), batch {args.batch_size}, "
-          f"{args.threads} threads, {allocator}; torch {torch.__version__}; {args.repeats} alternating repeats, loading included")
+    print(
+        f"{backbone_name(args.model)}, {examples} input lines (SST-2 sentences), 4 adapter packs (m=64; 2-5 labels), batch {args.batch_size}, "
+        f"{args.threads} threads, {allocator}; torch {torch.__version__}; {args.repeats} alternating repeats, loading included"
+    )
     print(f"predictions agree: same labels, max |probability difference| {worst:.1e}")
     print("| predict | wall time, median (min-max) | examples x tasks / s |\n|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"| {name} | {median:.1f} s ({min(values):.1f}-{max(values):.1f}) | {examples * len(TASKS) / median:.0f} |")
+        print(
+            f"| {name} | {median:.1f} s ({min(values):.1f}-{max(values):.1f}) | {examples * len(TASKS) / median:.0f} |"
+        )
     ratio = statistics.median(times["one pass, 4 packs"]) / statistics.median(times["4 separate runs"])
     print(f"one pass / separate runs: {ratio:.2f}x the wall time")
     return 0

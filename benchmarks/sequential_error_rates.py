@@ -60,8 +60,12 @@ def simulate(effect: float, comparisons: int, rng: np.random.Generator) -> dict:
             seeds.append(n)
             covered += low <= effect <= high
         verdicts = np.array(verdicts)
-        out[name] = {"difference": float(np.mean(verdicts == "difference")), "equivalent": float(np.mean(verdicts == "equivalent")),
-                     "seeds": float(np.mean(seeds)), "coverage": covered / comparisons}
+        out[name] = {
+            "difference": float(np.mean(verdicts == "difference")),
+            "equivalent": float(np.mean(verdicts == "equivalent")),
+            "seeds": float(np.mean(seeds)),
+            "coverage": covered / comparisons,
+        }
     return out
 
 
@@ -81,22 +85,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comparisons", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--smoke", action="store_true", help="40 comparisons, for CI: checks that the script runs, measures nothing")
+    parser.add_argument(
+        "--smoke", action="store_true", help="40 comparisons, for CI: checks that the script runs, measures nothing"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.comparisons = 40
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    print(f"sequential rule: seeds {MIN_SEEDS} to {MAX_SEEDS}, one at a time while undecided; alpha {ALPHA}; margin {MARGIN} sd; "
-          f"{args.comparisons} simulated comparisons per row")
-    print("| true effect (sd) | rule | declared a difference | declared equivalent | mean seeds | CI covers the truth |")
+    print(
+        f"sequential rule: seeds {MIN_SEEDS} to {MAX_SEEDS}, one at a time while undecided; alpha {ALPHA}; margin {MARGIN} sd; "
+        f"{args.comparisons} simulated comparisons per row"
+    )
+    print(
+        "| true effect (sd) | rule | declared a difference | declared equivalent | mean seeds | CI covers the truth |"
+    )
     print("|---|---|---|---|---|---|")
     for effect in (0.0, MARGIN, 0.5, 2.0):
         for name, rates in simulate(effect, args.comparisons, rng).items():
-            print(f"| {effect:g} | {name} | {rates['difference']:.4f} | {rates['equivalent']:.4f} | {rates['seeds']:.1f} | {rates['coverage']:.4f} |")
+            print(
+                f"| {effect:g} | {name} | {rates['difference']:.4f} | {rates['equivalent']:.4f} | {rates['seeds']:.1f} | {rates['coverage']:.4f} |"
+            )
     bh, raw = family_rates(args.comparisons // 4, rng)
-    print(f"\none claims table of 9 null rows at 5 seeds, {args.comparisons // 4} tables: any row with a verdict: "
-          f"Benjamini-Hochberg over the table {bh:.4f} (ours), p < {ALPHA} per row {raw:.4f} (naive)")
+    print(
+        f"\none claims table of 9 null rows at 5 seeds, {args.comparisons // 4} tables: any row with a verdict: "
+        f"Benjamini-Hochberg over the table {bh:.4f} (ours), p < {ALPHA} per row {raw:.4f} (naive)"
+    )
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

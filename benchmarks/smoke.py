@@ -14,13 +14,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-WORDS = ("the a film movie great good bad awful plot actor story fun dull best worst love hate is was and but not very "
-         "boring brilliant slow music scene ending cast script").split()
+WORDS = (
+    "the a film movie great good bad awful plot actor story fun dull best worst love hate is was and but not very "
+    "boring brilliant slow music scene ending cast script"
+).split()
 
 
 def add_smoke_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--smoke", action="store_true",
-                        help="a step or two on a tiny random model and toy data, for CI: checks that the script runs, measures nothing")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a step or two on a tiny random model and toy data, for CI: checks that the script runs, measures nothing",
+    )
 
 
 def tiny_backbone(folder: Path) -> Path:
@@ -29,12 +34,30 @@ def tiny_backbone(folder: Path) -> Path:
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
-                                *"abcdefghijklmnopqrstuvwxyz.,!?"]))
+    vocab = list(
+        dict.fromkeys(
+            [
+                "[PAD]",
+                "[UNK]",
+                "[CLS]",
+                "[SEP]",
+                "[MASK]",
+                *WORDS,
+                *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+                *"abcdefghijklmnopqrstuvwxyz.,!?",
+            ]
+        )
+    )
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     transformers.BertTokenizerFast.from_pretrained(folder, do_lower_case=True).save_pretrained(folder)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=64)
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(folder)
     return folder
@@ -49,7 +72,9 @@ def toy_task(folder: Path, train: int = 80, dev: int = 30) -> Path:
         for _ in range(count):
             label = rng.choice("01")
             cue = rng.choice(["great", "good", "best", "fun"] if label == "1" else ["bad", "awful", "dull", "worst"])
-            rows.append(" ".join(rng.sample(["the", "film", "plot", "was", "very", "story", "cast"], 4) + [cue]) + f"\t{label}")
+            rows.append(
+                " ".join(rng.sample(["the", "film", "plot", "was", "very", "story", "cast"], 4) + [cue]) + f"\t{label}"
+            )
         (folder / name).write_text("\n".join(rows) + "\n")
     return folder
 

@@ -44,8 +44,12 @@ VARIANTS = {
     "finetune-fast": Variant("finetune", True, note="fine-tuning in adapterlab's loop (fast path on)"),
     "adapter-native": Variant("adapter", False, note="adapterlab adapters, torch's own dropout/attention"),
     "adapter": Variant("adapter", True, note="adapterlab adapters as its trainer runs them"),
-    "adapter-skip3": Variant("adapter", True, skip_layers=3, note="AdapterDrop: no adapters in layers 0-2 (not the paper's method)"),
-    "finetune-ckpt": Variant("finetune", True, note="fine-tuning in adapterlab's loop with --gradient-checkpointing", checkpointing=True),
+    "adapter-skip3": Variant(
+        "adapter", True, skip_layers=3, note="AdapterDrop: no adapters in layers 0-2 (not the paper's method)"
+    ),
+    "finetune-ckpt": Variant(
+        "finetune", True, note="fine-tuning in adapterlab's loop with --gradient-checkpointing", checkpointing=True
+    ),
     "adapter-ckpt": Variant("adapter", True, note="adapters with --gradient-checkpointing", checkpointing=True),
 }
 
@@ -64,8 +68,10 @@ def backbone_name(model: str | None) -> str:
 def token_batch(vocab_size: int, batch_size: int, length: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Real-looking token ids (1000 to 30000 in MiniLM's vocabulary; the upper half of a smaller one)."""
     low, high = min(1000, vocab_size // 2), min(30000, vocab_size)
-    return {"input_ids": torch.randint(low, high, (batch_size, length), generator=generator),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(low, high, (batch_size, length), generator=generator),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+    }
 
 
 def build(name: str, batch_size: int, length: int, seed: int = 0, model_path: str | None = None):
@@ -139,8 +145,11 @@ def child_memory(name: str, batch_size: int, length: int, steps: int, model_path
 def add_process_arguments(parser: argparse.ArgumentParser) -> None:
     """Thread count and allocator: the settings every benchmark here applies to its whole process."""
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="the allocator setting adapterlab's CLI uses (runtime.keep_freed_memory), for every variant alike",
+    )
 
 
 def apply_process_settings(args: argparse.Namespace) -> str:
@@ -165,7 +174,9 @@ def add_step_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
     add_smoke_argument(parser)
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--variants", help=f"comma-separated subset of {', '.join(VARIANTS)} (finetune is always run: the baseline)")
+    parser.add_argument(
+        "--variants", help=f"comma-separated subset of {', '.join(VARIANTS)} (finetune is always run: the baseline)"
+    )
 
 
 def interleaved_step_times(runs: dict[str, tuple], fast: set[str], warmup: int, steps: int) -> dict[str, list[float]]:
@@ -183,15 +194,29 @@ def interleaved_step_times(runs: dict[str, tuple], fast: set[str], warmup: int, 
 def child_peak_memory(script: str, names, args: argparse.Namespace) -> dict[str, dict]:
     """Peak RSS per variant, each trained in a fresh `script --child NAME` process (--smoke: all of
     them in one child, one after the other: it checks the plumbing, the peaks mean nothing)."""
-    flags = ["--batch-size", str(args.batch_size), "--length", str(args.length), "--steps", str(args.steps), "--threads", str(args.threads)]
+    flags = [
+        "--batch-size",
+        str(args.batch_size),
+        "--length",
+        str(args.length),
+        "--steps",
+        str(args.steps),
+        "--threads",
+        str(args.threads),
+    ]
     if args.keep_freed_memory:
         flags.append("--keep-freed-memory")
     if args.model:
         flags += ["--model", args.model]
     memory = {}
-    for group in ([",".join(names)] if args.smoke else list(names)):
-        out = subprocess.run([sys.executable, script, "--child", group, *flags], capture_output=True, text=True, check=True,
-                             env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    for group in [",".join(names)] if args.smoke else list(names):
+        out = subprocess.run(
+            [sys.executable, script, "--child", group, *flags],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        )
         memory.update(json.loads(out.stdout.strip().splitlines()[-1]))
     return memory
 
@@ -206,10 +231,14 @@ def main() -> int:
     add_step_arguments(parser)
     args = parser.parse_args()
     # the variants the summary line compares, one child process each
-    apply_smoke(args, batch_size=2, length=16, steps=2, warmup=1, threads=1, variants=args.variants or "finetune-fast,adapter")
+    apply_smoke(
+        args, batch_size=2, length=16, steps=2, warmup=1, threads=1, variants=args.variants or "finetune-fast,adapter"
+    )
     allocator = apply_process_settings(args)
     if args.child:
-        print_child_memory(lambda name: child_memory(name, args.batch_size, args.length, max(3, args.steps // 3), args.model), args)
+        print_child_memory(
+            lambda name: child_memory(name, args.batch_size, args.length, max(3, args.steps // 3), args.model), args
+        )
         return 0
 
     chosen = ["finetune", *[n for n in (args.variants.split(",") if args.variants else VARIANTS) if n != "finetune"]]
@@ -217,27 +246,37 @@ def main() -> int:
     times = interleaved_step_times(runs, {name for name in chosen if VARIANTS[name].fast}, args.warmup, args.steps)
     memory = child_peak_memory(__file__, runs, args)
 
-    print(f"{backbone_name(args.model)}, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}, torch {torch.__version__}; "
-          f"{args.steps} timed steps per variant after {args.warmup} warm-up, interleaved")
-    print("| variant | trainable params | step time, median (min-max) | examples/s | vs plain fine-tuning | peak RSS while training | vs plain fine-tuning | what it is |")
+    print(
+        f"{backbone_name(args.model)}, batch {args.batch_size}, length {args.length}, {args.threads} threads, {allocator}, torch {torch.__version__}; "
+        f"{args.steps} timed steps per variant after {args.warmup} warm-up, interleaved"
+    )
+    print(
+        "| variant | trainable params | step time, median (min-max) | examples/s | vs plain fine-tuning | peak RSS while training | vs plain fine-tuning | what it is |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     base_time, base_memory = statistics.median(times["finetune"]), memory["finetune"]["peak_mb"]
     for name in runs:
         values = times[name]
         counts = runs[name][4]
         median = statistics.median(values)
-        print(f"| {name} | {counts.trainable:,} ({counts.trainable_percent:.1f}%) | {median:.3f} s ({min(values):.3f}-{max(values):.3f}) | "
-              f"{args.batch_size / median:.1f} | {median / base_time:.2f}x | {memory[name]['peak_mb']:.0f} MB | "
-              f"{memory[name]['peak_mb'] / base_memory:.2f}x | {VARIANTS[name].note} |")
+        print(
+            f"| {name} | {counts.trainable:,} ({counts.trainable_percent:.1f}%) | {median:.3f} s ({min(values):.3f}-{max(values):.3f}) | "
+            f"{args.batch_size / median:.1f} | {median / base_time:.2f}x | {memory[name]['peak_mb']:.0f} MB | "
+            f"{memory[name]['peak_mb'] / base_memory:.2f}x | {VARIANTS[name].note} |"
+        )
     if {"adapter", "finetune-fast"} <= set(times):
         ours = statistics.median(times["adapter"])
-        print(f"\nadapter / plain fine-tuning step: {ours / base_time:.2f}x (target <= 0.65x); "
-              f"adapter / fine-tuning in the same loop: {ours / statistics.median(times['finetune-fast']):.2f}x; "
-              f"peak RSS adapter / plain fine-tuning: {memory['adapter']['peak_mb'] / base_memory:.2f}x (target <= 0.70x)")
+        print(
+            f"\nadapter / plain fine-tuning step: {ours / base_time:.2f}x (target <= 0.65x); "
+            f"adapter / fine-tuning in the same loop: {ours / statistics.median(times['finetune-fast']):.2f}x; "
+            f"peak RSS adapter / plain fine-tuning: {memory['adapter']['peak_mb'] / base_memory:.2f}x (target <= 0.70x)"
+        )
     for plain, checkpointed in (("finetune-fast", "finetune-ckpt"), ("adapter", "adapter-ckpt")):
         if {plain, checkpointed} <= set(times):
-            print(f"{checkpointed} / {plain}: step {statistics.median(times[checkpointed]) / statistics.median(times[plain]):.2f}x, "
-                  f"peak RSS {memory[checkpointed]['peak_mb'] / memory[plain]['peak_mb']:.2f}x")
+            print(
+                f"{checkpointed} / {plain}: step {statistics.median(times[checkpointed]) / statistics.median(times[plain]):.2f}x, "
+                f"peak RSS {memory[checkpointed]['peak_mb'] / memory[plain]['peak_mb']:.2f}x"
+            )
     return 0
 
 

@@ -73,7 +73,9 @@ def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]], out
                 found[int(entry.name)] = child
         folders: dict[str, list[tuple[int, int]]] = {}
         for pid, (started, folder, parent) in found.items():
-            if parent not in found and folder.startswith(f"{out}/"):  # this trial's runs, not another study's on the machine
+            if parent not in found and folder.startswith(
+                f"{out}/"
+            ):  # this trial's runs, not another study's on the machine
                 folders.setdefault(folder, []).append((started, pid))
                 seen.setdefault(folder, set()).add(pid)
         for folder, children in folders.items():
@@ -86,7 +88,19 @@ def watch(stop: threading.Event, twice: set[str], seen: dict[str, set[int]], out
 
 def trial(number: int, rng: random.Random, root: Path, spec: Path, epochs: int = EPOCHS) -> dict:
     out = root / f"trial{number}"
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "adapterlab",
+        "study",
+        "run",
+        str(spec),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
     stop, twice, seen = threading.Event(), set(), {}
     watcher = threading.Thread(target=watch, args=(stop, twice, seen, out), daemon=True)
     watcher.start()
@@ -122,13 +136,26 @@ def trial(number: int, rng: random.Random, root: Path, spec: Path, epochs: int =
     rows_ok = True
     for run_dir in out.glob("*/*/seed=*"):
         result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").is_file() else {}
-        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()] if (run_dir / "metrics.jsonl").is_file() else []
+        rows = (
+            [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            if (run_dir / "metrics.jsonl").is_file()
+            else []
+        )
         validation = sum(r.get("split") == "validation" for r in rows)
-        rows_ok &= result.get("status") == "ok" and validation == epochs and sum(r.get("split") == "test" for r in rows) == 1
+        rows_ok &= (
+            result.get("status") == "ok" and validation == epochs and sum(r.get("split") == "test" for r in rows) == 1
+        )
     reported = "died (killed by signal 9)" in first_out and f"pid {victim[0]}" in first_out
-    return {"trial": number, "twice": sorted(twice), "codes": (first.returncode, resume.returncode, finish.returncode), "reported": reported,
-            "rows_ok": rows_ok, "tracebacks": sum("Traceback" in text for text in (first_err, resume.stderr, finish.stderr)),
-            "children": sum(len(pids) for pids in seen.values()), "seconds": round(orphan_seconds, 1)}
+    return {
+        "trial": number,
+        "twice": sorted(twice),
+        "codes": (first.returncode, resume.returncode, finish.returncode),
+        "reported": reported,
+        "rows_ok": rows_ok,
+        "tracebacks": sum("Traceback" in text for text in (first_err, resume.stderr, finish.stderr)),
+        "children": sum(len(pids) for pids in seen.values()),
+        "seconds": round(orphan_seconds, 1),
+    }
 
 
 def main() -> int:
@@ -148,25 +175,48 @@ def main() -> int:
         model = tiny_backbone(root / "model")
         toy_task(root / "data")
         spec = root / "spec.json"  # JSON is YAML
-        spec.write_text(json.dumps({
-            "name": "worker-kill", "base": {"model": str(model), "epochs": epochs, "batch_size": 8, "max_length": 32, "train_size": 40,
-                                            "validation_size": 20, "progress": False},
-            "tasks": {"sst2": {"train": str(root / "data" / "train.tsv"), "dev": str(root / "data" / "dev.tsv")}},
-            "grid": {"method": ["adapter"], "seed": list(SEEDS)}, "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}}}))
+        spec.write_text(
+            json.dumps(
+                {
+                    "name": "worker-kill",
+                    "base": {
+                        "model": str(model),
+                        "epochs": epochs,
+                        "batch_size": 8,
+                        "max_length": 32,
+                        "train_size": 40,
+                        "validation_size": 20,
+                        "progress": False,
+                    },
+                    "tasks": {
+                        "sst2": {"train": str(root / "data" / "train.tsv"), "dev": str(root / "data" / "dev.tsv")}
+                    },
+                    "grid": {"method": ["adapter"], "seed": list(SEEDS)},
+                    "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}},
+                }
+            )
+        )
         outcomes = []
         for number in range(1, args.trials + 1):
             outcome = trial(number, rng, root, spec, epochs)
             outcomes.append(outcome)
-            print(f"trial {number:2}: exit codes (first, resume, finish) {outcome['codes']}; worker death reported: "
-                  f"{'yes' if outcome['reported'] else 'no'}; run children started: {outcome['children']}; executed twice: "
-                  f"{len(outcome['twice'])}; every run ok once: {'yes' if outcome['rows_ok'] else 'NO'}", flush=True)
+            print(
+                f"trial {number:2}: exit codes (first, resume, finish) {outcome['codes']}; worker death reported: "
+                f"{'yes' if outcome['reported'] else 'no'}; run children started: {outcome['children']}; executed twice: "
+                f"{len(outcome['twice'])}; every run ok once: {'yes' if outcome['rows_ok'] else 'NO'}",
+                flush=True,
+            )
     twice = sum(len(o["twice"]) for o in outcomes)
     print(f"\ntrials: {len(outcomes)}; runs executed twice: {twice}")
-    print(f"first invocation exit codes: {sorted({o['codes'][0] for o in outcomes})} (non-zero in {sum(o['codes'][0] != 0 for o in outcomes)} "
-          f"of {len(outcomes)}); worker death reported in {sum(o['reported'] for o in outcomes)}")
-    print(f"resume exit codes: {sorted({o['codes'][1] for o in outcomes})}; finish exit codes: {sorted({o['codes'][2] for o in outcomes})}; "
-          f"every run ok with one attempt's rows: {sum(o['rows_ok'] for o in outcomes)} of {len(outcomes)}; tracebacks: "
-          f"{sum(o['tracebacks'] for o in outcomes)}")
+    print(
+        f"first invocation exit codes: {sorted({o['codes'][0] for o in outcomes})} (non-zero in {sum(o['codes'][0] != 0 for o in outcomes)} "
+        f"of {len(outcomes)}); worker death reported in {sum(o['reported'] for o in outcomes)}"
+    )
+    print(
+        f"resume exit codes: {sorted({o['codes'][1] for o in outcomes})}; finish exit codes: {sorted({o['codes'][2] for o in outcomes})}; "
+        f"every run ok with one attempt's rows: {sum(o['rows_ok'] for o in outcomes)} of {len(outcomes)}; tracebacks: "
+        f"{sum(o['tracebacks'] for o in outcomes)}"
+    )
     if args.smoke:
         return 0 if twice == 0 else 1
     return 0 if twice == 0 and all(o["codes"][0] != 0 and o["rows_ok"] for o in outcomes) else 1

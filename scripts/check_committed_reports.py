@@ -30,9 +30,14 @@ def differences(study: Path, scratch: Path) -> list[str]:
     shutil.copytree(study, copy, ignore=shutil.ignore_patterns("report"))
     done = subprocess.run([*ADAPTERLAB, "study", "report", str(copy)], capture_output=True, text=True)
     if done.returncode != 0:
-        return [f"study report failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"]
+        return [
+            f"study report failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        ]
     ours, theirs = copy / "report", study / "report"
-    names = sorted({p.relative_to(ours) for p in ours.rglob("*") if p.is_file()} | {p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file()})
+    names = sorted(
+        {p.relative_to(ours) for p in ours.rglob("*") if p.is_file()}
+        | {p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file()}
+    )
     found = []
     for name in names:
         a, b = ours / name, theirs / name
@@ -63,15 +68,19 @@ def check_table(pattern: str, json_name: str, heading: str | None, page: list[st
         return not (RESULTS / json_name).exists(), True
     with tempfile.TemporaryDirectory() as scratch:
         table = Path(scratch) / "claims.json"
-        done = subprocess.run([*ADAPTERLAB, "claims", *studies, "--json", str(table)], capture_output=True, text=True, cwd=REPO)
+        done = subprocess.run(
+            [*ADAPTERLAB, "claims", *studies, "--json", str(table)], capture_output=True, text=True, cwd=REPO
+        )
         same = done.returncode == 0 and table.read_bytes() == (RESULTS / json_name).read_bytes()
     if heading is None:
         return same, True
     printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
     section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
-    start = next((i for i, line in enumerate(page) if section is not None and i > section and line.startswith("| claim |")), None)
-    shown = page[start:start + len(printed)] if start is not None else []
-    after = page[start + len(printed):start + len(printed) + 1] if start is not None else []
+    start = next(
+        (i for i, line in enumerate(page) if section is not None and i > section and line.startswith("| claim |")), None
+    )
+    shown = page[start : start + len(printed)] if start is not None else []
+    after = page[start + len(printed) : start + len(printed) + 1] if start is not None else []
     return same, bool(printed) and shown == printed and not (after and after[0].startswith("|"))  # no extra rows either
 
 

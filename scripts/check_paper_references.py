@@ -20,32 +20,61 @@ PAPER = REPO.parent / "shared" / "paper" / "he2021_tables.yaml"
 SPECS = REPO / "configs" / "paper"
 
 # Table 1 column key -> the study task of table1_tae.yaml
-TAE_TASKS = {"chemprot": "chemprot", "acl_arc": "acl-arc", "scierc": "sciie", "hyperpartisan": "hyperpartisan",
-             "rct": "rct", "agnews": "ag", "helpfulness": "helpfulness", "imdb": "imdb"}
+TAE_TASKS = {
+    "chemprot": "chemprot",
+    "acl_arc": "acl-arc",
+    "scierc": "sciie",
+    "hyperpartisan": "hyperpartisan",
+    "rct": "rct",
+    "agnews": "ag",
+    "helpfulness": "helpfulness",
+    "imdb": "imdb",
+}
 # Table 1 rows -> grid labels. The fine-tuning cells hold the authors' reproduction (∗); the
 # Gururangan et al. (†) rows name the same cells and stay in a comment.
-TAE_ROWS = {"roba_ft_reproduced": {"method": "finetune", "tapt": False},
-            "roba_adapter256": {"method": "adapter", "adapter_size": 256, "tapt": False},
-            "roba_ft_tapt_reproduced": {"method": "finetune", "tapt": True},
-            "roba_adapter256_tapt": {"method": "adapter", "adapter_size": 256, "tapt": True}}
+TAE_ROWS = {
+    "roba_ft_reproduced": {"method": "finetune", "tapt": False},
+    "roba_adapter256": {"method": "adapter", "adapter_size": 256, "tapt": False},
+    "roba_ft_tapt_reproduced": {"method": "finetune", "tapt": True},
+    "roba_adapter256_tapt": {"method": "adapter", "adapter_size": 256, "tapt": True},
+}
 # Table 2: the grid has m in {64, 128, 256}, so the paper's "adapter64-256" row is the best-size column
-GLUE_ROWS = {"ft": {"method": "finetune"}, "adapter64": {"method": "adapter", "adapter_size": 64},
-             "adapter64_256": {"method": "adapter", "adapter_size": "best"}}
+GLUE_ROWS = {
+    "ft": {"method": "finetune"},
+    "adapter64": {"method": "adapter", "adapter_size": 64},
+    "adapter64_256": {"method": "adapter", "adapter_size": "best"},
+}
 GLUE_SIZES = {"1k": 1000, "5k": 5000}
 # Table 2 column -> study task; MNLI-mismatched and the avg column name no cell
-GLUE_TASKS = {"cola": "cola", "mnli_m": "mnli", "qnli": "qnli", "qqp": "qqp", "sst2": "sst2", "stsb": "stsb", "mrpc": "mrpc", "rte": "rte"}
+GLUE_TASKS = {
+    "cola": "cola",
+    "mnli_m": "mnli",
+    "qnli": "qnli",
+    "qqp": "qqp",
+    "sst2": "sst2",
+    "stsb": "stsb",
+    "mrpc": "mrpc",
+    "rte": "rte",
+}
 # Tables 3 and 12-14: paper task -> (study task, per-language table)
 XTREME_TASKS = {"pos": ("udpos", "table12"), "ner": ("panx", "table13"), "xnli": ("xnli", "table14")}
-XTREME_ROWS = {"xlmr_ft_reproduced": {"method": "finetune"}, "xlmr_adapter256": {"method": "adapter", "adapter_size": 256}}
+XTREME_ROWS = {
+    "xlmr_ft_reproduced": {"method": "finetune"},
+    "xlmr_adapter256": {"method": "adapter", "adapter_size": 256},
+}
 # Table 4: the fraction of MNLI's 392,702 training pairs, as the spec's train_size
 XNLI_FRACTIONS = {"5%": 19635, "10%": 39270, "20%": 78540}
 # The XNLI languages outside the Indo-European family: the set this project's analysis averages as "distant"
 XNLI_NON_IE = ("ar", "sw", "th", "tr", "vi", "zh")
 NOTES = {
-    ("xnli", "distant"): ("t3_xnli_distant_set: as printed, the mean over {ar, el, sw, th, tr, ur, vi, zh}; "
-                          "this analysis averages the non-Indo-European {ar, sw, th, tr, vi, zh}, where the paper's per-language values give NON_IE_MEAN"),
-    ("panx", "distant"): ("t13_ur_flag: Table 13 prints ur as not Indo-European, but this printed value counts it as "
-                          "Indo-European, as this analysis does"),
+    ("xnli", "distant"): (
+        "t3_xnli_distant_set: as printed, the mean over {ar, el, sw, th, tr, ur, vi, zh}; "
+        "this analysis averages the non-Indo-European {ar, sw, th, tr, vi, zh}, where the paper's per-language values give NON_IE_MEAN"
+    ),
+    ("panx", "distant"): (
+        "t13_ur_flag: Table 13 prints ur as not Indo-European, but this printed value counts it as "
+        "Indo-European, as this analysis does"
+    ),
 }
 
 
@@ -61,8 +90,11 @@ def expected_references(tables: dict, claims: list[dict]) -> dict[str, list[dict
     t1 = tables["table1"]
     out["table1_tae"] = [
         {"task": TAE_TASKS[col["key"]], **labels, "value": row["mean"][i], "std": row["std"][i]}
-        for i, col in enumerate(t1["columns"]) for key, labels in TAE_ROWS.items()
-        for row in t1["rows"] if row["key"] == key]
+        for i, col in enumerate(t1["columns"])
+        for key, labels in TAE_ROWS.items()
+        for row in t1["rows"]
+        if row["key"] == key
+    ]
 
     t2 = tables["table2"]
     columns = [c["key"] for c in t2["columns"]]
@@ -75,8 +107,15 @@ def expected_references(tables: dict, claims: list[dict]) -> dict[str, list[dict
                 i = columns.index(task)
                 for suffix, labels in GLUE_ROWS.items():
                     row = rows[f"{model}_{suffix}"]
-                    entries.append({"task": GLUE_TASKS[task], **labels, **({"train_size": GLUE_SIZES[size]} if with_size else {}),
-                                    "value": row["mean"][i], "std": row["std"][i]})
+                    entries.append(
+                        {
+                            "task": GLUE_TASKS[task],
+                            **labels,
+                            **({"train_size": GLUE_SIZES[size]} if with_size else {}),
+                            "value": row["mean"][i],
+                            "std": row["std"][i],
+                        }
+                    )
         return entries
 
     out["table2_glue_lowres"] = glue("bert", ["cola", "sst2", "mnli_m", "qnli", "qqp", "stsb"], ["1k", "5k"], True)
@@ -93,31 +132,54 @@ def expected_references(tables: dict, claims: list[dict]) -> dict[str, list[dict
             for average in ("all", "target", "distant"):
                 entry = {"task": task, "language": average, **labels, "value": t3[key][paper_task][average]}
                 if (task, average) in NOTES:
-                    entry["note"] = NOTES[(task, average)].replace("NON_IE_MEAN", non_ie_mean(t["languages"], rows[key]["values"]))
+                    entry["note"] = NOTES[(task, average)].replace(
+                        "NON_IE_MEAN", non_ie_mean(t["languages"], rows[key]["values"])
+                    )
                 entries.append(entry)
-            entries.extend({"task": task, "language": lang, **labels, "value": v} for lang, v in zip(t["languages"], rows[key]["values"]))
+            entries.extend(
+                {"task": task, "language": lang, **labels, "value": v}
+                for lang, v in zip(t["languages"], rows[key]["values"])
+            )
     out["table3_xtreme"] = entries
 
     t4 = {r["key"]: r for r in tables["table4"]["rows"]}
     t15 = tables["table15"]
     entries = []
-    for key, labels in (("xlmr_ft", {"method": "finetune"}), ("xlmr_adapter64", {"method": "adapter", "adapter_size": 64})):
+    for key, labels in (
+        ("xlmr_ft", {"method": "finetune"}),
+        ("xlmr_adapter64", {"method": "adapter", "adapter_size": 64}),
+    ):
         for fraction, size in XNLI_FRACTIONS.items():
             cell = {**labels, "train_size": size}
-            entries.extend({"task": "xnli", "language": average, **cell, "value": t4[key][fraction][average]}
-                           for average in ("all", "target", "distant"))
+            entries.extend(
+                {"task": "xnli", "language": average, **cell, "value": t4[key][fraction][average]}
+                for average in ("all", "target", "distant")
+            )
             row = next(r for r in t15["settings"][fraction] if r["key"] == key)
-            entries[-1]["note"] = NOTES[("xnli", "distant")].replace("NON_IE_MEAN", non_ie_mean(t15["languages"], row["values"]))
-            entries.extend({"task": "xnli", "language": lang, **cell, "value": v} for lang, v in zip(t15["languages"], row["values"]))
+            entries[-1]["note"] = NOTES[("xnli", "distant")].replace(
+                "NON_IE_MEAN", non_ie_mean(t15["languages"], row["values"])
+            )
+            entries.extend(
+                {"task": "xnli", "language": lang, **cell, "value": v}
+                for lang, v in zip(t15["languages"], row["values"])
+            )
     out["table4_xnli_fraction"] = entries
 
     # Fig. 4 caption: RoBERTa-base fine-tuning on MNLI 5k with lr > 4e-5 "are all zeros"
     claim = next(c for c in claims if c["id"] == "lr_robustness_figure4")
     assert "are all zeros" in claim["text"], "the Fig. 4 claim changed; look again"
     out["fig4_lr_robustness"] = [
-        {"task": "mnli", "method": "finetune", "lr": lr, "train_size": 5000, "value": 0.0,
-         "note": "Fig. 4 caption: fine-tuning results with learning rates larger than 4e-5 on RoBERTa MNLI 5k are all zeros"}
-        for lr in claim["values"]["learning_rates"] if lr > 4.0e-05]
+        {
+            "task": "mnli",
+            "method": "finetune",
+            "lr": lr,
+            "train_size": 5000,
+            "value": 0.0,
+            "note": "Fig. 4 caption: fine-tuning results with learning rates larger than 4e-5 on RoBERTa MNLI 5k are all zeros",
+        }
+        for lr in claim["values"]["learning_rates"]
+        if lr > 4.0e-05
+    ]
     for stem in ("fig2_rsa", "fig3_train_size", "fig5_overfitting"):
         out[stem] = []  # no published cell these grids can name (see each spec's comments)
     return out
@@ -129,6 +191,7 @@ def entry_key(entry: dict) -> tuple:
 
 def format_entry(entry: dict) -> str:
     """One YAML flow mapping, as the specs store entries."""
+
     def scalar(value):
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -137,6 +200,7 @@ def format_entry(entry: dict) -> str:
         if isinstance(value, float) and 0 < abs(value) < 1e-3:
             return f"{value:.1e}"
         return str(value)
+
     return "- {" + ", ".join(f"{k}: {scalar(v)}" for k, v in entry.items()) + "}"
 
 
@@ -162,7 +226,9 @@ def compare(stem: str, stored: list[dict], expected: list[dict]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paper", type=Path, default=PAPER, help="he2021_tables.yaml")
-    parser.add_argument("--print", dest="show", metavar="SPEC", help="print the expected entries of configs/paper/SPEC.yaml")
+    parser.add_argument(
+        "--print", dest="show", metavar="SPEC", help="print the expected entries of configs/paper/SPEC.yaml"
+    )
     args = parser.parse_args()
     if not args.paper.is_file():
         print(f"check_paper_references: error: {args.paper}: not found; pass --paper PATH", file=sys.stderr)

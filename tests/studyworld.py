@@ -19,8 +19,16 @@ def make_tiny_world(tmp_path_factory):
 def tiny_spec(root, model, seeds=(0, 1), extra_base=None, **grid):
     spec = {
         "name": "tiny",
-        "base": {"model": str(model), "epochs": 1, "batch_size": 8, "max_length": 32, "validation_size": 10, "train_size": 20, "progress": False,
-                 **(extra_base or {})},
+        "base": {
+            "model": str(model),
+            "epochs": 1,
+            "batch_size": 8,
+            "max_length": 32,
+            "validation_size": 10,
+            "train_size": 20,
+            "progress": False,
+            **(extra_base or {}),
+        },
         "tasks": {"sst2": {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}},
         "grid": {"method": ["adapter", "finetune"], "seed": list(seeds), **grid},
         "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}, "finetune": {"lr": 1e-3}},

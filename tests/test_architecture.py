@@ -37,7 +37,9 @@ def test_no_import_cycle_between_packages():
                 graph.setdefault(own, set()).add(other)
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph.get(start, ()))
+        return any(
+            nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in graph.get(start, ())
+        )
 
     cycles = sorted(name for name in graph if reaches(name, name, {name}))
     assert not cycles, {name: sorted(graph[name]) for name in cycles}
@@ -62,7 +64,13 @@ def test_top_level_modules_import_no_package():
         imported = {package_of(m) for m in imports_of(SRC / f"{name}.py")}
         assert imported <= {"errors", "names", "setting", "backbone"}, (name, imported)
     # config.json's record and the settings comparison stand on run folders only
-    assert {package_of(m) for m in imports_of(SRC / "recorded_config.py")} <= {"errors", "names", "setting", "backbone", "runs"}
+    assert {package_of(m) for m in imports_of(SRC / "recorded_config.py")} <= {
+        "errors",
+        "names",
+        "setting",
+        "backbone",
+        "runs",
+    }
 
 
 # ------------------------------------------------------------------------- module by module
@@ -98,7 +106,12 @@ def module_imports(path: Path) -> set[str]:
     module adapterlab.x.y when that is a module, else adapterlab.x."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "adapterlab":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.split(".")[0] == "adapterlab"
+        ):
             for alias in node.names:
                 sub = f"{node.module}.{alias.name}"
                 found.add(sub if sub in MODULES else node.module)
@@ -158,8 +171,11 @@ def test_the_package_root_is_imported_only_from_outside():
             if isinstance(node, ast.Import) and any(alias.name == "adapterlab" for alias in node.names):
                 wrong.append(f"{name}: import adapterlab")
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "adapterlab":
-                wrong.extend(f"{name}: from adapterlab import {alias.name}" for alias in node.names
-                             if f"adapterlab.{alias.name}" not in MODULES)
+                wrong.extend(
+                    f"{name}: from adapterlab import {alias.name}"
+                    for alias in node.names
+                    if f"adapterlab.{alias.name}" not in MODULES
+                )
     assert not wrong, wrong
 
 

@@ -27,18 +27,36 @@ BENCHMARKS = REPO / "benchmarks"
 # script -> (arguments besides --smoke, what its output must show: the measured-vs-baseline lines), longest first.
 SMOKES = {
     "worker_kill.py": ([], r"trial  1: exit codes .*\n(?s:.*)trials: 1; runs executed twice: 0"),
-    "plan_accuracy.py": ([], r"\| adapter m=8 \| 1 \| .* \| [\d.]+ \|\nstudy plan's estimate: \d+ s; measured `study run` wall time: \d+ s; "
-                             r"estimate / measured = [\d.]+"),
-    "compare_peers.py": (["--e2e"], r"\| adapterlab-ia3 \| .*\n(?s:.*)adapterlab / fine-tune: [\d.]+x \(target <= 0.65x\)(?s:.*)"
-                                    r"LoRA in adapterlab's loop / PEFT's get_peft_model: [\d.]+x(?s:.*)\| adapterlab train \| \d+ s \| [\d.]+ \|"),
-    "train_throughput.py": ([], r"\| adapter \| .*\n\nadapter / plain fine-tuning step: [\d.]+x \(target <= 0.65x\); "
-                                r"adapter / fine-tuning in the same loop: [\d.]+x"),
+    "plan_accuracy.py": (
+        [],
+        r"\| adapter m=8 \| 1 \| .* \| [\d.]+ \|\nstudy plan's estimate: \d+ s; measured `study run` wall time: \d+ s; "
+        r"estimate / measured = [\d.]+",
+    ),
+    "compare_peers.py": (
+        ["--e2e"],
+        r"\| adapterlab-ia3 \| .*\n(?s:.*)adapterlab / fine-tune: [\d.]+x \(target <= 0.65x\)(?s:.*)"
+        r"LoRA in adapterlab's loop / PEFT's get_peft_model: [\d.]+x(?s:.*)\| adapterlab train \| \d+ s \| [\d.]+ \|",
+    ),
+    "train_throughput.py": (
+        [],
+        r"\| adapter \| .*\n\nadapter / plain fine-tuning step: [\d.]+x \(target <= 0.65x\); "
+        r"adapter / fine-tuning in the same loop: [\d.]+x",
+    ),
     "lowres_real.py": ([], r"\| sst2 \(accuracy\) \| adapter \| .*\n\| sst2 \(accuracy\) \| finetune \| "),
-    "predict_throughput.py": ([], r"predictions agree: same labels(?s:.*)one pass / separate runs: [\d.]+x the wall time"),
+    "predict_throughput.py": (
+        [],
+        r"predictions agree: same labels(?s:.*)one pass / separate runs: [\d.]+x the wall time",
+    ),
     "pack_precision.py": ([], r"\| float32 \| .*\n\| float16 \| .* \| \d+ of 8 \|\n\| bfloat16 \| "),
-    "mixed_task_serving.py": ([], r"\| 8 \(2\) \| [\d.e+-]+ \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+x \| [\d.]+x \|"),
-    "sequential_error_rates.py": ([], r"\| 0 \| anytime-valid \(ours\) \| .*\n\| 0 \| naive t-test at every look \| (?s:.*)"
-                                      r"Benjamini-Hochberg over the table [\d.]+ \(ours\), p < 0.05 per row [\d.]+ \(naive\)"),
+    "mixed_task_serving.py": (
+        [],
+        r"\| 8 \(2\) \| [\d.e+-]+ \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+ ex/s \| [\d.]+x \| [\d.]+x \|",
+    ),
+    "sequential_error_rates.py": (
+        [],
+        r"\| 0 \| anytime-valid \(ours\) \| .*\n\| 0 \| naive t-test at every look \| (?s:.*)"
+        r"Benjamini-Hochberg over the table [\d.]+ \(ours\), p < 0.05 per row [\d.]+ \(naive\)",
+    ),
     # AdapterHub's `adapters` pins transformers 4.57.6: this one runs where it is installed (the peers' venv)
     "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
 }
@@ -50,10 +68,19 @@ TIMEOUT_S = 300
 def _run(script: str) -> subprocess.CompletedProcess:
     arguments, _ = SMOKES[script]
     # the adapterlab this test imports, whatever the venv holds
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]),
-           "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *arguments], capture_output=True, text=True,
-                          timeout=TIMEOUT_S, cwd=REPO, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        cwd=REPO,
+        env=env,
+    )
 
 
 def _installed(name: str) -> bool:
@@ -73,10 +100,15 @@ def _why_not(script: str) -> str | None:
 @pytest.fixture(scope="module")
 def smoke_runs(request):
     """The selected scripts' runs, started together (two at a time) when the first test asks."""
-    selected = [item.callspec.params["script"] for item in request.session.items
-                if item.module is request.module and hasattr(item, "callspec") and "script" in item.callspec.params]
+    selected = [
+        item.callspec.params["script"]
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec") and "script" in item.callspec.params
+    ]
     pool = ThreadPoolExecutor(max_workers=2)
-    runs: dict[str, Future] = {script: pool.submit(_run, script) for script in SMOKES if script in selected and _why_not(script) is None}
+    runs: dict[str, Future] = {
+        script: pool.submit(_run, script) for script in SMOKES if script in selected and _why_not(script) is None
+    }
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
 
@@ -94,5 +126,7 @@ def test_benchmark_smoke_run(script, smoke_runs):
     done = smoke_runs[script].result()
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{script} --smoke exited {done.returncode}:\n{output[-4000:]}"
-    assert re.search(SMOKES[script][1], done.stdout), f"{script} --smoke did not print its measured-vs-baseline lines:\n{done.stdout[-4000:]}"
+    assert re.search(SMOKES[script][1], done.stdout), (
+        f"{script} --smoke did not print its measured-vs-baseline lines:\n{done.stdout[-4000:]}"
+    )
     assert "Traceback" not in output, output[-4000:]

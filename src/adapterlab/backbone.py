@@ -20,10 +20,14 @@ def default_backbone_path() -> Path:
     try:
         package = importlib.import_module(DEFAULT_BACKBONE_PACKAGE)
     except ImportError:
-        raise AdapterlabError(f"the default backbone {DEFAULT_BACKBONE} is not installed; run: {DEFAULT_BACKBONE_INSTALL}") from None
+        raise AdapterlabError(
+            f"the default backbone {DEFAULT_BACKBONE} is not installed; run: {DEFAULT_BACKBONE_INSTALL}"
+        ) from None
     path = Path(package.__file__).resolve().parent / "model"
     if not (path / "config.json").is_file():
-        raise AdapterlabError(f"the default backbone package has no model folder at {path}; reinstall it: {DEFAULT_BACKBONE_INSTALL}")
+        raise AdapterlabError(
+            f"the default backbone package has no model folder at {path}; reinstall it: {DEFAULT_BACKBONE_INSTALL}"
+        )
     return path
 
 
@@ -34,6 +38,8 @@ def resolve_backbone(name: str | None) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise AdapterlabError(f"model folder {path} has no config.json; point --model at a Hugging Face model folder")
+            raise AdapterlabError(
+                f"model folder {path} has no config.json; point --model at a Hugging Face model folder"
+            )
         return str(path)
     return name

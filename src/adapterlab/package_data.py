@@ -19,8 +19,10 @@ def is_package_path(value: str) -> bool:
 def resolve_package_path(value: str) -> Path:
     """The folder behind `package:NAME/sub/path`. Raises AdapterlabError naming the pip command
     when the package is not installed."""
-    name, _, rest = str(value)[len(PACKAGE_PREFIX):].partition("/")
+    name, _, rest = str(value)[len(PACKAGE_PREFIX) :].partition("/")
     found = importlib.util.find_spec(name) if name.isidentifier() else None
     if found is None or not found.submodule_search_locations:
-        raise AdapterlabError(f"{value}: Python package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})")
+        raise AdapterlabError(
+            f"{value}: Python package {name!r} is not installed (pip install --no-deps {name.replace('_', '-')})"
+        )
     return Path(list(found.submodule_search_locations)[0]) / rest

@@ -24,8 +24,25 @@ METHODS = ("adapter", "finetune")
 MAX_LENGTH = 64
 
 
-def run_quickstart(out: str | Path, budget: float = BUDGET_SECONDS, methods: list[str] | None = None, model: str | None = None,
-                   train_size: int | None = None, seeds: int | None = None, retry_failed: bool = False) -> Answer:
+def run_quickstart(
+    out: str | Path,
+    budget: float = BUDGET_SECONDS,
+    methods: list[str] | None = None,
+    model: str | None = None,
+    train_size: int | None = None,
+    seeds: int | None = None,
+    retry_failed: bool = False,
+) -> Answer:
     """Compare `methods` on the 2,225 BBC News articles (5 topics)."""
-    return run_compare(BBC_NEWS, out, list(methods or METHODS), model=model, budget=budget, train_size=train_size, encoding="latin-1",
-                       seeds=seeds, retry_failed=retry_failed, max_length=MAX_LENGTH)
+    return run_compare(
+        BBC_NEWS,
+        out,
+        list(methods or METHODS),
+        model=model,
+        budget=budget,
+        train_size=train_size,
+        encoding="latin-1",
+        seeds=seeds,
+        retry_failed=retry_failed,
+        max_length=MAX_LENGTH,
+    )

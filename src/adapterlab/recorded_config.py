@@ -12,11 +12,19 @@ from pathlib import Path
 from adapterlab.runs import fingerprint, read_config
 
 # Settings that do not change what a run computes.
-NEUTRAL_SETTINGS = {"progress", "logging_steps", "report_to", "tracker_project"}  # what is logged where: never a reason to rerun
+NEUTRAL_SETTINGS = {
+    "progress",
+    "logging_steps",
+    "report_to",
+    "tracker_project",
+}  # what is logged where: never a reason to rerun
 # Paths are compared by what they point at (the fingerprints), not by how they are spelled, so a
 # study folder resumes on another machine or from another working folder.
 PATH_SETTINGS = {"train", "dev", "test", "model"}
-FINGERPRINTED = {"data": ("train", "dev", "test"), "model": ("model",)}  # run_fingerprints' keys -> the settings behind each
+FINGERPRINTED = {
+    "data": ("train", "dev", "test"),
+    "model": ("model",),
+}  # run_fingerprints' keys -> the settings behind each
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,9 @@ def load_config(run_dir: Path) -> RecordedConfig | None:
     return None if values is None else RecordedConfig.from_json(values)
 
 
-def config_differences(planned: dict, stored: RecordedConfig, planned_fingerprints: dict | None = None,
-                       defaults: dict | None = None) -> list[str]:
+def config_differences(
+    planned: dict, stored: RecordedConfig, planned_fingerprints: dict | None = None, defaults: dict | None = None
+) -> list[str]:
     """The settings in which a finished run (its config.json) differs from the planned config,
     as "key: stored -> planned". A setting the stored config lacks counts as its default
     (`defaults`: RunConfig.defaults()), which `planned` must then hold (older runs predate newer
@@ -74,9 +83,17 @@ def config_differences(planned: dict, stored: RecordedConfig, planned_fingerprin
         if key not in stored_prints:
             # recorded by a version that did not fingerprint these files: what the record has (the
             # paths as written) is checked, and the content, which it cannot vouch for, counts as changed
-            paths = [f"{name}: {stored.settings.get(name)!r} -> {planned.get(name)!r}" for name in FINGERPRINTED[key]
-                     if name in planned and _normal(stored.settings.get(name)) != _normal(planned.get(name))]
-            differences.extend(paths or [f"{key} files: not fingerprinted (recorded by an earlier adapterlab), so their content cannot be checked"])
+            paths = [
+                f"{name}: {stored.settings.get(name)!r} -> {planned.get(name)!r}"
+                for name in FINGERPRINTED[key]
+                if name in planned and _normal(stored.settings.get(name)) != _normal(planned.get(name))
+            ]
+            differences.extend(
+                paths
+                or [
+                    f"{key} files: not fingerprinted (recorded by an earlier adapterlab), so their content cannot be checked"
+                ]
+            )
         elif stored_prints[key] != value:
             differences.append(f"{key} files: content differs")
     return differences
@@ -90,5 +107,7 @@ def run_fingerprints(config) -> dict[str, str]:  # config: a train.config.RunCon
     """{"data": ..., "model": ...} of a RunConfig: what its data and backbone paths point at."""
     from adapterlab.backbone import resolve_backbone
 
-    return {"data": fingerprint([config.train, config.dev, config.test, config.hub]),
-            "model": fingerprint([resolve_backbone(config.model)], large_by_size=True)}
+    return {
+        "data": fingerprint([config.train, config.dev, config.test, config.hub]),
+        "model": fingerprint([resolve_backbone(config.model)], large_by_size=True),
+    }

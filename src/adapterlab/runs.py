@@ -29,12 +29,26 @@ CONFIG_FILE = "config.json"
 MARKER_FILE = ".adapterlab-run"  # "this folder was created by adapterlab for one run"
 CHECKPOINT_DIR = "checkpoint"
 TAPT_CHECKPOINT_DIR = "tapt_checkpoint"  # the TAPT phase's own checkpoint (train/tapt.py)
-TAPT_DONE_FILE = "tapt_done.json"  # TAPT finished: its summary; the task phase starts from tapt_pack or TAPT_ENCODER_FILE
+TAPT_DONE_FILE = (
+    "tapt_done.json"  # TAPT finished: its summary; the task phase starts from tapt_pack or TAPT_ENCODER_FILE
+)
 TAPT_ENCODER_FILE = "tapt_encoder.safetensors"  # fine-tuning: the encoder TAPT left
 PROGRESS_FILE = "progress.json"  # while a run trains: {"step", "steps"}, for `study run`'s bar; removed when it ends
 # Everything a run writes into its folder; nothing else there is ever removed.
-OWN_ENTRIES = (RESULT_FILE, METRICS_FILE, CONFIG_FILE, "pack", "model", "tapt_pack", CHECKPOINT_DIR, "trackers", TAPT_CHECKPOINT_DIR,
-               TAPT_DONE_FILE, TAPT_ENCODER_FILE, PROGRESS_FILE)
+OWN_ENTRIES = (
+    RESULT_FILE,
+    METRICS_FILE,
+    CONFIG_FILE,
+    "pack",
+    "model",
+    "tapt_pack",
+    CHECKPOINT_DIR,
+    "trackers",
+    TAPT_CHECKPOINT_DIR,
+    TAPT_DONE_FILE,
+    TAPT_ENCODER_FILE,
+    PROGRESS_FILE,
+)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any] | list[Any]) -> None:
@@ -129,8 +143,12 @@ class RunResult:
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
     stopped_early: dict[str, Any] | None = None  # {"epoch", "step"} where --early-stop ended training
-    stop_reason: str | None = None  # why training stopped: "converged" (early stopping), "ceiling" (the last epoch), "diverged"
-    last_epoch_gain: float | None = None  # validation metric change over the last epoch (positive = better, metric units)
+    stop_reason: str | None = (
+        None  # why training stopped: "converged" (early stopping), "ceiling" (the last epoch), "diverged"
+    )
+    last_epoch_gain: float | None = (
+        None  # validation metric change over the last epoch (positive = better, metric units)
+    )
     resumed_from: dict[str, Any] | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
     tapt: dict[str, Any] | None = None
     pack: str | None = None  # adapter runs: the task pack folder
@@ -158,7 +176,9 @@ class RunResult:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunResult:
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known})
+        return cls(
+            **{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known}
+        )
 
 
 def save_result(run_dir: Path, result: RunResult) -> None:
@@ -208,9 +228,16 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
 # What the commands that use a finished run (predict, evaluate, rsa, crosslingual) read from its
 # config.json, and the JSON type each must have: key -> (types, allowed to be absent or null).
 _RUN_CONFIG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "task": ((str,), False), "method": ((str,), False), "labels": ((list,), False), "model_path": ((str,), False),
-    "max_length": ((int,), False), "max_length_used": ((int,), True), "data_format": ((str,), True), "columns": ((dict,), True),
-    "encoding": ((str,), True), "model": ((str,), True),
+    "task": ((str,), False),
+    "method": ((str,), False),
+    "labels": ((list,), False),
+    "model_path": ((str,), False),
+    "max_length": ((int,), False),
+    "max_length_used": ((int,), True),
+    "data_format": ((str,), True),
+    "columns": ((dict,), True),
+    "encoding": ((str,), True),
+    "model": ((str,), True),
 }
 
 
@@ -226,8 +253,10 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
     except OSError as err:
         raise AdapterlabError(f"{path}: cannot be read ({err.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise AdapterlabError(f"{path}: not valid JSON ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
-                              "the run's settings are damaged: train it again into a new folder") from None
+        raise AdapterlabError(
+            f"{path}: not valid JSON ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            "the run's settings are damaged: train it again into a new folder"
+        ) from None
     if not isinstance(config, dict):
         raise AdapterlabError(f"{path}: expected a JSON object of run settings, got {describe_value(config)}")
     for key, (types, optional) in _RUN_CONFIG_FIELDS.items():
@@ -242,8 +271,12 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
         elif good and key in ("max_length", "max_length_used"):
             good = value >= 1
         if not good:
-            allowed = {"labels": "a list of label names", "columns": "an object of names", "max_length": "a positive integer",
-                       "max_length_used": "a positive integer or null"}.get(key, "a string")
+            allowed = {
+                "labels": "a list of label names",
+                "columns": "an object of names",
+                "max_length": "a positive integer",
+                "max_length_used": "a positive integer or null",
+            }.get(key, "a string")
             raise AdapterlabError(f"{path}: field {key!r} is {describe_value(value)}; expected {allowed}")
     return config
 
@@ -253,7 +286,9 @@ def describe_value(value: object) -> str:
     if value is None:
         return "missing or null"
     text = repr(value)
-    kind = {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(type(value), type(value).__name__)
+    kind = {dict: "object", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), type(value).__name__
+    )
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}" + (f" ({text})" if len(text) <= 60 else "")
 
 
@@ -268,8 +303,10 @@ def check_run_folder(run_dir: Path) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise AdapterlabError(f"{run_dir}: exists and is not a folder; give --out a new folder")
     if run_dir.is_dir() and not is_run_folder(run_dir) and any(run_dir.iterdir()):
-        raise AdapterlabError(f"{run_dir}: exists, is not empty and is not an adapterlab run folder (no {MARKER_FILE}); "
-                              "adapterlab writes runs only into new, empty or its own run folders: choose another --out")
+        raise AdapterlabError(
+            f"{run_dir}: exists, is not empty and is not an adapterlab run folder (no {MARKER_FILE}); "
+            "adapterlab writes runs only into new, empty or its own run folders: choose another --out"
+        )
 
 
 def prepare_run_folder(run_dir: Path) -> None:
@@ -315,9 +352,15 @@ def check_analysis_output(path: Path, folder: bool) -> None:
     refuse_output_below_a_file(path)
     if folder:
         if path.exists() and (not path.is_dir() or (not (path / ANALYSIS_MARKER).is_file() and any(path.iterdir()))):
-            raise AdapterlabError(f"{path}: exists and is not an adapterlab analysis folder; give --out a new or empty folder")
+            raise AdapterlabError(
+                f"{path}: exists and is not an adapterlab analysis folder; give --out a new or empty folder"
+            )
         return
-    refuse_foreign_file(path, lambda text: isinstance(value := json_value(text), dict) and "runs" in value, "an earlier adapterlab result")
+    refuse_foreign_file(
+        path,
+        lambda text: isinstance(value := json_value(text), dict) and "runs" in value,
+        "an earlier adapterlab result",
+    )
 
 
 def json_value(text: str) -> Any:
@@ -340,7 +383,9 @@ def refuse_foreign_file(path: str | Path, ours: Callable[[str], object], what: s
     except (OSError, UnicodeDecodeError):
         mine = False
     if not mine:
-        raise AdapterlabError(f"{path}: exists and is not {what}; adapterlab replaces only its own earlier output: give {option} a new file")
+        raise AdapterlabError(
+            f"{path}: exists and is not {what}; adapterlab replaces only its own earlier output: give {option} a new file"
+        )
 
 
 def mark_analysis_folder(path: Path) -> None:
@@ -363,7 +408,6 @@ def clean_temp_files(folder: Path) -> int:
     return removed
 
 
-
 def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
     """sha256 over the files behind `paths` (a folder: every file below it, by relative name).
     Hub names and absent paths enter by name, so a hub dataset or model is identified by name.
@@ -376,7 +420,11 @@ def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
             digest.update(b"\0name:" + str(value).encode())
             continue
         digest.update(b"\0path")
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        )
         for file in files:
             digest.update(str(file.relative_to(path) if file != path else file.name).encode())
             if large_by_size and file.stat().st_size > 16 << 20:

@@ -16,7 +16,10 @@ def test_defaults_are_the_papers():
         ({"size": 0}, "AdapterConfig.size=0: must be a positive integer"),
         ({"size": 6.5}, "AdapterConfig.size=6.5"),
         ({"size": True}, "AdapterConfig.size=True"),
-        ({"nonlinearity": "sigmoid"}, "AdapterConfig.nonlinearity='sigmoid': allowed values are tanh, relu, gelu, swish"),
+        (
+            {"nonlinearity": "sigmoid"},
+            "AdapterConfig.nonlinearity='sigmoid': allowed values are tanh, relu, gelu, swish",
+        ),
         ({"init": "xavier"}, "AdapterConfig.init='xavier': allowed values are near_identity, zero_up"),
         ({"placement": "cross"}, "AdapterConfig.placement='cross': allowed values are both, attention, ffn"),
         ({"dropout": 1.0}, "AdapterConfig.dropout=1.0: must be a number in [0, 1)"),

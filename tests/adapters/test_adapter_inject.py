@@ -135,8 +135,13 @@ def test_finetune_mode_changes_the_backbone():
     before = copy.deepcopy(model.state_dict())
     _train_steps(model)
     after = model.state_dict()
-    assert not torch.equal(before["bert.encoder.layer.0.attention.self.query.weight"], after["bert.encoder.layer.0.attention.self.query.weight"])
-    assert not torch.equal(before["bert.embeddings.word_embeddings.weight"], after["bert.embeddings.word_embeddings.weight"])
+    assert not torch.equal(
+        before["bert.encoder.layer.0.attention.self.query.weight"],
+        after["bert.encoder.layer.0.attention.self.query.weight"],
+    )
+    assert not torch.equal(
+        before["bert.embeddings.word_embeddings.weight"], after["bert.embeddings.word_embeddings.weight"]
+    )
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -267,7 +272,9 @@ def test_user_table_for_an_unlisted_architecture():
         al.add_adapters(model, ZERO_UP, name="t")
     message = str(err.value)
     assert "model_type 'my-bert' is not supported" in message and "table=adapterlab.ArchitectureTable" in message
-    table = al.ArchitectureTable(layers="encoder.layer", attention_output="attention.output.dropout", ffn_output="output.dropout")
+    table = al.ArchitectureTable(
+        layers="encoder.layer", attention_output="attention.output.dropout", ffn_output="output.dropout"
+    )
     al.add_adapters(model, al.AdapterConfig(size=8), name="t", table=table)
     assert sum(isinstance(m, AdaptedOutput) for m in model.modules()) == 2 * LAYERS
 
@@ -285,8 +292,12 @@ def test_register_architecture():
 
 def test_wrong_table_path_names_the_path():
     model = tiny_model("bert", "sequence")
-    table = al.ArchitectureTable(layers="encoder.layer", attention_output="attention.out_proj", ffn_output="output.dropout")
-    with pytest.raises(al.AdapterlabError, match="attention output path 'bert.encoder.layer.0.attention.out_proj' does not exist"):
+    table = al.ArchitectureTable(
+        layers="encoder.layer", attention_output="attention.out_proj", ffn_output="output.dropout"
+    )
+    with pytest.raises(
+        al.AdapterlabError, match="attention output path 'bert.encoder.layer.0.attention.out_proj' does not exist"
+    ):
         al.add_adapters(model, ZERO_UP, name="t", table=table)
     assert not hasattr(model, "adapterlab_state")  # nothing was changed
     with pytest.raises(al.AdapterlabError, match="layers path 'bert.blocks' does not exist"):
@@ -350,7 +361,9 @@ def test_nonlinearities_and_near_identity_init():
 
 
 def test_works_with_a_config_built_by_transformers_automodel():
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
     model = transformers.BertForTokenClassification(config).eval()
     al.add_adapters(model, al.AdapterConfig(size=4), name="pos")
     assert al.set_trainable(model, "adapter").adapter == 1 * 2 * (2 * 16 * 4 + 16 + 4)
@@ -389,7 +402,9 @@ def test_a_task_added_after_set_trainable_gets_trainable_copies():
     al.add_adapters(model, al.AdapterConfig(size=8), name="b")
     al.activate(model, "b")
     norm, head = model.bert.embeddings.LayerNorm, model.cls
-    own = list(norm.layernorms["b"].parameters()) + [p for n, p in head.heads["b"].named_parameters() if "decoder.weight" not in n]
+    own = list(norm.layernorms["b"].parameters()) + [
+        p for n, p in head.heads["b"].named_parameters() if "decoder.weight" not in n
+    ]
     assert own and all(p.requires_grad for p in own)
     assert all(p.requires_grad for n, p in model.named_parameters() if ".adapters.b." in n)
     assert not any(p.requires_grad for p in norm.base.parameters())

@@ -71,7 +71,9 @@ def test_adapters_of_a_classifier_pack_load_onto_a_bare_encoder(tmp_path):
     bare = copy.deepcopy(tiny_model("roberta", "sequence", seed=0).roberta)  # the same encoder weights
     model = _trained("roberta", "sequence")
     al.save_adapter(model, tmp_path / "pack", name="sst2")
-    with pytest.raises(al.AdapterlabError, match="tensor 'heads.classifier.dense.bias' has no place in this model .*with_head=False"):
+    with pytest.raises(
+        al.AdapterlabError, match="tensor 'heads.classifier.dense.bias' has no place in this model .*with_head=False"
+    ):
         al.load_adapter(bare, tmp_path / "pack")
     assert al.adapter_names(bare) == []  # a failed load leaves nothing behind
     al.load_adapter(bare, tmp_path / "pack", with_head=False)
@@ -107,7 +109,9 @@ def test_save_overwrites_atomically_and_leaves_no_temp_folders(tmp_path):
     al.save_adapter(model, tmp_path / "pack", name="sst2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pack"]
     assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755  # readable by others, as any folder (not mkdtemp's 0700)
-    assert all(f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir())  # safetensors writes 0600; a pack is shared
+    assert all(
+        f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir()
+    )  # safetensors writes 0600; a pack is shared
 
 
 def _saved(tmp_path):
@@ -118,7 +122,10 @@ def _saved(tmp_path):
 def test_pack_from_another_backbone_is_refused(tmp_path):
     pack = _saved(tmp_path)
     other = tiny_model("roberta", "sequence")
-    with pytest.raises(al.AdapterlabError, match="saved from a backbone with model_type='bert', but this model has model_type='roberta'"):
+    with pytest.raises(
+        al.AdapterlabError,
+        match="saved from a backbone with model_type='bert', but this model has model_type='roberta'",
+    ):
         al.load_adapter(other, pack)
 
 
@@ -157,7 +164,9 @@ def test_wrong_tensor_shape_is_named(tmp_path):
     key = "adapters.encoder.layer.1.output.dropout.up.weight"
     tensors[key] = torch.zeros(5, 5)
     save_file(tensors, str(pack / WEIGHTS_FILE))
-    with pytest.raises(al.AdapterlabError, match=f"tensor '{key}' has shape \\(5, 5\\), this model expects \\(32, 8\\)"):
+    with pytest.raises(
+        al.AdapterlabError, match=f"tensor '{key}' has shape \\(5, 5\\), this model expects \\(32, 8\\)"
+    ):
         al.load_adapter(tiny_model("bert", "sequence"), pack)
 
 
@@ -254,7 +263,9 @@ def test_label_names_survive_load_then_save(tmp_path):
 
 def test_wrong_number_of_label_names_is_refused_and_nothing_is_written(tmp_path):
     model = _trained()  # 3 labels
-    with pytest.raises(al.AdapterlabError, match=r"save_adapter: got 2 label names \['neg', 'pos'\] for a head with 3 outputs"):
+    with pytest.raises(
+        al.AdapterlabError, match=r"save_adapter: got 2 label names \['neg', 'pos'\] for a head with 3 outputs"
+    ):
         al.save_adapter(model, tmp_path / "pack", name="sst2", labels=["neg", "pos"])
     assert not (tmp_path / "pack").exists()
     al.save_adapter(model, tmp_path / "pack", name="sst2")

@@ -88,7 +88,9 @@ def test_save_then_load_on_a_fresh_half_backbone_gives_identical_outputs(tmp_pat
     al.save_adapter(model, tmp_path / "pack", name="t")
     fresh = tiny_model("roberta", task).to(dtype)
     al.load_adapter(fresh, tmp_path / "pack")
-    assert {p.dtype for n, p in fresh.named_parameters() if ".heads.t." in n or ".layernorms.t." in n} == {torch.float32}
+    assert {p.dtype for n, p in fresh.named_parameters() if ".heads.t." in n or ".layernorms.t." in n} == {
+        torch.float32
+    }
     with torch.no_grad():
         torch.testing.assert_close(outputs(fresh, batch), expected, rtol=0, atol=0)
 

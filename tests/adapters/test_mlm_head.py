@@ -32,7 +32,9 @@ def corpus(tmp_path):
 
 
 def _masked_lm(model_dir):
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_dir, output_loading_info=True, use_safetensors=True)
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(
+        model_dir, output_loading_info=True, use_safetensors=True
+    )
     return model, transformers.AutoTokenizer.from_pretrained(model_dir)
 
 
@@ -48,10 +50,17 @@ def test_warm_up_trains_only_the_head_and_caches_it(tmp_path, corpus, monkeypatc
     # the encoder, including the embeddings tied to the decoder, is untouched; every head weight moved
     assert all(torch.equal(v, model.base_model.state_dict()[k]) for k, v in encoder_before.items())
     assert all(not torch.equal(v, head_parameters(model)[k]) for k, v in head_before.items())
-    assert set(head_before) == {"predictions.transform.dense.weight", "predictions.transform.dense.bias",
-                                "predictions.transform.LayerNorm.weight", "predictions.transform.LayerNorm.bias", "predictions.bias"}
+    assert set(head_before) == {
+        "predictions.transform.dense.weight",
+        "predictions.transform.dense.bias",
+        "predictions.transform.LayerNorm.weight",
+        "predictions.transform.LayerNorm.bias",
+        "predictions.bias",
+    }
     cached = Path(record.cache)
-    assert (cached / "head.safetensors").is_file() and json.loads((cached / "head.json").read_text())["mlm_loss_after"] == record.mlm_loss_after
+    assert (cached / "head.safetensors").is_file() and json.loads((cached / "head.json").read_text())[
+        "mlm_loss_after"
+    ] == record.mlm_loss_after
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".tmp-")]
 
     # a second run loads the cached head: the same weights, no training
@@ -85,7 +94,9 @@ def test_empty_corpus_is_one_line(tmp_path):
 def test_short_position_table_caps_the_warm_up_length(tmp_path, corpus, monkeypatch):
     monkeypatch.setenv("ADAPTERLAB_CACHE", str(tmp_path / "cache"))
     model_dir = save_tiny_backbone(tmp_path / "model")  # 64 positions
-    record = warm_head(*_masked_lm(model_dir), str(model_dir), str(corpus), WarmupSettings(steps=2, batch_size=4, max_length=512))
+    record = warm_head(
+        *_masked_lm(model_dir), str(model_dir), str(corpus), WarmupSettings(steps=2, batch_size=4, max_length=512)
+    )
     assert json.loads((Path(record.cache) / "head.json").read_text())["settings"]["max_length"] == 64
 
 
@@ -105,9 +116,40 @@ def test_tapt_run_records_its_warmed_head(tmp_path, monkeypatch, capsys):
     results = []
     for name in ("first", "second"):
         out = tmp_path / name
-        assert main(["train", "--model", str(model_dir), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
-                     "--train-size", "30", "--validation-size", "10", "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--tapt",
-                     "--tapt-epochs", "1", "--lr", "1e-3", "--no-progress", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--model",
+                    str(model_dir),
+                    "--task",
+                    "sst2",
+                    "--train",
+                    str(tmp_path / "train.tsv"),
+                    "--dev",
+                    str(tmp_path / "dev.tsv"),
+                    "--train-size",
+                    "30",
+                    "--validation-size",
+                    "10",
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "8",
+                    "--max-length",
+                    "32",
+                    "--tapt",
+                    "--tapt-epochs",
+                    "1",
+                    "--lr",
+                    "1e-3",
+                    "--no-progress",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         results.append(json.loads((out / "result.json").read_text())["tapt"])
     first, second = results
     assert first["head"]["source"] == "warmed" and first["head"]["corpus"] == BBC_NEWS and first["head_fresh"] is False

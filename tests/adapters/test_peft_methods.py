@@ -86,7 +86,9 @@ def test_method_starts_as_the_bare_model_and_trains_only_its_share(arch, method)
         if name in own or any(name.startswith(p + ".") for p in trainable_paths):
             continue
         assert not moved, f"{arch}: {name} changed but is frozen"
-    assert any(not torch.equal(before[n], dict(model.named_parameters())[n]) for n in own), f"{arch}: {method} did not train"
+    assert any(not torch.equal(before[n], dict(model.named_parameters())[n]) for n in own), (
+        f"{arch}: {method} did not train"
+    )
     assert not torch.allclose(outputs(model, batch), outputs(bare, batch), atol=1e-4)
     # nothing in the head: the pooler trains whole, so no method wraps it
     assert not any(MARKS[method] in n and n.startswith(p + ".") for n in own for p in head_paths(model))
@@ -108,7 +110,10 @@ def test_parameter_counts_match_the_closed_form(arch, method):
     frozen_norms = tiny_model(arch)
     add_peft(frozen_norms, PeftSettings(method, r=R, layernorm=False))
     set_peft_trainable(frozen_norms)
-    assert count_parameters(frozen_norms).layernorm == 0 and count_parameters(frozen_norms).trainable == counts.adapter + head
+    assert (
+        count_parameters(frozen_norms).layernorm == 0
+        and count_parameters(frozen_norms).trainable == counts.adapter + head
+    )
 
 
 def test_ia3_scales_the_feed_forward_input_and_not_the_attention_output():
@@ -133,8 +138,14 @@ def test_pack_round_trip_gives_identical_logits(arch, method, tmp_path):
     size = save_peft_pack(model, tmp_path / "pack", ["a", "b", "c"], backbone_identity(model))
     assert (tmp_path / "pack").stat().st_mode & 0o777 == 0o755
     assert all(f.stat().st_mode & 0o777 == 0o644 for f in (tmp_path / "pack").iterdir())
-    assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {"adapter_model.safetensors", "adapter_config.json", "manifest.json"}
-    assert json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["peft_type"] == method.upper()  # PEFT's own format
+    assert size > 0 and {p.name for p in (tmp_path / "pack").iterdir()} == {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "manifest.json",
+    }
+    assert (
+        json.loads((tmp_path / "pack" / "adapter_config.json").read_text())["peft_type"] == method.upper()
+    )  # PEFT's own format
     fresh = tiny_model(arch, seed=0)  # the same backbone weights, a fresh head
     manifest = load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
     assert manifest["labels"] == ["a", "b", "c"] and manifest["method"] == method
@@ -215,15 +226,25 @@ def test_a_format_1_lora_pack_still_loads(tmp_path):
     manifest_file = tmp_path / "pack" / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
     old = {k: v for k, v in manifest.items() if k not in ("method", "settings")}
-    old.update(format="adapterlab-lora-pack", format_version=1, lora={k: v for k, v in manifest["settings"].items() if k not in ("method", "feedforward")})
+    old.update(
+        format="adapterlab-lora-pack",
+        format_version=1,
+        lora={k: v for k, v in manifest["settings"].items() if k not in ("method", "feedforward")},
+    )
     manifest_file.write_text(json.dumps(old))
     fresh = tiny_model("bert", seed=0)
     load_peft_pack(fresh, tmp_path / "pack", backbone_identity(fresh))
     assert torch.equal(outputs(fresh, batch), outputs(model, batch))
 
 
-@pytest.mark.parametrize("method, recorded", [("ia3", {"targets", "feedforward"}), ("loha", {"r", "alpha", "targets"}),
-                                              ("lora", {"r", "alpha", "dropout", "targets"})])
+@pytest.mark.parametrize(
+    "method, recorded",
+    [
+        ("ia3", {"targets", "feedforward"}),
+        ("loha", {"r", "alpha", "targets"}),
+        ("lora", {"r", "alpha", "dropout", "targets"}),
+    ],
+)
 def test_the_manifest_records_only_what_the_method_uses(tmp_path, method, recorded):
     model = tiny_model("bert")
     add_peft(model, PeftSettings(method, r=4))
@@ -252,11 +273,20 @@ def test_unknown_target_and_bad_settings_are_one_line_errors():
     with pytest.raises(AdapterlabError, match="ia3 cannot adapt LayerNorm"):
         add_peft(tiny_model("bert"), PeftSettings("ia3", targets=("LayerNorm",)))
     assert PeftSettings(r=0, alpha=-1, dropout=1.5, targets=()).problems() == [
-        "lora_r=0: must be an integer >= 1", "lora_alpha=-1: must be a number > 0", "lora_dropout=1.5: must be in [0, 1)",
-        "lora_targets=(): must name one or more modules, e.g. query,value"]
-    assert PeftSettings("loha", dropout=0.1).problems() == ["lora_dropout=0.1: LoRA's input dropout; method loha has none (leave it at 0)"]
-    assert PeftSettings("lora", feedforward=("x",)).problems() == ["ia3_feedforward='x': only method ia3 scales feed-forward inputs"]
-    assert PeftSettings("ia3", targets=("query(",)).problems() == ["lora_targets: 'query(' is not a module name or regular expression"]
+        "lora_r=0: must be an integer >= 1",
+        "lora_alpha=-1: must be a number > 0",
+        "lora_dropout=1.5: must be in [0, 1)",
+        "lora_targets=(): must name one or more modules, e.g. query,value",
+    ]
+    assert PeftSettings("loha", dropout=0.1).problems() == [
+        "lora_dropout=0.1: LoRA's input dropout; method loha has none (leave it at 0)"
+    ]
+    assert PeftSettings("lora", feedforward=("x",)).problems() == [
+        "ia3_feedforward='x': only method ia3 scales feed-forward inputs"
+    ]
+    assert PeftSettings("ia3", targets=("query(",)).problems() == [
+        "lora_targets: 'query(' is not a module name or regular expression"
+    ]
     with pytest.raises(AdapterlabError, match="names only modules of the head"):
         add_peft(tiny_model("bert"), PeftSettings("lora", targets=("pooler.dense",)))
     with pytest.raises(AdapterlabError, match="ia3_feedforward 'output.dense' matches none of the targets"):
@@ -278,14 +308,55 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     write_sentiment_tsv(tmp_path / "train.tsv", 80, seed=0)
     write_sentiment_tsv(tmp_path / "dev.tsv", 30, seed=1)
-    common = ["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
-              "--train-size", "40", "--validation-size", "20", "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--no-progress"]
-    assert main([*common, "--method", "lora", "--lora-r", "4", "--lora-alpha", "8", "--lr", "1e-2", "--out", str(tmp_path / "run")]) == 0
+    common = [
+        "train",
+        "--model",
+        str(model),
+        "--task",
+        "sst2",
+        "--train",
+        str(tmp_path / "train.tsv"),
+        "--dev",
+        str(tmp_path / "dev.tsv"),
+        "--train-size",
+        "40",
+        "--validation-size",
+        "20",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--no-progress",
+    ]
+    assert (
+        main(
+            [
+                *common,
+                "--method",
+                "lora",
+                "--lora-r",
+                "4",
+                "--lora-alpha",
+                "8",
+                "--lr",
+                "1e-2",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "ok" and result["method"] == "lora"
     assert result["params_by_role"]["lora"] == LAYERS * 2 * 2 * 4 * HIDDEN and result["params_by_role"]["other"] == 0
     # pack_bytes: what loading needs (weights and manifests), without the card and provenance written after
-    assert result["pack_bytes"] == sum(f.stat().st_size for f in (tmp_path / "run" / "pack").iterdir() if f.name not in ("README.md", "provenance.json"))
+    assert result["pack_bytes"] == sum(
+        f.stat().st_size
+        for f in (tmp_path / "run" / "pack").iterdir()
+        if f.name not in ("README.md", "provenance.json")
+    )
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["method"] == "lora" and config["lora_r"] == 4 and config["lora_alpha"] == 8
     # the card's PEFT-only snippet, run as written (placeholders filled), gives adapterlab's logits
@@ -294,13 +365,22 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     card = (tmp_path / "run" / "pack" / "README.md").read_text()
     snippet = card.split("```python\n")[1].split("```")[0]
     scope: dict = {}
-    exec(snippet.replace("'BASE_MODEL_FOLDER'", repr(str(model))).replace('"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))), scope)
+    exec(
+        snippet.replace("'BASE_MODEL_FOLDER'", repr(str(model))).replace(
+            '"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))
+        ),
+        scope,
+    )
     ours, batch = load_task(tmp_path / "run" / "pack", str(model)), random_batch()
     assert torch.allclose(scope["model"].eval()(**batch).logits, ours.model(**batch).logits, atol=1e-6)
     capsys.readouterr()
     assert main([*common, "--method", "adapter", "--lora-r", "4", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
-    assert "--lora-r applies to methods lora, loha" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+    assert (
+        "--lora-r applies to methods lora, loha" in err
+        and len(err.strip().splitlines()) == 1
+        and not (tmp_path / "bad").exists()
+    )
     for method, added in (("loha", LAYERS * 2 * 4 * 4 * HIDDEN), ("ia3", LAYERS * (2 * HIDDEN + INTERMEDIATE))):
         rank = ["--lora-r", "4"] if method == "loha" else []
         assert main([*common, "--method", method, *rank, "--lr", "1e-2", "--out", str(tmp_path / method)]) == 0
@@ -314,7 +394,9 @@ def test_a_lora_run_through_the_cli(tmp_path, capsys):
     assert not (tmp_path / "bad2").exists()
     assert main([*common, "--method", "lora", "--lora-targets", "LayerNorm", "--out", str(tmp_path / "bad3")]) == 2
     err = capsys.readouterr().err
-    assert "lora cannot adapt LayerNorm" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad3").exists()
+    assert (
+        "lora cannot adapt LayerNorm" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "bad3").exists()
+    )
 
 
 def test_the_cards_peft_snippet_gives_adapterlabs_logits_on_a_half_precision_checkpoint(tmp_path):
@@ -330,15 +412,51 @@ def test_the_cards_peft_snippet_gives_adapterlabs_logits_on_a_half_precision_che
     transformers.AutoTokenizer.from_pretrained(model).save_pretrained(half)
     write_sentiment_tsv(tmp_path / "train.tsv", 40, seed=0)
     write_sentiment_tsv(tmp_path / "dev.tsv", 20, seed=1)
-    assert main(["train", "--model", str(half), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
-                 "--validation-size", "10", "--epochs", "1", "--batch-size", "8", "--max-length", "32", "--no-progress",
-                 "--method", "lora", "--lr", "1e-2", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(half),
+                "--task",
+                "sst2",
+                "--train",
+                str(tmp_path / "train.tsv"),
+                "--dev",
+                str(tmp_path / "dev.tsv"),
+                "--validation-size",
+                "10",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "32",
+                "--no-progress",
+                "--method",
+                "lora",
+                "--lr",
+                "1e-2",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     card = (tmp_path / "run" / "pack" / "README.md").read_text()
     snippet = card.split("```python\n")[1].split("```")[0]
     scope: dict = {}
-    exec(snippet.replace("'BASE_MODEL_FOLDER'", repr(str(half))).replace('"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))), scope)
+    exec(
+        snippet.replace("'BASE_MODEL_FOLDER'", repr(str(half))).replace(
+            '"THIS_FOLDER"', repr(str(tmp_path / "run" / "pack"))
+        ),
+        scope,
+    )
     batch = random_batch()
-    theirs, ours = scope["model"].eval()(**batch).logits, load_task(tmp_path / "run" / "pack", str(half)).model(**batch).logits
+    theirs, ours = (
+        scope["model"].eval()(**batch).logits,
+        load_task(tmp_path / "run" / "pack", str(half)).model(**batch).logits,
+    )
     assert theirs.dtype == ours.dtype == torch.float32 and torch.allclose(theirs, ours, atol=1e-6)
 
 
@@ -358,14 +476,52 @@ def test_tapt_with_a_peft_method_hands_its_weights_to_the_task_run(tmp_path, mon
 
     def spy(task_model, config, name, tapt=None):
         counts = apply_method(task_model, config, name, tapt)
-        started.update({n: p.detach().clone() for n, p in task_model.named_parameters() if "lora_B" in n or "word_embeddings" in n})
+        started.update(
+            {n: p.detach().clone() for n, p in task_model.named_parameters() if "lora_B" in n or "word_embeddings" in n}
+        )
         return counts
 
     monkeypatch.setattr(run_module, "apply_method", spy)
-    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
-                 "--train-size", "32", "--validation-size", "16", "--epochs", "1", "--batch-size", "8", "--max-length", "24", "--no-progress",
-                 "--method", "lora", "--lora-r", "4", "--lr", "1e-2", "--tapt", "--tapt-epochs", "2", "--tapt-head", "fresh",
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(model),
+                "--task",
+                "sst2",
+                "--train",
+                str(tmp_path / "train.tsv"),
+                "--dev",
+                str(tmp_path / "dev.tsv"),
+                "--train-size",
+                "32",
+                "--validation-size",
+                "16",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "24",
+                "--no-progress",
+                "--method",
+                "lora",
+                "--lora-r",
+                "4",
+                "--lr",
+                "1e-2",
+                "--tapt",
+                "--tapt-epochs",
+                "2",
+                "--tapt-head",
+                "fresh",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert result["status"] == "ok" and result["tapt"]["status"] == "ok" and result["tapt"]["steps"] == 8
     b_matrices = [t for n, t in started.items() if "lora_B" in n]
@@ -391,19 +547,31 @@ def test_a_study_compares_adapters_lora_and_fine_tuning(tiny_world, tmp_path):
     spec["by_method"]["lora"] = {"lr": 1e-2, "lora_r": [2, 4]}
     spec["report"] = {"select": ["lr", "adapter_size", "lora_r"]}
     plan = expand_spec(spec)
-    assert len({r.key for r in plan.runs if r.config.method == "lora"}) == 2 and sum(r.config.method == "lora" for r in plan.runs) == 4
+    assert (
+        len({r.key for r in plan.runs if r.config.method == "lora"}) == 2
+        and sum(r.config.method == "lora" for r in plan.runs) == 4
+    )
     run_study(plan, tmp_path / "out", isolation="inline")
     report = build_report(tmp_path / "out")
     significance = json.loads((tmp_path / "out" / "report" / "significance.json").read_text())
     tests = significance if isinstance(significance, list) else significance.get("tests", [])
     lora_tests = [t for t in tests if t["adapter"].startswith("lora")]
-    assert {t["adapter"] for t in lora_tests} >= {"lora lora_r=2", "lora lora_r=4", "lora lora_r=best"}, [t["adapter"] for t in tests]
+    assert {t["adapter"] for t in lora_tests} >= {"lora lora_r=2", "lora lora_r=4", "lora lora_r=best"}, [
+        t["adapter"] for t in tests
+    ]
     versus_finetune = [t for t in lora_tests if t["reference"] == "finetune"]
-    assert versus_finetune and all(t["finetune"].startswith("finetune") and t["n_adapter"] == 2 for t in versus_finetune)
+    assert versus_finetune and all(
+        t["finetune"].startswith("finetune") and t["n_adapter"] == 2 for t in versus_finetune
+    )
     # LoRA against adapters too: the selected LoRA column against the adapter column, in a family of its own
     versus_adapter = [t for t in lora_tests if t["reference"] == "adapter"]
-    assert versus_adapter and all(t["finetune"].startswith("adapter") and t["family"].endswith("vs adapter") for t in versus_adapter)
-    assert all(t["verdict"] in ("inconclusive", "no verdict", "LoRA better", "adapter better", "fine-tuning better") for t in tests)
+    assert versus_adapter and all(
+        t["finetune"].startswith("adapter") and t["family"].endswith("vs adapter") for t in versus_adapter
+    )
+    assert all(
+        t["verdict"] in ("inconclusive", "no verdict", "LoRA better", "adapter better", "fine-tuning better")
+        for t in tests
+    )
     table = (tmp_path / "out" / "report" / "table.md").read_text()
     assert "lora_r=best" in table
     del report
@@ -425,13 +593,17 @@ def test_rsa_and_crosslingual_analyses_read_peft_runs(tiny_world, tmp_path):
     raw["grid"]["method"] = ["lora", "ia3", "adapter"]
     raw["by_method"]["lora"] = {"lr": 1e-2, "lora_r": 2}
     raw["by_method"]["ia3"] = {"lr": 3e-2}
-    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
-                       "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
+    raw["analysis"] = {
+        "rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
+        "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}},
+    }
     out = tmp_path / "out"
     run_study(expand_spec(raw), out, isolation="inline")
     assert main(["study", "analyze", str(out)]) == 0
     rsa = (out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()
-    assert sum(",lora," in line for line in rsa) == 3 and sum(",ia3," in line for line in rsa) == 3  # embeddings + 2 layers
+    assert (
+        sum(",lora," in line for line in rsa) == 3 and sum(",ia3," in line for line in rsa) == 3
+    )  # embeddings + 2 layers
     lora_rows = [line for line in rsa if ",lora," in line]
     assert any(not line.split(",")[-2].startswith("1.0") for line in lora_rows)  # LoRA moved the top layers
     analysis = json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())

@@ -17,6 +17,7 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 def slow_rsa(a, b):
     """Reference: explicit loops over i < j, then numpy's Pearson."""
+
     def cos(x, i, j):
         return float(np.dot(x[i], x[j]) / (np.linalg.norm(x[i]) * np.linalg.norm(x[j])))
 
@@ -96,7 +97,22 @@ def two_runs(tmp_path_factory):
     data.mkdir()
     write_sentiment_tsv(data / "train.tsv", 60, seed=0)
     write_sentiment_tsv(data / "dev.tsv", 30, seed=1)
-    common = ["train", "--task", "sst2", "--data", str(data), "--model", str(model), "--epochs", "2", "--batch-size", "8", "--no-progress", "--lr", "1e-2"]
+    common = [
+        "train",
+        "--task",
+        "sst2",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--no-progress",
+        "--lr",
+        "1e-2",
+    ]
     assert main([*common, "--method", "adapter", "--out", str(root / "adapter")]) == 0
     assert main([*common, "--method", "finetune", "--save-model", "--out", str(root / "finetune")]) == 0
     return root, data
@@ -104,8 +120,22 @@ def two_runs(tmp_path_factory):
 
 def test_rsa_command_writes_csv_and_figure(two_runs, tmp_path, capsys):
     root, data = two_runs
-    code = main(["rsa", "--runs", str(root / "adapter"), str(root / "finetune"), "--data", str(data / "dev.tsv"), "--task", "sst2",
-                 "--n", "150", "--out", str(tmp_path / "rsa")])
+    code = main(
+        [
+            "rsa",
+            "--runs",
+            str(root / "adapter"),
+            str(root / "finetune"),
+            "--data",
+            str(data / "dev.tsv"),
+            "--task",
+            "sst2",
+            "--n",
+            "150",
+            "--out",
+            str(tmp_path / "rsa"),
+        ]
+    )
     assert code == 0
     lines = (tmp_path / "rsa" / "rsa.csv").read_text().splitlines()
     assert lines[0].startswith("run,method,layer,rsa,cka")
@@ -123,7 +153,24 @@ def test_rsa_needs_saved_weights_for_finetuning(two_runs, tmp_path, capsys):
 
     shutil.copytree(root / "finetune", tmp_path / "ft")
     shutil.rmtree(tmp_path / "ft" / "model")
-    assert main(["rsa", "--runs", str(tmp_path / "ft"), "--data", str(data / "dev.tsv"), "--task", "sst2", "--n", "50", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "rsa",
+                "--runs",
+                str(tmp_path / "ft"),
+                "--data",
+                str(data / "dev.tsv"),
+                "--task",
+                "sst2",
+                "--n",
+                "50",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "train it with --save-model" in capsys.readouterr().err
 
 
@@ -132,8 +179,23 @@ def test_crosslingual_command_per_language_and_averages(two_runs, tmp_path, caps
     for lang, seed in (("en", 1), ("de", 2), ("zh", 3)):
         write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed=seed)
     out = tmp_path / "xl.json"
-    assert main(["crosslingual", "--runs", str(root / "adapter"), str(root / "finetune"), "--pattern", str(tmp_path / "dev-{lang}.tsv"),
-                 "--languages", "en,de,zh", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "crosslingual",
+                "--runs",
+                str(root / "adapter"),
+                str(root / "finetune"),
+                "--pattern",
+                str(tmp_path / "dev-{lang}.tsv"),
+                "--languages",
+                "en,de,zh",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     import json
 
     report = json.loads(out.read_text())
@@ -143,7 +205,20 @@ def test_crosslingual_command_per_language_and_averages(two_runs, tmp_path, caps
     assert run["averages"]["target"] == pytest.approx((run["scores"]["de"] + run["scores"]["zh"]) / 2)
     assert run["per_language"]["de"]["count"] == 20
     assert "| all | target | distant |" in capsys.readouterr().out
-    assert main(["crosslingual", "--runs", str(root / "adapter"), "--pattern", str(tmp_path / "nope-{lang}.tsv"), "--languages", "en"]) == 2
+    assert (
+        main(
+            [
+                "crosslingual",
+                "--runs",
+                str(root / "adapter"),
+                "--pattern",
+                str(tmp_path / "nope-{lang}.tsv"),
+                "--languages",
+                "en",
+            ]
+        )
+        == 2
+    )
 
 
 def test_forgetting_needs_a_pretrained_mlm_head_and_measures_the_increase(two_runs, tmp_path, capsys):
@@ -151,7 +226,12 @@ def test_forgetting_needs_a_pretrained_mlm_head_and_measures_the_increase(two_ru
 
     root, data = two_runs
     text = tmp_path / "general.txt"
-    text.write_text("\n".join(["the film was about london and paris", "john works at acme corp in berlin", "music and story and cast"] * 10))
+    text.write_text(
+        "\n".join(
+            ["the film was about london and paris", "john works at acme corp in berlin", "music and story and cast"]
+            * 10
+        )
+    )
     # the tiny backbone has no MLM head: refused with a clear message
     assert main(["forgetting", "--runs", str(root / "adapter"), "--text", str(text)]) == 2
     assert "has no pretrained MLM head" in capsys.readouterr().err
@@ -160,7 +240,21 @@ def test_forgetting_needs_a_pretrained_mlm_head_and_measures_the_increase(two_ru
     model = transformers.AutoModelForMaskedLM.from_pretrained(root / "model")
     model.save_pretrained(with_head)
     transformers.AutoTokenizer.from_pretrained(root / "model").save_pretrained(with_head)
-    assert main(["forgetting", "--base", str(with_head), "--runs", str(root / "adapter"), str(root / "finetune"), "--text", str(text)]) == 0
+    assert (
+        main(
+            [
+                "forgetting",
+                "--base",
+                str(with_head),
+                "--runs",
+                str(root / "adapter"),
+                str(root / "finetune"),
+                "--text",
+                str(text),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "MLM loss" not in line]
     assert rows[0].startswith("| base | - |") and rows[0].endswith("+0.0000 |")

@@ -32,7 +32,7 @@ def test_the_split_is_stratified_stable_and_recorded(tmp_path):
     again = stratified_split(examples, {"test": 0.2, "validation": 0.1, "train": 1.0}, SPLIT_SEED, stratify=True)
     assert [e.source for e in again["test"]] == [e.source for e in parts["test"]]  # the same split for the same seed
     path = tmp_path / "reviews.csv"
-    path.write_text("review,stars\n" + "".join(f"\"text {i}\",{['good', 'bad'][i % 2]}\n" for i in range(60)))
+    path.write_text("review,stars\n" + "".join(f'"text {i}",{["good", "bad"][i % 2]}\n' for i in range(60)))
     data, pools = prepare_pools(str(path), {"text": "review", "label": "stars"})
     assert data.kind == "classification" and data.labels == {"bad": 30, "good": 30} and data.seed == SPLIT_SEED
     assert data.pools == {"test": 12, "validation": 6, "train": 42} and {len(v) for v in pools.values()} == {12, 6, 42}
@@ -44,12 +44,21 @@ def test_the_plan_fits_the_budget_and_prefers_seeds_then_k():
     small = choose_design(per_step, pools, 1800)
     large = choose_design(per_step, pools, 8 * 3600)
     for design, budget in ((small, 1800), (large, 8 * 3600)):
-        cost = design_seconds(per_step, design["train_size"], design["validation_size"], design["test_size"], design["seeds_min"],
-                              design["epochs"])
+        cost = design_seconds(
+            per_step,
+            design["train_size"],
+            design["validation_size"],
+            design["test_size"],
+            design["seeds_min"],
+            design["epochs"],
+        )
         assert cost <= 0.7 * budget and cost == design["estimate_seconds"]
     assert large["train_size"] > small["train_size"] and large["seeds_max"] == 10 and large["test_size"] >= 500
     assert small["epochs"] == large["epochs"] == 10
-    with pytest.raises(AdapterlabError, match=r"too small for the smallest valid comparison.*4-epoch ceiling.*give --budget \d+m or more"):
+    with pytest.raises(
+        AdapterlabError,
+        match=r"too small for the smallest valid comparison.*4-epoch ceiling.*give --budget \d+m or more",
+    ):
         choose_design(per_step, pools, 60)
 
 
@@ -87,27 +96,64 @@ def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
     return calls
 
 
-@pytest.mark.parametrize("gap, noise, mcc, verdict, words", [
-    (0.04, 0.002, 0.6, "worse", "points below it on test"),
-    (0.0, 0.0, 0.6, "equivalent", "is equivalent to it within ±1 point"),
-    (0.0, 0.002, 0.01, "no verdict", "no verdict, because a validity gate tripped (did not learn"),
-])
+@pytest.mark.parametrize(
+    "gap, noise, mcc, verdict, words",
+    [
+        (0.04, 0.002, 0.6, "worse", "points below it on test"),
+        (0.0, 0.0, 0.6, "equivalent", "is equivalent to it within ±1 point"),
+        (0.0, 0.002, 0.01, "no verdict", "no verdict, because a validity gate tripped (did not learn"),
+    ],
+)
 def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsys, gap, noise, mcc, verdict, words):
     calls = _fake_compare(monkeypatch, -gap, noise, mcc)
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 120, 0)
     out = tmp_path / "cmp"
-    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--budget", "60m",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(data),
+                "--columns",
+                "text=sentence,label=label",
+                "--methods",
+                "adapter,finetune",
+                "--budget",
+                "60m",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     answer = json.loads((out / "compare.json").read_text())["answer"]
     adapter = next(r for r in answer["rows"] if r["method"] == "adapter")
     assert adapter["verdict"] == verdict and words in answer["paragraph"] and answer["paragraph"] in printed
-    assert "plan for reviews" in printed and "estimate:" in printed and "[1/" in printed  # the plan before the first run, then progress
+    assert (
+        "plan for reviews" in printed and "estimate:" in printed and "[1/" in printed
+    )  # the plan before the first run, then progress
     ran = len(calls)
-    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--budget", "60m",
-                 "--out", str(out)]) == 0
-    assert len(calls) == ran and answer["paragraph"] in capsys.readouterr().out  # rerun after the end: the same answer, nothing trained
+    assert (
+        main(
+            [
+                "compare",
+                str(data),
+                "--columns",
+                "text=sentence,label=label",
+                "--methods",
+                "adapter,finetune",
+                "--budget",
+                "60m",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        len(calls) == ran and answer["paragraph"] in capsys.readouterr().out
+    )  # rerun after the end: the same answer, nothing trained
 
 
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
@@ -143,7 +189,21 @@ def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monke
     monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 120, 0)
-    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--budget", "2m", "--out", str(tmp_path / "c")]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                str(data),
+                "--columns",
+                "text=sentence,label=label",
+                "--budget",
+                "2m",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--budget 2 min" in err and "give --budget" in err and not (tmp_path / "c" / "study").exists()
 
@@ -156,8 +216,24 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 60, 0)
     out = tmp_path / "cmp"
-    args = ["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune", "--model", str(model),
-            "--budget", "30m", "--train-size", "20", "--seeds", "3", "--out", str(out)]
+    args = [
+        "compare",
+        str(data),
+        "--columns",
+        "text=sentence,label=label",
+        "--methods",
+        "adapter,finetune",
+        "--model",
+        str(model),
+        "--budget",
+        "30m",
+        "--train-size",
+        "20",
+        "--seeds",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| adapter |" in printed and "| fine-tuning |" in printed
@@ -166,5 +242,19 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     assert "<h1>Answer</h1>" in (out / "report.html").read_text()
     lines = tmp_path / "lines.txt"
     lines.write_text("a great film\na dull plot\n")
-    assert main(["predict", str(out / "best"), "--data", str(lines), "--format", "lines", "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(out / "best"),
+                "--data",
+                str(lines),
+                "--format",
+                "lines",
+                "--out",
+                str(tmp_path / "p.jsonl"),
+            ]
+        )
+        == 0
+    )
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2

@@ -26,8 +26,12 @@ def test_token_labels_go_on_the_first_subword_only(tmp_path):
 
 
 def test_collator_pads_dynamically():
-    batch = Collator(pad_token_id=0)([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": 1},
-                                      {"input_ids": [5], "attention_mask": [1], "labels": 0}])
+    batch = Collator(pad_token_id=0)(
+        [
+            {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": 1},
+            {"input_ids": [5], "attention_mask": [1], "labels": 0},
+        ]
+    )
     assert batch["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [1, 0]
@@ -64,7 +68,9 @@ def test_mlm_masking_rate_and_special_tokens(tmp_path):
     # batch or another seed differently
     collator = MlmCollator(tokenizer, 0.15, seed=0)
     first, repeat = collator(features[:8]), collator(features[:8])
-    other = collator(features[:9])  # another batch (one more member): its first 8 rows are the same texts, masked elsewhere
+    other = collator(
+        features[:9]
+    )  # another batch (one more member): its first 8 rows are the same texts, masked elsewhere
     assert torch.equal(first["input_ids"], repeat["input_ids"]) and torch.equal(first["labels"], repeat["labels"])
     assert not torch.equal(first["labels"], other["labels"][:8])
     assert not torch.equal(MlmCollator(tokenizer, 0.15, seed=1)(features[:8])["labels"], first["labels"])

@@ -17,7 +17,10 @@ def test_low_resource_counts_no_overlap_and_seeded():
 
 
 def test_not_enough_data_is_refused_with_the_papers_reason():
-    with pytest.raises(AdapterlabError, match=r"rte/train.tsv: k=5000 training plus 1000 validation examples need 6000, but only 3000 are available.*MRPC and RTE at 5k"):
+    with pytest.raises(
+        AdapterlabError,
+        match=r"rte/train.tsv: k=5000 training plus 1000 validation examples need 6000, but only 3000 are available.*MRPC and RTE at 5k",
+    ):
         sample_low_resource(POOL, 5000, 1000, seed=0, source="rte/train.tsv")
 
 

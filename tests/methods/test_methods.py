@@ -62,8 +62,16 @@ class BiasOnly(Method):
 
 @pytest.fixture
 def bias_method():
-    method = register(BiasOnly(name="bias", title="BitFit (Ben Zaken et al. 2022)", words="BitFit", color="#8c564b",
-                               default_lr=1e-3, compare_lr=1e-3))
+    method = register(
+        BiasOnly(
+            name="bias",
+            title="BitFit (Ben Zaken et al. 2022)",
+            words="BitFit",
+            color="#8c564b",
+            default_lr=1e-3,
+            compare_lr=1e-3,
+        )
+    )
     yield method
     unregister("bias")
 
@@ -81,7 +89,9 @@ def test_the_built_in_methods_are_registered_once_each():
     assert tuple(METHODS) == names.METHODS
     for method in METHODS.values():
         assert method.default_lr > 0 and method.compare_lr > 0 and method.words and method.color.startswith("#")
-    assert get_method("finetune").references == () and all("finetune" in m.references for m in METHODS.values() if m.name != "finetune")
+    assert get_method("finetune").references == () and all(
+        "finetune" in m.references for m in METHODS.values() if m.name != "finetune"
+    )
     with pytest.raises(AdapterlabError, match="already registered"):
         register(get_method("adapter"))
     with pytest.raises(AdapterlabError, match=r"method='nope': allowed: adapter, finetune"):
@@ -92,8 +102,19 @@ def test_a_method_registered_in_a_test_trains_packs_loads_and_predicts(bias_meth
     from adapterlab.use.predict import predict
 
     root, model = world
-    config = {"task": "sst2", "method": "bias", "model": str(model), "train": str(root / "train.tsv"), "dev": str(root / "dev.tsv"),
-              "epochs": 1, "batch_size": 8, "max_length": 32, "validation_size": 10, "train_size": 20, "progress": False}
+    config = {
+        "task": "sst2",
+        "method": "bias",
+        "model": str(model),
+        "train": str(root / "train.tsv"),
+        "dev": str(root / "dev.tsv"),
+        "epochs": 1,
+        "batch_size": 8,
+        "max_length": 32,
+        "validation_size": 10,
+        "train_size": 20,
+        "progress": False,
+    }
     result = adapterlab.train(config, out=tmp_path / "run")
     assert result.status == "ok" and result.method == "bias" and result.pack == str(tmp_path / "run" / "pack")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["learning_rate"] == bias_method.default_lr
@@ -110,7 +131,9 @@ def test_a_method_registered_in_a_test_trains_packs_loads_and_predicts(bias_meth
         with torch.inference_mode():
             logits = loaded(**tokenizer(["a great film"], return_tensors="pt")).logits
         assert logits.shape == (1, 2) and torch.isfinite(logits).all()
-        assert torch.equal(loaded.bert.encoder.layer[0].output.dense.bias, trained["bert.encoder.layer.0.output.dense.bias"])
+        assert torch.equal(
+            loaded.bert.encoder.layer[0].output.dense.bias, trained["bert.encoder.layer.0.output.dense.bias"]
+        )
 
     (tmp_path / "in.txt").write_text("a great film\nan awful plot\n")
     out = predict([tmp_path / "run"], tmp_path / "in.txt", tmp_path / "p.jsonl", data_format="lines", progress=False)

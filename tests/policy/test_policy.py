@@ -32,18 +32,39 @@ def fake_trainer(calls: list, best_lr: dict, gap: float = 0.0, noise: float = 0.
         calls.append(str(run_dir))
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / MARKER_FILE).touch()
-        write_json_atomic(run_dir / CONFIG_FILE, {**config.to_dict(), "fingerprints": run_fingerprints(config)})  # as a real run: trusted on resume
+        write_json_atomic(
+            run_dir / CONFIG_FILE, {**config.to_dict(), "fingerprints": run_fingerprints(config)}
+        )  # as a real run: trusted on resume
         peak = 0.9 - 0.05 * abs(math.log10(config.learning_rate) - math.log10(best_lr[config.method]))
         wobble = noise * ((config.seed * 7919) % 11 - 5) / 5
         validation = peak + wobble
         own = 3 if config.method == "adapter" else 0  # each method its own test-set wobble per seed
-        test = validation + (gap if config.method == "adapter" else 0.0) + noise * ((config.seed * 104729 + own) % 7 - 3) / 3
-        rows = [{"split": "validation", "at": "epoch", "epoch": e, "step": 10 * e, "loss": 0.5, "accuracy": v}
-                for e, v in enumerate((validation - 0.1, validation, validation - 0.01, validation - 0.02), start=1)]
+        test = (
+            validation
+            + (gap if config.method == "adapter" else 0.0)
+            + noise * ((config.seed * 104729 + own) % 7 - 3) / 3
+        )
+        rows = [
+            {"split": "validation", "at": "epoch", "epoch": e, "step": 10 * e, "loss": 0.5, "accuracy": v}
+            for e, v in enumerate((validation - 0.1, validation, validation - 0.01, validation - 0.02), start=1)
+        ]
         (run_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
-        result = RunResult(status="ok", task=config.task, method=config.method, seed=config.seed, metric="accuracy", best_epoch=2,
-                           best_step=20, validation_metric=validation, test_metric=test, test={"accuracy": test, "mcc": 0.6},
-                           best_validation={"accuracy": validation}, steps=40, wall_seconds=1.0, stop_reason="converged")
+        result = RunResult(
+            status="ok",
+            task=config.task,
+            method=config.method,
+            seed=config.seed,
+            metric="accuracy",
+            best_epoch=2,
+            best_step=20,
+            validation_metric=validation,
+            test_metric=test,
+            test={"accuracy": test, "mcc": 0.6},
+            best_validation={"accuracy": validation},
+            steps=40,
+            wall_seconds=1.0,
+            stop_reason="converged",
+        )
         save_result(run_dir, result)
         return result
 
@@ -56,7 +77,10 @@ def grid_spec(root, model, lrs=(1e-4, 3e-4), policy_seeds=None):
     raw["grid"] = {"method": ["adapter", "finetune"], **({} if policy_seeds else {"seed": [0, 1, 2]})}
     raw["by_method"] = {"adapter": {"lr": list(lrs), "adapter": {"size": 8}}, "finetune": {"lr": list(lrs)}}
     raw["report"] = {"select": ["lr", "adapter_size"]}
-    raw["policy"] = {"bracket": {"lr": {"factor": 3, "max_points": 6}}, **({"seeds": policy_seeds} if policy_seeds else {})}
+    raw["policy"] = {
+        "bracket": {"lr": {"factor": 3, "max_points": 6}},
+        **({"seeds": policy_seeds} if policy_seeds else {}),
+    }
     return raw
 
 
@@ -93,24 +117,32 @@ def test_a_bracket_that_reaches_its_maximum_keeps_the_edge_gate(tiny_world, tmp_
 
     tables = assemble(tmp_path / "s")
     test = next(t for t in tables.by_name()["main"].significance if t.family == "selected")
-    assert "edge" in test.gate and any("0.0009 is the top of its grid {0.0001, 0.0003, 0.0009}" in d for d in test.gate_detail)
+    assert "edge" in test.gate and any(
+        "0.0009 is the top of its grid {0.0001, 0.0003, 0.0009}" in d for d in test.gate_detail
+    )
 
 
-def test_killed_mid_growth_and_resumed_it_grows_the_same_points_and_runs_nothing_twice(tiny_world, tmp_path, monkeypatch):
+def test_killed_mid_growth_and_resumed_it_grows_the_same_points_and_runs_nothing_twice(
+    tiny_world, tmp_path, monkeypatch
+):
     root, model = tiny_world
     spec = expand_spec(grid_spec(root, model))
     calls: list = []
-    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}, stop_after=14))
+    monkeypatch.setattr(
+        "adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}, stop_after=14)
+    )
     with pytest.raises(KeyboardInterrupt):
         run_policy_study(spec, tmp_path / "s", isolation="inline")
     first = load_extensions(tmp_path / "s")
     assert first and len(calls) == 14  # growth was decided and partly run
     monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4}))
     outcome = run_policy_study(spec, tmp_path / "s", isolation="inline")
-    assert outcome.extensions[:len(first)] == first
+    assert outcome.extensions[: len(first)] == first
     assert len(calls) == len(set(calls)) == 24  # the uninterrupted study's runs, each once
     uninterrupted: list = []
-    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(uninterrupted, {"adapter": 3e-3, "finetune": 1e-4}))
+    monkeypatch.setattr(
+        "adapterlab.train.run.run_training", fake_trainer(uninterrupted, {"adapter": 3e-3, "finetune": 1e-4})
+    )
     again = run_policy_study(spec, tmp_path / "fresh", isolation="inline")
     assert [e.labels for e in again.extensions] == [e.labels for e in outcome.extensions]
 
@@ -122,8 +154,10 @@ def test_seeds_are_added_only_while_the_comparison_is_undecided(tiny_world, tmp_
     gets seeds up to the maximum (an equivalence inside ±1 point would need far more)."""
     root, model = tiny_world
     calls: list = []
-    monkeypatch.setattr("adapterlab.train.run.run_training",
-                        fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}, gap=gap, noise=0.02 if gap == 0 else 0.002))
+    monkeypatch.setattr(
+        "adapterlab.train.run.run_training",
+        fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}, gap=gap, noise=0.02 if gap == 0 else 0.002),
+    )
     raw = grid_spec(root, model, lrs=(1e-4, 3e-4, 1e-3), policy_seeds={"min": 5, "max": 12})
     raw["claims"] = ["C2"]
     out = tmp_path / "s"
@@ -133,7 +167,9 @@ def test_seeds_are_added_only_while_the_comparison_is_undecided(tiny_world, tmp_
     (c2,) = assemble(out).claims
     assert c2.n == expected_seeds and c2.sequential
     if gap:
-        assert c2.verdict == "supported" and {s for e in outcome.extensions if e.kind == "seeds" for s in e.seeds} == {5}
+        assert c2.verdict == "supported" and {s for e in outcome.extensions if e.kind == "seeds" for s in e.seeds} == {
+            5
+        }
     else:
         assert c2.verdict == "inconclusive"
         added = [e for e in outcome.extensions if e.kind == "seeds"]
@@ -147,9 +183,14 @@ def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monk
     root, model = tiny_world
     calls: list = []
     monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}))
-    monkeypatch.setattr("adapterlab.policy.run.run_estimates", lambda spec, out, probes, progress=None: {r.relative_dir: 3600.0 for r in spec.runs})
+    monkeypatch.setattr(
+        "adapterlab.policy.run.run_estimates",
+        lambda spec, out, probes, progress=None: {r.relative_dir: 3600.0 for r in spec.runs},
+    )
     path = write_spec(tmp_path / "spec.yaml", grid_spec(root, model))
-    code = main(["study", "run", str(path), "--out", str(tmp_path / "s"), "--inline", "--budget", "30m", "--no-progress"])
+    code = main(
+        ["study", "run", str(path), "--out", str(tmp_path / "s"), "--inline", "--budget", "30m", "--no-progress"]
+    )
     assert code == 3 and calls == []
     assert "budget: 12 run(s) would not finish in the time left and did not start" in capsys.readouterr().out
     assert parse_duration("1h30m") == 5400 and parse_duration(90) == 90
@@ -160,14 +201,26 @@ def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monk
 def test_the_policy_block_is_checked(tiny_world):
     root, model = tiny_world
     raw = grid_spec(root, model)
-    raw["policy"] = {"bracket": {"lr": {"factor": 1}, "lora_r": {"values": [4]}}, "seeds": {"min": 2, "max": 1},
-                     "convergence": {"patience": 0}, "budget": "later", "colour": 1}
+    raw["policy"] = {
+        "bracket": {"lr": {"factor": 1}, "lora_r": {"values": [4]}},
+        "seeds": {"min": 2, "max": 1},
+        "convergence": {"patience": 0},
+        "budget": "later",
+        "colour": 1,
+    }
     raw["report"] = {"select": ["adapter_size"]}
     errors = "\n".join(spec_errors(raw))
-    for expected in ("policy.colour: unknown field", "policy.convergence.patience=0: must be an integer >= 1",
-                     "policy.bracket.lr: lr is not chosen on validation; add it to report.select", "policy.bracket.lr.factor=1: must be a number > 1",
-                     "policy.bracket.lora_r: no grid varies lora_r", "policy.bracket.lora_r.values: must be a list of at least two numbers",
-                     "policy.seeds.min=2: must be an integer >= 3", "policy.seeds decides the seeds", "policy.budget 'later'"):
+    for expected in (
+        "policy.colour: unknown field",
+        "policy.convergence.patience=0: must be an integer >= 1",
+        "policy.bracket.lr: lr is not chosen on validation; add it to report.select",
+        "policy.bracket.lr.factor=1: must be a number > 1",
+        "policy.bracket.lora_r: no grid varies lora_r",
+        "policy.bracket.lora_r.values: must be a list of at least two numbers",
+        "policy.seeds.min=2: must be an integer >= 3",
+        "policy.seeds decides the seeds",
+        "policy.budget 'later'",
+    ):
         assert expected in errors, expected
 
 
@@ -181,18 +234,26 @@ def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stop
     # no accuracy gain can exceed 0.5: stops at the 2nd evaluation, or later when min_epochs says so
     raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5, "min_epochs": 0}}
     spec = expand_spec(raw)
-    assert {r.config.early_stop for r in spec.runs} == {1} and {r.config.early_stop_min_delta for r in spec.runs} == {0.5}
+    assert {r.config.early_stop for r in spec.runs} == {1} and {r.config.early_stop_min_delta for r in spec.runs} == {
+        0.5
+    }
     run_study(spec, tmp_path / "s", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "s").rglob("result.json")]
-    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {2}
+    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {
+        2
+    }
     raw["policy"]["convergence"]["min_epochs"] = 4  # a slow start is not convergence: no stop before epoch 4
     run_study(expand_spec(raw), tmp_path / "w", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "w").rglob("result.json")]
-    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {4}
+    assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {
+        4
+    }
     plain = expand_spec(tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 2}))
     run_study(plain, tmp_path / "p", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "p").rglob("result.json")]
-    assert {r["stop_reason"] for r in results} == {"ceiling"} and all(isinstance(r["last_epoch_gain"], float) for r in results)
+    assert {r["stop_reason"] for r in results} == {"ceiling"} and all(
+        isinstance(r["last_epoch_gain"], float) for r in results
+    )
 
 
 def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, tmp_path, capsys):

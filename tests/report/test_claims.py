@@ -19,17 +19,29 @@ from adapterlab.study.gates_spec import GateOptions, check_gates
 def record(task, method, seed, test, validation=None, **labels):
     full = {"task": task, "method": method, **({"adapter_size": 64} if method == "adapter" else {}), **labels}
     validation = test if validation is None else validation
-    return RunRecord(Setting.from_labels(full), RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=validation),
-                     Path(f"{task}-{method}-{seed}-{sorted(labels.items())}"), seed)
+    return RunRecord(
+        Setting.from_labels(full),
+        RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=validation),
+        Path(f"{task}-{method}-{seed}-{sorted(labels.items())}"),
+        seed,
+    )
 
 
 def evidenced(rec, curve, mcc=0.5):
     """A record with a validation curve (accuracy per epoch) and a test MCC, as metrics.jsonl and
     result.json would hold them; the best checkpoint is the first best evaluation."""
     best = max(range(len(curve)), key=lambda i: (curve[i], -i))
-    result = dataclasses.replace(rec.result, best_epoch=best + 1, best_step=10 * (best + 1), test={"accuracy": rec.result.test_metric, "mcc": mcc},
-                                 validation_metric=curve[best])
-    rows = [{"split": "validation", "at": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v} for i, v in enumerate(curve)]
+    result = dataclasses.replace(
+        rec.result,
+        best_epoch=best + 1,
+        best_step=10 * (best + 1),
+        test={"accuracy": rec.result.test_metric, "mcc": mcc},
+        validation_metric=curve[best],
+    )
+    rows = [
+        {"split": "validation", "at": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v}
+        for i, v in enumerate(curve)
+    ]
     return dataclasses.replace(rec, result=result), run_evidence(result, rows, rec.seed)
 
 
@@ -52,14 +64,23 @@ def _pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("ad
                 test = 0.70 + 0.01 * seed + (gap + wobble if method == "adapter" else 0.0) + bonus
                 extra = {"lr": lr} if lr is not None else {}
                 curve = [v + bonus for v in (curves or {}).get(method, PLATEAU)]
-                rec, ev = evidenced(record("sst2", method, seed, test, **extra), curve, mcc[0] if method == "adapter" else mcc[1])
+                rec, ev = evidenced(
+                    record("sst2", method, seed, test, **extra), curve, mcc[0] if method == "adapter" else mcc[1]
+                )
                 records.append(rec)
                 evidence[rec.folder] = ev
     return table_of(records, select, evidence)
 
 
-@pytest.mark.parametrize("gap, noise, verdict", [(0.03, 0.002, "supported"), (-0.03, 0.002, "contradicted"), (0.001, 0.001, "equivalent"),
-                                                 (0.002, 0.02, "inconclusive")])
+@pytest.mark.parametrize(
+    "gap, noise, verdict",
+    [
+        (0.03, 0.002, "supported"),
+        (-0.03, 0.002, "contradicted"),
+        (0.001, 0.001, "equivalent"),
+        (0.002, 0.02, "inconclusive"),
+    ],
+)
 def test_difference_claim(gap, noise, verdict):
     result = evaluate_claim(C2, _pair_world(gap, noise), "s")
     assert result.verdict == verdict and result.n == 5 and result.gate is None
@@ -98,7 +119,10 @@ def test_a_grid_edge_selection_gets_no_verdict_and_an_interior_one_passes():
     assert result.verdict == "no verdict" and result.gate == ["edge"]
     assert "lr 0.001 is the top of its grid {0.0001, 0.001}" in result.gates.text()
     assert "lr 5e-05 is the top of its grid {2e-05, 5e-05}" in result.gates.text()
-    interior = {"adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)], "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)]}
+    interior = {
+        "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)],
+        "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)],
+    }
     passed = evaluate_claim(C2, _pair_world(0.03, 0.002, rates=interior, select=select), "s")
     assert passed.verdict == "supported" and passed.gate is None
     assert any("[m=64 lr=0.0003]" in cell for cell in passed.cells)  # the report names the compared cells
@@ -118,28 +142,41 @@ def test_a_trend_claim_compares_the_selected_columns_at_each_size():
                 for seed in range(5):
                     base = 0.6 + 0.01 * seed + (0.1 if k == 5000 else 0)
                     # the rejected (worse on validation) columns carry a reversed gap
-                    test = base + (gap if good else 0.08 - gap) + 0.002 * ((seed * 3) % 4) if method == "adapter" else base
-                    rec, ev = evidenced(record("sst2", method, seed, test, train_size=k, lr=lr), [v + (0.05 if good else 0) for v in PLATEAU])
+                    test = (
+                        base + (gap if good else 0.08 - gap) + 0.002 * ((seed * 3) % 4) if method == "adapter" else base
+                    )
+                    rec, ev = evidenced(
+                        record("sst2", method, seed, test, train_size=k, lr=lr),
+                        [v + (0.05 if good else 0) for v in PLATEAU],
+                    )
                     records.append(rec)
                     evidence[rec.folder] = ev
     result = evaluate_claim(claim, table_of(records, ("lr", "adapter_size"), evidence), "s")
-    assert result.value == pytest.approx(4.0, abs=0.3) and result.verdict == "no verdict"  # 2 rates: the chosen one is at an edge
+    assert (
+        result.value == pytest.approx(4.0, abs=0.3) and result.verdict == "no verdict"
+    )  # 2 rates: the chosen one is at an edge
     assert "k=1000 adapter m=best lr=best" in result.detail and "k=5000 finetune lr=best" in result.detail
 
 
-@pytest.mark.parametrize("small, large, verdict", [(0.05, 0.01, "supported"), (0.01, 0.05, "contradicted"), (0.02, 0.02, "equivalent")])
+@pytest.mark.parametrize(
+    "small, large, verdict", [(0.05, 0.01, "supported"), (0.01, 0.05, "contradicted"), (0.02, 0.02, "equivalent")]
+)
 def test_trend_claim(small, large, verdict):
     claim = Claim.from_dict({"id": "C3", **paper_claims()["C3"]})
     records = []
     for k, gap in ((1000, small), (5000, large)):
         for seed in range(5):
             base = 0.6 + 0.01 * seed + (0.1 if k == 5000 else 0)
-            records += [record("sst2", "finetune", seed, base, train_size=k),
-                        record("sst2", "adapter", seed, base + gap + 0.003 * ((seed * 3) % 4 - 1.5), train_size=k)]
+            records += [
+                record("sst2", "finetune", seed, base, train_size=k),
+                record("sst2", "adapter", seed, base + gap + 0.003 * ((seed * 3) % 4 - 1.5), train_size=k),
+            ]
     assert evaluate_claim(claim, table_of(records), "s").verdict == verdict
 
 
-@pytest.mark.parametrize("spreads, verdict", [((0.002, 0.05), "supported"), ((0.05, 0.002), "contradicted"), ((0.02, 0.021), "equivalent")])
+@pytest.mark.parametrize(
+    "spreads, verdict", [((0.002, 0.05), "supported"), ((0.05, 0.002), "contradicted"), ((0.02, 0.021), "equivalent")]
+)
 def test_spread_claim(spreads, verdict):
     claim = Claim.from_dict({"id": "C5", **paper_claims()["C5"]})
     adapter_spread, finetune_spread = spreads
@@ -147,8 +184,10 @@ def test_spread_claim(spreads, verdict):
     for seed in range(5):
         for i, lr in enumerate((1e-4, 3e-4, 1e-3)):
             wobble, other = 0.006 * ((seed + i) % 3 - 1), 0.006 * ((2 * seed + i * i) % 3 - 1)
-            records += [record("sst2", "adapter", seed, 0.8 + adapter_spread * i + wobble, lr=lr),
-                        record("sst2", "finetune", seed, 0.8 + finetune_spread * i + other, lr=lr * 0.1)]
+            records += [
+                record("sst2", "adapter", seed, 0.8 + adapter_spread * i + wobble, lr=lr),
+                record("sst2", "finetune", seed, 0.8 + finetune_spread * i + other, lr=lr * 0.1),
+            ]
     assert evaluate_claim(claim, table_of(records, select=()), "s").verdict == verdict
 
 
@@ -160,13 +199,23 @@ def test_a_spread_claim_gates_undertrained_low_rates_but_scores_a_collapse_above
         for method, rates in (("adapter", (3e-5, 3e-4, 1e-3)), ("finetune", (3e-5, 1e-4, 3e-4))):
             for i, lr in enumerate(rates):
                 for seed in range(5):
-                    mcc = adapter_low_mcc if (method, i) == ("adapter", 0) else finetune_high_mcc if (method, i) == ("finetune", 2) else 0.6
+                    mcc = (
+                        adapter_low_mcc
+                        if (method, i) == ("adapter", 0)
+                        else finetune_high_mcc
+                        if (method, i) == ("finetune", 2)
+                        else 0.6
+                    )
                     test = 0.5 if mcc < 0.05 else 0.8 + 0.002 * seed
-                    rec, ev = evidenced(record("sst2", method, seed, test, lr=lr), [v + (0.03 if i == 1 else 0) for v in PLATEAU], mcc)
+                    rec, ev = evidenced(
+                        record("sst2", method, seed, test, lr=lr), [v + (0.03 if i == 1 else 0) for v in PLATEAU], mcc
+                    )
                     records.append(rec)
                     evidence[rec.folder] = ev
         table = table_of(records, ("lr", "adapter_size"), evidence)
-        return evaluate_claims([claim], {"main": table}, "s", context=GateContext(table, select=("lr", "adapter_size")))[0]
+        return evaluate_claims(
+            [claim], {"main": table}, "s", context=GateContext(table, select=("lr", "adapter_size"))
+        )[0]
 
     low = world(0.01, 0.6)  # adapters at 3e-5, below their chosen 3e-4, stay at the majority class
     assert low.verdict == "no verdict" and low.gate == ["did not learn"] and "adapter m=64 lr=3e-05" in low.gates.text()
@@ -174,7 +223,10 @@ def test_a_spread_claim_gates_undertrained_low_rates_but_scores_a_collapse_above
     assert collapse.verdict == "supported" and collapse.gate is None
 
 
-@pytest.mark.parametrize("gaps, verdict", [((0.05, 0.06, 0.07), "supported"), ((0.05, -0.06, 0.07), "contradicted"), ((0.05, 0.0005, 0.07), "inconclusive")])
+@pytest.mark.parametrize(
+    "gaps, verdict",
+    [((0.05, 0.06, 0.07), "supported"), ((0.05, -0.06, 0.07), "contradicted"), ((0.05, 0.0005, 0.07), "inconclusive")],
+)
 def test_every_row_claim_over_the_encoder_layers(gaps, verdict):
     """C1 tests layers 1..N; the embeddings row (layer 0, no difference at all) is not a row of the
     claim, so it cannot sink it."""
@@ -183,15 +235,21 @@ def test_every_row_claim_over_the_encoder_layers(gaps, verdict):
     for layer, gap in enumerate((0.0, *gaps)):
         for seed in range(5):
             base = 0.5 + 0.01 * seed
-            for method, value in (("finetune", base), ("adapter", base + gap + (0.002 * ((seed * 3) % 5 - 2) if layer else 0))):
-                column = Setting.from_labels({"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})}).column
+            for method, value in (
+                ("finetune", base),
+                ("adapter", base + gap + (0.002 * ((seed * 3) % 5 - 2) if layer else 0)),
+            ):
+                column = Setting.from_labels(
+                    {"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})}
+                ).column
                 observations.append(Observation(layer, column, "rsa", value, seed=seed))
     table = build_table("rsa", observations, average_row=False, row_header="layer")
     result = evaluate_claim(dataclasses.replace(claim, table="rsa"), table, "s")
     assert result.verdict == verdict and "layer 0" not in result.detail and "every one of 3 rows" in result.detail
     if verdict == "supported":  # the intersection-union p: the largest layer p
-        assert result.p == pytest.approx(max(float(part.split("(p ")[1].rstrip(")")) for part in result.detail.split(": ")[-1].split(", ")),
-                                         abs=1e-3)
+        assert result.p == pytest.approx(
+            max(float(part.split("(p ")[1].rstrip(")")) for part in result.detail.split(": ")[-1].split(", ")), abs=1e-3
+        )
 
 
 def test_one_family_per_claims_table_with_q_beside_p():
@@ -217,28 +275,53 @@ def test_a_claim_that_names_no_cells_is_not_applicable():
 
 
 def test_the_claims_and_gates_blocks_are_checked():
-    assert check_claims(["C1", "C2", {"id": "C2", "where": {"train_size": 1000}}, {"id": "C2", "paper_value": 0.2}], "s") == []
-    errors = check_claims(["C9", {"id": "mine"}, {"id": "C2", "kind": "vibes"}, {"id": "C3", "axis": None}, {"id": "C2", "colour": 1},
-                           {"id": "C2", "margin": 0}, {"id": "C2", "text": {"a": 1}}], "s")
+    assert (
+        check_claims(["C1", "C2", {"id": "C2", "where": {"train_size": 1000}}, {"id": "C2", "paper_value": 0.2}], "s")
+        == []
+    )
+    errors = check_claims(
+        [
+            "C9",
+            {"id": "mine"},
+            {"id": "C2", "kind": "vibes"},
+            {"id": "C3", "axis": None},
+            {"id": "C2", "colour": 1},
+            {"id": "C2", "margin": 0},
+            {"id": "C2", "text": {"a": 1}},
+        ],
+        "s",
+    )
     assert "claims[0]='C9': not a paper claim" in errors[0]
     assert "claim 'mine' is not a paper claim, so it needs text and kind" in errors[1]
-    assert "claims[2].kind='vibes'" in errors[2] and "needs an axis" in errors[3] and "claims[4].colour: unknown field" in errors[4]
+    assert (
+        "claims[2].kind='vibes'" in errors[2]
+        and "needs an axis" in errors[3]
+        and "claims[4].colour: unknown field" in errors[4]
+    )
     assert "claims[5].margin=0: must be a number > 0" in errors[5] and "claims[6].text: must be a string" in errors[6]
     assert [c.id for c in resolve_claims(["C1", {"id": "C2", "where": {"train_size": 1000}}])] == ["C1", "C2"]
     assert set(paper_claims()) == {f"C{i}" for i in range(1, 8)}
     assert all(entry.get("why") for entry in paper_claims().values())  # pre-registered with a reason
     assert check_gates({"tolerance": 1, "edge": False, "tail": 2}, "s") == []
     assert check_gates({"edge": "no", "share": 1.5, "tail": 0, "colour": 1}, "s") == [
-        "s: gates.edge='no': must be true or false", "s: gates.share=1.5: must be a number in [0, 1)",
-        "s: gates.tail=0: must be an integer >= 1", "s: gates.colour: unknown field; allowed: edge, not_converged, did_not_learn, "
-        "tolerance, share, margin, tail"]
+        "s: gates.edge='no': must be true or false",
+        "s: gates.share=1.5: must be a number in [0, 1)",
+        "s: gates.tail=0: must be an integer >= 1",
+        "s: gates.colour: unknown field; allowed: edge, not_converged, did_not_learn, tolerance, share, margin, tail",
+    ]
 
 
 def test_where_reads_the_studys_fixed_settings_and_two_seeds_give_no_verdict():
-    records = [record("sst2", m, s, 0.5 + (0.05 if m == "adapter" else 0) + 0.001 * s) for m in ("adapter", "finetune") for s in range(5)]
+    records = [
+        record("sst2", m, s, 0.5 + (0.05 if m == "adapter" else 0) + 0.001 * s)
+        for m in ("adapter", "finetune")
+        for s in range(5)
+    ]
     tables = {"main": table_of(records)}
     claim = Claim.from_dict({"id": "C2", **paper_claims()["C2"], "where": {"train_size": 1000}})
-    (right,) = evaluate_claims([claim], tables, "s", constants={"train_size": 1000})  # k is in the base, not a grid label
+    (right,) = evaluate_claims(
+        [claim], tables, "s", constants={"train_size": 1000}
+    )  # k is in the base, not a grid label
     assert right.verdict == "supported"
     (wrong,) = evaluate_claims([claim], tables, "s", constants={"train_size": 5000})
     assert wrong.verdict == "not applicable" and "the study runs train_size=5000" in wrong.detail
@@ -259,20 +342,47 @@ def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
     for method, rates in (("adapter", (1e-4, 1e-3)), ("finetune", (2e-5, 5e-5))):
         for lr in rates:
             for seed in range(5):
-                setting = Setting.from_labels({"task": "sst2", "method": method, "lr": lr, **({"adapter_size": 64} if method == "adapter" else {})})
+                setting = Setting.from_labels(
+                    {
+                        "task": "sst2",
+                        "method": method,
+                        "lr": lr,
+                        **({"adapter_size": 64} if method == "adapter" else {}),
+                    }
+                )
                 validation = 0.80 + (0.05 if lr == good[method] else 0.0) + 0.001 * seed
                 # after their best, the chosen fine-tuning runs fall far, the chosen adapter runs barely
                 fall = {("adapter", True): 0.01, ("finetune", True): 0.08}.get((method, lr == good[method]), 0.30)
                 accuracy = [validation - 0.1, validation, *(validation - fall - 0.001 * seed for _ in range(3))]
-                rows = [{"split": "validation", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v} for i, v in enumerate(accuracy)]
-                result = RunResult(status="ok", metric="accuracy", best_epoch=2, best_step=20, validation_metric=validation, test={"mcc": 0.5})
+                rows = [
+                    {"split": "validation", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v}
+                    for i, v in enumerate(accuracy)
+                ]
+                result = RunResult(
+                    status="ok",
+                    metric="accuracy",
+                    best_epoch=2,
+                    best_step=20,
+                    validation_metric=validation,
+                    test={"mcc": 0.5},
+                )
                 curves.append(Curve(setting, "accuracy", rows, seed, validation, run_evidence(result, rows, seed)))
-                layers.append(Observation(1, setting.column, "rsa", (0.9 if method == "adapter" else 0.6) + (0.0 if lr == good[method] else -0.5)
-                                          + 0.002 * seed, validation, seed=seed))
+                layers.append(
+                    Observation(
+                        1,
+                        setting.column,
+                        "rsa",
+                        (0.9 if method == "adapter" else 0.6) + (0.0 if lr == good[method] else -0.5) + 0.002 * seed,
+                        validation,
+                        seed=seed,
+                    )
+                )
     gap = overfitting_gap_table(curves, select)
     chosen = gap.cell("sst2", "adapter m=best lr=best")
     assert chosen.values == gap.cell("sst2", "adapter m=64 lr=0.001").values
-    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap, select=select))
+    c6 = evaluate_claim(
+        Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap, select=select)
+    )
     # the fall: best minus the mean of the next 3 evaluations; edge: 2 rates each, the top chosen
     assert c6.value == pytest.approx(100 * (0.08 - 0.01), abs=0.01) and c6.gate == ["edge"], c6
     c1 = evaluate_claim(Claim.from_dict({"id": "C1", **paper_claims()["C1"]}), rsa_table(layers, select), "s")
@@ -285,14 +395,25 @@ def test_c6_needs_a_tail_after_the_best():
     curves = []
     for method in ("adapter", "finetune"):
         for seed in range(5):
-            setting = Setting.from_labels({"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})})
+            setting = Setting.from_labels(
+                {"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})}
+            )
             accuracy = [0.7, 0.8, 0.79 - 0.001 * seed]  # one evaluation after the best
-            rows = [{"split": "validation", "epoch": i + 1, "step": i + 1, "loss": 0.5, "accuracy": v} for i, v in enumerate(accuracy)]
-            result = RunResult(status="ok", metric="accuracy", best_epoch=2, best_step=2, validation_metric=0.8, test={"mcc": 0.5})
+            rows = [
+                {"split": "validation", "epoch": i + 1, "step": i + 1, "loss": 0.5, "accuracy": v}
+                for i, v in enumerate(accuracy)
+            ]
+            result = RunResult(
+                status="ok", metric="accuracy", best_epoch=2, best_step=2, validation_metric=0.8, test={"mcc": 0.5}
+            )
             curves.append(Curve(setting, "accuracy", rows, seed, 0.8, run_evidence(result, rows, seed)))
     gap = overfitting_gap_table(curves, ())
     c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap))
-    assert c6.verdict == "no verdict" and c6.gate == ["no tail"] and "fewer than 3 evaluations after the best in 5 of 5 seeds" in c6.gates.text()
+    assert (
+        c6.verdict == "no verdict"
+        and c6.gate == ["no tail"]
+        and "fewer than 3 evaluations after the best in 5 of 5 seeds" in c6.gates.text()
+    )
 
 
 def test_where_on_an_axis_only_one_method_varies():
@@ -301,8 +422,11 @@ def test_where_on_an_axis_only_one_method_varies():
     claim = dataclasses.replace(C2, where={"tapt": False})
     records = []
     for seed in range(4):
-        records += [record("chemprot", "finetune", seed, 0.60 + 0.01 * seed), record("chemprot", "adapter", seed, 0.70 + 0.01 * seed, tapt=False),
-                    record("chemprot", "adapter", seed, 0.50 + 0.01 * seed, tapt=True)]
+        records += [
+            record("chemprot", "finetune", seed, 0.60 + 0.01 * seed),
+            record("chemprot", "adapter", seed, 0.70 + 0.01 * seed, tapt=False),
+            record("chemprot", "adapter", seed, 0.50 + 0.01 * seed, tapt=True),
+        ]
     result = evaluate_claim(claim, table_of(records), "s")
     assert result.verdict == "supported" and result.value == pytest.approx(10.0) and "tapt=False" in result.detail
 
@@ -314,9 +438,16 @@ def test_a_spread_claim_on_a_method_that_never_learned_gets_no_verdict():
     records = []
     for lr in (2e-5, 6e-5, 1e-4):
         for seed in range(5):
-            records += [record("cola", "adapter", seed, 0.0, lr=lr), record("cola", "finetune", seed, 0.1 * (lr * 1e4) + 0.01 * seed, lr=lr)]
+            records += [
+                record("cola", "adapter", seed, 0.0, lr=lr),
+                record("cola", "finetune", seed, 0.1 * (lr * 1e4) + 0.01 * seed, lr=lr),
+            ]
     result = evaluate_claim(claim, table_of(records), "s")
-    assert result.verdict == "no verdict" and result.gate == ["did not learn"] and "0.00 at every lr and seed" in result.gates.text(), result
+    assert (
+        result.verdict == "no verdict"
+        and result.gate == ["did not learn"]
+        and "0.00 at every lr and seed" in result.gates.text()
+    ), result
 
 
 def test_significance_tests_are_gated_like_claims():

@@ -29,7 +29,9 @@ def _record(task, method, seed, test, validation=None, size=None, k=1000, metric
         labels["adapter_size"] = size or 64
     if lr is not None:
         labels["lr"] = lr
-    result = RunResult(status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test)
+    result = RunResult(
+        status=status, metric=metric, test_metric=test, validation_metric=validation if validation is not None else test
+    )
     return RunRecord(Setting.from_labels(labels), result, Path("."), seed)
 
 
@@ -51,12 +53,18 @@ def _table(title, records, **kwargs):
 
 def test_table_mean_std_average_and_best_size_against_hand_computation():
     records = [
-        _record("cola", "finetune", 0, 0.30), _record("cola", "finetune", 1, 0.40),
-        _record("cola", "adapter", 0, 0.50, 0.60, size=64), _record("cola", "adapter", 1, 0.70, 0.60, size=64),
-        _record("cola", "adapter", 0, 0.10, 0.90, size=256), _record("cola", "adapter", 1, 0.20, 0.90, size=256),
-        _record("sst2", "finetune", 0, 0.80), _record("sst2", "finetune", 1, 0.90),
-        _record("sst2", "adapter", 0, 0.85, 0.5, size=64), _record("sst2", "adapter", 1, 0.95, 0.5, size=64),
-        _record("sst2", "adapter", 0, 0.60, 0.2, size=256), _record("sst2", "adapter", 1, 0.62, 0.2, size=256),
+        _record("cola", "finetune", 0, 0.30),
+        _record("cola", "finetune", 1, 0.40),
+        _record("cola", "adapter", 0, 0.50, 0.60, size=64),
+        _record("cola", "adapter", 1, 0.70, 0.60, size=64),
+        _record("cola", "adapter", 0, 0.10, 0.90, size=256),
+        _record("cola", "adapter", 1, 0.20, 0.90, size=256),
+        _record("sst2", "finetune", 0, 0.80),
+        _record("sst2", "finetune", 1, 0.90),
+        _record("sst2", "adapter", 0, 0.85, 0.5, size=64),
+        _record("sst2", "adapter", 1, 0.95, 0.5, size=64),
+        _record("sst2", "adapter", 0, 0.60, 0.2, size=256),
+        _record("sst2", "adapter", 1, 0.62, 0.2, size=256),
     ]
     table = _table("t", records, reference=[{"task": "cola", "method": "finetune", "train_size": 1000, "value": 41.5}])
     ft = table.cell("cola", "k=1000 finetune")
@@ -71,14 +79,25 @@ def test_table_mean_std_average_and_best_size_against_hand_computation():
     # the paper's shape: a row per setting, a column per task and the average last
     assert "| setting | cola | sst2 | average |" in markdown
     assert "| k=1000 finetune | 35.0<sub>7.1</sub> (41.5) | 85.0<sub>7.1</sub> | 60.0<sub>7.1</sub> |" in markdown
-    assert "| cola | accuracy | 35.0<sub>7.1</sub> (41.5) |" in to_markdown(dataclasses.replace(table, layout="tasks-as-rows"))
+    assert "| cola | accuracy | 35.0<sub>7.1</sub> (41.5) |" in to_markdown(
+        dataclasses.replace(table, layout="tasks-as-rows")
+    )
     assert "35.0$_{7.1}$" in to_latex(table)
     assert "cola,accuracy,k=1000 finetune,35.0000,7.0711,2" in to_csv(table)
     # a reference for the best size shows beside the best-size column, whichever size was chosen
-    best_ref = _table("t", records, reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}])
-    assert best_ref.cell("sst2", "k=1000 adapter m=best").reference == 91.0 and best_ref.cell("sst2", "k=1000 adapter m=64").reference is None
+    best_ref = _table(
+        "t",
+        records,
+        reference=[{"task": "sst2", "method": "adapter", "adapter_size": "best", "train_size": 1000, "value": 91.0}],
+    )
+    assert (
+        best_ref.cell("sst2", "k=1000 adapter m=best").reference == 91.0
+        and best_ref.cell("sst2", "k=1000 adapter m=64").reference is None
+    )
     # without validation metrics there is no best size to choose, and no empty column for it
-    unvalidated = [dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records]
+    unvalidated = [
+        dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records
+    ]
     assert not any("m=best" in c.name for c in _table("t", unvalidated).columns)
     # one seed: the mean alone, no std subscript that would claim a spread of 0
     single = to_markdown(_table("t", [_record("cola", "finetune", 0, 0.30)]))
@@ -97,13 +116,21 @@ def test_significance_is_paired_on_shared_seeds_and_welch_otherwise():
     assert test.comparison.paired and test.comparison.n == 5
     assert test.comparison.p == pytest.approx(paired.pvalue) and test.comparison.t == pytest.approx(paired.statistic)
     assert test.comparison.p_wilcoxon == pytest.approx(stats.wilcoxon([a - b for a, b in zip(x, y)]).pvalue)
-    assert test.comparison.difference == pytest.approx(41.2 - 31.2) and test.comparison.ci_low > 0 and test.verdict == "adapter better"
+    assert (
+        test.comparison.difference == pytest.approx(41.2 - 31.2)
+        and test.comparison.ci_low > 0
+        and test.verdict == "adapter better"
+    )
     # no shared seeds: the runs are not paired, so Welch's test
     unpaired = [_record("cola", "finetune", s, v) for s, v in enumerate(finetune)]
     unpaired += [_record("cola", "adapter", s + 10, v) for s, v in enumerate(adapter)]
     (test,) = [s for s in _table("t", unpaired).significance if s.task == "cola"]
     welch = stats.ttest_ind(x, y, equal_var=False)
-    assert not test.comparison.paired and test.comparison.p == pytest.approx(welch.pvalue) and test.comparison.p_wilcoxon is None
+    assert (
+        not test.comparison.paired
+        and test.comparison.p == pytest.approx(welch.pvalue)
+        and test.comparison.p_wilcoxon is None
+    )
 
 
 def test_the_family_of_one_table_is_corrected_together():
@@ -135,17 +162,27 @@ def test_selection_follows_validation_not_test():
     assert best_adapter.mean == pytest.approx(50.0) and best_adapter.chosen == "m=64 lr=0.0001"
     assert best_finetune.mean == pytest.approx(70.0) and best_finetune.chosen == "lr=2e-05"
     # every setting keeps its own column
-    assert {c.name for c in table.columns} >= {"k=1000 adapter m=64 lr=0.0001", "k=1000 adapter m=64 lr=0.001", "k=1000 finetune lr=2e-05"}
+    assert {c.name for c in table.columns} >= {
+        "k=1000 adapter m=64 lr=0.0001",
+        "k=1000 adapter m=64 lr=0.001",
+        "k=1000 finetune lr=2e-05",
+    }
     # the selected columns are compared with each other, paired by seed
     (test,) = [t for t in table.significance if t.adapter == "k=1000 adapter m=best lr=best"]
     assert test.finetune == "k=1000 finetune lr=best" and test.comparison.difference == pytest.approx(-20.0)
     assert test.chosen_adapter == "m=64 lr=0.0001" and "[m=64 lr=0.0001]" in to_markdown(table)
     # a tie on validation goes to the first setting in column order (the smaller learning rate)
-    tied = [_record("cola", "adapter", s, t, validation=0.7, lr=lr) for s in range(2) for lr, t in ((1e-3, 0.9), (1e-4, 0.4))]
+    tied = [
+        _record("cola", "adapter", s, t, validation=0.7, lr=lr)
+        for s in range(2)
+        for lr, t in ((1e-3, 0.9), (1e-4, 0.4))
+    ]
     assert _table("t", tied, select=("lr",)).cell("cola", "k=1000 adapter m=64 lr=best").chosen == "lr=0.0001"
     # settings without validation metrics are not candidates
     blind = [dataclasses.replace(r, result=dataclasses.replace(r.result, validation_metric=None)) for r in records]
-    assert "k=1000 adapter m=best lr=best" not in {c.name for c in _table("t", blind, select=("lr", "adapter_size")).columns}
+    assert "k=1000 adapter m=best lr=best" not in {
+        c.name for c in _table("t", blind, select=("lr", "adapter_size")).columns
+    }
 
 
 def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
@@ -171,8 +208,12 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
     import statistics
 
     cost = (folder / "table.md").read_text().split("**Cost per run, by method**")[1]
-    walls = {m: [_json.loads(p.read_text())["wall_seconds"] for p in (tmp_path / "out").glob(f"sst2/{m}*/seed=*/result.json")]
-             for m in ("adapter", "finetune")}
+    walls = {
+        m: [
+            _json.loads(p.read_text())["wall_seconds"] for p in (tmp_path / "out").glob(f"sst2/{m}*/seed=*/result.json")
+        ]
+        for m in ("adapter", "finetune")
+    }
     for method, word in (("adapter", "adapter"), ("finetune", "fine-tuning")):
         row = re.search(rf"\| {word} \| 8 \| (\d+) s", cost)
         assert row and int(row.group(1)) == round(statistics.mean(walls[method])), (cost, walls)
@@ -184,23 +225,49 @@ def test_figures_never_pool_settings(tmp_path):
     from adapterlab.report import figures
     from adapterlab.report.build import Curve, overfitting_tables
 
-    records = [_record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k, lr=1e-4) for seed in (0, 1) for size in (64, 256) for k in (1000, 5000)]
+    records = [
+        _record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k, lr=1e-4)
+        for seed in (0, 1)
+        for size in (64, 256)
+        for k in (1000, 5000)
+    ]
     records += [_record("cola", "finetune", seed, 0.4, k=k, lr=2e-5) for seed in (0, 1) for k in (1000, 5000)]
     # a learning-rate figure gets one panel per task and training size, with each adapter size its own series
     panels = figures._panels(records, ("task", "lr", *figures.METHOD_KEYS))
     assert {title: len(runs) for title, runs in panels.items()} == {"cola k=1000": 6, "cola k=5000": 6}
-    for path in (figures.plot_adapter_size(records, tmp_path / "sizes.png"), figures.plot_lr_boxes(records, tmp_path / "lr.png")):
+    for path in (
+        figures.plot_adapter_size(records, tmp_path / "sizes.png"),
+        figures.plot_lr_boxes(records, tmp_path / "lr.png"),
+    ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     one_size = [r for r in records if r.setting.column.adapter_size in (None, 64)]
     assert figures.plot_adapter_size(one_size, tmp_path / "none.png") is None
     # Table 6: one row per setting, seeds pooled, training sizes apart
-    curves = [Curve(r.setting, "accuracy", [{"step": 10, "loss": 1.0, "accuracy": r.result.test_metric}, {"step": 20, "loss": 0.9, "accuracy": 0.9}])
-              for r in one_size]
+    curves = [
+        Curve(
+            r.setting,
+            "accuracy",
+            [{"step": 10, "loss": 1.0, "accuracy": r.result.test_metric}, {"step": 20, "loss": 0.9, "accuracy": 0.9}],
+        )
+        for r in one_size
+    ]
     mean_table, best_table = overfitting_tables(curves, "t")
-    assert [c.name for c in mean_table.columns] == ["k=1000 finetune lr=2e-05", "k=1000 adapter m=64 lr=0.0001", "k=5000 finetune lr=2e-05", "k=5000 adapter m=64 lr=0.0001"]
-    mean_cell, best_cell = mean_table.cell("cola", "k=1000 adapter m=64 lr=0.0001"), best_table.cell("cola", "k=1000 adapter m=64 lr=0.0001")
-    assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx((90.0, 90.0))
-    assert "(Table 6)" in to_markdown(mean_table) and best_table.cell("cola", "k=5000 finetune lr=2e-05").values == pytest.approx((90.0, 90.0))
+    assert [c.name for c in mean_table.columns] == [
+        "k=1000 finetune lr=2e-05",
+        "k=1000 adapter m=64 lr=0.0001",
+        "k=5000 finetune lr=2e-05",
+        "k=5000 adapter m=64 lr=0.0001",
+    ]
+    mean_cell, best_cell = (
+        mean_table.cell("cola", "k=1000 adapter m=64 lr=0.0001"),
+        best_table.cell("cola", "k=1000 adapter m=64 lr=0.0001"),
+    )
+    assert mean_cell.values == pytest.approx(((50 + 90) / 2, (51 + 90) / 2)) and best_cell.values == pytest.approx(
+        (90.0, 90.0)
+    )
+    assert "(Table 6)" in to_markdown(mean_table) and best_table.cell(
+        "cola", "k=5000 finetune lr=2e-05"
+    ).values == pytest.approx((90.0, 90.0))
 
 
 def test_report_with_a_malformed_analysis_file_is_a_one_line_error(tiny_world, tmp_path, capsys):
@@ -211,7 +278,10 @@ def test_report_with_a_malformed_analysis_file_is_a_one_line_error(tiny_world, t
     (out / "analysis" / "crosslingual_sst2.json").write_text(json.dumps({"metric": "accuracy", "runs": []}))  # no task
     assert main(["study", "report", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "crosslingual_sst2.json: not an analysis result of `adapterlab study analyze`" in err and len(err.splitlines()) == 1
+    assert (
+        "crosslingual_sst2.json: not an analysis result of `adapterlab study analyze`" in err
+        and len(err.splitlines()) == 1
+    )
     (out / "analysis" / "crosslingual_sst2.json").unlink()
     (out / "analysis" / "rsa").mkdir()
     (out / "analysis" / "rsa" / "rsa.csv").write_text("layer,rsa\n0,1.0\n")  # no run column
@@ -230,8 +300,10 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
         write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
     raw = tiny_spec(root, model, seeds=(0, 1))
     raw["by_method"]["finetune"]["save_model"] = True
-    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
-                       "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}}}
+    raw["analysis"] = {
+        "rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32},
+        "crosslingual": {"sst2": {"pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "zh"]}},
+    }
     raw["reference"] = [{"task": "sst2", "language": "all", "method": "finetune", "value": 50.0}]
     raw["report"] = {"layout": "tasks-as-rows"}  # a row per language and per layer, as the assertions below read them
     out = tmp_path / "out"
@@ -252,7 +324,13 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     markdown = (out / "report" / "table.md").read_text()
     assert "Zero-shot cross-lingual transfer: sst2" in markdown and "| distant | accuracy |" in markdown
     significance = json.loads((out / "report" / "significance.json").read_text())
-    assert {s["task"] for s in significance if s.get("table", "").startswith("Zero-shot")} == {"en", "zh", "all", "target", "distant"}
+    assert {s["task"] for s in significance if s.get("table", "").startswith("Zero-shot")} == {
+        "en",
+        "zh",
+        "all",
+        "target",
+        "distant",
+    }
     assert (out / "report" / "fig2_rsa.png").read_bytes()[:4] == b"\x89PNG"
     # Fig. 2 as a table: a row per layer, RSA x100 averaged over the seeds of each setting
     rsa_rows = list(csv.DictReader(lines))
@@ -279,22 +357,36 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     capsys.readouterr()
     assert main(["study", "analyze", "--no-progress", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert str(rerun) in err and "no weights to analyze" in err and "delete its result.json" in err and len(err.splitlines()) == 1
+    assert (
+        str(rerun) in err
+        and "no weights to analyze" in err
+        and "delete its result.json" in err
+        and len(err.splitlines()) == 1
+    )
     assert (out / "analysis" / "rsa" / "rsa.csv").read_text() == rsa_before  # nothing half-written
     shutil.move(weights / plan["runs"][0]["dir"] / "pack", rerun / "pack")
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0  # the rerun alone is computed
-    rerun_rows = [r for r in csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()) if r["run"] == plan["runs"][0]["dir"]]
+    rerun_rows = [
+        r
+        for r in csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines())
+        if r["run"] == plan["runs"][0]["dir"]
+    ]
     assert len(rerun_rows) == 3 and all(r["test_metric"] == "0.123" for r in rerun_rows)
     # an analysis written before inputs were recorded: rows of runs without weights are adopted
     (out / "analysis" / "rsa" / "inputs.json").unlink()
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "RSA: computed 1 runs, kept the rows of 3 analyzed before (3 of them from an analysis that predates recorded inputs" in printed
+    assert (
+        "RSA: computed 1 runs, kept the rows of 3 analyzed before (3 of them from an analysis that predates recorded inputs"
+        in printed
+    )
     # older cross-lingual rows too, when they cover the same languages on as many examples
     transfer = out / "analysis" / "crosslingual_sst2.json"
     transfer.write_text(json.dumps({k: v for k, v in json.loads(transfer.read_text()).items() if k != "inputs"}))
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
-    assert "cross-lingual sst2: computed 1 runs, kept the rows of 3 analyzed before (3 of them" in capsys.readouterr().out
+    assert (
+        "cross-lingual sst2: computed 1 runs, kept the rows of 3 analyzed before (3 of them" in capsys.readouterr().out
+    )
     for run in plan["runs"]:
         for name in ("pack", "model"):
             if (weights / run["dir"] / name).is_dir():
@@ -319,10 +411,14 @@ def test_a_failed_runs_partial_curve_is_left_out(tmp_path):
     ok, failed = tmp_path / "ok", tmp_path / "failed"
     for folder in (ok, failed):
         folder.mkdir()
-        (folder / "metrics.jsonl").write_text(json.dumps({"split": "validation", "at": "step", "step": 5, "loss": 0.5, "accuracy": 0.8}) + "\n")
+        (folder / "metrics.jsonl").write_text(
+            json.dumps({"split": "validation", "at": "step", "step": 5, "loss": 0.5, "accuracy": 0.8}) + "\n"
+        )
     setting = Setting.from_labels({"task": "sst2", "method": "adapter", "adapter_size": 64})
-    records = [RunRecord(setting, RunResult(status="ok", metric="accuracy", test_metric=0.8, validation_metric=0.8), ok, 0),
-               RunRecord(setting, RunResult(status="failed"), failed, 1)]
+    records = [
+        RunRecord(setting, RunResult(status="ok", metric="accuracy", test_metric=0.8, validation_metric=0.8), ok, 0),
+        RunRecord(setting, RunResult(status="failed"), failed, 1),
+    ]
     curves = _curves(records)
     assert [c.seed for c in curves] == [0]
     assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
@@ -335,8 +431,11 @@ def test_a_method_with_one_candidate_still_gets_its_selected_column():
 
     records = []
     for seed in range(3):
-        records += [_record("sst2", "adapter", seed, 0.80 + 0.01 * seed, lr=1e-4), _record("sst2", "adapter", seed, 0.85 + 0.01 * seed, lr=1e-3),
-                    _record("sst2", "finetune", seed, 0.82 + 0.01 * seed, lr=2e-5)]
+        records += [
+            _record("sst2", "adapter", seed, 0.80 + 0.01 * seed, lr=1e-4),
+            _record("sst2", "adapter", seed, 0.85 + 0.01 * seed, lr=1e-3),
+            _record("sst2", "finetune", seed, 0.82 + 0.01 * seed, lr=2e-5),
+        ]
     table = _table("t", records, select=("lr", "adapter_size"))
     names = [c.name for c in table.columns]
     assert "k=1000 finetune lr=best" in names and "k=1000 adapter m=best lr=best" in names
@@ -358,7 +457,13 @@ def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, t
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| C2:"))
     assert row.split(" | ")[1:3] == ["tiny", "tiny BERT, k=20, 3 seeds"]
     (result,) = json.loads((tmp_path / "claims.json").read_text())
-    assert result["setup"] == "tiny BERT, k=20, 3 seeds" and result["n"] == 3 and result["verdict"] in ("supported", "contradicted", "equivalent", "inconclusive", "no verdict") and "q" in result and "gate" in result
+    assert (
+        result["setup"] == "tiny BERT, k=20, 3 seeds"
+        and result["n"] == 3
+        and result["verdict"] in ("supported", "contradicted", "equivalent", "inconclusive", "no verdict")
+        and "q" in result
+        and "gate" in result
+    )
     plain = tmp_path / "plain"
     run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), plain, isolation="inline")
     assert main(["claims", str(plain)]) == 2

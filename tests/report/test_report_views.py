@@ -24,8 +24,17 @@ from adapterlab.setting import Column, Setting
 
 
 def _evidence(seed, chance, best=60.0):
-    return RunEvidence(seed, evaluations=4, best_is_last=False, tail_gain=0.0, stop="converged", chance=chance, chance_name="MCC", best=best,
-                       after_best=(best - 1,))
+    return RunEvidence(
+        seed,
+        evaluations=4,
+        best_is_last=False,
+        tail_gain=0.0,
+        stop="converged",
+        chance=chance,
+        chance_name="MCC",
+        best=best,
+        after_best=(best - 1,),
+    )
 
 
 def _world():
@@ -35,10 +44,22 @@ def _world():
     for seed in range(3):
         for method, labels in (("adapter", {"adapter_size": 64}), ("lora", {"lora_r": 4})):
             column = Column.from_labels({"method": method, **labels})
-            for task, score, chance in (("sst2", 0.80 + 0.01 * seed + (0.02 if method == "lora" else 0), 55.0),
-                                        ("cola", 0.30 + 0.01 * seed if method == "adapter" else 0.0, 30.0 if method == "adapter" else 0.0)):
-                observations.append(Observation(task, column, "accuracy" if task == "sst2" else "mcc", score, score, seed=seed,
-                                                evidence=_evidence(seed, chance), folder=Path(f"study/{task}/{method}/seed={seed}")))
+            for task, score, chance in (
+                ("sst2", 0.80 + 0.01 * seed + (0.02 if method == "lora" else 0), 55.0),
+                ("cola", 0.30 + 0.01 * seed if method == "adapter" else 0.0, 30.0 if method == "adapter" else 0.0),
+            ):
+                observations.append(
+                    Observation(
+                        task,
+                        column,
+                        "accuracy" if task == "sst2" else "mcc",
+                        score,
+                        score,
+                        seed=seed,
+                        evidence=_evidence(seed, chance),
+                        folder=Path(f"study/{task}/{method}/seed={seed}"),
+                    )
+                )
     return build_table("tiny", observations, select=("adapter_size",))
 
 
@@ -99,18 +120,32 @@ def test_every_format_names_both_sides_and_family_and_marks_the_constant_predict
     header = list(comparisons.header)
     for row in comparisons.rows:
         cells = dict(zip(header, (e.text for e in row)))
-        assert cells["method column"].startswith("lora") and cells["vs"].startswith("adapter") and cells["family"] in ("per setting vs adapter", "average vs adapter")
+        assert (
+            cells["method column"].startswith("lora")
+            and cells["vs"].startswith("adapter")
+            and cells["family"] in ("per setting vs adapter", "average vs adapter")
+        )
     markdown = grid.to_markdown(comparisons)
     latex = grid.to_latex(comparisons)
     csv_text = grid.to_csv(comparisons)
     assert "| task | method column | vs | n | difference |" in markdown and "| family |" in markdown
     assert r"task & method column & vs & n & difference" in latex and "per setting vs adapter" in latex
-    assert csv_text.splitlines()[0].startswith("task,method column,vs,n,difference") and "per setting vs adapter" in csv_text
+    assert (
+        csv_text.splitlines()[0].startswith("task,method column,vs,n,difference")
+        and "per setting vs adapter" in csv_text
+    )
     # the degenerate mark: LoRA's cola cell (MCC 0 in every seed), nowhere else, with a legend line in every format
-    marked = {(row[0].text, header_name) for row in values.rows for header_name, entry in zip(values.header, row) if entry.mark}
+    marked = {
+        (row[0].text, header_name)
+        for row in values.rows
+        for header_name, entry in zip(values.header, row)
+        if entry.mark
+    }
     assert marked == {("lora lora_r=4", "cola (mcc)")}
     assert "| lora lora_r=4 | 83.0<sub>1.0</sub> | 0.0<sub>0.0</sub> † |" in grid.to_markdown(values)
-    assert "0.0$_{0.0}$$^\\dagger$" in grid.to_latex(values) and "did not learn: the runs behind the cell" in grid.to_latex(values)
+    assert "0.0$_{0.0}$$^\\dagger$" in grid.to_latex(
+        values
+    ) and "did not learn: the runs behind the cell" in grid.to_latex(values)
     assert "did not learn: the runs behind the cell score within 5 points of 0" in grid.to_markdown(values)
     tidy = grid.to_csv(values_grid(table, "main", Marks(), layout="tasks-as-rows", tidy=True)).splitlines()
     assert tidy[0] == "task,metric,setting,mean,std,n,diverged,failed,reference,values,chosen,mark,runs"
@@ -123,7 +158,9 @@ def test_every_format_names_both_sides_and_family_and_marks_the_constant_predict
     cola = values_table["header"].index("cola (mcc)")
     lora = next(row for row in values_table["rows"] if row[0]["text"] == "lora lora_r=4")
     assert "degenerate" in lora[cola]["class"] and "†" in lora[cola]["text"] and lora[cola]["link"] == "../cola/lora/"
-    assert not any("degenerate" in cell["class"] for row in values_table["rows"] for cell in row if cell is not lora[cola])
+    assert not any(
+        "degenerate" in cell["class"] for row in values_table["rows"] for cell in row if cell is not lora[cola]
+    )
     html_comparisons = page.tables[1]
     assert html_comparisons["header"][:3] == ["task", "method column", "vs"] and "family" in html_comparisons["header"]
     assert all(row[1]["text"] and row[2]["text"].startswith("adapter") for row in html_comparisons["rows"])
@@ -141,14 +178,44 @@ def _fake_study(root: Path) -> Path:
                 (out / folder).mkdir(parents=True)
                 score = 0.0 if (task, method) == ("cola", "lora") else 0.3 + 0.5 * (task == "sst2") + 0.01 * seed
                 test = {metric: score, "mcc": score if task == "cola" else score - 0.3}
-                save_result(out / folder, RunResult("ok", task, method, seed, metric, validation_metric=score, test_metric=score, test=test,
-                                                    best_epoch=2, best_step=20, wall_seconds=60.0 + seed, train_seconds=40.0,
-                                                    trainable_params=1000 if method == "lora" else 3000, pack_bytes=4000 if method == "lora" else 12000))
-                rows = [{"split": "validation", "epoch": e, "step": 10 * e, "loss": 0.7 - 0.05 * e, metric: score - 0.01 * (3 - e)}
-                        for e in (1, 2, 3)]
+                save_result(
+                    out / folder,
+                    RunResult(
+                        "ok",
+                        task,
+                        method,
+                        seed,
+                        metric,
+                        validation_metric=score,
+                        test_metric=score,
+                        test=test,
+                        best_epoch=2,
+                        best_step=20,
+                        wall_seconds=60.0 + seed,
+                        train_seconds=40.0,
+                        trainable_params=1000 if method == "lora" else 3000,
+                        pack_bytes=4000 if method == "lora" else 12000,
+                    ),
+                )
+                rows = [
+                    {
+                        "split": "validation",
+                        "epoch": e,
+                        "step": 10 * e,
+                        "loss": 0.7 - 0.05 * e,
+                        metric: score - 0.01 * (3 - e),
+                    }
+                    for e in (1, 2, 3)
+                ]
                 (out / folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
                 runs.append({"dir": folder, "seed": seed, "labels": {"task": task, "method": method, **labels}})
-    plan = {"name": "adapter vs LoRA", "description": "no fine-tuning", "runs": runs, "claims": ["C2"], "command": ["adapterlab", "study", "run"]}
+    plan = {
+        "name": "adapter vs LoRA",
+        "description": "no fine-tuning",
+        "runs": runs,
+        "claims": ["C2"],
+        "command": ["adapterlab", "study", "run"],
+    }
     (out / "study.json").write_text(json.dumps(plan))
     return out
 
@@ -157,8 +224,17 @@ def test_the_page_of_a_study_without_fine_tuning(tmp_path):
     out = _fake_study(tmp_path)
     report = build_report(out)
     folder = out / "report"
-    assert {p.name for p in report.files} >= {"table.md", "table.tex", "table.csv", "significance.csv", "cost.csv", "claims.csv",
-                                              "report.html", "claims.json", "significance.json"}
+    assert {p.name for p in report.files} >= {
+        "table.md",
+        "table.tex",
+        "table.csv",
+        "significance.csv",
+        "cost.csv",
+        "claims.csv",
+        "report.html",
+        "claims.json",
+        "significance.json",
+    }
     text = (folder / "report.html").read_text()
     page = _parse(text)
     # one offline file: no external resource, figures inline
@@ -173,16 +249,26 @@ def test_the_page_of_a_study_without_fine_tuning(tmp_path):
     assert "b={method: finetune}: no column has method=finetune" in detail and "where" not in detail
     # every comparison names both sides (no fine-tuning: LoRA vs adapter) and its family
     comparisons = [t for t in page.tables if t["header"][1:3] == ["method column", "vs"]]
-    assert comparisons and all(row[1]["text"].startswith("lora") and row[2]["text"].startswith("adapter") and row[8]["text"].endswith("vs adapter")
-                               for t in comparisons for row in t["rows"])
+    assert comparisons and all(
+        row[1]["text"].startswith("lora")
+        and row[2]["text"].startswith("adapter")
+        and row[8]["text"].endswith("vs adapter")
+        for t in comparisons
+        for row in t["rows"]
+    )
     assert "Adapter vs fine-tuning" not in text
     # the cost table, beside the main table
     cost = next(t for t in page.tables if "wall time per run" in t["header"])
-    assert [row[0]["text"] for row in cost["rows"]] == ["adapter", "LoRA"] and cost["rows"][1][5]["text"] == "0.00 MB pack"
+    assert [row[0]["text"] for row in cost["rows"]] == ["adapter", "LoRA"] and cost["rows"][1][5][
+        "text"
+    ] == "0.00 MB pack"
     # the constant predictor's cell is marked, with its legend
     main = page.tables[1]
     lora = next(row for row in main["rows"] if row[0]["text"] == "lora lora_r=4")
-    assert "degenerate" in lora[main["header"].index("cola (mcc)")]["class"] and "did not learn: the runs behind the cell" in text
+    assert (
+        "degenerate" in lora[main["header"].index("cola (mcc)")]["class"]
+        and "did not learn: the runs behind the cell" in text
+    )
     # value links are relative and reach the settings folder of their runs
     links = [cell["link"] for t in page.tables for row in t["rows"] for cell in row if cell["link"]]
     assert links and all(not link.startswith(("/", "file:")) and (folder / link).is_dir() for link in links)
@@ -210,12 +296,17 @@ def test_validate_refuses_the_claims_the_grid_cannot_evaluate(tiny_world, tmp_pa
     spec = tiny_spec(root, model, seeds=(0,))
     spec["grid"]["method"] = ["adapter"]
     spec["claims"] = ["C2"]
-    assert spec_errors(spec)[0].endswith("claims[0] C2: b={method: finetune}: no column has method=finetune (the grid has method adapter)")
+    assert spec_errors(spec)[0].endswith(
+        "claims[0] C2: b={method: finetune}: no column has method=finetune (the grid has method adapter)"
+    )
     spec = tiny_spec(root, model, seeds=(0,))
     spec["by_method"]["adapter"]["tapt"] = [False, True]
     spec["claims"] = ["C2"]
     (error,) = spec_errors(spec)
-    assert "a={method: adapter} matches 2 columns (adapter m=8 tapt=False; adapter m=8 tapt=True), which differ in tapt: narrow it with where: {tapt: ...}" in error
+    assert (
+        "a={method: adapter} matches 2 columns (adapter m=8 tapt=False; adapter m=8 tapt=True), which differ in tapt: narrow it with where: {tapt: ...}"
+        in error
+    )
     spec["claims"] = [{"id": "C2", "where": {"tapt": False}}]
     path = write_spec(tmp_path / "ok.yaml", spec)
     assert main(["study", "validate", str(path)]) == 0
@@ -232,8 +323,18 @@ def _records(tasks, rates=(1e-4, 1e-3)):
         for lr in rates:
             for method in ("adapter", "finetune"):
                 for seed in range(2):
-                    labels = {"task": task, "method": method, "lr": lr, **({"adapter_size": 64} if method == "adapter" else {})}
-                    result = RunResult("ok", metric="accuracy", test_metric=0.5 + 0.1 * seed + (0.1 if method == "adapter" else 0), validation_metric=0.5)
+                    labels = {
+                        "task": task,
+                        "method": method,
+                        "lr": lr,
+                        **({"adapter_size": 64} if method == "adapter" else {}),
+                    }
+                    result = RunResult(
+                        "ok",
+                        metric="accuracy",
+                        test_metric=0.5 + 0.1 * seed + (0.1 if method == "adapter" else 0),
+                        validation_metric=0.5,
+                    )
                     records.append(RunRecord(Setting.from_labels(labels), result, Path("."), seed))
     return records
 
@@ -251,13 +352,23 @@ def test_figures_keep_one_metric_per_panel_and_wrap_into_rows(tmp_path):
         for method in ("adapter", "finetune"):
             for seed in range(2):
                 setting = Setting(task, Column.from_labels({"method": method, "lr": 1e-3}))
-                rows = [{"split": "validation", "step": s, "loss": 1.0 / s, metric: 0.1 * s + 0.01 * seed} for s in (1, 2, 3)]
+                rows = [
+                    {"split": "validation", "step": s, "loss": 1.0 / s, metric: 0.1 * s + 0.01 * seed}
+                    for s in (1, 2, 3)
+                ]
                 curves.append(Curve(setting, metric, rows, seed))
     panels = figures.overfitting_panels(curves)
-    assert list(panels) == [("sst2", "validation loss"), ("sst2", "validation accuracy ×100"), ("cola", "validation loss"),
-                            ("cola", "validation mcc ×100")]
-    assert panels[("cola", "validation mcc ×100")]["adapter lr=0.001"] == {1: pytest.approx([10.0, 11.0]), 2: pytest.approx([20.0, 21.0]),
-                                                                           3: pytest.approx([30.0, 31.0])}  # both seeds: the band
+    assert list(panels) == [
+        ("sst2", "validation loss"),
+        ("sst2", "validation accuracy ×100"),
+        ("cola", "validation loss"),
+        ("cola", "validation mcc ×100"),
+    ]
+    assert panels[("cola", "validation mcc ×100")]["adapter lr=0.001"] == {
+        1: pytest.approx([10.0, 11.0]),
+        2: pytest.approx([20.0, 21.0]),
+        3: pytest.approx([30.0, 31.0]),
+    }  # both seeds: the band
     assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
     # two series of one method never share a colour
     colors = figures.shades(["lora lora_r=4", "lora lora_r=16", "adapter m=64"])

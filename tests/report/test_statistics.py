@@ -11,7 +11,12 @@ def test_paired_comparison_against_scipy():
     adapter, finetune = [81.0, 83.5, 80.2, 84.1, 82.0], [79.0, 82.0, 80.5, 81.0, 80.0]
     result = paired_comparison(adapter, finetune)
     d = np.subtract(adapter, finetune)
-    assert result.paired and result.n == 5 and result.difference == pytest.approx(d.mean()) and result.sd == pytest.approx(d.std(ddof=1))
+    assert (
+        result.paired
+        and result.n == 5
+        and result.difference == pytest.approx(d.mean())
+        and result.sd == pytest.approx(d.std(ddof=1))
+    )
     assert result.p == pytest.approx(stats.ttest_rel(adapter, finetune).pvalue)
     assert result.p_wilcoxon == pytest.approx(stats.wilcoxon(d).pvalue)
     low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=d.std(ddof=1) / np.sqrt(len(d)))

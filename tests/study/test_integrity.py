@@ -34,8 +34,23 @@ def world(tmp_path_factory):
 
 
 def train(world, out, *extra, data=None):
-    args = ["train", "--task", "sst2", "--data", str(data or world["sst"]), "--model", world["model"], "--out", str(out), "--no-progress",
-            "--batch-size", "8", "--epochs", "1", *extra]
+    args = [
+        "train",
+        "--task",
+        "sst2",
+        "--data",
+        str(data or world["sst"]),
+        "--model",
+        world["model"],
+        "--out",
+        str(out),
+        "--no-progress",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        *extra,
+    ]
     return main(args)
 
 
@@ -96,10 +111,21 @@ def test_a_failed_run_is_not_complete_and_runs_again(world, tmp_path, caplog):
 
 
 def spec_of(world, **changes):
-    spec = {"name": "integrity", "base": {"model": world["model"], "epochs": 1, "batch_size": 8, "max_length": 32, "train_size": 20,
-                                          "validation_size": 10, "progress": False},
-            "tasks": {"sst2": {"train": str(world["sst"] / "train.tsv"), "dev": str(world["sst"] / "dev.tsv")}},
-            "grid": {"method": ["adapter"], "seed": [0]}, "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}}}
+    spec = {
+        "name": "integrity",
+        "base": {
+            "model": world["model"],
+            "epochs": 1,
+            "batch_size": 8,
+            "max_length": 32,
+            "train_size": 20,
+            "validation_size": 10,
+            "progress": False,
+        },
+        "tasks": {"sst2": {"train": str(world["sst"] / "train.tsv"), "dev": str(world["sst"] / "dev.tsv")}},
+        "grid": {"method": ["adapter"], "seed": [0]},
+        "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}},
+    }
     for key, value in changes.items():
         spec[key] = {**spec[key], **value} if isinstance(value, dict) and key != "tasks" else value
     return spec
@@ -130,7 +156,9 @@ def test_grid_values_cannot_leave_the_study_folder_and_paths_are_made_safe(world
     errors = spec_errors(spec_of(world, grid={"seed": [0], "encoding": ["../../../victim"]}))
     assert any("grid.encoding: value '../../../victim' cannot name a run folder" in e for e in errors), errors
     # a grid over backbone paths is fine: the folder name keeps only the last part and a hash
-    spec = expand_spec(spec_of(world, grid={"seed": [0], "model": [world["model"], world["model"] + "/"]}), check_files=False)
+    spec = expand_spec(
+        spec_of(world, grid={"seed": [0], "model": [world["model"], world["model"] + "/"]}), check_files=False
+    )
     for run in spec.runs:
         assert ".." not in run.relative_dir and run.relative_dir.count("/") == 2, run.relative_dir
 
@@ -164,7 +192,9 @@ def test_a_stale_claim_has_exactly_one_new_owner_among_many_racing_processes(tmp
     for trial in range(trials):
         run_dir = tmp_path / f"run{trial}" / "seed=0"
         run_dir.parent.mkdir(parents=True)
-        claim_path(run_dir).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "since": 0, "token": "dead"}))
+        claim_path(run_dir).write_text(
+            json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "since": 0, "token": "dead"})
+        )
         barrier, results, done = context.Barrier(racers), context.Queue(), context.Event()
         processes = [context.Process(target=_race, args=(str(run_dir), barrier, results, done)) for _ in range(racers)]
         for process in processes:
@@ -195,7 +225,9 @@ def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tm
     assert [s.state for s in run_study(first, out, isolation="inline")] == ["ok"]
     changed = expand_spec(spec_of(world, base={"epochs": 2, "max_length": 24}))
     plan_before = (out / "study.json").read_bytes()
-    with pytest.raises(AdapterlabError, match=r"finished with other settings \(epochs: 1 -> 2; max_length: 32 -> 24\).*--rerun-changed"):
+    with pytest.raises(
+        AdapterlabError, match=r"finished with other settings \(epochs: 1 -> 2; max_length: 32 -> 24\).*--rerun-changed"
+    ):
         run_study(changed, out)
     assert (out / "study.json").read_bytes() == plan_before  # nothing written before the refusal
     # a report of a plan whose runs were made with other settings leaves them out
@@ -268,7 +300,9 @@ def test_token_tasks_score_every_gold_word(world, tmp_path):
 
     rng = random.Random(0)
     tags = ("O", "B-PER", "I-PER")
-    sentences = [Example(tokens=tuple(rng.choice(WORDS) for _ in range(rng.randint(15, 30))), tags=None) for _ in range(6)]
+    sentences = [
+        Example(tokens=tuple(rng.choice(WORDS) for _ in range(rng.randint(15, 30))), tags=None) for _ in range(6)
+    ]
     sentences = [Example(tokens=s.tokens, tags=tuple(rng.choice(tags) for _ in s.tokens)) for s in sentences]
     features = encode(sentences, get_task("ner"), LabelMap(tags), tokenizer, max_length=12)
     assert all(len(f["input_ids"]) <= 12 for f in features)
@@ -283,8 +317,28 @@ def test_token_tasks_score_every_gold_word(world, tmp_path):
     (panx / "dev.tsv").write_text(lines(sentences[:3]))
     (panx / "test.tsv").write_text(lines(sentences[3:]))
     out = tmp_path / "run"
-    args = ["train", "--task", "ner", "--train", str(panx / "train.tsv"), "--dev", str(panx / "dev.tsv"), "--test", str(panx / "test.tsv"),
-            "--format", "xtreme-tokens", "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1", "--max-length", "12"]
+    args = [
+        "train",
+        "--task",
+        "ner",
+        "--train",
+        str(panx / "train.tsv"),
+        "--dev",
+        str(panx / "dev.tsv"),
+        "--test",
+        str(panx / "test.tsv"),
+        "--format",
+        "xtreme-tokens",
+        "--model",
+        world["model"],
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "1",
+        "--max-length",
+        "12",
+    ]
     assert main(args) == 0
     test = json.loads((out / "result.json").read_text())["test"]
     assert test["words"] == sum(len(s.tokens) for s in sentences[3:]) and test["unscored_words"] == 0
@@ -293,12 +347,30 @@ def test_token_tasks_score_every_gold_word(world, tmp_path):
 def test_the_label_set_comes_from_the_training_file(world, tmp_path, capsys):
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / "train.csv").write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    (folder / "train.csv").write_text(
+        "text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
+    )
     (folder / "dev.csv").write_text("text,label\ngood,pos\nodd,neutral\n")
     (folder / "test.csv").write_text("text,label\ngood,pos\n")
     out = tmp_path / "run"
-    args = ["train", "--task", "classification", "--train", str(folder / "train.csv"), "--dev", str(folder / "dev.csv"), "--test",
-            str(folder / "test.csv"), "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1"]
+    args = [
+        "train",
+        "--task",
+        "classification",
+        "--train",
+        str(folder / "train.csv"),
+        "--dev",
+        str(folder / "dev.csv"),
+        "--test",
+        str(folder / "test.csv"),
+        "--model",
+        world["model"],
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "1",
+    ]
     assert main(args) == 2
     err = one_line_error(capsys)
     assert f"{folder / 'dev.csv'}:3: label 'neutral' is not in the label set" in err and not out.exists()
@@ -315,12 +387,16 @@ def test_max_length_is_capped_at_the_position_table(world, tmp_path):
     from adapterlab.train.model_setup import position_limit
 
     assert position_limit(transformers.BertConfig(max_position_embeddings=64)) == 64
-    assert position_limit(transformers.RobertaConfig(max_position_embeddings=66, pad_token_id=1)) == 64  # positions start at 2
+    assert (
+        position_limit(transformers.RobertaConfig(max_position_embeddings=66, pad_token_id=1)) == 64
+    )  # positions start at 2
     assert position_limit(transformers.XLMRobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
     long = tmp_path / "long"
     long.mkdir()
     for name, count in (("train.tsv", 30), ("dev.tsv", 12), ("test.tsv", 12)):
-        rows = ["sentence\tlabel"] + [" ".join(["great" if i % 2 else "awful"] + ["the film"] * 60) + f"\t{i % 2}" for i in range(count)]
+        rows = ["sentence\tlabel"] + [
+            " ".join(["great" if i % 2 else "awful"] + ["the film"] * 60) + f"\t{i % 2}" for i in range(count)
+        ]
         (long / name).write_text("\n".join(rows) + "\n")
     out = tmp_path / "run"
     assert train(world, out, "--max-length", "100000", data=long) == 0  # the tiny model has 64 positions
@@ -334,7 +410,20 @@ def test_a_tokenizer_without_a_pad_token_uses_the_models(world, tmp_path, capsys
     tokenizer.save_pretrained(folder)
     assert transformers.AutoTokenizer.from_pretrained(folder).pad_token_id is None
     out = tmp_path / "run"
-    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress", "--epochs", "1"]
+    args = [
+        "train",
+        "--task",
+        "sst2",
+        "--data",
+        str(world["sst"]),
+        "--model",
+        str(folder),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "1",
+    ]
     assert main(args) == 0
     # and neither the tokenizer nor the model names one: refused before anything is written
     model_config = json.loads((folder / "config.json").read_text())
@@ -345,14 +434,17 @@ def test_a_tokenizer_without_a_pad_token_uses_the_models(world, tmp_path, capsys
     assert "has no pad token and the model config names no pad_token_id" in one_line_error(capsys) and not out2.exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--seed", "-1"), "seed=-1: must be an integer in [0, 4294967295]"),
-    (("--lr", "inf"), "lr=inf: must be a finite number > 0"),
-    (("--lr", "nan"), "lr=nan: must be a finite number > 0"),
-    (("--weight-decay", "-0.1"), "weight_decay=-0.1: must be a finite number >= 0"),
-    (("--warmup-ratio", "1.5"), "warmup_ratio=1.5: must be a finite number in [0, 1)"),
-    (("--encoding", "utf-99"), "encoding='utf-99': not a known text encoding"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--seed", "-1"), "seed=-1: must be an integer in [0, 4294967295]"),
+        (("--lr", "inf"), "lr=inf: must be a finite number > 0"),
+        (("--lr", "nan"), "lr=nan: must be a finite number > 0"),
+        (("--weight-decay", "-0.1"), "weight_decay=-0.1: must be a finite number >= 0"),
+        (("--warmup-ratio", "1.5"), "warmup_ratio=1.5: must be a finite number in [0, 1)"),
+        (("--encoding", "utf-99"), "encoding='utf-99': not a known text encoding"),
+    ],
+)
 def test_out_of_range_options_are_refused_before_anything_is_written(world, tmp_path, capsys, extra, message):
     out = tmp_path / "run"
     assert train(world, out, *extra) == 2
@@ -375,14 +467,27 @@ def test_pickled_backbone_weights_are_refused_in_one_line(world, tmp_path, capsy
     state = transformers.BertModel.from_pretrained(world["model"]).state_dict()
     torch.save(state, folder / "pytorch_model.bin")
     out = tmp_path / "run"
-    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress"]
+    args = [
+        "train",
+        "--task",
+        "sst2",
+        "--data",
+        str(world["sst"]),
+        "--model",
+        str(folder),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(args) == 2
     assert "pickled weights are not loaded" in one_line_error(capsys) and not out.exists()
 
 
 def test_study_validate_reports_every_wrong_value_at_once(world, tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump(spec_of(world, base={"epochs": "two", "batch_size": -1}, by_method={"adapter": {"lr": "fast"}})))
+    spec.write_text(
+        yaml.safe_dump(spec_of(world, base={"epochs": "two", "batch_size": -1}, by_method={"adapter": {"lr": "fast"}}))
+    )
     assert main(["study", "validate", str(spec)]) == 2
     err = capsys.readouterr().err
     for message in ("epochs='two'", "batch_size=-1", "lr='fast'"):
@@ -400,8 +505,24 @@ def test_crosslingual_uses_the_runs_reader_and_counts_unknown_tags_as_misses(wor
     (data / "dev-en.tsv").write_text("\n".join([sentence] * 6))
     (data / "dev-de.tsv").write_text("\n".join(["mary\tB-PER\nvisited\tO\nacme\tB-MISC\n"] * 4))
     out = tmp_path / "run"
-    args = ["train", "--task", "ner", "--train", str(data / "train-en.tsv"), "--dev", str(data / "dev-en.tsv"), "--format", "xtreme-tokens",
-            "--model", world["model"], "--out", str(out), "--no-progress", "--epochs", "1"]
+    args = [
+        "train",
+        "--task",
+        "ner",
+        "--train",
+        str(data / "train-en.tsv"),
+        "--dev",
+        str(data / "dev-en.tsv"),
+        "--format",
+        "xtreme-tokens",
+        "--model",
+        world["model"],
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "1",
+    ]
     assert main(args) == 0
     row = evaluate_languages(out, str(data / "dev-{lang}.tsv"), ["en", "de"])
     assert row["per_language"]["de"]["unknown_labels"] == 4
@@ -417,8 +538,26 @@ def test_a_half_precision_backbone_trains_in_float32(world, tmp_path, method):
         if (Path(world["model"]) / name).exists():
             (folder / name).write_bytes((Path(world["model"]) / name).read_bytes())
     out = tmp_path / "run"
-    args = ["train", "--task", "sst2", "--data", str(world["sst"]), "--model", str(folder), "--out", str(out), "--no-progress",
-            "--epochs", "2", "--method", method, "--lr", "1e-3", "--batch-size", "8"]
+    args = [
+        "train",
+        "--task",
+        "sst2",
+        "--data",
+        str(world["sst"]),
+        "--model",
+        str(folder),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "2",
+        "--method",
+        method,
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "8",
+    ]
     assert main(args) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "ok" and result["test"]["loss"] is not None
@@ -466,7 +605,16 @@ def test_analysis_outputs_never_overwrite_a_users_files(world, tmp_path, capsys)
     data = tmp_path / "dev-en.tsv"
     data.write_bytes((world["sst"] / "dev.tsv").read_bytes())
     before = data.read_bytes()
-    common = ["crosslingual", "--runs", str(out), "--pattern", str(tmp_path / "dev-{lang}.tsv"), "--languages", "en", "--no-progress"]
+    common = [
+        "crosslingual",
+        "--runs",
+        str(out),
+        "--pattern",
+        str(tmp_path / "dev-{lang}.tsv"),
+        "--languages",
+        "en",
+        "--no-progress",
+    ]
     assert main([*common, "--out", str(data)]) == 2  # the data file itself as --out
     assert "is not an earlier adapterlab result" in one_line_error(capsys) and data.read_bytes() == before
     assert main([*common[:3], "--pattern", str(data), *common[5:], "--out", str(tmp_path / "x.json")]) == 2
@@ -476,16 +624,39 @@ def test_analysis_outputs_never_overwrite_a_users_files(world, tmp_path, capsys)
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "rsa.csv").write_text("my own numbers")
-    assert main(["rsa", "--runs", str(out), "--data", str(world["sst"] / "dev.tsv"), "--task", "sst2", "--n", "50", "--out", str(notes),
-                 "--no-progress"]) == 2
-    assert "is not an adapterlab analysis folder" in one_line_error(capsys) and (notes / "rsa.csv").read_text() == "my own numbers"
+    assert (
+        main(
+            [
+                "rsa",
+                "--runs",
+                str(out),
+                "--data",
+                str(world["sst"] / "dev.tsv"),
+                "--task",
+                "sst2",
+                "--n",
+                "50",
+                "--out",
+                str(notes),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "is not an adapterlab analysis folder" in one_line_error(capsys)
+        and (notes / "rsa.csv").read_text() == "my own numbers"
+    )
 
 
-@pytest.mark.parametrize("extra, message", [
-    (("--skip-layers", "2"), "--skip-layers 2: "),  # the tiny model has 2 layers
-    (("--adapter-size", "100000000"), "--adapter-size 100000000: more than 4x the hidden size 32"),
-    (("--task", "mlm"), "task='mlm': the masked-LM objective is for --tapt"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--skip-layers", "2"), "--skip-layers 2: "),  # the tiny model has 2 layers
+        (("--adapter-size", "100000000"), "--adapter-size 100000000: more than 4x the hidden size 32"),
+        (("--task", "mlm"), "task='mlm': the masked-LM objective is for --tapt"),
+    ],
+)
 def test_settings_the_model_cannot_run_are_refused_before_anything_is_written(world, tmp_path, capsys, extra, message):
     out = tmp_path / "run"
     assert train(world, out, *extra) == 2
@@ -495,17 +666,41 @@ def test_settings_the_model_cannot_run_are_refused_before_anything_is_written(wo
 def test_non_finite_regression_labels_name_their_line(world, tmp_path, capsys):
     data = tmp_path / "reg"
     data.mkdir()
-    (data / "train.jsonl").write_text("".join(f'{{"text": "good film {i}", "label": {i / 10}}}\n' for i in range(20)) + '{"text": "x", "label": NaN}\n')
-    assert main(["train", "--task", "regression", "--train", str(data / "train.jsonl"), "--model", world["model"], "--out", str(tmp_path / "r"),
-                 "--no-progress"]) == 2
-    assert "train.jsonl:21: label nan is not a finite number" in one_line_error(capsys) and not (tmp_path / "r").exists()
+    (data / "train.jsonl").write_text(
+        "".join(f'{{"text": "good film {i}", "label": {i / 10}}}\n' for i in range(20))
+        + '{"text": "x", "label": NaN}\n'
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "regression",
+                "--train",
+                str(data / "train.jsonl"),
+                "--model",
+                world["model"],
+                "--out",
+                str(tmp_path / "r"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "train.jsonl:21: label nan is not a finite number" in one_line_error(capsys) and not (tmp_path / "r").exists()
+    )
 
 
 def test_study_run_exits_3_when_runs_failed_and_refuses_another_studys_folder(world, tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
-    raw = spec_of(world, grid={"method": ["adapter"], "seed": [0], "model": [world["model"], str(tmp_path / "no-weights")]})
+    raw = spec_of(
+        world, grid={"method": ["adapter"], "seed": [0], "model": [world["model"], str(tmp_path / "no-weights")]}
+    )
     (tmp_path / "no-weights").mkdir()
-    (tmp_path / "no-weights" / "config.json").write_bytes((Path(world["model"]) / "config.json").read_bytes())  # fails when it runs
+    (tmp_path / "no-weights" / "config.json").write_bytes(
+        (Path(world["model"]) / "config.json").read_bytes()
+    )  # fails when it runs
     spec.write_text(yaml.safe_dump(raw))
     out = tmp_path / "out"
     assert main(["study", "run", str(spec), "--out", str(out), "--no-progress", "--inline"]) == 3
@@ -521,5 +716,20 @@ def test_a_max_length_that_keeps_no_text_and_a_dict_label_are_refused(world, tmp
     assert "at least 3 is needed to keep any text" in one_line_error(capsys) and not (tmp_path / "r").exists()
     data = tmp_path / "train.jsonl"
     data.write_text('{"text": "good", "label": "pos"}\n{"text": "bad", "label": {"a": 1}}\n')
-    assert main(["train", "--task", "classification", "--train", str(data), "--model", world["model"], "--out", str(tmp_path / "j")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "classification",
+                "--train",
+                str(data),
+                "--model",
+                world["model"],
+                "--out",
+                str(tmp_path / "j"),
+            ]
+        )
+        == 2
+    )
     assert "train.jsonl:2: label is a dict" in one_line_error(capsys)

@@ -19,8 +19,15 @@ def write_spec(path: Path, root: Path, model: Path, epochs: int, seeds=(0,)) -> 
     """adapter and finetune x seeds on 20 training examples, `epochs` epochs each."""
     spec = {
         "name": "interrupts",
-        "base": {"model": str(model), "epochs": epochs, "batch_size": 8, "max_length": 32, "validation_size": 10, "train_size": 20,
-                 "progress": False},
+        "base": {
+            "model": str(model),
+            "epochs": epochs,
+            "batch_size": 8,
+            "max_length": 32,
+            "validation_size": 10,
+            "train_size": 20,
+            "progress": False,
+        },
         "tasks": {"sst2": {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}},
         "grid": {"method": ["adapter", "finetune"], "seed": list(seeds)},
         "by_method": {"adapter": {"lr": 1e-3, "adapter": {"size": 8}}, "finetune": {"lr": 1e-3}},
@@ -30,8 +37,19 @@ def write_spec(path: Path, root: Path, model: Path, epochs: int, seeds=(0,)) -> 
 
 
 def study_command(spec: Path, out: Path, workers: int, progress: bool = False) -> list[str]:
-    return [sys.executable, "-m", "adapterlab", "study", "run", str(spec), "--out", str(out), "--workers", str(workers),
-            *([] if progress else ["--no-progress"])]
+    return [
+        sys.executable,
+        "-m",
+        "adapterlab",
+        "study",
+        "run",
+        str(spec),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        *([] if progress else ["--no-progress"]),
+    ]
 
 
 def as_in_a_terminal() -> None:
@@ -101,11 +119,19 @@ def test_ctrl_c_mid_run_stops_quietly_and_leaves_its_runs_pending(tiny_world, tm
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
     command = study_command(spec, out, workers)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=as_in_a_terminal)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=as_in_a_terminal
+    )
     try:
         # a run child is training: its claim exists and it has written its config
-        wait_for(lambda: list(out.glob("*/*/seed=*.claim")) and any((d / "config.json").exists() for d in run_children(process.pid).values()),
-                 120, "a run child that trains")
+        wait_for(
+            lambda: (
+                list(out.glob("*/*/seed=*.claim"))
+                and any((d / "config.json").exists() for d in run_children(process.pid).values())
+            ),
+            120,
+            "a run child that trains",
+        )
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
         stdout, stderr = (stream.decode() for stream in process.communicate(timeout=60))
     finally:
@@ -131,9 +157,19 @@ def test_sigterm_to_the_study_stops_its_workers_and_runs(tiny_world, tmp_path, w
     root, model = tiny_world
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
-    process = subprocess.Popen(study_command(spec, out, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=as_in_a_terminal)
+    process = subprocess.Popen(
+        study_command(spec, out, workers),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=as_in_a_terminal,
+    )
     try:
-        wait_for(lambda: any((d / "config.json").exists() for d in run_children(process.pid).values()), 120, "a run child that trains")
+        wait_for(
+            lambda: any((d / "config.json").exists() for d in run_children(process.pid).values()),
+            120,
+            "a run child that trains",
+        )
         process.send_signal(signal.SIGTERM)  # the main process alone, not the group
         stdout, stderr = (stream.decode() for stream in process.communicate(timeout=60))
         wait_for(lambda: not group_processes(process.pid), 30, "the workers and run children to stop")
@@ -150,11 +186,19 @@ def test_ctrl_c_while_workers_start_prints_no_traceback(tiny_world, tmp_path):
     root, model = tiny_world
     spec = write_spec(tmp_path / "s.yaml", root, model, epochs=10)
     out = tmp_path / "out"
-    process = subprocess.Popen(study_command(spec, out, 2, progress=True), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True, preexec_fn=as_in_a_terminal)
+    process = subprocess.Popen(
+        study_command(spec, out, 2, progress=True),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=as_in_a_terminal,
+    )
     try:
-        wait_for(lambda: len([a for _, a in group_processes(process.pid) if any("spawn_main" in part for part in a)]) == 2, 120,
-                 "two worker processes")
+        wait_for(
+            lambda: len([a for _, a in group_processes(process.pid) if any("spawn_main" in part for part in a)]) == 2,
+            120,
+            "two worker processes",
+        )
         assert not list(out.glob("*/*/seed=*.claim"))  # still starting up
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = (stream.decode() for stream in process.communicate(timeout=60))  # bytes: keep \r as it is
@@ -163,7 +207,9 @@ def test_ctrl_c_while_workers_start_prints_no_traceback(tiny_world, tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, (stdout, stderr)
     lines = stderr_lines(stderr)
-    assert "Traceback" not in stderr and len(lines) <= 2 and lines[-1] == INTERRUPTED, stderr  # the closed progress bar, the message
+    assert "Traceback" not in stderr and len(lines) <= 2 and lines[-1] == INTERRUPTED, (
+        stderr
+    )  # the closed progress bar, the message
     assert not group_processes(process.pid)
     assert not results(out)
 
@@ -182,7 +228,14 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     out = tmp_path / "out"
     command = study_command(spec, out, 2)
     planned = 4
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_in_a_terminal)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=as_in_a_terminal,
+    )
     killed: dict[Path, int] = {}  # run folder -> pid of the child killed
     concurrent = set()  # run folders seen with two live children at once
     try:
@@ -192,7 +245,11 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
             concurrent |= {d for d in folders if folders.count(d) > 1}
             for pid, run_dir in children.items():
                 # mid-run (its config is written) and not killed before: each run is killed at most once
-                if run_dir not in killed and (run_dir / "config.json").exists() and not (run_dir / "result.json").exists():
+                if (
+                    run_dir not in killed
+                    and (run_dir / "config.json").exists()
+                    and not (run_dir / "result.json").exists()
+                ):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
@@ -211,7 +268,9 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
     recorded_died = {d for d in killed if after_first.get(d, {}).get("reason") == "died"}
     rerun_at_once = {d for d in killed if after_first.get(d, {}).get("status") == "ok"}
     unrecorded = set(killed) - recorded_died - rerun_at_once
-    assert all(after_first[d]["status"] == "failed" and "killed by signal 9" in after_first[d]["error"] for d in recorded_died)
+    assert all(
+        after_first[d]["status"] == "failed" and "killed by signal 9" in after_first[d]["error"] for d in recorded_died
+    )
 
     invocations = 1
     while len([r for r in results(out).values() if r["status"] == "ok"]) < planned and invocations < 4:
@@ -225,8 +284,10 @@ def test_sigkill_of_single_run_children_loses_and_duplicates_no_run(tiny_world, 
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         if sum(r["split"] == "validation" for r in rows) != epochs or sum(r["split"] == "test" for r in rows) != 1:
             duplicated.add(run_dir)
-    print(f"\nSIGKILL of run children: {len(killed)} kills ({len(recorded_died)} recorded as died, {len(rerun_at_once)} rerun in the "
-          f"same invocation, {len(unrecorded)} unrecorded); {invocations} invocations; {lost} runs lost, {len(duplicated)} duplicated")
+    print(
+        f"\nSIGKILL of run children: {len(killed)} kills ({len(recorded_died)} recorded as died, {len(rerun_at_once)} rerun in the "
+        f"same invocation, {len(unrecorded)} unrecorded); {invocations} invocations; {lost} runs lost, {len(duplicated)} duplicated"
+    )
     assert len(killed) == 1
     assert not unrecorded
     assert lost == 0 and len(final) == planned

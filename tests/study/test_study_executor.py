@@ -23,9 +23,13 @@ def test_run_then_resume_skips_finished_runs(tiny_world, tmp_path):
     spec = expand_spec(tiny_spec(root, model))
     states = run_study(spec, tmp_path / "out", isolation="inline")
     assert [s.state for s in states] == ["ok"] * 4
-    stamps = {s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states}
+    stamps = {
+        s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states
+    }
     run_study(spec, tmp_path / "out", isolation="inline")
-    assert stamps == {s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states}
+    assert stamps == {
+        s.run.relative_dir: (tmp_path / "out" / s.run.relative_dir / "result.json").stat().st_mtime_ns for s in states
+    }
     assert [s.state for s in status_of_folder(tmp_path / "out")] == ["ok"] * 4
 
 
@@ -34,7 +38,9 @@ def test_failed_run_is_recorded_and_the_study_goes_on(tiny_world, tmp_path):
     raw = tiny_spec(root, model, seeds=(0,))
     raw["tasks"]["rte"] = {"train": str(root / "train.tsv"), "dev": str(root / "dev.tsv")}  # sst2 layout: not RTE's
     spec = expand_spec(raw, check_files=False)
-    states = run_study(spec, tmp_path / "out", isolation="inline")  # a run's error is caught in-process too; no child needed
+    states = run_study(
+        spec, tmp_path / "out", isolation="inline"
+    )  # a run's error is caught in-process too; no child needed
     by_task = {}
     for state in states:
         by_task.setdefault(state.run.labels["task"], []).append(state.state)
@@ -74,7 +80,18 @@ def test_two_invocations_at_once_never_run_a_run_twice(tiny_world, tmp_path):
     out = tmp_path / "out"
     # two study processes race for the same runs; each trains its runs in-process (--inline), which
     # keeps the race (claims between processes) and drops a child process per run
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress", "--inline"]
+    command = [
+        sys.executable,
+        "-m",
+        "adapterlab",
+        "study",
+        "run",
+        str(spec_path),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--inline",
+    ]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert first.wait(timeout=600) == 0 and second.wait(timeout=600) == 0
@@ -99,7 +116,18 @@ def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_worl
     spec_path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model, seeds=(0, 1), extra_base={"epochs": 3}))
     out = tmp_path / "out"
     # --inline: the run trains inside the study process, so the SIGKILL lands mid-run in the one process
-    command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress", "--inline"]
+    command = [
+        sys.executable,
+        "-m",
+        "adapterlab",
+        "study",
+        "run",
+        str(spec_path),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--inline",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(list(out.glob("*/*/seed=*/result.json"))) < 2:
@@ -125,8 +153,13 @@ def test_ray_executor_on_a_local_instance(tiny_world, tmp_path):
     root, model = tiny_world
     spec = expand_spec(tiny_spec(root, model, seeds=(0,)))
     try:
-        states = run_study_ray(spec, tmp_path / "out", address=None, cpus_per_run=1,
-                               init_kwargs={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False})
+        states = run_study_ray(
+            spec,
+            tmp_path / "out",
+            address=None,
+            cpus_per_run=1,
+            init_kwargs={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
+        )
     finally:
         ray.shutdown()
     assert sorted(s.state for s in states) == ["ok", "ok"]
@@ -151,7 +184,24 @@ def test_only_runs_a_subset_and_leaves_the_rest_pending(tiny_world, tmp_path, ca
     root, model = tiny_world
     spec = write_spec(tmp_path / "spec.yaml", tiny_spec(root, model, seeds=(0, 1)))
     out = tmp_path / "out"
-    assert main(["study", "run", str(spec), "--out", str(out), "--inline", "--no-progress", "--only", "method=adapter", "--only", "seed=1"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "run",
+                str(spec),
+                "--out",
+                str(out),
+                "--inline",
+                "--no-progress",
+                "--only",
+                "method=adapter",
+                "--only",
+                "seed=1",
+            ]
+        )
+        == 0
+    )
     plan = json.loads((out / "study.json").read_text())
     assert len(plan["runs"]) == 4
     done = sorted(str(p.parent.relative_to(out)) for p in out.rglob("result.json"))
@@ -159,7 +209,11 @@ def test_only_runs_a_subset_and_leaves_the_rest_pending(tiny_world, tmp_path, ca
     capsys.readouterr()
     assert main(["study", "status", str(out)]) in (0, 3)
     assert "3 pending" in capsys.readouterr().out
-    for only, message in (("colour=red", "no run has that label"), ("method=lora", "matches none of the 4 runs"), ("method", "expected LABEL=VALUE")):
+    for only, message in (
+        ("colour=red", "no run has that label"),
+        ("method=lora", "matches none of the 4 runs"),
+        ("method", "expected LABEL=VALUE"),
+    ):
         assert main(["study", "run", str(spec), "--out", str(out), "--inline", "--no-progress", "--only", only]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

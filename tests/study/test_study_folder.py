@@ -34,7 +34,11 @@ def test_a_written_plan_reads_back_the_same(tmp_path):
 
 
 def test_a_plan_of_an_older_version_gets_the_defaults(tmp_path):
-    run = {"dir": "sst2/adapter-m64/seed=0", "seed": 0, "labels": {"task": "sst2", "method": "adapter", "adapter_size": 64}}
+    run = {
+        "dir": "sst2/adapter-m64/seed=0",
+        "seed": 0,
+        "labels": {"task": "sst2", "method": "adapter", "adapter_size": 64},
+    }
     (tmp_path / PLAN_FILE).write_text(json.dumps({"runs": [run]}))
     plan = load_plan(tmp_path)
     assert plan.name is None and plan.description == "" and plan.command == () and not plan.sequential
@@ -65,4 +69,10 @@ def test_the_family_of_a_test_is_decided_on_its_labels():
     # a name that merely contains "=best" (in a value) selects nothing
     tested = _test("method=adapter note=x=best", "method=finetune note=x=best")
     assert "=best" in tested.adapter and tested.family == "per setting"
-    assert list(_test("method=adapter lr=best", "method=finetune lr=best").to_json())[:5] == ["task", "adapter", "finetune", "method", "reference"]
+    assert list(_test("method=adapter lr=best", "method=finetune lr=best").to_json())[:5] == [
+        "task",
+        "adapter",
+        "finetune",
+        "method",
+        "reference",
+    ]

@@ -20,8 +20,15 @@ def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys)
     second.write_text(yaml.safe_dump(values))
     assert main(["study", "plan", str(first), str(second), str(first), "--probe-steps", "1"]) == 0
     captured = capsys.readouterr()
-    rows = [line.split(" | ") for line in captured.out.splitlines() if line.startswith("| ") and "---" not in line and "backbone" not in line]
-    assert [(r[1].split()[0], r[3], r[4]) for r in rows] == [("adapter", "2", "3"), ("adapter", "1", "3")]  # a spec named twice: once
+    rows = [
+        line.split(" | ")
+        for line in captured.out.splitlines()
+        if line.startswith("| ") and "---" not in line and "backbone" not in line
+    ]
+    assert [(r[1].split()[0], r[3], r[4]) for r in rows] == [
+        ("adapter", "2", "3"),
+        ("adapter", "1", "3"),
+    ]  # a spec named twice: once
     # the probe ran in its own process, so its peak is its own: a child's RSS, torch included
     assert all(float(r[-1].split()[0]) > 50 and float(r[5]) > 0 for r in rows)
     assert "tiny: 2 runs" in captured.out and "tiny2: 1 run," in captured.out and "all 2 specs: 3 runs" in captured.out
@@ -32,22 +39,39 @@ def test_probe_key_separates_what_changes_a_step():
     base = RunConfig(task="sst2", train="t.tsv", model="m")
     keys = {probe_key(base), probe_key(RunConfig(task="sst2", train="t.tsv", model="m", seed=3))}
     assert len(keys) == 1  # the seed does not change a step's cost
-    changed = [RunConfig(task="sst2", train="t.tsv", model="m", grad_accum=2), RunConfig(task="sst2", train="t.tsv", model="m", gradient_checkpointing=True),
-               RunConfig(task="sst2", train="t.tsv", model="m", method="lora"), RunConfig(task="sst2", train="t.tsv", model="m", max_length=64)]
+    changed = [
+        RunConfig(task="sst2", train="t.tsv", model="m", grad_accum=2),
+        RunConfig(task="sst2", train="t.tsv", model="m", gradient_checkpointing=True),
+        RunConfig(task="sst2", train="t.tsv", model="m", method="lora"),
+        RunConfig(task="sst2", train="t.tsv", model="m", max_length=64),
+    ]
     assert len({probe_key(c) for c in changed} | keys) == 5
     assert micro_batch_sizes(16, 1) == [16] and micro_batch_sizes(10, 4) == [3, 3, 2, 2]
 
 
 def test_probe_runs_the_runs_own_setting(tiny_world):
     _, model = tiny_world
-    for config in (RunConfig(task="panx", train="t.tsv", model=str(model), batch_size=4, grad_accum=2, max_length=16, gradient_checkpointing=True),
-                   RunConfig(task="stsb", train="t.tsv", model=str(model), batch_size=4, max_length=16, method="ia3")):
+    for config in (
+        RunConfig(
+            task="panx",
+            train="t.tsv",
+            model=str(model),
+            batch_size=4,
+            grad_accum=2,
+            max_length=16,
+            gradient_checkpointing=True,
+        ),
+        RunConfig(task="stsb", train="t.tsv", model=str(model), batch_size=4, max_length=16, method="ia3"),
+    ):
         kind = "token" if config.task == "panx" else "regression"
         result = probe_in_process(config, kind, steps=1)
         assert result.error is None and result.seconds_per_step > 0
 
 
 def test_the_papers_backbones_have_shipped_configs():
-    shapes = {name: (c.hidden_size, c.num_hidden_layers) for name in ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
-              for c in [backbone_config(name)]}
+    shapes = {
+        name: (c.hidden_size, c.num_hidden_layers)
+        for name in ("bert-base-uncased", "roberta-base", "xlm-roberta-large")
+        for c in [backbone_config(name)]
+    }
     assert shapes == {"bert-base-uncased": (768, 12), "roberta-base": (768, 12), "xlm-roberta-large": (1024, 24)}

@@ -25,7 +25,9 @@ def test_expansion_counts_and_folder_names_leave_out_the_seed(tiny_world):
     assert "sst2/adapter-m16-lr0.001-k30" in keys and "sst2/finetune-lr0.001-k20" in keys
     assert {r.relative_dir.rsplit("/", 1)[1] for r in spec.runs} == {"seed=0", "seed=1", "seed=2"}
     adapter = next(r for r in spec.runs if r.key == "sst2/adapter-m16-lr0.001-k30")
-    assert adapter.config.adapter.size == 16 and adapter.config.train_size == 30 and adapter.config.learning_rate == 1e-3
+    assert (
+        adapter.config.adapter.size == 16 and adapter.config.train_size == 30 and adapter.config.learning_rate == 1e-3
+    )
 
 
 def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
@@ -49,8 +51,10 @@ def test_validation_reports_every_problem_at_once(tiny_world, tmp_path):
 def test_reference_entries_must_name_a_table_cell(tiny_world):
     root, model = tiny_world
     spec = tiny_spec(root, model, adapter_size=[8, 16])
-    good = [{"task": "sst2", "method": "finetune", "value": 80.5},
-            {"task": "sst2", "method": "adapter", "adapter_size": "best", "value": 81, "note": "Table 2"}]
+    good = [
+        {"task": "sst2", "method": "finetune", "value": 80.5},
+        {"task": "sst2", "method": "adapter", "adapter_size": "best", "value": 81, "note": "Table 2"},
+    ]
     spec["reference"] = good
     assert expand_spec(spec).reference == good
     spec["reference"] = [
@@ -61,11 +65,19 @@ def test_reference_entries_must_name_a_table_cell(tiny_world):
         {"task": "sst2", "language": "de", "method": "finetune", "value": 1},
     ]
     lines = spec_errors(spec)
-    assert "reference[0].methd: unknown key; allowed: adapter_size, method, task, language, value, std, note" in lines[0]
+    assert (
+        "reference[0].methd: unknown key; allowed: adapter_size, method, task, language, value, std, note" in lines[0]
+    )
     assert "reference[1].value='80.5': must be a number" in lines[1]
     assert "reference[2].task='cola': not a task of this study (sst2)" in lines[2]
-    assert "reference[3]: names no column of the sst2 table ('adapter m=32'); its columns: adapter m=16, adapter m=8, adapter m=best, finetune" in lines[3]
-    assert "reference[4].language='de': not a row of the sst2 cross-lingual table (none: the spec has no analysis.crosslingual.sst2)" in lines[4]
+    assert (
+        "reference[3]: names no column of the sst2 table ('adapter m=32'); its columns: adapter m=16, adapter m=8, adapter m=best, finetune"
+        in lines[3]
+    )
+    assert (
+        "reference[4].language='de': not a row of the sst2 cross-lingual table (none: the spec has no analysis.crosslingual.sst2)"
+        in lines[4]
+    )
     assert len(lines) == 5
 
 
@@ -93,12 +105,19 @@ def test_analysis_block_is_checked_before_any_run(tiny_world, tmp_path):
     assert len(lines) == 7
 
     # the files exist but are read with the wrong task's reader: caught now, not after training
-    spec["analysis"] = {"crosslingual": {"sst2": {"task": "xnli", "pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "de"]}}}
+    spec["analysis"] = {
+        "crosslingual": {
+            "sst2": {"task": "xnli", "pattern": str(tmp_path / "dev-{lang}.tsv"), "languages": ["en", "de"]}
+        }
+    }
     with pytest.raises(AdapterlabError, match=r"read as task 'xnli'; set 'task' to the files' format\): .*dev-en.tsv"):
         expand_spec(spec)
     spec["analysis"]["crosslingual"]["sst2"].pop("task")
     # the fine-tuned weights the analysis evaluates must be kept
-    with pytest.raises(AdapterlabError, match=r"analysis.crosslingual.sst2 evaluates the fine-tuning runs of task 'sst2', which do not save"):
+    with pytest.raises(
+        AdapterlabError,
+        match=r"analysis.crosslingual.sst2 evaluates the fine-tuning runs of task 'sst2', which do not save",
+    ):
         expand_spec(spec)
     spec["by_method"]["finetune"]["save_model"] = True
     assert len(expand_spec(spec).runs) == 4
@@ -146,7 +165,9 @@ def test_methods_that_do_not_fit_the_backbone_are_found_before_any_run(tiny_worl
         expand_spec(raw)
     assert "run sst2/adapter-m64-lr0.0001-k20: max_length 2: the tokenizer of" in str(caught.value)
     del raw["base"]["max_length"]
-    raw["base"]["model"] = "/nonexistent/backbone"  # written as a path: not taken for a Hub name, one line for all settings
+    raw["base"]["model"] = (
+        "/nonexistent/backbone"  # written as a path: not taken for a Hub name, one line for all settings
+    )
     with pytest.raises(AdapterlabError) as caught:
         expand_spec(raw)
     assert str(caught.value) == "spec: model '/nonexistent/backbone': model folder /nonexistent/backbone not found"
@@ -174,10 +195,16 @@ def test_set_refuses_a_setting_the_grid_or_by_method_decides(tiny_world, tmp_pat
     path = write_spec(tmp_path / "s.yaml", tiny_spec(root, model))
     assert main(["study", "validate", str(path), "--set", "method=finetune"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--set method=...: method is set by the spec's grid" in err and "--only method=VALUE" in err and len(err.splitlines()) == 1
+    assert (
+        "--set method=...: method is set by the spec's grid" in err
+        and "--only method=VALUE" in err
+        and len(err.splitlines()) == 1
+    )
     assert main(["study", "validate", str(path), "--set", "lr=2e-4"]) == 2
     assert "lr is set by the spec's by_method.adapter and by_method.finetune" in capsys.readouterr().err
-    assert main(["study", "validate", str(path), "--set", f"dev={root / 'train.tsv'}"]) == 2  # the task entry names its files
+    assert (
+        main(["study", "validate", str(path), "--set", f"dev={root / 'train.tsv'}"]) == 2
+    )  # the task entry names its files
     assert "dev is set by the spec's tasks.sst2" in capsys.readouterr().err
     assert main(["study", "validate", str(path), "--set", "epochs=2"]) == 0
 
@@ -193,8 +220,6 @@ def test_every_shipped_spec_validates(path, monkeypatch):
     assert len(set(folders)) == len(folders) and not any(".." in Path(f).parts or f.startswith("/") for f in folders)
 
 
-
-
 def test_the_k_check_counts_the_pool_as_the_sampler_does(tmp_path):
     """35 examples and no dev or test file: 10% is held out as test. round(35 * 0.9) = 32 would
     allow k + validation = 32, but the sampler holds out round(3.5) = 4 and has 31. One function
@@ -205,15 +230,23 @@ def test_the_k_check_counts_the_pool_as_the_sampler_does(tmp_path):
     write_sentiment_tsv(tmp_path / "train.tsv", 35, seed=3)
 
     def spec(k):
-        return {"name": "k", "base": {"train_size": k, "validation_size": 10, "test_fraction": 0.1},
-                "tasks": {"sst2": {"train": str(tmp_path / "train.tsv")}}, "grid": {"method": ["adapter"]}}
+        return {
+            "name": "k",
+            "base": {"train_size": k, "validation_size": 10, "test_fraction": 0.1},
+            "tasks": {"sst2": {"train": str(tmp_path / "train.tsv")}},
+            "grid": {"method": ["adapter"]},
+        }
 
     with pytest.raises(AdapterlabError, match="k=22 plus 10 validation examples exceed the 31 training examples"):
         expand_spec(spec(22))
     with pytest.raises(AdapterlabError, match="need 32, but only 31 are available"):
-        load_splits(get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=22, validation_size=10, test_fraction=0.1)
+        load_splits(
+            get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=22, validation_size=10, test_fraction=0.1
+        )
     ok = expand_spec(spec(21))  # 21 + 10 = 31: validates, and the sampler agrees
-    splits = load_splits(get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=21, validation_size=10, test_fraction=0.1)
+    splits = load_splits(
+        get_task("sst2"), train=str(tmp_path / "train.tsv"), train_size=21, validation_size=10, test_fraction=0.1
+    )
     assert len(ok.runs) == 1 and (len(splits.train), len(splits.validation), len(splits.test)) == (21, 10, 4)
 
 
@@ -229,4 +262,7 @@ def test_each_method_can_have_its_own_grid(tiny_world):
     assert by_method == {"adapter": [1e-4, 1e-3], "finetune": [2e-5, 5e-5, 1e-4]}
     assert {r.setting.column.name for r in spec.runs} >= {"adapter m=8 lr=0.0001", "finetune lr=5e-05"}
     assert spec.report.select == ("lr", "adapter_size")
-    assert any("per-method axis must be a non-empty list" in e for e in spec_errors({**raw, "by_method": {"adapter": {"lr": []}}}))
+    assert any(
+        "per-method axis must be a non-empty list" in e
+        for e in spec_errors({**raw, "by_method": {"adapter": {"lr": []}}})
+    )

@@ -27,7 +27,11 @@ class ReferenceOps(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.dropout:
-            x, p, training = args[0], kwargs.get("p", args[1] if len(args) > 1 else 0.5), kwargs.get("training", args[2] if len(args) > 2 else True)
+            x, p, training = (
+                args[0],
+                kwargs.get("p", args[1] if len(args) > 1 else 0.5),
+                kwargs.get("training", args[2] if len(args) > 2 else True),
+            )
             if training and p > 0:
                 return x * keep_mask(x.shape, p, x.device) / (1 - p)
         if func is F.scaled_dot_product_attention and kwargs.get("dropout_p", 0.0) > 0:
@@ -158,7 +162,9 @@ def test_disabled_context_changes_nothing():
     assert torch.equal(out, F.dropout(x, 0.5, True))
 
 
-@pytest.mark.parametrize("mask", [torch.zeros(2, 1, 7, 7, dtype=torch.float64), torch.ones(2, 1, 1, 7, dtype=torch.bool)])
+@pytest.mark.parametrize(
+    "mask", [torch.zeros(2, 1, 7, 7, dtype=torch.float64), torch.ones(2, 1, 1, 7, dtype=torch.bool)]
+)
 def test_sdpa_call_with_an_all_pass_mask_is_routed_and_equal(mask):
     generator = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(2, 3, 7, 4, generator=generator, dtype=torch.float64) for _ in range(3))
@@ -169,7 +175,9 @@ def test_sdpa_call_with_an_all_pass_mask_is_routed_and_equal(mask):
     assert torch.allclose(fast, reference_attention(q, k, v, None, 0.2), atol=1e-12)
 
 
-def _gradients(mode, checkpointing: bool | None, backward_inside: bool = False) -> tuple[float, dict[str, torch.Tensor]]:
+def _gradients(
+    mode, checkpointing: bool | None, backward_inside: bool = False
+) -> tuple[float, dict[str, torch.Tensor]]:
     """Loss and gradients of one train step of tiny BERT (dropout 0.1), seeded before the forward.
 
     checkpointing: None = off, else use_reentrant. backward_inside: call backward inside the

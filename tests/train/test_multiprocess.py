@@ -18,8 +18,10 @@ from adapterlab.train.batching import share
 TRAIN_ROWS = 41  # prime: the last global batch is smaller than the rest, and can be smaller than the world
 EPOCHS = 2
 
-needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                                reason="torch.distributed with gloo is not available")
+needs_gloo = pytest.mark.skipif(
+    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+    reason="torch.distributed with gloo is not available",
+)
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 5, 7, 16])
@@ -45,9 +47,32 @@ def world_files(tmp_path_factory):
 
 def train_arguments(root, model, batch_size: int, out) -> list[str]:
     # lr 1e-2 so that the adapters move visibly in 2 epochs and a wrong step would show in the losses
-    return ["train", "--task", "sst2", "--train", str(root / "tr.tsv"), "--dev", str(root / "dev.tsv"), "--test", str(root / "te.tsv"),
-            "--model", str(model), "--adapter-size", "8", "--lr", "1e-2", "--epochs", str(EPOCHS), "--batch-size", str(batch_size),
-            "--max-length", "32", "--no-progress", "--out", str(out)]
+    return [
+        "train",
+        "--task",
+        "sst2",
+        "--train",
+        str(root / "tr.tsv"),
+        "--dev",
+        str(root / "dev.tsv"),
+        "--test",
+        str(root / "te.tsv"),
+        "--model",
+        str(model),
+        "--adapter-size",
+        "8",
+        "--lr",
+        "1e-2",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        str(batch_size),
+        "--max-length",
+        "32",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 def free_port() -> int:
@@ -70,9 +95,27 @@ def close(a: float, b: float) -> bool:
 def test_two_processes_train_every_example_like_one(world_files, tmp_path, batch_size):
     root, model = world_files
     assert main(train_arguments(root, model, batch_size, tmp_path / "one")) == 0
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_ip", "127.0.0.1", "--main_process_port",
-              str(free_port()), "-m", "adapterlab", *train_arguments(root, model, batch_size, tmp_path / "two")]
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "adapterlab",
+        *train_arguments(root, model, batch_size, tmp_path / "two"),
+    ]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     completed = subprocess.run(launch, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -89,7 +132,9 @@ def test_two_processes_train_every_example_like_one(world_files, tmp_path, batch
         assert two[split]["count"] == one[split]["count"]  # every example scored once
         for key, value in one[split].items():
             assert close(two[split][key], value), (split, key, two[split][key], value)
-    assert [(r["split"], r["epoch"], r["step"]) for r in two_rows] == [(r["split"], r["epoch"], r["step"]) for r in one_rows]
+    assert [(r["split"], r["epoch"], r["step"]) for r in two_rows] == [
+        (r["split"], r["epoch"], r["step"]) for r in one_rows
+    ]
     for row_one, row_two in zip(one_rows, two_rows):
         assert close(row_two["loss"], row_one["loss"]), (row_one, row_two)
     # the adapters learned something, so equal losses mean equal training, not two untrained models

@@ -27,9 +27,34 @@ def world(tmp_path_factory):
 
 
 def _train(root: Path, out: Path, *extra: str) -> int:
-    return main(["train", "--model", str(root / "model"), "--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "dev.tsv"),
-                 "--train-size", "30", "--validation-size", "10", "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--lr", "1e-2",
-                 *extra, "--out", str(out)])
+    return main(
+        [
+            "train",
+            "--model",
+            str(root / "model"),
+            "--task",
+            "sst2",
+            "--train",
+            str(root / "train.tsv"),
+            "--dev",
+            str(root / "dev.tsv"),
+            "--train-size",
+            "30",
+            "--validation-size",
+            "10",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "32",
+            "--lr",
+            "1e-2",
+            *extra,
+            "--out",
+            str(out),
+        ]
+    )
 
 
 def _scalar_runs(folder: Path) -> dict:
@@ -51,7 +76,12 @@ def test_logging_steps_rows_reach_metrics_jsonl_and_tensorboard(world, capsys):
     pytest.importorskip("tensorboard")
     out = world / "logged"
     # 30 examples / batch 8 = 4 steps per epoch, 8 in all: a training row at steps 3 and 6
-    assert _train(world, out, "--logging-steps", "3", "--max-grad-norm", "0", "--report-to", "tensorboard", "--no-progress") == 0
+    assert (
+        _train(
+            world, out, "--logging-steps", "3", "--max-grad-norm", "0", "--report-to", "tensorboard", "--no-progress"
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["split"] == "train"]
     assert [(r["at"], r["step"], r["epoch"]) for r in train] == [("step", 3, 1), ("step", 6, 2)]
@@ -60,7 +90,11 @@ def test_logging_steps_rows_reach_metrics_jsonl_and_tensorboard(world, capsys):
     # the linear schedule (no warm-up at 6% of 8 steps): step s uses lr 1e-2 * (8 - (s - 1)) / 8
     assert [r["learning_rate"] for r in train] == pytest.approx([1e-2 * 6 / 8, 1e-2 * 3 / 8])
     scalars = _scalar_runs(out / "trackers")
-    for tag, key in (("train/loss", "loss"), ("train/learning_rate", "learning_rate"), ("train/grad_norm", "grad_norm")):
+    for tag, key in (
+        ("train/loss", "loss"),
+        ("train/learning_rate", "learning_rate"),
+        ("train/grad_norm", "grad_norm"),
+    ):
         assert sorted(scalars[tag]) == [(r["step"], pytest.approx(r[key], rel=1e-6)) for r in train], tag
     # the test metrics are the run's summary (a text table), never a one-point chart
     assert not any(tag.startswith("test/") for tag in scalars)
@@ -78,7 +112,10 @@ def test_run_identity_and_init_kwargs_name_study_setting_and_seed(tmp_path):
     run.mkdir(parents=True)
     (tmp_path / "mystudy" / "study.json").write_text(json.dumps({"name": "quick"}))
     identity = run_identity(run, "bbc", "adapter", 2)
-    assert identity.name == "bbc/adapter-m64-lr0.001-k200/seed=2" and identity.group == "quick/bbc/adapter-m64-lr0.001-k200"
+    assert (
+        identity.name == "bbc/adapter-m64-lr0.001-k200/seed=2"
+        and identity.group == "quick/bbc/adapter-m64-lr0.001-k200"
+    )
     assert identity.tags == ("quick", "bbc", "adapter", "seed=2")
     kwargs = init_kwargs(identity)
     assert kwargs["wandb"] == {"name": identity.name, "group": identity.group, "tags": list(identity.tags)}
@@ -93,8 +130,10 @@ def test_tracker_project_names_the_tensorboard_folder_and_bad_values_are_refused
     assert _train(world, out, "--report-to", "tensorboard", "--tracker-project", "sentiment", "--no-progress") == 0
     assert list((out / "trackers" / "sentiment").glob("events.out.tfevents.*"))
     capsys.readouterr()
-    for bad, message in ((["--logging-steps", "0"], "logging_steps=0: must be an integer >= 1"),
-                         (["--tracker-project", "a/b"], "tracker_project='a/b': must be a name")):
+    for bad, message in (
+        (["--logging-steps", "0"], "logging_steps=0: must be an integer >= 1"),
+        (["--tracker-project", "a/b"], "tracker_project='a/b': must be a name"),
+    ):
         assert _train(world, world / "bad", *bad) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
@@ -138,7 +177,9 @@ def test_study_bar_counts_the_running_runs_steps(tmp_path):
         run.mkdir(parents=True)
         (run / "progress.json").write_text(json.dumps({"step": step, "steps": 26}))
     (running.parent / "seed=0.claim").write_text("token")
-    assert [(r.relative_dir, r.step, r.steps) for r in running_progress(tmp_path)] == [("bbc/adapter-m64/seed=0", 13, 26)]
+    assert [(r.relative_dir, r.step, r.steps) for r in running_progress(tmp_path)] == [
+        ("bbc/adapter-m64/seed=0", 13, 26)
+    ]
     bar = StudyBar(tmp_path, total=4, done=1, every=3600)
     try:
         bar.update(4, 1)

@@ -23,8 +23,29 @@ def data(tmp_path_factory):
 
 def run(data, out, *extra):
     root, model = data
-    args = ["train", "--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "dev.tsv"), "--test", str(root / "test.tsv"),
-            "--model", str(model), "--out", str(out), "--no-progress", "--epochs", "2", "--batch-size", "16", "--lr", "1e-3", *extra]
+    args = [
+        "train",
+        "--task",
+        "sst2",
+        "--train",
+        str(root / "train.tsv"),
+        "--dev",
+        str(root / "dev.tsv"),
+        "--test",
+        str(root / "test.tsv"),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        *extra,
+    ]
     assert main(args) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return json.loads((out / "result.json").read_text()), [r["loss"] for r in rows if r["split"] == "validation"]
@@ -41,8 +62,26 @@ def test_gradient_accumulation_matches_one_batch(data, tmp_path, method):
 
 def test_grad_accum_larger_than_the_batch_is_refused(data, tmp_path, capsys):
     root, model = data
-    assert main(["train", "--task", "sst2", "--data", str(root), "--model", str(model), "--out", str(tmp_path / "x"), "--batch-size", "4",
-                 "--grad-accum", "8"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "sst2",
+                "--data",
+                str(root),
+                "--model",
+                str(model),
+                "--out",
+                str(tmp_path / "x"),
+                "--batch-size",
+                "4",
+                "--grad-accum",
+                "8",
+            ]
+        )
+        == 2
+    )
     assert "grad_accum=8: must not exceed batch_size=4" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
@@ -91,14 +130,39 @@ def _train_command(root, model, out, *extra) -> list[str]:
     """`adapterlab train` on root's train/dev/test TSVs, batch 4, lr 1e-3, length 32, plus `extra`."""
     import sys
 
-    return [sys.executable, "-m", "adapterlab", "train", "--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "dev.tsv"),
-            "--test", str(root / "test.tsv"), "--model", str(model), "--out", str(out), "--no-progress", "--batch-size", "4", "--lr", "1e-3",
-            "--max-length", "32", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "adapterlab",
+        "train",
+        "--task",
+        "sst2",
+        "--train",
+        str(root / "train.tsv"),
+        "--dev",
+        str(root / "dev.tsv"),
+        "--test",
+        str(root / "test.tsv"),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-3",
+        "--max-length",
+        "32",
+        *extra,
+    ]
 
 
 # the epoch-end checkpoint of the task phase is resumed from in the TAPT test's task-phase case below
 @pytest.mark.parametrize("extra, epochs, kill_after", [(["--eval-every", "25"], 2, 1)], ids=["mid-epoch"])
-def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped(tmp_path, extra, epochs, kill_after):
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stopped(
+    tmp_path, extra, epochs, kill_after
+):
     """Killed with SIGKILL after `kill_after` validations: from an epoch-end checkpoint, or with
     --eval-every from a step-level one inside an epoch (60 steps per epoch; evaluations at steps
     25, 50, 60, 85, ...). Either way the result equals the uninterrupted run's."""
@@ -117,7 +181,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
     whole = tmp_path / "whole"
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     log = killed / "metrics.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or log.read_text().count('"validation"') < kill_after):
@@ -140,8 +206,12 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     whole_rows = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
     points = [(r["epoch"], r["step"], r["at"]) for r in rows if r["split"] == "validation"]
-    assert points == [(r["epoch"], r["step"], r["at"]) for r in whole_rows if r["split"] == "validation"]  # each once, none lost
-    assert [r["loss"] for r in rows if r["split"] == "validation"] == pytest.approx([r["loss"] for r in whole_rows if r["split"] == "validation"], rel=1e-5)
+    assert points == [
+        (r["epoch"], r["step"], r["at"]) for r in whole_rows if r["split"] == "validation"
+    ]  # each once, none lost
+    assert [r["loss"] for r in rows if r["split"] == "validation"] == pytest.approx(
+        [r["loss"] for r in whole_rows if r["split"] == "validation"], rel=1e-5
+    )
     assert not (killed / "checkpoint").exists()  # removed when the run finished
 
 
@@ -160,12 +230,27 @@ def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp
         write_sentiment_tsv(tmp_path / f"{name}.tsv", count, seed)
 
     def command(out):
-        return _train_command(tmp_path, model, out, "--epochs", "2", "--method", method, "--tapt", "--tapt-epochs", "3", "--tapt-head", "fresh")
+        return _train_command(
+            tmp_path,
+            model,
+            out,
+            "--epochs",
+            "2",
+            "--method",
+            method,
+            "--tapt",
+            "--tapt-epochs",
+            "3",
+            "--tapt-head",
+            "fresh",
+        )
 
     whole = tmp_path / "whole"
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     log = killed / "metrics.jsonl"
     deadline = time.time() + 300
     if phase == "tapt":  # TAPT's first epoch checkpoint is written: kill inside its second epoch
@@ -189,5 +274,10 @@ def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp
         assert ours["tapt"]["resumed_from"]["epoch"] >= 1
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     whole_rows = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["split"], r["at"], r["step"]) for r in rows] == [(r["split"], r["at"], r["step"]) for r in whole_rows]  # none twice, none lost
-    assert not any((killed / entry).exists() for entry in ("checkpoint", "tapt_checkpoint", "tapt_done.json", "tapt_encoder.safetensors"))
+    assert [(r["split"], r["at"], r["step"]) for r in rows] == [
+        (r["split"], r["at"], r["step"]) for r in whole_rows
+    ]  # none twice, none lost
+    assert not any(
+        (killed / entry).exists()
+        for entry in ("checkpoint", "tapt_checkpoint", "tapt_done.json", "tapt_encoder.safetensors")
+    )

@@ -41,8 +41,9 @@ def _reference(model_path: Path, tanh: str = "tanh", pooler: bool = True):
     return model.eval()
 
 
-def _write_adapterhub(model, folder: Path, safetensors: bool = False, config: dict | None = None, head: bool = True,
-                      static: bool = False) -> Path:
+def _write_adapterhub(
+    model, folder: Path, safetensors: bool = False, config: dict | None = None, head: bool = True, static: bool = False
+) -> Path:
     """The reference model's adapter and head under AdapterHub's file names and keys: a flexible
     head (heads.NAME.1 / .4), or static=True, the model's own head (config null, classifier.*)."""
     folder.mkdir(parents=True)
@@ -52,21 +53,57 @@ def _write_adapterhub(model, folder: Path, safetensors: bool = False, config: di
         if ".dropout.adapters.ref." in name:
             site, _, rest = name.partition(".dropout.adapters.ref.")
             part, leaf = rest.split(".")
-            adapter[f"{site}.adapters.sentiment.{'adapter_down.0' if part == 'down' else 'adapter_up'}.{leaf}"] = tensor.detach().clone()
-    settings = {**DOUBLE_SEQ_BN, "reduction_factor": HIDDEN / SIZE, "non_linearity": "tanh", "dropout": 0.0, "leave_out": [],
-                "init_weights": "bert", "phm_dim": 4, **(config or {})}
-    (folder / "adapter_config.json").write_text(json.dumps({
-        "config": settings, "hidden_size": HIDDEN, "model_class": "BertAdapterModel", "model_name": "tiny-bert",
-        "model_type": "bert", "name": "sentiment", "version": "adapters.1.3.0"}))
+            adapter[f"{site}.adapters.sentiment.{'adapter_down.0' if part == 'down' else 'adapter_up'}.{leaf}"] = (
+                tensor.detach().clone()
+            )
+    settings = {
+        **DOUBLE_SEQ_BN,
+        "reduction_factor": HIDDEN / SIZE,
+        "non_linearity": "tanh",
+        "dropout": 0.0,
+        "leave_out": [],
+        "init_weights": "bert",
+        "phm_dim": 4,
+        **(config or {}),
+    }
+    (folder / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "config": settings,
+                "hidden_size": HIDDEN,
+                "model_class": "BertAdapterModel",
+                "model_name": "tiny-bert",
+                "model_type": "bert",
+                "name": "sentiment",
+                "version": "adapters.1.3.0",
+            }
+        )
+    )
     if safetensors:
         save_file(adapter, str(folder / "adapter.safetensors"))
     else:
         torch.save(adapter, folder / "pytorch_adapter.bin")
     if head and static:
-        weights = {n.replace(".heads.ref.", "."): params[n].detach().clone() for n in params if n.startswith("classifier.heads.ref.")}
-        (folder / "head_config.json").write_text(json.dumps({
-            "config": None, "hidden_size": HIDDEN, "label2id": LABELS, "model_class": "BertForSequenceClassification",
-            "model_name": "tiny-bert", "model_type": "bert", "name": None, "num_labels": 3, "version": "adapters.1.3.0"}))
+        weights = {
+            n.replace(".heads.ref.", "."): params[n].detach().clone()
+            for n in params
+            if n.startswith("classifier.heads.ref.")
+        }
+        (folder / "head_config.json").write_text(
+            json.dumps(
+                {
+                    "config": None,
+                    "hidden_size": HIDDEN,
+                    "label2id": LABELS,
+                    "model_class": "BertForSequenceClassification",
+                    "model_name": "tiny-bert",
+                    "model_type": "bert",
+                    "name": None,
+                    "num_labels": 3,
+                    "version": "adapters.1.3.0",
+                }
+            )
+        )
         torch.save(weights, folder / "pytorch_model_head.bin")
     elif head:
         pooler = [n for n in params if n.startswith("bert.pooler") and ".heads.ref." in n]
@@ -74,11 +111,28 @@ def _write_adapterhub(model, folder: Path, safetensors: bool = False, config: di
         weights = {f"heads.sentiment.1.{n.rsplit('.', 1)[1]}": params[n].detach().clone() for n in pooler}
         weights.update({f"heads.sentiment.4.{n.rsplit('.', 1)[1]}": params[n].detach().clone() for n in classifier})
         assert len(weights) == 4, list(weights)
-        (folder / "head_config.json").write_text(json.dumps({
-            "config": {"head_type": "classification", "num_labels": 3, "layers": 2, "activation_function": "tanh",
-                       "label2id": LABELS, "use_pooler": False, "bias": True, "dropout_prob": None},
-            "hidden_size": HIDDEN, "model_class": "BertAdapterModel", "model_name": "tiny-bert", "model_type": "bert",
-            "name": "sentiment", "version": "adapters.1.3.0"}))
+        (folder / "head_config.json").write_text(
+            json.dumps(
+                {
+                    "config": {
+                        "head_type": "classification",
+                        "num_labels": 3,
+                        "layers": 2,
+                        "activation_function": "tanh",
+                        "label2id": LABELS,
+                        "use_pooler": False,
+                        "bias": True,
+                        "dropout_prob": None,
+                    },
+                    "hidden_size": HIDDEN,
+                    "model_class": "BertAdapterModel",
+                    "model_name": "tiny-bert",
+                    "model_type": "bert",
+                    "name": "sentiment",
+                    "version": "adapters.1.3.0",
+                }
+            )
+        )
         torch.save(weights, folder / "pytorch_model_head.bin")
     return folder
 
@@ -108,8 +162,22 @@ def test_an_imported_pack_gives_the_source_models_logits(backbone, tmp_path, saf
     # predict runs the imported pack like any other
     texts = tmp_path / "texts.txt"
     texts.write_text("a fine film\na dull film\n")
-    assert main(["predict", str(tmp_path / "pack"), "--data", str(texts), "--format", "lines", "--out", str(tmp_path / "p.jsonl"),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "pack"),
+                "--data",
+                str(texts),
+                "--format",
+                "lines",
+                "--out",
+                str(tmp_path / "p.jsonl"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [set(r["classification"]["probabilities"]) for r in rows] == [set(LABELS)] * 2
 
@@ -123,11 +191,27 @@ def test_an_adapter_without_a_head_imports_adapters_only(backbone, tmp_path, cap
     assert keys and not any(k.startswith("heads.") for k in keys)
     assert not (tmp_path / "pack" / "provenance.json").exists()
     manifest = json.loads((tmp_path / "pack" / "adapter_pack.json").read_text())
-    assert manifest["num_labels"] is None and manifest["labels"] is None  # the manifest says what the weights hold: no head
+    assert (
+        manifest["num_labels"] is None and manifest["labels"] is None
+    )  # the manifest says what the weights hold: no head
     # predict says what the pack lacks (a head), not how it was saved
     texts = tmp_path / "texts.txt"
     texts.write_text("a fine film\n")
-    assert main(["predict", str(tmp_path / "pack"), "--data", str(texts), "--format", "lines", "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "pack"),
+                "--data",
+                str(texts),
+                "--format",
+                "lines",
+                "--out",
+                str(tmp_path / "p.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "adapters without a task head" in capsys.readouterr().err and not (tmp_path / "p.jsonl").exists()
 
 
@@ -142,11 +226,40 @@ def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, 
     head_config = json.loads((folder / "head_config.json").read_text())
     head_config["config"]["label2id"] = {f"LABEL_{i}": i for i in range(3)}
     (folder / "head_config.json").write_text(json.dumps(head_config))
-    assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--task", "mnli", "--max-length", "100000",
-                 "--out", str(tmp_path / "mnli")]) == 0
+    assert (
+        main(
+            [
+                "import-adapterhub",
+                str(folder),
+                "--model",
+                str(backbone),
+                "--task",
+                "mnli",
+                "--max-length",
+                "100000",
+                "--out",
+                str(tmp_path / "mnli"),
+            ]
+        )
+        == 0
+    )
     provenance = json.loads((tmp_path / "mnli" / "provenance.json").read_text())
     assert provenance["labels"] == ["entailment", "neutral", "contradiction"] and provenance["max_length"] == 64
-    assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--task", "sst2", "--out", str(tmp_path / "sst2")]) == 2
+    assert (
+        main(
+            [
+                "import-adapterhub",
+                str(folder),
+                "--model",
+                str(backbone),
+                "--task",
+                "sst2",
+                "--out",
+                str(tmp_path / "sst2"),
+            ]
+        )
+        == 2
+    )
     assert "the head has 3 labels, task sst2 has 2" in capsys.readouterr().err
     record = json.loads((folder / "adapter_config.json").read_text())
     (folder / "adapter_config.json").write_text(json.dumps({**record, "model_name": "someone/another-minilm"}))
@@ -158,35 +271,54 @@ def test_labels_task_and_base_model_follow_the_head(backbone, tmp_path, capsys, 
     caplog.clear()
     with caplog.at_level(logging.WARNING):  # the default base: warn, and say how to name another
         import_adapterhub(folder, tmp_path / "default", str(backbone))
-    assert "was trained on someone/another-minilm; importing it onto the default" in caplog.text and "with --model" in caplog.text
+    assert (
+        "was trained on someone/another-minilm; importing it onto the default" in caplog.text
+        and "with --model" in caplog.text
+    )
     # a one-output head: regression
     regression = tmp_path / "reg"
     shutil.copytree(folder, regression)
     head_config["config"].update(num_labels=1, label2id={"LABEL_0": 0})
     (regression / "head_config.json").write_text(json.dumps(head_config))
     weights = torch.load(regression / "pytorch_model_head.bin", weights_only=True)
-    weights["heads.sentiment.4.weight"], weights["heads.sentiment.4.bias"] = weights["heads.sentiment.4.weight"][:1], weights["heads.sentiment.4.bias"][:1]
+    weights["heads.sentiment.4.weight"], weights["heads.sentiment.4.bias"] = (
+        weights["heads.sentiment.4.weight"][:1],
+        weights["heads.sentiment.4.bias"][:1],
+    )
     torch.save(weights, regression / "pytorch_model_head.bin")
-    assert main(["import-adapterhub", str(regression), "--model", str(backbone), "--out", str(tmp_path / "regpack")]) == 0
+    assert (
+        main(["import-adapterhub", str(regression), "--model", str(backbone), "--out", str(tmp_path / "regpack")]) == 0
+    )
     assert json.loads((tmp_path / "regpack" / "provenance.json").read_text())["kind"] == "regression"
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"mh_adapter": False}, "configuration seq_bn (Pfeiffer: one bottleneck per layer) (mh_adapter=False) is not supported"),
-    ({"is_parallel": True}, "configuration par_bn (parallel bottleneck)"),
-    ({"architecture": "lora"}, "configuration lora (architecture='lora') is not supported"),
-    ({"leave_out": [0]}, "leave_out=[0]"),
-    ({"reduction_factor": 5}, "reduction_factor=5 does not divide the hidden size 32"),
-    ({"non_linearity": "leakyrelu"}, "non_linearity='leakyrelu' has no adapterlab counterpart"),
-    ({"architecture": "lora", "composition_mode": "scale"}, "configuration ia3"),
-    ({"phm_layer": True}, "configuration compacter (PHM layers)"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"mh_adapter": False},
+            "configuration seq_bn (Pfeiffer: one bottleneck per layer) (mh_adapter=False) is not supported",
+        ),
+        ({"is_parallel": True}, "configuration par_bn (parallel bottleneck)"),
+        ({"architecture": "lora"}, "configuration lora (architecture='lora') is not supported"),
+        ({"leave_out": [0]}, "leave_out=[0]"),
+        ({"reduction_factor": 5}, "reduction_factor=5 does not divide the hidden size 32"),
+        ({"non_linearity": "leakyrelu"}, "non_linearity='leakyrelu' has no adapterlab counterpart"),
+        ({"architecture": "lora", "composition_mode": "scale"}, "configuration ia3"),
+        ({"phm_layer": True}, "configuration compacter (PHM layers)"),
+    ],
+)
 def test_other_configurations_are_one_line_errors(backbone, tmp_path, capsys, change, message):
     folder = _write_adapterhub(_reference(backbone), tmp_path / "hub", config=change)
     capsys.readouterr()  # building the reference loads a model outside main(), whose bars are not the CLI's
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     err = capsys.readouterr().err
-    assert message in err and "adapter_config.json" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (
+        message in err
+        and "adapter_config.json" in err
+        and len(err.strip().splitlines()) == 1
+        and "Traceback" not in err
+    )
     assert not (tmp_path / "pack").exists()
 
 
@@ -201,8 +333,14 @@ def test_unsafe_or_broken_files_are_refused_in_one_line(backbone, tmp_path, caps
     capsys.readouterr()  # building the reference loads a model outside main(), whose bars are not the CLI's
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     captured = capsys.readouterr()
-    assert "pytorch_adapter.bin: not a readable adapter weights file (it holds objects other than tensors" in captured.err
-    assert "unpickled!" not in captured.out and "weights_only set to False" not in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert (
+        "pytorch_adapter.bin: not a readable adapter weights file (it holds objects other than tensors" in captured.err
+    )
+    assert (
+        "unpickled!" not in captured.out
+        and "weights_only set to False" not in captured.err
+        and len(captured.err.strip().splitlines()) == 1
+    )
     (folder / "pytorch_adapter.bin").unlink()
     assert main(["import-adapterhub", str(folder), "--model", str(backbone), "--out", str(tmp_path / "pack")]) == 2
     assert "no adapter weights (adapter.safetensors or pytorch_adapter.bin)" in capsys.readouterr().err

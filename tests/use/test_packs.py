@@ -50,9 +50,28 @@ def packs(tmp_path_factory):
     here = os.getcwd()
     os.chdir(root)
     try:
-        common = ["train", "--task", "classification", "--train", "train.tsv", "--test", "test.tsv", "--model", "model", "--epochs", "2",
-                  "--batch-size", "8", "--max-length", "32", "--no-progress"]
-        for method, extra in (("adapter", ["--adapter-size", "8", "--lr", "1e-2"]), ("lora", ["--lora-r", "4", "--lr", "1e-2"])):
+        common = [
+            "train",
+            "--task",
+            "classification",
+            "--train",
+            "train.tsv",
+            "--test",
+            "test.tsv",
+            "--model",
+            "model",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "32",
+            "--no-progress",
+        ]
+        for method, extra in (
+            ("adapter", ["--adapter-size", "8", "--lr", "1e-2"]),
+            ("lora", ["--lora-r", "4", "--lr", "1e-2"]),
+        ):
             assert main([*common, "--method", method, *extra, "--out", method]) == 0
     finally:
         os.chdir(here)
@@ -62,7 +81,9 @@ def packs(tmp_path_factory):
 def _logits(model, tokenizer, texts=TEXTS) -> torch.Tensor:
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.inference_mode():
-        return model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}).logits.float()
+        return model(
+            **{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        ).logits.float()
 
 
 # PEFT's own loader (PeftModel.__init__) reads transformers' deprecated is_gradient_checkpointing: PEFT's to
@@ -75,10 +96,15 @@ def test_auto_peft_model_loads_a_lora_pack_with_its_labels(packs, monkeypatch):
     config = json.loads((pack / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "model" and config["task_type"] == "SEQ_CLS"
     manifest = json.loads((pack / "manifest.json").read_text())
-    assert manifest["id2label"] == {"0": "neg", "1": "neu", "2": "pos"} and manifest["label2id"] == {"neg": 0, "neu": 1, "pos": 2}
+    assert manifest["id2label"] == {"0": "neg", "1": "neu", "2": "pos"} and manifest["label2id"] == {
+        "neg": 0,
+        "neu": 1,
+        "pos": 2,
+    }
     monkeypatch.chdir(packs)  # base_model_name_or_path is relative to where the run was started
-    loaded = AutoPeftModelForSequenceClassification.from_pretrained(str(pack), id2label={int(k): v for k, v in manifest["id2label"].items()},
-                                                                     label2id=manifest["label2id"]).eval()
+    loaded = AutoPeftModelForSequenceClassification.from_pretrained(
+        str(pack), id2label={int(k): v for k, v in manifest["id2label"].items()}, label2id=manifest["label2id"]
+    ).eval()
     model, tokenizer, labels = adapterlab.load_pack(packs / "lora" / "pack")
     assert labels == LABELS and loaded.config.id2label == {0: "neg", 1: "neu", 2: "pos"}
     difference = (_logits(loaded, tokenizer) - _logits(model, tokenizer)).abs().max().item()
@@ -103,7 +129,11 @@ def test_load_pack_takes_a_hub_pack(packs, tmp_path, monkeypatch):
     copy = tmp_path / "snapshot"
     shutil.copytree(packs / "adapter" / "pack", copy)
     asked = []
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, revision=None, **kw: asked.append((repo_id, revision)) or str(copy))
+    monkeypatch.setattr(
+        huggingface_hub,
+        "snapshot_download",
+        lambda repo_id, revision=None, **kw: asked.append((repo_id, revision)) or str(copy),
+    )
     monkeypatch.chdir(packs)
     model, tokenizer, labels = adapterlab.load_pack("hf://me/topics@v1")
     assert asked == [("me/topics", "v1")] and labels == LABELS
@@ -114,7 +144,9 @@ def test_load_pack_takes_a_hub_pack(packs, tmp_path, monkeypatch):
     elsewhere, _, _ = adapterlab.load_pack("hf://me/topics")
     assert torch.equal(_logits(elsewhere, tokenizer), _logits(local, tokenizer))
     monkeypatch.setenv("ADAPTERLAB_CACHE", str(tmp_path / "another-machine"))  # elsewhere: one line says what to do
-    with pytest.raises(adapterlab.AdapterlabError, match=r"its base model, the local folder 'model' .* is not here; pass --model"):
+    with pytest.raises(
+        adapterlab.AdapterlabError, match=r"its base model, the local folder 'model' .* is not here; pass --model"
+    ):
         adapterlab.load_pack("hf://me/topics")
 
 
@@ -124,7 +156,9 @@ def test_export_merged_lora_matches_the_pack_and_adapters_are_refused(packs, tmp
     out = tmp_path / "merged"
     assert main(["export", str(packs / "lora"), "--format", "merged", "--out", str(out)]) == 0
     assert "max |logit difference| vs the pack" in capsys.readouterr().out
-    merged = AutoModelForSequenceClassification.from_pretrained(out).eval()  # transformers alone: no peft, no adapterlab
+    merged = AutoModelForSequenceClassification.from_pretrained(
+        out
+    ).eval()  # transformers alone: no peft, no adapterlab
     assert not any("lora" in name for name, _ in merged.named_parameters())
     model, tokenizer, _ = adapterlab.load_pack(packs / "lora")
     assert (_logits(merged, tokenizer) - _logits(model, tokenizer)).abs().max().item() < 1e-5
@@ -182,7 +216,9 @@ def test_the_model_card_is_hub_metadata(packs):
     result = json.loads((packs / "lora" / "result.json").read_text())
     card = ModelCard.load(packs / "lora" / "pack" / "README.md")
     data = card.data.to_dict()
-    assert data["library_name"] == "peft" and data["pipeline_tag"] == "text-classification" and "base_model" not in data  # a local base
+    assert (
+        data["library_name"] == "peft" and data["pipeline_tag"] == "text-classification" and "base_model" not in data
+    )  # a local base
     assert {"adapterlab", "peft", "lora", "classification"} <= set(data["tags"])
     results = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
     assert results[("test", "accuracy")] == pytest.approx(result["test"]["accuracy"], abs=1e-6)
@@ -197,5 +233,8 @@ def test_the_model_card_is_hub_metadata(packs):
     glue = dataclasses.replace(provenance, base_model="roberta-base", base_local=False, task="sst2", labels=["0", "1"])
     data = ModelCard(model_card(glue, {**result, "protocol": "low-resource"})).data
     assert data.base_model == "roberta-base" and data.datasets == ["nyu-mll/glue"]
-    assert {r.dataset_split for r in data.eval_results} == {"dev", "validation"}  # low-resource tests on the original dev set
+    assert {r.dataset_split for r in data.eval_results} == {
+        "dev",
+        "validation",
+    }  # low-resource tests on the original dev set
     assert all(r.dataset_type == "nyu-mll/glue" and r.dataset_config == "sst2" for r in data.eval_results)

@@ -18,7 +18,11 @@ from tiny import save_tiny_backbone, write_sentiment_tsv  # noqa: E402
 from adapterlab.cli import main  # noqa: E402
 from adapterlab.train.provenance import hub_base_model, read_provenance  # noqa: E402
 
-PANX = ["john\tB-PER\nvisited\tO\nlondon\tB-LOC\n", "mary\tB-PER\nworks\tO\nat\tO\nacme\tB-ORG\ncorp\tI-ORG\n", "paris\tB-LOC\nis\tO\ngreat\tO\n"]
+PANX = [
+    "john\tB-PER\nvisited\tO\nlondon\tB-LOC\n",
+    "mary\tB-PER\nworks\tO\nat\tO\nacme\tB-ORG\ncorp\tI-ORG\n",
+    "paris\tB-LOC\nis\tO\ngreat\tO\n",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,30 @@ def trained(tmp_path_factory):
     (root / "panx").mkdir()
     (root / "panx" / "train-en.tsv").write_text("\n".join(PANX * 12))
     (root / "panx" / "dev-en.tsv").write_text("\n".join(PANX * 3))
-    common = ["train", "--model", str(model), "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--no-progress"]
-    sst = ["--task", "sst2", "--train", str(root / "train.tsv"), "--dev", str(root / "test.tsv"), "--train-size", "40", "--validation-size", "20"]
+    common = [
+        "train",
+        "--model",
+        str(model),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--no-progress",
+    ]
+    sst = [
+        "--task",
+        "sst2",
+        "--train",
+        str(root / "train.tsv"),
+        "--dev",
+        str(root / "test.tsv"),
+        "--train-size",
+        "40",
+        "--validation-size",
+        "20",
+    ]
     runs = {}
     methods = [("adapter", ["--adapter-size", "8", "--lr", "1e-2"]), ("finetune", ["--lr", "1e-3", "--save-model"])]
     try:
@@ -44,8 +70,26 @@ def trained(tmp_path_factory):
     for method, extra in methods:
         assert main([*common, *sst, "--method", method, *extra, "--out", str(root / method)]) == 0
         runs[method] = root / method
-    assert main([*common, "--task", "panx", "--train", str(root / "panx" / "train-en.tsv"), "--dev", str(root / "panx" / "dev-en.tsv"),
-                 "--test", str(root / "panx" / "dev-en.tsv"), "--lr", "1e-2", "--out", str(root / "panx-run")]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--task",
+                "panx",
+                "--train",
+                str(root / "panx" / "train-en.tsv"),
+                "--dev",
+                str(root / "panx" / "dev-en.tsv"),
+                "--test",
+                str(root / "panx" / "dev-en.tsv"),
+                "--lr",
+                "1e-2",
+                "--out",
+                str(root / "panx-run"),
+            ]
+        )
+        == 0
+    )
     runs["panx"] = root / "panx-run"
     return root, model, runs
 
@@ -65,9 +109,16 @@ def test_evaluate_reproduces_the_runs_own_test_metric(trained, tmp_path, method,
         assert main(["evaluate", str(source), "--data", str(root / "test.tsv"), "--out", str(out)]) == 0
         evaluation = json.loads(out.read_text())
         assert evaluation["value"] == pytest.approx(_result(runs[method])["test_metric"], abs=1e-9)
-        assert evaluation["examples"] == 30 and evaluation["metrics"]["loss"] == pytest.approx(_result(runs[method])["test"]["loss"], rel=1e-5)
+        assert evaluation["examples"] == 30 and evaluation["metrics"]["loss"] == pytest.approx(
+            _result(runs[method])["test"]["loss"], rel=1e-5
+        )
         line = capsys.readouterr().out.strip()
-        assert line.startswith(f"sst2 ({method}) on ") and "accuracy" in line and str(out) in line and len(line.splitlines()) == 1
+        assert (
+            line.startswith(f"sst2 ({method}) on ")
+            and "accuracy" in line
+            and str(out) in line
+            and len(line.splitlines()) == 1
+        )
 
 
 def test_evaluate_default_names_differ_per_run_and_never_overwrite(trained, tmp_path, monkeypatch, capsys):
@@ -97,18 +148,51 @@ def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_pat
     texts.write_text("great fun film\nawful plot\n")
     for suffix in (".jsonl", ".csv"):
         with caplog.at_level(logging.WARNING):
-            assert main(["predict", str(pack), "--data", str(texts), "--format", "lines", "--out", str(tmp_path / f"p{suffix}"),
-                         "--no-progress"]) == 0
-    rows = [json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the JSONL"))
-            for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+            assert (
+                main(
+                    [
+                        "predict",
+                        str(pack),
+                        "--data",
+                        str(texts),
+                        "--format",
+                        "lines",
+                        "--out",
+                        str(tmp_path / f"p{suffix}"),
+                        "--no-progress",
+                    ]
+                )
+                == 0
+            )
+    rows = [
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the JSONL"))
+        for line in (tmp_path / "p.jsonl").read_text().splitlines()
+    ]
     assert [r["sst2"] for r in rows] == [{"label": None, "probabilities": {"0": None, "1": None}}] * 2
     assert "2 of 2 inputs gave non-finite outputs" in caplog.text
     assert "nan" not in (tmp_path / "p.csv").read_text().lower()
     # evaluate: argmax over NaN is class 0, which would pass for a majority-class score; no metric instead
     capsys.readouterr()
-    assert main(["evaluate", str(pack), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "e.json"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(pack),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(tmp_path / "e.json"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     evaluation = json.loads((tmp_path / "e.json").read_text())
-    assert evaluation["value"] is None and evaluation["metrics"]["accuracy"] is None and evaluation["metrics"]["nonfinite"] == 30
+    assert (
+        evaluation["value"] is None
+        and evaluation["metrics"]["accuracy"] is None
+        and evaluation["metrics"]["nonfinite"] == 30
+    )
     line = capsys.readouterr().out
     assert "accuracy n/a" in line and "did the run diverge?" in line and len(line.strip().splitlines()) == 1
 
@@ -116,15 +200,34 @@ def test_predict_writes_null_for_non_finite_outputs_and_says_so(trained, tmp_pat
 def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     root, _, runs = trained
     texts = tmp_path / "texts.txt"
-    texts.write_bytes("\ufeffgreat fun film\r\n\r\nawful boring plot\r\nthe music\r\n".encode())  # BOM, CRLF, a blank line
+    texts.write_bytes(
+        "\ufeffgreat fun film\r\n\r\nawful boring plot\r\nthe music\r\n".encode()
+    )  # BOM, CRLF, a blank line
     out = tmp_path / "one.jsonl"
-    assert main(["predict", str(runs["adapter"] / "pack"), "--data", str(texts), "--format", "lines", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["adapter"] / "pack"),
+                "--data",
+                str(texts),
+                "--format",
+                "lines",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["great fun film", "awful boring plot", "the music"]
     assert [r["line"] for r in rows] == [1, 3, 4]  # the blank line 2 is skipped; each row still names its input line
     for row in rows:
         probabilities = row["sst2"]["probabilities"]
-        assert sum(probabilities.values()) == pytest.approx(1.0) and row["sst2"]["label"] == max(probabilities, key=probabilities.get)
+        assert sum(probabilities.values()) == pytest.approx(1.0) and row["sst2"]["label"] == max(
+            probabilities, key=probabilities.get
+        )
     several = [str(runs[m]) for m in ("adapter", "finetune", "lora") if m in runs]
     out_csv = tmp_path / "several.csv"
     assert main(["predict", *several, "--data", str(root / "test.tsv"), "--out", str(out_csv), "--no-progress"]) == 0
@@ -134,14 +237,44 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     # the adapter's predictions are the same alone and with the others
     # two packs both in folders named pack/, and one source twice: every source keeps its own key
     both = tmp_path / "both.jsonl"
-    assert main(["predict", str(runs["adapter"] / "pack"), str(runs["adapter"] / "pack"), "--data", str(texts), "--format", "lines",
-                 "--out", str(both), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["adapter"] / "pack"),
+                str(runs["adapter"] / "pack"),
+                "--data",
+                str(texts),
+                "--format",
+                "lines",
+                "--out",
+                str(both),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     keys = [k for k in json.loads(both.read_text().splitlines()[0]) if k.startswith("sst2")]
     assert len(keys) == 2 and len(set(keys)) == 2
     # a run's pack/ is keyed by its run folder, not by "pack"
     pair = tmp_path / "pair.jsonl"
-    assert main(["predict", str(runs["adapter"] / "pack"), str(runs["finetune"]), "--data", str(texts), "--format", "lines",
-                 "--out", str(pair), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["adapter"] / "pack"),
+                str(runs["finetune"]),
+                "--data",
+                str(texts),
+                "--format",
+                "lines",
+                "--out",
+                str(pair),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     keys = [k for k in json.loads(pair.read_text().splitlines()[0]) if k.startswith("sst2")]
     assert keys == [f"sst2@{runs['adapter'].name}", f"sst2@{runs['finetune'].name}"]
     # a folder with one subfolder per class, as the training readers read it: each row names its file
@@ -149,9 +282,25 @@ def test_predict_one_and_several_tasks_jsonl_and_csv(trained, tmp_path):
     for label, text in (("neg", "awful boring plot"), ("pos", "great fun film")):
         (folder / label).mkdir(parents=True)
         (folder / label / "a.txt").write_text(text + "\n")
-    assert main(["predict", str(runs["adapter"]), "--data", str(folder), "--out", str(tmp_path / "folder.jsonl"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(folder),
+                "--out",
+                str(tmp_path / "folder.jsonl"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (tmp_path / "folder.jsonl").read_text().splitlines()]
-    assert [(r["file"], r["text"]) for r in rows] == [("neg/a.txt", "awful boring plot"), ("pos/a.txt", "great fun film")]
+    assert [(r["file"], r["text"]) for r in rows] == [
+        ("neg/a.txt", "awful boring plot"),
+        ("pos/a.txt", "great fun film"),
+    ]
 
 
 def _perturbed_copy(pack: Path, out: Path) -> Path:
@@ -160,7 +309,10 @@ def _perturbed_copy(pack: Path, out: Path) -> Path:
 
     shutil.copytree(pack, out)
     weights = load_file(str(out / "adapter_pack.safetensors"))
-    save_file({k: (v * 3 + 0.05 if ".up." in k or ".down." in k else v) for k, v in weights.items()}, str(out / "adapter_pack.safetensors"))
+    save_file(
+        {k: (v * 3 + 0.05 if ".up." in k or ".down." in k else v) for k, v in weights.items()},
+        str(out / "adapter_pack.safetensors"),
+    )
     return out
 
 
@@ -178,14 +330,32 @@ def test_several_adapter_packs_run_in_one_backbone_pass_and_match_each_alone(tra
     assert tasks[0].model is tasks[1].model and tasks[0].adapter != tasks[1].adapter  # the backbone is loaded once
     assert [len(g) for g in _groups(tasks)] == [2] + ([1] if "lora" in runs else [])
     together = tmp_path / "together.jsonl"
-    assert main(["predict", *map(str, sources), "--data", str(root / "test.tsv"), "--out", str(together), "--batch-size", "7", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *map(str, sources),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(together),
+                "--batch-size",
+                "7",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in together.read_text().splitlines()]
     keys = [k for k in rows[0] if k.startswith("sst2")]
     assert len(keys) == len(sources)
     differ = 0
     for key, source in zip(keys, sources):
         alone_file = tmp_path / f"alone{keys.index(key)}.jsonl"
-        assert main(["predict", str(source), "--data", str(root / "test.tsv"), "--out", str(alone_file), "--no-progress"]) == 0
+        assert (
+            main(["predict", str(source), "--data", str(root / "test.tsv"), "--out", str(alone_file), "--no-progress"])
+            == 0
+        )
         alone = [json.loads(line)["sst2"] for line in alone_file.read_text().splitlines()]
         for row, single in zip(rows, alone):
             assert row[key]["label"] == single["label"]
@@ -199,9 +369,26 @@ def test_predict_a_token_task_gives_one_tag_per_word(trained, tmp_path):
     lines = tmp_path / "sentences.txt"
     lines.write_text("john visited paris\nmary works at acme corp today\n")
     out = tmp_path / "tags.jsonl"
-    assert main(["predict", str(runs["panx"]), "--data", str(lines), "--format", "lines", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["panx"]),
+                "--data",
+                str(lines),
+                "--format",
+                "lines",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [len(r["panx"]["tags"]) for r in rows] == [3, 6] and all(isinstance(t, str) for r in rows for t in r["panx"]["tags"])
+    assert [len(r["panx"]["tags"]) for r in rows] == [3, 6] and all(
+        isinstance(t, str) for r in rows for t in r["panx"]["tags"]
+    )
     assert rows[0]["tokens"] == ["john", "visited", "paris"]
 
 
@@ -210,20 +397,29 @@ def test_provenance_and_card_match_the_run(trained, tmp_path, monkeypatch):
     pack = runs["adapter"] / "pack"
     provenance = json.loads((pack / "provenance.json").read_text())
     result, config = _result(runs["adapter"]), json.loads((runs["adapter"] / "config.json").read_text())
-    assert provenance["task"] == "sst2" and provenance["labels"] == config["labels"] and provenance["metric"] == "accuracy"
+    assert (
+        provenance["task"] == "sst2" and provenance["labels"] == config["labels"] and provenance["metric"] == "accuracy"
+    )
     # no place on this machine in a pack: the base folder (outside the working folder) by its name; the run's config keeps the path
-    assert provenance["test"] == result["test"] and provenance["base_model_path"] == Path(config["model_path"]).name == "model"
+    assert (
+        provenance["test"] == result["test"]
+        and provenance["base_model_path"] == Path(config["model_path"]).name == "model"
+    )
     assert provenance["base_local"] and config["model_path"] == str(model.resolve())
-    assert provenance["versions"]["transformers"] == result["versions"]["transformers"] and len(provenance["base_config_sha256"]) == 64
+    assert (
+        provenance["versions"]["transformers"] == result["versions"]["transformers"]
+        and len(provenance["base_config_sha256"]) == 64
+    )
     card = (pack / "README.md").read_text()
     assert card.startswith("---\n") and "\nlibrary_name: adapterlab\n" in card.split("---")[1]
     assert provenance["command"] in card and "`0`, `1`" in card
     # a local base model is no Hub id: the card's metadata leaves base_model out and its text names the folder
     assert "base_model:" not in card.split("---")[1] and f"a local folder, {Path(config['model_path']).name}" in card
     recorded = read_provenance(pack)
-    assert [hub_base_model(dataclasses.replace(recorded, base_model=name, base_local=False)) for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large",
-                                                                                         str(model), "../my models/x")] == \
-        ["sentence-transformers/all-MiniLM-L6-v2", "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
+    assert [
+        hub_base_model(dataclasses.replace(recorded, base_model=name, base_local=False))
+        for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large", str(model), "../my models/x")
+    ] == ["sentence-transformers/all-MiniLM-L6-v2", "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
     # the recorded command reproduces the run, from the folder that holds its files (named without their place)
     assert provenance["command"].endswith("--out NEW_RUN_FOLDER") and "--train train.tsv" in provenance["command"]
     monkeypatch.chdir(root)
@@ -240,8 +436,21 @@ def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tm
     config["initializer_range"] = 0.03  # the same shapes, another checkpoint
     (other / "config.json").write_text(json.dumps(config))
     with caplog.at_level(logging.WARNING):
-        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(other),
-                     "--out", str(tmp_path / "e.json")]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(runs["adapter"] / "pack"),
+                    "--data",
+                    str(root / "test.tsv"),
+                    "--model",
+                    str(other),
+                    "--out",
+                    str(tmp_path / "e.json"),
+                ]
+            )
+            == 0
+        )
     assert "this backbone's config differs" in caplog.text
     import transformers
 
@@ -251,12 +460,37 @@ def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tm
     shutil.copy(model / "config.json", reseeded / "config.json")
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(reseeded),
-                     "--out", str(tmp_path / "r.json")]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(runs["adapter"] / "pack"),
+                    "--data",
+                    str(root / "test.tsv"),
+                    "--model",
+                    str(reseeded),
+                    "--out",
+                    str(tmp_path / "r.json"),
+                ]
+            )
+            == 0
+        )
     assert "same shapes but other weights" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):  # its own base: no warning
-        assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "own.json")]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(runs["adapter"] / "pack"),
+                    "--data",
+                    str(root / "test.tsv"),
+                    "--out",
+                    str(tmp_path / "own.json"),
+                ]
+            )
+            == 0
+        )
     assert "other weights" not in caplog.text and "differs" not in caplog.text
 
     wider = tmp_path / "wider"
@@ -265,8 +499,21 @@ def test_a_backbone_with_other_weights_warns_and_a_wrong_shape_fails(trained, tm
     config.hidden_size = 48  # a backbone of another width: the adapters cannot fit
     transformers.BertModel(config).save_pretrained(wider, safe_serialization=True)
     capsys.readouterr()
-    assert main(["evaluate", str(runs["adapter"] / "pack"), "--data", str(root / "test.tsv"), "--model", str(wider),
-                 "--out", str(tmp_path / "wider.json")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(runs["adapter"] / "pack"),
+                "--data",
+                str(root / "test.tsv"),
+                "--model",
+                str(wider),
+                "--out",
+                str(tmp_path / "wider.json"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -276,38 +523,183 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
     unlabelled = tmp_path / "test.tsv"
     unlabelled.write_text("index\tsentence\n0\tgreat film\n1\tawful plot\n")  # GLUE's test files have no labels
     cases = [
-        (["evaluate", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "x.json")], "GLUE's test files are unlabeled"),
-        (["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")], "must end in .jsonl or .csv"),
-        (["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")], "must end in .json"),
-        (["predict", str(tmp_path / "nothing"), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "not a folder"),
-        (["predict", str(root), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "neither a finished run folder"),
-        (["predict", str(runs["adapter"]), "--data", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x.jsonl")], "file not found"),
-        (["predict", str(runs["adapter"]), str(runs["panx"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")], "different inputs"),
+        (
+            ["evaluate", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "x.json")],
+            "GLUE's test files are unlabeled",
+        ),
+        (
+            ["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")],
+            "must end in .jsonl or .csv",
+        ),
+        (
+            ["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.txt")],
+            "must end in .json",
+        ),
+        (
+            [
+                "predict",
+                str(tmp_path / "nothing"),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(tmp_path / "x.jsonl"),
+            ],
+            "not a folder",
+        ),
+        (
+            ["predict", str(root), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl")],
+            "neither a finished run folder",
+        ),
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(tmp_path / "missing.tsv"),
+                "--out",
+                str(tmp_path / "x.jsonl"),
+            ],
+            "file not found",
+        ),
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                str(runs["panx"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(tmp_path / "x.jsonl"),
+            ],
+            "different inputs",
+        ),
     ]
-    cases.append((["predict", str(runs["finetune"]), "--data", str(root / "test.tsv"), "--model", str(root / "model"), "--out",
-                   str(tmp_path / "x.jsonl")], "--model applies to adapter and PEFT runs"))
-    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(tmp_path / "x.jsonl"), "--batch-size", "0"],
-                  "must be an integer >= 1"))
-    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--format", "lines", "--encoding", "bogus",
-                   "--out", str(tmp_path / "x.jsonl")], "--encoding 'bogus': not a known text encoding"))
+    cases.append(
+        (
+            [
+                "predict",
+                str(runs["finetune"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--model",
+                str(root / "model"),
+                "--out",
+                str(tmp_path / "x.jsonl"),
+            ],
+            "--model applies to adapter and PEFT runs",
+        )
+    )
+    cases.append(
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(tmp_path / "x.jsonl"),
+                "--batch-size",
+                "0",
+            ],
+            "must be an integer >= 1",
+        )
+    )
+    cases.append(
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--format",
+                "lines",
+                "--encoding",
+                "bogus",
+                "--out",
+                str(tmp_path / "x.jsonl"),
+            ],
+            "--encoding 'bogus': not a known text encoding",
+        )
+    )
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a folder is needed")
-    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.jsonl"), "--no-progress"],
-                  f"--out {blocked / 'x.jsonl'}: {blocked} is a file, where a folder is needed"))
-    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.json")],
-                  f"--out {blocked / 'x.json'}: {blocked} is a file, where a folder is needed"))
+    cases.append(
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(blocked / "x.jsonl"),
+                "--no-progress",
+            ],
+            f"--out {blocked / 'x.jsonl'}: {blocked} is a file, where a folder is needed",
+        )
+    )
+    cases.append(
+        (
+            ["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(blocked / "x.json")],
+            f"--out {blocked / 'x.json'}: {blocked} is a file, where a folder is needed",
+        )
+    )
     same = tmp_path / "same.csv"
     same.write_text("text,label\ngreat film,1\n")
-    cases.append((["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)], "is the input file"))
-    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(root / "test.tsv")], "must end in .json"))
-    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", ""], "must end in .json"))
+    cases.append(
+        (
+            ["predict", str(runs["adapter"]), "--data", str(same), "--format", "csv", "--out", str(same)],
+            "is the input file",
+        )
+    )
+    cases.append(
+        (
+            ["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(root / "test.tsv")],
+            "must end in .json",
+        )
+    )
+    cases.append(
+        (["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", ""], "must end in .json")
+    )
     # a run's or pack's own files are never replaced by an output
-    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "result.json")],
-                  "inside the run folder"))
-    cases.append((["evaluate", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "pack" / "provenance.json")],
-                  "inside the task pack"))
-    cases.append((["predict", str(runs["adapter"]), "--data", str(root / "test.tsv"), "--out", str(runs["adapter"] / "metrics.jsonl")],
-                  "inside the run folder"))
+    cases.append(
+        (
+            [
+                "evaluate",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(runs["adapter"] / "result.json"),
+            ],
+            "inside the run folder",
+        )
+    )
+    cases.append(
+        (
+            [
+                "evaluate",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(runs["adapter"] / "pack" / "provenance.json"),
+            ],
+            "inside the task pack",
+        )
+    )
+    cases.append(
+        (
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(root / "test.tsv"),
+                "--out",
+                str(runs["adapter"] / "metrics.jsonl"),
+            ],
+            "inside the run folder",
+        )
+    )
     for args, message in cases:
         capsys.readouterr()
         try:
@@ -324,10 +716,25 @@ def test_bad_inputs_are_one_line_and_write_nothing(trained, tmp_path, capsys):
 
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("a premise\ta hypothesis\na\tb\tc\n")
-    with pytest.raises(AdapterlabError, match=r"pairs.txt:2: a pair task needs two texts separated by one tab \(found 2\)"):
+    with pytest.raises(
+        AdapterlabError, match=r"pairs.txt:2: a pair task needs two texts separated by one tab \(found 2\)"
+    ):
         read_lines(pairs, pair=True, token=False, encoding="utf-8")
     # predicting an unlabelled GLUE test file works
-    assert main(["predict", str(runs["adapter"]), "--data", str(unlabelled), "--out", str(tmp_path / "ok.jsonl"), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(runs["adapter"]),
+                "--data",
+                str(unlabelled),
+                "--out",
+                str(tmp_path / "ok.jsonl"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert len((tmp_path / "ok.jsonl").read_text().splitlines()) == 2
 
 
@@ -341,9 +748,41 @@ def test_report_to_tensorboard_logs_every_metrics_row(tmp_path, capsys):
     write_sentiment_tsv(tmp_path / "train.tsv", 60, seed=0)
     write_sentiment_tsv(tmp_path / "dev.tsv", 20, seed=1)
     out = tmp_path / "run"
-    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--dev", str(tmp_path / "dev.tsv"),
-                 "--train-size", "30", "--validation-size", "10", "--epochs", "2", "--batch-size", "8", "--max-length", "32", "--lr", "1e-2",
-                 "--eval-every", "2", "--no-progress", "--report-to", "tensorboard", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(model),
+                "--task",
+                "sst2",
+                "--train",
+                str(tmp_path / "train.tsv"),
+                "--dev",
+                str(tmp_path / "dev.tsv"),
+                "--train-size",
+                "30",
+                "--validation-size",
+                "10",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "32",
+                "--lr",
+                "1e-2",
+                "--eval-every",
+                "2",
+                "--no-progress",
+                "--report-to",
+                "tensorboard",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     events = list((out / "trackers").rglob("events.out.tfevents.*"))
     assert events
@@ -351,13 +790,31 @@ def test_report_to_tensorboard_logs_every_metrics_row(tmp_path, capsys):
     accumulator.Reload()
     tags = set(accumulator.Tags()["scalars"])
     validation = [r for r in rows if r["split"] == "validation"]
-    assert "validation/accuracy" in tags and "test/accuracy" not in tags  # the test metrics are the run's summary (test_trackers.py)
+    assert (
+        "validation/accuracy" in tags and "test/accuracy" not in tags
+    )  # the test metrics are the run's summary (test_trackers.py)
     logged = accumulator.Scalars("validation/accuracy")
     assert [round(e.value, 6) for e in logged] == [round(r["accuracy"], 6) for r in validation]
     assert [e.step for e in logged] == [r["step"] for r in validation]
     capsys.readouterr()
-    assert main(["train", "--model", str(model), "--task", "sst2", "--train", str(tmp_path / "train.tsv"), "--report-to", "neptune",
-                 "--out", str(tmp_path / "bad")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                str(model),
+                "--task",
+                "sst2",
+                "--train",
+                str(tmp_path / "train.tsv"),
+                "--report-to",
+                "neptune",
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 2
+    )
     assert "report_to='neptune': not a tracker" in capsys.readouterr().err
 
 
@@ -374,8 +831,12 @@ def test_push_and_load_a_pack_through_the_hub(trained, tmp_path, monkeypatch, ca
     class FakeCommit:
         commit_url = "https://huggingface.co/me/sst2-adapter/commit/abc"
 
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)) or FakeCommit())
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
+    )
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "upload_folder", lambda self, **kw: calls.append(("upload", kw)) or FakeCommit()
+    )
     assert main(["push", str(pack), "me/sst2-adapter"]) == 0
     assert "hf://me/sst2-adapter" in capsys.readouterr().out
     upload = next(c[1] for c in calls if c[0] == "upload")
@@ -395,10 +856,17 @@ def test_push_and_load_a_pack_through_the_hub(trained, tmp_path, monkeypatch, ca
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
     capsys.readouterr()
-    assert main(["predict", "hf://me/sst2-adapter", "--data", str(root / "test.tsv"), "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert (
+        main(["predict", "hf://me/sst2-adapter", "--data", str(root / "test.tsv"), "--out", str(tmp_path / "p.jsonl")])
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "hf://me/sst2-adapter: offline" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "p.jsonl").exists()
-    for bad, message in (("hf://nobody", "a Hub pack is hf://OWNER/NAME"), ):
+    assert (
+        "hf://me/sst2-adapter: offline" in err
+        and len(err.strip().splitlines()) == 1
+        and not (tmp_path / "p.jsonl").exists()
+    )
+    for bad, message in (("hf://nobody", "a Hub pack is hf://OWNER/NAME"),):
         assert main(["predict", bad, "--data", str(root / "test.tsv"), "--out", str(tmp_path / "p.jsonl")]) == 2
         assert message in capsys.readouterr().err
     assert main(["push", str(root), "me/x"]) == 2
@@ -428,7 +896,9 @@ def test_a_hub_id_backbone_records_its_cached_snapshots_hash_and_revision(tmp_pa
     assert local_folder("someone/tiny-bert") == repo / "snapshots" / commit
     assert config_sha256("someone/tiny-bert") == hashlib.sha256((Path(model) / "config.json").read_bytes()).hexdigest()
     assert weights_fingerprint("someone/tiny-bert") == weights_fingerprint(str(model)) is not None
-    record = provenance_of({"model": "someone/tiny-bert", "model_path": "someone/tiny-bert", "method": "adapter", "task": "sst2"}, {})
+    record = provenance_of(
+        {"model": "someone/tiny-bert", "model_path": "someone/tiny-bert", "method": "adapter", "task": "sst2"}, {}
+    )
     assert record.revision == commit and record.base_config_sha256 == config_sha256(str(model))
     assert local_folder("someone/not-cached") is None and config_sha256("someone/not-cached") is None
 

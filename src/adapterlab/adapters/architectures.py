@@ -29,7 +29,9 @@ class ArchitectureTable:
 # BERT-style layers end each sublayer with `dense -> dropout -> LayerNorm(h + residual)`, so the
 # dropout module is where the adapter goes. DistilBERT's attention has no dropout after its
 # output projection, so the projection `out_lin` itself is wrapped there.
-_BERT_STYLE = ArchitectureTable(layers="encoder.layer", attention_output="attention.output.dropout", ffn_output="output.dropout")
+_BERT_STYLE = ArchitectureTable(
+    layers="encoder.layer", attention_output="attention.output.dropout", ffn_output="output.dropout"
+)
 
 ARCHITECTURES: dict[str, ArchitectureTable] = {
     "bert": _BERT_STYLE,
@@ -37,14 +39,18 @@ ARCHITECTURES: dict[str, ArchitectureTable] = {
     "xlm-roberta": _BERT_STYLE,
     "electra": _BERT_STYLE,
     "deberta-v2": _BERT_STYLE,
-    "distilbert": ArchitectureTable(layers="transformer.layer", attention_output="attention.out_lin", ffn_output="ffn.dropout"),
+    "distilbert": ArchitectureTable(
+        layers="transformer.layer", attention_output="attention.out_lin", ffn_output="ffn.dropout"
+    ),
 }
 
 
 def register_architecture(model_type: str, table: ArchitectureTable) -> None:
     """Make `add_adapters` support every model whose config.model_type is `model_type`."""
     if not isinstance(table, ArchitectureTable):
-        raise AdapterlabError(f"register_architecture({model_type!r}): table must be an adapterlab.ArchitectureTable, got {type(table).__name__}")
+        raise AdapterlabError(
+            f"register_architecture({model_type!r}): table must be an adapterlab.ArchitectureTable, got {type(table).__name__}"
+        )
     ARCHITECTURES[model_type] = table
 
 

@@ -46,7 +46,9 @@ class AdapterConfig:
         """Every invalid field, one line each."""
         found = []
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            found.append(f"AdapterConfig.size={self.size!r}: must be a positive integer (the paper uses 64, 128 or 256)")
+            found.append(
+                f"AdapterConfig.size={self.size!r}: must be a positive integer (the paper uses 64, 128 or 256)"
+            )
         for name, allowed in (("nonlinearity", NONLINEARITIES), ("init", INITS), ("placement", PLACEMENTS)):
             if getattr(self, name) not in allowed:
                 found.append(f"AdapterConfig.{name}={getattr(self, name)!r}: allowed values are {', '.join(allowed)}")

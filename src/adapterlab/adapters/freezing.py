@@ -26,7 +26,10 @@ from adapterlab.adapters.structure import (
 )
 from adapterlab.errors import AdapterlabError
 
-MODES = ("adapter", "finetune")  # set_trainable's modes; a PEFT method's policy is adapters/peft_methods.py's set_peft_trainable
+MODES = (
+    "adapter",
+    "finetune",
+)  # set_trainable's modes; a PEFT method's policy is adapters/peft_methods.py's set_peft_trainable
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def set_trainable(model: nn.Module, mode: str) -> ParamCounts:
     if mode == "adapter":
         state = require_state(model, "set_trainable(model, 'adapter')")
         if not state.router.active_names:
-            raise AdapterlabError("set_trainable(model, 'adapter'): no adapter is active; call activate(model, NAME) first")
+            raise AdapterlabError(
+                "set_trainable(model, 'adapter'): no adapter is active; call activate(model, NAME) first"
+            )
         for param, role, active in roles:
             param.requires_grad_(active and role != "backbone")
         _freeze_skipped_layernorms(model, state)
@@ -75,7 +80,9 @@ def set_trainable(model: nn.Module, mode: str) -> ParamCounts:
 def _freeze_skipped_layernorms(model: nn.Module, state: AdapterState) -> None:
     """AdapterDrop's skip_layers: a task's LayerNorm copies below its lowest adapter stay frozen,
     so nothing under that layer needs a gradient and the backward pass stops there."""
-    skips = {name: state.configs[name].skip_layers for name in state.router.active_names if state.configs[name].skip_layers}
+    skips = {
+        name: state.configs[name].skip_layers for name in state.router.active_names if state.configs[name].skip_layers
+    }
     if not skips:
         return
     below_first_layer = True  # LayerNorms come in module order: the embeddings' before layer 0

@@ -108,8 +108,14 @@ def add_adapters(
     return model
 
 
-def _check_new_adapter(model: nn.Module, state: AdapterState | None, config: AdapterConfig, name: str, num_labels: int | None,
-                       table: ArchitectureTable | None) -> None:
+def _check_new_adapter(
+    model: nn.Module,
+    state: AdapterState | None,
+    config: AdapterConfig,
+    name: str,
+    num_labels: int | None,
+    table: ArchitectureTable | None,
+) -> None:
     """add_adapters' arguments, checked before the model changes."""
     if not isinstance(config, AdapterConfig):
         raise AdapterlabError(f"add_adapters: config must be an adapterlab.AdapterConfig, got {type(config).__name__}")
@@ -118,41 +124,61 @@ def _check_new_adapter(model: nn.Module, state: AdapterState | None, config: Ada
     if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
         raise AdapterlabError(f"add_adapters: num_labels={num_labels!r} must be a positive integer")
     if state is not None and table is not None and table != state.table:
-        raise AdapterlabError("add_adapters: this model already has adapters placed by another table; remove_adapters first")
+        raise AdapterlabError(
+            "add_adapters: this model already has adapters placed by another table; remove_adapters first"
+        )
     if state is not None and name in state.configs:
-        raise AdapterlabError(f"add_adapters: the model already has an adapter named {name!r}; pick another name or remove it first")
+        raise AdapterlabError(
+            f"add_adapters: the model already has an adapter named {name!r}; pick another name or remove it first"
+        )
     base_model_of(model)  # a clear error for anything that is not an HF model
 
 
-def _task_labels(model: nn.Module, state: AdapterState | None, labels: Sequence[str] | None, num_labels: int | None) -> tuple[str, ...] | None:
+def _task_labels(
+    model: nn.Module, state: AdapterState | None, labels: Sequence[str] | None, num_labels: int | None
+) -> tuple[str, ...] | None:
     """The new task's label names: the given ones (checked against its head), or the model's own
     for the first adapter on a head of the model's size (see add_adapters)."""
     has_head = bool(head_paths(model))
     if labels is not None:
         size = (num_labels or getattr(model.config, "num_labels", None)) if has_head else None
         return check_labels(labels, size, "add_adapters")
-    if has_head and (state is None or not state.configs) and num_labels in (None, getattr(model.config, "num_labels", None)):
+    if (
+        has_head
+        and (state is None or not state.configs)
+        and num_labels in (None, getattr(model.config, "num_labels", None))
+    ):
         return _config_labels(model)
     return None
 
 
-def _add_task_modules(model: nn.Module, state: AdapterState, config: AdapterConfig, name: str, num_labels: int | None) -> None:
+def _add_task_modules(
+    model: nn.Module, state: AdapterState, config: AdapterConfig, name: str, num_labels: int | None
+) -> None:
     """Task `name`'s adapters, LayerNorm copies and head copy, trainable, in the trainable dtype."""
     reference = next(model.parameters())
     hidden_size = hidden_size_of(model)
-    layers = 1 + max((site_position(path, state.table, model)[0] for path, _ in wrappers(model, AdaptedOutput)), default=-1)
+    layers = 1 + max(
+        (site_position(path, state.table, model)[0] for path, _ in wrappers(model, AdaptedOutput)), default=-1
+    )
     if config.skip_layers >= layers:
-        raise AdapterlabError(f"add_adapters: skip_layers={config.skip_layers} leaves no adapter in this model's {layers} layers; "
-                              f"use at most {layers - 1}")
+        raise AdapterlabError(
+            f"add_adapters: skip_layers={config.skip_layers} leaves no adapter in this model's {layers} layers; "
+            f"use at most {layers - 1}"
+        )
     if config.size > 4 * hidden_size:
         # a bottleneck is narrower than the hidden state; a huge m is a typo that would exhaust memory
-        raise AdapterlabError(f"add_adapters: adapter size {config.size} is more than 4x the hidden size {hidden_size}; "
-                              "the paper uses 64 to 256")
+        raise AdapterlabError(
+            f"add_adapters: adapter size {config.size} is more than 4x the hidden size {hidden_size}; "
+            "the paper uses 64 to 256"
+        )
     for path, site in wrappers(model, AdaptedOutput):
         layer, kind = site_position(path, state.table, model)
         if layer < config.skip_layers or config.placement not in ("both", kind):
             continue
-        site.adapters[name] = BottleneckAdapter(hidden_size, config).to(reference.device, trainable_dtype(reference.dtype))
+        site.adapters[name] = BottleneckAdapter(hidden_size, config).to(
+            reference.device, trainable_dtype(reference.dtype)
+        )
     shared = backbone_parameters(model)
     for _, norm in wrappers(model, TaskLayerNorm):
         norm.layernorms[name] = _own_copy(copy.deepcopy(norm.base), shared)
@@ -189,7 +215,11 @@ def _own_copy(module: nn.Module, shared: set[int]) -> nn.Module:
             if buffer is not None and buffer.is_floating_point() and trainable_dtype(buffer.dtype) != buffer.dtype:
                 setattr(sub, key, buffer.to(trainable_dtype(buffer.dtype)))
     for sub in module.modules():
-        if type(sub) is nn.Linear and id(sub.weight) in shared and trainable_dtype(sub.weight.dtype) != sub.weight.dtype:
+        if (
+            type(sub) is nn.Linear
+            and id(sub.weight) in shared
+            and trainable_dtype(sub.weight.dtype) != sub.weight.dtype
+        ):
             sub.__class__ = SharedWeightLinear
     return module
 
@@ -211,7 +241,9 @@ def check_labels(labels: Sequence[str], size: int | None, caller: str) -> tuple[
     if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
         raise AdapterlabError(f"{caller}: labels={labels!r} must be a list of label names, one per head output")
     if size is not None and len(labels) != size:
-        raise AdapterlabError(f"{caller}: got {len(labels)} label names {list(labels)!r} for a head with {size} outputs; pass one name per output")
+        raise AdapterlabError(
+            f"{caller}: got {len(labels)} label names {list(labels)!r} for a head with {size} outputs; pass one name per output"
+        )
     return tuple(str(label) for label in labels)
 
 
@@ -219,8 +251,10 @@ def activate(model: nn.Module, name: str) -> None:
     """Run the whole batch through adapter `name` (its adapters, LayerNorm copies and head)."""
     state = require_state(model, "activate")
     if not isinstance(name, str):
-        raise AdapterlabError(f"activate: name must be one adapter name, got {type(name).__name__}; for one name per example use "
-                              "activate_per_example, for none deactivate")
+        raise AdapterlabError(
+            f"activate: name must be one adapter name, got {type(name).__name__}; for one name per example use "
+            "activate_per_example, for none deactivate"
+        )
     check_known(state, name)
     state.router.set_single(name)
 
@@ -294,7 +328,9 @@ def _resize_output(head: nn.Module, model: nn.Module, num_labels: int, path: str
         return head
     linears = [(p, m) for p, m in head.named_modules() if isinstance(m, nn.Linear) and m.out_features == current]
     if not linears:
-        raise AdapterlabError(f"add_adapters: num_labels={num_labels} but head {path!r} has no output layer of size {current} to replace")
+        raise AdapterlabError(
+            f"add_adapters: num_labels={num_labels} but head {path!r} has no output layer of size {current} to replace"
+        )
     sub_path, old = linears[-1]
     new = nn.Linear(old.in_features, num_labels, bias=old.bias is not None).to(old.weight.device, old.weight.dtype)
     nn.init.normal_(new.weight, std=getattr(model.config, "initializer_range", 0.02))

@@ -56,7 +56,9 @@ class SavedPack:
     num_tensors: int
 
     def __str__(self) -> str:
-        return f"saved task pack {self.name!r} to {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.num_tensors} tensors)"
+        return (
+            f"saved task pack {self.name!r} to {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.num_tensors} tensors)"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,10 @@ def label_maps(labels: Sequence[str] | None) -> dict[str, dict[str, str] | dict[
     a pipeline needs to print the task's label names instead of LABEL_0."""
     if not labels:
         return {}
-    return {"id2label": {str(index): name for index, name in enumerate(labels)}, "label2id": {name: index for index, name in enumerate(labels)}}
+    return {
+        "id2label": {str(index): name for index, name in enumerate(labels)},
+        "label2id": {name: index for index, name in enumerate(labels)},
+    }
 
 
 def backbone_identity(model: nn.Module) -> BackboneIdentity:
@@ -117,8 +122,9 @@ def pack_tensors(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
     return {key: param.detach().contiguous().cpu() for key, param in pack_parameters(model, name).items()}
 
 
-def save_adapter(model: nn.Module, path: str | os.PathLike[str], name: str, labels: list[str] | None = None,
-                 dtype: str = "float32") -> SavedPack:
+def save_adapter(
+    model: nn.Module, path: str | os.PathLike[str], name: str, labels: list[str] | None = None, dtype: str = "float32"
+) -> SavedPack:
     """Write the task pack of adapter `name` into folder `path`, atomically.
 
     `labels` are the task's label names in head order; the adapter keeps them from then on. By
@@ -134,7 +140,11 @@ def save_adapter(model: nn.Module, path: str | os.PathLike[str], name: str, labe
         raise AdapterlabError(f"save_adapter: no adapter named {name!r} on this model (adapters: {known})")
     num_labels = state.num_labels.get(name) or getattr(model.config, "num_labels", None)
     has_head = bool(wrappers(model, TaskHead))
-    own = check_labels(labels, num_labels if has_head else None, "save_adapter") if labels is not None else state.labels.get(name)
+    own = (
+        check_labels(labels, num_labels if has_head else None, "save_adapter")
+        if labels is not None
+        else state.labels.get(name)
+    )
     manifest = {
         "format": PACK_FORMAT,
         "format_version": PACK_VERSION,
@@ -156,14 +166,17 @@ def save_adapter(model: nn.Module, path: str | os.PathLike[str], name: str, labe
     logger.info("%s", saved)
     return saved
 
+
 def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict[str, object]) -> None:
     """The pack's weights and manifest into `target`, atomically; only a pack's own files are replaced."""
     if target.exists() and not target.is_dir():
         raise AdapterlabError(f"save_adapter: {target} exists and is not a folder")
     if target.is_dir() and not (target / MANIFEST_FILE).is_file() and any(target.iterdir()):
         # only a pack's own files are ever replaced: never a folder of someone else's files
-        raise AdapterlabError(f"save_adapter: {target} exists, is not empty and is not a task pack (no {MANIFEST_FILE}); "
-                              "save to a new or empty folder")
+        raise AdapterlabError(
+            f"save_adapter: {target} exists, is not empty and is not a task pack (no {MANIFEST_FILE}); "
+            "save to a new or empty folder"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
@@ -182,7 +195,6 @@ def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict[s
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
 
 
 def read_pack_info(path: str | os.PathLike[str]) -> PackInfo:
@@ -204,19 +216,27 @@ def read_pack_info(path: str | os.PathLike[str]) -> PackInfo:
         raise AdapterlabError(f"{manifest_path}: not an adapterlab task pack (field 'format' must be {PACK_FORMAT!r})")
     version = manifest.get("format_version")
     if isinstance(version, bool) or version != PACK_VERSION:
-        raise AdapterlabError(f"{manifest_path}: format_version {version!r} is not supported (this adapterlab reads {PACK_VERSION})")
+        raise AdapterlabError(
+            f"{manifest_path}: format_version {version!r} is not supported (this adapterlab reads {PACK_VERSION})"
+        )
     for key in ("name", "adapter_config", "backbone", "head_class"):
         if key not in manifest:
             raise AdapterlabError(f"{manifest_path}: missing field {key!r}")
     name = manifest["name"]
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise AdapterlabError(f"{manifest_path}: field 'name' is {_manifest_value(name)}; expected an adapter name of letters, digits, '_' and '-'")
+        raise AdapterlabError(
+            f"{manifest_path}: field 'name' is {_manifest_value(name)}; expected an adapter name of letters, digits, '_' and '-'"
+        )
     head_class = manifest["head_class"]
     if not isinstance(head_class, str) or not head_class:
-        raise AdapterlabError(f"{manifest_path}: field 'head_class' is {_manifest_value(head_class)}; expected a model class name such as 'BertForSequenceClassification'")
+        raise AdapterlabError(
+            f"{manifest_path}: field 'head_class' is {_manifest_value(head_class)}; expected a model class name such as 'BertForSequenceClassification'"
+        )
     dtype = manifest.get("dtype", "float32")  # packs from before half precision have no dtype
     if dtype not in PACK_DTYPES:
-        raise AdapterlabError(f"{manifest_path}: field 'dtype' is {_manifest_value(dtype)}; allowed: {', '.join(PACK_DTYPES)}")
+        raise AdapterlabError(
+            f"{manifest_path}: field 'dtype' is {_manifest_value(dtype)}; allowed: {', '.join(PACK_DTYPES)}"
+        )
     config = _manifest_config(manifest_path, manifest["adapter_config"])
     backbone = _manifest_backbone(manifest_path, manifest["backbone"])
     num_labels, labels = _manifest_labels(manifest_path, manifest.get("num_labels"), manifest.get("labels"))
@@ -233,7 +253,9 @@ def _manifest_value(value: object) -> str:
 def _manifest_config(manifest_path: Path, values: object) -> AdapterConfig:
     where = f"{manifest_path}: field 'adapter_config'"
     if not isinstance(values, dict):
-        raise AdapterlabError(f"{where} is {_manifest_value(values)}; expected an object of adapter settings (size, nonlinearity, ...)")
+        raise AdapterlabError(
+            f"{where} is {_manifest_value(values)}; expected an object of adapter settings (size, nonlinearity, ...)"
+        )
     try:
         return AdapterConfig.from_dict(values, source=where)
     except AdapterlabError as err:  # AdapterConfig names the setting (e.g. "AdapterConfig.size='8'"), not the file
@@ -245,16 +267,24 @@ def _manifest_backbone(manifest_path: Path, backbone: object) -> BackboneIdentit
     """The backbone identity: model_type a string, the sizes integers (null where the model's
     config has none), as backbone_identity writes it."""
     if not isinstance(backbone, dict):
-        raise AdapterlabError(f"{manifest_path}: field 'backbone' is {_manifest_value(backbone)}; expected an object with {', '.join(_IDENTITY_FIELDS)}")
+        raise AdapterlabError(
+            f"{manifest_path}: field 'backbone' is {_manifest_value(backbone)}; expected an object with {', '.join(_IDENTITY_FIELDS)}"
+        )
     for key in _IDENTITY_FIELDS:
         if key not in backbone:
-            raise AdapterlabError(f"{manifest_path}: field 'backbone' has no {key!r}; expected {', '.join(_IDENTITY_FIELDS)}")
+            raise AdapterlabError(
+                f"{manifest_path}: field 'backbone' has no {key!r}; expected {', '.join(_IDENTITY_FIELDS)}"
+            )
         value = backbone[key]
         if key == "model_type":
             if not isinstance(value, str) or not value:
-                raise AdapterlabError(f"{manifest_path}: field 'backbone.model_type' is {_manifest_value(value)}; expected a model type such as 'bert'")
+                raise AdapterlabError(
+                    f"{manifest_path}: field 'backbone.model_type' is {_manifest_value(value)}; expected a model type such as 'bert'"
+                )
         elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise AdapterlabError(f"{manifest_path}: field 'backbone.{key}' is {_manifest_value(value)}; expected a positive integer or null")
+            raise AdapterlabError(
+                f"{manifest_path}: field 'backbone.{key}' is {_manifest_value(value)}; expected a positive integer or null"
+            )
     return backbone
 
 
@@ -262,16 +292,24 @@ def _manifest_labels(manifest_path: Path, num_labels: object, labels: object) ->
     """num_labels: a positive integer, or null for a pack without a head; labels: the label
     names in head order, or null; both set means as many names as labels."""
     if num_labels is not None and (isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1):
-        raise AdapterlabError(f"{manifest_path}: field 'num_labels' is {_manifest_value(num_labels)}; expected a positive integer or null")
+        raise AdapterlabError(
+            f"{manifest_path}: field 'num_labels' is {_manifest_value(num_labels)}; expected a positive integer or null"
+        )
     if labels is not None:
         if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
-            raise AdapterlabError(f"{manifest_path}: field 'labels' is {_manifest_value(labels)}; expected a list of label names (strings) or null")
+            raise AdapterlabError(
+                f"{manifest_path}: field 'labels' is {_manifest_value(labels)}; expected a list of label names (strings) or null"
+            )
         if num_labels is not None and len(labels) != num_labels:
-            raise AdapterlabError(f"{manifest_path}: field 'labels' has {len(labels)} names but field 'num_labels' is {num_labels}; they must agree")
+            raise AdapterlabError(
+                f"{manifest_path}: field 'labels' has {len(labels)} names but field 'num_labels' is {num_labels}; they must agree"
+            )
     return num_labels, labels
 
 
-def load_adapter(model: nn.Module, path: str | os.PathLike[str], name: str | None = None, with_head: bool = True) -> str:
+def load_adapter(
+    model: nn.Module, path: str | os.PathLike[str], name: str | None = None, with_head: bool = True
+) -> str:
     """Load a task pack onto a backbone of the same kind; returns the adapter's name (activated).
 
     The pack's adapter, LayerNorm copies and head replace nothing of the backbone. With
@@ -300,7 +338,9 @@ def load_adapter(model: nn.Module, path: str | os.PathLike[str], name: str | Non
     num_labels = info.num_labels if has_heads else None
     add_adapters(model, info.config, name, num_labels=num_labels)
     # the pack's names, or none: a head the pack did not bring is not described by them
-    require_state(model, "load_adapter").labels[name] = tuple(info.labels) if has_heads and info.labels is not None else None
+    require_state(model, "load_adapter").labels[name] = (
+        tuple(info.labels) if has_heads and info.labels is not None else None
+    )
     try:
         expected = pack_parameters(model, name)
         if not with_head:
@@ -318,13 +358,19 @@ def _check_keys(folder: Path, got: Mapping[str, torch.Tensor], expected: Mapping
     missing = sorted(set(expected) - set(got))
     extra = sorted(set(got) - set(expected))
     if extra:
-        hint = "; pass with_head=False to load only the adapters and LayerNorms" if extra[0].startswith("heads.") else ""
-        raise AdapterlabError(f"task pack {folder}: tensor {extra[0]!r} has no place in this model ({len(extra)} unexpected tensors){hint}")
+        hint = (
+            "; pass with_head=False to load only the adapters and LayerNorms" if extra[0].startswith("heads.") else ""
+        )
+        raise AdapterlabError(
+            f"task pack {folder}: tensor {extra[0]!r} has no place in this model ({len(extra)} unexpected tensors){hint}"
+        )
     if missing:
         raise AdapterlabError(f"task pack {folder}: tensor {missing[0]!r} is missing ({len(missing)} missing tensors)")
     for key, tensor in got.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise AdapterlabError(f"task pack {folder}: tensor {key!r} has shape {tuple(tensor.shape)}, this model expects {tuple(expected[key].shape)}")
+            raise AdapterlabError(
+                f"task pack {folder}: tensor {key!r} has shape {tuple(tensor.shape)}, this model expects {tuple(expected[key].shape)}"
+            )
 
 
 def _copy_into(model: nn.Module, name: str, tensors: dict[str, torch.Tensor]) -> None:

@@ -75,7 +75,9 @@ class Router:
 
     active: str | None = None
     per_example: tuple[str, ...] | None = None
-    _groups: dict[torch.device, tuple[list[tuple[str, torch.Tensor]], torch.Tensor]] = field(default_factory=dict, repr=False)
+    _groups: dict[torch.device, tuple[list[tuple[str, torch.Tensor]], torch.Tensor]] = field(
+        default_factory=dict, repr=False
+    )
 
     def set_single(self, name: str | None) -> None:
         self.active, self.per_example, self._groups = name, None, {}
@@ -89,7 +91,9 @@ class Router:
             return tuple(dict.fromkeys(self.per_example))
         return () if self.active is None else (self.active,)
 
-    def groups(self, device: torch.device, batch: int, where: str) -> tuple[list[tuple[str, torch.Tensor]], torch.Tensor]:
+    def groups(
+        self, device: torch.device, batch: int, where: str
+    ) -> tuple[list[tuple[str, torch.Tensor]], torch.Tensor]:
         """Row indices per task, and the permutation that puts the concatenated groups back in order."""
         assert self.per_example is not None
         if batch != len(self.per_example):
@@ -111,7 +115,9 @@ class Router:
         return self._groups[device]
 
 
-def apply_per_task(x: torch.Tensor, router: Router, where: str, fn: Callable[[str, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def apply_per_task(
+    x: torch.Tensor, router: Router, where: str, fn: Callable[[str, torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
     """Run fn(task, rows) for each task's rows of a mixed batch and restore the original row order."""
     groups, inverse = router.groups(x.device, x.shape[0], where)
     pieces = [fn(name, x.index_select(0, rows)) for name, rows in groups]
@@ -154,7 +160,9 @@ class AdaptedOutput(_Wrapper):
         router = self.router
         if router.per_example is not None:
             adapters = self.adapters
-            return apply_per_task(hidden, router, self.path, lambda name, rows: adapters[name](rows) if name in adapters else rows)
+            return apply_per_task(
+                hidden, router, self.path, lambda name, rows: adapters[name](rows) if name in adapters else rows
+            )
         if router.active is not None and router.active in self.adapters:
             adapted: torch.Tensor = self.adapters[router.active](hidden)
             return adapted
@@ -172,7 +180,12 @@ class TaskLayerNorm(_Wrapper):
         router = self.router
         if router.per_example is not None:
             norms = self.layernorms
-            return apply_per_task(hidden, router, self.path, lambda name, rows: _norm(cast(nn.LayerNorm, norms[name]), rows) if name in norms else self.base(rows))
+            return apply_per_task(
+                hidden,
+                router,
+                self.path,
+                lambda name, rows: _norm(cast(nn.LayerNorm, norms[name]), rows) if name in norms else self.base(rows),
+            )
         if router.active is not None and router.active in self.layernorms:
             return _norm(cast(nn.LayerNorm, self.layernorms[router.active]), hidden)
         out: torch.Tensor = self.base(hidden)
@@ -226,9 +239,13 @@ class TaskHead(_Wrapper):
         pieces = []
         for name, rows in groups:
             head = self.heads[name] if name in self.heads else self.base
-            out = _run_head(head, tuple(rows_of(a, rows) for a in args), {k: rows_of(v, rows) for k, v in kwargs.items()})
+            out = _run_head(
+                head, tuple(rows_of(a, rows) for a in args), {k: rows_of(v, rows) for k, v in kwargs.items()}
+            )
             if not isinstance(out, torch.Tensor):
-                raise AdapterlabError(f"mixed-task batch: head {self.path} returned {type(out).__name__}, expected a tensor")
+                raise AdapterlabError(
+                    f"mixed-task batch: head {self.path} returned {type(out).__name__}, expected a tensor"
+                )
             pieces.append(out)
         width = max(p.shape[-1] for p in pieces)
         pieces = [F.pad(p, (0, width - p.shape[-1]), value=float("-inf")) if p.shape[-1] < width else p for p in pieces]

@@ -57,8 +57,12 @@ RANK_TARGETS: dict[str, tuple[str, ...]] = {
 }
 _BERT_FFN_OUT = r"layer\.\d+\.output\.dense"
 IA3_FEEDFORWARD: dict[str, tuple[str, ...]] = {
-    "bert": (_BERT_FFN_OUT,), "roberta": (_BERT_FFN_OUT,), "xlm-roberta": (_BERT_FFN_OUT,), "electra": (_BERT_FFN_OUT,),
-    "deberta-v2": (_BERT_FFN_OUT,), "distilbert": (r"ffn\.lin2",),
+    "bert": (_BERT_FFN_OUT,),
+    "roberta": (_BERT_FFN_OUT,),
+    "xlm-roberta": (_BERT_FFN_OUT,),
+    "electra": (_BERT_FFN_OUT,),
+    "deberta-v2": (_BERT_FFN_OUT,),
+    "distilbert": (r"ffn\.lin2",),
 }
 IA3_TARGETS: dict[str, tuple[str, ...]] = {
     **{kind: ("key", "value", *IA3_FEEDFORWARD[kind]) for kind in ("bert", "roberta", "xlm-roberta", "electra")},
@@ -90,20 +94,31 @@ class PeftSettings:
             return [f"method={self.method!r}: PEFT methods are {', '.join(PEFT_METHODS)}"]
         if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r < 1:
             found.append(f"lora_r={self.r!r}: must be an integer >= 1")
-        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not math.isfinite(self.alpha) or self.alpha <= 0:
+        if (
+            not isinstance(self.alpha, (int, float))
+            or isinstance(self.alpha, bool)
+            or not math.isfinite(self.alpha)
+            or self.alpha <= 0
+        ):
             found.append(f"lora_alpha={self.alpha!r}: must be a number > 0")
         if not isinstance(self.dropout, (int, float)) or not math.isfinite(self.dropout) or not 0 <= self.dropout < 1:
             found.append(f"lora_dropout={self.dropout!r}: must be in [0, 1)")
         elif self.dropout and self.method != "lora":
-            found.append(f"lora_dropout={self.dropout!r}: LoRA's input dropout; method {self.method} has none (leave it at 0)")
+            found.append(
+                f"lora_dropout={self.dropout!r}: LoRA's input dropout; method {self.method} has none (leave it at 0)"
+            )
         for name in ("targets", "feedforward"):
             value = getattr(self, name)
             if value is not None and (not value or not all(isinstance(t, str) and t for t in value)):
-                found.append(f"{'lora_targets' if name == 'targets' else 'ia3_feedforward'}={value!r}: must name one or more modules, e.g. query,value")
+                found.append(
+                    f"{'lora_targets' if name == 'targets' else 'ia3_feedforward'}={value!r}: must name one or more modules, e.g. query,value"
+                )
             elif value is not None:
                 bad = [t for t in value if not _compiles(t)]
                 if bad:
-                    found.append(f"{'lora_targets' if name == 'targets' else 'ia3_feedforward'}: {bad[0]!r} is not a module name or regular expression")
+                    found.append(
+                        f"{'lora_targets' if name == 'targets' else 'ia3_feedforward'}: {bad[0]!r} is not a module name or regular expression"
+                    )
         if self.feedforward is not None and self.method != "ia3":
             found.append(f"ia3_feedforward={','.join(self.feedforward)!r}: only method ia3 scales feed-forward inputs")
         return found
@@ -121,7 +136,9 @@ def require_peft() -> ModuleType:
     try:
         import peft
     except ImportError:
-        raise AdapterlabError(f"the PEFT methods ({', '.join(PEFT_METHODS)}) need the peft library: {PEFT_INSTALL}") from None
+        raise AdapterlabError(
+            f"the PEFT methods ({', '.join(PEFT_METHODS)}) need the peft library: {PEFT_INSTALL}"
+        ) from None
     return peft
 
 
@@ -132,8 +149,10 @@ def targets_of(model: nn.Module, settings: PeftSettings) -> tuple[str, ...]:
     model_type = model_type_of(model)
     table = DEFAULT_TARGETS[settings.method]
     if model_type not in table:
-        raise AdapterlabError(f"{settings.method} has no default target modules for model_type {model_type!r} (known: {', '.join(sorted(table))}); "
-                              "name them with --lora-targets, e.g. query,value")
+        raise AdapterlabError(
+            f"{settings.method} has no default target modules for model_type {model_type!r} (known: {', '.join(sorted(table))}); "
+            "name them with --lora-targets, e.g. query,value"
+        )
     return table[model_type]
 
 
@@ -150,7 +169,9 @@ def _matches(pattern: str, name: str) -> bool:
     return re.fullmatch(rf"(?:.*\.)?(?:{pattern})", name) is not None
 
 
-def resolve_targets(encoder: nn.Module, patterns: tuple[str, ...], method: str, exclude: tuple[str, ...] = ()) -> list[str]:
+def resolve_targets(
+    encoder: nn.Module, patterns: tuple[str, ...], method: str, exclude: tuple[str, ...] = ()
+) -> list[str]:
     """The encoder's module names (relative to it) that `patterns` select, outside `exclude` (the
     pooler, which trains whole as part of the head). Raises AdapterlabError naming a pattern that
     selects nothing."""
@@ -160,11 +181,15 @@ def resolve_targets(encoder: nn.Module, patterns: tuple[str, ...], method: str, 
     for pattern in patterns:
         hits = [name for name in names if _matches(pattern, name)]
         if not hits and any(_matches(pattern, name) for name in every):
-            raise AdapterlabError(f"{method} target {pattern!r} names only modules of the head ({', '.join(exclude)}), which trains whole "
-                                  "and is never wrapped; name encoder modules, e.g. query,value")
+            raise AdapterlabError(
+                f"{method} target {pattern!r} names only modules of the head ({', '.join(exclude)}), which trains whole "
+                "and is never wrapped; name encoder modules, e.g. query,value"
+            )
         if not hits:
-            raise AdapterlabError(f"{method} target module {pattern!r} not found in {type(encoder).__name__} "
-                                  f"(linear layers there: {', '.join(sorted(_linear_names(encoder)))})")
+            raise AdapterlabError(
+                f"{method} target module {pattern!r} not found in {type(encoder).__name__} "
+                f"(linear layers there: {', '.join(sorted(_linear_names(encoder)))})"
+            )
         chosen += [h for h in hits if h not in chosen]
     return chosen
 
@@ -172,7 +197,9 @@ def resolve_targets(encoder: nn.Module, patterns: tuple[str, ...], method: str, 
 # Any: peft ships no type hints, so its config classes are untyped
 def _peft_config(peft: ModuleType, settings: PeftSettings, targets: list[str], feedforward: list[str]) -> Any:
     if settings.method == "lora":
-        return peft.LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets, bias="none")
+        return peft.LoraConfig(
+            r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout, target_modules=targets, bias="none"
+        )
     if settings.method == "loha":
         return peft.LoHaConfig(r=settings.r, alpha=settings.alpha, target_modules=targets)
     return peft.IA3Config(target_modules=targets, feedforward_modules=feedforward)
@@ -189,7 +216,7 @@ def add_peft(model: nn.Module, settings: PeftSettings) -> None:
     if getattr(model, STATE_ATTR, None) is not None:
         raise AdapterlabError(f"add_peft: this model already has {getattr(model, STATE_ATTR).method}")
     base_path, encoder = base_model_of(model)
-    heads = tuple(p[len(base_path) + 1:] if base_path else p for p in head_paths(model) if p.startswith(base_path))
+    heads = tuple(p[len(base_path) + 1 :] if base_path else p for p in head_paths(model) if p.startswith(base_path))
     patterns = targets_of(model, settings)
     targets = resolve_targets(encoder, patterns, settings.method, exclude=heads)
     feedforward = []
@@ -197,16 +224,31 @@ def add_peft(model: nn.Module, settings: PeftSettings) -> None:
         wanted = feedforward_of(model, settings)
         feedforward = [n for n in targets if any(_matches(p, n) for p in wanted)]
         outside = [p for p in wanted if not any(_matches(p, n) for n in targets)]
-        if outside:  # PEFT scales feed-forward modules among the targets only; one outside them would be dropped silently
-            raise AdapterlabError(f"ia3_feedforward {outside[0]!r} matches none of the targets ({', '.join(patterns)}); "
-                                  "name it among --lora-targets too")
+        if (
+            outside
+        ):  # PEFT scales feed-forward modules among the targets only; one outside them would be dropped silently
+            raise AdapterlabError(
+                f"ia3_feedforward {outside[0]!r} matches none of the targets ({', '.join(patterns)}); "
+                "name it among --lora-targets too"
+            )
     try:
         peft.inject_adapter_in_model(_peft_config(peft, settings, targets, feedforward), encoder)
-    except (ValueError, TypeError) as err:  # e.g. a LayerNorm named as a target: these methods adapt linear (and a few other) layers
+    except (
+        ValueError,
+        TypeError,
+    ) as err:  # e.g. a LayerNorm named as a target: these methods adapt linear (and a few other) layers
         reason = " ".join(str(err).split())  # PEFT's message can hold a module's multi-line repr
-        raise AdapterlabError(f"{settings.method} cannot adapt {', '.join(patterns)}: {reason[:160]}{'…' if len(reason) > 160 else ''}") from None
+        raise AdapterlabError(
+            f"{settings.method} cannot adapt {', '.join(patterns)}: {reason[:160]}{'…' if len(reason) > 160 else ''}"
+        ) from None
     recorded = None if settings.method != "ia3" else tuple(feedforward_of(model, settings))
-    setattr(model, STATE_ATTR, PeftSettings(settings.method, settings.r, settings.alpha, settings.dropout, patterns, settings.layernorm, recorded))
+    setattr(
+        model,
+        STATE_ATTR,
+        PeftSettings(
+            settings.method, settings.r, settings.alpha, settings.dropout, patterns, settings.layernorm, recorded
+        ),
+    )
     setattr(model, INJECTED_ATTR, InjectedWeights(settings.method, (MARKS[settings.method],)))
 
 
@@ -252,4 +294,3 @@ def merge_peft(model: nn.Module) -> nn.Module:
     setattr(model, STATE_ATTR, None)
     setattr(model, INJECTED_ATTR, None)
     return model
-

@@ -50,7 +50,7 @@ def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.P
     base_path, _ = base_model_of(model)
     found = {}
     for path in layernorm_paths(model) if settings is not None and settings.layernorm else []:
-        rel = path[len(base_path) + 1:] if base_path else path
+        rel = path[len(base_path) + 1 :] if base_path else path
         found.update({f"layernorms.{rel}.{key}": p for key, p in model.get_submodule(path).named_parameters()})
     for path in head_paths(model) if with_head else []:
         found.update({f"heads.{path}.{key}": p for key, p in model.get_submodule(path).named_parameters()})
@@ -60,15 +60,28 @@ def _task_parameters(model: nn.Module, with_head: bool = True) -> dict[str, nn.P
 def _settings_record(settings: PeftSettings) -> dict[str, object]:
     """The manifest's settings: only those the method uses (an IA3 pack records no rank), so the
     manifest says what was trained; read_peft_manifest fills the rest with the defaults."""
-    record = {**asdict(settings), "targets": list(settings.targets or ()),
-              "feedforward": None if settings.feedforward is None else list(settings.feedforward)}
-    unused = {"r": settings.method not in RANKED, "alpha": settings.method not in RANKED,
-              "dropout": settings.method != "lora", "feedforward": settings.method != "ia3"}
+    record = {
+        **asdict(settings),
+        "targets": list(settings.targets or ()),
+        "feedforward": None if settings.feedforward is None else list(settings.feedforward),
+    }
+    unused = {
+        "r": settings.method not in RANKED,
+        "alpha": settings.method not in RANKED,
+        "dropout": settings.method != "lora",
+        "feedforward": settings.method != "ia3",
+    }
     return {key: value for key, value in record.items() if not unused.get(key)}
 
 
-def save_peft_pack(model: nn.Module, path: str | os.PathLike[str], labels: list[str] | None, backbone: BackboneIdentity, dtype: torch.dtype = torch.float32,
-                   base_model: str | None = None) -> int:
+def save_peft_pack(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    labels: list[str] | None,
+    backbone: BackboneIdentity,
+    dtype: torch.dtype = torch.float32,
+    base_model: str | None = None,
+) -> int:
     """Write a PEFT pack folder atomically (replacing an earlier PEFT pack there, never another
     folder); returns its size in bytes. `backbone`: adapters.io.backbone_identity(model).
     base_model: what adapter_config.json's base_model_name_or_path names (a Hub id, or a folder as
@@ -92,17 +105,33 @@ def save_peft_pack(model: nn.Module, path: str | os.PathLike[str], labels: list[
         weights = {f"{PEFT_PREFIX}{within}{k}": v for k, v in peft.get_peft_model_state_dict(encoder).items()}
         for path in saved:  # PeftModel keys modules_to_save by their own names, as here
             weights.update({f"{PEFT_PREFIX}{path}.{k}": p for k, p in model.get_submodule(path).named_parameters()})
-        save_file({k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
+        save_file(
+            {k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()},
+            str(tmp / PEFT_WEIGHTS),
+            metadata={"format": "pt"},
+        )
         # Any: peft (untyped) keeps its configs in a dict on the encoder
         config = copy.copy(cast(Any, encoder).peft_config["default"])
         config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
         config.base_model_name_or_path = base_model
         config.task_type = "TOKEN_CLS" if "TokenClassification" in type(model).__name__ else "SEQ_CLS"
         config.save_pretrained(str(tmp))
-        manifest = {"format": PACK_FORMAT, "format_version": 3, "method": settings.method, "settings": _settings_record(settings),
-                    "base_path": base_path, "heads": heads, "layernorms": [p for p in saved if p not in heads],
-                    "backbone": backbone, "head_class": type(model).__name__, "num_labels": getattr(model.config, "num_labels", None),
-                    "labels": labels, **label_maps(labels), "dtype": str(dtype).replace("torch.", ""), "peft": peft.__version__}
+        manifest = {
+            "format": PACK_FORMAT,
+            "format_version": 3,
+            "method": settings.method,
+            "settings": _settings_record(settings),
+            "base_path": base_path,
+            "heads": heads,
+            "layernorms": [p for p in saved if p not in heads],
+            "backbone": backbone,
+            "head_class": type(model).__name__,
+            "num_labels": getattr(model.config, "num_labels", None),
+            "labels": labels,
+            **label_maps(labels),
+            "dtype": str(dtype).replace("torch.", ""),
+            "peft": peft.__version__,
+        }
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         for file in tmp.iterdir():
             file.chmod(0o644)
@@ -171,10 +200,22 @@ def _check_manifest_types(path: Path, manifest: Manifest) -> None:
     checks: dict[str, tuple[Callable[[object], bool], str]] = {
         "backbone": (lambda v: v is None or isinstance(v, dict), "an object of the backbone's sizes"),
         "base_path": (lambda v: v is None or isinstance(v, str), "a module path (a string)"),
-        "heads": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of module paths"),
-        "layernorms": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of module paths"),
-        "num_labels": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1), "a positive integer or null"),
-        "labels": (lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)), "a list of label names or null"),
+        "heads": (
+            lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+            "a list of module paths",
+        ),
+        "layernorms": (
+            lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+            "a list of module paths",
+        ),
+        "num_labels": (
+            lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+            "a positive integer or null",
+        ),
+        "labels": (
+            lambda v: v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+            "a list of label names or null",
+        ),
         "format_version": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)), "an integer"),
     }
     for key, (good, allowed) in checks.items():
@@ -182,7 +223,9 @@ def _check_manifest_types(path: Path, manifest: Manifest) -> None:
             raise AdapterlabError(f"{path}: field {key!r} is {describe_value(manifest.get(key))}; expected {allowed}")
 
 
-def load_peft_pack(model: nn.Module, path: str | os.PathLike[str], backbone: BackboneIdentity, with_head: bool = True) -> Manifest:
+def load_peft_pack(
+    model: nn.Module, path: str | os.PathLike[str], backbone: BackboneIdentity, with_head: bool = True
+) -> Manifest:
     """Inject the pack's method into `model` and load its weights, its LayerNorms and (with_head)
     its head. `backbone`: backbone_identity(model), compared with the pack's: a different shape
     is a one-line AdapterlabError naming it. Returns the manifest."""
@@ -192,7 +235,9 @@ def load_peft_pack(model: nn.Module, path: str | os.PathLike[str], backbone: Bac
     mismatched = {k: (v, backbone.get(k)) for k, v in (manifest.get("backbone") or {}).items() if backbone.get(k) != v}
     if mismatched:
         key, (theirs, ours) = next(iter(mismatched.items()))
-        raise AdapterlabError(f"{folder}: the pack was trained on another backbone ({key}: pack {theirs!r}, model {ours!r})")
+        raise AdapterlabError(
+            f"{folder}: the pack was trained on another backbone ({key}: pack {theirs!r}, model {ours!r})"
+        )
     add_peft(model, settings)
     _, encoder = base_model_of(model)
     weights = _read(folder / PEFT_WEIGHTS)
@@ -203,7 +248,9 @@ def load_peft_pack(model: nn.Module, path: str | os.PathLike[str], backbone: Bac
     outcome = peft.set_peft_model_state_dict(encoder, weights)
     unexpected = list(getattr(outcome, "unexpected_keys", []) or [])
     if unexpected:
-        raise AdapterlabError(f"{folder / PEFT_WEIGHTS}: weights this model has no place for: {', '.join(unexpected[:3])}")
+        raise AdapterlabError(
+            f"{folder / PEFT_WEIGHTS}: weights this model has no place for: {', '.join(unexpected[:3])}"
+        )
     own = _task_parameters(model, with_head)
     for key, tensor in task.items():
         if key.startswith("heads.") and not with_head:
@@ -222,7 +269,9 @@ def _saved_modules(model: nn.Module) -> list[str]:
     return head_paths(model) + (layernorm_paths(model) if settings is not None and settings.layernorm else [])
 
 
-def _split_peft_layout(weights: dict[str, torch.Tensor], manifest: Manifest) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _split_peft_layout(
+    weights: dict[str, torch.Tensor], manifest: Manifest
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A format-3 pack's weights (PeftModel's layout for the task model it was trained on) split
     into (the method's, keyed relative to the encoder as set_peft_model_state_dict takes them;
     the head's and LayerNorms', keyed as _task_parameters keys them), so that the pack also loads
@@ -234,7 +283,7 @@ def _split_peft_layout(weights: dict[str, torch.Tensor], manifest: Manifest) -> 
         name = key.removeprefix(PEFT_PREFIX)
         head = next((h for h in heads if name.startswith(h + ".")), None)
         norm = next((n for n in norms if name.startswith(n + ".")), None)
-        relative = name[len(base) + 1:] if base and name.startswith(base + ".") else name
+        relative = name[len(base) + 1 :] if base and name.startswith(base + ".") else name
         if head is not None:
             task[f"heads.{name}"] = tensor
         elif norm is not None:
@@ -248,5 +297,6 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as err:  # SafetensorError, OSError: a truncated or missing file
-        raise AdapterlabError(f"{path}: not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-
+        raise AdapterlabError(
+            f"{path}: not a readable safetensors file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None

@@ -17,7 +17,9 @@ from adapterlab.adapters.layer import AdaptedOutput, Router, TaskHead, TaskLayer
 from adapterlab.errors import AdapterlabError
 
 STATE_ATTR = "adapterlab_state"
-INJECTED_ATTR = "adapterlab_injected"  # an InjectedWeights, set by a method that adds weights inside the encoder's layers
+INJECTED_ATTR = (
+    "adapterlab_injected"  # an InjectedWeights, set by a method that adds weights inside the encoder's layers
+)
 WRAPPERS = (AdaptedOutput, TaskLayerNorm, TaskHead)
 W = TypeVar("W", bound=nn.Module)
 
@@ -61,7 +63,9 @@ def base_model_of(model: nn.Module) -> tuple[str, nn.Module]:
     """(path, module) of the encoder inside a task model; ("", model) for a bare encoder."""
     base = getattr(model, "base_model", None)
     if not isinstance(base, nn.Module) or not hasattr(model, "config"):
-        raise AdapterlabError(f"{type(model).__name__} is not a Hugging Face PreTrainedModel; adapterlab needs model.config and model.base_model")
+        raise AdapterlabError(
+            f"{type(model).__name__} is not a Hugging Face PreTrainedModel; adapterlab needs model.config and model.base_model"
+        )
     if base is model:
         return "", model
     for name, child in model.named_children():
@@ -82,7 +86,11 @@ def head_paths(model: nn.Module) -> list[str]:
     base_path, base = base_model_of(model)
     paths = []
     if base is not model:
-        paths = [name for name, child in model.named_children() if child is not base and any(True for _ in child.parameters())]
+        paths = [
+            name
+            for name, child in model.named_children()
+            if child is not base and any(True for _ in child.parameters())
+        ]
     pooler = getattr(base, "pooler", None)
     if isinstance(pooler, nn.Module) and any(True for _ in pooler.parameters()):
         paths.append(join_path(base_path, "pooler"))
@@ -141,7 +149,9 @@ def site_paths(model: nn.Module, table: ArchitectureTable) -> list[tuple[int, st
     layers_path = join_path(base_path, table.layers)
     layers = _get(model, layers_path, "layers")
     if not isinstance(layers, (nn.ModuleList, nn.Sequential)):
-        raise AdapterlabError(f"model_type {model_type_of(model)!r}: layers path {layers_path!r} is a {type(layers).__name__}, expected a ModuleList")
+        raise AdapterlabError(
+            f"model_type {model_type_of(model)!r}: layers path {layers_path!r} is a {type(layers).__name__}, expected a ModuleList"
+        )
     sites = []
     for index in range(len(layers)):
         for kind, rel in (("attention", table.attention_output), ("ffn", table.ffn_output)):

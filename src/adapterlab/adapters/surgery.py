@@ -17,10 +17,14 @@ from torch import nn
 
 from adapterlab.errors import AdapterlabError
 
-_SAVE = ("a model with adapters is saved as task packs: adapterlab.save_adapter(model, PATH, name) (and load_adapter on the base "
-         "model); to save the model itself, adapterlab.remove_adapters(model) first")
-_TIED = ("its head decodes into the vocabulary and adapters wrap it, so transformers cannot find the decoder to resize or (re-)tie; "
-         "change the embeddings before add_adapters, or remove_adapters(model), change them, and add the adapters again")
+_SAVE = (
+    "a model with adapters is saved as task packs: adapterlab.save_adapter(model, PATH, name) (and load_adapter on the base "
+    "model); to save the model itself, adapterlab.remove_adapters(model) first"
+)
+_TIED = (
+    "its head decodes into the vocabulary and adapters wrap it, so transformers cannot find the decoder to resize or (re-)tie; "
+    "change the embeddings before add_adapters, or remove_adapters(model), change them, and add the adapters again"
+)
 
 
 class RefusedSurgery:
@@ -38,7 +42,9 @@ def guard_surgery(model: nn.Module) -> None:
     """Put the refusals on `model` (instance attributes: the class and other models are untouched)."""
     refused = {"save_pretrained": _SAVE, "push_to_hub": _SAVE}
     if _has_output_embeddings(model):
-        refused.update({"resize_token_embeddings": _TIED, "tie_weights": _TIED, "tie_embeddings_and_encoder_decoder": _TIED})
+        refused.update(
+            {"resize_token_embeddings": _TIED, "tie_weights": _TIED, "tie_embeddings_and_encoder_decoder": _TIED}
+        )
     for name, reason in refused.items():
         if hasattr(model, name):
             object.__setattr__(model, name, RefusedSurgery(f"{name} on a model with adapters", reason))

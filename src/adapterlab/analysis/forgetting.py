@@ -24,15 +24,26 @@ MLM = TaskSpec("forgetting", "mlm", "mlm_loss")
 
 
 def load_mlm_model(base_path: str):
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(base_path, output_loading_info=True, use_safetensors=True)
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(
+        base_path, output_loading_info=True, use_safetensors=True
+    )
     fresh = [k for k in info.get("missing_keys", []) if not k.startswith(model.base_model_prefix)]
     if fresh:
-        raise AdapterlabError(f"backbone {base_path} has no pretrained MLM head ({fresh[0]} is missing); forgetting needs one, e.g. bert-base-uncased")
+        raise AdapterlabError(
+            f"backbone {base_path} has no pretrained MLM head ({fresh[0]} is missing); forgetting needs one, e.g. bert-base-uncased"
+        )
     return model
 
 
-def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 128, seed: int = 0, max_lines: int | None = None,
-               batch_size: int = 32) -> list[dict]:
+def forgetting(
+    base: str | None,
+    runs: list[str],
+    text: str,
+    max_length: int = 128,
+    seed: int = 0,
+    max_lines: int | None = None,
+    batch_size: int = 32,
+) -> list[dict]:
     """Rows {model, method, mlm_loss, increase} for the base and every run, on the same masks.
     base: the backbone with the MLM head; None = the runs' own backbone (they must share one)."""
     if base is None:
@@ -53,7 +64,9 @@ def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 1
     def loss_of(model) -> float:
         # the same seed gives the same masks for every model compared
         collator = MlmCollator(tokenizer, 0.15, seed)
-        return evaluate(accelerator.prepare(model), features, collator, MLM, LabelMap(()), accelerator, batch_size)["mlm_loss"]
+        return evaluate(accelerator.prepare(model), features, collator, MLM, LabelMap(()), accelerator, batch_size)[
+            "mlm_loss"
+        ]
 
     base_loss = loss_of(load_mlm_model(base_path))
     rows = [{"model": "base", "method": None, "mlm_loss": base_loss, "increase": 0.0}]
@@ -62,8 +75,11 @@ def forgetting(base: str | None, runs: list[str], text: str, max_length: int = 1
         result = read_result(run_dir)
         if result is None:
             raise AdapterlabError(f"{run_dir}: not a finished run (no result.json)")
-        model = load_trained_run(run_dir, with_head=False, base=base_path, merge=True, onto=load_mlm_model(base_path),
-                                 purpose="forgetting").model
+        model = load_trained_run(
+            run_dir, with_head=False, base=base_path, merge=True, onto=load_mlm_model(base_path), purpose="forgetting"
+        ).model
         loss = loss_of(model)
-        rows.append({"model": str(run_dir), "method": result.get("method"), "mlm_loss": loss, "increase": loss - base_loss})
+        rows.append(
+            {"model": str(run_dir), "method": result.get("method"), "mlm_loss": loss, "increase": loss - base_loss}
+        )
     return rows

@@ -24,9 +24,17 @@ DEFAULT_TOKENS = 5000  # tokens sampled from the data file (special tokens never
 DEFAULT_MAX_LENGTH = 128
 
 
-def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: int = DEFAULT_TOKENS, seed: int = 0,
-               max_length: int = DEFAULT_MAX_LENGTH,
-               batch_size: int = 32, progress: bool = False) -> list[dict]:
+def rsa_curves(
+    base: str | None,
+    runs: list[str],
+    data: str,
+    task: str,
+    count: int = DEFAULT_TOKENS,
+    seed: int = 0,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> list[dict]:
     """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens.
     progress: a bar over the runs on stderr."""
     run_dirs = [Path(r) for r in runs]
@@ -46,16 +54,30 @@ def rsa_curves(base: str | None, runs: list[str], data: str, task: str, count: i
     except ValueError as err:
         raise AdapterlabError(f"{data}: {err}") from None
     collate = Collator(tokenizer.pad_token_id)
-    batches = [collate([{k: v for k, v in f.items() if k != "labels"} for f in features[i : i + batch_size]]) for i in range(0, len(features), batch_size)]
-    reference = layer_states(transformers.AutoModel.from_pretrained(base_path, use_safetensors=True), batches, positions, batch_size)
+    batches = [
+        collate([{k: v for k, v in f.items() if k != "labels"} for f in features[i : i + batch_size]])
+        for i in range(0, len(features), batch_size)
+    ]
+    reference = layer_states(
+        transformers.AutoModel.from_pretrained(base_path, use_safetensors=True), batches, positions, batch_size
+    )
     rows = []
     for run_dir in tqdm(run_dirs, desc="rsa", unit="run", disable=not progress, dynamic_ncols=True):
         trained = load_trained_run(run_dir, with_head=False, base=base_path, merge=True, purpose="RSA")
         model, result = trained.model, trained.result
         states = layer_states(model, batches, positions, batch_size)
         for layer, (ours, theirs) in enumerate(zip(states, reference)):
-            rows.append({"run": str(run_dir), "method": result.get("method"), "layer": layer, "rsa": rsa(ours, theirs), "cka": linear_cka(ours, theirs),
-                         "tokens": count, "test_metric": result.get("test_metric")})
+            rows.append(
+                {
+                    "run": str(run_dir),
+                    "method": result.get("method"),
+                    "layer": layer,
+                    "rsa": rsa(ours, theirs),
+                    "cka": linear_cka(ours, theirs),
+                    "tokens": count,
+                    "test_metric": result.get("test_metric"),
+                }
+            )
     return rows
 
 
@@ -75,8 +97,13 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
     for run in dict.fromkeys(r["run"] for r in rows):
         points = [r for r in rows if r["run"] == run]
         label = f"{points[0]['method']} vs base ({Path(run).name})"
-        ax.plot([p["layer"] for p in points], [p["rsa"] for p in points], marker="o", label=label,
-                color=_color(points[0]["method"]))
+        ax.plot(
+            [p["layer"] for p in points],
+            [p["rsa"] for p in points],
+            marker="o",
+            label=label,
+            color=_color(points[0]["method"]),
+        )
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("RSA similarity to the base model")
     ax.legend(fontsize=8)
@@ -90,8 +117,19 @@ def _color(method: str | None) -> str | None:
     """The method's colour, as in the report's figures; matplotlib's own for a method not registered."""
     found = find_method(method)
     return found.color if found else None
-def run_rsa(base: str | None, runs: list[str], data: str, task: str, count: int, seed: int, max_length: int, out: Path,
-            progress: bool = True) -> tuple[list[dict], Path, Path]:
+
+
+def run_rsa(
+    base: str | None,
+    runs: list[str],
+    data: str,
+    task: str,
+    count: int,
+    seed: int,
+    max_length: int,
+    out: Path,
+    progress: bool = True,
+) -> tuple[list[dict], Path, Path]:
     """`adapterlab rsa`: the curves of `runs` written to rsa.csv and rsa.png in the folder `out`
     (checked before any work, never a folder adapterlab did not write); (rows, csv, png)."""
     check_analysis_output(out, folder=True)

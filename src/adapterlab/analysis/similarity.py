@@ -55,7 +55,9 @@ def linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
     return (cross / (torch.linalg.matrix_norm(a.T @ a) * torch.linalg.matrix_norm(b.T @ b))).item()
 
 
-def sample_token_positions(input_ids: Sequence[Sequence[int]], special_ids: set[int], count: int, seed: int) -> list[tuple[int, int]]:
+def sample_token_positions(
+    input_ids: Sequence[Sequence[int]], special_ids: set[int], count: int, seed: int
+) -> list[tuple[int, int]]:
     """(example, position) of `count` tokens drawn at random, never a special or padding token.
 
     The draw depends only on the token ids and the seed, so every model compared gets the
@@ -68,7 +70,9 @@ def sample_token_positions(input_ids: Sequence[Sequence[int]], special_ids: set[
 
 
 @torch.inference_mode()
-def layer_states(model, batches: Sequence[dict], positions: list[tuple[int, int]], batch_size: int) -> list[torch.Tensor]:
+def layer_states(
+    model, batches: Sequence[dict], positions: list[tuple[int, int]], batch_size: int
+) -> list[torch.Tensor]:
     """Hidden states of the sampled tokens at every layer (embeddings = layer 0): list of (N, d)."""
     model.eval()
     wanted: dict[int, list[int]] = {}

@@ -19,8 +19,15 @@ from adapterlab.train.evaluation import evaluate
 from adapterlab.train.trained import load_trained_run
 
 
-def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
-                       batch_size: int = 64, on_language_done: Callable[[], object] | None = None) -> dict:
+def evaluate_languages(
+    run_dir: str | Path,
+    pattern: str,
+    languages: list[str],
+    task: str | None = None,
+    max_examples: int | None = None,
+    batch_size: int = 64,
+    on_language_done: Callable[[], object] | None = None,
+) -> dict:
     """Per-language metrics of one run, plus the all / target / distant averages of its metric.
 
     The language files are read as the run read its training data (its format, columns and
@@ -29,9 +36,17 @@ def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], 
     on_language_done: called after each language (evaluate_runs' progress bar)."""
     run_dir = Path(run_dir)
     trained = load_trained_run(run_dir)
-    model, tokenizer, spec, labels, config = trained.model, trained.tokenizer, trained.spec, trained.labels, trained.config
+    model, tokenizer, spec, labels, config = (
+        trained.model,
+        trained.tokenizer,
+        trained.spec,
+        trained.labels,
+        trained.config,
+    )
     same_reader = task is None or get_task(task).name == spec.name
-    eval_spec = dataclasses.replace(spec if same_reader else get_task(task), labels=None)  # unknown labels are misses, not errors
+    eval_spec = dataclasses.replace(
+        spec if same_reader else get_task(task), labels=None
+    )  # unknown labels are misses, not errors
     fmt = config.get("data_format", "auto") if same_reader else "auto"
     columns = (config.get("columns") or {}) if same_reader else {}
     encoding = config.get("encoding", "utf-8")
@@ -52,15 +67,33 @@ def evaluate_languages(run_dir: str | Path, pattern: str, languages: list[str], 
         if on_language_done:
             on_language_done()
     scores = {lang: m[spec.metric] for lang, m in per_language.items()}
-    return {"run": str(run_dir), "method": config["method"], "metric": spec.metric, "per_language": per_language, "scores": scores,
-            "averages": crosslingual_averages(scores), "max_examples": max_examples}
+    return {
+        "run": str(run_dir),
+        "method": config["method"],
+        "metric": spec.metric,
+        "per_language": per_language,
+        "scores": scores,
+        "averages": crosslingual_averages(scores),
+        "max_examples": max_examples,
+    }
 
 
-def evaluate_runs(runs: list[str], pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
-                  progress: bool = False, label: str = "crosslingual") -> list[dict]:
+def evaluate_runs(
+    runs: list[str],
+    pattern: str,
+    languages: list[str],
+    task: str | None = None,
+    max_examples: int | None = None,
+    progress: bool = False,
+    label: str = "crosslingual",
+) -> list[dict]:
     """evaluate_languages for every run, with one progress bar over runs x languages on stderr."""
-    with tqdm(total=len(runs) * len(languages), desc=label, unit="language", disable=not progress, dynamic_ncols=True) as bar:
-        return [evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update) for run in runs]
+    with tqdm(
+        total=len(runs) * len(languages), desc=label, unit="language", disable=not progress, dynamic_ncols=True
+    ) as bar:
+        return [
+            evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update) for run in runs
+        ]
 
 
 def check_transfer_request(pattern: str, languages: list[str], max_examples: int | None) -> None:
@@ -70,14 +103,23 @@ def check_transfer_request(pattern: str, languages: list[str], max_examples: int
         raise AdapterlabError(f"--pattern {pattern!r}: must contain {{lang}}, e.g. data/panx/dev-{{lang}}.tsv")
     unknown = [lang for lang in languages if lang not in LANGUAGE_FAMILIES]
     if unknown:
-        raise AdapterlabError(f"--languages: {unknown[0]!r} is not an ISO code of the language family table "
-                              f"(analysis/crosslingual.py); known: {', '.join(sorted(LANGUAGE_FAMILIES))}")
+        raise AdapterlabError(
+            f"--languages: {unknown[0]!r} is not an ISO code of the language family table "
+            f"(analysis/crosslingual.py); known: {', '.join(sorted(LANGUAGE_FAMILIES))}"
+        )
     if max_examples is not None and max_examples < 1:
         raise AdapterlabError(f"--max-examples {max_examples}: must be an integer >= 1")
 
 
-def crosslingual_to_file(runs: list[str], pattern: str, languages: list[str], task: str | None = None, max_examples: int | None = None,
-                         out: Path | None = None, progress: bool = False) -> list[dict]:
+def crosslingual_to_file(
+    runs: list[str],
+    pattern: str,
+    languages: list[str],
+    task: str | None = None,
+    max_examples: int | None = None,
+    out: Path | None = None,
+    progress: bool = False,
+) -> list[dict]:
     """`adapterlab crosslingual`: the inputs checked (and `out`, never a file adapterlab did not
     write), every run evaluated on every language, and with `out` the rows written there as JSON."""
     check_transfer_request(pattern, languages, max_examples)

@@ -53,7 +53,11 @@ def _os_error_text(err: OSError) -> str:
     why = err.strerror or str(err)
     from adapterlab.runs import file_in_the_way
 
-    blocking = file_in_the_way(err.filename) if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename else None
+    blocking = (
+        file_in_the_way(err.filename)
+        if isinstance(err, (FileExistsError, NotADirectoryError)) and err.filename
+        else None
+    )
     if blocking is not None:  # mkdir or open below a path that is a file
         where, why = blocking, "is a file, where a folder is needed (in an --out path, or above one)"
     return f"{where}: {why}"

@@ -16,7 +16,9 @@ class OneLineParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         parsed, extras = super().parse_known_args(args, namespace)
-        if extras and self._subparsers is not None:  # the top parser reports unknown options: with its command's options
+        if (
+            extras and self._subparsers is not None
+        ):  # the top parser reports unknown options: with its command's options
             command = self._command_parser(parsed)
             if command is not None:
                 hint = command.suggestion(extras)
@@ -35,8 +37,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def suggestion(self, extras: list[str]) -> str:
         """'did you mean --lr?' for the first unknown option that is close to a known one."""
-        canonical = {option: action.option_strings[0] for action in self._actions for option in action.option_strings
-                     if option.startswith("--")}
+        canonical = {
+            option: action.option_strings[0]
+            for action in self._actions
+            for option in action.option_strings
+            if option.startswith("--")
+        }
         for word in extras:
             name = word.split("=", 1)[0]
             if not name.startswith("--"):
@@ -55,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     """Every command, in the order `adapterlab --help` lists them."""
     from adapterlab._version import __version__
 
-    parser = OneLineParser(prog="adapterlab", description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).")
+    parser = OneLineParser(
+        prog="adapterlab",
+        description="Adapter tuning vs full fine-tuning for pretrained encoders (He et al., ACL 2021).",
+    )
     parser.add_argument("--version", action="version", version=f"adapterlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     train.add_train(commands)

@@ -17,14 +17,22 @@ def add_study(commands) -> None:
     verbs = study.add_subparsers(dest="verb", required=True)
     validate = verbs.add_parser("validate", help="check a study spec and count its runs; nothing runs")
     validate.add_argument("spec", help="study YAML, e.g. configs/cpu/table2_glue_lowres.yaml")
-    validate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting, e.g. --set epochs=3")
-    validate.add_argument("--no-file-check", action="store_true", help="do not check that data files exist (specs for another machine)")
+    validate.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a base setting, e.g. --set epochs=3"
+    )
+    validate.add_argument(
+        "--no-file-check", action="store_true", help="do not check that data files exist (specs for another machine)"
+    )
     validate.set_defaults(run=cmd_study_validate)
     _add_run(verbs)
-    plan = verbs.add_parser("plan", help="what a study will cost: runs, steps per run and time, from a short probe on this machine")
+    plan = verbs.add_parser(
+        "plan", help="what a study will cost: runs, steps per run and time, from a short probe on this machine"
+    )
     plan.add_argument("spec", nargs="+", help="one or more study specs; a setting they share is probed once")
     plan.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
-    plan.add_argument("--probe-steps", type=positive, default=2, help="timed steps per probe (default 2, after one warm-up)")
+    plan.add_argument(
+        "--probe-steps", type=positive, default=2, help="timed steps per probe (default 2, after one warm-up)"
+    )
     plan.set_defaults(run=cmd_study_plan)
     status = verbs.add_parser("status", help="runs done, failed, diverged, running and pending, with an ETA")
     status.add_argument("out")
@@ -32,7 +40,9 @@ def add_study(commands) -> None:
     report = verbs.add_parser("report", help="tables (Markdown, LaTeX, CSV), significance, figures and report.html")
     report.add_argument("out")
     report.set_defaults(run=cmd_study_report)
-    analyze = verbs.add_parser("analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs")
+    analyze = verbs.add_parser(
+        "analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs"
+    )
     analyze.add_argument("out")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(run=cmd_study_analyze)
@@ -48,17 +58,30 @@ def _add_run(verbs) -> None:
     run.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray: CPUs per run")
     run.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPUs per run")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base setting")
-    run.add_argument("--inline", action="store_true",
-                     help="run each run in its worker process, not a child of its own: no ~3 s start-up per run, but a crash "
-                          "or out-of-memory kill takes the worker (and its run) with it")
+    run.add_argument(
+        "--inline",
+        action="store_true",
+        help="run each run in its worker process, not a child of its own: no ~3 s start-up per run, but a crash "
+        "or out-of-memory kill takes the worker (and its run) with it",
+    )
     run.add_argument("--retry-failed", action="store_true", help=RETRY_HELP)
-    run.add_argument("--only", action="append", metavar="LABEL=VALUE",
-                     help="run only the runs with this label (repeatable: all must match), e.g. train_size=1000; the rest stay pending")
-    run.add_argument("--rerun-changed", action="store_true",
-                     help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)")
-    run.add_argument("--budget", metavar="DURATION",
-                     help="start no run that would not finish within this time (e.g. 30m, 2h, 1h30m; overrides the spec's policy.budget); "
-                          "what is left stays pending for the next `study run`")
+    run.add_argument(
+        "--only",
+        action="append",
+        metavar="LABEL=VALUE",
+        help="run only the runs with this label (repeatable: all must match), e.g. train_size=1000; the rest stay pending",
+    )
+    run.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="rerun finished runs whose recorded settings differ from the spec's (otherwise such a study is refused)",
+    )
+    run.add_argument(
+        "--budget",
+        metavar="DURATION",
+        help="start no run that would not finish within this time (e.g. 30m, 2h, 1h30m; overrides the spec's policy.budget); "
+        "what is left stays pending for the next `study run`",
+    )
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(run=cmd_study_run)
 
@@ -85,18 +108,33 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec, overrides(args.set))
     budget = parse_duration(args.budget) if args.budget is not None else None
-    options = StudyRunOptions(args.workers, args.executor, args.address, args.cpus_per_run, args.gpus_per_run, args.inline,
-                              args.retry_failed, args.rerun_changed, only(args.only), budget, progress=not args.no_progress)
+    options = StudyRunOptions(
+        args.workers,
+        args.executor,
+        args.address,
+        args.cpus_per_run,
+        args.gpus_per_run,
+        args.inline,
+        args.retry_failed,
+        args.rerun_changed,
+        only(args.only),
+        budget,
+        progress=not args.no_progress,
+    )
     out = Path(args.out)
     outcome = run_study_command(spec, out, options, ["adapterlab", *args.argv])
     _print(status_lines(outcome.states, show_failed=False))
     if outcome.budget_left:
         left = outcome.budget_left
-        print(f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]}); "
-              f"run the same command again to go on")
+        print(
+            f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]}); "
+            f"run the same command again to go on"
+        )
     # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
     # invocation is running are not ours to report); what did not finish is said last
-    lines, code = unfinished_report(outcome.states, out, outcome.deaths, ["adapterlab", *args.argv], outcome.budget_left)
+    lines, code = unfinished_report(
+        outcome.states, out, outcome.deaths, ["adapterlab", *args.argv], outcome.budget_left
+    )
     _print(lines)
     return code
 

@@ -27,10 +27,14 @@ EXAMPLES = """examples:
 
 
 def add_train(commands) -> None:
-    train = commands.add_parser("train", help="train one adapter (or fine-tune) on one task and report test metrics",
-                                description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "
-                                            "checkpoint selection (best validation metric) and metrics.",
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train = commands.add_parser(
+        "train",
+        help="train one adapter (or fine-tune) on one task and report test metrics",
+        description="Train one run: adapter tuning or full fine-tuning, with the same data, seed, schedule, "
+        "checkpoint selection (best validation metric) and metrics.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_train_arguments(train)
     train.set_defaults(run=cmd_train)
 

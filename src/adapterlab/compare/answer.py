@@ -112,16 +112,38 @@ def build_answer(tables: StudyTables, task: str) -> Answer:
         best_run = max(records, key=lambda r: r.result.validation_metric or -math.inf) if records else None
         results = [r.result for r in records]
         low, high = _interval(cell.values)
-        saved = [r.pack_bytes for r in results if r.pack_bytes] or [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
-        rows.append(MethodRow(method, cell.chosen, len(cell.values), statistics.mean(cell.validation) if cell.validation else math.nan,
-                              cell.mean, low, high, results[0].trainable_params if results else None, saved[0] if saved else None,
-                              "pack" if any(r.pack_bytes for r in results) else "model",
-                              statistics.mean(r.train_seconds for r in results if r.train_seconds) if any(r.train_seconds for r in results) else None,
-                              run=str(best_run.folder) if best_run else ""))
+        saved = [r.pack_bytes for r in results if r.pack_bytes] or [
+            r.model_bytes_fp32 for r in results if r.model_bytes_fp32
+        ]
+        rows.append(
+            MethodRow(
+                method,
+                cell.chosen,
+                len(cell.values),
+                statistics.mean(cell.validation) if cell.validation else math.nan,
+                cell.mean,
+                low,
+                high,
+                results[0].trainable_params if results else None,
+                saved[0] if saved else None,
+                "pack" if any(r.pack_bytes for r in results) else "model",
+                statistics.mean(r.train_seconds for r in results if r.train_seconds)
+                if any(r.train_seconds for r in results)
+                else None,
+                run=str(best_run.folder) if best_run else "",
+            )
+        )
     best = max(rows, key=lambda r: r.validation)
     best.verdict = "best"
     _compare_to_best(tables, task, selected, rows, best)
-    answer = Answer(task, metric, best.method, sorted(rows, key=lambda r: (r.verdict != "best", -r.test)), tables.context.sequential, {})
+    answer = Answer(
+        task,
+        metric,
+        best.method,
+        sorted(rows, key=lambda r: (r.verdict != "best", -r.test)),
+        tables.context.sequential,
+        {},
+    )
     return answer
 
 
@@ -133,15 +155,30 @@ def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[
         column, cell = selected[row.method]
         ours, theirs = cell.by_seed(), best_cell.by_seed()
         shared = sorted(set(ours) & set(theirs), key=str)
-        trips = tables.context.trips("main", task, column) + list(tables.context.trips("main", task, selected[best.method][0]))
+        trips = tables.context.trips("main", task, column) + list(
+            tables.context.trips("main", task, selected[best.method][0])
+        )
         row.gates = list(dict.fromkeys(str(t) for t in trips))
         if len(shared) < 2:
             continue
         differences = [ours[s] - theirs[s] for s in shared]
-        comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], anytime=tables.context.sequential)
-        row.difference, row.diff_low, row.diff_high, row.p = comparison.difference, comparison.ci_low, comparison.ci_high, comparison.p
-        row.p_equivalence = anytime_paired(differences, margin=MARGIN)[3] if tables.context.sequential else equivalence_p(differences, MARGIN)
-    for row, q, q_equivalence in zip(others, fdr_adjust([r.p for r in others]), fdr_adjust([r.p_equivalence for r in others])):
+        comparison = paired_comparison(
+            [ours[s] for s in shared], [theirs[s] for s in shared], anytime=tables.context.sequential
+        )
+        row.difference, row.diff_low, row.diff_high, row.p = (
+            comparison.difference,
+            comparison.ci_low,
+            comparison.ci_high,
+            comparison.p,
+        )
+        row.p_equivalence = (
+            anytime_paired(differences, margin=MARGIN)[3]
+            if tables.context.sequential
+            else equivalence_p(differences, MARGIN)
+        )
+    for row, q, q_equivalence in zip(
+        others, fdr_adjust([r.p for r in others]), fdr_adjust([r.p_equivalence for r in others])
+    ):
         row.q, row.q_equivalence = q, q_equivalence
         row.verdict = _verdict(row)
 
@@ -171,42 +208,68 @@ def _p(value: float | None) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    header = ("| method | chosen on validation | seeds | test " + answer.metric + " [95% CI] | vs " + method_words(answer.best)
-              + " [95% CI] | q | verdict | trainable | saved per task | training time per run | inference |")
+    header = (
+        "| method | chosen on validation | seeds | test "
+        + answer.metric
+        + " [95% CI] | vs "
+        + method_words(answer.best)
+        + " [95% CI] | q | verdict | trainable | saved per task | training time per run | inference |"
+    )
     lines = [header, "|" + "---|" * 11]
     for r in answer.rows:
         ci = f" [{r.test_low:.1f}, {r.test_high:.1f}]" if r.test_low is not None else ""
-        diff = "–" if r.verdict == "best" else "–" if r.difference is None else f"{r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+        diff = (
+            "–"
+            if r.verdict == "best"
+            else "–"
+            if r.difference is None
+            else f"{r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+        )
         verdict = r.verdict + (f" ({'; '.join(r.gates)})" if r.gates and r.verdict == "no verdict" else "")
-        lines.append(f"| {r.word} | {r.chosen or '–'} | {r.seeds}{' (seq.)' if answer.sequential else ''} | {r.test:.1f}{ci} | {diff} | "
-                     f"{_p(r.q) if r.verdict != 'best' else '–'} | {verdict} | {_params(r.trainable_params)} | {_size(r.saved_bytes)} {r.saved_what} | "
-                     f"{'–' if r.train_seconds is None else f'{r.train_seconds:.0f} s'} | "
-                     f"{'–' if r.throughput is None else f'{r.throughput:.0f} ex/s'} |")
+        lines.append(
+            f"| {r.word} | {r.chosen or '–'} | {r.seeds}{' (seq.)' if answer.sequential else ''} | {r.test:.1f}{ci} | {diff} | "
+            f"{_p(r.q) if r.verdict != 'best' else '–'} | {verdict} | {_params(r.trainable_params)} | {_size(r.saved_bytes)} {r.saved_what} | "
+            f"{'–' if r.train_seconds is None else f'{r.train_seconds:.0f} s'} | "
+            f"{'–' if r.throughput is None else f'{r.throughput:.0f} ex/s'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def paragraph(answer: Answer) -> str:
     """What the evidence supports, in words, and nothing more."""
     best = next(r for r in answer.rows if r.verdict == "best")
-    parts = [f"{best.word} ({best.chosen}) scored highest on validation and {best.test:.1f} {answer.metric} on the test set "
-             f"(mean of {best.seeds} seeds)."]
+    parts = [
+        f"{best.word} ({best.chosen}) scored highest on validation and {best.test:.1f} {answer.metric} on the test set "
+        f"(mean of {best.seeds} seeds)."
+    ]
     for r in answer.rows:
         if r is best:
             continue
-        size = (f" at {_ratio(r.saved_bytes, best.saved_bytes)} of its size per task" if r.saved_bytes and best.saved_bytes and
-                r.saved_bytes < best.saved_bytes else "")
+        size = (
+            f" at {_ratio(r.saved_bytes, best.saved_bytes)} of its size per task"
+            if r.saved_bytes and best.saved_bytes and r.saved_bytes < best.saved_bytes
+            else ""
+        )
         if r.verdict == "equivalent":
-            parts.append(f"{r.word} ({r.chosen}) is equivalent to it within ±{MARGIN:g} point{size} "
-                         f"(difference {r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}], equivalence q = {_p(r.q_equivalence)}).")
+            parts.append(
+                f"{r.word} ({r.chosen}) is equivalent to it within ±{MARGIN:g} point{size} "
+                f"(difference {r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}], equivalence q = {_p(r.q_equivalence)})."
+            )
         elif r.verdict in ("worse", "better"):
-            parts.append(f"{r.word} ({r.chosen}) is {abs(r.difference):.1f} points {'below' if r.verdict == 'worse' else 'above'} it on test"
-                         f"{size} (q = {_p(r.q)}).")
+            parts.append(
+                f"{r.word} ({r.chosen}) is {abs(r.difference):.1f} points {'below' if r.verdict == 'worse' else 'above'} it on test"
+                f"{size} (q = {_p(r.q)})."
+            )
         elif r.verdict == "inconclusive":
             shown = "" if r.difference is None else f" ({r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}])"
-            parts.append(f"{r.word} vs {best.word} is undecided at {r.seeds} seeds{shown}: neither a difference nor an equivalence "
-                         f"within ±{MARGIN:g} point is shown.")
+            parts.append(
+                f"{r.word} vs {best.word} is undecided at {r.seeds} seeds{shown}: neither a difference nor an equivalence "
+                f"within ±{MARGIN:g} point is shown."
+            )
         else:
-            parts.append(f"{r.word} vs {best.word}: no verdict, because a validity gate tripped ({'; '.join(r.gates)}).")
+            parts.append(
+                f"{r.word} vs {best.word}: no verdict, because a validity gate tripped ({'; '.join(r.gates)})."
+            )
     return " ".join(parts)
 
 
@@ -217,6 +280,8 @@ def _ratio(part: int, whole: int) -> str:
 
 def answer_summary(answer: Answer, data: dict[str, Any]) -> str:
     sizes = data.get("sampled", {})
-    return (f"{answer.task}: {data.get('kind', '')} on {data.get('source', '')}; train {sizes.get('train', '?')}, validation "
-            f"{sizes.get('validation', '?')}, test {sizes.get('test', '?')} examples (split seed {data.get('seed', '?')}); "
-            f"metric {answer.metric}")
+    return (
+        f"{answer.task}: {data.get('kind', '')} on {data.get('source', '')}; train {sizes.get('train', '?')}, validation "
+        f"{sizes.get('validation', '?')}, test {sizes.get('test', '?')} examples (split seed {data.get('seed', '?')}); "
+        f"metric {answer.metric}"
+    )

@@ -45,7 +45,9 @@ class ComparisonData:
 
     @property
     def task(self) -> str:
-        return {("classification", False): "classification", ("classification", True): "pair-classification"}.get((self.kind, self.pair), "regression")
+        return {("classification", False): "classification", ("classification", True): "pair-classification"}.get(
+            (self.kind, self.pair), "regression"
+        )
 
 
 def _kind(examples: list[Example]) -> str:
@@ -57,29 +59,43 @@ def _kind(examples: list[Example]) -> str:
         except (TypeError, ValueError):
             return "classification"
     distinct = set(values)
-    return "regression" if len(distinct) >= REGRESSION_MIN_VALUES or any(v != int(v) for v in distinct if math.isfinite(v)) else "classification"
+    return (
+        "regression"
+        if len(distinct) >= REGRESSION_MIN_VALUES or any(v != int(v) for v in distinct if math.isfinite(v))
+        else "classification"
+    )
 
 
-def read_user_data(path: str, columns: dict[str, str], fmt: str = "auto", encoding: str = "utf-8") -> tuple[list[Example], str, bool]:
+def read_user_data(
+    path: str, columns: dict[str, str], fmt: str = "auto", encoding: str = "utf-8"
+) -> tuple[list[Example], str, bool]:
     """Every example of the user's file or folder, its kind, and whether it is a pair task. Read
     first as text classification (labels as written); a numeric target is then a regression."""
     pair = "text_pair" in columns
-    examples = read_examples(path, get_task("pair-classification" if pair else "classification"), fmt, columns, encoding=encoding)
+    examples = read_examples(
+        path, get_task("pair-classification" if pair else "classification"), fmt, columns, encoding=encoding
+    )
     kind = _kind(examples)
     if kind == "classification":
         counts = Counter(str(e.label) for e in examples)
         if len(counts) < 2:
             only = next(iter(counts))
-            raise AdapterlabError(f"{path}: every example has the label {only!r}; a comparison needs at least two classes "
-                                  "(or numeric labels for regression); check --columns label=...")
+            raise AdapterlabError(
+                f"{path}: every example has the label {only!r}; a comparison needs at least two classes "
+                "(or numeric labels for regression); check --columns label=..."
+            )
         rare = [label for label, count in counts.items() if count < 3]
         if rare:
-            raise AdapterlabError(f"{path}: label {rare[0]!r} has {counts[rare[0]]} example(s); a stratified train / validation / test "
-                                  "split needs at least 3 of each class")
+            raise AdapterlabError(
+                f"{path}: label {rare[0]!r} has {counts[rare[0]]} example(s); a stratified train / validation / test "
+                "split needs at least 3 of each class"
+            )
     return examples, kind, pair
 
 
-def stratified_split(examples: list[Example], shares: dict[str, float], seed: int, stratify: bool) -> dict[str, list[Example]]:
+def stratified_split(
+    examples: list[Example], shares: dict[str, float], seed: int, stratify: bool
+) -> dict[str, list[Example]]:
     """Split `examples` into parts of the given shares (the last part takes the rest), the same
     share of every label in every part when `stratify`; deterministic for a seed."""
     rng = random.Random(seed)
@@ -94,7 +110,7 @@ def stratified_split(examples: list[Example], shares: dict[str, float], seed: in
         start = 0
         for name in names[:-1]:
             count = max(1, round(shares[name] * len(members))) if stratify else round(shares[name] * len(members))
-            parts[name] += members[start:start + count]
+            parts[name] += members[start : start + count]
             start += count
         parts[names[-1]] += members[start:]
     for name in names:
@@ -125,8 +141,13 @@ def write_split(folder: Path, parts: dict[str, list[Example]], pair: bool, kind:
         tmp.replace(path)
 
 
-def prepare_pools(source: str, columns: dict[str, str], fmt: str = "auto", encoding: str = "utf-8",
-                  files: dict[str, str] | None = None) -> tuple[ComparisonData, dict[str, list[Example]]]:
+def prepare_pools(
+    source: str,
+    columns: dict[str, str],
+    fmt: str = "auto",
+    encoding: str = "utf-8",
+    files: dict[str, str] | None = None,
+) -> tuple[ComparisonData, dict[str, list[Example]]]:
     """Read the user's data and split it once into train / validation / test pools (or take the
     user's own three files), stratified by label; write nothing yet (the caller writes the
     sampled files and split.json once the plan is known)."""
@@ -147,18 +168,28 @@ def prepare_pools(source: str, columns: dict[str, str], fmt: str = "auto", encod
         if is_package_path(source):  # data that ships in a Python package, e.g. the quickstart's BBC News
             source = str(resolve_package_path(source))
         every, kind, pair = read_user_data(source, columns, fmt, encoding)
-        parts = stratified_split(every, {"test": TEST_SHARE, "validation": VALIDATION_SHARE, "train": 1.0}, SPLIT_SEED, kind == "classification")
+        parts = stratified_split(
+            every,
+            {"test": TEST_SHARE, "validation": VALIDATION_SHARE, "train": 1.0},
+            SPLIT_SEED,
+            kind == "classification",
+        )
         path = Path(source.rstrip("/"))
         name = (path.parent.name if path.stem.lower() in GENERIC_NAMES else path.stem) or "data"
         print_source = source
         digest = fingerprint([source])
     labels = dict(sorted(Counter(str(e.label) for e in every).items())) if kind == "classification" else {}
     if kind == "classification":
-        unseen = sorted({str(e.label) for split in ("validation", "test") for e in parts.get(split, [])} - {str(e.label) for e in parts["train"]})
+        unseen = sorted(
+            {str(e.label) for split in ("validation", "test") for e in parts.get(split, [])}
+            - {str(e.label) for e in parts["train"]}
+        )
         if unseen:
             raise AdapterlabError(f"label {unseen[0]!r} is in the validation or test data but not in the training data")
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name).lstrip("_-") or "data"
-    data = ComparisonData(safe, kind, pair, print_source, digest, SPLIT_SEED, {k: len(v) for k, v in parts.items()}, labels)
+    data = ComparisonData(
+        safe, kind, pair, print_source, digest, SPLIT_SEED, {k: len(v) for k, v in parts.items()}, labels
+    )
     return data, parts
 
 

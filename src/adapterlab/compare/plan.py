@@ -72,14 +72,19 @@ def probe_methods(methods: list[str], task: str, kind: str, model: str | None, m
     from adapterlab.study.probe import probe_in_process
     from adapterlab.train.config import RunConfig
 
-    configs = [RunConfig(task=task, train="unused", method=m, model=model, batch_size=BATCH, max_length=max_length) for m in methods]
+    configs = [
+        RunConfig(task=task, train="unused", method=m, model=model, batch_size=BATCH, max_length=max_length)
+        for m in methods
+    ]
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = [pool.submit(probe_in_process, config, kind, 2) for config in configs]
         found = {m: r.result() for m, r in zip(methods, results)}
     failed = {m: r.error for m, r in found.items() if r.error}
     if failed:
         method, why = next(iter(failed.items()))
-        raise AdapterlabError(f"method {method} does not fit this machine at batch {BATCH} x {max_length} tokens: {why}")
+        raise AdapterlabError(
+            f"method {method} does not fit this machine at batch {BATCH} x {max_length} tokens: {why}"
+        )
     return {m: r.seconds_per_step for m, r in found.items()}
 
 
@@ -90,23 +95,38 @@ def run_seconds(per_step: float, train: int, validation: int, test: int, epochs:
     return INLINE_STARTUP + steps * per_step + (epochs * validation + test) * forward
 
 
-def design_seconds(per_step: dict[str, float], train: int, validation: int, test: int, seeds: int, epochs: int = EPOCHS) -> float:
+def design_seconds(
+    per_step: dict[str, float], train: int, validation: int, test: int, seeds: int, epochs: int = EPOCHS
+) -> float:
     """The whole design at `seeds` seeds: three rates per method."""
     return sum(3 * seeds * run_seconds(s, train, validation, test, epochs) for s in per_step.values())
 
 
-def choose_design(per_step: dict[str, float], pools: dict[str, int], budget: float, train_size: int | None = None,
-                  seeds: int | None = None) -> dict:
+def choose_design(
+    per_step: dict[str, float],
+    pools: dict[str, int],
+    budget: float,
+    train_size: int | None = None,
+    seeds: int | None = None,
+) -> dict:
     """The largest design that fits (1 - GROWTH_RESERVE) of the budget, in this order of what
     matters: the full epoch ceiling (a lower one only when nothing fits at it), at least 3 seeds, a
     training sample of at least 50 (or the user's --train-size), 5 seeds, then the largest k, then
     evaluation sets. Raises AdapterlabError when not even the smallest design fits, naming what it
     would need."""
     room = budget * (1 - GROWTH_RESERVE)
-    train_sizes = [train_size] if train_size else sorted({min(pools["train"], k) for k in (pools["train"], *TRAIN_SIZES)}, reverse=True)
+    train_sizes = (
+        [train_size]
+        if train_size
+        else sorted({min(pools["train"], k) for k in (pools["train"], *TRAIN_SIZES)}, reverse=True)
+    )
     validations = sorted({min(pools["validation"], v) for v in VALIDATION_SIZES}, reverse=True)
     tests = sorted({min(pools["test"], t) for t in TEST_SIZES}, reverse=True)
-    adequate = [(v, t) for v, t in _evaluation_sets(validations, tests) if v >= min(200, pools["validation"]) and t >= min(500, pools["test"])]
+    adequate = [
+        (v, t)
+        for v, t in _evaluation_sets(validations, tests)
+        if v >= min(200, pools["validation"]) and t >= min(500, pools["test"])
+    ]
     for epochs in (EPOCHS, *LOWER_CEILINGS):
         for sets in (adequate, _evaluation_sets(validations, tests)):  # evaluation sets large enough for a CI first
             for count, sequential in ((seeds, False),) if seeds else ((5, True), (5, False), (3, False)):
@@ -114,16 +134,29 @@ def choose_design(per_step: dict[str, float], pools: dict[str, int], budget: flo
                     for validation, test in sets:
                         cost = design_seconds(per_step, train, validation, test, count, epochs)
                         # sequential seeds need room for up to 5 more seeds of each method's chosen point
-                        extra = sum(5 * run_seconds(s, train, validation, test, epochs) for s in per_step.values()) if sequential else 0.0
+                        extra = (
+                            sum(5 * run_seconds(s, train, validation, test, epochs) for s in per_step.values())
+                            if sequential
+                            else 0.0
+                        )
                         if cost + extra <= room:
-                            return {"train_size": train, "validation_size": validation, "test_size": test, "seeds_min": count,
-                                    "seeds_max": 10 if sequential else count, "estimate_seconds": cost, "epochs": epochs}
+                            return {
+                                "train_size": train,
+                                "validation_size": validation,
+                                "test_size": test,
+                                "seeds_min": count,
+                                "seeds_max": 10 if sequential else count,
+                                "estimate_seconds": cost,
+                                "epochs": epochs,
+                            }
     lowest = LOWER_CEILINGS[-1]
     smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3, lowest)
-    raise AdapterlabError(f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
-                          f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {lowest}-epoch ceiling, takes "
-                          f"about {smallest / 60 / (1 - GROWTH_RESERVE):.0f} min with room to grow the grid; give --budget "
-                          f"{math.ceil(smallest / 60 / (1 - GROWTH_RESERVE))}m or more, or fewer --methods")
+    raise AdapterlabError(
+        f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
+        f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {lowest}-epoch ceiling, takes "
+        f"about {smallest / 60 / (1 - GROWTH_RESERVE):.0f} min with room to grow the grid; give --budget "
+        f"{math.ceil(smallest / 60 / (1 - GROWTH_RESERVE))}m or more, or fewer --methods"
+    )
 
 
 def _evaluation_sets(validations: list[int], tests: list[int]) -> list[tuple[int, int]]:
@@ -151,32 +184,63 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
     return [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []
 
 
-def make_plan(methods: list[str], per_step: dict[str, float], pools: dict[str, int], budget: float, max_length: int, model: str | None,
-              train_size: int | None = None, seeds: int | None = None) -> ComparePlan:
+def make_plan(
+    methods: list[str],
+    per_step: dict[str, float],
+    pools: dict[str, int],
+    budget: float,
+    max_length: int,
+    model: str | None,
+    train_size: int | None = None,
+    seeds: int | None = None,
+) -> ComparePlan:
     design = choose_design(per_step, pools, budget, train_size, seeds)
     lrs = {m: [float(f"{get_method(m).compare_lr * f:.3g}") for f in (1 / 3, 1.0, 3.0)] for m in methods}
-    return ComparePlan(tuple(methods), lrs, design["epochs"], BATCH, max_length, design["train_size"], design["validation_size"], design["test_size"],
-                       design["seeds_min"], design["seeds_max"], per_step, design["estimate_seconds"], budget, model,
-                       larger_budget_note(per_step, pools, design, budget) if not (train_size or seeds) else [])
+    return ComparePlan(
+        tuple(methods),
+        lrs,
+        design["epochs"],
+        BATCH,
+        max_length,
+        design["train_size"],
+        design["validation_size"],
+        design["test_size"],
+        design["seeds_min"],
+        design["seeds_max"],
+        per_step,
+        design["estimate_seconds"],
+        budget,
+        model,
+        larger_budget_note(per_step, pools, design, budget) if not (train_size or seeds) else [],
+    )
 
 
 def study_spec(plan: ComparePlan, name: str, task: str, files: dict[str, str], pair: bool) -> dict:
     """The study spec a plan runs (the same study runner, report and gates as `study run`)."""
     columns = {"text": "text", "label": "label", **({"text_pair": "text_pair"} if pair else {})}
     by_method: dict = {m: {"lr": list(plan.lrs[m]), **get_method(m).compare_defaults()} for m in plan.methods}
-    policy: dict = {"convergence": {"patience": 2, "min_delta": 0.002, "min_epochs": 3},
-                    "bracket": {"lr": {"factor": 3, "max_points": 5}}}
+    policy: dict = {
+        "convergence": {"patience": 2, "min_delta": 0.002, "min_epochs": 3},
+        "bracket": {"lr": {"factor": 3, "max_points": 5}},
+    }
     if plan.sequential:
         policy["seeds"] = {"min": plan.seeds_min, "max": plan.seeds_max}
-    raw = {"name": f"compare_{name}",
-           "description": f"{name}: {', '.join(plan.methods)}; k={plan.train_size}, {plan.validation_size} validation, "
-                          f"{plan.test_size} test; {plan.epochs}-epoch ceiling with convergence stopping; "
-                          f"{plan.seeds_min}{'-' + str(plan.seeds_max) if plan.sequential else ''} seeds",
-           "base": {"epochs": plan.epochs, "batch_size": plan.batch_size, "max_length": plan.max_length, "progress": False,
-                    **({"model": plan.model} if plan.model else {})},
-           "tasks": {name: {"task": task, "data_format": "jsonl", "columns": columns, **files}},
-           "grid": {"method": list(plan.methods), **({} if plan.sequential else {"seed": list(range(plan.seeds_min))})},
-           "by_method": by_method,
-           "report": {"select": ["lr", "adapter_size"]},
-           "policy": policy}
+    raw = {
+        "name": f"compare_{name}",
+        "description": f"{name}: {', '.join(plan.methods)}; k={plan.train_size}, {plan.validation_size} validation, "
+        f"{plan.test_size} test; {plan.epochs}-epoch ceiling with convergence stopping; "
+        f"{plan.seeds_min}{'-' + str(plan.seeds_max) if plan.sequential else ''} seeds",
+        "base": {
+            "epochs": plan.epochs,
+            "batch_size": plan.batch_size,
+            "max_length": plan.max_length,
+            "progress": False,
+            **({"model": plan.model} if plan.model else {}),
+        },
+        "tasks": {name: {"task": task, "data_format": "jsonl", "columns": columns, **files}},
+        "grid": {"method": list(plan.methods), **({} if plan.sequential else {"seed": list(range(plan.seeds_min))})},
+        "by_method": by_method,
+        "report": {"select": ["lr", "adapter_size"]},
+        "policy": policy,
+    }
     return raw

@@ -46,7 +46,9 @@ def check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise AdapterlabError(f"--out {out}: exists and is not a folder; give a new folder")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise AdapterlabError(f"--out {out}: exists, is not empty and is not an adapterlab comparison (no {MARKER}); choose another --out")
+        raise AdapterlabError(
+            f"--out {out}: exists, is not empty and is not an adapterlab comparison (no {MARKER}); choose another --out"
+        )
 
 
 def check_methods(methods: list[str]) -> list[str]:
@@ -59,7 +61,9 @@ def check_methods(methods: list[str]) -> list[str]:
         try:
             import peft  # noqa: F401
         except ImportError:
-            raise AdapterlabError("--methods with lora, loha or ia3 needs PEFT: pip install 'adapterlab[peft]'") from None
+            raise AdapterlabError(
+                "--methods with lora, loha or ia3 needs PEFT: pip install 'adapterlab[peft]'"
+            ) from None
     return list(dict.fromkeys(methods))
 
 
@@ -73,7 +77,9 @@ def choose_max_length(examples, pair: bool, model: str | None, cap: int = 256) -
     tokenizer = load_tokenizer(path)
     cap = min(cap, position_limit(load_model_config(path)) or cap)
     texts = examples[:500]
-    lengths = sorted(len(tokenizer(e.text, e.text_pair if pair else None, truncation=False)["input_ids"]) for e in texts)
+    lengths = sorted(
+        len(tokenizer(e.text, e.text_pair if pair else None, truncation=False)["input_ids"]) for e in texts
+    )
     percentile = lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))]
     return max(min(32, cap), min(cap, 32 * math.ceil(percentile / 32)))
 
@@ -86,15 +92,29 @@ def check_compare_request(source: str | None, files: dict[str, str], train_size:
     if files and source:
         raise AdapterlabError(f"give DATA ({source}) or --train/--dev/--test, not both")
     if not files and not source:
-        raise AdapterlabError("give DATA: a labelled file (CSV, TSV, JSON lines) or a folder with one subfolder per class")
+        raise AdapterlabError(
+            "give DATA: a labelled file (CSV, TSV, JSON lines) or a folder with one subfolder per class"
+        )
     if train_size is not None and train_size < 2:
         raise AdapterlabError(f"--train-size {train_size}: must be at least 2")
 
 
-def run_compare(source: str | None, out: str | Path, methods: list[str] | None = None, columns: dict[str, str] | None = None,
-                model: str | None = None, budget: float = 1800.0, train_size: int | None = None, files: dict[str, str] | None = None,
-                fmt: str = "auto", encoding: str = "utf-8", max_length: int | None = None, seeds: int | None = None,
-                say: Callable[[str], None] = print, retry_failed: bool = False) -> Answer:
+def run_compare(
+    source: str | None,
+    out: str | Path,
+    methods: list[str] | None = None,
+    columns: dict[str, str] | None = None,
+    model: str | None = None,
+    budget: float = 1800.0,
+    train_size: int | None = None,
+    files: dict[str, str] | None = None,
+    fmt: str = "auto",
+    encoding: str = "utf-8",
+    max_length: int | None = None,
+    seeds: int | None = None,
+    say: Callable[[str], None] = print,
+    retry_failed: bool = False,
+) -> Answer:
     """Everything of `adapterlab compare`; every check before the first run. Returns the answer."""
     started = time.time()
     out = Path(out)
@@ -106,7 +126,9 @@ def run_compare(source: str | None, out: str | Path, methods: list[str] | None =
     earlier = json.loads(plan_path.read_text()) if plan_path.is_file() else None
     if earlier is not None:
         plan = _same_inputs(earlier, data, methods, model, train_size, seeds, out)
-        say(f"resuming the comparison in {out} (its plan and split are kept; budget {budget / 60:.0f} min for what is left)")
+        say(
+            f"resuming the comparison in {out} (its plan and split are kept; budget {budget / 60:.0f} min for what is left)"
+        )
     else:
         max_length = max_length or choose_max_length(pools["train"], data.pair, model)
         say(f"timing {', '.join(methods)} on this machine (batch 16 x {max_length} tokens) ...")
@@ -115,20 +137,28 @@ def run_compare(source: str | None, out: str | Path, methods: list[str] | None =
         try:
             plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
         except AdapterlabError as err:
-            raise AdapterlabError(f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
-                                  f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
-                                  f"{str(err).split(': ', 1)[1]}") from None
+            raise AdapterlabError(
+                f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
+                f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
+                f"{str(err).split(': ', 1)[1]}"
+            ) from None
         _write_data(out, data, pools, plan)
         out.mkdir(parents=True, exist_ok=True)
         (out / MARKER).touch()
-        write_json_atomic(plan_path, {"inputs": _inputs(data, methods, model, train_size, seeds), "plan": plan.to_json()})
+        write_json_atomic(
+            plan_path, {"inputs": _inputs(data, methods, model, train_size, seeds), "plan": plan.to_json()}
+        )
     say(plan_text(plan, data))
     from adapterlab.policy.run import run_policy_study
     from adapterlab.study.spec import expand_spec
 
     folder = out / "data"
-    spec = expand_spec(study_spec(plan, data.name, data.task, {k: str(folder / f"{k}.jsonl") for k in ("train", "dev", "test")}, data.pair),
-                       source=str(plan_path))
+    spec = expand_spec(
+        study_spec(
+            plan, data.name, data.task, {k: str(folder / f"{k}.jsonl") for k in ("train", "dev", "test")}, data.pair
+        ),
+        source=str(plan_path),
+    )
     study = out / "study"
     if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, study):
         say("")
@@ -136,8 +166,17 @@ def run_compare(source: str | None, out: str | Path, methods: list[str] | None =
         return Answer.from_json(json.loads((out / ANSWER_FILE).read_text())["answer"])
     finished = _progress(spec, study, started, budget, say)
     left = budget - (time.time() - started) - ANSWER_RESERVE
-    outcome = run_policy_study(spec, study, isolation="inline", budget=max(left, 1.0), progress=finished, say=lambda line: say(f"  {line}"),
-                               command=["adapterlab", "compare", "..."], probes=_known_probes(spec, plan), retry_failed=retry_failed)
+    outcome = run_policy_study(
+        spec,
+        study,
+        isolation="inline",
+        budget=max(left, 1.0),
+        progress=finished,
+        say=lambda line: say(f"  {line}"),
+        command=["adapterlab", "compare", "..."],
+        probes=_known_probes(spec, plan),
+        retry_failed=retry_failed,
+    )
     return finish(out, outcome.budget_left, say)
 
 
@@ -146,57 +185,92 @@ def _all_done(spec, study: Path) -> bool:
     from adapterlab.study.folder import run_states
     from adapterlab.study.spec import with_extensions
 
-    return study.is_dir() and all(s.state in ("ok", "diverged") for s in run_states(with_extensions(spec, load_extensions(study)), study))
+    return study.is_dir() and all(
+        s.state in ("ok", "diverged") for s in run_states(with_extensions(spec, load_extensions(study)), study)
+    )
 
 
 def _known_probes(spec, plan: ComparePlan) -> dict:
     """The plan's step timings as the budget's probes, so the runner does not time them again."""
     from adapterlab.study.probe import ProbeResult, probe_key
 
-    return {probe_key(run.config): ProbeResult(plan.seconds_per_step[run.config.method], 0.0, "cpu") for run in spec.runs
-            if run.config.method in plan.seconds_per_step}
+    return {
+        probe_key(run.config): ProbeResult(plan.seconds_per_step[run.config.method], 0.0, "cpu")
+        for run in spec.runs
+        if run.config.method in plan.seconds_per_step
+    }
 
 
-def _inputs(data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None = None) -> dict:
-    return {"fingerprint": data.fingerprint, "source": data.source, "methods": methods, "model": model, "train_size": train_size,
-            "seeds": seeds}
+def _inputs(
+    data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None = None
+) -> dict:
+    return {
+        "fingerprint": data.fingerprint,
+        "source": data.source,
+        "methods": methods,
+        "model": model,
+        "train_size": train_size,
+        "seeds": seeds,
+    }
 
 
-def _same_inputs(earlier: dict, data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None,
-                 out: Path) -> ComparePlan:
+def _same_inputs(
+    earlier: dict,
+    data: ComparisonData,
+    methods: list[str],
+    model: str | None,
+    train_size: int | None,
+    seeds: int | None,
+    out: Path,
+) -> ComparePlan:
     now = _inputs(data, methods, model, train_size, seeds)
     then = earlier.get("inputs") or {}
     different = [key for key in now if then.get(key) != now[key]]
     if different:
         key = different[0]
-        raise AdapterlabError(f"--out {out}: holds a comparison of other inputs ({key}: {then.get(key)!r}, now {now[key]!r}); "
-                              "run the same command to resume it, or choose another --out")
+        raise AdapterlabError(
+            f"--out {out}: holds a comparison of other inputs ({key}: {then.get(key)!r}, now {now[key]!r}); "
+            "run the same command to resume it, or choose another --out"
+        )
     return ComparePlan.from_json(earlier["plan"])
 
 
 def _write_data(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan) -> None:
     """The sampled train / validation / test files and split.json."""
     stratify = data.kind == "classification"
-    parts = {"train": sample(pools["train"], plan.train_size, data.seed, stratify),
-             "dev": sample(pools["validation"], plan.validation_size, data.seed + 1, stratify),
-             "test": sample(pools["test"], plan.test_size, data.seed + 2, stratify)}
+    parts = {
+        "train": sample(pools["train"], plan.train_size, data.seed, stratify),
+        "dev": sample(pools["validation"], plan.validation_size, data.seed + 1, stratify),
+        "test": sample(pools["test"], plan.test_size, data.seed + 2, stratify),
+    }
     write_split(out / "data", parts, data.pair, data.kind)
-    save_data_record(out / "data", data, {"train": len(parts["train"]), "validation": len(parts["dev"]), "test": len(parts["test"])})
+    save_data_record(
+        out / "data", data, {"train": len(parts["train"]), "validation": len(parts["dev"]), "test": len(parts["test"])}
+    )
 
 
 def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
-    seeds = f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided" if plan.sequential else f"{plan.seeds_min} seeds"
-    lines = [f"plan for {data.name} ({data.kind}{', pairs' if data.pair else ''}; pools: {data.pools['train']} train, "
-             f"{data.pools['validation']} validation, {data.pools['test']} test; split seed {data.seed}):",
-             f"  sample: k={plan.train_size} training examples, {plan.validation_size} validation, {plan.test_size} test"
-             + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
-             "  methods: " + "; ".join(f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
-                                       for m in plan.methods),
-             f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "
-             f"{plan.max_length} tokens; a rate at the edge of its grid grows it (x3, up to 5 rates)",
-             f"  seeds: {seeds}",
-             f"  estimate: {plan.estimate_seconds / 60:.0f} min at the epoch ceiling for the first design, within a budget of "
-             f"{plan.budget_seconds / 60:.0f} min (the rest is room for the grid to grow)"]
+    seeds = (
+        f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided"
+        if plan.sequential
+        else f"{plan.seeds_min} seeds"
+    )
+    lines = [
+        f"plan for {data.name} ({data.kind}{', pairs' if data.pair else ''}; pools: {data.pools['train']} train, "
+        f"{data.pools['validation']} validation, {data.pools['test']} test; split seed {data.seed}):",
+        f"  sample: k={plan.train_size} training examples, {plan.validation_size} validation, {plan.test_size} test"
+        + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
+        "  methods: "
+        + "; ".join(
+            f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
+            for m in plan.methods
+        ),
+        f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "
+        f"{plan.max_length} tokens; a rate at the edge of its grid grows it (x3, up to 5 rates)",
+        f"  seeds: {seeds}",
+        f"  estimate: {plan.estimate_seconds / 60:.0f} min at the epoch ceiling for the first design, within a budget of "
+        f"{plan.budget_seconds / 60:.0f} min (the rest is room for the grid to grow)",
+    ]
     lines += [f"  {note}" for note in plan.notes]
     return "\n".join(lines)
 
@@ -220,8 +294,10 @@ def _progress(spec, study: Path, started: float, budget: float, say: Callable[[s
         done = sum(s.state not in ("pending", "running") for s in states)
         left = len(states) - done
         eta = left * statistics.mean(times)
-        say(f"[{done}/{len(states)} runs] {name}: {status}; {(now - started) / 60:.1f} of {budget / 60:.0f} min used, "
-            f"about {eta / 60:.0f} min for the {left} planned run(s) left")
+        say(
+            f"[{done}/{len(states)} runs] {name}: {status}; {(now - started) / 60:.1f} of {budget / 60:.0f} min used, "
+            f"about {eta / 60:.0f} min for the {left} planned run(s) left"
+        )
 
     return progress
 
@@ -248,9 +324,20 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     plan = ComparePlan.from_json(json.loads((out / PLAN_FILE).read_text())["plan"])
     answer.notes = list(plan.notes) + answer.notes
     if budget_left:
-        answer.notes.append(f"{len(budget_left)} planned run(s) did not fit the budget and did not start; run the same command again to go on")
+        answer.notes.append(
+            f"{len(budget_left)} planned run(s) did not fit the budget and did not start; run the same command again to go on"
+        )
     write_json_atomic(out / ANSWER_FILE, {"data": data, "plan": plan.to_json(), "answer": answer.to_json()})
-    text = answer_summary(answer, data) + incomplete_line(answer, plan.seeds_min) + "\n\n" + answer_markdown(answer) + "\n" + answer.paragraph + "\n" + "".join(f"\n{n}" for n in answer.notes)
+    text = (
+        answer_summary(answer, data)
+        + incomplete_line(answer, plan.seeds_min)
+        + "\n\n"
+        + answer_markdown(answer)
+        + "\n"
+        + answer.paragraph
+        + "\n"
+        + "".join(f"\n{n}" for n in answer.notes)
+    )
     (out / "answer.md").write_text(text + "\n")
     report = build_report(study)
     _report_page(out, report.folder / "report.html", text)
@@ -258,13 +345,17 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     _hand_over(Path(best.run), out / "best")
     say("")
     say(text)
-    say(f"\nthe chosen run, ready for `adapterlab predict {out / 'best'} --data FILE`: {out / 'best'}; report: {out / 'report.html'}")
+    say(
+        f"\nthe chosen run, ready for `adapterlab predict {out / 'best'} --data FILE`: {out / 'best'}; report: {out / 'report.html'}"
+    )
     return answer
 
 
 def incomplete_line(answer: Answer, planned_seeds: int) -> str:
     """A line for the head of the answer's table when a method has fewer seeds than planned."""
-    short = [f"{r.word} over {r.seeds} of {planned_seeds} planned seeds" for r in answer.rows if r.seeds < planned_seeds]
+    short = [
+        f"{r.word} over {r.seeds} of {planned_seeds} planned seeds" for r in answer.rows if r.seeds < planned_seeds
+    ]
     return f"\nINCOMPLETE: {'; '.join(short)} (runs that failed, died or did not fit the budget)" if short else ""
 
 
@@ -275,7 +366,7 @@ def _report_page(out: Path, study_page: Path, answer_text: str) -> None:
     page = study_page.read_text()
     block = f"<h1>Answer</h1><pre>{html.escape(answer_text)}</pre>"
     at = page.find("<body>")
-    page = page[:at + len("<body>")] + block + page[at + len("<body>"):] if at >= 0 else block + page
+    page = page[: at + len("<body>")] + block + page[at + len("<body>") :] if at >= 0 else block + page
     tmp = out / ".report.html.tmp"
     tmp.write_text(page)
     tmp.replace(out / "report.html")
@@ -289,6 +380,8 @@ def _hand_over(run: Path, best: Path) -> None:
     if (run / "pack").is_dir():
         shutil.copytree(run / "pack", tmp)
     else:
-        shutil.copytree(run, tmp, ignore=shutil.ignore_patterns("checkpoint", "tapt_checkpoint", "metrics.jsonl", "trackers"))
+        shutil.copytree(
+            run, tmp, ignore=shutil.ignore_patterns("checkpoint", "tapt_checkpoint", "metrics.jsonl", "trackers")
+        )
     shutil.rmtree(best, ignore_errors=True)
     tmp.replace(best)

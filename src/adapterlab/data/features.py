@@ -37,7 +37,9 @@ class LabelMap:
         """This label set plus every gold label of `examples` outside it, as `unknown`."""
         if not self.names:
             return self
-        found = {t for e in examples for t in (e.tags or ())} | {str(e.label) for e in examples if e.tokens is None and e.label is not None}
+        found = {t for e in examples for t in (e.tags or ())} | {
+            str(e.label) for e in examples if e.tokens is None and e.label is not None
+        }
         return LabelMap(self.names, tuple(sorted(found - set(self.names))))
 
     def check(self, examples: Sequence[Example], where: str) -> None:
@@ -47,11 +49,16 @@ class LabelMap:
             return
         allowed = set(self.names)
         for example in examples:
-            found = [t for t in example.tags or () if t not in allowed] if example.tokens is not None else (
-                [str(example.label)] if example.label is not None and str(example.label) not in allowed else [])
+            found = (
+                [t for t in example.tags or () if t not in allowed]
+                if example.tokens is not None
+                else ([str(example.label)] if example.label is not None and str(example.label) not in allowed else [])
+            )
             if found:
                 shown = ", ".join(self.names) if len(self.names) <= 20 else f"{len(self.names)} labels"
-                raise AdapterlabError(f"{example.source}: label {found[0]!r} is not in the label set of {where} ({shown})")
+                raise AdapterlabError(
+                    f"{example.source}: label {found[0]!r} is not in the label set of {where} ({shown})"
+                )
 
     @classmethod
     def for_task(cls, spec: TaskSpec, train: Sequence[Example]) -> LabelMap:
@@ -109,7 +116,12 @@ def _encode_tokens(examples: Sequence[Example], labels: LabelMap, tokenizer, max
                 start, used = word, 0
             used += count
         windows.append((index, start, len(per_word)))
-    encoded = tokenizer([list(examples[i].tokens[a:b]) for i, a, b in windows], is_split_into_words=True, truncation=True, max_length=max_length)
+    encoded = tokenizer(
+        [list(examples[i].tokens[a:b]) for i, a, b in windows],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+    )
     features = []
     for row, (index, start, _) in enumerate(windows):
         example = examples[index]
@@ -137,7 +149,9 @@ class Collator:
 
     def __init__(self, pad_token_id: int):
         if not isinstance(pad_token_id, int):
-            raise AdapterlabError("padding needs a pad token id; the tokenizer has none (see train.model_setup.load_tokenizer)")
+            raise AdapterlabError(
+                "padding needs a pad token id; the tokenizer has none (see train.model_setup.load_tokenizer)"
+            )
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
@@ -197,7 +211,9 @@ class LengthGroupedBatches:
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
-def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, tokenizer, probability: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor, special: torch.Tensor, tokenizer, probability: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's MLM corruption: pick `probability` of the real tokens; of those 80% become [MASK],
     10% a random token, 10% stay. Returns (corrupted ids, labels with IGNORE_INDEX elsewhere)."""
     labels = input_ids.clone()
@@ -230,10 +246,18 @@ class MlmCollator(Collator):
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         batch = super().__call__([{k: v for k, v in f.items() if k != "labels"} for f in features])
-        digest = hashlib.blake2b(batch["input_ids"].numpy().tobytes(), digest_size=8, key=str(self.seed).encode()).digest()
+        digest = hashlib.blake2b(
+            batch["input_ids"].numpy().tobytes(), digest_size=8, key=str(self.seed).encode()
+        ).digest()
         self.generator.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
         special = torch.tensor(
-            [self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True) for ids in batch["input_ids"].tolist()], dtype=torch.bool
+            [
+                self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+                for ids in batch["input_ids"].tolist()
+            ],
+            dtype=torch.bool,
         ) | (batch["attention_mask"] == 0)
-        batch["input_ids"], batch["labels"] = mask_tokens(batch["input_ids"], special, self.tokenizer, self.probability, self.generator)
+        batch["input_ids"], batch["labels"] = mask_tokens(
+            batch["input_ids"], special, self.tokenizer, self.probability, self.generator
+        )
         return batch

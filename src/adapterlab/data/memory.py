@@ -26,7 +26,9 @@ def in_memory(data: Any) -> bool:
     return data is not None and not isinstance(data, (str, os.PathLike))
 
 
-def write_split(data: Any, spec: TaskSpec, split: str, columns: dict[str, str], folder: Path) -> tuple[Path, str, dict[str, str]]:
+def write_split(
+    data: Any, spec: TaskSpec, split: str, columns: dict[str, str], folder: Path
+) -> tuple[Path, str, dict[str, str]]:
     """(file, its data format, its column mapping) of one split given in memory, checked first
     (every label in the task's set, texts are strings): an error names the split and the record."""
     examples = examples_of(data, spec, split, columns)
@@ -36,7 +38,10 @@ def write_split(data: Any, spec: TaskSpec, split: str, columns: dict[str, str], 
         suffix, fmt, mapping = ".tsv", "xtreme-tokens", {}
     else:
         pair = any(e.text_pair is not None for e in examples)
-        text = "".join(json.dumps({"text": e.text, **({"text_pair": e.text_pair} if pair else {}), "label": e.label}) + "\n" for e in examples)
+        text = "".join(
+            json.dumps({"text": e.text, **({"text_pair": e.text_pair} if pair else {}), "label": e.label}) + "\n"
+            for e in examples
+        )
         suffix, fmt, mapping = ".jsonl", "jsonl", ({"text_pair": "text_pair"} if pair else {})
     path = Path(folder) / f"{split}-{hashlib.sha256(text.encode()).hexdigest()[:20]}{suffix}"
     if not path.is_file():
@@ -57,7 +62,9 @@ def examples_of(data: Any, spec: TaskSpec, split: str, columns: dict[str, str]) 
     elif isinstance(data, (list, tuple)) and all(isinstance(row, dict) for row in data):
         names, features = list(dict.fromkeys(key for row in data for key in row)), {}
     else:
-        raise AdapterlabError(f"{split}: expected a file or folder path, a datasets.Dataset or a list of dicts; got {type(data).__name__}")
+        raise AdapterlabError(
+            f"{split}: expected a file or folder path, a datasets.Dataset or a list of dicts; got {type(data).__name__}"
+        )
     if not len(data):
         raise AdapterlabError(f"{split}: no examples (empty split)")
     if spec.kind == "token":
@@ -68,8 +75,10 @@ def examples_of(data: Any, spec: TaskSpec, split: str, columns: dict[str, str]) 
         mapping = dict(columns) or default_columns(names)
     missing = [column for column in mapping.values() if column not in names]
     if missing:
-        raise AdapterlabError(f"{split}: no column {missing[0]!r} (columns: {', '.join(names)}); name the columns with "
-                              "columns={'text': ..., 'label': ...}")
+        raise AdapterlabError(
+            f"{split}: no column {missing[0]!r} (columns: {', '.join(names)}); name the columns with "
+            "columns={'text': ..., 'label': ...}"
+        )
     label_names = _names(features.get(mapping.get("label") or mapping.get("tags", "")))
     examples = []
     for index, row in enumerate(data):
@@ -93,7 +102,12 @@ def _names(feature) -> list[str] | None:
 
 
 def _token_example(tokens, tags, names: list[str] | None, where: str) -> Example:
-    if not isinstance(tokens, (list, tuple)) or not isinstance(tags, (list, tuple)) or len(tokens) != len(tags) or not tokens:
+    if (
+        not isinstance(tokens, (list, tuple))
+        or not isinstance(tags, (list, tuple))
+        or len(tokens) != len(tags)
+        or not tokens
+    ):
         raise AdapterlabError(f"{where}: a token task needs equally long, non-empty lists of tokens and tags")
     tags = [names[t] if names is not None and isinstance(t, int) else str(t) for t in tags]
     for token in tokens:

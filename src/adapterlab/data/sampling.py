@@ -12,7 +12,9 @@ from adapterlab.errors import AdapterlabError
 HOLDOUT_SEED = 20210801
 
 
-def sample_low_resource(pool: list[Example], k: int, validation_size: int, seed: int, source: str) -> tuple[list[Example], list[Example]]:
+def sample_low_resource(
+    pool: list[Example], k: int, validation_size: int, seed: int, source: str
+) -> tuple[list[Example], list[Example]]:
     """k training examples and a disjoint validation set, both drawn from `pool` with `seed`."""
     if k < 1 or validation_size < 1:
         raise AdapterlabError(f"train size k={k} and validation size {validation_size} must both be >= 1")

@@ -24,7 +24,25 @@ class TaskSpec:
 
 _NLI3 = ("entailment", "neutral", "contradiction")
 _BINARY = ("0", "1")
-_UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
+_UPOS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
 _PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 TASKS: dict[str, TaskSpec] = {
@@ -82,6 +100,8 @@ def get_task(name: str, metric: str | None = None) -> TaskSpec:
     spec = TASKS[key]
     if metric is not None:
         if metric not in METRICS_BY_KIND[spec.kind]:
-            raise AdapterlabError(f"metric {metric!r} does not apply to {spec.kind} task {spec.name!r}; allowed: {', '.join(METRICS_BY_KIND[spec.kind])}")
+            raise AdapterlabError(
+                f"metric {metric!r} does not apply to {spec.kind} task {spec.name!r}; allowed: {', '.join(METRICS_BY_KIND[spec.kind])}"
+            )
         spec = TaskSpec(spec.name, spec.kind, metric, spec.labels, spec.pair, spec.reader)
     return spec

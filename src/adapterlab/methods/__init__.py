@@ -23,5 +23,24 @@ from adapterlab.methods.registry import (
     unused_by,
 )
 
-__all__ = ["METHODS", "Method", "Model", "PackLabels", "RunSettings", "TaptOutcome", "find_method", "get_method", "load_pack", "method_names", "method_of_pack",
-           "method_words", "methods_with_axis", "methods_with_settings", "own_axes_of", "register", "shape_model", "unregister", "unused_by"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "Model",
+    "PackLabels",
+    "RunSettings",
+    "TaptOutcome",
+    "find_method",
+    "get_method",
+    "load_pack",
+    "method_names",
+    "method_of_pack",
+    "method_words",
+    "methods_with_axis",
+    "methods_with_settings",
+    "own_axes_of",
+    "register",
+    "shape_model",
+    "unregister",
+    "unused_by",
+]

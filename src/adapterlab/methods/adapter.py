@@ -23,11 +23,15 @@ class AdapterMethod(Method):
         layers = getattr(model_config, "num_hidden_layers", None) or getattr(model_config, "n_layers", None)
         hidden = getattr(model_config, "hidden_size", None) or getattr(model_config, "dim", None)
         if isinstance(layers, int) and run.adapter.skip_layers >= layers:
-            raise AdapterlabError(f"--skip-layers {run.adapter.skip_layers}: {model_path} has {layers} layers, so no adapter would be "
-                                  f"left; use at most {layers - 1}")
+            raise AdapterlabError(
+                f"--skip-layers {run.adapter.skip_layers}: {model_path} has {layers} layers, so no adapter would be "
+                f"left; use at most {layers - 1}"
+            )
         if isinstance(hidden, int) and run.adapter.size > 4 * hidden:
-            raise AdapterlabError(f"--adapter-size {run.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
-                                  "the paper uses 64 to 256")
+            raise AdapterlabError(
+                f"--adapter-size {run.adapter.size}: more than 4x the hidden size {hidden} of {model_path}; "
+                "the paper uses 64 to 256"
+            )
 
     def apply(self, model: Model, run: RunSettings, name: str, tapt: TaptOutcome | None) -> ParamCounts:
         if tapt and tapt.pack is not None:
@@ -61,13 +65,23 @@ class AdapterMethod(Method):
         return (run.adapter.size, run.adapter.skip_layers)
 
     def cost_words(self, run: RunSettings) -> str:
-        return f"{self.name} m={run.adapter.size}" + (f" skip {run.adapter.skip_layers}" if run.adapter.skip_layers else "")
+        return f"{self.name} m={run.adapter.size}" + (
+            f" skip {run.adapter.skip_layers}" if run.adapter.skip_layers else ""
+        )
 
     def compare_defaults(self) -> dict[str, Any]:
         return {"adapter": {"size": 64}}
 
-    def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
-             base_model: str | None) -> dict[str, Any]:
+    def save(
+        self,
+        model: Model,
+        run: RunSettings,
+        name: str,
+        labels: list[str] | None,
+        tokenizer: Any,
+        run_dir: Path,
+        base_model: str | None,
+    ) -> dict[str, Any]:
         saved = save_adapter(model, run_dir / "pack", name=name, labels=labels, dtype=run.pack_dtype)
         return {"pack": str(saved.path), "pack_bytes": saved.size_bytes}
 
@@ -86,8 +100,15 @@ class AdapterMethod(Method):
         return PackLabels(path / MANIFEST_FILE, info.num_labels, info.labels)
 
 
-ADAPTER = register(AdapterMethod(
-    name="adapter", title="Houlsby bottleneck adapters (He et al. 2021)", words="adapter", color="#1f77b4",
-    default_lr=1e-4,  # the paper's appendix, Tables 10-11
-    compare_lr=1e-3, shares_backbone=True, nested_settings="adapter",
-))
+ADAPTER = register(
+    AdapterMethod(
+        name="adapter",
+        title="Houlsby bottleneck adapters (He et al. 2021)",
+        words="adapter",
+        color="#1f77b4",
+        default_lr=1e-4,  # the paper's appendix, Tables 10-11
+        compare_lr=1e-3,
+        shares_backbone=True,
+        nested_settings="adapter",
+    )
+)

@@ -156,8 +156,16 @@ class Method:
         with safe_open(str(self.tapt_weights(run_dir)), framework="pt") as handle:
             handle.keys()
 
-    def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
-             base_model: str | None) -> dict[str, Any]:
+    def save(
+        self,
+        model: Model,
+        run: RunSettings,
+        name: str,
+        labels: list[str] | None,
+        tokenizer: Any,
+        run_dir: Path,
+        base_model: str | None,
+    ) -> dict[str, Any]:
         """Write what the run keeps (its pack, or its model) into `run_dir`; returns the result's
         fields about it ({"pack": ..., "pack_bytes": ...}). base_model: the backbone as a pack
         may name it elsewhere (provenance.portable_base)."""
@@ -193,5 +201,9 @@ def shape_model(model_config: Any, kind: str) -> Model:
     the plan's probe and the checks before a run."""
     shape = copy.deepcopy(model_config)
     shape.num_labels = 1 if kind == "regression" else 2
-    auto = transformers.AutoModelForTokenClassification if kind == "token" else transformers.AutoModelForSequenceClassification
+    auto = (
+        transformers.AutoModelForTokenClassification
+        if kind == "token"
+        else transformers.AutoModelForSequenceClassification
+    )
     return auto.from_config(shape)  # type: ignore[no-untyped-call]

@@ -25,8 +25,16 @@ class FinetuneMethod(Method):
     def compare_defaults(self) -> dict[str, Any]:
         return {"save_model": True}  # so that compare's chosen run can be handed over in DIR/best/
 
-    def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
-             base_model: str | None) -> dict[str, Any]:
+    def save(
+        self,
+        model: Model,
+        run: RunSettings,
+        name: str,
+        labels: list[str] | None,
+        tokenizer: Any,
+        run_dir: Path,
+        base_model: str | None,
+    ) -> dict[str, Any]:
         if not run.save_model:
             return {}
         model.save_pretrained(run_dir / "model", safe_serialization=True)
@@ -34,8 +42,17 @@ class FinetuneMethod(Method):
         return {"model": str(run_dir / "model")}
 
 
-FINETUNE = register(FinetuneMethod(
-    name="finetune", title="Fine-tuning", words="fine-tuning", color="#d62728",
-    default_lr=2e-5,  # the paper's appendix, Tables 10-11
-    compare_lr=5e-5, own_axes=("save_model",), references=(), artifact="model", mergeable=True,
-))
+FINETUNE = register(
+    FinetuneMethod(
+        name="finetune",
+        title="Fine-tuning",
+        words="fine-tuning",
+        color="#d62728",
+        default_lr=2e-5,  # the paper's appendix, Tables 10-11
+        compare_lr=5e-5,
+        own_axes=("save_model",),
+        references=(),
+        artifact="model",
+        mergeable=True,
+    )
+)

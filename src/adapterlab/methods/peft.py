@@ -43,7 +43,9 @@ class PeftMethod(Method):
     def apply(self, model: Model, run: RunSettings, name: str, tapt: TaptOutcome | None) -> ParamCounts:
         add_peft(model, run.peft)
         set_peft_trainable(model)
-        if tapt and tapt.encoder_state is not None:  # the method's weights and LayerNorms as TAPT left them (the same injection names them alike)
+        if (
+            tapt and tapt.encoder_state is not None
+        ):  # the method's weights and LayerNorms as TAPT left them (the same injection names them alike)
             _, unexpected = model.base_model.load_state_dict(tapt.encoder_state, strict=False)
             assert not unexpected, unexpected
         return count_parameters(model)
@@ -55,9 +57,24 @@ class PeftMethod(Method):
         # the method's weights, the LayerNorms and the head's own weights train, as for adapters
         model.get_input_embeddings().weight.requires_grad_(False)
 
-    def save(self, model: Model, run: RunSettings, name: str, labels: list[str] | None, tokenizer: Any, run_dir: Path,
-             base_model: str | None) -> dict[str, Any]:
-        size = save_peft_pack(model, run_dir / "pack", labels, backbone_identity(model), PACK_DTYPES[run.pack_dtype], base_model=base_model)
+    def save(
+        self,
+        model: Model,
+        run: RunSettings,
+        name: str,
+        labels: list[str] | None,
+        tokenizer: Any,
+        run_dir: Path,
+        base_model: str | None,
+    ) -> dict[str, Any]:
+        size = save_peft_pack(
+            model,
+            run_dir / "pack",
+            labels,
+            backbone_identity(model),
+            PACK_DTYPES[run.pack_dtype],
+            base_model=base_model,
+        )
         return {"pack": str(run_dir / "pack"), "pack_bytes": size}
 
     def is_pack(self, path: Path) -> bool:
@@ -75,21 +92,51 @@ class PeftMethod(Method):
         return merge_peft(model)
 
 
-LORA = register(PeftMethod(
-    name="lora", title="LoRA (Hu et al. 2022), through PEFT", words="LoRA", color="#2ca02c",
-    default_lr=5e-4,  # Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks
-    compare_lr=1e-3, own_axes=("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lora_layernorm"), role="lora",
-    references=("finetune", "adapter"), library="peft", tags=("peft",), mergeable=True,
-))
-LOHA = register(PeftMethod(
-    name="loha", title="LoHa (Hyeon-Woo et al. 2022), through PEFT", words="LoHa", color="#9467bd",
-    default_lr=5e-4,  # no published encoder rate: LoRA's
-    compare_lr=1e-3, own_axes=("lora_r", "lora_alpha", "lora_targets", "lora_layernorm"), role="loha",
-    references=("finetune", "adapter"), library="peft", tags=("peft",), mergeable=True,
-))
-IA3 = register(PeftMethod(
-    name="ia3", title="IA3 (Liu et al. 2022), through PEFT", words="IA3", color="#ff7f0e",
-    default_lr=3e-3,  # T-Few's (Liu et al. 2022 §3.3)
-    compare_lr=3e-3, own_axes=("lora_targets", "ia3_feedforward", "lora_layernorm"), role="ia3",
-    references=("finetune", "adapter"), library="peft", tags=("peft",), mergeable=True,
-))
+LORA = register(
+    PeftMethod(
+        name="lora",
+        title="LoRA (Hu et al. 2022), through PEFT",
+        words="LoRA",
+        color="#2ca02c",
+        default_lr=5e-4,  # Hu et al. (2022) Table 9's rate for RoBERTa-base on most GLUE tasks
+        compare_lr=1e-3,
+        own_axes=("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lora_layernorm"),
+        role="lora",
+        references=("finetune", "adapter"),
+        library="peft",
+        tags=("peft",),
+        mergeable=True,
+    )
+)
+LOHA = register(
+    PeftMethod(
+        name="loha",
+        title="LoHa (Hyeon-Woo et al. 2022), through PEFT",
+        words="LoHa",
+        color="#9467bd",
+        default_lr=5e-4,  # no published encoder rate: LoRA's
+        compare_lr=1e-3,
+        own_axes=("lora_r", "lora_alpha", "lora_targets", "lora_layernorm"),
+        role="loha",
+        references=("finetune", "adapter"),
+        library="peft",
+        tags=("peft",),
+        mergeable=True,
+    )
+)
+IA3 = register(
+    PeftMethod(
+        name="ia3",
+        title="IA3 (Liu et al. 2022), through PEFT",
+        words="IA3",
+        color="#ff7f0e",
+        default_lr=3e-3,  # T-Few's (Liu et al. 2022 §3.3)
+        compare_lr=3e-3,
+        own_axes=("lora_targets", "ia3_feedforward", "lora_layernorm"),
+        role="ia3",
+        references=("finetune", "adapter"),
+        library="peft",
+        tags=("peft",),
+        mergeable=True,
+    )
+)

@@ -16,7 +16,9 @@ def register(method: Method, replace: bool = False) -> Method:
     if not isinstance(method, Method):
         raise AdapterlabError(f"register: expected an adapterlab.methods.Method, got {type(method).__name__}")
     if method.name in METHODS and not replace:
-        raise AdapterlabError(f"register: a method named {method.name!r} is already registered; pass replace=True to replace it")
+        raise AdapterlabError(
+            f"register: a method named {method.name!r} is already registered; pass replace=True to replace it"
+        )
     METHODS[method.name] = method
     return method
 

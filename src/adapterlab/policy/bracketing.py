@@ -29,15 +29,25 @@ def bracket_extensions(main: Table, policy: PolicyOptions) -> list[Extension]:
         if selection is None or row == "average":
             continue
         chosen = selection.chosen.labels()
-        shared = set.intersection(*(set(main.cells[(row, c)].by_seed()) for c in selection.candidates)) if selection.candidates else set()
+        shared = (
+            set.intersection(*(set(main.cells[(row, c)].by_seed()) for c in selection.candidates))
+            if selection.candidates
+            else set()
+        )
         seeds = tuple(sorted(shared, key=str)) or tuple(sorted(cell.by_seed(), key=str))
         for bracket in policy.bracket:
             value = chosen.get(bracket.axis)
             if not _number(value):
                 continue
             others = {k: v for k, v in chosen.items() if k != bracket.axis}
-            line = sorted({c.labels()[bracket.axis] for c in selection.candidates
-                           if _number(c.labels().get(bracket.axis)) and {k: v for k, v in c.labels().items() if k != bracket.axis} == others})
+            line = sorted(
+                {
+                    c.labels()[bracket.axis]
+                    for c in selection.candidates
+                    if _number(c.labels().get(bracket.axis))
+                    and {k: v for k, v in c.labels().items() if k != bracket.axis} == others
+                }
+            )
             if len(line) >= bracket.max_points:
                 continue  # the line is as long as the policy allows: the edge gate speaks for it
             directions = ([True] if value == line[-1] else []) + ([False] if value == line[0] else [])
@@ -46,7 +56,9 @@ def bracket_extensions(main: Table, policy: PolicyOptions) -> list[Extension]:
                 if beyond is None or beyond in line:
                     continue
                 grid = ", ".join(map(_fmt, line))
-                reason = (f"{row}: {column.name} chose {bracket.axis} {_fmt(value)}, the {'top' if upward else 'bottom'} of {{{grid}}}: "
-                          f"added {_fmt(beyond)} ({len(line) + 1} of at most {bracket.max_points} values)")
+                reason = (
+                    f"{row}: {column.name} chose {bracket.axis} {_fmt(value)}, the {'top' if upward else 'bottom'} of {{{grid}}}: "
+                    f"added {_fmt(beyond)} ({len(line) + 1} of at most {bracket.max_points} values)"
+                )
                 found.append(Extension.make("bracket", {"task": row, **others, bracket.axis: beyond}, seeds, reason))
     return found

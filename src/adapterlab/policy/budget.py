@@ -37,8 +37,11 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
                 progress(f"timing a few steps of {run.config.method} on {key[0]} for the budget")
             probes[key] = run_probe(run.config, get_task(run.config.task).kind, 2)
         per_step = probes[key].seconds_per_step
-        estimates[run.relative_dir] = (STARTUP_SECONDS + per_step * steps[run.relative_dir]
-                                       + evaluation_seconds(run.config, steps[run.relative_dir], per_step))
+        estimates[run.relative_dir] = (
+            STARTUP_SECONDS
+            + per_step * steps[run.relative_dir]
+            + evaluation_seconds(run.config, steps[run.relative_dir], per_step)
+        )
     return estimates
 
 

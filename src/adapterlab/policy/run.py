@@ -47,11 +47,22 @@ class PolicyOutcome:
     spec: StudySpec | None = None  # the study with its extensions
 
 
-def run_policy_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
-                     progress: Callable[[str, str], None] | None = None, retry_failed: bool = False, rerun_changed: bool = False,
-                     isolation: str = "process", only: dict[str, str] | None = None, budget: float | None = None,
-                     say: Callable[[str], None] | None = None, wait: float = WAIT_SECONDS, probes: dict | None = None,
-                     on_worker_death: Callable | None = None) -> PolicyOutcome:
+def run_policy_study(
+    spec: StudySpec,
+    out: str | Path,
+    workers: int = 1,
+    command: list[str] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
+    isolation: str = "process",
+    only: dict[str, str] | None = None,
+    budget: float | None = None,
+    say: Callable[[str], None] | None = None,
+    wait: float = WAIT_SECONDS,
+    probes: dict | None = None,
+    on_worker_death: Callable | None = None,
+) -> PolicyOutcome:
     """Run the study, then grow it as its policy asks, until nothing is left to decide, the
     maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
     spent. `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
@@ -67,8 +78,19 @@ def run_policy_study(spec: StudySpec, out: str | Path, workers: int = 1, command
         limits = None
         if deadline is not None:
             limits = RunLimits(deadline, run_estimates(full, out, probes, progress=say))
-        states = run_study(full, out, workers=workers, command=command, progress=progress, retry_failed=retry_failed,
-                           rerun_changed=rerun_changed, isolation=isolation, only=only, limits=limits, on_worker_death=on_worker_death)
+        states = run_study(
+            full,
+            out,
+            workers=workers,
+            command=command,
+            progress=progress,
+            retry_failed=retry_failed,
+            rerun_changed=rerun_changed,
+            isolation=isolation,
+            only=only,
+            limits=limits,
+            on_worker_death=on_worker_death,
+        )
         left = [s.run.relative_dir for s in states if s.state == "pending"]
         running = [s for s in states if s.state == "running"]
         if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:

@@ -55,6 +55,13 @@ def seed_extensions(tables: StudyTables, policy: PolicyOptions) -> list[Extensio
             if missing:
                 labels = {"task": task, **point.labels()}
                 key = (tuple(sorted(labels.items())), missing)
-                found.setdefault(key, Extension.make("seeds", labels, missing, f"{description}: undecided at {n} seeds, added seed "
-                                                                               f"{', '.join(map(str, missing))}"))
+                found.setdefault(
+                    key,
+                    Extension.make(
+                        "seeds",
+                        labels,
+                        missing,
+                        f"{description}: undecided at {n} seeds, added seed {', '.join(map(str, missing))}",
+                    ),
+                )
     return list(found.values())

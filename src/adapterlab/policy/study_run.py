@@ -45,7 +45,9 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
     check_study_start(spec, out, options.workers, options.rerun_changed)
     full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
     done_before = sum(s.state not in ("pending", "running") for s in run_states(full, out))
-    bar = StudyBar(out, len(full.runs), done_before, disable=not options.progress)  # finished runs plus the running runs' steps
+    bar = StudyBar(
+        out, len(full.runs), done_before, disable=not options.progress
+    )  # finished runs plus the running runs' steps
 
     def progress(name: str, status: str) -> None:
         current = with_extensions(spec, load_extensions(out))
@@ -54,17 +56,38 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
         bar.update(len(current.runs), sum(s.state not in ("pending", "running") for s in states), name, status)
 
     if options.executor == "ray" and (options.only or options.budget or spec.policy.bracket or spec.policy.sequential):
-        raise AdapterlabError("--only, --budget and a spec's policy (bracket, seeds) work with the local executor (--executor local)")
+        raise AdapterlabError(
+            "--only, --budget and a spec's policy (bracket, seeds) work with the local executor (--executor local)"
+        )
     deaths: list = []
     if options.executor == "ray":
-        states = run_study_ray(spec, str(out), options.address, options.cpus_per_run, options.gpus_per_run, command,
-                               retry_failed=options.retry_failed, rerun_changed=options.rerun_changed, on_worker_death=deaths.append)
+        states = run_study_ray(
+            spec,
+            str(out),
+            options.address,
+            options.cpus_per_run,
+            options.gpus_per_run,
+            command,
+            retry_failed=options.retry_failed,
+            rerun_changed=options.rerun_changed,
+            on_worker_death=deaths.append,
+        )
         left: list[str] = []
     else:
-        outcome = run_policy_study(spec, out, workers=options.workers, command=command, progress=progress,
-                                   retry_failed=options.retry_failed, rerun_changed=options.rerun_changed,
-                                   isolation="inline" if options.inline else "process", only=options.only, budget=options.budget,
-                                   say=bar.write, on_worker_death=deaths.append)
+        outcome = run_policy_study(
+            spec,
+            out,
+            workers=options.workers,
+            command=command,
+            progress=progress,
+            retry_failed=options.retry_failed,
+            rerun_changed=options.rerun_changed,
+            isolation="inline" if options.inline else "process",
+            only=options.only,
+            budget=options.budget,
+            say=bar.write,
+            on_worker_death=deaths.append,
+        )
         states, left = outcome.states, outcome.budget_left
     bar.close()
     return StudyRunOutcome(states, left, deaths)

@@ -17,8 +17,10 @@ from adapterlab.study.folder import ANALYSIS_FOLDER, StudyPlan
 from adapterlab.study.report_spec import DEFAULT_SELECT
 
 AVERAGES = ("all", "target", "distant")
-CAPTION = ("zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
-           "distant = outside the Indo-European family; (paper's number) where the spec has one")
+CAPTION = (
+    "zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
+    "distant = outside the Indo-European family; (paper's number) where the spec has one"
+)
 
 
 def _planned_run(run_path: str, plan: StudyPlan) -> tuple[Setting, str, int] | None:
@@ -26,7 +28,7 @@ def _planned_run(run_path: str, plan: StudyPlan) -> tuple[Setting, str, int] | N
     parts = Path(run_path).parts
     for run in plan.runs:
         own = Path(run.dir).parts
-        if parts[-len(own):] == own:
+        if parts[-len(own) :] == own:
             return run.setting, run.dir, run.seed
     return None
 
@@ -39,7 +41,9 @@ def crosslingual_tables(out: Path, plan: StudyPlan) -> dict[str, Table]:
             analysis = json.loads(path.read_text())
             task, rows = analysis["task"], analysis["runs"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-            raise AdapterlabError(f"{path}: not an analysis result of `adapterlab study analyze` ({err!r}); run it again") from None
+            raise AdapterlabError(
+                f"{path}: not an analysis result of `adapterlab study analyze` ({err!r}); run it again"
+            ) from None
         observations = []
         for row in rows:
             planned = _planned_run(row["run"], plan)
@@ -52,13 +56,27 @@ def crosslingual_tables(out: Path, plan: StudyPlan) -> dict[str, Table]:
             scores = {**row["scores"], **{name: row["averages"][name] for name in AVERAGES}}
             for language, score in scores.items():
                 if score is not None:
-                    observations.append(Observation(language, setting.column, row["metric"], score, validation, seed=seed, folder=out / folder))
+                    observations.append(
+                        Observation(
+                            language, setting.column, row["metric"], score, validation, seed=seed, folder=out / folder
+                        )
+                    )
         if observations:
-            reference = [{**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
-                         for item in plan.reference if item.get("task") == task and "language" in item]
-            tables[task] = build_table(f"Zero-shot cross-lingual transfer: {task}", observations, reference, average_row=False,
-                                       select=plan.report.select, anytime=plan.sequential,
-                                       row_header="language", caption=CAPTION)
+            reference = [
+                {**{k: v for k, v in item.items() if k != "language"}, "task": item["language"]}
+                for item in plan.reference
+                if item.get("task") == task and "language" in item
+            ]
+            tables[task] = build_table(
+                f"Zero-shot cross-lingual transfer: {task}",
+                observations,
+                reference,
+                average_row=False,
+                select=plan.report.select,
+                anytime=plan.sequential,
+                row_header="language",
+                caption=CAPTION,
+            )
     return tables
 
 
@@ -76,20 +94,39 @@ def rsa_records(out: Path, plan: StudyPlan) -> list[Observation]:
                 if planned is not None:
                     # the run's validation metric, so a selected column holds the run the main table selects
                     result = load_result(out / planned[1])
-                    observations.append(Observation(int(row["layer"]), planned[0].column, "rsa", float(row["rsa"]),
-                                                    result.validation_metric if result else None, seed=planned[2], folder=out / planned[1]))
+                    observations.append(
+                        Observation(
+                            int(row["layer"]),
+                            planned[0].column,
+                            "rsa",
+                            float(row["rsa"]),
+                            result.validation_metric if result else None,
+                            seed=planned[2],
+                            folder=out / planned[1],
+                        )
+                    )
         except (KeyError, ValueError, TypeError) as err:
-            raise AdapterlabError(f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again") from None
+            raise AdapterlabError(
+                f"{path}: not an RSA table of `adapterlab study analyze` ({err!r}); run it again"
+            ) from None
     return observations
 
 
-def rsa_table(observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> Table | None:
+def rsa_table(
+    observations: list[Observation], select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False
+) -> Table | None:
     """Fig. 2 as numbers: RSA per layer (rows) and setting (columns), adapter vs fine-tuning tested
     per layer; a selected column (select: the spec's report.select) holds the runs with the best
     validation metric, the choice the main table makes."""
     if not observations:
         return None
-    return build_table("Representational similarity to the base model (Fig. 2)", observations, average_row=False, row_header="layer", select=select,
-                       anytime=anytime,
-                       caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
-                               "layer 0 = embeddings")
+    return build_table(
+        "Representational similarity to the base model (Fig. 2)",
+        observations,
+        average_row=False,
+        row_header="layer",
+        select=select,
+        anytime=anytime,
+        caption="RSA ×100 between each tuned encoder and its base on the same sampled tokens, mean<sub>std</sub> over seeds; "
+        "layer 0 = embeddings",
+    )

@@ -54,7 +54,11 @@ def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
         if result is None:
             continue
         stored = load_config(out / run.dir)
-        if run.config is not None and stored is not None and config_differences(run.config, stored, defaults=RunConfig.defaults()):
+        if (
+            run.config is not None
+            and stored is not None
+            and config_differences(run.config, stored, defaults=RunConfig.defaults())
+        ):
             stale.append(run.dir)
             continue
         records.append(RunRecord(run.setting, result, out / run.dir, run.seed))
@@ -70,7 +74,9 @@ class Curve:
     metric: str
     rows: list[dict[str, Any]]
     seed: int | None = None
-    validation: float | None = None  # the run's best validation metric: a selected column picks the run the main table picks
+    validation: float | None = (
+        None  # the run's best validation metric: a selected column picks the run the main table picks
+    )
     evidence: RunEvidence | None = None
     folder: Path | None = None
 
@@ -85,7 +91,9 @@ def read_validation_rows(path: Path) -> list[dict[str, Any]]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            raise AdapterlabError(f"{path}:{line_number}: not a JSON line (a truncated write?); run this run again") from None
+            raise AdapterlabError(
+                f"{path}:{line_number}: not a JSON line (a truncated write?); run this run again"
+            ) from None
     return [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
 
 
@@ -97,12 +105,23 @@ def _curves(records: list[RunRecord]) -> list[Curve]:
             continue  # a failed (e.g. killed) run's partial curve is not a curve of its setting
         every = read_validation_rows(path)
         rows = [r for r in every if r.get("at") == "step"] if any(r.get("at") == "step" for r in every) else every
-        curves.append(Curve(record.setting, record.result.metric or "", rows, record.seed, record.result.validation_metric,
-                            run_evidence(record.result, every, record.seed), record.folder))
+        curves.append(
+            Curve(
+                record.setting,
+                record.result.metric or "",
+                rows,
+                record.seed,
+                record.result.validation_metric,
+                run_evidence(record.result, every, record.seed),
+                record.folder,
+            )
+        )
     return curves
 
 
-def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False) -> list[Table]:
+def overfitting_tables(
+    curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False
+) -> list[Table]:
     """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
     tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested); a
     selected column holds the runs the main table selects (by their best validation metric)."""
@@ -112,16 +131,34 @@ def overfitting_tables(curves: list[Curve], title: str, select: tuple[str, ...] 
         if not values:
             continue
         for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
-            by_statistic[statistic].append(Observation(curve.setting.task, curve.setting.column, curve.metric, value, curve.validation,
-                                                       seed=curve.seed, folder=curve.folder))
+            by_statistic[statistic].append(
+                Observation(
+                    curve.setting.task,
+                    curve.setting.column,
+                    curve.metric,
+                    value,
+                    curve.validation,
+                    seed=curve.seed,
+                    folder=curve.folder,
+                )
+            )
     caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
-    return [build_table(f"{title}: {statistic} validation metric over evaluations (Table 6)", observations, anytime=anytime,
-                        caption=caption.format("averaged" if statistic == "mean" else "at its best"), select=select)
-            for statistic, observations in by_statistic.items() if observations]
+    return [
+        build_table(
+            f"{title}: {statistic} validation metric over evaluations (Table 6)",
+            observations,
+            anytime=anytime,
+            caption=caption.format("averaged" if statistic == "mean" else "at its best"),
+            select=select,
+        )
+        for statistic, observations in by_statistic.items()
+        if observations
+    ]
 
 
-def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail,
-                          anytime: bool = False) -> Table | None:
+def overfitting_gap_table(
+    curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail, anytime: bool = False
+) -> Table | None:
     """Claim C6's quantity per run: its best validation metric minus the mean of the next `window`
     evaluations (gates.fall_after_best): how far it falls once past its best. Table 6's own
     numbers (best and mean over ALL evaluations) mix the rise before the best into the mean, so
@@ -132,8 +169,18 @@ def overfitting_gap_table(curves: list[Curve], select: tuple[str, ...] = DEFAULT
     for curve in curves:
         fall = fall_after_best(curve.evidence, window) if curve.evidence is not None else None
         if fall is not None:
-            observations.append(Observation(curve.setting.task, curve.setting.column, curve.metric, fall / 100.0, curve.validation,
-                                            seed=curve.seed, evidence=curve.evidence, folder=curve.folder))
+            observations.append(
+                Observation(
+                    curve.setting.task,
+                    curve.setting.column,
+                    curve.metric,
+                    fall / 100.0,
+                    curve.validation,
+                    seed=curve.seed,
+                    evidence=curve.evidence,
+                    folder=curve.folder,
+                )
+            )
     title = f"fall of the validation metric after its best (best minus the mean of the next {window} evaluations)"
     return build_table(title, observations, select=select, anytime=anytime) if observations else None
 
@@ -177,19 +224,36 @@ def assemble(out: Path) -> StudyTables:
     curves = _curves(records)
     evidence = {curve.folder: curve.evidence for curve in curves}
     sequential = plan.sequential
-    main = build_table(title, observations_of(records, evidence), list(plan.reference), select=select, anytime=sequential)
+    main = build_table(
+        title, observations_of(records, evidence), list(plan.reference), select=select, anytime=sequential
+    )
     rsa = plan.analysis.rsa
     context = GateContext(main, plan.gates, rsa.task if rsa is not None else None, select, sequential)
     # Tables 3 and 4: the zero-shot results of `study analyze`, when it has run
-    transfer = {task: gate_significance(t, f"crosslingual:{task}", context) for task, t in crosslingual_tables(out, plan).items()}
+    transfer = {
+        task: gate_significance(t, f"crosslingual:{task}", context)
+        for task, t in crosslingual_tables(out, plan).items()
+    }
     similarity = rsa_records(out, plan)  # Fig. 2, when `study analyze` has run RSA
     overfitting = [gate_significance(t, "main", context) for t in overfitting_tables(curves, title, select, sequential)]
-    tables = StudyTables(plan, records, stale, gate_significance(main, "main", context), transfer, similarity, curves, overfitting, [],
-                         context)
+    tables = StudyTables(
+        plan,
+        records,
+        stale,
+        gate_significance(main, "main", context),
+        transfer,
+        similarity,
+        curves,
+        overfitting,
+        [],
+        context,
+    )
     try:
         claims = resolve_claims(plan.claims)
     except (KeyError, TypeError) as err:
-        raise AdapterlabError(f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again") from None
+        raise AdapterlabError(
+            f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again"
+        ) from None
     evaluated = evaluate_claims(claims, tables.by_name(), title, plan.base_settings(), context)
     return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=plan.description) for r in evaluated])
 
@@ -207,11 +271,19 @@ def build_report(out: str | Path) -> Report:
     named = assembled.by_name()
     context = assembled.context
     # (table, its name for the gates): the main table, Tables 3/4, Fig. 2's numbers, Table 6
-    shown = [(assembled.main, "main"), *((t, f"crosslingual:{task}") for task, t in assembled.transfer.items()),
-             *(((named["rsa"], "rsa"),) if "rsa" in named else ()), *((t, "main") for t in assembled.overfitting)]
+    shown = [
+        (assembled.main, "main"),
+        *((t, f"crosslingual:{task}") for task, t in assembled.transfer.items()),
+        *(((named["rsa"], "rsa"),) if "rsa" in named else ()),
+        *((t, "main") for t in assembled.overfitting),
+    ]
     shown = [(dataclasses.replace(t, layout=layout), name) for t, name in shown]
-    keys = ["main", *(f"crosslingual-{task}" for task in assembled.transfer), *(["rsa"] if "rsa" in named else []),
-            *("table6-mean" if ": mean validation metric" in t.title else "table6-best" for t in assembled.overfitting)]
+    keys = [
+        "main",
+        *(f"crosslingual-{task}" for task in assembled.transfer),
+        *(["rsa"] if "rsa" in named else []),
+        *("table6-mean" if ": mean validation metric" in t.title else "table6-best" for t in assembled.overfitting),
+    ]
     grids = {key: table_grids(table, key, Marks(context, name), folder) for key, (table, name) in zip(keys, shown)}
     claims = claims_grid(assembled.claims) if assembled.claims else None
     cost = cost_grid(records)
@@ -223,13 +295,23 @@ def build_report(out: str | Path) -> Report:
     grids["main"][1:1] = [cost] if cost else []
     ordered = [*([claims] if claims else []), *(g for key in keys for g in grids[key])]
     significance = significance_grid([table for table, _ in shown])
-    csvs = {"table.csv": values_grid(shown[0][0], "main", Marks(context), folder, layout="tasks-as-rows", tidy=True),
-            **{f"crosslingual_{task}.csv": values_grid(table, task, Marks(context, name), folder, layout="tasks-as-rows", tidy=True)
-               for (table, name), task in zip(shown[1:], assembled.transfer)},
-            **({"significance.csv": significance} if significance else {}), **({"cost.csv": cost} if cost else {}),
-            **({"claims.csv": claims} if claims else {})}
-    texts = {"table.md": "\n".join(map(to_markdown, ordered)), "table.tex": "\n".join(map(to_latex, ordered)),
-             **{name: to_csv(grid) for name, grid in csvs.items()}}
+    csvs = {
+        "table.csv": values_grid(shown[0][0], "main", Marks(context), folder, layout="tasks-as-rows", tidy=True),
+        **{
+            f"crosslingual_{task}.csv": values_grid(
+                table, task, Marks(context, name), folder, layout="tasks-as-rows", tidy=True
+            )
+            for (table, name), task in zip(shown[1:], assembled.transfer)
+        },
+        **({"significance.csv": significance} if significance else {}),
+        **({"cost.csv": cost} if cost else {}),
+        **({"claims.csv": claims} if claims else {}),
+    }
+    texts = {
+        "table.md": "\n".join(map(to_markdown, ordered)),
+        "table.tex": "\n".join(map(to_latex, ordered)),
+        **{name: to_csv(grid) for name, grid in csvs.items()},
+    }
     for name in OPTIONAL_FILES - set(texts):
         (folder / name).unlink(missing_ok=True)  # from an earlier report of this study
     for name, text in texts.items():
@@ -242,8 +324,14 @@ def build_report(out: str | Path) -> Report:
     plots = _plots(assembled, folder)
     files.extend(plots.values())
     sections = _sections(assembled, grids, keys, claims, plots, folder)
-    page = render_page("study" if plan.name is None else plan.name, plan.description, _status(plan, records, stale), sections,
-                       _steps(plan, out, assembled), _versions(records))
+    page = render_page(
+        "study" if plan.name is None else plan.name,
+        plan.description,
+        _status(plan, records, stale),
+        sections,
+        _steps(plan, out, assembled),
+        _versions(records),
+    )
     (folder / "report.html").write_text(page)
     files.append(folder / "report.html")
     return Report(folder, files, len(records), len(plan.runs), stale)
@@ -257,11 +345,21 @@ def _plots(assembled: StudyTables, folder: Path) -> dict[str, Path]:
     """{title: PNG} of the figures this study's grid makes; figures of an earlier grid are removed."""
     records = assembled.records
     candidates = {
-        "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(assembled.similarity, folder / "fig2_rsa.png"),
-        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png") if len({r.setting.column.train_size for r in records}) > 1 else None,
-        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png") if len({r.setting.column.lr for r in records}) > 1 else None,
-        "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(assembled.curves, folder / "fig5_overfitting.png"),
-        "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(records, folder / "adapter_size.png"),
+        "Representational similarity to the base model per layer (Fig. 2)": figures.plot_rsa(
+            assembled.similarity, folder / "fig2_rsa.png"
+        ),
+        "Training-size curve (Fig. 3)": figures.plot_train_size(records, folder / "fig3_train_size.png")
+        if len({r.setting.column.train_size for r in records}) > 1
+        else None,
+        "Learning-rate robustness (Fig. 4)": figures.plot_lr_boxes(records, folder / "fig4_lr_boxes.png")
+        if len({r.setting.column.lr for r in records}) > 1
+        else None,
+        "Validation loss and metric vs steps (Fig. 5)": figures.plot_overfitting(
+            assembled.curves, folder / "fig5_overfitting.png"
+        ),
+        "Test metric by method and adapter size (Table 5)": figures.plot_adapter_size(
+            records, folder / "adapter_size.png"
+        ),
     }
     plots = {k: v for k, v in candidates.items() if v is not None}
     for old_figure in FIGURE_FILES - {path.name for path in plots.values()}:
@@ -269,20 +367,41 @@ def _plots(assembled: StudyTables, folder: Path) -> dict[str, Path]:
     return plots
 
 
-def _sections(assembled: StudyTables, grids: dict[str, list[Grid]], keys: list[str], claims: Grid | None, plots: dict[str, Path],
-              folder: Path) -> list[Section]:
+def _sections(
+    assembled: StudyTables,
+    grids: dict[str, list[Grid]],
+    keys: list[str],
+    claims: Grid | None,
+    plots: dict[str, Path],
+    folder: Path,
+) -> list[Section]:
     sections = [Section("claims-section", "Claims", [claims])] if claims else []
     sections.append(Section("results", "Results", grids["main"]))  # the main table, its cost, its comparisons
-    titles = {"crosslingual": "Zero-shot cross-lingual transfer", "rsa": "Representational similarity (Fig. 2)",
-              "table6": "Validation metric over training (Table 6)"}
+    titles = {
+        "crosslingual": "Zero-shot cross-lingual transfer",
+        "rsa": "Representational similarity (Fig. 2)",
+        "table6": "Validation metric over training (Table 6)",
+    }
     for prefix, title in titles.items():
         members = [g for key in keys if key.split("-")[0] == prefix for g in grids[key]]
         if members:
             sections.append(Section(prefix, title, members))
     if plots:
-        sections.append(Section("figures", "Figures", figures=[Figure(path.stem.replace("_", "-"), title, path) for title, path in plots.items()]))
-    sections.append(Section("runs", "Runs", text=f"{len(assembled.records)} finished runs, each linked to its folder.",
-                            details=runs_grid(assembled.records, folder)))
+        sections.append(
+            Section(
+                "figures",
+                "Figures",
+                figures=[Figure(path.stem.replace("_", "-"), title, path) for title, path in plots.items()],
+            )
+        )
+    sections.append(
+        Section(
+            "runs",
+            "Runs",
+            text=f"{len(assembled.records)} finished runs, each linked to its folder.",
+            details=runs_grid(assembled.records, folder),
+        )
+    )
     return sections
 
 
@@ -292,17 +411,34 @@ def runs_grid(records: list[RunRecord], folder: Path) -> Grid:
     for record in records:
         test = record.result.test_metric
         link = Path(os.path.relpath(record.folder, folder)).as_posix() + "/"
-        rows.append((label(record.setting.task), Entry(record.setting.column.name, link=link), number(str(record.seed), record.seed),
-                     label(record.result.status), number("–" if test is None else f"{100 * test:.1f}", None if test is None else 100 * test),
-                     label(record.result.metric or "–")))
-    return Grid("runs-list", "every run", "", ("task", "setting", "seed", "status", "test ×100", "metric"), tuple(rows), labels=2, level=3)
+        rows.append(
+            (
+                label(record.setting.task),
+                Entry(record.setting.column.name, link=link),
+                number(str(record.seed), record.seed),
+                label(record.result.status),
+                number("–" if test is None else f"{100 * test:.1f}", None if test is None else 100 * test),
+                label(record.result.metric or "–"),
+            )
+        )
+    return Grid(
+        "runs-list",
+        "every run",
+        "",
+        ("task", "setting", "seed", "status", "test ×100", "metric"),
+        tuple(rows),
+        labels=2,
+        level=3,
+    )
 
 
 def _status(plan: StudyPlan, records: list[RunRecord], stale: list[str]) -> str:
     text = f"{len(records)} of {len(plan.runs)} planned runs finished."
     if stale:
-        text += (f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {stale[0]}); "
-                 "`adapterlab study run --rerun-changed` reruns them.")
+        text += (
+            f" {len(stale)} finished run(s) were recorded with other settings than the plan's and are left out (e.g. {stale[0]}); "
+            "`adapterlab study run --rerun-changed` reruns them."
+        )
     return text
 
 
@@ -320,6 +456,11 @@ def _versions(records: list[RunRecord]) -> str:
 
     from adapterlab._version import __version__
 
-    run_versions = sorted({", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records} - {""})
-    return (f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {__version__}, "
-            f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}")
+    run_versions = sorted(
+        {", ".join(f"{k} {v}" for k, v in (r.result.versions or {}).items() if k != "git_sha" and v) for r in records}
+        - {""}
+    )
+    return (
+        f"runs: {'; '.join(run_versions) or 'not recorded'}. Report built with adapterlab {__version__}, "
+        f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}"
+    )

@@ -38,10 +38,12 @@ from adapterlab.setting import BEST, Column
 from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim, axis_columns, claim_problem, fixed_where, pick_columns
 
 # What a study needs for each table a claim can name (the spec's validator refuses a claim without it)
-MISSING_TABLE = {"rsa": "it needs an analysis: {rsa: ...} block and `adapterlab study analyze`",
-                 "crosslingual": "it needs an analysis: {crosslingual: ...} block and `adapterlab study analyze`",
-                 "overfitting_gap": "it needs runs with validation curves",
-                 "main": "no finished runs"}
+MISSING_TABLE = {
+    "rsa": "it needs an analysis: {rsa: ...} block and `adapterlab study analyze`",
+    "crosslingual": "it needs an analysis: {crosslingual: ...} block and `adapterlab study analyze`",
+    "overfitting_gap": "it needs runs with validation curves",
+    "main": "no finished runs",
+}
 VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "no verdict", "not applicable")
 
 
@@ -66,7 +68,9 @@ class ClaimResult:
     gates: GateReport = GateReport()
     cells: tuple[str, ...] = ()  # the compared cells, "row: column [chosen]"
     sequential: bool = False  # its seeds were added by the sequential rule (study policy)
-    compared: tuple[Any, ...] = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
+    compared: tuple[
+        Any, ...
+    ] = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
 
     @property
     def gate(self) -> list[str] | None:
@@ -85,7 +89,10 @@ class _Gathered:
     def add(self, table: Table, rows: list[Any], column: Column, learn: bool | Callable[[Any], bool] = True) -> None:
         for row in rows:
             cell = table.cells.get((row, column))
-            self.cells.append(f"{table.row_name(row)}: {column.name}" + (f" [{cell.chosen}]" if cell is not None and cell.chosen else ""))
+            self.cells.append(
+                f"{table.row_name(row)}: {column.name}"
+                + (f" [{cell.chosen}]" if cell is not None and cell.chosen else "")
+            )
             task = self.context.main_cell(self.claim.table, row, column)[0]
             if (task, column) not in self.compared:
                 self.compared.append((task, column))
@@ -106,23 +113,55 @@ def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[Any, floa
     return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
 
 
-def _result(claim: Claim, study: str, a: dict[Any, float], b: dict[Any, float], detail: str, gathered: _Gathered) -> ClaimResult:
+def _result(
+    claim: Claim, study: str, a: dict[Any, float], b: dict[Any, float], detail: str, gathered: _Gathered
+) -> ClaimResult:
     """Paired comparison of per-seed values a[s] - b[s]; the verdict waits for decide()."""
     shared = sorted(set(a) & set(b), key=str)
-    common: dict[str, Any] = {"gates": gathered.report(), "cells": tuple(gathered.cells), "compared": tuple(gathered.compared)}
+    common: dict[str, Any] = {
+        "gates": gathered.report(),
+        "cells": tuple(gathered.cells),
+        "compared": tuple(gathered.compared),
+    }
     if len(shared) < 2:
         value = statistics.mean(a[s] - b[s] for s in shared) if shared else None
-        return ClaimResult(claim, study, value, None, None, len(shared), None, "pending", None, f"{detail}; {len(shared)} shared seed(s)",
-                           **common)
+        return ClaimResult(
+            claim,
+            study,
+            value,
+            None,
+            None,
+            len(shared),
+            None,
+            "pending",
+            None,
+            f"{detail}; {len(shared)} shared seed(s)",
+            **common,
+        )
     differences = [a[s] - b[s] for s in shared]
     sequential = gathered.context.sequential
     comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared], anytime=sequential)
-    p_equivalence = anytime_paired(differences, margin=claim.margin)[3] if sequential else equivalence_p(differences, claim.margin)
+    p_equivalence = (
+        anytime_paired(differences, margin=claim.margin)[3] if sequential else equivalence_p(differences, claim.margin)
+    )
     few = len(shared) < MIN_SEEDS_FOR_VERDICT
-    return ClaimResult(claim, study, comparison.difference, comparison.ci_low, comparison.ci_high, len(shared), comparison.p, "pending",
-                       comparison.seeds_needed, f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}" if few else detail,
-                       p_equivalence=p_equivalence, sd=comparison.sd, seeds_needed_paper=_at_paper(claim, comparison.sd),
-                       sequential=sequential, **common)
+    return ClaimResult(
+        claim,
+        study,
+        comparison.difference,
+        comparison.ci_low,
+        comparison.ci_high,
+        len(shared),
+        comparison.p,
+        "pending",
+        comparison.seeds_needed,
+        f"{detail}; {len(shared)} seeds: no verdict below {MIN_SEEDS_FOR_VERDICT}" if few else detail,
+        p_equivalence=p_equivalence,
+        sd=comparison.sd,
+        seeds_needed_paper=_at_paper(claim, comparison.sd),
+        sequential=sequential,
+        **common,
+    )
 
 
 def _at_paper(claim: Claim, sd: float | None) -> int | None:
@@ -166,20 +205,33 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     gathered.add(table, rows, b)
     if claim.kind == "every_row":
         return _every_row(claim, table, study, rows, a, b, detail, gathered)
-    return _result(claim, study, _seed_means(table, a, rows), _seed_means(table, b, rows), f"{detail}, over {len(rows)} row(s)", gathered)
+    return _result(
+        claim,
+        study,
+        _seed_means(table, a, rows),
+        _seed_means(table, b, rows),
+        f"{detail}, over {len(rows)} row(s)",
+        gathered,
+    )
 
 
-def _every_row(claim: Claim, table: Table, study: str, rows: list[Any], a: Column, b: Column, detail: str, gathered: _Gathered) -> ClaimResult:
+def _every_row(
+    claim: Claim, table: Table, study: str, rows: list[Any], a: Column, b: Column, detail: str, gathered: _Gathered
+) -> ClaimResult:
     """a > b in every row. Each row is a paired test; the claim holds only if every row does, so
     its p is the intersection-union test's (Berger 1982): the largest row p when every row's
     difference is positive. When the weakest row is negative, the evidence against the claim is
     that row's: the smallest BH-adjusted p over the rows going the other way."""
-    results = [_result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "", gathered) for row in rows]
+    results = [
+        _result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "", gathered) for row in rows
+    ]
     weakest = min(range(len(results)), key=lambda i: _or_inf(results[i].value))
     worst = results[weakest]
     names = f"rows {', '.join(table.row_name(r) for r in rows)}"
     if any(r.p is None for r in results):
-        return dataclasses.replace(worst, p=None, p_equivalence=None, detail=f"{detail}: fewer than 2 shared seeds in some row ({names})")
+        return dataclasses.replace(
+            worst, p=None, p_equivalence=None, detail=f"{detail}: fewer than 2 shared seeds in some row ({names})"
+        )
     # every row has its p (checked above), and so its value
     ps, values = [r.p for r in results if r.p is not None], [r.value for r in results if r.value is not None]
     assert worst.value is not None and len(ps) == len(values) == len(results)
@@ -191,10 +243,15 @@ def _every_row(claim: Claim, table: Table, study: str, rows: list[Any], a: Colum
     row_ps = ", ".join(f"{table.row_name(row)} {r.value:+.2f} (p {r.p:.3f})" for row, r in zip(rows, results))
     needed = [r.seeds_needed for r in results if r.seeds_needed is not None]
     at_paper = [r.seeds_needed_paper for r in results if r.seeds_needed_paper is not None]
-    return dataclasses.replace(worst, p=p, p_equivalence=None, seeds_needed=max(needed) if needed else None,
-                               seeds_needed_paper=max(at_paper) if at_paper else None,
-                               detail=f"{detail}: every one of {len(rows)} rows, the weakest shown ({table.row_name(rows[weakest])}); "
-                                      f"p: intersection-union over the rows; per row: {row_ps}")
+    return dataclasses.replace(
+        worst,
+        p=p,
+        p_equivalence=None,
+        seeds_needed=max(needed) if needed else None,
+        seeds_needed_paper=max(at_paper) if at_paper else None,
+        detail=f"{detail}: every one of {len(rows)} rows, the weakest shown ({table.row_name(rows[weakest])}); "
+        f"p: intersection-union over the rows; per row: {row_ps}",
+    )
 
 
 def _or_inf(value: float | None) -> float:
@@ -213,8 +270,10 @@ def _trend(claim: Claim, table: Table, study: str, rows: list[Any], context: Gat
     """The difference at the lowest value of the axis minus at the highest, each side's column the
     one selected on validation at that value (a trend over k compares tuned methods at each k)."""
     gathered = _Gathered(claim, context)
-    levels = sorted({c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
-                    key=lambda v: (isinstance(v, str), v))
+    levels = sorted(
+        {c.labels()[axis] for c in table.columns if c.labels().get(axis) not in (None, BEST)},
+        key=lambda v: (isinstance(v, str), v),
+    )
     pairs: dict[Any, tuple[Column, Column]] = {}
     for value in levels:
         at_a = pick_columns(table.columns, {**claim.a, axis: value}, claim.where)
@@ -222,7 +281,9 @@ def _trend(claim: Claim, table: Table, study: str, rows: list[Any], context: Gat
         if len(at_a) == 1 and len(at_b) == 1:
             pairs[value] = (at_a[0], at_b[0])
     if len(pairs) < 2:
-        return _not_applicable(claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})")
+        return _not_applicable(
+            claim, study, f"needs one column of a and one of b at two values of {axis} (has {sorted(pairs)})"
+        )
     low, high = min(pairs), max(pairs)
     for value in (low, high):
         gathered.add(table, rows, pairs[value][0])
@@ -231,27 +292,43 @@ def _trend(claim: Claim, table: Table, study: str, rows: list[Any], context: Gat
     def gap(value: Any) -> dict[Any, float]:
         return _difference_by_seed(table, *pairs[value], rows)
 
-    return _result(claim, study, gap(low), gap(high),
-                   f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
-                   f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})", gathered)
+    return _result(
+        claim,
+        study,
+        gap(low),
+        gap(high),
+        f"(a-b at {axis}={low}: {pairs[low][0].name} vs {pairs[low][1].name}) - "
+        f"(a-b at {axis}={high}: {pairs[high][0].name} vs {pairs[high][1].name})",
+        gathered,
+    )
 
 
 def _spread(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext, axis: str) -> ClaimResult:
     """The spread (std over the axis) of b minus that of a, over the values both sides have."""
     gathered = _Gathered(claim, context)
-    a, b = axis_columns(table.columns, claim.a, claim.where, axis), axis_columns(table.columns, claim.b, claim.where, axis)
+    a, b = (
+        axis_columns(table.columns, claim.a, claim.where, axis),
+        axis_columns(table.columns, claim.b, claim.where, axis),
+    )
     shared = set(a) & set(b)
     if len(shared) >= 2:  # the same grid for both sides (a bracketed grid may have grown one side further)
         a, b = {v: c for v, c in a.items() if v in shared}, {v: c for v, c in b.items() if v in shared}
     if len(a) < 2 or len(b) < 2:
         return _not_applicable(claim, study, f"needs two values of {axis} for a and for b")
     for side, columns in (("a", a), ("b", b)):
-        seen = {v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values}
+        seen = {
+            v for c in columns.values() for row in rows if (row, c) in table.cells for v in table.cells[(row, c)].values
+        }
         if len(seen) == 1 and context.options.did_not_learn:
             # e.g. MCC 0 everywhere: the majority class at every setting; a spread of 0 says nothing about sensitivity
             labels = ", ".join(f"{k}={v}" for k, v in getattr(claim, side).items())
-            gathered.trips.append(Trip("did not learn", f"every {side} cell ({labels})",
-                                       f"{next(iter(seen)):.2f} at every {axis} and seed: no spread to compare"))
+            gathered.trips.append(
+                Trip(
+                    "did not learn",
+                    f"every {side} cell ({labels})",
+                    f"{next(iter(seen)):.2f} at every {axis} and seed: no spread to compare",
+                )
+            )
         for value, column in columns.items():
             # a spread over the axis: a value below the method's own choice that leaves it at the
             # trivial baseline is too slow for the schedule (undertrained), not a sign of
@@ -260,17 +337,29 @@ def _spread(claim: Claim, table: Table, study: str, rows: list[Any], context: Ga
             def learn(row: Any, value: Any = value, column: Column = column) -> bool:
                 task = context.main_cell(claim.table, row, column)[0]
                 chosen = context.selected_value(task, column, axis)
-                if chosen is None or not isinstance(value, (int, float)) or not isinstance(chosen, (int, float)) or value < chosen:
+                if (
+                    chosen is None
+                    or not isinstance(value, (int, float))
+                    or not isinstance(chosen, (int, float))
+                    or value < chosen
+                ):
                     return True
                 selected = context.main.cells.get((task, column.selected(context.select or (axis,))))
-                return selected is not None and any(t.gate == "did not learn"
-                                                    for t in run_trips(selected.evidence, "", context.options))
+                return selected is not None and any(
+                    t.gate == "did not learn" for t in run_trips(selected.evidence, "", context.options)
+                )
 
             gathered.add(table, rows, column, learn)
     shown = ", ".join(_fmt_value(v) for v in sorted(a, key=lambda v: (isinstance(v, str), v)))
     grid = f"the {axis} values both have ({shown})" if set(a) == set(b) else f"{len(b)} values of b, {len(a)} of a"
-    return _result(claim, study, _spread_by_seed(table, list(b.values()), rows), _spread_by_seed(table, list(a.values()), rows),
-                   f"std over {axis} of b minus of a, over {grid}", gathered)
+    return _result(
+        claim,
+        study,
+        _spread_by_seed(table, list(b.values()), rows),
+        _spread_by_seed(table, list(a.values()), rows),
+        f"std over {axis} of b minus of a, over {grid}",
+        gathered,
+    )
 
 
 def _fmt_value(value: Any) -> str:
@@ -317,8 +406,13 @@ def _verdict(r: ClaimResult, alpha: float) -> str:
     return "inconclusive"
 
 
-def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, constants: dict[str, Any] | None = None,
-                    context: GateContext | None = None) -> list[ClaimResult]:
+def evaluate_claims(
+    claims: list[Claim],
+    tables: dict[str, Table],
+    study: str,
+    constants: dict[str, Any] | None = None,
+    context: GateContext | None = None,
+) -> list[ClaimResult]:
     """Every claim on the table it names ("crosslingual:*": each cross-lingual table), decided as
     one family. constants: the settings every run of the study shares (its base); a `where:` key
     that is no grid label is checked against them (train_size: 1000 of a study whose base has k=1000).
@@ -331,9 +425,19 @@ def evaluate_claims(claims: list[Claim], tables: dict[str, Table], study: str, c
         if problem:
             results.append(_not_applicable(claim, study, problem))
             continue
-        names = [name for name in tables if name.startswith("crosslingual:")] if claim.table == "crosslingual:*" else [claim.table]
+        names = (
+            [name for name in tables if name.startswith("crosslingual:")]
+            if claim.table == "crosslingual:*"
+            else [claim.table]
+        )
         if not any(name in tables for name in names):
-            results.append(_not_applicable(claim, study, f"the study has no {claim.table} table ({MISSING_TABLE.get(claim.table.split(':')[0], '')})"))
+            results.append(
+                _not_applicable(
+                    claim,
+                    study,
+                    f"the study has no {claim.table} table ({MISSING_TABLE.get(claim.table.split(':')[0], '')})",
+                )
+            )
         for name in names:
             if name in tables:
                 label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
@@ -358,8 +462,12 @@ def verdict_text(r: ClaimResult) -> str:
     if r.verdict == "no verdict":
         return f"no verdict ({', '.join(r.gates.names)})"
     if r.verdict == "inconclusive" and (r.seeds_needed is not None or r.seeds_needed_paper is not None):
-        parts = [f"{_seeds(r.seeds_needed)} at ours" if r.seeds_needed is not None else None,
-                 f"{_seeds(r.seeds_needed_paper)} at the paper's {r.claim.paper_value:+g}" if r.seeds_needed_paper is not None else None]
+        parts = [
+            f"{_seeds(r.seeds_needed)} at ours" if r.seeds_needed is not None else None,
+            f"{_seeds(r.seeds_needed_paper)} at the paper's {r.claim.paper_value:+g}"
+            if r.seeds_needed_paper is not None
+            else None,
+        ]
         return f"inconclusive (seeds for 80% power: {'; '.join(p for p in parts if p)})"
     if r.verdict == "equivalent":
         return f"equivalent (within ±{r.claim.margin:g})"
@@ -371,11 +479,13 @@ def family_caption(results: list[ClaimResult]) -> str:
     tested = sum(r.p is not None for r in results)
     off = sorted({name for r in results for name in r.gates.off})
     off_text = f" Gates switched off by a spec: {', '.join(off)}." if off else ""
-    return ("ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
-            f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
-            "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
-            "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
-            "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text)
+    return (
+        "ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
+        f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
+        "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
+        "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
+        "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text
+    )
 
 
 CLAIMS_HEADER = ("claim", "study", "setup", "paper", "ours [95% CI]", "seeds", "p", "q", "verdict", "gates", "cells")
@@ -385,14 +495,32 @@ def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
     """One claims row as its cells (every format prints these)."""
     ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
     sequential = " (sequential)" if r.sequential else ""
-    return (label(f"{r.claim.id}: {r.claim.text}"), label(r.study), label(r.setup or "–"), label(r.claim.paper or "–"),
-            number(f"{_fmt(r.value)}{ci}", r.value), number(f"{r.n}{sequential}", r.n), number(_p(r.p), r.p), number(_p(r.q), r.q),
-            label(verdict_text(r)), gates_entry(r.gates.names, [str(t) for t in r.gates.trips]), label(r.detail))
+    return (
+        label(f"{r.claim.id}: {r.claim.text}"),
+        label(r.study),
+        label(r.setup or "–"),
+        label(r.claim.paper or "–"),
+        number(f"{_fmt(r.value)}{ci}", r.value),
+        number(f"{r.n}{sequential}", r.n),
+        number(_p(r.p), r.p),
+        number(_p(r.q), r.q),
+        label(verdict_text(r)),
+        gates_entry(r.gates.names, [str(t) for t in r.gates.trips]),
+        label(r.detail),
+    )
 
 
 def claims_grid(results: list[ClaimResult]) -> Grid:
     """The claims table as a Grid (one row per claim and study)."""
-    return Grid("claims", "Claims", family_caption(results), CLAIMS_HEADER, tuple(claim_entries(r) for r in results), labels=2, level=2)
+    return Grid(
+        "claims",
+        "Claims",
+        family_caption(results),
+        CLAIMS_HEADER,
+        tuple(claim_entries(r) for r in results),
+        labels=2,
+        level=2,
+    )
 
 
 def claims_markdown(results: list[ClaimResult]) -> str:
@@ -401,9 +529,33 @@ def claims_markdown(results: list[ClaimResult]) -> str:
 
 
 def claims_json(results: list[ClaimResult]) -> list[dict[str, Any]]:
-    return [{"id": r.claim.id, "text": r.claim.text, "study": r.study, "setup": r.setup, "paper": r.claim.paper, "paper_value": r.claim.paper_value,
-             "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "n": r.n, "p": r.p, "q": r.q, "verdict": r.verdict,
-             "gate": r.gate, "gate_detail": [str(t) for t in r.gates.trips], "gates_off": list(r.gates.off),
-             "p_equivalence": r.p_equivalence, "q_equivalence": r.q_equivalence, "margin": r.claim.margin,
-             "seeds_needed": r.seeds_needed, "seeds_needed_at_paper": r.seeds_needed_paper, "sd": r.sd, "sequential": r.sequential,
-             "cells": list(r.cells), "detail": r.detail} for r in results]
+    return [
+        {
+            "id": r.claim.id,
+            "text": r.claim.text,
+            "study": r.study,
+            "setup": r.setup,
+            "paper": r.claim.paper,
+            "paper_value": r.claim.paper_value,
+            "value": r.value,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "n": r.n,
+            "p": r.p,
+            "q": r.q,
+            "verdict": r.verdict,
+            "gate": r.gate,
+            "gate_detail": [str(t) for t in r.gates.trips],
+            "gates_off": list(r.gates.off),
+            "p_equivalence": r.p_equivalence,
+            "q_equivalence": r.q_equivalence,
+            "margin": r.claim.margin,
+            "seeds_needed": r.seeds_needed,
+            "seeds_needed_at_paper": r.seeds_needed_paper,
+            "sd": r.sd,
+            "sequential": r.sequential,
+            "cells": list(r.cells),
+            "detail": r.detail,
+        }
+        for r in results
+    ]

@@ -17,8 +17,15 @@ def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list[Clai
     before any work: never a file adapterlab did not write)."""
     if json_out:
         refuse_output_below_a_file(json_out)
-        refuse_foreign_file(json_out, lambda text: isinstance(value := json_value(text), list) and all(
-            isinstance(row, dict) and "id" in row and "verdict" in row for row in value), "an earlier claims file of adapterlab claims", "--json")
+        refuse_foreign_file(
+            json_out,
+            lambda text: (
+                isinstance(value := json_value(text), list)
+                and all(isinstance(row, dict) and "id" in row and "verdict" in row for row in value)
+            ),
+            "an earlier claims file of adapterlab claims",
+            "--json",
+        )
     results: list[ClaimResult] = []
     for folder in dirs:
         results.extend(assemble(Path(folder)).claims)

@@ -13,8 +13,10 @@ from adapterlab.report.grid import Grid, label, number
 from adapterlab.runs import RunRecord, RunResult
 
 COST_HEADER = ("method", "runs", "wall time per run", "training time per run", "trainable parameters", "saved per task")
-COST_CAPTION = ("mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
-                "evaluation, test and saving")
+COST_CAPTION = (
+    "mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
+    "evaluation, test and saving"
+)
 
 
 def _spread(values: Sequence[float], unit: str) -> str:
@@ -46,7 +48,14 @@ def cost_grid(records: list[RunRecord]) -> Grid | None:
         models = [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
         size = _mean(packs) or _mean(models)
         saved = "–" if size is None else f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model"
-        rows.append((label(method_words(method)), number(str(len(results)), len(results)), number(_spread(walls, "s"), _mean(walls)),
-                     number(_spread(trains, "s"), _mean(trains)),
-                     number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)), number(saved, size)))
+        rows.append(
+            (
+                label(method_words(method)),
+                number(str(len(results)), len(results)),
+                number(_spread(walls, "s"), _mean(walls)),
+                number(_spread(trains, "s"), _mean(trains)),
+                number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)),
+                number(saved, size),
+            )
+        )
     return Grid("cost", "Cost per run, by method", COST_CAPTION, COST_HEADER, tuple(rows))

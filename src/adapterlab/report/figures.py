@@ -89,7 +89,9 @@ def shades(names: list[str], method_of: Callable[[str], str | None] = lambda nam
         found = find_method(method)
         base = np.array(to_rgb(found.color if found else OTHER_COLOR))
         for i, name in enumerate(members):
-            shift = 0.0 if len(members) == 1 else -0.4 + 0.8 * i / (len(members) - 1)  # < 0: towards black, > 0: towards white
+            shift = (
+                0.0 if len(members) == 1 else -0.4 + 0.8 * i / (len(members) - 1)
+            )  # < 0: towards black, > 0: towards white
             colors[name] = to_hex(tuple(base * (1 + shift) if shift < 0 else base + (1 - base) * shift))
     return colors
 
@@ -113,8 +115,15 @@ def _legend_below(fig: Figure, axes: list[Axes]) -> None:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(name, handle)
     if entries:
-        fig.legend(list(entries.values()), list(entries), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(entries), 4),
-                   fontsize=8, frameon=False)
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(len(entries), 4),
+            fontsize=8,
+            frameon=False,
+        )
 
 
 def _save(fig: Figure, path: Path, axes: list[Axes]) -> Path:
@@ -131,8 +140,14 @@ def _band(ax: Axes, xs: list[Any], groups: list[list[float]], name: str, **style
     means = [statistics.mean(g) for g in groups]
     stds = [statistics.stdev(g) if len(g) > 1 else 0.0 for g in groups]
     ax.plot(xs, means, label=name, marker="o" if len(xs) < 12 else None, markersize=3, **style)
-    ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], alpha=0.15, color=style.get("color"),
-                    linewidth=0)
+    ax.fill_between(
+        xs,
+        [m - s for m, s in zip(means, stds)],
+        [m + s for m, s in zip(means, stds)],
+        alpha=0.15,
+        color=style.get("color"),
+        linewidth=0,
+    )
 
 
 def plot_train_size(records: list[RunRecord], path: Path) -> Path | None:
@@ -176,9 +191,14 @@ def plot_lr_boxes(records: list[RunRecord], path: Path) -> Path | None:
         methods = list(dict.fromkeys(_name(r.setting.column) for r in panel))
         width = 0.8 / max(len(methods), 1)
         for i, method in enumerate(methods):
-            data = [[100 * _test(r) for r in panel if _name(r.setting.column) == method and r.setting.column.lr == lr] for lr in rates]
+            data = [
+                [100 * _test(r) for r in panel if _name(r.setting.column) == method and r.setting.column.lr == lr]
+                for lr in rates
+            ]
             positions = [j + (i - (len(methods) - 1) / 2) * width for j, values in enumerate(data) if values]
-            boxes = ax.boxplot([values for values in data if values], positions=positions, widths=width * 0.9, patch_artist=True)
+            boxes = ax.boxplot(
+                [values for values in data if values], positions=positions, widths=width * 0.9, patch_artist=True
+            )
             color = colors[method]
             for box in boxes["boxes"]:
                 box.set_facecolor(color)
@@ -231,7 +251,9 @@ def plot_overfitting(curves: list[Any], path: Path) -> Path | None:
     for curve in curves:
         column = curve.setting.column
         own = sorted({lr for lr in rates[column.method or ""] if lr is not None})
-        style_of[column.only(*METHOD_KEYS, *_own_axes(column), "lr").name] = STYLES[own.index(column.lr) % len(STYLES)] if column.lr in own else "-"
+        style_of[column.only(*METHOD_KEYS, *_own_axes(column), "lr").name] = (
+            STYLES[own.index(column.lr) % len(STYLES)] if column.lr in own else "-"
+        )
     fig, axes = panel_grid(len(panels), columns=2)
     for ax, ((title, quantity), series) in zip(axes, panels.items()):
         for name, points in series.items():
@@ -253,7 +275,15 @@ def plot_adapter_size(records: list[RunRecord], path: Path) -> Path | None:
         return None
     panels = _panels(records, ("task", "lr", *METHOD_KEYS))  # a bar per method, size and rate
     methods = {r.setting.column.only(*METHOD_KEYS, *_own_axes(r.setting.column), "lr") for r in records}
-    order = sorted(methods, key=lambda c: (c.method == "adapter", c.adapter_size if isinstance(c.adapter_size, int) else 0, c.lr or 0, c.name))
+    order = sorted(
+        methods,
+        key=lambda c: (
+            c.method == "adapter",
+            c.adapter_size if isinstance(c.adapter_size, int) else 0,
+            c.lr or 0,
+            c.name,
+        ),
+    )
     colors = shades([c.name for c in order])
     fig, axes = panel_grid(len(panels))
     for ax, (title, panel) in zip(axes, panels.items()):
@@ -261,8 +291,15 @@ def plot_adapter_size(records: list[RunRecord], path: Path) -> Path | None:
         names = [c.name for c in order if c.name in present]
         for i, name in enumerate(names):
             values = [100 * _test(r) for r in panel if _name(r.setting.column, "lr") == name]
-            ax.bar(i, statistics.mean(values), 0.7, yerr=statistics.stdev(values) if len(values) > 1 else 0, capsize=3, label=name,
-                   color=colors[name])
+            ax.bar(
+                i,
+                statistics.mean(values),
+                0.7,
+                yerr=statistics.stdev(values) if len(values) > 1 else 0,
+                capsize=3,
+                label=name,
+                color=colors[name],
+            )
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, fontsize=7, rotation=30, ha="right")
         ax.set_ylabel(f"test {panel[0].result.metric or 'metric'} ×100")
@@ -279,12 +316,21 @@ def plot_rsa(observations: list[Observation], path: Path) -> Path | None:
     for o in observations:
         name = o.column.name
         methods[name] = o.column.method
-        series.setdefault(name, {}).setdefault(o.row, []).append(cast(float, o.test))  # an RSA observation always has its value
+        series.setdefault(name, {}).setdefault(o.row, []).append(
+            cast(float, o.test)
+        )  # an RSA observation always has its value
     colors = shades(list(series), methods.get)
     fig, axes = panel_grid(1, size=(6.0, 3.8))
     for i, (name, points) in enumerate(series.items()):
         layers = sorted(points)
-        _band(axes[0], layers, [points[x] for x in layers], name, color=colors[name], linestyle=STYLES[i // 2 % len(STYLES)])
+        _band(
+            axes[0],
+            layers,
+            [points[x] for x in layers],
+            name,
+            color=colors[name],
+            linestyle=STYLES[i // 2 % len(STYLES)],
+        )
     axes[0].set_xlabel("layer (0 = embeddings)")
     axes[0].set_ylabel("RSA similarity to the base model")
     return _save(fig, path, axes)

@@ -48,8 +48,12 @@ class RunEvidence:
     seed: Any
     evaluations: int  # validation evaluations recorded
     best_is_last: bool  # the selected checkpoint is the last evaluation
-    tail_gain: float | None  # last evaluation minus the end of the previous epoch (minus the first evaluation when there is one epoch)
-    stop: str | None  # the run's own record of why it stopped (converged / ceiling / diverged / early); None: older records
+    tail_gain: (
+        float | None
+    )  # last evaluation minus the end of the previous epoch (minus the first evaluation when there is one epoch)
+    stop: (
+        str | None
+    )  # the run's own record of why it stopped (converged / ceiling / diverged / early); None: older records
     chance: float | None  # the chance-corrected test score (CHANCE_SCORES)
     chance_name: str | None
     best: float | None  # best validation metric
@@ -71,22 +75,42 @@ def run_evidence(result: RunResult, rows: list[dict[str, Any]], seed: Any = None
     by_step: dict[Any, dict[str, Any]] = {}
     for row in rows:
         if row.get("split") == "validation" and isinstance(row.get(metric), (int, float)):
-            by_step[(row.get("step"), row.get("epoch"))] = row  # a step evaluated twice (epoch end and eval_every) counts once
+            by_step[(row.get("step"), row.get("epoch"))] = (
+                row  # a step evaluated twice (epoch end and eval_every) counts once
+            )
     evaluations = sorted(by_step.values(), key=lambda r: (r.get("step") or 0, r.get("epoch") or 0))
     values = [100.0 * r[metric] for r in evaluations]
     test = result.test or {}
-    chance, chance_name = next(((100.0 * test[key], name) for key, name in CHANCE_SCORES if isinstance(test.get(key), (int, float))),
-                               (None, None))
+    chance, chance_name = next(
+        ((100.0 * test[key], name) for key, name in CHANCE_SCORES if isinstance(test.get(key), (int, float))),
+        (None, None),
+    )
     stop = result.stop_reason or (result.extra or {}).get("stop_reason")
     if not values:
         return RunEvidence(seed, 0, True, None, stop, chance, chance_name, None)
-    best_index = next((i for i, r in enumerate(evaluations) if r.get("step") == result.best_step and r.get("epoch") == result.best_epoch), None)
+    best_index = next(
+        (
+            i
+            for i, r in enumerate(evaluations)
+            if r.get("step") == result.best_step and r.get("epoch") == result.best_epoch
+        ),
+        None,
+    )
     if best_index is None:  # no best recorded: the first evaluation at the best value
         best_index = max(range(len(values)), key=lambda i: (sign * values[i], -i))
     gain = last_epoch_gain(evaluations, metric)
     gain = None if gain is None else 100.0 * gain
-    return RunEvidence(seed, len(values), best_index == len(values) - 1, gain, stop, chance, chance_name, values[best_index],
-                       tuple(values[best_index + 1:]))
+    return RunEvidence(
+        seed,
+        len(values),
+        best_index == len(values) - 1,
+        gain,
+        stop,
+        chance,
+        chance_name,
+        values[best_index],
+        tuple(values[best_index + 1 :]),
+    )
 
 
 @dataclass(frozen=True)
@@ -131,16 +155,25 @@ def edge_trips(selection: Selection | None, name: str) -> list[Trip]:
         if not _is_number(value):
             continue
         others = {k: v for k, v in chosen.items() if k != axis}
-        values = sorted({c.labels()[axis] for c in selection.candidates
-                         if _is_number(c.labels().get(axis)) and {k: v for k, v in c.labels().items() if k != axis} == others})
+        values = sorted(
+            {
+                c.labels()[axis]
+                for c in selection.candidates
+                if _is_number(c.labels().get(axis)) and {k: v for k, v in c.labels().items() if k != axis} == others
+            }
+        )
         if len(values) >= 2 and value in (values[0], values[-1]):
             end = "top" if value == values[-1] else "bottom"
             grid = ", ".join(map(_fmt, values))
-            trips.append(Trip("edge", name, f"{axis} {_fmt(value)} is the {end} of its grid {{{grid}}}: extend the grid"))
+            trips.append(
+                Trip("edge", name, f"{axis} {_fmt(value)} is the {end} of its grid {{{grid}}}: extend the grid")
+            )
     return trips
 
 
-def run_trips(evidence: tuple[RunEvidence, ...], name: str, options: GateOptions, learn: bool = True, tail: bool = False) -> list[Trip]:
+def run_trips(
+    evidence: tuple[RunEvidence, ...], name: str, options: GateOptions, learn: bool = True, tail: bool = False
+) -> list[Trip]:
     """The per-run gates of one cell: `not converged`, `did not learn` (unless learn=False) and,
     for C6 (tail=True), `no tail`."""
     if not evidence:
@@ -154,18 +187,36 @@ def run_trips(evidence: tuple[RunEvidence, ...], name: str, options: GateOptions
             rise = f", still rising {statistics.mean(gains):+.1f} points over the last epoch (mean)" if gains else ""
             single = sum(e.evaluations < 2 for e in stuck)
             how = f" ({single} with a single evaluation)" if single else ""
-            trips.append(Trip("not converged", name, f"best at the last evaluation in {len(stuck)} of {n} seeds{how}{rise} "
-                                                     f"(tolerance {options.tolerance:g}): train longer"))
+            trips.append(
+                Trip(
+                    "not converged",
+                    name,
+                    f"best at the last evaluation in {len(stuck)} of {n} seeds{how}{rise} "
+                    f"(tolerance {options.tolerance:g}): train longer",
+                )
+            )
     scores = [e.chance for e in evidence if e.chance is not None]
     if options.did_not_learn and learn and scores and statistics.mean(scores) <= options.margin:
         label = next(e.chance_name for e in evidence if e.chance_name)
-        trips.append(Trip("did not learn", name, f"test {label} ×100 {statistics.mean(scores):.1f} over {len(scores)} seeds, within "
-                                                 f"{options.margin:g} of a constant predictor's 0"))
+        trips.append(
+            Trip(
+                "did not learn",
+                name,
+                f"test {label} ×100 {statistics.mean(scores):.1f} over {len(scores)} seeds, within "
+                f"{options.margin:g} of a constant predictor's 0",
+            )
+        )
     if tail:
         short = [e for e in evidence if len(e.after_best) < options.tail]
         if len(short) > options.share * n:
-            trips.append(Trip("no tail", name, f"fewer than {options.tail} evaluations after the best in {len(short)} of {n} seeds: "
-                                               "how far the metric falls after its best is not measured; train past the best"))
+            trips.append(
+                Trip(
+                    "no tail",
+                    name,
+                    f"fewer than {options.tail} evaluations after the best in {len(short)} of {n} seeds: "
+                    "how far the metric falls after its best is not measured; train past the best",
+                )
+            )
     return trips
 
 
@@ -236,8 +287,6 @@ class GateContext:
         return cell.selection.chosen.labels().get(axis) if cell is not None and cell.selection is not None else None
 
 
-
-
 def gate_significance(table: Any, name: str, context: GateContext) -> Any:
     """The table (a report.tables.Table) with each adapter-vs-reference test gated: a test whose
     two cells trip a gate gets verdict "no verdict" and the gates' names and numbers. `name` is
@@ -250,8 +299,14 @@ def gate_significance(table: Any, name: str, context: GateContext) -> Any:
         trips: list[Trip] = []
         for side in (test.adapter, test.finetune):
             column = columns.get(side)
-            for own in ([r for r in table.rows if r != "average"] if row == "average" else [row]):
+            for own in [r for r in table.rows if r != "average"] if row == "average" else [row]:
                 trips += [t for t in context.trips(name, own, column) if t not in trips] if column is not None else []
-        tests.append(dataclasses.replace(test, gate=list(dict.fromkeys(t.gate for t in trips)) or None, gate_detail=[str(t) for t in trips],
-                                         verdict="no verdict" if trips else test.verdict))
+        tests.append(
+            dataclasses.replace(
+                test,
+                gate=list(dict.fromkeys(t.gate for t in trips)) or None,
+                gate_detail=[str(t) for t in trips],
+                verdict="no verdict" if trips else test.verdict,
+            )
+        )
     return dataclasses.replace(table, significance=tests)

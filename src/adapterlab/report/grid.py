@@ -81,16 +81,32 @@ def _markdown_entry(entry: Entry) -> str:
 
 def to_markdown(grid: Grid) -> str:
     """The grid as a Markdown table under a bold title and its caption, with its legend lines."""
-    lines = [f"**{grid.title}** — {grid.caption}" if grid.caption else f"**{grid.title}**", "",
-             "| " + " | ".join(grid.header) + " |", "|" + "---|" * len(grid.header)]
+    lines = [
+        f"**{grid.title}** — {grid.caption}" if grid.caption else f"**{grid.title}**",
+        "",
+        "| " + " | ".join(grid.header) + " |",
+        "|" + "---|" * len(grid.header),
+    ]
     lines += ["| " + " | ".join(map(_markdown_entry, row)) + " |" for row in grid.rows]
     if grid.legend:
         lines += ["", *grid.legend]
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", DEGENERATE_MARK: r"$^\dagger$", "–": "--"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    DEGENERATE_MARK: r"$^\dagger$",
+    "–": "--",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -99,7 +115,11 @@ def latex_escape(text: str) -> str:
 
 
 def _latex_entry(entry: Entry) -> str:
-    text = latex_escape(entry.text) + (f"$_{{{latex_escape(entry.spread)}}}$" if entry.spread else "") + latex_escape(entry.note)
+    text = (
+        latex_escape(entry.text)
+        + (f"$_{{{latex_escape(entry.spread)}}}$" if entry.spread else "")
+        + latex_escape(entry.note)
+    )
     return text + (latex_escape(entry.mark) if entry.mark else "")
 
 
@@ -107,8 +127,13 @@ def to_latex(grid: Grid) -> str:
     """The grid as a booktabs tabular, its title and caption as a comment above it and its
     legend as a footnote-size paragraph below it."""
     caption = latex_escape(grid.caption.replace("<sub>", " ± ").replace("</sub>", "")).replace("\n", " ")
-    lines = [f"% {latex_escape(grid.title)}: {caption}", r"\begin{tabular}{" + "l" * grid.labels + "c" * (len(grid.header) - grid.labels) + "}",
-             r"\toprule", " & ".join(latex_escape(h) for h in grid.header) + r" \\", r"\midrule"]
+    lines = [
+        f"% {latex_escape(grid.title)}: {caption}",
+        r"\begin{tabular}{" + "l" * grid.labels + "c" * (len(grid.header) - grid.labels) + "}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in grid.header) + r" \\",
+        r"\midrule",
+    ]
     for index, row in enumerate(grid.rows):
         if index in grid.breaks:
             lines.append(r"\midrule")
@@ -128,13 +153,30 @@ def to_csv(grid: Grid) -> str:
     if not grid.tidy:
         writer.writerow(grid.header)
         for row in grid.rows:
-            writer.writerow([entry.text + (f" ± {entry.spread}" if entry.spread else "") + entry.note + (f" {entry.mark}" if entry.mark else "")
-                             for entry in row])
+            writer.writerow(
+                [
+                    entry.text
+                    + (f" ± {entry.spread}" if entry.spread else "")
+                    + entry.note
+                    + (f" {entry.mark}" if entry.mark else "")
+                    for entry in row
+                ]
+            )
         return buffer.getvalue()
-    fields = next((tuple(name for name, _ in entry.data) for row in grid.rows for entry in row[grid.labels:] if entry.data), ())
-    writer.writerow([*grid.header[:grid.labels], "setting", *fields, "mark", "runs"])
+    fields = next(
+        (tuple(name for name, _ in entry.data) for row in grid.rows for entry in row[grid.labels :] if entry.data), ()
+    )
+    writer.writerow([*grid.header[: grid.labels], "setting", *fields, "mark", "runs"])
     for row in grid.rows:
-        for column, entry in zip(grid.header[grid.labels:], row[grid.labels:]):
+        for column, entry in zip(grid.header[grid.labels :], row[grid.labels :]):
             if entry.data:
-                writer.writerow([*(e.text for e in row[:grid.labels]), column, *(value for _, value in entry.data), entry.why, entry.link])
+                writer.writerow(
+                    [
+                        *(e.text for e in row[: grid.labels]),
+                        column,
+                        *(value for _, value in entry.data),
+                        entry.why,
+                        entry.link,
+                    ]
+                )
     return buffer.getvalue()

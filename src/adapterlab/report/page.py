@@ -44,12 +44,21 @@ def _rich(text: str) -> Markup:
     return Markup(html.escape(text).replace("&lt;sub&gt;", "<sub>").replace("&lt;/sub&gt;", "</sub>"))
 
 
-def render_page(title: str, description: str, status: str, sections: list[Section], steps: list[str], versions: str) -> str:
+def render_page(
+    title: str, description: str, status: str, sections: list[Section], steps: list[str], versions: str
+) -> str:
     """The whole page as one HTML string."""
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("adapterlab.report", "templates"), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("adapterlab.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     environment.filters["rich"] = _rich
-    return environment.get_template("report.html.j2").render(title=title, description=description, status=status, sections=sections,
-                                                             steps=steps, versions=versions)
+    return environment.get_template("report.html.j2").render(
+        title=title, description=description, status=status, sections=sections, steps=steps, versions=versions
+    )

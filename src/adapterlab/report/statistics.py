@@ -47,7 +47,6 @@ class Comparison:
     anytime: bool = False  # p and CI are anytime-valid (seeds added while undecided): anytime_paired
 
 
-
 @dataclass(frozen=True)
 class SignificanceTest:
     """One comparison of a table, on one row: the tested column (an adapter, LoRA, ...) against
@@ -96,10 +95,22 @@ class SignificanceTest:
         return family if self.reference == "finetune" else f"{family} vs {self.reference}"
 
     def to_json(self) -> dict[str, Any]:
-        values = {"task": self.task, "adapter": self.adapter, "finetune": self.finetune, "method": self.method, "reference": self.reference,
-                  **dataclasses.asdict(self.comparison), "n_adapter": self.n_adapter, "n_finetune": self.n_finetune,
-                  "chosen_adapter": self.chosen_adapter, "chosen_finetune": self.chosen_finetune, "family": self.family, "q": self.q,
-                  "family_size": self.family_size, "verdict": self.verdict}
+        values = {
+            "task": self.task,
+            "adapter": self.adapter,
+            "finetune": self.finetune,
+            "method": self.method,
+            "reference": self.reference,
+            **dataclasses.asdict(self.comparison),
+            "n_adapter": self.n_adapter,
+            "n_finetune": self.n_finetune,
+            "chosen_adapter": self.chosen_adapter,
+            "chosen_finetune": self.chosen_finetune,
+            "family": self.family,
+            "q": self.q,
+            "family_size": self.family_size,
+            "verdict": self.verdict,
+        }
         return values if self.gate_detail is None else {**values, "gate": self.gate, "gate_detail": self.gate_detail}
 
 
@@ -115,8 +126,16 @@ def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0
     if anytime:
         fixed = paired_comparison(adapter, finetune, seed)
         p, low, high, _ = anytime_paired([a - b for a, b in zip(adapter, finetune)])
-        return dataclasses.replace(fixed, p=p, ci_low=low, ci_high=high, p_wilcoxon=None, boot_low=float("nan"), boot_high=float("nan"),
-                                   anytime=True)
+        return dataclasses.replace(
+            fixed,
+            p=p,
+            ci_low=low,
+            ci_high=high,
+            p_wilcoxon=None,
+            boot_low=float("nan"),
+            boot_high=float("nan"),
+            anytime=True,
+        )
     x, y = np.asarray(adapter, dtype=float), np.asarray(finetune, dtype=float)
     d = x - y
     with warnings.catch_warnings():
@@ -131,9 +150,20 @@ def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0
     low, high = np.percentile(boot, [2.5, 97.5])
     sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
     half = stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else 0.0
-    return Comparison(True, len(d), float(d.mean()), sd, _finite(t.statistic), _finite(t.pvalue),
-                      None if wilcoxon is None else _finite(wilcoxon), float(d.mean() - half), float(d.mean() + half),
-                      seeds_needed(float(d.mean()), sd, paired=True), float(low), float(high))
+    return Comparison(
+        True,
+        len(d),
+        float(d.mean()),
+        sd,
+        _finite(t.statistic),
+        _finite(t.pvalue),
+        None if wilcoxon is None else _finite(wilcoxon),
+        float(d.mean() - half),
+        float(d.mean() + half),
+        seeds_needed(float(d.mean()), sd, paired=True),
+        float(low),
+        float(high),
+    )
 
 
 def welch_comparison(adapter: list[float], finetune: list[float], seed: int = 0) -> Comparison:
@@ -151,11 +181,25 @@ def welch_comparison(adapter: list[float], finetune: list[float], seed: int = 0)
     va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
     df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1)) if va + vb > 0 else 1.0
     half = stats.t.ppf(1 - ALPHA / 2, df) * math.sqrt(va + vb)
-    return Comparison(False, min(len(x), len(y)), difference, pooled, _finite(t.statistic), _finite(t.pvalue), None, difference - half,
-                      difference + half, seeds_needed(difference, pooled, paired=False), float(low), float(high))
+    return Comparison(
+        False,
+        min(len(x), len(y)),
+        difference,
+        pooled,
+        _finite(t.statistic),
+        _finite(t.pvalue),
+        None,
+        difference - half,
+        difference + half,
+        seeds_needed(difference, pooled, paired=False),
+        float(low),
+        float(high),
+    )
 
 
-def seeds_needed(difference: float, sd: float, paired: bool = True, alpha: float = ALPHA, power: float = POWER) -> int | None:
+def seeds_needed(
+    difference: float, sd: float, paired: bool = True, alpha: float = ALPHA, power: float = POWER
+) -> int | None:
     """The smallest number of seeds (pairs, or runs per method) at which a two-sided t-test at
     `alpha` detects `difference` with probability `power`, if the spread is `sd` (noncentral t).
     None when there is no difference to detect; MAX_SEEDS + 1 when even MAX_SEEDS would not do."""
@@ -200,7 +244,9 @@ def equivalence_p(differences: list[float], margin: float) -> float | None:
     return float(p)
 
 
-def anytime_paired(differences: list[float], alpha: float = ALPHA, margin: float | None = None) -> tuple[float | None, float, float, float | None]:
+def anytime_paired(
+    differences: list[float], alpha: float = ALPHA, margin: float | None = None
+) -> tuple[float | None, float, float, float | None]:
     """Anytime-valid inference on the mean of paired differences, for comparisons whose seeds were
     added while they were undecided (policy.seeds): the p-value and the (1 - alpha) confidence
     sequence of the t-test of Lindon, Ham, Tingley and Bojinov (2024), "Anytime-valid linear models
@@ -224,7 +270,12 @@ def anytime_paired(differences: list[float], alpha: float = ALPHA, margin: float
 
     if d.std(ddof=1) == 0:  # no spread: every difference the same value
         inside = margin is not None and abs(d.mean()) < margin
-        return (0.0 if d.mean() != 0 else 1.0), float(d.mean()), float(d.mean()), (0.0 if inside else 1.0 if margin is not None else None)
+        return (
+            (0.0 if d.mean() != 0 else 1.0),
+            float(d.mean()),
+            float(d.mean()),
+            (0.0 if inside else 1.0 if margin is not None else None),
+        )
     p, (low, high) = fit(d, alpha)
     p_equivalence = None
     if margin is not None:

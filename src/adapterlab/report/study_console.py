@@ -20,21 +20,27 @@ def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: boo
     counts: dict[str, int] = {}
     for state in states:
         counts[state.state] = counts.get(state.state, 0) + 1
-    lines.append(f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in RUN_STATES))
+    lines.append(
+        f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in RUN_STATES)
+    )
     if show_eta:
         times = [s.result.wall_seconds for s in states if s.result and s.result.wall_seconds]
         remaining = counts.get("pending", 0) + counts.get("running", 0)
         if times and remaining:
             eta = remaining * sum(times) / len(times)
-            lines.append(f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)")
+            lines.append(
+                f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)"
+            )
     for state in states if show_failed else ():
         if state.state == "failed" and state.result:
             how = "died; reruns on resume" if state.result.reason == "died" else "error; reruns with --retry-failed"
             lines.append(f"failed ({how}): {state.run.relative_dir}: {state.result.error or ''}")
     changed = [state for state in states if state.state == "changed"]
     if changed and show_failed:
-        lines.append(f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. "
-                     f"{changed[0].run.relative_dir}); `study run --rerun-changed` runs them again")
+        lines.append(
+            f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. "
+            f"{changed[0].run.relative_dir}); `study run --rerun-changed` runs them again"
+        )
     return lines
 
 
@@ -48,21 +54,31 @@ def folder_status_lines(out: Path) -> list[str]:
     return lines
 
 
-def unfinished_report(states: Sequence[Any], out: Path, deaths: Sequence[Any], command: list[str],
-                      budget_left: Sequence[str] = ()) -> tuple[list[str], int]:
+def unfinished_report(
+    states: Sequence[Any], out: Path, deaths: Sequence[Any], command: list[str], budget_left: Sequence[str] = ()
+) -> tuple[list[str], int]:
     """The runs that did not finish and the dead workers, with the command that reruns them, and
     the exit status: 3 when there are any, else 0. budget_left: runs not started because the
     --budget would not let them finish."""
     lines = unfinished_lines(list(states), out, list(budget_left))
     if not lines and not deaths:
         return [], 0
-    shown = [f"\nnot finished: {len(lines)} of {len(states)} run(s)" + (f"; {len(deaths)} worker process(es) died" if deaths else "")]
+    shown = [
+        f"\nnot finished: {len(lines)} of {len(states)} run(s)"
+        + (f"; {len(deaths)} worker process(es) died" if deaths else "")
+    ]
     shown += [f"  {death.describe()}" for death in deaths]
     shown += [f"  {line}" for line in lines]
     if not lines:
-        return shown, 3  # a worker died, and another reran its run: every run is done, but the study did not go as planned
+        return (
+            shown,
+            3,
+        )  # a worker died, and another reran its run: every run is done, but the study did not go as planned
     retry = [word for word in command if word != "--no-progress"]
-    if any(s.state == "failed" and (s.result.reason if s.result else None) != "died" for s in states) and "--retry-failed" not in retry:
+    if (
+        any(s.state == "failed" and (s.result.reason if s.result else None) != "died" for s in states)
+        and "--retry-failed" not in retry
+    ):
         retry.append("--retry-failed")
     if any(s.state == "changed" for s in states) and "--rerun-changed" not in retry:
         retry.append("--rerun-changed")
@@ -75,7 +91,9 @@ def unfinished_study_report(study: Path, command: list[str]) -> tuple[list[str],
     exit 3; runs its budget left unstarted are in the answer's notes (a budget is a plan)."""
     if not (study / "study.json").is_file():
         return [], 0
-    return unfinished_report([s for s in status_of_folder(study) if s.state not in ("pending", "running")], study, [], command)
+    return unfinished_report(
+        [s for s in status_of_folder(study) if s.state not in ("pending", "running")], study, [], command
+    )
 
 
 def validation_line(path: str, spec: Any) -> str:
@@ -91,18 +109,28 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     lines = [f"report of {report.runs_done}/{report.runs_planned} runs in {report.folder}/:"]
     unfinished = [s for s in status_of_folder(Path(out)) if s.state not in ("ok", "diverged")]
     if unfinished:  # the table's cells then average over fewer seeds than planned: said above the table
-        lines.append(f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: "
-                     f"{unfinished[0].state}{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
-                     f"(`adapterlab study status {out}` lists them)")
+        lines.append(
+            f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: "
+            f"{unfinished[0].state}{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
+            f"(`adapterlab study status {out}` lists them)"
+        )
     if report.stale:
-        lines.append(f"left out: {len(report.stale)} run(s) recorded with other settings than the plan's (e.g. {report.stale[0]}); "
-                     "`study run --rerun-changed` reruns them")
+        lines.append(
+            f"left out: {len(report.stale)} run(s) recorded with other settings than the plan's (e.g. {report.stale[0]}); "
+            "`study run --rerun-changed` reruns them"
+        )
     lines += [f"  {path.name}" for path in report.files]
     return lines
 
 
 def duration(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    return (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 5400
+        else f"{seconds / 60:.0f} min"
+        if seconds >= 90
+        else f"{seconds:.0f} s"
+    )
 
 
 def plan_lines(plan: Any, cpus: int | None) -> list[str]:
@@ -111,25 +139,33 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
     spec, costs = plan.spec, plan.costs
     devices = sorted({c.probe.device for c in costs if not c.probe.error}) or ["this machine"]
     where = f"{', '.join(devices)} ({cpus} cores)" if devices == ["cpu"] else ", ".join(devices)
-    lines = [f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps at the probe's rate, "
-             f"evaluations and start-up estimated from it)",
-             "| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps at the probe's rate, "
+        f"evaluations and start-up estimated from it)",
+        "| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in costs:
         steps = sorted(set(c.steps_per_run))
         shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
         if c.probe.error:
-            lines.append(f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | - | - | - | "
-                         f"does not fit: {c.probe.error} |")
+            lines.append(
+                f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | - | - | - | "
+                f"does not fit: {c.probe.error} |"
+            )
             continue
-        lines.append(f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.probe.seconds_per_step:.2f} | "
-                     f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |")
+        lines.append(
+            f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.probe.seconds_per_step:.2f} | "
+            f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |"
+        )
     lines.append(f"total: {duration(plan.total)} with one worker ({plan.total / 3600:.1f} h)")
     if plan.cost_range is not None:
         low, high, low_runs, high_runs = plan.cost_range
-        lines.append(f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
-                     f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, seeds up to the maximum), "
-                     "with one worker; convergence stopping can only shorten runs")
+        lines.append(
+            f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
+            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, seeds up to the maximum), "
+            "with one worker; convergence stopping can only shorten runs"
+        )
     if spec.policy.budget:
         lines.append(f"budget: {duration(spec.policy.budget)}; runs that would not finish in it do not start")
     lines.append("")
@@ -141,8 +177,10 @@ def plans_total_lines(plans: Sequence[Any]) -> list[str]:
     lines = []
     grand_total = sum(plan.total for plan in plans)
     if len(plans) > 1:
-        lines.append(f"all {len(plans)} specs: {sum(len(p.spec.runs) for p in plans)} runs, {duration(grand_total)} with one worker "
-                     f"({grand_total / 3600:.1f} h)")
+        lines.append(
+            f"all {len(plans)} specs: {sum(len(p.spec.runs) for p in plans)} runs, {duration(grand_total)} with one worker "
+            f"({grand_total / 3600:.1f} h)"
+        )
     not_fitting = sum(c.runs for plan in plans for c in plan.costs if c.probe.error)
     if not_fitting:
         lines.append(f"not counted: {not_fitting} run(s) whose setting does not fit this machine")

@@ -73,12 +73,26 @@ class Observation:
     folder: Path | None = None  # the run's folder
 
 
-def observations_of(records: list[RunRecord], evidence: Mapping[Path | None, RunEvidence | None] | None = None) -> list[Observation]:
+def observations_of(
+    records: list[RunRecord], evidence: Mapping[Path | None, RunEvidence | None] | None = None
+) -> list[Observation]:
     """The main table's observations: one per run record, its task as the row; `evidence`:
     {run folder: RunEvidence} for the validity gates."""
     evidence = evidence or {}
-    return [Observation(r.setting.task, r.setting.column, r.result.metric or "", r.result.test_metric, r.result.validation_metric,
-                        r.result.status, r.seed, evidence.get(r.folder), r.folder) for r in records]
+    return [
+        Observation(
+            r.setting.task,
+            r.setting.column,
+            r.result.metric or "",
+            r.result.test_metric,
+            r.result.validation_metric,
+            r.result.status,
+            r.seed,
+            evidence.get(r.folder),
+            r.folder,
+        )
+        for r in records
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,8 +126,15 @@ def percent(value: float | None) -> float | None:
     return None if value is None else 100.0 * value
 
 
-def build_table(title: str, observations: list[Observation], reference: list[dict[str, Any]] | None = None, average_row: bool = True,
-                select: tuple[str, ...] = ("adapter_size",), anytime: bool = False, **shape: Any) -> Table:
+def build_table(
+    title: str,
+    observations: list[Observation],
+    reference: list[dict[str, Any]] | None = None,
+    average_row: bool = True,
+    select: tuple[str, ...] = ("adapter_size",),
+    anytime: bool = False,
+    **shape: Any,
+) -> Table:
     """Seeds of one setting form one cell (mean ± std); then the columns selected on validation
     (`select`: the grid axes tuned per task and method, see add_selected_columns), the average row
     (average_row: off where rows are not tasks) and the adapter-vs-fine-tuning tests.
@@ -145,7 +166,14 @@ def build_table(title: str, observations: list[Observation], reference: list[dic
     table = add_selected_columns(table, select, reference)
     if average_row:
         table = add_average_row(table)
-    return Table(table.title, table.metric_by_row, table.columns, table.cells, significance_tests(table, anytime=anytime), **shape)
+    return Table(
+        table.title,
+        table.metric_by_row,
+        table.columns,
+        table.cells,
+        significance_tests(table, anytime=anytime),
+        **shape,
+    )
 
 
 def _reference_for(reference: list[dict[str, Any]], row: Any, column: Column) -> float | None:
@@ -178,8 +206,12 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             best = max(score.values())
             chosen = min((c for c in candidates if score[c] == best), key=lambda c: c.sort_key)
             own = _reference_for(reference or [], row, selected)
-            cells[(row, selected)] = dataclasses.replace(cells[(row, chosen)], reference=own, chosen=chosen.describe(select),
-                                                         selection=Selection(chosen, tuple(candidates), tuple(select)))
+            cells[(row, selected)] = dataclasses.replace(
+                cells[(row, chosen)],
+                reference=own,
+                chosen=chosen.describe(select),
+                selection=Selection(chosen, tuple(candidates), tuple(select)),
+            )
         if any((row, selected) in cells for row in table.rows):  # no validation metric, no choice to show
             columns.insert(max(columns.index(c) for c in members) + 1, selected)
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
@@ -214,8 +246,16 @@ def add_average_row(table: Table) -> Table:
                 cells[("average", column)] = Cell(values, reference=reference, seeds=tuple(shared))
             else:
                 count = min(len(c.values) for c in present)
-                cells[("average", column)] = Cell(tuple(statistics.mean(c.values[i] for c in present) for i in range(count)), reference=reference)
-    return Table(table.title, {**table.metric_by_row, "average": "mean over tasks"}, table.columns, cells, row_header=table.row_header)
+                cells[("average", column)] = Cell(
+                    tuple(statistics.mean(c.values[i] for c in present) for i in range(count)), reference=reference
+                )
+    return Table(
+        table.title,
+        {**table.metric_by_row, "average": "mean over tasks"},
+        table.columns,
+        cells,
+        row_header=table.row_header,
+    )
 
 
 def partner_of(column: Column, columns: list[Column]) -> Column | None:
@@ -242,7 +282,11 @@ def adapter_partner_of(column: Column, columns: list[Column]) -> Column | None:
     partner = column.partner(method.own_axes)
     assert partner is not None  # every method but fine-tuning has a fine-tuning partner
     own = partner.replace_best(None).without("method")
-    matches = [c for c in columns if c.method == "adapter" and (p := c.partner()) is not None and p.replace_best(None).without("method") == own]
+    matches = [
+        c
+        for c in columns
+        if c.method == "adapter" and (p := c.partner()) is not None and p.replace_best(None).without("method") == own
+    ]
     selected = [c for c in matches if BEST in c.labels().values()]
     return (selected or matches)[0] if len(selected or matches) == 1 else None
 
@@ -254,7 +298,9 @@ def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> li
     (SignificanceTest.family) is corrected together (Benjamini-Hochberg q), and each test says how
     many seeds would detect the observed difference with 80% power."""
     tests = []
-    pairs = [(c, partner_of(c, table.columns)) for c in table.columns] + [(c, adapter_partner_of(c, table.columns)) for c in table.columns]
+    pairs = [(c, partner_of(c, table.columns)) for c in table.columns] + [
+        (c, adapter_partner_of(c, table.columns)) for c in table.columns
+    ]
     for column, partner in pairs:
         if partner is None:
             continue
@@ -268,8 +314,19 @@ def significance_tests(table: Table, seed: int = 0, anytime: bool = False) -> li
                 comparison = paired_comparison([ours[s] for s in shared], [theirs[s] for s in shared], seed, anytime)
             else:
                 comparison = welch_comparison(list(a.values), list(f.values), seed)
-            tests.append(SignificanceTest(table.row_name(row), column, partner, comparison, len(a.values), len(f.values), a.chosen,
-                                          f.chosen, average=row == "average"))
+            tests.append(
+                SignificanceTest(
+                    table.row_name(row),
+                    column,
+                    partner,
+                    comparison,
+                    len(a.values),
+                    len(f.values),
+                    a.chosen,
+                    f.chosen,
+                    average=row == "average",
+                )
+            )
     return _corrected(tests)
 
 
@@ -284,10 +341,8 @@ def _corrected(tests: list[SignificanceTest]) -> list[SignificanceTest]:
     return [done[i] for i in range(len(tests))]
 
 
-
-
 def verdict_of(test: SignificanceTest) -> str:
-    """"adapter better", "fine-tuning better" ("LoRA better", ...: the tested method or its
+    """ "adapter better", "fine-tuning better" ("LoRA better", ...: the tested method or its
     reference; BH-corrected q < ALPHA, at least MIN_SEEDS_FOR_VERDICT seeds), or "inconclusive"."""
     if test.q is None or test.q >= ALPHA or test.comparison.n < MIN_SEEDS_FOR_VERDICT:
         return "inconclusive"

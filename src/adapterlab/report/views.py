@@ -17,21 +17,39 @@ from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT
 from adapterlab.report.tables import Cell, Table
 from adapterlab.study.gates_spec import GateOptions
 
-SIGNIFICANCE_HEADER = ("method column", "vs", "n", "difference", "test", "p", "Wilcoxon p", "family", "q", "95% CI", "bootstrap CI", "verdict",
-                       "seeds for 80% power", "gates")
-SIGNIFICANCE_CAPTION = (f"Each method column minus the column it is tested against (×100; the vs column names it): paired over shared seeds, else "
-                        f"Welch; 95% CI from the t distribution (bootstrap beside it); q = Benjamini-Hochberg within each family (per "
-                        f"setting, selected on validation, average rows; a comparison with adapters is a family of its own); a verdict "
-                        f"needs q < {ALPHA}, at least {MIN_SEEDS_FOR_VERDICT} seeds and both cells past the validity gates (edge of the "
-                        f"grid, not converged, did not learn: else no verdict, and the gates column says why); seeds for 80% power at "
-                        f"the observed effect")
+SIGNIFICANCE_HEADER = (
+    "method column",
+    "vs",
+    "n",
+    "difference",
+    "test",
+    "p",
+    "Wilcoxon p",
+    "family",
+    "q",
+    "95% CI",
+    "bootstrap CI",
+    "verdict",
+    "seeds for 80% power",
+    "gates",
+)
+SIGNIFICANCE_CAPTION = (
+    f"Each method column minus the column it is tested against (×100; the vs column names it): paired over shared seeds, else "
+    f"Welch; 95% CI from the t distribution (bootstrap beside it); q = Benjamini-Hochberg within each family (per "
+    f"setting, selected on validation, average rows; a comparison with adapters is a family of its own); a verdict "
+    f"needs q < {ALPHA}, at least {MIN_SEEDS_FOR_VERDICT} seeds and both cells past the validity gates (edge of the "
+    f"grid, not converged, did not learn: else no verdict, and the gates column says why); seeds for 80% power at "
+    f"the observed effect"
+)
 
 
 def degenerate_legend(options: GateOptions = GateOptions()) -> str:
     """The legend line of the degenerate mark."""
-    return (f"{DEGENERATE_MARK} did not learn: the runs behind the cell score within {options.margin:g} points of 0 on their task's "
-            f"chance-corrected test metric (MCC, entity F1 or Pearson r ×100), which every constant predictor (e.g. the majority "
-            f"class) scores")
+    return (
+        f"{DEGENERATE_MARK} did not learn: the runs behind the cell score within {options.margin:g} points of 0 on their task's "
+        f"chance-corrected test metric (MCC, entity F1 or Pearson r ×100), which every constant predictor (e.g. the majority "
+        f"class) scores"
+    )
 
 
 class Marks:
@@ -70,15 +88,32 @@ def cell_entry(cell: Cell | None, trip: Trip | None = None, link: str = "") -> E
     show), then the chosen setting, the paper's number and the diverged runs."""
     if cell is None:
         return Entry("–")
-    note = (f" [{cell.chosen}]" if cell.chosen else "") + (f" ({cell.reference:.1f})" if cell.reference is not None else "")
+    note = (f" [{cell.chosen}]" if cell.chosen else "") + (
+        f" ({cell.reference:.1f})" if cell.reference is not None else ""
+    )
     note += f" [{cell.diverged} div]" if cell.diverged else ""
-    data = (("mean", f"{cell.mean:.4f}" if cell.values else ""), ("std", f"{cell.std:.4f}" if cell.values else ""), ("n", len(cell.values)),
-            ("diverged", cell.diverged), ("failed", cell.failed), ("reference", "" if cell.reference is None else cell.reference),
-            ("values", " ".join(f"{v:.4f}" for v in cell.values)), ("chosen", cell.chosen))
+    data = (
+        ("mean", f"{cell.mean:.4f}" if cell.values else ""),
+        ("std", f"{cell.std:.4f}" if cell.values else ""),
+        ("n", len(cell.values)),
+        ("diverged", cell.diverged),
+        ("failed", cell.failed),
+        ("reference", "" if cell.reference is None else cell.reference),
+        ("values", " ".join(f"{v:.4f}" for v in cell.values)),
+        ("chosen", cell.chosen),
+    )
     if not cell.values:
         return Entry("–", data=data, link=link)
-    return Entry(f"{cell.mean:.1f}", spread=f"{cell.std:.1f}" if len(cell.values) > 1 else "", note=note,
-                 mark=DEGENERATE_MARK if trip else "", why=str(trip) if trip else "", link=link, sort=cell.mean, data=data)
+    return Entry(
+        f"{cell.mean:.1f}",
+        spread=f"{cell.std:.1f}" if len(cell.values) > 1 else "",
+        note=note,
+        mark=DEGENERATE_MARK if trip else "",
+        why=str(trip) if trip else "",
+        link=link,
+        sort=cell.mean,
+        data=data,
+    )
 
 
 def _uniform_metric(table: Table) -> str | None:
@@ -86,8 +121,14 @@ def _uniform_metric(table: Table) -> str | None:
     return metrics.pop() if len(metrics) == 1 else None
 
 
-def values_grid(table: Table, key: str, marks: Marks | None = None, links_from: Path | None = None, layout: str | None = None,
-                tidy: bool = False) -> Grid:
+def values_grid(
+    table: Table,
+    key: str,
+    marks: Marks | None = None,
+    links_from: Path | None = None,
+    layout: str | None = None,
+    tidy: bool = False,
+) -> Grid:
     """The table's values as a Grid, in its layout ("paper": a row per setting and a column per task,
     then the average, as He et al. (2021) print their tables; "tasks-as-rows": the transpose, with a
     metric column). links_from: the folder the run links are relative to (the report's)."""
@@ -96,19 +137,30 @@ def values_grid(table: Table, key: str, marks: Marks | None = None, links_from: 
 
     def entry(row: Any, column: Any) -> Entry:
         cell = table.cells.get((row, column))
-        return cell_entry(cell, marks.trip(row, column, cell) if cell is not None else None, _link(cell, links_from) if cell else "")
+        return cell_entry(
+            cell, marks.trip(row, column, cell) if cell is not None else None, _link(cell, links_from) if cell else ""
+        )
 
     metric = _uniform_metric(table)
     caption = f"{metric}; {table.caption}" if layout == "paper" and metric else table.caption
     breaks: tuple[int, ...]
     if layout == "paper":
-        header = ["setting"] + [table.row_name(row) if metric or row == "average" else f"{table.row_name(row)} ({table.metric_by_row[row]})"
-                                for row in table.rows]
+        header = ["setting"] + [
+            table.row_name(row) if metric or row == "average" else f"{table.row_name(row)} ({table.metric_by_row[row]})"
+            for row in table.rows
+        ]
         rows = [(label(column.name), *(entry(row, column) for row in table.rows)) for column in table.columns]
         labels, breaks = 1, ()
     else:
         header = [table.row_header, "metric", *(column.name for column in table.columns)]
-        rows = [(label(table.row_name(row)), label(table.metric_by_row[row]), *(entry(row, column) for column in table.columns)) for row in table.rows]
+        rows = [
+            (
+                label(table.row_name(row)),
+                label(table.metric_by_row[row]),
+                *(entry(row, column) for column in table.columns),
+            )
+            for row in table.rows
+        ]
         labels, breaks = 2, tuple(i for i, row in enumerate(table.rows) if row == "average" and i)
     grid = Grid(key, table.title, caption, tuple(header), tuple(rows), labels, tidy=tidy, breaks=breaks)
     return dataclasses.replace(grid, legend=(degenerate_legend(marks.options),)) if grid.marked else grid
@@ -128,11 +180,23 @@ def significance_entries(s: SignificanceTest) -> tuple[Entry, ...]:
     """One significance test as the cells of its row: the row, both sides (the tested column and
     the column it is tested against), the test, its family, q and verdict, and the gates."""
     c = s.comparison
-    return (label(s.task), label(s.adapter), label(s.finetune), number(str(c.n), c.n),
-            number(f"{c.difference:+.2f}", c.difference), label("paired t" if c.paired else "Welch"), number(_p(c.p), c.p),
-            number(_p(c.p_wilcoxon), c.p_wilcoxon), label(s.family), number(_p(s.q), s.q),
-            label(f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"), label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]"), label(s.verdict),
-            number(_seeds(c.seeds_needed), c.seeds_needed), gates_entry(s.gate or [], s.gate_detail or []))
+    return (
+        label(s.task),
+        label(s.adapter),
+        label(s.finetune),
+        number(str(c.n), c.n),
+        number(f"{c.difference:+.2f}", c.difference),
+        label("paired t" if c.paired else "Welch"),
+        number(_p(c.p), c.p),
+        number(_p(c.p_wilcoxon), c.p_wilcoxon),
+        label(s.family),
+        number(_p(s.q), s.q),
+        label(f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"),
+        label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]"),
+        label(s.verdict),
+        number(_seeds(c.seeds_needed), c.seeds_needed),
+        gates_entry(s.gate or [], s.gate_detail or []),
+    )
 
 
 def gates_entry(names: list[str], trips: list[str]) -> Entry:
@@ -152,8 +216,16 @@ def comparisons_grid(table: Table, key: str) -> Grid | None:
     if not table.significance:
         return None
     pairs = ", ".join(compared_pairs(table.significance))
-    return Grid(key, f"{table.title}: comparisons ({pairs})", SIGNIFICANCE_CAPTION, (table.row_header, *SIGNIFICANCE_HEADER),
-                tuple(significance_entries(s) for s in table.significance), labels=3, level=4, toc=f"comparisons: {pairs}")
+    return Grid(
+        key,
+        f"{table.title}: comparisons ({pairs})",
+        SIGNIFICANCE_CAPTION,
+        (table.row_header, *SIGNIFICANCE_HEADER),
+        tuple(significance_entries(s) for s in table.significance),
+        labels=3,
+        level=4,
+        toc=f"comparisons: {pairs}",
+    )
 
 
 def significance_grid(tables: list[Table]) -> Grid | None:
@@ -162,7 +234,14 @@ def significance_grid(tables: list[Table]) -> Grid | None:
     rows = tuple((label(table.title), *significance_entries(s)) for table in tables for s in table.significance)
     if not rows:
         return None
-    return Grid("significance", "Comparisons of every table", SIGNIFICANCE_CAPTION, ("table", "row", *SIGNIFICANCE_HEADER), rows, labels=4)
+    return Grid(
+        "significance",
+        "Comparisons of every table",
+        SIGNIFICANCE_CAPTION,
+        ("table", "row", *SIGNIFICANCE_HEADER),
+        rows,
+        labels=4,
+    )
 
 
 def table_grids(table: Table, key: str, marks: Marks | None = None, links_from: Path | None = None) -> list[Grid]:

@@ -36,7 +36,11 @@ class AnalysisInputs:
 
     @classmethod
     def from_dict(cls, raw: object) -> "AnalysisInputs | None":
-        if not isinstance(raw, dict) or not isinstance(raw.get("settings"), dict) or not isinstance(raw.get("runs"), dict):
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("settings"), dict)
+            or not isinstance(raw.get("runs"), dict)
+        ):
             return None
         return cls(raw["settings"], {str(k): str(v) for k, v in raw["runs"].items()})
 
@@ -60,7 +64,7 @@ def planned_folder(run_path: str, planned: list[str]) -> str | None:
     parts = Path(run_path).parts
     for folder in planned:
         own = Path(folder).parts
-        if parts[-len(own):] == own:
+        if parts[-len(own) :] == own:
             return folder
     return None
 
@@ -90,8 +94,14 @@ class Reuse:
         return by_run
 
 
-def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: AnalysisInputs | None, settings: dict,
-               legacy_row_ok: Callable[[dict], bool]) -> Reuse:
+def plan_reuse(
+    out: Path,
+    finished: list[str],
+    rows: list[dict],
+    inputs: AnalysisInputs | None,
+    settings: dict,
+    legacy_row_ok: Callable[[dict], bool],
+) -> Reuse:
     """Split the finished runs (study-relative folders) into rows to keep and runs to compute.
 
     A stored row is kept when its run's result.json and the settings are those recorded in
@@ -123,7 +133,9 @@ def plan_reuse(out: Path, finished: list[str], rows: list[dict], inputs: Analysi
             why = "its stored rows predate recorded inputs and do not match the analysis settings (restore them, or"
         else:
             why = "no stored row was computed from its current result ("
-        raise AdapterlabError(f"{out / gone[0]}: no weights to analyze (no pack/ or model/; run records are kept without them) and {why}"
-                              f" delete its {RESULT_FILE} and `study run` the spec again to retrain it with its weights)"
-                              f"{f'; {len(gone)} runs like it' if len(gone) > 1 else ''}")
+        raise AdapterlabError(
+            f"{out / gone[0]}: no weights to analyze (no pack/ or model/; run records are kept without them) and {why}"
+            f" delete its {RESULT_FILE} and `study run` the spec again to retrain it with its weights)"
+            f"{f'; {len(gone)} runs like it' if len(gone) > 1 else ''}"
+        )
     return Reuse(kept, todo, adopted, digests)

@@ -50,7 +50,9 @@ class AnalysisOptions:
         if not isinstance(raw, dict):
             return cls()
         rsa = RsaAnalysis(**raw["rsa"]) if isinstance(raw.get("rsa"), dict) else None
-        return cls(rsa, {task: CrosslingualAnalysis(**entry) for task, entry in (raw.get("crosslingual") or {}).items()})
+        return cls(
+            rsa, {task: CrosslingualAnalysis(**entry) for task, entry in (raw.get("crosslingual") or {}).items()}
+        )
 
     def to_dict(self) -> dict:
         """What study.json stores: only the analyses the spec asked for."""
@@ -73,14 +75,20 @@ def check_analysis(analysis: object, study_tasks: dict[str, str], check_files: b
         return []
     if not isinstance(analysis, dict):
         return [f"{source}: analysis must be a mapping with keys {', '.join(ANALYSES)}"]
-    errors = [f"{source}: analysis.{key}: unknown analysis; allowed: {', '.join(ANALYSES)}" for key in analysis if key not in ANALYSES]
+    errors = [
+        f"{source}: analysis.{key}: unknown analysis; allowed: {', '.join(ANALYSES)}"
+        for key in analysis
+        if key not in ANALYSES
+    ]
     if "rsa" in analysis:
         errors.extend(_check_rsa(analysis["rsa"], study_tasks, check_files, f"{source}: analysis.rsa"))
     entries = analysis.get("crosslingual") or {}
     if not isinstance(entries, dict):
         return errors + [f"{source}: analysis.crosslingual must map study tasks to {{pattern, languages}}"]
     for task, settings in entries.items():
-        errors.extend(_check_crosslingual(task, settings, study_tasks, check_files, f"{source}: analysis.crosslingual.{task}"))
+        errors.extend(
+            _check_crosslingual(task, settings, study_tasks, check_files, f"{source}: analysis.crosslingual.{task}")
+        )
     return errors
 
 
@@ -96,8 +104,12 @@ def check_saved_weights(analysis: object, runs: list, source: str) -> list[str]:
     if isinstance(analysis.get("crosslingual"), dict):
         analysed.update({task: f"crosslingual.{task}" for task in analysis["crosslingual"]})
     unsaved = {run.labels["task"] for run in runs if run.config.method == "finetune" and not run.config.save_model}
-    return [f"{source}: analysis.{where} evaluates the fine-tuning runs of task {task!r}, which do not save their weights; "
-            f"set by_method.finetune.save_model: true" for task, where in analysed.items() if task in unsaved]
+    return [
+        f"{source}: analysis.{where} evaluates the fine-tuning runs of task {task!r}, which do not save their weights; "
+        f"set by_method.finetune.save_model: true"
+        for task, where in analysed.items()
+        if task in unsaved
+    ]
 
 
 def _check_rsa(settings: object, study_tasks: dict[str, str], check_files: bool, where: str) -> list[str]:
@@ -115,7 +127,9 @@ def _check_rsa(settings: object, study_tasks: dict[str, str], check_files: bool,
     return errors
 
 
-def _check_crosslingual(task: str, settings: object, study_tasks: dict[str, str], check_files: bool, where: str) -> list[str]:
+def _check_crosslingual(
+    task: str, settings: object, study_tasks: dict[str, str], check_files: bool, where: str
+) -> list[str]:
     if task not in study_tasks:
         return [f"{where}: {task!r} is not a task of this study ({', '.join(study_tasks)})"]
     if not isinstance(settings, dict):
@@ -124,7 +138,9 @@ def _check_crosslingual(task: str, settings: object, study_tasks: dict[str, str]
     pattern, languages = settings.get("pattern"), settings.get("languages")
     if pattern is not None and (not isinstance(pattern, str) or "{lang}" not in pattern):
         errors.append(f"{where}.pattern={pattern!r}: must be a path containing {{lang}}")
-    if languages is not None and (not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages)):
+    if languages is not None and (
+        not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages)
+    ):
         errors.append(f"{where}.languages: must be a non-empty list of language codes")
     if "max_examples" in settings and not _positive_int(settings["max_examples"]):
         errors.append(f"{where}.max_examples={settings['max_examples']!r}: must be an integer >= 1")
@@ -140,7 +156,9 @@ def _check_crosslingual(task: str, settings: object, study_tasks: dict[str, str]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         return errors + [f"{where}: language file not found: {missing[0]} ({len(missing)} of {len(files)} missing)"]
-    return errors + _readable(files[0], reader_task, f"{where} (read as task {reader_task!r}; set 'task' to the files' format)")
+    return errors + _readable(
+        files[0], reader_task, f"{where} (read as task {reader_task!r}; set 'task' to the files' format)"
+    )
 
 
 def _readable(path: Path, task: str, where: str) -> list[str]:
@@ -156,7 +174,9 @@ def _readable(path: Path, task: str, where: str) -> list[str]:
 
 
 def _unknown_and_missing(settings: dict, allowed: set[str], required: tuple[str, ...], where: str) -> list[str]:
-    errors = [f"{where}.{key}: unknown field; allowed: {', '.join(sorted(allowed))}" for key in settings if key not in allowed]
+    errors = [
+        f"{where}.{key}: unknown field; allowed: {', '.join(sorted(allowed))}" for key in settings if key not in allowed
+    ]
     errors.extend(f"{where}: missing field {key!r}" for key in required if key not in settings)
     return errors
 

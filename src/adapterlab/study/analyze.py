@@ -24,7 +24,6 @@ from adapterlab.study.analysis_spec import CrosslingualAnalysis, RsaAnalysis
 from adapterlab.study.folder import ANALYSIS_FOLDER, load_plan
 
 
-
 def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     """Run the spec's analyses over the study's finished runs; returns the files written.
 
@@ -57,24 +56,45 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
 
 def _summary(what: str, reuse) -> None:
     """What an analysis computed and what it kept, so a resumed study says where its rows come from."""
-    adopted = f" ({len(reuse.adopted)} of them from an analysis that predates recorded inputs, their weights gone)" if reuse.adopted else ""
+    adopted = (
+        f" ({len(reuse.adopted)} of them from an analysis that predates recorded inputs, their weights gone)"
+        if reuse.adopted
+        else ""
+    )
     print(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
 
 
 def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool) -> list[Path]:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
 
-    settings = {**dataclasses.asdict(rsa), "data_files": fingerprint([rsa.data]),
-                "base_files": fingerprint([rsa.base], large_by_size=True) if rsa.base else None}
+    settings = {
+        **dataclasses.asdict(rsa),
+        "data_files": fingerprint([rsa.data]),
+        "base_files": fingerprint([rsa.base], large_by_size=True) if rsa.base else None,
+    }
     stored: list[dict] = []
     if (target / "rsa.csv").is_file():
         with (target / "rsa.csv").open(newline="") as handle:
             stored = list(csv.DictReader(handle))
     inputs = _read_inputs(target / INPUTS_FILE)
-    reuse = plan_reuse(out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n))
+    reuse = plan_reuse(
+        out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n)
+    )
     _summary("RSA", reuse)
-    fresh = rsa_curves(rsa.base, [str(out / d) for d in reuse.todo], rsa.data, rsa.task, rsa.n, rsa.seed, rsa.max_length,
-                       progress=progress) if reuse.todo else []
+    fresh = (
+        rsa_curves(
+            rsa.base,
+            [str(out / d) for d in reuse.todo],
+            rsa.data,
+            rsa.task,
+            rsa.n,
+            rsa.seed,
+            rsa.max_length,
+            progress=progress,
+        )
+        if reuse.todo
+        else []
+    )
     by_run = reuse.file_fresh_rows(out, fresh)
     rows = [row for d in runs for row in by_run[d]]
     paths = list(write_rsa(rows, target))
@@ -82,11 +102,16 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
     return paths + [target / INPUTS_FILE]
 
 
-def _crosslingual(out: Path, runs: list[str], task: str, settings: CrosslingualAnalysis, path: Path, progress: bool) -> Path:
+def _crosslingual(
+    out: Path, runs: list[str], task: str, settings: CrosslingualAnalysis, path: Path, progress: bool
+) -> Path:
     from adapterlab.analysis.crosslingual import language_files
     from adapterlab.analysis.transfer import evaluate_runs
 
-    values = {**dataclasses.asdict(settings), "language_files": fingerprint([str(p) for p in language_files(settings.pattern, settings.languages).values()])}
+    values = {
+        **dataclasses.asdict(settings),
+        "language_files": fingerprint([str(p) for p in language_files(settings.pattern, settings.languages).values()]),
+    }
     stored, inputs = [], None
     if path.is_file():
         try:
@@ -95,15 +120,41 @@ def _crosslingual(out: Path, runs: list[str], task: str, settings: CrosslingualA
         except (OSError, json.JSONDecodeError, AttributeError):
             stored, inputs = [], None  # unreadable: computed again below, and rewritten whole
     # an older row is adopted only if it covers these languages on as many examples each
-    reuse = plan_reuse(out, runs, stored, inputs, values, legacy_row_ok=lambda row: row.get("max_examples") == settings.max_examples
-                       and set(row.get("scores") or {}) == set(settings.languages))
+    reuse = plan_reuse(
+        out,
+        runs,
+        stored,
+        inputs,
+        values,
+        legacy_row_ok=lambda row: (
+            row.get("max_examples") == settings.max_examples and set(row.get("scores") or {}) == set(settings.languages)
+        ),
+    )
     _summary(f"cross-lingual {task}", reuse)
-    fresh = evaluate_runs([str(out / d) for d in reuse.todo], settings.pattern, settings.languages, settings.task, settings.max_examples,
-                          progress=progress, label=f"crosslingual {task}") if reuse.todo else []
+    fresh = (
+        evaluate_runs(
+            [str(out / d) for d in reuse.todo],
+            settings.pattern,
+            settings.languages,
+            settings.task,
+            settings.max_examples,
+            progress=progress,
+            label=f"crosslingual {task}",
+        )
+        if reuse.todo
+        else []
+    )
     by_run = reuse.file_fresh_rows(out, fresh)  # one row per run
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"task": task, "languages": settings.languages, "runs": [by_run[d][0] for d in runs],
-                             INPUTS_KEY: reuse.inputs(values).to_dict()})
+    write_json_atomic(
+        path,
+        {
+            "task": task,
+            "languages": settings.languages,
+            "runs": [by_run[d][0] for d in runs],
+            INPUTS_KEY: reuse.inputs(values).to_dict(),
+        },
+    )
     return path
 
 

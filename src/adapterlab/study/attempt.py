@@ -46,7 +46,9 @@ def run_one(run: PlannedRun, out: Path, threads: int | None = None, overwrite: b
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)
     lock = held_lock(run_dir)
-    completed = subprocess.run(command, env=env, input=payload, capture_output=True, text=True, pass_fds=() if lock is None else (lock,))
+    completed = subprocess.run(
+        command, env=env, input=payload, capture_output=True, text=True, pass_fds=() if lock is None else (lock,)
+    )
     result = load_result(run_dir)
     if result is None:
         record_death(run, run_dir, completed)
@@ -69,7 +71,9 @@ def run_inline(run: PlannedRun, out: Path, threads: int | None = None, overwrite
         return run_training(config, run_dir, overwrite=overwrite).status
     except AdapterlabError as err:
         if load_result(run_dir) is None:  # stopped before its folder existed: record it as the child would
-            record_death(run, run_dir, subprocess.CompletedProcess([], 2, "", f"adapterlab: error: {str(err).splitlines()[0]}"))
+            record_death(
+                run, run_dir, subprocess.CompletedProcess([], 2, "", f"adapterlab: error: {str(err).splitlines()[0]}")
+            )
     except Exception:  # noqa: BLE001  run_training recorded the error in result.json; the study goes on
         logger.exception("%s: failed", run_dir)
     return "failed"
@@ -85,7 +89,11 @@ def record_death(run: PlannedRun, run_dir: Path, completed: subprocess.Completed
     lines = (completed.stderr or "").strip().splitlines()
     errors = [line for line in lines if line.startswith("adapterlab: error:")]
     code = completed.returncode
-    message = errors[-1][len("adapterlab: error: "):] if errors else (lines[-1] if lines and code >= 0 else f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+    message = (
+        errors[-1][len("adapterlab: error: ") :]
+        if errors
+        else (lines[-1] if lines and code >= 0 else f"killed by signal {-code}" if code < 0 else f"exit code {code}")
+    )
     message = in_spec_terms(message)  # the run's settings came from a spec: its keys, not train's options
     if run_dir.exists() and not is_run_folder(run_dir):
         logger.warning("%s: %s (not recorded: the folder is not an adapterlab run folder)", run_dir, message)
@@ -94,8 +102,18 @@ def record_death(run: PlannedRun, run_dir: Path, completed: subprocess.Completed
     (run_dir / MARKER_FILE).touch()
     # killed by a signal, or interrupted (130: the child got Ctrl-C): nothing wrong with the run itself
     killed = code < 0 or code == 130
-    save_result(run_dir, RunResult(status="failed", reason="died" if killed else "error", error=message, task=run.config.task,
-                                   method=run.config.method, seed=run.seed, returncode=code))
+    save_result(
+        run_dir,
+        RunResult(
+            status="failed",
+            reason="died" if killed else "error",
+            error=message,
+            task=run.config.task,
+            method=run.config.method,
+            seed=run.seed,
+            returncode=code,
+        ),
+    )
 
 
 def needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed: bool, prints: dict) -> str | None:
@@ -124,8 +142,8 @@ class WorkerDeath:
     reason: str | None = None  # how it died, when no exit code says it (a Ray task's error)
 
     def describe(self) -> str:
-        how = self.reason or (f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}")
+        how = self.reason or (
+            f"killed by signal {-self.returncode}" if self.returncode < 0 else f"exit code {self.returncode}"
+        )
         held = f"while it ran {', '.join(self.runs)}" if self.runs else "between runs"
         return f"worker {self.worker} (pid {self.pid}) died ({how}) {held}"
-
-

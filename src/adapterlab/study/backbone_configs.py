@@ -25,6 +25,8 @@ def backbone_config(model: str | None):
         return transformers.AutoConfig.for_model(**values)
     path = resolve_backbone(model)
     if not Path(path).is_dir():
-        raise AdapterlabError(f"model {name!r}: no local folder and no shipped config ({', '.join(SHIPPED_CONFIGS)}); "
-                              "study plan needs the backbone's config")
+        raise AdapterlabError(
+            f"model {name!r}: no local folder and no shipped config ({', '.join(SHIPPED_CONFIGS)}); "
+            "study plan needs the backbone's config"
+        )
     return transformers.AutoConfig.from_pretrained(path)

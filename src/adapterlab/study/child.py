@@ -36,6 +36,7 @@ def die_with_parent(parent: int | None) -> None:
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(137)
     if not armed:
+
         def watch() -> None:
             while os.getppid() == parent:
                 time.sleep(1.0)

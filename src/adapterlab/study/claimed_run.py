@@ -21,8 +21,10 @@ def train_claimed(config: RunConfig, out: Path, overwrite: bool = False):
         out.parent.mkdir(parents=True, exist_ok=True)
         token = try_claim(out)
         if token is None:
-            raise AdapterlabError(f"{out}: another adapterlab run is writing into this folder ({claim_path(out)}); "
-                                  "wait for it to finish or choose another --out")
+            raise AdapterlabError(
+                f"{out}: another adapterlab run is writing into this folder ({claim_path(out)}); "
+                "wait for it to finish or choose another --out"
+            )
     try:
         if token is None:
             return run_training(config, out, overwrite=overwrite)

@@ -127,7 +127,9 @@ def check_claims(raw: object, source: str) -> list[str]:
             errors.append(f"{where}.rows={rows!r}: must be a list of table rows or {ENCODER_LAYERS!r}")
         for key in ("paper_value", "margin"):
             value = merged.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or (key == "margin" and value <= 0)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or (key == "margin" and value <= 0)
+            ):
                 errors.append(f"{where}.{key}={value!r}: must be a number{' > 0' if key == 'margin' else ''}")
     return errors
 
@@ -156,7 +158,11 @@ def pick_columns(columns: list[Column], labels: dict, where: dict) -> list[Colum
 def axis_columns(columns: list[Column], labels: dict, where: dict, axis: str) -> dict[Any, Column]:
     """{value of `axis`: its column} for a spread claim's side: the per-setting columns (none
     selected on validation) that match `labels` and `where` and carry the axis."""
-    found = [c for c in columns if column_matches(c, labels) and column_narrowed(c, where) and c.labels().get(axis) not in (None, BEST)]
+    found = [
+        c
+        for c in columns
+        if column_matches(c, labels) and column_narrowed(c, where) and c.labels().get(axis) not in (None, BEST)
+    ]
     return {c.labels()[axis]: c for c in found if BEST not in c.labels().values()}
 
 
@@ -165,11 +171,19 @@ def _text(labels: dict) -> str:
 
 
 def _value(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+    return (
+        ("true" if value else "false")
+        if isinstance(value, bool)
+        else f"{value:g}"
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 def _values(values) -> str:
-    return ", ".join(_value(v) for v in sorted(values, key=lambda v: (isinstance(v, str), str(v) if isinstance(v, str) else v)))
+    return ", ".join(
+        _value(v) for v in sorted(values, key=lambda v: (isinstance(v, str), str(v) if isinstance(v, str) else v))
+    )
 
 
 def _no_column(columns: list[Column], side: str, labels: dict, where: dict) -> str:
@@ -193,11 +207,18 @@ def _side_problem(columns: list[Column], side: str, labels: dict, where: dict) -
     if not found:
         return _no_column(columns, side, labels, where)
     if len(found) > 1:
-        differing = [key for key in dict.fromkeys(k for c in found for k in c.labels())
-                     if len({c.labels().get(key) for c in found}) > 1 and key not in labels]
-        hint = f"narrow it with where: {{{differing[0]}: ...}}" if differing else "name the column's labels in the claim"
-        return (f"{side}={_text(labels)} matches {len(found)} columns ({'; '.join(c.name for c in found)}), which differ in "
-                f"{', '.join(differing) or 'their labels'}: {hint}")
+        differing = [
+            key
+            for key in dict.fromkeys(k for c in found for k in c.labels())
+            if len({c.labels().get(key) for c in found}) > 1 and key not in labels
+        ]
+        hint = (
+            f"narrow it with where: {{{differing[0]}: ...}}" if differing else "name the column's labels in the claim"
+        )
+        return (
+            f"{side}={_text(labels)} matches {len(found)} columns ({'; '.join(c.name for c in found)}), which differ in "
+            f"{', '.join(differing) or 'their labels'}: {hint}"
+        )
     return None
 
 
@@ -212,11 +233,17 @@ def claim_problem(claim: Claim, columns: list[Column]) -> str | None:
         has = f"the grid has only {axis}={_values(present)}" if present else f"{axis} is not an axis of the grid"
         return f"needs two values of {axis} for a={_text(claim.a)} and b={_text(claim.b)}; {has}"
     if claim.kind == "trend":
-        pairs = [v for v in present if len(pick_columns(columns, {**claim.a, axis: v}, claim.where)) == 1
-                 and len(pick_columns(columns, {**claim.b, axis: v}, claim.where)) == 1]
+        pairs = [
+            v
+            for v in present
+            if len(pick_columns(columns, {**claim.a, axis: v}, claim.where)) == 1
+            and len(pick_columns(columns, {**claim.b, axis: v}, claim.where)) == 1
+        ]
         if len(pairs) < 2:
-            return (f"needs one column of a={_text(claim.a)} and one of b={_text(claim.b)} at two values of {axis} "
-                    f"(the grid has {axis} {_values(present)}; both sides at: {_values(pairs) or 'none'})")
+            return (
+                f"needs one column of a={_text(claim.a)} and one of b={_text(claim.b)} at two values of {axis} "
+                f"(the grid has {axis} {_values(present)}; both sides at: {_values(pairs) or 'none'})"
+            )
         return None
     for side, labels in (("a", claim.a), ("b", claim.b)):
         found = axis_columns(columns, labels, claim.where, axis)
@@ -244,7 +271,9 @@ def planned_columns(settings: list, select: tuple[str, ...]) -> list[Column]:
     return columns + list(selection_groups(columns, select))
 
 
-def check_claims_fit(raw: object, runs: list, analysis: Any, select: tuple[str, ...], tail: int, source: str) -> list[str]:
+def check_claims_fit(
+    raw: object, runs: list, analysis: Any, select: tuple[str, ...], tail: int, source: str
+) -> list[str]:
     """One error line per claim that the study cannot evaluate, naming what is missing: the table
     it is measured on (rsa: an analysis rsa block; crosslingual: its crosslingual block; the fall
     after the best: curves of more than `tail` evaluations), or the columns it compares (a side no
@@ -252,14 +281,20 @@ def check_claims_fit(raw: object, runs: list, analysis: Any, select: tuple[str, 
     runs: study.spec's PlannedRun (setting, config); analysis: its AnalysisOptions."""
     if check_claims(raw, source) or not runs:
         return []
-    constants = {key: value for key, value in runs[0].config.to_dict().items() if all(r.config.to_dict().get(key) == value for r in runs[1:])}
+    constants = {
+        key: value
+        for key, value in runs[0].config.to_dict().items()
+        if all(r.config.to_dict().get(key) == value for r in runs[1:])
+    }
     errors = []
     for index, claim in enumerate(resolve_claims(raw)):
         where = f"{source}: claims[{index}] {claim.id}"
         tasks = None  # the tasks whose runs the claim's table holds (None: every task)
         if claim.table == "rsa":
             if analysis.rsa is None:
-                errors.append(f"{where}: is measured on the RSA table (table: rsa), which needs an analysis: {{rsa: ...}} block")
+                errors.append(
+                    f"{where}: is measured on the RSA table (table: rsa), which needs an analysis: {{rsa: ...}} block"
+                )
                 continue
             tasks = {analysis.rsa.task}
         elif claim.table.startswith("crosslingual:"):
@@ -267,14 +302,18 @@ def check_claims_fit(raw: object, runs: list, analysis: Any, select: tuple[str, 
             tasks = set(analysis.crosslingual) if task == "*" else {task} & set(analysis.crosslingual)
             if not tasks:
                 block = "a crosslingual: block" if task == "*" else f"a crosslingual: {{{task}: ...}} entry"
-                errors.append(f"{where}: is measured on zero-shot cross-lingual tables (table: {claim.table}), which need {block} in analysis:")
+                errors.append(
+                    f"{where}: is measured on zero-shot cross-lingual tables (table: {claim.table}), which need {block} in analysis:"
+                )
                 continue
         elif claim.table == "overfitting_gap":
             short = next((r for r in runs if not r.config.eval_every and r.config.epochs < tail + 1), None)
             if short is not None:
-                errors.append(f"{where}: measures the fall of the validation metric over the {tail} evaluations after the best "
-                              f"(gates.tail), but {short.key} evaluates {short.config.epochs} time(s) (epochs {short.config.epochs}, "
-                              f"no eval_every): set eval_every, or epochs of at least {tail + 1}")
+                errors.append(
+                    f"{where}: measures the fall of the validation metric over the {tail} evaluations after the best "
+                    f"(gates.tail), but {short.key} evaluates {short.config.epochs} time(s) (epochs {short.config.epochs}, "
+                    f"no eval_every): set eval_every, or epochs of at least {tail + 1}"
+                )
                 continue
         settings = [r.setting for r in runs if tasks is None or r.setting.task in tasks]
         columns = planned_columns(settings, select)

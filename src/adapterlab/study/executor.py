@@ -80,7 +80,6 @@ class RunLimits:
         return time.time() + self.estimates.get(run.relative_dir, 0.0) <= self.deadline
 
 
-
 def threads_per_worker(workers: int) -> int | None:
     """Split the cores among local workers: N workers each using every core oversubscribe them.
     Measured on 2 cores, two concurrent MiniLM adapter runs: 2.2 s/step each with 2 threads,
@@ -91,8 +90,16 @@ def threads_per_worker(workers: int) -> int | None:
     return max(1, cores // workers)
 
 
-def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-                 retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
+def _run_pending(
+    spec: StudySpec,
+    out: Path,
+    progress: Callable[[str, str], None] | None,
+    threads: int | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
+    isolation: str = "process",
+    limits: RunLimits | None = None,
+) -> None:
     """Claim and run every run that needs it, one at a time. Ctrl-C (KeyboardInterrupt) kills the
     run in flight with its child process and releases its claim; the run has no result and reruns."""
     prints: dict = {}
@@ -121,8 +128,16 @@ def _run_pending(spec: StudySpec, out: Path, progress: Callable[[str, str], None
             release(run_dir, token)
 
 
-def _worker(spec: StudySpec, out: Path, progress: Callable[[str, str], None] | None, threads: int | None = None,
-            retry_failed: bool = False, rerun_changed: bool = False, isolation: str = "process", limits: RunLimits | None = None) -> None:
+def _worker(
+    spec: StudySpec,
+    out: Path,
+    progress: Callable[[str, str], None] | None,
+    threads: int | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
+    isolation: str = "process",
+    limits: RunLimits | None = None,
+) -> None:
     """A worker process of run_study. It starts with SIGINT ignored (so a Ctrl-C while it imports
     prints no traceback) and stops at the first SIGINT (the terminal's Ctrl-C) or SIGTERM (sent by
     the main process); the main process reports the interruption once."""
@@ -168,14 +183,25 @@ def select_runs(spec: StudySpec, only: dict[str, str] | None) -> StudySpec:
 
     runs = [run for run in spec.runs if all(same({**run.labels, "seed": run.seed}.get(k), v) for k, v in only.items())]
     if not runs:
-        raise AdapterlabError(f"--only {' '.join(f'{k}={v}' for k, v in only.items())}: matches none of the {len(spec.runs)} runs")
+        raise AdapterlabError(
+            f"--only {' '.join(f'{k}={v}' for k, v in only.items())}: matches none of the {len(spec.runs)} runs"
+        )
     return dataclasses.replace(spec, runs=runs)
 
 
-def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[str] | None = None,
-              progress: Callable[[str, str], None] | None = None, retry_failed: bool = False,
-              rerun_changed: bool = False, isolation: str = "process", only: dict[str, str] | None = None,
-              limits: RunLimits | None = None, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
+def run_study(
+    spec: StudySpec,
+    out: str | Path,
+    workers: int = 1,
+    command: list[str] | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
+    isolation: str = "process",
+    only: dict[str, str] | None = None,
+    limits: RunLimits | None = None,
+    on_worker_death: Callable[[WorkerDeath], None] | None = None,
+) -> list[RunState]:
     """Run every pending run of the study with `workers` local worker processes, each run in a
     child process of its own (isolation="process") or in the worker itself ("inline").
     on_worker_death: called for each worker process that died (killed, out of memory) while the
@@ -192,8 +218,12 @@ def run_study(spec: StudySpec, out: str | Path, workers: int = 1, command: list[
         raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
     chosen = select_runs(spec, only)
     write_plan(spec, out, command or [])
-    with _sigterm_as_interrupt():  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
-        return _run_workers(chosen, out, workers, progress, retry_failed, rerun_changed, isolation, limits, on_worker_death)
+    with (
+        _sigterm_as_interrupt()
+    ):  # a scheduler's SIGTERM (SLURM preemption, kill) stops the workers and runs as Ctrl-C does
+        return _run_workers(
+            chosen, out, workers, progress, retry_failed, rerun_changed, isolation, limits, on_worker_death
+        )
 
 
 @contextlib.contextmanager
@@ -215,15 +245,32 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_workers(spec: StudySpec, out: Path, workers: int, progress, retry_failed: bool, rerun_changed: bool, isolation: str,
-                 limits: RunLimits | None = None, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
+def _run_workers(
+    spec: StudySpec,
+    out: Path,
+    workers: int,
+    progress,
+    retry_failed: bool,
+    rerun_changed: bool,
+    isolation: str,
+    limits: RunLimits | None = None,
+    on_worker_death: Callable[[WorkerDeath], None] | None = None,
+) -> list[RunState]:
     if workers == 1:
-        _run_pending(spec, out, progress, None, retry_failed, rerun_changed, isolation, limits)  # Ctrl-C reaches the caller
+        _run_pending(
+            spec, out, progress, None, retry_failed, rerun_changed, isolation, limits
+        )  # Ctrl-C reaches the caller
         return run_states(spec, out)
     context = multiprocessing.get_context("spawn")
     threads = threads_per_worker(workers)
-    processes = [context.Process(target=_worker, args=(spec, out, None, threads, retry_failed, rerun_changed, isolation, limits), daemon=False)
-                 for _ in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(spec, out, None, threads, retry_failed, rerun_changed, isolation, limits),
+            daemon=False,
+        )
+        for _ in range(workers)
+    ]
     reported: set[int] = set()
 
     def report_deaths() -> None:
@@ -261,7 +308,11 @@ def _record_worker_death(spec: StudySpec, out: Path, number: int, pid: int, retu
     """Find the runs a dead worker held (their claims name its pid) and record each as died,
     once the run's child is gone too (it dies with its worker; the run's lock says when)."""
     here = socket.gethostname()
-    held = [run for run in spec.runs if (owner := read_claim(out / run.relative_dir) or {}).get("pid") == pid and owner.get("host") == here]
+    held = [
+        run
+        for run in spec.runs
+        if (owner := read_claim(out / run.relative_dir) or {}).get("pid") == pid and owner.get("host") == here
+    ]
     death = WorkerDeath(number, pid, returncode, tuple(run.relative_dir for run in held))
     logger.warning("%s", death.describe())
     for run in held:
@@ -277,8 +328,18 @@ def _record_worker_death(spec: StudySpec, out: Path, number: int, pid: int, retu
             result = load_result(run_dir)
             if (result is None or not result.complete) and is_run_folder(run_dir):
                 how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-                save_result(run_dir, RunResult(status="failed", reason="died", error=f"its worker process (pid {pid}) died ({how})",
-                                               task=run.config.task, method=run.config.method, seed=run.seed, returncode=returncode))
+                save_result(
+                    run_dir,
+                    RunResult(
+                        status="failed",
+                        reason="died",
+                        error=f"its worker process (pid {pid}) died ({how})",
+                        task=run.config.task,
+                        method=run.config.method,
+                        seed=run.seed,
+                        returncode=returncode,
+                    ),
+                )
         finally:
             release(run_dir, token)
     return death

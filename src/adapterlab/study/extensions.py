@@ -45,13 +45,19 @@ class Extension:
     def from_json(cls, values: dict, where: str) -> "Extension":
         try:
             labels = values["labels"]
-            if values["kind"] not in ("bracket", "seeds") or not isinstance(labels, dict) or not isinstance(labels.get("task"), str):
+            if (
+                values["kind"] not in ("bracket", "seeds")
+                or not isinstance(labels, dict)
+                or not isinstance(labels.get("task"), str)
+            ):
                 raise TypeError
             seeds = tuple(int(s) for s in values["seeds"] if not isinstance(s, bool))
             return cls(values["kind"], tuple(sorted(labels.items())), seeds, str(values.get("reason", "")))
         except (KeyError, TypeError, ValueError):
-            raise AdapterlabError(f"{where}: not an extension written by adapterlab ({values!r:.80}); "
-                                  f"remove {EXTENSIONS_FILE} to plan the study's grid again") from None
+            raise AdapterlabError(
+                f"{where}: not an extension written by adapterlab ({values!r:.80}); "
+                f"remove {EXTENSIONS_FILE} to plan the study's grid again"
+            ) from None
 
     @classmethod
     def make(cls, kind: str, labels: dict[str, Any], seeds, reason: str) -> "Extension":
@@ -69,7 +75,11 @@ def load_extensions(out: Path) -> list[Extension]:
         raise AdapterlabError(f"{path}: not readable JSON ({err}); remove it to plan the study's grid again") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("extensions"), list):
         raise AdapterlabError(f"{path}: not an extensions file of adapterlab (no 'extensions' list)")
-    return [Extension.from_json(entry, f"{path}: extensions[{i}]") for i, entry in enumerate(raw["extensions"]) if isinstance(entry, dict)]
+    return [
+        Extension.from_json(entry, f"{path}: extensions[{i}]")
+        for i, entry in enumerate(raw["extensions"])
+        if isinstance(entry, dict)
+    ]
 
 
 @contextlib.contextmanager

@@ -94,28 +94,62 @@ class StudyPlan:
     @classmethod
     def of_spec(cls, spec: StudySpec, command: list[str]) -> "StudyPlan":
         runs = tuple(PlanEntry(r.relative_dir, r.labels, r.seed, r.config.to_dict()) for r in spec.runs)
-        return cls(runs, spec.name, spec.description, spec.source, tuple(command), tuple(spec.reference), spec.report,
-                   spec.analysis, tuple(spec.claims), spec.gates, spec.policy)
+        return cls(
+            runs,
+            spec.name,
+            spec.description,
+            spec.source,
+            tuple(command),
+            tuple(spec.reference),
+            spec.report,
+            spec.analysis,
+            tuple(spec.claims),
+            spec.gates,
+            spec.policy,
+        )
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description, "source": self.source, "command": list(self.command),
-                "runs": [r.to_json() for r in self.runs],
-                "reference": list(self.reference), "report": dataclasses.asdict(self.report), "analysis": self.analysis.to_dict(),
-                "claims": list(self.claims), "gates": self.gates.to_dict(), "policy": self.policy.to_dict()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "command": list(self.command),
+            "runs": [r.to_json() for r in self.runs],
+            "reference": list(self.reference),
+            "report": dataclasses.asdict(self.report),
+            "analysis": self.analysis.to_dict(),
+            "claims": list(self.claims),
+            "gates": self.gates.to_dict(),
+            "policy": self.policy.to_dict(),
+        }
 
     @classmethod
     def from_json(cls, values: dict, path: Path) -> "StudyPlan":
         """From study.json's object, checked by `check_plan_json`; blocks a version did not write get their defaults."""
-        runs = tuple(PlanEntry(r["dir"], r["labels"], r["seed"], r.get("config") if isinstance(r.get("config"), dict) else None)
-                     for r in values["runs"])
+        runs = tuple(
+            PlanEntry(r["dir"], r["labels"], r["seed"], r.get("config") if isinstance(r.get("config"), dict) else None)
+            for r in values["runs"]
+        )
         report = values.get("report") or {}
         try:
             analysis = AnalysisOptions.from_raw(values.get("analysis"))
         except TypeError as err:
-            raise AdapterlabError(f"{path}: field 'analysis' is not a checked analysis block ({err}); run `study run` again") from None
-        return cls(runs, values.get("name"), values.get("description") or "", values.get("source") or "", tuple(values.get("command") or ()),
-                   tuple(values.get("reference") or ()), _report_options(report), analysis, tuple(values.get("claims") or ()),
-                   _gate_options(values.get("gates")), _policy_options(values.get("policy")))
+            raise AdapterlabError(
+                f"{path}: field 'analysis' is not a checked analysis block ({err}); run `study run` again"
+            ) from None
+        return cls(
+            runs,
+            values.get("name"),
+            values.get("description") or "",
+            values.get("source") or "",
+            tuple(values.get("command") or ()),
+            tuple(values.get("reference") or ()),
+            _report_options(report),
+            analysis,
+            tuple(values.get("claims") or ()),
+            _gate_options(values.get("gates")),
+            _policy_options(values.get("policy")),
+        )
 
     @property
     def sequential(self) -> bool:
@@ -149,8 +183,15 @@ def _policy_options(raw: object) -> PolicyOptions:
     bounded = isinstance(seeds, dict) and all(isinstance(seeds.get(k), int) for k in ("min", "max"))
     seeds = SeedPolicy(seeds["min"], seeds["max"]) if bounded else None
     convergence = Convergence(**raw["convergence"]) if isinstance(raw.get("convergence"), dict) else None
-    brackets = tuple(Bracket(axis, entry.get("factor"), tuple(entry["values"]) if entry.get("values") else None, entry.get("max_points", 6))
-                     for axis, entry in (raw.get("bracket") or {}).items())
+    brackets = tuple(
+        Bracket(
+            axis,
+            entry.get("factor"),
+            tuple(entry["values"]) if entry.get("values") else None,
+            entry.get("max_points", 6),
+        )
+        for axis, entry in (raw.get("bracket") or {}).items()
+    )
     budget = raw.get("budget") if isinstance(raw.get("budget"), (int, float)) else None
     return PolicyOptions(convergence, brackets, seeds, budget)
 
@@ -168,11 +209,17 @@ def load_plan(out: Path) -> StudyPlan:
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except OSError:
-        raise AdapterlabError(f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first") from None
+        raise AdapterlabError(
+            f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first"
+        ) from None
     except json.JSONDecodeError as err:
-        raise AdapterlabError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); `adapterlab study run` writes it again") from None
+        raise AdapterlabError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg}); `adapterlab study run` writes it again"
+        ) from None
     except UnicodeDecodeError as err:
-        raise AdapterlabError(f"{path}: not valid JSON (not UTF-8: {err.reason}); `adapterlab study run` writes it again") from None
+        raise AdapterlabError(
+            f"{path}: not valid JSON (not UTF-8: {err.reason}); `adapterlab study run` writes it again"
+        ) from None
     check_plan_json(values, path)
     return StudyPlan.from_json(values, path)
 
@@ -183,7 +230,9 @@ def check_plan_json(plan: Any, path: Path) -> None:
         raise AdapterlabError(f"{path}: expected a JSON object (a study plan), got a {type(plan).__name__}{_REWRITE}")
     runs = plan.get("runs")
     if not isinstance(runs, list):
-        raise AdapterlabError(f"{path}: field 'runs' is {_plan_value(runs)}; expected a list of {{dir, seed, labels}}{_REWRITE}")
+        raise AdapterlabError(
+            f"{path}: field 'runs' is {_plan_value(runs)}; expected a list of {{dir, seed, labels}}{_REWRITE}"
+        )
     for i, run in enumerate(runs):
         _check_entry(run, f"{path}: field 'runs[{i}]")
     for key in ("name", "description", "source"):
@@ -192,7 +241,9 @@ def check_plan_json(plan: Any, path: Path) -> None:
     for key, kind in (("command", list), ("reference", list), ("report", dict), ("analysis", dict)):
         if plan.get(key) is not None and not isinstance(plan[key], kind):
             expected = "a list" if kind is list else "an object"
-            raise AdapterlabError(f"{path}: field {key!r} is {_plan_value(plan[key])}; expected {expected} or null{_REWRITE}")
+            raise AdapterlabError(
+                f"{path}: field {key!r} is {_plan_value(plan[key])}; expected {expected} or null{_REWRITE}"
+            )
     if not all(isinstance(part, str) for part in plan.get("command") or []):
         raise AdapterlabError(f"{path}: field 'command' must be a list of strings{_REWRITE}")
     if not all(isinstance(item, dict) for item in plan.get("reference") or []):
@@ -204,13 +255,17 @@ def _check_entry(run: Any, where: str) -> None:
         raise AdapterlabError(f"{where}' is {_plan_value(run)}; expected an object {{dir, seed, labels}}{_REWRITE}")
     run_dir = run.get("dir")
     if not isinstance(run_dir, str) or not run_dir or Path(run_dir).is_absolute() or ".." in Path(run_dir).parts:
-        raise AdapterlabError(f"{where}.dir' is {_plan_value(run_dir)}; expected a folder inside the study such as 'sst2/adapter-m64/seed=0'{_REWRITE}")
+        raise AdapterlabError(
+            f"{where}.dir' is {_plan_value(run_dir)}; expected a folder inside the study such as 'sst2/adapter-m64/seed=0'{_REWRITE}"
+        )
     seed = run.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise AdapterlabError(f"{where}.seed' is {_plan_value(seed)}; expected an integer{_REWRITE}")
     labels = run.get("labels")
     if not isinstance(labels, dict) or not all(isinstance(labels.get(key), str) for key in ("task", "method")):
-        raise AdapterlabError(f"{where}.labels' is {_plan_value(labels)}; expected an object with 'task' and 'method' names{_REWRITE}")
+        raise AdapterlabError(
+            f"{where}.labels' is {_plan_value(labels)}; expected an object with 'task' and 'method' names{_REWRITE}"
+        )
 
 
 def _plan_value(value: object) -> str:
@@ -250,11 +305,15 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
             why = "it is not a file"
         except AdapterlabError as err:
             why = str(err).split(": ", 1)[-1].split("; `adapterlab study run", 1)[0]
-        raise AdapterlabError(f"{out / PLAN_FILE}: not a study plan written by adapterlab ({why}), so {out} is not a study folder; "
-                              "adapterlab does not overwrite it: choose another --out")
+        raise AdapterlabError(
+            f"{out / PLAN_FILE}: not a study plan written by adapterlab ({why}), so {out} is not a study folder; "
+            "adapterlab does not overwrite it: choose another --out"
+        )
     if out.is_dir() and not is_study_folder(out) and any(out.iterdir()):
-        raise AdapterlabError(f"{out}: exists, is not empty and is not a study folder (no {STUDY_MARKER} or {PLAN_FILE}); "
-                              "adapterlab writes a study only into a new, empty or its own study folder: choose another --out")
+        raise AdapterlabError(
+            f"{out}: exists, is not empty and is not a study folder (no {STUDY_MARKER} or {PLAN_FILE}); "
+            "adapterlab writes a study only into a new, empty or its own study folder: choose another --out"
+        )
     if (out / PLAN_FILE).is_file():
         try:
             existing = json.loads((out / PLAN_FILE).read_text()).get("name")
@@ -266,8 +325,10 @@ def check_study_folder(out: Path, spec: StudySpec) -> None:
     for run in spec.runs:
         target = (out / run.relative_dir).resolve()
         if root not in target.parents:
-            raise AdapterlabError(f"{spec.source}: run folder {run.relative_dir!r} resolves outside {out}; task names and grid values "
-                                  "must not contain '..' or start with '/'")
+            raise AdapterlabError(
+                f"{spec.source}: run folder {run.relative_dir!r} resolves outside {out}; task names and grid values "
+                "must not contain '..' or start with '/'"
+            )
 
 
 def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: bool) -> None:
@@ -279,8 +340,10 @@ def check_study_start(spec: StudySpec, out: Path, workers: int, rerun_changed: b
     changed = changed_runs(spec, out) if out.is_dir() else []
     if changed and not rerun_changed:
         run, differences = changed[0]
-        raise AdapterlabError(f"{out / run.relative_dir}: finished with other settings ({'; '.join(differences)}); {len(changed)} finished "
-                              "run(s) differ from the spec: pass --rerun-changed to run them again, or use a new --out")
+        raise AdapterlabError(
+            f"{out / run.relative_dir}: finished with other settings ({'; '.join(differences)}); {len(changed)} finished "
+            "run(s) differ from the spec: pass --rerun-changed to run them again, or use a new --out"
+        )
 
 
 # ------------------------------------------------------------------------------------ states
@@ -312,7 +375,12 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
         return RunState(run, "running", result)
     if result is not None:
         stored = load_config(run_dir)
-        if result.complete and stored is not None and planned is not None and config_differences(planned, stored, defaults=RunConfig.defaults()):
+        if (
+            result.complete
+            and stored is not None
+            and planned is not None
+            and config_differences(planned, stored, defaults=RunConfig.defaults())
+        ):
             return RunState(run, "changed", result)
         return RunState(run, result.status, result)
     return RunState(run, "pending", None)
@@ -366,17 +434,26 @@ def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] |
         where = state.run.relative_dir
         error = (state.result.error if state.result else None) or "no error recorded"
         if state.state == "failed":
-            lines.append(f"{where}: died ({error}); the same command reruns it" if state.died else
-                         f"{where}: failed ({error}); --retry-failed reruns it")
+            lines.append(
+                f"{where}: died ({error}); the same command reruns it"
+                if state.died
+                else f"{where}: failed ({error}); --retry-failed reruns it"
+            )
         elif state.state == "changed":
             lines.append(f"{where}: finished with other settings than the spec's; --rerun-changed reruns it")
         elif state.state == "pending":
             owner = read_claim(out / where)
             if where in budget_left:
-                lines.append(f"{where}: pending: not started, as it would not finish within the time budget; the same command goes on")
+                lines.append(
+                    f"{where}: pending: not started, as it would not finish within the time budget; the same command goes on"
+                )
             elif owner is not None:
-                lines.append(f"{where}: pending: its claim {claim_path(out / where)} names pid {owner.get('pid')} on {owner.get('host')}, "
-                             "which no longer runs it; the same command takes it over")
+                lines.append(
+                    f"{where}: pending: its claim {claim_path(out / where)} names pid {owner.get('pid')} on {owner.get('host')}, "
+                    "which no longer runs it; the same command takes it over"
+                )
             else:
-                lines.append(f"{where}: pending: no worker started it (stopped early, or skipped by its worker); the same command runs it")
+                lines.append(
+                    f"{where}: pending: no worker started it (stopped early, or skipped by its worker); the same command runs it"
+                )
     return lines

@@ -36,8 +36,15 @@ class GateOptions:
 
     def switched_off(self) -> list[str]:
         """The gates this study does not apply, by name (said in every table that would use them)."""
-        return [name for name, on in (("edge", self.edge), ("not converged", self.not_converged),
-                                      ("did not learn", self.did_not_learn)) if not on]
+        return [
+            name
+            for name, on in (
+                ("edge", self.edge),
+                ("not converged", self.not_converged),
+                ("did not learn", self.did_not_learn),
+            )
+            if not on
+        ]
 
 
 def check_gates(raw: object, source: str) -> list[str]:
@@ -55,8 +62,13 @@ def check_gates(raw: object, source: str) -> list[str]:
             errors.append(f"{source}: gates.{key}={value!r}: must be true or false")
         elif fields[key].type == "int" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             errors.append(f"{source}: gates.{key}={value!r}: must be an integer >= 1")
-        elif fields[key].type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                                               or value < 0 or (key == "share" and value >= 1)):
+        elif fields[key].type == "float" and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+            or (key == "share" and value >= 1)
+        ):
             allowed = "a number in [0, 1)" if key == "share" else "a number >= 0"
             errors.append(f"{source}: gates.{key}={value!r}: must be {allowed}")
     return errors

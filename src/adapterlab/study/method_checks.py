@@ -65,15 +65,26 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
         if config.model not in configs:  # once per backbone: a missing folder is one line, not one per setting
             try:
                 configs[config.model] = _offline_config(config.model)
-                tokenizers[config.model] = _offline_tokenizer(config.model, configs[config.model]) if configs[config.model] is not None else None
+                tokenizers[config.model] = (
+                    _offline_tokenizer(config.model, configs[config.model])
+                    if configs[config.model] is not None
+                    else None
+                )
             except AdapterlabError as err:
                 configs[config.model] = None
                 errors.append(f"{source}: model {config.model!r}: {err}")
         if configs[config.model] is None:
             continue
         kind = get_task(config.task).kind
-        key = (config.model, config.method, repr(config.adapter), repr(config.peft) if config.method not in methods_with_settings("adapter") else None, kind,
-               config.max_length, config.tapt)
+        key = (
+            config.model,
+            config.method,
+            repr(config.adapter),
+            repr(config.peft) if config.method not in methods_with_settings("adapter") else None,
+            kind,
+            config.max_length,
+            config.tapt,
+        )
         if key in checked:
             continue
         checked.add(key)

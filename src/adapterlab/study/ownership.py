@@ -174,7 +174,17 @@ def _create_claim(claim: Path) -> str | None:
     now = time.time()
     with os.fdopen(fd, "w") as handle:
         # lock: the owner holds <run>.lock, so on this machine its claim is stale exactly when the lock is free
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": now, "heartbeat": now, "token": token, "lock": True}, handle)
+        json.dump(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": now,
+                "heartbeat": now,
+                "token": token,
+                "lock": True,
+            },
+            handle,
+        )
     return token
 
 
@@ -197,7 +207,9 @@ def heartbeat(run_dir: Path, token: str, every: float = HEARTBEAT_SECONDS):
     def beat() -> None:
         while not stop.wait(every):
             if not renew(run_dir, token):
-                logger.warning("%s: the claim was taken over (its lease expired); this run's result may be overwritten", run_dir)
+                logger.warning(
+                    "%s: the claim was taken over (its lease expired); this run's result may be overwritten", run_dir
+                )
                 return
 
     thread = threading.Thread(target=beat, name=f"heartbeat {Path(run_dir).name}", daemon=True)
@@ -328,4 +340,6 @@ def _clear_takeover_leftovers(claim: Path) -> None:
         mine = maker is not None and maker.get("host") == socket.gethostname()
         if mine or age > STALE_UNREADABLE_SECONDS:
             gate.unlink(missing_ok=True)
-            logger.warning("%s: removed a takeover file left by a process that stopped while taking the claim over", gate)
+            logger.warning(
+                "%s: removed a takeover file left by a process that stopped while taking the claim over", gate
+            )

@@ -29,9 +29,28 @@ from adapterlab.study.spec import PlannedRun, StudySpec
 # training files are not on this machine (hub datasets, or files elsewhere). GLUE: the official
 # train.tsv files; TAE: He et al. (2021) Table 8 (Gururangan et al. 2020); PAN-X English: XTREME's
 # 20,000-sentence split; UD-POS English: XTREME's 21,253 sentences; XNLI trains on MNLI.
-PUBLISHED_TRAIN_SIZES = {"cola": 8551, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "stsb": 5749, "mnli": 392702, "qnli": 104743,
-                         "rte": 2490, "wnli": 635, "chemprot": 4169, "rct": 180040, "acl-arc": 1688, "sciie": 3219, "hyperpartisan": 515,
-                         "ag": 115000, "helpfulness": 115251, "imdb": 20000, "panx": 20000, "udpos": 21253, "xnli": 392702}
+PUBLISHED_TRAIN_SIZES = {
+    "cola": 8551,
+    "sst2": 67349,
+    "mrpc": 3668,
+    "qqp": 363846,
+    "stsb": 5749,
+    "mnli": 392702,
+    "qnli": 104743,
+    "rte": 2490,
+    "wnli": 635,
+    "chemprot": 4169,
+    "rct": 180040,
+    "acl-arc": 1688,
+    "sciie": 3219,
+    "hyperpartisan": 515,
+    "ag": 115000,
+    "helpfulness": 115251,
+    "imdb": 20000,
+    "panx": 20000,
+    "udpos": 21253,
+    "xnli": 392702,
+}
 
 
 STARTUP_SECONDS = 10.0  # a run's child process: imports, data, model load (measured 3-8 s on 2 CPU cores)
@@ -53,16 +72,35 @@ def split_sizes(config, cache: dict) -> tuple[int, int] | None:
     from adapterlab.data.load import load_splits
     from adapterlab.data.tasks import get_task
 
-    key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding, config.train_size,
-           config.validation_size, config.test_fraction, tuple(sorted(config.columns.items())))
+    key = (
+        config.task,
+        config.train,
+        config.dev,
+        config.test,
+        config.data_format,
+        config.encoding,
+        config.train_size,
+        config.validation_size,
+        config.test_fraction,
+        tuple(sorted(config.columns.items())),
+    )
     if key not in cache:
         cache[key] = None
         if config.train and Path(config.train).exists() and not config.hub:
             try:
-                splits = load_splits(get_task(config.task), train=config.train, dev=config.dev, test=config.test, fmt=config.data_format,
-                                     columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
-                                     seed=config.seed if config.data_seed is None else config.data_seed,
-                                     test_fraction=config.test_fraction, encoding=config.encoding)
+                splits = load_splits(
+                    get_task(config.task),
+                    train=config.train,
+                    dev=config.dev,
+                    test=config.test,
+                    fmt=config.data_format,
+                    columns=config.columns,
+                    train_size=config.train_size,
+                    validation_size=config.validation_size,
+                    seed=config.seed if config.data_seed is None else config.data_seed,
+                    test_fraction=config.test_fraction,
+                    encoding=config.encoding,
+                )
                 cache[key] = (len(splits.validation), len(splits.test))
             except AdapterlabError:
                 pass  # the run will say what is wrong; the plan counts validation_size
@@ -140,10 +178,20 @@ def _training_examples(config) -> int:
         if config.task in PUBLISHED_TRAIN_SIZES:  # the standard split's size: the count of a run on the published data
             return PUBLISHED_TRAIN_SIZES[config.task]
         where = config.train or config.hub
-        raise AdapterlabError(f"{where}: training data not here and {config.task!r} has no published size in study plan; "
-                              "give train_size in the spec to count its steps")
-    train, _, _, _ = read_task_data(get_task(config.task), config.train, config.dev, config.test, None, config.data_format,
-                                    config.columns, config.encoding)
+        raise AdapterlabError(
+            f"{where}: training data not here and {config.task!r} has no published size in study plan; "
+            "give train_size in the spec to count its steps"
+        )
+    train, _, _, _ = read_task_data(
+        get_task(config.task),
+        config.train,
+        config.dev,
+        config.test,
+        None,
+        config.data_format,
+        config.columns,
+        config.encoding,
+    )
     return len(train)
 
 
@@ -158,7 +206,9 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
         groups.setdefault((probe_key(run.config), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
     split_cache: dict = {}
-    steps = {group: [steps_of(r, sizes) for r in runs] for group, runs in groups.items()}  # a missing size fails before any probe
+    steps = {
+        group: [steps_of(r, sizes) for r in runs] for group, runs in groups.items()
+    }  # a missing size fails before any probe
     costs = []
     for (key, setting), runs in groups.items():
         config = runs[0].config
@@ -167,8 +217,21 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
                 progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
             probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
         per_step = probes[key].seconds_per_step
-        extra = tuple(STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step, split_sizes(r.config, split_cache))
-                      for r, n in zip(runs, steps[key, setting]))
-        costs.append(GroupCost(key[0], setting, config.batch_size, config.max_length, len(runs), steps[key, setting], probes[key],
-                               tuple(r.relative_dir for r in runs), extra))
+        extra = tuple(
+            STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step, split_sizes(r.config, split_cache))
+            for r, n in zip(runs, steps[key, setting])
+        )
+        costs.append(
+            GroupCost(
+                key[0],
+                setting,
+                config.batch_size,
+                config.max_length,
+                len(runs),
+                steps[key, setting],
+                probes[key],
+                tuple(r.relative_dir for r in runs),
+                extra,
+            )
+        )
     return costs

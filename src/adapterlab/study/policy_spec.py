@@ -84,18 +84,25 @@ class PolicyOptions:
         if not isinstance(raw, dict):
             return cls()
         convergence = Convergence(**raw["convergence"]) if isinstance(raw.get("convergence"), dict) else None
-        brackets = tuple(Bracket(axis, **{**entry, **({"values": tuple(entry["values"])} if "values" in entry else {})})
-                         for axis, entry in (raw.get("bracket") or {}).items())
+        brackets = tuple(
+            Bracket(axis, **{**entry, **({"values": tuple(entry["values"])} if "values" in entry else {})})
+            for axis, entry in (raw.get("bracket") or {}).items()
+        )
         seeds = SeedPolicy(**raw["seeds"]) if isinstance(raw.get("seeds"), dict) else None
         budget = parse_duration(raw["budget"]) if raw.get("budget") is not None else None
         return cls(convergence, brackets, seeds, budget)
 
     def to_dict(self) -> dict:
         """What study.json stores."""
-        return {"convergence": None if self.convergence is None else vars(self.convergence),
-                "bracket": {b.axis: {"factor": b.factor, "values": list(b.values) if b.values else None, "max_points": b.max_points}
-                            for b in self.bracket},
-                "seeds": None if self.seeds is None else vars(self.seeds), "budget": self.budget}
+        return {
+            "convergence": None if self.convergence is None else vars(self.convergence),
+            "bracket": {
+                b.axis: {"factor": b.factor, "values": list(b.values) if b.values else None, "max_points": b.max_points}
+                for b in self.bracket
+            },
+            "seeds": None if self.seeds is None else vars(self.seeds),
+            "budget": self.budget,
+        }
 
     @property
     def sequential(self) -> bool:
@@ -105,8 +112,11 @@ class PolicyOptions:
         """The run settings the policy gives every run (convergence stopping)."""
         if self.convergence is None:
             return {}
-        return {"early_stop": self.convergence.patience, "early_stop_min_delta": self.convergence.min_delta,
-                "early_stop_min_epochs": self.convergence.min_epochs}
+        return {
+            "early_stop": self.convergence.patience,
+            "early_stop_min_delta": self.convergence.min_delta,
+            "early_stop_min_epochs": self.convergence.min_epochs,
+        }
 
 
 def parse_duration(value: object) -> float:
@@ -116,7 +126,9 @@ def parse_duration(value: object) -> float:
         return float(value)
     match = DURATION.match(value) if isinstance(value, str) and value.strip() else None
     if match is None or not any(match.groups()):
-        raise AdapterlabError(f"budget {value!r}: expected a duration such as 30m, 2h, 1h30m or 90s (or a number of seconds)")
+        raise AdapterlabError(
+            f"budget {value!r}: expected a duration such as 30m, 2h, 1h30m or 90s (or a number of seconds)"
+        )
     hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
@@ -128,8 +140,14 @@ def _positive_int(value: object, low: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= low
 
 
-def check_policy(raw: object, source: str, select: tuple[str, ...] = (), grid: dict | None = None, by_method: dict | None = None,
-                 base: dict | None = None) -> list[str]:
+def check_policy(
+    raw: object,
+    source: str,
+    select: tuple[str, ...] = (),
+    grid: dict | None = None,
+    by_method: dict | None = None,
+    base: dict | None = None,
+) -> list[str]:
     """One error line per problem of the policy block. `select` (report.select), `grid`,
     `by_method` and `base`: a bracketed axis must be tuned on validation and varied by the grid,
     policy.seeds decides the seeds, and convergence decides early stopping."""
@@ -138,31 +156,46 @@ def check_policy(raw: object, source: str, select: tuple[str, ...] = (), grid: d
     where = f"{source}: policy"
     if not isinstance(raw, dict):
         return [f"{where}: must be a mapping with keys {', '.join(POLICY_FIELDS)}"]
-    errors = [f"{where}.{key}: unknown field; allowed: {', '.join(POLICY_FIELDS)}" for key in raw if key not in POLICY_FIELDS]
+    errors = [
+        f"{where}.{key}: unknown field; allowed: {', '.join(POLICY_FIELDS)}" for key in raw if key not in POLICY_FIELDS
+    ]
     grid, by_method, base = grid or {}, by_method or {}, base or {}
     convergence = raw.get("convergence")
     if convergence is not None:
         if not isinstance(convergence, dict):
             errors.append(f"{where}.convergence: must be a mapping such as {{patience: 3, min_delta: 0.001}}")
         else:
-            errors += [f"{where}.convergence.{key}: unknown field; allowed: {', '.join(CONVERGENCE_FIELDS)}" for key in convergence
-                       if key not in CONVERGENCE_FIELDS]
+            errors += [
+                f"{where}.convergence.{key}: unknown field; allowed: {', '.join(CONVERGENCE_FIELDS)}"
+                for key in convergence
+                if key not in CONVERGENCE_FIELDS
+            ]
             if "patience" in convergence and not _positive_int(convergence["patience"]):
-                errors.append(f"{where}.convergence.patience={convergence['patience']!r}: must be an integer >= 1 (evaluations)")
+                errors.append(
+                    f"{where}.convergence.patience={convergence['patience']!r}: must be an integer >= 1 (evaluations)"
+                )
             if "min_epochs" in convergence and not _positive_int(convergence["min_epochs"], 0):
-                errors.append(f"{where}.convergence.min_epochs={convergence['min_epochs']!r}: must be an integer >= 0 (epochs)")
+                errors.append(
+                    f"{where}.convergence.min_epochs={convergence['min_epochs']!r}: must be an integer >= 0 (epochs)"
+                )
             delta = convergence.get("min_delta", 0.0)
             if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta) or delta < 0:
                 errors.append(f"{where}.convergence.min_delta={delta!r}: must be a number >= 0 (the metric's units)")
             keys = ("early_stop", "early_stop_min_delta", "early_stop_min_epochs")
             setters = ["base"] if any(k in base for k in keys) else []
-            setters += [f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and any(k in v for k in keys)]
+            setters += [
+                f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and any(k in v for k in keys)
+            ]
             if setters:
-                errors.append(f"{where}.convergence sets early stopping for every run, and so does the spec's {setters[0]}: keep one")
+                errors.append(
+                    f"{where}.convergence sets early stopping for every run, and so does the spec's {setters[0]}: keep one"
+                )
     brackets = raw.get("bracket")
     if brackets is not None:
         if not isinstance(brackets, dict) or not brackets:
-            errors.append(f"{where}.bracket: must map grid axes to {{factor: 3}} or {{values: [...]}}, e.g. {{lr: {{factor: 3}}}}")
+            errors.append(
+                f"{where}.bracket: must map grid axes to {{factor: 3}} or {{values: [...]}}, e.g. {{lr: {{factor: 3}}}}"
+            )
         else:
             for axis, entry in brackets.items():
                 errors += _check_bracket(axis, entry, f"{where}.bracket.{axis}", select, grid, by_method)
@@ -171,15 +204,21 @@ def check_policy(raw: object, source: str, select: tuple[str, ...] = (), grid: d
         if not isinstance(seeds, dict):
             errors.append(f"{where}.seeds: must be a mapping such as {{min: 5, max: 20}}")
         else:
-            errors += [f"{where}.seeds.{key}: unknown field; allowed: {', '.join(SEEDS_FIELDS)}" for key in seeds if key not in SEEDS_FIELDS]
+            errors += [
+                f"{where}.seeds.{key}: unknown field; allowed: {', '.join(SEEDS_FIELDS)}"
+                for key in seeds
+                if key not in SEEDS_FIELDS
+            ]
             low, high = seeds.get("min", SeedPolicy.min), seeds.get("max", SeedPolicy.max)
             if not _positive_int(low, 3):
                 errors.append(f"{where}.seeds.min={low!r}: must be an integer >= 3 (no verdict rests on fewer seeds)")
             elif not _positive_int(high, 3) or high < low:
                 errors.append(f"{where}.seeds.max={high!r}: must be an integer >= seeds.min ({low})")
             if "seed" in grid or "seed" in base:
-                errors.append(f"{where}.seeds decides the seeds (0..min-1, then more while undecided): drop the spec's "
-                              f"{'grid.seed' if 'seed' in grid else 'base.seed'}")
+                errors.append(
+                    f"{where}.seeds decides the seeds (0..min-1, then more while undecided): drop the spec's "
+                    f"{'grid.seed' if 'seed' in grid else 'base.seed'}"
+                )
     if raw.get("budget") is not None:
         try:
             parse_duration(raw["budget"])
@@ -188,12 +227,20 @@ def check_policy(raw: object, source: str, select: tuple[str, ...] = (), grid: d
     return errors
 
 
-def _check_bracket(axis: str, entry: object, where: str, select: tuple[str, ...], grid: dict, by_method: dict) -> list[str]:
+def _check_bracket(
+    axis: str, entry: object, where: str, select: tuple[str, ...], grid: dict, by_method: dict
+) -> list[str]:
     if not isinstance(entry, dict):
         return [f"{where}: must be a mapping such as {{factor: 3, max_points: 6}} or {{values: [16, 32, 64]}}"]
-    errors = [f"{where}.{key}: unknown field; allowed: {', '.join(BRACKET_FIELDS)}" for key in entry if key not in BRACKET_FIELDS]
+    errors = [
+        f"{where}.{key}: unknown field; allowed: {', '.join(BRACKET_FIELDS)}"
+        for key in entry
+        if key not in BRACKET_FIELDS
+    ]
     if axis not in select:
-        errors.append(f"{where}: {axis} is not chosen on validation; add it to report.select (the runner grows what the report selects)")
+        errors.append(
+            f"{where}: {axis} is not chosen on validation; add it to report.select (the runner grows what the report selects)"
+        )
     lists = [grid.get(axis)] + [values.get(axis) for values in by_method.values() if isinstance(values, dict)]
     lists = [v for v in lists if isinstance(v, list)]
     if not lists:
@@ -205,12 +252,18 @@ def _check_bracket(axis: str, entry: object, where: str, select: tuple[str, ...]
         factor = entry["factor"]
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 1:
             errors.append(f"{where}.factor={factor!r}: must be a number > 1")
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for values in lists for v in values)
+        numeric = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for values in lists for v in values
+        )
         if lists and not numeric:
             errors.append(f"{where}.factor: {axis} has values that are not positive numbers; use values: [...] instead")
     if has_values:
         ladder = entry["values"]
-        if not isinstance(ladder, list) or len(ladder) < 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ladder):
+        if (
+            not isinstance(ladder, list)
+            or len(ladder) < 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ladder)
+        ):
             errors.append(f"{where}.values: must be a list of at least two numbers")
         else:
             missing = sorted({v for values in lists for v in values} - set(ladder))

@@ -45,8 +45,17 @@ def probe_key(config: RunConfig) -> tuple:
     part of it: a token head's cost beside the encoder's is a rounding error, so POS, NER and
     XNLI runs of one backbone share a probe (the probe uses the first run's kind)."""
     method = find_method(config.method)
-    return (str(config.model or "default"), config.method, method.cost_settings(config) if method else None, config.batch_size, config.grad_accum,
-            config.max_length, config.gradient_checkpointing, config.mixed_precision, config.fast_dropout)
+    return (
+        str(config.model or "default"),
+        config.method,
+        method.cost_settings(config) if method else None,
+        config.batch_size,
+        config.grad_accum,
+        config.max_length,
+        config.gradient_checkpointing,
+        config.mixed_precision,
+        config.fast_dropout,
+    )
 
 
 def micro_batch_sizes(batch_size: int, grad_accum: int) -> list[int]:
@@ -132,5 +141,9 @@ def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
             torch.cuda.synchronize(device)
         if index:
             times.append(time.perf_counter() - started)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**20
+        if cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     return ProbeResult(math.fsum(times) / len(times), peak, torch.cuda.get_device_name(device) if cuda else "cpu")

@@ -17,9 +17,18 @@ from adapterlab.study.spec import PlannedRun, StudySpec
 logger = logging.getLogger(__name__)
 
 
-def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-                  command: list[str] | None = None, init_kwargs: dict | None = None, retry_failed: bool = False,
-                  rerun_changed: bool = False, on_worker_death: Callable[[WorkerDeath], None] | None = None) -> list[RunState]:
+def run_study_ray(
+    spec: StudySpec,
+    out: str | Path,
+    address: str | None,
+    cpus_per_run: float = 1.0,
+    gpus_per_run: float = 0.0,
+    command: list[str] | None = None,
+    init_kwargs: dict | None = None,
+    retry_failed: bool = False,
+    rerun_changed: bool = False,
+    on_worker_death: Callable[[WorkerDeath], None] | None = None,
+) -> list[RunState]:
     """Dispatch every pending run to a Ray cluster, one Ray task per run, with its resources.
 
     `out` must be on storage every node sees (a shared filesystem), as with any Ray job that
@@ -53,13 +62,25 @@ def run_study_ray(spec: StudySpec, out: str | Path, address: str | None, cpus_pe
             release(run_dir, token)
 
     prints: dict = {}
-    pending = [run for run in spec.runs if needs_run(run, out / run.relative_dir, retry_failed, rerun_changed, prints) is not None]
+    pending = [
+        run
+        for run in spec.runs
+        if needs_run(run, out / run.relative_dir, retry_failed, rerun_changed, prints) is not None
+    ]
     tasks = [(run, execute.remote(run, str(out))) for run in pending]
     for number, (run, task) in enumerate(tasks, start=1):
         try:
             ray.get(task)
-        except ray.exceptions.RayError as err:  # its Ray worker died (a node lost, out of memory): the run reruns on resume
-            death = WorkerDeath(number, 0, -1, (run.relative_dir,), reason=f"its Ray task failed: {str(err).strip().splitlines()[0][:200]}")
+        except (
+            ray.exceptions.RayError
+        ) as err:  # its Ray worker died (a node lost, out of memory): the run reruns on resume
+            death = WorkerDeath(
+                number,
+                0,
+                -1,
+                (run.relative_dir,),
+                reason=f"its Ray task failed: {str(err).strip().splitlines()[0][:200]}",
+            )
             logger.warning("%s", death.describe())
             if on_worker_death:
                 on_worker_death(death)

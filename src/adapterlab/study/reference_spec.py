@@ -19,7 +19,9 @@ META_KEYS = ("value", "std", "note")
 AVERAGE_ROWS = ("all", "target", "distant")
 
 
-def check_reference(reference: object, runs: list, analysis: dict, source: str, select: tuple[str, ...] = ("adapter_size",)) -> list[str]:
+def check_reference(
+    reference: object, runs: list, analysis: dict, source: str, select: tuple[str, ...] = ("adapter_size",)
+) -> list[str]:
     """One error line per reference entry that names no cell of this study's tables."""
     if reference in (None, []):
         return []
@@ -46,7 +48,9 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str, 
             continue
         unknown = [key for key in item if key not in label_keys and key not in META_KEYS and key != "language"]
         if unknown:
-            errors.append(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join([*label_keys, 'language', *META_KEYS])}")
+            errors.append(
+                f"{where}.{unknown[0]}: unknown key; allowed: {', '.join([*label_keys, 'language', *META_KEYS])}"
+            )
             continue
         value = item.get("value")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -61,13 +65,21 @@ def check_reference(reference: object, runs: list, analysis: dict, source: str, 
             errors.append(f"{where}.task={task!r}: not a task of this study ({', '.join(columns)})")
             continue
         if "language" in item:
-            languages = [*((crosslingual.get(task) or {}).get("languages") or []), *AVERAGE_ROWS] if task in crosslingual else []
+            languages = (
+                [*((crosslingual.get(task) or {}).get("languages") or []), *AVERAGE_ROWS]
+                if task in crosslingual
+                else []
+            )
             if item["language"] not in languages:
                 allowed = ", ".join(languages) if languages else f"none: the spec has no analysis.crosslingual.{task}"
-                errors.append(f"{where}.language={item['language']!r}: not a row of the {task} cross-lingual table ({allowed})")
+                errors.append(
+                    f"{where}.language={item['language']!r}: not a row of the {task} cross-lingual table ({allowed})"
+                )
                 continue
         column = Column.from_labels({key: v for key, v in item.items() if key not in META_KEYS and key != "language"})
         if column not in columns[task]:
             names = sorted(c.name for c in columns[task])
-            errors.append(f"{where}: names no column of the {task} table ({column.name!r}); its columns: {', '.join(names)}")
+            errors.append(
+                f"{where}: names no column of the {task} table ({column.name!r}); its columns: {', '.join(names)}"
+            )
     return errors

@@ -20,8 +20,25 @@ LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 DEFAULT_SELECT = ("adapter_size",)
 # Axes a report may select on validation: the adapter size and any run setting a grid varies.
-SELECTABLE = ("adapter_size", "lr", "batch_size", "epochs", "train_size", "warmup_ratio", "weight_decay", "max_length", "tapt",
-              "tapt_epochs", "tapt_lr", "nonlinearity", "placement", "skip_layers", "lora_r", "lora_alpha", "lora_dropout")
+SELECTABLE = (
+    "adapter_size",
+    "lr",
+    "batch_size",
+    "epochs",
+    "train_size",
+    "warmup_ratio",
+    "weight_decay",
+    "max_length",
+    "tapt",
+    "tapt_epochs",
+    "tapt_lr",
+    "nonlinearity",
+    "placement",
+    "skip_layers",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+)
 
 
 @dataclass(frozen=True)
@@ -62,13 +79,20 @@ def check_report(report: object, source: str) -> list[str]:
         return []
     if not isinstance(report, dict):
         return [f"{source}: report must be a mapping such as {{layout: paper}}"]
-    errors = [f"{source}: report.{key}: unknown field; allowed: layout, select" for key in report if key not in ("layout", "select")]
+    errors = [
+        f"{source}: report.{key}: unknown field; allowed: layout, select"
+        for key in report
+        if key not in ("layout", "select")
+    ]
     if "layout" in report and report["layout"] not in LAYOUTS:
         errors.append(f"{source}: report.layout={report['layout']!r}: allowed: {', '.join(LAYOUTS)}")
     select = report.get("select", [])
     if not isinstance(select, list) or not all(isinstance(axis, str) for axis in select):
         errors.append(f"{source}: report.select={select!r}: must be a list of grid axes, e.g. [lr, adapter_size]")
     else:
-        errors.extend(f"{source}: report.select: {axis!r} cannot be selected; allowed: {', '.join(SELECTABLE)}"
-                      for axis in select if axis not in SELECTABLE)
+        errors.extend(
+            f"{source}: report.select: {axis!r} cannot be selected; allowed: {', '.join(SELECTABLE)}"
+            for axis in select
+            if axis not in SELECTABLE
+        )
     return errors

@@ -102,8 +102,14 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, check_f
     return expand_spec(raw, source=str(path), base_dir=path.parent, overrides=overrides, check_files=check_files)
 
 
-def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, overrides: dict[str, Any] | None = None,
-                check_files: bool = True, seeds: list[int] | None = None) -> StudySpec:
+def expand_spec(
+    raw: Any,
+    source: str = "spec",
+    base_dir: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    check_files: bool = True,
+    seeds: list[int] | None = None,
+) -> StudySpec:
     """The study of a raw spec, every problem reported at once: the raw YAML is parsed into its
     typed blocks first (study/spec_blocks.py), then expanded into runs, then the runs are checked
     against the blocks and the backbones. `seeds` replaces the spec's seeds (the policy's added
@@ -123,24 +129,41 @@ def expand_spec(raw: Any, source: str = "spec", base_dir: Path | None = None, ov
     if errors:
         raise AdapterlabError("\n".join(errors))
     expansion = {"raw": raw, "source": source, "base_dir": base_dir, "overrides": overrides}
-    return StudySpec(blocks.name, blocks.description, runs, blocks.reference, blocks.report, blocks.analysis, source, blocks.claims,
-                     blocks.gates, blocks.policy, expansion)
+    return StudySpec(
+        blocks.name,
+        blocks.description,
+        runs,
+        blocks.reference,
+        blocks.report,
+        blocks.analysis,
+        source,
+        blocks.claims,
+        blocks.gates,
+        blocks.policy,
+        expansion,
+    )
 
 
-def _runs_problems(blocks: SpecBlocks, runs: list[PlannedRun], source: str, check_files: bool, found: list[str]) -> list[str]:
+def _runs_problems(
+    blocks: SpecBlocks, runs: list[PlannedRun], source: str, check_files: bool, found: list[str]
+) -> list[str]:
     """What the expanded runs cannot do: keep the weights an analysis needs, evaluate the claims,
     fit their data (k) and their backbones (only once the spec itself is sound: `found` empty)."""
     errors = check_saved_weights(blocks.raw.get("analysis"), runs, source)
     if blocks.analysis is not None and blocks.gates is not None and blocks.report is not None:
         # a claim the grid cannot evaluate (a side no column matches, one value of a trend's axis, no table to measure it on)
-        errors.extend(check_claims_fit(blocks.raw.get("claims"), runs, blocks.analysis, blocks.select, blocks.gates.tail, source))
+        errors.extend(
+            check_claims_fit(blocks.raw.get("claims"), runs, blocks.analysis, blocks.select, blocks.gates.tail, source)
+        )
     if check_files and not (found or errors):
         errors.extend(_check_sizes(runs, source))
         errors.extend(check_methods_fit(runs, source))
     return errors
 
 
-def _expand_runs(blocks: SpecBlocks, seeds: list[int] | None, source: str, base_dir: Path | None, errors: list[str]) -> list[PlannedRun]:
+def _expand_runs(
+    blocks: SpecBlocks, seeds: list[int] | None, source: str, base_dir: Path | None, errors: list[str]
+) -> list[PlannedRun]:
     """Every run of the grid: task x method x the method's size x the other axes x seed."""
     axes = dict(blocks.axes)
     spec_seeds = axes.pop("seed", [blocks.base.get("seed", 0)])
@@ -154,21 +177,34 @@ def _expand_runs(blocks: SpecBlocks, seeds: list[int] | None, source: str, base_
         if task in blocks.unusable:
             continue
         try:
-            data = {k: (str(resolve_path(v, base_dir)) if k in ("train", "dev", "test") else v) for k, v in (blocks.tasks.get(task) or {}).items()}
+            data = {
+                k: (str(resolve_path(v, base_dir)) if k in ("train", "dev", "test") else v)
+                for k, v in (blocks.tasks.get(task) or {}).items()
+            }
         except AdapterlabError:
             continue  # a missing package: reported by parse_blocks
         task_id = data.pop("task", task)
         for method in methods:
             own = blocks.by_method.get(method) if isinstance(blocks.by_method.get(method), dict) else {}
-            method_axes = {key: value for key, value in own.items() if isinstance(value, list)}  # this method's own grid
+            method_axes = {
+                key: value for key, value in own.items() if isinstance(value, list)
+            }  # this method's own grid
             fixed = {key: value for key, value in own.items() if key not in method_axes}
             names = sorted({*axes, *method_axes})
-            for size in (sizes if _has_adapter(method) and sizes else [None]):
+            for size in sizes if _has_adapter(method) and sizes else [None]:
                 for combo in itertools.product(*(method_axes.get(a, axes.get(a)) for a in names)):
                     values = dict(zip(names, combo))
                     for seed in seeds:
-                        settings = {**blocks.base, **blocks.policy.run_settings(), **fixed, **data, **values, "task": task_id, "method": method,
-                                    "seed": seed}
+                        settings = {
+                            **blocks.base,
+                            **blocks.policy.run_settings(),
+                            **fixed,
+                            **data,
+                            **values,
+                            "task": task_id,
+                            "method": method,
+                            "seed": seed,
+                        }
                         run = _planned_run(task, method, size, values, seed, settings, source, errors, seen_problems)
                         if run is not None:
                             runs.append(run)
@@ -180,8 +216,17 @@ def _has_adapter(method: str) -> bool:
     return method in methods_with_settings("adapter")
 
 
-def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, settings: dict, source: str, errors: list[str],
-                 seen_problems: set[str]) -> PlannedRun | None:
+def _planned_run(
+    task: str,
+    method: str,
+    size: Any,
+    values: dict,
+    seed: Any,
+    settings: dict,
+    source: str,
+    errors: list[str],
+    seen_problems: set[str],
+) -> PlannedRun | None:
     """One run of the grid, or None with its problems in `errors` (each distinct problem once,
     naming the first run it was found in)."""
     settings = {k: v for k, v in settings.items() if k in RUN_FIELDS}  # unknown keys: reported by parse_blocks
@@ -189,10 +234,16 @@ def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, set
     adapter = dict(adapter) if isinstance(adapter, dict) else {"size": adapter}  # a wrong type: AdapterConfig says so
     if size is not None:
         adapter["size"] = size
-    setting = Setting(task, Column.from_labels({"method": method, **values,
-                                                **({"adapter_size": adapter.get("size", 64)} if _has_adapter(method) else {})}))
+    setting = Setting(
+        task,
+        Column.from_labels(
+            {"method": method, **values, **({"adapter_size": adapter.get("size", 64)} if _has_adapter(method) else {})}
+        ),
+    )
     try:
-        config = RunConfig.from_dict({**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")}, source=f"{source}")
+        config = RunConfig.from_dict(
+            {**settings, "adapter": AdapterConfig.from_dict(adapter, source=f"{source}: adapter")}, source=f"{source}"
+        )
     except AdapterlabError as err:
         problems = str(err).splitlines()
         try:  # the adapter's problems hide the run's: collect those too
@@ -202,7 +253,9 @@ def _planned_run(task: str, method: str, size: Any, values: dict, seed: Any, set
         for problem in problems:
             if problem not in seen_problems:
                 seen_problems.add(problem)
-                errors.append(f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}")
+                errors.append(
+                    f"{source}: run {task}/{method}{' ' + str(values) if values else ''} seed {seed!r}: {problem}"
+                )
         return None
     return PlannedRun(setting, seed, config, setting.folder_name(config.learning_rate, config.train_size))
 
@@ -219,10 +272,20 @@ def with_extensions(spec: StudySpec, extensions: list[Extension]) -> StudySpec:
     for extension in extensions:
         wanted = extension.label_dict
         raw = _with_values(spec.expansion["raw"], wanted)
-        grown = expand_spec(raw, spec.expansion["source"], spec.expansion["base_dir"], spec.expansion["overrides"], check_files=False,
-                            seeds=list(extension.seeds))
+        grown = expand_spec(
+            raw,
+            spec.expansion["source"],
+            spec.expansion["base_dir"],
+            spec.expansion["overrides"],
+            check_files=False,
+            seeds=list(extension.seeds),
+        )
         for run in grown.runs:
-            if {"task": run.setting.task, **run.labels} == wanted and run.seed in extension.seeds and run.relative_dir not in known:
+            if (
+                {"task": run.setting.task, **run.labels} == wanted
+                and run.seed in extension.seeds
+                and run.relative_dir not in known
+            ):
                 known.add(run.relative_dir)
                 added.append(run)
     return dataclasses.replace(spec, runs=[*spec.runs, *added])
@@ -256,11 +319,27 @@ def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
         config = run.config
         if config.train_size is None or config.hub:
             continue
-        cache_key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding, config.test_fraction)
+        cache_key = (
+            config.task,
+            config.train,
+            config.dev,
+            config.test,
+            config.data_format,
+            config.encoding,
+            config.test_fraction,
+        )
         if cache_key not in counted:
             try:
-                train, dev, test, _ = read_task_data(get_task(config.task), config.train, config.dev, config.test, None, config.data_format,
-                                                     config.columns, config.encoding)
+                train, dev, test, _ = read_task_data(
+                    get_task(config.task),
+                    config.train,
+                    config.dev,
+                    config.test,
+                    None,
+                    config.data_format,
+                    config.columns,
+                    config.encoding,
+                )
             except AdapterlabError as err:
                 errors.append(f"{source}: {err}")
                 counted[cache_key] = -1
@@ -268,8 +347,8 @@ def _check_sizes(runs: list[PlannedRun], source: str) -> list[str]:
             counted[cache_key] = training_pool_size(train, dev, test, config.test_fraction)
         available = counted[cache_key]
         if available >= 0 and config.train_size + config.validation_size > available:
-            errors.append(f"{source}: {run.key}: k={config.train_size} plus {config.validation_size} validation examples exceed the "
-                          f"{available} training examples of {config.train}")
+            errors.append(
+                f"{source}: {run.key}: k={config.train_size} plus {config.validation_size} validation examples exceed the "
+                f"{available} training examples of {config.train}"
+            )
     return list(dict.fromkeys(errors))
-
-

@@ -24,7 +24,20 @@ from adapterlab.study.policy_spec import PolicyOptions, check_policy
 from adapterlab.study.report_spec import ReportOptions, check_report
 from adapterlab.train.config import RunConfig
 
-TOP_KEYS = {"name", "description", "base", "tasks", "grid", "by_method", "reference", "report", "analysis", "claims", "gates", "policy"}
+TOP_KEYS = {
+    "name",
+    "description",
+    "base",
+    "tasks",
+    "grid",
+    "by_method",
+    "reference",
+    "report",
+    "analysis",
+    "claims",
+    "gates",
+    "policy",
+}
 # Axes that are not RunConfig fields by the same name.
 SPECIAL_AXES = {"task", "adapter_size"}
 RUN_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -59,8 +72,9 @@ class SpecBlocks:
         return self.report.select if self.report is not None else ()
 
 
-def parse_blocks(raw: Any, source: str, base_dir: Path | None, overrides: dict[str, Any] | None, check_files: bool,
-                 errors: list[str]) -> SpecBlocks:
+def parse_blocks(
+    raw: Any, source: str, base_dir: Path | None, overrides: dict[str, Any] | None, check_files: bool, errors: list[str]
+) -> SpecBlocks:
     """The spec's typed blocks; every problem goes to `errors`, in the order a reader meets them."""
     if not isinstance(raw, dict):
         raise AdapterlabError(f"{source}: a study spec must be a mapping with keys {', '.join(sorted(TOP_KEYS))}")
@@ -87,9 +101,24 @@ def parse_blocks(raw: Any, source: str, base_dir: Path | None, overrides: dict[s
     policy = _parsed(raw.get("policy"), policy_problems, PolicyOptions.from_raw, errors)
     # the analysis is typed when its block is sound apart from its files (those are reported above)
     sound = not (check_analysis(raw.get("analysis"), study_tasks, False, source) if check_files else analysis_errors)
-    return SpecBlocks(raw, name, description, base, tasks, task_names, study_tasks, unusable, axes, by_method, report,
-                      AnalysisOptions.from_raw(raw.get("analysis")) if sound else None, gates, policy or PolicyOptions(),
-                      list(raw.get("claims") or []), raw.get("reference") or [])
+    return SpecBlocks(
+        raw,
+        name,
+        description,
+        base,
+        tasks,
+        task_names,
+        study_tasks,
+        unusable,
+        axes,
+        by_method,
+        report,
+        AnalysisOptions.from_raw(raw.get("analysis")) if sound else None,
+        gates,
+        policy or PolicyOptions(),
+        list(raw.get("claims") or []),
+        raw.get("reference") or [],
+    )
 
 
 def _parsed(block: object, problems: list[str], parse, errors: list[str]):
@@ -118,8 +147,10 @@ def _override_conflicts(overrides: dict, grid: dict, by_method: dict, tasks: dic
         where += [f"by_method.{m}" for m, values in by_method.items() if isinstance(values, dict) and key in values]
         where += [f"tasks.{t}" for t, values in tasks.items() if isinstance(values, dict) and key in values]
         if where:
-            errors.append(f"{source}: --set {key}=...: {key} is set by the spec's {' and '.join(where)}, which --set cannot override; "
-                          f"edit the spec (or, with `study run`, keep some runs with --only {key}=VALUE)")
+            errors.append(
+                f"{source}: --set {key}=...: {key} is set by the spec's {' and '.join(where)}, which --set cannot override; "
+                f"edit the spec (or, with `study run`, keep some runs with --only {key}=VALUE)"
+            )
     return errors
 
 
@@ -127,7 +158,9 @@ def _settings_problems(base: dict, by_method: dict, source: str) -> list[str]:
     errors = []
     for key in base:
         if key not in RUN_FIELDS or key in ("task",):
-            errors.append(f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(RUN_FIELDS) - {'task'}))}")
+            errors.append(
+                f"{source}: base.{key}: unknown run setting; allowed: {', '.join(sorted(set(RUN_FIELDS) - {'task'}))}"
+            )
     for method, values in by_method.items():
         if method not in method_names():
             errors.append(f"{source}: by_method.{method}: method must be one of {', '.join(method_names())}")
@@ -135,8 +168,10 @@ def _settings_problems(base: dict, by_method: dict, source: str) -> list[str]:
             if key not in RUN_FIELDS:
                 errors.append(f"{source}: by_method.{method}.{key}: unknown run setting")
             elif isinstance(value, list) and (not value or not all(is_safe_value(v) for v in value)):
-                errors.append(f"{source}: by_method.{method}.{key}: a per-method axis must be a non-empty list of numbers, "
-                              "true/false or safe names")
+                errors.append(
+                    f"{source}: by_method.{method}.{key}: a per-method axis must be a non-empty list of numbers, "
+                    "true/false or safe names"
+                )
     return errors
 
 
@@ -153,13 +188,16 @@ def _grid_axes(grid: dict, source: str, errors: list[str]) -> dict[str, list]:
     for axis, values in axes.items():
         for value in values:
             if axis != "seed" and axis not in PATH_AXES and not is_safe_value(value):
-                errors.append(f"{source}: grid.{axis}: value {value!r} cannot name a run folder; use numbers, true/false or names "
-                              f"of letters, digits and . _ + - (not starting with . or -)")
+                errors.append(
+                    f"{source}: grid.{axis}: value {value!r} cannot name a run folder; use numbers, true/false or names "
+                    f"of letters, digits and . _ + - (not starting with . or -)"
+                )
     return axes
 
 
-def _study_tasks(task_names: list, tasks: dict, source: str, base_dir: Path | None, check_files: bool,
-                 errors: list[str]) -> tuple[dict[str, str], set]:
+def _study_tasks(
+    task_names: list, tasks: dict, source: str, base_dir: Path | None, check_files: bool, errors: list[str]
+) -> tuple[dict[str, str], set]:
     """(study task name -> registered task, the tasks whose runs cannot be expanded)."""
     study_tasks: dict[str, str] = {}
     unusable: set = set()
@@ -167,7 +205,9 @@ def _study_tasks(task_names: list, tasks: dict, source: str, base_dir: Path | No
         data = tasks.get(task) or {} if isinstance(task, str) else None
         problems = _task_problems(task, data, source)
         errors.extend(problems)
-        if problems and (not isinstance(data, dict) or not isinstance(task, str) or not SAFE_NAME.match(task) or _unreadable(data)):
+        if problems and (
+            not isinstance(data, dict) or not isinstance(task, str) or not SAFE_NAME.match(task) or _unreadable(data)
+        ):
             unusable.add(task)
             continue
         study_tasks[task] = str(data.get("task", task))
@@ -188,17 +228,27 @@ def _unreadable(data: dict) -> bool:
 
 def _task_problems(task: object, data: object, source: str) -> list[str]:
     if not isinstance(task, str) or not SAFE_NAME.match(task):
-        return [f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)"]
+        return [
+            f"{source}: task name {task!r} cannot name a run folder; use letters, digits and . _ + - (not starting with . or -)"
+        ]
     if not isinstance(data, dict):
-        return [f"{source}: tasks.{task}: must be a mapping of data fields ({', '.join(sorted(TASK_DATA_FIELDS))}), "
-                f"got {type(data).__name__}"]
-    return [f"{source}: tasks.{task}.{key}: must be a string, got {type(data[key]).__name__}"
-            for key in sorted(TASK_DATA_FIELDS - {"columns"}) if key in data and not isinstance(data[key], str)]
+        return [
+            f"{source}: tasks.{task}: must be a mapping of data fields ({', '.join(sorted(TASK_DATA_FIELDS))}), "
+            f"got {type(data).__name__}"
+        ]
+    return [
+        f"{source}: tasks.{task}.{key}: must be a string, got {type(data[key]).__name__}"
+        for key in sorted(TASK_DATA_FIELDS - {"columns"})
+        if key in data and not isinstance(data[key], str)
+    ]
 
 
 def _data_problems(task: str, data: dict, source: str, base_dir: Path | None, check_files: bool) -> list[str]:
-    errors = [f"{source}: tasks.{task}.{key}: unknown data field; allowed: {', '.join(sorted(TASK_DATA_FIELDS))}"
-              for key in data if key not in TASK_DATA_FIELDS]
+    errors = [
+        f"{source}: tasks.{task}.{key}: unknown data field; allowed: {', '.join(sorted(TASK_DATA_FIELDS))}"
+        for key in data
+        if key not in TASK_DATA_FIELDS
+    ]
     if check_files:
         for key in ("train", "dev", "test"):
             try:

@@ -39,7 +39,9 @@ class SpecLoader(yaml.SafeLoader):
             event = self.peek_event()
             node = super().compose_node(parent, index)  # the anchored node, shared
             if id(node) not in self._sizes:  # an alias inside its own anchor: a structure without end
-                raise SpecLimitError(f"line {event.start_mark.line + 1}: alias *{event.anchor} refers to a node that contains it")
+                raise SpecLimitError(
+                    f"line {event.start_mark.line + 1}: alias *{event.anchor} refers to a node that contains it"
+                )
             return node
         self._depth += 1
         if self._depth > MAX_DEPTH:
@@ -56,8 +58,10 @@ class SpecLoader(yaml.SafeLoader):
         else:
             size = 1
         if size > MAX_NODES:
-            raise SpecLimitError(f"line {node.start_mark.line + 1}: stands for more than {MAX_NODES:,} values once its aliases are "
-                                 "expanded (an alias bomb?)")
+            raise SpecLimitError(
+                f"line {node.start_mark.line + 1}: stands for more than {MAX_NODES:,} values once its aliases are "
+                "expanded (an alias bomb?)"
+            )
         self._sizes[id(node)] = size
         return node
 

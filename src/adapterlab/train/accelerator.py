@@ -21,5 +21,9 @@ def build_accelerator(mixed_precision: str, report_to: str | None = None, run_di
     # data loader goes through Accelerate. cpu=True on a machine without GPUs lets a
     # multi-process launch use gloo (MULTI_CPU).
     trackers = tracker_names(report_to)
-    return Accelerator(mixed_precision=mixed_precision, cpu=not torch.cuda.is_available(), log_with=trackers or None,
-                       project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None)
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        cpu=not torch.cuda.is_available(),
+        log_with=trackers or None,
+        project_dir=str(run_dir / TRACKER_DIR) if trackers and run_dir is not None else None,
+    )

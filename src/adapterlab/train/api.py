@@ -16,8 +16,15 @@ from adapterlab.train.config import RunConfig
 from adapterlab.train.mlm_head import cache_root
 
 
-def train(config: RunConfig | dict, *, train: Any = None, dev: Any = None, test: Any = None, out: str | os.PathLike,
-          overwrite: bool = False) -> RunResult:
+def train(
+    config: RunConfig | dict,
+    *,
+    train: Any = None,
+    dev: Any = None,
+    test: Any = None,
+    out: str | os.PathLike,
+    overwrite: bool = False,
+) -> RunResult:
     """Train one run into the folder `out` and return its RunResult (also in out/result.json, with
     metrics.jsonl, config.json and the task pack beside it, as `adapterlab train` writes them).
 
@@ -35,15 +42,19 @@ def train(config: RunConfig | dict, *, train: Any = None, dev: Any = None, test:
     given = {split: data for split, data in (("train", train), ("dev", dev), ("test", test)) if data is not None}
     memory = {split for split, data in given.items() if in_memory(data)}
     if memory and memory != set(given):
-        raise AdapterlabError(f"{', '.join(sorted(memory))} in memory and {', '.join(sorted(set(given) - memory))} as a path: give every "
-                              "split in memory (a Dataset or a list of dicts) or every split as a path")
+        raise AdapterlabError(
+            f"{', '.join(sorted(memory))} in memory and {', '.join(sorted(set(given) - memory))} as a path: give every "
+            "split in memory (a Dataset or a list of dicts) or every split as a path"
+        )
     if memory:
         if "task" not in values:
             raise AdapterlabError("config: missing setting 'task'")
         spec = get_task(values["task"])
         values.update(train=None, dev=None, test=None, hub=None)
         for split in sorted(memory):
-            path, fmt, columns = write_split(given[split], spec, split, dict(values.get("columns") or {}), cache_root() / "data")
+            path, fmt, columns = write_split(
+                given[split], spec, split, dict(values.get("columns") or {}), cache_root() / "data"
+            )
             values.update({split: str(path), "data_format": fmt})
         values["columns"] = columns
     else:

@@ -59,7 +59,9 @@ def weights_fingerprint(model_path: str) -> str | None:
             for key in sorted(handle.keys()):
                 piece = handle.get_slice(key)
                 shape = piece.get_shape()
-                values = handle.get_tensor(key).flatten()[:256] if not shape or shape[0] <= 1 else piece[:1].flatten()[:256]
+                values = (
+                    handle.get_tensor(key).flatten()[:256] if not shape or shape[0] <= 1 else piece[:1].flatten()[:256]
+                )
                 digest.update(f"{key}{shape}{piece.get_dtype()}".encode())
                 digest.update(values.float().numpy().tobytes())
     return digest.hexdigest()
@@ -69,7 +71,11 @@ def revision_of(model_path: str) -> str | None:
     """The Hub commit of a model loaded through the Hub cache (…/snapshots/<commit>/), else None."""
     folder = local_folder(model_path)
     parts = folder.parts if folder else ()
-    return parts[parts.index("snapshots") + 1] if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts) else None
+    return (
+        parts[parts.index("snapshots") + 1]
+        if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts)
+        else None
+    )
 
 
 def portable_path(value: str | Path) -> str:
@@ -88,7 +94,9 @@ def portable_path(value: str | Path) -> str:
         return path.name or str(value)
 
 
-BASES_FILE = "bases.json"  # in the adapterlab cache: {weights fingerprint: folder} of the local base models packs were made on
+BASES_FILE = (
+    "bases.json"  # in the adapterlab cache: {weights fingerprint: folder} of the local base models packs were made on
+)
 
 
 def remember_base(folder: str, fingerprint: str | None) -> None:

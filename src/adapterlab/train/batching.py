@@ -73,14 +73,18 @@ class ShardedBatches:
         for indices in self.sampler:
             micro = []
             for part in range(min(self.grad_accum, len(indices))):
-                chunk = share(indices, part, min(self.grad_accum, len(indices)))  # the same contiguous cut as across processes
+                chunk = share(
+                    indices, part, min(self.grad_accum, len(indices))
+                )  # the same contiguous cut as across processes
                 mine = share(chunk, rank, world)
                 batch = self.collator([self.features[i] for i in (mine or chunk[:1])])
                 micro.append(TrainBatch(to_device(batch, self.accelerator.device), 1.0 if mine else 0.0))
             yield TrainStep(micro, len(indices))
 
 
-def evaluation_batches(features: list[dict], collator, batch_size: int, accelerator) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+def evaluation_batches(
+    features: list[dict], collator, batch_size: int, accelerator
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """(feature indices, collated batch on the device) over this process's every-N-th features,
     longest first so that padding stays small."""
     mine = list(range(accelerator.process_index, len(features), accelerator.num_processes))

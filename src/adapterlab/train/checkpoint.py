@@ -54,8 +54,12 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState)
         "trainable": trainable,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "numpy": _numpy_state(),
+            "python": _python_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
     }
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -94,8 +98,15 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState | No
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    np.random.set_state((rng["numpy"]["kind"], rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"],
-                         rng["numpy"]["has_gauss"], rng["numpy"]["cached_gaussian"]))
+    np.random.set_state(
+        (
+            rng["numpy"]["kind"],
+            rng["numpy"]["keys"].numpy().astype(np.uint32),
+            rng["numpy"]["pos"],
+            rng["numpy"]["has_gauss"],
+            rng["numpy"]["cached_gaussian"],
+        )
+    )
     random.setstate((rng["python"]["version"], tuple(rng["python"]["state"]), rng["python"]["gauss"]))
     return LoopState(**{**payload["loop"], "best_state": payload["best_state"]})
 
@@ -112,16 +123,30 @@ def checkpoint_problem(folder: Path) -> str | None:
         payload = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
     except Exception as err:  # noqa: BLE001  RuntimeError (a truncated zip), UnpicklingError (foreign objects), ...
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return "unreadable (not a torch checkpoint archive)" if "mmap can only be used" in text else f"unreadable ({text[:120]})"
-    if not isinstance(payload, dict) or not {"loop", "trainable", "optimizer", "scheduler", "rng", "best_state"} <= set(payload):
+        return (
+            "unreadable (not a torch checkpoint archive)"
+            if "mmap can only be used" in text
+            else f"unreadable ({text[:120]})"
+        )
+    if not isinstance(payload, dict) or not {"loop", "trainable", "optimizer", "scheduler", "rng", "best_state"} <= set(
+        payload
+    ):
         return "not a checkpoint of adapterlab (another file under its name)"
     loop, rng = payload["loop"], payload["rng"]
     fields = {f for f in LoopState.__dataclass_fields__ if f != "best_state"}
-    if not isinstance(loop, dict) or not fields - {"into_epoch"} <= set(loop) or not set(loop) <= fields | {"best_state"}:
+    if (
+        not isinstance(loop, dict)
+        or not fields - {"into_epoch"} <= set(loop)
+        or not set(loop) <= fields | {"best_state"}
+    ):
         return "not a checkpoint of adapterlab (its loop state has other fields)"
-    if not all(isinstance(loop.get(k), int) and not isinstance(loop.get(k), bool) for k in ("epoch", "steps", "since_best")):
+    if not all(
+        isinstance(loop.get(k), int) and not isinstance(loop.get(k), bool) for k in ("epoch", "steps", "since_best")
+    ):
         return "not a checkpoint of adapterlab (its position in training is not a number of epochs and steps)"
-    if not isinstance(payload["trainable"], dict) or not all(isinstance(t, torch.Tensor) for t in payload["trainable"].values()):
+    if not isinstance(payload["trainable"], dict) or not all(
+        isinstance(t, torch.Tensor) for t in payload["trainable"].values()
+    ):
         return "not a checkpoint of adapterlab (its weights are not tensors)"
     if not isinstance(rng, dict) or not {"torch", "numpy", "python", "cuda"} <= set(rng):
         return "not a checkpoint of adapterlab (its random states are missing)"
@@ -130,8 +155,13 @@ def checkpoint_problem(folder: Path) -> str | None:
 
 def _numpy_state() -> dict:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached)}
+    return {
+        "kind": kind,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
 
 
 def _python_state() -> dict:

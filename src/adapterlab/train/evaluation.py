@@ -24,7 +24,9 @@ def example_losses(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> tup
         losses = (logits.squeeze(-1).float() - labels.float()) ** 2
         return losses, torch.ones_like(losses)
     if kind in ("token", "mlm"):
-        per_token = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_INDEX, reduction="none")
+        per_token = nn.functional.cross_entropy(
+            logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_INDEX, reduction="none"
+        )
         return per_token.sum(1), labels.ne(IGNORE_INDEX).sum(1).float()
     losses = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
     return losses, torch.ones_like(losses)
@@ -34,11 +36,18 @@ def model_inputs(batch: dict) -> dict:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
-COUNT_KEYS = ("count", "words", "unscored_words", "unknown_labels")  # counts beside the metrics: kept when outputs are non-finite
+COUNT_KEYS = (
+    "count",
+    "words",
+    "unscored_words",
+    "unknown_labels",
+)  # counts beside the metrics: kept when outputs are non-finite
 
 
 @torch.inference_mode()
-def evaluate(model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64, bar=None) -> dict:
+def evaluate(
+    model, features: list[dict], collator, spec: TaskSpec, labels: LabelMap, accelerator, batch_size: int = 64, bar=None
+) -> dict:
     """Loss and every metric of the task kind on one split. Each process scores every N-th
     feature and the per-feature outputs are gathered, so no example is dropped or counted twice
     whatever the number of processes. Token tasks: a sentence cut into windows is put back

@@ -135,14 +135,36 @@ def _dropout_call(input, p: float = 0.5, training: bool = True, inplace: bool = 
     return input.copy_(out) if inplace else out
 
 
-def _attention_call(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None, enable_gqa: bool = False):
+def _attention_call(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale=None,
+    enable_gqa: bool = False,
+):
     usable = (
-        dropout_p > 0 and not is_causal and not enable_gqa and query.device.type == "cpu" and query.dim() == 4
-        and key.shape[:-2] == query.shape[:-2] == value.shape[:-2] and (attn_mask is None or not attn_mask.requires_grad)
+        dropout_p > 0
+        and not is_causal
+        and not enable_gqa
+        and query.device.type == "cpu"
+        and query.dim() == 4
+        and key.shape[:-2] == query.shape[:-2] == value.shape[:-2]
+        and (attn_mask is None or not attn_mask.requires_grad)
     )
     if not usable:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, dropout_p=dropout_p,
-                                              is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
+        return F.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            attn_mask=attn_mask,
+            dropout_p=dropout_p,
+            is_causal=is_causal,
+            scale=scale,
+            enable_gqa=enable_gqa,
+        )
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if attn_mask is not None and _masks_nothing(attn_mask):
         attn_mask = None  # transformers 4.x passes an all-zero additive mask for unpadded batches

@@ -40,7 +40,9 @@ class LoopConfig:
     progress: bool = True
     eval_batch_size: int = 64  # evaluation batches (no gradients, so larger than training's)
     early_stop: int | None = None  # stop after this many evaluations without improvement
-    early_stop_min_delta: float = 0.0  # an evaluation improves only by beating the best by more than this (metric units)
+    early_stop_min_delta: float = (
+        0.0  # an evaluation improves only by beating the best by more than this (metric units)
+    )
     early_stop_min_epochs: int = 0  # no early stop before this many epochs are done
     logging_steps: int | None = None  # every N optimizer steps, a training row: loss, learning rate, gradient norm
 
@@ -48,14 +50,32 @@ class LoopConfig:
     def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
         """The loop settings of a run's task training, or of its TAPT phase (tapt=True)."""
         if tapt:
-            return cls(lr=config.tapt_lr or config.learning_rate, epochs=config.tapt_epochs, warmup_ratio=config.warmup_ratio,
-                       weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm, fast_dropout=config.fast_dropout,
-                       progress=config.progress, eval_batch_size=config.batch_size, logging_steps=config.logging_steps)
-        return cls(lr=config.learning_rate, epochs=config.epochs, warmup_ratio=config.warmup_ratio, weight_decay=config.weight_decay,
-                   max_grad_norm=config.max_grad_norm, eval_every=config.eval_every, fast_dropout=config.fast_dropout,
-                   progress=config.progress, eval_batch_size=config.batch_size, early_stop=config.early_stop,
-                   early_stop_min_delta=config.early_stop_min_delta, early_stop_min_epochs=config.early_stop_min_epochs,
-                   logging_steps=config.logging_steps)
+            return cls(
+                lr=config.tapt_lr or config.learning_rate,
+                epochs=config.tapt_epochs,
+                warmup_ratio=config.warmup_ratio,
+                weight_decay=config.weight_decay,
+                max_grad_norm=config.max_grad_norm,
+                fast_dropout=config.fast_dropout,
+                progress=config.progress,
+                eval_batch_size=config.batch_size,
+                logging_steps=config.logging_steps,
+            )
+        return cls(
+            lr=config.learning_rate,
+            epochs=config.epochs,
+            warmup_ratio=config.warmup_ratio,
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            eval_every=config.eval_every,
+            fast_dropout=config.fast_dropout,
+            progress=config.progress,
+            eval_batch_size=config.batch_size,
+            early_stop=config.early_stop,
+            early_stop_min_delta=config.early_stop_min_delta,
+            early_stop_min_epochs=config.early_stop_min_epochs,
+            logging_steps=config.logging_steps,
+        )
 
 
 @dataclass
@@ -87,7 +107,10 @@ def build_optimizer(model: nn.Module, config: LoopConfig, total_steps: int):
             continue
         # the usual BERT recipe: no weight decay on biases and LayerNorm weights
         (no_decay if param.ndim < 2 else decay).append(param)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     return optimizer, scheduler
 
@@ -130,7 +153,9 @@ class _LoopState:
     best_state: dict[str, torch.Tensor] | None = None  # the trainable weights that scored it
     since_best: int = 0  # evaluations without improvement, for early stopping
     window: list[torch.Tensor] = field(default_factory=list)  # step losses since the last training row (logging_steps)
-    evaluated_at: int | None = None  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
+    evaluated_at: int | None = (
+        None  # the step of the last validation: an epoch that ends on an eval_every step is evaluated once
+    )
 
 
 def train_and_restore_best(
@@ -155,24 +180,48 @@ def train_and_restore_best(
     checkpoint_dir: save a resumable checkpoint there at each epoch end and each step-level
     evaluation; when one is there already, continue from it (train/checkpoint.py).
     on_step(steps done, steps in all): called after each optimizer step (the run's progress file)."""
-    parts = _Parts(model, optimizer, scheduler, train_batches, validation, collator, spec, labels, config, accelerator, record,
-                   checkpoint_dir, on_step)
-    bar = tqdm(total=parts.steps_per_epoch * config.epochs, disable=not parts.shows_progress, unit="step", dynamic_ncols=True)
+    parts = _Parts(
+        model,
+        optimizer,
+        scheduler,
+        train_batches,
+        validation,
+        collator,
+        spec,
+        labels,
+        config,
+        accelerator,
+        record,
+        checkpoint_dir,
+        on_step,
+    )
+    bar = tqdm(
+        total=parts.steps_per_epoch * config.epochs, disable=not parts.shows_progress, unit="step", dynamic_ncols=True
+    )
     state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0), bar)
     result = state.result
     first_epoch, skip = _resume(parts, state)
     for epoch in range(first_epoch, config.epochs + 1):
         _train_epoch(parts, state, epoch, skip if epoch == first_epoch else 0)
         if result.status == "diverged":
-            logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch)
+            logger.warning(
+                "loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch
+            )
             record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
             break
-        if not result.stopped_early and state.evaluated_at != result.steps:  # the same weights twice would count twice toward patience
+        if (
+            not result.stopped_early and state.evaluated_at != result.steps
+        ):  # the same weights twice would count twice toward patience
             _validate(parts, state, epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
             _save(parts, state, epoch, 0)
         if result.stopped_early:
-            logger.info("early stopping at epoch %d, step %d: %d evaluations without improvement", epoch, result.steps, config.early_stop)
+            logger.info(
+                "early stopping at epoch %d, step %d: %d evaluations without improvement",
+                epoch,
+                result.steps,
+                config.early_stop,
+            )
             break
     bar.close()
     if state.best_state is not None:
@@ -185,18 +234,33 @@ def _resume(parts: _Parts, state: _LoopState) -> tuple[int, int]:
     the steps of it that were taken before the kill); (1, 0) for a fresh start."""
     if not parts.checkpoint_dir:
         return 1, 0
-    resumed = load_checkpoint(parts.checkpoint_dir, parts.accelerator.unwrap_model(parts.model), parts.optimizer, parts.scheduler)
+    resumed = load_checkpoint(
+        parts.checkpoint_dir, parts.accelerator.unwrap_model(parts.model), parts.optimizer, parts.scheduler
+    )
     if resumed is None:
         return 1, 0
     result = state.result
     first_epoch, skip = resumed.epoch + 1, resumed.into_epoch
-    result.steps, result.train_seconds, result.train_examples = resumed.steps, resumed.train_seconds, resumed.train_examples
+    result.steps, result.train_seconds, result.train_examples = (
+        resumed.steps,
+        resumed.train_seconds,
+        resumed.train_examples,
+    )
     state.best_value, state.best_state, state.since_best = resumed.best_value, resumed.best_state, resumed.since_best
-    result.best_validation, result.best_epoch, result.best_step = resumed.best_validation, resumed.best_epoch, resumed.best_step
+    result.best_validation, result.best_epoch, result.best_step = (
+        resumed.best_validation,
+        resumed.best_epoch,
+        resumed.best_step,
+    )
     state.bar.update(result.steps)
     result.resumed_from = {"epoch": resumed.epoch, "step": resumed.steps}
-    logger.warning("resuming after epoch %d%s (step %d) from %s", resumed.epoch,
-                   f" and {skip} steps of epoch {first_epoch}" if skip else "", resumed.steps, parts.checkpoint_dir)
+    logger.warning(
+        "resuming after epoch %d%s (step %d) from %s",
+        resumed.epoch,
+        f" and {skip} steps of epoch {first_epoch}" if skip else "",
+        resumed.steps,
+        parts.checkpoint_dir,
+    )
     return first_epoch, skip
 
 
@@ -247,8 +311,11 @@ def _optimizer_step(parts: _Parts, state: _LoopState, step, epoch: int, started:
     result.train_examples += step.size
     state.bar.update(1)
     elapsed = result.train_seconds + time.perf_counter() - started
-    state.bar.set_postfix(epoch=epoch, loss=f"{total.item() / accelerator.num_processes:.4f}",
-                          ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}")
+    state.bar.set_postfix(
+        epoch=epoch,
+        loss=f"{total.item() / accelerator.num_processes:.4f}",
+        ex_s=f"{result.train_examples / max(elapsed, 1e-9):.1f}",
+    )
     if log_now:
         parts.record(_training_row(accelerator, state.window, learning_rate, grad_norm, epoch, result.steps))
         state.window = []
@@ -282,8 +349,16 @@ def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
     config, result, metric = parts.config, state.result, parts.spec.metric
     state.evaluated_at = result.steps
     with evaluation_bar(len(parts.validation), "validation", parts.shows_progress) as eval_bar:
-        metrics = evaluate(parts.model, parts.validation, parts.collator, parts.spec, parts.labels, parts.accelerator,
-                           config.eval_batch_size, bar=eval_bar)
+        metrics = evaluate(
+            parts.model,
+            parts.validation,
+            parts.collator,
+            parts.spec,
+            parts.labels,
+            parts.accelerator,
+            config.eval_batch_size,
+            bar=eval_bar,
+        )
     parts.record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
     # patience restarts only on a real improvement (beyond min_delta over the best so far); the
     # best checkpoint follows every improvement, however small
@@ -302,22 +377,48 @@ def _save(parts: _Parts, state: _LoopState, epoch_done: int, into_epoch: int) ->
     """A resumable checkpoint (written by the main process; every process waits for it)."""
     result = state.result
     if parts.accelerator.is_main_process:
-        save_checkpoint(parts.checkpoint_dir, parts.accelerator.unwrap_model(parts.model), parts.optimizer, parts.scheduler,
-                        LoopState(epoch_done, result.steps, result.train_seconds, result.train_examples, state.best_value,
-                                  state.best_state, result.best_validation, result.best_epoch, result.best_step, state.since_best,
-                                  into_epoch))
+        save_checkpoint(
+            parts.checkpoint_dir,
+            parts.accelerator.unwrap_model(parts.model),
+            parts.optimizer,
+            parts.scheduler,
+            LoopState(
+                epoch_done,
+                result.steps,
+                result.train_seconds,
+                result.train_examples,
+                state.best_value,
+                state.best_state,
+                result.best_validation,
+                result.best_epoch,
+                result.best_step,
+                state.since_best,
+                into_epoch,
+            ),
+        )
     parts.accelerator.wait_for_everyone()
 
 
-def _training_row(accelerator, window: list[torch.Tensor], learning_rate: float, grad_norm, epoch: int, step: int) -> dict:
+def _training_row(
+    accelerator, window: list[torch.Tensor], learning_rate: float, grad_norm, epoch: int, step: int
+) -> dict:
     """A training row of metrics.jsonl: the mean loss over the steps since the last row (every
     process's share summed: each process's loss is its part of the global mean), the learning
     rate the last step used and the gradient norm before clipping."""
     losses = torch.stack(window).float().reshape(1, -1)  # (1, steps)
-    per_step = accelerator.gather(losses).sum(0) / accelerator.num_processes if accelerator.num_processes > 1 else losses[0]
+    per_step = (
+        accelerator.gather(losses).sum(0) / accelerator.num_processes if accelerator.num_processes > 1 else losses[0]
+    )
     norm = float(grad_norm) if grad_norm is not None else None
-    return {"split": "train", "at": "step", "epoch": epoch, "step": step, "loss": per_step.mean().item(), "learning_rate": learning_rate,
-            **({"grad_norm": norm} if norm is not None else {})}
+    return {
+        "split": "train",
+        "at": "step",
+        "epoch": epoch,
+        "step": step,
+        "loss": per_step.mean().item(),
+        "learning_rate": learning_rate,
+        **({"grad_norm": norm} if norm is not None else {}),
+    }
 
 
 def _shifted(metric: str, best: float | None, delta: float) -> float | None:

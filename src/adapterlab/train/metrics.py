@@ -14,7 +14,9 @@ from adapterlab.data.tasks import LOWER_IS_BETTER
 UNSCORED = "<unscored>"  # the prediction of a gold word no model output covered: always wrong
 
 
-def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_classes: int, positive: int = 1) -> dict[str, float]:
+def classification_metrics(
+    predictions: np.ndarray, labels: np.ndarray, num_classes: int, positive: int = 1
+) -> dict[str, float]:
     """accuracy, micro/macro F1, Matthews correlation, and binary F1 of class `positive`.
 
     The averaging follows the task's label set (`num_classes`), never the labels that happen to
@@ -37,7 +39,10 @@ def classification_metrics(predictions: np.ndarray, labels: np.ndarray, num_clas
 def regression_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     if np.all(predictions == predictions[0]) or not np.all(np.isfinite(predictions)):
         return {"pearson": 0.0, "spearman": 0.0}  # a constant prediction has no correlation
-    return {"pearson": float(stats.pearsonr(predictions, labels)[0]), "spearman": float(stats.spearmanr(predictions, labels)[0])}
+    return {
+        "pearson": float(stats.pearsonr(predictions, labels)[0]),
+        "spearman": float(stats.spearmanr(predictions, labels)[0]),
+    }
 
 
 def token_metrics(predicted_tags: list[list[str]], gold_tags: list[list[str]]) -> dict[str, float]:
@@ -46,8 +51,11 @@ def token_metrics(predicted_tags: list[list[str]], gold_tags: list[list[str]]) -
     `unscored_words` says how many there were."""
     flat_pred = [t for sentence in predicted_tags for t in sentence]
     flat_gold = [t for sentence in gold_tags for t in sentence]
-    metrics = {"accuracy": float(accuracy_score(flat_gold, flat_pred)) if flat_gold else 0.0,
-               "words": len(flat_gold), "unscored_words": sum(t == UNSCORED for t in flat_pred)}
+    metrics = {
+        "accuracy": float(accuracy_score(flat_gold, flat_pred)) if flat_gold else 0.0,
+        "words": len(flat_gold),
+        "unscored_words": sum(t == UNSCORED for t in flat_pred),
+    }
     if any(t.startswith(("B-", "I-")) for t in flat_gold):
         as_entities = [["O" if t == UNSCORED else t for t in sentence] for sentence in predicted_tags]
         metrics["entity_f1"] = float(entity_f1_score(gold_tags, as_entities))
@@ -65,8 +73,13 @@ def last_epoch_gain(rows: list[dict], metric: str) -> float | None:
     metric's units): the last evaluation minus the last one of the previous epoch (with a single
     epoch, minus the first evaluation). None with fewer than two evaluations. `rows`: the
     validation rows of metrics.jsonl, in the order written."""
-    evaluations = sorted({(r.get("step") or 0, r.get("epoch") or 0): r for r in rows
-                          if r.get("split") == "validation" and isinstance(r.get(metric), (int, float))}.items())
+    evaluations = sorted(
+        {
+            (r.get("step") or 0, r.get("epoch") or 0): r
+            for r in rows
+            if r.get("split") == "validation" and isinstance(r.get(metric), (int, float))
+        }.items()
+    )
     if len(evaluations) < 2:
         return None
     values = [r[metric] for _, r in evaluations]

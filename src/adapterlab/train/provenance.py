@@ -44,8 +44,22 @@ logger = logging.getLogger(__name__)
 PROVENANCE_FILE = "provenance.json"
 CARD_FILE = "README.md"
 # the run settings a command line needs to reproduce a run; the rest are defaults or derived
-_COMMAND_SKIP = {"learning_rate", "model_path", "max_length_used", "protocol", "split_sizes", "labels", "metric", "kind", "fingerprints",
-                 "progress", "lora_targets", "ia3_feedforward", "columns", "adapter"}
+_COMMAND_SKIP = {
+    "learning_rate",
+    "model_path",
+    "max_length_used",
+    "protocol",
+    "split_sizes",
+    "labels",
+    "metric",
+    "kind",
+    "fingerprints",
+    "progress",
+    "lora_targets",
+    "ia3_feedforward",
+    "columns",
+    "adapter",
+}
 
 
 _COUNTS = {"words", "unscored_words", "examples", "tokens", "unknown_labels"}
@@ -84,7 +98,9 @@ class Provenance:
 
 def portable(p: Provenance) -> Provenance:
     """`p` with no absolute path in it: a local base model's folder as portable_path gives it."""
-    local = p.base_local or (p.base_model is not None and (Path(p.base_model).exists() or not HUB_ID.match(p.base_model)))
+    local = p.base_local or (
+        p.base_model is not None and (Path(p.base_model).exists() or not HUB_ID.match(p.base_model))
+    )
     base = portable_path(p.base_model) if local and p.base_model is not None else p.base_model
     path = p.base_model_path if not Path(p.base_model_path).is_absolute() else portable_path(p.base_model_path)
     return replace(p, base_model=base, base_model_path=path, base_local=local)
@@ -120,11 +136,15 @@ def base_model_here(p: Provenance, pack: Path) -> str:
             return str(candidate)
     if not p.base_local and HUB_ID.match(p.base_model):
         return p.base_model  # from the Hub, or its local cache
-    remembered = remembered_base(p.base_weights_fingerprint)  # the machine that made the pack: wherever it was copied to
+    remembered = remembered_base(
+        p.base_weights_fingerprint
+    )  # the machine that made the pack: wherever it was copied to
     if remembered:
         return remembered
     sha = f" (config sha256 {p.base_config_sha256[:12]}…)" if p.base_config_sha256 else ""
-    raise AdapterlabError(f"{pack}: its base model, the local folder {p.base_model!r}{sha}, is not here; pass --model with a copy of it")
+    raise AdapterlabError(
+        f"{pack}: its base model, the local folder {p.base_model!r}{sha}, is not here; pass --model with a copy of it"
+    )
 
 
 def train_command(config: dict) -> str:
@@ -149,7 +169,11 @@ def train_command(config: dict) -> str:
         else:
             words += [option, str(value)]
     for key, value in (config.get("adapter") or {}).items():
-        if _nested_settings(config.get("method")) == "adapter" and key in ADAPTER_OPTIONS and value != _adapter_default(key):
+        if (
+            _nested_settings(config.get("method")) == "adapter"
+            and key in ADAPTER_OPTIONS
+            and value != _adapter_default(key)
+        ):
             words += [option_of(f"adapter.{key}"), str(value)]
     if config.get("columns"):
         words += ["--columns", ",".join(f"{k}={v}" for k, v in config["columns"].items())]
@@ -174,16 +198,31 @@ def _adapter_default(key: str):
 
 def provenance_of(config: dict, result: dict) -> Provenance:
     """The provenance of a finished run from its config.json and result."""
-    model_path = str(Path(config["model_path"]).resolve()) if Path(config["model_path"]).exists() else config["model_path"]
+    model_path = (
+        str(Path(config["model_path"]).resolve()) if Path(config["model_path"]).exists() else config["model_path"]
+    )
     files = str(local_folder(config["model_path"]) or config["model_path"])  # one Hub-cache lookup for the three below
     return Provenance(
-        base_model=config.get("model"), base_model_path=model_path, base_config_sha256=config_sha256(files),
-        revision=revision_of(files), method=config["method"], task=config["task"], kind=config.get("kind", ""),
-        labels=list(config.get("labels") or []), metric=config.get("metric", ""), validation=result.get("best_validation"),
-        test=result.get("test"), data_format=config.get("data_format", "auto"), columns=dict(config.get("columns") or {}),
-        encoding=config.get("encoding", "utf-8"), max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
-        command=train_command(config), versions=dict(result.get("versions") or {}), base_weights_fingerprint=weights_fingerprint(files),
-        dataset=config.get("hub"))
+        base_model=config.get("model"),
+        base_model_path=model_path,
+        base_config_sha256=config_sha256(files),
+        revision=revision_of(files),
+        method=config["method"],
+        task=config["task"],
+        kind=config.get("kind", ""),
+        labels=list(config.get("labels") or []),
+        metric=config.get("metric", ""),
+        validation=result.get("best_validation"),
+        test=result.get("test"),
+        data_format=config.get("data_format", "auto"),
+        columns=dict(config.get("columns") or {}),
+        encoding=config.get("encoding", "utf-8"),
+        max_length=int(config.get("max_length_used") or config.get("max_length") or 128),
+        command=train_command(config),
+        versions=dict(result.get("versions") or {}),
+        base_weights_fingerprint=weights_fingerprint(files),
+        dataset=config.get("hub"),
+    )
 
 
 def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
@@ -207,11 +246,26 @@ def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provena
 
 # provenance.json's fields and the JSON type each must have: (types, may be null)
 _PROVENANCE_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
-    "base_model": ((str,), True), "base_model_path": ((str,), False), "base_config_sha256": ((str,), True), "revision": ((str,), True),
-    "method": ((str,), False), "task": ((str,), False), "kind": ((str,), False), "labels": ((list,), False), "metric": ((str,), False),
-    "validation": ((dict,), True), "test": ((dict,), True), "data_format": ((str,), False), "columns": ((dict,), False),
-    "encoding": ((str,), False), "max_length": ((int,), False), "command": ((str,), False), "versions": ((dict,), False),
-    "base_weights_fingerprint": ((str,), True), "base_local": ((bool,), False), "dataset": ((str,), True),
+    "base_model": ((str,), True),
+    "base_model_path": ((str,), False),
+    "base_config_sha256": ((str,), True),
+    "revision": ((str,), True),
+    "method": ((str,), False),
+    "task": ((str,), False),
+    "kind": ((str,), False),
+    "labels": ((list,), False),
+    "metric": ((str,), False),
+    "validation": ((dict,), True),
+    "test": ((dict,), True),
+    "data_format": ((str,), False),
+    "columns": ((dict,), False),
+    "encoding": ((str,), False),
+    "max_length": ((int,), False),
+    "command": ((str,), False),
+    "versions": ((dict,), False),
+    "base_weights_fingerprint": ((str,), True),
+    "base_local": ((bool,), False),
+    "dataset": ((str,), True),
 }
 # fields a pack from an earlier version may lack: the dataclass's defaults stand in
 _OPTIONAL_FIELDS = frozenset({"base_weights_fingerprint", "base_local", "dataset"})
@@ -228,9 +282,13 @@ def read_provenance(pack: str | Path) -> Provenance | None:
     except OSError as err:
         raise AdapterlabError(f"{path}: cannot be read ({err.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise AdapterlabError(f"{path}: not a provenance record of adapterlab (not valid JSON: {str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise AdapterlabError(
+            f"{path}: not a provenance record of adapterlab (not valid JSON: {str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
     if not isinstance(values, dict):
-        raise AdapterlabError(f"{path}: not a provenance record of adapterlab (expected a JSON object, got {describe_value(values)})")
+        raise AdapterlabError(
+            f"{path}: not a provenance record of adapterlab (expected a JSON object, got {describe_value(values)})"
+        )
     unknown = sorted(set(values) - set(_PROVENANCE_TYPES))
     if unknown:
         raise AdapterlabError(f"{path}: not a provenance record of adapterlab (unknown field {unknown[0]!r})")
@@ -248,9 +306,15 @@ def read_provenance(pack: str | Path) -> Provenance | None:
         elif good and key == "max_length":
             good = value >= 1
         if not good:
-            allowed = {"labels": "a list of label names", "columns": "an object of names", "max_length": "a positive integer",
-                       "validation": "an object of metrics or null", "test": "an object of metrics or null", "versions": "an object", "base_local": "true or false"}.get(
-                key, "a string or null" if nullable else "a string")
+            allowed = {
+                "labels": "a list of label names",
+                "columns": "an object of names",
+                "max_length": "a positive integer",
+                "validation": "an object of metrics or null",
+                "test": "an object of metrics or null",
+                "versions": "an object",
+                "base_local": "true or false",
+            }.get(key, "a string or null" if nullable else "a string")
             raise AdapterlabError(f"{path}: field {key!r} is {describe_value(value)}; expected {allowed}")
     return Provenance(**values)
 
@@ -263,14 +327,25 @@ def check_base(provenance: Provenance | None, model_path: str, pack: str | Path)
     base = provenance.base_model or provenance.base_model_path
     ours = config_sha256(model_path) if provenance.base_config_sha256 else None
     if ours is not None and ours != provenance.base_config_sha256:
-        logger.warning("%s was trained on %s (config sha256 %s…); this backbone's config differs (%s…): the pack loads, "
-                       "but its results hold for its own base model", pack, base, provenance.base_config_sha256[:12], ours[:12])
+        logger.warning(
+            "%s was trained on %s (config sha256 %s…); this backbone's config differs (%s…): the pack loads, "
+            "but its results hold for its own base model",
+            pack,
+            base,
+            provenance.base_config_sha256[:12],
+            ours[:12],
+        )
         return
     weights = weights_fingerprint(model_path) if provenance.base_weights_fingerprint else None
     if weights is not None and weights != provenance.base_weights_fingerprint:
-        logger.warning("%s was trained on %s; this backbone has the same shapes but other weights (fingerprint %s…, the pack's %s…): "
-                       "the pack loads, but its results hold for its own base model", pack, base, weights[:12],
-                       provenance.base_weights_fingerprint[:12])
+        logger.warning(
+            "%s was trained on %s; this backbone has the same shapes but other weights (fingerprint %s…, the pack's %s…): "
+            "the pack loads, but its results hold for its own base model",
+            pack,
+            base,
+            weights[:12],
+            provenance.base_weights_fingerprint[:12],
+        )
 
 
 def hub_base_model(p: Provenance) -> str | None:
@@ -287,7 +362,10 @@ def hub_base_model(p: Provenance) -> str | None:
 # The Hub datasets of tasks whose reader reads that dataset's own files ("where known"): GLUE's
 # and XNLI's layouts. A run that read a Hub dataset (--hub) names that one instead.
 _GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-HUB_DATASETS: dict[str, tuple[str, str | None]] = {**{task: ("nyu-mll/glue", task) for task in _GLUE}, "xnli": ("facebook/xnli", None)}
+HUB_DATASETS: dict[str, tuple[str, str | None]] = {
+    **{task: ("nyu-mll/glue", task) for task in _GLUE},
+    "xnli": ("facebook/xnli", None),
+}
 _NOT_SCORES = _COUNTS | {"count", "loss", "nonfinite", "mlm_loss"}
 
 
@@ -312,14 +390,34 @@ def card_data(p: Provenance, result: dict):
     results = []
     for split, values in ((test_split, p.test), ("validation", {p.metric: (p.validation or {}).get(p.metric)})):
         for key, value in (values or {}).items():
-            if key in _NOT_SCORES or not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
+            if (
+                key in _NOT_SCORES
+                or not isinstance(value, (int, float))
+                or isinstance(value, bool)
+                or value != value
+                or abs(value) == float("inf")
+            ):
                 continue
-            results.append(EvalResult(task_type=task_type, dataset_type=dataset_type, dataset_name=p.task, dataset_config=config,
-                                      dataset_split=split, metric_type=key, metric_value=round(float(value), 6)))
+            results.append(
+                EvalResult(
+                    task_type=task_type,
+                    dataset_type=dataset_type,
+                    dataset_name=p.task,
+                    dataset_config=config,
+                    dataset_split=split,
+                    metric_type=key,
+                    metric_value=round(float(value), 6),
+                )
+            )
     return ModelCardData(
-        base_model=hub_base_model(p), library_name=_library(p.method), pipeline_tag=task_type,
-        datasets=[dataset[0]] if dataset else None, tags=["adapterlab", *_tags(p.method), p.method, p.task],
-        model_name=f"{p.task}-{p.method}" if results else None, eval_results=results or None)
+        base_model=hub_base_model(p),
+        library_name=_library(p.method),
+        pipeline_tag=task_type,
+        datasets=[dataset[0]] if dataset else None,
+        tags=["adapterlab", *_tags(p.method), p.method, p.task],
+        model_name=f"{p.task}-{p.method}" if results else None,
+        eval_results=results or None,
+    )
 
 
 def _library(method: str) -> str:
@@ -335,20 +433,42 @@ def _tags(method: str) -> tuple[str, ...]:
 def _python_usage(p: Provenance, hub_id: str | None) -> list[str]:
     """Loading the pack in Python: adapterlab's one call for every pack, and PEFT alone for a PEFT
     pack (its adapter_config.json names the base model and the task type)."""
-    lines = ["In Python, with the task's label names (a transformers pipeline prints them):", "", "```python", "import adapterlab",
-             "from transformers import pipeline", "",
-             'model, tokenizer, labels = adapterlab.load_pack("THIS_FOLDER")  # or "hf://OWNER/NAME"',
-             f'classify = pipeline("{"token-classification" if p.kind == "token" else "text-classification"}", model=model, tokenizer=tokenizer)',
-             "```", ""]
+    lines = [
+        "In Python, with the task's label names (a transformers pipeline prints them):",
+        "",
+        "```python",
+        "import adapterlab",
+        "from transformers import pipeline",
+        "",
+        'model, tokenizer, labels = adapterlab.load_pack("THIS_FOLDER")  # or "hf://OWNER/NAME"',
+        f'classify = pipeline("{"token-classification" if p.kind == "token" else "text-classification"}", model=model, tokenizer=tokenizer)',
+        "```",
+        "",
+    ]
     if _library(p.method) != "peft":
         return lines
     auto = "AutoPeftModelForTokenClassification" if p.kind == "token" else "AutoPeftModelForSequenceClassification"
-    maps = (f"id2label={dict(enumerate(p.labels))!r}, label2id={ {name: i for i, name in enumerate(p.labels)}!r}" if p.labels
-            else "num_labels=1")
-    where = ("" if hub_id else f" The base model was a local folder, `{p.base_model}` in adapter_config.json: run this where that folder "
-             "is, or point base_model_name_or_path at a copy of it.")
-    return lines + ["Or with PEFT alone (the same logits; the head and LayerNorms are its modules_to_save)." + where, "", "```python",
-                    f"from peft import {auto}", "", f'model = {auto}.from_pretrained("THIS_FOLDER", {maps})', "```", ""]
+    maps = (
+        f"id2label={dict(enumerate(p.labels))!r}, label2id={ {name: i for i, name in enumerate(p.labels)}!r}"
+        if p.labels
+        else "num_labels=1"
+    )
+    where = (
+        ""
+        if hub_id
+        else f" The base model was a local folder, `{p.base_model}` in adapter_config.json: run this where that folder "
+        "is, or point base_model_name_or_path at a copy of it."
+    )
+    return lines + [
+        "Or with PEFT alone (the same logits; the head and LayerNorms are its modules_to_save)." + where,
+        "",
+        "```python",
+        f"from peft import {auto}",
+        "",
+        f'model = {auto}.from_pretrained("THIS_FOLDER", {maps})',
+        "```",
+        "",
+    ]
 
 
 def model_card(p: Provenance, result: dict) -> str:
@@ -361,25 +481,58 @@ def model_card(p: Provenance, result: dict) -> str:
 
     def metrics(values: dict | None) -> str:
         def shown(key: str, value: float) -> str:  # counts (words, examples) are stored as floats beside the metrics
-            return f"{key} {int(value)}" if key in _COUNTS and float(value).is_integer() else f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+            return (
+                f"{key} {int(value)}"
+                if key in _COUNTS and float(value).is_integer()
+                else f"{key} {value:.4f}"
+                if isinstance(value, float)
+                else f"{key} {value}"
+            )
 
-        return ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count") or "none"
+        return (
+            ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count")
+            or "none"
+        )
 
     body = [
-        f"# {p.task} task pack ({p.method})", "",
+        f"# {p.task} task pack ({p.method})",
+        "",
         f"{method} for **{p.task}** ({p.kind}) on top of {base}. The pack holds only what the method trains (the "
-        "added weights, the LayerNorms and the task head); the base model is loaded separately.", "",
-        "## Labels", "", ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)", "",
-        "## Results", "", f"- metric: {p.metric}", f"- validation (best checkpoint): {metrics(p.validation)}",
+        "added weights, the LayerNorms and the task head); the base model is loaded separately.",
+        "",
+        "## Labels",
+        "",
+        ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)",
+        "",
+        "## Results",
+        "",
+        f"- metric: {p.metric}",
+        f"- validation (best checkpoint): {metrics(p.validation)}",
         f"- test{' (the original dev set, as the low-resource protocol tests)' if result.get('protocol') == 'low-resource' else ''}: "
         f"{metrics(p.test)}",
-        f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)", "",
-        "## How it was made", "", "Local paths are relative to the folder the run was started in, or file names.", "",
-        "```bash", p.command, "```", "",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.", "",
-        "## How to use it", "", "```bash", "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
-        "adapterlab evaluate THIS_FOLDER --data labelled.tsv", "```", "",
+        f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)",
+        "",
+        "## How it was made",
+        "",
+        "Local paths are relative to the folder the run was started in, or file names.",
+        "",
+        "```bash",
+        p.command,
+        "```",
+        "",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.",
+        "",
+        "## How to use it",
+        "",
+        "```bash",
+        "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
+        "adapterlab evaluate THIS_FOLDER --data labelled.tsv",
+        "```",
+        "",
         *_python_usage(p, hub_id),
-        f"Base model config sha256: `{p.base_config_sha256}`" + (f", revision `{p.revision}`" if p.revision else "") + ".", "",
+        f"Base model config sha256: `{p.base_config_sha256}`"
+        + (f", revision `{p.revision}`" if p.revision else "")
+        + ".",
+        "",
     ]
     return str(ModelCard(f"---\n{card_data(p, result).to_yaml()}\n---\n\n" + "\n".join(body)))

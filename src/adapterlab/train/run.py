@@ -79,8 +79,17 @@ from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONFIG_FILE", "METRICS_FILE", "RESULT_FILE", "build_accelerator", "build_task_model", "load_tokenizer",
-           "read_result", "run_training", "write_json_atomic"]
+__all__ = [
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "RESULT_FILE",
+    "build_accelerator",
+    "build_task_model",
+    "load_tokenizer",
+    "read_result",
+    "run_training",
+    "write_json_atomic",
+]
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -93,10 +102,20 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     run_dir = Path(run_dir)
     previous = _previous_attempt(run_dir, overwrite)
     spec = get_task(config.task)
-    splits = load_splits(spec, train=config.train, dev=config.dev, test=config.test, hub=config.hub, fmt=config.data_format,
-                         columns=config.columns, train_size=config.train_size, validation_size=config.validation_size,
-                         seed=config.seed if config.data_seed is None else config.data_seed, test_fraction=config.test_fraction,
-                         encoding=config.encoding)
+    splits = load_splits(
+        spec,
+        train=config.train,
+        dev=config.dev,
+        test=config.test,
+        hub=config.hub,
+        fmt=config.data_format,
+        columns=config.columns,
+        train_size=config.train_size,
+        validation_size=config.validation_size,
+        seed=config.seed if config.data_seed is None else config.data_seed,
+        test_fraction=config.test_fraction,
+        encoding=config.encoding,
+    )
     labels = LabelMap(splits.labels)
     model_path = resolve_backbone(config.model)
     check_backbone_weights(model_path)
@@ -107,19 +126,43 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     check_method_fits(config, model_config, spec.kind)
 
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
-    _open_folder(config, run_dir, previous, accelerator, {"model_path": model_path, "max_length_used": max_length, "protocol": splits.protocol,
-                 "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
-                 "labels": list(labels.names), "metric": spec.metric, "kind": spec.kind})
+    _open_folder(
+        config,
+        run_dir,
+        previous,
+        accelerator,
+        {
+            "model_path": model_path,
+            "max_length_used": max_length,
+            "protocol": splits.protocol,
+            "split_sizes": {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+            "labels": list(labels.names),
+            "metric": spec.metric,
+            "kind": spec.kind,
+        },
+    )
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
     record = _recorder(config, run_dir, spec.name, accelerator, metrics_log)
     started = time.perf_counter()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()  # peak memory of this run, not of the process so far
-    result: dict = {"status": "failed", "task": spec.name, "method": config.method, "metric": spec.metric, "seed": config.seed}
+    result: dict = {
+        "status": "failed",
+        "task": spec.name,
+        "method": config.method,
+        "metric": spec.metric,
+        "seed": config.seed,
+    }
     try:
-        result.update(_train_and_test(config, spec, splits, labels, model_path, tokenizer, max_length, accelerator, run_dir, record))
+        result.update(
+            _train_and_test(
+                config, spec, splits, labels, model_path, tokenizer, max_length, accelerator, run_dir, record
+            )
+        )
     except Exception as err:  # a user error after the folder exists is recorded too
-        result["error"] = str(err).splitlines()[0] if isinstance(err, AdapterlabError) else f"{type(err).__name__}: {err}"
+        result["error"] = (
+            str(err).splitlines()[0] if isinstance(err, AdapterlabError) else f"{type(err).__name__}: {err}"
+        )
         result["reason"] = "error"
         _finish(result, run_dir, started, accelerator, model_path)
         raise
@@ -136,14 +179,22 @@ def _previous_attempt(run_dir: Path, overwrite: bool) -> dict | None:
     check_run_folder(run_dir)
     previous = read_result(run_dir)
     if is_complete(previous) and not overwrite:
-        raise AdapterlabError(f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
-                              "pass --overwrite to run it again")
+        raise AdapterlabError(
+            f"{run_dir}: this run is already complete (result.json says {previous['status']}); "
+            "pass --overwrite to run it again"
+        )
     if previous is not None and not is_complete(previous):
-        logger.warning("%s: the previous attempt failed (%s); running it again", run_dir, previous.get("error") or "no error recorded")
+        logger.warning(
+            "%s: the previous attempt failed (%s); running it again",
+            run_dir,
+            previous.get("error") or "no error recorded",
+        )
     return previous
 
 
-def _open_folder(config: RunConfig, run_dir: Path, previous: dict | None, accelerator: Accelerator, derived: dict) -> None:
+def _open_folder(
+    config: RunConfig, run_dir: Path, previous: dict | None, accelerator: Accelerator, derived: dict
+) -> None:
     """Resume the killed attempt in the folder (its damaged state set aside, the rows after its
     checkpoint dropped), or start the folder afresh with its config.json: the settings and what
     was derived from them and the data (`derived`)."""
@@ -156,20 +207,37 @@ def _open_folder(config: RunConfig, run_dir: Path, previous: dict | None, accele
     if accelerator.is_main_process and not resuming:
         prepare_run_folder(run_dir)
         model_path = derived["model_path"]
-        local = str(Path(model_path).resolve()) if Path(model_path).exists() else model_path  # a local folder: found from any folder later
-        recorded = RecordedConfig(config.to_dict(), config.learning_rate, local, derived["max_length_used"], derived["protocol"],
-                                  derived["split_sizes"], derived["labels"], derived["metric"], derived["kind"], run_fingerprints(config))
+        local = (
+            str(Path(model_path).resolve()) if Path(model_path).exists() else model_path
+        )  # a local folder: found from any folder later
+        recorded = RecordedConfig(
+            config.to_dict(),
+            config.learning_rate,
+            local,
+            derived["max_length_used"],
+            derived["protocol"],
+            derived["split_sizes"],
+            derived["labels"],
+            derived["metric"],
+            derived["kind"],
+            run_fingerprints(config),
+        )
         write_json_atomic(run_dir / CONFIG_FILE, recorded.to_json())
     accelerator.wait_for_everyone()
 
 
-def _recorder(config: RunConfig, run_dir: Path, task: str, accelerator: Accelerator, metrics_log) -> Callable[[dict], None]:
+def _recorder(
+    config: RunConfig, run_dir: Path, task: str, accelerator: Accelerator, metrics_log
+) -> Callable[[dict], None]:
     """record(row): a row into metrics.jsonl and, with --report-to, to the trackers (started here)."""
     if config.report_to:
         identity = run_identity(run_dir, task, config.method, config.seed)
         tags = {**identity.study, "run_name": identity.name, **({"group": identity.group} if identity.group else {})}
-        accelerator.init_trackers(config.tracker_project, config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
-                                  init_kwargs=init_kwargs(identity))
+        accelerator.init_trackers(
+            config.tracker_project,
+            config=hyperparameters(read_config(run_dir) or config.to_dict(), run_dir, tags),
+            init_kwargs=init_kwargs(identity),
+        )
 
     def record(row: dict) -> None:
         if metrics_log is not None:
@@ -183,20 +251,50 @@ def _recorder(config: RunConfig, run_dir: Path, task: str, accelerator: Accelera
     return record
 
 
-def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_path: str, tokenizer, max_length: int,
-                    accelerator: Accelerator, run_dir: Path, record) -> dict:
+def _train_and_test(
+    config: RunConfig,
+    spec,
+    splits,
+    labels: LabelMap,
+    model_path: str,
+    tokenizer,
+    max_length: int,
+    accelerator: Accelerator,
+    run_dir: Path,
+    record,
+) -> dict:
     """The recipe once the folder exists: (TAPT), model, method, train, test, save."""
     name = spec.name.replace(".", "_")
     set_seed(config.seed)
-    tapt = run_tapt(config, spec, model_path, tokenizer, max_length, splits.train, splits.validation, accelerator, run_dir, name,
-                    record) if config.tapt else None
+    tapt = (
+        run_tapt(
+            config,
+            spec,
+            model_path,
+            tokenizer,
+            max_length,
+            splits.train,
+            splits.validation,
+            accelerator,
+            run_dir,
+            name,
+            record,
+        )
+        if config.tapt
+        else None
+    )
     set_seed(config.seed)
     model = build_task_model(model_path, spec, labels)
     counts = apply_method(model, config, name, tapt)
 
     collator = Collator(tokenizer.pad_token_id)
-    features = {split: encode(getattr(splits, split), spec, labels, tokenizer, max_length) for split in ("train", "validation", "test")}
-    train_batches = ShardedBatches(features["train"], collator, config.batch_size, config.seed, accelerator, config.grad_accum)
+    features = {
+        split: encode(getattr(splits, split), spec, labels, tokenizer, max_length)
+        for split in ("train", "validation", "test")
+    }
+    train_batches = ShardedBatches(
+        features["train"], collator, config.batch_size, config.seed, accelerator, config.grad_accum
+    )
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     loop = LoopConfig.for_run(config)
@@ -205,38 +303,72 @@ def _train_and_test(config: RunConfig, spec, splits, labels: LabelMap, model_pat
     checkpoint = run_dir / CHECKPOINT_DIR if config.checkpoint else None
     if accelerator.is_main_process:
         logger.info("%s", training_summary(config, spec, splits, len(train_batches), counts, accelerator, run_dir))
-    outcome = train_and_restore_best(model, optimizer, scheduler, train_batches, features["validation"], collator, spec, labels, loop, accelerator,
-                                     record, checkpoint, on_step=_progress_writer(run_dir) if accelerator.is_main_process else None)
+    outcome = train_and_restore_best(
+        model,
+        optimizer,
+        scheduler,
+        train_batches,
+        features["validation"],
+        collator,
+        spec,
+        labels,
+        loop,
+        accelerator,
+        record,
+        checkpoint,
+        on_step=_progress_writer(run_dir) if accelerator.is_main_process else None,
+    )
 
     test_metrics = None  # the best checkpoint (train_and_restore_best restored it) on the test set
     if features["test"]:
         with evaluation_bar(len(features["test"]), "test", config.progress and accelerator.is_main_process) as bar:
-            test_metrics = evaluate(model, features["test"], collator, spec, labels, accelerator, config.batch_size, bar=bar)
+            test_metrics = evaluate(
+                model, features["test"], collator, spec, labels, accelerator, config.batch_size, bar=bar
+            )
         record({"split": "test", "at": "best", "epoch": outcome.best_epoch, "step": outcome.best_step, **test_metrics})
 
     unwrapped = accelerator.unwrap_model(model)
     # what a fine-tuned copy of this model weighs: every active parameter but the adapters
     method = get_method(config.method)
-    full_bytes = sum(p.numel() * p.element_size() for p, role, active in method.parameter_roles(unwrapped) if active and role != "adapter")
+    full_bytes = sum(
+        p.numel() * p.element_size()
+        for p, role, active in method.parameter_roles(unwrapped)
+        if active and role != "adapter"
+    )
     artifact = _save_artifacts(unwrapped, config, name, labels, tokenizer, accelerator, run_dir)
     if checkpoint is not None and not config.keep_checkpoint and accelerator.is_main_process:
         shutil.rmtree(checkpoint, ignore_errors=True)  # the run is finished: nothing to resume
         clear_tapt_state(run_dir)
     fields = {"status": outcome.status, "protocol": splits.protocol}
-    return {**fields, **_outcome_fields(outcome, test_metrics, spec.metric), **dict(
-        trainable_params=counts.trainable,
-        total_params=counts.total,
-        trainable_percent=counts.trainable_percent,
-        params_by_role={method.role: counts.adapter, "layernorm": counts.layernorm, "head": counts.head, "other": counts.other},
-        model_bytes_fp32=full_bytes,
-        max_length_used=max_length,
-        stopped_early=outcome.stopped_early,
-        stop_reason="diverged" if outcome.status == "diverged" else "converged" if outcome.stopped_early else "ceiling",
-        last_epoch_gain=last_epoch_gain(_validation_rows(run_dir), spec.metric) if accelerator.is_main_process else None,
-        resumed_from=outcome.resumed_from,
-        tapt=tapt.summary if tapt else None,
-        **artifact,
-    )}
+    return {
+        **fields,
+        **_outcome_fields(outcome, test_metrics, spec.metric),
+        **dict(
+            trainable_params=counts.trainable,
+            total_params=counts.total,
+            trainable_percent=counts.trainable_percent,
+            params_by_role={
+                method.role: counts.adapter,
+                "layernorm": counts.layernorm,
+                "head": counts.head,
+                "other": counts.other,
+            },
+            model_bytes_fp32=full_bytes,
+            max_length_used=max_length,
+            stopped_early=outcome.stopped_early,
+            stop_reason="diverged"
+            if outcome.status == "diverged"
+            else "converged"
+            if outcome.stopped_early
+            else "ceiling",
+            last_epoch_gain=last_epoch_gain(_validation_rows(run_dir), spec.metric)
+            if accelerator.is_main_process
+            else None,
+            resumed_from=outcome.resumed_from,
+            tapt=tapt.summary if tapt else None,
+            **artifact,
+        ),
+    }
 
 
 def _outcome_fields(outcome, test_metrics: dict | None, metric: str) -> dict:
@@ -254,16 +386,21 @@ def _outcome_fields(outcome, test_metrics: dict | None, metric: str) -> dict:
     }
 
 
-def training_summary(config: RunConfig, spec, splits, steps_per_epoch: int, counts, accelerator: Accelerator, run_dir: Path) -> str:
+def training_summary(
+    config: RunConfig, spec, splits, steps_per_epoch: int, counts, accelerator: Accelerator, run_dir: Path
+) -> str:
     """The block `train` logs before its first step: what will run, how long, on what."""
     accumulation = f" ({config.grad_accum} micro-batches each)" if config.grad_accum > 1 else ""
-    device = f"{accelerator.device}" + (f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else "")
+    device = f"{accelerator.device}" + (
+        f" x {accelerator.num_processes} processes" if accelerator.num_processes > 1 else ""
+    )
     lines = [
         f"training {run_dir}: {spec.name} ({spec.kind}, metric {spec.metric}), method {config.method}, {splits.protocol} protocol",
         f"  examples: {len(splits.train):,} train, {len(splits.validation):,} validation, {len(splits.test):,} test",
         f"  steps: {steps_per_epoch:,} per epoch x {config.epochs} epochs = {steps_per_epoch * config.epochs:,} "
         f"(batch {config.batch_size}{accumulation}, lr {config.learning_rate:g}); validation "
-        + (f"every {config.eval_every} steps and " if config.eval_every else "") + "at each epoch end",
+        + (f"every {config.eval_every} steps and " if config.eval_every else "")
+        + "at each epoch end",
         f"  trainable parameters: {counts.trainable:,} of {counts.total:,} ({counts.trainable_percent:.2f}%)",
         f"  device: {device}, precision {accelerator.mixed_precision}",
     ]
@@ -302,13 +439,23 @@ def _can_resume(run_dir: Path, previous: dict | None, config: RunConfig) -> bool
     task phase, or of a TAPT run's TAPT phase (its checkpoint, or its finished outcome)."""
     if not config.checkpoint or previous is not None or not is_run_folder(run_dir):
         return False
-    marks = [run_dir / CHECKPOINT_DIR / STATE_FILE] + ([run_dir / TAPT_CHECKPOINT_DIR / STATE_FILE, run_dir / TAPT_DONE_FILE] if config.tapt else [])
+    marks = [run_dir / CHECKPOINT_DIR / STATE_FILE] + (
+        [run_dir / TAPT_CHECKPOINT_DIR / STATE_FILE, run_dir / TAPT_DONE_FILE] if config.tapt else []
+    )
     if not any(mark.is_file() for mark in marks):
         return False
     stored = load_config(run_dir)
-    differences = config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults()) if stored else ["no config.json"]
+    differences = (
+        config_differences(config.to_dict(), stored, run_fingerprints(config), RunConfig.defaults())
+        if stored
+        else ["no config.json"]
+    )
     if differences:
-        logger.warning("%s: checkpoint/ ignored, the run starts over: the killed run had other settings (%s)", run_dir, "; ".join(differences))
+        logger.warning(
+            "%s: checkpoint/ ignored, the run starts over: the killed run had other settings (%s)",
+            run_dir,
+            "; ".join(differences),
+        )
     return not differences
 
 
@@ -351,6 +498,7 @@ def _drop_rows_after_checkpoint(run_dir: Path) -> None:
     """metrics.jsonl without the rows the killed attempt logged after its last checkpoint: in the
     task phase after its checkpoint; in a TAPT run, the TAPT rows after the TAPT checkpoint too
     (none when TAPT had finished) and every task row when the task phase had none."""
+
     def steps_of(folder: str) -> int | None:
         state = run_dir / folder / STATE_FILE
         return torch.load(state, weights_only=True, mmap=True)["loop"]["steps"] if state.is_file() else None
@@ -369,7 +517,9 @@ def _drop_rows_after_checkpoint(run_dir: Path) -> None:
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
-def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, tokenizer, accelerator: Accelerator, run_dir: Path) -> dict:
+def _save_artifacts(
+    model, config: RunConfig, name: str, labels: LabelMap, tokenizer, accelerator: Accelerator, run_dir: Path
+) -> dict:
     """The task pack (or the fine-tuned model); a write that fails (a full disk) is one AdapterlabError
     naming the folder, and the run is recorded as failed."""
     artifact: dict = {}
@@ -377,7 +527,9 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
         method = get_method(config.method)
         target = run_dir / (method.artifact or "")
         try:
-            artifact = method.save(model, config, name, list(labels.names) or None, tokenizer, run_dir, portable_base(config.model))
+            artifact = method.save(
+                model, config, name, list(labels.names) or None, tokenizer, run_dir, portable_base(config.model)
+            )
         except (OSError, SafetensorError, RuntimeError) as err:  # RuntimeError: torch's writer on a full disk
             raise cannot_write(target, err) from None
     accelerator.wait_for_everyone()
@@ -385,17 +537,26 @@ def _save_artifacts(model, config: RunConfig, name: str, labels: LabelMap, token
 
 
 def _finish(result: dict, run_dir: Path, started: float, accelerator: Accelerator, model_path: str) -> RunResult:
-    typed = RunResult.from_dict({
-        **result,
-        "wall_seconds": time.perf_counter() - started,
-        "peak_memory_mb": _peak_memory_mb(),
-        "model_path": model_path,
-        "num_processes": accelerator.num_processes,
-        "versions": {"adapterlab": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-                     "python": platform.python_version(), "git_sha": _git_sha()},
-    })
+    typed = RunResult.from_dict(
+        {
+            **result,
+            "wall_seconds": time.perf_counter() - started,
+            "peak_memory_mb": _peak_memory_mb(),
+            "model_path": model_path,
+            "num_processes": accelerator.num_processes,
+            "versions": {
+                "adapterlab": __version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "python": platform.python_version(),
+                "git_sha": _git_sha(),
+            },
+        }
+    )
     if accelerator.is_main_process:
-        if typed.pack and Path(typed.pack).is_dir():  # before the result: a finished run's pack always says where it came from
+        if (
+            typed.pack and Path(typed.pack).is_dir()
+        ):  # before the result: a finished run's pack always says where it came from
             try:
                 write_provenance(Path(typed.pack), read_config(run_dir) or {}, typed.to_dict())
             except OSError as err:  # a full disk: the run is recorded as failed, and says why in one line
@@ -417,7 +578,9 @@ def _peak_memory_mb() -> float:
 
 def _git_sha() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

@@ -27,7 +27,14 @@ from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.mlm_head import HeadRecord, warm_head
-from adapterlab.runs import METRICS_FILE, TAPT_CHECKPOINT_DIR, TAPT_DONE_FILE, TAPT_ENCODER_FILE, json_value, write_json_atomic
+from adapterlab.runs import (
+    METRICS_FILE,
+    TAPT_CHECKPOINT_DIR,
+    TAPT_DONE_FILE,
+    TAPT_ENCODER_FILE,
+    json_value,
+    write_json_atomic,
+)
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)
@@ -43,8 +50,19 @@ def mlm_examples(examples: list[Example]) -> list[Example]:
     return [Example(text=e.text if e.tokens is None else " ".join(e.tokens), text_pair=e.text_pair) for e in examples]
 
 
-def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_length: int, train: list[Example],
-             validation: list[Example], accelerator, run_dir: Path, adapter_name: str, record: Callable[[dict], None]) -> TaptOutcome:
+def run_tapt(
+    config: RunConfig,
+    spec: TaskSpec,
+    model_path: str,
+    tokenizer,
+    max_length: int,
+    train: list[Example],
+    validation: list[Example],
+    accelerator,
+    run_dir: Path,
+    adapter_name: str,
+    record: Callable[[dict], None],
+) -> TaptOutcome:
     """Masked-LM training on the training text. Adapter method: only adapters, LayerNorms and the
     MLM head train, and their pack is saved for the task run to start from. PEFT methods (lora,
     loha, ia3): the method's weights, LayerNorms and MLM head train, and the encoder's trained
@@ -62,8 +80,14 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     no_labels = LabelMap(())
     train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
     validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
-    train_batches = ShardedBatches(train_features, MlmCollator(tokenizer, config.mlm_probability, config.seed), config.batch_size,
-                                   config.seed, accelerator, config.grad_accum)
+    train_batches = ShardedBatches(
+        train_features,
+        MlmCollator(tokenizer, config.mlm_probability, config.seed),
+        config.batch_size,
+        config.seed,
+        accelerator,
+        config.grad_accum,
+    )
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     eval_collator = MlmCollator(tokenizer, config.mlm_probability, config.seed + 1)
@@ -73,17 +97,34 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
     checkpoint = run_dir / TAPT_CHECKPOINT_DIR if config.checkpoint else None
     before = _start_row(run_dir) if checkpoint is not None and (checkpoint / "state.pt").is_file() else None
     if before is None:  # a fresh phase (a resumed one logged its start before it was killed)
-        before = evaluate(model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size)
+        before = evaluate(
+            model, validation_features, eval_collator, mlm_spec, no_labels, accelerator, config.batch_size
+        )
         record({"split": "tapt-validation", "at": "start", "epoch": 0, "step": 0, **before})
-    result = train_and_restore_best(model, optimizer, scheduler, train_batches, validation_features, eval_collator, mlm_spec, no_labels, loop,
-                        accelerator, lambda row: record({**row, "split": "tapt-" + row["split"]}), checkpoint)
+    result = train_and_restore_best(
+        model,
+        optimizer,
+        scheduler,
+        train_batches,
+        validation_features,
+        eval_collator,
+        mlm_spec,
+        no_labels,
+        loop,
+        accelerator,
+        lambda row: record({**row, "split": "tapt-" + row["split"]}),
+        checkpoint,
+    )
     summary = _summary(config, head, result, before)
     handed = method.hand_over(accelerator.unwrap_model(model), run_dir, adapter_name, accelerator.is_main_process)
     summary.update(handed.summary)
     outcome = TaptOutcome(summary, pack=handed.pack, encoder_state=handed.encoder_state)
     if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
         if outcome.encoder_state is not None:  # kept until the run finishes, for a resume
-            save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"))
+            save_file(
+                {k: v.contiguous() for k, v in outcome.encoder_state.items()},
+                str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"),
+            )
             (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)
         write_json_atomic(run_dir / TAPT_DONE_FILE, summary)
         shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
@@ -95,8 +136,9 @@ def run_tapt(config: RunConfig, spec: TaskSpec, model_path: str, tokenizer, max_
 def _mlm_model(config: RunConfig, model_path: str, tokenizer) -> tuple:
     """The masked-LM model TAPT trains, with its head: the backbone's own, or warmed up first
     (tapt_head warm), or fresh. Returns (model, HeadRecord)."""
-    model, info = transformers.AutoModelForMaskedLM.from_pretrained(model_path, output_loading_info=True, use_safetensors=True,
-                                                                    dtype=torch.float32)  # trainable weights in float32
+    model, info = transformers.AutoModelForMaskedLM.from_pretrained(
+        model_path, output_loading_info=True, use_safetensors=True, dtype=torch.float32
+    )  # trainable weights in float32
     head_missing = any(not key.startswith(model.base_model_prefix) for key in info.get("missing_keys", []))
     if not head_missing:
         return model, HeadRecord("pretrained")
@@ -110,8 +152,15 @@ def _mlm_model(config: RunConfig, model_path: str, tokenizer) -> tuple:
 
 def _summary(config: RunConfig, head: HeadRecord, result, before: dict) -> dict:
     """The TAPT phase's summary in the run's result."""
-    summary = {"status": result.status, "head_fresh": head.source == "fresh", "head": head.to_dict(), "epochs": config.tapt_epochs,
-               "steps": result.steps, "mlm_loss_start": before["mlm_loss"], "mlm_loss_best": (result.best_validation or {}).get("mlm_loss")}
+    summary = {
+        "status": result.status,
+        "head_fresh": head.source == "fresh",
+        "head": head.to_dict(),
+        "epochs": config.tapt_epochs,
+        "steps": result.steps,
+        "mlm_loss_start": before["mlm_loss"],
+        "mlm_loss_best": (result.best_validation or {}).get("mlm_loss"),
+    }
     if head.source == "fresh":
         summary["note"] = HEAD_NOTE
     elif head.source == "warmed":

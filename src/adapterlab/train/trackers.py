@@ -16,8 +16,17 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 # Accelerate's tracker names (accelerate.tracking.LOGGER_TYPE_TO_CLASS) and the module each needs.
-TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml", "aim": "aim",
-                   "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab", "trackio": "trackio"}
+TRACKER_MODULES = {
+    "tensorboard": "tensorboard",
+    "wandb": "wandb",
+    "mlflow": "mlflow",
+    "comet_ml": "comet_ml",
+    "aim": "aim",
+    "clearml": "clearml",
+    "dvclive": "dvclive",
+    "swanlab": "swanlab",
+    "trackio": "trackio",
+}
 TRACKER_DIR = "trackers"  # inside the run folder: TensorBoard event files and other local logs
 PROJECT = "adapterlab"  # the default of --tracker-project
 
@@ -39,7 +48,9 @@ def run_identity(run_dir: Path, task: str, method: str, seed: int) -> RunIdentit
     base = (task, method, f"seed={seed}")
     if not study:
         return RunIdentity(Path(run_dir).resolve().name, None, base, {})
-    return RunIdentity(f"{study['setting']}/seed={seed}", f"{study['study']}/{study['setting']}", (str(study["study"]), *base), study)
+    return RunIdentity(
+        f"{study['setting']}/seed={seed}", f"{study['study']}/{study['setting']}", (str(study["study"]), *base), study
+    )
 
 
 def study_tags(run_dir: Path) -> dict:
@@ -77,7 +88,9 @@ def tracker_problems(value: str | None) -> list[str]:
         if name not in TRACKER_MODULES:
             found.append(f"report_to={name!r}: not a tracker; allowed: {', '.join(TRACKER_MODULES)}")
         elif importlib.util.find_spec(TRACKER_MODULES[name]) is None:
-            found.append(f"report_to={name!r}: the {TRACKER_MODULES[name]} package is not installed (pip install {TRACKER_MODULES[name]})")
+            found.append(
+                f"report_to={name!r}: the {TRACKER_MODULES[name]} package is not installed (pip install {TRACKER_MODULES[name]})"
+            )
     return found
 
 
@@ -102,8 +115,13 @@ def hyperparameters(config: dict, run_dir: Path, tags: dict | None = None) -> di
 def scalars(row: dict) -> dict[str, float]:
     """A metrics.jsonl row as tracker scalars: "validation/accuracy", "train/loss", ..."""
     split = str(row.get("split", "train"))
-    return {f"{split}/{key}": float(value) for key, value in row.items()
-            if key not in ("split", "at", "epoch", "step") and isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        f"{split}/{key}": float(value)
+        for key, value in row.items()
+        if key not in ("split", "at", "epoch", "step")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    }
 
 
 def log_summary(accelerator, trackers: list[str], metrics: dict[str, float]) -> None:

@@ -29,8 +29,15 @@ class TrainedRun:
     result: dict
 
 
-def load_trained_run(run_dir: str | Path, *, with_head: bool = True, base: str | None = None, merge: bool = False, onto=None,
-                     purpose: str = "evaluation") -> TrainedRun:
+def load_trained_run(
+    run_dir: str | Path,
+    *,
+    with_head: bool = True,
+    base: str | None = None,
+    merge: bool = False,
+    onto=None,
+    purpose: str = "evaluation",
+) -> TrainedRun:
     """The run in `run_dir` with its head (a task model, and its tokenizer), or without it (the
     bare encoder). base: the backbone to load a pack onto (default: the run's). merge: fold the
     method into plain weights where it can (analyses that read plain encoder weights). onto: a
@@ -55,7 +62,9 @@ def load_trained_run(run_dir: str | Path, *, with_head: bool = True, base: str |
             onto.base_model.load_state_dict(model.state_dict(), strict=False)
             model = onto
     else:
-        raise AdapterlabError(f"{run_dir}: a fine-tuning run needs its weights for {purpose}; train it with --save-model")
+        raise AdapterlabError(
+            f"{run_dir}: a fine-tuning run needs its weights for {purpose}; train it with --save-model"
+        )
     return TrainedRun(model, tokenizer, spec, labels, config, result)
 
 
@@ -64,5 +73,9 @@ def _encoder(path: str | Path):
 
 
 def _saved_task_model(folder: Path, spec: TaskSpec):
-    auto = transformers.AutoModelForTokenClassification if spec.kind == "token" else transformers.AutoModelForSequenceClassification
+    auto = (
+        transformers.AutoModelForTokenClassification
+        if spec.kind == "token"
+        else transformers.AutoModelForSequenceClassification
+    )
     return auto.from_pretrained(folder, use_safetensors=True)

@@ -29,9 +29,17 @@ from adapterlab.train.evaluation import evaluate
 from adapterlab.use.load import load_task
 
 
-def evaluate_file(source: str | Path, data: str | Path, data_format: str | None = None, task: str | None = None,
-                  columns: dict | None = None, encoding: str | None = None, model_path: str | None = None, batch_size: int = 64,
-                  progress: bool = True) -> dict:
+def evaluate_file(
+    source: str | Path,
+    data: str | Path,
+    data_format: str | None = None,
+    task: str | None = None,
+    columns: dict | None = None,
+    encoding: str | None = None,
+    model_path: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict:
     """{"source", "data", "task", "metric", "value", "examples", "metrics"} of one run or pack on
     one labelled file, read as the run read its data unless data_format / columns / encoding /
     task (another reader, e.g. xnli for an MNLI run) say otherwise. A gold label the run never
@@ -39,25 +47,49 @@ def evaluate_file(source: str | Path, data: str | Path, data_format: str | None 
     loaded = load_task(source, model_path)
     same_reader = task is None or get_task(task).name == loaded.spec.name
     read_spec = dataclasses.replace(loaded.spec if same_reader else get_task(task), labels=None)
-    examples = read_examples(data, read_spec, data_format or (loaded.data_format if same_reader else "auto"),
-                             columns if columns is not None else (loaded.columns if same_reader else {}), encoding=encoding or loaded.encoding)
+    examples = read_examples(
+        data,
+        read_spec,
+        data_format or (loaded.data_format if same_reader else "auto"),
+        columns if columns is not None else (loaded.columns if same_reader else {}),
+        encoding=encoding or loaded.encoding,
+    )
     unlabelled = sum(1 for e in examples if (e.tags is None if e.tokens is not None else e.label is None))
     if unlabelled:
-        raise AdapterlabError(f"{data}: {unlabelled} of {len(examples)} examples have no label; evaluate needs a labelled file "
-                              "(`adapterlab predict` labels unlabelled text)")
+        raise AdapterlabError(
+            f"{data}: {unlabelled} of {len(examples)} examples have no label; evaluate needs a labelled file "
+            "(`adapterlab predict` labels unlabelled text)"
+        )
     labels = loaded.labels.with_unknown(examples)
     features = encode(examples, loaded.spec, labels, loaded.tokenizer, loaded.max_length)
     accelerator = build_accelerator("auto")
     model = accelerator.prepare(loaded.model)
     started = time.perf_counter()
     with tqdm(total=len(features), desc="evaluate", unit="example", disable=not progress, dynamic_ncols=True) as bar:
-        metrics = evaluate(model, features, Collator(loaded.tokenizer.pad_token_id), loaded.spec, labels, accelerator, batch_size, bar=bar)
+        metrics = evaluate(
+            model,
+            features,
+            Collator(loaded.tokenizer.pad_token_id),
+            loaded.spec,
+            labels,
+            accelerator,
+            batch_size,
+            bar=bar,
+        )
     seconds = time.perf_counter() - started
     if labels.unknown:
         metrics["unknown_labels"] = list(labels.unknown)
-    return {"source": str(source), "data": str(data), "task": loaded.name, "method": loaded.method, "metric": loaded.spec.metric,
-            "value": metrics.get(loaded.spec.metric), "examples": len(examples), "metrics": metrics,
-            "seconds": seconds}  # the scoring loop alone (tokenized inputs, batches of batch_size): examples / seconds is the throughput
+    return {
+        "source": str(source),
+        "data": str(data),
+        "task": loaded.name,
+        "method": loaded.method,
+        "metric": loaded.spec.metric,
+        "value": metrics.get(loaded.spec.metric),
+        "examples": len(examples),
+        "metrics": metrics,
+        "seconds": seconds,
+    }  # the scoring loop alone (tokenized inputs, batches of batch_size): examples / seconds is the throughput
 
 
 def source_label(source: str | Path) -> str:
@@ -80,8 +112,10 @@ def refuse_inside_run_or_pack(path: Path) -> None:
     wrote there (result.json, provenance.json, metrics.jsonl): refused, one line."""
     for folder in path.resolve().parents:
         if is_run_folder(folder) or method_of_pack(folder) is not None:
-            raise AdapterlabError(f"--out {path}: inside {'the run folder' if is_run_folder(folder) else 'the task pack'} {folder}, "
-                                  "whose files adapterlab owns; write it elsewhere")
+            raise AdapterlabError(
+                f"--out {path}: inside {'the run folder' if is_run_folder(folder) else 'the task pack'} {folder}, "
+                "whose files adapterlab owns; write it elsewhere"
+            )
 
 
 def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
@@ -102,7 +136,14 @@ def check_evaluation_out(out: str | Path, data: str | Path) -> Path:
     return path
 
 
-EVALUATION_KEYS = ("source", "data", "task", "metric", "examples", "metrics")  # what evaluate_file returns, and the file holds
+EVALUATION_KEYS = (
+    "source",
+    "data",
+    "task",
+    "metric",
+    "examples",
+    "metrics",
+)  # what evaluate_file returns, and the file holds
 
 
 def is_evaluation_text(text: str) -> bool:
@@ -121,9 +162,18 @@ def write_evaluation(evaluation: dict, out: str | Path, data: str | Path) -> Pat
     return path
 
 
-def evaluate_to_file(source: str | Path, data: str | Path, out: str | Path | None = None, data_format: str | None = None,
-                     task: str | None = None, columns: dict | None = None, encoding: str | None = None, model_path: str | None = None,
-                     batch_size: int = 64, progress: bool = True) -> tuple[dict, Path]:
+def evaluate_to_file(
+    source: str | Path,
+    data: str | Path,
+    out: str | Path | None = None,
+    data_format: str | None = None,
+    task: str | None = None,
+    columns: dict | None = None,
+    encoding: str | None = None,
+    model_path: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> tuple[dict, Path]:
     """`adapterlab evaluate`: evaluate_file, written to `out` (default DATA-STEM.SOURCE.eval.json
     here, which never replaces an earlier evaluation); the output is checked before any work.
     Returns (the evaluation, where it was written)."""
@@ -132,5 +182,7 @@ def evaluate_to_file(source: str | Path, data: str | Path, out: str | Path | Non
         raise AdapterlabError(f"{default} exists (an earlier evaluation); name the output with --out")
     out = default if out is None else out
     check_evaluation_out(out, data)
-    evaluation = evaluate_file(source, data, data_format, task, columns, encoding, model_path, batch_size, progress=progress)
+    evaluation = evaluate_file(
+        source, data, data_format, task, columns, encoding, model_path, batch_size, progress=progress
+    )
     return evaluation, write_evaluation(evaluation, out, data)

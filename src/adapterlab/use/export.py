@@ -58,8 +58,10 @@ def export_pack(source: str | Path, fmt: str, out: str | Path, model_path: str |
         raise AdapterlabError(f"--out {out}: exists and is not empty; export into a new folder")
     task = load_task(source, model_path)
     if fmt == "merged" and not get_method(task.method).mergeable:
-        raise AdapterlabError(f"{source}: {task.method} packs cannot be merged: Houlsby adapters put a nonlinearity between their two "
-                              "projections, so no change of the backbone's weights computes them; export --format onnx instead")
+        raise AdapterlabError(
+            f"{source}: {task.method} packs cannot be merged: Houlsby adapters put a nonlinearity between their two "
+            "projections, so no change of the backbone's weights computes them; export --format onnx instead"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -72,14 +74,26 @@ def export_pack(source: str | Path, fmt: str, out: str | Path, model_path: str |
         else:
             difference, checked = _write_onnx(task, tmp, batch, expected)
         if difference is not None and not difference <= TOLERANCE:
-            raise AdapterlabError(f"{source}: the {fmt} export differs from the pack by {difference:.2e} (max |logit difference|, "
-                                  f"allowed {TOLERANCE:g}); nothing was written")
+            raise AdapterlabError(
+                f"{source}: the {fmt} export differs from the pack by {difference:.2e} (max |logit difference|, "
+                f"allowed {TOLERANCE:g}); nothing was written"
+            )
         task.tokenizer.save_pretrained(str(tmp))
-        provenance = task.source / PROVENANCE_FILE if (task.source / PROVENANCE_FILE).is_file() else task.source / "pack" / PROVENANCE_FILE
+        provenance = (
+            task.source / PROVENANCE_FILE
+            if (task.source / PROVENANCE_FILE).is_file()
+            else task.source / "pack" / PROVENANCE_FILE
+        )
         if provenance.is_file():
             shutil.copy(provenance, tmp / PROVENANCE_FILE)
-        record = {"format": fmt, "task": task.spec.name, "method": task.method, "labels": list(task.labels.names),
-                  "max_abs_logit_difference": difference, "checked_with": checked}
+        record = {
+            "format": fmt,
+            "task": task.spec.name,
+            "method": task.method,
+            "labels": list(task.labels.names),
+            "max_abs_logit_difference": difference,
+            "checked_with": checked,
+        }
         (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
         for file in tmp.iterdir():
             file.chmod(0o644)
@@ -100,8 +114,8 @@ def probe_batch(task: LoadedTask, rows: int = 3, length: int = 12) -> dict[str, 
     vocab = [i for i in range(min(task.model.config.vocab_size, len(task.tokenizer))) if i not in special]
     ids = torch.tensor(vocab)[torch.randint(0, len(vocab), (rows, length), generator=generator)]
     mask = torch.ones(rows, length, dtype=torch.long)
-    mask[-1, length // 2:] = 0
-    ids[-1, length // 2:] = task.tokenizer.pad_token_id
+    mask[-1, length // 2 :] = 0
+    ids[-1, length // 2 :] = task.tokenizer.pad_token_id
     batch = {"input_ids": ids, "attention_mask": mask}
     if "token_type_ids" in task.tokenizer.model_input_names and getattr(task.model.config, "type_vocab_size", 0):
         batch["token_type_ids"] = torch.zeros_like(ids)
@@ -115,7 +129,11 @@ def _write_merged(task: LoadedTask, folder: Path, batch: dict, expected: torch.T
     model = copy.deepcopy(task.model)
     model = get_method(task.method).merged(model)
     model.save_pretrained(str(folder), safe_serialization=True)
-    auto = transformers.AutoModelForTokenClassification if task.spec.kind == "token" else transformers.AutoModelForSequenceClassification
+    auto = (
+        transformers.AutoModelForTokenClassification
+        if task.spec.kind == "token"
+        else transformers.AutoModelForSequenceClassification
+    )
     reloaded = auto.from_pretrained(str(folder), use_safetensors=True, dtype=torch.float32).eval()
     with torch.inference_mode():
         return (reloaded(**batch).logits.float() - expected).abs().max().item()
@@ -134,18 +152,30 @@ class _Logits(torch.nn.Module):
 
 def _write_onnx(task: LoadedTask, folder: Path, batch: dict, expected: torch.Tensor) -> tuple[float | None, str]:
     names = list(batch)
-    wrapper = _Logits(task.model, names).eval()  # eval: the exporter restores the wrapper's mode, and a fresh module trains
+    wrapper = _Logits(
+        task.model, names
+    ).eval()  # eval: the exporter restores the wrapper's mode, and a fresh module trains
     example = probe_batch(task, rows=2, length=8)  # another shape than the check's, so the axes must really be dynamic
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch", 1: "sequence"} if task.spec.kind == "token" else {0: "batch"}
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(wrapper, tuple(example[n] for n in names), str(folder / ONNX_FILE), input_names=names, output_names=["logits"],
-                              dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
+            torch.onnx.export(
+                wrapper,
+                tuple(example[n] for n in names),
+                str(folder / ONNX_FILE),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
     except Exception as err:  # noqa: BLE001 - the exporter's errors are many; the user needs one line
         line = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise AdapterlabError(f"ONNX export of the {task.spec.name} {task.method} model failed: {type(err).__name__}: {line[:200]}") from None
+        raise AdapterlabError(
+            f"ONNX export of the {task.spec.name} {task.method} model failed: {type(err).__name__}: {line[:200]}"
+        ) from None
     task.model.config.save_pretrained(str(folder))  # the label names (id2label) for whoever runs the graph
     try:
         import onnxruntime

@@ -31,7 +31,7 @@ def _hub():
 
 
 def _split(source: str) -> tuple[str, str | None]:
-    repo = source[len(HUB_PREFIX):]
+    repo = source[len(HUB_PREFIX) :]
     repo_id, _, revision = repo.partition("@")
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise AdapterlabError(f"{source}: a Hub pack is hf://OWNER/NAME or hf://OWNER/NAME@REVISION")
@@ -43,7 +43,9 @@ def _failure(what: str, err: Exception, download: bool = True) -> AdapterlabErro
     from huggingface_hub import errors
 
     if isinstance(err, (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError)):
-        why = "offline (HF_HUB_OFFLINE is set, or the Hub cannot be reached)" + (" and not in the local cache" if download else "")
+        why = "offline (HF_HUB_OFFLINE is set, or the Hub cannot be reached)" + (
+            " and not in the local cache" if download else ""
+        )
     elif isinstance(err, errors.RepositoryNotFoundError):
         why = "no such repo, or it is private and no token gives access (huggingface-cli login)"
     elif isinstance(err, errors.RevisionNotFoundError):
@@ -66,7 +68,9 @@ def fetch_pack(source: str) -> Path:
     except Exception as err:  # huggingface_hub's errors, and the network's (OSError)
         raise _failure(source, err) from None
     if not (folder / PROVENANCE_FILE).is_file():
-        raise AdapterlabError(f"{source}: the repo holds no adapterlab pack (no {PROVENANCE_FILE}); push one with adapterlab push")
+        raise AdapterlabError(
+            f"{source}: the repo holds no adapterlab pack (no {PROVENANCE_FILE}); push one with adapterlab push"
+        )
     return folder
 
 
@@ -77,15 +81,23 @@ def push_pack(pack: str | os.PathLike, repo_id: str, private: bool = False) -> s
     hub = _hub()
     folder = Path(pack)
     if not (folder / PROVENANCE_FILE).is_file():
-        raise AdapterlabError(f"{folder}: not a task pack with provenance ({PROVENANCE_FILE}); push a run's pack/ folder")
-    repo_id = repo_id[len(HUB_PREFIX):] if repo_id.startswith(HUB_PREFIX) else repo_id
+        raise AdapterlabError(
+            f"{folder}: not a task pack with provenance ({PROVENANCE_FILE}); push a run's pack/ folder"
+        )
+    repo_id = repo_id[len(HUB_PREFIX) :] if repo_id.startswith(HUB_PREFIX) else repo_id
     if repo_id.count("/") != 1 or not all(repo_id.split("/")) or "@" in repo_id:
-        raise AdapterlabError(f"repo id {repo_id!r}: give OWNER/NAME (a user or organisation, a slash, the repo's name)")
+        raise AdapterlabError(
+            f"repo id {repo_id!r}: give OWNER/NAME (a user or organisation, a slash, the repo's name)"
+        )
     api = hub.HfApi()
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, allow_patterns=PACK_FILES,
-                                   commit_message=f"adapterlab task pack from {folder.resolve().name}")
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            allow_patterns=PACK_FILES,
+            commit_message=f"adapterlab task pack from {folder.resolve().name}",
+        )
     except Exception as err:
         raise _failure(f"push to {repo_id}", err, download=False) from None
     return str(getattr(commit, "commit_url", None) or f"https://huggingface.co/{repo_id}")

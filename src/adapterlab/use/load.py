@@ -65,13 +65,15 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     records (a warning names a backbone whose config differs). shared: load_tasks's models by
     (base, token head), for adapter packs to join. Raises AdapterlabError, one line."""
     folder = fetch_pack(str(source)) if is_hub_source(source) else Path(source)
-    shown = Path(str(source)[len("hf://"):].split("@")[0]) if is_hub_source(source) else folder  # how outputs name it
+    shown = Path(str(source)[len("hf://") :].split("@")[0]) if is_hub_source(source) else folder  # how outputs name it
     if not folder.is_dir():
         raise AdapterlabError(f"{folder}: not a folder; give a finished run folder, a task pack, or hf://OWNER/NAME")
     if (folder / RESULT_FILE).is_file() and (folder / CONFIG_FILE).is_file():
         result = read_result(folder)
         if result is None:
-            raise AdapterlabError(f"{folder / RESULT_FILE}: not a readable run result (a JSON object with a 'status'); the run folder is damaged")
+            raise AdapterlabError(
+                f"{folder / RESULT_FILE}: not a readable run result (a JSON object with a 'status'); the run folder is damaged"
+            )
         if result.get("status") not in ("ok", "diverged"):
             raise AdapterlabError(f"{folder}: the run did not finish (status {result.get('status')!r})")
         config = load_run_config(folder)
@@ -83,29 +85,41 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
                 provenance, described_in = provenance_of(config, result), folder / CONFIG_FILE
         elif (folder / "model" / "config.json").is_file():
             if model_path is not None:  # its weights are all its own: another base model cannot apply
-                raise AdapterlabError(f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
-                                      "adapter and PEFT runs and packs only")
+                raise AdapterlabError(
+                    f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
+                    "adapter and PEFT runs and packs only"
+                )
             return _fine_tuned(folder, config)
         else:
             raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
     elif method_of_pack(folder) is not None:
         pack, provenance, described_in = folder, read_provenance(folder), folder / PROVENANCE_FILE
         if provenance is None and method_of_pack(folder).pack_labels(folder).num_labels is None:
-            raise AdapterlabError(f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
-                                  "its head), so it cannot label text; train a head on it in Python: "
-                                  "adapterlab.load_adapter(model, PACK, with_head=False)")
+            raise AdapterlabError(
+                f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
+                "its head), so it cannot label text; train a head on it in Python: "
+                "adapterlab.load_adapter(model, PACK, with_head=False)"
+            )
         if provenance is None:
-            raise AdapterlabError(f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
-                                  "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter")
+            raise AdapterlabError(
+                f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
+                "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter"
+            )
     else:
-        raise AdapterlabError(f"{folder}: neither a finished run folder (result.json) nor a task pack of any method "
-                              f"({', '.join(method_words(m) for m in method_names())})")
-    base = model_path or base_model_here(provenance, pack)  # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
+        raise AdapterlabError(
+            f"{folder}: neither a finished run folder (result.json) nor a task pack of any method "
+            f"({', '.join(method_words(m) for m in method_names())})"
+        )
+    base = model_path or base_model_here(
+        provenance, pack
+    )  # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
     spec = get_task(provenance.task)
     method = get_method(provenance.method)
     check_pack_labels(pack, provenance, described_in, method)
     labels = LabelMap(tuple(provenance.labels))
-    if not method.shares_backbone or shared is None:  # e.g. a PEFT method changes the encoder itself: a model of its own
+    if (
+        not method.shares_backbone or shared is None
+    ):  # e.g. a PEFT method changes the encoder itself: a model of its own
         model = build_task_model(base, spec, labels)
         method.load_pack(model, pack)
         tokenizer, adapter = load_tokenizer(base, load_model_config(base)), None
@@ -115,9 +129,23 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             shared[key] = (build_task_model(base, spec, labels), load_tokenizer(base, load_model_config(base)))
         model, tokenizer = shared[key]
         adapter = method.add_shared(model, pack, name=f"task{len(adapter_names(model))}")
-    check_base(provenance, base, pack)  # after loading: another shape is the error alone, not a warning and then the error
-    return LoadedTask(provenance.task, shown, model.eval(), tokenizer, spec, labels, provenance.max_length, provenance.data_format,
-                      provenance.columns, provenance.encoding, provenance.method, adapter)
+    check_base(
+        provenance, base, pack
+    )  # after loading: another shape is the error alone, not a warning and then the error
+    return LoadedTask(
+        provenance.task,
+        shown,
+        model.eval(),
+        tokenizer,
+        spec,
+        labels,
+        provenance.max_length,
+        provenance.data_format,
+        provenance.columns,
+        provenance.encoding,
+        provenance.method,
+        adapter,
+    )
 
 
 def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path, method: Method) -> None:
@@ -128,19 +156,34 @@ def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path, me
     where, num_labels, names = own.manifest, own.num_labels, own.labels
     ours = list(provenance.labels)
     if names is not None and list(names) != ours:
-        raise AdapterlabError(f"{described_in} names the labels {ours} but {where} names {list(names)}; the pack's files disagree, so its "
-                              "predictions cannot be named: re-save the pack (train it again) or correct the wrong file")
+        raise AdapterlabError(
+            f"{described_in} names the labels {ours} but {where} names {list(names)}; the pack's files disagree, so its "
+            "predictions cannot be named: re-save the pack (train it again) or correct the wrong file"
+        )
     outputs = 1 if get_task(provenance.task).kind == "regression" else len(ours)
     if isinstance(num_labels, int) and not isinstance(num_labels, bool) and num_labels != outputs:
-        raise AdapterlabError(f"{described_in} names {len(ours)} label(s) but the head in {where} has {num_labels} outputs; the pack's "
-                              "files disagree: re-save the pack (train it again) or correct the wrong file")
+        raise AdapterlabError(
+            f"{described_in} names {len(ours)} label(s) but the head in {where} has {num_labels} outputs; the pack's "
+            "files disagree: re-save the pack (train it again) or correct the wrong file"
+        )
 
 
 def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
     trained = load_trained_run(folder)  # the loader every analysis uses
     model, tokenizer, spec, labels = trained.model, trained.tokenizer, trained.spec, trained.labels
-    return LoadedTask(config["task"], folder, model.eval(), tokenizer, spec, labels, int(config.get("max_length_used") or config["max_length"]),
-                      config.get("data_format", "auto"), dict(config.get("columns") or {}), config.get("encoding", "utf-8"), config["method"])
+    return LoadedTask(
+        config["task"],
+        folder,
+        model.eval(),
+        tokenizer,
+        spec,
+        labels,
+        int(config.get("max_length_used") or config["max_length"]),
+        config.get("data_format", "auto"),
+        dict(config.get("columns") or {}),
+        config.get("encoding", "utf-8"),
+        config["method"],
+    )
 
 
 def load_trained(source: str | Path, model: str | None = None) -> tuple[object, object, list[str]]:

@@ -45,7 +45,12 @@ OUTPUT_SUFFIXES = (".jsonl", ".csv")
 def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Example]:
     """Plain text: one example per non-empty line (utf-8-sig drops a BOM; CRLF is fine)."""
     try:
-        lines = [line.rstrip("\r") for line in path.read_text(encoding="utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding).split("\n")]
+        lines = [
+            line.rstrip("\r")
+            for line in path.read_text(
+                encoding="utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding
+            ).split("\n")
+        ]
     except LookupError:
         raise AdapterlabError(f"--encoding {encoding!r}: not a known text encoding (e.g. utf-8, latin-1)") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -58,7 +63,9 @@ def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Examp
             examples.append(Example(tokens=tuple(line.split()), source=f"{path}:{number}"))
         elif pair:
             if line.count("\t") != 1:
-                raise AdapterlabError(f"{path}:{number}: a pair task needs two texts separated by one tab (found {line.count(chr(9))})")
+                raise AdapterlabError(
+                    f"{path}:{number}: a pair task needs two texts separated by one tab (found {line.count(chr(9))})"
+                )
             first, second = line.split("\t", 1)
             examples.append(Example(text=first, text_pair=second, source=f"{path}:{number}"))
         else:
@@ -68,12 +75,21 @@ def read_lines(path: Path, pair: bool, token: bool, encoding: str) -> list[Examp
     return examples
 
 
-def _read_input(task: LoadedTask, data: Path, data_format: str | None, columns: dict | None, encoding: str | None) -> list[Example]:
+def _read_input(
+    task: LoadedTask, data: Path, data_format: str | None, columns: dict | None, encoding: str | None
+) -> list[Example]:
     fmt = data_format or task.data_format
     if fmt == LINES:
         return read_lines(data, task.spec.pair, task.spec.kind == "token", encoding or "utf-8")
     spec = dataclasses.replace(task.spec, labels=None)
-    return read_examples(data, spec, fmt, columns if columns is not None else task.columns, encoding=encoding or task.encoding, labels_optional=True)
+    return read_examples(
+        data,
+        spec,
+        fmt,
+        columns if columns is not None else task.columns,
+        encoding=encoding or task.encoding,
+        labels_optional=True,
+    )
 
 
 def _placeholder_labels(examples: list[Example], task: LoadedTask) -> list[Example]:
@@ -87,7 +103,9 @@ def _placeholder_labels(examples: list[Example], task: LoadedTask) -> list[Examp
 def _encode(task: LoadedTask, examples: list[Example]) -> list[dict]:
     from adapterlab.data.features import LabelMap
 
-    return encode(_placeholder_labels(examples, task), task.spec, LabelMap(task.labels.names), task.tokenizer, task.max_length)
+    return encode(
+        _placeholder_labels(examples, task), task.spec, LabelMap(task.labels.names), task.tokenizer, task.max_length
+    )
 
 
 def _groups(tasks: list[LoadedTask]) -> list[list[LoadedTask]]:
@@ -101,7 +119,9 @@ def _groups(tasks: list[LoadedTask]) -> list[list[LoadedTask]]:
 
 
 @torch.inference_mode()
-def _predict_group(group: list[LoadedTask], examples: list[Example], batch_size: int, bar: tqdm) -> dict[str, list[dict]]:
+def _predict_group(
+    group: list[LoadedTask], examples: list[Example], batch_size: int, bar: tqdm
+) -> dict[str, list[dict]]:
     """Every task of `group` on every example. Two or more adapter tasks on one model run in one
     backbone pass per batch: the batch is repeated once per task and row block i is routed
     through task i's adapters, LayerNorms and head (activate_per_example); a batch then holds
@@ -119,30 +139,44 @@ def _predict_group(group: list[LoadedTask], examples: list[Example], batch_size:
     for indices, batch in evaluation_batches(features, Collator(first.tokenizer.pad_token_id), per_pass, accelerator):
         inputs = model_inputs(batch)
         if len(group) > 1:
-            inputs = {k: v.repeat(len(group), *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+            inputs = {
+                k: v.repeat(len(group), *([1] * (v.dim() - 1))) if isinstance(v, torch.Tensor) else v
+                for k, v in inputs.items()
+            }
             activate_per_example(first.model, [task.adapter for task in group for _ in indices])
         logits = model(**inputs).logits.float()
         for block, task in enumerate(group):
-            part = logits[block * len(indices):(block + 1) * len(indices)]
+            part = logits[block * len(indices) : (block + 1) * len(indices)]
             _collect(task, part, indices, batch, features, outputs[task.name], words[task.name])
         bar.update(len(indices) * len(group))
     for task in group:
         if task.spec.kind == "token":
             found = words[task.name]
-            outputs[task.name] = [{"tags": [found.get(i, {}).get(w) for w in range(len(e.tokens))]} for i, e in enumerate(examples)]
+            outputs[task.name] = [
+                {"tags": [found.get(i, {}).get(w) for w in range(len(e.tokens))]} for i, e in enumerate(examples)
+            ]
     return outputs
 
 
-def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: dict, features: list[dict], outputs: list[dict],
-             words: dict[int, dict[int, str]]) -> None:
+def _collect(
+    task: LoadedTask,
+    logits: torch.Tensor,
+    indices: list[int],
+    batch: dict,
+    features: list[dict],
+    outputs: list[dict],
+    words: dict[int, dict[int, str]],
+) -> None:
     """One task's outputs for the rows of a batch. logits: [rows, classes] or [rows, length, classes];
     a mixed batch pads a smaller head's classes with -inf, so only the task's own columns are read."""
     names = task.labels.names
     if task.spec.kind != "regression":
-        logits = logits[..., :len(names)]
+        logits = logits[..., : len(names)]
     for row, index in enumerate(indices):
         feature = features[index]
-        if not torch.isfinite(logits[row]).all():  # NaN or inf weights (a diverged run): no prediction, and never a NaN in JSON
+        if not torch.isfinite(
+            logits[row]
+        ).all():  # NaN or inf weights (a diverged run): no prediction, and never a NaN in JSON
             task.nonfinite += 1
             if task.spec.kind == "regression":
                 outputs[index] = {"value": None}
@@ -163,8 +197,17 @@ def _collect(task: LoadedTask, logits: torch.Tensor, indices: list[int], batch: 
             outputs[index] = {"label": names[best], "probabilities": dict(zip(names, probabilities))}
 
 
-def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_format: str | None = None, columns: dict | None = None,
-            encoding: str | None = None, model_path: str | None = None, batch_size: int = 64, progress: bool = True) -> Path:
+def predict(
+    sources: list[str | Path],
+    data: str | Path,
+    out: str | Path,
+    data_format: str | None = None,
+    columns: dict | None = None,
+    encoding: str | None = None,
+    model_path: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Path:
     """Write predictions of every task in `sources` for every example of `data` to `out` (.jsonl:
     one object per example, {"index", "line" (of the input file; "file" for a folder of text files),
     "text"/"tokens", TASK: {...}}; .csv:
@@ -176,17 +219,23 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
         raise AdapterlabError(f"--out {out}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}")
     data = Path(data)
     if not data.exists():
-        raise AdapterlabError(f"{data}: file not found")  # a folder is read as the training readers read it (one subfolder per class)
+        raise AdapterlabError(
+            f"{data}: file not found"
+        )  # a folder is read as the training readers read it (one subfolder per class)
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     refuse_inside_run_or_pack(out)
     refuse_output_below_a_file(out)
-    refuse_foreign_file(out, lambda text: is_predictions_text(text, out.suffix), "an earlier predictions file of adapterlab predict")
+    refuse_foreign_file(
+        out, lambda text: is_predictions_text(text, out.suffix), "an earlier predictions file of adapterlab predict"
+    )
     tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
     if len(kinds) > 1:
-        raise AdapterlabError(f"these tasks read different inputs ({', '.join(sorted(kinds))}); predict them in separate runs")
+        raise AdapterlabError(
+            f"these tasks read different inputs ({', '.join(sorted(kinds))}); predict them in separate runs"
+        )
     examples = _read_input(tasks[0], data, data_format, columns, encoding)
     features_total = len(examples) * len(tasks)
     results: dict[str, list[dict]] = {}
@@ -196,15 +245,22 @@ def predict(sources: list[str | Path], data: str | Path, out: str | Path, data_f
     results = {task.name: results[task.name] for task in tasks}  # the sources' order
     for task in tasks:
         if task.nonfinite:
-            logger.warning("%s: %d of %d inputs gave non-finite outputs (NaN or inf weights: did the run diverge? see its result.json); "
-                           "they are written as null", task.source, task.nonfinite, len(examples))
+            logger.warning(
+                "%s: %d of %d inputs gave non-finite outputs (NaN or inf weights: did the run diverge? see its result.json); "
+                "they are written as null",
+                task.source,
+                task.nonfinite,
+                len(examples),
+            )
     rows = []
     for index, example in enumerate(examples):
         row: dict = {"index": index}
         line = example.source.rpartition(":")[2]
         if data.is_dir():  # a folder of text files: the file each example came from
             row["file"] = str(Path(example.source).relative_to(data))
-        elif line.isdigit():  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
+        elif (
+            line.isdigit()
+        ):  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
             row["line"] = int(line)
         if example.tokens is not None:
             row["tokens"] = list(example.tokens)
@@ -244,7 +300,9 @@ def _unique_names(tasks: list[LoadedTask]) -> None:
             base = task.name.split("@", 1)[0]
             parts = task.source.resolve().parts
             parts = parts[:-1] if parts[-1:] == ("pack",) else parts  # a run's pack/ is named after its run
-            task.name = f"{base}@{'/'.join(parts[-(depth + 1):])}" if depth < 2 else f"{task.name}#{tasks.index(task) + 1}"
+            task.name = (
+                f"{base}@{'/'.join(parts[-(depth + 1) :])}" if depth < 2 else f"{task.name}#{tasks.index(task) + 1}"
+            )
 
 
 def _write(rows: list[dict], out: Path, names: list[str]) -> None:

@@ -37,7 +37,9 @@ class Reader:
     suffixes: tuple[str, ...] = ()  # lower-case extensions `auto` reads with it; FOLDER claims folders
     files: bool = True  # it reads a file
     folders: bool = False  # it reads a folder
-    family: str | None = None  # a task's default gives way to a reader of its family that claims the extension (tsv/csv)
+    family: str | None = (
+        None  # a task's default gives way to a reader of its family that claims the extension (tsv/csv)
+    )
     task_layout: bool = False  # its columns come from the task; under `auto` a --columns mapping means another layout
 
 
@@ -51,8 +53,15 @@ def to_example(values: dict, source: str) -> Example:
             raise AdapterlabError(f"{source}: {name} is a {type(value).__name__} ({shorten(value)}); expected a string")
     label = values.get("label")
     if label is not None and not isinstance(label, (str, int, float)):
-        raise AdapterlabError(f"{source}: label is a {type(label).__name__} ({shorten(label)}); expected a class name or a number")
-    return Example(text=values.get("text"), text_pair=values.get("text_pair"), label=None if label is None else _label_text(label), source=source)
+        raise AdapterlabError(
+            f"{source}: label is a {type(label).__name__} ({shorten(label)}); expected a class name or a number"
+        )
+    return Example(
+        text=values.get("text"),
+        text_pair=values.get("text_pair"),
+        label=None if label is None else _label_text(label),
+        source=source,
+    )
 
 
 def _label_text(label) -> str | float:

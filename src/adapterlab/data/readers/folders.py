@@ -20,13 +20,21 @@ def read_class_folders(path: Path, options: ReadOptions) -> list[Example]:
     if not classes:
         files = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         # a data folder of split files (train.tsv, dev.tsv, ...) where one file is expected: name them
-        hint = f"; it holds files ({', '.join(files[:4])}{', ...' if len(files) > 4 else ''}): give one of them" if files else ""
-        raise AdapterlabError(f"{path}: no class subfolders; expected one file, or a folder with one subfolder per label holding text files{hint}")
+        hint = (
+            f"; it holds files ({', '.join(files[:4])}{', ...' if len(files) > 4 else ''}): give one of them"
+            if files
+            else ""
+        )
+        raise AdapterlabError(
+            f"{path}: no class subfolders; expected one file, or a folder with one subfolder per label holding text files{hint}"
+        )
     examples = []
     for folder in classes:
         for file in sorted(folder.iterdir()):
             if file.is_file() and not file.name.startswith("."):
-                examples.append(Example(text=read_text_file(file, encoding).strip(), label=folder.name, source=str(file)))
+                examples.append(
+                    Example(text=read_text_file(file, encoding).strip(), label=folder.name, source=str(file))
+                )
     return examples
 
 
@@ -64,13 +72,21 @@ def read_hyperpartisan(path: Path, options: ReadOptions) -> list[Example]:
             raise AdapterlabError(f"{truth}: no label for article id {article_id}")
         text = " ".join(" ".join(article.itertext()).split())
         title = article.get("title") or ""
-        examples.append(Example(text=f"{title}. {text}" if title else text, label=labels[article_id], source=f"{articles}:id={article_id}"))
+        examples.append(
+            Example(
+                text=f"{title}. {text}" if title else text,
+                label=labels[article_id],
+                source=f"{articles}:id={article_id}",
+            )
+        )
     return examples
 
 
 def _article_number(article_id: object, where: Path) -> int:
     if isinstance(article_id, bool) or not isinstance(article_id, (int, str)) or not str(article_id).strip().isdigit():
-        raise AdapterlabError(f"{where}: article id {shorten(article_id)} is not a number; ids are digits such as 0000005")
+        raise AdapterlabError(
+            f"{where}: article id {shorten(article_id)} is not a number; ids are digits such as 0000005"
+        )
     return int(article_id)
 
 

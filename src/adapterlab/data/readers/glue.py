@@ -14,12 +14,23 @@ from adapterlab.data.readers.text import read_text_file
 from adapterlab.errors import AdapterlabError
 
 
-def _glue(text: str, text_pair: str | None, label: str, indices: tuple[int, int | None, int] | None = None, width: int | None = None) -> TableLayout:
+def _glue(
+    text: str,
+    text_pair: str | None,
+    label: str,
+    indices: tuple[int, int | None, int] | None = None,
+    width: int | None = None,
+) -> TableLayout:
     """A GLUE task's layout: header names, and (text, pair, label) indices for its files without one."""
     names = {"text": text, "text_pair": text_pair, "label": label}
     by_index = None if indices is None else {k: i for k, i in zip(names, indices) if i is not None}
-    return TableLayout({k: v for k, v in names.items() if v is not None}, indices=by_index, width=width, header="any",
-                       unlabeled="GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv")
+    return TableLayout(
+        {k: v for k, v in names.items() if v is not None},
+        indices=by_index,
+        width=width,
+        header="any",
+        unlabeled="GLUE's test files are unlabeled: train and evaluate on train.tsv and dev.tsv",
+    )
 
 
 GLUE_LAYOUTS = {
@@ -42,7 +53,9 @@ def read_glue(path: Path, options: ReadOptions) -> list[Example]:
     without the label column, and are refused (they cannot train or score)."""
     task = options.task
     if task is None or task.name not in GLUE_LAYOUTS:
-        raise AdapterlabError(f"data format 'glue' needs a GLUE task; {getattr(task, 'name', None)!r} is not one of {', '.join(GLUE_LAYOUTS)}")
+        raise AdapterlabError(
+            f"data format 'glue' needs a GLUE task; {getattr(task, 'name', None)!r} is not one of {', '.join(GLUE_LAYOUTS)}"
+        )
     if path.suffix.lower() in (".jsonl", ".json"):
         return _read_glue_json(path, options.encoding, options.labels_optional)
     layout = dataclasses.replace(GLUE_LAYOUTS[task.name], where=f" for GLUE {task.name}")
@@ -65,8 +78,11 @@ def _read_glue_json(path: Path, encoding: str, labels_optional: bool = False) ->
     for where, record in records:
         text = first_key(record, ("premise", "text_a", "sentence1"), path, where)
         pair = first_key(record, ("hypothesis", "text_b", "sentence2"), path, where)
-        label = None if labels_optional and isinstance(record, dict) and not {"label", "gold_label"} & set(record) else \
-            first_key(record, ("label", "gold_label"), path, where)
+        label = (
+            None
+            if labels_optional and isinstance(record, dict) and not {"label", "gold_label"} & set(record)
+            else first_key(record, ("label", "gold_label"), path, where)
+        )
         examples.append(to_example({"text": text, "text_pair": pair, "label": label}, f"{path}:{where}"))
     return examples
 
@@ -74,6 +90,10 @@ def _read_glue_json(path: Path, encoding: str, labels_optional: bool = False) ->
 def read_xnli(path: Path, options: ReadOptions) -> list[Example]:
     """XNLI tsv: XTREME's `premise<TAB>hypothesis<TAB>label`, or XNLI 1.0 with a header
     (sentence1, sentence2, gold_label)."""
-    layout = TableLayout({"text": "sentence1", "text_pair": "sentence2", "label": "gold_label"},
-                         indices={"text": 0, "text_pair": 1, "label": 2}, width=3, header="all")
+    layout = TableLayout(
+        {"text": "sentence1", "text_pair": "sentence2", "label": "gold_label"},
+        indices={"text": 0, "text_pair": 1, "label": 2},
+        width=3,
+        header="all",
+    )
     return read_table(path, layout, options.encoding, labels_optional=options.labels_optional)

@@ -60,8 +60,15 @@ def choose_reader(path: Path, spec: TaskSpec, fmt: str = "auto", columns: Mappin
     return own
 
 
-def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: Mapping[str, str] | None = None, split: str | None = None,
-                  encoding: str = "utf-8", labels_optional: bool = False) -> list[Example]:
+def read_examples(
+    path: str | Path,
+    spec: TaskSpec,
+    fmt: str = "auto",
+    columns: Mapping[str, str] | None = None,
+    split: str | None = None,
+    encoding: str = "utf-8",
+    labels_optional: bool = False,
+) -> list[Example]:
     """Read one split of task `spec` from `path` with reader `fmt` ("auto": see choose_reader),
     then check it is not empty and that every label is in the task's label set.
     labels_optional: tables may lack their label column (text to predict)."""
@@ -73,7 +80,12 @@ def read_examples(path: str | Path, spec: TaskSpec, fmt: str = "auto", columns: 
         raise AdapterlabError(f"{path}: a folder; data format {reader.name!r} reads a file")
     if not path.is_dir() and not reader.files:
         raise AdapterlabError(f"{path}: a file; data format {reader.name!r} reads a folder ({reader.help})")
-    examples = reader.read(path, ReadOptions(task=spec, columns=dict(columns or {}), encoding=encoding, split=split, labels_optional=labels_optional))
+    examples = reader.read(
+        path,
+        ReadOptions(
+            task=spec, columns=dict(columns or {}), encoding=encoding, split=split, labels_optional=labels_optional
+        ),
+    )
     if not examples:
         raise AdapterlabError(f"{path}: no examples (empty split)")
     check_labels(examples, spec, labels_optional)
@@ -87,22 +99,36 @@ def check_labels(examples: list[Example], spec: TaskSpec, labels_optional: bool 
         return
     for example in examples:
         if labels_optional and example.label is None and example.tags is None:
-            if example.text is None and example.tokens is None or (spec.pair and example.tokens is None and example.text_pair is None):
+            if (
+                example.text is None
+                and example.tokens is None
+                or (spec.pair and example.tokens is None and example.text_pair is None)
+            ):
                 raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'text_pair'}")
             continue
         if spec.kind == "token":
             bad = [t for t in example.tags or () if spec.labels and t not in spec.labels]
             if bad:
-                raise AdapterlabError(f"{example.source}: tag {shorten(bad[0])} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
+                raise AdapterlabError(
+                    f"{example.source}: tag {shorten(bad[0])} is not in the label set of {spec.name} ({', '.join(spec.labels)})"
+                )
             continue
         if example.text is None or example.label is None or (spec.pair and example.text_pair is None):
-            raise AdapterlabError(f"{example.source}: missing {'text' if example.text is None else 'label' if example.label is None else 'text_pair'}")
+            raise AdapterlabError(
+                f"{example.source}: missing {'text' if example.text is None else 'label' if example.label is None else 'text_pair'}"
+            )
         if spec.kind == "regression":
             try:
                 value = float(example.label)
             except (TypeError, ValueError):
-                raise AdapterlabError(f"{example.source}: label {shorten(example.label)} is not a number ({spec.name} is a regression task)") from None
+                raise AdapterlabError(
+                    f"{example.source}: label {shorten(example.label)} is not a number ({spec.name} is a regression task)"
+                ) from None
             if not math.isfinite(value):
-                raise AdapterlabError(f"{example.source}: label {shorten(example.label)} is not a finite number ({spec.name} is a regression task)")
+                raise AdapterlabError(
+                    f"{example.source}: label {shorten(example.label)} is not a finite number ({spec.name} is a regression task)"
+                )
         elif spec.labels is not None and example.label not in spec.labels:
-            raise AdapterlabError(f"{example.source}: label {shorten(example.label)} is not in the label set of {spec.name} ({', '.join(spec.labels)})")
+            raise AdapterlabError(
+                f"{example.source}: label {shorten(example.label)} is not in the label set of {spec.name} ({', '.join(spec.labels)})"
+            )

@@ -29,7 +29,9 @@ class TableLayout:
     row is data. The one rule behind the GLUE, generic delimited and XNLI readers."""
 
     names: Mapping[str, str]  # field -> header name ({}: the file has no header)
-    indices: Mapping[str, int] | None = None  # field -> column index when the first row is data; None: a header is required
+    indices: Mapping[str, int] | None = (
+        None  # field -> column index when the first row is data; None: a header is required
+    )
     width: int | None = None  # columns per row without a header; None: as many as the first row has
     # the first row is a header when it holds "any" or "all" of `names`, or "always"; "pair": when it
     # holds any of them, and in a two-column header naming one field the other column is the other
@@ -63,11 +65,17 @@ def _csv_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, list[s
 
 
 def _column_count_error(path: Path, number: int, row: list[str], width: int) -> AdapterlabError:
-    hint = "; a quoted field there holds a line break: is a quote unbalanced?" if any("\n" in field for field in row) else ""
+    hint = (
+        "; a quoted field there holds a line break: is a quote unbalanced?"
+        if any("\n" in field for field in row)
+        else ""
+    )
     return AdapterlabError(f"{path}:{number}: wrong column count: {len(row)} columns, expected {width}{hint}")
 
 
-def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimiter: str = "\t", labels_optional: bool = False) -> list[Example]:
+def read_table(
+    path: Path, layout: TableLayout, encoding: str = "utf-8", delimiter: str = "\t", labels_optional: bool = False
+) -> list[Example]:
     """Examples from a CSV (`delimiter` ",") or TSV file laid out as `layout` says; every row must
     have as many columns as the header (or the first row, or `layout.width`). labels_optional: a
     header without the label column (GLUE's test files) gives unlabelled examples."""
@@ -87,7 +95,9 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
         is_header = bool(present)
     if is_header and layout.header == "pair" and len(wanted) == len(names) == 2 and len(present) == 1:
         other = next(name for name in names if name not in wanted)
-        layout = dataclasses.replace(layout, names={k: (other if v not in names else v) for k, v in layout.names.items()})
+        layout = dataclasses.replace(
+            layout, names={k: (other if v not in names else v) for k, v in layout.names.items()}
+        )
         wanted = list(layout.names.values())
     if is_header:
         missing = [c for c in wanted if c not in names]
@@ -95,9 +105,13 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
             layout = dataclasses.replace(layout, names={k: v for k, v in layout.names.items() if k != "label"})
             missing = []
         if missing and layout.unlabeled and missing == [layout.names.get("label")]:
-            raise AdapterlabError(f"{path}:{number}: no label column {missing[0]!r} (columns are {shorten(', '.join(names))}); {layout.unlabeled}")
+            raise AdapterlabError(
+                f"{path}:{number}: no label column {missing[0]!r} (columns are {shorten(', '.join(names))}); {layout.unlabeled}"
+            )
         if missing:
-            raise AdapterlabError(f"{path}:{number}: header has no column {shorten(missing[0])}{layout.where}; columns are {shorten(', '.join(names))}")
+            raise AdapterlabError(
+                f"{path}:{number}: header has no column {shorten(missing[0])}{layout.where}; columns are {shorten(', '.join(names))}"
+            )
         index = {name: names.index(column) for name, column in layout.names.items()}
         width = len(names)
         body = rows
@@ -107,8 +121,10 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
         name, column = max(index.items(), key=lambda item: item[1])
         if column >= width:
             kind = "comma" if delimiter == "," else "tab"
-            raise AdapterlabError(f"{path}:{number}: {width} column(s) ({kind}-separated), but {name} is read from column {column} (counting from 0); "
-                                  f"check the delimiter or the column mapping")
+            raise AdapterlabError(
+                f"{path}:{number}: {width} column(s) ({kind}-separated), but {name} is read from column {column} (counting from 0); "
+                f"check the delimiter or the column mapping"
+            )
         body = itertools.chain([first], rows)
     else:
         raise AdapterlabError(f"{path}:{number}: expected a header with columns {', '.join(wanted)}{layout.where}")
@@ -123,14 +139,26 @@ def read_table(path: Path, layout: TableLayout, encoding: str = "utf-8", delimit
 def read_csv(path: Path, options: ReadOptions) -> list[Example]:
     """Comma-separated values, whatever the file's extension (see _delimited_layout). Parsed as
     RFC 4180 over the whole file, so a quoted field may hold commas, quotes and line breaks."""
-    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter=",", labels_optional=options.labels_optional)
+    return read_table(
+        path,
+        _delimited_layout(options.columns),
+        options.encoding,
+        delimiter=",",
+        labels_optional=options.labels_optional,
+    )
 
 
 def read_tsv(path: Path, options: ReadOptions) -> list[Example]:
     """Tab-separated values, whatever the file's extension (see _delimited_layout). One record
     per line split on tabs only, quotes being ordinary text (a stray quote in a sentence is
     common, quoted TSV is rare)."""
-    return read_table(path, _delimited_layout(options.columns), options.encoding, delimiter="\t", labels_optional=options.labels_optional)
+    return read_table(
+        path,
+        _delimited_layout(options.columns),
+        options.encoding,
+        delimiter="\t",
+        labels_optional=options.labels_optional,
+    )
 
 
 def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
@@ -138,8 +166,12 @@ def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
     one (integer mapping, or no 'text' and 'label' header), columns are indices, by default
     text=0 and label=1."""
     if not columns:
-        return TableLayout({"text": "text", "label": "label"}, indices={"text": 0, "label": 1}, header="pair",
-                           where=" (give --columns text=COLUMN,label=COLUMN)")
+        return TableLayout(
+            {"text": "text", "label": "label"},
+            indices={"text": 0, "label": 1},
+            header="pair",
+            where=" (give --columns text=COLUMN,label=COLUMN)",
+        )
     if all(str(column).isdigit() for column in columns.values()):
         return TableLayout({}, indices={name: int(column) for name, column in columns.items()})
     return TableLayout(dict(columns), header="always")
@@ -149,7 +181,12 @@ def default_columns(names) -> dict[str, str]:
     """{field: column} of a table whose columns are `names`, by the names GLUE and other Hub
     datasets use: a known pair of text columns, else sentence or text; and label."""
     names = set(names)
-    pairs = [("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"), ("question", "sentence")]
+    pairs = [
+        ("sentence1", "sentence2"),
+        ("premise", "hypothesis"),
+        ("question1", "question2"),
+        ("question", "sentence"),
+    ]
     pair = next((p for p in pairs if set(p) <= names), None)
     mapping = {"text": pair[0] if pair else ("sentence" if "sentence" in names else "text"), "label": "label"}
     if pair:

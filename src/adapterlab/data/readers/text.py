@@ -21,11 +21,15 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     try:
         return data.decode(encoding)
     except LookupError:
-        raise AdapterlabError(f"encoding {encoding!r} is not known; pass a Python codec name such as utf-8 or latin-1") from None
+        raise AdapterlabError(
+            f"encoding {encoding!r} is not known; pass a Python codec name such as utf-8 or latin-1"
+        ) from None
     except UnicodeDecodeError as err:
         number = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise AdapterlabError(f"{path}:{number}: undecodable byte 0x{data[err.start]:02x} at column {column} for encoding {encoding}; pass --encoding (e.g. latin-1)") from None
+        raise AdapterlabError(
+            f"{path}:{number}: undecodable byte 0x{data[err.start]:02x} at column {column} for encoding {encoding}; pass --encoding (e.g. latin-1)"
+        ) from None
 
 
 def read_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
