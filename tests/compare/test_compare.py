@@ -12,7 +12,7 @@ from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.compare.data import SPLIT_SEED, prepare_pools, stratified_split
-from adapterlab.compare.plan import choose_design, design_seconds
+from adapterlab.compare.plan import choose_design, design_seconds, larger_budget_note
 from adapterlab.data.example import Example
 from adapterlab.errors import AdapterlabError
 
@@ -73,6 +73,24 @@ def test_a_tight_budget_lowers_the_epoch_ceiling_before_refusing():
     assert design["estimate_seconds"] <= 0.7 * full * 0.9
 
 
+def test_a_sampled_plan_says_what_budget_the_whole_pool_needs():
+    """The answer states what a larger budget would add: at twice the budget, and the budget at
+    which every training example of the pool is used (priced as choose_design prices it)."""
+    per_step = {"adapter": 0.2, "finetune": 0.3}
+    pools = {"train": 3000, "validation": 400, "test": 800}
+    design = choose_design(per_step, pools, 1800)
+    assert design["train_size"] < 3000
+    notes = larger_budget_note(per_step, pools, design, 1800)
+    whole = [n for n in notes if n.startswith("all 3000 training examples")]
+    assert len(whole) == 1
+    shown = float(whole[0].split("about ")[1].split()[0]) * (60 if whole[0].endswith(" h") else 1)
+    assert choose_design(per_step, pools, shown * 60)["train_size"] == 3000  # that budget uses the whole pool
+    assert choose_design(per_step, pools, 0.9 * shown * 60)["train_size"] < 3000  # and a tenth less would not
+    everything = choose_design(per_step, {"train": 200, "validation": 100, "test": 200}, 3600)
+    assert everything["train_size"] == 200
+    assert not any(n.startswith("all ") for n in larger_budget_note(per_step, pools | {"train": 200}, everything, 3600))
+
+
 def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
     """compare's runs replaced by a fake trainer (tests/policy/test_policy.py) with a known answer."""
     from test_policy import fake_trainer
@@ -130,6 +148,9 @@ def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsy
     answer = json.loads((out / "compare.json").read_text())["answer"]
     adapter = next(r for r in answer["rows"] if r["method"] == "adapter")
     assert adapter["verdict"] == verdict and words in answer["paragraph"] and answer["paragraph"] in printed
+    # seeds until decided: the design is sequential, and a difference is decided only past 5 seeds
+    # (an anytime-valid test cannot reach p < 0.05 at 5), with the seeds the budget had room for
+    assert answer["sequential"] and (adapter["seeds"] >= 6 if verdict == "worse" else True)
     assert (
         "plan for reviews" in printed and "estimate:" in printed and "[1/" in printed
     )  # the plan before the first run, then progress

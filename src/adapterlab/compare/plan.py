@@ -3,8 +3,8 @@ of each method's optimizer step on this machine (study/probe.py, the same as `st
 
 The design a comparison needs to pass the validity gates: each method's learning rate from a
 three-point grid around a rate suited to short CPU schedules, bracketed (x3) when the choice is at
-an edge; an epoch ceiling with convergence stopping; at least 3 seeds (5, and sequential seeds up
-to 10, when the budget allows); the largest training sample k (the low-resource protocol's sizes)
+an edge; an epoch ceiling with convergence stopping; at least 3 seeds (5 when the budget allows),
+then sequential seeds up to 10 while a comparison is undecided and the budget has room; the largest training sample k (the low-resource protocol's sizes)
 and evaluation sets that fit. The plan is priced at the ceiling (a run that converges early only
 leaves time over) and keeps a share of the budget for the grid's growth.
 """
@@ -32,6 +32,7 @@ EPOCHS = 10  # the ceiling; convergence stopping ends most runs earlier
 # `not converged` gate and its comparison says "no verdict", never a verdict on undertrained runs
 LOWER_CEILINGS = (6, 4)
 BATCH = 16
+SEEDS_MAX = 10  # seeds per chosen setting that sequential testing may reach while a comparison is undecided
 INLINE_STARTUP = 2.0  # seconds a run starts in (runs are inline: no child process to import)
 
 
@@ -111,8 +112,10 @@ def choose_design(
 ) -> dict:
     """The largest design that fits (1 - GROWTH_RESERVE) of the budget, in this order of what
     matters: the full epoch ceiling (a lower one only when nothing fits at it), at least 3 seeds, a
-    training sample of at least 50 (or the user's --train-size), 5 seeds, then the largest k, then
-    evaluation sets. Raises AdapterlabError when not even the smallest design fits, naming what it
+    training sample of at least 50 (or the user's --train-size), 5 seeds with room for 5 more, 5
+    seeds, then the largest k, then evaluation sets. Without the user's --seeds the design is
+    sequential (seeds_max SEEDS_MAX): what the budget has left after the design goes to seeds for
+    undecided comparisons, with anytime-valid tests. Raises AdapterlabError when not even the smallest design fits, naming what it
     would need."""
     room = budget * (1 - GROWTH_RESERVE)
     train_sizes = (
@@ -145,7 +148,9 @@ def choose_design(
                                 "validation_size": validation,
                                 "test_size": test,
                                 "seeds_min": count,
-                                "seeds_max": 10 if sequential else count,
+                                # seeds are added while a comparison is undecided and the budget holds
+                                # another run (policy/budget.py): the design only prices the minimum
+                                "seeds_max": count if seeds else SEEDS_MAX,
                                 "estimate_seconds": cost,
                                 "epochs": epochs,
                             }
@@ -181,7 +186,36 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
         changes.append(f"{bigger['seeds_min']} seeds{more} instead of {plan['seeds_min']}")
     if bigger["test_size"] > plan["test_size"]:
         changes.append(f"a test set of {bigger['test_size']} instead of {plan['test_size']}")
-    return [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []
+    notes = [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []
+    whole = _budget_for_whole_pool(per_step, pools, budget) if plan["train_size"] < pools["train"] else None
+    if whole is not None:
+        notes.append(f"all {pools['train']} training examples would need a budget of about {_duration(whole)}")
+    return notes
+
+
+def _budget_for_whole_pool(per_step: dict[str, float], pools: dict[str, int], budget: float) -> float | None:
+    """The smallest budget (to a minute) at which choose_design trains on the whole pool; None
+    beyond 1000 times this budget. Searched, not derived, so that it is the planner's own answer."""
+
+    def whole(seconds: float) -> bool:
+        try:
+            return choose_design(per_step, pools, seconds)["train_size"] >= pools["train"]
+        except AdapterlabError:
+            return False
+
+    low, high = budget, budget * 1000
+    if not whole(high):
+        return None
+    while high - low > 60:
+        middle = (low + high) / 2
+        low, high = (low, middle) if whole(middle) else (middle, high)
+    return high
+
+
+def _duration(seconds: float) -> str:
+    """A budget as `compare --budget` takes it: whole minutes, or hours from 2 h up."""
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{math.ceil(minutes / 6) / 10:.1f} h"
 
 
 def make_plan(

@@ -251,7 +251,7 @@ def _write_data(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan)
 
 def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
     seeds = (
-        f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided"
+        f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided and the budget has room"
         if plan.sequential
         else f"{plan.seeds_min} seeds"
     )

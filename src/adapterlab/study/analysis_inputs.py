@@ -35,7 +35,7 @@ class AnalysisInputs:
         return {"settings": self.settings, "runs": dict(sorted(self.runs.items()))}
 
     @classmethod
-    def from_dict(cls, raw: object) -> "AnalysisInputs | None":
+    def from_dict(cls, raw: object) -> AnalysisInputs | None:
         if (
             not isinstance(raw, dict)
             or not isinstance(raw.get("settings"), dict)

@@ -46,7 +46,7 @@ class AnalysisOptions:
     crosslingual: dict[str, CrosslingualAnalysis] = field(default_factory=dict)
 
     @classmethod
-    def from_raw(cls, raw: object) -> "AnalysisOptions":
+    def from_raw(cls, raw: object) -> AnalysisOptions:
         if not isinstance(raw, dict):
             return cls()
         rsa = RsaAnalysis(**raw["rsa"]) if isinstance(raw.get("rsa"), dict) else None
@@ -92,17 +92,23 @@ def check_analysis(analysis: object, study_tasks: dict[str, str], check_files: b
     return errors
 
 
-def check_saved_weights(analysis: object, runs: list, source: str) -> list[str]:
+def analysed_tasks(raw: object) -> dict[str, str]:
+    """{study task: the analysis that reads its trained weights ("rsa", "crosslingual.TASK")} of an
+    analysis block as written, read even when other fields of the block have problems, so that
+    check_saved_weights reports in the same pass as they are (spec_blocks.parse_blocks)."""
+    if not isinstance(raw, dict):
+        return {}
+    rsa, crosslingual = raw.get("rsa"), raw.get("crosslingual")
+    analysed = {rsa["task"]: "rsa"} if isinstance(rsa, dict) and isinstance(rsa.get("task"), str) else {}
+    if isinstance(crosslingual, dict):
+        analysed.update({str(task): f"crosslingual.{task}" for task in crosslingual})
+    return analysed
+
+
+def check_saved_weights(analysed: dict[str, str], runs: list, source: str) -> list[str]:
     """Fine-tuning runs of an analysed task must keep their weights: adapter runs always keep their
     pack, but a fine-tuned model is saved only on request, and without it the analysis fails
-    after every run has trained."""
-    if not isinstance(analysis, dict):
-        return []
-    analysed = {}
-    if isinstance(analysis.get("rsa"), dict) and "task" in analysis["rsa"]:
-        analysed[analysis["rsa"]["task"]] = "rsa"
-    if isinstance(analysis.get("crosslingual"), dict):
-        analysed.update({task: f"crosslingual.{task}" for task in analysis["crosslingual"]})
+    after every run has trained. analysed: SpecBlocks.analysed (analysed_tasks)."""
     unsaved = {run.labels["task"] for run in runs if run.config.method == "finetune" and not run.config.save_model}
     return [
         f"{source}: analysis.{where} evaluates the fine-tuning runs of task {task!r}, which do not save their weights; "

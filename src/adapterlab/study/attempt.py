@@ -124,9 +124,8 @@ def needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed:
         return "run"
     if not result.complete:
         return "run" if died(result) or retry_failed else None
-    if rerun_changed:
-        if differences(run, load_config(run_dir) or RecordedConfig({}), prints):
-            return "overwrite"
+    if rerun_changed and differences(run, load_config(run_dir) or RecordedConfig({}), prints):
+        return "overwrite"
     return None
 
 

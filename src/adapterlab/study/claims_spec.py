@@ -13,6 +13,7 @@ claims:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -57,7 +58,7 @@ class Claim:
     why: str = ""  # why the claim is defined this way (shown in the spec file, not in tables)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Claim":
+    def from_dict(cls, values: dict) -> Claim:
         values = dict(values)
         if values.get("rows") is not None and values["rows"] != ENCODER_LAYERS:
             values["rows"] = tuple(values["rows"])
@@ -272,14 +273,15 @@ def planned_columns(settings: list, select: tuple[str, ...]) -> list[Column]:
 
 
 def check_claims_fit(
-    raw: object, runs: list, analysis: Any, select: tuple[str, ...], tail: int, source: str
+    claims: Sequence[Claim], runs: list, analysis: Any, select: tuple[str, ...], tail: int, source: str
 ) -> list[str]:
     """One error line per claim that the study cannot evaluate, naming what is missing: the table
     it is measured on (rsa: an analysis rsa block; crosslingual: its crosslingual block; the fall
     after the best: curves of more than `tail` evaluations), or the columns it compares (a side no
     column matches, two columns where one is meant, a trend or spread axis with one value).
-    runs: study.spec's PlannedRun (setting, config); analysis: its AnalysisOptions."""
-    if check_claims(raw, source) or not runs:
+    claims: the spec's, resolved (resolve_claims); runs: study.spec's PlannedRun (setting, config);
+    analysis: its AnalysisOptions."""
+    if not runs:
         return []
     constants = {
         key: value
@@ -287,7 +289,7 @@ def check_claims_fit(
         if all(r.config.to_dict().get(key) == value for r in runs[1:])
     }
     errors = []
-    for index, claim in enumerate(resolve_claims(raw)):
+    for index, claim in enumerate(claims):
         where = f"{source}: claims[{index}] {claim.id}"
         tasks = None  # the tasks whose runs the claim's table holds (None: every task)
         if claim.table == "rsa":

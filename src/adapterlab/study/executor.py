@@ -28,9 +28,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import RunResult, is_run_folder, load_result, save_result

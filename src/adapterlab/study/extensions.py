@@ -42,7 +42,7 @@ class Extension:
         return {"kind": self.kind, "labels": dict(self.labels), "seeds": list(self.seeds), "reason": self.reason}
 
     @classmethod
-    def from_json(cls, values: dict, where: str) -> "Extension":
+    def from_json(cls, values: dict, where: str) -> Extension:
         try:
             labels = values["labels"]
             if (
@@ -60,7 +60,7 @@ class Extension:
             ) from None
 
     @classmethod
-    def make(cls, kind: str, labels: dict[str, Any], seeds, reason: str) -> "Extension":
+    def make(cls, kind: str, labels: dict[str, Any], seeds, reason: str) -> Extension:
         return cls(kind, tuple(sorted(labels.items())), tuple(seeds), reason)
 
 

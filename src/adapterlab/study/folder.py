@@ -92,7 +92,7 @@ class StudyPlan:
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
     @classmethod
-    def of_spec(cls, spec: StudySpec, command: list[str]) -> "StudyPlan":
+    def of_spec(cls, spec: StudySpec, command: list[str]) -> StudyPlan:
         runs = tuple(PlanEntry(r.relative_dir, r.labels, r.seed, r.config.to_dict()) for r in spec.runs)
         return cls(
             runs,
@@ -124,7 +124,7 @@ class StudyPlan:
         }
 
     @classmethod
-    def from_json(cls, values: dict, path: Path) -> "StudyPlan":
+    def from_json(cls, values: dict, path: Path) -> StudyPlan:
         """From study.json's object, checked by `check_plan_json`; blocks a version did not write get their defaults."""
         runs = tuple(
             PlanEntry(r["dir"], r["labels"], r["seed"], r.get("config") if isinstance(r.get("config"), dict) else None)

@@ -27,7 +27,7 @@ class GateOptions:
     tail: int = 3  # C6: evaluations after the best over which the fall from the best is measured
 
     @classmethod
-    def from_raw(cls, raw: object) -> "GateOptions":
+    def from_raw(cls, raw: object) -> GateOptions:
         """From a checked block (check_gates); None or {} gives the defaults."""
         return cls(**raw) if isinstance(raw, dict) else cls()
 

@@ -159,9 +159,7 @@ def release(run_dir: Path, token: str | None = None) -> None:
         _unlock(run_dir, remove=False)  # no longer ours (taken over after its lease expired)
         return
     claim.unlink(missing_ok=True)
-    if held_lock(run_dir) is not None:
-        _unlock(run_dir, remove=True)
-    elif _lock(run_dir, patient=False) is not None:  # a claim released for a process that is gone: tidy its lock file
+    if held_lock(run_dir) is not None or _lock(run_dir, patient=False) is not None:
         _unlock(run_dir, remove=True)
 
 

@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
 from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config  # noqa: F401  (also imported from here)

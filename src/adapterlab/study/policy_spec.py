@@ -79,7 +79,7 @@ class PolicyOptions:
     budget: float | None = None  # seconds
 
     @classmethod
-    def from_raw(cls, raw: object) -> "PolicyOptions":
+    def from_raw(cls, raw: object) -> PolicyOptions:
         """From a checked block (check_policy); None gives no policy."""
         if not isinstance(raw, dict):
             return cls()

@@ -92,10 +92,10 @@ def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
 def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     import torch
 
+    from adapterlab.train.accelerator import build_accelerator
     from adapterlab.train.fast_ops import fast_training_ops
     from adapterlab.train.method import apply_method, task_model_from_config
     from adapterlab.train.model_setup import enable_gradient_checkpointing, position_limit
-    from adapterlab.train.accelerator import build_accelerator
 
     model_config = backbone_config(config.model)
     torch.manual_seed(0)

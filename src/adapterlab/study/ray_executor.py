@@ -5,8 +5,8 @@ same run; each task runs its run in a child process (study/attempt.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.study.attempt import WorkerDeath, needs_run, run_one

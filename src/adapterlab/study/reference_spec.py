@@ -14,15 +14,21 @@ Values are on the tables' scale (×100), like the paper's; `std` and `note` may 
 from __future__ import annotations
 
 from adapterlab.setting import Column
+from adapterlab.study.analysis_spec import AnalysisOptions
 
 META_KEYS = ("value", "std", "note")
 AVERAGE_ROWS = ("all", "target", "distant")
 
 
 def check_reference(
-    reference: object, runs: list, analysis: dict, source: str, select: tuple[str, ...] = ("adapter_size",)
+    reference: object,
+    runs: list,
+    analysis: AnalysisOptions | None,
+    source: str,
+    select: tuple[str, ...] = ("adapter_size",),
 ) -> list[str]:
-    """One error line per reference entry that names no cell of this study's tables."""
+    """One error line per reference entry that names no cell of this study's tables. analysis: the
+    spec's typed analysis block (its cross-lingual tasks' languages are cells too)."""
     if reference in (None, []):
         return []
     if not isinstance(reference, list):
@@ -30,7 +36,7 @@ def check_reference(
     columns: dict[str, set[Column]] = {}
     for run in runs:
         columns.setdefault(run.setting.task, set()).add(run.setting.column)
-    for task, names in columns.items():
+    for names in columns.values():
         # the columns the report selects on validation (e.g. adapter_size: best) are cells too
         groups: dict[Column, int] = {}
         for column in names:
@@ -39,7 +45,7 @@ def check_reference(
                 groups[selected] = groups.get(selected, 0) + 1
         names.update(best for best, count in groups.items() if count > 1)
     label_keys = sorted(set().union(*(run.labels for run in runs)))
-    crosslingual = (analysis.get("crosslingual") or {}) if isinstance(analysis, dict) else {}
+    crosslingual = analysis.crosslingual if analysis is not None else {}
     errors = []
     for index, item in enumerate(reference):
         where = f"{source}: reference[{index}]"
@@ -65,11 +71,7 @@ def check_reference(
             errors.append(f"{where}.task={task!r}: not a task of this study ({', '.join(columns)})")
             continue
         if "language" in item:
-            languages = (
-                [*((crosslingual.get(task) or {}).get("languages") or []), *AVERAGE_ROWS]
-                if task in crosslingual
-                else []
-            )
+            languages = [*crosslingual[task].languages, *AVERAGE_ROWS] if task in crosslingual else []
             if item["language"] not in languages:
                 allowed = ", ".join(languages) if languages else f"none: the spec has no analysis.crosslingual.{task}"
                 errors.append(

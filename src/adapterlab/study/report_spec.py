@@ -49,7 +49,7 @@ class ReportOptions:
     select: tuple[str, ...] = DEFAULT_SELECT
 
     @classmethod
-    def from_raw(cls, raw: object) -> "ReportOptions":
+    def from_raw(cls, raw: object) -> ReportOptions:
         """From a checked block (see check_report); an absent block gives the defaults."""
         if not isinstance(raw, dict):
             return cls()

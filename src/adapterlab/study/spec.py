@@ -125,7 +125,7 @@ def expand_spec(
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise AdapterlabError(f"{source}: two runs map to the same folder {duplicates[0]!r}; the grid repeats a value")
-    errors = check_reference(blocks.reference, runs, raw.get("analysis") or {}, source, blocks.select)
+    errors = check_reference(blocks.reference, runs, blocks.analysis, source, blocks.select)
     if errors:
         raise AdapterlabError("\n".join(errors))
     expansion = {"raw": raw, "source": source, "base_dir": base_dir, "overrides": overrides}
@@ -149,11 +149,11 @@ def _runs_problems(
 ) -> list[str]:
     """What the expanded runs cannot do: keep the weights an analysis needs, evaluate the claims,
     fit their data (k) and their backbones (only once the spec itself is sound: `found` empty)."""
-    errors = check_saved_weights(blocks.raw.get("analysis"), runs, source)
-    if blocks.analysis is not None and blocks.gates is not None and blocks.report is not None:
+    errors = check_saved_weights(blocks.analysed, runs, source)
+    if None not in (blocks.analysis, blocks.gates, blocks.report, blocks.resolved_claims):
         # a claim the grid cannot evaluate (a side no column matches, one value of a trend's axis, no table to measure it on)
         errors.extend(
-            check_claims_fit(blocks.raw.get("claims"), runs, blocks.analysis, blocks.select, blocks.gates.tail, source)
+            check_claims_fit(blocks.resolved_claims, runs, blocks.analysis, blocks.select, blocks.gates.tail, source)
         )
     if check_files and not (found or errors):
         errors.extend(_check_sizes(runs, source))

@@ -17,8 +17,8 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.methods import method_names
 from adapterlab.package_data import is_package_path, resolve_package_path
 from adapterlab.setting import PATH_AXES, SAFE_NAME
-from adapterlab.study.analysis_spec import AnalysisOptions, check_analysis
-from adapterlab.study.claims_spec import check_claims
+from adapterlab.study.analysis_spec import AnalysisOptions, analysed_tasks, check_analysis
+from adapterlab.study.claims_spec import Claim, check_claims, resolve_claims
 from adapterlab.study.gates_spec import GateOptions, check_gates
 from adapterlab.study.policy_spec import PolicyOptions, check_policy
 from adapterlab.study.report_spec import ReportOptions, check_report
@@ -63,8 +63,10 @@ class SpecBlocks:
     analysis: AnalysisOptions | None  # None: the block has problems (files aside)
     gates: GateOptions | None
     policy: PolicyOptions
-    claims: list = field(default_factory=list)  # as written (ids or definitions)
+    claims: list = field(default_factory=list)  # as written (ids or definitions): study.json keeps them so
     reference: list = field(default_factory=list)
+    resolved_claims: tuple[Claim, ...] | None = ()  # the claims typed; None: the block has problems
+    analysed: dict[str, str] = field(default_factory=dict)  # task -> the analysis of its weights (analysed_tasks)
 
     @property
     def select(self) -> tuple[str, ...]:
@@ -94,7 +96,8 @@ def parse_blocks(
     analysis_errors = check_analysis(raw.get("analysis"), study_tasks, check_files, source)
     errors.extend(analysis_errors)
     report = _parsed(raw.get("report"), check_report(raw.get("report"), source), ReportOptions.from_raw, errors)
-    errors.extend(check_claims(raw.get("claims"), source))
+    claim_problems = check_claims(raw.get("claims"), source)
+    errors.extend(claim_problems)
     gates = _parsed(raw.get("gates"), check_gates(raw.get("gates"), source), GateOptions.from_raw, errors)
     select = report.select if report is not None else ()
     policy_problems = check_policy(raw.get("policy"), source, select, grid, by_method, base)
@@ -118,6 +121,8 @@ def parse_blocks(
         policy or PolicyOptions(),
         list(raw.get("claims") or []),
         raw.get("reference") or [],
+        None if claim_problems else tuple(resolve_claims(raw.get("claims"))),
+        analysed_tasks(raw.get("analysis")),
     )
 
 

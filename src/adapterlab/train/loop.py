@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,7 +48,7 @@ class LoopConfig:
     logging_steps: int | None = None  # every N optimizer steps, a training row: loss, learning rate, gradient norm
 
     @classmethod
-    def for_run(cls, config: RunConfig, tapt: bool = False) -> "LoopConfig":
+    def for_run(cls, config: RunConfig, tapt: bool = False) -> LoopConfig:
         """The loop settings of a run's task training, or of its TAPT phase (tapt=True)."""
         if tapt:
             return cls(
@@ -102,7 +103,7 @@ def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch
 
 def build_optimizer(model: nn.Module, config: LoopConfig, total_steps: int):
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if not param.requires_grad:
             continue
         # the usual BERT recipe: no weight decay on biases and LayerNorm weights

@@ -13,12 +13,12 @@ import json
 import logging
 import os
 import platform
-import shutil
 import resource
+import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import transformers
@@ -32,12 +32,12 @@ from adapterlab.data.features import Collator, LabelMap, encode
 from adapterlab.data.load import load_splits
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
-from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.methods import get_method
+from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
+    CHECKPOINT_DIR,
     CONFIG_FILE,
     METRICS_FILE,
-    CHECKPOINT_DIR,
     PROGRESS_FILE,
     RESULT_FILE,
     TAPT_CHECKPOINT_DIR,
@@ -61,8 +61,8 @@ from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import STATE_FILE, checkpoint_problem
 from adapterlab.train.config import RunConfig
-from adapterlab.train.method import apply_method, check_method_fits
 from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, evaluation_bar, train_and_restore_best
+from adapterlab.train.method import apply_method, check_method_fits
 from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.train.model_setup import (
     build_task_model,
@@ -73,9 +73,9 @@ from adapterlab.train.model_setup import (
     load_model_config,
     load_tokenizer,
 )
+from adapterlab.train.provenance import portable_base, write_provenance
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
 from adapterlab.train.trackers import hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
-from adapterlab.train.provenance import portable_base, write_provenance
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import transformers
@@ -23,10 +23,6 @@ from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.methods import TaptOutcome, get_method
-from adapterlab.train.batching import ShardedBatches
-from adapterlab.train.config import RunConfig
-from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
-from adapterlab.train.mlm_head import HeadRecord, warm_head
 from adapterlab.runs import (
     METRICS_FILE,
     TAPT_CHECKPOINT_DIR,
@@ -35,6 +31,10 @@ from adapterlab.runs import (
     json_value,
     write_json_atomic,
 )
+from adapterlab.train.batching import ShardedBatches
+from adapterlab.train.config import RunConfig
+from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.mlm_head import HeadRecord, warm_head
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
 logger = logging.getLogger(__name__)

@@ -52,9 +52,9 @@ def load_trained_run(
     base = base or config["model_path"]
     tokenizer = None
     if result.get("pack"):
-        model = onto if onto is not None else build_task_model(base, spec, labels) if with_head else _encoder(base)
-        load_pack(model, run_dir / "pack", with_head=with_head, merge=merge)
-        tokenizer = load_tokenizer(base, load_model_config(base)) if with_head else None
+        model, tokenizer = load_with_pack(
+            base, run_dir / "pack", spec, labels, with_head=with_head, merge=merge, onto=onto
+        )
     elif (run_dir / "model" / "config.json").is_file():
         model = _saved_task_model(run_dir / "model", spec) if with_head else _encoder(run_dir / "model")
         tokenizer = load_tokenizer(str(run_dir / "model"), model.config) if with_head else None
@@ -66,6 +66,18 @@ def load_trained_run(
             f"{run_dir}: a fine-tuning run needs its weights for {purpose}; train it with --save-model"
         )
     return TrainedRun(model, tokenizer, spec, labels, config, result)
+
+
+def load_with_pack(
+    base: str, pack: Path, spec: TaskSpec, labels: LabelMap, *, with_head: bool = True, merge: bool = False, onto=None
+) -> tuple[object, object | None]:
+    """(model, tokenizer): the base model `base` with the pack of any registered method in `pack`,
+    the one way a pack becomes a model (run folders here, task packs in use/load.py). with_head:
+    a task model for `spec` and `labels` and its tokenizer, else the bare encoder and None. merge,
+    onto: as load_trained_run."""
+    model = onto if onto is not None else build_task_model(base, spec, labels) if with_head else _encoder(base)
+    load_pack(model, pack, with_head=with_head, merge=merge)
+    return model, load_tokenizer(base, load_model_config(base)) if with_head else None
 
 
 def _encoder(path: str | Path):

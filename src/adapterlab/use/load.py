@@ -21,7 +21,7 @@ from adapterlab.train.provenance import (
     provenance_of,
     read_provenance,
 )
-from adapterlab.train.trained import load_trained_run
+from adapterlab.train.trained import load_trained_run, load_with_pack
 from adapterlab.use.hub import fetch_pack, is_hub_source
 
 
@@ -120,9 +120,7 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     if (
         not method.shares_backbone or shared is None
     ):  # e.g. a PEFT method changes the encoder itself: a model of its own
-        model = build_task_model(base, spec, labels)
-        method.load_pack(model, pack)
-        tokenizer, adapter = load_tokenizer(base, load_model_config(base)), None
+        (model, tokenizer), adapter = load_with_pack(base, pack, spec, labels), None
     else:
         key = (str(Path(base).resolve()), spec.kind == "token")
         if key not in shared:
