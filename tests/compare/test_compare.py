@@ -177,6 +177,28 @@ def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsy
     )  # rerun after the end: the same answer, nothing trained
 
 
+def test_an_interval_excluding_zero_that_multiplicity_undoes_says_so():
+    """An interval is one comparison's, q corrects for the family: a row whose interval excludes 0
+    but whose q does not pass is undecided, and the paragraph says why instead of leaving the reader
+    to think the table contradicts itself (seen on SST-2: LoRA -3.46 [-6.86, -0.06], q = 0.095)."""
+    from adapterlab.compare.answer import Answer, MethodRow, paragraph
+
+    def row(method, verdict, **values):
+        return MethodRow(
+            method, "lr=0.001", 5, 80.0, 72.0, 70.0, 74.0, 1000, 4000, "pack", 4.0, verdict=verdict, **values
+        )
+
+    best = row("adapter", "best")
+    lora = row("lora", "inconclusive", difference=-3.46, diff_low=-6.86, diff_high=-0.06, p=0.047, q=0.095)
+    tuned = row("finetune", "inconclusive", difference=-0.92, diff_low=-3.6, diff_high=1.76, p=0.39, q=0.39)
+    text = paragraph(Answer("SST-2", "accuracy", "adapter", [best, lora, tuned], False, {}))
+    assert "LoRA vs adapter is undecided at 5 seeds" in text
+    assert "excludes 0 on its own, but not once corrected for the 2 comparisons with the best: q = 0.095" in text
+    assert text.count("excludes 0") == 1  # not for fine-tuning, whose interval holds 0
+    alone = paragraph(Answer("SST-2", "accuracy", "adapter", [best, lora], False, {}))
+    assert "excludes 0" not in alone  # one comparison: no family to correct for
+
+
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"t{i},same\n" for i in range(20)))

@@ -193,6 +193,18 @@ def _verdict(row: MethodRow) -> str:
     return "inconclusive"
 
 
+def _multiplicity(row: MethodRow, family: int) -> str:
+    """Why an interval that excludes 0 is still no difference: the interval is one comparison's,
+    the verdict corrects for the family (Benjamini-Hochberg q)."""
+    excludes = row.diff_low is not None and (row.diff_low > 0 or row.diff_high < 0)
+    if not excludes or row.q is None or row.q < ALPHA or family < 2:
+        return ""
+    return (
+        f" (its 95% interval excludes 0 on its own, but not once corrected for the {family} comparisons "
+        f"with the best: q = {_p(row.q)})"
+    )
+
+
 def _size(value: int | None) -> str:
     if value is None:
         return "–"
@@ -264,7 +276,7 @@ def paragraph(answer: Answer) -> str:
             shown = "" if r.difference is None else f" ({r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}])"
             parts.append(
                 f"{r.word} vs {best.word} is undecided at {r.seeds} seeds{shown}: neither a difference nor an equivalence "
-                f"within ±{MARGIN:g} point is shown."
+                f"within ±{MARGIN:g} point is shown{_multiplicity(r, len(answer.rows) - 1)}."
             )
         else:
             parts.append(
