@@ -151,6 +151,12 @@ def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsy
     # seeds until decided: the design is sequential, and a difference is decided only past 5 seeds
     # (an anytime-valid test cannot reach p < 0.05 at 5), with the seeds the budget had room for
     assert answer["sequential"] and (adapter["seeds"] >= 6 if verdict == "worse" else True)
+    # the seeds go to the answer's own comparisons (each method against the best on validation)
+    added = out / "study" / "extensions.json"  # written once the policy adds a run
+    reasons = [e["reason"] for e in json.loads(added.read_text())["extensions"]] if added.is_file() else []
+    seeded = [r for r in reasons if "undecided at" in r]
+    assert all(r.startswith("reviews: adapter vs fine-tuning: undecided at") for r in seeded), seeded
+    assert seeded if verdict == "worse" else not seeded
     assert (
         "plan for reviews" in printed and "estimate:" in printed and "[1/" in printed
     )  # the plan before the first run, then progress
@@ -283,21 +289,44 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     for name in ("compare.json", "answer.md", "report.html", "plan.json", "data/split.json", "data/train.jsonl"):
         assert (out / name).is_file(), name
     assert "<h1>Answer</h1>" in (out / "report.html").read_text()
+    hint = printed.split("ready for `")[1].split("`")[0]  # the printed command is one that works
+    assert hint.startswith("adapterlab predict ") and "--out" in hint
     lines = tmp_path / "lines.txt"
     lines.write_text("a great film\na dull plot\n")
-    assert (
-        main(
-            [
-                "predict",
-                str(out / "best"),
-                "--data",
-                str(lines),
-                "--format",
-                "lines",
-                "--out",
-                str(tmp_path / "p.jsonl"),
-            ]
-        )
-        == 0
-    )
+    command = [{"FILE": str(lines), "predictions.jsonl": str(tmp_path / "p.jsonl")}.get(w, w) for w in hint.split()[1:]]
+    assert main([*command, "--format", "lines"]) == 0  # the printed command, with a file of lines
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
+    # a file like the one compared (SST-2 layout, TSV) is read as that file was, not as the JSON
+    # lines compare wrote its samples in
+    more = tmp_path / "more.tsv"
+    write_sentiment_tsv(more, 6, 1)
+    assert main(["predict", str(out / "best"), "--data", str(more), "--out", str(tmp_path / "q.jsonl")]) == 0
+    assert len((tmp_path / "q.jsonl").read_text().splitlines()) == 6
+    assert main(["evaluate", str(out / "best"), "--data", str(more)]) == 0
+
+
+def test_best_reads_new_files_as_the_compared_file_was_read(tmp_path):
+    """DIR/best/ (a pack, or a fine-tuned run folder) takes the user's reading settings as its
+    defaults, and nothing else of the chosen run changes."""
+    import json as _json
+
+    from adapterlab.compare.run import _hand_over
+
+    reading = {"data_format": "csv", "columns": {"text": "review", "label": "stars"}, "encoding": "latin-1"}
+    for kind, described in (("pack", "provenance.json"), ("run", "config.json")):
+        run = tmp_path / kind
+        inner = run / "pack" if kind == "pack" else run
+        inner.mkdir(parents=True)
+        values = {
+            "data_format": "jsonl",
+            "columns": {"text": "text", "label": "label"},
+            "encoding": "utf-8",
+            "task": "x",
+        }
+        (inner / described).write_text(_json.dumps(values))
+        (inner / "weights.safetensors").write_bytes(b"w")
+        _hand_over(run, tmp_path / f"best-{kind}", reading)
+        handed = _json.loads((tmp_path / f"best-{kind}" / described).read_text())
+        assert handed == {**values, **reading}
+        assert (tmp_path / f"best-{kind}" / "weights.safetensors").read_bytes() == b"w"
+        assert _json.loads((inner / described).read_text()) == values  # the run itself is untouched

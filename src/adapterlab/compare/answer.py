@@ -147,6 +147,26 @@ def build_answer(tables: StudyTables, task: str) -> Answer:
     return answer
 
 
+def undecided_against_best(tables: StudyTables) -> list[tuple[str, int, list[tuple[str, Column]]]]:
+    """The answer's comparisons that more seeds could decide, as policy/sequential's targets: each
+    method against the best on validation, inconclusive and without a tripped gate. (The main
+    table compares each method with fine-tuning; the answer compares with the best, so seeds go
+    where the answer is undecided.)"""
+    found = []
+    for task in tables.main.metric_by_row:
+        try:
+            answer = build_answer(tables, task)
+        except ValueError:  # no method has finished runs yet
+            continue
+        selected = _selected(tables, task)
+        best = next(r for r in answer.rows if r.verdict == "best")
+        for row in answer.rows:
+            if row.verdict == "inconclusive":
+                compared = [(task, selected[row.method][0]), (task, selected[best.method][0])]
+                found.append((f"{task}: {row.word} vs {best.word}", min(row.seeds, best.seeds), compared))
+    return found
+
+
 def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[MethodRow], best: MethodRow) -> None:
     """Each other method minus the best, paired by seed; one family (BH); gates on both cells."""
     _, best_cell = selected[best.method]

@@ -42,6 +42,9 @@ class ComparisonData:
     seed: int
     pools: dict[str, int]  # split -> examples
     labels: dict[str, int] = field(default_factory=dict)  # classification: label -> count in the whole data
+    # how the user's files are read (data_format, columns, encoding as given): DIR/best/ reads new
+    # files this way, not as the JSON lines compare writes its samples in
+    reading: dict = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -188,7 +191,15 @@ def prepare_pools(
             raise AdapterlabError(f"label {unseen[0]!r} is in the validation or test data but not in the training data")
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in name).lstrip("_-") or "data"
     data = ComparisonData(
-        safe, kind, pair, print_source, digest, SPLIT_SEED, {k: len(v) for k, v in parts.items()}, labels
+        safe,
+        kind,
+        pair,
+        print_source,
+        digest,
+        SPLIT_SEED,
+        {k: len(v) for k, v in parts.items()},
+        labels,
+        {"data_format": fmt, "columns": dict(columns), "encoding": encoding},
     )
     return data, parts
 

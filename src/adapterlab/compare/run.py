@@ -20,7 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapterlab.compare.answer import Answer, answer_markdown, answer_summary, build_answer, paragraph
+from adapterlab.compare.answer import (
+    Answer,
+    answer_markdown,
+    answer_summary,
+    build_answer,
+    paragraph,
+    undecided_against_best,
+)
 from adapterlab.compare.data import (
     ComparisonData,
     load_data_record,
@@ -32,7 +39,8 @@ from adapterlab.compare.data import (
 from adapterlab.compare.plan import ComparePlan, make_plan, probe_methods, study_spec
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
-from adapterlab.runs import write_json_atomic
+from adapterlab.runs import CONFIG_FILE, write_json_atomic
+from adapterlab.train.provenance import PROVENANCE_FILE
 
 MARKER = ".adapterlab-compare"
 PLAN_FILE = "plan.json"
@@ -176,6 +184,7 @@ def run_compare(
         command=["adapterlab", "compare", "..."],
         probes=_known_probes(spec, plan),
         retry_failed=retry_failed,
+        seed_targets=undecided_against_best,
     )
     return finish(out, outcome.budget_left, say)
 
@@ -342,13 +351,16 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     report = build_report(study)
     _report_page(out, report.folder / "report.html", text)
     best = next(r for r in answer.rows if r.verdict == "best")
-    _hand_over(Path(best.run), out / "best")
+    _hand_over(Path(best.run), out / "best", data.get("reading") or {})
     say("")
     say(text)
-    say(
-        f"\nthe chosen run, ready for `adapterlab predict {out / 'best'} --data FILE`: {out / 'best'}; report: {out / 'report.html'}"
-    )
+    say(f"\nthe chosen run, ready for `{predict_hint(out)}`: {out / 'best'}; report: {out / 'report.html'}")
     return answer
+
+
+def predict_hint(out: Path) -> str:
+    """The command that labels a file with the chosen run (`adapterlab predict`'s required options)."""
+    return f"adapterlab predict {out / 'best'} --data FILE --out predictions.jsonl"
 
 
 def incomplete_line(answer: Answer, planned_seeds: int) -> str:
@@ -372,16 +384,22 @@ def _report_page(out: Path, study_page: Path, answer_text: str) -> None:
     tmp.replace(out / "report.html")
 
 
-def _hand_over(run: Path, best: Path) -> None:
+def _hand_over(run: Path, best: Path, reading: dict) -> None:
     """DIR/best/: the chosen run's task pack (adapters, PEFT) or its run folder with the model
-    (fine-tuning), which `adapterlab predict` and `evaluate` take."""
+    (fine-tuning), which `adapterlab predict` and `evaluate` take. reading: how the user's data is
+    read (ComparisonData.reading), made the default for the files given to predict and evaluate:
+    the runs read compare's JSON-lines samples, the user has files like the one compared."""
     tmp = best.with_name(".best.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     if (run / "pack").is_dir():
         shutil.copytree(run / "pack", tmp)
+        described = tmp / PROVENANCE_FILE
     else:
         shutil.copytree(
             run, tmp, ignore=shutil.ignore_patterns("checkpoint", "tapt_checkpoint", "metrics.jsonl", "trackers")
         )
+        described = tmp / CONFIG_FILE
+    if reading and described.is_file():
+        write_json_atomic(described, {**json.loads(described.read_text()), **reading})
     shutil.rmtree(best, ignore_errors=True)
     tmp.replace(best)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from adapterlab.policy.bracketing import bracket_extensions
 from adapterlab.policy.budget import run_estimates
-from adapterlab.policy.sequential import seed_extensions
-from adapterlab.report.build import assemble
+from adapterlab.policy.sequential import Target, seed_extensions
+from adapterlab.report.build import StudyTables, assemble
 from adapterlab.study.executor import RunLimits, run_study
 from adapterlab.study.extensions import Extension, add_extensions, load_extensions
 from adapterlab.study.folder import RunState
@@ -62,11 +62,14 @@ def run_policy_study(
     wait: float = WAIT_SECONDS,
     probes: dict | None = None,
     on_worker_death: Callable | None = None,
+    seed_targets: Callable[[StudyTables], list[Target]] | None = None,
 ) -> PolicyOutcome:
     """Run the study, then grow it as its policy asks, until nothing is left to decide, the
     maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
     spent. `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
-    already has (probe_key -> ProbeResult), for the budget's estimates. on_worker_death: as run_study's."""
+    already has (probe_key -> ProbeResult), for the budget's estimates. on_worker_death: as run_study's.
+    seed_targets: the undecided comparisons that seeds are added for (policy/sequential.py's
+    default: the claims', or the main table's)."""
     out = Path(out)
     say = say or (lambda line: logger.info("%s", line))
     budget = budget if budget is not None else spec.policy.budget
@@ -101,7 +104,7 @@ def run_policy_study(
             say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
             time.sleep(wait)
             continue
-        new = _decide(out, spec)
+        new = _decide(out, spec, seed_targets)
         if not new:
             return PolicyOutcome(states, load_extensions(out), added, [], full)
         before = {(e.kind, e.labels, e.seeds) for e in load_extensions(out)}
@@ -114,7 +117,7 @@ def run_policy_study(
         added += fresh
 
 
-def _decide(out: Path, spec: StudySpec) -> list[Extension]:
+def _decide(out: Path, spec: StudySpec, seed_targets=None) -> list[Extension]:
     """What to add now, from the finished records: grid points first (the comparison is made at
     the optimum), then seeds."""
     tables = assemble(out)
@@ -122,4 +125,4 @@ def _decide(out: Path, spec: StudySpec) -> list[Extension]:
         grown = bracket_extensions(tables.main, spec.policy)
         if grown:
             return grown
-    return seed_extensions(tables, spec.policy) if spec.policy.sequential else []
+    return seed_extensions(tables, spec.policy, seed_targets) if spec.policy.sequential else []

@@ -10,15 +10,19 @@ a sequential study's tests are anytime-valid instead (report/statistics.anytime_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from adapterlab.report.build import StudyTables
 from adapterlab.study.extensions import Extension
 from adapterlab.study.policy_spec import PolicyOptions
 
+# (description, seeds so far, the compared (task, Column) cells) of one undecided comparison
+Target = tuple[str, int, list[tuple[Any, Any]]]
 
-def _targets(tables: StudyTables) -> list[tuple[str, int, list[tuple[Any, Any]]]]:
-    """(description, seeds so far, compared (task, column)) of every undecided comparison."""
+
+def _targets(tables: StudyTables) -> list[Target]:
+    """Every undecided comparison of the spec's claims, or else of the main table."""
     found = []
     if tables.claims:
         for r in tables.claims:
@@ -36,13 +40,17 @@ def _targets(tables: StudyTables) -> list[tuple[str, int, list[tuple[Any, Any]]]
     return found
 
 
-def seed_extensions(tables: StudyTables, policy: PolicyOptions) -> list[Extension]:
-    """One more seed for each compared cell of each undecided comparison below the maximum."""
+def seed_extensions(
+    tables: StudyTables, policy: PolicyOptions, targets: Callable[[StudyTables], list[Target]] | None = None
+) -> list[Extension]:
+    """One more seed for each compared cell of each undecided comparison below the maximum.
+    targets: the comparisons the caller's answer makes (compare: each method against the best on
+    validation), instead of the claims' or the main table's."""
     if policy.seeds is None:
         return []
     main = tables.main
     found: dict[tuple, Extension] = {}
-    for description, n, compared in _targets(tables):
+    for description, n, compared in (targets or _targets)(tables):
         if n >= policy.seeds.max or n < policy.seeds.min:
             continue
         wanted = set(range(n + 1))
