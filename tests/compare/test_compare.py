@@ -302,7 +302,7 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     write_sentiment_tsv(more, 6, 1)
     assert main(["predict", str(out / "best"), "--data", str(more), "--out", str(tmp_path / "q.jsonl")]) == 0
     assert len((tmp_path / "q.jsonl").read_text().splitlines()) == 6
-    assert main(["evaluate", str(out / "best"), "--data", str(more)]) == 0
+    assert main(["evaluate", str(out / "best"), "--data", str(more), "--out", str(tmp_path / "e.json")]) == 0
 
 
 def test_best_reads_new_files_as_the_compared_file_was_read(tmp_path):

@@ -39,6 +39,7 @@ from adapterlab.compare.data import (
 from adapterlab.compare.plan import ComparePlan, make_plan, probe_methods, study_spec
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
+from adapterlab.report.study_console import step_time
 from adapterlab.runs import CONFIG_FILE, write_json_atomic
 from adapterlab.train.provenance import PROVENANCE_FILE
 
@@ -271,7 +272,7 @@ def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
         + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
         "  methods: "
         + "; ".join(
-            f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({plan.seconds_per_step[m]:.2f} s/step)"
+            f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({step_time(plan.seconds_per_step[m])} s/step)"
             for m in plan.methods
         ),
         f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "

@@ -123,6 +123,12 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     return lines
 
 
+def step_time(seconds: float) -> str:
+    """Seconds per optimizer step, readable at any speed: a small model's (or a GPU's) few
+    milliseconds keep two significant digits instead of printing as 0.00."""
+    return f"{seconds:.2f}" if seconds >= 0.1 else f"{seconds:.2g}"
+
+
 def duration(seconds: float) -> str:
     return (
         f"{seconds / 3600:.1f} h"
@@ -155,7 +161,7 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
             )
             continue
         lines.append(
-            f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {c.probe.seconds_per_step:.2f} | "
+            f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {step_time(c.probe.seconds_per_step)} | "
             f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |"
         )
     lines.append(f"total: {duration(plan.total)} with one worker ({plan.total / 3600:.1f} h)")
