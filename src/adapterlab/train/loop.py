@@ -196,38 +196,42 @@ def train_and_restore_best(
         checkpoint_dir,
         on_step,
     )
-    bar = tqdm(
-        total=parts.steps_per_epoch * config.epochs, disable=not parts.shows_progress, unit="step", dynamic_ncols=True
-    )
-    state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0), bar)
+    state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0), _progress_bar(parts))
     result = state.result
     first_epoch, skip = _resume(parts, state)
     for epoch in range(first_epoch, config.epochs + 1):
         _train_epoch(parts, state, epoch, skip if epoch == first_epoch else 0)
         if result.status == "diverged":
-            logger.warning(
-                "loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", result.steps + 1, epoch
-            )
-            record({"split": "train", "at": "diverged", "epoch": epoch, "step": result.steps, "loss": float("nan")})
+            _record_divergence(parts, state, epoch)
             break
-        if (
-            not result.stopped_early and state.evaluated_at != result.steps
-        ):  # the same weights twice would count twice toward patience
+        # the same weights twice would count twice toward patience
+        if not result.stopped_early and state.evaluated_at != result.steps:
             _validate(parts, state, epoch, "epoch")
         if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
             _save(parts, state, epoch, 0)
         if result.stopped_early:
-            logger.info(
-                "early stopping at epoch %d, step %d: %d evaluations without improvement",
-                epoch,
-                result.steps,
-                config.early_stop,
-            )
+            logger.info(_EARLY_STOP, epoch, result.steps, config.early_stop)
             break
-    bar.close()
+    state.bar.close()
     if state.best_state is not None:
         _load_trainable_state(model, state.best_state)
     return result
+
+
+_EARLY_STOP = "early stopping at epoch %d, step %d: %d evaluations without improvement"
+
+
+def _progress_bar(parts: _Parts) -> tqdm:
+    """The loop's bar, in optimizer steps over every epoch (shown on the main process, on request)."""
+    total = parts.steps_per_epoch * parts.config.epochs
+    return tqdm(total=total, disable=not parts.shows_progress, unit="step", dynamic_ncols=True)
+
+
+def _record_divergence(parts: _Parts, state: _LoopState, epoch: int) -> None:
+    """A NaN/inf loss ended training: one warning, and a row that says where."""
+    steps = state.result.steps
+    logger.warning("loss became NaN/inf at step %d (epoch %d); the run is recorded as diverged", steps + 1, epoch)
+    parts.record({"split": "train", "at": "diverged", "epoch": epoch, "step": steps, "loss": float("nan")})
 
 
 def _resume(parts: _Parts, state: _LoopState) -> tuple[int, int]:

@@ -211,24 +211,9 @@ def warm_head(
     if limit is not None and settings.max_length > limit:  # a short position table (e.g. 64 tokens)
         settings = replace(settings, max_length=limit)
     folder = cache_root() / "mlm_heads" / _cache_key(model_path, corpus, settings)
-    if (folder / HEAD_FILE).is_file():
-        try:
-            load_head(model, folder)
-            stored = json.loads((folder / RECORD_FILE).read_text())
-            return HeadRecord(
-                "warmed",
-                stored.get("corpus"),
-                stored.get("texts"),
-                stored.get("steps"),
-                stored.get("mlm_loss_before"),
-                stored.get("mlm_loss_after"),
-                str(folder),
-                stored.get("seconds"),
-                from_cache=True,
-            )
-        except Exception as err:  # a truncated or edited cache entry: warm the head again rather than fail every run
-            logger.warning("%s: unreadable cached MLM head (%s); warming it up again", folder, type(err).__name__)
-            shutil.rmtree(folder, ignore_errors=True)
+    cached = _cached_head(model, folder)
+    if cached is not None:
+        return cached
     started = time.perf_counter()
     paragraphs = corpus_paragraphs(corpus)
     logger.warning(
@@ -249,6 +234,39 @@ def warm_head(
         time.perf_counter() - started,
         from_cache=False,
     )
+    _cache_head(model, folder, record, settings, model_path)
+    return record
+
+
+def _cached_head(model, folder: Path) -> HeadRecord | None:
+    """The cached head in `folder` loaded into `model`, or None when there is none. A truncated or
+    edited cache entry is removed (with a warning) so the head is warmed again rather than every
+    run failing."""
+    if not (folder / HEAD_FILE).is_file():
+        return None
+    try:
+        load_head(model, folder)
+        stored = json.loads((folder / RECORD_FILE).read_text())
+        return HeadRecord(
+            "warmed",
+            stored.get("corpus"),
+            stored.get("texts"),
+            stored.get("steps"),
+            stored.get("mlm_loss_before"),
+            stored.get("mlm_loss_after"),
+            str(folder),
+            stored.get("seconds"),
+            from_cache=True,
+        )
+    except Exception as err:  # a truncated or edited cache entry: warm the head again rather than fail every run
+        logger.warning("%s: unreadable cached MLM head (%s); warming it up again", folder, type(err).__name__)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+def _cache_head(model, folder: Path, record: HeadRecord, settings: WarmupSettings, model_path: str) -> None:
+    """The warmed head's weights and record into `folder`, whole or not at all: written into a temp
+    folder that is renamed, so concurrent runs never read half a head."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     staging.chmod(0o755)
@@ -265,7 +283,6 @@ def warm_head(
         staging.rename(folder)
     except OSError:  # another run cached it first: same inputs, same head
         shutil.rmtree(staging, ignore_errors=True)
-    return record
 
 
 def load_head(model, folder: Path) -> None:

@@ -14,6 +14,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
@@ -33,7 +34,7 @@ from adapterlab.runs import (
 )
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
-from adapterlab.train.loop import LoopConfig, build_optimizer, evaluate, train_and_restore_best
+from adapterlab.train.loop import LoopConfig, LoopResult, build_optimizer, evaluate, train_and_restore_best
 from adapterlab.train.mlm_head import HeadRecord, warm_head
 from adapterlab.train.model_setup import enable_gradient_checkpointing
 
@@ -78,15 +79,39 @@ def run_tapt(
     method = get_method(config.method)
     method.prepare_tapt(model, config, adapter_name)
     no_labels = LabelMap(())
-    train_features = encode(mlm_examples(train), mlm_spec, no_labels, tokenizer, max_length)
-    validation_features = encode(mlm_examples(validation), mlm_spec, no_labels, tokenizer, max_length)
+    features = [
+        encode(mlm_examples(split), mlm_spec, no_labels, tokenizer, max_length) for split in (train, validation)
+    ]
+    model, result, before = _train_mlm(model, features, mlm_spec, tokenizer, config, accelerator, run_dir, record)
+    summary = _summary(config, head, result, before)
+    handed = method.hand_over(accelerator.unwrap_model(model), run_dir, adapter_name, accelerator.is_main_process)
+    summary.update(handed.summary)
+    outcome = TaptOutcome(summary, pack=handed.pack, encoder_state=handed.encoder_state)
+    if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
+        _keep_outcome(run_dir, outcome)
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    return outcome
+
+
+def _train_mlm(
+    model,
+    features: list[list[dict]],
+    mlm_spec: TaskSpec,
+    tokenizer,
+    config: RunConfig,
+    accelerator,
+    run_dir: Path,
+    record: Callable[[dict], None],
+) -> tuple[Any, LoopResult, dict]:
+    """The explicit loop (train/loop.py) on the masked-LM features (train, validation), with TAPT's
+    own epochs and rate, its rows named tapt-*. Returns the prepared model (holding its best
+    checkpoint), the loop's outcome and the validation metrics before the first step."""
+    train_features, validation_features = features
+    no_labels = LabelMap(())
+    train_collator = MlmCollator(tokenizer, config.mlm_probability, config.seed)
     train_batches = ShardedBatches(
-        train_features,
-        MlmCollator(tokenizer, config.mlm_probability, config.seed),
-        config.batch_size,
-        config.seed,
-        accelerator,
-        config.grad_accum,
+        train_features, train_collator, config.batch_size, config.seed, accelerator, config.grad_accum
     )
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)
@@ -115,22 +140,18 @@ def run_tapt(
         lambda row: record({**row, "split": "tapt-" + row["split"]}),
         checkpoint,
     )
-    summary = _summary(config, head, result, before)
-    handed = method.hand_over(accelerator.unwrap_model(model), run_dir, adapter_name, accelerator.is_main_process)
-    summary.update(handed.summary)
-    outcome = TaptOutcome(summary, pack=handed.pack, encoder_state=handed.encoder_state)
-    if accelerator.is_main_process and config.checkpoint:  # the phase's outcome stands; its checkpoint is spent
-        if outcome.encoder_state is not None:  # kept until the run finishes, for a resume
-            save_file(
-                {k: v.contiguous() for k, v in outcome.encoder_state.items()},
-                str(run_dir / f".{TAPT_ENCODER_FILE}.tmp"),
-            )
-            (run_dir / f".{TAPT_ENCODER_FILE}.tmp").replace(run_dir / TAPT_ENCODER_FILE)
-        write_json_atomic(run_dir / TAPT_DONE_FILE, summary)
-        shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.free_memory()
-    return outcome
+    return model, result, before
+
+
+def _keep_outcome(run_dir: Path, outcome: TaptOutcome) -> None:
+    """A finished TAPT phase's outcome in the run folder, so a kill in the task phase never redoes
+    TAPT: the handed-over tensors (kept until the run finishes) and tapt_done.json, written last."""
+    if outcome.encoder_state is not None:
+        staged = run_dir / f".{TAPT_ENCODER_FILE}.tmp"
+        save_file({k: v.contiguous() for k, v in outcome.encoder_state.items()}, str(staged))
+        staged.replace(run_dir / TAPT_ENCODER_FILE)
+    write_json_atomic(run_dir / TAPT_DONE_FILE, outcome.summary)
+    shutil.rmtree(run_dir / TAPT_CHECKPOINT_DIR, ignore_errors=True)
 
 
 def _mlm_model(config: RunConfig, model_path: str, tokenizer) -> tuple:
