@@ -73,7 +73,8 @@ from adapterlab.train.model_setup import (
     load_model_config,
     load_tokenizer,
 )
-from adapterlab.train.provenance import portable_base, write_provenance
+from adapterlab.train.pack_files import write_provenance
+from adapterlab.train.provenance import portable_base
 from adapterlab.train.tapt import clear_tapt_state, run_tapt, tapt_outcome_problem
 from adapterlab.train.trackers import hyperparameters, init_kwargs, log_summary, run_identity, scalars, tracker_names
 
