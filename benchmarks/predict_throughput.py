@@ -37,7 +37,8 @@ def make_packs(root: Path, model_path: str | None = None) -> list[Path]:
 
     import adapterlab as al
     from adapterlab.data.tasks import get_task
-    from adapterlab.train.provenance import Provenance, config_sha256, save_provenance, weights_fingerprint
+    from adapterlab.train.pack_files import save_provenance
+    from adapterlab.train.provenance import Provenance, config_sha256, weights_fingerprint
 
     path = backbone(model_path)
     spec = get_task("classification")

@@ -165,7 +165,8 @@ def test_a_registered_method_is_a_study_column_tested_against_fine_tuning(bias_m
 
 
 def test_another_methods_settings_are_refused_for_a_registered_method(bias_method):
-    from adapterlab.train.config import RunConfig, unused_settings
+    from adapterlab.train.config import RunConfig
+    from adapterlab.train.options import unused_settings
 
     assert {"lora_r", "ia3_feedforward", "save_model"} <= unused_settings("bias", tapt=False)
     assert RunConfig(task="sst2", train="t.tsv", method="bias").learning_rate == bias_method.default_lr

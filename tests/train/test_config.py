@@ -416,7 +416,8 @@ def test_the_reproduce_command_leaves_out_what_train_would_refuse():
 def test_every_train_option_names_the_spec_key_it_sets():
     """`adapterlab train --help` and the spec keys are one mapping, both ways: errors found for a
     spec quote its keys, reproduce commands quote options."""
-    from adapterlab.train.config import ADAPTER_OPTIONS, in_spec_terms, option_of, setting_of_option
+    from adapterlab.train.config import ADAPTER_OPTIONS
+    from adapterlab.train.options import in_spec_terms, option_of, setting_of_option
 
     options = (
         {action.option_strings[0] for action in train_parser()._actions if action.option_strings}

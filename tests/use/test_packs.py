@@ -211,7 +211,8 @@ def test_no_file_of_a_pack_names_a_place_on_this_machine(packs):
 def test_the_model_card_is_hub_metadata(packs):
     from huggingface_hub import ModelCard
 
-    from adapterlab.train.provenance import model_card, read_provenance
+    from adapterlab.train.model_card import model_card
+    from adapterlab.train.provenance import read_provenance
 
     result = json.loads((packs / "lora" / "result.json").read_text())
     card = ModelCard.load(packs / "lora" / "pack" / "README.md")

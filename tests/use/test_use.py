@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from tiny import save_tiny_backbone, write_sentiment_tsv  # noqa: E402
 
 from adapterlab.cli import main  # noqa: E402
-from adapterlab.train.provenance import hub_base_model, read_provenance  # noqa: E402
+from adapterlab.train.model_card import hub_base_model  # noqa: E402
+from adapterlab.train.provenance import read_provenance  # noqa: E402
 
 PANX = [
     "john\tB-PER\nvisited\tO\nlondon\tB-LOC\n",

@@ -23,7 +23,7 @@ from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, 
 from adapterlab.study.folder import died, differences
 from adapterlab.study.ownership import held_lock
 from adapterlab.study.spec import PlannedRun
-from adapterlab.train.config import in_spec_terms
+from adapterlab.train.options import in_spec_terms
 
 logger = logging.getLogger(__name__)
 

@@ -52,9 +52,9 @@ def check_methods_fit(runs: list, source: str) -> list[str]:
     backbone (and tokenizer, when it is here). runs: PlannedRun."""
     from adapterlab.backbone import DEFAULT_BACKBONE
     from adapterlab.data.tasks import get_task
-    from adapterlab.train.config import in_spec_terms
     from adapterlab.train.method import check_method_fits
     from adapterlab.train.model_setup import check_backbone_fits, check_fits
+    from adapterlab.train.options import in_spec_terms
 
     errors: list[str] = []
     checked: set = set()

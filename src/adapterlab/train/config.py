@@ -1,43 +1,32 @@
-"""RunConfig: every setting of one training run, validated once at the entry point. Each field
-carries its help text and command-line option; `adapterlab train` is generated from them."""
+"""RunConfig: every setting of one training run, validated once at the entry point (the checks
+are train/config_checks.py). Each field carries its help text and command-line option;
+`adapterlab train` is generated from them (train/options.py)."""
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
-import functools
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.adapters.peft_methods import PEFT_METHODS, PeftSettings
-from adapterlab.data.readers import FIELDS, READERS
-from adapterlab.data.tasks import get_task
+from adapterlab.data.readers import FIELDS
 from adapterlab.errors import AdapterlabError, reject_unknown
-from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis, unused_by
+from adapterlab.methods import METHODS, get_method, method_names, methods_with_axis
 from adapterlab.names import (
     INITS,
     NONLINEARITIES,
-    PACK_DTYPES,
     PLACEMENTS,
-    PRECISIONS,
-    TAPT_HEADS,
     Method,
     PackDtype,
     Precision,
     TaptHead,
 )
-from adapterlab.train.trackers import tracker_problems
+from adapterlab.train.config_checks import READER_NAMES, config_problems
 
-READER_NAMES = tuple(READERS)
-MAX_SEED = 2**32 - 1  # numpy's seed range (Accelerate's set_seed seeds numpy too)
 # Each method's default learning rate (the paper's, for adapters and fine-tuning), as its
 # registered Method says (adapterlab.methods); here for the built-in methods' help text.
 DEFAULT_LR = {name: method.default_lr for name, method in METHODS.items()}
-# The settings that are PEFT's methods' own: a run of another method checks only their types.
-PEFT_SETTINGS = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets", "ia3_feedforward")
 
 
 def _about(group: str, help: str, cli: str | None = None, unset: str | None = None, **more: Any) -> dict[str, Any]:
@@ -394,134 +383,8 @@ class RunConfig:
 
     def problems(self) -> list[str]:
         """Every invalid setting, one line each: type, range and allowed values, so a spec or a
-        command line learns all of its mistakes at once."""
-        return self._data_problems() + self._method_problems() + self._schedule_problems()
-
-    def _data_problems(self) -> list[str]:
-        found: list[str] = []
-        add = found.append
-        if not isinstance(self.task, str):
-            add(f"task={self.task!r}: must be a task name (see `adapterlab tasks`)")
-        else:
-            try:
-                if get_task(self.task).kind == "mlm":
-                    add(
-                        f"task={self.task!r}: the masked-LM objective is for --tapt and `adapterlab forgetting`; "
-                        "train a classification, regression or token task"
-                    )
-            except AdapterlabError as err:
-                add(str(err))
-        for name in ("train", "dev", "test", "hub", "model"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value):
-                add(f"{name}={value!r}: must be a path or name (a non-empty string)")
-        if not self.train and not self.hub:
-            add("no training data: give a training file or folder, or a hub dataset name")
-        if self.data_format not in ("auto", *READER_NAMES):
-            add(f"data_format={self.data_format!r}: allowed: auto, {', '.join(READER_NAMES)}")
-        if not isinstance(self.columns, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()
-        ):
-            add(f"columns={self.columns!r}: must map fields ({', '.join(FIELDS)}) to column names")
-        elif set(self.columns) - set(FIELDS):
-            add(f"columns: unknown field {sorted(set(self.columns) - set(FIELDS))[0]!r}; allowed: {', '.join(FIELDS)}")
-        try:
-            codecs.lookup(self.encoding)
-        except (LookupError, TypeError):
-            add(f"encoding={self.encoding!r}: not a known text encoding (e.g. utf-8, latin-1)")
-        return found
-
-    def _method_problems(self) -> list[str]:
-        """The method's name, and its own settings as its registered Method checks them; another
-        method's settings change nothing here, but a value of the wrong type is still refused."""
-        found: list[str] = []
-        if self.method not in method_names():
-            found.append(f"method={self.method!r}: allowed: {', '.join(method_names())}")
-        if not isinstance(self.adapter, AdapterConfig):
-            found.append(f"adapter={self.adapter!r}: must be an AdapterConfig")
-        own = get_method(self.method).own_axes if self.method in method_names() else ()
-        if self.method in method_names():
-            found.extend(get_method(self.method).problems(self))
-        if not set(PEFT_SETTINGS) & set(own):
-            found.extend(_peft_type_problems(self))
-        return found
-
-    def _schedule_problems(self) -> list[str]:
-        found: list[str] = []
-        add = found.append
-        if self.mixed_precision not in PRECISIONS:
-            hint = (
-                " (YAML reads a bare no as false: write 'no' in quotes)"
-                if isinstance(self.mixed_precision, bool)
-                else ""
-            )
-            add(f"mixed_precision={self.mixed_precision!r}: allowed: {', '.join(PRECISIONS)}{hint}")
-        if not isinstance(self.tracker_project, str) or not self.tracker_project.strip() or "/" in self.tracker_project:
-            add(f"tracker_project={self.tracker_project!r}: must be a name (non-empty, without /)")
-        if self.report_to is not None:
-            found.extend(
-                tracker_problems(self.report_to)
-                if isinstance(self.report_to, str)
-                else [f"report_to={self.report_to!r}: must be tracker names, e.g. tensorboard"]
-            )
-        if self.tapt_head not in TAPT_HEADS:
-            add(f"tapt_head={self.tapt_head!r}: allowed: {', '.join(TAPT_HEADS)}")
-        if self.pack_dtype not in PACK_DTYPES:
-            add(f"pack_dtype={self.pack_dtype!r}: allowed: {', '.join(PACK_DTYPES)}")
-        for name in ("epochs", "batch_size", "max_length", "validation_size", "tapt_epochs"):
-            _check_int(found, name, getattr(self, name), low=1)
-        _check_int(found, "grad_accum", self.grad_accum, low=1)
-        if (
-            isinstance(self.grad_accum, int)
-            and isinstance(self.batch_size, int)
-            and self.grad_accum > self.batch_size >= 1
-        ):
-            found.append(
-                f"grad_accum={self.grad_accum}: must not exceed batch_size={self.batch_size} (each micro-batch needs an example)"
-            )
-        for name in ("train_size", "eval_every", "early_stop", "logging_steps"):
-            if getattr(self, name) is not None:
-                _check_int(found, name, getattr(self, name), low=1)
-        for name in ("seed", "data_seed"):
-            if name == "seed" or self.data_seed is not None:
-                _check_int(found, name, getattr(self, name), low=0, high=MAX_SEED, why="numpy's seed range")
-        for name in ("lr", "tapt_lr"):
-            if getattr(self, name) is not None:
-                _check_number(found, name, getattr(self, name), "> 0", lambda v: v > 0)
-        _check_number(found, "warmup_ratio", self.warmup_ratio, "in [0, 1)", lambda v: 0 <= v < 1)
-        _check_number(found, "early_stop_min_delta", self.early_stop_min_delta, ">= 0", lambda v: v >= 0)
-        _check_int(found, "early_stop_min_epochs", self.early_stop_min_epochs, low=0)
-        if isinstance(self.early_stop_min_epochs, int) and self.early_stop_min_epochs > 0 and self.early_stop is None:
-            add(
-                f"early_stop_min_epochs={self.early_stop_min_epochs!r} without early_stop: there is no early stopping to delay; set early_stop too"
-            )
-        if (
-            isinstance(self.early_stop_min_delta, (int, float))
-            and self.early_stop_min_delta > 0
-            and self.early_stop is None
-        ):
-            add(
-                f"early_stop_min_delta={self.early_stop_min_delta!r} without early_stop: there is no early stopping to tune; set early_stop too"
-            )
-        _check_number(found, "weight_decay", self.weight_decay, ">= 0", lambda v: v >= 0)
-        _check_number(found, "max_grad_norm", self.max_grad_norm, ">= 0 (0 turns clipping off)", lambda v: v >= 0)
-        _check_number(found, "test_fraction", self.test_fraction, "in (0, 1)", lambda v: 0 < v < 1)
-        _check_number(found, "mlm_probability", self.mlm_probability, "in (0, 1)", lambda v: 0 < v < 1)
-        if self.keep_checkpoint is True and self.checkpoint is False:
-            add("keep_checkpoint=true with checkpoint=false: there is no checkpoint to keep")
-        for name in (
-            "tapt",
-            "save_model",
-            "fast_dropout",
-            "lora_layernorm",
-            "progress",
-            "gradient_checkpointing",
-            "checkpoint",
-            "keep_checkpoint",
-        ):
-            if not isinstance(getattr(self, name), bool):
-                add(f"{name}={getattr(self, name)!r}: must be true or false")
-        return found
+        command line learns all of its mistakes at once (train/config_checks.py)."""
+        return config_problems(self)
 
     @property
     def peft(self) -> PeftSettings:
@@ -566,97 +429,6 @@ class RunConfig:
         if "task" not in values:
             raise AdapterlabError(f"{source}: missing setting 'task'")
         return cls(**values)
-
-
-def option_of(name: str) -> str:
-    """The `adapterlab train` option of a setting: a RunConfig field (`max_length` -> --max-length,
-    `checkpoint` -> --no-checkpoint) or an adapter field written `adapter.NAME` (`adapter.size` ->
-    --adapter-size). Raises KeyError for a name that is neither."""
-    if name.startswith("adapter."):
-        about = ADAPTER_OPTIONS[name.removeprefix("adapter.")]
-        return about["cli"] or "--adapter-" + name.removeprefix("adapter.").replace("_", "-")
-    setting = _run_fields()[name]
-    return setting.metadata.get("cli") or "--" + name.replace("_", "-")
-
-
-@functools.cache
-def _run_fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(RunConfig)}
-
-
-def setting_of_option(option: str) -> str | None:
-    """The spec key an `adapterlab train` option sets (--skip-layers -> adapter.skip_layers,
-    --format -> data_format), or None for an option that is not a setting (--out, --data)."""
-    if not _OPTIONS:
-        names = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [
-            f"adapter.{key}" for key in ADAPTER_OPTIONS
-        ]
-        _OPTIONS.update({option_of(name): name for name in names})
-        _OPTIONS.update(
-            {alias: f.name for f in dataclasses.fields(RunConfig) for alias in f.metadata.get("aliases", ())}
-        )
-    return _OPTIONS.get(option)
-
-
-def in_spec_terms(message: str) -> str:
-    """A `train` error reworded for a study spec, whose settings are keys, not options: the option
-    it opens with becomes the key that sets it ("--skip-layers 12: ..." -> "adapter.skip_layers 12: ...").
-    Only the opening one: later in the line an option-like word may be part of a path."""
-    return re.sub(r"^--[a-z][a-z0-9-]*", lambda found: setting_of_option(found.group(0)) or found.group(0), message)
-
-
-_OPTIONS: dict[str, str] = {}  # filled on first use: option -> spec key
-
-
-TAPT_GROUP = "task-adaptive pretraining"  # the help group of --tapt and the options that only TAPT reads
-
-
-def tapt_only_settings() -> list[str]:
-    """The settings only TAPT reads (tapt_epochs, tapt_lr, tapt_head, mlm_probability)."""
-    return [f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("group") == TAPT_GROUP and f.name != "tapt"]
-
-
-def unused_settings(method: str, tapt: bool) -> set[str]:
-    """RunConfig settings that change nothing in a run of `method` (another method's options) or,
-    without TAPT, the TAPT-only ones: `train` refuses them when given, and a run's reproduce
-    command (provenance.train_command) leaves them out."""
-    return unused_by(method) | (set() if tapt else set(tapt_only_settings()))
-
-
-def _check_int(found: list[str], name: str, value, low: int, high: int | None = None, why: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bound = (
-            f"an integer in [{low}, {high}]" + (f" ({why})" if why else "")
-            if high is not None
-            else f"an integer >= {low}"
-        )
-        found.append(f"{name}={value!r}: must be {bound}")
-
-
-def _check_number(found: list[str], name: str, value, allowed: str, ok) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        found.append(f"{name}={value!r}: must be a finite number {allowed}")
-
-
-def _peft_type_problems(config: RunConfig) -> list[str]:
-    """The PEFT settings' types, for a run of another method (PeftSettings.problems checks the rest)."""
-    found = []
-    number = (int, float)
-    if not isinstance(config.lora_r, int) or isinstance(config.lora_r, bool):
-        found.append(f"lora_r={config.lora_r!r}: must be an integer >= 1")
-    for name in ("lora_alpha", "lora_dropout"):
-        value = getattr(config, name)
-        if not isinstance(value, number) or isinstance(value, bool):
-            found.append(f"{name}={value!r}: must be a number")
-    for name in ("lora_targets", "ia3_feedforward"):
-        value = getattr(config, name)
-        if (
-            value is not None
-            and not isinstance(value, str)
-            and not (isinstance(value, list) and all(isinstance(t, str) for t in value))
-        ):
-            found.append(f"{name}={value!r}: must name modules (a list of names, or a comma-separated string)")
-    return found
 
 
 def _names(value: Any) -> Any:

@@ -1,24 +1,29 @@
-"""RunConfig as command-line options, and the policy on options of another method.
+"""RunConfig as command-line options, which option sets which setting, and the policy on options
+of another method.
 
 `adapterlab train` gets one option per RunConfig field (and per AdapterConfig field) from the
 fields themselves: type, default, help and Hugging Face Trainer aliases live on the field
 (train/config.py), so the command line, specs and provenance cannot drift apart. The policy on
 options that would change nothing in a run (another method's, or TAPT's without --tapt) is
-`other_method_problems`, shared by every entry point that takes settings."""
+`other_method_problems`, shared by every entry point that takes settings. A setting's option and
+back (`option_of`, `setting_of_option`) serve the reproduce command of a pack (provenance) and a
+spec's errors, which name keys instead of options (`in_spec_terms`)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import re
 import types
 import typing
 from typing import Any
 
 from adapterlab.adapters.config import AdapterConfig
 from adapterlab.errors import AdapterlabError
-from adapterlab.methods import method_names, methods_with_settings
+from adapterlab.methods import method_names, methods_with_settings, unused_by
 from adapterlab.package_data import is_package_path, resolve_package_path
-from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, tapt_only_settings
+from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,3 +191,58 @@ def other_method_problems(method: str, tapt: bool, values: dict, given: set[str]
             f"{method}{also}: drop it, or choose the method with --method"
         )
     return problems
+
+
+def option_of(name: str) -> str:
+    """The `adapterlab train` option of a setting: a RunConfig field (`max_length` -> --max-length,
+    `checkpoint` -> --no-checkpoint) or an adapter field written `adapter.NAME` (`adapter.size` ->
+    --adapter-size). Raises KeyError for a name that is neither."""
+    if name.startswith("adapter."):
+        about = ADAPTER_OPTIONS[name.removeprefix("adapter.")]
+        return about["cli"] or "--adapter-" + name.removeprefix("adapter.").replace("_", "-")
+    setting = _run_fields()[name]
+    return setting.metadata.get("cli") or "--" + name.replace("_", "-")
+
+
+@functools.cache
+def _run_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(RunConfig)}
+
+
+def setting_of_option(option: str) -> str | None:
+    """The spec key an `adapterlab train` option sets (--skip-layers -> adapter.skip_layers,
+    --format -> data_format), or None for an option that is not a setting (--out, --data)."""
+    if not _OPTIONS:
+        names = [f.name for f in dataclasses.fields(RunConfig) if f.name != "adapter"] + [
+            f"adapter.{key}" for key in ADAPTER_OPTIONS
+        ]
+        _OPTIONS.update({option_of(name): name for name in names})
+        _OPTIONS.update(
+            {alias: f.name for f in dataclasses.fields(RunConfig) for alias in f.metadata.get("aliases", ())}
+        )
+    return _OPTIONS.get(option)
+
+
+def in_spec_terms(message: str) -> str:
+    """A `train` error reworded for a study spec, whose settings are keys, not options: the option
+    it opens with becomes the key that sets it ("--skip-layers 12: ..." -> "adapter.skip_layers 12: ...").
+    Only the opening one: later in the line an option-like word may be part of a path."""
+    return re.sub(r"^--[a-z][a-z0-9-]*", lambda found: setting_of_option(found.group(0)) or found.group(0), message)
+
+
+_OPTIONS: dict[str, str] = {}  # filled on first use: option -> spec key
+
+
+TAPT_GROUP = "task-adaptive pretraining"  # the help group of --tapt and the options that only TAPT reads
+
+
+def tapt_only_settings() -> list[str]:
+    """The settings only TAPT reads (tapt_epochs, tapt_lr, tapt_head, mlm_probability)."""
+    return [f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("group") == TAPT_GROUP and f.name != "tapt"]
+
+
+def unused_settings(method: str, tapt: bool) -> set[str]:
+    """RunConfig settings that change nothing in a run of `method` (another method's options) or,
+    without TAPT, the TAPT-only ones: `train` refuses them when given, and a run's reproduce
+    command (provenance.train_command) leaves them out."""
+    return unused_by(method) | (set() if tapt else set(tapt_only_settings()))

@@ -26,7 +26,7 @@ from adapterlab.runs import (
     save_result,
 )
 from adapterlab.train.loop import LoopResult
-from adapterlab.train.provenance import write_provenance
+from adapterlab.train.pack_files import write_provenance
 
 
 def outcome_fields(outcome: LoopResult, test_metrics: dict | None, metric: str) -> dict:

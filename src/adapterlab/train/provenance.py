@@ -1,6 +1,5 @@
-"""What a task pack records about where it came from (provenance.json) and its model card
-(README.md, built with huggingface_hub's ModelCardData: base_model, library_name, pipeline_tag,
-datasets and a model-index of the run's results), written when its run finishes (issues #18, #31).
+"""What a task pack records about where it came from (provenance.json), written when its run
+finishes with the model card made from it (train/pack_files.py, train/model_card.py; issues #18, #31).
 
 PEFT's save_pretrained folders record `base_model_name_or_path` and `revision`; a pack records
 those, a hash of the base model's config.json and a fingerprint of its weights (so a backbone
@@ -24,16 +23,14 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method, own_axes_of
 from adapterlab.package_data import PACKAGE_PREFIX
-from adapterlab.runs import describe_value, write_json_atomic
+from adapterlab.runs import describe_value
 from adapterlab.train.base_files import (  # noqa: F401  re-exported: where a pack's base model is
     BASES_FILE,
-    EMBEDDED_HUB_ID,
     HUB_ID,
     config_sha256,
     local_folder,
     portable_base,
     portable_path,
-    remember_base,
     remembered_base,
     revision_of,
     weights_fingerprint,
@@ -42,7 +39,6 @@ from adapterlab.train.base_files import (  # noqa: F401  re-exported: where a pa
 logger = logging.getLogger(__name__)
 
 PROVENANCE_FILE = "provenance.json"
-CARD_FILE = "README.md"
 # the run settings a command line needs to reproduce a run; the rest are defaults or derived
 _COMMAND_SKIP = {
     "learning_rate",
@@ -60,9 +56,6 @@ _COMMAND_SKIP = {
     "columns",
     "adapter",
 }
-
-
-_COUNTS = {"words", "unscored_words", "examples", "tokens", "unknown_labels"}
 
 
 @dataclass(frozen=True)
@@ -150,7 +143,8 @@ def base_model_here(p: Provenance, pack: Path) -> str:
 def train_command(config: dict) -> str:
     """`adapterlab train ...` with every setting that differs from its default; local paths as
     portable_path writes them (relative to the folder the run was started in, or the name)."""
-    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig, option_of, unused_settings
+    from adapterlab.train.config import ADAPTER_OPTIONS, RunConfig
+    from adapterlab.train.options import option_of, unused_settings
 
     defaults = RunConfig.defaults()
     unused = unused_settings(config.get("method", "adapter"), bool(config.get("tapt")))  # train refuses them
@@ -223,25 +217,6 @@ def provenance_of(config: dict, result: dict) -> Provenance:
         base_weights_fingerprint=weights_fingerprint(files),
         dataset=config.get("hub"),
     )
-
-
-def write_provenance(pack: Path, config: dict, result: dict) -> Provenance:
-    """provenance.json and README.md (the model card) into a pack folder, each written atomically."""
-    return save_provenance(pack, provenance_of(config, result), result)
-
-
-def save_provenance(pack: Path, provenance: Provenance, result: dict) -> Provenance:
-    """Write `provenance` and the model card made from it (and the run's `result`) into `pack`,
-    with no absolute local path in either (portable). A local base is remembered in the
-    adapterlab cache, so a copy of the pack on this machine still finds it."""
-    if provenance.base_model is not None and Path(provenance.base_model_path).is_dir():
-        remember_base(provenance.base_model_path, provenance.base_weights_fingerprint)
-    provenance = portable(provenance)
-    write_json_atomic(pack / PROVENANCE_FILE, provenance.to_dict())
-    tmp = pack / f".{CARD_FILE}.tmp"
-    tmp.write_text(model_card(provenance, result))
-    tmp.replace(pack / CARD_FILE)
-    return provenance
 
 
 # provenance.json's fields and the JSON type each must have: (types, may be null)
@@ -346,193 +321,3 @@ def check_base(provenance: Provenance | None, model_path: str, pack: str | Path)
             weights[:12],
             provenance.base_weights_fingerprint[:12],
         )
-
-
-def hub_base_model(p: Provenance) -> str | None:
-    """The base model's Hub id for the card's `base_model:` metadata, or None when the pack was
-    trained on a local folder (the Hub accepts only repo ids there, and a local path says nothing
-    to anyone else; the card's text names the folder and its config hash instead)."""
-    if not p.base_model:
-        return EMBEDDED_HUB_ID
-    if p.base_local or Path(p.base_model).exists() or not HUB_ID.match(p.base_model):
-        return None
-    return p.base_model
-
-
-# The Hub datasets of tasks whose reader reads that dataset's own files ("where known"): GLUE's
-# and XNLI's layouts. A run that read a Hub dataset (--hub) names that one instead.
-_GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-HUB_DATASETS: dict[str, tuple[str, str | None]] = {
-    **{task: ("nyu-mll/glue", task) for task in _GLUE},
-    "xnli": ("facebook/xnli", None),
-}
-_NOT_SCORES = _COUNTS | {"count", "loss", "nonfinite", "mlm_loss"}
-
-
-def hub_dataset(p: Provenance) -> tuple[str, str | None] | None:
-    """(dataset id, config) of the data the pack was trained on, when known."""
-    if p.dataset:
-        name, _, config = p.dataset.partition("/")
-        return name, config or None
-    return HUB_DATASETS.get(p.task)
-
-
-def card_data(p: Provenance, result: dict):
-    """The card's metadata as huggingface_hub.ModelCardData: base model, library, pipeline tag,
-    tags, datasets and a model-index with the run's test results (and its validation metric)."""
-    from huggingface_hub import EvalResult, ModelCardData
-
-    dataset = hub_dataset(p)
-    task_type = "token-classification" if p.kind == "token" else "text-classification"
-    dataset_type, config = dataset if dataset else (p.task, None)
-    # the low-resource protocol tests on the original dev set
-    test_split = "dev" if result.get("protocol") == "low-resource" else "test"
-    results = []
-    for split, values in ((test_split, p.test), ("validation", {p.metric: (p.validation or {}).get(p.metric)})):
-        for key, value in (values or {}).items():
-            if (
-                key in _NOT_SCORES
-                or not isinstance(value, (int, float))
-                or isinstance(value, bool)
-                or value != value
-                or abs(value) == float("inf")
-            ):
-                continue
-            results.append(
-                EvalResult(
-                    task_type=task_type,
-                    dataset_type=dataset_type,
-                    dataset_name=p.task,
-                    dataset_config=config,
-                    dataset_split=split,
-                    metric_type=key,
-                    metric_value=round(float(value), 6),
-                )
-            )
-    return ModelCardData(
-        base_model=hub_base_model(p),
-        library_name=_library(p.method),
-        pipeline_tag=task_type,
-        datasets=[dataset[0]] if dataset else None,
-        tags=["adapterlab", *_tags(p.method), p.method, p.task],
-        model_name=f"{p.task}-{p.method}" if results else None,
-        eval_results=results or None,
-    )
-
-
-def _library(method: str) -> str:
-    found = find_method(method)
-    return found.library if found else "adapterlab"
-
-
-def _tags(method: str) -> tuple[str, ...]:
-    found = find_method(method)
-    return found.tags if found else ()
-
-
-def _python_usage(p: Provenance, hub_id: str | None) -> list[str]:
-    """Loading the pack in Python: adapterlab's one call for every pack, and PEFT alone for a PEFT
-    pack (its adapter_config.json names the base model and the task type)."""
-    lines = [
-        "In Python, with the task's label names (a transformers pipeline prints them):",
-        "",
-        "```python",
-        "import adapterlab",
-        "from transformers import pipeline",
-        "",
-        'model, tokenizer, labels = adapterlab.load_pack("THIS_FOLDER")  # or "hf://OWNER/NAME"',
-        f'classify = pipeline("{"token-classification" if p.kind == "token" else "text-classification"}", model=model, tokenizer=tokenizer)',
-        "```",
-        "",
-    ]
-    if _library(p.method) != "peft":
-        return lines
-    auto = "AutoPeftModelForTokenClassification" if p.kind == "token" else "AutoPeftModelForSequenceClassification"
-    maps = (
-        f"id2label={dict(enumerate(p.labels))!r}, label2id={ {name: i for i, name in enumerate(p.labels)}!r}"
-        if p.labels
-        else "num_labels=1"
-    )
-    where = (
-        ""
-        if hub_id
-        else f" The base model was a local folder, `{p.base_model}` in adapter_config.json: run this where that folder "
-        "is, or point base_model_name_or_path at a copy of it."
-    )
-    return lines + [
-        "Or with PEFT alone (the same logits; the head and LayerNorms are its modules_to_save)." + where,
-        "",
-        "```python",
-        f"from peft import {auto}",
-        "",
-        f'model = {auto}.from_pretrained("THIS_FOLDER", {maps})',
-        "```",
-        "",
-    ]
-
-
-def model_card(p: Provenance, result: dict) -> str:
-    """The pack's README.md: the Hub's YAML metadata (card_data), then what it is and how to use it."""
-    from huggingface_hub import ModelCard
-
-    hub_id = hub_base_model(p)
-    base = f"`{hub_id}`" if hub_id else f"a local folder, {Path(p.base_model_path).name}"
-    method = find_method(p.method).title if find_method(p.method) else p.method
-
-    def metrics(values: dict | None) -> str:
-        def shown(key: str, value: float) -> str:  # counts (words, examples) are stored as floats beside the metrics
-            return (
-                f"{key} {int(value)}"
-                if key in _COUNTS and float(value).is_integer()
-                else f"{key} {value:.4f}"
-                if isinstance(value, float)
-                else f"{key} {value}"
-            )
-
-        return (
-            ", ".join(shown(k, v) for k, v in (values or {}).items() if isinstance(v, (int, float)) and k != "count")
-            or "none"
-        )
-
-    body = [
-        f"# {p.task} task pack ({p.method})",
-        "",
-        f"{method} for **{p.task}** ({p.kind}) on top of {base}. The pack holds only what the method trains (the "
-        "added weights, the LayerNorms and the task head); the base model is loaded separately.",
-        "",
-        "## Labels",
-        "",
-        ", ".join(f"`{label}`" for label in p.labels) or "(regression: one output)",
-        "",
-        "## Results",
-        "",
-        f"- metric: {p.metric}",
-        f"- validation (best checkpoint): {metrics(p.validation)}",
-        f"- test{' (the original dev set, as the low-resource protocol tests)' if result.get('protocol') == 'low-resource' else ''}: "
-        f"{metrics(p.test)}",
-        f"- trainable parameters: {result.get('trainable_params')} ({(result.get('trainable_percent') or 0):.2f}% of the model)",
-        "",
-        "## How it was made",
-        "",
-        "Local paths are relative to the folder the run was started in, or file names.",
-        "",
-        "```bash",
-        p.command,
-        "```",
-        "",
-        f"Versions: {', '.join(f'{k} {v}' for k, v in p.versions.items() if v)}.",
-        "",
-        "## How to use it",
-        "",
-        "```bash",
-        "adapterlab predict THIS_FOLDER --data texts.txt --format lines --out predictions.jsonl",
-        "adapterlab evaluate THIS_FOLDER --data labelled.tsv",
-        "```",
-        "",
-        *_python_usage(p, hub_id),
-        f"Base model config sha256: `{p.base_config_sha256}`"
-        + (f", revision `{p.revision}`" if p.revision else "")
-        + ".",
-        "",
-    ]
-    return str(ModelCard(f"---\n{card_data(p, result).to_yaml()}\n---\n\n" + "\n".join(body)))

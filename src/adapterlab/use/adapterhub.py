@@ -35,7 +35,8 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import NONLINEARITIES
 from adapterlab.runs import write_json_atomic
 from adapterlab.train.model_setup import build_task_model, effective_max_length, load_model_config
-from adapterlab.train.provenance import Provenance, config_sha256, portable_path, save_provenance, weights_fingerprint
+from adapterlab.train.pack_files import save_provenance
+from adapterlab.train.provenance import Provenance, config_sha256, portable_path, weights_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.train.provenance import CARD_FILE, PROVENANCE_FILE
+from adapterlab.train.model_card import CARD_FILE
+from adapterlab.train.provenance import PROVENANCE_FILE
 
 HUB_PREFIX = "hf://"
 # what a pack folder holds (adapter and PEFT packs), and nothing else from the repo
