@@ -334,7 +334,7 @@ def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
     """With rates per method, C6 (the fall after the best) and C1 (RSA) read the columns chosen on
     validation, the same runs as the main table's choice, not "2 columns match"."""
     from adapterlab.report.analysis_tables import rsa_table
-    from adapterlab.report.build import Curve, overfitting_gap_table
+    from adapterlab.report.curves import Curve, overfitting_gap_table
 
     select = ("lr", "adapter_size")
     good = {"adapter": 1e-3, "finetune": 5e-5}  # the rate with the higher validation metric
@@ -390,7 +390,7 @@ def test_overfitting_and_rsa_tables_select_the_runs_the_main_table_selects():
 
 
 def test_c6_needs_a_tail_after_the_best():
-    from adapterlab.report.build import Curve, overfitting_gap_table
+    from adapterlab.report.curves import Curve, overfitting_gap_table
 
     curves = []
     for method in ("adapter", "finetune"):

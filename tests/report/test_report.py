@@ -223,7 +223,7 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
 
 def test_figures_never_pool_settings(tmp_path):
     from adapterlab.report import figures
-    from adapterlab.report.build import Curve, overfitting_tables
+    from adapterlab.report.curves import Curve, overfitting_tables
 
     records = [
         _record("cola", "adapter", seed, 0.5 + 0.01 * seed, size=size, k=k, lr=1e-4)
@@ -406,7 +406,7 @@ def test_a_failed_runs_partial_curve_is_left_out(tmp_path):
     """A killed run (failed, died) leaves a metrics.jsonl without a metric name in its result: its
     partial curve belongs to no setting, and the Fig. 5 plot must not crash on it."""
     from adapterlab.report import figures
-    from adapterlab.report.build import _curves
+    from adapterlab.report.curves import read_curves
 
     ok, failed = tmp_path / "ok", tmp_path / "failed"
     for folder in (ok, failed):
@@ -419,7 +419,7 @@ def test_a_failed_runs_partial_curve_is_left_out(tmp_path):
         RunRecord(setting, RunResult(status="ok", metric="accuracy", test_metric=0.8, validation_metric=0.8), ok, 0),
         RunRecord(setting, RunResult(status="failed"), failed, 1),
     ]
-    curves = _curves(records)
+    curves = read_curves(records)
     assert [c.seed for c in curves] == [0]
     assert figures.plot_overfitting(curves, tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -14,7 +14,8 @@ from studyworld import spec_errors, tiny_spec, write_spec
 from adapterlab.cli import main
 from adapterlab.methods import get_method
 from adapterlab.report import figures, grid
-from adapterlab.report.build import Curve, build_report
+from adapterlab.report.build import build_report
+from adapterlab.report.curves import Curve
 from adapterlab.report.gates import RunEvidence
 from adapterlab.report.page import Section, render_page
 from adapterlab.report.tables import Observation, build_table

@@ -127,8 +127,8 @@ def cmd_forgetting(args: argparse.Namespace) -> int:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from adapterlab.report.claims import claims_markdown
     from adapterlab.report.claims_file import claims_of_folders
+    from adapterlab.report.claims_table import claims_markdown
 
     results = claims_of_folders(args.dirs, args.json)
     print(claims_markdown(results))

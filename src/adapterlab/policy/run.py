@@ -78,9 +78,7 @@ def run_policy_study(
     added: list[Extension] = []
     while True:
         full = with_extensions(spec, load_extensions(out))
-        limits = None
-        if deadline is not None:
-            limits = RunLimits(deadline, run_estimates(full, out, probes, progress=say))
+        limits = RunLimits(deadline, run_estimates(full, out, probes, progress=say)) if deadline is not None else None
         states = run_study(
             full,
             out,
@@ -104,17 +102,23 @@ def run_policy_study(
             say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
             time.sleep(wait)
             continue
-        new = _decide(out, spec, seed_targets)
-        if not new:
-            return PolicyOutcome(states, load_extensions(out), added, [], full)
-        before = {(e.kind, e.labels, e.seeds) for e in load_extensions(out)}
-        add_extensions(out, new)
-        fresh = [e for e in new if (e.kind, e.labels, e.seeds) not in before]
+        fresh = _record(out, _decide(out, spec, seed_targets), say)
         if not fresh:
             return PolicyOutcome(states, load_extensions(out), added, [], full)
-        for extension in fresh:
-            say(f"{extension.kind}: {extension.reason}")
         added += fresh
+
+
+def _record(out: Path, new: list[Extension], say: Callable[[str], None]) -> list[Extension]:
+    """Record the extensions decided in extensions.json (before the runs they add start) and say
+    each that was not recorded yet, with its reason; returns those."""
+    if not new:
+        return []
+    before = {(e.kind, e.labels, e.seeds) for e in load_extensions(out)}
+    add_extensions(out, new)
+    fresh = [e for e in new if (e.kind, e.labels, e.seeds) not in before]
+    for extension in fresh:
+        say(f"{extension.kind}: {extension.reason}")
+    return fresh
 
 
 def _decide(out: Path, spec: StudySpec, seed_targets=None) -> list[Extension]:

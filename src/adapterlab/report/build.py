@@ -9,26 +9,23 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.names import COMPLETE_STATUSES
 from adapterlab.recorded_config import config_differences, load_config
 from adapterlab.report import figures
 from adapterlab.report.analysis_tables import crosslingual_tables, rsa_records, rsa_table
-from adapterlab.report.claims import ClaimResult, claims_grid, claims_json, evaluate_claims
+from adapterlab.report.claims import ClaimResult, evaluate_claims
+from adapterlab.report.claims_table import claims_grid, claims_json
 from adapterlab.report.cost import cost_grid
-from adapterlab.report.gates import GateContext, RunEvidence, fall_after_best, gate_significance, run_evidence
+from adapterlab.report.curves import Curve, overfitting_gap_table, overfitting_tables, read_curves
+from adapterlab.report.gates import GateContext, gate_significance
 from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex, to_markdown
 from adapterlab.report.page import Figure, Section, render_page
 from adapterlab.report.tables import Observation, Table, build_table, observations_of
 from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
-from adapterlab.runs import METRICS_FILE, RunRecord, load_result
-from adapterlab.setting import Setting
+from adapterlab.runs import RunRecord, load_result
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.folder import StudyPlan, load_plan
-from adapterlab.study.gates_spec import GateOptions
-from adapterlab.study.report_spec import DEFAULT_SELECT
 from adapterlab.train.config import RunConfig
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
@@ -63,126 +60,6 @@ def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
             continue
         records.append(RunRecord(run.setting, result, out / run.dir, run.seed))
     return plan, records, stale
-
-
-@dataclass(frozen=True)
-class Curve:
-    """A run's validation curve (Fig. 5): metrics.jsonl's validation rows, per step when the run
-    evaluated every N steps, else per epoch; and what the whole curve says for the validity gates."""
-
-    setting: Setting
-    metric: str
-    rows: list[dict[str, Any]]
-    seed: int | None = None
-    validation: float | None = (
-        None  # the run's best validation metric: a selected column picks the run the main table picks
-    )
-    evidence: RunEvidence | None = None
-    folder: Path | None = None
-
-
-def read_validation_rows(path: Path) -> list[dict[str, Any]]:
-    """The validation rows of a run's metrics.jsonl, in the order written. A line that is not
-    JSON is one error naming the file and line."""
-    rows = []
-    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise AdapterlabError(
-                f"{path}:{line_number}: not a JSON line (a truncated write?); run this run again"
-            ) from None
-    return [r for r in rows if isinstance(r, dict) and r.get("split") == "validation" and r.get("loss") is not None]
-
-
-def _curves(records: list[RunRecord]) -> list[Curve]:
-    curves = []
-    for record in records:
-        path = record.folder / METRICS_FILE
-        if not path.exists() or record.result.status not in COMPLETE_STATUSES:
-            continue  # a failed (e.g. killed) run's partial curve is not a curve of its setting
-        every = read_validation_rows(path)
-        rows = [r for r in every if r.get("at") == "step"] if any(r.get("at") == "step" for r in every) else every
-        curves.append(
-            Curve(
-                record.setting,
-                record.result.metric or "",
-                rows,
-                record.seed,
-                record.result.validation_metric,
-                run_evidence(record.result, every, record.seed),
-                record.folder,
-            )
-        )
-    return curves
-
-
-def overfitting_tables(
-    curves: list[Curve], title: str, select: tuple[str, ...] = DEFAULT_SELECT, anytime: bool = False
-) -> list[Table]:
-    """Table 6: the mean and the best validation metric over all of a run's evaluations, as two
-    tables shaped like the main one (mean ± std over seeds, adapter vs fine-tuning tested); a
-    selected column holds the runs the main table selects (by their best validation metric)."""
-    by_statistic: dict[str, list[Observation]] = {"mean": [], "best": []}
-    for curve in curves:
-        values = [r[curve.metric] for r in curve.rows if r.get(curve.metric) is not None]
-        if not values:
-            continue
-        for statistic, value in (("mean", sum(values) / len(values)), ("best", max(values))):
-            by_statistic[statistic].append(
-                Observation(
-                    curve.setting.task,
-                    curve.setting.column,
-                    curve.metric,
-                    value,
-                    curve.validation,
-                    seed=curve.seed,
-                    folder=curve.folder,
-                )
-            )
-    caption = "validation metric ×100 {} over all of a run's evaluations, mean<sub>std</sub> over seeds"
-    return [
-        build_table(
-            f"{title}: {statistic} validation metric over evaluations (Table 6)",
-            observations,
-            anytime=anytime,
-            caption=caption.format("averaged" if statistic == "mean" else "at its best"),
-            select=select,
-        )
-        for statistic, observations in by_statistic.items()
-        if observations
-    ]
-
-
-def overfitting_gap_table(
-    curves: list[Curve], select: tuple[str, ...] = DEFAULT_SELECT, window: int = GateOptions.tail, anytime: bool = False
-) -> Table | None:
-    """Claim C6's quantity per run: its best validation metric minus the mean of the next `window`
-    evaluations (gates.fall_after_best): how far it falls once past its best. Table 6's own
-    numbers (best and mean over ALL evaluations) mix the rise before the best into the mean, so
-    with few evaluations they measure how fast a method learns, not how much it overfits (dropping
-    the first of three evaluations flipped C6's sign); over the paper's 500 to 3,000 evaluations
-    per run the two agree. A selected column holds the runs the main table selects."""
-    observations = []
-    for curve in curves:
-        fall = fall_after_best(curve.evidence, window) if curve.evidence is not None else None
-        if fall is not None:
-            observations.append(
-                Observation(
-                    curve.setting.task,
-                    curve.setting.column,
-                    curve.metric,
-                    fall / 100.0,
-                    curve.validation,
-                    seed=curve.seed,
-                    evidence=curve.evidence,
-                    folder=curve.folder,
-                )
-            )
-    title = f"fall of the validation metric after its best (best minus the mean of the next {window} evaluations)"
-    return build_table(title, observations, select=select, anytime=anytime) if observations else None
 
 
 @dataclass(frozen=True)
@@ -221,7 +98,7 @@ def assemble(out: Path) -> StudyTables:
         raise AdapterlabError(f"{out}: no finished runs yet ({len(plan.runs)} planned); nothing to report")
     title = out.name if plan.name is None else plan.name
     select = plan.report.select  # the axes chosen on validation; every table selects the same way
-    curves = _curves(records)
+    curves = read_curves(records)
     evidence = {curve.folder: curve.evidence for curve in curves}
     sequential = plan.sequential
     main = build_table(
@@ -267,41 +144,79 @@ def build_report(out: str | Path) -> Report:
     plan, records, stale = assembled.plan, assembled.records, assembled.stale
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    layout = plan.report.layout
-    named = assembled.by_name()
-    context = assembled.context
-    # (table, its name for the gates): the main table, Tables 3/4, Fig. 2's numbers, Table 6
-    shown = [
-        (assembled.main, "main"),
-        *((t, f"crosslingual:{task}") for task, t in assembled.transfer.items()),
-        *(((named["rsa"], "rsa"),) if "rsa" in named else ()),
-        *((t, "main") for t in assembled.overfitting),
-    ]
-    shown = [(dataclasses.replace(t, layout=layout), name) for t, name in shown]
-    keys = [
-        "main",
-        *(f"crosslingual-{task}" for task in assembled.transfer),
-        *(["rsa"] if "rsa" in named else []),
-        *("table6-mean" if ": mean validation metric" in t.title else "table6-best" for t in assembled.overfitting),
-    ]
-    grids = {key: table_grids(table, key, Marks(context, name), folder) for key, (table, name) in zip(keys, shown)}
+    shown = _shown_tables(assembled)
+    grids = {s.key: table_grids(s.table, s.key, Marks(assembled.context, s.name), folder) for s in shown}
     claims = claims_grid(assembled.claims) if assembled.claims else None
     cost = cost_grid(records)
     files = []
     if assembled.claims:
         (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
         files.append(folder / "claims.json")
-    # every format: the claims first, then the main table with its cost beside it and its comparisons, then the rest
-    grids["main"][1:1] = [cost] if cost else []
-    ordered = [*([claims] if claims else []), *(g for key in keys for g in grids[key])]
-    significance = significance_grid([table for table, _ in shown])
+    grids["main"][1:1] = [cost] if cost else []  # the main table with its cost beside it and its comparisons
+    files += _write_tables(folder, assembled, shown, grids, claims, cost)
+    files.append(_write_significance(folder, assembled.main, shown))
+    plots = _plots(assembled, folder)
+    files.extend(plots.values())
+    sections = _sections(assembled, grids, [s.key for s in shown], claims, plots, folder)
+    page = render_page(
+        "study" if plan.name is None else plan.name,
+        plan.description,
+        _status(plan, records, stale),
+        sections,
+        _steps(plan, out, assembled),
+        _versions(records),
+    )
+    (folder / "report.html").write_text(page)
+    files.append(folder / "report.html")
+    return Report(folder, files, len(records), len(plan.runs), stale)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """A table the report shows: its key (of its grids, and in the sections), the table in the
+    study's layout, and its name for the gates."""
+
+    key: str
+    table: Table
+    name: str
+
+
+def _shown_tables(assembled: StudyTables) -> list[_Shown]:
+    """The tables the report shows, in order: the main table, Tables 3/4, Fig. 2's numbers, Table 6."""
+    named = assembled.by_name()
+    shown = [
+        _Shown("main", assembled.main, "main"),
+        *(_Shown(f"crosslingual-{task}", t, f"crosslingual:{task}") for task, t in assembled.transfer.items()),
+        *((_Shown("rsa", named["rsa"], "rsa"),) if "rsa" in named else ()),
+        *(
+            _Shown("table6-mean" if ": mean validation metric" in t.title else "table6-best", t, "main")
+            for t in assembled.overfitting
+        ),
+    ]
+    layout = assembled.plan.report.layout
+    return [dataclasses.replace(s, table=dataclasses.replace(s.table, layout=layout)) for s in shown]
+
+
+def _write_tables(
+    folder: Path,
+    assembled: StudyTables,
+    shown: list[_Shown],
+    grids: dict[str, list[Grid]],
+    claims: Grid | None,
+    cost: Grid | None,
+) -> list[Path]:
+    """table.md and table.tex (every format: the claims first, then the main table with its cost
+    beside it and its comparisons, then the rest) and the CSVs. Returns the files written."""
+    context = assembled.context
+    ordered = [*([claims] if claims else []), *(g for s in shown for g in grids[s.key])]
+    significance = significance_grid([s.table for s in shown])
     csvs = {
-        "table.csv": values_grid(shown[0][0], "main", Marks(context), folder, layout="tasks-as-rows", tidy=True),
+        "table.csv": values_grid(shown[0].table, "main", Marks(context), folder, layout="tasks-as-rows", tidy=True),
         **{
             f"crosslingual_{task}.csv": values_grid(
-                table, task, Marks(context, name), folder, layout="tasks-as-rows", tidy=True
+                s.table, task, Marks(context, s.name), folder, layout="tasks-as-rows", tidy=True
             )
-            for (table, name), task in zip(shown[1:], assembled.transfer)
+            for s, task in zip(shown[1:], assembled.transfer)
         },
         **({"significance.csv": significance} if significance else {}),
         **({"cost.csv": cost} if cost else {}),
@@ -316,25 +231,15 @@ def build_report(out: str | Path) -> Report:
         (folder / name).unlink(missing_ok=True)  # from an earlier report of this study
     for name, text in texts.items():
         (folder / name).write_text(text)
-        files.append(folder / name)
-    tests = [test.to_json() for test in assembled.main.significance]
-    tests += [{"table": t.title, **test.to_json()} for t, _ in shown[1:] for test in t.significance]
+    return [folder / name for name in texts]
+
+
+def _write_significance(folder: Path, main: Table, shown: list[_Shown]) -> Path:
+    """significance.json: the main table's tests, then every other shown table's, named by its title."""
+    tests = [test.to_json() for test in main.significance]
+    tests += [{"table": s.table.title, **test.to_json()} for s in shown[1:] for test in s.table.significance]
     (folder / "significance.json").write_text(json.dumps(tests, indent=2) + "\n")
-    files.append(folder / "significance.json")
-    plots = _plots(assembled, folder)
-    files.extend(plots.values())
-    sections = _sections(assembled, grids, keys, claims, plots, folder)
-    page = render_page(
-        "study" if plan.name is None else plan.name,
-        plan.description,
-        _status(plan, records, stale),
-        sections,
-        _steps(plan, out, assembled),
-        _versions(records),
-    )
-    (folder / "report.html").write_text(page)
-    files.append(folder / "report.html")
-    return Report(folder, files, len(records), len(plan.runs), stale)
+    return folder / "significance.json"
 
 
 # report files that only some studies get: removed when a rebuilt report no longer has them

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips
-from adapterlab.report.grid import Entry, Grid, label, number, to_markdown
 from adapterlab.report.statistics import (
     ALPHA,
-    MAX_SEEDS,
     MIN_SEEDS_FOR_VERDICT,
     anytime_paired,
     equivalence_p,
@@ -33,7 +31,6 @@ from adapterlab.report.statistics import (
     seeds_needed,
 )
 from adapterlab.report.tables import Table
-from adapterlab.report.views import gates_entry
 from adapterlab.setting import BEST, Column
 from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim, axis_columns, claim_problem, fixed_where, pick_columns
 
@@ -443,119 +440,3 @@ def evaluate_claims(
                 label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
                 results.append(measure_claim(dataclasses.replace(claim, table=name), tables[name], label, context))
     return decide(results)
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.2f}"
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _seeds(value: int | None) -> str:
-    return "–" if value is None else f"> {MAX_SEEDS}" if value > MAX_SEEDS else str(value)
-
-
-def verdict_text(r: ClaimResult) -> str:
-    """The verdict as the tables print it: with the gate that tripped, or the seeds it would need."""
-    if r.verdict == "no verdict":
-        return f"no verdict ({', '.join(r.gates.names)})"
-    if r.verdict == "inconclusive" and (r.seeds_needed is not None or r.seeds_needed_paper is not None):
-        parts = [
-            f"{_seeds(r.seeds_needed)} at ours" if r.seeds_needed is not None else None,
-            f"{_seeds(r.seeds_needed_paper)} at the paper's {r.claim.paper_value:+g}"
-            if r.seeds_needed_paper is not None
-            else None,
-        ]
-        return f"inconclusive (seeds for 80% power: {'; '.join(p for p in parts if p)})"
-    if r.verdict == "equivalent":
-        return f"equivalent (within ±{r.claim.margin:g})"
-    return r.verdict
-
-
-def family_caption(results: list[ClaimResult]) -> str:
-    """What a claims table's numbers are, and that its rows are one family."""
-    tested = sum(r.p is not None for r in results)
-    off = sorted({name for r in results for name in r.gates.off})
-    off_text = f" Gates switched off by a spec: {', '.join(off)}." if off else ""
-    return (
-        "ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
-        f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
-        "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
-        "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
-        "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text
-    )
-
-
-CLAIMS_HEADER = ("claim", "study", "setup", "paper", "ours [95% CI]", "seeds", "p", "q", "verdict", "gates", "cells")
-
-
-def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
-    """One claims row as its cells (every format prints these)."""
-    ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
-    sequential = " (sequential)" if r.sequential else ""
-    return (
-        label(f"{r.claim.id}: {r.claim.text}"),
-        label(r.study),
-        label(r.setup or "–"),
-        label(r.claim.paper or "–"),
-        number(f"{_fmt(r.value)}{ci}", r.value),
-        number(f"{r.n}{sequential}", r.n),
-        number(_p(r.p), r.p),
-        number(_p(r.q), r.q),
-        label(verdict_text(r)),
-        gates_entry(r.gates.names, [str(t) for t in r.gates.trips]),
-        label(r.detail),
-    )
-
-
-def claims_grid(results: list[ClaimResult]) -> Grid:
-    """The claims table as a Grid (one row per claim and study)."""
-    return Grid(
-        "claims",
-        "Claims",
-        family_caption(results),
-        CLAIMS_HEADER,
-        tuple(claim_entries(r) for r in results),
-        labels=2,
-        level=2,
-    )
-
-
-def claims_markdown(results: list[ClaimResult]) -> str:
-    """The claims table in Markdown, as `adapterlab claims` prints it."""
-    return to_markdown(claims_grid(results))
-
-
-def claims_json(results: list[ClaimResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": r.claim.id,
-            "text": r.claim.text,
-            "study": r.study,
-            "setup": r.setup,
-            "paper": r.claim.paper,
-            "paper_value": r.claim.paper_value,
-            "value": r.value,
-            "ci_low": r.ci_low,
-            "ci_high": r.ci_high,
-            "n": r.n,
-            "p": r.p,
-            "q": r.q,
-            "verdict": r.verdict,
-            "gate": r.gate,
-            "gate_detail": [str(t) for t in r.gates.trips],
-            "gates_off": list(r.gates.off),
-            "p_equivalence": r.p_equivalence,
-            "q_equivalence": r.q_equivalence,
-            "margin": r.claim.margin,
-            "seeds_needed": r.seeds_needed,
-            "seeds_needed_at_paper": r.seeds_needed_paper,
-            "sd": r.sd,
-            "sequential": r.sequential,
-            "cells": list(r.cells),
-            "detail": r.detail,
-        }
-        for r in results
-    ]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.build import assemble
-from adapterlab.report.claims import ClaimResult, claims_json, decide
+from adapterlab.report.claims import ClaimResult, decide
+from adapterlab.report.claims_table import claims_json
 from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
 
 

@@ -235,7 +235,7 @@ def plot_overfitting(curves: list[Any], path: Path) -> Path | None:
     per setting (colour: the method; style: its learning rate) through the mean over seeds, with
     a band of ± one std.
 
-    curves: report.build.Curve (a setting, its metric, and its metrics.jsonl validation rows)
+    curves: report.curves.Curve (a setting, its metric, and its metrics.jsonl validation rows)
     """
     curves = [c for c in curves if c.rows]
     if not curves:

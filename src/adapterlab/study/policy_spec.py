@@ -160,36 +160,8 @@ def check_policy(
         f"{where}.{key}: unknown field; allowed: {', '.join(POLICY_FIELDS)}" for key in raw if key not in POLICY_FIELDS
     ]
     grid, by_method, base = grid or {}, by_method or {}, base or {}
-    convergence = raw.get("convergence")
-    if convergence is not None:
-        if not isinstance(convergence, dict):
-            errors.append(f"{where}.convergence: must be a mapping such as {{patience: 3, min_delta: 0.001}}")
-        else:
-            errors += [
-                f"{where}.convergence.{key}: unknown field; allowed: {', '.join(CONVERGENCE_FIELDS)}"
-                for key in convergence
-                if key not in CONVERGENCE_FIELDS
-            ]
-            if "patience" in convergence and not _positive_int(convergence["patience"]):
-                errors.append(
-                    f"{where}.convergence.patience={convergence['patience']!r}: must be an integer >= 1 (evaluations)"
-                )
-            if "min_epochs" in convergence and not _positive_int(convergence["min_epochs"], 0):
-                errors.append(
-                    f"{where}.convergence.min_epochs={convergence['min_epochs']!r}: must be an integer >= 0 (epochs)"
-                )
-            delta = convergence.get("min_delta", 0.0)
-            if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta) or delta < 0:
-                errors.append(f"{where}.convergence.min_delta={delta!r}: must be a number >= 0 (the metric's units)")
-            keys = ("early_stop", "early_stop_min_delta", "early_stop_min_epochs")
-            setters = ["base"] if any(k in base for k in keys) else []
-            setters += [
-                f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and any(k in v for k in keys)
-            ]
-            if setters:
-                errors.append(
-                    f"{where}.convergence sets early stopping for every run, and so does the spec's {setters[0]}: keep one"
-                )
+    if raw.get("convergence") is not None:
+        errors += _check_convergence(raw["convergence"], f"{where}.convergence", by_method, base)
     brackets = raw.get("bracket")
     if brackets is not None:
         if not isinstance(brackets, dict) or not brackets:
@@ -199,31 +171,57 @@ def check_policy(
         else:
             for axis, entry in brackets.items():
                 errors += _check_bracket(axis, entry, f"{where}.bracket.{axis}", select, grid, by_method)
-    seeds = raw.get("seeds")
-    if seeds is not None:
-        if not isinstance(seeds, dict):
-            errors.append(f"{where}.seeds: must be a mapping such as {{min: 5, max: 20}}")
-        else:
-            errors += [
-                f"{where}.seeds.{key}: unknown field; allowed: {', '.join(SEEDS_FIELDS)}"
-                for key in seeds
-                if key not in SEEDS_FIELDS
-            ]
-            low, high = seeds.get("min", SeedPolicy.min), seeds.get("max", SeedPolicy.max)
-            if not _positive_int(low, 3):
-                errors.append(f"{where}.seeds.min={low!r}: must be an integer >= 3 (no verdict rests on fewer seeds)")
-            elif not _positive_int(high, 3) or high < low:
-                errors.append(f"{where}.seeds.max={high!r}: must be an integer >= seeds.min ({low})")
-            if "seed" in grid or "seed" in base:
-                errors.append(
-                    f"{where}.seeds decides the seeds (0..min-1, then more while undecided): drop the spec's "
-                    f"{'grid.seed' if 'seed' in grid else 'base.seed'}"
-                )
+    if raw.get("seeds") is not None:
+        errors += _check_seeds(raw["seeds"], f"{where}.seeds", grid, base)
     if raw.get("budget") is not None:
         try:
             parse_duration(raw["budget"])
         except AdapterlabError as err:
             errors.append(f"{where}.{err}")
+    return errors
+
+
+def _check_convergence(convergence: object, where: str, by_method: dict, base: dict) -> list[str]:
+    """policy.convergence: its fields, and that nothing else in the spec sets early stopping."""
+    if not isinstance(convergence, dict):
+        return [f"{where}: must be a mapping such as {{patience: 3, min_delta: 0.001}}"]
+    errors = [
+        f"{where}.{key}: unknown field; allowed: {', '.join(CONVERGENCE_FIELDS)}"
+        for key in convergence
+        if key not in CONVERGENCE_FIELDS
+    ]
+    if "patience" in convergence and not _positive_int(convergence["patience"]):
+        errors.append(f"{where}.patience={convergence['patience']!r}: must be an integer >= 1 (evaluations)")
+    if "min_epochs" in convergence and not _positive_int(convergence["min_epochs"], 0):
+        errors.append(f"{where}.min_epochs={convergence['min_epochs']!r}: must be an integer >= 0 (epochs)")
+    delta = convergence.get("min_delta", 0.0)
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta) or delta < 0:
+        errors.append(f"{where}.min_delta={delta!r}: must be a number >= 0 (the metric's units)")
+    keys = ("early_stop", "early_stop_min_delta", "early_stop_min_epochs")
+    setters = ["base"] if any(k in base for k in keys) else []
+    setters += [f"by_method.{m}" for m, v in by_method.items() if isinstance(v, dict) and any(k in v for k in keys)]
+    if setters:
+        errors.append(f"{where} sets early stopping for every run, and so does the spec's {setters[0]}: keep one")
+    return errors
+
+
+def _check_seeds(seeds: object, where: str, grid: dict, base: dict) -> list[str]:
+    """policy.seeds: min >= 3, max >= min, and no seeds of the spec's own."""
+    if not isinstance(seeds, dict):
+        return [f"{where}: must be a mapping such as {{min: 5, max: 20}}"]
+    errors = [
+        f"{where}.{key}: unknown field; allowed: {', '.join(SEEDS_FIELDS)}" for key in seeds if key not in SEEDS_FIELDS
+    ]
+    low, high = seeds.get("min", SeedPolicy.min), seeds.get("max", SeedPolicy.max)
+    if not _positive_int(low, 3):
+        errors.append(f"{where}.min={low!r}: must be an integer >= 3 (no verdict rests on fewer seeds)")
+    elif not _positive_int(high, 3) or high < low:
+        errors.append(f"{where}.max={high!r}: must be an integer >= seeds.min ({low})")
+    if "seed" in grid or "seed" in base:
+        errors.append(
+            f"{where} decides the seeds (0..min-1, then more while undecided): drop the spec's "
+            f"{'grid.seed' if 'seed' in grid else 'base.seed'}"
+        )
     return errors
 
 

@@ -46,20 +46,7 @@ def run_study_ray(
 
     @ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run)
     def execute(run: PlannedRun, out: str) -> str:
-        run_dir = Path(out) / run.relative_dir
-        if needs_run(run, run_dir, retry_failed, rerun_changed, {}) is None:
-            return "skipped"
-        token = try_claim(run_dir)
-        if not token:
-            return "skipped"
-        try:
-            action = needs_run(run, run_dir, retry_failed, rerun_changed, {})
-            if action is None:
-                return "skipped"
-            with heartbeat(run_dir, token):
-                return run_one(run, Path(out), max(1, int(cpus_per_run)), overwrite=action == "overwrite")
-        finally:
-            release(run_dir, token)
+        return _claim_and_run(run, Path(out), retry_failed, rerun_changed, max(1, int(cpus_per_run)))
 
     prints: dict = {}
     pending = [
@@ -71,17 +58,42 @@ def run_study_ray(
     for number, (run, task) in enumerate(tasks, start=1):
         try:
             ray.get(task)
-        except (
-            ray.exceptions.RayError
-        ) as err:  # its Ray worker died (a node lost, out of memory): the run reruns on resume
-            death = WorkerDeath(
-                number,
-                0,
-                -1,
-                (run.relative_dir,),
-                reason=f"its Ray task failed: {str(err).strip().splitlines()[0][:200]}",
-            )
-            logger.warning("%s", death.describe())
-            if on_worker_death:
-                on_worker_death(death)
+        except ray.exceptions.RayError as err:
+            # its Ray worker died (a node lost, out of memory): the run reruns on resume
+            _report_death(number, run, err, on_worker_death)
     return run_states(spec, out)
+
+
+def _claim_and_run(run: PlannedRun, out: Path, retry_failed: bool, rerun_changed: bool, threads: int) -> str:
+    """One Ray task: claim the run's folder, check again that it still needs running (another
+    worker may have finished it meanwhile), run it in a child process, release the claim."""
+    run_dir = out / run.relative_dir
+    if needs_run(run, run_dir, retry_failed, rerun_changed, {}) is None:
+        return "skipped"
+    token = try_claim(run_dir)
+    if not token:
+        return "skipped"
+    try:
+        action = needs_run(run, run_dir, retry_failed, rerun_changed, {})
+        if action is None:
+            return "skipped"
+        with heartbeat(run_dir, token):
+            return run_one(run, out, threads, overwrite=action == "overwrite")
+    finally:
+        release(run_dir, token)
+
+
+def _report_death(
+    number: int, run: PlannedRun, err: Exception, on_worker_death: Callable[[WorkerDeath], None] | None
+) -> None:
+    """A Ray task whose worker died: logged as a WorkerDeath, and handed to on_worker_death."""
+    death = WorkerDeath(
+        number,
+        0,
+        -1,
+        (run.relative_dir,),
+        reason=f"its Ray task failed: {str(err).strip().splitlines()[0][:200]}",
+    )
+    logger.warning("%s", death.describe())
+    if on_worker_death:
+        on_worker_death(death)
