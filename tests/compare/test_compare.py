@@ -11,7 +11,7 @@ import pytest
 from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
-from adapterlab.compare.data import SPLIT_SEED, prepare_pools, stratified_split
+from adapterlab.compare.data import HUB_PREFIX, SPLIT_SEED, prepare_pools, stratified_split
 from adapterlab.compare.plan import choose_design, design_seconds, larger_budget_note
 from adapterlab.data.example import Example
 from adapterlab.errors import AdapterlabError
@@ -178,9 +178,10 @@ def test_the_answer_says_what_the_evidence_supports(tmp_path, monkeypatch, capsy
         )
         == 0
     )
-    assert (
-        len(calls) == ran and answer["paragraph"] in capsys.readouterr().out
-    )  # rerun after the end: the same answer, nothing trained
+    again = capsys.readouterr().out  # rerun after the end: the same answer, nothing trained
+    assert len(calls) == ran and answer["paragraph"] in again
+    answer_part = lambda text: text[text.index("\nreviews: ") :].rstrip()  # noqa: E731 - the answer, to the last line
+    assert answer_part(again) == answer_part(printed)  # the table, the paragraph and where the chosen run is
 
 
 def test_an_interval_excluding_zero_that_multiplicity_undoes_says_so():
@@ -203,6 +204,42 @@ def test_an_interval_excluding_zero_that_multiplicity_undoes_says_so():
     assert text.count("excludes 0") == 1  # not for fine-tuning, whose interval holds 0
     alone = paragraph(Answer("SST-2", "accuracy", "adapter", [best, lora], False, {}))
     assert "excludes 0" not in alone  # one comparison: no family to correct for
+
+
+def test_a_hub_dataset_is_split_like_a_file(tmp_path, monkeypatch, capsys):
+    """`compare --hub NAME`: a Hugging Face dataset's train split (class-label ids as their names,
+    its own text columns found) is split once like a file, and named after the dataset. The Hub
+    is not reachable here: datasets.load_dataset returns an in-memory dataset of GLUE's layout."""
+    datasets = pytest.importorskip("datasets")
+    asked = []
+
+    def load_dataset(builder, config=None, split=None, data_files=None):
+        asked.append((builder, config, split))
+        rows = {
+            "sentence": [f"text {i}" for i in range(60)],
+            "label": [i % 2 for i in range(60)],
+            "idx": list(range(60)),
+        }
+        features = datasets.Features(
+            {
+                "sentence": datasets.Value("string"),
+                "label": datasets.ClassLabel(names=["negative", "positive"]),
+                "idx": datasets.Value("int32"),
+            }
+        )
+        return datasets.Dataset.from_dict(rows, features=features)
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    data, pools = prepare_pools(HUB_PREFIX + "glue/sst2", {})
+    assert asked == [("glue", "sst2", "train")]
+    assert data.name == "sst2" and data.kind == "classification" and not data.pair
+    assert data.labels == {"negative": 30, "positive": 30} and data.source == "hub:glue/sst2"
+    assert data.pools == {"test": 12, "validation": 6, "train": 42}
+    assert main(["compare", "--hub", "glue/sst2", str(tmp_path / "x.csv"), "--out", str(tmp_path / "no")]) == 2
+    assert "not both" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert main(["compare", "--hub", "glue/sst2", "--columns", "text=review", "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'glue/sst2': no column 'review'; columns are sentence, label, idx" in err and err.count("\n") == 1
 
 
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):

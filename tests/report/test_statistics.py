@@ -50,3 +50,22 @@ def test_seeds_needed_matches_the_textbook_power_tables():
 def test_benjamini_hochberg_by_hand():
     # sorted p: 0.01, 0.03, 0.04, 0.2 -> p*m/rank: 0.04, 0.06, 0.0533, 0.2 -> monotone from the top
     assert fdr_adjust([0.01, 0.04, 0.03, 0.2, None]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2, None])
+
+
+def test_an_anytime_valid_row_names_its_test_and_has_no_fixed_n_interval():
+    """A sequential study's comparisons are anytime-valid: the significance table names that test
+    (not "paired t") and shows n/a where a fixed-n bootstrap interval would not hold."""
+    from adapterlab.report.statistics import SignificanceTest
+    from adapterlab.report.views import significance_entries
+    from adapterlab.setting import Column
+
+    adapter, finetune = [0.80, 0.82, 0.85, 0.81, 0.83, 0.84], [0.79, 0.80, 0.82, 0.80, 0.81, 0.80]
+
+    def shown(anytime):
+        comparison = paired_comparison(adapter, finetune, anytime=anytime)
+        test = SignificanceTest("sst2", Column(method="adapter"), Column(method="finetune"), comparison, 6, 6, "", "")
+        return [entry.text for entry in significance_entries(test)]
+
+    sequential, fixed = shown(True), shown(False)
+    assert "anytime-valid paired" in sequential and "paired t" not in sequential and "n/a" in sequential
+    assert "paired t" in fixed and not any("nan" in text for text in fixed)

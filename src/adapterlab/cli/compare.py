@@ -33,6 +33,12 @@ def add_compare(commands) -> None:
         "--budget", default="30m", help="wall time for the whole comparison, e.g. 10m, 2h (default 30m)"
     )
     compare.add_argument("--out", help="folder of the comparison (default runs/compare-DATA); re-running resumes")
+    compare.add_argument(
+        "--hub",
+        metavar="NAME",
+        help="a Hugging Face dataset instead of DATA (its train split, split like a file), e.g. imdb or "
+        "glue/sst2; needs the `datasets` package and the Hub or its cache",
+    )
     compare.add_argument("--train", help="your own training file (with --dev and --test)")
     compare.add_argument("--dev", help="your own validation file (model selection)")
     compare.add_argument("--test", help="your own test file (the reported numbers)")
@@ -106,12 +112,18 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from adapterlab.compare.data import HUB_PREFIX, source_name
     from adapterlab.compare.run import check_compare_request, run_compare
+    from adapterlab.errors import AdapterlabError
     from adapterlab.study.policy_spec import parse_duration
 
     files = {key: getattr(args, key) for key in ("train", "dev", "test") if getattr(args, key)}
+    if args.hub:
+        if args.data:
+            raise AdapterlabError(f"give DATA ({args.data}) or --hub {args.hub}, not both")
+        args.data = HUB_PREFIX + args.hub
     check_compare_request(args.data, files, args.train_size)
-    out = args.out or f"runs/compare-{Path(args.data or args.train).stem or 'data'}"
+    out = args.out or f"runs/compare-{source_name(args.data or args.train)}"
     run_compare(
         args.data,
         out,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from adapterlab.data.example import Example
-from adapterlab.data.readers import read_examples
+from adapterlab.data.readers import read_examples, read_hub
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.package_data import is_package_path, resolve_package_path
@@ -28,6 +28,8 @@ SPLIT_SEED = 1234  # the one split of a compare folder; recorded, and never draw
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.1  # of one file: the test and validation pools (the rest trains)
 GENERIC_NAMES = {"data", "train", "dataset", "all"}  # a file or folder named so is named after its parent folder
 REGRESSION_MIN_VALUES = 20  # numeric labels with at least this many distinct values are a regression target
+
+HUB_PREFIX = "hub:"  # DATA that names a Hugging Face dataset (`compare --hub NAME`), not a file
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,32 @@ def _kind(examples: list[Example]) -> str:
     )
 
 
+def source_name(source: str) -> str:
+    """What a comparison of `source` is called: the file's stem (its folder's name for a generic
+    stem such as train), or a Hub dataset's last name part (hub:glue/sst2: sst2)."""
+    if source.startswith(HUB_PREFIX):
+        return source[len(HUB_PREFIX) :].rstrip("/").split("/")[-1] or "data"
+    path = Path(source.rstrip("/"))
+    return (path.parent.name if path.stem.lower() in GENERIC_NAMES else path.stem) or "data"
+
+
 def read_user_data(
     path: str, columns: dict[str, str], fmt: str = "auto", encoding: str = "utf-8"
 ) -> tuple[list[Example], str, bool]:
-    """Every example of the user's file or folder, its kind, and whether it is a pair task. Read
-    first as text classification (labels as written); a numeric target is then a regression."""
-    pair = "text_pair" in columns
-    examples = read_examples(
-        path, get_task("pair-classification" if pair else "classification"), fmt, columns, encoding=encoding
-    )
+    """Every example of the user's file or folder (or, named `hub:NAME`, the train split of a
+    Hugging Face dataset), its kind, and whether it is a pair task. Read first as text
+    classification (labels as written, class-label ids as their names); a numeric target is then
+    a regression."""
+    if path.startswith(HUB_PREFIX):
+        examples = read_hub(path[len(HUB_PREFIX) :], "train", columns or None)
+        pair = any(e.text_pair is not None for e in examples)  # the dataset's own pair columns count too
+        if not examples:
+            raise AdapterlabError(f"dataset {path[len(HUB_PREFIX) :]!r}: its train split has no labelled example")
+    else:
+        pair = "text_pair" in columns
+        examples = read_examples(
+            path, get_task("pair-classification" if pair else "classification"), fmt, columns, encoding=encoding
+        )
     kind = _kind(examples)
     if kind == "classification":
         counts = Counter(str(e.label) for e in examples)
@@ -177,8 +196,7 @@ def prepare_pools(
             SPLIT_SEED,
             kind == "classification",
         )
-        path = Path(source.rstrip("/"))
-        name = (path.parent.name if path.stem.lower() in GENERIC_NAMES else path.stem) or "data"
+        name = source_name(source)
         print_source = source
         digest = fingerprint([source])
     labels = dict(sorted(Counter(str(e.label) for e in every).items())) if kind == "classification" else {}

@@ -147,6 +147,7 @@ def run_compare(
     if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, out / "study"):
         say("")
         say((out / "answer.md").read_text().rstrip())  # finished earlier: the same answer, nothing trained
+        say(_where_line(out))
         return Answer.from_json(json.loads((out / ANSWER_FILE).read_text())["answer"])
     return _run_and_answer(out, spec, plan, started, budget, say, retry_failed)
 
@@ -392,8 +393,12 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     _hand_over(Path(best.run), out / "best", data.get("reading") or {})
     say("")
     say(text)
-    say(f"\nthe chosen run, ready for `{predict_hint(out)}`: {out / 'best'}; report: {out / 'report.html'}")
+    say(_where_line(out))
     return answer
+
+
+def _where_line(out: Path) -> str:
+    return f"\nthe chosen run, ready for `{predict_hint(out)}`: {out / 'best'}; report: {out / 'report.html'}"
 
 
 def predict_hint(out: Path) -> str:

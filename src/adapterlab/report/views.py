@@ -6,6 +6,7 @@ with both sides and its family)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -186,13 +187,14 @@ def significance_entries(s: SignificanceTest) -> tuple[Entry, ...]:
         label(s.finetune),
         number(str(c.n), c.n),
         number(f"{c.difference:+.2f}", c.difference),
-        label("paired t" if c.paired else "Welch"),
+        label(("anytime-valid paired" if c.anytime else "paired t") if c.paired else "Welch"),
         number(_p(c.p), c.p),
         number(_p(c.p_wilcoxon), c.p_wilcoxon),
         label(s.family),
         number(_p(s.q), s.q),
         label(f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"),
-        label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]"),
+        # left out of anytime-valid comparisons (a fixed-n interval would not hold at a chosen stop)
+        label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]" if math.isfinite(c.boot_low) else "n/a"),
         label(s.verdict),
         number(_seeds(c.seeds_needed), c.seeds_needed),
         gates_entry(s.gate or [], s.gate_detail or []),
