@@ -19,7 +19,8 @@ from tiny import HIDDEN, random_batch, save_tiny_backbone  # noqa: E402
 
 import adapterlab as al  # noqa: E402
 from adapterlab.cli import main  # noqa: E402
-from adapterlab.use.adapterhub import DOUBLE_SEQ_BN, import_adapterhub  # noqa: E402
+from adapterlab.use.adapterhub import import_adapterhub  # noqa: E402
+from adapterlab.use.adapterhub_folder import DOUBLE_SEQ_BN  # noqa: E402
 from adapterlab.use.load import load_task  # noqa: E402
 
 SIZE = 8

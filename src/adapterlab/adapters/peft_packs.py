@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 from typing import Any, cast
 
 import torch
@@ -92,7 +93,6 @@ def save_peft_pack(
     settings = peft_settings(model)
     if settings is None:
         raise AdapterlabError("save_peft_pack: the model has no PEFT method")
-    base_path, encoder = base_model_of(model)
     target = Path(path)
     if target.exists() and not (target / MANIFEST_FILE).is_file() and (not target.is_dir() or any(target.iterdir())):
         raise AdapterlabError(f"save_peft_pack: {target} exists and is not a pack; save to a new or empty folder")
@@ -100,38 +100,10 @@ def save_peft_pack(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a pack is shared like any folder
     try:
-        heads, saved = head_paths(model), _saved_modules(model)
-        within = f"{base_path}." if base_path else ""
-        weights = {f"{PEFT_PREFIX}{within}{k}": v for k, v in peft.get_peft_model_state_dict(encoder).items()}
-        for path in saved:  # PeftModel keys modules_to_save by their own names, as here
-            weights.update({f"{PEFT_PREFIX}{path}.{k}": p for k, p in model.get_submodule(path).named_parameters()})
-        save_file(
-            {k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()},
-            str(tmp / PEFT_WEIGHTS),
-            metadata={"format": "pt"},
-        )
-        # Any: peft (untyped) keeps its configs in a dict on the encoder
-        config = copy.copy(cast(Any, encoder).peft_config["default"])
-        config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
-        config.base_model_name_or_path = base_model
-        config.task_type = "TOKEN_CLS" if "TokenClassification" in type(model).__name__ else "SEQ_CLS"
-        config.save_pretrained(str(tmp))
-        manifest = {
-            "format": PACK_FORMAT,
-            "format_version": 3,
-            "method": settings.method,
-            "settings": _settings_record(settings),
-            "base_path": base_path,
-            "heads": heads,
-            "layernorms": [p for p in saved if p not in heads],
-            "backbone": backbone,
-            "head_class": type(model).__name__,
-            "num_labels": getattr(model.config, "num_labels", None),
-            "labels": labels,
-            **label_maps(labels),
-            "dtype": str(dtype).replace("torch.", ""),
-            "peft": peft.__version__,
-        }
+        saved = _saved_modules(model)
+        save_file(_peft_weights(peft, model, saved, dtype), str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
+        _peft_config(model, saved, base_model).save_pretrained(str(tmp))
+        manifest = _manifest(model, settings, saved, labels, backbone, dtype, peft.__version__)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         for file in tmp.iterdir():
             file.chmod(0o644)
@@ -142,6 +114,57 @@ def save_peft_pack(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return sum(f.stat().st_size for f in target.iterdir())
+
+
+def _peft_weights(peft: ModuleType, model: nn.Module, saved: list[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The method's weights and the `modules_to_save`, keyed as PeftModel keys the task model."""
+    base_path, encoder = base_model_of(model)
+    within = f"{base_path}." if base_path else ""
+    weights = {f"{PEFT_PREFIX}{within}{k}": v for k, v in peft.get_peft_model_state_dict(encoder).items()}
+    for path in saved:  # PeftModel keys modules_to_save by their own names, as here
+        weights.update({f"{PEFT_PREFIX}{path}.{k}": p for k, p in model.get_submodule(path).named_parameters()})
+    return {k: v.detach().to(dtype).contiguous().cpu() for k, v in weights.items()}
+
+
+def _peft_config(model: nn.Module, saved: list[str], base_model: str | None) -> Any:
+    """PEFT's own config of the method (adapter_config.json), with what builds the task model on its own."""
+    _, encoder = base_model_of(model)
+    # Any: peft (untyped) keeps its configs in a dict on the encoder
+    config = copy.copy(cast(Any, encoder).peft_config["default"])
+    config.modules_to_save = saved  # full paths: PEFT matches a module by the end of its name
+    config.base_model_name_or_path = base_model
+    config.task_type = "TOKEN_CLS" if "TokenClassification" in type(model).__name__ else "SEQ_CLS"
+    return config
+
+
+def _manifest(
+    model: nn.Module,
+    settings: PeftSettings,
+    saved: list[str],
+    labels: list[str] | None,
+    backbone: BackboneIdentity,
+    dtype: torch.dtype,
+    peft_version: str,
+) -> Manifest:
+    """manifest.json: the method, its settings, the backbone's shapes and the labels."""
+    base_path, _ = base_model_of(model)
+    heads = head_paths(model)
+    return {
+        "format": PACK_FORMAT,
+        "format_version": 3,
+        "method": settings.method,
+        "settings": _settings_record(settings),
+        "base_path": base_path,
+        "heads": heads,
+        "layernorms": [p for p in saved if p not in heads],
+        "backbone": backbone,
+        "head_class": type(model).__name__,
+        "num_labels": getattr(model.config, "num_labels", None),
+        "labels": labels,
+        **label_maps(labels),
+        "dtype": str(dtype).replace("torch.", ""),
+        "peft": peft_version,
+    }
 
 
 def _format_of(path: str | os.PathLike[str]) -> str | None:

@@ -140,40 +140,77 @@ def run_compare(
         )
     else:
         max_length = max_length or choose_max_length(pools["train"], data.pair, model)
-        say(f"timing {', '.join(methods)} on this machine (batch 16 x {max_length} tokens) ...")
-        per_step = probe_methods(methods, data.task, data.kind, model, max_length)
-        room = budget - (time.time() - started) - ANSWER_RESERVE
-        try:
-            plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
-        except AdapterlabError as err:
-            raise AdapterlabError(
-                f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
-                f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
-                f"{str(err).split(': ', 1)[1]}"
-            ) from None
-        _write_data(out, data, pools, plan)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / MARKER).touch()
-        write_json_atomic(
-            plan_path, {"inputs": _inputs(data, methods, model, train_size, seeds), "plan": plan.to_json()}
-        )
+        plan = _timed_plan(data, methods, model, max_length, train_size, seeds, budget, started, say)
+        _start_folder(out, data, pools, plan, _inputs(data, methods, model, train_size, seeds))
     say(plan_text(plan, data))
-    from adapterlab.policy.run import run_policy_study
-    from adapterlab.study.spec import expand_spec
-
-    folder = out / "data"
-    spec = expand_spec(
-        study_spec(
-            plan, data.name, data.task, {k: str(folder / f"{k}.jsonl") for k in ("train", "dev", "test")}, data.pair
-        ),
-        source=str(plan_path),
-    )
-    study = out / "study"
-    if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, study):
+    spec = _compare_spec(out, plan, data)
+    if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, out / "study"):
         say("")
         say((out / "answer.md").read_text().rstrip())  # finished earlier: the same answer, nothing trained
         say(_where_line(out))
         return Answer.from_json(json.loads((out / ANSWER_FILE).read_text())["answer"])
+    return _run_and_answer(out, spec, plan, started, budget, say, retry_failed)
+
+
+def _timed_plan(
+    data: ComparisonData,
+    methods: list[str],
+    model: str | None,
+    max_length: int,
+    train_size: int | None,
+    seeds: int | None,
+    budget: float,
+    started: float,
+    say: Callable[[str], None],
+) -> ComparePlan:
+    """Each method's step timed on this machine, then the design that fits what is left of the budget."""
+    say(f"timing {', '.join(methods)} on this machine (batch 16 x {max_length} tokens) ...")
+    per_step = probe_methods(methods, data.task, data.kind, model, max_length)
+    room = budget - (time.time() - started) - ANSWER_RESERVE
+    try:
+        return make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
+    except AdapterlabError as err:
+        raise AdapterlabError(
+            f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
+            f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
+            f"{str(err).split(': ', 1)[1]}"
+        ) from None
+
+
+def _start_folder(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan, inputs: dict) -> None:
+    """DIR begins: the sampled split, the marker, and plan.json with the inputs it was made for."""
+    _write_data(out, data, pools, plan)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
+    write_json_atomic(out / PLAN_FILE, {"inputs": inputs, "plan": plan.to_json()})
+
+
+def _compare_spec(out: Path, plan: ComparePlan, data: ComparisonData):
+    """The plan as a study spec over the split in DIR/data."""
+    from adapterlab.study.spec import expand_spec
+
+    folder = out / "data"
+    return expand_spec(
+        study_spec(
+            plan, data.name, data.task, {k: str(folder / f"{k}.jsonl") for k in ("train", "dev", "test")}, data.pair
+        ),
+        source=str(out / PLAN_FILE),
+    )
+
+
+def _run_and_answer(
+    out: Path,
+    spec,
+    plan: ComparePlan,
+    started: float,
+    budget: float,
+    say: Callable[[str], None],
+    retry_failed: bool,
+) -> Answer:
+    """The study under the policy, in what is left of the budget, then the answer."""
+    from adapterlab.policy.run import run_policy_study
+
+    study = out / "study"
     finished = _progress(spec, study, started, budget, say)
     left = budget - (time.time() - started) - ANSWER_RESERVE
     outcome = run_policy_study(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from adapterlab.data.example import Example
 from adapterlab.data.features import Collator, encode
 from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
@@ -26,7 +27,7 @@ from adapterlab.runs import (
 )
 from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.evaluation import evaluate
-from adapterlab.use.load import load_task
+from adapterlab.use.load import LoadedTask, load_task
 
 
 def evaluate_file(
@@ -45,21 +46,7 @@ def evaluate_file(
     task (another reader, e.g. xnli for an MNLI run) say otherwise. A gold label the run never
     saw counts as a miss (metrics' `unknown_labels`). Raises AdapterlabError on bad input."""
     loaded = load_task(source, model_path)
-    same_reader = task is None or get_task(task).name == loaded.spec.name
-    read_spec = dataclasses.replace(loaded.spec if same_reader else get_task(task), labels=None)
-    examples = read_examples(
-        data,
-        read_spec,
-        data_format or (loaded.data_format if same_reader else "auto"),
-        columns if columns is not None else (loaded.columns if same_reader else {}),
-        encoding=encoding or loaded.encoding,
-    )
-    unlabelled = sum(1 for e in examples if (e.tags is None if e.tokens is not None else e.label is None))
-    if unlabelled:
-        raise AdapterlabError(
-            f"{data}: {unlabelled} of {len(examples)} examples have no label; evaluate needs a labelled file "
-            "(`adapterlab predict` labels unlabelled text)"
-        )
+    examples = _read_labelled(loaded, data, data_format, task, columns, encoding)
     labels = loaded.labels.with_unknown(examples)
     features = encode(examples, loaded.spec, labels, loaded.tokenizer, loaded.max_length)
     accelerator = build_accelerator("auto")
@@ -90,6 +77,34 @@ def evaluate_file(
         "metrics": metrics,
         "seconds": seconds,
     }  # the scoring loop alone (tokenized inputs, batches of batch_size): examples / seconds is the throughput
+
+
+def _read_labelled(
+    loaded: LoadedTask,
+    data: str | Path,
+    data_format: str | None,
+    task: str | None,
+    columns: dict | None,
+    encoding: str | None,
+) -> list[Example]:
+    """The labelled examples of `data`, read as the run read its data unless the arguments say
+    otherwise (another task's reader forgets the run's format and columns); every one needs a label."""
+    same_reader = task is None or get_task(task).name == loaded.spec.name
+    read_spec = dataclasses.replace(loaded.spec if same_reader else get_task(task), labels=None)
+    examples = read_examples(
+        data,
+        read_spec,
+        data_format or (loaded.data_format if same_reader else "auto"),
+        columns if columns is not None else (loaded.columns if same_reader else {}),
+        encoding=encoding or loaded.encoding,
+    )
+    unlabelled = sum(1 for e in examples if (e.tags is None if e.tokens is not None else e.label is None))
+    if unlabelled:
+        raise AdapterlabError(
+            f"{data}: {unlabelled} of {len(examples)} examples have no label; evaluate needs a labelled file "
+            "(`adapterlab predict` labels unlabelled text)"
+        )
+    return examples
 
 
 def source_label(source: str | Path) -> str:

@@ -69,57 +69,80 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
     if not folder.is_dir():
         raise AdapterlabError(f"{folder}: not a folder; give a finished run folder, a task pack, or hf://OWNER/NAME")
     if (folder / RESULT_FILE).is_file() and (folder / CONFIG_FILE).is_file():
-        result = read_result(folder)
-        if result is None:
-            raise AdapterlabError(
-                f"{folder / RESULT_FILE}: not a readable run result (a JSON object with a 'status'); the run folder is damaged"
-            )
-        if result.get("status") not in ("ok", "diverged"):
-            raise AdapterlabError(f"{folder}: the run did not finish (status {result.get('status')!r})")
-        config = load_run_config(folder)
-        if result.get("pack"):
-            pack = folder / "pack"
-            provenance = read_provenance(pack)
-            described_in = pack / PROVENANCE_FILE
-            if provenance is None:
-                provenance, described_in = provenance_of(config, result), folder / CONFIG_FILE
-        elif (folder / "model" / "config.json").is_file():
-            if model_path is not None:  # its weights are all its own: another base model cannot apply
-                raise AdapterlabError(
-                    f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
-                    "adapter and PEFT runs and packs only"
-                )
-            return _fine_tuned(folder, config)
-        else:
-            raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
+        result, config = _finished_run(folder)
+        if not result.get("pack"):
+            return _fine_tuned(folder, config, model_path)
+        described = _run_pack(folder, config, result)
     elif method_of_pack(folder) is not None:
-        pack, provenance, described_in = folder, read_provenance(folder), folder / PROVENANCE_FILE
-        if provenance is None and method_of_pack(folder).pack_labels(folder).num_labels is None:
-            raise AdapterlabError(
-                f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
-                "its head), so it cannot label text; train a head on it in Python: "
-                "adapterlab.load_adapter(model, PACK, with_head=False)"
-            )
-        if provenance is None:
-            raise AdapterlabError(
-                f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
-                "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter"
-            )
+        described = _pack(folder)
     else:
         raise AdapterlabError(
             f"{folder}: neither a finished run folder (result.json) nor a task pack of any method "
             f"({', '.join(method_words(m) for m in method_names())})"
         )
-    base = model_path or base_model_here(
-        provenance, pack
-    )  # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
+    return _load_pack(described, shown, model_path, shared)
+
+
+@dataclass(frozen=True)
+class DescribedPack:
+    """A pack and the provenance that says what it is: its own provenance.json, or for a run's
+    pack without one, the run's config.json (described_in: which file, for the errors)."""
+
+    pack: Path
+    provenance: Provenance
+    described_in: Path
+
+
+def _finished_run(folder: Path) -> tuple[dict, dict]:
+    """(result.json, config.json) of a run that finished (ok, or diverged with its weights)."""
+    result = read_result(folder)
+    if result is None:
+        raise AdapterlabError(
+            f"{folder / RESULT_FILE}: not a readable run result (a JSON object with a 'status'); the run folder is damaged"
+        )
+    if result.get("status") not in ("ok", "diverged"):
+        raise AdapterlabError(f"{folder}: the run did not finish (status {result.get('status')!r})")
+    return result, load_run_config(folder)
+
+
+def _run_pack(folder: Path, config: dict, result: dict) -> DescribedPack:
+    """A run's pack/, described by its provenance.json, or by the run's config.json when it has none."""
+    pack = folder / "pack"
+    provenance = read_provenance(pack)
+    if provenance is None:
+        return DescribedPack(pack, provenance_of(config, result), folder / CONFIG_FILE)
+    return DescribedPack(pack, provenance, pack / PROVENANCE_FILE)
+
+
+def _pack(folder: Path) -> DescribedPack:
+    """A pack folder with its provenance.json (without one, its task and base model are unknown)."""
+    provenance = read_provenance(folder)
+    if provenance is None and method_of_pack(folder).pack_labels(folder).num_labels is None:
+        raise AdapterlabError(
+            f"{folder}: the pack holds adapters without a task head (e.g. an AdapterHub adapter saved without "
+            "its head), so it cannot label text; train a head on it in Python: "
+            "adapterlab.load_adapter(model, PACK, with_head=False)"
+        )
+    if provenance is None:
+        raise AdapterlabError(
+            f"{folder}: the pack has no provenance.json (saved in Python by adapterlab.save_adapter, not by a "
+            "run), so its task and base model are unknown; load it in Python with adapterlab.load_adapter"
+        )
+    return DescribedPack(folder, provenance, folder / PROVENANCE_FILE)
+
+
+def _load_pack(described: DescribedPack, shown: Path, model_path: str | None, shared: dict | None) -> LoadedTask:
+    """The pack on its base model (model_path, else the one it records): a model of its own, or
+    (an adapter pack given load_tasks's `shared`) a named adapter on the model its base shares."""
+    pack, provenance = described.pack, described.provenance
+    # a Hub id (roberta-base, OWNER/NAME) loads from the Hub or its cache
+    base = model_path or base_model_here(provenance, pack)
     spec = get_task(provenance.task)
     method = get_method(provenance.method)
-    check_pack_labels(pack, provenance, described_in, method)
+    check_pack_labels(pack, provenance, described.described_in, method)
     labels = LabelMap(tuple(provenance.labels))
-    if (
-        not method.shares_backbone or shared is None
-    ):  # e.g. a PEFT method changes the encoder itself: a model of its own
+    # e.g. a PEFT method changes the encoder itself: a model of its own
+    if not method.shares_backbone or shared is None:
         (model, tokenizer), adapter = load_with_pack(base, pack, spec, labels), None
     else:
         key = (str(Path(base).resolve()), spec.kind == "token")
@@ -127,9 +150,8 @@ def load_task(source: str | Path, model_path: str | None = None, shared: dict | 
             shared[key] = (build_task_model(base, spec, labels), load_tokenizer(base, load_model_config(base)))
         model, tokenizer = shared[key]
         adapter = method.add_shared(model, pack, name=f"task{len(adapter_names(model))}")
-    check_base(
-        provenance, base, pack
-    )  # after loading: another shape is the error alone, not a warning and then the error
+    # after loading: another shape is the error alone, not a warning and then the error
+    check_base(provenance, base, pack)
     return LoadedTask(
         provenance.task,
         shown,
@@ -166,7 +188,15 @@ def check_pack_labels(pack: Path, provenance: Provenance, described_in: Path, me
         )
 
 
-def _fine_tuned(folder: Path, config: dict) -> LoadedTask:
+def _fine_tuned(folder: Path, config: dict, model_path: str | None) -> LoadedTask:
+    """A fine-tuning run: its whole model, saved in model/ when trained with --save-model."""
+    if not (folder / "model" / "config.json").is_file():
+        raise AdapterlabError(f"{folder}: a fine-tuning run keeps no weights unless trained with --save-model")
+    if model_path is not None:  # its weights are all its own: another base model cannot apply
+        raise AdapterlabError(
+            f"{folder}: a fine-tuned run carries its whole model (in model/); --model applies to "
+            "adapter and PEFT runs and packs only"
+        )
     trained = load_trained_run(folder)  # the loader every analysis uses
     model, tokenizer, spec, labels = trained.model, trained.tokenizer, trained.spec, trained.labels
     return LoadedTask(

@@ -214,14 +214,28 @@ def predict(
     one column per output).
     All tasks must read the input the same way (the same kind of input). Nothing is written
     unless every task succeeded; the file appears whole (written to a temp file, then renamed)."""
-    out = Path(out)
+    out, data = Path(out), Path(data)
+    _check_paths(sources, data, out)
+    tasks = _load_same_input(sources, model_path)
+    examples = _read_input(tasks[0], data, data_format, columns, encoding)
+    results: dict[str, list[dict]] = {}
+    with tqdm(
+        total=len(examples) * len(tasks), desc="predict", unit="example", disable=not progress, dynamic_ncols=True
+    ) as bar:
+        for group in _groups(tasks):
+            results.update(_predict_group(group, examples, batch_size, bar))
+    results = {task.name: results[task.name] for task in tasks}  # the sources' order
+    _warn_nonfinite(tasks, len(examples))
+    _write(_rows(examples, data, results), out, [t.name for t in tasks])
+    return out
+
+
+def _check_paths(sources: list[str | Path], data: Path, out: Path) -> None:
+    """The output path, refused before any work when it cannot be a predictions file of `data`."""
     if out.suffix not in OUTPUT_SUFFIXES:
         raise AdapterlabError(f"--out {out}: the file name must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    data = Path(data)
-    if not data.exists():
-        raise AdapterlabError(
-            f"{data}: file not found"
-        )  # a folder is read as the training readers read it (one subfolder per class)
+    if not data.exists():  # a folder is read as the training readers read it (one subfolder per class)
+        raise AdapterlabError(f"{data}: file not found")
     if any(Path(source).resolve() == data.resolve() or out.resolve() == data.resolve() for source in sources):
         raise AdapterlabError(f"--out {out} is the input file {data}; write the predictions elsewhere")
     refuse_inside_run_or_pack(out)
@@ -229,6 +243,10 @@ def predict(
     refuse_foreign_file(
         out, lambda text: is_predictions_text(text, out.suffix), "an earlier predictions file of adapterlab predict"
     )
+
+
+def _load_same_input(sources: list[str | Path], model_path: str | None) -> list[LoadedTask]:
+    """Every task, each under its own output key; they must all read the same kind of input."""
     tasks = load_tasks(sources, model_path)
     _unique_names(tasks)
     kinds = {("token" if t.spec.kind == "token" else "pair" if t.spec.pair else "text") for t in tasks}
@@ -236,13 +254,10 @@ def predict(
         raise AdapterlabError(
             f"these tasks read different inputs ({', '.join(sorted(kinds))}); predict them in separate runs"
         )
-    examples = _read_input(tasks[0], data, data_format, columns, encoding)
-    features_total = len(examples) * len(tasks)
-    results: dict[str, list[dict]] = {}
-    with tqdm(total=features_total, desc="predict", unit="example", disable=not progress, dynamic_ncols=True) as bar:
-        for group in _groups(tasks):
-            results.update(_predict_group(group, examples, batch_size, bar))
-    results = {task.name: results[task.name] for task in tasks}  # the sources' order
+    return tasks
+
+
+def _warn_nonfinite(tasks: list[LoadedTask], examples: int) -> None:
     for task in tasks:
         if task.nonfinite:
             logger.warning(
@@ -250,18 +265,20 @@ def predict(
                 "they are written as null",
                 task.source,
                 task.nonfinite,
-                len(examples),
+                examples,
             )
+
+
+def _rows(examples: list[Example], data: Path, results: dict[str, list[dict]]) -> list[dict]:
+    """One row per example: where it came from, its text or tokens, and each task's outputs."""
     rows = []
     for index, example in enumerate(examples):
         row: dict = {"index": index}
         line = example.source.rpartition(":")[2]
         if data.is_dir():  # a folder of text files: the file each example came from
             row["file"] = str(Path(example.source).relative_to(data))
-        elif (
-            line.isdigit()
-        ):  # the input line it came from: blank lines and headers are skipped, so index alone cannot say
-            row["line"] = int(line)
+        elif line.isdigit():
+            row["line"] = int(line)  # the input line: blank lines and headers are skipped, so index alone cannot say
         if example.tokens is not None:
             row["tokens"] = list(example.tokens)
         else:
@@ -271,8 +288,7 @@ def predict(
         for name in results:
             row[name] = results[name][index]
         rows.append(row)
-    _write(rows, out, [t.name for t in tasks])
-    return out
+    return rows
 
 
 def is_predictions_text(text: str, suffix: str) -> bool:

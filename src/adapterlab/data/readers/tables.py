@@ -85,6 +85,29 @@ def read_table(
         raise AdapterlabError(f"{path}: empty file")
     number, head = first
     names = [name.strip() for name in head]
+    layout, is_header = _header_layout(layout, names)
+    if is_header:
+        index, width = _header_index(path, number, names, layout, labels_optional), len(names)
+        body = rows
+    elif layout.indices is not None:
+        index, width = _column_index(path, number, head, layout, delimiter)
+        body = itertools.chain([first], rows)
+    else:
+        raise AdapterlabError(
+            f"{path}:{number}: expected a header with columns {', '.join(layout.names.values())}{layout.where}"
+        )
+    examples = []
+    for number, row in body:
+        if len(row) != width:
+            raise _column_count_error(path, number, row, width)
+        examples.append(to_example({name: row[i] for name, i in index.items()}, f"{path}:{number}"))
+    return examples
+
+
+def _header_layout(layout: TableLayout, names: list[str]) -> tuple[TableLayout, bool]:
+    """Whether the first row (its stripped `names`) is a header, as layout.header says, and the
+    layout to read it with: in a "pair" header of two columns that names one field, the other
+    column is the other field."""
     wanted = list(layout.names.values())
     present = [c for c in wanted if c in names]
     if layout.header == "always":
@@ -98,42 +121,43 @@ def read_table(
         layout = dataclasses.replace(
             layout, names={k: (other if v not in names else v) for k, v in layout.names.items()}
         )
-        wanted = list(layout.names.values())
-    if is_header:
-        missing = [c for c in wanted if c not in names]
-        if labels_optional and missing == [layout.names.get("label")]:
-            layout = dataclasses.replace(layout, names={k: v for k, v in layout.names.items() if k != "label"})
-            missing = []
-        if missing and layout.unlabeled and missing == [layout.names.get("label")]:
-            raise AdapterlabError(
-                f"{path}:{number}: no label column {missing[0]!r} (columns are {shorten(', '.join(names))}); {layout.unlabeled}"
-            )
-        if missing:
-            raise AdapterlabError(
-                f"{path}:{number}: header has no column {shorten(missing[0])}{layout.where}; columns are {shorten(', '.join(names))}"
-            )
-        index = {name: names.index(column) for name, column in layout.names.items()}
-        width = len(names)
-        body = rows
-    elif layout.indices is not None:
-        index = dict(layout.indices)
-        width = layout.width if layout.width is not None else len(head)
-        name, column = max(index.items(), key=lambda item: item[1])
-        if column >= width:
-            kind = "comma" if delimiter == "," else "tab"
-            raise AdapterlabError(
-                f"{path}:{number}: {width} column(s) ({kind}-separated), but {name} is read from column {column} (counting from 0); "
-                f"check the delimiter or the column mapping"
-            )
-        body = itertools.chain([first], rows)
-    else:
-        raise AdapterlabError(f"{path}:{number}: expected a header with columns {', '.join(wanted)}{layout.where}")
-    examples = []
-    for number, row in body:
-        if len(row) != width:
-            raise _column_count_error(path, number, row, width)
-        examples.append(to_example({name: row[i] for name, i in index.items()}, f"{path}:{number}"))
-    return examples
+    return layout, is_header
+
+
+def _header_index(
+    path: Path, number: int, names: list[str], layout: TableLayout, labels_optional: bool
+) -> dict[str, int]:
+    """field -> column index under a header; a missing column is an error (the label column alone
+    may be missing when labels_optional: unlabelled examples)."""
+    missing = [c for c in layout.names.values() if c not in names]
+    if labels_optional and missing == [layout.names.get("label")]:
+        layout = dataclasses.replace(layout, names={k: v for k, v in layout.names.items() if k != "label"})
+        missing = []
+    if missing and layout.unlabeled and missing == [layout.names.get("label")]:
+        raise AdapterlabError(
+            f"{path}:{number}: no label column {missing[0]!r} (columns are {shorten(', '.join(names))}); {layout.unlabeled}"
+        )
+    if missing:
+        raise AdapterlabError(
+            f"{path}:{number}: header has no column {shorten(missing[0])}{layout.where}; columns are {shorten(', '.join(names))}"
+        )
+    return {name: names.index(column) for name, column in layout.names.items()}
+
+
+def _column_index(
+    path: Path, number: int, head: list[str], layout: TableLayout, delimiter: str
+) -> tuple[dict[str, int], int]:
+    """(field -> column index, columns per row) of a table without a header (layout.indices)."""
+    index = dict(layout.indices or {})
+    width = layout.width if layout.width is not None else len(head)
+    name, column = max(index.items(), key=lambda item: item[1])
+    if column >= width:
+        kind = "comma" if delimiter == "," else "tab"
+        raise AdapterlabError(
+            f"{path}:{number}: {width} column(s) ({kind}-separated), but {name} is read from column {column} (counting from 0); "
+            f"check the delimiter or the column mapping"
+        )
+    return index, width
 
 
 def read_csv(path: Path, options: ReadOptions) -> list[Example]:
