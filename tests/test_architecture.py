@@ -184,3 +184,24 @@ def test_only_entry_points_import_the_recipe():
     allowed = {name for name in users if name in RECIPE_USERS or name.startswith("adapterlab.cli.")}
     assert users - allowed == set(), sorted(users - allowed)
     assert "adapterlab.study.child" in users  # the check sees function-level imports
+
+
+# Issue #30: files that show the architecture stay small, measured on the code as `ruff format`
+# leaves it (make lint checks the format), so that the limits hold for the code people read.
+MAX_FILE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_source_file_or_function_is_too_long():
+    files, functions = [], []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > MAX_FILE_LINES:
+            files.append(f"{path.relative_to(SRC)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    functions.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {length} lines")
+    assert not files, f"files over {MAX_FILE_LINES} lines: {files}"
+    assert not functions, f"functions over {MAX_FUNCTION_LINES} lines: {functions}"
