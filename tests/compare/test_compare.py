@@ -242,6 +242,23 @@ def test_a_hub_dataset_is_split_like_a_file(tmp_path, monkeypatch, capsys):
     assert "dataset 'glue/sst2': no column 'review'; columns are sentence, label, idx" in err and err.count("\n") == 1
 
 
+def test_your_own_split_with_train_dev_and_test(tmp_path, monkeypatch, capsys):
+    """--train/--dev/--test: the three files are the pools as given (no split), and the answer
+    comes as for one file (it crashed with KeyError 'validation' before any run)."""
+    calls = _fake_compare(monkeypatch, -0.04, 0.002)
+    files = {}
+    for split, count, seed in (("train", 80, 0), ("dev", 30, 1), ("test", 40, 2)):
+        files[split] = tmp_path / f"{split}.tsv"
+        write_sentiment_tsv(files[split], count, seed)
+    out = tmp_path / "own"
+    own = ["--train", str(files["train"]), "--dev", str(files["dev"]), "--test", str(files["test"])]
+    assert main(["compare", *own, "--methods", "adapter,finetune", "--budget", "60m", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "pools: 80 train, 30 validation, 40 test" in printed and calls
+    record = json.loads((out / "data" / "split.json").read_text())
+    assert record["pools"] == {"train": 80, "validation": 30, "test": 40}
+
+
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"t{i},same\n" for i in range(20)))

@@ -560,3 +560,21 @@ def test_a_header_naming_only_the_label_is_a_header_not_an_example(tmp_path, suf
         ("good film", "1"),
         ("bad", "0"),
     ]
+
+
+def test_a_wide_table_without_a_header_must_say_which_column_is_which(tmp_path):
+    """CoLA's files (source, label, original label, sentence; no header) used to be read as text =
+    the source code and label = column 1: a comparison of methods on ids. A table of more than two
+    columns without a header naming text and label is one line asking for --columns; two columns
+    keep the text-then-label reading, and --columns with numbers reads the wide one."""
+    cola = write(tmp_path / "dev.tsv", "gj04\t1\t\tThe sailors rode the breeze clear of the rocks.\n" * 3)
+    error = one_line_error(read_examples, cola, get_task("classification"))
+    assert error.startswith(f"{cola}:1: 4 tab-separated columns and no header naming text and label (first row: 'gj04")
+    assert "--columns text=COLUMN,label=COLUMN" in error
+    read = read_examples(cola, get_task("classification"), columns={"text": "3", "label": "1"})
+    assert (read[0].text, read[0].label) == ("The sailors rode the breeze clear of the rocks.", "1")
+    two = write(tmp_path / "two.csv", "a fine film,pos\na dull one,neg\n")
+    assert [(e.text, e.label) for e in read_examples(two, get_task("classification"))] == [
+        ("a fine film", "pos"),
+        ("a dull one", "neg"),
+    ]

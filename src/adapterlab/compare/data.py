@@ -174,11 +174,10 @@ def prepare_pools(
     user's own three files), stratified by label; write nothing yet (the caller writes the
     sampled files and split.json once the plan is known)."""
     if files:
-        parts, kinds = {}, set()
-        pair = "text_pair" in columns
-        for split, path in files.items():
-            examples, kind, _ = read_user_data(path, columns, fmt, encoding)
-            parts[split] = examples
+        parts, kinds, pair = {}, set(), False
+        for split, path in files.items():  # --train/--dev/--test: the pools train, validation and test
+            examples, kind, pair = read_user_data(path, columns, fmt, encoding)
+            parts[{"dev": "validation"}.get(split, split)] = examples
             kinds.add(kind)
         kind = "classification" if "classification" in kinds else "regression"
         every = [e for part in parts.values() for e in part]

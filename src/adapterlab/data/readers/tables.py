@@ -38,6 +38,9 @@ class TableLayout:
     # field (SST-2's `sentence<TAB>label`: a header row must never be read as an example)
     header: Literal["any", "all", "always", "pair"] = "any"
     where: str = ""  # after a missing column's name in messages, e.g. " for GLUE rte"
+    # the default positional reading (text then label, no --columns) holds only for rows of this many
+    # columns: in a wider table without a header, column 0 is as likely an id (CoLA's source code)
+    guessed_width: int | None = None
     unlabeled: str = ""  # advice when only the label column is missing ("": the general message)
 
 
@@ -150,6 +153,13 @@ def _column_index(
     """(field -> column index, columns per row) of a table without a header (layout.indices)."""
     index = dict(layout.indices or {})
     width = layout.width if layout.width is not None else len(head)
+    if layout.guessed_width is not None and width > layout.guessed_width:
+        kind = "comma" if delimiter == "," else "tab"
+        raise AdapterlabError(
+            f"{path}:{number}: {width} {kind}-separated columns and no header naming text and label (first row: "
+            f"{shorten(', '.join(head))}); say which column is which: --columns text=COLUMN,label=COLUMN "
+            "(header names, or column numbers counting from 0)"
+        )
     name, column = max(index.items(), key=lambda item: item[1])
     if column >= width:
         kind = "comma" if delimiter == "," else "tab"
@@ -188,13 +198,14 @@ def read_tsv(path: Path, options: ReadOptions) -> list[Example]:
 def _delimited_layout(columns: Mapping[str, str]) -> TableLayout:
     """With a header, `columns` maps our fields to column names (default text, label); without
     one (integer mapping, or no 'text' and 'label' header), columns are indices, by default
-    text=0 and label=1."""
+    text=0 and label=1, and then only in a two-column table (a wider one must say which is which)."""
     if not columns:
         return TableLayout(
             {"text": "text", "label": "label"},
             indices={"text": 0, "label": 1},
             header="pair",
             where=" (give --columns text=COLUMN,label=COLUMN)",
+            guessed_width=2,
         )
     if all(str(column).isdigit() for column in columns.values()):
         return TableLayout({}, indices={name: int(column) for name, column in columns.items()})
