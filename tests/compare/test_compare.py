@@ -259,6 +259,26 @@ def test_your_own_split_with_train_dev_and_test(tmp_path, monkeypatch, capsys):
     assert record["pools"] == {"train": 80, "validation": 30, "test": 40}
 
 
+def test_a_resume_with_the_file_read_otherwise_is_refused(tmp_path, monkeypatch, capsys):
+    """The same file read with other --columns (or --format, --encoding, --max-length) is other
+    data: resuming would mix two comparisons. A --train-size beyond the pool is one line too."""
+    _fake_compare(monkeypatch, -0.04, 0.002)
+    data = tmp_path / "reviews.tsv"
+    write_sentiment_tsv(data, 120, 0)
+    out = tmp_path / "cmp"
+    base = ["compare", str(data), "--methods", "adapter,finetune", "--budget", "60m", "--out", str(out)]
+    assert main([*base, "--columns", "text=sentence,label=label"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--columns", "text=sentence,label=label", "--encoding", "latin-1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a comparison of other inputs (reading:" in err and err.count("\n") == 1
+    assert main([*base, "--columns", "text=sentence,label=label", "--max-length", "48"]) == 2
+    assert "(max_length: None, now 48)" in capsys.readouterr().err
+    assert main([*base, "--columns", "text=sentence,label=label"]) == 0  # as first asked: resumes
+    assert main([*base[:-1], str(tmp_path / "other"), "--train-size", "500"]) == 2
+    assert "--train-size 500: the training pool has 84 examples" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"t{i},same\n" for i in range(20)))
@@ -309,6 +329,33 @@ def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monke
     )
     err = capsys.readouterr().err
     assert "--budget 2 min" in err and "give --budget" in err and not (tmp_path / "c" / "study").exists()
+    assert err.rstrip().endswith("or more, or fewer --methods")  # three methods: two would also do
+    # the budget it names is one it accepts: what the runs need, the timing and the answer's reserve
+    suggested = err.split("give --budget ")[1].split("m ")[0]
+
+    class Planned(Exception):
+        pass
+
+    def planned(*args):
+        raise Planned
+
+    monkeypatch.setattr("adapterlab.compare.run._start_folder", planned)
+    with pytest.raises(Planned):
+        main(
+            [
+                "compare",
+                str(data),
+                "--columns",
+                "text=sentence,label=label",
+                "--budget",
+                f"{suggested}m",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+    two = ["--methods", "adapter,finetune", "--out", str(tmp_path / "d")]
+    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--budget", "2m", *two]) == 2
+    assert "fewer --methods" not in capsys.readouterr().err  # two is the fewest a comparison has
 
 
 def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, monkeypatch, capsys):

@@ -156,12 +156,24 @@ def choose_design(
                             }
     lowest = LOWER_CEILINGS[-1]
     smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3, lowest)
-    raise AdapterlabError(
+    needed = smallest / (1 - GROWTH_RESERVE)
+    fewer = ", or fewer --methods" if len(per_step) > 2 else ""
+    raise BudgetTooSmall(
         f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
         f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {lowest}-epoch ceiling, takes "
-        f"about {smallest / 60 / (1 - GROWTH_RESERVE):.0f} min with room to grow the grid; give --budget "
-        f"{math.ceil(smallest / 60 / (1 - GROWTH_RESERVE))}m or more, or fewer --methods"
+        f"about {needed / 60:.0f} min with room to grow the grid; give --budget "
+        f"{math.ceil(needed / 60)}m or more{fewer}",
+        needed,
+        fewer,
     )
+
+
+class BudgetTooSmall(AdapterlabError):
+    """choose_design's refusal; needed: the seconds of runs the smallest valid design wants."""
+
+    def __init__(self, message: str, needed: float, fewer: str = "") -> None:
+        super().__init__(message)
+        self.needed, self.fewer = needed, fewer
 
 
 def _evaluation_sets(validations: list[int], tests: list[int]) -> list[tuple[int, int]]:

@@ -36,7 +36,7 @@ from adapterlab.compare.data import (
     save_data_record,
     write_split,
 )
-from adapterlab.compare.plan import ComparePlan, make_plan, probe_methods, study_spec
+from adapterlab.compare.plan import BudgetTooSmall, ComparePlan, make_plan, probe_methods, study_spec
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
 from adapterlab.report.study_console import step_time
@@ -131,17 +131,22 @@ def run_compare(
     check_out(out)
     columns = dict(columns or {})
     data, pools = prepare_pools(source or "", columns, fmt, encoding, files)
+    if train_size is not None and train_size > data.pools["train"]:
+        raise AdapterlabError(
+            f"--train-size {train_size}: the training pool has {data.pools['train']} examples; give at most that"
+        )
+    inputs = _inputs(data, methods, model, train_size, seeds, max_length)  # as asked (None: chosen from the data)
     plan_path = out / PLAN_FILE
     earlier = json.loads(plan_path.read_text()) if plan_path.is_file() else None
     if earlier is not None:
-        plan = _same_inputs(earlier, data, methods, model, train_size, seeds, out)
+        plan = _same_inputs(earlier, inputs, out)
         say(
             f"resuming the comparison in {out} (its plan and split are kept; budget {budget / 60:.0f} min for what is left)"
         )
     else:
         max_length = max_length or choose_max_length(pools["train"], data.pair, model)
         plan = _timed_plan(data, methods, model, max_length, train_size, seeds, budget, started, say)
-        _start_folder(out, data, pools, plan, _inputs(data, methods, model, train_size, seeds))
+        _start_folder(out, data, pools, plan, inputs)
     say(plan_text(plan, data))
     spec = _compare_spec(out, plan, data)
     if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, out / "study"):
@@ -169,19 +174,21 @@ def _timed_plan(
     room = budget - (time.time() - started) - ANSWER_RESERVE
     try:
         return make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
-    except AdapterlabError as err:
+    except BudgetTooSmall as err:
+        # the budget to give covers what the runs need and what is spent besides them
+        whole = math.ceil((err.needed + (time.time() - started) + ANSWER_RESERVE) / 60)
         raise AdapterlabError(
             f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
             f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
-            f"{str(err).split(': ', 1)[1]}"
+            f"{str(err).split(': ', 1)[1].split('; give --budget')[0]}; give --budget {whole}m or more{err.fewer}"
         ) from None
 
 
 def _start_folder(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan, inputs: dict) -> None:
     """DIR begins: the sampled split, the marker, and plan.json with the inputs it was made for."""
-    _write_data(out, data, pools, plan)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).touch()
+    (out / MARKER).touch()  # first: a kill while the data are written leaves a folder a rerun may take
+    _write_data(out, data, pools, plan)
     write_json_atomic(out / PLAN_FILE, {"inputs": inputs, "plan": plan.to_json()})
 
 
@@ -250,8 +257,14 @@ def _known_probes(spec, plan: ComparePlan) -> dict:
 
 
 def _inputs(
-    data: ComparisonData, methods: list[str], model: str | None, train_size: int | None, seeds: int | None = None
+    data: ComparisonData,
+    methods: list[str],
+    model: str | None,
+    train_size: int | None,
+    seeds: int | None = None,
+    max_length: int | None = None,
 ) -> dict:
+    """What a comparison is of: resuming it with any of these changed would mix two comparisons."""
     return {
         "fingerprint": data.fingerprint,
         "source": data.source,
@@ -259,21 +272,15 @@ def _inputs(
         "model": model,
         "train_size": train_size,
         "seeds": seeds,
+        "reading": data.reading,  # --format, --columns, --encoding: the same file read otherwise is other data
+        "max_length": max_length,
     }
 
 
-def _same_inputs(
-    earlier: dict,
-    data: ComparisonData,
-    methods: list[str],
-    model: str | None,
-    train_size: int | None,
-    seeds: int | None,
-    out: Path,
-) -> ComparePlan:
-    now = _inputs(data, methods, model, train_size, seeds)
+def _same_inputs(earlier: dict, now: dict, out: Path) -> ComparePlan:
     then = earlier.get("inputs") or {}
-    different = [key for key in now if then.get(key) != now[key]]
+    # a key a comparison of an earlier version did not record is not held against it
+    different = [key for key in now if key in then and then[key] != now[key]]
     if different:
         key = different[0]
         raise AdapterlabError(
