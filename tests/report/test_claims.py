@@ -424,11 +424,11 @@ def test_where_on_an_axis_only_one_method_varies():
     for seed in range(4):
         records += [
             record("chemprot", "finetune", seed, 0.60 + 0.01 * seed),
-            record("chemprot", "adapter", seed, 0.70 + 0.01 * seed, tapt=False),
+            record("chemprot", "adapter", seed, 0.70 + 0.012 * seed, tapt=False),  # differences with spread
             record("chemprot", "adapter", seed, 0.50 + 0.01 * seed, tapt=True),
         ]
     result = evaluate_claim(claim, table_of(records), "s")
-    assert result.verdict == "supported" and result.value == pytest.approx(10.0) and "tapt=False" in result.detail
+    assert result.verdict == "supported" and result.value == pytest.approx(10.3) and "tapt=False" in result.detail
 
 
 def test_a_spread_claim_on_a_method_that_never_learned_gets_no_verdict():

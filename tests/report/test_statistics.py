@@ -69,3 +69,17 @@ def test_an_anytime_valid_row_names_its_test_and_has_no_fixed_n_interval():
     sequential, fixed = shown(True), shown(False)
     assert "anytime-valid paired" in sequential and "paired t" not in sequential and "n/a" in sequential
     assert "paired t" in fixed and not any("nan" in text for text in fixed)
+
+
+def test_identical_differences_decide_only_with_enough_seeds():
+    """Every seed giving the same difference (likely on a small test set) has no spread: a t-test
+    then says p = 0 at any n, which made 3 seeds a decisive verdict. The exact sign test decides
+    instead: nothing at 3 seeds, a difference or an equivalence at 6, in every test adapterlab uses."""
+    from adapterlab.report.statistics import anytime_paired, equivalence_p
+
+    for n, decided in ((3, False), (6, True)):
+        assert (paired_comparison([0.5] * n, [0.0] * n).p < 0.05) is decided
+        assert (anytime_paired([0.5] * n)[0] < 0.05) is decided
+        assert (equivalence_p([0.0] * n, 1.0) < 0.05) is decided
+        assert (anytime_paired([0.0] * n, margin=1.0)[3] < 0.05) is decided
+    assert paired_comparison([0.2, 0.2, 0.2], [0.2, 0.2, 0.2]).p == 1.0  # no difference at all

@@ -150,13 +150,16 @@ def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0
     low, high = np.percentile(boot, [2.5, 97.5])
     sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
     half = stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else 0.0
+    p = _finite(t.pvalue)
+    if len(d) > 1 and sd == 0:  # every difference the same: the t-test says p 0 at any n; the sign test does not
+        p = sign_test_p(len(d)) if d.mean() != 0 else 1.0
     return Comparison(
         True,
         len(d),
         float(d.mean()),
         sd,
         _finite(t.statistic),
-        _finite(t.pvalue),
+        p,
         None if wilcoxon is None else _finite(wilcoxon),
         float(d.mean() - half),
         float(d.mean() + half),
@@ -229,17 +232,26 @@ def fdr_adjust(p_values: Sequence[float | None]) -> list[float | None]:
 MIN_SEEDS_FOR_VERDICT = 3  # below this a t-test's p rests on one or two differences: no verdict
 
 
+def sign_test_p(n: int, equivalence: bool = False) -> float:
+    """p of the exact sign test when all n paired differences are the same value (no spread, where
+    a t-test's p is 0 whatever n is): two-sided that the differences are not centred on 0, 2 x 0.5^n;
+    for equivalence, the larger of the two one-sided tests, 0.5^n. So 3 identical differences
+    (p 0.25, equivalence 0.125) decide nothing, and 6 can."""
+    return min(1.0, 0.5**n if equivalence else 2 * 0.5**n)
+
+
 def equivalence_p(differences: list[float], margin: float) -> float | None:
     """p of the two one-sided paired t-tests (Schuirmann 1987, statsmodels' ttost_paired) that the
     mean difference lies inside (-margin, +margin); small p: "no difference larger than margin".
-    None with fewer than two differences. With no spread, 0 when the difference is inside, else 1."""
+    None with fewer than two differences. With no spread, the sign test's (sign_test_p) when the
+    difference is inside, else 1."""
     from statsmodels.stats.weightstats import ttost_paired
 
     d = np.asarray(differences, dtype=float)
     if len(d) < 2 or not np.all(np.isfinite(d)):
         return None
     if d.std(ddof=1) == 0:
-        return 0.0 if abs(d.mean()) < margin else 1.0
+        return sign_test_p(len(d), equivalence=True) if abs(d.mean()) < margin else 1.0
     p, _, _ = ttost_paired(d, np.zeros_like(d), -margin, margin)
     return float(p)
 
@@ -270,11 +282,11 @@ def anytime_paired(
 
     if d.std(ddof=1) == 0:  # no spread: every difference the same value
         inside = margin is not None and abs(d.mean()) < margin
-        return (
-            (0.0 if d.mean() != 0 else 1.0),
+        return (  # the exact sign test's p (sign_test_p): a t statistic without spread has none to offer
+            (sign_test_p(len(d)) if d.mean() != 0 else 1.0),
             float(d.mean()),
             float(d.mean()),
-            (0.0 if inside else 1.0 if margin is not None else None),
+            (sign_test_p(len(d), equivalence=True) if inside else 1.0 if margin is not None else None),
         )
     p, (low, high) = fit(d, alpha)
     p_equivalence = None
