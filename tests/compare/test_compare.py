@@ -431,3 +431,15 @@ def test_best_reads_new_files_as_the_compared_file_was_read(tmp_path):
         assert handed == {**values, **reading}
         assert (tmp_path / f"best-{kind}" / "weights.safetensors").read_bytes() == b"w"
         assert _json.loads((inner / described).read_text()) == values  # the run itself is untouched
+
+
+def test_a_sample_has_exactly_the_size_asked():
+    """Per-label shares are rounded; the sample is still exactly k (BBC News at k=50 trained on 49)."""
+    from adapterlab.compare.data import sample
+
+    examples = labelled(1558, classes=("a", "b", "c", "d", "e"), weights=(5, 4, 4, 3, 3))
+    for size in (50, 100, 200, 7):
+        kept = sample(examples, size, SPLIT_SEED, stratify=True)
+        assert len(kept) == size and len({e.source for e in kept}) == size
+        assert kept == sample(examples, size, SPLIT_SEED, stratify=True)  # stable for a seed
+    assert len(Counter(e.label for e in sample(examples, 50, SPLIT_SEED, stratify=True))) == 5

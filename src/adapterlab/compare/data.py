@@ -141,10 +141,15 @@ def stratified_split(
 
 
 def sample(examples: list[Example], size: int, seed: int, stratify: bool) -> list[Example]:
-    """`size` examples, each label in proportion (at least one of each when it fits)."""
+    """Exactly `size` examples, each label in proportion (at least one of each when it fits): the
+    per-label shares are rounded, so what rounding leaves short is drawn from the rest at random
+    (BBC News at k=50 gave 49)."""
     if size >= len(examples):
         return list(examples)
-    return stratified_split(examples, {"kept": size / len(examples), "rest": 1.0}, seed, stratify)["kept"][:size]
+    parts = stratified_split(examples, {"kept": size / len(examples), "rest": 1.0}, seed, stratify)
+    rest = list(parts["rest"])
+    random.Random(seed).shuffle(rest)
+    return (parts["kept"] + rest)[:size]
 
 
 def _record(example: Example, pair: bool, kind: str) -> dict:

@@ -116,8 +116,9 @@ def _record(out: Path, new: list[Extension], say: Callable[[str], None]) -> list
     before = {(e.kind, e.labels, e.seeds) for e in load_extensions(out)}
     add_extensions(out, new)
     fresh = [e for e in new if (e.kind, e.labels, e.seeds) not in before]
-    for extension in fresh:
-        say(f"{extension.kind}: {extension.reason}")
+    # one line per decision: the two cells of one comparison each get a seed, for the same reason
+    for line in dict.fromkeys(f"{extension.kind}: {extension.reason}" for extension in fresh):
+        say(line)
     return fresh
 
 

@@ -151,8 +151,8 @@ def paired_comparison(adapter: list[float], finetune: list[float], seed: int = 0
     sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
     half = stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * sd / math.sqrt(len(d)) if len(d) > 1 else 0.0
     p = _finite(t.pvalue)
-    if len(d) > 1 and sd == 0:  # every difference the same: the t-test says p 0 at any n; the sign test does not
-        p = sign_test_p(len(d)) if d.mean() != 0 else 1.0
+    if len(d) > 1 and sd == 0 and d.mean() != 0:  # every difference the same: the t-test says p 0 at any n
+        p = sign_test_p(len(d))  # (all zero: the t-test has no p, as before: no test, no member of the family)
     return Comparison(
         True,
         len(d),
