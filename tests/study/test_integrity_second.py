@@ -814,7 +814,7 @@ def test_a_quickstart_with_a_died_run_says_so_last_and_exits_non_zero(world, tmp
 
 def test_an_answer_over_fewer_seeds_than_planned_says_so_above_its_table():
     from adapterlab.compare.answer import Answer, MethodRow
-    from adapterlab.compare.run import incomplete_line
+    from adapterlab.compare.text import incomplete_line
 
     rows = [
         MethodRow("adapter", "m=64", 3, 90.0, 89.0, None, None, None, None, "pack", None, verdict="best"),

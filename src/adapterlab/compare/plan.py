@@ -115,8 +115,8 @@ def choose_design(
     training sample of at least 50 (or the user's --train-size), 5 seeds with room for 5 more, 5
     seeds, then the largest k, then evaluation sets. Without the user's --seeds the design is
     sequential (seeds_max SEEDS_MAX): what the budget has left after the design goes to seeds for
-    undecided comparisons, with anytime-valid tests. Raises AdapterlabError when not even the smallest design fits, naming what it
-    would need."""
+    undecided comparisons, with anytime-valid tests. Raises BudgetTooSmall (an AdapterlabError)
+    when not even the smallest design fits, naming what it would need."""
     room = budget * (1 - GROWTH_RESERVE)
     train_sizes = (
         [train_size]
@@ -154,13 +154,18 @@ def choose_design(
                                 "estimate_seconds": cost,
                                 "epochs": epochs,
                             }
+    raise _too_small(per_step, budget, (train_sizes[-1], validations[-1], tests[-1]), seeds or 3)
+
+
+def _too_small(per_step: dict[str, float], budget: float, smallest: tuple[int, int, int], seeds: int) -> BudgetTooSmall:
+    """The refusal when not even the smallest design fits: (k, validation, test) at the lowest
+    ceiling, with what it would need."""
     lowest = LOWER_CEILINGS[-1]
-    smallest = design_seconds(per_step, train_sizes[-1], validations[-1], tests[-1], seeds or 3, lowest)
-    needed = smallest / (1 - GROWTH_RESERVE)
+    needed = design_seconds(per_step, *smallest, seeds, lowest) / (1 - GROWTH_RESERVE)
     fewer = ", or fewer --methods" if len(per_step) > 2 else ""
-    raise BudgetTooSmall(
+    return BudgetTooSmall(
         f"budget {budget / 60:.0f} min is too small for the smallest valid comparison on this machine: "
-        f"{len(per_step)} methods x 3 learning rates x {seeds or 3} seeds at k={train_sizes[-1]}, {lowest}-epoch ceiling, takes "
+        f"{len(per_step)} methods x 3 learning rates x {seeds} seeds at k={smallest[0]}, {lowest}-epoch ceiling, takes "
         f"about {needed / 60:.0f} min with room to grow the grid; give --budget "
         f"{math.ceil(needed / 60)}m or more{fewer}",
         needed,
@@ -193,9 +198,8 @@ def larger_budget_note(per_step: dict[str, float], pools: dict[str, int], plan: 
         changes.append(f"a {bigger['epochs']}-epoch ceiling instead of {plan['epochs']}")
     if bigger["train_size"] > plan["train_size"]:
         changes.append(f"k={bigger['train_size']} training examples instead of {plan['train_size']}")
-    if bigger["seeds_min"] > plan["seeds_min"] or bigger["seeds_max"] > plan["seeds_max"]:
-        more = f" (up to {bigger['seeds_max']} while undecided)" if bigger["seeds_max"] > bigger["seeds_min"] else ""
-        changes.append(f"{bigger['seeds_min']} seeds{more} instead of {plan['seeds_min']}")
+    if bigger["seeds_min"] > plan["seeds_min"]:  # both sequential: more seeds at the start, the same ceiling
+        changes.append(f"{bigger['seeds_min']} seeds at the start instead of {plan['seeds_min']}")
     if bigger["test_size"] > plan["test_size"]:
         changes.append(f"a test set of {bigger['test_size']} instead of {plan['test_size']}")
     notes = [f"twice the budget ({2 * budget / 60:.0f} min) would allow {', '.join(changes)}"] if changes else []

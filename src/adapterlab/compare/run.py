@@ -37,9 +37,9 @@ from adapterlab.compare.data import (
     write_split,
 )
 from adapterlab.compare.plan import BudgetTooSmall, ComparePlan, make_plan, probe_methods, study_spec
+from adapterlab.compare.text import incomplete_line, plan_text, where_line
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
-from adapterlab.report.study_console import step_time
 from adapterlab.runs import CONFIG_FILE, write_json_atomic
 from adapterlab.train.provenance import PROVENANCE_FILE
 
@@ -152,7 +152,7 @@ def run_compare(
     if (out / ANSWER_FILE).is_file() and (out / "answer.md").is_file() and _all_done(spec, out / "study"):
         say("")
         say((out / "answer.md").read_text().rstrip())  # finished earlier: the same answer, nothing trained
-        say(_where_line(out))
+        say(where_line(out))
         return Answer.from_json(json.loads((out / ANSWER_FILE).read_text())["answer"])
     return _run_and_answer(out, spec, plan, started, budget, say, retry_failed)
 
@@ -304,32 +304,6 @@ def _write_data(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan)
     )
 
 
-def plan_text(plan: ComparePlan, data: ComparisonData) -> str:
-    seeds = (
-        f"{plan.seeds_min} seeds, then up to {plan.seeds_max} while a comparison is undecided and the budget has room"
-        if plan.sequential
-        else f"{plan.seeds_min} seeds"
-    )
-    lines = [
-        f"plan for {data.name} ({data.kind}{', pairs' if data.pair else ''}; pools: {data.pools['train']} train, "
-        f"{data.pools['validation']} validation, {data.pools['test']} test; split seed {data.seed}):",
-        f"  sample: k={plan.train_size} training examples, {plan.validation_size} validation, {plan.test_size} test"
-        + ("" if plan.train_size >= data.pools["train"] else " (stratified; sized to the budget)"),
-        "  methods: "
-        + "; ".join(
-            f"{m} lr {', '.join(f'{v:g}' for v in plan.lrs[m])} ({step_time(plan.seconds_per_step[m])} s/step)"
-            for m in plan.methods
-        ),
-        f"  schedule: up to {plan.epochs} epochs, stopping when validation stops improving; batch {plan.batch_size}, "
-        f"{plan.max_length} tokens; a rate at the edge of its grid grows it (x3, up to 5 rates)",
-        f"  seeds: {seeds}",
-        f"  estimate: {plan.estimate_seconds / 60:.0f} min at the epoch ceiling for the first design, within a budget of "
-        f"{plan.budget_seconds / 60:.0f} min (the rest is room for the grid to grow)",
-    ]
-    lines += [f"  {note}" for note in plan.notes]
-    return "\n".join(lines)
-
-
 def _progress(spec, study: Path, started: float, budget: float, say: Callable[[str], None]):
     """A line per finished run: runs done, time used against the budget, an ETA."""
     times: list[float] = []
@@ -400,25 +374,8 @@ def finish(out: Path, budget_left: list[str], say: Callable[[str], None]) -> Ans
     _hand_over(Path(best.run), out / "best", data.get("reading") or {})
     say("")
     say(text)
-    say(_where_line(out))
+    say(where_line(out))
     return answer
-
-
-def _where_line(out: Path) -> str:
-    return f"\nthe chosen run, ready for `{predict_hint(out)}`: {out / 'best'}; report: {out / 'report.html'}"
-
-
-def predict_hint(out: Path) -> str:
-    """The command that labels a file with the chosen run (`adapterlab predict`'s required options)."""
-    return f"adapterlab predict {out / 'best'} --data FILE --out predictions.jsonl"
-
-
-def incomplete_line(answer: Answer, planned_seeds: int) -> str:
-    """A line for the head of the answer's table when a method has fewer seeds than planned."""
-    short = [
-        f"{r.word} over {r.seeds} of {planned_seeds} planned seeds" for r in answer.rows if r.seeds < planned_seeds
-    ]
-    return f"\nINCOMPLETE: {'; '.join(short)} (runs that failed, died or did not fit the budget)" if short else ""
 
 
 def _report_page(out: Path, study_page: Path, answer_text: str) -> None:
