@@ -290,6 +290,14 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
         (["compare", str(one), "--budget", "soon"], "budget 'soon': expected a duration"),
         (["compare"], "give DATA"),
     ]
+    constant = tmp_path / "constant.csv"
+    constant.write_text("text,label\n" + "".join(f"t{i},0.5\n" for i in range(40)))
+    cases.append(
+        (["compare", str(constant)], "every example has the label 0.5; a regression needs a target that varies")
+    )
+    missing = tmp_path / "nan.csv"
+    missing.write_text("text,label\n" + "".join(f"t{i},{i / 7 if i % 9 else 'nan'}\n" for i in range(40)))
+    cases.append((["compare", str(missing)], "a numeric label is nan; every label must be a finite number"))
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00garbage\x00" * 50)
     cases.append((["compare", str(binary)], str(binary)))

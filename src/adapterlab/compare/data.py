@@ -98,6 +98,8 @@ def read_user_data(
             path, get_task("pair-classification" if pair else "classification"), fmt, columns, encoding=encoding
         )
     kind = _kind(examples)
+    if kind == "regression":
+        _check_target([float(e.label) for e in examples], path)
     if kind == "classification":
         counts = Counter(str(e.label) for e in examples)
         if len(counts) < 2:
@@ -113,6 +115,17 @@ def read_user_data(
                 "split needs at least 3 of each class"
             )
     return examples, kind, pair
+
+
+def _check_target(values: list[float], path: str) -> None:
+    """A regression target that can be compared on: finite, and not one value everywhere."""
+    bad = next((v for v in values if not math.isfinite(v)), None)
+    if bad is not None:
+        raise AdapterlabError(f"{path}: a numeric label is {bad}; every label must be a finite number")
+    if len(set(values)) < 2:
+        raise AdapterlabError(
+            f"{path}: every example has the label {values[0]:g}; a regression needs a target that varies"
+        )
 
 
 def stratified_split(
