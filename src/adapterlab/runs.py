@@ -134,6 +134,7 @@ class RunResult:
     validation_metric: float | None = None
     test_metric: float | None = None
     steps: int | None = None
+    ceiling_steps: int | None = None  # the optimizer steps `epochs` allows (absent before 2026-12-07)
     train_examples_per_second: float | None = None
     train_seconds: float | None = None
     trainable_params: int | None = None

@@ -242,6 +242,14 @@ def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stop
     assert {r["stop_reason"] for r in results} == {"converged"} and {r["stopped_early"]["epoch"] for r in results} == {
         2
     }
+    # each run records the steps its ceiling allowed; the cost table says what stopping saved
+    assert all(r["ceiling_steps"] == 3 * r["steps"] for r in results)
+    from adapterlab.report.build import collect
+    from adapterlab.report.cost import cost_grid
+
+    cost = cost_grid(collect(tmp_path / "s")[1])
+    share = cost.header.index("training steps of the ceiling")
+    assert cost.rows[-1][0].text == "all methods" and cost.rows[-1][share].text.startswith("33% of ")
     raw["policy"]["convergence"]["min_epochs"] = 4  # a slow start is not convergence: no stop before epoch 4
     run_study(expand_spec(raw), tmp_path / "w", isolation="inline")
     results = [json.loads(p.read_text()) for p in (tmp_path / "w").rglob("result.json")]

@@ -260,7 +260,7 @@ def test_the_page_of_a_study_without_fine_tuning(tmp_path):
     assert "Adapter vs fine-tuning" not in text
     # the cost table, beside the main table
     cost = next(t for t in page.tables if "wall time per run" in t["header"])
-    assert [row[0]["text"] for row in cost["rows"]] == ["adapter", "LoRA"] and cost["rows"][1][5][
+    assert [row[0]["text"] for row in cost["rows"]] == ["adapter", "LoRA", "all methods"] and cost["rows"][1][7][
         "text"
     ] == "0.00 MB pack"
     # the constant predictor's cell is marked, with its legend
@@ -374,3 +374,23 @@ def test_figures_keep_one_metric_per_panel_and_wrap_into_rows(tmp_path):
     # two series of one method never share a colour
     colors = figures.shades(["lora lora_r=4", "lora lora_r=16", "adapter m=64"])
     assert len(set(colors.values())) == 3 and colors["adapter m=64"] == get_method("adapter").color
+
+
+def test_the_ceiling_of_a_run_recorded_before_it_was_recorded_comes_from_its_config(tmp_path):
+    """Records from before 2026-12-07 lack ceiling_steps: epochs x ceil(train_size / batch_size)
+    from config.json when that is exact, else unknown (and the share leaves the run out)."""
+    import json
+
+    from adapterlab.report.cost import ceiling_steps
+    from adapterlab.runs import RunRecord, RunResult
+
+    def record(config: dict, **result) -> RunRecord:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        return RunRecord(None, RunResult(status="ok", steps=64, **result), folder)
+
+    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32})) == 384
+    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32}, ceiling_steps=100)) == 100
+    assert ceiling_steps(record({"epochs": 12, "train_size": None, "batch_size": 32})) is None
+    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32, "grad_accum": 2})) is None

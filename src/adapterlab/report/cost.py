@@ -1,21 +1,33 @@
-"""What each method of a study cost per run, from its run records: wall time (data, model,
-training, evaluation, test, saving), training time alone, trainable parameters and what a task
-keeps on disk. The numbers are the machine's that ran the study (result.json records them), so
-they compare methods run side by side under the same conditions, not machines."""
+"""What each method of a study cost, from its run records: wall time per run (data, model,
+training, evaluation, test, saving), training time alone, run-hours in all, the training steps
+taken against the epoch ceiling (what convergence stopping saved), trainable parameters and what
+a task keeps on disk. The numbers are the machine's that ran the study (result.json records them),
+so they compare methods run side by side under the same conditions, not machines."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 
 from adapterlab.methods import method_words
-from adapterlab.report.grid import Grid, label, number
-from adapterlab.runs import RunRecord, RunResult
+from adapterlab.report.grid import Entry, Grid, label, number
+from adapterlab.runs import RunRecord, read_config
 
-COST_HEADER = ("method", "runs", "wall time per run", "training time per run", "trainable parameters", "saved per task")
+COST_HEADER = (
+    "method",
+    "runs",
+    "wall time per run",
+    "training time per run",
+    "run-hours",
+    "training steps of the ceiling",
+    "trainable parameters",
+    "saved per task",
+)
 COST_CAPTION = (
     "mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
-    "evaluation, test and saving"
+    "evaluation, test and saving; run-hours add every run's wall time; training steps of the ceiling: the steps taken "
+    "over the steps `epochs` allowed, where convergence stopping ended runs early (runs whose ceiling is unknown left out)"
 )
 
 
@@ -30,19 +42,55 @@ def _mean(values: Sequence[float]) -> float | None:
     return statistics.mean(values) if values else None
 
 
+def ceiling_steps(record: RunRecord) -> int | None:
+    """The optimizer steps a run's `epochs` allowed: recorded since 2026-12-07; for an older run,
+    epochs x ceil(train_size / batch_size) from its config.json when that is exact (a train_size
+    and no gradient accumulation), else None."""
+    if record.result.ceiling_steps:
+        return record.result.ceiling_steps
+    config = read_config(record.folder) or {}
+    epochs, size, batch = config.get("epochs"), config.get("train_size"), config.get("batch_size")
+    if config.get("grad_accum", 1) != 1 or not all(isinstance(v, int) and v > 0 for v in (epochs, size, batch)):
+        return None
+    return epochs * math.ceil(size / batch)
+
+
+def _share_of_ceiling(pairs: Sequence[tuple[int, int]]) -> Entry:
+    """Steps taken over the ceiling's, summed over the runs whose ceiling is known."""
+    if not pairs:
+        return number("–", None)
+    taken, ceiling = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    return number(f"{taken / ceiling:.0%} of {ceiling:,}", taken / ceiling)
+
+
+def _row(name: str, records: Sequence[RunRecord]) -> tuple[Entry, ...]:
+    results = [r.result for r in records]
+    walls = [r.wall_seconds for r in results if r.wall_seconds]
+    trains = [r.train_seconds for r in results if r.train_seconds]
+    pairs = [(r.result.steps, c) for r in records if r.result.steps is not None and (c := ceiling_steps(r))]
+    hours = sum(walls) / 3600
+    return (
+        label(name),
+        number(str(len(results)), len(results)),
+        number(_spread(walls, "s"), _mean(walls)),
+        number(_spread(trains, "s"), _mean(trains)),
+        number(f"{hours:.2f}", hours),
+        _share_of_ceiling(pairs),
+    )
+
+
 def cost_grid(records: list[RunRecord]) -> Grid | None:
-    """One row per method over its finished runs (every task and setting), in the study's order;
-    None when no run recorded its time."""
-    by_method: dict[str, list[RunResult]] = {}
+    """One row per method over its finished runs (every task and setting), in the study's order,
+    and a row for all of them when there are several methods; None when no run recorded its time."""
+    by_method: dict[str, list[RunRecord]] = {}
     for record in records:
         if record.result.status in ("ok", "diverged"):
-            by_method.setdefault(record.setting.column.method or "?", []).append(record.result)
-    if not any(r.wall_seconds for results in by_method.values() for r in results):
+            by_method.setdefault(record.setting.column.method or "?", []).append(record)
+    if not any(r.result.wall_seconds for group in by_method.values() for r in group):
         return None
     rows = []
-    for method, results in by_method.items():
-        walls = [r.wall_seconds for r in results if r.wall_seconds]
-        trains = [r.train_seconds for r in results if r.train_seconds]
+    for method, group in by_method.items():
+        results = [r.result for r in group]
         trainable = [r.trainable_params for r in results if r.trainable_params]
         packs = [r.pack_bytes for r in results if r.pack_bytes]
         models = [r.model_bytes_fp32 for r in results if r.model_bytes_fp32]
@@ -50,12 +98,11 @@ def cost_grid(records: list[RunRecord]) -> Grid | None:
         saved = "–" if size is None else f"{size / 1e6:.2f} MB pack" if packs else f"{size / 1e6:.1f} MB model"
         rows.append(
             (
-                label(method_words(method)),
-                number(str(len(results)), len(results)),
-                number(_spread(walls, "s"), _mean(walls)),
-                number(_spread(trains, "s"), _mean(trains)),
+                *_row(method_words(method), group),
                 number(f"{statistics.mean(trainable):,.0f}" if trainable else "–", _mean(trainable)),
                 number(saved, size),
             )
         )
-    return Grid("cost", "Cost per run, by method", COST_CAPTION, COST_HEADER, tuple(rows))
+    if len(by_method) > 1:  # what the whole study cost
+        rows.append((*_row("all methods", [r for group in by_method.values() for r in group]), label("–"), label("–")))
+    return Grid("cost", "Cost, by method", COST_CAPTION, COST_HEADER, tuple(rows))

@@ -90,6 +90,7 @@ class LoopResult:
     train_examples: int
     stopped_early: dict | None = None  # {"epoch", "step"} where early stopping ended training
     resumed_from: dict | None = None  # {"epoch", "step"} of the checkpoint a killed run continued from
+    ceiling_steps: int = 0  # what `epochs` allows: the measure of what convergence stopping saved
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -196,7 +197,10 @@ def train_and_restore_best(
         checkpoint_dir,
         on_step,
     )
-    state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0), _progress_bar(parts))
+    ceiling = parts.steps_per_epoch * config.epochs
+    state = _LoopState(
+        LoopResult("ok", None, None, None, 0, 0.0, 0, ceiling_steps=ceiling), _progress_bar(parts, ceiling)
+    )
     result = state.result
     first_epoch, skip = _resume(parts, state)
     for epoch in range(first_epoch, config.epochs + 1):
@@ -221,9 +225,8 @@ def train_and_restore_best(
 _EARLY_STOP = "early stopping at epoch %d, step %d: %d evaluations without improvement"
 
 
-def _progress_bar(parts: _Parts) -> tqdm:
+def _progress_bar(parts: _Parts, total: int) -> tqdm:
     """The loop's bar, in optimizer steps over every epoch (shown on the main process, on request)."""
-    total = parts.steps_per_epoch * parts.config.epochs
     return tqdm(total=total, disable=not parts.shows_progress, unit="step", dynamic_ncols=True)
 
 
@@ -325,7 +328,7 @@ def _optimizer_step(parts: _Parts, state: _LoopState, step, epoch: int, started:
         parts.record(_training_row(accelerator, state.window, learning_rate, grad_norm, epoch, result.steps))
         state.window = []
     if parts.on_step is not None:
-        parts.on_step(result.steps, parts.steps_per_epoch * config.epochs)
+        parts.on_step(result.steps, result.ceiling_steps)
     return True
 
 

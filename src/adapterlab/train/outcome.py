@@ -39,6 +39,7 @@ def outcome_fields(outcome: LoopResult, test_metrics: dict | None, metric: str) 
         "validation_metric": (outcome.best_validation or {}).get(metric),
         "test_metric": (test_metrics or {}).get(metric),
         "steps": outcome.steps,
+        "ceiling_steps": outcome.ceiling_steps or None,
         "train_examples_per_second": outcome.train_examples / outcome.train_seconds if outcome.train_seconds else None,
         "train_seconds": outcome.train_seconds,
     }
