@@ -294,7 +294,7 @@ def test_report_on_a_folder_that_is_not_a_study(tmp_path, capsys):
     assert "not a study folder" in capsys.readouterr().err
 
 
-def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path, capsys):
+def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_path, capsys, monkeypatch):
     root, model = tiny_world
     for lang, seed in (("en", 5), ("zh", 6)):
         write_sentiment_tsv(tmp_path / f"dev-{lang}.tsv", 20, seed)
@@ -400,6 +400,37 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
     assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
     assert "(Fig. 2)" in (out / "report" / "report.html").read_text()
+
+    # an analysis killed after its second run keeps those two: the next one computes only the third
+    import adapterlab.analysis.rsa_run as rsa_run
+    import adapterlab.analysis.transfer as transfer
+
+    def kill_at_the_third_run(module, name):
+        original, calls = getattr(module, name), []
+
+        def killed(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 3:
+                raise KeyboardInterrupt  # what SIGINT raises; SIGKILL leaves the same files behind
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, killed)
+
+    shutil.rmtree(out / "analysis")
+    for module, name, analysis, kept in (
+        (rsa_run, "load_trained_run", "RSA", "cross-lingual sst2: computed 3 runs, kept the rows of 0"),
+        (transfer, "evaluate_languages", "cross-lingual sst2", "RSA: computed 0 runs, kept the rows of 3"),
+    ):
+        (out / "analysis" / "crosslingual_sst2.json").unlink(missing_ok=True)  # RSA's rows are kept below
+        kill_at_the_third_run(module, name)
+        assert main(["study", "analyze", "--no-progress", str(out)]) == 130
+        monkeypatch.undo()
+        capsys.readouterr()
+        assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert f"{analysis}: computed 1 runs, kept the rows of 2 analyzed before" in printed and kept in printed
+    assert len(list(csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()))) == 3 * 3
+    assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
 
 
 def test_a_failed_runs_partial_curve_is_left_out(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+from collections.abc import Callable
 from pathlib import Path
 
 import transformers
@@ -15,7 +17,13 @@ from adapterlab.data.readers import read_examples
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
-from adapterlab.runs import CONFIG_FILE, check_analysis_output, load_run_config, mark_analysis_folder
+from adapterlab.runs import (
+    CONFIG_FILE,
+    check_analysis_output,
+    load_run_config,
+    mark_analysis_folder,
+    write_text_atomic,
+)
 from adapterlab.train.model_setup import effective_max_length, load_model_config, load_tokenizer
 from adapterlab.train.trained import load_trained_run
 
@@ -34,9 +42,11 @@ def rsa_curves(
     max_length: int = DEFAULT_MAX_LENGTH,
     batch_size: int = 32,
     progress: bool = False,
+    on_run: Callable[[list[dict]], object] | None = None,
 ) -> list[dict]:
     """Rows {run, method, layer, rsa, cka} for every layer of every run, on the same N tokens.
-    progress: a bar over the runs on stderr."""
+    progress: a bar over the runs on stderr; on_run: called with each run's rows as they are
+    computed (`study analyze` stores them, so a killed analysis keeps the runs it finished)."""
     run_dirs = [Path(r) for r in runs]
     if base is None:
         paths = {load_run_config(d).get("model_path") for d in run_dirs if (d / CONFIG_FILE).is_file()}
@@ -66,19 +76,33 @@ def rsa_curves(
         trained = load_trained_run(run_dir, with_head=False, base=base_path, merge=True, purpose="RSA")
         model, result = trained.model, trained.result
         states = layer_states(model, batches, positions, batch_size)
-        for layer, (ours, theirs) in enumerate(zip(states, reference)):
-            rows.append(
-                {
-                    "run": str(run_dir),
-                    "method": result.get("method"),
-                    "layer": layer,
-                    "rsa": rsa(ours, theirs),
-                    "cka": linear_cka(ours, theirs),
-                    "tokens": count,
-                    "test_metric": result.get("test_metric"),
-                }
-            )
+        run_rows = [
+            {
+                "run": str(run_dir),
+                "method": result.get("method"),
+                "layer": layer,
+                "rsa": rsa(ours, theirs),
+                "cka": linear_cka(ours, theirs),
+                "tokens": count,
+                "test_metric": result.get("test_metric"),
+            }
+            for layer, (ours, theirs) in enumerate(zip(states, reference))
+        ]
+        rows += run_rows
+        if on_run is not None:
+            on_run(run_rows)
     return rows
+
+
+def write_rsa_csv(rows: list[dict], out: Path) -> Path:
+    """out/rsa.csv, whole or not at all (a killed analysis leaves the previous file)."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "rsa.csv", text.getvalue())
+    return out / "rsa.csv"
 
 
 def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
@@ -87,12 +111,7 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, png_path = out / "rsa.csv", out / "rsa.png"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    csv_path, png_path = write_rsa_csv(rows, out), out / "rsa.png"
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for run in dict.fromkeys(r["run"] for r in rows):
         points = [r for r in rows if r["run"] == run]

@@ -86,14 +86,19 @@ def evaluate_runs(
     max_examples: int | None = None,
     progress: bool = False,
     label: str = "crosslingual",
+    on_run: Callable[[dict], object] | None = None,
 ) -> list[dict]:
-    """evaluate_languages for every run, with one progress bar over runs x languages on stderr."""
+    """evaluate_languages for every run, with one progress bar over runs x languages on stderr;
+    on_run: called with each run's row as it is computed (`study analyze` stores it)."""
+    rows = []
     with tqdm(
         total=len(runs) * len(languages), desc=label, unit="language", disable=not progress, dynamic_ncols=True
     ) as bar:
-        return [
-            evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update) for run in runs
-        ]
+        for run in runs:
+            rows.append(evaluate_languages(run, pattern, languages, task, max_examples, on_language_done=bar.update))
+            if on_run is not None:
+                on_run(rows[-1])
+    return rows
 
 
 def check_transfer_request(pattern: str, languages: list[str], max_examples: int | None) -> None:

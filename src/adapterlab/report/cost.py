@@ -49,9 +49,10 @@ def ceiling_steps(record: RunRecord) -> int | None:
     if record.result.ceiling_steps:
         return record.result.ceiling_steps
     config = read_config(record.folder) or {}
-    epochs, size, batch = config.get("epochs"), config.get("train_size"), config.get("batch_size")
-    if config.get("grad_accum", 1) != 1 or not all(isinstance(v, int) and v > 0 for v in (epochs, size, batch)):
+    values = [v for key in ("epochs", "train_size", "batch_size") if isinstance(v := config.get(key), int) and v > 0]
+    if config.get("grad_accum", 1) != 1 or len(values) < 3:
         return None
+    epochs, size, batch = values
     return epochs * math.ceil(size / batch)
 
 

@@ -80,9 +80,10 @@ class Reuse:
     adopted: list[str]
     digests: dict[str, str] = field(default_factory=dict)
 
-    def inputs(self, settings: dict) -> AnalysisInputs:
-        """The record to store beside the rows written now: `settings` and each run's digest."""
-        return AnalysisInputs(settings, dict(self.digests))
+    def inputs(self, settings: dict, only: set[str] | None = None) -> AnalysisInputs:
+        """The record to store beside the rows written now: `settings` and each run's digest (of
+        the runs in `only`, when an unfinished analysis stores the rows it has so far)."""
+        return AnalysisInputs(settings, {f: d for f, d in self.digests.items() if only is None or f in only})
 
     def file_fresh_rows(self, out: Path, fresh: list[dict]) -> dict[str, list[dict]]:
         """kept rows plus freshly computed ones, by study-relative folder; fresh rows name their

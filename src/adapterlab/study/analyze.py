@@ -65,7 +65,7 @@ def _summary(what: str, reuse) -> None:
 
 
 def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool) -> list[Path]:
-    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa
+    from adapterlab.analysis.rsa_run import rsa_curves, write_rsa, write_rsa_csv
 
     settings = {
         **dataclasses.asdict(rsa),
@@ -81,7 +81,17 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
         out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n)
     )
     _summary("RSA", reuse)
-    fresh = (
+    fresh: list[dict] = []
+
+    def store(run_rows: list[dict]) -> None:
+        """Rows first, then the inputs that vouch for them: a kill between the two only costs
+        the last run's recomputation; a kill later keeps every run finished so far."""
+        fresh.extend(run_rows)
+        by_run = reuse.file_fresh_rows(out, fresh)
+        write_rsa_csv([row for d in runs for row in by_run.get(d, [])], target)
+        write_json_atomic(target / INPUTS_FILE, reuse.inputs(settings, only=set(by_run)).to_dict())
+
+    if reuse.todo:
         rsa_curves(
             rsa.base,
             [str(out / d) for d in reuse.todo],
@@ -91,10 +101,8 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
             rsa.seed,
             rsa.max_length,
             progress=progress,
+            on_run=store,
         )
-        if reuse.todo
-        else []
-    )
     by_run = reuse.file_fresh_rows(out, fresh)
     rows = [row for d in runs for row in by_run[d]]
     paths = list(write_rsa(rows, target))
@@ -131,7 +139,25 @@ def _crosslingual(
         ),
     )
     _summary(f"cross-lingual {task}", reuse)
-    fresh = (
+    fresh: list[dict] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def store(row: dict | None) -> None:
+        """The file with every run analyzed so far (one row per run) and the inputs of those
+        runs, in one atomic write: a killed analysis keeps the runs it finished."""
+        fresh.extend([row] if row else [])
+        by_run = reuse.file_fresh_rows(out, fresh)
+        write_json_atomic(
+            path,
+            {
+                "task": task,
+                "languages": settings.languages,
+                "runs": [by_run[d][0] for d in runs if d in by_run],
+                INPUTS_KEY: reuse.inputs(values, only=set(by_run)).to_dict(),
+            },
+        )
+
+    if reuse.todo:
         evaluate_runs(
             [str(out / d) for d in reuse.todo],
             settings.pattern,
@@ -140,21 +166,9 @@ def _crosslingual(
             settings.max_examples,
             progress=progress,
             label=f"crosslingual {task}",
+            on_run=store,
         )
-        if reuse.todo
-        else []
-    )
-    by_run = reuse.file_fresh_rows(out, fresh)  # one row per run
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        path,
-        {
-            "task": task,
-            "languages": settings.languages,
-            "runs": [by_run[d][0] for d in runs],
-            INPUTS_KEY: reuse.inputs(values).to_dict(),
-        },
-    )
+    store(None)
     return path
 
 
