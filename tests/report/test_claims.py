@@ -471,3 +471,20 @@ def test_significance_tests_are_gated_like_claims():
     for text in (table_markdown(gated), page, latex.replace("\\_", "_")):  # every format names both sides and the gate
         assert "lr 0.001 is the top of its grid" in text and "k=1000" not in text and "adapter m=best lr=best" in text
         assert "finetune lr=best" in text
+
+
+def test_a_claim_the_study_does_not_test_says_why_in_its_row():
+    """C3 needs a second training size and C7 a pretrained MLM head; a spec that cannot reach them
+    says so (not_tested) and the claims table shows that row as not applicable with the reason,
+    while a spec without the reason is refused (the grid has one train_size)."""
+    records = [record("sst2", m, s, 0.5) for m in ("adapter", "finetune") for s in range(3)]
+    reason = "needs the same design at k=3000"
+    claims = resolve_claims(["C2", {"id": "C3", "not_tested": reason}])
+    assert check_claims(["C2", {"id": "C3", "not_tested": reason}], "s") == []
+    assert check_claims([{"id": "C3", "not_tested": 3}], "s") == ["s: claims[0].not_tested: must be a string"]
+    results = evaluate_claims(claims, {"main": table_of(records)}, "s")
+    assert (
+        results[1].verdict == "not applicable"
+        and results[1].detail == f"not tested by this study: {reason}"
+        and results[1].p is None
+    )

@@ -22,6 +22,7 @@ from adapterlab.report.tables import Observation, build_table
 from adapterlab.report.views import Marks, table_grids, values_grid
 from adapterlab.runs import RunRecord, RunResult, save_result
 from adapterlab.setting import Column, Setting
+from adapterlab.study.spec import expand_spec
 
 
 def _evidence(seed, chance, best=60.0):
@@ -293,6 +294,9 @@ def test_validate_refuses_the_claims_the_grid_cannot_evaluate(tiny_world, tmp_pa
         "sst2/adapter-m8-lr0.001-k20 evaluates 2 time(s) (epochs 2, no eval_every): set eval_every, or epochs of at least 4",
         "claims[6] C7: a={method: adapter, tapt: true}: the grid does not vary tapt for {method: adapter}; add a tapt axis (grid, or by_method for one method)",
     ]
+    # a claim the design cannot reach, with the reason it is not tested, validates
+    spec["claims"] = [{"id": "C3", "not_tested": "needs k=3000"}, {"id": "C7", "not_tested": "no MLM head"}]
+    assert [c["id"] for c in expand_spec(spec).claims] == ["C3", "C7"]
     # a study without fine-tuning cannot test C2; an ambiguous side is told which where: narrows it, and then validates
     spec = tiny_spec(root, model, seeds=(0,))
     spec["grid"]["method"] = ["adapter"]

@@ -418,6 +418,9 @@ def evaluate_claims(
     results = []
     labels = {key for table in tables.values() for column in table.columns for key in column.labels()}
     for claim in claims:
+        if claim.not_tested:
+            results.append(_not_applicable(claim, study, f"not tested by this study: {claim.not_tested}"))
+            continue
         claim, problem = fixed_where(claim, labels, constants or {})
         if problem:
             results.append(_not_applicable(claim, study, problem))

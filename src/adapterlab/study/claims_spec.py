@@ -56,6 +56,9 @@ class Claim:
     paper_value: float | None = None  # the paper's effect on our scale: "seeds needed at the paper's effect"
     margin: float = DEFAULT_MARGIN  # points: within ±margin (two one-sided tests) the verdict is "equivalent"
     why: str = ""  # why the claim is defined this way (shown in the spec file, not in tables)
+    # why this study does not test the claim and what a test would need: the claims table shows the
+    # row as `not applicable` with these words (a claim the design cannot reach, said where it is read)
+    not_tested: str = ""
 
     @classmethod
     def from_dict(cls, values: dict) -> Claim:
@@ -120,7 +123,7 @@ def check_claims(raw: object, source: str) -> list[str]:
         for key in ("a", "b", "where"):
             if key in merged and not isinstance(merged[key], dict):
                 errors.append(f"{where}.{key}: must be a mapping of grid labels, e.g. {{method: adapter}}")
-        for key in ("text", "paper", "why", "id"):
+        for key in ("text", "paper", "why", "id", "not_tested"):
             if key in merged and not isinstance(merged[key], str):
                 errors.append(f"{where}.{key}: must be a string")
         rows = merged.get("rows")
@@ -290,6 +293,8 @@ def check_claims_fit(
     }
     errors = []
     for index, claim in enumerate(claims):
+        if claim.not_tested:
+            continue  # the study says why it does not test it: nothing of it has to fit
         where = f"{source}: claims[{index}] {claim.id}"
         tasks = None  # the tasks whose runs the claim's table holds (None: every task)
         if claim.table == "rsa":
