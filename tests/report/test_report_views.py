@@ -380,21 +380,25 @@ def test_figures_keep_one_metric_per_panel_and_wrap_into_rows(tmp_path):
     assert len(set(colors.values())) == 3 and colors["adapter m=64"] == get_method("adapter").color
 
 
-def test_the_ceiling_of_a_run_recorded_before_it_was_recorded_comes_from_its_config(tmp_path):
-    """Records from before 2026-12-07 lack ceiling_steps: epochs x ceil(train_size / batch_size)
-    from config.json when that is exact, else unknown (and the share leaves the run out)."""
+def test_the_ceiling_of_a_run_recorded_before_it_was_recorded(tmp_path):
+    """Records from before 2026-12-07 lack ceiling_steps: a run that ran to its ceiling took it;
+    a stopped one: epochs x the steps of its first epoch, read from its validation rows (17, not
+    ceil(500 / 32) = 16: length-grouped batching made the first suite's epochs a batch longer)."""
     import json
 
     from adapterlab.report.cost import ceiling_steps
     from adapterlab.runs import RunRecord, RunResult
 
-    def record(config: dict, **result) -> RunRecord:
+    def record(epochs: int, evaluated: list[tuple[int, int]], **result) -> RunRecord:
         folder = tmp_path / str(len(list(tmp_path.iterdir())))
         folder.mkdir()
-        (folder / "config.json").write_text(json.dumps(config))
-        return RunRecord(None, RunResult(status="ok", steps=64, **result), folder)
+        (folder / "config.json").write_text(json.dumps({"epochs": epochs, "train_size": 500, "batch_size": 32}))
+        rows = [{"split": "validation", "epoch": e, "step": s, "loss": 0.5} for e, s in evaluated]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return RunRecord(None, RunResult(status="ok", steps=evaluated[-1][1], **result), folder)
 
-    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32})) == 384
-    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32}, ceiling_steps=100)) == 100
-    assert ceiling_steps(record({"epochs": 12, "train_size": None, "batch_size": 32})) is None
-    assert ceiling_steps(record({"epochs": 12, "train_size": 1000, "batch_size": 32, "grad_accum": 2})) is None
+    stopped = {"stop_reason": "converged"}
+    assert ceiling_steps(record(10, [(1, 8), (1, 17), (2, 25), (2, 34)], **stopped)) == 170
+    assert ceiling_steps(record(10, [(1, 8), (1, 17), (2, 34)], ceiling_steps=160, **stopped)) == 160
+    assert ceiling_steps(record(4, [(1, 17), (2, 34), (3, 51), (4, 68)], stop_reason="ceiling")) == 68
+    assert ceiling_steps(record(10, [(1, 8), (1, 16)], **stopped)) is None  # stopped in its first epoch

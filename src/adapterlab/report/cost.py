@@ -6,13 +6,13 @@ so they compare methods run side by side under the same conditions, not machines
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 
 from adapterlab.methods import method_words
+from adapterlab.report.curves import read_validation_rows
 from adapterlab.report.grid import Entry, Grid, label, number
-from adapterlab.runs import RunRecord, read_config
+from adapterlab.runs import METRICS_FILE, RunRecord, read_config
 
 COST_HEADER = (
     "method",
@@ -43,17 +43,22 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def ceiling_steps(record: RunRecord) -> int | None:
-    """The optimizer steps a run's `epochs` allowed: recorded since 2026-12-07; for an older run,
-    epochs x ceil(train_size / batch_size) from its config.json when that is exact (a train_size
-    and no gradient accumulation), else None."""
-    if record.result.ceiling_steps:
-        return record.result.ceiling_steps
-    config = read_config(record.folder) or {}
-    values = [v for key in ("epochs", "train_size", "batch_size") if isinstance(v := config.get(key), int) and v > 0]
-    if config.get("grad_accum", 1) != 1 or len(values) < 3:
+    """The optimizer steps a run's `epochs` allowed. Recorded since 2026-12-07; for an older run:
+    its steps when it ran to the ceiling, else `epochs` x the steps of its first epoch (the last
+    validation row of epoch 1, when a later epoch began: every epoch ends with one), else None.
+    Not from train_size / batch_size: length-grouped batching can make an epoch a batch longer."""
+    result = record.result
+    if result.ceiling_steps:
+        return result.ceiling_steps
+    if result.stop_reason == "ceiling":
+        return result.steps
+    epochs = (read_config(record.folder) or {}).get("epochs")
+    path = record.folder / METRICS_FILE
+    rows = read_validation_rows(path) if path.is_file() else []
+    first = [int(r["step"]) for r in rows if r.get("epoch") == 1 and isinstance(r.get("step"), int)]
+    if not isinstance(epochs, int) or not first or not any(int(r.get("epoch") or 0) > 1 for r in rows):
         return None
-    epochs, size, batch = values
-    return epochs * math.ceil(size / batch)
+    return epochs * max(first)
 
 
 def _share_of_ceiling(pairs: Sequence[tuple[int, int]]) -> Entry:
