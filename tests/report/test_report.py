@@ -207,7 +207,7 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
     import re
     import statistics
 
-    cost = (folder / "table.md").read_text().split("**Cost per run, by method**")[1]
+    cost = (folder / "table.md").read_text().split("**Cost, by method**")[1]
     walls = {
         m: [
             _json.loads(p.read_text())["wall_seconds"] for p in (tmp_path / "out").glob(f"sst2/{m}*/seed=*/result.json")
@@ -217,6 +217,9 @@ def test_report_writes_tables_figures_and_html(tiny_world, tmp_path, capsys):
     for method, word in (("adapter", "adapter"), ("finetune", "fine-tuning")):
         row = re.search(rf"\| {word} \| 8 \| (\d+) s", cost)
         assert row and int(row.group(1)) == round(statistics.mean(walls[method])), (cost, walls)
+    # the study's run-hours, and every run at its ceiling (no convergence policy)
+    hours = sum(walls["adapter"] + walls["finetune"]) / 3600
+    assert re.search(rf"\| all methods \| 16 \| [^|]+\| [^|]+\| {hours:.2f} \| 100% of ", cost), cost
     assert main(["study", "status", str(tmp_path / "out")]) == 0
     assert "16 runs: 16 done" in capsys.readouterr().out
 

@@ -88,9 +88,9 @@ class LoopResult:
     steps: int
     train_seconds: float
     train_examples: int
+    ceiling_steps: int  # what `epochs` allows: the measure of what convergence stopping saved
     stopped_early: dict | None = None  # {"epoch", "step"} where early stopping ended training
     resumed_from: dict | None = None  # {"epoch", "step"} of the checkpoint a killed run continued from
-    ceiling_steps: int = 0  # what `epochs` allows: the measure of what convergence stopping saved
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
@@ -198,9 +198,7 @@ def train_and_restore_best(
         on_step,
     )
     ceiling = parts.steps_per_epoch * config.epochs
-    state = _LoopState(
-        LoopResult("ok", None, None, None, 0, 0.0, 0, ceiling_steps=ceiling), _progress_bar(parts, ceiling)
-    )
+    state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0, ceiling), _progress_bar(parts, ceiling))
     result = state.result
     first_epoch, skip = _resume(parts, state)
     for epoch in range(first_epoch, config.epochs + 1):
