@@ -179,6 +179,29 @@ def test_seeds_are_added_only_while_the_comparison_is_undecided(tiny_world, tmp_
     assert main(["claims", str(out)]) == 0
 
 
+def test_seeds_for_a_claim_on_an_analysis_table_are_decided_after_that_analysis(tiny_world, tmp_path, monkeypatch):
+    """C1 (RSA) and C4 (cross-lingual) are measured on tables `study analyze` makes: the policy
+    runs the analyses over the finished runs before it decides seeds, or such a claim would get
+    none and its family would be smaller than the report's. A study without such claims does not."""
+    root, model = tiny_world
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer([], {"adapter": 3e-4, "finetune": 3e-4}))
+    analyzed: list = []
+    monkeypatch.setattr(
+        "adapterlab.policy.run.analyze_study",
+        lambda out, progress, say: analyzed.append(len(list(out.rglob("result.json")))),
+    )
+    raw = grid_spec(root, model, lrs=(1e-4, 3e-4, 1e-3), policy_seeds={"min": 3, "max": 4})
+    raw["by_method"]["finetune"]["save_model"] = True
+    raw["analysis"] = {"rsa": {"task": "sst2", "data": str(root / "dev.tsv"), "n": 100, "max_length": 32}}
+    raw["claims"] = ["C1", "C2"]
+    run_policy_study(expand_spec(raw), tmp_path / "with", isolation="inline")
+    # before each decision on seeds, over the runs finished by then (C2 got its 4th seed in between)
+    assert analyzed == [2 * 3 * 3, 2 * 3 * 3 + 2]
+    raw["claims"] = ["C2", {"id": "C1", "not_tested": "no RSA here"}]
+    run_policy_study(expand_spec(raw), tmp_path / "without", isolation="inline")
+    assert analyzed == [2 * 3 * 3, 2 * 3 * 3 + 2]
+
+
 def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monkeypatch, capsys):
     root, model = tiny_world
     calls: list = []

@@ -27,6 +27,8 @@ from adapterlab.policy.bracketing import bracket_extensions
 from adapterlab.policy.budget import run_estimates
 from adapterlab.policy.sequential import Target, seed_extensions
 from adapterlab.report.build import StudyTables, assemble
+from adapterlab.study.analyze import analyze_study
+from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.executor import RunLimits, run_study
 from adapterlab.study.extensions import Extension, add_extensions, load_extensions
 from adapterlab.study.folder import RunState
@@ -102,7 +104,7 @@ def run_policy_study(
             say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
             time.sleep(wait)
             continue
-        fresh = _record(out, _decide(out, spec, seed_targets), say)
+        fresh = _record(out, _decide(out, spec, seed_targets, say), say)
         if not fresh:
             return PolicyOutcome(states, load_extensions(out), added, [], full)
         added += fresh
@@ -122,12 +124,26 @@ def _record(out: Path, new: list[Extension], say: Callable[[str], None]) -> list
     return fresh
 
 
-def _decide(out: Path, spec: StudySpec, seed_targets=None) -> list[Extension]:
+def _decide(out: Path, spec: StudySpec, seed_targets=None, say: Callable[[str], None] = print) -> list[Extension]:
     """What to add now, from the finished records: grid points first (the comparison is made at
-    the optimum), then seeds."""
+    the optimum), then seeds. Before seeds, the spec's analyses run over the runs finished since
+    the last look, when a claim is measured on their tables (C1 on RSA, C4 on the cross-lingual
+    tables): without them such a claim has no row, gets no seeds, and the claims it would share a
+    family with are decided in a smaller family than the report's."""
     tables = assemble(out)
     if spec.policy.bracket:
         grown = bracket_extensions(tables.main, spec.policy)
         if grown:
             return grown
-    return seed_extensions(tables, spec.policy, seed_targets) if spec.policy.sequential else []
+    if not spec.policy.sequential:
+        return []
+    if _claims_on_analyses(spec):
+        analyze_study(out, progress=False, say=say)  # only the runs finished since: rows are kept
+        tables = assemble(out)
+    return seed_extensions(tables, spec.policy, seed_targets)
+
+
+def _claims_on_analyses(spec: StudySpec) -> bool:
+    """Whether a claim the study tests is measured on a table `study analyze` makes."""
+    tested = [c for c in resolve_claims(spec.claims) if not c.not_tested]
+    return any(c.table == "rsa" or c.table.startswith("crosslingual:") for c in tested)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
@@ -24,8 +25,10 @@ from adapterlab.study.analysis_spec import CrosslingualAnalysis, RsaAnalysis
 from adapterlab.study.folder import ANALYSIS_FOLDER, load_plan
 
 
-def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
+def analyze_study(out: str | Path, progress: bool = True, say: Callable[[str], object] = print) -> list[Path]:
     """Run the spec's analyses over the study's finished runs; returns the files written.
+    say: gets one line per analysis (what was computed, what was kept); `study run`'s policy
+    passes its own, so the lines do not break its progress bar.
 
     Rows of runs analyzed before (same result.json, same settings) are kept, so only new or
     rerun runs need their weights (study/analysis_inputs.py). Raises AdapterlabError for a
@@ -46,25 +49,28 @@ def analyze_study(out: str | Path, progress: bool = True) -> list[Path]:
     if analysis.rsa is not None:
         runs = finished(analysis.rsa.task)
         if runs:
-            written.extend(_rsa(out, runs, analysis.rsa, folder / "rsa", progress))
+            written.extend(_rsa(out, runs, analysis.rsa, folder / "rsa", progress, say))
     for task, settings in analysis.crosslingual.items():
         runs = finished(task)
         if runs:
-            written.append(_crosslingual(out, runs, task, settings, folder / f"crosslingual_{task}.json", progress))
+            path = folder / f"crosslingual_{task}.json"
+            written.append(_crosslingual(out, runs, task, settings, path, progress, say))
     return written
 
 
-def _summary(what: str, reuse) -> None:
+def _summary(what: str, reuse, say: Callable[[str], object]) -> None:
     """What an analysis computed and what it kept, so a resumed study says where its rows come from."""
     adopted = (
         f" ({len(reuse.adopted)} of them from an analysis that predates recorded inputs, their weights gone)"
         if reuse.adopted
         else ""
     )
-    print(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
+    say(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
 
 
-def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool) -> list[Path]:
+def _rsa(
+    out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool, say: Callable[[str], object]
+) -> list[Path]:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa, write_rsa_csv
 
     settings = {
@@ -80,7 +86,7 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
     reuse = plan_reuse(
         out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n)
     )
-    _summary("RSA", reuse)
+    _summary("RSA", reuse, say)
     fresh: list[dict] = []
 
     def store(run_rows: list[dict]) -> None:
@@ -111,7 +117,13 @@ def _rsa(out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: b
 
 
 def _crosslingual(
-    out: Path, runs: list[str], task: str, settings: CrosslingualAnalysis, path: Path, progress: bool
+    out: Path,
+    runs: list[str],
+    task: str,
+    settings: CrosslingualAnalysis,
+    path: Path,
+    progress: bool,
+    say: Callable[[str], object],
 ) -> Path:
     from adapterlab.analysis.crosslingual import language_files
     from adapterlab.analysis.transfer import evaluate_runs
@@ -138,7 +150,7 @@ def _crosslingual(
             row.get("max_examples") == settings.max_examples and set(row.get("scores") or {}) == set(settings.languages)
         ),
     )
-    _summary(f"cross-lingual {task}", reuse)
+    _summary(f"cross-lingual {task}", reuse, say)
     fresh: list[dict] = []
     path.parent.mkdir(parents=True, exist_ok=True)
 
