@@ -132,13 +132,7 @@ def _crosslingual(
         **dataclasses.asdict(settings),
         "language_files": fingerprint([str(p) for p in language_files(settings.pattern, settings.languages).values()]),
     }
-    stored, inputs = [], None
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text())
-            stored, inputs = list(previous.get("runs") or []), AnalysisInputs.from_dict(previous.get(INPUTS_KEY))
-        except (OSError, json.JSONDecodeError, AttributeError):
-            stored, inputs = [], None  # unreadable: computed again below, and rewritten whole
+    stored, inputs = _stored_crosslingual(path)
     # an older row is adopted only if it covers these languages on as many examples each
     reuse = plan_reuse(
         out,
@@ -182,6 +176,17 @@ def _crosslingual(
         )
     store(None)
     return path
+
+
+def _stored_crosslingual(path: Path) -> tuple[list[dict], AnalysisInputs | None]:
+    """The rows of an earlier cross-lingual file and the inputs they were computed from."""
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text())
+            return list(previous.get("runs") or []), AnalysisInputs.from_dict(previous.get(INPUTS_KEY))
+        except (OSError, json.JSONDecodeError, AttributeError):
+            pass  # unreadable: computed again, and rewritten whole
+    return [], None
 
 
 def _read_inputs(path: Path) -> AnalysisInputs | None:
