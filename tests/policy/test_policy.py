@@ -188,7 +188,7 @@ def test_seeds_for_a_claim_on_an_analysis_table_are_decided_after_that_analysis(
     analyzed: list = []
     monkeypatch.setattr(
         "adapterlab.policy.run.analyze_study",
-        lambda out, progress, say: analyzed.append(len(list(out.rglob("result.json")))),
+        lambda out, progress, say, skip_unweighted: analyzed.append(len(list(out.rglob("result.json")))),
     )
     raw = grid_spec(root, model, lrs=(1e-4, 3e-4, 1e-3), policy_seeds={"min": 3, "max": 4})
     raw["by_method"]["finetune"]["save_model"] = True
@@ -200,6 +200,15 @@ def test_seeds_for_a_claim_on_an_analysis_table_are_decided_after_that_analysis(
     raw["claims"] = ["C2", {"id": "C1", "not_tested": "no RSA here"}]
     run_policy_study(expand_spec(raw), tmp_path / "without", isolation="inline")
     assert analyzed == [2 * 3 * 3, 2 * 3 * 3 + 2]
+    # runs without weights (records resumed elsewhere; here the fake trainer saves none) are left
+    # out of the policy's look and said, instead of stopping the study
+    monkeypatch.undo()
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer([], {"adapter": 3e-4, "finetune": 3e-4}))
+    raw["claims"] = ["C1", "C2"]
+    said: list = []
+    run_policy_study(expand_spec(raw), tmp_path / "unweighted", isolation="inline", say=said.append)
+    assert any(line.startswith("RSA: left out 18 finished runs with neither weights nor rows") for line in said)
+    assert not (tmp_path / "unweighted" / "analysis" / "rsa" / "rsa.csv").exists()
 
 
 def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monkeypatch, capsys):

@@ -434,6 +434,25 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
         assert f"{analysis}: computed 1 runs, kept the rows of 2 analyzed before" in printed and kept in printed
     assert len(list(csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()))) == 3 * 3
     assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
+    # killed between the rows and the inputs that vouch for them: the rows are not trusted, the
+    # runs are computed again (nothing stale is kept)
+    import adapterlab.study.analyze as analyze
+
+    shutil.rmtree(out / "analysis")
+    real_write = analyze.write_json_atomic
+
+    def killed_before_the_inputs(path, data):
+        if path.name == "inputs.json":
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(analyze, "write_json_atomic", killed_before_the_inputs)
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 130
+    monkeypatch.undo()
+    assert not (out / "analysis" / "rsa" / "inputs.json").exists() and (out / "analysis" / "rsa" / "rsa.csv").exists()
+    capsys.readouterr()
+    assert main(["study", "analyze", "--no-progress", str(out)]) == 0
+    assert "RSA: computed 3 runs, kept the rows of 0 analyzed before" in capsys.readouterr().out
 
 
 def test_a_failed_runs_partial_curve_is_left_out(tmp_path):

@@ -138,9 +138,18 @@ def _decide(out: Path, spec: StudySpec, seed_targets=None, say: Callable[[str], 
     if not spec.policy.sequential:
         return []
     if _claims_on_analyses(spec):
-        analyze_study(out, progress=False, say=say)  # only the runs finished since: rows are kept
+        analyze_study(out, progress=False, say=say, skip_unweighted=True)  # the runs finished since
+        _release_accelerator_memory()  # the runs that follow train in processes of their own
         tables = assemble(out)
     return seed_extensions(tables, spec.policy, seed_targets)
+
+
+def _release_accelerator_memory() -> None:
+    """The analysis evaluated models in this process: give their cached GPU memory back."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _claims_on_analyses(spec: StudySpec) -> bool:

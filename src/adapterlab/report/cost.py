@@ -26,8 +26,9 @@ COST_HEADER = (
 )
 COST_CAPTION = (
     "mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
-    "evaluation, test and saving; run-hours add every run's wall time; training steps of the ceiling: the steps taken "
-    "over the steps `epochs` allowed, where convergence stopping ended runs early (runs whose ceiling is unknown left out)"
+    "evaluation, test and saving (a resumed run: its last attempt); run-hours add every run's wall time; training steps "
+    "of the ceiling: the steps taken over the steps `epochs` allowed, where convergence stopping ended runs early "
+    "(diverged runs, and older runs stopped in their first epoch, whose ceiling is unknown, left out)"
 )
 
 
@@ -73,7 +74,11 @@ def _row(name: str, records: Sequence[RunRecord]) -> tuple[Entry, ...]:
     results = [r.result for r in records]
     walls = [r.wall_seconds for r in results if r.wall_seconds]
     trains = [r.train_seconds for r in results if r.train_seconds]
-    pairs = [(r.result.steps, c) for r in records if r.result.steps is not None and (c := ceiling_steps(r))]
+    pairs = [
+        (r.result.steps, c)
+        for r in records
+        if r.result.steps is not None and r.result.status != "diverged" and (c := ceiling_steps(r))
+    ]
     hours = sum(walls) / 3600
     return (
         label(name),

@@ -79,6 +79,7 @@ class Reuse:
     todo: list[str]
     adopted: list[str]
     digests: dict[str, str] = field(default_factory=dict)
+    unweighted: list[str] = field(default_factory=list)  # left out: no weights and no valid stored rows
 
     def inputs(self, settings: dict, only: set[str] | None = None) -> AnalysisInputs:
         """The record to store beside the rows written now: `settings` and each run's digest (of
@@ -102,6 +103,7 @@ def plan_reuse(
     inputs: AnalysisInputs | None,
     settings: dict,
     legacy_row_ok: Callable[[dict], bool],
+    skip_unweighted: bool = False,
 ) -> Reuse:
     """Split the finished runs (study-relative folders) into rows to keep and runs to compute.
 
@@ -109,7 +111,9 @@ def plan_reuse(
     `inputs`. Rows written before inputs were recorded are kept only for runs whose weights are
     gone (nothing else could recompute them) and only if `legacy_row_ok` accepts every one of
     them (e.g. RSA rows on the same number of tokens); runs with weights are recomputed.
-    Raises AdapterlabError when a run to compute has no weights, naming it and the way out."""
+    Raises AdapterlabError when a run to compute has no weights, naming it and the way out;
+    with skip_unweighted (the policy's look before it adds seeds), such runs are left out
+    instead (Reuse.unweighted names them)."""
     by_run: dict[str, list[dict]] = {}
     for row in rows:
         folder = planned_folder(str(row.get("run", "")), finished)
@@ -127,6 +131,8 @@ def plan_reuse(
         else:
             todo.append(folder)
     gone = [folder for folder in todo if not has_weights(out / folder)]
+    if gone and skip_unweighted:
+        return Reuse(kept, [f for f in todo if f not in gone], adopted, digests, unweighted=gone)
     if gone:
         if inputs is not None and inputs.settings != settings:
             why = "the analysis settings changed since its rows were computed (restore them, or"

@@ -25,10 +25,14 @@ from adapterlab.study.analysis_spec import CrosslingualAnalysis, RsaAnalysis
 from adapterlab.study.folder import ANALYSIS_FOLDER, load_plan
 
 
-def analyze_study(out: str | Path, progress: bool = True, say: Callable[[str], object] = print) -> list[Path]:
+def analyze_study(
+    out: str | Path, progress: bool = True, say: Callable[[str], object] = print, skip_unweighted: bool = False
+) -> list[Path]:
     """Run the spec's analyses over the study's finished runs; returns the files written.
     say: gets one line per analysis (what was computed, what was kept); `study run`'s policy
-    passes its own, so the lines do not break its progress bar.
+    passes its own, so the lines do not break its progress bar. skip_unweighted: leave out (and
+    say) the runs that have neither weights nor valid stored rows, instead of refusing (the policy
+    decides seeds with what can be analyzed; `study analyze` itself refuses).
 
     Rows of runs analyzed before (same result.json, same settings) are kept, so only new or
     rerun runs need their weights (study/analysis_inputs.py). Raises AdapterlabError for a
@@ -49,12 +53,12 @@ def analyze_study(out: str | Path, progress: bool = True, say: Callable[[str], o
     if analysis.rsa is not None:
         runs = finished(analysis.rsa.task)
         if runs:
-            written.extend(_rsa(out, runs, analysis.rsa, folder / "rsa", progress, say))
+            written.extend(_rsa(out, runs, analysis.rsa, folder / "rsa", progress, say, skip_unweighted))
     for task, settings in analysis.crosslingual.items():
         runs = finished(task)
         if runs:
             path = folder / f"crosslingual_{task}.json"
-            written.append(_crosslingual(out, runs, task, settings, path, progress, say))
+            written.append(_crosslingual(out, runs, task, settings, path, progress, say, skip_unweighted))
     return written
 
 
@@ -66,10 +70,21 @@ def _summary(what: str, reuse, say: Callable[[str], object]) -> None:
         else ""
     )
     say(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
+    if reuse.unweighted:
+        say(
+            f"{what}: left out {len(reuse.unweighted)} finished runs with neither weights nor rows computed from their "
+            f"current result (e.g. {reuse.unweighted[0]}): the claims on its table are decided without them"
+        )
 
 
 def _rsa(
-    out: Path, runs: list[str], rsa: RsaAnalysis, target: Path, progress: bool, say: Callable[[str], object]
+    out: Path,
+    runs: list[str],
+    rsa: RsaAnalysis,
+    target: Path,
+    progress: bool,
+    say: Callable[[str], object],
+    skip_unweighted: bool = False,
 ) -> list[Path]:
     from adapterlab.analysis.rsa_run import rsa_curves, write_rsa, write_rsa_csv
 
@@ -84,7 +99,13 @@ def _rsa(
             stored = list(csv.DictReader(handle))
     inputs = _read_inputs(target / INPUTS_FILE)
     reuse = plan_reuse(
-        out, runs, stored, inputs, settings, legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n)
+        out,
+        runs,
+        stored,
+        inputs,
+        settings,
+        legacy_row_ok=lambda row: str(row.get("tokens")) == str(rsa.n),
+        skip_unweighted=skip_unweighted,
     )
     _summary("RSA", reuse, say)
     fresh: list[dict] = []
@@ -110,9 +131,11 @@ def _rsa(
             on_run=store,
         )
     by_run = reuse.file_fresh_rows(out, fresh)
-    rows = [row for d in runs for row in by_run[d]]
+    rows = [row for d in runs for row in by_run.get(d, [])]
+    if not rows:
+        return []  # every run was left out (skip_unweighted): nothing to write
     paths = list(write_rsa(rows, target))
-    write_json_atomic(target / INPUTS_FILE, reuse.inputs(settings).to_dict())
+    write_json_atomic(target / INPUTS_FILE, reuse.inputs(settings, only=set(by_run)).to_dict())
     return paths + [target / INPUTS_FILE]
 
 
@@ -124,6 +147,7 @@ def _crosslingual(
     path: Path,
     progress: bool,
     say: Callable[[str], object],
+    skip_unweighted: bool = False,
 ) -> Path:
     from adapterlab.analysis.crosslingual import language_files
     from adapterlab.analysis.transfer import evaluate_runs
@@ -133,17 +157,13 @@ def _crosslingual(
         "language_files": fingerprint([str(p) for p in language_files(settings.pattern, settings.languages).values()]),
     }
     stored, inputs = _stored_crosslingual(path)
-    # an older row is adopted only if it covers these languages on as many examples each
-    reuse = plan_reuse(
-        out,
-        runs,
-        stored,
-        inputs,
-        values,
-        legacy_row_ok=lambda row: (
-            row.get("max_examples") == settings.max_examples and set(row.get("scores") or {}) == set(settings.languages)
-        ),
-    )
+
+    def legacy_row_ok(row: dict) -> bool:  # an older row: these languages, on as many examples each
+        return row.get("max_examples") == settings.max_examples and set(row.get("scores") or {}) == set(
+            settings.languages
+        )
+
+    reuse = plan_reuse(out, runs, stored, inputs, values, legacy_row_ok, skip_unweighted=skip_unweighted)
     _summary(f"cross-lingual {task}", reuse, say)
     fresh: list[dict] = []
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +173,8 @@ def _crosslingual(
         runs, in one atomic write: a killed analysis keeps the runs it finished."""
         fresh.extend([row] if row else [])
         by_run = reuse.file_fresh_rows(out, fresh)
+        if not by_run:
+            return  # every run was left out (skip_unweighted): nothing to write
         write_json_atomic(
             path,
             {
