@@ -125,7 +125,8 @@ def write_rsa(rows: list[dict], out: Path) -> tuple[Path, Path]:
         )
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel("RSA similarity to the base model")
-    ax.legend(fontsize=8)
+    if len({r["run"] for r in rows}) <= 12:  # a legend of a whole study's runs would not fit the figure
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
