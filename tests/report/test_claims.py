@@ -482,9 +482,20 @@ def test_a_claim_the_study_does_not_test_says_why_in_its_row():
     claims = resolve_claims(["C2", {"id": "C3", "not_tested": reason}])
     assert check_claims(["C2", {"id": "C3", "not_tested": reason}], "s") == []
     assert check_claims([{"id": "C3", "not_tested": 3}], "s") == ["s: claims[0].not_tested: must be a string"]
+    assert check_claims([{"id": "C3", "not_tested": "  "}], "s") == [
+        "s: claims[0].not_tested: must say why the study does not test the claim (it is empty)"
+    ]
     results = evaluate_claims(claims, {"main": table_of(records)}, "s")
     assert (
         results[1].verdict == "not applicable"
         and results[1].detail == f"not tested by this study: {reason}"
         and results[1].p is None
     )
+
+
+def test_a_users_words_in_a_cell_keep_the_markdown_row_whole():
+    """A not_tested reason with a pipe or a line break: one row, one cell, as written."""
+    from adapterlab.report.grid import Entry, Grid, to_markdown
+
+    table = to_markdown(Grid("k", "t", "", ("claim", "detail"), ((Entry("C3"), Entry("needs k=3000 | or\nmore")),)))
+    assert table.splitlines()[-1] == "| C3 | needs k=3000 \\| or more |"

@@ -380,7 +380,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
     printed = capsys.readouterr().out
     assert (
-        "RSA: computed 1 runs, kept the rows of 3 analyzed before (3 of them from an analysis that predates recorded inputs"
+        "RSA: 1 runs to compute, the rows of 3 analyzed before kept (3 of them from an analysis that predates recorded inputs"
         in printed
     )
     # older cross-lingual rows too, when they cover the same languages on as many examples
@@ -388,7 +388,8 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     transfer.write_text(json.dumps({k: v for k, v in json.loads(transfer.read_text()).items() if k != "inputs"}))
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
     assert (
-        "cross-lingual sst2: computed 1 runs, kept the rows of 3 analyzed before (3 of them" in capsys.readouterr().out
+        "cross-lingual sst2: 1 runs to compute, the rows of 3 analyzed before kept (3 of them"
+        in capsys.readouterr().out
     )
     for run in plan["runs"]:
         for name in ("pack", "model"):
@@ -421,8 +422,8 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
 
     shutil.rmtree(out / "analysis")
     for module, name, analysis, kept in (
-        (rsa_run, "load_trained_run", "RSA", "cross-lingual sst2: computed 3 runs, kept the rows of 0"),
-        (transfer, "evaluate_languages", "cross-lingual sst2", "RSA: computed 0 runs, kept the rows of 3"),
+        (rsa_run, "load_trained_run", "RSA", "cross-lingual sst2: 3 runs to compute, the rows of 0"),
+        (transfer, "evaluate_languages", "cross-lingual sst2", "RSA: 0 runs to compute, the rows of 3"),
     ):
         (out / "analysis" / "crosslingual_sst2.json").unlink(missing_ok=True)  # RSA's rows are kept below
         kill_at_the_third_run(module, name)
@@ -431,7 +432,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
         capsys.readouterr()
         assert main(["study", "analyze", "--no-progress", str(out)]) == 0
         printed = capsys.readouterr().out
-        assert f"{analysis}: computed 1 runs, kept the rows of 2 analyzed before" in printed and kept in printed
+        assert f"{analysis}: 1 runs to compute, the rows of 2 analyzed before" in printed and kept in printed
     assert len(list(csv.DictReader((out / "analysis" / "rsa" / "rsa.csv").read_text().splitlines()))) == 3 * 3
     assert len(json.loads((out / "analysis" / "crosslingual_sst2.json").read_text())["runs"]) == 3
     # killed between the rows and the inputs that vouch for them: the rows are not trusted, the
@@ -452,7 +453,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     assert not (out / "analysis" / "rsa" / "inputs.json").exists() and (out / "analysis" / "rsa" / "rsa.csv").exists()
     capsys.readouterr()
     assert main(["study", "analyze", "--no-progress", str(out)]) == 0
-    assert "RSA: computed 3 runs, kept the rows of 0 analyzed before" in capsys.readouterr().out
+    assert "RSA: 3 runs to compute, the rows of 0 analyzed before" in capsys.readouterr().out
 
 
 def test_a_failed_runs_partial_curve_is_left_out(tmp_path):

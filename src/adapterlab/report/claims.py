@@ -247,8 +247,12 @@ def _every_row(
         seeds_needed=max(needed) if needed else None,
         seeds_needed_paper=max(at_paper) if at_paper else None,
         detail=f"{detail}: every one of {len(rows)} rows, the weakest shown ({table.row_name(rows[weakest])}); "
-        f"p: intersection-union over the rows; per row: {row_ps}",
+        f"p: {'intersection-union over the rows' if worst.value > 0 else _AGAINST}; per row: {row_ps}",
     )
+
+
+# an every-row claim whose weakest row goes the other way: its p is the evidence against the claim
+_AGAINST = "against the claim, the smallest BH-adjusted p of the rows going the other way"
 
 
 def _or_inf(value: float | None) -> float:

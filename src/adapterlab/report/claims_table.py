@@ -46,11 +46,17 @@ def family_caption(results: list[ClaimResult]) -> str:
     tested = sum(r.p is not None for r in results)
     off = sorted({name for r in results for name in r.gates.off})
     off_text = f" Gates switched off by a spec: {', '.join(off)}." if off else ""
+    sequential = (
+        " Rows marked (sequential): p and the interval are the anytime-valid test's (wider than the t interval)."
+        if any(r.sequential for r in results)
+        else ""
+    )
     return (
-        "ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI. "
+        "ours: the claim's quantity ×100 (a − b, per seed, mean over seeds) with its paired t-test 95% CI."
+        f"{sequential} "
         f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
         "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
-        "the seeds 80% power would need at our effect and at the paper's). A row whose compared cells fail a validity gate "
+        "the seeds 80% power would need at our effect and at the paper's, for a fixed-n t-test). A row whose compared cells fail a validity gate "
         "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text
     )
 

@@ -76,7 +76,9 @@ class Grid:
 
 def _markdown_entry(entry: Entry) -> str:
     text = f"{entry.text}<sub>{entry.spread}</sub>" if entry.spread else entry.text
-    return text + entry.note + (f" {entry.mark}" if entry.mark else "")
+    text = text + entry.note + (f" {entry.mark}" if entry.mark else "")
+    # a user's words in a cell (a claim's not_tested reason) must not end the row or split it
+    return " ".join(text.split("\n")).replace("|", "\\|")
 
 
 def to_markdown(grid: Grid) -> str:

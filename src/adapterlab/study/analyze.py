@@ -69,7 +69,7 @@ def _summary(what: str, reuse, say: Callable[[str], object]) -> None:
         if reuse.adopted
         else ""
     )
-    say(f"{what}: computed {len(reuse.todo)} runs, kept the rows of {len(reuse.kept)} analyzed before{adopted}")
+    say(f"{what}: {len(reuse.todo)} runs to compute, the rows of {len(reuse.kept)} analyzed before kept{adopted}")
     if reuse.unweighted:
         say(
             f"{what}: left out {len(reuse.unweighted)} finished runs with neither weights nor rows computed from their "

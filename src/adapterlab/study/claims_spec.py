@@ -126,6 +126,8 @@ def check_claims(raw: object, source: str) -> list[str]:
         for key in ("text", "paper", "why", "id", "not_tested"):
             if key in merged and not isinstance(merged[key], str):
                 errors.append(f"{where}.{key}: must be a string")
+        if "not_tested" in entry and isinstance(entry["not_tested"], str) and not entry["not_tested"].strip():
+            errors.append(f"{where}.not_tested: must say why the study does not test the claim (it is empty)")
         rows = merged.get("rows")
         if rows is not None and rows != ENCODER_LAYERS and not isinstance(rows, list):
             errors.append(f"{where}.rows={rows!r}: must be a list of table rows or {ENCODER_LAYERS!r}")
