@@ -578,3 +578,22 @@ def test_a_wide_table_without_a_header_must_say_which_column_is_which(tmp_path):
         ("a fine film", "pos"),
         ("a dull one", "neg"),
     ]
+
+
+def test_a_tsv_whose_fields_are_all_quoted_is_told_to_be_a_csv(tmp_path):
+    """A TSV is read without quoting (GLUE's sentences hold raw quotes), so a spreadsheet's quoted
+    TSV would give labels '"1"' and texts in quotes: one line says what to do instead; the same
+    rows as CSV read as meant, and a TSV with a quote in one text is read as it is."""
+    quoted = tmp_path / "q.tsv"
+    quoted.write_text('"sentence"\t"label"\n"a good movie"\t"1"\n"a bad, bad movie"\t"0"\n')
+    with pytest.raises(AdapterlabError, match=r"q.tsv:1: every field is in double quotes.*save the file as \.csv"):
+        read_examples(str(quoted), get_task("classification"))
+    as_csv = tmp_path / "q.csv"
+    as_csv.write_text('"sentence","label"\n"a good movie","1"\n"a bad, bad movie","0"\n')
+    assert [(e.text, e.label) for e in read_examples(str(as_csv), get_task("classification"))] == [
+        ("a good movie", "1"),
+        ("a bad, bad movie", "0"),
+    ]
+    raw = tmp_path / "raw.tsv"
+    raw.write_text('sentence\tlabel\n"a good movie" , he said\t1\n')
+    assert read_examples(str(raw), get_task("classification"))[0].text == '"a good movie" , he said'

@@ -87,6 +87,11 @@ def read_table(
     if first is None:
         raise AdapterlabError(f"{path}: empty file")
     number, head = first
+    if delimiter == "\t" and len(head) > 1 and all(len(f) > 1 and f[0] == f[-1] == '"' for f in map(str.strip, head)):
+        raise AdapterlabError(
+            f"{path}:{number}: every field is in double quotes, and a TSV is read as GLUE ships it, without "
+            "quoting (a quote is part of the text): save the file as .csv (quoted fields are read there) or drop the quotes"
+        )
     names = [name.strip() for name in head]
     layout, is_header = _header_layout(layout, names)
     if is_header:
