@@ -416,6 +416,36 @@ def test_c6_needs_a_tail_after_the_best():
     )
 
 
+def test_c6_leaves_out_the_seeds_without_a_tail_instead_of_counting_no_fall():
+    """A run that stopped at its best has no measured fall: counted as 0 it would credit its method
+    with not overfitting. C6 is measured on the seeds where both runs have 3 evaluations after the
+    best, and says how many it left out; below half of the seeds the gate does not trip."""
+    from adapterlab.report.curves import Curve, overfitting_gap_table
+
+    curves = []
+    for method, fall in (("adapter", 0.01), ("finetune", 0.03)):
+        for seed in range(6):
+            setting = Setting.from_labels(
+                {"task": "sst2", "method": method, **({"adapter_size": 64} if method == "adapter" else {})}
+            )
+            stopped_at_best = method == "finetune" and seed < 2
+            accuracy = [0.7, 0.8] if stopped_at_best else [0.7, 0.8] + [0.8 - fall - 0.001 * seed] * 3
+            rows = [
+                {"split": "validation", "epoch": i + 1, "step": i + 1, "loss": 0.5, "accuracy": v}
+                for i, v in enumerate(accuracy)
+            ]
+            result = RunResult(
+                status="ok", metric="accuracy", best_epoch=2, best_step=2, validation_metric=0.8, test={"mcc": 0.5}
+            )
+            curves.append(Curve(setting, "accuracy", rows, seed, 0.8, run_evidence(result, rows, seed)))
+    gap = overfitting_gap_table(curves, ())
+    c6 = evaluate_claim(Claim.from_dict({"id": "C6", **paper_claims()["C6"]}), gap, "s", GateContext(gap))
+    # fine-tuning falls 3 points, adapters 1, on the 4 seeds with a tail: +2 (counting 0 for the two
+    # that stopped at their best would have given 4/6 * 2 - 2/6 * 1 = +1)
+    assert c6.n == 4 and c6.value == pytest.approx(2.0, abs=0.01) and not c6.gates.trips, c6
+    assert "left out 2 seed(s) without 3 evaluations after the best" in c6.detail
+
+
 def test_where_on_an_axis_only_one_method_varies():
     """by_method: {adapter: {tapt: [false, true]}}: fine-tuning's columns carry no tapt label, and
     `where: {tapt: false}` keeps them (C2 of the TAE replication spec)."""
