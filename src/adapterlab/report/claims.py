@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips
+from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips, seeds_with_tail
 from adapterlab.report.statistics import (
     ALPHA,
     MIN_SEEDS_FOR_VERDICT,
@@ -205,32 +205,10 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     a_values, b_values = _seed_means(table, a, rows), _seed_means(table, b, rows)
     detail = f"{detail}, over {len(rows)} row(s)"
     if claim.table == "overfitting_gap":
-        a_values, b_values, short = _with_tail(table, rows, (a, b), (a_values, b_values), context.options.tail)
+        a_values, b_values, short = seeds_with_tail(table, rows, (a, b), (a_values, b_values), context.options.tail)
         if short:
             detail += f"; left out {len(short)} seed(s) without {context.options.tail} evaluations after the best"
     return _result(claim, study, a_values, b_values, detail, gathered)
-
-
-def _with_tail(
-    table: Table,
-    rows: list[Any],
-    columns: tuple[Column, Column],
-    values: tuple[dict[Any, float], dict[Any, float]],
-    tail: int,
-) -> tuple[dict[Any, float], dict[Any, float], set[Any]]:
-    """C6's seeds: those whose runs on both sides have `tail` evaluations after their best. A run
-    that stopped at its best (or soon after) has no measured fall; counting it as 0 would credit
-    it with not overfitting. The `no tail` gate trips when most seeds of a cell lack the tail."""
-    short = {
-        e.seed
-        for column in columns
-        for row in rows
-        if (cell := table.cells.get((row, column))) is not None
-        for e in cell.evidence
-        if len(e.after_best) < tail
-    }
-    kept = tuple({s: v for s, v in side.items() if s not in short} for side in values)
-    return kept[0], kept[1], short & (set(values[0]) | set(values[1]))
 
 
 def _every_row(

@@ -310,3 +310,25 @@ def gate_significance(table: Any, name: str, context: GateContext) -> Any:
             )
         )
     return dataclasses.replace(table, significance=tests)
+
+
+def seeds_with_tail(
+    table: Any,
+    rows: list[Any],
+    columns: tuple[Any, Any],
+    values: tuple[dict[Any, float], dict[Any, float]],
+    tail: int,
+) -> tuple[dict[Any, float], dict[Any, float], set[Any]]:
+    """C6's seeds: those whose runs on both sides have `tail` evaluations after their best. A run
+    that stopped at its best (or soon after) has no measured fall; counting it as 0 would credit
+    it with not overfitting. The `no tail` gate trips when most seeds of a cell lack the tail."""
+    short = {
+        e.seed
+        for column in columns
+        for row in rows
+        if (cell := table.cells.get((row, column))) is not None
+        for e in cell.evidence
+        if len(e.after_best) < tail
+    }
+    kept = tuple({s: v for s, v in side.items() if s not in short} for side in values)
+    return kept[0], kept[1], short & (set(values[0]) | set(values[1]))
