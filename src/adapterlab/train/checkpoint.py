@@ -11,6 +11,7 @@ numbers, strings, lists and dicts, nothing that runs code when it is loaded.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
@@ -65,6 +66,11 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         torch.save(payload, tmp / STATE_FILE)
+        del payload
+        # torch.save makes a pickler class per call, and that class's reference cycle keeps every
+        # storage it wrote alive until the cyclic collector runs, which counts objects, not bytes:
+        # a fine-tuned 118M-parameter encoder saved every 16 steps grew to 21 GB and was killed
+        gc.collect()
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)
