@@ -188,6 +188,10 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_as_if_never_stop
     deadline = time.time() + 300
     while time.time() < deadline and (not log.exists() or log.read_text().count('"validation"') < kill_after):
         time.sleep(0.05)
+    validated = time.time()
+    state = killed / "checkpoint" / "state.pt"  # the checkpoint that follows that validation
+    while time.time() < deadline and (not state.is_file() or state.stat().st_mtime < validated - 0.05):
+        time.sleep(0.02)
     time.sleep(0.3 if not extra else 0.05)  # a few steps past the checkpoint (inside epoch 1 for the mid-epoch case)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
