@@ -428,6 +428,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
         (out / "analysis" / "crosslingual_sst2.json").unlink(missing_ok=True)  # RSA's rows are kept below
         kill_at_the_third_run(module, name)
         assert main(["study", "analyze", "--no-progress", str(out)]) == 130
+        assert "interrupted; the rows of the runs analyzed so far are kept" in capsys.readouterr().err
         monkeypatch.undo()
         capsys.readouterr()
         assert main(["study", "analyze", "--no-progress", str(out)]) == 0

@@ -40,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         _close_progress_bars()  # so that the message gets its own line and no bar is redrawn after it
-        print("adapterlab: interrupted; unfinished runs have no result.json and run again next time", file=sys.stderr)
+        kept = (
+            "the rows of the runs analyzed so far are kept; the next `study analyze` computes the rest"
+            if args.argv[:2] == ["study", "analyze"]
+            else "unfinished runs have no result.json and run again next time"
+        )
+        print(f"adapterlab: interrupted; {kept}", file=sys.stderr)
         return 130
     except OSError as err:  # an --out that cannot be written, a full disk: one line, not a traceback
         print(f"adapterlab: error: {_os_error_text(err)}", file=sys.stderr)
