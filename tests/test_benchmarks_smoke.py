@@ -57,6 +57,16 @@ SMOKES = {
         r"\| 0 \| anytime-valid \(ours\) \| .*\n\| 0 \| naive t-test at every look \| (?s:.*)"
         r"Benjamini-Hochberg over the table [\d.]+ \(ours\), p < 0.05 per row [\d.]+ \(naive\)",
     ),
+    "train_memory.py": (
+        [],
+        r"\| adapterlab \(collects after validation and save\) \| \d+ \| 1: \d+.*\n\| without the collection \| \d+ \| (?s:.*)"
+        r"peak RSS without / with the collection: [\d.]+x; from the first validation to the last: [+-]\d+ MB with",
+    ),
+    "c6_tail_error_rates.py": (
+        [],
+        r"same +5  leave out \(now\) +[\d.]+ +[\d.]+ +[\d.]+\nsame +5  0 without a tail \(before\) +[\d.]+(?s:.*)"
+        r"fall \(power\) +10  0 without a tail \(before\) ",
+    ),
     # AdapterHub's `adapters` pins transformers 4.57.6: this one runs where it is installed (the peers' venv)
     "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
 }

@@ -1,0 +1,147 @@
+"""Memory of a training run over its steps: adapterlab's loop against the same loop without its
+garbage collection after each validation and checkpoint (issue #28).
+
+    .venv/bin/python benchmarks/train_memory.py [--model DIR] [--task sst2 --train FILE --dev FILE]
+        [--method finetune] [--train-size 1000] [--epochs 2] [--eval-every 16] [--smoke]
+
+Why: fine-tuning multilingual-e5-small on PAN-X grew 100-200 MB per step until it was killed
+for memory (21 GB), because evaluation and torch.save leave reference cycles that hold freed
+tensors until Python's count-based collector happens to run. train/loop.py and
+train/checkpoint.py now call gc.collect() after each validation and each checkpoint save.
+
+Each variant is one `adapterlab train` in a fresh child process (the real command line); the
+baseline child replaces those two gc.collect() calls with no-ops before it starts. The parent
+samples the child's resident memory (VmRSS) every 0.2 s and prints, per variant, the peak and
+the resident memory when each validation row appears in metrics.jsonl: a run whose memory is
+bounded is flat from one validation to the next. Defaults: full fine-tuning of the embedded MiniLM
+on 1,000 SST-2 sentences from ../shared (skipped when absent); the PAN-X case of the fix is
+`--model runs/backbones/multilingual-e5-small --task panx --train .../train-en.tsv --dev .../dev-en.tsv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import add_smoke_argument, apply_smoke, toy_task  # noqa: E402
+
+SHARED_SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue" / "SST-2"
+CHILD = """
+import sys, types
+if sys.argv[1] == "without":  # the baseline: the loop as it was before the collection
+    import adapterlab.train.checkpoint as checkpoint, adapterlab.train.loop as loop
+    loop.gc = checkpoint.gc = types.SimpleNamespace(collect=lambda *a, **k: 0)
+from adapterlab.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def validation_steps(metrics: Path) -> list[int]:
+    """The steps of the validation rows the run has written so far (metrics.jsonl)."""
+    if not metrics.exists():
+        return []
+    steps = []
+    for line in metrics.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line being written
+            continue
+        if row.get("split") == "validation":
+            steps.append(row.get("step"))
+    return steps
+
+
+def measure(variant: str, arguments: list[str], out: Path) -> tuple[float, list[tuple[int, float]], float, int]:
+    """(peak MB, [(step, MB) when each validation row appeared], seconds, exit code) of one child."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    run = out / variant
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, variant, *arguments, "--out", str(run), "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    start, peak, at_validation, seen = time.time(), 0.0, [], 0
+    while child.poll() is None:
+        value = rss_mb(child.pid)
+        if value is not None:
+            peak = max(peak, value)
+            steps = validation_steps(run / "metrics.jsonl")
+            at_validation += [(step, value) for step in steps[seen:]]  # sampled within 0.2 s of the row
+            seen = len(steps)
+        time.sleep(0.2)
+    seconds = time.time() - start
+    error = child.stderr.read() if child.stderr else ""
+    if child.returncode != 0:
+        print(f"{variant}: adapterlab train exited {child.returncode}: {error.strip().splitlines()[-1:]}")
+    return peak, at_validation, seconds, child.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="backbone folder (default: the embedded MiniLM)")
+    parser.add_argument("--task", default="sst2")
+    parser.add_argument("--train", default=str(SHARED_SST2 / "train.tsv"))
+    parser.add_argument("--dev", default=str(SHARED_SST2 / "dev.tsv"))
+    parser.add_argument("--method", default="finetune")
+    parser.add_argument("--train-size", type=int, default=1000)
+    parser.add_argument("--validation-size", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--eval-every", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    add_smoke_argument(parser)
+    args = parser.parse_args()
+    folder = apply_smoke(args, train_size=40, validation_size=20, epochs=1, eval_every=1)
+    if folder is not None:
+        toy = toy_task(folder / "toy")
+        args.train, args.dev = str(toy / "train.tsv"), str(toy / "dev.tsv")
+    if not Path(args.train).exists():
+        print(f"skipped: {args.train} is not here (../shared/data); give --train and --dev")
+        return
+    arguments = [
+        "train",
+        "--task", args.task, "--train", args.train, "--dev", args.dev, "--method", args.method,
+        "--train-size", str(args.train_size), "--validation-size", str(args.validation_size),
+        "--epochs", str(args.epochs), "--eval-every", str(args.eval_every), "--max-length", str(args.max_length),
+        "--seed", "0",
+    ]  # fmt: skip
+    if args.model:
+        arguments += ["--model", args.model]
+    print(f"adapterlab {' '.join(arguments)}")
+    print("| variant | peak RSS MB | RSS MB at each validation (step: MB) | seconds |")
+    print("|---|---|---|---|")
+    peaks = {}
+    with tempfile.TemporaryDirectory(prefix="adapterlab-memory-") as out:
+        for variant in ("with", "without"):
+            peak, series, seconds, code = measure(variant, arguments, Path(out))
+            label = "adapterlab (collects after validation and save)" if variant == "with" else "without the collection"
+            print(f"| {label} | {peak:.0f} | {', '.join(f'{s}: {v:.0f}' for s, v in series)} | {seconds:.0f} |")
+            peaks[variant] = (peak, series, code)
+    (with_peak, with_s, with_code), (without_peak, without_s, without_code) = peaks["with"], peaks["without"]
+    if with_code == 0 and without_code == 0 and with_peak > 0 and with_s and without_s:
+        print(
+            f"\npeak RSS without / with the collection: {without_peak / with_peak:.2f}x; from the first validation to "
+            f"the last: {with_s[-1][1] - with_s[0][1]:+.0f} MB with, {without_s[-1][1] - without_s[0][1]:+.0f} MB without"
+        )
+
+
+if __name__ == "__main__":
+    main()
