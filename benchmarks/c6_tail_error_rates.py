@@ -119,12 +119,14 @@ def verdict(adapters: list[RunEvidence], finetune: list[RunEvidence], leave_out:
         return "gated", len(pairs)
     if len(pairs) < MIN_SEEDS_FOR_VERDICT:
         return "none", len(pairs)
-    falls = [(fall_after_best(a, OPTIONS.tail), fall_after_best(b, OPTIONS.tail)) for a, b in pairs]
-    test = paired_comparison([x for x, _ in falls], [y for _, y in falls])
+    falls = [(fall_after_best(a, OPTIONS.tail) or 0.0, fall_after_best(b, OPTIONS.tail) or 0.0) for a, b in pairs]
+    test = paired_comparison([x for x, _ in falls], [y for _, y in falls])  # every run has a best: never None
     return ("difference" if test.p is not None and test.p < ALPHA else "none"), len(pairs)
 
 
-def simulate(scenario: tuple[Method, Method], seeds: int, comparisons: int, rng: np.random.Generator) -> dict:
+def simulate(
+    scenario: tuple[Method, Method], seeds: int, comparisons: int, rng: np.random.Generator
+) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     draws = [
         (
