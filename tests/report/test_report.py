@@ -309,6 +309,7 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
     }
     raw["reference"] = [{"task": "sst2", "language": "all", "method": "finetune", "value": 50.0}]
     raw["report"] = {"layout": "tasks-as-rows"}  # a row per language and per layer, as the assertions below read them
+    raw["claims"] = [{"id": "C4"}]
     out = tmp_path / "out"
     run_study(expand_spec(raw), out, isolation="inline")
     plan = json.loads((out / "study.json").read_text())
@@ -335,6 +336,12 @@ def test_analyze_then_report_shows_rsa_and_crosslingual_tables(tiny_world, tmp_p
         "distant",
     }
     assert (out / "report" / "fig2_rsa.png").read_bytes()[:4] == b"\x89PNG"
+    # C4 (target languages) says the gap in English beside it: a method that learned English worse
+    en = {(r["run"].split("/")[-2].split("-")[0], r["run"][-1]): 100 * r["scores"]["en"] for r in analysis["runs"]}
+    english_gap = sum(en[("adapter", s)] - en[("finetune", s)] for s in "01") / 2
+    assert main(["claims", str(out), "--json", str(tmp_path / "claims.json")]) == 0
+    c4 = json.loads((tmp_path / "claims.json").read_text())[0]
+    assert c4["id"] == "C4" and f"in English, the training language: {english_gap:+.2f} over 2 seed(s)" in c4["detail"]
     # Fig. 2 as a table: a row per layer, RSA x100 averaged over the seeds of each setting
     rsa_rows = list(csv.DictReader(lines))
     top_finetune = [100 * float(r["rsa"]) for r in rsa_rows if r["method"] == "finetune" and r["layer"] == "2"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 from pathlib import Path
+from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.report.tables import Observation, Table, build_table
@@ -21,6 +23,17 @@ CAPTION = (
     "zero-shot test metric ×100 per language, mean<sub>std</sub> over seeds; all = every language, target = all but English, "
     "distant = outside the Indo-European family; (paper's number) where the spec has one"
 )
+
+
+def source_gap(adapter: dict[Any, float], finetune: dict[Any, float]) -> str:
+    """C4's companion number: adapters minus fine-tuning in English itself (the language both were
+    trained in; Table 3's en column), mean over shared seeds, ×100. A method that learned English
+    worse is not read as transferring worse: the target-language gap is read beside it."""
+    shared = [seed for seed in adapter if seed in finetune]
+    if not shared:
+        return ""
+    gap = statistics.mean(adapter[s] - finetune[s] for s in shared)
+    return f"; in English, the training language: {gap:+.2f} over {len(shared)} seed(s)"
 
 
 def _planned_run(run_path: str, plan: StudyPlan) -> tuple[Setting, str, int] | None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from adapterlab.analysis.crosslingual import SOURCE_LANGUAGE
+from adapterlab.report.analysis_tables import source_gap
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips, seeds_with_tail
 from adapterlab.report.statistics import (
     ALPHA,
@@ -204,6 +206,8 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
         return _every_row(claim, table, study, rows, a, b, detail, gathered)
     a_values, b_values = _seed_means(table, a, rows), _seed_means(table, b, rows)
     detail = f"{detail}, over {len(rows)} row(s)"
+    if claim.table.startswith("crosslingual:"):
+        detail += source_gap(_seed_means(table, a, [SOURCE_LANGUAGE]), _seed_means(table, b, [SOURCE_LANGUAGE]))
     if claim.table == "overfitting_gap":
         a_values, b_values, short = seeds_with_tail(table, rows, (a, b), (a_values, b_values), context.options.tail)
         if short:
