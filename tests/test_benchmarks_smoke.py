@@ -59,8 +59,9 @@ SMOKES = {
     ),
     "train_memory.py": (
         [],
-        r"\| adapterlab \(collects after validation and save\) \| \d+ \| 1: \d+.*\n\| without the collection \| \d+ \| (?s:.*)"
-        r"peak RSS without / with the collection: [\d.]+x; from the first validation to the last: [+-]\d+ MB with",
+        r"\| adapterlab as it is \| \d+ \| 1: \d+.*\n\| allocator keeps blocks up to 1 GB \(before\) \| \d+ \| (?s:.*)"
+        r"no collection after validation and save \(before\): peak RSS [\d.]+x adapterlab's; from the first validation "
+        r"to the last: [+-]\d+ MB against [+-]\d+ MB",
     ),
     "c6_tail_error_rates.py": (
         [],

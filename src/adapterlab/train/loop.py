@@ -367,7 +367,7 @@ def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
             bar=eval_bar,
         )
     parts.record({"split": "validation", "at": kind, "epoch": epoch, "step": result.steps, **metrics})
-    gc.collect()  # cycles the evaluation left hold freed tensors: without this a fine-tuned e5 grew to 21 GB
+    gc.collect()  # cycles the evaluation left hold freed tensors until the count-based collector runs
     # patience restarts only on a real improvement (beyond min_delta over the best so far); the
     # best checkpoint follows every improvement, however small
     improved = is_better(metric, metrics[metric], _shifted(metric, state.best_value, config.early_stop_min_delta))
