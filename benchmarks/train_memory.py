@@ -16,8 +16,9 @@ Each variant is one `adapterlab train` in a fresh child process (the real comman
 baseline child changes one thing before it starts: the allocator's threshold back to 1 GB, or
 the two gc.collect() calls replaced with no-ops. The parent
 samples the child's resident memory (VmRSS) every 0.2 s and prints, per variant, the peak and
-the resident memory when each validation row appears in metrics.jsonl: a run whose memory is
-bounded is flat from one validation to the next. Defaults: full fine-tuning of the embedded MiniLM
+the resident memory when each validation row appears in metrics.jsonl (within 0.2 s of it, just
+before or after that validation's collection): a run whose memory is bounded is flat from one
+validation to the next. Defaults: full fine-tuning of the embedded MiniLM
 on 1,000 SST-2 sentences from ../shared (skipped when absent); the PAN-X case of the fix is
 `--model runs/backbones/multilingual-e5-small --task panx --train .../train-en.tsv --dev .../dev-en.tsv`.
 """
@@ -84,13 +85,14 @@ def measure(variant: str, arguments: list[str], out: Path) -> tuple[float, list[
     """(peak MB, [(step, MB) when each validation row appeared], seconds, exit code) of one child."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     run = out / variant
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, variant, *arguments, "--out", str(run), "--no-progress"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    errors = out / f"{variant}.stderr"  # a file, not a pipe: a chatty child never blocks on it
+    with errors.open("w") as sink:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, variant, *arguments, "--out", str(run), "--no-progress"],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env=env,
+        )
     start, peak, at_validation, seen = time.time(), 0.0, [], 0
     while child.poll() is None:
         value = rss_mb(child.pid)
@@ -101,7 +103,7 @@ def measure(variant: str, arguments: list[str], out: Path) -> tuple[float, list[
             seen = len(steps)
         time.sleep(0.2)
     seconds = time.time() - start
-    error = child.stderr.read() if child.stderr else ""
+    error = errors.read_text()
     if child.returncode != 0:
         print(f"{variant}: adapterlab train exited {child.returncode}: {error.strip().splitlines()[-1:]}")
     return peak, at_validation, seconds, child.returncode

@@ -70,6 +70,7 @@ class ComparePlan:
 
 def probe_methods(methods: list[str], task: str, kind: str, model: str | None, max_length: int) -> dict[str, float]:
     """Seconds per optimizer step of each method at (BATCH, max_length), in one fresh process."""
+    from adapterlab.runtime import keep_freed_memory
     from adapterlab.study.probe import probe_in_process
     from adapterlab.train.config import RunConfig
 
@@ -77,7 +78,10 @@ def probe_methods(methods: list[str], task: str, kind: str, model: str | None, m
         RunConfig(task=task, train="unused", method=m, model=model, batch_size=BATCH, max_length=max_length)
         for m in methods
     ]
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # the probe times the allocator the runs use (the CLI's and the study children's setting)
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
+    ) as pool:
         results = [pool.submit(probe_in_process, config, kind, 2) for config in configs]
         found = {m: r.result() for m, r in zip(methods, results)}
     failed = {m: r.error for m, r in found.items() if r.error}

@@ -207,7 +207,11 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     a_values, b_values = _seed_means(table, a, rows), _seed_means(table, b, rows)
     detail = f"{detail}, over {len(rows)} row(s)"
     if claim.table.startswith("crosslingual:"):
-        detail += source_gap(_seed_means(table, a, [SOURCE_LANGUAGE]), _seed_means(table, b, [SOURCE_LANGUAGE]))
+        compared = set(a_values) & set(b_values)  # the English gap over the seeds the claim compares
+        detail += source_gap(
+            {s: v for s, v in _seed_means(table, a, [SOURCE_LANGUAGE]).items() if s in compared},
+            {s: v for s, v in _seed_means(table, b, [SOURCE_LANGUAGE]).items() if s in compared},
+        )
     if claim.table == "overfitting_gap":
         a_values, b_values, short = seeds_with_tail(table, rows, (a, b), (a_values, b_values), context.options.tail)
         if short:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import RunResult, is_run_folder, load_result, save_result
+from adapterlab.runtime import keep_freed_memory
 from adapterlab.study.attempt import RUNNERS, WorkerDeath, needs_run, run_inline, run_one  # noqa: F401  (also imported from here)
 from adapterlab.study.folder import (  # noqa: F401  (the folder's API, also imported from here)
     PLAN_FILE,
@@ -154,6 +155,7 @@ def _worker(
 
     signal.signal(signal.SIGINT, interrupt_once)
     signal.signal(signal.SIGTERM, interrupt_once)
+    keep_freed_memory()  # a spawned process: with isolation="inline" it trains here, like a run's child
     try:
         if isolation == "inline" and threads is not None:
             import torch

@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from adapterlab.methods import find_method
+from adapterlab.runtime import keep_freed_memory
 from adapterlab.study.backbone_configs import backbone_config
 from adapterlab.train.config import RunConfig
 
@@ -67,7 +68,10 @@ def micro_batch_sizes(batch_size: int, grad_accum: int) -> list[int]:
 def run_probe(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     """Time `steps` optimizer steps (after one warm-up step) of `config`'s setting in a fresh
     process. A process that dies (the kernel's out-of-memory kill) gives a result with `error`."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # the child keeps freed memory as a run's process does, so the step time is a run's
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
+    ) as pool:
         try:
             return pool.submit(probe_in_process, config, kind, steps).result()
         except BrokenProcessPool:

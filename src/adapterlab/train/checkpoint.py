@@ -69,7 +69,6 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState)
         del payload
         # torch.save makes a pickler class per call, and that class's reference cycle keeps every
         # storage it wrote alive until the cyclic collector runs, which counts objects, not bytes
-        # (the rest of the 21 GB a fine-tuned e5 reached was heap fragmentation: runtime.py)
         gc.collect()
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
