@@ -517,14 +517,18 @@ def test_a_full_disk_while_writing_a_checkpoint_is_one_line(world, tmp_path, cap
     import adapterlab.train.checkpoint as checkpoint
 
     def full(*args, **kwargs):
-        raise RuntimeError(
-            "[enforce fail at inline_container.cc:626] . PytorchStreamWriter failed writing file data/0: file write failed"
-        )
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1324257152 vs 1324257104")
 
     monkeypatch.setattr(checkpoint.torch, "save", full)
+    # torch's message does not say the disk is full (a real one, PAN-X fine-tuning): the free space does
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 << 30, 100 << 30, 3 << 20))
     out = tmp_path / "run"
     assert main(train_args(world, out)) == 2
-    assert f"{out / 'checkpoint'}: cannot be written (" in one_line_error(capsys)
+    err = one_line_error(capsys)
+    assert err == (
+        f"adapterlab: error: {out / 'checkpoint'}: cannot be written ([enforce fail at inline_container.cc:672] . "
+        "unexpected pos 1324257152 vs 1324257104; 3 MB free on its disk)"
+    )
     assert json.loads((out / "result.json").read_text())["status"] == "failed"
 
 

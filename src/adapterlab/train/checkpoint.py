@@ -79,8 +79,9 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState)
         else:
             os.replace(tmp, folder)
     except (OSError, RuntimeError) as err:  # a full disk: torch's writer raises RuntimeError
+        error = cannot_write(folder, err)  # before the cleanup: it reports the free space left
         shutil.rmtree(tmp, ignore_errors=True)
-        raise cannot_write(folder, err) from None
+        raise error from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
