@@ -305,3 +305,28 @@ def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, t
     out = capsys.readouterr().out
     # 12 runs at first; at most 4 more lr values per line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points
     assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
+
+
+def test_nothing_is_added_while_runs_of_the_grid_have_failed(tiny_world, tmp_path, monkeypatch):
+    # PAN-X: fine-tuning at 3e-4 failed on a full disk, and bracketing read {3e-5, 1e-4} as the
+    # whole grid: 1e-4 "at the top" and 3e-4 "added". A grid with holes decides nothing.
+    root, model = tiny_world
+    calls: list = []
+    working = fake_trainer(calls, {"adapter": 3e-3, "finetune": 1e-4})
+
+    def disk_full_at_3e4(config, run_dir, overwrite=False):
+        if config.method == "finetune" and config.learning_rate == 3e-4:
+            raise AdapterlabError(f"{run_dir}/checkpoint: cannot be written (No space left on device)")
+        return working(config, run_dir, overwrite)
+
+    monkeypatch.setattr("adapterlab.train.run.run_training", disk_full_at_3e4)
+    spec = expand_spec(grid_spec(root, model))
+    said: list = []
+    outcome = run_policy_study(spec, tmp_path / "s", isolation="inline", say=said.append)
+    assert outcome.extensions == [] and load_extensions(tmp_path / "s") == []
+    assert any("3 run(s) failed" in line and "--retry-failed" in line for line in said), said
+    # rerun: the grid is whole, and the policy grows it as it would have
+    monkeypatch.setattr("adapterlab.train.run.run_training", working)
+    outcome = run_policy_study(spec, tmp_path / "s", isolation="inline", retry_failed=True)
+    grown = {(dict(e.labels)["method"], dict(e.labels)["lr"]) for e in outcome.extensions if e.kind == "bracket"}
+    assert ("finetune", 3.33333e-05) in grown and ("finetune", 3e-4) not in grown

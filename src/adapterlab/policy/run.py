@@ -100,6 +100,13 @@ def run_policy_study(
             return PolicyOutcome(states, load_extensions(out), added, left, full)
         if left or only or not (spec.policy.bracket or spec.policy.sequential):
             return PolicyOutcome(states, load_extensions(out), added, [], full)
+        failed = [s.run.relative_dir for s in states if s.state == "failed"]
+        if failed:  # a grid with holes: an edge or an undecided comparison read from it could be wrong
+            say(
+                f"{len(failed)} run(s) failed ({failed[0]}{', ...' if len(failed) > 1 else ''}): nothing is added "
+                "until they finish; `study run --retry-failed` reruns them"
+            )
+            return PolicyOutcome(states, load_extensions(out), added, [], full)
         if running:  # another invocation runs part of this study: its results decide what grows
             say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
             time.sleep(wait)
