@@ -87,8 +87,7 @@ def cannot_write(path: Path, err: BaseException) -> AdapterlabError:
     if "No space left" in str(err) or getattr(err, "errno", None) == 28:
         reason = "No space left on device"
     elif not getattr(err, "errno", None):
-        # torch's writer says only "unexpected pos 1324257152 vs 1324257104" when the disk fills:
-        # the free space (taken before the partial file is removed) says what happened
+        # torch's writer says only "unexpected pos X vs Y" when the disk fills: the free space does
         free = _free_mb(Path(path))
         reason += f"; {free:,} MB free on its disk" if free is not None else ""
     return AdapterlabError(f"{path}: cannot be written ({reason})")
@@ -96,13 +95,11 @@ def cannot_write(path: Path, err: BaseException) -> AdapterlabError:
 
 def _free_mb(path: Path) -> int | None:
     """Free space (MiB) on the filesystem of `path` or of its nearest existing parent."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            try:
-                return shutil.disk_usage(folder).free >> 20
-            except OSError:
-                return None
-    return None
+    folder = next((f for f in (path, *path.parents) if f.exists()), None)
+    try:
+        return shutil.disk_usage(folder).free >> 20 if folder is not None else None
+    except OSError:
+        return None
 
 
 def _umask() -> int:

@@ -98,14 +98,7 @@ def run_policy_study(
         running = [s for s in states if s.state == "running"]
         if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
             return PolicyOutcome(states, load_extensions(out), added, left, full)
-        if left or only or not (spec.policy.bracket or spec.policy.sequential):
-            return PolicyOutcome(states, load_extensions(out), added, [], full)
-        failed = [s.run.relative_dir for s in states if s.state == "failed"]
-        if failed:  # a grid with holes: an edge or an undecided comparison read from it could be wrong
-            say(
-                f"{len(failed)} run(s) failed ({failed[0]}{', ...' if len(failed) > 1 else ''}): nothing is added "
-                "until they finish; `study run --retry-failed` reruns them"
-            )
+        if left or only or not (spec.policy.bracket or spec.policy.sequential) or _failed(states, say):
             return PolicyOutcome(states, load_extensions(out), added, [], full)
         if running:  # another invocation runs part of this study: its results decide what grows
             say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
@@ -115,6 +108,18 @@ def run_policy_study(
         if not fresh:
             return PolicyOutcome(states, load_extensions(out), added, [], full)
         added += fresh
+
+
+def _failed(states: list, say: Callable[[str], None]) -> bool:
+    """Whether runs of the study have failed (said): a grid with holes decides nothing, since an
+    edge or an undecided comparison read from it could be wrong."""
+    failed = [s.run.relative_dir for s in states if s.state == "failed"]
+    if failed:
+        say(
+            f"{len(failed)} run(s) failed ({failed[0]}{', ...' if len(failed) > 1 else ''}): nothing is added "
+            "until they finish; `study run --retry-failed` reruns them"
+        )
+    return bool(failed)
 
 
 def _record(out: Path, new: list[Extension], say: Callable[[str], None]) -> list[Extension]:

@@ -11,10 +11,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from adapterlab.analysis.crosslingual import SOURCE_LANGUAGE
 from adapterlab.errors import AdapterlabError
-from adapterlab.report.tables import Observation, Table, build_table
+from adapterlab.report.tables import Observation, Table, build_table, seed_means
 from adapterlab.runs import load_result
-from adapterlab.setting import Setting
+from adapterlab.setting import Column, Setting
 from adapterlab.study.folder import ANALYSIS_FOLDER, StudyPlan
 from adapterlab.study.report_spec import DEFAULT_SELECT
 
@@ -25,14 +26,16 @@ CAPTION = (
 )
 
 
-def source_gap(adapter: dict[Any, float], finetune: dict[Any, float]) -> str:
+def source_gap(table: Table, adapter: Column, finetune: Column, seeds: set[Any]) -> str:
     """C4's companion number: adapters minus fine-tuning in English itself (the language both were
-    trained in; Table 3's en column), mean over shared seeds, ×100. A method that learned English
-    worse is not read as transferring worse: the target-language gap is read beside it."""
-    shared = [seed for seed in adapter if seed in finetune]
+    trained in; Table 3's en column), mean over `seeds` (those the claim compares), ×100. A method
+    that learned English worse is not read as transferring worse: the target-language gap is read
+    beside it."""
+    adapter_en, finetune_en = (seed_means(table, column, [SOURCE_LANGUAGE]) for column in (adapter, finetune))
+    shared = [seed for seed in adapter_en if seed in finetune_en and seed in seeds]
     if not shared:
         return ""
-    gap = statistics.mean(adapter[s] - finetune[s] for s in shared)
+    gap = statistics.mean(adapter_en[s] - finetune_en[s] for s in shared)
     return f"; in English, the training language: {gap:+.2f} over {len(shared)} seed(s)"
 
 

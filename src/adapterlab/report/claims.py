@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from adapterlab.analysis.crosslingual import SOURCE_LANGUAGE
 from adapterlab.report.analysis_tables import source_gap
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips, seeds_with_tail
 from adapterlab.report.statistics import (
@@ -32,7 +31,7 @@ from adapterlab.report.statistics import (
     paired_comparison,
     seeds_needed,
 )
-from adapterlab.report.tables import Table
+from adapterlab.report.tables import Table, seed_means
 from adapterlab.setting import BEST, Column
 from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim, axis_columns, claim_problem, fixed_where, pick_columns
 
@@ -101,15 +100,6 @@ class _Gathered:
 
     def report(self) -> GateReport:
         return GateReport(tuple(self.trips), tuple(self.context.options.switched_off()))
-
-
-def _seed_means(table: Table, column: Column, rows: list[Any]) -> dict[Any, float]:
-    """{seed: mean over rows of the cell values} for the seeds every row has."""
-    maps = [table.cells[(row, column)].by_seed() for row in rows if (row, column) in table.cells]
-    if len(maps) < len(rows) or not all(maps):
-        return {}
-    shared = set.intersection(*(set(m) for m in maps))
-    return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
 
 
 def _result(
@@ -204,14 +194,10 @@ def measure_claim(claim: Claim, table: Table, study: str, context: GateContext |
     gathered.add(table, rows, b)
     if claim.kind == "every_row":
         return _every_row(claim, table, study, rows, a, b, detail, gathered)
-    a_values, b_values = _seed_means(table, a, rows), _seed_means(table, b, rows)
+    a_values, b_values = seed_means(table, a, rows), seed_means(table, b, rows)
     detail = f"{detail}, over {len(rows)} row(s)"
     if claim.table.startswith("crosslingual:"):
-        compared = set(a_values) & set(b_values)  # the English gap over the seeds the claim compares
-        detail += source_gap(
-            {s: v for s, v in _seed_means(table, a, [SOURCE_LANGUAGE]).items() if s in compared},
-            {s: v for s, v in _seed_means(table, b, [SOURCE_LANGUAGE]).items() if s in compared},
-        )
+        detail += source_gap(table, a, b, set(a_values) & set(b_values))
     if claim.table == "overfitting_gap":
         a_values, b_values, short = seeds_with_tail(table, rows, (a, b), (a_values, b_values), context.options.tail)
         if short:
@@ -227,7 +213,7 @@ def _every_row(
     difference is positive. When the weakest row is negative, the evidence against the claim is
     that row's: the smallest BH-adjusted p over the rows going the other way."""
     results = [
-        _result(claim, study, _seed_means(table, a, [row]), _seed_means(table, b, [row]), "", gathered) for row in rows
+        _result(claim, study, seed_means(table, a, [row]), seed_means(table, b, [row]), "", gathered) for row in rows
     ]
     weakest = min(range(len(results)), key=lambda i: _or_inf(results[i].value))
     worst = results[weakest]
@@ -375,13 +361,13 @@ def _fmt_value(value: Any) -> str:
 
 
 def _difference_by_seed(table: Table, a: Column, b: Column, rows: list[Any]) -> dict[Any, float]:
-    x, y = _seed_means(table, a, rows), _seed_means(table, b, rows)
+    x, y = seed_means(table, a, rows), seed_means(table, b, rows)
     return {seed: x[seed] - y[seed] for seed in set(x) & set(y)}
 
 
 def _spread_by_seed(table: Table, columns: list[Column], rows: list[Any]) -> dict[str, Any]:
     """{seed: std across the columns of that seed's row-averaged value}."""
-    means = [_seed_means(table, column, rows) for column in columns]
+    means = [seed_means(table, column, rows) for column in columns]
     shared = set.intersection(*(set(m) for m in means)) if means else set()
     return {seed: statistics.stdev(m[seed] for m in means) for seed in shared}
 

@@ -348,3 +348,12 @@ def verdict_of(test: SignificanceTest) -> str:
         return "inconclusive"
     better = (test.method if test.comparison.difference > 0 else test.reference) or "?"  # both columns name a method
     return f"{method_words(better)} better"
+
+
+def seed_means(table: Table, column: Column, rows: list[Any]) -> dict[Any, float]:
+    """{seed: mean over rows of the cell values} for the seeds every row has."""
+    maps = [table.cells[(row, column)].by_seed() for row in rows if (row, column) in table.cells]
+    if len(maps) < len(rows) or not all(maps):
+        return {}
+    shared = set.intersection(*(set(m) for m in maps))
+    return {seed: statistics.mean(m[seed] for m in maps) for seed in shared}
