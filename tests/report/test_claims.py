@@ -529,3 +529,44 @@ def test_a_users_words_in_a_cell_keep_the_markdown_row_whole():
 
     table = to_markdown(Grid("k", "t", "", ("claim", "detail"), ((Entry("C3"), Entry("needs k=3000 | or\nmore")),)))
     assert table.splitlines()[-1] == "| C3 | needs k=3000 \\| or more |"
+
+
+def test_each_selected_cell_is_shown_at_its_runner_up_beside_the_row():
+    """The row's number with each method at the rate second on validation: adapters at 1e-3
+    (validation 4 points below 3e-4, test 4 points lower) turn +3 into -1; fine-tuning at 2e-5
+    (a tie with 1e-4 goes to the first in column order, as the selection's own tie rule) turns it
+    into +8. The verdict stays the row's own."""
+    from adapterlab.report.claims_table import claims_json, claims_markdown
+
+    select = ("lr", "adapter_size")
+    rates = {
+        "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)],
+        "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)],
+    }
+    table = _pair_world(0.03, 0.002, rates=rates, select=select)
+    (result,) = evaluate_claims([C2], {"main": table}, "s", context=GateContext(table, select=select))
+    assert result.verdict == "supported" and result.value == pytest.approx(3.0, abs=0.01)
+    by_column = {u.column.split()[0]: u for u in result.runner_ups}
+    adapter, finetune = by_column["adapter"], by_column["finetune"]
+    assert (adapter.chosen, adapter.runner_up) == ("m=64 lr=0.0003", "m=64 lr=0.001")
+    assert adapter.validation_gap == pytest.approx(4.0) and adapter.value == pytest.approx(-1.0, abs=0.01)
+    assert adapter.n == 5 and adapter.ci_low < adapter.value < adapter.ci_high
+    assert (finetune.chosen, finetune.runner_up) == ("lr=5e-05", "lr=2e-05")
+    assert finetune.validation_gap == pytest.approx(5.0) and finetune.value == pytest.approx(8.0, abs=0.01)
+    assert "at the runner-up m=64 lr=0.001 of adapter m=best lr=best (validation 4.00 below m=64 lr=0.0003): -1.00" in (
+        claims_markdown([result])
+    )
+    assert claims_json([result])[0]["runner_ups"][0]["runner_up"] in ("m=64 lr=0.001", "lr=2e-05")
+
+
+def test_no_runner_up_without_a_choice_or_where_the_runner_up_has_no_cell():
+    plain = _pair_world(0.03, 0.002)  # one setting per method: nothing was chosen
+    (result,) = evaluate_claims([C2], {"main": plain}, "s", context=GateContext(plain))
+    assert result.verdict == "supported" and result.runner_ups == ()
+    select = ("lr", "adapter_size")
+    rates = {"adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)], "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)]}
+    table = _pair_world(0.03, 0.002, rates=rates, select=select)
+    runner_up = next(c for c in table.columns if c.labels().get("lr") == 1e-3 and c.labels()["method"] == "adapter")
+    missing = dataclasses.replace(table, cells={k: v for k, v in table.cells.items() if k[1] != runner_up})
+    (result,) = evaluate_claims([C2], {"main": missing}, "s", context=GateContext(table, select=select))
+    assert [u.column.split()[0] for u in result.runner_ups] == ["finetune"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from adapterlab.report.analysis_tables import source_gap
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips, seeds_with_tail
+from adapterlab.report.sensitivity import RunnerUp, runner_ups
 from adapterlab.report.statistics import (
     ALPHA,
     MIN_SEEDS_FOR_VERDICT,
@@ -66,9 +67,8 @@ class ClaimResult:
     gates: GateReport = GateReport()
     cells: tuple[str, ...] = ()  # the compared cells, "row: column [chosen]"
     sequential: bool = False  # its seeds were added by the sequential rule (study policy)
-    compared: tuple[
-        Any, ...
-    ] = ()  # (task, Column) of each compared cell's runs in the main table, for the sequential rule
+    compared: tuple[Any, ...] = ()  # (task, Column) of each compared cell, for the sequential rule
+    runner_ups: tuple[RunnerUp, ...] = ()  # the number with a selected cell at its runner-up (report/sensitivity.py)
 
     @property
     def gate(self) -> list[str] | None:
@@ -215,7 +215,7 @@ def _every_row(
     results = [
         _result(claim, study, seed_means(table, a, [row]), seed_means(table, b, [row]), "", gathered) for row in rows
     ]
-    weakest = min(range(len(results)), key=lambda i: _or_inf(results[i].value))
+    weakest = min(range(len(results)), key=lambda i: (results[i].value is None, results[i].value or 0.0))
     worst = results[weakest]
     names = f"rows {', '.join(table.row_name(r) for r in rows)}"
     if any(r.p is None for r in results):
@@ -248,8 +248,14 @@ def _every_row(
 _AGAINST = "against the claim, the smallest BH-adjusted p of the rows going the other way"
 
 
-def _or_inf(value: float | None) -> float:
-    return value if value is not None else float("inf")
+def _with_runner_ups(result: ClaimResult, table: Table, context: GateContext) -> ClaimResult:
+    """The row with its number at each selected cell's runner-up (a sensitivity, not a test)."""
+    columns = list(dict.fromkeys(column for _, column in result.compared))
+    claim, rows = result.claim, _rows(result.claim, table)
+    # a description beside the row, not its test: the fixed-n t interval (report/sensitivity.py)
+    fixed = dataclasses.replace(context, sequential=False)
+    found = runner_ups(table, columns, rows, lambda variant: measure_claim(claim, variant, result.study, fixed))
+    return dataclasses.replace(result, runner_ups=found)
 
 
 def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext) -> ClaimResult:
@@ -435,8 +441,8 @@ def evaluate_claims(
                     f"the study has no {claim.table} table ({MISSING_TABLE.get(claim.table.split(':')[0], '')})",
                 )
             )
-        for name in names:
-            if name in tables:
-                label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
-                results.append(measure_claim(dataclasses.replace(claim, table=name), tables[name], label, context))
+        for name in (name for name in names if name in tables):
+            label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
+            measured = measure_claim(dataclasses.replace(claim, table=name), tables[name], label, context)
+            results.append(_with_runner_ups(measured, tables[name], context))
     return decide(results)

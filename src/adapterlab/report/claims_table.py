@@ -4,6 +4,7 @@ family. The numbers themselves come from report/claims.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from adapterlab.report.claims import ClaimResult
@@ -57,7 +58,10 @@ def family_caption(results: list[ClaimResult]) -> str:
         f"One family: q = Benjamini-Hochberg over the {tested} rows of this table with a test; the verdict from q at α={ALPHA} "
         "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
         "the seeds 80% power would need at our effect and at the paper's, for a fixed-n t-test). A row whose compared cells fail a validity gate "
-        "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it." + off_text
+        "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it. "
+        '"At the runner-up" in cells: the same quantity with one chosen setting replaced by the one second on '
+        "validation, with its fixed-n t interval: how much the row rests on that choice (a description, not a test)."
+        + off_text
     )
 
 
@@ -79,7 +83,7 @@ def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
         number(_p(r.q), r.q),
         label(verdict_text(r)),
         gates_entry(r.gates.names, [str(t) for t in r.gates.trips]),
-        label(r.detail),
+        label("; ".join([r.detail, *(u.text() for u in r.runner_ups)]) if r.runner_ups else r.detail),
     )
 
 
@@ -129,6 +133,7 @@ def claims_json(results: list[ClaimResult]) -> list[dict[str, Any]]:
             "sequential": r.sequential,
             "cells": list(r.cells),
             "detail": r.detail,
+            "runner_ups": [dataclasses.asdict(u) for u in r.runner_ups],
         }
         for r in results
     ]

@@ -202,7 +202,7 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
             candidates = [c for c in members if (row, c) in cells and cells[(row, c)].validation]
             if not candidates:
                 continue
-            score = _selection_scores(row, candidates, cells)
+            score = selection_scores(row, candidates, cells)
             best = max(score.values())
             chosen = min((c for c in candidates if score[c] == best), key=lambda c: c.sort_key)
             own = _reference_for(reference or [], row, selected)
@@ -217,7 +217,7 @@ def add_selected_columns(table: Table, select: tuple[str, ...], reference: list[
     return Table(table.title, table.metric_by_row, columns, cells, row_header=table.row_header)
 
 
-def _selection_scores(row: Any, candidates: list[Column], cells: dict[tuple[Any, Column], Cell]) -> dict[Column, float]:
+def selection_scores(row: Any, candidates: list[Column], cells: dict[tuple[Any, Column], Cell]) -> dict[Column, float]:
     """Each candidate's mean validation metric, over the seeds every candidate has when all know
     their seeds: a point that got more seeds (policy.seeds adds them to the chosen point only)
     is compared with the others on the same seeds, so adding seeds never changes the choice."""
