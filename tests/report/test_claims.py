@@ -3,73 +3,19 @@ inconclusive; the validity gates (edge, not converged, did not learn, no tail) o
 the right answer; one family per claims table; the shipped paper claims validate; the CLI."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
+from claims_worlds import PLATEAU, pair_world, evidenced, record, table_of
 
 from adapterlab.report.claims import GateContext, decide, evaluate_claim, evaluate_claims, measure_claim
 from adapterlab.report.gates import run_evidence
-from adapterlab.report.tables import Observation, build_table, observations_of
-from adapterlab.runs import RunRecord, RunResult
+from adapterlab.report.tables import Observation, build_table
+from adapterlab.runs import RunResult
 from adapterlab.setting import Setting
 from adapterlab.study.claims_spec import Claim, check_claims, paper_claims, resolve_claims
 from adapterlab.study.gates_spec import GateOptions, check_gates
 
-
-def record(task, method, seed, test, validation=None, **labels):
-    full = {"task": task, "method": method, **({"adapter_size": 64} if method == "adapter" else {}), **labels}
-    validation = test if validation is None else validation
-    return RunRecord(
-        Setting.from_labels(full),
-        RunResult(status="ok", metric="accuracy", test_metric=test, validation_metric=validation),
-        Path(f"{task}-{method}-{seed}-{sorted(labels.items())}"),
-        seed,
-    )
-
-
-def evidenced(rec, curve, mcc=0.5):
-    """A record with a validation curve (accuracy per epoch) and a test MCC, as metrics.jsonl and
-    result.json would hold them; the best checkpoint is the first best evaluation."""
-    best = max(range(len(curve)), key=lambda i: (curve[i], -i))
-    result = dataclasses.replace(
-        rec.result,
-        best_epoch=best + 1,
-        best_step=10 * (best + 1),
-        test={"accuracy": rec.result.test_metric, "mcc": mcc},
-        validation_metric=curve[best],
-    )
-    rows = [
-        {"split": "validation", "at": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "loss": 0.5, "accuracy": v}
-        for i, v in enumerate(curve)
-    ]
-    return dataclasses.replace(rec, result=result), run_evidence(result, rows, rec.seed)
-
-
-def table_of(records, select=("adapter_size",), evidence=None):
-    return build_table("t", observations_of(records, evidence), select=select)
-
-
 C2 = Claim.from_dict({"id": "C2", **paper_claims()["C2"]})
-PLATEAU = [0.70, 0.80, 0.82, 0.81, 0.815]  # peaked at epoch 3, flat after: converged
-
-
-def _pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("adapter_size",)):
-    """SST-2 adapter and fine-tuning runs over 5 seeds, each with a curve; `rates`: {method: [(lr, validation bonus)]}."""
-    records, evidence = [], {}
-    rates = rates or {"adapter": [(None, 0.0)], "finetune": [(None, 0.0)]}
-    for method, grid in rates.items():
-        for lr, bonus in grid:
-            for seed in range(5):
-                wobble = noise * ((seed * 7) % 5 - 2) if method == "adapter" else 0.0
-                test = 0.70 + 0.01 * seed + (gap + wobble if method == "adapter" else 0.0) + bonus
-                extra = {"lr": lr} if lr is not None else {}
-                curve = [v + bonus for v in (curves or {}).get(method, PLATEAU)]
-                rec, ev = evidenced(
-                    record("sst2", method, seed, test, **extra), curve, mcc[0] if method == "adapter" else mcc[1]
-                )
-                records.append(rec)
-                evidence[rec.folder] = ev
-    return table_of(records, select, evidence)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +28,7 @@ def _pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("ad
     ],
 )
 def test_difference_claim(gap, noise, verdict):
-    result = evaluate_claim(C2, _pair_world(gap, noise), "s")
+    result = evaluate_claim(C2, pair_world(gap, noise), "s")
     assert result.verdict == verdict and result.n == 5 and result.gate is None
     assert result.value == pytest.approx(100 * gap, abs=0.5)
     if verdict == "inconclusive":
@@ -94,12 +40,12 @@ def test_difference_claim(gap, noise, verdict):
 
 def test_a_best_checkpoint_at_the_last_evaluation_with_a_rising_tail_gets_no_verdict():
     rising = [0.60, 0.70, 0.78]  # still +8 points over the last epoch, best at the end
-    result = evaluate_claim(C2, _pair_world(0.03, 0.002, curves={"finetune": rising}), "s")
+    result = evaluate_claim(C2, pair_world(0.03, 0.002, curves={"finetune": rising}), "s")
     assert result.verdict == "no verdict" and result.gate == ["not converged"]
     assert "best at the last evaluation in 5 of 5 seeds" in result.gates.text() and "+8.0 points" in result.gates.text()
     # a rise below the tolerance is a plateau reached at the end: converged enough
     flat = [0.60, 0.80, 0.802]
-    assert evaluate_claim(C2, _pair_world(0.03, 0.002, curves={"finetune": flat}), "s").verdict == "supported"
+    assert evaluate_claim(C2, pair_world(0.03, 0.002, curves={"finetune": flat}), "s").verdict == "supported"
     # the run's own record says it converged (convergence stopping): no curve reading overrides it
     (rec, _), rows = evidenced(record("sst2", "finetune", 0, 0.7), rising), []
     stopped = run_evidence(dataclasses.replace(rec.result, extra={"stop_reason": "converged"}), rows)
@@ -107,7 +53,7 @@ def test_a_best_checkpoint_at_the_last_evaluation_with_a_rising_tail_gets_no_ver
 
 
 def test_a_cell_at_the_majority_class_did_not_learn():
-    result = evaluate_claim(C2, _pair_world(-0.2, 0.002, mcc=(0.02, 0.6)), "s")
+    result = evaluate_claim(C2, pair_world(-0.2, 0.002, mcc=(0.02, 0.6)), "s")
     assert result.verdict == "no verdict" and result.gate == ["did not learn"]
     assert "MCC ×100 2.0 over 5 seeds" in result.gates.text()
 
@@ -115,7 +61,7 @@ def test_a_cell_at_the_majority_class_did_not_learn():
 def test_a_grid_edge_selection_gets_no_verdict_and_an_interior_one_passes():
     select = ("lr", "adapter_size")
     edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(2e-5, 0.0), (5e-5, 0.05)]}  # the top rate wins
-    result = evaluate_claim(C2, _pair_world(0.03, 0.002, rates=edge, select=select), "s")
+    result = evaluate_claim(C2, pair_world(0.03, 0.002, rates=edge, select=select), "s")
     assert result.verdict == "no verdict" and result.gate == ["edge"]
     assert "lr 0.001 is the top of its grid {0.0001, 0.001}" in result.gates.text()
     assert "lr 5e-05 is the top of its grid {2e-05, 5e-05}" in result.gates.text()
@@ -123,10 +69,10 @@ def test_a_grid_edge_selection_gets_no_verdict_and_an_interior_one_passes():
         "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)],
         "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)],
     }
-    passed = evaluate_claim(C2, _pair_world(0.03, 0.002, rates=interior, select=select), "s")
+    passed = evaluate_claim(C2, pair_world(0.03, 0.002, rates=interior, select=select), "s")
     assert passed.verdict == "supported" and passed.gate is None
     assert any("[m=64 lr=0.0003]" in cell for cell in passed.cells)  # the report names the compared cells
-    off = GateContext(_pair_world(0.03, 0.002, rates=edge, select=select), GateOptions(edge=False), select=select)
+    off = GateContext(pair_world(0.03, 0.002, rates=edge, select=select), GateOptions(edge=False), select=select)
     (quiet,) = evaluate_claims([C2], {"main": off.main}, "s", context=off)
     assert quiet.verdict == "supported" and quiet.gates.off == ("edge",)  # switched off, and said so
 
@@ -257,7 +203,7 @@ def test_one_family_per_claims_table_with_q_beside_p():
     0.05, so it is not a verdict (the issue's XNLI row: q ≈ 0.11)."""
     rows = []
     for i, p in enumerate((0.0497, 0.30, 0.40, 0.5, 0.6, 0.7, 0.8, 0.9, 0.001)):
-        rows.append(dataclasses.replace(measure_claim(C2, _pair_world(0.03, 0.002), f"s{i}"), p=p, value=-1.0))
+        rows.append(dataclasses.replace(measure_claim(C2, pair_world(0.03, 0.002), f"s{i}"), p=p, value=-1.0))
     decided = decide(rows)
     assert decided[0].q == pytest.approx(0.0497 * 9 / 2, rel=1e-6) and decided[0].verdict == "inconclusive"
     assert decided[-1].q == pytest.approx(0.009) and decided[-1].verdict == "contradicted"
@@ -490,7 +436,7 @@ def test_significance_tests_are_gated_like_claims():
 
     select = ("lr", "adapter_size")
     edge = {"adapter": [(1e-4, 0.0), (1e-3, 0.05)], "finetune": [(1e-4, 0.0), (1e-3, 0.05)]}
-    table = _pair_world(0.03, 0.002, rates=edge, select=select)
+    table = pair_world(0.03, 0.002, rates=edge, select=select)
     gated = gate_significance(table, "main", GateContext(table, select=select))
     by_family = {t.family: t for t in gated.significance if t.task == "sst2"}
     assert by_family["selected"].verdict == "no verdict" and by_family["selected"].gate == ["edge"]
@@ -543,7 +489,7 @@ def test_each_selected_cell_is_shown_at_its_runner_up_beside_the_row():
         "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)],
         "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)],
     }
-    table = _pair_world(0.03, 0.002, rates=rates, select=select)
+    table = pair_world(0.03, 0.002, rates=rates, select=select)
     (result,) = evaluate_claims([C2], {"main": table}, "s", context=GateContext(table, select=select))
     assert result.verdict == "supported" and result.value == pytest.approx(3.0, abs=0.01)
     by_column = {u.column.split()[0]: u for u in result.runner_ups}
@@ -560,12 +506,12 @@ def test_each_selected_cell_is_shown_at_its_runner_up_beside_the_row():
 
 
 def test_no_runner_up_without_a_choice_or_where_the_runner_up_has_no_cell():
-    plain = _pair_world(0.03, 0.002)  # one setting per method: nothing was chosen
+    plain = pair_world(0.03, 0.002)  # one setting per method: nothing was chosen
     (result,) = evaluate_claims([C2], {"main": plain}, "s", context=GateContext(plain))
     assert result.verdict == "supported" and result.runner_ups == ()
     select = ("lr", "adapter_size")
     rates = {"adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)], "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)]}
-    table = _pair_world(0.03, 0.002, rates=rates, select=select)
+    table = pair_world(0.03, 0.002, rates=rates, select=select)
     runner_up = next(c for c in table.columns if c.labels().get("lr") == 1e-3 and c.labels()["method"] == "adapter")
     missing = dataclasses.replace(table, cells={k: v for k, v in table.cells.items() if k[1] != runner_up})
     (result,) = evaluate_claims([C2], {"main": missing}, "s", context=GateContext(table, select=select))

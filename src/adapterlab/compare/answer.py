@@ -19,6 +19,7 @@ from scipy import stats
 
 from adapterlab.methods import method_words
 from adapterlab.report.build import StudyTables
+from adapterlab.report.sensitivity import RunnerUp, runner_up_of
 from adapterlab.report.statistics import ALPHA, anytime_paired, equivalence_p, fdr_adjust, paired_comparison
 from adapterlab.report.tables import Cell
 from adapterlab.runs import RunRecord
@@ -53,6 +54,8 @@ class MethodRow:
     verdict: str = ""  # "best", "better", "equivalent", "worse", "inconclusive", "no verdict"
     gates: list[str] = field(default_factory=list)  # the tripped gates, with their numbers
     run: str = ""  # the run folder of the chosen setting's seed with the best validation metric
+    # the difference with this method, then the best, at its runner-up setting (report/sensitivity.py)
+    runner_ups: list[RunnerUp] = field(default_factory=list)
 
     @property
     def word(self) -> str:
@@ -75,7 +78,11 @@ class Answer:
 
     @classmethod
     def from_json(cls, values: dict) -> Answer:
-        return cls(**{**values, "rows": [MethodRow(**row) for row in values["rows"]]})
+        rows = [
+            MethodRow(**{**row, "runner_ups": [RunnerUp(**u) for u in row.get("runner_ups", [])]})
+            for row in values["rows"]
+        ]
+        return cls(**{**values, "rows": rows})
 
 
 def _selected(tables: StudyTables, task: str) -> dict[str, tuple[Column, Cell]]:
@@ -196,11 +203,41 @@ def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[
             if tables.context.sequential
             else equivalence_p(differences, MARGIN)
         )
+        row.runner_ups = _runner_ups(tables, task, (row.word, column, cell), (best.word, *selected[best.method]))
     for row, q, q_equivalence in zip(
         others, fdr_adjust([r.p for r in others]), fdr_adjust([r.p_equivalence for r in others])
     ):
         row.q, row.q_equivalence = q, q_equivalence
         row.verdict = _verdict(row)
+
+
+def _runner_ups(tables: StudyTables, task: str, ours: tuple, best: tuple) -> list[RunnerUp]:
+    """The row's difference with this method, then the best, at its runner-up setting: a
+    description beside the verdict (the fixed-n t interval on the seeds both cells have)."""
+    found = []
+    for side, (word, column, _cell) in enumerate((ours, best)):
+        choice = runner_up_of(tables.main, task, column)
+        if choice is None:
+            continue
+        second = tables.main.cells[(task, choice.runner_up)].by_seed()
+        a, b = (second, best[2].by_seed()) if side == 0 else (ours[2].by_seed(), second)
+        shared = sorted(set(a) & set(b), key=str)
+        if len(shared) < 2:
+            continue
+        comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared])
+        found.append(
+            RunnerUp(
+                word,
+                choice.chosen.describe(choice.axes),
+                choice.runner_up.describe(choice.axes),
+                choice.gap,
+                comparison.difference,
+                comparison.ci_low,
+                comparison.ci_high,
+                len(shared),
+            )
+        )
+    return found
 
 
 def _verdict(row: MethodRow) -> str:
@@ -302,7 +339,23 @@ def paragraph(answer: Answer) -> str:
             parts.append(
                 f"{r.word} vs {best.word}: no verdict, because a validity gate tripped ({'; '.join(r.gates)})."
             )
+        parts.extend(_flips(r))
     return " ".join(parts)
+
+
+def _flips(row: MethodRow) -> list[str]:
+    """A runner-up setting that turns the difference's sign: the ordering rests on that choice."""
+    return [
+        f"With {u.column} at its runner-up {u.runner_up} ({u.validation_gap:.2f} validation points behind "
+        f"{u.chosen}), the difference would be {u.value:+.2f} [{u.ci_low:+.2f}, {u.ci_high:+.2f}] "
+        f"over {u.n} seeds: its sign rests on that choice."
+        for u in row.runner_ups
+        if row.difference is not None
+        and u.value is not None
+        and u.ci_low is not None
+        and u.ci_high is not None
+        and u.value * row.difference < 0
+    ]
 
 
 def _ratio(part: int, whole: int) -> str:

@@ -59,34 +59,52 @@ class _Variant:
     table: Table
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A selected cell's choice and its runner-up; gap: validation points between them (>= 0);
+    axes: the selected axes, which name the two settings (Column.describe)."""
+
+    chosen: Column
+    runner_up: Column
+    gap: float
+    axes: tuple[str, ...]
+
+
+def runner_up_of(table: Table, row: Any, column: Column) -> Choice | None:
+    """The choice of a selected cell and its runner-up: the candidate second on
+    the selection's own scores (mean validation over the seeds every candidate has). None when
+    the cell was not chosen among two or more candidates, or when this table lacks a candidate
+    (an analysis that skipped one: no ranking to read)."""
+    cell = table.cells.get((row, column))
+    selection = cell.selection if cell is not None else None
+    if selection is None or len(selection.candidates) < 2:
+        return None
+    if any((row, c) not in table.cells for c in selection.candidates):
+        return None
+    scores = selection_scores(row, list(selection.candidates), table.cells)
+    # a tie on validation goes to the column first in order, as in the selection itself
+    second = min((c for c in scores if c != selection.chosen), key=lambda c: (-scores[c], c.sort_key))
+    return Choice(selection.chosen, second, scores[selection.chosen] - scores[second], tuple(selection.axes))
+
+
 def _variants(table: Table, columns: list[Column], rows: list[Any]) -> Iterator[_Variant]:
     """For each selected column among `columns`: the table with that column's cells (in `rows`)
-    replaced by their runner-up's. A column whose rows chose differently, or whose candidates do
-    not all have a cell in this table (e.g. an analysis that skipped one), has no variant."""
+    replaced by their runner-up's. A column without a runner-up in some row, or whose rows chose
+    differently, has no variant."""
     for column in columns:
-        cells = [table.cells.get((row, column)) for row in rows]
-        selections = [cell.selection for cell in cells if cell is not None and cell.selection is not None]
-        if not rows or len(selections) != len(rows) or any(len(s.candidates) < 2 for s in selections):
+        picks = {runner_up_of(table, row, column) for row in rows}
+        if len(picks) != 1 or None in picks:
             continue
-        if any((row, c) not in table.cells for row, s in zip(rows, selections) for c in s.candidates):
-            continue  # this table lacks a candidate (an analysis that skipped it): no ranking to read
-        picks = set()
-        for row, selection in zip(rows, selections):
-            scores = selection_scores(row, list(selection.candidates), table.cells)
-            # a tie on validation goes to the column first in order, as in the selection itself
-            second = min((c for c in scores if c != selection.chosen), key=lambda c: (-scores[c], c.sort_key))
-            picks.add((selection.chosen, second, scores[selection.chosen] - scores[second]))
-        if len(picks) != 1:
-            continue
-        chosen, second, gap = picks.pop()
-        axes = selections[0].axes
+        choice = picks.pop()
+        assert choice is not None
+        second = choice.runner_up.describe(choice.axes)
         replaced = dict(table.cells)
         for row in rows:
             replaced[(row, column)] = dataclasses.replace(
-                table.cells[(row, second)], chosen=second.describe(axes), selection=None
+                table.cells[(row, choice.runner_up)], chosen=second, selection=None
             )
         yield _Variant(
-            column, chosen.describe(axes), second.describe(axes), gap, dataclasses.replace(table, cells=replaced)
+            column, choice.chosen.describe(choice.axes), second, choice.gap, dataclasses.replace(table, cells=replaced)
         )
 
 
