@@ -5,7 +5,7 @@ the right answer; one family per claims table; the shipped paper claims validate
 import dataclasses
 
 import pytest
-from claims_worlds import PLATEAU, pair_world, evidenced, record, table_of
+from claims_worlds import PLATEAU, evidenced, pair_world, record, table_of
 
 from adapterlab.report.claims import GateContext, decide, evaluate_claim, evaluate_claims, measure_claim
 from adapterlab.report.gates import run_evidence
