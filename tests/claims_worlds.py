@@ -46,20 +46,23 @@ def table_of(records, select=("adapter_size",), evidence=None):
 PLATEAU = [0.70, 0.80, 0.82, 0.81, 0.815]  # peaked at epoch 3, flat after: converged
 
 
-def pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("adapter_size",)):
-    """SST-2 adapter and fine-tuning runs over 5 seeds, each with a curve; `rates`: {method: [(lr, validation bonus)]}."""
+def pair_world(gap, noise, curves=None, mcc=(0.5, 0.5), rates=None, select=("adapter_size",), tasks=("sst2",)):
+    """Adapter and fine-tuning runs over 5 seeds per task, each with a curve. `rates`: {method:
+    [(lr, validation bonus) or (lr, bonus, test MCC)]}; the i-th task's bonuses are (i + 1) times
+    as large, so tasks that choose alike differ in their validation gaps."""
     records, evidence = [], {}
     rates = rates or {"adapter": [(None, 0.0)], "finetune": [(None, 0.0)]}
-    for method, grid in rates.items():
-        for lr, bonus in grid:
-            for seed in range(5):
-                wobble = noise * ((seed * 7) % 5 - 2) if method == "adapter" else 0.0
-                test = 0.70 + 0.01 * seed + (gap + wobble if method == "adapter" else 0.0) + bonus
-                extra = {"lr": lr} if lr is not None else {}
-                curve = [v + bonus for v in (curves or {}).get(method, PLATEAU)]
-                rec, ev = evidenced(
-                    record("sst2", method, seed, test, **extra), curve, mcc[0] if method == "adapter" else mcc[1]
-                )
-                records.append(rec)
-                evidence[rec.folder] = ev
+    for index, task in enumerate(tasks):
+        for method, grid in rates.items():
+            for lr, bonus, *own_mcc in grid:
+                bonus *= index + 1
+                for seed in range(5):
+                    wobble = noise * ((seed * 7) % 5 - 2) if method == "adapter" else 0.0
+                    test = 0.70 + 0.01 * seed + (gap + wobble if method == "adapter" else 0.0) + bonus
+                    extra = {"lr": lr} if lr is not None else {}
+                    curve = [v + bonus for v in (curves or {}).get(method, PLATEAU)]
+                    score = own_mcc[0] if own_mcc else mcc[0] if method == "adapter" else mcc[1]
+                    rec, ev = evidenced(record(task, method, seed, test, **extra), curve, score)
+                    records.append(rec)
+                    evidence[rec.folder] = ev
     return table_of(records, select, evidence)

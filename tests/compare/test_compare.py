@@ -461,7 +461,7 @@ def test_the_answer_shows_each_choice_at_its_runner_up_and_says_when_the_sign_tu
 
     from claims_worlds import pair_world
 
-    from adapterlab.compare.answer import build_answer
+    from adapterlab.compare.answer import Answer, build_answer, paragraph
     from adapterlab.report.claims import GateContext
 
     select = ("lr", "adapter_size")
@@ -479,20 +479,52 @@ def test_the_answer_shows_each_choice_at_its_runner_up_and_says_when_the_sign_tu
     )
     assert theirs.value == pytest.approx(1.0, abs=0.01) and theirs.n == 5
     assert (ours.runner_up, ours.value) == ("lr=2e-05", pytest.approx(-9.0, abs=0.01))
-    text = paragraph_of(answer)
-    assert "With adapter at its runner-up m=64 lr=0.001 (5.00 validation points behind m=64 lr=0.0003)" in text
-    assert "the difference would be +1.00" in text and "its sign rests on that choice" in text
+    text = paragraph(answer)
+    assert "With adapter at its runner-up m=64 lr=0.001 (validation 5.00 ± 0.00 below m=64 lr=0.0003)" in text
+    assert "the difference would be +1.00" in text and "its direction rests on that choice" in text
     assert "With fine-tuning at its runner-up" not in text  # the same sign: nothing to say
-    assert Answer_roundtrip(answer) == answer
+    assert Answer.from_json(json.loads(json.dumps(answer.to_json()))) == answer
+    old = answer.to_json()  # a compare.json written before runner-ups existed still reads
+    for row in old["rows"]:
+        del row["runner_ups"]
+    assert all(r.runner_ups == [] for r in Answer.from_json(old).rows)
 
 
-def paragraph_of(answer):
-    from adapterlab.compare.answer import paragraph
+def test_no_direction_sentence_for_an_undecided_row_or_a_runner_up_at_zero():
+    from adapterlab.compare.answer import Answer, MethodRow, paragraph
+    from adapterlab.report.sensitivity import RunnerUp
 
-    return paragraph(answer)
+    turned = RunnerUp("adapter", "lr=0.001", "lr=0.003", 0.25, 0.26, 1.5, -0.5, 3.5, 5)
+    at_zero = RunnerUp("adapter", "lr=0.001", "lr=0.003", 0.25, 0.26, 0.001, -0.8, 0.8, 5)
 
+    def row(method, verdict, ups=()):
+        return MethodRow(
+            method,
+            "lr=0.001",
+            5,
+            80.0,
+            72.0,
+            70.0,
+            74.0,
+            1000,
+            4000,
+            "pack",
+            4.0,
+            verdict=verdict,
+            difference=-2.0,
+            diff_low=-3.0,
+            diff_high=-1.0,
+            q=0.01,
+            runner_ups=list(ups),
+        )
 
-def Answer_roundtrip(answer):  # noqa: N802 - reads as what it checks
-    from adapterlab.compare.answer import Answer
+    def text(verdict, ups):
+        return paragraph(
+            Answer("SST-2", "accuracy", "adapter", [row("adapter", "best"), row("lora", verdict, ups)], False, {})
+        )
 
-    return Answer.from_json(json.loads(json.dumps(answer.to_json())))
+    assert "its direction rests on that choice" in text("worse", [turned])
+    assert "(validation 0.25 ± 0.26 below lr=0.001)" in text("worse", [turned])
+    assert "rests on that choice" not in text("inconclusive", [turned])  # no direction was claimed
+    assert "rests on that choice" not in text("equivalent", [turned])
+    assert "rests on that choice" not in text("worse", [at_zero])  # +0.00 as printed: no sign to turn

@@ -499,8 +499,9 @@ def test_each_selected_cell_is_shown_at_its_runner_up_beside_the_row():
     assert adapter.n == 5 and adapter.ci_low < adapter.value < adapter.ci_high
     assert (finetune.chosen, finetune.runner_up) == ("lr=5e-05", "lr=2e-05")
     assert finetune.validation_gap == pytest.approx(5.0) and finetune.value == pytest.approx(8.0, abs=0.01)
-    assert "at the runner-up m=64 lr=0.001 of adapter m=best lr=best (validation 4.00 below m=64 lr=0.0003): -1.00" in (
-        claims_markdown([result])
+    assert (
+        "at the runner-up m=64 lr=0.001 of adapter m=best lr=best (validation 4.00 ± 0.00 below m=64 lr=0.0003): -1.00"
+        in (claims_markdown([result]))
     )
     assert claims_json([result])[0]["runner_ups"][0]["runner_up"] in ("m=64 lr=0.001", "lr=2e-05")
 
@@ -516,3 +517,57 @@ def test_no_runner_up_without_a_choice_or_where_the_runner_up_has_no_cell():
     missing = dataclasses.replace(table, cells={k: v for k, v in table.cells.items() if k[1] != runner_up})
     (result,) = evaluate_claims([C2], {"main": missing}, "s", context=GateContext(table, select=select))
     assert [u.column.split()[0] for u in result.runner_ups] == ["finetune"]
+
+
+RATES = {"adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01)], "finetune": [(2e-5, 0.0), (5e-5, 0.05), (1e-4, 0.0)]}
+
+
+def test_rows_that_choose_alike_with_different_gaps_get_their_runner_up():
+    """A claim over two tasks whose validation gaps differ (4 and 8 points for the adapters): each
+    row's cell is replaced by that row's runner-up, and the gap shown is the mean over the rows."""
+    select = ("lr", "adapter_size")
+    table = pair_world(0.03, 0.002, rates=RATES, select=select, tasks=("sst2", "cola"))
+    (result,) = evaluate_claims([C2], {"main": table}, "s", context=GateContext(table, select=select))
+    adapter = next(u for u in result.runner_ups if u.column.startswith("adapter"))
+    assert adapter.runner_up == "m=64 lr=0.001" and adapter.validation_gap == pytest.approx(6.0)
+    assert adapter.gap_se is None  # a mean over rows: no one seed-level error
+    # over both rows: adapter -3 -4 (sst2: bonus 0.01 for 0.05) and -6 -8 (cola) against +3 and +3
+    assert adapter.value == pytest.approx(100 * 0.03 + 100 * ((0.01 - 0.05) + (0.02 - 0.10)) / 2, abs=0.01)
+
+
+def test_a_runner_up_that_trips_a_gate_says_so_and_every_row_claims_name_their_weakest_row():
+    select = ("lr", "adapter_size")
+    rates = {**RATES, "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.01, 0.01)]}  # 1e-3: MCC 0.01
+    table = pair_world(0.03, 0.002, rates=rates, select=select, tasks=("sst2", "cola"))
+    every = Claim.from_dict(
+        {
+            "id": "mine",
+            "text": "a beats b in every row",
+            "kind": "every_row",
+            "a": {"method": "adapter"},
+            "b": {"method": "finetune"},
+        }
+    )
+    (result,) = evaluate_claims([every], {"main": table}, "s", context=GateContext(table, select=select))
+    adapter = next(u for u in result.runner_ups if u.column.startswith("adapter"))
+    assert adapter.gates == ("did not learn",) and "trips did not learn" in adapter.text()
+    # sst2: +3 - 4 = -1, cola: +3 - 8 = -5 at the runner-up
+    assert adapter.rows == "weakest cola -5.00, 0 of 2 rows above 0" and adapter.value == pytest.approx(-5.0, abs=0.01)
+    finetune = next(u for u in result.runner_ups if u.column.startswith("finetune"))
+    assert finetune.gates == () and finetune.rows == "weakest sst2 +8.00, 2 of 2 rows above 0"
+
+
+def test_a_tie_on_validation_and_a_runner_up_without_two_shared_seeds():
+    select = ("lr", "adapter_size")
+    tied = {**RATES, "adapter": [(1e-4, 0.0), (3e-4, 0.05), (1e-3, 0.05)]}  # 1e-3 ties 3e-4: 3e-4 is first
+    table = pair_world(0.03, 0.002, rates=tied, select=select)
+    (result,) = evaluate_claims([C2], {"main": table}, "s", context=GateContext(table, select=select))
+    adapter = next(u for u in result.runner_ups if u.column.startswith("adapter"))
+    assert (adapter.chosen, adapter.runner_up, adapter.validation_gap) == ("m=64 lr=0.0003", "m=64 lr=0.001", 0)
+    assert "tied on validation with m=64 lr=0.0003" in adapter.text()
+    runner_up = next(c for c in table.columns if c.labels().get("lr") == 1e-3 and c.labels()["method"] == "adapter")
+    cell = table.cells[("sst2", runner_up)]
+    one_seed = dataclasses.replace(cell, values=cell.values[:1], seeds=cell.seeds[:1], validation=cell.validation[:1])
+    thin = dataclasses.replace(table, cells={**table.cells, ("sst2", runner_up): one_seed})
+    (result,) = evaluate_claims([C2], {"main": thin}, "s", context=GateContext(thin, select=select))
+    assert [u.column.split()[0] for u in result.runner_ups] == ["finetune"]  # 1 shared seed: nothing to describe

@@ -79,7 +79,14 @@ class Answer:
     @classmethod
     def from_json(cls, values: dict) -> Answer:
         rows = [
-            MethodRow(**{**row, "runner_ups": [RunnerUp(**u) for u in row.get("runner_ups", [])]})
+            MethodRow(
+                **{
+                    **row,
+                    "runner_ups": [
+                        RunnerUp(**{**u, "gates": tuple(u.get("gates", ()))}) for u in row.get("runner_ups", [])
+                    ],
+                }
+            )
             for row in values["rows"]
         ]
         return cls(**{**values, "rows": rows})
@@ -180,18 +187,14 @@ def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[
     others = [r for r in rows if r is not best]
     for row in others:
         column, cell = selected[row.method]
-        ours, theirs = cell.by_seed(), best_cell.by_seed()
-        shared = sorted(set(ours) & set(theirs), key=str)
         trips = tables.context.trips("main", task, column) + list(
             tables.context.trips("main", task, selected[best.method][0])
         )
         row.gates = list(dict.fromkeys(str(t) for t in trips))
-        if len(shared) < 2:
+        paired = _paired(cell.by_seed(), best_cell.by_seed(), tables.context.sequential)
+        if paired is None:
             continue
-        differences = [ours[s] - theirs[s] for s in shared]
-        comparison = paired_comparison(
-            [ours[s] for s in shared], [theirs[s] for s in shared], anytime=tables.context.sequential
-        )
+        differences, comparison = paired
         row.difference, row.diff_low, row.diff_high, row.p = (
             comparison.difference,
             comparison.ci_low,
@@ -211,9 +214,18 @@ def _compare_to_best(tables: StudyTables, task: str, selected: dict, rows: list[
         row.verdict = _verdict(row)
 
 
+def _paired(ours: dict[Any, float], theirs: dict[Any, float], anytime: bool) -> tuple[list[float], Any] | None:
+    """(per-seed differences, paired comparison) over the seeds both have; None under 2 seeds."""
+    shared = sorted(set(ours) & set(theirs), key=str)
+    if len(shared) < 2:
+        return None
+    a, b = [ours[s] for s in shared], [theirs[s] for s in shared]
+    return [x - y for x, y in zip(a, b)], paired_comparison(a, b, anytime=anytime)
+
+
 def _runner_ups(tables: StudyTables, task: str, ours: tuple, best: tuple) -> list[RunnerUp]:
-    """The row's difference with this method, then the best, at its runner-up setting: a
-    description beside the verdict (the fixed-n t interval on the seeds both cells have)."""
+    """The row's difference with this method, then the best, at its runner-up setting
+    (report/sensitivity.py: a description beside the verdict, with the fixed-n t interval)."""
     found = []
     for side, (word, column, _cell) in enumerate((ours, best)):
         choice = runner_up_of(tables.main, task, column)
@@ -221,20 +233,22 @@ def _runner_ups(tables: StudyTables, task: str, ours: tuple, best: tuple) -> lis
             continue
         second = tables.main.cells[(task, choice.runner_up)].by_seed()
         a, b = (second, best[2].by_seed()) if side == 0 else (ours[2].by_seed(), second)
-        shared = sorted(set(a) & set(b), key=str)
-        if len(shared) < 2:
+        paired = _paired(a, b, anytime=False)
+        if paired is None:
             continue
-        comparison = paired_comparison([a[s] for s in shared], [b[s] for s in shared])
+        comparison = paired[1]
         found.append(
             RunnerUp(
                 word,
                 choice.chosen.describe(choice.axes),
                 choice.runner_up.describe(choice.axes),
                 choice.gap,
+                choice.gap_se,
                 comparison.difference,
                 comparison.ci_low,
                 comparison.ci_high,
-                len(shared),
+                len(paired[0]),
+                tuple(dict.fromkeys(t.gate for t in tables.context.trips("main", task, choice.runner_up))),
             )
         )
     return found
@@ -344,17 +358,18 @@ def paragraph(answer: Answer) -> str:
 
 
 def _flips(row: MethodRow) -> list[str]:
-    """A runner-up setting that turns the difference's sign: the ordering rests on that choice."""
+    """For a decided difference (better or worse), a runner-up setting whose point estimate goes
+    the other way at the printed precision: the verdict's direction rests on that choice."""
+    if row.verdict not in ("better", "worse") or row.difference is None:
+        return []
     return [
-        f"With {u.column} at its runner-up {u.runner_up} ({u.validation_gap:.2f} validation points behind "
-        f"{u.chosen}), the difference would be {u.value:+.2f} [{u.ci_low:+.2f}, {u.ci_high:+.2f}] "
-        f"over {u.n} seeds: its sign rests on that choice."
+        f"With {u.column} at its runner-up {u.runner_up} ({u.gap_text()}), the difference would be "
+        f"{u.value:+.2f} [{u.ci_low:+.2f}, {u.ci_high:+.2f}] (fixed-n t, {u.n} seeds): its direction rests on that choice."
         for u in row.runner_ups
-        if row.difference is not None
-        and u.value is not None
+        if u.value is not None
         and u.ci_low is not None
         and u.ci_high is not None
-        and u.value * row.difference < 0
+        and round(u.value, 2) * round(row.difference, 2) < 0
     ]
 
 

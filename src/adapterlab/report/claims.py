@@ -22,7 +22,7 @@ from typing import Any
 
 from adapterlab.report.analysis_tables import source_gap
 from adapterlab.report.gates import GateContext, GateReport, Trip, run_trips, seeds_with_tail
-from adapterlab.report.sensitivity import RunnerUp, runner_ups
+from adapterlab.report.sensitivity import RunnerUp, with_runner_ups
 from adapterlab.report.statistics import (
     ALPHA,
     MIN_SEEDS_FOR_VERDICT,
@@ -69,6 +69,7 @@ class ClaimResult:
     sequential: bool = False  # its seeds were added by the sequential rule (study policy)
     compared: tuple[Any, ...] = ()  # (task, Column) of each compared cell, for the sequential rule
     runner_ups: tuple[RunnerUp, ...] = ()  # the number with a selected cell at its runner-up (report/sensitivity.py)
+    row_values: tuple[tuple[str, float], ...] = ()  # an every-row claim: (row, its difference) for each row
 
     @property
     def gate(self) -> list[str] | None:
@@ -239,6 +240,7 @@ def _every_row(
         p_equivalence=None,
         seeds_needed=max(needed) if needed else None,
         seeds_needed_paper=max(at_paper) if at_paper else None,
+        row_values=tuple((table.row_name(row), value) for row, value in zip(rows, values)),
         detail=f"{detail}: every one of {len(rows)} rows, the weakest shown ({table.row_name(rows[weakest])}); "
         f"p: {'intersection-union over the rows' if worst.value > 0 else _AGAINST}; per row: {row_ps}",
     )
@@ -246,16 +248,6 @@ def _every_row(
 
 # an every-row claim whose weakest row goes the other way: its p is the evidence against the claim
 _AGAINST = "against the claim, the smallest BH-adjusted p of the rows going the other way"
-
-
-def _with_runner_ups(result: ClaimResult, table: Table, context: GateContext) -> ClaimResult:
-    """The row with its number at each selected cell's runner-up (a sensitivity, not a test)."""
-    columns = list(dict.fromkeys(column for _, column in result.compared))
-    claim, rows = result.claim, _rows(result.claim, table)
-    # a description beside the row, not its test: the fixed-n t interval (report/sensitivity.py)
-    fixed = dataclasses.replace(context, sequential=False)
-    found = runner_ups(table, columns, rows, lambda variant: measure_claim(claim, variant, result.study, fixed))
-    return dataclasses.replace(result, runner_ups=found)
 
 
 def _by_axis(claim: Claim, table: Table, study: str, rows: list[Any], context: GateContext) -> ClaimResult:
@@ -444,5 +436,6 @@ def evaluate_claims(
         for name in (name for name in names if name in tables):
             label = study if claim.table != "crosslingual:*" else f"{study} ({name.split(':', 1)[1]})"
             measured = measure_claim(dataclasses.replace(claim, table=name), tables[name], label, context)
-            results.append(_with_runner_ups(measured, tables[name], context))
+            rows = _rows(measured.claim, tables[name])
+            results.append(with_runner_ups(measured, tables[name], rows, context, measure_claim))
     return decide(results)

@@ -59,9 +59,10 @@ def family_caption(results: list[ClaimResult]) -> str:
         "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
         "the seeds 80% power would need at our effect and at the paper's, for a fixed-n t-test). A row whose compared cells fail a validity gate "
         "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it. "
-        '"At the runner-up" in cells: the same quantity with one chosen setting replaced by the one second on '
-        "validation, with its fixed-n t interval: how much the row rests on that choice (a description, not a test)."
-        + off_text
+        '"At the runner-up" in cells (selection sensitivity): the same quantity with one chosen setting at a time '
+        "replaced by the one second on validation (the gap ± its standard error over seeds), with its fixed-n t "
+        "interval, unadjusted for the selection and for multiplicity: how much the row rests on that choice "
+        "(a description, not a test)." + off_text
     )
 
 
