@@ -499,9 +499,8 @@ def test_each_selected_cell_is_shown_at_its_runner_up_beside_the_row():
     assert adapter.n == 5 and adapter.ci_low < adapter.value < adapter.ci_high
     assert (finetune.chosen, finetune.runner_up) == ("lr=5e-05", "lr=2e-05")
     assert finetune.validation_gap == pytest.approx(5.0) and finetune.value == pytest.approx(8.0, abs=0.01)
-    assert (
-        "at the runner-up m=64 lr=0.001 of adapter m=best lr=best (validation 4.00 ± 0.00 below m=64 lr=0.0003): -1.00"
-        in (claims_markdown([result]))
+    assert "adapter m=best lr=best at m=64 lr=0.001 (validation 4.00 ± 0.00 below m=64 lr=0.0003): -1.00" in (
+        claims_markdown([result])
     )
     assert claims_json([result])[0]["runner_ups"][0]["runner_up"] in ("m=64 lr=0.001", "lr=2e-05")
 

@@ -59,14 +59,27 @@ def family_caption(results: list[ClaimResult]) -> str:
         "(supported / contradicted by the sign; equivalent when the two one-sided tests put it inside ±margin; inconclusive, with "
         "the seeds 80% power would need at our effect and at the paper's, for a fixed-n t-test). A row whose compared cells fail a validity gate "
         "(edge of the grid, not converged, did not learn; C6: no tail) gets no verdict and names it. "
-        '"At the runner-up" in cells (selection sensitivity): the same quantity with one chosen setting at a time '
+        '"At the runner-up" (selection sensitivity): the same quantity with one chosen setting at a time '
         "replaced by the one second on validation (the gap ± its standard error over seeds), with its fixed-n t "
         "interval, unadjusted for the selection and for multiplicity: how much the row rests on that choice "
         "(a description, not a test)." + off_text
     )
 
 
-CLAIMS_HEADER = ("claim", "study", "setup", "paper", "ours [95% CI]", "seeds", "p", "q", "verdict", "gates", "cells")
+CLAIMS_HEADER = (
+    "claim",
+    "study",
+    "setup",
+    "paper",
+    "ours [95% CI]",
+    "seeds",
+    "p",
+    "q",
+    "verdict",
+    "gates",
+    "cells",
+    "at the runner-up",
+)
 
 
 def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
@@ -84,7 +97,8 @@ def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
         number(_p(r.q), r.q),
         label(verdict_text(r)),
         gates_entry(r.gates.names, [str(t) for t in r.gates.trips]),
-        label("; ".join([r.detail, *(u.text() for u in r.runner_ups)]) if r.runner_ups else r.detail),
+        label(r.detail),
+        label("; ".join(u.text() for u in r.runner_ups) or "–"),
     )
 
 

@@ -78,7 +78,7 @@ class RunnerUp:
         number = "–" if self.value is None else f"{0.0 if abs(self.value) < 0.005 else self.value:+.2f}"  # no "-0.00"
         extra = "".join(f"; {part}" for part in (self.rows, *(f"trips {g}" for g in self.gates)) if part)
         return (
-            f"at the runner-up {self.runner_up} of {self.column} ({self.gap_text()}): {number}{interval} "
+            f"{self.column} at {self.runner_up} ({self.gap_text()}): {number}{interval} "
             f"(fixed-n t), {self.n} seeds{extra}"
         )
 
