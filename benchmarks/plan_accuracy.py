@@ -4,7 +4,13 @@ set, 2 epochs: adapters and fine-tuning, 2 seeds each), runs it with `adapterlab
 (each run in its own child process, as a user runs it), and prints the plan's estimate beside the
 measured wall time, per setting and in all.
 
-    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200] [--smoke]
+    python benchmarks/plan_accuracy.py [--out DIR] [--epochs 2] [--seeds 2] [--train-size 200] [--validation-size 200]
+        [--sst2 ../shared/data/glue/SST-2/train.tsv] [--smoke]
+
+The plan times each step at the mean length its batches are padded to (study/batch_length.py);
+beside it, the same plan with steps timed at max_length (the probe before): the baseline from the
+same run. BBC articles fill max_length 128, so the two agree there; --sst2 plans GLUE's SST-2
+sentences (about 14 tokens padded, max_length 64) instead, where they do not.
 
 It takes a few minutes on 2 CPU cores (--smoke: one adapter run of one epoch on a tiny random BERT
 and toy data, for CI). The study folder is kept under --out (default: a temp
@@ -25,7 +31,9 @@ from pathlib import Path
 
 import yaml
 
+from adapterlab.data.tasks import get_task
 from adapterlab.study.plan import plan_study
+from adapterlab.study.probe import run_probe
 from adapterlab.study.spec import load_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -56,6 +64,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--train-size", type=int, default=200)
     parser.add_argument("--validation-size", type=int, default=200)
+    parser.add_argument("--sst2", help="GLUE's SST-2 train.tsv: plan short sentences instead of BBC articles")
     add_smoke_argument(parser)
     args = parser.parse_args()
     args.model = None
@@ -76,6 +85,9 @@ def main() -> int:
         "base": base,
         "grid": {**SPEC["grid"], "seed": list(range(args.seeds))},
     }
+    if args.sst2 and smoke is None:
+        spec_dict.update(description=f"SST-2, k={args.train_size}; MiniLM-L6", tasks={"sst2": {"train": args.sst2}})
+        spec_dict["base"] = {**{k: v for k, v in base.items() if k != "encoding"}, "max_length": 64}
     if smoke is not None:  # the toy task on the tiny BERT, adapters only
         data = toy_task(work / "data")
         spec_dict.update(
@@ -111,6 +123,16 @@ def main() -> int:
             f"+ evaluations and start-up {cost.eval_seconds[0]:.0f} s = {cost.seconds / cost.runs:.0f} s per run"
         )
     print(f"plan: {estimate:.0f} s in all (probed in {plan_seconds:.0f} s)", flush=True)
+    at_max = {}  # the baseline: the same plan with each step timed at max_length (the probe before)
+    for cost in costs:
+        config = spec.runs[[r.relative_dir for r in spec.runs].index(cost.dirs[0])].config
+        per_step = run_probe(config, get_task(config.task).kind, 2).seconds_per_step
+        at_max[cost.setting] = sum(n * per_step + e for n, e in zip(cost.steps_per_run, cost.eval_seconds))
+        print(
+            f"baseline: {cost.setting}: padded length {cost.batch_length} of {cost.max_length}; at max_length "
+            f"{per_step:.2f} s/step, {at_max[cost.setting] / cost.runs:.0f} s per run",
+            flush=True,
+        )
 
     started = time.perf_counter()
     command = [sys.executable, "-m", "adapterlab", "study", "run", str(spec_path), "--out", str(out), "--no-progress"]
@@ -121,9 +143,10 @@ def main() -> int:
         return 1
 
     print(
-        "| setting | runs | steps per run | estimate per run (train + evaluation + start-up) | measured per run (wall, in the run) | ratio |"
+        "| setting | runs | steps per run | estimate per run (train + evaluation + start-up) | measured per run (wall, in the run) | ratio "
+        "| at max_length (baseline) | ratio |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for cost in costs:
         results = [json.loads((out / d / "result.json").read_text()) for d in cost.dirs]
         walls = [r["wall_seconds"] for r in results]
@@ -133,11 +156,13 @@ def main() -> int:
         print(
             f"| {cost.setting} | {cost.runs} | {cost.steps_per_run[0]} | {per_run:.0f} s ({train:.0f} + {other:.0f}) | "
             f"{statistics.mean(walls):.0f} s (train {statistics.mean(r['train_seconds'] for r in results):.0f}) | "
-            f"{per_run / statistics.mean(walls):.2f} |"
+            f"{per_run / statistics.mean(walls):.2f} | {at_max[cost.setting] / cost.runs:.0f} s | "
+            f"{at_max[cost.setting] / cost.runs / statistics.mean(walls):.2f} |"
         )
     print(
         f"study plan's estimate: {estimate:.0f} s; measured `study run` wall time: {measured:.0f} s; "
-        f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%)"
+        f"estimate / measured = {estimate / measured:.2f} ({100 * (estimate - measured) / measured:+.0f}%); "
+        f"at max_length (baseline): {sum(at_max.values()):.0f} s, {sum(at_max.values()) / measured:.2f}"
     )
     print(f"study folder: {out}; load average after: {os.getloadavg()[0]:.1f}")
     return 0

@@ -21,7 +21,9 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     # small evaluation sets keep the test short; the sizes' choice is tested in test_compare.py
     monkeypatch.setattr("adapterlab.compare.plan.VALIDATION_SIZES", (40,))
     monkeypatch.setattr("adapterlab.compare.plan.TEST_SIZES", (60,))
-    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 64)  # BBC's articles would take 256
+    monkeypatch.setattr(
+        "adapterlab.compare.run.choose_lengths", lambda *a, **k: (64, 64)
+    )  # BBC's articles would take 256
     model = save_tiny_backbone(tmp_path / "model", dropout=0.0)
     out = tmp_path / "quick"
     args = [

@@ -96,7 +96,7 @@ def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
     from test_policy import fake_trainer
 
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
-    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
+    monkeypatch.setattr("adapterlab.compare.run.choose_lengths", lambda *a, **k: (32, 32))
     calls: list = []
     trainer = fake_trainer(calls, {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3}, gap=gap, noise=noise)
 
@@ -317,7 +317,7 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, capsys):
 
 def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 5.0))
-    monkeypatch.setattr("adapterlab.compare.run.choose_max_length", lambda *a, **k: 32)
+    monkeypatch.setattr("adapterlab.compare.run.choose_lengths", lambda *a, **k: (32, 32))
     data = tmp_path / "reviews.tsv"
     write_sentiment_tsv(data, 120, 0)
     assert (
@@ -528,3 +528,17 @@ def test_no_direction_sentence_for_an_undecided_row_or_a_runner_up_at_zero():
     assert "rests on that choice" not in text("inconclusive", [turned])  # no direction was claimed
     assert "rests on that choice" not in text("equivalent", [turned])
     assert "rests on that choice" not in text("worse", [at_zero])  # +0.00 as printed: no sign to turn
+
+
+def test_compare_times_its_methods_at_the_padded_length_of_its_batches(tmp_path):
+    """40 short inputs and 10 long ones: max_length covers the long ones (their 95th percentile),
+    and the probes time the mean length of batches of 16 padded to their longest."""
+    from adapterlab.compare.run import choose_lengths
+
+    model = save_tiny_backbone(tmp_path / "model")
+    words = lambda n: " ".join(["good"] * n)  # noqa: E731 - one token per word in the tiny vocabulary
+    examples = [Example(text=words(2)) for _ in range(40)] + [Example(text=words(30)) for _ in range(10)]
+    max_length, padded = choose_lengths(examples, False, str(model), None)
+    # lengths with [CLS] and [SEP]: 4 and 32; longest first in one window: batches 32, 4, 4, 4
+    assert (max_length, padded) == (32, 11)
+    assert choose_lengths(examples, False, str(model), 16) == (16, 7)  # a given max_length cuts first: 16, 4, 4, 4

@@ -75,3 +75,50 @@ def test_the_papers_backbones_have_shipped_configs():
         for c in [backbone_config(name)]
     }
     assert shapes == {"bert-base-uncased": (768, 12), "roberta-base": (768, 12), "xlm-roberta-large": (1024, 24)}
+
+
+def test_batches_are_timed_at_the_length_they_are_padded_to():
+    """A run pads each batch to its longest input and groups similar lengths, so the probes time
+    the mean of those longest lengths, not max_length (PAN-X: about 15 against 64)."""
+    from adapterlab.study.batch_length import mean_padded_length
+
+    assert mean_padded_length([10] * 40, 8) == 10
+    # 32 short and 32 long inputs: length-grouped batches of 32 are 5 and 50 long: 27.5, rounded up
+    assert mean_padded_length([5, 50] * 32, 32) == 28
+    # one batch holds them all: its longest
+    assert mean_padded_length([3, 9, 4], 8) == 9
+
+
+def test_plan_probes_at_the_runs_padded_length_and_says_it(tiny_world, tmp_path, capsys, monkeypatch):
+    from adapterlab.study import plan as plan_module
+    from adapterlab.study.batch_length import run_batch_length
+    from adapterlab.study.probe import ProbeResult
+
+    root, model = tiny_world
+    timed = []
+
+    def fake_probe(config, kind, steps, length=None):
+        timed.append(length)
+        return ProbeResult(0.01, 100.0, "cpu")
+
+    monkeypatch.setattr(plan_module, "run_probe", fake_probe)
+    values = tiny_spec(root, model, seeds=(0,), extra_base={"max_length": 128})
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(values))
+    assert main(["study", "plan", str(spec)]) == 0
+    config = RunConfig(
+        task="sst2",
+        train=str(root / "train.tsv"),
+        dev=str(root / "dev.tsv"),
+        model=str(model),
+        batch_size=8,
+        max_length=128,
+        validation_size=10,
+        train_size=20,
+    )
+    padded = run_batch_length(config)
+    assert padded is not None and 3 < padded < 128  # the toy sentences are a few words
+    assert timed == [padded, padded]  # both methods, at the data's length
+    assert f"8 x 128 (padded to {padded} on average)" in capsys.readouterr().out
+    # data that cannot be read here: the probe times max_length, an upper bound
+    assert run_batch_length(RunConfig(task="sst2", train=str(tmp_path / "none.tsv"), model=str(model))) is None

@@ -55,6 +55,7 @@ class ComparePlan:
     budget_seconds: float
     model: str | None = None
     notes: list[str] = field(default_factory=list)  # what a larger budget would add
+    batch_length: int | None = None  # the length the probes timed: the mean of batches padded to their longest
 
     @property
     def sequential(self) -> bool:
@@ -68,8 +69,11 @@ class ComparePlan:
         return cls(**{**values, "methods": tuple(values["methods"])})
 
 
-def probe_methods(methods: list[str], task: str, kind: str, model: str | None, max_length: int) -> dict[str, float]:
-    """Seconds per optimizer step of each method at (BATCH, max_length), in one fresh process."""
+def probe_methods(
+    methods: list[str], task: str, kind: str, model: str | None, max_length: int, length: int | None = None
+) -> dict[str, float]:
+    """Seconds per optimizer step of each method at batch BATCH, its batches `length` tokens long
+    (None: max_length), in one fresh process."""
     from adapterlab.runtime import keep_freed_memory
     from adapterlab.study.probe import probe_in_process
     from adapterlab.train.config import RunConfig
@@ -82,7 +86,7 @@ def probe_methods(methods: list[str], task: str, kind: str, model: str | None, m
     with ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
     ) as pool:
-        results = [pool.submit(probe_in_process, config, kind, 2) for config in configs]
+        results = [pool.submit(probe_in_process, config, kind, 2, length) for config in configs]
         found = {m: r.result() for m, r in zip(methods, results)}
     failed = {m: r.error for m, r in found.items() if r.error}
     if failed:

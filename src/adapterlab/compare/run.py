@@ -12,6 +12,7 @@ prints the same answer without training):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -36,7 +37,7 @@ from adapterlab.compare.data import (
     save_data_record,
     write_split,
 )
-from adapterlab.compare.plan import BudgetTooSmall, ComparePlan, make_plan, probe_methods, study_spec
+from adapterlab.compare.plan import BATCH, BudgetTooSmall, ComparePlan, make_plan, probe_methods, study_spec
 from adapterlab.compare.text import incomplete_line, plan_text, where_line
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
@@ -76,21 +77,26 @@ def check_methods(methods: list[str]) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
-def choose_max_length(examples, pair: bool, model: str | None, cap: int = 256) -> int:
-    """The 95th percentile of the tokenized lengths of up to 500 training examples, rounded up to
-    a multiple of 32, between 32 and `cap`: longer inputs are cut, and padding costs time."""
+def choose_lengths(examples, pair: bool, model: str | None, max_length: int | None, cap: int = 256) -> tuple[int, int]:
+    """(max_length, padded) from the tokenized lengths of up to 500 training examples.
+    max_length (unless given): their 95th percentile rounded up to a multiple of 32, between 32 and
+    `cap` (and the position limit): longer inputs are cut, and padding costs time. padded: the
+    mean length of a run's batches of BATCH, each padded to its longest (study/batch_length.py),
+    what the probes time a step at."""
     from adapterlab.backbone import resolve_backbone
+    from adapterlab.study.batch_length import mean_padded_length
     from adapterlab.train.model_setup import load_model_config, load_tokenizer, position_limit
 
     path = resolve_backbone(model)
     tokenizer = load_tokenizer(path)
-    cap = min(cap, position_limit(load_model_config(path)) or cap)
-    texts = examples[:500]
     lengths = sorted(
-        len(tokenizer(e.text, e.text_pair if pair else None, truncation=False)["input_ids"]) for e in texts
+        len(tokenizer(e.text, e.text_pair if pair else None, truncation=False)["input_ids"]) for e in examples[:500]
     )
-    percentile = lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))]
-    return max(min(32, cap), min(cap, 32 * math.ceil(percentile / 32)))
+    if max_length is None:
+        cap = min(cap, position_limit(load_model_config(path)) or cap)
+        percentile = lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))]
+        max_length = max(min(32, cap), min(cap, 32 * math.ceil(percentile / 32)))
+    return max_length, mean_padded_length([min(n, max_length) for n in lengths], BATCH)
 
 
 def check_compare_request(source: str | None, files: dict[str, str], train_size: int | None) -> None:
@@ -144,8 +150,8 @@ def run_compare(
             f"resuming the comparison in {out} (its plan and split are kept; budget {budget / 60:.0f} min for what is left)"
         )
     else:
-        max_length = max_length or choose_max_length(pools["train"], data.pair, model)
-        plan = _timed_plan(data, methods, model, max_length, train_size, seeds, budget, started, say)
+        max_length, padded = choose_lengths(pools["train"], data.pair, model, max_length)
+        plan = _timed_plan(data, methods, model, (max_length, padded), train_size, seeds, budget, started, say)
         _start_folder(out, data, pools, plan, inputs)
     say(plan_text(plan, data))
     spec = _compare_spec(out, plan, data)
@@ -161,19 +167,25 @@ def _timed_plan(
     data: ComparisonData,
     methods: list[str],
     model: str | None,
-    max_length: int,
+    lengths: tuple[int, int],
     train_size: int | None,
     seeds: int | None,
     budget: float,
     started: float,
     say: Callable[[str], None],
 ) -> ComparePlan:
-    """Each method's step timed on this machine, then the design that fits what is left of the budget."""
-    say(f"timing {', '.join(methods)} on this machine (batch 16 x {max_length} tokens) ...")
-    per_step = probe_methods(methods, data.task, data.kind, model, max_length)
+    """Each method's step timed on this machine (at the mean padded length of its batches, cut at
+    max_length: `lengths`), then the design that fits what is left of the budget."""
+    max_length, padded = lengths
+    say(
+        f"timing {', '.join(methods)} on this machine (batch {BATCH} x {padded} tokens, the mean length of "
+        f"batches padded to their longest and cut at {max_length}) ..."
+    )
+    per_step = probe_methods(methods, data.task, data.kind, model, max_length, padded)
     room = budget - (time.time() - started) - ANSWER_RESERVE
     try:
-        return make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
+        plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
+        return dataclasses.replace(plan, batch_length=padded)
     except BudgetTooSmall as err:
         # the budget to give covers what the runs need and what is spent besides them
         whole = math.ceil((err.needed + (time.time() - started) + ANSWER_RESERVE) / 60)
@@ -247,10 +259,10 @@ def _all_done(spec, study: Path) -> bool:
 
 def _known_probes(spec, plan: ComparePlan) -> dict:
     """The plan's step timings as the budget's probes, so the runner does not time them again."""
-    from adapterlab.study.probe import ProbeResult, probe_key
+    from adapterlab.study.probe import ProbeResult, probe_key_with_length
 
     return {
-        probe_key(run.config): ProbeResult(plan.seconds_per_step[run.config.method], 0.0, "cpu")
+        probe_key_with_length(run.config): ProbeResult(plan.seconds_per_step[run.config.method], 0.0, "cpu")
         for run in spec.runs
         if run.config.method in plan.seconds_per_step
     }

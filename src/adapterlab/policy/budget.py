@@ -8,14 +8,14 @@ from pathlib import Path
 
 from adapterlab.runs import load_result
 from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
-from adapterlab.study.probe import probe_key, run_probe
+from adapterlab.study.probe import probe_key_with_length, run_probe
 from adapterlab.study.spec import StudySpec
 
 
 def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> dict[str, float]:
     """{relative run folder: seconds} for every run of `spec` at its ceiling (epochs), so a run
     started within the budget ends within it even when convergence stopping does not cut it.
-    `probes` (probe_key -> ProbeResult) is kept by the caller across rounds."""
+    `probes` (probe_key_with_length -> ProbeResult) is kept by the caller across rounds."""
     from adapterlab.data.tasks import get_task
 
     sizes: dict = {}
@@ -24,18 +24,18 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
     for run in spec.runs:
         result = load_result(Path(out) / run.relative_dir)
         if result is not None and result.complete and result.wall_seconds and result.steps:
-            key = probe_key(run.config)
+            key = probe_key_with_length(run.config)
             measured[key] = max(measured.get(key, 0.0), result.wall_seconds / result.steps)
     estimates = {}
     for run in spec.runs:
-        key = probe_key(run.config)
+        key = probe_key_with_length(run.config)
         if key in measured:
             estimates[run.relative_dir] = measured[key] * steps[run.relative_dir]
             continue
         if key not in probes:
             if progress:
                 progress(f"timing a few steps of {run.config.method} on {key[0]} for the budget")
-            probes[key] = run_probe(run.config, get_task(run.config.task).kind, 2)
+            probes[key] = run_probe(run.config, get_task(run.config.task).kind, 2, key[-1])
         per_step = probes[key].seconds_per_step
         estimates[run.relative_dir] = (
             STARTUP_SECONDS

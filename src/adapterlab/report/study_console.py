@@ -152,16 +152,17 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in costs:
+        padded = f" (padded to {c.batch_length} on average)" if c.batch_length and c.batch_length < c.max_length else ""
         steps = sorted(set(c.steps_per_run))
         shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
         if c.probe.error:
             lines.append(
-                f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | - | - | - | "
+                f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length}{padded} | {c.runs} | {shown} | - | - | - | "
                 f"does not fit: {c.probe.error} |"
             )
             continue
         lines.append(
-            f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length} | {c.runs} | {shown} | {step_time(c.probe.seconds_per_step)} | "
+            f"| {c.model} | {c.setting} | {c.batch_size} x {c.max_length}{padded} | {c.runs} | {shown} | {step_time(c.probe.seconds_per_step)} | "
             f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |"
         )
     lines.append(f"total: {duration(plan.total)} with one worker ({plan.total / 3600:.1f} h)")

@@ -21,7 +21,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
 from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config  # noqa: F401  (also imported from here)
-from adapterlab.study.probe import ProbeResult, probe_key, run_probe
+from adapterlab.study.probe import ProbeResult, probe_key_with_length, run_probe
 from adapterlab.study.spec import PlannedRun, StudySpec
 
 # Training-set sizes (examples) of the standard splits, for counting the steps of a spec whose
@@ -109,7 +109,8 @@ def split_sizes(config, cache: dict) -> tuple[int, int] | None:
 @dataclass(frozen=True)
 class GroupCost:
     """The runs that share a probe: the same backbone, method settings, batch,
-    accumulation, length, checkpointing and precision (study/probe.py's probe_key)."""
+    accumulation, length, checkpointing and precision, and the same length of their padded batches
+    (study/probe.py's probe_key_with_length)."""
 
     model: str
     setting: str  # the method and what else sets the step's cost, e.g. "adapter m=64, accum 2"
@@ -120,6 +121,7 @@ class GroupCost:
     probe: ProbeResult
     dirs: tuple[str, ...] = ()  # each run's folder in the study, in the order of steps_per_run
     eval_seconds: tuple[float, ...] = ()  # each run's evaluations and start-up (evaluation_seconds + STARTUP_SECONDS)
+    batch_length: int | None = None  # tokens its training batches are padded to on average (None: max_length)
 
     @property
     def method(self) -> str:
@@ -195,14 +197,14 @@ def _training_examples(config) -> int:
 
 
 def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dict | None = None) -> list[GroupCost]:
-    """The cost of every run of `spec`, one probe per distinct setting. `probes` (probe_key ->
+    """The cost of every run of `spec`, one probe per distinct setting. `probes` (probe_key_with_length ->
     ProbeResult) is shared by the caller across specs, so a setting is probed once per plan."""
     from adapterlab.data.tasks import get_task
 
     probes = {} if probes is None else probes
     groups: dict[tuple, list[PlannedRun]] = {}
     for run in spec.runs:
-        groups.setdefault((probe_key(run.config), describe_setting(run.config)), []).append(run)
+        groups.setdefault((probe_key_with_length(run.config), describe_setting(run.config)), []).append(run)
     sizes: dict = {}
     split_cache: dict = {}
     steps = {
@@ -213,8 +215,9 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
         config = runs[0].config
         if key not in probes:
             if progress:
-                progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {config.max_length}")
-            probes[key] = run_probe(config, get_task(config.task).kind, probe_steps)
+                shown = f"{key[-1]} (padded, on average)" if key[-1] else str(config.max_length)
+                progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {shown}")
+            probes[key] = run_probe(config, get_task(config.task).kind, probe_steps, key[-1])
         per_step = probes[key].seconds_per_step
         extra = tuple(
             STARTUP_SECONDS + evaluation_seconds(r.config, n, per_step, split_sizes(r.config, split_cache))
@@ -231,6 +234,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
                 probes[key],
                 tuple(r.relative_dir for r in runs),
                 extra,
+                key[-1],
             )
         )
     return costs

@@ -3,10 +3,11 @@ run's exact setting, measured before the run exists.
 
 What is the same as in a run: the backbone's shapes (random weights built from its config), the
 task head's kind, the method and its settings (train.method.apply_method, the run's own code),
-the global batch cut into `grad_accum` micro-batches, the length, gradient checkpointing, the
-precision (Accelerate's autocast on a GPU), the CPU fast path and gradient clipping. What is
-not: the data (random token ids at full length, so padding never shortens a batch) and the
-evaluations, so a plan is a lower bound on time.
+the global batch cut into `grad_accum` micro-batches, the length its training batches are padded
+to on average (study/batch_length.py; max_length where the data cannot be read here), gradient
+checkpointing, the precision (Accelerate's autocast on a GPU), the CPU fast path and gradient
+clipping. What is not: the data (random token ids, every batch at that one length) and the
+evaluations (estimated beside it).
 
 Each probe runs in a fresh process (spawned), so its peak memory is its own and not the maximum
 of every probe before it, and so a probe that runs out of memory is reported as not fitting
@@ -41,6 +42,14 @@ class ProbeResult:
     error: str | None = None
 
 
+def probe_key_with_length(config: RunConfig) -> tuple:
+    """probe_key and the length the run's batches are padded to on average (None: max_length):
+    the key of a probe that times the run's own data (study/batch_length.py)."""
+    from adapterlab.study.batch_length import run_batch_length
+
+    return (*probe_key(config), run_batch_length(config))
+
+
 def probe_key(config: RunConfig) -> tuple:
     """What decides a step's cost: runs that share it share one probe. The task's kind is not
     part of it: a token head's cost beside the encoder's is a rounding error, so POS, NER and
@@ -65,26 +74,27 @@ def micro_batch_sizes(batch_size: int, grad_accum: int) -> list[int]:
     return [share + (1 if index < extra else 0) for index in range(grad_accum)]
 
 
-def run_probe(config: RunConfig, kind: str, steps: int) -> ProbeResult:
-    """Time `steps` optimizer steps (after one warm-up step) of `config`'s setting in a fresh
-    process. A process that dies (the kernel's out-of-memory kill) gives a result with `error`."""
+def run_probe(config: RunConfig, kind: str, steps: int, length: int | None = None) -> ProbeResult:
+    """Time `steps` optimizer steps (after one warm-up step) of `config`'s setting, its batches
+    `length` tokens long (None: max_length), in a fresh process. A process that dies (the
+    kernel's out-of-memory kill) gives a result with `error`."""
     # the child keeps freed memory as a run's process does, so the step time is a run's
     with ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
     ) as pool:
         try:
-            return pool.submit(probe_in_process, config, kind, steps).result()
+            return pool.submit(probe_in_process, config, kind, steps, length).result()
         except BrokenProcessPool:
             return ProbeResult(0.0, 0.0, "", "the probe process died (out of memory?)")
 
 
-def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
+def probe_in_process(config: RunConfig, kind: str, steps: int, length: int | None = None) -> ProbeResult:
     """The probe itself, in this process (run_probe calls it in a child). Running out of memory
     (a GPU's, or an allocation the CPU allocator refuses) is a result: the setting does not fit."""
     import torch
 
     try:
-        return _timed_steps(config, kind, steps)
+        return _timed_steps(config, kind, steps, length)
     except torch.OutOfMemoryError:
         return ProbeResult(0.0, 0.0, "cuda", "out of memory")
     except RuntimeError as err:
@@ -93,7 +103,7 @@ def probe_in_process(config: RunConfig, kind: str, steps: int) -> ProbeResult:
         return ProbeResult(0.0, 0.0, "cpu", "out of memory (the CPU allocator refused an allocation)")
 
 
-def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
+def _timed_steps(config: RunConfig, kind: str, steps: int, padded: int | None) -> ProbeResult:
     import torch
 
     from adapterlab.train.accelerator import build_accelerator
@@ -112,7 +122,7 @@ def _timed_steps(config: RunConfig, kind: str, steps: int) -> ProbeResult:
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     device = accelerator.device
-    length = min(config.max_length, position_limit(model_config) or config.max_length)
+    length = min(padded or config.max_length, config.max_length, position_limit(model_config) or config.max_length)
     vocab = model_config.vocab_size
     cuda = device.type == "cuda"
     if cuda:

@@ -112,7 +112,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     """
     run_dir = Path(run_dir)
     previous = _previous_attempt(run_dir, overwrite)
-    inputs = _read_inputs(config)
+    inputs = read_inputs(config)
     accelerator = build_accelerator(config.mixed_precision, config.report_to, run_dir)
     _open_folder(config, run_dir, previous, accelerator, inputs)
     metrics_log = (run_dir / METRICS_FILE).open("a") if accelerator.is_main_process else None
@@ -144,7 +144,7 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
     return finish_run(result, run_dir, started, accelerator, inputs.model_path)
 
 
-def _read_inputs(config: RunConfig) -> RunInputs:
+def read_inputs(config: RunConfig) -> RunInputs:
     """The task's splits and the backbone, each checked against the settings (one-line errors)."""
     spec = get_task(config.task)
     splits = load_splits(
