@@ -1,11 +1,20 @@
 """Study fixtures shared by the study and report tests: a tiny backbone, toy SST-2 files and a spec."""
 
+import platform
+import sys
+
 import pytest
 import yaml
 from tiny import save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.errors import AdapterlabError
+from adapterlab.runtime import MMAP_THRESHOLD_BYTES
 from adapterlab.study.spec import expand_spec
+
+# the allocator threshold a run's process sets where it can (glibc's mallopt) and records (runtime.py)
+GLIBC_THRESHOLD = (
+    MMAP_THRESHOLD_BYTES >> 20 if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc" else None
+)
 
 
 def make_tiny_world(tmp_path_factory):

@@ -12,6 +12,7 @@ import pytest
 import torch
 import transformers
 import yaml
+from studyworld import GLIBC_THRESHOLD
 from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
@@ -288,6 +289,9 @@ def test_a_study_leaves_no_temp_files(world, tmp_path):
     run_study(expand_spec(spec_of(world)), out)
     leftovers = [p for p in out.rglob(".*") if p.name not in (MARKER_FILE, ".adapterlab-study")]
     assert leftovers == []
+    # each run trained in its own child process (study/child.py), with the allocator setting of a run
+    for result in out.rglob("result.json"):
+        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_token_tasks_score_every_gold_word(world, tmp_path):

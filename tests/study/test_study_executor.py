@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from studyworld import tiny_spec, write_spec
+from studyworld import GLIBC_THRESHOLD, tiny_spec, write_spec
 
 from adapterlab.study.executor import run_study, status_of_folder, try_claim
 from adapterlab.study.spec import expand_spec
@@ -101,6 +101,8 @@ def test_two_invocations_at_once_never_run_a_run_twice(tiny_world, tmp_path):
     for result in results:
         rows = (result.parent / "metrics.jsonl").read_text().splitlines()
         assert sum('"split": "validation"' in row for row in rows) == 1
+        # the study process (the CLI, training inline) applied the allocator setting (runtime.py)
+        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_workers_share_the_runs(tiny_world, tmp_path):
@@ -109,6 +111,9 @@ def test_workers_share_the_runs(tiny_world, tmp_path):
     states = run_study(spec, tmp_path / "out", workers=2, isolation="inline")
     assert sorted(s.state for s in states) == ["ok"] * 4
     assert not list((tmp_path / "out").glob("**/*.claim"))
+    # each spawned worker trained with the allocator setting a run's own process uses (runtime.py)
+    for result in (tmp_path / "out").glob("*/*/seed=*/result.json"):
+        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_world, tmp_path):

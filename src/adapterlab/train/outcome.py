@@ -25,6 +25,7 @@ from adapterlab.runs import (
     read_config,
     save_result,
 )
+from adapterlab.runtime import mmap_threshold_mb
 from adapterlab.train.loop import LoopResult
 from adapterlab.train.pack_files import write_provenance
 
@@ -79,6 +80,7 @@ def finish_run(result: dict, run_dir: Path, started: float, accelerator: Acceler
                 "transformers": transformers.__version__,
                 "python": platform.python_version(),
                 "git_sha": _git_sha(),
+                "malloc_mmap_threshold_mb": mmap_threshold_mb(),  # set by adapterlab's entry points (runtime.py)
             },
         }
     )
