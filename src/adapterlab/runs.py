@@ -157,12 +157,8 @@ class RunResult:
     model_bytes_fp32: int | None = None
     max_length_used: int | None = None
     stopped_early: dict[str, Any] | None = None  # {"epoch", "step"} where --early-stop ended training
-    stop_reason: str | None = (
-        None  # why training stopped: "converged" (early stopping), "ceiling" (the last epoch), "diverged"
-    )
-    last_epoch_gain: float | None = (
-        None  # validation metric change over the last epoch (positive = better, metric units)
-    )
+    stop_reason: str | None = None  # why training stopped: "converged", "ceiling" (the last epoch), "diverged"
+    last_epoch_gain: float | None = None  # validation metric change over the last epoch (metric units, + = better)
     resumed_from: dict[str, Any] | None = None  # {"epoch", "step"}: a killed run continued from its checkpoint there
     tapt: dict[str, Any] | None = None
     pack: str | None = None  # adapter runs: the task pack folder
@@ -172,6 +168,7 @@ class RunResult:
     peak_memory_mb: float | None = None
     model_path: str | None = None
     num_processes: int | None = None
+    malloc_mmap_threshold_mb: int | None = None  # set by the run's process (runtime.py); None: glibc's defaults
     versions: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other adapterlab versions, kept as read
 

@@ -47,11 +47,12 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    done = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
+    global _applied
+    mmap = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    _applied = _applied or mmap  # the threshold is set even if the trim threshold is refused
+    done = mmap and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
     if not done:
         logger.debug("mallopt refused the thresholds; the allocator keeps its defaults")
-    global _applied
-    _applied = _applied or done
     return done
 
 
@@ -60,5 +61,6 @@ _applied = False  # whether this process applied keep_freed_memory (a run record
 
 def mmap_threshold_mb() -> int | None:
     """The allocator's mmap threshold this process set (MB), None where it kept its defaults: a
-    run's result records it beside the versions, since step times depend on it (up to 10%)."""
+    run's result records it (RunResult.malloc_mmap_threshold_mb), since step times depend on it
+    (up to 10%)."""
     return MMAP_THRESHOLD_BYTES >> 20 if _applied else None

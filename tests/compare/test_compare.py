@@ -97,6 +97,11 @@ def _fake_compare(monkeypatch, gap, noise, mcc=0.6):
 
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
     monkeypatch.setattr("adapterlab.compare.run.choose_lengths", lambda *a, **k: (32, 32))
+
+    def no_second_probe(*a, **k):  # the budget finds the plan's timings under the runs' own keys
+        raise AssertionError("the budget probed a setting compare's plan had timed")
+
+    monkeypatch.setattr("adapterlab.policy.budget.run_probe", no_second_probe)
     calls: list = []
     trainer = fake_trainer(calls, {"adapter": 1e-3, "finetune": 5e-5, "lora": 1e-3}, gap=gap, noise=noise)
 

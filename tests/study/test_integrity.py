@@ -291,7 +291,7 @@ def test_a_study_leaves_no_temp_files(world, tmp_path):
     assert leftovers == []
     # each run trained in its own child process (study/child.py), with the allocator setting of a run
     for result in out.rglob("result.json"):
-        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
+        assert json.loads(result.read_text())["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_token_tasks_score_every_gold_word(world, tmp_path):

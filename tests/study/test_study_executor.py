@@ -102,7 +102,7 @@ def test_two_invocations_at_once_never_run_a_run_twice(tiny_world, tmp_path):
         rows = (result.parent / "metrics.jsonl").read_text().splitlines()
         assert sum('"split": "validation"' in row for row in rows) == 1
         # the study process (the CLI, training inline) applied the allocator setting (runtime.py)
-        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
+        assert json.loads(result.read_text())["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_workers_share_the_runs(tiny_world, tmp_path):
@@ -113,7 +113,7 @@ def test_workers_share_the_runs(tiny_world, tmp_path):
     assert not list((tmp_path / "out").glob("**/*.claim"))
     # each spawned worker trained with the allocator setting a run's own process uses (runtime.py)
     for result in (tmp_path / "out").glob("*/*/seed=*/result.json"):
-        assert json.loads(result.read_text())["versions"]["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
+        assert json.loads(result.read_text())["malloc_mmap_threshold_mb"] == GLIBC_THRESHOLD
 
 
 def test_sigkill_mid_study_then_rerun_gives_exactly_one_result_per_run(tiny_world, tmp_path):

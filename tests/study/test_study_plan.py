@@ -1,10 +1,12 @@
 """`adapterlab study plan`: runs, steps per run, a measured time per step and the peak memory of
 each distinct setting, before a study runs."""
 
+import pytest
 import yaml
 from studyworld import tiny_spec
 
 from adapterlab.cli import main
+from adapterlab.errors import AdapterlabError
 from adapterlab.study.plan import backbone_config
 from adapterlab.study.probe import micro_batch_sizes, probe_in_process, probe_key
 from adapterlab.train.config import RunConfig
@@ -122,3 +124,42 @@ def test_plan_probes_at_the_runs_padded_length_and_says_it(tiny_world, tmp_path,
     assert f"8 x 128 (padded to {padded} on average)" in capsys.readouterr().out
     # data that cannot be read here: the probe times max_length, an upper bound
     assert run_batch_length(RunConfig(task="sst2", train=str(tmp_path / "none.tsv"), model=str(model))) is None
+
+
+def test_the_warm_up_step_is_at_max_length_and_the_timed_steps_at_the_padded_length(tiny_world, monkeypatch):
+    """The run's longest batch reaches max_length: the probe's peak memory (and "does not fit")
+    come from a step there; its time from steps at the padded length."""
+    import torch
+
+    _, model = tiny_world
+    shapes, randint = [], torch.randint
+
+    def spy(low, high, size, **kwargs):
+        shapes.append(tuple(size))
+        return randint(low, high, size, **kwargs)
+
+    monkeypatch.setattr(torch, "randint", spy)
+    config = RunConfig(task="sst2", train="t.tsv", model=str(model), batch_size=4, max_length=32)
+    assert probe_in_process(config, "classification", steps=2, length=8).error is None
+    lengths = [shape[1] for shape in shapes if len(shape) == 2 and shape[0] == 4]
+    assert lengths[0] == 32 and set(lengths[1:]) == {8}
+
+
+def test_the_padded_length_is_not_estimated_where_it_would_mislead_or_download(tiny_world, tmp_path):
+    from adapterlab.study.batch_length import run_batch_length
+
+    root, model = tiny_world
+    data = {"task": "sst2", "train": str(root / "train.tsv"), "dev": str(root / "dev.tsv"), "max_length": 32}
+    good = RunConfig(**data, model=str(model), batch_size=8, method="adapter")
+    assert run_batch_length(good) is not None
+    # a method that does not fit this backbone reads the same data: its length is not lost
+    from adapterlab.adapters.config import AdapterConfig
+    from adapterlab.train.inputs import read_inputs
+
+    wide = RunConfig(**data, model=str(model), batch_size=8, method="adapter", adapter=AdapterConfig(size=4096))
+    with pytest.raises(AdapterlabError):
+        read_inputs(wide)  # the run itself would refuse it
+    assert run_batch_length(wide) == run_batch_length(good)
+    assert run_batch_length(RunConfig(**data, model=str(model), batch_size=8, tapt=True)) is None  # MLM steps
+    assert run_batch_length(RunConfig(task="sst2", hub="glue/sst2", model=str(model))) is None  # no download
+    assert run_batch_length(RunConfig(**data, model="bert-base-uncased")) is None  # a hub backbone

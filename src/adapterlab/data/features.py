@@ -178,7 +178,9 @@ class LengthGroupedBatches:
     whole set is sorted by length (evaluation order does not change metrics).
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, window: int = 50):
+    WINDOW = 50  # batches per window sorted by length: small enough to keep the order random
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, shuffle: bool = True, window: int = WINDOW):
         self.lengths = list(lengths)
         self.batch_size = batch_size
         self.seed = seed

@@ -69,7 +69,7 @@ def run_policy_study(
     """Run the study, then grow it as its policy asks, until nothing is left to decide, the
     maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
     spent. `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
-    already has (probe_key -> ProbeResult), for the budget's estimates. on_worker_death: as run_study's.
+    already has (probe_key_with_length -> ProbeResult), for the budget's estimates. on_worker_death: as run_study's.
     seed_targets: the undecided comparisons that seeds are added for (policy/sequential.py's
     default: the claims', or the main table's)."""
     out = Path(out)

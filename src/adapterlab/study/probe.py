@@ -4,10 +4,12 @@ run's exact setting, measured before the run exists.
 What is the same as in a run: the backbone's shapes (random weights built from its config), the
 task head's kind, the method and its settings (train.method.apply_method, the run's own code),
 the global batch cut into `grad_accum` micro-batches, the length its training batches are padded
-to on average (study/batch_length.py; max_length where the data cannot be read here), gradient
+to on average (study/batch_length.py; max_length where it is not estimated), gradient
 checkpointing, the precision (Accelerate's autocast on a GPU), the CPU fast path and gradient
-clipping. What is not: the data (random token ids, every batch at that one length) and the
-evaluations (estimated beside it).
+clipping. What is not: the data (random token ids, every timed batch at that one length) and the
+evaluations (estimated beside it). So the time is a run's typical step, not a bound: another
+seed's sample can pad a little longer. The peak memory is a step at max_length (the warm-up),
+which the run's longest batch reaches.
 
 Each probe runs in a fresh process (spawned), so its peak memory is its own and not the maximum
 of every probe before it, and so a probe that runs out of memory is reported as not fitting
@@ -122,13 +124,12 @@ def _timed_steps(config: RunConfig, kind: str, steps: int, padded: int | None) -
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     device = accelerator.device
-    length = min(padded or config.max_length, config.max_length, position_limit(model_config) or config.max_length)
-    vocab = model_config.vocab_size
-    cuda = device.type == "cuda"
+    longest = min(config.max_length, position_limit(model_config) or config.max_length)
+    length, vocab, cuda = min(padded or longest, longest), model_config.vocab_size, device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
 
-    def micro_step(size: int) -> None:
+    def micro_step(size: int, length: int) -> None:
         inputs = torch.randint(5, vocab, (size, length), device=device)
         mask = torch.ones(size, length, dtype=torch.long, device=device)
         with fast_training_ops(config.fast_dropout):
@@ -141,12 +142,14 @@ def _timed_steps(config: RunConfig, kind: str, steps: int, padded: int | None) -
             accelerator.backward(loss)
 
     times = []
-    for index in range(steps + 1):  # the first step warms up (allocator, kernels, lazy state)
+    # the first step warms up (allocator, kernels, lazy state) at max_length, the run's longest
+    # batch: the peak memory and "does not fit" are its; the timed steps are at the padded length
+    for index in range(steps + 1):
         if cuda:
             torch.cuda.synchronize(device)
         started = time.perf_counter()
         for size in micro_batch_sizes(config.batch_size, config.grad_accum):
-            micro_step(size)
+            micro_step(size, length if index else longest)
         if config.max_grad_norm:
             accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
         optimizer.step()

@@ -74,13 +74,13 @@ def finish_run(result: dict, run_dir: Path, started: float, accelerator: Acceler
             "peak_memory_mb": _peak_memory_mb(),
             "model_path": model_path,
             "num_processes": accelerator.num_processes,
+            "malloc_mmap_threshold_mb": mmap_threshold_mb(),  # set by adapterlab's entry points (runtime.py)
             "versions": {
                 "adapterlab": __version__,
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
                 "python": platform.python_version(),
                 "git_sha": _git_sha(),
-                "malloc_mmap_threshold_mb": mmap_threshold_mb(),  # set by adapterlab's entry points (runtime.py)
             },
         }
     )

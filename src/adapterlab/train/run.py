@@ -13,21 +13,15 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors import SafetensorError
-from transformers import PreTrainedTokenizerBase
 
 from adapterlab.adapters.freezing import ParamCounts
-from adapterlab.backbone import resolve_backbone
-from adapterlab.data.example import Splits
 from adapterlab.data.features import Collator, LabelMap, encode
-from adapterlab.data.load import load_splits
-from adapterlab.data.tasks import TaskSpec, get_task
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import Method, TaptOutcome, get_method
 from adapterlab.recorded_config import RecordedConfig, run_fingerprints
@@ -51,6 +45,7 @@ from adapterlab.runs import (
 from adapterlab.train.accelerator import build_accelerator
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.config import RunConfig
+from adapterlab.train.inputs import RunInputs, read_inputs
 from adapterlab.train.loop import (
     LoopConfig,
     LoopResult,
@@ -59,15 +54,11 @@ from adapterlab.train.loop import (
     evaluation_bar,
     train_and_restore_best,
 )
-from adapterlab.train.method import apply_method, check_method_fits
+from adapterlab.train.method import apply_method
 from adapterlab.train.metrics import last_epoch_gain
 from adapterlab.train.model_setup import (
     build_task_model,
-    check_backbone_weights,
-    check_fits,
-    effective_max_length,
     enable_gradient_checkpointing,
-    load_model_config,
     load_tokenizer,
 )
 from adapterlab.train.outcome import finish_run, outcome_fields, stop_reason, validation_rows
@@ -89,18 +80,6 @@ __all__ = [
     "run_training",
     "write_json_atomic",
 ]
-
-
-@dataclass(frozen=True)
-class RunInputs:
-    """What a run reads and checks before its folder is touched: the task, its data, the backbone."""
-
-    spec: TaskSpec
-    splits: Splits
-    labels: LabelMap
-    model_path: str
-    tokenizer: PreTrainedTokenizerBase
-    max_length: int  # the requested length, capped at the backbone's position limit
 
 
 def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = False) -> RunResult:
@@ -142,34 +121,6 @@ def run_training(config: RunConfig, run_dir: str | Path, *, overwrite: bool = Fa
         if config.report_to:
             accelerator.end_training()
     return finish_run(result, run_dir, started, accelerator, inputs.model_path)
-
-
-def read_inputs(config: RunConfig) -> RunInputs:
-    """The task's splits and the backbone, each checked against the settings (one-line errors)."""
-    spec = get_task(config.task)
-    splits = load_splits(
-        spec,
-        train=config.train,
-        dev=config.dev,
-        test=config.test,
-        hub=config.hub,
-        fmt=config.data_format,
-        columns=config.columns,
-        train_size=config.train_size,
-        validation_size=config.validation_size,
-        seed=config.seed if config.data_seed is None else config.data_seed,
-        test_fraction=config.test_fraction,
-        encoding=config.encoding,
-    )
-    labels = LabelMap(splits.labels)
-    model_path = resolve_backbone(config.model)
-    check_backbone_weights(model_path)
-    model_config = load_model_config(model_path)
-    tokenizer = load_tokenizer(model_path, model_config)
-    max_length = effective_max_length(config.max_length, model_config, model_path)
-    check_fits(config, model_config, tokenizer, model_path)
-    check_method_fits(config, model_config, spec.kind)
-    return RunInputs(spec, splits, labels, model_path, tokenizer, max_length)
 
 
 def _previous_attempt(run_dir: Path, overwrite: bool) -> dict | None:
