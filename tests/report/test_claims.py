@@ -570,3 +570,25 @@ def test_a_tie_on_validation_and_a_runner_up_without_two_shared_seeds():
     thin = dataclasses.replace(table, cells={**table.cells, ("sst2", runner_up): one_seed})
     (result,) = evaluate_claims([C2], {"main": thin}, "s", context=GateContext(thin, select=select))
     assert [u.column.split()[0] for u in result.runner_ups] == ["finetune"]  # 1 shared seed: nothing to describe
+
+
+def test_an_unfinished_study_says_not_finished_where_its_finished_runs_cannot_test_a_claim(tiny_world, tmp_path):
+    """A claim whose b side has no finished run yet is `not finished` with the count, not `not
+    applicable` (which says the study could never test it); a finished study keeps the latter."""
+    import shutil
+
+    from studyworld import tiny_spec
+
+    from adapterlab.report.build import assemble
+    from adapterlab.study.executor import run_study
+    from adapterlab.study.spec import expand_spec
+
+    root, model = tiny_world
+    spec = expand_spec({**tiny_spec(root, model, seeds=(0,)), "claims": ["C2"]})
+    out = tmp_path / "study"
+    run_study(spec, out, isolation="inline")
+    for folder in out.glob("sst2/finetune*"):
+        shutil.rmtree(folder)  # as if fine-tuning had not run yet
+    (row,) = assemble(out).claims
+    assert row.verdict == "not finished" and row.detail.startswith("1 of 2 planned runs finished; ")
+    assert decide([row])[0].verdict == "not finished"  # kept when decided again in a larger family

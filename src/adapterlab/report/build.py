@@ -132,7 +132,18 @@ def assemble(out: Path) -> StudyTables:
             f"{out / 'study.json'}: field 'claims' is not a checked claims block ({err!r}); run `study run` again"
         ) from None
     evaluated = evaluate_claims(claims, tables.by_name(), title, plan.base_settings(), context)
+    if len(records) < len(plan.runs):  # a claim the finished runs cannot test yet: the study is not done
+        evaluated = [_not_finished(r, len(records), len(plan.runs)) for r in evaluated]
     return dataclasses.replace(tables, claims=[dataclasses.replace(r, setup=plan.description) for r in evaluated])
+
+
+def _not_finished(result: ClaimResult, finished: int, planned: int) -> ClaimResult:
+    """A row the finished runs cannot test, in a study with runs still to come, is `not finished`
+    (not `not applicable`, which says no run of this study could test it)."""
+    if result.verdict != "not applicable" or result.claim.not_tested:
+        return result
+    why = f"{finished} of {planned} planned runs finished; {result.detail}"
+    return dataclasses.replace(result, verdict="not finished", detail=why)
 
 
 def build_report(out: str | Path) -> Report:

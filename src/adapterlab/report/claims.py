@@ -43,7 +43,7 @@ MISSING_TABLE = {
     "overfitting_gap": "it needs runs with validation curves",
     "main": "no finished runs",
 }
-VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "no verdict", "not applicable")
+VERDICTS = ("supported", "contradicted", "equivalent", "inconclusive", "no verdict", "not applicable", "not finished")
 
 
 @dataclass(frozen=True)
@@ -385,7 +385,7 @@ def decide(results: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult
 
 
 def _verdict(r: ClaimResult, alpha: float) -> str:
-    if r.verdict == "not applicable":
+    if r.verdict in ("not applicable", "not finished"):  # no test to decide: kept in any family
         return r.verdict
     if r.gates.trips:
         return "no verdict"

@@ -48,7 +48,7 @@ class RunnerUp:
     column: the selected column's name (e.g. "adapter m=best lr=best"; in `compare`, the method);
     chosen and runner_up: the settings on its selected axes (e.g. "m=64 lr=0.001"; rows that chose
     differently are joined by " / "); validation_gap and gap_se: Choice's gap and its standard
-    error (the mean over rows, without an error, for several rows); value, ci_low, ci_high and n:
+    error (over rows that chose differently or by other scores: the mean gap, without an error); value, ci_low, ci_high and n:
     the quantity (×100) with the runner-up in place, its fixed-n paired t 95% interval (None where
     there is none) and its seeds; gates: the validity gates the runner-up's own runs trip;
     rows: for an every-row claim, its weakest row and how many rows go the claim's way."""
@@ -158,7 +158,8 @@ def runner_ups(
                 _words([c.chosen.describe(c.axes) for c in choices]),
                 _words([c.runner_up.describe(c.axes) for c in choices]),
                 statistics.mean(c.gap for c in choices),
-                choices[0].gap_se if len(choices) == 1 else None,
+                # one choice made on the same scores in every row (RSA's layers): its error holds
+                choices[0].gap_se if len(set(choices)) == 1 else None,
                 result.value,
                 result.ci_low,
                 result.ci_high,

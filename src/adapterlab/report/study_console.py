@@ -152,7 +152,13 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in costs:
-        padded = f" (padded to {c.batch_length} on average)" if c.batch_length and c.batch_length < c.max_length else ""
+        padded = (
+            " (timed at max_length: no local data or backbone to read, or TAPT)"
+            if c.batch_length is None
+            else f" (padded to {c.batch_length} on average)"
+            if c.batch_length < c.max_length
+            else ""
+        )
         steps = sorted(set(c.steps_per_run))
         shown = str(steps[0]) if len(steps) == 1 else f"{steps[0]}-{steps[-1]}"
         if c.probe.error:
