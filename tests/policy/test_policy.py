@@ -307,6 +307,24 @@ def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, t
     assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
 
 
+def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_seeds(tiny_world):
+    """The sequential rule extends every cell an undecided claim compares, and C5 compares every
+    rate of the grid (the SST-2 replication ran 80 runs where the bound once said 60): with claims,
+    the bound takes every cell, grown points included, to seeds.max."""
+    import dataclasses
+
+    from adapterlab.policy.budget import cost_range
+
+    root, model = tiny_world
+    spec = expand_spec(grid_spec(root, model, policy_seeds={"min": 3, "max": 6}))
+    seconds = {run.relative_dir: (2.0 if run.config.method == "finetune" else 1.0) for run in spec.runs}
+    # 4 cells x 3 seeds; 4 grown points per line x 3 seeds; 3 more seeds for the 2 chosen points
+    assert cost_range(spec, seconds) == (18.0, 18.0 + 36.0 + 9.0, 12, 12 + 24 + 6)
+    with_claims = dataclasses.replace(spec, claims=["C5"])
+    # 3 more seeds for all 12 cells (4 of the grid, 8 grown)
+    assert cost_range(with_claims, seconds) == (18.0, 18.0 + 36.0 + 3 * 18.0, 12, 12 + 24 + 36)
+
+
 def test_nothing_is_added_while_runs_of_the_grid_have_failed(tiny_world, tmp_path, monkeypatch):
     # PAN-X: fine-tuning at 3e-4 failed on a full disk, and bracketing read {3e-5, 1e-4} as the
     # whole grid: 1e-4 "at the top" and 3e-4 "added". A grid with holes decides nothing.

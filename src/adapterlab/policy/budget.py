@@ -49,33 +49,47 @@ def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float
     """(fewest seconds, most seconds, fewest runs, most runs) of a study under its policy, from
     each planned run's estimate (`seconds`, by relative folder). Fewest: the spec's grid at the
     minimum seeds (no growth, every comparison decided at once). Most: every bracketed line grown
-    to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), and
-    every selected group's chosen point run up to seeds.max."""
+    to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), then
+    every cell the sequential rule may extend run up to seeds.max. A spec with claims may extend
+    every cell, grown points included (C5 compares every learning rate of the grid, not only the
+    chosen one); without claims, each selected group's chosen point (the main table's tests)."""
     low = sum(seconds.values())
     low_runs = len(spec.runs)
-    high, high_runs = low, low_runs
     seeds = len({run.seed for run in spec.runs}) or 1
+    cells: dict[tuple, float] = {}  # labels without the seed -> the dearest run's seconds
+    for run in spec.runs:
+        key = _labels_key(run, exclude=())
+        cells[key] = max(cells.get(key, 0.0), seconds.get(run.relative_dir, 0.0))
+    grown: list[tuple[tuple, float]] = []  # (the new point's labels, its cost per seed)
     for bracket in spec.policy.bracket:
         lines: dict[tuple, dict] = {}
         for run in spec.runs:
             labels = {"task": run.setting.task, **run.labels}
             if bracket.axis not in labels:
                 continue
-            key = tuple(sorted((k, v) for k, v in labels.items() if k != bracket.axis))
-            line = lines.setdefault(key, {"values": set(), "cost": 0.0})
+            line = lines.setdefault(_labels_key(run, exclude=(bracket.axis,)), {"values": set(), "cost": 0.0})
             line["values"].add(labels[bracket.axis])
             line["cost"] = max(line["cost"], seconds.get(run.relative_dir, 0.0))
-        for line in lines.values():
-            extra = max(0, bracket.max_points - len(line["values"])) * seeds
-            high += extra * line["cost"]
-            high_runs += extra
-    if spec.policy.sequential:
-        groups: dict[tuple, float] = {}  # one chosen point per task and method (and what report.select does not tune)
-        for run in spec.runs:
-            labels = {"task": run.setting.task, **run.labels}
-            key = tuple(sorted((k, v) for k, v in labels.items() if k not in spec.report.select))
-            groups[key] = max(groups.get(key, 0.0), seconds.get(run.relative_dir, 0.0))
+        for key, line in lines.items():
+            for point in range(max(0, bracket.max_points - len(line["values"]))):
+                grown.append((key + ((bracket.axis, f"grown {point}"),), line["cost"]))
+    high = low + seeds * sum(cost for _, cost in grown)
+    high_runs = low_runs + seeds * len(grown)
+    if spec.policy.sequential and spec.policy.seeds is not None:
         extra = spec.policy.seeds.max - spec.policy.seeds.min
-        high += extra * sum(groups.values())
-        high_runs += extra * len(groups)
+        if spec.claims:
+            extended = list(cells.values()) + [cost for _, cost in grown]
+        else:
+            groups: dict[tuple, float] = {}  # one chosen point per task and method (what report.select tunes)
+            for key, cost in list(cells.items()) + grown:
+                group = tuple((k, v) for k, v in key if k not in spec.report.select)
+                groups[group] = max(groups.get(group, 0.0), cost)
+            extended = list(groups.values())
+        high += extra * sum(extended)
+        high_runs += extra * len(extended)
     return low, high, low_runs, high_runs
+
+
+def _labels_key(run, exclude: tuple[str, ...]) -> tuple:
+    labels = {"task": run.setting.task, **run.labels}
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in exclude))

@@ -176,7 +176,7 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
         low, high, low_runs, high_runs = plan.cost_range
         lines.append(
             f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
-            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, seeds up to the maximum), "
+            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, every cell the sequential rule may extend at the maximum seeds), "
             "with one worker; convergence stopping can only shorten runs"
         )
     if spec.policy.budget:
