@@ -22,6 +22,7 @@ from adapterlab.data.features import IGNORE_INDEX, LabelMap
 from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
+from adapterlab.train.collection import collect_new_objects_only
 from adapterlab.train.config import RunConfig
 from adapterlab.train.evaluation import evaluate, evaluation_bar, example_losses, model_inputs
 from adapterlab.train.fast_ops import fast_training_ops
@@ -202,19 +203,20 @@ def train_and_restore_best(
     state = _LoopState(LoopResult("ok", None, None, None, 0, 0.0, 0, ceiling), _progress_bar(parts, ceiling))
     result = state.result
     first_epoch, skip = _resume(parts, state)
-    for epoch in range(first_epoch, config.epochs + 1):
-        _train_epoch(parts, state, epoch, skip if epoch == first_epoch else 0)
-        if result.status == "diverged":
-            _record_divergence(parts, state, epoch)
-            break
-        # the same weights twice would count twice toward patience
-        if not result.stopped_early and state.evaluated_at != result.steps:
-            _validate(parts, state, epoch, "epoch")
-        if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
-            _save(parts, state, epoch, 0)
-        if result.stopped_early:
-            logger.info(_EARLY_STOP, epoch, result.steps, config.early_stop)
-            break
+    with collect_new_objects_only():  # the collections after each evaluation stay cheap
+        for epoch in range(first_epoch, config.epochs + 1):
+            _train_epoch(parts, state, epoch, skip if epoch == first_epoch else 0)
+            if result.status == "diverged":
+                _record_divergence(parts, state, epoch)
+                break
+            # the same weights twice would count twice toward patience
+            if not result.stopped_early and state.evaluated_at != result.steps:
+                _validate(parts, state, epoch, "epoch")
+            if checkpoint_dir is not None and not result.stopped_early and epoch < config.epochs:
+                _save(parts, state, epoch, 0)
+            if result.stopped_early:
+                logger.info(_EARLY_STOP, epoch, result.steps, config.early_stop)
+                break
     state.bar.close()
     if state.best_state is not None:
         _load_trainable_state(model, state.best_state)
