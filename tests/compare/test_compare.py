@@ -547,3 +547,22 @@ def test_compare_times_its_methods_at_the_padded_length_of_its_batches(tmp_path)
     # lengths with [CLS] and [SEP]: 4 and 32; longest first in one window: batches 32, 4, 4, 4
     assert (max_length, padded) == (32, 11)
     assert choose_lengths(examples, False, str(model), 16) == (16, 7)  # a given max_length cuts first: 16, 4, 4, 4
+
+
+def test_a_plan_timed_while_the_cpus_were_busy_says_so(tmp_path, monkeypatch, capsys):
+    """The design is sized from the timed steps: timed under load, it is too small, and the plan
+    (printed and in plan.json) says so."""
+    import contextlib
+
+    from adapterlab.study.contention import Contention
+
+    _fake_compare(monkeypatch, 0.0, 0.002, 0.6)
+    monkeypatch.setattr("adapterlab.compare.run.measure_contention", lambda: contextlib.nullcontext(Contention(0.8)))
+    data = tmp_path / "reviews.tsv"
+    write_sentiment_tsv(data, 120, 0)
+    out = tmp_path / "cmp"
+    args = ["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune"]
+    assert main([*args, "--budget", "60m", "--seeds", "3", "--out", str(out)]) == 0
+    warning = "warning: the methods were timed while other processes used 80% of the CPUs"
+    assert warning in capsys.readouterr().out.split("[1/")[0]  # in the plan, before the first run
+    assert any(warning in note for note in json.loads((out / "plan.json").read_text())["plan"]["notes"])

@@ -32,9 +32,8 @@ def test_garbage_from_before_is_freed_at_the_start_and_new_cycles_within():
 
 
 def test_what_was_alive_is_handed_back_on_exit_even_after_an_error():
-    with pytest.raises(RuntimeError):
-        with collect_new_objects_only():
-            raise RuntimeError("diverged")
+    with pytest.raises(RuntimeError), collect_new_objects_only():
+        raise RuntimeError("diverged")
     assert gc.get_freeze_count() == 0
     kept = _Holder()
     with collect_new_objects_only():

@@ -54,7 +54,7 @@ class ComparePlan:
     estimate_seconds: float  # the design at its minimum seeds, at the ceiling
     budget_seconds: float
     model: str | None = None
-    notes: list[str] = field(default_factory=list)  # what a larger budget would add
+    notes: list[str] = field(default_factory=list)  # what a larger budget would add; a timing that shared the CPUs
     batch_length: int | None = None  # the length the probes timed: the mean of batches padded to their longest
 
     @property

@@ -42,6 +42,7 @@ from adapterlab.compare.text import incomplete_line, plan_text, where_line
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method, method_names
 from adapterlab.runs import CONFIG_FILE, write_json_atomic
+from adapterlab.study.contention import measure_contention
 from adapterlab.train.provenance import PROVENANCE_FILE
 
 MARKER = ".adapterlab-compare"
@@ -181,11 +182,13 @@ def _timed_plan(
         f"timing {', '.join(methods)} on this machine (batch {BATCH} x {padded} tokens, the mean length of "
         f"batches padded to their longest and cut at {max_length}) ..."
     )
-    per_step = probe_methods(methods, data.task, data.kind, model, max_length, padded)
+    with measure_contention() as contention:
+        per_step = probe_methods(methods, data.task, data.kind, model, max_length, padded)
     room = budget - (time.time() - started) - ANSWER_RESERVE
     try:
         plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
-        return dataclasses.replace(plan, batch_length=padded)
+        warning = contention.warning("the methods were")
+        return dataclasses.replace(plan, batch_length=padded, notes=plan.notes + ([warning] if warning else []))
     except BudgetTooSmall as err:
         # the budget to give covers what the runs need and what is spent besides them
         whole = math.ceil((err.needed + (time.time() - started) + ANSWER_RESERVE) / 60)

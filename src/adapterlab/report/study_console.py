@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterlab.names import RUN_STATES
+from adapterlab.study.contention import Contention
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.folder import status_of_folder, unfinished_lines
 
@@ -172,6 +173,11 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
             f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |"
         )
     lines.append(f"total: {duration(plan.total)} with one worker ({plan.total / 3600:.1f} h)")
+    busy = [c for c in costs if not c.probe.error and c.probe.others_cpu_share is not None]
+    worst = max(busy, key=lambda c: c.probe.others_cpu_share or 0.0, default=None)
+    warning = Contention(worst.probe.others_cpu_share).warning("the steps were") if worst else None
+    if warning:
+        lines.append(warning)
     if plan.cost_range is not None:
         low, high, low_runs, high_runs = plan.cost_range
         lines.append(

@@ -19,6 +19,7 @@ instead of ending the plan. The peak is what the run's result records as `peak_m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import resource
@@ -30,18 +31,22 @@ from dataclasses import dataclass
 from adapterlab.methods import find_method
 from adapterlab.runtime import keep_freed_memory
 from adapterlab.study.backbone_configs import backbone_config
+from adapterlab.study.contention import measure_contention
 from adapterlab.train.config import RunConfig
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     """seconds_per_step: mean over the timed optimizer steps (s); peak_memory_mb: MiB; error: why
-    the setting could not be probed (e.g. out of memory), with the two numbers then 0."""
+    the setting could not be probed (e.g. out of memory), with the two numbers then 0;
+    others_cpu_share: the share of the CPUs' time other processes used meanwhile (0 to 1, None
+    where unknown: study/contention.py)."""
 
     seconds_per_step: float
     peak_memory_mb: float
     device: str
     error: str | None = None
+    others_cpu_share: float | None = None
 
 
 def probe_key_with_length(config: RunConfig) -> tuple:
@@ -81,13 +86,17 @@ def run_probe(config: RunConfig, kind: str, steps: int, length: int | None = Non
     `length` tokens long (None: max_length), in a fresh process. A process that dies (the
     kernel's out-of-memory kill) gives a result with `error`."""
     # the child keeps freed memory as a run's process does, so the step time is a run's
-    with ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
-    ) as pool:
+    with (
+        measure_contention() as contention,
+        ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory
+        ) as pool,
+    ):
         try:
-            return pool.submit(probe_in_process, config, kind, steps, length).result()
+            found = pool.submit(probe_in_process, config, kind, steps, length).result()
         except BrokenProcessPool:
-            return ProbeResult(0.0, 0.0, "", "the probe process died (out of memory?)")
+            found = ProbeResult(0.0, 0.0, "", "the probe process died (out of memory?)")
+    return dataclasses.replace(found, others_cpu_share=contention.others)
 
 
 def probe_in_process(config: RunConfig, kind: str, steps: int, length: int | None = None) -> ProbeResult:
