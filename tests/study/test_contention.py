@@ -62,3 +62,5 @@ def test_study_plan_warns_when_a_probe_shared_the_cpus(tiny_world, tmp_path, cap
         assert main(["study", "plan", str(spec)]) == 0
         out = capsys.readouterr().out
         assert ("other processes used 90% of the CPUs" in out) is warned, out
+        # the probe's memory is its steps', not a run's whole peak, and the table says so
+        assert "| peak memory of the steps |" in out and "its result.json records its own peak" in out

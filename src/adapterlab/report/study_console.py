@@ -149,7 +149,7 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
     lines = [
         f"{spec.name}: {len(spec.runs)} run{'s' if len(spec.runs) != 1 else ''}, timed on {where} (training steps at the probe's rate, "
         f"evaluations and start-up estimated from it)",
-        "| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory per run |",
+        "| backbone | setting | batch x length | runs | steps per run | s/step | per run | all runs | peak memory of the steps |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in costs:
@@ -173,6 +173,10 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
             f"{duration(c.seconds / c.runs)} | {duration(c.seconds)} | {c.probe.peak_memory_mb:.0f} MB |"
         )
     lines.append(f"total: {duration(plan.total)} with one worker ({plan.total / 3600:.1f} h)")
+    lines.append(
+        "peak memory of the steps: the probe's process (the model, its optimizer and one batch at max_length); a run "
+        "holds more (the loaded weights, evaluation, its best checkpoint's copy): its result.json records its own peak"
+    )
     busy = [c for c in costs if not c.probe.error and c.probe.others_cpu_share is not None]
     worst = max(busy, key=lambda c: c.probe.others_cpu_share or 0.0, default=None)
     warning = Contention(worst.probe.others_cpu_share).warning("the steps were") if worst else None
