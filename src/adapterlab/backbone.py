@@ -31,6 +31,11 @@ def default_backbone_path() -> Path:
     return path
 
 
+def backbone_label(name: str | None) -> str:
+    """The backbone as a plan or table names it: the embedded one by its model's name."""
+    return f"{DEFAULT_BACKBONE} (embedded)" if name in _DEFAULT_ALIASES else str(name)
+
+
 def resolve_backbone(name: str | None) -> str:
     """A path or hub name that `from_pretrained` accepts. None or 'default' gives the embedded MiniLM."""
     if name in _DEFAULT_ALIASES:

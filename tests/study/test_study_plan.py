@@ -163,3 +163,22 @@ def test_the_padded_length_is_not_estimated_where_it_would_mislead_or_download(t
     assert run_batch_length(RunConfig(**data, model=str(model), batch_size=8, tapt=True)) is None  # MLM steps
     assert run_batch_length(RunConfig(task="sst2", hub="glue/sst2", model=str(model))) is None  # no download
     assert run_batch_length(RunConfig(**data, model="bert-base-uncased")) is None  # a hub backbone
+
+
+def test_the_plan_names_the_embedded_backbone(tiny_world, tmp_path, capsys, monkeypatch):
+    """A spec without `model` runs on the embedded MiniLM, and the plan says which (not "default")."""
+    from adapterlab.backbone import backbone_label
+    from adapterlab.study import plan as plan_module
+    from adapterlab.study.probe import ProbeResult
+
+    assert backbone_label(None) == backbone_label("default") == "all-MiniLM-L6-v2 (embedded)"
+    assert backbone_label("/models/xlmr") == "/models/xlmr"
+    root, model = tiny_world
+    monkeypatch.setattr(plan_module, "run_probe", lambda *a, **k: ProbeResult(0.01, 100.0, "cpu"))
+    values = tiny_spec(root, model, seeds=(0,))
+    values["base"].pop("model", None)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(values))
+    assert main(["study", "plan", str(spec)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| all-MiniLM-L6-v2 (embedded) |")]
+    assert len(rows) == 2  # adapters and fine-tuning

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapterlab.backbone import backbone_label
 from adapterlab.runs import load_result
 from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
 from adapterlab.study.probe import probe_key_with_length, run_probe
@@ -34,7 +35,9 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
             continue
         if key not in probes:
             if progress:
-                progress(f"timing a few steps of {run.config.method} on {key[0]} for the budget")
+                progress(
+                    f"timing a few steps of {run.config.method} on {backbone_label(run.config.model)} for the budget"
+                )
             probes[key] = run_probe(run.config, get_task(run.config.task).kind, 2, key[-1])
         per_step = probes[key].seconds_per_step
         estimates[run.relative_dir] = (

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapterlab.backbone import backbone_label
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import find_method
 from adapterlab.study.backbone_configs import SHIPPED_CONFIGS, backbone_config  # noqa: F401  (also imported from here)
@@ -216,7 +217,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
         if key not in probes:
             if progress:
                 shown = f"{key[-1]} (padded, on average)" if key[-1] else str(config.max_length)
-                progress(f"probing {key[0]} {setting}, batch {config.batch_size} x {shown}")
+                progress(f"probing {backbone_label(config.model)} {setting}, batch {config.batch_size} x {shown}")
             probes[key] = run_probe(config, get_task(config.task).kind, probe_steps, key[-1])
         per_step = probes[key].seconds_per_step
         extra = tuple(
@@ -225,7 +226,7 @@ def plan_study(spec: StudySpec, probe_steps: int = 2, progress=None, probes: dic
         )
         costs.append(
             GroupCost(
-                key[0],
+                backbone_label(config.model),
                 setting,
                 config.batch_size,
                 config.max_length,
