@@ -39,10 +39,11 @@ from smoke import add_smoke_argument, apply_smoke, toy_task  # noqa: E402
 
 SHARED_SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue" / "SST-2"
 CHILD = """
-import sys, types
-if sys.argv[1] == "no-collection":  # the loop as it was before the collection
+import contextlib, sys, types
+if sys.argv[1] == "no-collection":  # the loop as it was before the collection (and before its freeze)
     import adapterlab.train.checkpoint as checkpoint, adapterlab.train.loop as loop
     loop.gc = checkpoint.gc = types.SimpleNamespace(collect=lambda *a, **k: 0)
+    loop.collect_new_objects_only = contextlib.nullcontext
 if sys.argv[1] == "threshold-1gb":  # the allocator as it was: blocks up to 1 GB kept in the heap
     import adapterlab.runtime
     adapterlab.runtime.MMAP_THRESHOLD_BYTES = 1 << 30

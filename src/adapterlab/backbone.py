@@ -31,9 +31,15 @@ def default_backbone_path() -> Path:
     return path
 
 
+def is_embedded(name: str | None) -> bool:
+    """Whether `name` (a spec's or a run's `model`) means the embedded MiniLM: unset, "default",
+    "minilm" or its own name."""
+    return name in _DEFAULT_ALIASES
+
+
 def backbone_label(name: str | None) -> str:
     """The backbone as a plan or table names it: the embedded one by its model's name."""
-    return f"{DEFAULT_BACKBONE} (embedded)" if name in _DEFAULT_ALIASES else str(name)
+    return f"{DEFAULT_BACKBONE} (embedded)" if is_embedded(name) else str(name)
 
 
 def resolve_backbone(name: str | None) -> str:

@@ -369,6 +369,21 @@ def test_a_budget_too_small_for_one_converged_run_of_each_method(tmp_path, monke
     two = ["--methods", "adapter,finetune", "--out", str(tmp_path / "d")]
     assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--budget", "2m", *two]) == 2
     assert "fewer --methods" not in capsys.readouterr().err  # two is the fewest a comparison has
+    # timed while the CPUs were busy: the refusal says so, since the budget it names is then too high
+    import contextlib
+
+    from adapterlab.study.contention import Contention
+
+    monkeypatch.setattr(
+        "adapterlab.compare.run.measure_contention", lambda: contextlib.nullcontext(Contention(0.8, 0.0))
+    )
+    busy = ["--methods", "adapter,finetune", "--out", str(tmp_path / "f")]
+    assert main(["compare", str(data), "--columns", "text=sentence,label=label", "--budget", "2m", *busy]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "give --budget" in err
+    assert err.endswith(
+        "(the methods were timed while other processes used 80% of the CPUs: on a quiet machine steps are likely faster than this plan says)"
+    )
 
 
 def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, monkeypatch, capsys):
@@ -563,6 +578,6 @@ def test_a_plan_timed_while_the_cpus_were_busy_says_so(tmp_path, monkeypatch, ca
     out = tmp_path / "cmp"
     args = ["compare", str(data), "--columns", "text=sentence,label=label", "--methods", "adapter,finetune"]
     assert main([*args, "--budget", "60m", "--seeds", "3", "--out", str(out)]) == 0
-    warning = "warning: the methods were timed while other processes used 80% of the CPUs"
+    warning = "warning: the methods were timed while other processes used 80% of the CPUs: on a quiet machine steps are likely faster"
     assert warning in capsys.readouterr().out.split("[1/")[0]  # in the plan, before the first run
     assert any(warning in note for note in json.loads((out / "plan.json").read_text())["plan"]["notes"])

@@ -256,13 +256,17 @@ def test_the_policy_block_is_checked(tiny_world):
         assert expected in errors, expected
 
 
-def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stopped(tiny_world, tmp_path):
+def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stopped(tiny_world, tmp_path, monkeypatch):
     """The tiny BERT: with patience 1 and a ceiling of 6 epochs a run stops when validation stops
     improving (converged); without the policy it runs to the ceiling and records its last epoch's gain."""
     from adapterlab.study.executor import run_study
 
     root, model = tiny_world
     raw = tiny_spec(root, model, seeds=(0,), extra_base={"epochs": 6})
+    # the tiny BERT stays at the majority class on this toy sample, where convergence stopping
+    # waits (tested with real runs in train/test_train_scale.py); here the policy's plumbing is tested
+    monkeypatch.setattr("adapterlab.train.loop.left_chance", lambda metrics: True)
+    monkeypatch.setattr("adapterlab.runs.left_chance", lambda metrics: True)  # nor are its records stale
     # no accuracy gain can exceed 0.5: stops at the 2nd evaluation, or later when min_epochs says so
     raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5, "min_epochs": 0}}
     spec = expand_spec(raw)
@@ -323,6 +327,18 @@ def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_se
     with_claims = dataclasses.replace(spec, claims=["C5"])
     # 3 more seeds for all 12 cells (4 of the grid, 8 grown)
     assert cost_range(with_claims, seconds) == (18.0, 18.0 + 36.0 + 3 * 18.0, 12, 12 + 24 + 36)
+    # a line of one rate is its own top and bottom: one step adds a rate each way, 3 even at max_points 2
+    raw = grid_spec(root, model, lrs=(1e-4,), policy_seeds={"min": 3, "max": 3})
+    raw["policy"]["bracket"]["lr"]["max_points"] = 2
+    single = expand_spec(raw)
+    assert cost_range(single, dict.fromkeys((r.relative_dir for r in single.runs), 1.0))[3] == 6 + 2 * 2 * 3
+    # two bracketed axes grow each other's lines: no fixed most
+    raw = grid_spec(root, model, policy_seeds={"min": 3, "max": 6})
+    raw["by_method"]["adapter"].pop("adapter")
+    raw["grid"]["adapter_size"] = [8]
+    raw["policy"]["bracket"]["adapter_size"] = {"values": [4, 8, 16], "max_points": 3}
+    both = expand_spec(raw)
+    assert cost_range(both, dict.fromkeys((r.relative_dir for r in both.runs), 1.0))[1::2] == (None, None)
 
 
 def test_nothing_is_added_while_runs_of_the_grid_have_failed(tiny_world, tmp_path, monkeypatch):

@@ -43,9 +43,11 @@ def test_the_time_of_the_measured_process_and_its_children_is_not_counted(monkey
     monkeypatch.setattr(contention.os, "sysconf", lambda name: 100)
     with measure_contention() as found:
         pass
-    assert found.others == pytest.approx(50 / 200)
+    assert found.others == pytest.approx(50 / 200) and found.idle == pytest.approx(50 / 200)
     assert Contention(0.25).warning("x") is None and Contention(None).warning("x") is None
-    assert Contention(0.26).warning("x") is not None
+    assert Contention(0.26).warning("x") is not None and Contention(0.26, 0.1).warning("x") is not None
+    # other processes busy, but CPUs left idle while the probe ran: it was not slowed (a large machine)
+    assert Contention(0.6, 0.3).warning("x") is None
 
 
 def test_study_plan_warns_when_a_probe_shared_the_cpus(tiny_world, tmp_path, capsys, monkeypatch):

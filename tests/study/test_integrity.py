@@ -243,6 +243,32 @@ def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tm
     assert len(records) == 1 and stale == []
 
 
+def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_request(world, tmp_path, capsys):
+    """A record of the convergence stop the loop no longer makes (at the majority class: ChemProt
+    fine-tuning at 3e-5, seeds 0-1) is "changed": status says why, the report leaves it out, and the
+    study refuses to go on until --rerun-changed reruns it under today's rule."""
+    from adapterlab.cli import main
+    from adapterlab.report.build import collect
+
+    out = tmp_path / "study"
+    spec = expand_spec(spec_of(world))
+    run_study(spec, out, isolation="inline")
+    result_file = out / spec.runs[0].relative_dir / "result.json"
+    fresh = json.loads(result_file.read_text())
+    assert fresh["stop_reason"] != "converged" or fresh["best_validation"]["mcc"] > 0.05
+    old = {**fresh, "stop_reason": "converged", "best_validation": {**fresh["best_validation"], "mcc": 0.0}}
+    result_file.write_text(json.dumps(old))
+    assert main(["study", "status", str(out)]) == 0
+    assert "stopped by convergence at a constant predictor's score" in capsys.readouterr().out
+    _, records, stale = collect(out)
+    assert records == [] and stale == [spec.runs[0].relative_dir]
+    with pytest.raises(AdapterlabError, match=r"constant predictor's score.*--rerun-changed"):
+        run_study(spec, out)
+    assert [s.state for s in run_study(spec, out, rerun_changed=True, isolation="inline")] == ["ok"]
+    assert json.loads(result_file.read_text())["stop_reason"] == fresh["stop_reason"]
+    assert len(collect(out)[1]) == 1
+
+
 def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -121,9 +121,38 @@ def test_a_run_with_gradient_checkpointing(data, tmp_path):
 def test_early_stopping_is_opt_in_and_recorded(data, tmp_path):
     off, _ = run(data, tmp_path / "off", "--lr", "1e-12", "--epochs", "4")
     assert off["stopped_early"] is None and off["steps"] == 4 * 5
-    on, losses = run(data, tmp_path / "on", "--lr", "1e-12", "--epochs", "4", "--early-stop", "1")
-    # the metric cannot improve at lr 1e-12: one evaluation after the first, training stops
-    assert on["stopped_early"] == {"epoch": 2, "step": 10} and on["steps"] == 10 and len(losses) == 2
+    learned, losses = run(
+        data,
+        tmp_path / "on",
+        "--method",
+        "finetune",
+        "--lr",
+        "3e-3",
+        "--warmup-ratio",
+        "0",
+        "--epochs",
+        "10",
+        "--early-stop",
+        "1",
+    )
+    # past a constant predictor's score, one evaluation without a gain stops training
+    best = learned["best_validation"]
+    assert learned["stop_reason"] == "converged" and best["mcc"] > 0.05, best
+    stopped = learned["stopped_early"]
+    assert (
+        stopped == {"epoch": learned["best_epoch"] + 1, "step": 5 * stopped["epoch"]}
+        and len(losses) == stopped["epoch"]
+    )
+
+
+def test_convergence_stopping_waits_while_validation_is_a_constant_predictors(data, tmp_path):
+    """At lr 1e-12 the model never leaves its first predictions (MCC 0, one class): a plateau at a
+    constant predictor's score is where a slow start waits (ChemProt fine-tuning sat at the majority
+    class for 4 epochs in some seeds and left it by epoch 9 in others), so it runs to the ceiling."""
+    flat, losses = run(data, tmp_path / "flat", "--lr", "1e-12", "--epochs", "4", "--early-stop", "1")
+    assert abs(flat["best_validation"]["mcc"]) <= 0.05
+    assert flat["stopped_early"] is None and flat["stop_reason"] == "ceiling" and flat["steps"] == 4 * 5
+    assert len(losses) == 4
 
 
 def _train_command(root, model, out, *extra) -> list[str]:

@@ -419,8 +419,16 @@ def test_provenance_and_card_match_the_run(trained, tmp_path, monkeypatch):
     recorded = read_provenance(pack)
     assert [
         hub_base_model(dataclasses.replace(recorded, base_model=name, base_local=False))
-        for name in (None, "roberta-base", "FacebookAI/xlm-roberta-large", str(model), "../my models/x")
-    ] == ["sentence-transformers/all-MiniLM-L6-v2", "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
+        for name in (
+            None,
+            "default",
+            "minilm",
+            "roberta-base",
+            "FacebookAI/xlm-roberta-large",
+            str(model),
+            "../my models/x",
+        )
+    ] == [*["sentence-transformers/all-MiniLM-L6-v2"] * 3, "roberta-base", "FacebookAI/xlm-roberta-large", None, None]
     # the recorded command reproduces the run, from the folder that holds its files (named without their place)
     assert provenance["command"].endswith("--out NEW_RUN_FOLDER") and "--train train.tsv" in provenance["command"]
     monkeypatch.chdir(root)

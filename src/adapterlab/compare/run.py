@@ -187,16 +187,20 @@ def _timed_plan(
     room = budget - (time.time() - started) - ANSWER_RESERVE
     try:
         plan = make_plan(methods, per_step, data.pools, room, max_length, model, train_size, seeds)
-        warning = contention.warning("the methods were")
-        return dataclasses.replace(plan, batch_length=padded, notes=plan.notes + ([warning] if warning else []))
     except BudgetTooSmall as err:
         # the budget to give covers what the runs need and what is spent besides them
         whole = math.ceil((err.needed + (time.time() - started) + ANSWER_RESERVE) / 60)
+        busy = contention.warning("the methods were")
         raise AdapterlabError(
             f"--budget {budget / 60:g} min: after timing the methods ({time.time() - started:.0f} s) and "
             f"{ANSWER_RESERVE:.0f} s kept for the answer, {max(room, 0) / 60:.1f} min are left for runs; "
             f"{str(err).split(': ', 1)[1].split('; give --budget')[0]}; give --budget {whole}m or more{err.fewer}"
+            + (f" ({busy.removeprefix('warning: ')})" if busy else "")
         ) from None
+    # the design was sized for the steps as timed: under load, smaller than a quiet machine allows
+    warning = contention.warning("the methods were")
+    busy = [f"{warning}, so the design is smaller than the budget would allow there"] if warning else []
+    return dataclasses.replace(plan, batch_length=padded, notes=plan.notes + busy)
 
 
 def _start_folder(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan, inputs: dict) -> None:

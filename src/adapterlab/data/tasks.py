@@ -90,6 +90,25 @@ METRICS_BY_KIND = {
 }
 LOWER_IS_BETTER = {"mlm_loss", "loss"}
 
+# The score that is 0 for every constant predictor (majority class, no entity, one value), per task
+# kind, by the metric key a run records: classification, tagging with entities, regression.
+CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("pearson", "Pearson r"))
+# Within this of 0 a model has not left a constant predictor: the `did not learn` gate's default
+# margin (×100: 5 points), and the level below which convergence stopping waits (train/loop.py).
+CHANCE_MARGIN = 0.05
+
+
+def chance_score(metrics: dict) -> float | None:
+    """The chance-corrected score among `metrics` (CHANCE_SCORES; 0 to 1, unscaled), or None."""
+    return next((float(metrics[key]) for key, _ in CHANCE_SCORES if isinstance(metrics.get(key), (int, float))), None)
+
+
+def left_chance(metrics: dict) -> bool:
+    """Whether `metrics` (one evaluation's) are beyond a constant predictor's: its chance-corrected
+    score is above CHANCE_MARGIN, or the task records none (nothing to wait for)."""
+    score = chance_score(metrics)
+    return score is None or score > CHANCE_MARGIN
+
 
 def get_task(name: str, metric: str | None = None) -> TaskSpec:
     """The registered task `name`, with its metric overridden when `metric` is given."""

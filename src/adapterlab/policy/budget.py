@@ -48,16 +48,21 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
     return estimates
 
 
-def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float, int, int]:
+def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float | None, int, int | None]:
     """(fewest seconds, most seconds, fewest runs, most runs) of a study under its policy, from
     each planned run's estimate (`seconds`, by relative folder). Fewest: the spec's grid at the
     minimum seeds (no growth, every comparison decided at once). Most: every bracketed line grown
     to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), then
     every cell the sequential rule may extend run up to seeds.max. A spec with claims may extend
     every cell, grown points included (C5 compares every learning rate of the grid, not only the
-    chosen one); without claims, each selected group's chosen point (the main table's tests)."""
+    chosen one); without claims, each selected group's chosen point (the main table's tests).
+    A line of one value is both its top and its bottom, so it grows both ways at once: to 3 values
+    even where max_points is 2. With two bracketed axes there is no fixed most (None, None): a value
+    grown on one axis starts lines of its own on the other."""
     low = sum(seconds.values())
     low_runs = len(spec.runs)
+    if len(spec.policy.bracket) > 1:
+        return low, None, low_runs, None
     seeds = len({run.seed for run in spec.runs}) or 1
     cells: dict[tuple, float] = {}  # labels without the seed -> the dearest run's seconds
     for run in spec.runs:
@@ -74,7 +79,8 @@ def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float
             line["values"].add(labels[bracket.axis])
             line["cost"] = max(line["cost"], seconds.get(run.relative_dir, 0.0))
         for key, line in lines.items():
-            for point in range(max(0, bracket.max_points - len(line["values"]))):
+            most = max(bracket.max_points, 3) if len(line["values"]) == 1 else bracket.max_points
+            for point in range(max(0, most - len(line["values"]))):
                 grown.append((key + ((bracket.axis, f"grown {point}"),), line["cost"]))
     high = low + seeds * sum(cost for _, cost in grown)
     high_runs = low_runs + seeds * len(grown)

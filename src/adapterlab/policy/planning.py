@@ -21,7 +21,7 @@ class SpecPlan:
     spec: StudySpec
     costs: list[Any]  # study.plan's GroupCost rows
     total: float  # seconds with one worker
-    cost_range: tuple[float, float, int, int] | None = None
+    cost_range: tuple[float, float | None, int, int | None] | None = None
 
 
 def load_plan_specs(paths: list[str], overrides: dict) -> list[StudySpec]:

@@ -42,8 +42,9 @@ class Report:
 
 def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
     """The study plan, one typed record per run with a result, and the runs left out because
-    they were recorded with other settings than the plan's (a cell never mixes configs:
-    `study run --rerun-changed` brings them up to date)."""
+    they were recorded with other settings than the plan's, or stopped where the loop no longer
+    stops (RunResult.stopped_at_chance): a cell never mixes configs or rules, and
+    `study run --rerun-changed` brings them up to date."""
     plan = load_plan(out)
     records, stale = [], []
     for run in plan.runs:
@@ -51,7 +52,7 @@ def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
         if result is None:
             continue
         stored = load_config(out / run.dir)
-        if (
+        if result.stopped_at_chance or (
             run.config is not None
             and stored is not None
             and config_differences(run.config, stored, defaults=RunConfig.defaults())

@@ -30,14 +30,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from adapterlab.data.tasks import LOWER_IS_BETTER
+from adapterlab.data.tasks import CHANCE_SCORES, LOWER_IS_BETTER
 from adapterlab.runs import RunResult
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.train.metrics import last_epoch_gain
 
-# The test-set score that is 0 for every constant predictor, per task kind (by the metric keys
-# a run records): classification, tagging with entities, regression.
-CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("pearson", "Pearson r"))
 GATE_NAMES = ("edge", "not converged", "did not learn", "no tail")
 
 

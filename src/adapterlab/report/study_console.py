@@ -12,7 +12,7 @@ from typing import Any
 from adapterlab.names import RUN_STATES
 from adapterlab.study.contention import Contention
 from adapterlab.study.extensions import load_extensions
-from adapterlab.study.folder import status_of_folder, unfinished_lines
+from adapterlab.study.folder import status_of_folder, unfinished_lines, why_changed
 
 
 def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: bool = True) -> list[str]:
@@ -39,8 +39,8 @@ def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: boo
     changed = [state for state in states if state.state == "changed"]
     if changed and show_failed:
         lines.append(
-            f"changed: {len(changed)} finished run(s) were made with other settings than the plan's (e.g. "
-            f"{changed[0].run.relative_dir}); `study run --rerun-changed` runs them again"
+            f"changed: {len(changed)} finished run(s) no longer match the plan (e.g. {changed[0].run.relative_dir}: "
+            f"{why_changed(changed[0])}); `study run --rerun-changed` runs them again"
         )
     return lines
 
@@ -184,10 +184,15 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
         lines.append(warning)
     if plan.cost_range is not None:
         low, high, low_runs, high_runs = plan.cost_range
+        extended = "every cell, as claims may compare any" if spec.claims else "each selected group's chosen point"
+        most = (
+            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, and {extended} at the maximum seeds)"
+            if high is not None
+            else "with no fixed most (two bracketed axes: a value grown on one starts lines of its own on the other)"
+        )
         lines.append(
             f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
-            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, every cell the sequential rule may extend at the maximum seeds), "
-            "with one worker; convergence stopping can only shorten runs"
+            f"{most}, with one worker; convergence stopping can only shorten runs"
         )
     if spec.policy.budget:
         lines.append(f"budget: {duration(spec.policy.budget)}; runs that would not finish in it do not start")

@@ -20,7 +20,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, load_config
 from adapterlab.runs import MARKER_FILE, RESULT_FILE, RunResult, is_run_folder, load_result, save_result
-from adapterlab.study.folder import died, differences
+from adapterlab.study.folder import died, stale_reasons
 from adapterlab.study.ownership import held_lock
 from adapterlab.study.spec import PlannedRun
 from adapterlab.train.options import in_spec_terms
@@ -124,7 +124,7 @@ def needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed:
         return "run"
     if not result.complete:
         return "run" if died(result) or retry_failed else None
-    if rerun_changed and differences(run, load_config(run_dir) or RecordedConfig({}), prints):
+    if rerun_changed and stale_reasons(run, run_dir, load_config(run_dir) or RecordedConfig({}), prints):
         return "overwrite"
     return None
 

@@ -13,23 +13,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-BUSY_SHARE = 0.25  # above this share of the CPUs' time, the plan warns that its timing shared them
+BUSY_SHARE = 0.25  # other processes above this share of the CPUs' time ...
+IDLE_SHARE = 0.25  # ... while less than this was left idle: the timing shared the CPUs (a plan warns)
 
 
 @dataclass
 class Contention:
     """others: the share (0 to 1) of the usable CPUs' time that other processes used during the
-    block, None where it cannot be read (not Linux). Filled in when the block ends."""
+    block; idle: the share left idle. None where it cannot be read (not Linux). Filled in when the
+    block ends. Where a container's CPU quota (cgroup cpu.max) is below the CPUs it may run on,
+    /proc/stat counts the host's load on those CPUs, not the quota's: the share is then the host's."""
 
     others: float | None = None
+    idle: float | None = None
 
     def warning(self, what: str) -> str | None:
-        """One line for a plan, when the timing shared the CPUs; else None."""
-        if self.others is None or self.others <= BUSY_SHARE:
+        """One line for a plan, when the timing shared busy CPUs (others above BUSY_SHARE and idle
+        below IDLE_SHARE: with CPUs to spare, the probe was not slowed); else None."""
+        if self.others is None or self.others <= BUSY_SHARE or (self.idle is not None and self.idle >= IDLE_SHARE):
             return None
         return (
-            f"warning: {what} timed while other processes used {self.others:.0%} of the CPUs: step times and the estimate "
-            "are likely too high; plan again on a quiet machine"
+            f"warning: {what} timed while other processes used {self.others:.0%} of the CPUs: on a quiet machine "
+            "steps are likely faster than this plan says"
         )
 
 
@@ -72,4 +77,6 @@ def measure_contention() -> Iterator[Contention]:
         return  # too short to tell: a clock tick is 10 ms
     ticks = os.sysconf("SC_CLK_TCK")
     others = (end[0] - start[0]) - (_own_cpu_seconds() - own) * ticks
-    found.others = min(1.0, max(0.0, others / (end[1] - start[1])))
+    total = end[1] - start[1]
+    found.others = min(1.0, max(0.0, others / total))
+    found.idle = min(1.0, max(0.0, 1.0 - (end[0] - start[0]) / total))

@@ -313,6 +313,19 @@ def died(result: RunResult) -> bool:
     return result.reason == "died" or (isinstance(result.returncode, int) and result.returncode < 0)
 
 
+STOPPED_AT_CHANCE = (
+    "stopped by convergence at a constant predictor's score (the majority class), a stop the training loop "
+    "no longer makes"
+)
+
+
+def why_changed(state: RunState) -> str:
+    """Why a "changed" run is no longer the plan's."""
+    if state.result is not None and state.result.stopped_at_chance:
+        return STOPPED_AT_CHANCE
+    return "finished with other settings than the spec's"
+
+
 def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
     """The state of one run; `planned` (its config as a dict, None when unknown) marks a
     finished run recorded with other settings as "changed"."""
@@ -322,7 +335,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
         return RunState(run, "running", result)
     if result is not None:
         stored = load_config(run_dir)
-        if (
+        if result.stopped_at_chance or (
             result.complete
             and stored is not None
             and planned is not None
@@ -347,6 +360,16 @@ def differences(run: PlannedRun, stored: RecordedConfig, prints: dict) -> list[s
     return config_differences(planned_config(run), stored, prints[key], RunConfig.defaults())
 
 
+def stale_reasons(run: PlannedRun, run_dir: Path, stored: RecordedConfig, prints: dict) -> list[str]:
+    """Why a finished run no longer stands for the plan: its recorded settings differ, or it
+    stopped where the training loop no longer stops (RunResult.stopped_at_chance)."""
+    found = differences(run, stored, prints)
+    result = load_result(run_dir)
+    if result is not None and result.stopped_at_chance:
+        found.append(STOPPED_AT_CHANCE)
+    return found
+
+
 def run_states(spec: StudySpec, out: Path) -> list[RunState]:
     return [state_of(run, out / run.relative_dir, planned_config(run)) for run in spec.runs]
 
@@ -361,7 +384,7 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
         stored = load_config(run_dir)
         if stored is None or not is_complete(read_result(run_dir)):
             continue
-        found = differences(run, stored, prints)
+        found = stale_reasons(run, run_dir, stored, prints)
         if found:
             changed.append((run, found))
     return changed
@@ -387,7 +410,7 @@ def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] |
                 else f"{where}: failed ({error}); --retry-failed reruns it"
             )
         elif state.state == "changed":
-            lines.append(f"{where}: finished with other settings than the spec's; --rerun-changed reruns it")
+            lines.append(f"{where}: {why_changed(state)}; --rerun-changed reruns it")
         elif state.state == "pending":
             owner = read_claim(out / where)
             if where in budget_left:

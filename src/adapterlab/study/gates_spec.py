@@ -13,6 +13,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from adapterlab.data.tasks import CHANCE_MARGIN
+
 
 @dataclass(frozen=True)
 class GateOptions:
@@ -23,7 +25,9 @@ class GateOptions:
     did_not_learn: bool = True  # gate a cell no better than a constant predictor
     tolerance: float = 0.5  # points: a rise over the last epoch above this is still learning
     share: float = 0.5  # a cell trips a per-run gate when MORE than this share of its seeds do
-    margin: float = 5.0  # points of the chance-corrected score (MCC ×100, ...) within which a cell did not learn
+    margin: float = (
+        100 * CHANCE_MARGIN
+    )  # 5 points of the chance-corrected score (MCC ×100, ...) within which a cell did not learn
     tail: int = 3  # C6: evaluations after the best over which the fall from the best is measured
 
     @classmethod

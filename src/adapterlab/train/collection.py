@@ -16,12 +16,19 @@ def collect_new_objects_only() -> Iterator[None]:
     """Within the block, gc.collect() scans only the objects made after its start.
 
     What was alive at the start (modules, the model, the data) is set aside with gc.freeze() after
-    one full collection, so garbage that existed already is freed first and none is held for the
-    run. On exit gc.unfreeze() hands those objects back to the collector's oldest generation, so a
-    process that trains several times (a notebook, a study run inline) keeps nothing for good.
-    Nothing changes which objects are freed within the block: the cycles the loop collects are
-    made during it. The freeze is process-wide: a block ending in one thread ends it for another
-    thread's block too, which then collects fully again (slower, never less)."""
+    one full collection, so the garbage that existed then is freed first. On exit gc.unfreeze()
+    hands those objects back to the collector's oldest generation, so a process that trains several
+    times (a notebook, a study run inline) keeps nothing for good.
+    What it changes: an object alive at the start that becomes cyclic garbage inside the block is
+    freed after the block, not at the loop's collections. The loop makes no such object (its best
+    state and a resumed checkpoint hold no cycles); the cycles it collects are made inside.
+    Where objects are frozen already (the caller's own gc.freeze(), as pre-fork servers do, or an
+    enclosing block), it does nothing, so it never unfreezes what it did not freeze. The freeze is
+    process-wide: two blocks in two threads share it, and the first to end ends it for both (the
+    other then collects fully again: slower, never less)."""
+    if gc.get_freeze_count() > 0:
+        yield
+        return
     gc.collect()
     gc.freeze()
     try:

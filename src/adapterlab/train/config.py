@@ -279,8 +279,10 @@ class RunConfig:
         default=None,
         metadata=_about(
             "schedule",
-            "stop after this many validation evaluations without improvement (epochs is then a ceiling; the linear "
-            "schedule still decays over the ceiling, so a stopped run took the same steps as the full one up to there); off by "
+            "stop after this many validation evaluations without improvement, once the best validation is past a "
+            "constant predictor's score (chance-corrected score above 0.05: a plateau at the majority class is not "
+            "convergence); epochs is then a ceiling; the linear "
+            "schedule still decays over the ceiling, so a stopped run took the same steps as the full one up to there; off by "
             "default, as it would cut the overfitting curves of Fig. 5",
             unset="off",
         ),

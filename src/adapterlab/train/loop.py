@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
-from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec
+from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec, left_chance
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from adapterlab.train.collection import collect_new_objects_only
@@ -378,7 +378,12 @@ def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
         state.best_state = _trainable_state(parts.model)
         result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
     state.since_best = 0 if improved else state.since_best + 1
-    warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch
+    # a plateau at a constant predictor's score (the majority class) is where a slow start waits,
+    # not convergence: ChemProt fine-tuning at 3e-5 sat at the majority class for 4 epochs in some
+    # seeds (validation loss still falling) and left it by epoch 9 in others
+    warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch and (
+        result.best_validation is None or left_chance(result.best_validation)
+    )
     if config.early_stop and state.since_best >= config.early_stop and warmed and result.stopped_early is None:
         result.stopped_early = {"epoch": epoch, "step": result.steps}
 

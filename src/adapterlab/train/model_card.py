@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapterlab.backbone import is_embedded
 from adapterlab.methods import find_method
 from adapterlab.train.base_files import EMBEDDED_HUB_ID, HUB_ID
 from adapterlab.train.provenance import Provenance
@@ -19,7 +20,7 @@ def hub_base_model(p: Provenance) -> str | None:
     """The base model's Hub id for the card's `base_model:` metadata, or None when the pack was
     trained on a local folder (the Hub accepts only repo ids there, and a local path says nothing
     to anyone else; the card's text names the folder and its config hash instead)."""
-    if not p.base_model:
+    if is_embedded(p.base_model):
         return EMBEDDED_HUB_ID
     if p.base_local or Path(p.base_model).exists() or not HUB_ID.match(p.base_model):
         return None
