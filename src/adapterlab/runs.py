@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapterlab.data.tasks import left_chance
 from adapterlab.errors import AdapterlabError
 from adapterlab.names import COMPLETE_STATUSES, Method, Protocol, Status
 from adapterlab.setting import Setting
@@ -176,18 +175,6 @@ class RunResult:
     @property
     def complete(self) -> bool:
         return self.status in COMPLETE_STATUSES
-
-    @property
-    def stopped_at_chance(self) -> bool:
-        """Stopped by convergence while its best validation was a constant predictor's (the majority
-        class): a stop the loop no longer makes (train/loop.py, since 2026-12-07), so such a record
-        is stale and its study reruns it as changed."""
-        return (
-            self.status == "ok"
-            and self.stop_reason == "converged"
-            and self.best_validation is not None
-            and not left_chance(self.best_validation)
-        )
 
     def to_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapterlab.data.tasks import left_chance
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
@@ -319,9 +320,21 @@ STOPPED_AT_CHANCE = (
 )
 
 
+def stopped_at_chance(result: RunResult) -> bool:
+    """Stopped by convergence while its best validation was a constant predictor's (the majority
+    class): a stop the training loop no longer makes (train/loop.py, since 2026-12-07), so such a
+    record is stale and its study reruns it as changed."""
+    return (
+        result.status == "ok"
+        and result.stop_reason == "converged"
+        and result.best_validation is not None
+        and not left_chance(result.best_validation)
+    )
+
+
 def why_changed(state: RunState) -> str:
     """Why a "changed" run is no longer the plan's."""
-    if state.result is not None and state.result.stopped_at_chance:
+    if state.result is not None and stopped_at_chance(state.result):
         return STOPPED_AT_CHANCE
     return "finished with other settings than the spec's"
 
@@ -335,7 +348,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
         return RunState(run, "running", result)
     if result is not None:
         stored = load_config(run_dir)
-        if result.stopped_at_chance or (
+        if stopped_at_chance(result) or (
             result.complete
             and stored is not None
             and planned is not None
@@ -362,10 +375,10 @@ def differences(run: PlannedRun, stored: RecordedConfig, prints: dict) -> list[s
 
 def stale_reasons(run: PlannedRun, run_dir: Path, stored: RecordedConfig, prints: dict) -> list[str]:
     """Why a finished run no longer stands for the plan: its recorded settings differ, or it
-    stopped where the training loop no longer stops (RunResult.stopped_at_chance)."""
+    stopped where the training loop no longer stops (stopped_at_chance)."""
     found = differences(run, stored, prints)
     result = load_result(run_dir)
-    if result is not None and result.stopped_at_chance:
+    if result is not None and stopped_at_chance(result):
         found.append(STOPPED_AT_CHANCE)
     return found
 

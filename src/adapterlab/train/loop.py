@@ -19,14 +19,14 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from adapterlab.data.features import IGNORE_INDEX, LabelMap
-from adapterlab.data.tasks import LOWER_IS_BETTER, TaskSpec, left_chance
+from adapterlab.data.tasks import TaskSpec, left_chance
 from adapterlab.train.batching import ShardedBatches
 from adapterlab.train.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from adapterlab.train.collection import collect_new_objects_only
 from adapterlab.train.config import RunConfig
 from adapterlab.train.evaluation import evaluate, evaluation_bar, example_losses, model_inputs
 from adapterlab.train.fast_ops import fast_training_ops
-from adapterlab.train.metrics import is_better
+from adapterlab.train.metrics import improvement_bar, is_better
 
 logger = logging.getLogger(__name__)
 
@@ -372,18 +372,18 @@ def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
     gc.collect()  # cycles the evaluation left hold freed tensors until the count-based collector runs
     # patience restarts only on a real improvement (beyond min_delta over the best so far); the
     # best checkpoint follows every improvement, however small
-    improved = is_better(metric, metrics[metric], _shifted(metric, state.best_value, config.early_stop_min_delta))
+    improved = is_better(
+        metric, metrics[metric], improvement_bar(metric, state.best_value, config.early_stop_min_delta)
+    )
     if is_better(metric, metrics[metric], state.best_value):
         state.best_value = metrics[metric]
         state.best_state = _trainable_state(parts.model)
         result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
     state.since_best = 0 if improved else state.since_best + 1
-    # a plateau at a constant predictor's score (the majority class) is where a slow start waits,
-    # not convergence: ChemProt fine-tuning at 3e-5 sat at the majority class for 4 epochs in some
-    # seeds (validation loss still falling) and left it by epoch 9 in others
-    warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch and (
-        result.best_validation is None or left_chance(result.best_validation)
-    )
+    # a plateau at a constant predictor's score (the majority class) is a slow start, not convergence
+    # (ChemProt fine-tuning at 3e-5: 4 epochs there in some seeds, gone by epoch 9 in others)
+    warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch
+    warmed = warmed and left_chance(result.best_validation or {})
     if config.early_stop and state.since_best >= config.early_stop and warmed and result.stopped_early is None:
         result.stopped_early = {"epoch": epoch, "step": result.steps}
 
@@ -434,13 +434,6 @@ def _training_row(
         "learning_rate": learning_rate,
         **({"grad_norm": norm} if norm is not None else {}),
     }
-
-
-def _shifted(metric: str, best: float | None, delta: float) -> float | None:
-    """The value an evaluation must beat to count as an improvement for early stopping."""
-    if best is None or not delta:
-        return best
-    return best - delta if metric in LOWER_IS_BETTER else best + delta
 
 
 def _maybe_no_sync(accelerator, model, sync: bool):

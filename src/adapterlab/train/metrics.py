@@ -68,6 +68,14 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
     return value < best if metric in LOWER_IS_BETTER else value > best
 
 
+def improvement_bar(metric: str, best: float | None, delta: float) -> float | None:
+    """The value an evaluation must beat to count as an improvement for early stopping: the best so
+    far moved by `delta` (min_delta, the metric's units) in the metric's better direction."""
+    if best is None or not delta:
+        return best
+    return best - delta if metric in LOWER_IS_BETTER else best + delta
+
+
 def last_epoch_gain(rows: list[dict], metric: str) -> float | None:
     """How much a run's validation metric improved over its last epoch (positive = better, in the
     metric's units): the last evaluation minus the last one of the previous epoch (with a single
