@@ -32,7 +32,7 @@ lint: setup
 
 # the benchmarks' smoke runs too slow for `make test` (tests/test_benchmarks_smoke.py SLOW)
 smoke-slow: setup
-	ADAPTERLAB_SLOW_SMOKES=1 $(BIN)/python -m pytest -q tests/test_benchmarks_smoke.py -k worker_kill
+	ADAPTERLAB_SLOW_SMOKES=1 $(BIN)/python -m pytest -q tests/test_benchmarks_smoke.py -k "worker_kill or plan_accuracy or train_memory"
 
 # every committed study report and claims table rebuilds byte for byte from its records
 check-reports: setup

@@ -1,5 +1,12 @@
+import os
 import sys
 from pathlib import Path
+
+# One intra-op thread for torch, here and in the processes the tests start (they inherit it):
+# the tests' tensors are tiny (hidden 32), and a second thread's synchronization costs more than it
+# gives (tests/train/test_train_cli.py and tests/compare/test_compare.py: 58 s against 68 s, idle 2
+# cores). Set before torch is first imported; a value of the caller's own is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # the tests mirror src/ in folders; their shared helpers (tiny, studyworld) stay here in tests/, and
 # the compare tests take the fake trainer of policy/test_policy.py: both importable by module name

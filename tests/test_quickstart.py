@@ -19,8 +19,8 @@ def test_quickstart_is_compare_on_bbc_news_and_resumes(tmp_path, monkeypatch, ca
     with the step timing fixed: the probe is `study plan`'s, tested there)."""
     monkeypatch.setattr("adapterlab.compare.run.probe_methods", lambda methods, *a: dict.fromkeys(methods, 0.01))
     # small evaluation sets keep the test short; the sizes' choice is tested in test_compare.py
-    monkeypatch.setattr("adapterlab.compare.plan.VALIDATION_SIZES", (40,))
-    monkeypatch.setattr("adapterlab.compare.plan.TEST_SIZES", (60,))
+    monkeypatch.setattr("adapterlab.compare.plan.VALIDATION_SIZES", (20,))
+    monkeypatch.setattr("adapterlab.compare.plan.TEST_SIZES", (30,))
     monkeypatch.setattr(
         "adapterlab.compare.run.choose_lengths", lambda *a, **k: (64, 64)
     )  # BBC's articles would take 256
