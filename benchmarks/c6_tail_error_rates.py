@@ -154,9 +154,9 @@ def main() -> None:
         "--comparisons", type=int, default=1000, help="simulated comparisons per scenario and seed count"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--smoke", action="store_true", help="a few comparisons: checks that it runs")
+    parser.add_argument("--smoke", action="store_true", help="4 comparisons per row: checks that it runs")
     args = parser.parse_args()
-    comparisons = 20 if args.smoke else args.comparisons
+    comparisons = 4 if args.smoke else args.comparisons
     rng = np.random.default_rng(args.seed)
     start = time.time()
     print(f"C6 with seeds without a tail: {comparisons} comparisons per row, alpha {ALPHA}")
