@@ -155,6 +155,25 @@ def test_convergence_stopping_waits_while_validation_is_a_constant_predictors(da
     assert len(losses) == 4
 
 
+def test_patience_counts_from_the_first_best_that_leaves_a_constant_predictors_score(data, tmp_path, monkeypatch):
+    """A first step off the majority class is often one validation example, below min_delta: it
+    restarts patience, so the run does not stop at the very evaluation where it starts to learn.
+    (ChemProt fine-tuning at 3e-5, seed 3, one example lower at epoch 4, stopped there, 19 points
+    below where that seed got.)"""
+    scripted = iter(
+        [(0.40, 0.0)] * 3 + [(0.402, 0.12)] + [(0.402, 0.12)] * 6  # at chance for 3 epochs, then one example better
+    )
+
+    def evaluate(*args, **kwargs):
+        accuracy, mcc = next(scripted)
+        return {"loss": 0.7, "accuracy": accuracy, "mcc": mcc, "count": 20}
+
+    monkeypatch.setattr("adapterlab.train.loop.evaluate", evaluate)
+    result, _ = run(data, tmp_path / "r", "--epochs", "10", "--early-stop", "3", "--early-stop-min-delta", "0.002")
+    # epochs 1-3 at chance (no stop however long), epoch 4 leaves it (patience restarts), 5-7 no gain
+    assert result["stopped_early"]["epoch"] == 7 and result["best_epoch"] == 4, result["stopped_early"]
+
+
 def _train_command(root, model, out, *extra) -> list[str]:
     """`adapterlab train` on root's train/dev/test TSVs, batch 4, lr 1e-3, length 32, plus `extra`."""
     import sys
