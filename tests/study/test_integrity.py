@@ -17,8 +17,9 @@ from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
+from adapterlab.policy.study_run import StudyRunOptions, finished_count
 from adapterlab.runs import MARKER_FILE
-from adapterlab.study.executor import claim_path, release, run_study, try_claim
+from adapterlab.study.executor import claim_path, release, run_states, run_study, try_claim
 from adapterlab.study.spec import expand_spec
 
 
@@ -258,6 +259,9 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     assert fresh["stop_reason"] != "converged" or fresh["best_validation"]["mcc"] > 0.05
     old = {**fresh, "stop_reason": "converged", "best_validation": {**fresh["best_validation"], "mcc": 0.0}}
     result_file.write_text(json.dumps(old))
+    # the progress bar starts from the runs this invocation will not rerun (it went 23/30 -> 21/30)
+    assert finished_count(run_states(spec, out), StudyRunOptions()) == 1
+    assert finished_count(run_states(spec, out), StudyRunOptions(rerun_changed=True)) == 0
     assert main(["study", "status", str(out)]) == 0
     assert "stopped by convergence at a constant predictor's score" in capsys.readouterr().out
     _, records, stale = collect(out)
@@ -292,6 +296,9 @@ def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path)
         (run_dir / MARKER_FILE).touch()
         (run_dir / "result.json").write_text(json.dumps({"status": "failed", "reason": reason, "error": "x"}))
     (out / ".adapterlab-study").touch()  # a study folder from an earlier invocation
+    # the progress bar: a died run reruns on resume, a failed one only with --retry-failed
+    assert finished_count(run_states(spec, out), StudyRunOptions()) == 1
+    assert finished_count(run_states(spec, out), StudyRunOptions(retry_failed=True)) == 0
     states = run_study(spec, out, isolation="inline")
     assert [s.state for s in states] == ["ok", "failed"]
     assert [s.state for s in run_study(spec, out, retry_failed=True, isolation="inline")] == ["ok", "ok"]
