@@ -1,6 +1,7 @@
 """Rebuild every committed study report and the replication claims table; fail on any difference.
 
-    .venv/bin/python scripts/check_committed_reports.py
+    .venv/bin/python scripts/check_committed_reports.py           # check
+    .venv/bin/python scripts/check_committed_reports.py --write   # rebuild them in place
 
 For each docs/results/**/study folder: copy it to a temporary folder, run `adapterlab study report`
 there and compare every file of the new report/ with the committed one (report.html's lines that
@@ -61,30 +62,78 @@ TABLES = (
 )
 
 
-def check_table(pattern: str, json_name: str, heading: str | None, page: list[str]) -> tuple[bool, bool]:
-    """(the JSON equals `adapterlab claims` over the folders, the page's table equals its rows)."""
+def computed(pattern: str) -> tuple[str, list[str]] | None:
+    """`adapterlab claims` over the folders of `pattern`: its JSON text and its table's lines
+    ("" and no lines when it fails; None when no folder matches)."""
     studies = sorted(str(p.relative_to(REPO)) for p in RESULTS.glob(pattern) if (p / "study.json").is_file())
     if not studies:
-        return not (RESULTS / json_name).exists(), True
+        return None
     with tempfile.TemporaryDirectory() as scratch:
         table = Path(scratch) / "claims.json"
         done = subprocess.run(
             [*ADAPTERLAB, "claims", *studies, "--json", str(table)], capture_output=True, text=True, cwd=REPO
         )
-        same = done.returncode == 0 and table.read_bytes() == (RESULTS / json_name).read_bytes()
+        if done.returncode != 0:
+            print(f"adapterlab claims {pattern}: {done.stderr.strip()}")
+            return "", []
+        return table.read_text(), [line for line in done.stdout.splitlines() if line.startswith("|")]
+
+
+def table_span(page: list[str], heading: str) -> tuple[int, int] | None:
+    """The lines of the first table under `heading` on the page: [start, end)."""
+    section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
+    if section is None:
+        return None
+    start = next((i for i, line in enumerate(page) if i > section and line.startswith("| claim |")), None)
+    if start is None:
+        return None
+    return start, next((i for i in range(start, len(page)) if not page[i].startswith("|")), len(page))
+
+
+def check_table(pattern: str, json_name: str, heading: str | None, page: list[str]) -> tuple[bool, bool]:
+    """(the JSON equals `adapterlab claims` over the folders, the page's table equals its rows)."""
+    found = computed(pattern)
+    if found is None:
+        return not (RESULTS / json_name).exists(), True
+    text, rows = found
+    same = bool(text) and (RESULTS / json_name).read_text() == text
     if heading is None:
         return same, True
-    printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
-    section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
-    start = next(
-        (i for i, line in enumerate(page) if section is not None and i > section and line.startswith("| claim |")), None
-    )
-    shown = page[start : start + len(printed)] if start is not None else []
-    after = page[start + len(printed) : start + len(printed) + 1] if start is not None else []
-    return same, bool(printed) and shown == printed and not (after and after[0].startswith("|"))  # no extra rows either
+    span = table_span(page, heading)
+    return same, bool(rows) and span is not None and page[span[0] : span[1]] == rows
+
+
+def write() -> None:
+    """Rebuild every committed report in place and write each claims table's JSON and page rows
+    (the rows only: the page's prose is written by hand and must be read again)."""
+    for study in sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file()):
+        shutil.rmtree(study / "report", ignore_errors=True)
+        subprocess.run(
+            [*ADAPTERLAB, "study", "report", str(study.relative_to(REPO))], cwd=REPO, check=True, capture_output=True
+        )
+        print(f"rebuilt {study.relative_to(REPO)}/report")
+    page_file = RESULTS / "README.md"
+    page = page_file.read_text().splitlines()
+    for pattern, json_name, heading in TABLES:
+        found = computed(pattern)
+        if not found or not found[0]:
+            continue
+        text, rows = found
+        (RESULTS / json_name).write_text(text)
+        print(f"wrote docs/results/{json_name}")
+        if heading is None:
+            continue
+        span = table_span(page, heading)
+        if span is None:
+            raise SystemExit(f"docs/results/README.md: no claims table under '{heading}'")
+        page[span[0] : span[1]] = rows
+        print(f"wrote its table under '{heading}' in docs/results/README.md")
+    page_file.write_text("\n".join(page) + "\n")
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--write"]:
+        write()
     studies = sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file())
     failed = 0
     for study in studies:

@@ -12,6 +12,7 @@ from tiny import write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.report import grid
+from adapterlab.report.claims_file import claim_order
 from adapterlab.report.tables import build_table, observations_of
 from adapterlab.report.views import table_grids, table_markdown, values_grid
 from adapterlab.runs import RunRecord, RunResult
@@ -559,3 +560,10 @@ def test_the_committed_replication_table_is_what_the_committed_records_give(tmp_
     monkeypatch.chdir(repo)
     assert main(["claims", *studies, "--json", str(tmp_path / "claims.json")]) == 0
     assert (tmp_path / "claims.json").read_text() == (repo / "docs" / "results" / "rep_v1" / "claims.json").read_text()
+    ids = [row["id"] for row in json.loads((tmp_path / "claims.json").read_text())]
+    assert len(set(ids)) > 3 and ids == sorted(ids, key=claim_order)
+
+
+def test_claims_over_several_studies_read_by_claim():
+    """C2 before C10, whatever order the specs (and folders) give them in."""
+    assert sorted(["C10", "C2", "C1", "extra", "C2b"], key=claim_order) == ["C1", "C2", "C2b", "C10", "extra"]
