@@ -273,6 +273,24 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     assert len(collect(out)[1]) == 1
 
 
+@pytest.mark.parametrize(
+    ("stop", "best", "stale"),
+    [
+        ("converged", {"mcc": 0.0}, True),  # the majority class
+        ("converged", {"pearson": -0.01}, True),  # at or below the margin, negative included
+        ("converged", None, True),  # no finite validation metric at all (STS-B's constant predictor)
+        ("converged", {"mcc": 0.3}, False),
+        ("converged", {"accuracy": 0.9}, False),  # no chance score (POS): nothing to wait for
+        ("ceiling", None, False),  # not a convergence stop
+    ],
+)
+def test_which_convergence_stops_the_loop_no_longer_makes(stop, best, stale):
+    from adapterlab.runs import RunResult
+    from adapterlab.study.folder import stopped_at_chance
+
+    assert stopped_at_chance(RunResult(status="ok", stop_reason=stop, best_validation=best)) is stale
+
+
 def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -174,6 +174,18 @@ def test_patience_counts_from_the_first_best_that_leaves_a_constant_predictors_s
     assert result["stopped_early"]["epoch"] == 7 and result["best_epoch"] == 4, result["stopped_early"]
 
 
+def test_a_run_with_no_finite_validation_metric_does_not_stop_as_converged(data, tmp_path, monkeypatch):
+    """No evaluation with a finite metric (a regression's constant predictor has NaN correlations)
+    is no best at all: nothing has converged, so the run goes to its ceiling."""
+
+    def evaluate(*args, **kwargs):
+        return {"loss": 0.7, "accuracy": float("nan"), "mcc": float("nan"), "count": 20}
+
+    monkeypatch.setattr("adapterlab.train.loop.evaluate", evaluate)
+    result, _ = run(data, tmp_path / "r", "--epochs", "6", "--early-stop", "2")
+    assert result["stopped_early"] is None and result["stop_reason"] != "converged", result["stop_reason"]
+
+
 def _train_command(root, model, out, *extra) -> list[str]:
     """`adapterlab train` on root's train/dev/test TSVs, batch 4, lr 1e-3, length 32, plus `extra`."""
     import sys

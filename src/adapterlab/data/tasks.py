@@ -103,9 +103,13 @@ def chance_score(metrics: dict) -> float | None:
     return next((float(metrics[key]) for key, _ in CHANCE_SCORES if isinstance(metrics.get(key), (int, float))), None)
 
 
-def left_chance(metrics: dict) -> bool:
+def left_chance(metrics: dict | None) -> bool:
     """Whether `metrics` (one evaluation's) are beyond a constant predictor's: its chance-corrected
-    score is above CHANCE_MARGIN, or the task records none (nothing to wait for)."""
+    score is above CHANCE_MARGIN, or the task records none (nothing to wait for). None (no
+    evaluation with a finite metric yet, e.g. STS-B's constant predictor, whose correlations are
+    NaN) has not left it."""
+    if metrics is None:
+        return False
     score = chance_score(metrics)
     return score is None or score > CHANCE_MARGIN
 

@@ -324,12 +324,7 @@ def stopped_at_chance(result: RunResult) -> bool:
     """Stopped by convergence while its best validation was a constant predictor's (the majority
     class): a stop the training loop no longer makes (train/loop.py, since 2026-12-07), so such a
     record is stale and its study reruns it as changed."""
-    return (
-        result.status == "ok"
-        and result.stop_reason == "converged"
-        and result.best_validation is not None
-        and not left_chance(result.best_validation)
-    )
+    return result.status == "ok" and result.stop_reason == "converged" and not left_chance(result.best_validation)
 
 
 def why_changed(state: RunState) -> str:

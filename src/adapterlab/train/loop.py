@@ -381,7 +381,7 @@ def _validate(parts: _Parts, state: _LoopState, epoch: int, kind: str) -> None:
         result.best_validation, result.best_epoch, result.best_step = metrics, epoch, result.steps
     # a plateau at a constant predictor's score (the majority class) is a slow start, not convergence
     # (ChemProt fine-tuning at 3e-5: 3-4 epochs there): patience counts from the best that leaves it
-    left = left_chance(result.best_validation or {})
+    left = left_chance(result.best_validation)  # None: no finite validation metric yet
     improved = improved or (left and before is not None and not left_chance(before))
     state.since_best = 0 if improved else state.since_best + 1
     warmed = result.steps >= config.early_stop_min_epochs * parts.steps_per_epoch and left
