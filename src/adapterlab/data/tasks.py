@@ -98,9 +98,19 @@ CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("pearson", "Pearso
 CHANCE_MARGIN = 0.05
 
 
+def chance_of(metrics: dict) -> tuple[float, str] | None:
+    """The chance-corrected score among `metrics` (CHANCE_SCORES; 0 to 1, unscaled) and its
+    display name ("MCC"), or None."""
+    return next(
+        ((float(metrics[key]), name) for key, name in CHANCE_SCORES if isinstance(metrics.get(key), (int, float))),
+        None,
+    )
+
+
 def chance_score(metrics: dict) -> float | None:
     """The chance-corrected score among `metrics` (CHANCE_SCORES; 0 to 1, unscaled), or None."""
-    return next((float(metrics[key]) for key, _ in CHANCE_SCORES if isinstance(metrics.get(key), (int, float))), None)
+    found = chance_of(metrics)
+    return found[0] if found else None
 
 
 def left_chance(metrics: dict | None) -> bool:

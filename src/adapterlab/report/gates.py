@@ -30,7 +30,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from adapterlab.data.tasks import CHANCE_SCORES, LOWER_IS_BETTER
+from adapterlab.data.tasks import LOWER_IS_BETTER, chance_of
 from adapterlab.runs import RunResult
 from adapterlab.study.gates_spec import GateOptions
 from adapterlab.train.metrics import last_epoch_gain
@@ -78,10 +78,8 @@ def run_evidence(result: RunResult, rows: list[dict[str, Any]], seed: Any = None
     evaluations = sorted(by_step.values(), key=lambda r: (r.get("step") or 0, r.get("epoch") or 0))
     values = [100.0 * r[metric] for r in evaluations]
     test = result.test or {}
-    chance, chance_name = next(
-        ((100.0 * test[key], name) for key, name in CHANCE_SCORES if isinstance(test.get(key), (int, float))),
-        (None, None),
-    )
+    found = chance_of(test)
+    chance, chance_name = (100.0 * found[0], found[1]) if found else (None, None)
     stop = result.stop_reason or (result.extra or {}).get("stop_reason")
     if not values:
         return RunEvidence(seed, 0, True, None, stop, chance, chance_name, None)

@@ -124,7 +124,7 @@ def needs_run(run: PlannedRun, run_dir: Path, retry_failed: bool, rerun_changed:
         return "run"
     if not result.complete:
         return "run" if died(result) or retry_failed else None
-    if rerun_changed and stale_reasons(run, run_dir, load_config(run_dir) or RecordedConfig({}), prints):
+    if rerun_changed and stale_reasons(run, result, load_config(run_dir) or RecordedConfig({}), prints):
         return "overwrite"
     return None
 

@@ -26,9 +26,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
     RunResult,
-    is_complete,
     load_result,
-    read_result,
     refuse_output_below_a_file,
     write_json_atomic,
 )
@@ -368,12 +366,12 @@ def differences(run: PlannedRun, stored: RecordedConfig, prints: dict) -> list[s
     return config_differences(planned_config(run), stored, prints[key], RunConfig.defaults())
 
 
-def stale_reasons(run: PlannedRun, run_dir: Path, stored: RecordedConfig, prints: dict) -> list[str]:
-    """Why a finished run no longer stands for the plan: its recorded settings differ, or it
-    stopped where the training loop no longer stops (stopped_at_chance)."""
+def stale_reasons(run: PlannedRun, result: RunResult, stored: RecordedConfig, prints: dict) -> list[str]:
+    """Why a finished run (its `result` and recorded settings `stored`) no longer stands for the
+    plan: its settings differ, or it stopped where the training loop no longer stops
+    (stopped_at_chance)."""
     found = differences(run, stored, prints)
-    result = load_result(run_dir)
-    if result is not None and stopped_at_chance(result):
+    if stopped_at_chance(result):
         found.append(STOPPED_AT_CHANCE)
     return found
 
@@ -389,10 +387,10 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
     changed = []
     for run in spec.runs:
         run_dir = out / run.relative_dir
-        stored = load_config(run_dir)
-        if stored is None or not is_complete(read_result(run_dir)):
+        stored, result = load_config(run_dir), load_result(run_dir)
+        if stored is None or result is None or not result.complete:
             continue
-        found = stale_reasons(run, run_dir, stored, prints)
+        found = stale_reasons(run, result, stored, prints)
         if found:
             changed.append((run, found))
     return changed
