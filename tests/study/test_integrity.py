@@ -277,8 +277,9 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     ("stop", "best", "stale"),
     [
         ("converged", {"mcc": 0.0}, True),  # the majority class
-        ("converged", {"pearson": -0.01}, True),  # at or below the margin, negative included
-        ("converged", None, True),  # no finite validation metric at all (STS-B's constant predictor)
+        ("converged", {"spearman": -0.01, "pearson": 0.2}, True),  # at or below the margin, negative included;
+        # regression reads the Spearman it selects by
+        ("converged", None, True),  # no finite validation metric at all
         ("converged", {"mcc": 0.3}, False),
         ("converged", {"accuracy": 0.9}, False),  # no chance score (POS): nothing to wait for
         ("ceiling", None, False),  # not a convergence stop

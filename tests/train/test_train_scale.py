@@ -175,8 +175,8 @@ def test_patience_counts_from_the_first_best_that_leaves_a_constant_predictors_s
 
 
 def test_a_run_with_no_finite_validation_metric_does_not_stop_as_converged(data, tmp_path, monkeypatch):
-    """No evaluation with a finite metric (a regression's constant predictor has NaN correlations)
-    is no best at all: nothing has converged, so the run goes to its ceiling."""
+    """No evaluation with a finite metric (a NaN metric is never a best) is no best at all:
+    nothing has converged, so the run goes to its ceiling."""
 
     def evaluate(*args, **kwargs):
         return {"loss": 0.7, "accuracy": float("nan"), "mcc": float("nan"), "count": 20}

@@ -92,7 +92,9 @@ LOWER_IS_BETTER = {"mlm_loss", "loss"}
 
 # The score that is 0 for every constant predictor (majority class, no entity, one value), per task
 # kind, by the metric key a run records: classification, tagging with entities, regression.
-CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("pearson", "Pearson r"))
+# Regression reads Spearman first: the regression tasks select by it (STS-B), so the convergence
+# rule and the gates read the number the run is chosen on.
+CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("spearman", "Spearman rho"), ("pearson", "Pearson r"))
 # Within this of 0 a model has not left a constant predictor: the `did not learn` gate's default
 # margin (×100: 5 points), and the level below which convergence stopping waits (train/loop.py).
 CHANCE_MARGIN = 0.05
@@ -116,8 +118,7 @@ def chance_score(metrics: dict) -> float | None:
 def left_chance(metrics: dict | None) -> bool:
     """Whether `metrics` (one evaluation's) are beyond a constant predictor's: its chance-corrected
     score is above CHANCE_MARGIN, or the task records none (nothing to wait for). None (no
-    evaluation with a finite metric yet, e.g. STS-B's constant predictor, whose correlations are
-    NaN) has not left it."""
+    evaluation with a finite selection metric yet: a NaN metric is never a best) has not left it."""
     if metrics is None:
         return False
     score = chance_score(metrics)

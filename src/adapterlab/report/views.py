@@ -48,7 +48,7 @@ def degenerate_legend(options: GateOptions = GateOptions()) -> str:
     """The legend line of the degenerate mark."""
     return (
         f"{DEGENERATE_MARK} did not learn: the runs behind the cell score within {options.margin:g} points of 0 on their task's "
-        f"chance-corrected test metric (MCC, entity F1 or Pearson r ×100), which every constant predictor (e.g. the majority "
+        f"chance-corrected test metric (MCC, entity F1 or Spearman rho ×100), which every constant predictor (e.g. the majority "
         f"class) scores"
     )
 
