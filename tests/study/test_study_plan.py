@@ -1,6 +1,8 @@
 """`adapterlab study plan`: runs, steps per run, a measured time per step and the peak memory of
 each distinct setting, before a study runs."""
 
+import sys
+
 import pytest
 import yaml
 from studyworld import tiny_spec
@@ -12,7 +14,18 @@ from adapterlab.study.probe import micro_batch_sizes, probe_in_process, probe_ke
 from adapterlab.train.config import RunConfig
 
 
-def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys):
+def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys, monkeypatch):
+    from adapterlab.study import contention, plan, probe
+
+    seen = []
+
+    def spied(*args, **kwargs):  # the real probe, with the CPU seconds counted as this process's
+        before = contention._own_cpu_seconds()
+        found = probe.run_probe(*args, **kwargs)
+        seen.append((found, contention._own_cpu_seconds() - before))
+        return found
+
+    monkeypatch.setattr(plan, "run_probe", spied)
     root, model = tiny_world
     first, second = tmp_path / "s.yaml", tmp_path / "t.yaml"
     values = tiny_spec(root, model, seeds=(0, 1))  # k=20, batch 8, 1 epoch: 3 steps per run
@@ -35,6 +48,12 @@ def test_plan_times_each_setting_once_across_specs(tiny_world, tmp_path, capsys)
     assert all(float(r[-1].split()[0]) > 50 and float(r[5]) > 0 for r in rows)
     assert "tiny: 2 runs" in captured.out and "tiny2: 1 run," in captured.out and "all 2 specs: 3 runs" in captured.out
     assert captured.err.count("probing") == 1  # the second spec's setting was probed for the first
+    # the CPU-sharing measurement: the probe's child (torch's import alone is seconds of CPU) is
+    # counted as this process's once its pool has ended, so it is not "other processes"
+    [(found, ours)] = seen
+    assert ours > 0.5, ours
+    if sys.platform.startswith("linux"):
+        assert found.others_cpu_share is not None and 0 <= found.others_cpu_share <= 1
 
 
 def test_probe_key_separates_what_changes_a_step():
