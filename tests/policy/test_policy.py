@@ -309,12 +309,14 @@ def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, t
     out = capsys.readouterr().out
     # 12 runs at first; at most 4 more lr values per line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points
     assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
+    assert "each selected group's chosen point at the maximum seeds" in out
 
 
 def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_seeds(tiny_world):
     """The sequential rule extends every cell an undecided claim compares, and C5 compares every
-    rate of the grid (the SST-2 replication ran 80 runs where the bound once said 60): with claims,
-    the bound takes every cell, grown points included, to seeds.max."""
+    rate of the grid (the SST-2 replication ran 80 runs where the bound once said 60): then the
+    bound takes every cell, grown points included, to seeds.max; claims that compare each
+    method's choice (C2) take the chosen points only."""
     import dataclasses
 
     from adapterlab.policy.budget import cost_range
@@ -327,6 +329,15 @@ def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_se
     with_claims = dataclasses.replace(spec, claims=["C5"])
     # 3 more seeds for all 12 cells (4 of the grid, 8 grown)
     assert cost_range(with_claims, seconds) == (18.0, 18.0 + 36.0 + 3 * 18.0, 12, 12 + 24 + 36)
+    # C2 compares each method at its choice: the 2 chosen points only, as without claims
+    chosen = dataclasses.replace(spec, claims=["C2"])
+    assert cost_range(chosen, seconds) == cost_range(spec, seconds)
+    # a claim naming a learning rate compares that cell, chosen or not: every cell
+    named = dataclasses.replace(spec, claims=[{"id": "C2", "a": {"method": "adapter", "lr": 1e-3}}])
+    assert cost_range(named, seconds) == cost_range(with_claims, seconds)
+    # claims none of which this study tests (C7 here): no seeds added at all
+    untested = dataclasses.replace(spec, claims=[{"id": "C7", "not_tested": "no MLM head"}])
+    assert cost_range(untested, seconds) == (18.0, 18.0 + 36.0, 12, 12 + 24)
     # a line of one rate is its own top and bottom: one step adds a rate each way, 3 even at max_points 2
     raw = grid_spec(root, model, lrs=(1e-4,), policy_seeds={"min": 3, "max": 3})
     raw["policy"]["bracket"]["lr"]["max_points"] = 2

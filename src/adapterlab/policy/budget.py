@@ -8,6 +8,7 @@ from pathlib import Path
 
 from adapterlab.backbone import backbone_label
 from adapterlab.runs import load_result
+from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
 from adapterlab.study.probe import probe_key_with_length, run_probe
 from adapterlab.study.spec import StudySpec
@@ -53,9 +54,8 @@ def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float
     each planned run's estimate (`seconds`, by relative folder). Fewest: the spec's grid at the
     minimum seeds (no growth, every comparison decided at once). Most: every bracketed line grown
     to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), then
-    every cell the sequential rule may extend run up to seeds.max. A spec with claims may extend
-    every cell, grown points included (C5 compares every learning rate of the grid, not only the
-    chosen one); without claims, each selected group's chosen point (the main table's tests).
+    every cell the sequential rule may extend run up to seeds.max (extended_cells: every cell,
+    grown points included, or each selected group's chosen point, or none).
     A line of one value is both its top and its bottom, so it grows both ways at once: to 3 values
     even where max_points is 2. With two bracketed axes there is no fixed most (None, None): a value
     grown on one axis starts lines of its own on the other."""
@@ -86,7 +86,10 @@ def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float
     high_runs = low_runs + seeds * len(grown)
     if spec.policy.sequential and spec.policy.seeds is not None:
         extra = spec.policy.seeds.max - spec.policy.seeds.min
-        if spec.claims:
+        reach = extended_cells(spec.claims, spec.report.select)
+        if reach == "none":
+            extended = []
+        elif reach == "every cell":
             extended = list(cells.values()) + [cost for _, cost in grown]
         else:
             groups: dict[tuple, float] = {}  # one chosen point per task and method (what report.select tunes)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterlab.names import RUN_STATES
+from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.folder import status_of_folder, unfinished_lines, why_changed
@@ -183,21 +184,30 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
     if warning:
         lines.append(warning)
     if plan.cost_range is not None:
-        low, high, low_runs, high_runs = plan.cost_range
-        extended = "every cell, as claims may compare any" if spec.claims else "each selected group's chosen point"
-        most = (
-            f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, and {extended} at the maximum seeds)"
-            if high is not None
-            else "with no fixed most (two bracketed axes: a value grown on one starts lines of its own on the other)"
-        )
-        lines.append(
-            f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
-            f"{most}, with one worker; convergence stopping can only shorten runs"
-        )
+        lines.append(policy_range_line(spec, plan.cost_range))
     if spec.policy.budget:
         lines.append(f"budget: {duration(spec.policy.budget)}; runs that would not finish in it do not start")
     lines.append("")
     return lines
+
+
+def policy_range_line(spec: Any, cost_range: tuple[float, float | None, int, int | None]) -> str:
+    """The range of cost a spec's policy allows (policy/budget.py cost_range), in words."""
+    low, high, low_runs, high_runs = cost_range
+    extended = {
+        "every cell": "every cell at the maximum seeds, as a claim compares more than each method's choice",
+        "chosen points": "each selected group's chosen point at the maximum seeds",
+        "none": "no seeds added, as the spec tests none of its claims",
+    }[extended_cells(spec.claims, spec.report.select)]
+    most = (
+        f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, and {extended})"
+        if high is not None
+        else "with no fixed most (two bracketed axes: a value grown on one starts lines of its own on the other)"
+    )
+    return (
+        f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
+        f"{most}, with one worker; convergence stopping can only shorten runs"
+    )
 
 
 def plans_total_lines(plans: Sequence[Any]) -> list[str]:
