@@ -17,9 +17,9 @@ from tiny import WORDS, save_tiny_backbone, write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.errors import AdapterlabError
-from adapterlab.policy.study_run import StudyRunOptions, finished_count
 from adapterlab.runs import MARKER_FILE
 from adapterlab.study.executor import claim_path, release, run_states, run_study, try_claim
+from adapterlab.study.progress import FinishedRuns
 from adapterlab.study.spec import expand_spec
 
 
@@ -260,8 +260,8 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     old = {**fresh, "stop_reason": "converged", "best_validation": {**fresh["best_validation"], "mcc": 0.0}}
     result_file.write_text(json.dumps(old))
     # the progress bar starts from the runs this invocation will not rerun (it went 23/30 -> 21/30)
-    assert finished_count(run_states(spec, out), StudyRunOptions()) == 1
-    assert finished_count(run_states(spec, out), StudyRunOptions(rerun_changed=True)) == 0
+    assert FinishedRuns(spec, out, False, False).count(run_states(spec, out)) == 1
+    assert FinishedRuns(spec, out, False, True).count(run_states(spec, out)) == 0
     assert main(["study", "status", str(out)]) == 0
     assert "stopped by convergence at a constant predictor's score" in capsys.readouterr().out
     _, records, stale = collect(out)
@@ -304,6 +304,42 @@ def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
         handle.write("a great film\t1\n")
     with pytest.raises(AdapterlabError, match="data files: content differs"):
         run_study(expand_spec(raw), out)
+    # its settings read the same, its data does not: --rerun-changed reruns it, so it is not finished
+    spec = expand_spec(raw)
+    assert FinishedRuns(spec, out, False, True).count(run_states(spec, out)) == 0
+
+
+def test_study_runs_progress_bar_never_goes_back_when_it_reruns_a_changed_run(world, tmp_path, monkeypatch):
+    """`study run --rerun-changed`: the bar starts at 0 of 1 and ends at 1 of 1 (the ChemProt
+    resume started at 23/30 and went back to 21/30)."""
+    from adapterlab.policy import study_run
+
+    seen: list[tuple[int, int]] = []
+
+    class Recorder:
+        def __init__(self, out, total, done, disable=False):
+            seen.append((done, total))
+
+        def update(self, total, done, name="", status=""):
+            seen.append((done, total))
+
+        def write(self, line):
+            pass
+
+        def close(self):
+            pass
+
+    raw = spec_of(world)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "study"
+    assert main(["study", "run", str(path), "--out", str(out), "--inline", "--no-progress"]) == 0
+    result_file = out / expand_spec(raw).runs[0].relative_dir / "result.json"
+    fresh = json.loads(result_file.read_text())
+    result_file.write_text(json.dumps({**fresh, "stop_reason": "converged", "best_validation": {"mcc": 0.0}}))
+    monkeypatch.setattr(study_run, "StudyBar", Recorder)
+    assert main(["study", "run", str(path), "--out", str(out), "--inline", "--rerun-changed"]) == 0
+    assert seen[0] == (0, 1) and seen[-1] == (1, 1) and [d for d, _ in seen] == sorted(d for d, _ in seen), seen
 
 
 def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path):
@@ -316,9 +352,12 @@ def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path)
         (run_dir / "result.json").write_text(json.dumps({"status": "failed", "reason": reason, "error": "x"}))
     (out / ".adapterlab-study").touch()  # a study folder from an earlier invocation
     # the progress bar: a died run reruns on resume, a failed one only with --retry-failed
-    assert finished_count(run_states(spec, out), StudyRunOptions()) == 1
-    assert finished_count(run_states(spec, out), StudyRunOptions(retry_failed=True)) == 0
+    assert FinishedRuns(spec, out, False, False).count(run_states(spec, out)) == 1
+    retried = FinishedRuns(spec, out, True, False)
+    assert retried.count(run_states(spec, out)) == 0
     states = run_study(spec, out, isolation="inline")
+    # the died run has finished again (a run counts once its result is written again, whatever it says)
+    assert retried.count(run_states(spec, out)) == 1
     assert [s.state for s in states] == ["ok", "failed"]
     assert [s.state for s in run_study(spec, out, retry_failed=True, isolation="inline")] == ["ok", "ok"]
 

@@ -237,7 +237,7 @@ def _run_and_answer(
     from adapterlab.policy.run import run_policy_study
 
     study = out / "study"
-    finished = _progress(spec, study, started, budget, say)
+    finished = _progress(spec, study, started, budget, say, retry_failed)
     left = budget - (time.time() - started) - ANSWER_RESERVE
     outcome = run_policy_study(
         spec,
@@ -323,10 +323,19 @@ def _write_data(out: Path, data: ComparisonData, pools: dict, plan: ComparePlan)
     )
 
 
-def _progress(spec, study: Path, started: float, budget: float, say: Callable[[str], None]):
-    """A line per finished run: runs done, time used against the budget, an ETA."""
+def _progress(spec, study: Path, started: float, budget: float, say: Callable[[str], None], retry_failed: bool):
+    """A line per finished run: runs done (not those this call reruns: study/progress.py
+    FinishedRuns), time used against the budget, an ETA."""
+    from adapterlab.study.extensions import load_extensions
+    from adapterlab.study.folder import run_states
+    from adapterlab.study.progress import FinishedRuns
+    from adapterlab.study.spec import with_extensions
+
     times: list[float] = []
     last = [time.time()]
+    counter = FinishedRuns(
+        with_extensions(spec, load_extensions(study)) if study.is_dir() else spec, study, retry_failed, False
+    )
 
     def progress(name: str, status: str) -> None:
         if not name:
@@ -334,12 +343,8 @@ def _progress(spec, study: Path, started: float, budget: float, say: Callable[[s
         now = time.time()
         times.append(now - last[0])
         last[0] = now
-        from adapterlab.study.extensions import load_extensions
-        from adapterlab.study.folder import run_states
-        from adapterlab.study.spec import with_extensions
-
         states = run_states(with_extensions(spec, load_extensions(study)), study)
-        done = sum(s.state not in ("pending", "running") for s in states)
+        done = counter.count(states)
         left = len(states) - done
         eta = left * statistics.mean(times)
         say(

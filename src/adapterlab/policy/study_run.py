@@ -11,8 +11,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
 from adapterlab.study.executor import check_study_start, run_states, run_study_ray
 from adapterlab.study.extensions import load_extensions
-from adapterlab.study.folder import RunState
-from adapterlab.study.progress import StudyBar
+from adapterlab.study.progress import FinishedRuns, StudyBar
 from adapterlab.study.spec import StudySpec, with_extensions
 
 
@@ -40,36 +39,21 @@ class StudyRunOutcome:
     deaths: list[Any]  # worker processes that died (WorkerDeath)
 
 
-def finished_count(states: list[RunState], options: StudyRunOptions) -> int:
-    """The runs the progress bar counts as finished: not those this `study run` will (re)run.
-    Counting a changed or failed run as finished and then rerunning it moved the bar backwards
-    (23/30 to 21/30 with `--rerun-changed`) and showed a negative rate."""
-
-    def reruns(state: RunState) -> bool:
-        return (
-            state.state in ("pending", "running")
-            or (state.state == "changed" and options.rerun_changed)
-            or (state.state == "failed" and (state.died or options.retry_failed))
-        )
-
-    return sum(not reruns(state) for state in states)
-
-
 def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, command: list[str]) -> StudyRunOutcome:
     """Run every pending run of `spec` into `out` (re-running resumes). Checked before the
     progress bar starts, so that a refused study shows and writes nothing."""
     check_study_start(spec, out, options.workers, options.rerun_changed)
     full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
-    done_before = finished_count(run_states(full, out), options)
+    finished = FinishedRuns(full, out, options.retry_failed, options.rerun_changed)
     bar = StudyBar(
-        out, len(full.runs), done_before, disable=not options.progress
+        out, len(full.runs), finished.count(run_states(full, out)), disable=not options.progress
     )  # finished runs plus the running runs' steps
 
     def progress(name: str, status: str) -> None:
         current = with_extensions(spec, load_extensions(out))
         states = run_states(current, out)
         # the policy may grow the study
-        bar.update(len(current.runs), finished_count(states, options), name, status)
+        bar.update(len(current.runs), finished.count(states), name, status)
 
     if options.executor == "ray" and (options.only or options.budget or spec.policy.bracket or spec.policy.sequential):
         raise AdapterlabError(

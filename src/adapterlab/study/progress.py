@@ -12,7 +12,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from adapterlab.runs import PROGRESS_FILE
+from adapterlab.runs import PROGRESS_FILE, RESULT_FILE
+from adapterlab.study.attempt import needs_run
+from adapterlab.study.folder import RunState
+from adapterlab.study.spec import StudySpec
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,39 @@ def running_progress(out: Path) -> list[RunProgress]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # replaced while read (atomic rename) or not ours: the next tick reads it
     return found
+
+
+class FinishedRuns:
+    """The runs a progress display counts as finished: every finished run, except those this
+    invocation reruns (needs_run: died, failed under retry_failed, changed under rerun_changed,
+    data or backbone content included) until their result.json is written again, whatever its
+    outcome. Counting a run finished and then rerunning it moved the bar backwards (ChemProt's
+    resume with --rerun-changed: 23/30 to 21/30, a negative rate)."""
+
+    def __init__(self, spec: StudySpec, out: Path, retry_failed: bool, rerun_changed: bool):
+        prints: dict = {}  # data and backbone fingerprints, shared by the runs
+        self.out = Path(out)
+        self.reruns = {
+            run.relative_dir: self._stamp(run.relative_dir)
+            for run in spec.runs
+            if needs_run(run, self.out / run.relative_dir, retry_failed, rerun_changed, prints)
+        }
+
+    def _stamp(self, relative_dir: str) -> int | None:
+        try:
+            return (self.out / relative_dir / RESULT_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def count(self, states: list[RunState]) -> int:
+        return sum(
+            state.state not in ("pending", "running")
+            and (
+                state.run.relative_dir not in self.reruns
+                or self._stamp(state.run.relative_dir) != self.reruns[state.run.relative_dir]
+            )
+            for state in states
+        )
 
 
 class StudyBar:
