@@ -4,6 +4,7 @@ running anything twice), seeds added while a comparison is undecided, a budget, 
 range. The grid tests train a fake model whose validation metric is a known function of the
 learning rate, so the right answer is known; the convergence test trains the tiny BERT."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -310,6 +311,12 @@ def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, t
     # 12 runs at first; at most 4 more lr values per line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points
     assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
     assert "each selected group's chosen point at the maximum seeds" in out
+    # without a seeds policy no seeds are added, whatever the claims compare
+    from adapterlab.report.study_console import policy_range_line
+
+    bracket_only = dataclasses.replace(expand_spec(grid_spec(root, model)), claims=["C5"])
+    line = policy_range_line(bracket_only, (1.0, 2.0, 12, 20))
+    assert "every bracketed grid grown to its maximum)" in line and "seeds" not in line.split("(")[2], line
 
 
 def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_seeds(tiny_world):
@@ -335,6 +342,16 @@ def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_se
     # a claim naming a learning rate compares that cell, chosen or not: every cell
     named = dataclasses.replace(spec, claims=[{"id": "C2", "a": {"method": "adapter", "lr": 1e-3}}])
     assert cost_range(named, seconds) == cost_range(with_claims, seconds)
+    # so does one restricted to a rate by `where`, beside C2 (two cells per method extended)
+    low_rate = {
+        "id": "C2-low",
+        "text": "at 1e-4",
+        "kind": "difference",
+        "a": {"method": "adapter"},
+        "b": {"method": "finetune"},
+    }
+    where = dataclasses.replace(spec, claims=["C2", {**low_rate, "where": {"lr": 1e-4}}])
+    assert cost_range(where, seconds) == cost_range(with_claims, seconds)
     # claims none of which this study tests (C7 here): no seeds added at all
     untested = dataclasses.replace(spec, claims=[{"id": "C7", "not_tested": "no MLM head"}])
     assert cost_range(untested, seconds) == (18.0, 18.0 + 36.0, 12, 12 + 24)

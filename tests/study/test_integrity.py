@@ -287,9 +287,12 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
 )
 def test_which_convergence_stops_the_loop_no_longer_makes(stop, best, stale):
     from adapterlab.runs import RunResult
-    from adapterlab.study.folder import stopped_at_chance
+    from adapterlab.study.folder import NO_FINITE_METRIC, STOPPED_AT_CHANCE, stale_stop, stopped_at_chance
 
-    assert stopped_at_chance(RunResult(status="ok", stop_reason=stop, best_validation=best)) is stale
+    result = RunResult(status="ok", stop_reason=stop, best_validation=best)
+    assert stopped_at_chance(result) is stale
+    # and status says which stop it was
+    assert stale_stop(result) == (None if not stale else NO_FINITE_METRIC if best is None else STOPPED_AT_CHANCE)
 
 
 def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):

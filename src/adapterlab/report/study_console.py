@@ -194,13 +194,17 @@ def plan_lines(plan: Any, cpus: int | None) -> list[str]:
 def policy_range_line(spec: Any, cost_range: tuple[float, float | None, int, int | None]) -> str:
     """The range of cost a spec's policy allows (policy/budget.py cost_range), in words."""
     low, high, low_runs, high_runs = cost_range
-    extended = {
-        "every cell": "every cell at the maximum seeds, as a claim compares more than each method's choice",
-        "chosen points": "each selected group's chosen point at the maximum seeds",
-        "none": "no seeds added, as the spec tests none of its claims",
-    }[extended_cells(spec.claims, spec.report.select)]
+    extended = (
+        {
+            "every cell": ", and every cell at the maximum seeds, as a claim compares more than each method's choice",
+            "chosen points": ", and each selected group's chosen point at the maximum seeds",
+            "none": ", and no seeds added, as the spec tests none of its claims",
+        }[extended_cells(spec.claims, spec.report.select)]
+        if spec.policy.sequential
+        else ""  # no seeds policy: no seeds are added
+    )
     most = (
-        f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum, and {extended})"
+        f"to {high_runs} runs, {duration(high)} (every bracketed grid grown to its maximum{extended})"
         if high is not None
         else "with no fixed most (two bracketed axes: a value grown on one starts lines of its own on the other)"
     )

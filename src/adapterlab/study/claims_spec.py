@@ -336,7 +336,8 @@ def check_claims_fit(
 def extended_cells(claims: object, select: tuple[str, ...] | list[str]) -> str:
     """Which cells the sequential rule (policy/sequential.py) may give more seeds: "every cell"
     when a tested claim compares cells other than each selected group's choice (C5's spread over
-    every learning rate, or a claim naming a value of an axis the report selects), "none" when the
+    every learning rate, a claim naming a value of an axis the report selects in a, b or where, or a
+    trend along such an axis), "none" when the
     spec has claims and tests none of them, else "chosen points" (one per selected group: C2's
     and C4's comparisons of each method at its best, and the main table's tests without claims)."""
     if not claims:
@@ -344,6 +345,11 @@ def extended_cells(claims: object, select: tuple[str, ...] | list[str]) -> str:
     tested = [claim for claim in resolve_claims(claims) if not claim.not_tested]
     if not tested:
         return "none"
-    if any(claim.kind == "spread" or set(select) & (set(claim.a) | set(claim.b)) for claim in tested):
+
+    def beyond_choice(claim: Claim) -> bool:  # a value of a selected axis, named or swept
+        named = set(claim.a) | set(claim.b) | set(claim.where)
+        return claim.kind == "spread" or bool(set(select) & named) or claim.axis in set(select)
+
+    if any(beyond_choice(claim) for claim in tested):
         return "every cell"
     return "chosen points"

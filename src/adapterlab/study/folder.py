@@ -320,15 +320,30 @@ STOPPED_AT_CHANCE = (
 
 def stopped_at_chance(result: RunResult) -> bool:
     """Stopped by convergence while its best validation was a constant predictor's (the majority
-    class): a stop the training loop no longer makes (train/loop.py, since 2026-12-07), so such a
-    record is stale and its study reruns it as changed."""
+    class), or with no best at all (no finite validation metric): a stop the training loop no
+    longer makes (train/loop.py, since 2026-12-07), so such a record is stale and its study
+    reruns it as changed."""
     return result.status == "ok" and result.stop_reason == "converged" and not left_chance(result.best_validation)
+
+
+NO_FINITE_METRIC = (
+    "stopped by convergence with no finite validation metric (a NaN metric is never a best), a stop the training "
+    "loop no longer makes"
+)
+
+
+def stale_stop(result: RunResult) -> str | None:
+    """Why a finished run's stop is one the loop no longer makes (stopped_at_chance), or None."""
+    if not stopped_at_chance(result):
+        return None
+    return NO_FINITE_METRIC if result.best_validation is None else STOPPED_AT_CHANCE
 
 
 def why_changed(state: RunState) -> str:
     """Why a "changed" run is no longer the plan's."""
-    if state.result is not None and stopped_at_chance(state.result):
-        return STOPPED_AT_CHANCE
+    stop = stale_stop(state.result) if state.result is not None else None
+    if stop:
+        return stop
     return "finished with other settings than the spec's"
 
 
@@ -371,8 +386,9 @@ def stale_reasons(run: PlannedRun, result: RunResult, stored: RecordedConfig, pr
     plan: its settings differ, or it stopped where the training loop no longer stops
     (stopped_at_chance)."""
     found = differences(run, stored, prints)
-    if stopped_at_chance(result):
-        found.append(STOPPED_AT_CHANCE)
+    stop = stale_stop(result)
+    if stop:
+        found.append(stop)
     return found
 
 
