@@ -14,7 +14,9 @@ committed report identically"). About 6 s per study on one core.
 
 from __future__ import annotations
 
+import argparse
 import filecmp
+import os
 import shutil
 import subprocess
 import sys
@@ -80,11 +82,13 @@ def computed(pattern: str) -> tuple[str, list[str]] | None:
 
 
 def table_span(page: list[str], heading: str) -> tuple[int, int] | None:
-    """The lines of the first table under `heading` on the page: [start, end)."""
+    """The lines of the first table under `heading` on the page, within its section (up to the
+    next `## ` heading): [start, end)."""
     section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
     if section is None:
         return None
-    start = next((i for i, line in enumerate(page) if i > section and line.startswith("| claim |")), None)
+    end = next((i for i in range(section + 1, len(page)) if page[i].startswith("## ")), len(page))
+    start = next((i for i in range(section + 1, end) if page[i].startswith("| claim |")), None)
     if start is None:
         return None
     return start, next((i for i in range(start, len(page)) if not page[i].startswith("|")), len(page))
@@ -103,37 +107,62 @@ def check_table(pattern: str, json_name: str, heading: str | None, page: list[st
     return same, bool(rows) and span is not None and page[span[0] : span[1]] == rows
 
 
-def write() -> None:
-    """Rebuild every committed report in place and write each claims table's JSON and page rows
-    (the rows only: the page's prose is written by hand and must be read again)."""
+def write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write() -> int:
+    """Rebuild every committed report and write each claims table's JSON and page rows (the rows
+    only: the page's prose is written by hand and must be read again). Each report is rebuilt
+    beside the committed one and swapped in only when its build succeeds; the tables are all
+    computed and placed before any is written. 1 on the first failure, with nothing of it written."""
     for study in sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file()):
-        shutil.rmtree(study / "report", ignore_errors=True)
-        subprocess.run(
-            [*ADAPTERLAB, "study", "report", str(study.relative_to(REPO))], cwd=REPO, check=True, capture_output=True
-        )
+        with tempfile.TemporaryDirectory() as scratch:
+            copy = Path(scratch) / "study"
+            shutil.copytree(study, copy, ignore=shutil.ignore_patterns("report"))
+            done = subprocess.run([*ADAPTERLAB, "study", "report", str(copy)], capture_output=True, text=True)
+            if done.returncode != 0:
+                last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+                print(f"FAIL {study.relative_to(REPO)}: study report: {last}; nothing of it written")
+                return 1
+            for html in (copy / "report").rglob("*.html"):  # the page quotes its study's path
+                html.write_text(html.read_text().replace(str(copy), str(study.relative_to(REPO))))
+            shutil.rmtree(study / "report", ignore_errors=True)
+            shutil.copytree(copy / "report", study / "report")
         print(f"rebuilt {study.relative_to(REPO)}/report")
     page_file = RESULTS / "README.md"
     page = page_file.read_text().splitlines()
+    writes: list[tuple[str, str]] = []
     for pattern, json_name, heading in TABLES:
         found = computed(pattern)
-        if not found or not found[0]:
+        if found is None:
             continue
         text, rows = found
-        (RESULTS / json_name).write_text(text)
+        if not text or (heading is not None and not rows):
+            print(f"FAIL adapterlab claims docs/results/{pattern}: no table; nothing written")
+            return 1
+        writes.append((json_name, text))
+        if heading is not None:
+            span = table_span(page, heading)
+            if span is None:
+                print(f"FAIL docs/results/README.md: no claims table under '{heading}'; nothing written")
+                return 1
+            page[span[0] : span[1]] = rows
+    for json_name, text in writes:
+        write_atomic(RESULTS / json_name, text)
         print(f"wrote docs/results/{json_name}")
-        if heading is None:
-            continue
-        span = table_span(page, heading)
-        if span is None:
-            raise SystemExit(f"docs/results/README.md: no claims table under '{heading}'")
-        page[span[0] : span[1]] = rows
-        print(f"wrote its table under '{heading}' in docs/results/README.md")
-    page_file.write_text("\n".join(page) + "\n")
+    write_atomic(page_file, "\n".join(page) + "\n")
+    print("wrote the claims tables in docs/results/README.md")
+    return 0
 
 
 def main() -> int:
-    if sys.argv[1:] == ["--write"]:
-        write()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="rebuild the reports and tables in place, then check")
+    if parser.parse_args().write and write() != 0:
+        return 1
     studies = sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file())
     failed = 0
     for study in studies:
