@@ -9,7 +9,7 @@ from typing import Any
 
 from adapterlab.errors import AdapterlabError
 from adapterlab.policy.run import run_policy_study
-from adapterlab.study.executor import check_study_start, run_states, run_study_ray
+from adapterlab.study.executor import check_study_start, run_states, run_study_ray, select_runs
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.progress import FinishedRuns, StudyBar
 from adapterlab.study.spec import StudySpec, with_extensions
@@ -44,7 +44,8 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
     progress bar starts, so that a refused study shows and writes nothing."""
     check_study_start(spec, out, options.workers, options.rerun_changed)
     full = with_extensions(spec, load_extensions(out) if out.is_dir() else [])
-    finished = FinishedRuns(full, out, options.retry_failed, options.rerun_changed)
+    # with --only, the runs outside it are not rerun: they keep their state
+    finished = FinishedRuns(select_runs(full, options.only), out, options.retry_failed, options.rerun_changed)
     bar = StudyBar(
         out, len(full.runs), finished.count(run_states(full, out)), disable=not options.progress
     )  # finished runs plus the running runs' steps
