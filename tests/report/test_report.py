@@ -12,7 +12,7 @@ from tiny import write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.report import grid
-from adapterlab.report.claims_file import claim_order
+from adapterlab.report.claims import claim_order
 from adapterlab.report.tables import build_table, observations_of
 from adapterlab.report.views import table_grids, table_markdown, values_grid
 from adapterlab.runs import RunRecord, RunResult

@@ -3,7 +3,6 @@ optionally written as JSON."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
@@ -11,13 +10,6 @@ from adapterlab.report.build import assemble
 from adapterlab.report.claims import ClaimResult, decide
 from adapterlab.report.claims_table import claims_json
 from adapterlab.runs import json_value, refuse_foreign_file, refuse_output_below_a_file, write_json_atomic
-
-
-def claim_order(claim_id: str) -> tuple[tuple[int, int, str], ...]:
-    """A sort key reading the numbers in a claim id as numbers: C2 before C10."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", claim_id) if part
-    )
 
 
 def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list[ClaimResult]:
@@ -38,9 +30,7 @@ def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list[Clai
     results: list[ClaimResult] = []
     for folder in dirs:
         results.extend(assemble(Path(folder)).claims)
-    # one table over several studies reads by claim (C1, C2, ..., C10), each claim's rows in the
-    # order of the folders given; each spec's own order put C4 (one study) before C1
-    results = decide(sorted(results, key=lambda r: claim_order(r.claim.id)))
+    results = decide(results)  # by claim, each claim's rows in the order of the folders given
     if not results:
         raise AdapterlabError(f"no claims: none of {', '.join(dirs)} has a claims block in its spec")
     if json_out:
