@@ -244,15 +244,38 @@ def test_resume_with_changed_settings_is_refused_then_rerun_on_request(world, tm
     assert len(records) == 1 and stale == []
 
 
-def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_request(world, tmp_path, capsys):
+class _BarRecorder:
+    """study run's progress bar, recording (finished, total) at its start and at each run event."""
+
+    seen: list[tuple[int, int]] = []
+
+    def __init__(self, out, total, done, disable=False):
+        type(self).seen = [(done, total)]
+
+    def update(self, total, done, name="", status=""):
+        self.seen.append((done, total))
+
+    def write(self, line):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_request(
+    world, tmp_path, capsys, monkeypatch
+):
     """A record of the convergence stop the loop no longer makes (at the majority class: ChemProt
     fine-tuning at 3e-5, seeds 0-1) is "changed": status says why, the report leaves it out, and the
-    study refuses to go on until --rerun-changed reruns it under today's rule."""
+    study refuses to go on until --rerun-changed reruns it under today's rule. Its progress bar
+    starts at 0 of 1 and never goes back (the ChemProt resume went from 23/30 to 21/30)."""
     from adapterlab.cli import main
+    from adapterlab.policy import study_run
     from adapterlab.report.build import collect
 
     out = tmp_path / "study"
-    spec = expand_spec(spec_of(world))
+    raw = spec_of(world)
+    spec = expand_spec(raw)
     run_study(spec, out, isolation="inline")
     result_file = out / spec.runs[0].relative_dir / "result.json"
     fresh = json.loads(result_file.read_text())
@@ -268,7 +291,13 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     assert records == [] and stale == [spec.runs[0].relative_dir]
     with pytest.raises(AdapterlabError, match=r"constant predictor's score.*--rerun-changed"):
         run_study(spec, out)
-    assert [s.state for s in run_study(spec, out, rerun_changed=True, isolation="inline")] == ["ok"]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setattr(study_run, "StudyBar", _BarRecorder)
+    assert main(["study", "run", str(path), "--out", str(out), "--inline", "--rerun-changed"]) == 0
+    seen = _BarRecorder.seen
+    assert seen[0] == (0, 1) and seen[-1] == (1, 1) and [d for d, _ in seen] == sorted(d for d, _ in seen), seen
+    assert [s.state for s in run_states(spec, out)] == ["ok"]
     assert json.loads(result_file.read_text())["stop_reason"] == fresh["stop_reason"]
     assert len(collect(out)[1]) == 1
 
@@ -310,39 +339,6 @@ def test_changed_data_content_counts_as_a_changed_setting(world, tmp_path):
     # its settings read the same, its data does not: --rerun-changed reruns it, so it is not finished
     spec = expand_spec(raw)
     assert FinishedRuns(spec, out, False, True).count(run_states(spec, out)) == 0
-
-
-def test_study_runs_progress_bar_never_goes_back_when_it_reruns_a_changed_run(world, tmp_path, monkeypatch):
-    """`study run --rerun-changed`: the bar starts at 0 of 1 and ends at 1 of 1 (the ChemProt
-    resume started at 23/30 and went back to 21/30)."""
-    from adapterlab.policy import study_run
-
-    seen: list[tuple[int, int]] = []
-
-    class Recorder:
-        def __init__(self, out, total, done, disable=False):
-            seen.append((done, total))
-
-        def update(self, total, done, name="", status=""):
-            seen.append((done, total))
-
-        def write(self, line):
-            pass
-
-        def close(self):
-            pass
-
-    raw = spec_of(world)
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    out = tmp_path / "study"
-    assert main(["study", "run", str(path), "--out", str(out), "--inline", "--no-progress"]) == 0
-    result_file = out / expand_spec(raw).runs[0].relative_dir / "result.json"
-    fresh = json.loads(result_file.read_text())
-    result_file.write_text(json.dumps({**fresh, "stop_reason": "converged", "best_validation": {"mcc": 0.0}}))
-    monkeypatch.setattr(study_run, "StudyBar", Recorder)
-    assert main(["study", "run", str(path), "--out", str(out), "--inline", "--rerun-changed"]) == 0
-    assert seen[0] == (0, 1) and seen[-1] == (1, 1) and [d for d, _ in seen] == sorted(d for d, _ in seen), seen
 
 
 def test_died_runs_rerun_on_resume_and_errors_with_retry_failed(world, tmp_path):
