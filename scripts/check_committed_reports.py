@@ -78,20 +78,26 @@ def computed(pattern: str) -> tuple[str, list[str]] | None:
         if done.returncode != 0:
             print(f"adapterlab claims {pattern}: {done.stderr.strip()}")
             return "", []
-        return table.read_text(), [line for line in done.stdout.splitlines() if line.startswith("|")]
+        lines = done.stdout.splitlines()
+        caption = [line for line in lines if line.startswith(CAPTION)][:1]
+        return table.read_text(), caption + [line for line in lines if line.startswith("|")]
 
 
-def table_span(page: list[str], heading: str) -> tuple[int, int] | None:
-    """The lines of the first table under `heading` on the page, within its section (up to the
-    next `## ` heading): [start, end)."""
+CAPTION = "**Claims**"  # the first line `adapterlab claims` prints: what the columns mean, the family's size
+
+
+def table_span(page: list[str], heading: str) -> tuple[int, int, int] | None:
+    """The first claims table under `heading` on the page, within its section (up to the next
+    `## ` heading): (its caption's line, its first line, the line after it)."""
     section = next((i for i, line in enumerate(page) if line.startswith(heading)), None)
     if section is None:
         return None
     end = next((i for i in range(section + 1, len(page)) if page[i].startswith("## ")), len(page))
     start = next((i for i in range(section + 1, end) if page[i].startswith("| claim |")), None)
-    if start is None:
+    caption = next((i for i in range(start - 1, section, -1) if page[i].startswith(CAPTION)), None) if start else None
+    if start is None or caption is None:
         return None
-    return start, next((i for i in range(start, len(page)) if not page[i].startswith("|")), len(page))
+    return caption, start, next((i for i in range(start, len(page)) if not page[i].startswith("|")), len(page))
 
 
 def check_table(pattern: str, json_name: str, heading: str | None, page: list[str]) -> tuple[bool, bool]:
@@ -104,7 +110,8 @@ def check_table(pattern: str, json_name: str, heading: str | None, page: list[st
     if heading is None:
         return same, True
     span = table_span(page, heading)
-    return same, bool(rows) and span is not None and page[span[0] : span[1]] == rows
+    # the caption (it counts the family's rows) and the table's lines
+    return same, len(rows) > 1 and span is not None and [page[span[0]], *page[span[1] : span[2]]] == rows
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -140,7 +147,7 @@ def write() -> int:
         if found is None:
             continue
         text, rows = found
-        if not text or (heading is not None and not rows):
+        if not text or (heading is not None and len(rows) < 2):
             print(f"FAIL adapterlab claims docs/results/{pattern}: no table; nothing written")
             return 1
         writes.append((json_name, text))
@@ -149,7 +156,9 @@ def write() -> int:
             if span is None:
                 print(f"FAIL docs/results/README.md: no claims table under '{heading}'; nothing written")
                 return 1
-            page[span[0] : span[1]] = rows
+            caption, start, end = span
+            page[start:end] = rows[1:]
+            page[caption] = rows[0]
     for json_name, text in writes:
         write_atomic(RESULTS / json_name, text)
         print(f"wrote docs/results/{json_name}")
