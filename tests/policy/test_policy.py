@@ -308,8 +308,9 @@ def test_study_plan_gives_the_range_of_a_bracketed_sequential_spec(tiny_world, t
     path = write_spec(tmp_path / "spec.yaml", raw)
     assert main(["study", "plan", str(path), "--probe-steps", "1"]) == 0
     out = capsys.readouterr().out
-    # 12 runs at first; at most 4 more lr values per line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points
-    assert "under its policy: from 12 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
+    # 12 runs at first, at least one more lr value per 2-rate line (18); at most 4 more lr values per
+    # line (2 lines) for 3 seeds, and 3 more seeds for the 2 chosen points (42)
+    assert "under its policy: from 18 runs" in out and "to 42 runs" in out and "budget: 2.0 h" in out
     assert "each selected group's chosen point at the maximum seeds" in out
     # without a seeds policy no seeds are added, whatever the claims compare
     from adapterlab.report.study_console import policy_range_line
@@ -332,10 +333,11 @@ def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_se
     spec = expand_spec(grid_spec(root, model, policy_seeds={"min": 3, "max": 6}))
     seconds = {run.relative_dir: (2.0 if run.config.method == "finetune" else 1.0) for run in spec.runs}
     # 4 cells x 3 seeds; 4 grown points per line x 3 seeds; 3 more seeds for the 2 chosen points
-    assert cost_range(spec, seconds) == (18.0, 18.0 + 36.0 + 9.0, 12, 12 + 24 + 6)
+    # fewest: each 2-rate line has no interior, so it grows once (3 seeds: adapter 1 s, finetune 2 s)
+    assert cost_range(spec, seconds) == (18.0 + 9.0, 18.0 + 36.0 + 9.0, 12 + 6, 12 + 24 + 6)
     with_claims = dataclasses.replace(spec, claims=["C5"])
     # 3 more seeds for all 12 cells (4 of the grid, 8 grown)
-    assert cost_range(with_claims, seconds) == (18.0, 18.0 + 36.0 + 3 * 18.0, 12, 12 + 24 + 36)
+    assert cost_range(with_claims, seconds) == (27.0, 18.0 + 36.0 + 3 * 18.0, 18, 12 + 24 + 36)
     # C2 compares each method at its choice: the 2 chosen points only, as without claims
     chosen = dataclasses.replace(spec, claims=["C2"])
     assert cost_range(chosen, seconds) == cost_range(spec, seconds)
@@ -354,12 +356,16 @@ def test_the_most_a_spec_with_claims_can_cost_grows_every_cell_to_the_maximum_se
     assert cost_range(where, seconds) == cost_range(with_claims, seconds)
     # claims none of which this study tests (C7 here): no seeds added at all
     untested = dataclasses.replace(spec, claims=[{"id": "C7", "not_tested": "no MLM head"}])
-    assert cost_range(untested, seconds) == (18.0, 18.0 + 36.0, 12, 12 + 24)
+    assert cost_range(untested, seconds) == (27.0, 18.0 + 36.0, 18, 12 + 24)
     # a line of one rate is its own top and bottom: one step adds a rate each way, 3 even at max_points 2
     raw = grid_spec(root, model, lrs=(1e-4,), policy_seeds={"min": 3, "max": 3})
     raw["policy"]["bracket"]["lr"]["max_points"] = 2
     single = expand_spec(raw)
-    assert cost_range(single, dict.fromkeys((r.relative_dir for r in single.runs), 1.0))[3] == 6 + 2 * 2 * 3
+    # ... and it always does: its fewest is its most here
+    assert cost_range(single, dict.fromkeys((r.relative_dir for r in single.runs), 1.0))[2:] == (
+        6 + 2 * 2 * 3,
+        6 + 2 * 2 * 3,
+    )
     # two bracketed axes grow each other's lines: no fixed most
     raw = grid_spec(root, model, policy_seeds={"min": 3, "max": 6})
     raw["by_method"]["adapter"].pop("adapter")

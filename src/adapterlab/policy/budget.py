@@ -52,7 +52,8 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
 def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float | None, int, int | None]:
     """(fewest seconds, most seconds, fewest runs, most runs) of a study under its policy, from
     each planned run's estimate (`seconds`, by relative folder). Fewest: the spec's grid at the
-    minimum seeds (no growth, every comparison decided at once). Most: every bracketed line grown
+    minimum seeds, every comparison decided at once, and only the growth no choice escapes: a
+    bracketed line of 1 or 2 values has no interior, so it grows once (a line of 1, both ways). Most: every bracketed line grown
     to max_points (each new point at the cost of the line's dearest run, for the grid's seeds), then
     every cell the sequential rule may extend run up to seeds.max (extended_cells: every cell,
     grown points included, or each selected group's chosen point, or none).
@@ -79,11 +80,17 @@ def cost_range(spec: StudySpec, seconds: dict[str, float]) -> tuple[float, float
             line["values"].add(labels[bracket.axis])
             line["cost"] = max(line["cost"], seconds.get(run.relative_dir, 0.0))
         for key, line in lines.items():
-            most = max(bracket.max_points, 3) if len(line["values"]) == 1 else bracket.max_points
-            for point in range(max(0, most - len(line["values"]))):
+            count = len(line["values"])
+            most = max(bracket.max_points, 3) if count == 1 else bracket.max_points
+            for point in range(max(0, most - count)):
                 grown.append((key + ((bracket.axis, f"grown {point}"),), line["cost"]))
-    high = low + seeds * sum(cost for _, cost in grown)
-    high_runs = low_runs + seeds * len(grown)
+            # a line of 1 or 2 values has no interior: its choice is at an end, so it grows at
+            # least once (a line of 1 both ways), where max_points allows
+            forced = (2 if count == 1 else 1 if count == 2 else 0) if count < bracket.max_points else 0
+            low += seeds * forced * line["cost"]
+            low_runs += seeds * forced
+    high = sum(seconds.values()) + seeds * sum(cost for _, cost in grown)
+    high_runs = len(spec.runs) + seeds * len(grown)
     if spec.policy.sequential and spec.policy.seeds is not None:
         extra = spec.policy.seeds.max - spec.policy.seeds.min
         reach = extended_cells(spec.claims, spec.report.select)

@@ -209,7 +209,7 @@ def policy_range_line(spec: Any, cost_range: tuple[float, float | None, int, int
         else "with no fixed most (two bracketed axes: a value grown on one starts lines of its own on the other)"
     )
     return (
-        f"under its policy: from {low_runs} runs, {duration(low)} (no growth, every comparison decided at the minimum seeds) "
+        f"under its policy: from {low_runs} runs, {duration(low)} (the least growth: every comparison decided at the minimum seeds, and a bracketed line of fewer than 3 values grown once) "
         f"{most}, with one worker; convergence stopping can only shorten runs"
     )
 
