@@ -543,6 +543,13 @@ def test_claims_command_over_study_folders_names_each_studys_setup(tiny_world, t
         and "q" in result
         and "gate" in result
     )
+    # one study given twice, or a copy of it, would count its rows twice in the family
+    import shutil
+
+    shutil.copytree(out, tmp_path / "copy")
+    for twice in ([str(out), f"{out}/"], [str(out), str(tmp_path / "copy")]):
+        assert main(["claims", *twice]) == 2
+        assert "give each study once" in capsys.readouterr().err
     plain = tmp_path / "plain"
     run_study(expand_spec(tiny_spec(root, model, seeds=(0,))), plain, isolation="inline")
     assert main(["claims", str(plain)]) == 2

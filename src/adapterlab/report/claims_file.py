@@ -27,9 +27,24 @@ def claims_of_folders(dirs: list[str], json_out: str | None = None) -> list[Clai
             "an earlier claims file of adapterlab claims",
             "--json",
         )
+    seen: dict[Path, str] = {}
+    for folder in dirs:  # one study given twice would count its rows twice in the family
+        where = Path(folder).resolve()
+        if where in seen:
+            raise AdapterlabError(f"{folder}: the same folder as {seen[where]}; give each study once")
+        seen[where] = folder
     results: list[ClaimResult] = []
+    names: dict[str, str] = {}
     for folder in dirs:
-        results.extend(assemble(Path(folder)).claims)
+        tables = assemble(Path(folder))
+        name = tables.plan.name  # a spec's name (None for a study planned without one)
+        if name is not None and name in names:
+            raise AdapterlabError(
+                f"{folder}: the same study ({name}) as {names[name]}, or a copy of it; give each study once"
+            )
+        if name is not None:
+            names[name] = folder
+        results.extend(tables.claims)
     results = decide(results)  # by claim, each claim's rows in the order of the folders given
     if not results:
         raise AdapterlabError(f"no claims: none of {', '.join(dirs)} has a claims block in its spec")
