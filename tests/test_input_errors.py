@@ -251,3 +251,15 @@ def test_status_and_report_of_a_folder_without_a_plan(tmp_path, capsys):
             err
             == f"adapterlab: error: {tmp_path}: not a study folder (no readable study.json); run `adapterlab study run SPEC --out {tmp_path}` first"
         )
+    # a spec file given for its folder, and a folder that holds the study folder: say where it is
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\n")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "study.json").write_text("{}")
+    for given, hint in (
+        (spec, f"study run {spec} --out DIR"),
+        (tmp_path, f"the study folder inside it is {tmp_path / 'study'}"),
+    ):
+        assert main(["study", "status", str(given)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and hint in err, err

@@ -35,15 +35,15 @@ def add_study(commands) -> None:
     )
     plan.set_defaults(run=cmd_study_plan)
     status = verbs.add_parser("status", help="runs done, failed, diverged, running and pending, with an ETA")
-    status.add_argument("out")
+    status.add_argument("out", help="a study folder: the --out of `study run` (it holds study.json)")
     status.set_defaults(run=cmd_study_status)
     report = verbs.add_parser("report", help="tables (Markdown, LaTeX, CSV), significance, figures and report.html")
-    report.add_argument("out")
+    report.add_argument("out", help="a study folder; the report is written to OUT/report/")
     report.set_defaults(run=cmd_study_report)
     analyze = verbs.add_parser(
         "analyze", help="run the spec's analysis block (rsa, crosslingual) over the finished runs"
     )
-    analyze.add_argument("out")
+    analyze.add_argument("out", help="a study folder; results go to OUT/analysis/")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(run=cmd_study_analyze)
 

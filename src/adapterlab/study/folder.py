@@ -200,6 +200,19 @@ def write_plan(spec: StudySpec, out: Path, command: list[str]) -> None:
     write_json_atomic(out / PLAN_FILE, StudyPlan.of_spec(spec, command).to_json())
 
 
+def _where_the_study_is(out: Path) -> str:
+    """What to do instead, for a path that is no study folder: a spec file is run with --out; a
+    folder holding one study folder (docs/results/X/study) is that folder."""
+    if out.is_file():
+        return f"that is a file: a study folder is the --out of `adapterlab study run {out} --out DIR`"
+    inside = sorted(p.parent for p in out.glob(f"*/{PLAN_FILE}")) if out.is_dir() else []
+    if len(inside) == 1:
+        return f"the study folder inside it is {inside[0]}"
+    if inside:
+        return f"it holds {len(inside)} study folders: {', '.join(map(str, inside[:3]))}{', ...' if len(inside) > 3 else ''}"
+    return f"run `adapterlab study run SPEC --out {out}` first"
+
+
 def load_plan(out: Path) -> StudyPlan:
     """The plan of study folder `out` (its study.json, as write_plan wrote it), checked: a JSON
     object whose runs are {dir, seed, labels}. Each problem is one error naming the file."""
@@ -208,7 +221,7 @@ def load_plan(out: Path) -> StudyPlan:
         values = json.loads(path.read_text(encoding="utf-8"))
     except OSError:
         raise AdapterlabError(
-            f"{out}: not a study folder (no readable {PLAN_FILE}); run `adapterlab study run SPEC --out {out}` first"
+            f"{out}: not a study folder (no readable {PLAN_FILE}); {_where_the_study_is(out)}"
         ) from None
     except json.JSONDecodeError as err:
         raise AdapterlabError(
