@@ -267,7 +267,7 @@ def test_convergence_stopping_is_a_study_policy_and_each_run_records_why_it_stop
     # the tiny BERT stays at the majority class on this toy sample, where convergence stopping
     # waits (tested with real runs in train/test_train_scale.py); here the policy's plumbing is tested
     monkeypatch.setattr("adapterlab.train.loop.left_chance", lambda metrics: True)
-    monkeypatch.setattr("adapterlab.study.folder.left_chance", lambda metrics: True)  # nor are its records stale
+    monkeypatch.setattr("adapterlab.study.stale.left_chance", lambda metrics: True)  # nor are its records stale
     # no accuracy gain can exceed 0.5: stops at the 2nd evaluation, or later when min_epochs says so
     raw["policy"] = {"convergence": {"patience": 1, "min_delta": 0.5, "min_epochs": 0}}
     spec = expand_spec(raw)

@@ -12,11 +12,11 @@ from tiny import write_sentiment_tsv
 
 from adapterlab.cli import main
 from adapterlab.report import grid
-from adapterlab.report.claims import claim_order
 from adapterlab.report.tables import build_table, observations_of
 from adapterlab.report.views import table_grids, table_markdown, values_grid
 from adapterlab.runs import RunRecord, RunResult
 from adapterlab.setting import Setting
+from adapterlab.study.claims_spec import claim_order
 from adapterlab.study.executor import run_study
 from adapterlab.study.spec import expand_spec
 

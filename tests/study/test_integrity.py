@@ -316,7 +316,7 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
 )
 def test_which_convergence_stops_the_loop_no_longer_makes(stop, best, stale):
     from adapterlab.runs import RunResult
-    from adapterlab.study.folder import NO_FINITE_METRIC, STOPPED_AT_CHANCE, stale_stop, stopped_at_chance
+    from adapterlab.study.stale import NO_FINITE_METRIC, STOPPED_AT_CHANCE, stale_stop, stopped_at_chance
 
     result = RunResult(status="ok", stop_reason=stop, best_validation=best)
     assert stopped_at_chance(result) is stale

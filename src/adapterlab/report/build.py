@@ -25,7 +25,8 @@ from adapterlab.report.tables import Observation, Table, build_table, observatio
 from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
 from adapterlab.runs import RunRecord, load_result
 from adapterlab.study.claims_spec import resolve_claims
-from adapterlab.study.folder import StudyPlan, load_plan, stopped_at_chance
+from adapterlab.study.folder import StudyPlan, load_plan
+from adapterlab.study.stale import stopped_at_chance
 from adapterlab.train.config import RunConfig
 
 FIGURE_FILES = {"fig2_rsa.png", "fig3_train_size.png", "fig4_lr_boxes.png", "fig5_overfitting.png", "adapter_size.png"}
@@ -43,7 +44,7 @@ class Report:
 def collect(out: Path) -> tuple[StudyPlan, list[RunRecord], list[str]]:
     """The study plan, one typed record per run with a result, and the runs left out because
     they were recorded with other settings than the plan's, or stopped where the loop no longer
-    stops (study/folder.py stopped_at_chance): a cell never mixes configs or rules, and
+    stops (study/stale.py stopped_at_chance): a cell never mixes configs or rules, and
     `study run --rerun-changed` brings them up to date."""
     plan = load_plan(out)
     records, stale = [], []

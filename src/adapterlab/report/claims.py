@@ -15,7 +15,6 @@ tripped), not applicable (the study cannot test the claim).
 from __future__ import annotations
 
 import dataclasses
-import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,15 @@ from adapterlab.report.statistics import (
 )
 from adapterlab.report.tables import Table, seed_means
 from adapterlab.setting import BEST, Column
-from adapterlab.study.claims_spec import ENCODER_LAYERS, Claim, axis_columns, claim_problem, fixed_where, pick_columns
+from adapterlab.study.claims_spec import (
+    ENCODER_LAYERS,
+    Claim,
+    axis_columns,
+    claim_order,
+    claim_problem,
+    fixed_where,
+    pick_columns,
+)
 
 # What a study needs for each table a claim can name (the spec's validator refuses a claim without it)
 MISSING_TABLE = {
@@ -371,23 +378,14 @@ def _spread_by_seed(table: Table, columns: list[Column], rows: list[Any]) -> dic
     return {seed: statistics.stdev(m[seed] for m in means) for seed in shared}
 
 
-def claim_order(claim_id: str) -> tuple[tuple[int, int, str], ...]:
-    """A sort key reading the numbers in a claim id as numbers: C2 before C10."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", claim_id) if part
-    )
-
-
 def decide(results: list[ClaimResult], alpha: float = ALPHA) -> list[ClaimResult]:
     """The verdicts of one claims table, its rows one family: q = Benjamini-Hochberg over every
     row's p (rows with a tripped gate included, which only makes the others' q larger), and the
     same over the equivalence tests' p. Idempotent: deciding decided rows again re-adjusts them
-    in the new family (`adapterlab claims` over several studies). Rows come out by claim (C1, C2,
-    ..., C10; each claim's rows in their given order), in a study's report as in a table over
-    several studies; the order changes no q."""
+    in the new family (`adapterlab claims` over several studies). Rows come out by claim (C2
+    before C10, each claim's rows in their given order); the order changes no q."""
     results = sorted(results, key=lambda r: claim_order(r.claim.id))
-    qs = fdr_adjust([r.p for r in results])
-    qs_equivalence = fdr_adjust([r.p_equivalence for r in results])
+    qs, qs_equivalence = fdr_adjust([r.p for r in results]), fdr_adjust([r.p_equivalence for r in results])
     decided = []
     for result, q, q_equivalence in zip(results, qs, qs_equivalence):
         result = dataclasses.replace(result, q=q, q_equivalence=q_equivalence)

@@ -13,6 +13,7 @@ claims:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -353,3 +354,10 @@ def extended_cells(claims: object, select: tuple[str, ...] | list[str]) -> str:
     if any(beyond_choice(claim) for claim in tested):
         return "every cell"
     return "chosen points"
+
+
+def claim_order(claim_id: str) -> tuple[tuple[int, int, str], ...]:
+    """A sort key reading the numbers in a claim id as numbers: C2 before C10."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", claim_id) if part
+    )

@@ -21,7 +21,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapterlab.data.tasks import left_chance
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
@@ -38,6 +37,7 @@ from adapterlab.study.plan_check import check_plan_json
 from adapterlab.study.policy_spec import Bracket, Convergence, PolicyOptions, SeedPolicy
 from adapterlab.study.report_spec import ReportOptions
 from adapterlab.study.spec import PlannedRun, StudySpec
+from adapterlab.study.stale import stale_stop, stopped_at_chance
 from adapterlab.train.config import RunConfig
 
 PLAN_FILE = "study.json"
@@ -323,33 +323,6 @@ class RunState:
 def died(result: RunResult) -> bool:
     """A failed run whose process died (killed, out of memory), not one that stopped on an error."""
     return result.reason == "died" or (isinstance(result.returncode, int) and result.returncode < 0)
-
-
-STOPPED_AT_CHANCE = (
-    "stopped by convergence at a constant predictor's score (the majority class), a stop the training loop "
-    "no longer makes"
-)
-
-
-def stopped_at_chance(result: RunResult) -> bool:
-    """Stopped by convergence while its best validation was a constant predictor's (the majority
-    class), or with no best at all (no finite validation metric): a stop the training loop no
-    longer makes (train/loop.py, since 2026-12-07), so such a record is stale and its study
-    reruns it as changed."""
-    return result.status == "ok" and result.stop_reason == "converged" and not left_chance(result.best_validation)
-
-
-NO_FINITE_METRIC = (
-    "stopped by convergence with no finite validation metric (a NaN metric is never a best), a stop the training "
-    "loop no longer makes"
-)
-
-
-def stale_stop(result: RunResult) -> str | None:
-    """Why a finished run's stop is one the loop no longer makes (stopped_at_chance), or None."""
-    if not stopped_at_chance(result):
-        return None
-    return NO_FINITE_METRIC if result.best_validation is None else STOPPED_AT_CHANCE
 
 
 def why_changed(state: RunState) -> str:
