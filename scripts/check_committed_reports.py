@@ -28,15 +28,25 @@ RESULTS = REPO / "docs" / "results"
 ADAPTERLAB = [sys.executable, "-m", "adapterlab"]
 
 
-def differences(study: Path, scratch: Path) -> list[str]:
+def rebuilt(study: Path, scratch: Path) -> tuple[Path | None, str]:
+    """`study report` on a copy of `study` (without its report) in `scratch`: (the new report/
+    folder, "") or (None, why it failed). report.html quotes its study's path: put back as the
+    committed study's, relative to the repository."""
     copy = scratch / "study"
     shutil.copytree(study, copy, ignore=shutil.ignore_patterns("report"))
     done = subprocess.run([*ADAPTERLAB, "study", "report", str(copy)], capture_output=True, text=True)
     if done.returncode != 0:
-        return [
-            f"study report failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
-        ]
-    ours, theirs = copy / "report", study / "report"
+        return None, done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+    for html in (copy / "report").rglob("*.html"):
+        html.write_text(html.read_text().replace(str(copy), str(study.relative_to(REPO))))
+    return copy / "report", ""
+
+
+def differences(study: Path, scratch: Path) -> list[str]:
+    ours, why = rebuilt(study, scratch)
+    if ours is None:
+        return [f"study report failed: {why}"]
+    theirs = study / "report"
     names = sorted(
         {p.relative_to(ours) for p in ours.rglob("*") if p.is_file()}
         | {p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file()}
@@ -46,9 +56,6 @@ def differences(study: Path, scratch: Path) -> list[str]:
         a, b = ours / name, theirs / name
         if not a.is_file() or not b.is_file():
             found.append(f"{name}: {'not rebuilt' if b.is_file() else 'not committed'}")
-        elif name.suffix == ".html":
-            if a.read_text().replace(str(copy), str(study.relative_to(REPO))) != b.read_text():
-                found.append(f"{name}: differs")
         elif not filecmp.cmp(a, b, shallow=False):
             found.append(f"{name}: differs")
     return found
@@ -127,17 +134,12 @@ def write() -> int:
     computed and placed before any is written. 1 on the first failure, with nothing of it written."""
     for study in sorted(p for p in RESULTS.rglob("study") if (p / "study.json").is_file()):
         with tempfile.TemporaryDirectory() as scratch:
-            copy = Path(scratch) / "study"
-            shutil.copytree(study, copy, ignore=shutil.ignore_patterns("report"))
-            done = subprocess.run([*ADAPTERLAB, "study", "report", str(copy)], capture_output=True, text=True)
-            if done.returncode != 0:
-                last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-                print(f"FAIL {study.relative_to(REPO)}: study report: {last}; nothing of it written")
+            report, why = rebuilt(study, Path(scratch))
+            if report is None:
+                print(f"FAIL {study.relative_to(REPO)}: study report: {why}; nothing of it written")
                 return 1
-            for html in (copy / "report").rglob("*.html"):  # the page quotes its study's path
-                html.write_text(html.read_text().replace(str(copy), str(study.relative_to(REPO))))
             shutil.rmtree(study / "report", ignore_errors=True)
-            shutil.copytree(copy / "report", study / "report")
+            shutil.copytree(report, study / "report")
         print(f"rebuilt {study.relative_to(REPO)}/report")
     page_file = RESULTS / "README.md"
     page = page_file.read_text().splitlines()
