@@ -77,3 +77,36 @@ def test_is_better_respects_direction():
     assert is_better("accuracy", 0.6, 0.5) and not is_better("accuracy", 0.4, 0.5)
     assert is_better("mlm_loss", 1.0, 2.0) and not is_better("mlm_loss", 3.0, 2.0)
     assert is_better("accuracy", 0.1, None) and not is_better("accuracy", float("nan"), None)
+
+
+def test_token_mcc_by_hand_and_zero_for_a_one_tag_tagger():
+    """POS tagging's chance-corrected score is the multiclass MCC over words (Gorodkin's R_K):
+    by the covariance formula on the confusion matrix, and exactly 0 for an all-NOUN tagger,
+    whatever its accuracy, so the convergence rule waits at it and `did not learn` can see it."""
+    from adapterlab.data.tasks import chance_of, left_chance
+
+    gold = [["NOUN", "VERB", "DET", "NOUN"], ["ADJ", "NOUN"]]
+    pred = [["NOUN", "VERB", "NOUN", "NOUN"], ["ADJ", "VERB"]]
+    tags = sorted({t for s in gold + pred for t in s})
+    confusion = np.zeros((len(tags), len(tags)))
+    for g, p in zip(sum(gold, []), sum(pred, [])):
+        confusion[tags.index(g), tags.index(p)] += 1
+    n, correct = confusion.sum(), np.trace(confusion)
+    true_counts, pred_counts = confusion.sum(axis=1), confusion.sum(axis=0)
+    mcc = (correct * n - true_counts @ pred_counts) / math.sqrt(
+        (n**2 - pred_counts @ pred_counts) * (n**2 - true_counts @ true_counts)
+    )
+    assert token_metrics(pred, gold)["mcc"] == pytest.approx(mcc)
+
+    all_noun = token_metrics([["NOUN"] * len(s) for s in gold], gold)
+    assert all_noun["accuracy"] == pytest.approx(3 / 6) and all_noun["mcc"] == 0.0
+    assert chance_of(all_noun) == (0.0, "MCC") and not left_chance(all_noun)
+
+
+def test_ner_reads_entity_f1_as_its_chance_score_not_token_mcc():
+    """NER runs record both entity F1 and token MCC and select by entity F1: the gates and the
+    convergence rule read the number the run is chosen on."""
+    from adapterlab.data.tasks import chance_of
+
+    metrics = token_metrics([["B-PER", "O", "O"]], [["B-PER", "O", "B-LOC"]])
+    assert "mcc" in metrics and chance_of(metrics) == (metrics["entity_f1"], "entity F1")

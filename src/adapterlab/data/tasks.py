@@ -85,16 +85,18 @@ TASKS: dict[str, TaskSpec] = {
 METRICS_BY_KIND = {
     "classification": ("accuracy", "micro_f1", "macro_f1", "mcc", "f1"),
     "regression": ("pearson", "spearman"),
-    "token": ("accuracy", "entity_f1"),
+    "token": ("accuracy", "entity_f1", "mcc"),
     "mlm": ("mlm_loss",),
 }
 LOWER_IS_BETTER = {"mlm_loss", "loss"}
 
-# The score that is 0 for every constant predictor (majority class, no entity, one value), per task
-# kind, by the metric key a run records: classification, tagging with entities, regression.
-# Regression reads Spearman first: the regression tasks select by it (STS-B), so the convergence
-# rule and the gates read the number the run is chosen on.
-CHANCE_SCORES = (("mcc", "MCC"), ("entity_f1", "entity F1"), ("spearman", "Spearman rho"), ("pearson", "Pearson r"))
+# The score that is 0 for every constant predictor (majority class, no entity, one tag, one value),
+# per task kind, by the metric key a run records: tagging with entities (NER), classification and
+# other tagging (POS: token-level MCC), regression. Entity F1 comes before MCC because NER runs
+# record both and select by entity F1; regression reads Spearman first because the regression
+# tasks select by it (STS-B). So the convergence rule and the gates read the number a run is
+# chosen on.
+CHANCE_SCORES = (("entity_f1", "entity F1"), ("mcc", "MCC"), ("spearman", "Spearman rho"), ("pearson", "Pearson r"))
 # Within this of 0 a model has not left a constant predictor: the `did not learn` gate's default
 # margin (×100: 5 points), and the level below which convergence stopping waits (train/loop.py).
 CHANCE_MARGIN = 0.05

@@ -14,8 +14,8 @@ numbers:
   (a run that recorded `stop: converged` is converged; `ceiling` and older records are judged
   from their curves; a run with one evaluation cannot show that it stopped improving);
 - `did not learn`: the cell's chance-corrected test score (MCC for classification, entity F1 for
-  tagging, Pearson's r for regression; 0 for any constant predictor: majority class, no entity)
-  is within `margin` points of 0;
+  NER, word-level MCC for POS tagging, Spearman's rho for regression; 0 for any constant
+  predictor: majority class, no entity, one tag) is within `margin` points of 0;
 - `no tail` (C6 only): in more than `share` of the seeds fewer than `tail` evaluations follow the
   best one, so how far the metric falls after its best cannot be measured.
 

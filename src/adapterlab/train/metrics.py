@@ -46,13 +46,15 @@ def regression_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str,
 
 
 def token_metrics(predicted_tags: list[list[str]], gold_tags: list[list[str]]) -> dict[str, float]:
-    """Token accuracy over every gold word, and entity-level F1 (seqeval, CoNLL style) when the
-    tags are BIO. A word predicted as UNSCORED counts as wrong (and as O for entities);
-    `unscored_words` says how many there were."""
+    """Token accuracy and the Matthews correlation over every gold word (multiclass MCC: 0 for any
+    tagger that predicts one tag, e.g. all NOUN, so POS tagging has a chance-corrected score), and
+    entity-level F1 (seqeval, CoNLL style) when the tags are BIO. A word predicted as UNSCORED
+    counts as wrong (and as O for entities); `unscored_words` says how many there were."""
     flat_pred = [t for sentence in predicted_tags for t in sentence]
     flat_gold = [t for sentence in gold_tags for t in sentence]
     metrics = {
         "accuracy": float(accuracy_score(flat_gold, flat_pred)) if flat_gold else 0.0,
+        "mcc": float(matthews_corrcoef(flat_gold, flat_pred)) if flat_gold else 0.0,
         "words": len(flat_gold),
         "unscored_words": sum(t == UNSCORED for t in flat_pred),
     }
