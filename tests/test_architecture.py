@@ -6,7 +6,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "adapterlab"
 # Each layer may import only layers below it (lower index); modules at the top level of the
-# package (runs.py, setting.py, names.py, errors.py, backbone.py, runtime.py) sit below all.
+# package (runs.py, setting.py, names.py, errors.py, fingerprint.py, backbone.py, runtime.py) sit below all.
 LAYERS = ["adapters", "methods", "data", "train", "analysis", "use", "study", "report", "policy"]
 ENTRY_POINTS = {"cli", "quickstart", "__main__", "__init__"}
 
@@ -59,8 +59,8 @@ def test_each_layer_imports_only_layers_below_it():
 
 
 def test_top_level_modules_import_no_package():
-    # runs.py, setting.py, names.py and errors.py are the floor every layer stands on
-    for name in ("runs", "setting", "names", "errors"):
+    # runs.py, setting.py, names.py, errors.py and fingerprint.py are the floor every layer stands on
+    for name in ("runs", "setting", "names", "errors", "fingerprint"):
         imported = {package_of(m) for m in imports_of(SRC / f"{name}.py")}
         assert imported <= {"errors", "names", "setting", "backbone"}, (name, imported)
     # config.json's record and the settings comparison stand on run folders only
@@ -70,6 +70,7 @@ def test_top_level_modules_import_no_package():
         "setting",
         "backbone",
         "runs",
+        "fingerprint",
     }
 
 

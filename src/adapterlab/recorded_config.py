@@ -9,7 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapterlab.runs import fingerprint, read_config
+from adapterlab.fingerprint import fingerprint
+from adapterlab.runs import read_config
 
 # Settings that do not change what a run computes.
 NEUTRAL_SETTINGS = {

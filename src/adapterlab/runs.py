@@ -8,7 +8,6 @@ user's folder, or a data folder passed as --out by mistake, is refused and never
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -214,12 +213,32 @@ class RunRecord:
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's result, or None when the folder has none (missing or unreadable result)."""
+    """The run's result, or None when the folder has none (missing, unreadable, or damaged)."""
+    return _parse_result(run_dir)[0]
+
+
+def result_damage(run_dir: Path) -> str | None:
+    """Why the run's result.json exists but is no record (read_result gives None for it), or None
+    when it is readable or absent. adapterlab writes it atomically, so this is damage from outside
+    (a full disk on a copy, a merge, an edit): said aloud rather than shown as a plain pending run."""
+    return _parse_result(run_dir)[1]
+
+
+def _parse_result(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    path = Path(run_dir) / RESULT_FILE
     try:
-        result = json.loads((Path(run_dir) / RESULT_FILE).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return result if isinstance(result, dict) and isinstance(result.get("status"), str) else None
+        values = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except OSError as err:
+        return None, f"unreadable ({err.strerror})"
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except json.JSONDecodeError as err:
+        return None, f"not valid JSON (line {err.lineno}: {err.msg})"
+    if not isinstance(values, dict) or not isinstance(values.get("status"), str):
+        return None, "not a run's record (no status)"
+    return values, None
 
 
 def is_complete(result: dict[str, Any] | None) -> bool:
@@ -417,31 +436,3 @@ def clean_temp_files(folder: Path) -> int:
                 entry.unlink(missing_ok=True)
             removed += 1
     return removed
-
-
-def fingerprint(paths: list[str | None], large_by_size: bool = False) -> str:
-    """sha256 over the files behind `paths` (a folder: every file below it, by relative name).
-    Hub names and absent paths enter by name, so a hub dataset or model is identified by name.
-    large_by_size: files over 16 MB enter by size only (model weights: cheap, and a changed
-    backbone also changes its config.json or its sizes in practice)."""
-    digest = hashlib.sha256()
-    for value in paths:
-        path = Path(str(value)).expanduser() if value else None
-        if path is None or not path.exists():
-            digest.update(b"\0name:" + str(value).encode())
-            continue
-        digest.update(b"\0path")
-        files = (
-            [path]
-            if path.is_file()
-            else sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        )
-        for file in files:
-            digest.update(str(file.relative_to(path) if file != path else file.name).encode())
-            if large_by_size and file.stat().st_size > 16 << 20:
-                digest.update(str(file.stat().st_size).encode())
-                continue
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()

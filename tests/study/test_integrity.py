@@ -302,6 +302,32 @@ def test_a_run_stopped_at_a_constant_predictors_score_is_stale_and_reruns_on_req
     assert len(collect(out)[1]) == 1
 
 
+def test_a_damaged_result_is_named_not_shown_as_a_plain_pending_run(world, tmp_path, capsys):
+    """A result.json cut short (a copy on a full disk, a merge) is no record: status and report
+    name it and the damage instead of "no worker started it", and `study run` runs it again,
+    replacing only its own file."""
+    from adapterlab.cli import main
+
+    out = tmp_path / "study"
+    spec = expand_spec(spec_of(world, grid={"method": ["adapter"], "seed": [0, 1]}))
+    run_study(spec, out, isolation="inline")
+    result_file = out / spec.runs[0].relative_dir / "result.json"
+    result_file.write_text(result_file.read_text()[:40])
+    state = run_states(spec, out)[0]
+    assert state.state == "pending" and state.damage.startswith("not valid JSON (line"), state.damage
+    assert main(["study", "status", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "damaged: 1 run(s)" in shown and f"{spec.runs[0].relative_dir}: not valid JSON" in shown, shown
+    assert main(["study", "report", str(out)]) == 0
+    assert "its result.json damaged: not valid JSON" in capsys.readouterr().out
+    run_study(spec, out, isolation="inline")
+    assert [s.state for s in run_states(spec, out)] == ["ok", "ok"] and json.loads(result_file.read_text())[
+        "status"
+    ] == "ok"
+    result_file.write_text("[1, 2]")
+    assert run_states(spec, out)[0].damage == "not a run's record (no status)"
+
+
 @pytest.mark.parametrize(
     ("stop", "best", "stale"),
     [

@@ -20,8 +20,9 @@ from adapterlab.data.example import Example
 from adapterlab.data.readers import read_examples, read_hub
 from adapterlab.data.tasks import get_task
 from adapterlab.errors import AdapterlabError
+from adapterlab.fingerprint import fingerprint
 from adapterlab.package_data import is_package_path, resolve_package_path
-from adapterlab.runs import fingerprint, write_json_atomic
+from adapterlab.runs import write_json_atomic
 
 SPLIT_FILE = "split.json"
 SPLIT_SEED = 1234  # the one split of a compare folder; recorded, and never drawn again

@@ -43,6 +43,12 @@ def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: boo
             f"changed: {len(changed)} finished run(s) no longer match the plan (e.g. {changed[0].run.relative_dir}: "
             f"{why_changed(changed[0])}); `study run --rerun-changed` runs them again"
         )
+    damaged = [state for state in states if state.damage]
+    if damaged and show_failed:
+        lines.append(
+            f"damaged: {len(damaged)} run(s) have a result.json that is no record (e.g. {damaged[0].run.relative_dir}: "
+            f"{damaged[0].damage}); they count as pending, and `study run` runs them again"
+        )
     return lines
 
 
@@ -113,7 +119,8 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     if unfinished:  # the table's cells then average over fewer seeds than planned: said above the table
         lines.append(
             f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: "
-            f"{unfinished[0].state}{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
+            f"{unfinished[0].state}{f', its result.json damaged: {unfinished[0].damage}' if unfinished[0].damage else ''}"
+            f"{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
             f"(`adapterlab study status {out}` lists them)"
         )
     if report.stale:

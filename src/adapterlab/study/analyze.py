@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
-from adapterlab.runs import fingerprint, load_result, write_json_atomic
+from adapterlab.fingerprint import fingerprint
+from adapterlab.runs import load_result, write_json_atomic
 from adapterlab.study.analysis_inputs import INPUTS_FILE, INPUTS_KEY, AnalysisInputs, plan_reuse
 from adapterlab.study.analysis_spec import CrosslingualAnalysis, RsaAnalysis
 from adapterlab.study.folder import ANALYSIS_FOLDER, load_plan

@@ -24,9 +24,11 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
+    RESULT_FILE,
     RunResult,
     load_result,
     refuse_output_below_a_file,
+    result_damage,
     write_json_atomic,
 )
 from adapterlab.setting import Setting
@@ -313,6 +315,7 @@ class RunState:
     run: PlannedRun
     state: str  # "ok", "diverged", "failed", "running", "pending", "changed" (finished with other settings)
     result: RunResult | None
+    damage: str | None = None  # a pending run's result.json that exists but is no record: why (result_damage)
 
     @property
     def died(self) -> bool:
@@ -350,7 +353,7 @@ def state_of(run: PlannedRun, run_dir: Path, planned: dict | None) -> RunState:
         ):
             return RunState(run, "changed", result)
         return RunState(run, result.status, result)
-    return RunState(run, "pending", None)
+    return RunState(run, "pending", None, result_damage(run_dir))
 
 
 def planned_config(run: PlannedRun) -> dict:
@@ -421,7 +424,11 @@ def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] |
             lines.append(f"{where}: {why_changed(state)}; --rerun-changed reruns it")
         elif state.state == "pending":
             owner = read_claim(out / where)
-            if where in budget_left:
+            if state.damage:
+                lines.append(
+                    f"{where}: pending: its {RESULT_FILE} is damaged ({state.damage}); the same command runs it again"
+                )
+            elif where in budget_left:
                 lines.append(
                     f"{where}: pending: not started, as it would not finish within the time budget; the same command goes on"
                 )

@@ -31,8 +31,8 @@ from adapterlab.data.example import Example
 from adapterlab.data.features import LabelMap, MlmCollator, encode
 from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
+from adapterlab.fingerprint import fingerprint
 from adapterlab.package_data import BBC_NEWS, is_package_path, resolve_package_path
-from adapterlab.runs import fingerprint
 from adapterlab.train.model_setup import position_limit
 
 logger = logging.getLogger(__name__)
