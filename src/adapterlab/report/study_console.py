@@ -12,12 +12,14 @@ from typing import Any
 from adapterlab.names import RUN_STATES
 from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
+from adapterlab.study.eta import Eta, remaining_time
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.folder import status_of_folder, unfinished_lines, why_changed
 
 
-def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: bool = True) -> list[str]:
-    """Runs by state ("12 runs: 10 done, ..."), an ETA, the failed runs and the changed ones."""
+def status_lines(states: Sequence[Any], eta_of: Path | None = None, show_failed: bool = True) -> list[str]:
+    """Runs by state ("12 runs: 10 done, ..."), the ETA of study folder `eta_of` (study/eta.py)
+    when given, the failed runs and the changed ones."""
     lines = []
     counts: dict[str, int] = {}
     for state in states:
@@ -25,14 +27,10 @@ def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: boo
     lines.append(
         f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in RUN_STATES)
     )
-    if show_eta:
-        times = [s.result.wall_seconds for s in states if s.result and s.result.wall_seconds]
-        remaining = counts.get("pending", 0) + counts.get("running", 0)
-        if times and remaining:
-            eta = remaining * sum(times) / len(times)
-            lines.append(
-                f"ETA with one worker: {eta / 60:.0f} min ({remaining} runs left at {sum(times) / len(times):.0f} s per run)"
-            )
+    if eta_of is not None:
+        eta = remaining_time(states, eta_of)
+        if eta is not None:
+            lines.append(eta_line(eta))
     for state in states if show_failed else ():
         if state.state == "failed" and state.result:
             how = "died; reruns on resume" if state.result.reason == "died" else "error; reruns with --retry-failed"
@@ -52,9 +50,29 @@ def status_lines(states: Sequence[Any], show_eta: bool = False, show_failed: boo
     return lines
 
 
+def eta_line(eta: Eta) -> str:
+    """`study status`'s ETA in one line: run time left at the ceiling, in parallel as now, and the
+    runs no pace covers yet."""
+    parts = []
+    if eta.runs:
+        parallel = (
+            f"; about {duration(eta.parallel_seconds)} with {eta.training} runs training at once as now"
+            if eta.training > 1
+            else ""
+        )
+        parts.append(
+            f"ETA: {duration(eta.seconds)} of run time for {eta.runs} run(s) left if none stops before its ceiling{parallel}"
+        )
+    if eta.unpriced_runs:
+        parts.append(
+            f"{eta.unpriced_runs} run(s) not priced: no run of {', '.join(eta.unpriced)} has trained yet, so its pace is unknown"
+        )
+    return "; ".join(parts)
+
+
 def folder_status_lines(out: Path) -> list[str]:
     """`study status`: the folder's runs with an ETA, and what its policy added."""
-    lines = status_lines(status_of_folder(out), show_eta=True)
+    lines = status_lines(status_of_folder(out), eta_of=out)
     extensions = load_extensions(out)
     if extensions:
         lines.append(f"added by the study's policy ({len(extensions)}):")

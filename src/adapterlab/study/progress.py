@@ -23,6 +23,7 @@ class RunProgress:
     relative_dir: str  # task/setting/seed=N
     step: int
     steps: int
+    seconds_per_step: float | None = None  # this process's pace so far, evaluations included
 
     @property
     def share(self) -> float:
@@ -39,7 +40,15 @@ def running_progress(out: Path) -> list[RunProgress]:
             continue
         try:
             data = json.loads(path.read_text())
-            found.append(RunProgress(str(run_dir.relative_to(out)), int(data["step"]), int(data["steps"])))
+            pace = data.get("seconds_per_step")
+            found.append(
+                RunProgress(
+                    str(run_dir.relative_to(out)),
+                    int(data["step"]),
+                    int(data["steps"]),
+                    float(pace) if isinstance(pace, (int, float)) and pace > 0 else None,
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError):
             continue  # replaced while read (atomic rename) or not ours: the next tick reads it
     return found

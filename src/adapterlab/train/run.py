@@ -367,15 +367,22 @@ def training_summary(
 
 
 def _progress_writer(run_dir: Path, every: float = 2.0):
-    """on_step for the loop: progress.json ({"step", "steps"}) at most every `every` seconds and
-    at the last step, atomically, for `study run`'s bar. finish_run removes it."""
+    """on_step for the loop: progress.json ({"step", "steps", "seconds_per_step"}) at most every
+    `every` seconds and at the last step, atomically, for `study run`'s bar and `study status`'s
+    ETA. The pace counts from this process's first step (a resumed run's earlier steps took no
+    time here), evaluations included. finish_run removes it."""
     last = [float("-inf")]
+    first: list[tuple[float, int]] = []
 
     def write(step: int, steps: int) -> None:
         now = time.monotonic()
+        if not first:
+            first.append((now, step))
         if now - last[0] >= every or step == steps:
             last[0] = now
-            write_json_atomic(run_dir / PROGRESS_FILE, {"step": step, "steps": steps})
+            since, from_step = first[0]
+            pace = (now - since) / (step - from_step) if step > from_step else None
+            write_json_atomic(run_dir / PROGRESS_FILE, {"step": step, "steps": steps, "seconds_per_step": pace})
 
     return write
 

@@ -1,0 +1,95 @@
+"""`study status`'s ETA: each run left priced at its own setting's pace and ceiling, never at
+another method's; running runs by their steps left; settings with no pace said to be unpriced."""
+
+import json
+
+import pytest
+
+from adapterlab.report.study_console import eta_line
+from adapterlab.runs import RunResult
+from adapterlab.setting import Setting
+from adapterlab.study import eta as eta_module
+from adapterlab.study.eta import remaining_time
+from adapterlab.study.folder import RunState
+from adapterlab.study.progress import RunProgress
+from adapterlab.study.spec import PlannedRun
+
+
+def state(method, lr, seed, status="pending", seconds=None, steps=None, ceiling=None, stop="ceiling"):
+    setting = Setting.from_labels({"task": "chemprot", "method": method, "lr": lr})
+    run = PlannedRun(setting, seed, None, setting.folder_name(lr, 1000))
+    result = None
+    if status in ("ok", "diverged"):
+        result = RunResult(status, wall_seconds=seconds, steps=steps, ceiling_steps=ceiling, stop_reason=stop)
+    return RunState(run, status, result)
+
+
+def test_each_run_left_is_priced_at_its_own_settings_pace_not_the_studys_mean(tmp_path, monkeypatch):
+    """Adapters at 1 s/step and fine-tuning at 3 s/step (ChemProt on 2 cores): a pending
+    fine-tuning run costs 3 s per ceiling step whatever the learning rate, a running one its steps
+    left at its own pace. The old ETA (runs left x mean run time) said 96 min where 5 h were left."""
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [RunProgress("chemprot/finetune-lr0.0001-k1000/seed=1", 100, 640, 3.5)],
+    )
+    states = [
+        state("adapter", 1e-3, 0, "ok", seconds=640.0, steps=640, ceiling=640),
+        state(
+            "adapter", 1e-3, 1, "ok", seconds=300.0, steps=300, ceiling=640, stop="converged"
+        ),  # stopped early: its ceiling still counts
+        state("finetune", 1e-4, 0, "ok", seconds=1920.0, steps=640, ceiling=640),
+        state("finetune", 1e-4, 1, "running"),
+        state("finetune", 3e-4, 0, "pending"),  # another rate: the same pace and ceiling
+        state("adapter", 3e-3, 0, "pending"),
+    ]
+    eta = remaining_time(states, tmp_path)
+    assert eta.runs == 3 and eta.training == 1 and eta.unpriced_runs == 0
+    assert eta.seconds == pytest.approx((640 - 100) * 3.0 + 640 * 3.0 + 640 * 1.0)
+    assert eta_line(eta).startswith("ETA: 70 min of run time for 3 run(s) left if none stops before its ceiling")
+
+
+def test_a_setting_with_no_pace_is_unpriced_and_a_running_runs_own_pace_prices_it(tmp_path, monkeypatch):
+    states = [state("adapter", 1e-3, 0, "ok", seconds=640.0, steps=640, ceiling=640)]
+    states += [state("finetune", 1e-4, seed, "running") for seed in (0, 1)] + [state("finetune", 1e-4, 2)]
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [
+            RunProgress("chemprot/finetune-lr0.0001-k1000/seed=0", 200, 640, None),  # an older writer: no pace
+            RunProgress("chemprot/finetune-lr0.0001-k1000/seed=1", 200, 640, None),
+        ],
+    )
+    eta = remaining_time(states, tmp_path)
+    assert (eta.runs, eta.unpriced_runs, eta.unpriced) == (0, 3, ("finetune on chemprot",))
+    assert (
+        eta_line(eta) == "3 run(s) not priced: no run of finetune on chemprot has trained yet, so its pace is unknown"
+    )
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [
+            RunProgress("chemprot/finetune-lr0.0001-k1000/seed=0", 200, 640, 3.0),
+            RunProgress("chemprot/finetune-lr0.0001-k1000/seed=1", 100, 640, 3.2),
+        ],
+    )
+    eta = remaining_time(states, tmp_path)
+    pace = (3.0 + 3.2) / 2
+    assert eta.unpriced_runs == 0 and eta.seconds == pytest.approx(440 * pace + 540 * pace + 640 * pace)
+    assert "with 2 runs training at once as now" in eta_line(eta)
+    assert remaining_time(states[:1], tmp_path) is None  # nothing left
+
+
+def test_the_progress_file_carries_this_processs_pace(tmp_path, monkeypatch):
+    """Counted from this process's first step, so a resumed run's earlier steps do not make it
+    look fast."""
+    from adapterlab.train import run as run_module
+
+    clock = iter([100.0, 101.0, 130.0])
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: next(clock))
+    write = run_module._progress_writer(tmp_path, every=2.0)
+    write(300, 640)  # resumed at step 300: no pace yet
+    assert json.loads((tmp_path / "progress.json").read_text()) == {"step": 300, "steps": 640, "seconds_per_step": None}
+    write(301, 640)  # within `every`: not written
+    write(310, 640)
+    assert json.loads((tmp_path / "progress.json").read_text())["seconds_per_step"] == pytest.approx(3.0)
