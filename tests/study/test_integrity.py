@@ -853,3 +853,36 @@ def test_a_max_length_that_keeps_no_text_and_a_dict_label_are_refused(world, tmp
         == 2
     )
     assert "train.jsonl:2: label is a dict" in one_line_error(capsys)
+
+
+def test_a_library_caller_keeps_its_allocator_and_the_run_records_none(world, tmp_path):
+    """Only adapterlab's entry points set the allocator's thresholds (runtime.py); a program that
+    calls run_training keeps glibc's defaults, and its result says so (None), since step times
+    depend on it."""
+    import subprocess
+    import sys
+
+    program = (
+        "import json, sys\n"
+        "from adapterlab.train.config import RunConfig\n"
+        "from adapterlab.train.run import run_training\n"
+        "config = RunConfig.from_dict(json.loads(sys.argv[1]))\n"
+        "print(run_training(config, sys.argv[2]).malloc_mmap_threshold_mb)\n"
+    )
+    config = {
+        "task": "sst2",
+        "train": str(world["sst"] / "train.tsv"),
+        "dev": str(world["sst"] / "dev.tsv"),
+        "model": world["model"],
+        "method": "adapter",
+        "epochs": 1,
+        "batch_size": 8,
+        "max_length": 32,
+        "progress": False,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", program, json.dumps(config), str(tmp_path / "run")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "None"
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["malloc_mmap_threshold_mb"] is None
