@@ -237,7 +237,7 @@ def _parse_result(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
     except json.JSONDecodeError as err:
         return None, f"not valid JSON (line {err.lineno}: {err.msg})"
     if not isinstance(values, dict) or not isinstance(values.get("status"), str):
-        return None, "not a run's record (no status)"
+        return None, "not a run's record (no status string)"
     return values, None
 
 

@@ -15,12 +15,12 @@ from adapterlab.study.progress import RunProgress
 from adapterlab.study.spec import PlannedRun
 
 
-def state(method, lr, seed, status="pending", seconds=None, steps=None, ceiling=None, stop="ceiling"):
+def state(method, lr, seed, status="pending", seconds=None, steps=None, ceiling=None, stop="ceiling", **fields):
     setting = Setting.from_labels({"task": "chemprot", "method": method, "lr": lr})
     run = PlannedRun(setting, seed, None, setting.folder_name(lr, 1000))
     result = None
-    if status in ("ok", "diverged"):
-        result = RunResult(status, wall_seconds=seconds, steps=steps, ceiling_steps=ceiling, stop_reason=stop)
+    if status in ("ok", "diverged", "failed"):
+        result = RunResult(status, wall_seconds=seconds, steps=steps, ceiling_steps=ceiling, stop_reason=stop, **fields)
     return RunState(run, status, result)
 
 
@@ -62,9 +62,7 @@ def test_a_setting_with_no_pace_is_unpriced_and_a_running_runs_own_pace_prices_i
     )
     eta = remaining_time(states, tmp_path)
     assert (eta.runs, eta.unpriced_runs, eta.unpriced) == (0, 3, ("finetune on chemprot",))
-    assert (
-        eta_line(eta) == "3 run(s) not priced: no run of finetune on chemprot has trained yet, so its pace is unknown"
-    )
+    assert eta_line(eta) == "3 run(s) not priced: no run of finetune on chemprot has recorded its pace yet"
     monkeypatch.setattr(
         eta_module,
         "running_progress",
@@ -93,3 +91,41 @@ def test_the_progress_file_carries_this_processs_pace(tmp_path, monkeypatch):
     write(301, 640)  # within `every`: not written
     write(310, 640)
     assert json.loads((tmp_path / "progress.json").read_text())["seconds_per_step"] == pytest.approx(3.0)
+
+
+def test_the_pace_counts_only_the_steps_the_last_process_took_and_only_runs_that_finished_ok():
+    """A resumed run's wall time covers the steps after its checkpoint (a run resumed at step 256
+    of 272 read as 0.38 s/step against 3.08); a diverged run stops after a few steps, so its
+    start-up would read as a slow pace; TAPT's steps count with the task's."""
+    from adapterlab.study.eta import pace_of
+
+    assert pace_of(RunResult("ok", wall_seconds=48.0, steps=272, resumed_from={"epoch": 8, "step": 256})) == 3.0
+    assert pace_of(RunResult("diverged", wall_seconds=45.0, steps=5)) is None
+    assert pace_of(RunResult("ok", wall_seconds=1150.0, steps=128, tapt={"steps": 128})) == pytest.approx(1150 / 256)
+
+
+def test_old_records_and_the_plan_give_ceilings_and_dead_or_died_runs_are_counted_right(tmp_path, monkeypatch):
+    """Records before ceiling_steps: a run without an early stop ran to its ceiling. The plan's
+    ceiling wins where it is known. A dead worker's leftover progress file is no run training; a
+    died run reruns on resume, so it is left."""
+    old = RunResult("ok", wall_seconds=100.0, steps=50)  # no stop_reason, no ceiling_steps, no early stop
+    states = [state("adapter", 1e-3, 0, "ok", seconds=100.0, steps=50, stop=None)]
+    states[0] = RunState(states[0].run, "ok", old)
+    states += [state("adapter", 1e-3, 1), state("adapter", 1e-3, 2, "failed", reason="died")]
+    monkeypatch.setattr(
+        eta_module, "running_progress", lambda out: [RunProgress("chemprot/adapter-lr0.001-k1000/seed=1", 10, 50, 9.0)]
+    )
+    eta = remaining_time(states, tmp_path)  # seed 1's progress file is a dead worker's: it is pending
+    assert (eta.runs, eta.training, eta.seconds) == (2, 0, pytest.approx(2 * 50 * 2.0))
+    eta = remaining_time(states, tmp_path, {"chemprot/adapter-lr0.001-k1000/seed=1": 80})
+    assert eta.seconds == pytest.approx(80 * 2.0 + 50 * 2.0)
+
+
+def test_planned_ceilings_come_from_each_runs_config(tmp_path):
+    from adapterlab.study.eta import planned_ceilings
+
+    config = {"task": "sst2", "train": str(tmp_path / "absent.tsv"), "train_size": 100, "batch_size": 32, "epochs": 3}
+    ceilings = planned_ceilings(
+        {"sst2/a/seed=0": config, "sst2/a/seed=1": None, "sst2/b/seed=0": {**config, "tapt": True, "tapt_epochs": 2}}
+    )
+    assert ceilings == {"sst2/a/seed=0": 4 * 3, "sst2/b/seed=0": 4 * 3 + 4 * 2}

@@ -319,13 +319,17 @@ def test_a_damaged_result_is_named_not_shown_as_a_plain_pending_run(world, tmp_p
     shown = capsys.readouterr().out
     assert "damaged: 1 run(s)" in shown and f"{spec.runs[0].relative_dir}: not valid JSON" in shown, shown
     assert main(["study", "report", str(out)]) == 0
-    assert "its result.json damaged: not valid JSON" in capsys.readouterr().out
+    assert "1 of them with a damaged result.json (" in capsys.readouterr().out
     run_study(spec, out, isolation="inline")
     assert [s.state for s in run_states(spec, out)] == ["ok", "ok"] and json.loads(result_file.read_text())[
         "status"
     ] == "ok"
     result_file.write_text("[1, 2]")
-    assert run_states(spec, out)[0].damage == "not a run's record (no status)"
+    assert run_states(spec, out)[0].damage == "not a run's record (no status string)"
+    for run in spec.runs:  # every run damaged: nothing to report, and it says why
+        (out / run.relative_dir / "result.json").write_text("")
+    assert main(["study", "report", str(out)]) == 2
+    assert "2 run(s) have a damaged result.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

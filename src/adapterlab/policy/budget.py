@@ -9,6 +9,7 @@ from pathlib import Path
 from adapterlab.backbone import backbone_label
 from adapterlab.runs import load_result
 from adapterlab.study.claims_spec import extended_cells
+from adapterlab.study.eta import pace_of
 from adapterlab.study.plan import STARTUP_SECONDS, evaluation_seconds, steps_of
 from adapterlab.study.probe import probe_key_with_length, run_probe
 from adapterlab.study.spec import StudySpec
@@ -25,9 +26,10 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
     measured: dict[tuple, float] = {}  # seconds per ceiling step, the slowest finished run of the setting
     for run in spec.runs:
         result = load_result(Path(out) / run.relative_dir)
-        if result is not None and result.complete and result.wall_seconds and result.steps:
+        pace = pace_of(result) if result is not None else None
+        if pace:
             key = probe_key_with_length(run.config)
-            measured[key] = max(measured.get(key, 0.0), result.wall_seconds / result.steps)
+            measured[key] = max(measured.get(key, 0.0), pace)
     estimates = {}
     for run in spec.runs:
         key = probe_key_with_length(run.config)

@@ -23,7 +23,7 @@ from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex,
 from adapterlab.report.page import Figure, Section, render_page
 from adapterlab.report.tables import Observation, Table, build_table, observations_of
 from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
-from adapterlab.runs import RunRecord, load_result
+from adapterlab.runs import RunRecord, load_result, result_damage
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.folder import StudyPlan, load_plan
 from adapterlab.study.stale import stopped_at_chance
@@ -97,7 +97,16 @@ def assemble(out: Path) -> StudyTables:
     """Read a study folder and build its tables and claims."""
     plan, records, stale = collect(out)
     if not records:
-        raise AdapterlabError(f"{out}: no finished runs yet ({len(plan.runs)} planned); nothing to report")
+        damaged = [(entry.dir, why) for entry in plan.runs if (why := result_damage(out / entry.dir))]
+        raise AdapterlabError(
+            f"{out}: no finished runs yet ({len(plan.runs)} planned); nothing to report"
+            + (
+                f"; {len(damaged)} run(s) have a damaged result.json (e.g. {damaged[0][0]}: {damaged[0][1]}), "
+                "which `adapterlab study run` runs again"
+                if damaged
+                else ""
+            )
+        )
     title = out.name if plan.name is None else plan.name
     select = plan.report.select  # the axes chosen on validation; every table selects the same way
     curves = read_curves(records)

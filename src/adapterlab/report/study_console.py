@@ -12,14 +12,14 @@ from typing import Any
 from adapterlab.names import RUN_STATES
 from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
-from adapterlab.study.eta import Eta, remaining_time
+from adapterlab.study.eta import Eta, planned_ceilings, remaining_time
 from adapterlab.study.extensions import load_extensions
-from adapterlab.study.folder import status_of_folder, unfinished_lines, why_changed
+from adapterlab.study.folder import load_plan, status_of_folder, unfinished_lines, why_changed
 
 
-def status_lines(states: Sequence[Any], eta_of: Path | None = None, show_failed: bool = True) -> list[str]:
-    """Runs by state ("12 runs: 10 done, ..."), the ETA of study folder `eta_of` (study/eta.py)
-    when given, the failed runs and the changed ones."""
+def status_lines(states: Sequence[Any], eta: Eta | None = None, show_failed: bool = True) -> list[str]:
+    """Runs by state ("12 runs: 10 done, ..."), the `eta` (study/eta.py) when given, the failed
+    runs and the changed ones."""
     lines = []
     counts: dict[str, int] = {}
     for state in states:
@@ -27,10 +27,8 @@ def status_lines(states: Sequence[Any], eta_of: Path | None = None, show_failed:
     lines.append(
         f"{len(states)} runs: " + ", ".join(f"{counts.get(k, 0)} {'done' if k == 'ok' else k}" for k in RUN_STATES)
     )
-    if eta_of is not None:
-        eta = remaining_time(states, eta_of)
-        if eta is not None:
-            lines.append(eta_line(eta))
+    if eta is not None:
+        lines.append(eta_line(eta))
     for state in states if show_failed else ():
         if state.state == "failed" and state.result:
             how = "died; reruns on resume" if state.result.reason == "died" else "error; reruns with --retry-failed"
@@ -65,14 +63,16 @@ def eta_line(eta: Eta) -> str:
         )
     if eta.unpriced_runs:
         parts.append(
-            f"{eta.unpriced_runs} run(s) not priced: no run of {', '.join(eta.unpriced)} has trained yet, so its pace is unknown"
+            f"{eta.unpriced_runs} run(s) not priced: no run of {', '.join(eta.unpriced)} has recorded its pace yet"
         )
     return "; ".join(parts)
 
 
 def folder_status_lines(out: Path) -> list[str]:
     """`study status`: the folder's runs with an ETA, and what its policy added."""
-    lines = status_lines(status_of_folder(out), eta_of=out)
+    states = status_of_folder(out)
+    ceilings = planned_ceilings({entry.dir: entry.config for entry in load_plan(out).runs})
+    lines = status_lines(states, remaining_time(states, out, ceilings))
     extensions = load_extensions(out)
     if extensions:
         lines.append(f"added by the study's policy ({len(extensions)}):")
@@ -135,11 +135,16 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     lines = [f"report of {report.runs_done}/{report.runs_planned} runs in {report.folder}/:"]
     unfinished = [s for s in status_of_folder(Path(out)) if s.state not in ("ok", "diverged")]
     if unfinished:  # the table's cells then average over fewer seeds than planned: said above the table
+        damaged = [s for s in unfinished if s.damage]
         lines.append(
             f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: "
-            f"{unfinished[0].state}{f', its result.json damaged: {unfinished[0].damage}' if unfinished[0].damage else ''}"
-            f"{' ...' if len(unfinished) > 1 else ''}), so some cells average over fewer seeds than planned "
-            f"(`adapterlab study status {out}` lists them)"
+            f"{unfinished[0].state}{' ...' if len(unfinished) > 1 else ''})"
+            + (
+                f", {len(damaged)} of them with a damaged result.json ({damaged[0].run.relative_dir}: {damaged[0].damage})"
+                if damaged
+                else ""
+            )
+            + f", so some cells average over fewer seeds than planned (`adapterlab study status {out}` lists them)"
         )
     if report.stale:
         lines.append(

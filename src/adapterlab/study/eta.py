@@ -1,23 +1,27 @@
 """`study status`'s ETA: the run time left, from the pace of this study's own runs.
 
-Runs of one setting apart from its learning rate and seed (task, method, k, adapter size, grid
-axes) share a pace (seconds per optimizer step, evaluations included) and a ceiling (the steps
-their epochs allow): a learning rate changes neither. Each run left is priced at its ceiling,
-since convergence stopping may or may not cut it: the ETA is what the runs left take if none
-stops early. A setting none of whose runs has trained yet has no pace and is said to be unpriced
-instead of being priced at another method's pace (ChemProt's fine-tuning steps take 3 times an
-adapter's: an ETA from the adapters said 96 min where 5 hours were left).
+Runs of one setting apart from its learning rate and seed (task, method, k, adapter size, TAPT,
+grid axes) share a pace and a ceiling: a learning rate changes neither. The pace is a finished
+run's wall time (start-up, evaluations, test and saving included) over the optimizer steps its
+last process took (pace_of). Each run left is priced at its ceiling, since convergence stopping
+may or may not cut it: the ETA is what the runs left take if none stops early. A setting with no
+pace yet is said to be unpriced instead of being priced at another method's pace (ChemProt's
+fine-tuning steps take 3 times an adapter's: an ETA from the adapters said 96 min where 5 hours
+were left).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import RunResult
 from adapterlab.study.folder import RunState
 from adapterlab.study.progress import running_progress
+from adapterlab.train.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -25,13 +29,37 @@ class Eta:
     seconds: float  # run time left, one run after another, every run left at its ceiling
     runs: int  # the runs left that are priced (pending or training)
     training: int  # runs training now (the workers in use)
-    unpriced: tuple[str, ...]  # settings of runs left that no pace covers yet, e.g. "k=1000 finetune"
+    unpriced: tuple[str, ...]  # settings of runs left that no pace covers yet, e.g. "k=1000 finetune on chemprot"
     unpriced_runs: int
 
     @property
     def parallel_seconds(self) -> float:
         """The time left when as many runs train at once as do now (at least one)."""
         return self.seconds / max(self.training, 1)
+
+
+def pace_of(result: RunResult) -> float | None:
+    """Seconds of wall time per optimizer step of a finished run, over the steps its last process
+    took (a resumed run's wall time covers only those), TAPT's steps counted with the task's; None
+    for a run that did not finish ok (a diverged run stops after a few steps, so its start-up
+    would read as a slow pace) or that records no steps. Used by the ETA and the time budget
+    (policy/budget.py)."""
+    if result.status != "ok" or not result.wall_seconds or not result.steps:
+        return None
+    steps = result.steps - int((result.resumed_from or {}).get("step") or 0)
+    tapt = result.tapt if isinstance(result.tapt, dict) else {}
+    if isinstance(tapt.get("steps"), int):
+        steps += tapt["steps"] - int((tapt.get("resumed_from") or {}).get("step") or 0)
+    return result.wall_seconds / steps if steps > 0 else None
+
+
+def _ceiling_of(result: RunResult) -> int | None:
+    """The steps a finished run's epochs allow, TAPT's included, as its record says: its
+    ceiling_steps, or its steps where it ran to the ceiling (records before ceiling_steps)."""
+    ran_out = result.stop_reason == "ceiling" or (result.stop_reason is None and not result.stopped_early)
+    task = result.ceiling_steps or (result.steps if ran_out else None)
+    tapt = result.tapt if isinstance(result.tapt, dict) else {}
+    return task + int(tapt.get("steps") or 0) if task else None
 
 
 def _group(state: RunState) -> tuple:
@@ -45,35 +73,60 @@ def _group_name(state: RunState) -> str:
     return f"{setting.column.without('lr').name} on {setting.task}"
 
 
-def remaining_time(states: Sequence[RunState], out: Path) -> Eta | None:
-    """The ETA of the runs of `states` (a study folder `out`'s) that are pending or training; None
-    when none is left."""
+def planned_ceilings(configs: Mapping[str, dict | None]) -> dict[str, int]:
+    """{relative run folder: the optimizer steps its config's epochs allow, TAPT's included}, for
+    the runs whose count needs no data file that is missing (study/plan.py steps_of_config)."""
+    from adapterlab.study.plan import steps_of_config
+
+    ceilings: dict[str, int] = {}
+    sizes: dict = {}
+    for folder, values in configs.items():
+        try:
+            ceilings[folder] = steps_of_config(RunConfig.from_dict(values or {}), sizes)
+        except (AdapterlabError, KeyError, TypeError, ValueError, OSError):
+            continue  # no config (a plan of an older version), or data not on this machine: the records say
+    return ceilings
+
+
+def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str, int] | None = None) -> Eta | None:
+    """The ETA of the runs of `states` (a study folder `out`'s) that are pending, training or died;
+    `ceilings` (planned_ceilings, by relative folder) where the plan gives them, else the
+    records'. None when no run is left."""
+    ceilings = dict(ceilings or {})
     paces: dict[tuple, list[float]] = {}
-    ceilings: dict[tuple, int] = {}
+    recorded: dict[tuple, int] = {}
     for state in states:
-        result = state.result
-        if state.state in ("ok", "diverged") and result and result.wall_seconds and result.steps:
-            paces.setdefault(_group(state), []).append(result.wall_seconds / result.steps)
-            ceiling = result.ceiling_steps or (result.steps if result.stop_reason == "ceiling" else None)
+        if state.state == "ok" and state.result is not None:
+            pace, ceiling = pace_of(state.result), _ceiling_of(state.result)
+            if pace:
+                paces.setdefault(_group(state), []).append(pace)
             if ceiling:
-                ceilings[_group(state)] = max(ceilings.get(_group(state), 0), ceiling)
-    running = {r.relative_dir: r for r in running_progress(out)}
-    live_paces: dict[tuple, list[float]] = {}
+                recorded[_group(state)] = max(recorded.get(_group(state), 0), ceiling)
+    live = {r.relative_dir: r for r in running_progress(out)}
+    # a run holding its claim with a progress file; a dead worker's leftover file is no run
+    training = {
+        s.run.relative_dir: live[s.run.relative_dir]
+        for s in states
+        if s.state == "running" and s.run.relative_dir in live
+    }
+    live_paces: dict[tuple, list[float]] = {}  # the pace of runs training now, where no run has finished
     for state in states:
-        now = running.get(state.run.relative_dir)
+        now = training.get(state.run.relative_dir)
         if now is not None:
-            ceilings.setdefault(_group(state), now.steps)
+            recorded.setdefault(_group(state), now.steps)  # its progress file names its ceiling
             if now.seconds_per_step:
                 live_paces.setdefault(_group(state), []).append(now.seconds_per_step)
-    left = [state for state in states if state.state in ("pending", "running")]
+    left = [
+        state for state in states if state.state in ("pending", "running") or state.died
+    ]  # a died run reruns on resume
     if not left:
         return None
     seconds, priced, unpriced, unpriced_runs = 0.0, 0, [], 0
     for state in left:
         group = _group(state)
         pace = paces.get(group) or live_paces.get(group)
-        now = running.get(state.run.relative_dir)
-        steps = (now.steps - now.step) if now is not None else ceilings.get(group)
+        now = training.get(state.run.relative_dir)
+        steps = (now.steps - now.step) if now is not None else ceilings.get(state.run.relative_dir, recorded.get(group))
         if not pace or steps is None:
             unpriced_runs += 1
             if _group_name(state) not in unpriced:
@@ -81,4 +134,4 @@ def remaining_time(states: Sequence[RunState], out: Path) -> Eta | None:
             continue
         seconds += statistics.mean(pace) * steps
         priced += 1
-    return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs)
+    return Eta(seconds, priced, len(training), tuple(unpriced), unpriced_runs)

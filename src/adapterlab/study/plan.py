@@ -155,7 +155,11 @@ def describe_setting(config) -> str:
 
 def steps_of(run: PlannedRun, sizes: dict) -> int:
     """Optimizer steps of one run (TAPT's too): ceil(examples / batch) x epochs."""
-    config = run.config
+    return steps_of_config(run.config, sizes)
+
+
+def steps_of_config(config, sizes: dict) -> int:
+    """steps_of for a RunConfig; `sizes` caches the training sets' sizes across calls."""
     examples = config.train_size
     if examples is None:
         key = (config.task, config.train, config.dev, config.test, config.data_format, config.encoding)
