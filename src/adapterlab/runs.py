@@ -57,8 +57,7 @@ def write_json_atomic(path: Path, data: dict[str, Any] | list[Any]) -> None:
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are as readable as any file the user writes
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(finite(data), handle, indent=2, default=_json_default)
-            handle.write("\n")
+            handle.write(strict_json(data))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,6 +110,12 @@ def _json_default(value: object) -> str:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def strict_json(data: Any) -> str:
+    """`data` as indented JSON text with a final newline; NaN and inf become null (finite), since
+    JSON has neither and strict parsers (a browser's JSON.parse) refuse them."""
+    return json.dumps(finite(data), indent=2, allow_nan=False, default=_json_default) + "\n"
 
 
 def finite(value: Any) -> Any:

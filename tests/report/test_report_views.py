@@ -402,3 +402,30 @@ def test_the_ceiling_of_a_run_recorded_before_it_was_recorded(tmp_path):
     assert ceiling_steps(record(10, [(1, 8), (1, 17), (2, 34)], ceiling_steps=160, **stopped)) == 160
     assert ceiling_steps(record(4, [(1, 17), (2, 34), (3, 51), (4, 68)], stop_reason="ceiling")) == 68
     assert ceiling_steps(record(10, [(1, 8), (1, 16)], **stopped)) is None  # stopped in its first epoch
+
+
+def test_intervals_print_infinite_ends_and_no_nan():
+    from adapterlab.report.grid import interval_text
+
+    assert interval_text(-1.2, 3.4) == "[-1.20, +3.40]"
+    assert interval_text(float("-inf"), float("inf")) == "[-inf, +inf]"  # anytime-valid at few seeds: the whole line
+    assert interval_text(float("nan"), float("nan")) == "n/a" and interval_text(None, 1.0) == "n/a"
+
+
+def test_report_json_is_strict_json_in_every_committed_report():
+    """NaN and Infinity are not JSON (a browser's JSON.parse refuses them): claims.json and
+    significance.json wrote them (an anytime-valid interval at 2 seeds, a bootstrap left out)."""
+    import json
+    from pathlib import Path
+
+    from adapterlab.runs import strict_json
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    assert json.loads(strict_json({"a": float("nan"), "b": [float("inf"), 1.5]})) == {"a": None, "b": [None, 1.5]}
+    results = Path(__file__).resolve().parents[2] / "docs" / "results"
+    files = sorted(results.rglob("report/*.json")) + sorted(results.glob("**/*claims.json"))
+    for path in files:
+        json.loads(path.read_text(), parse_constant=refuse)  # raises on NaN / Infinity
+    assert files or not results.exists()

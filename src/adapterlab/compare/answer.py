@@ -19,6 +19,7 @@ from scipy import stats
 
 from adapterlab.methods import method_words
 from adapterlab.report.build import StudyTables
+from adapterlab.report.grid import interval_text
 from adapterlab.report.sensitivity import RunnerUp, runner_up_of
 from adapterlab.report.statistics import ALPHA, anytime_paired, equivalence_p, fdr_adjust, paired_comparison
 from adapterlab.report.tables import Cell
@@ -306,7 +307,7 @@ def answer_markdown(answer: Answer) -> str:
             if r.verdict == "best"
             else "–"
             if r.difference is None
-            else f"{r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
+            else f"{r.difference:+.2f} {interval_text(r.diff_low, r.diff_high)}"
         )
         verdict = r.verdict + (f" ({'; '.join(r.gates)})" if r.gates and r.verdict == "no verdict" else "")
         lines.append(
@@ -336,7 +337,7 @@ def paragraph(answer: Answer) -> str:
         if r.verdict == "equivalent":
             parts.append(
                 f"{r.word} ({r.chosen}) is equivalent to it within ±{MARGIN:g} point{size} "
-                f"(difference {r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}], equivalence q = {_p(r.q_equivalence)})."
+                f"(difference {r.difference:+.2f} {interval_text(r.diff_low, r.diff_high)}, equivalence q = {_p(r.q_equivalence)})."
             )
         elif r.verdict in ("worse", "better"):
             parts.append(
@@ -344,7 +345,7 @@ def paragraph(answer: Answer) -> str:
                 f"{size} (q = {_p(r.q)})."
             )
         elif r.verdict == "inconclusive":
-            shown = "" if r.difference is None else f" ({r.difference:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}])"
+            shown = "" if r.difference is None else f" ({r.difference:+.2f} {interval_text(r.diff_low, r.diff_high)})"
             parts.append(
                 f"{r.word} vs {best.word} is undecided at {r.seeds} seeds{shown}: neither a difference nor an equivalence "
                 f"within ±{MARGIN:g} point is shown{_multiplicity(r, len(answer.rows) - 1)}."
@@ -364,7 +365,7 @@ def _flips(row: MethodRow) -> list[str]:
         return []
     return [
         f"With {u.column} at its runner-up {u.runner_up} ({u.gap_text()}), the difference would be "
-        f"{u.value:+.2f} [{u.ci_low:+.2f}, {u.ci_high:+.2f}] (fixed-n t, {u.n} seeds): its direction rests on that choice."
+        f"{u.value:+.2f} {interval_text(u.ci_low, u.ci_high)} (fixed-n t, {u.n} seeds): its direction rests on that choice."
         for u in row.runner_ups
         if u.value is not None
         and u.ci_low is not None

@@ -4,7 +4,6 @@ self-contained report.html, every format from the same Grids."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from adapterlab.report.grid import Entry, Grid, label, number, to_csv, to_latex,
 from adapterlab.report.page import Figure, Section, render_page
 from adapterlab.report.tables import Observation, Table, build_table, observations_of
 from adapterlab.report.views import Marks, significance_grid, table_grids, values_grid
-from adapterlab.runs import RunRecord, load_result, result_damage
+from adapterlab.runs import RunRecord, load_result, result_damage, strict_json
 from adapterlab.study.claims_spec import resolve_claims
 from adapterlab.study.folder import StudyPlan, load_plan
 from adapterlab.study.stale import stopped_at_chance
@@ -172,7 +171,7 @@ def build_report(out: str | Path) -> Report:
     cost = cost_grid(records)
     files = []
     if assembled.claims:
-        (folder / "claims.json").write_text(json.dumps(claims_json(assembled.claims), indent=2) + "\n")
+        (folder / "claims.json").write_text(strict_json(claims_json(assembled.claims)))
         files.append(folder / "claims.json")
     grids["main"][1:1] = [cost] if cost else []  # the main table with its cost beside it and its comparisons
     files += _write_tables(folder, assembled, shown, grids, claims, cost)
@@ -260,7 +259,7 @@ def _write_significance(folder: Path, main: Table, shown: list[_Shown]) -> Path:
     """significance.json: the main table's tests, then every other shown table's, named by its title."""
     tests = [test.to_json() for test in main.significance]
     tests += [{"table": s.table.title, **test.to_json()} for s in shown[1:] for test in s.table.significance]
-    (folder / "significance.json").write_text(json.dumps(tests, indent=2) + "\n")
+    (folder / "significance.json").write_text(strict_json(tests))
     return folder / "significance.json"
 
 

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from adapterlab.report.claims import ClaimResult
-from adapterlab.report.grid import Entry, Grid, label, number, to_markdown
+from adapterlab.report.grid import Entry, Grid, interval_text, label, number, to_markdown
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS
 from adapterlab.report.views import gates_entry
 
@@ -84,7 +84,7 @@ CLAIMS_HEADER = (
 
 def claim_entries(r: ClaimResult) -> tuple[Entry, ...]:
     """One claims row as its cells (every format prints these)."""
-    ci = f" [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else ""
+    ci = f" {interval_text(r.ci_low, r.ci_high)}" if r.ci_low is not None else ""
     sequential = " (sequential)" if r.sequential else ""
     return (
         label(f"{r.claim.id}: {r.claim.text}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 
 DEGENERATE_MARK = "†"  # a cell whose runs did not learn (report/gates.py `did not learn`)
@@ -182,3 +183,12 @@ def to_csv(grid: Grid) -> str:
                     ]
                 )
     return buffer.getvalue()
+
+
+def interval_text(low: float | None, high: float | None) -> str:
+    """ "[-1.20, +3.40]"; an infinite end stays (an anytime-valid interval at few seeds is the whole
+    line: nothing is excluded yet); "n/a" where there is none (None or NaN: too few seeds for it,
+    or an interval left out, such as the bootstrap of an anytime-valid comparison)."""
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "n/a"
+    return f"[{low:+.2f}, {high:+.2f}]"

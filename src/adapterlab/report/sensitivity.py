@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapterlab.report.gates import GateContext
+from adapterlab.report.grid import interval_text
 from adapterlab.report.tables import Table, selection_scores
 from adapterlab.setting import Column
 
@@ -73,8 +74,8 @@ class RunnerUp:
         return f"validation {self.validation_gap:.2f}{se} below {self.chosen}"
 
     def text(self) -> str:
-        finite = all(v is not None and math.isfinite(v) for v in (self.ci_low, self.ci_high))
-        interval = f" [{self.ci_low:+.2f}, {self.ci_high:+.2f}]" if finite else ""
+        shown = interval_text(self.ci_low, self.ci_high)
+        interval = f" {shown}" if shown != "n/a" else ""
         number = "–" if self.value is None else f"{0.0 if abs(self.value) < 0.005 else self.value:+.2f}"  # no "-0.00"
         extra = "".join(f"; {part}" for part in (self.rows, *(f"trips {g}" for g in self.gates)) if part)
         return (

@@ -6,14 +6,13 @@ with both sides and its family)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 from adapterlab.methods import method_words
 from adapterlab.report.gates import GateContext, Trip, did_not_learn
-from adapterlab.report.grid import DEGENERATE_MARK, Entry, Grid, label, number, to_markdown
+from adapterlab.report.grid import DEGENERATE_MARK, Entry, Grid, interval_text, label, number, to_markdown
 from adapterlab.report.statistics import ALPHA, MAX_SEEDS, MIN_SEEDS_FOR_VERDICT, SignificanceTest
 from adapterlab.report.tables import Cell, Table
 from adapterlab.study.gates_spec import GateOptions
@@ -192,9 +191,9 @@ def significance_entries(s: SignificanceTest) -> tuple[Entry, ...]:
         number(_p(c.p_wilcoxon), c.p_wilcoxon),
         label(s.family),
         number(_p(s.q), s.q),
-        label(f"[{c.ci_low:+.2f}, {c.ci_high:+.2f}]"),
+        label(interval_text(c.ci_low, c.ci_high)),
         # left out of anytime-valid comparisons (a fixed-n interval would not hold at a chosen stop)
-        label(f"[{c.boot_low:+.2f}, {c.boot_high:+.2f}]" if math.isfinite(c.boot_low) else "n/a"),
+        label(interval_text(c.boot_low, c.boot_high)),
         label(s.verdict),
         number(_seeds(c.seeds_needed), c.seeds_needed),
         gates_entry(s.gate or [], s.gate_detail or []),
