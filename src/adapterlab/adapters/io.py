@@ -34,6 +34,7 @@ from adapterlab.adapters.structure import (
     wrappers,
 )
 from adapterlab.errors import AdapterlabError
+from adapterlab.runs import strict_json
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _write_pack(target: Path, tensors: dict[str, torch.Tensor], manifest: dict[s
     try:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": PACK_FORMAT})
         (tmp / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a pack is shared like any file
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST_FILE).write_text(strict_json(manifest))
         if target.is_dir():
             # an earlier pack here: replace its two files (weights first, so a half-written pack
             # never has a manifest that describes other weights); other files in it stay

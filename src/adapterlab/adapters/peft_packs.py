@@ -31,6 +31,7 @@ from adapterlab.adapters.io import BackboneIdentity, label_maps
 from adapterlab.adapters.peft_methods import RANKED, PeftSettings, add_peft, peft_settings, require_peft
 from adapterlab.adapters.structure import base_model_of, head_paths, layernorm_paths
 from adapterlab.errors import AdapterlabError
+from adapterlab.runs import strict_json
 
 PACK_FORMAT = "adapterlab-peft-pack"
 LORA_PACK_FORMAT = "adapterlab-lora-pack"  # format 1 of the same folder, LoRA only (still read)
@@ -104,7 +105,7 @@ def save_peft_pack(
         save_file(_peft_weights(peft, model, saved, dtype), str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
         _peft_config(model, saved, base_model).save_pretrained(str(tmp))
         manifest = _manifest(model, settings, saved, labels, backbone, dtype, peft.__version__)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / MANIFEST_FILE).write_text(strict_json(manifest))
         for file in tmp.iterdir():
             file.chmod(0o644)
         if target.exists():

@@ -13,7 +13,6 @@ without adapterlab, checked against the pack's own logits before it is written.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 import tempfile
 import warnings
@@ -25,6 +24,7 @@ import torch
 from adapterlab.errors import AdapterlabError
 from adapterlab.methods import get_method
 from adapterlab.names import EXPORT_FORMATS
+from adapterlab.runs import strict_json
 from adapterlab.train.provenance import PROVENANCE_FILE
 from adapterlab.use.load import LoadedTask, load_task
 
@@ -94,7 +94,7 @@ def export_pack(source: str | Path, fmt: str, out: str | Path, model_path: str |
             "max_abs_logit_difference": difference,
             "checked_with": checked,
         }
-        (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        (tmp / EXPORT_FILE).write_text(strict_json(record))
         for file in tmp.iterdir():
             file.chmod(0o644)
         if out.exists():
