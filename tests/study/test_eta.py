@@ -102,6 +102,12 @@ def test_the_pace_counts_only_the_steps_the_last_process_took_and_only_runs_that
     assert pace_of(RunResult("ok", wall_seconds=48.0, steps=272, resumed_from={"epoch": 8, "step": 256})) == 3.0
     assert pace_of(RunResult("diverged", wall_seconds=45.0, steps=5)) is None
     assert pace_of(RunResult("ok", wall_seconds=1150.0, steps=128, tapt={"steps": 128})) == pytest.approx(1150 / 256)
+    # resumed in its task phase, or starting from a TAPT phase an earlier process finished: TAPT's
+    # steps took no time here (rep_v1 tae_tapt seed 4 read 0.72 s/step against 2.9-7.8)
+    resumed = RunResult("ok", wall_seconds=114.7, steps=128, resumed_from={"step": 96}, tapt={"steps": 128})
+    assert pace_of(resumed) == pytest.approx(114.7 / 32)
+    reused = RunResult("ok", wall_seconds=500.0, steps=500, tapt={"steps": 300, "reused": True})
+    assert pace_of(reused) == pytest.approx(1.0)
 
 
 def test_old_records_and_the_plan_give_ceilings_and_dead_or_died_runs_are_counted_right(tmp_path, monkeypatch):
@@ -121,11 +127,34 @@ def test_old_records_and_the_plan_give_ceilings_and_dead_or_died_runs_are_counte
     assert eta.seconds == pytest.approx(80 * 2.0 + 50 * 2.0)
 
 
-def test_planned_ceilings_come_from_each_runs_config(tmp_path):
+def test_planned_ceilings_come_from_each_runs_k_and_never_read_a_training_file(tmp_path):
+    """A run on its whole training file is left to the records: a file not here would read as the
+    published dataset's size (SST-2: 6315 steps where the runs took 40), and one that is here
+    would be read on every `study status`."""
     from adapterlab.study.eta import planned_ceilings
 
     config = {"task": "sst2", "train": str(tmp_path / "absent.tsv"), "train_size": 100, "batch_size": 32, "epochs": 3}
+    whole_file = {**config, "train_size": None}
     ceilings = planned_ceilings(
-        {"sst2/a/seed=0": config, "sst2/a/seed=1": None, "sst2/b/seed=0": {**config, "tapt": True, "tapt_epochs": 2}}
+        {
+            "sst2/a/seed=0": config,
+            "sst2/a/seed=1": None,
+            "sst2/b/seed=0": {**config, "tapt": True, "tapt_epochs": 2},
+            "sst2/c/seed=0": whole_file,
+        }
     )
     assert ceilings == {"sst2/a/seed=0": 4 * 3, "sst2/b/seed=0": 4 * 3 + 4 * 2}
+
+
+def test_a_run_starting_or_in_tapt_counts_as_training_at_its_ceiling(tmp_path, monkeypatch):
+    """A run holding its claim but with no progress file yet (start-up, TAPT) is one of the runs
+    training at once, priced at its ceiling."""
+    states = [state("adapter", 1e-3, 0, "ok", seconds=640.0, steps=640, ceiling=640)]
+    states += [state("adapter", 1e-3, 1, "running"), state("adapter", 1e-3, 2, "running")]
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [RunProgress("chemprot/adapter-lr0.001-k1000/seed=1", 600, 640, 1.0)],
+    )
+    eta = remaining_time(states, tmp_path)
+    assert eta.training == 2 and eta.seconds == pytest.approx(40 * 1.0 + 640 * 1.0)

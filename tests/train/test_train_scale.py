@@ -336,6 +336,8 @@ def test_a_killed_tapt_run_resumes_in_its_phase_and_ends_as_if_never_stopped(tmp
     assert ours["tapt"]["mlm_loss_start"] == pytest.approx(theirs["tapt"]["mlm_loss_start"], rel=1e-6)
     if phase == "tapt":
         assert ours["tapt"]["resumed_from"]["epoch"] >= 1
+    # a reused TAPT phase says so: its steps took no time in this process (study/eta.py pace_of)
+    assert ours["tapt"].get("reused", False) == (phase == "task") and "reused" not in theirs["tapt"]
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     whole_rows = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["at"], r["step"]) for r in rows] == [

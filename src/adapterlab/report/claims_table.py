@@ -130,8 +130,9 @@ def claims_json(results: list[ClaimResult]) -> list[dict[str, Any]]:
             "paper": r.claim.paper,
             "paper_value": r.claim.paper_value,
             "value": r.value,
-            "ci_low": r.ci_low,
+            "ci_low": r.ci_low,  # JSON has no inf: an unbounded end is null here, and "interval" says which
             "ci_high": r.ci_high,
+            "interval": interval_text(r.ci_low, r.ci_high) if r.ci_low is not None else None,
             "n": r.n,
             "p": r.p,
             "q": r.q,

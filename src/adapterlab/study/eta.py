@@ -40,7 +40,8 @@ class Eta:
 
 def pace_of(result: RunResult) -> float | None:
     """Seconds of wall time per optimizer step of a finished run, over the steps its last process
-    took (a resumed run's wall time covers only those), TAPT's steps counted with the task's; None
+    took (a resumed run's wall time covers only those), TAPT's steps counted with the task's where
+    that process ran them; None
     for a run that did not finish ok (a diverged run stops after a few steps, so its start-up
     would read as a slow pace) or that records no steps. Used by the ETA and the time budget
     (policy/budget.py)."""
@@ -48,7 +49,9 @@ def pace_of(result: RunResult) -> float | None:
         return None
     steps = result.steps - int((result.resumed_from or {}).get("step") or 0)
     tapt = result.tapt if isinstance(result.tapt, dict) else {}
-    if isinstance(tapt.get("steps"), int):
+    # TAPT's steps count where this process ran them: not after a resume in the task phase, nor
+    # when a finished TAPT phase was reused (train/tapt.py marks it)
+    if isinstance(tapt.get("steps"), int) and not result.resumed_from and not tapt.get("reused"):
         steps += tapt["steps"] - int((tapt.get("resumed_from") or {}).get("step") or 0)
     return result.wall_seconds / steps if steps > 0 else None
 
@@ -75,12 +78,16 @@ def _group_name(state: RunState) -> str:
 
 def planned_ceilings(configs: Mapping[str, dict | None]) -> dict[str, int]:
     """{relative run folder: the optimizer steps its config's epochs allow, TAPT's included}, for
-    the runs whose count needs no data file that is missing (study/plan.py steps_of_config)."""
+    the runs with a k (train_size; study/plan.py steps_of_config). A run on its whole training
+    file is left to the records: counting the file would read it on every `study status` (9 s for
+    a 49 MB TSV), and a file not found here would fall back to the published dataset's size."""
     from adapterlab.study.plan import steps_of_config
 
     ceilings: dict[str, int] = {}
     sizes: dict = {}
     for folder, values in configs.items():
+        if not values or values.get("train_size") is None:
+            continue
         try:
             ceilings[folder] = steps_of_config(RunConfig.from_dict(values or {}), sizes)
         except (AdapterlabError, KeyError, TypeError, ValueError, OSError):
@@ -103,17 +110,15 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
             if ceiling:
                 recorded[_group(state)] = max(recorded.get(_group(state), 0), ceiling)
     live = {r.relative_dir: r for r in running_progress(out)}
-    # a run holding its claim with a progress file; a dead worker's leftover file is no run
-    training = {
-        s.run.relative_dir: live[s.run.relative_dir]
-        for s in states
-        if s.state == "running" and s.run.relative_dir in live
-    }
+    running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
+    # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
+    # counts at its ceiling); a dead worker's leftover progress file is no run training
+    training = {s.run.relative_dir: live[s.run.relative_dir] for s in running if s.run.relative_dir in live}
     live_paces: dict[tuple, list[float]] = {}  # the pace of runs training now, where no run has finished
     for state in states:
         now = training.get(state.run.relative_dir)
         if now is not None:
-            recorded.setdefault(_group(state), now.steps)  # its progress file names its ceiling
+            recorded.setdefault(_group(state), now.steps)  # its progress file names its ceiling (task steps only)
             if now.seconds_per_step:
                 live_paces.setdefault(_group(state), []).append(now.seconds_per_step)
     left = [
@@ -134,4 +139,4 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
             continue
         seconds += statistics.mean(pace) * steps
         priced += 1
-    return Eta(seconds, priced, len(training), tuple(unpriced), unpriced_runs)
+    return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs)

@@ -33,6 +33,7 @@ from adapterlab.data.tasks import TaskSpec
 from adapterlab.errors import AdapterlabError
 from adapterlab.fingerprint import fingerprint
 from adapterlab.package_data import BBC_NEWS, is_package_path, resolve_package_path
+from adapterlab.runs import strict_json
 from adapterlab.train.model_setup import position_limit
 
 logger = logging.getLogger(__name__)
@@ -274,10 +275,7 @@ def _cache_head(model, folder: Path, record: HeadRecord, settings: WarmupSetting
         {name: p.detach().cpu().contiguous() for name, p in head_parameters(model).items()}, str(staging / HEAD_FILE)
     )
     (staging / RECORD_FILE).write_text(
-        json.dumps(
-            {**record.to_dict(), "settings": asdict(settings), "model": model_path, "adapterlab": __version__}, indent=2
-        )
-        + "\n"
+        strict_json({**record.to_dict(), "settings": asdict(settings), "model": model_path, "adapterlab": __version__})
     )
     try:
         staging.rename(folder)

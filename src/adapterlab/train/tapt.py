@@ -73,6 +73,8 @@ def run_tapt(
     done = _finished(run_dir, config)
     if done is not None:
         logger.warning("%s: TAPT finished before the run was stopped; the task phase starts from its outcome", run_dir)
+        # its steps took no time in this process: the ETA's pace (study/eta.py pace_of) must not count them
+        done.summary = {**done.summary, "reused": True}
         return done
     mlm_spec = TaskSpec("tapt", "mlm", "mlm_loss", pair=spec.pair)
     model, head = _mlm_model(config, model_path, tokenizer)
