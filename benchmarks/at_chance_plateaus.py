@@ -8,6 +8,7 @@ while at chance, and whether the run later left chance. A rule "stop at chance a
 evaluations" is safe only if no run that left chance had a streak of P or more.
 
     .venv/bin/python benchmarks/at_chance_plateaus.py            # table + summary
+    (--smoke: the same; it reads committed records only and takes seconds)
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def plateau(run: Path) -> tuple[bool, int, int] | None:
 
 
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="the same run (it reads committed records only)")
+    parser.parse_args()
     if not RESULTS.is_dir():
         print(f"skipped: {RESULTS} is absent")
         return 0

@@ -70,6 +70,10 @@ SMOKES = {
         r"same +5  leave out \(now\) +[\d.]+ +[\d.]+ +[\d.]+\nsame +5  0 without a tail \(before\) +[\d.]+(?s:.*)"
         r"fall \(power\) +10  0 without a tail \(before\) ",
     ),
+    "at_chance_plateaus.py": (
+        [],
+        r"\d+ runs at chance for >= 3 evaluations; \d+ later left it\n(?s:.*)a patience of \d+ flat evaluations",
+    ),
     # AdapterHub's `adapters` pins transformers 4.57.6: this one runs where it is installed (the peers' venv)
     "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
 }

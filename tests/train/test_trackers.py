@@ -163,7 +163,11 @@ def test_progress_file_follows_the_steps(tmp_path, monkeypatch):
     for step in range(1, 6):
         writer(step, 5)
     # the first step, then nothing for an hour, but always the last step
-    assert writes == [("progress.json", {"step": 1, "steps": 5}), ("progress.json", {"step": 5, "steps": 5})]
+    assert [(name, data["step"], data["steps"]) for name, data in writes] == [
+        ("progress.json", 1, 5),
+        ("progress.json", 5, 5),
+    ]
+    assert writes[0][1]["seconds_per_step"] is None and writes[1][1]["seconds_per_step"] > 0  # a pace once steps passed
 
 
 def test_study_bar_counts_the_running_runs_steps(tmp_path):
