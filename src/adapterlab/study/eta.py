@@ -41,10 +41,9 @@ class Eta:
 def pace_of(result: RunResult) -> float | None:
     """Seconds of wall time per optimizer step of a finished run, over the steps its last process
     took (a resumed run's wall time covers only those), TAPT's steps counted with the task's where
-    that process ran them; None
-    for a run that did not finish ok (a diverged run stops after a few steps, so its start-up
-    would read as a slow pace) or that records no steps. Used by the ETA and the time budget
-    (policy/budget.py)."""
+    that process ran them; None for a run that did not finish ok (a diverged run stops after a few
+    steps, so its start-up would read as a slow pace) or that records no steps. Used by the ETA and
+    the time budget (policy/budget.py)."""
     if result.status != "ok" or not result.wall_seconds or not result.steps:
         return None
     steps = result.steps - int((result.resumed_from or {}).get("step") or 0)
@@ -71,7 +70,7 @@ def _group(state: RunState) -> tuple:
 
 
 def _group_name(state: RunState) -> str:
-    """ "k=1000 finetune on chemprot": the setting without its learning rate."""
+    """The setting without its learning rate, e.g. "k=1000 finetune on chemprot"."""
     setting = state.run.setting
     return f"{setting.column.without('lr').name} on {setting.task}"
 
@@ -104,11 +103,11 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
     recorded: dict[tuple, int] = {}
     for state in states:
         if state.state == "ok" and state.result is not None:
-            pace, ceiling = pace_of(state.result), _ceiling_of(state.result)
+            group, pace, ceiling = _group(state), pace_of(state.result), _ceiling_of(state.result)
             if pace:
-                paces.setdefault(_group(state), []).append(pace)
+                paces.setdefault(group, []).append(pace)
             if ceiling:
-                recorded[_group(state)] = max(recorded.get(_group(state), 0), ceiling)
+                recorded[group] = max(recorded.get(group, 0), ceiling)
     live = {r.relative_dir: r for r in running_progress(out)}
     running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
     # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
