@@ -62,7 +62,7 @@ def test_a_setting_with_no_pace_is_unpriced_and_a_running_runs_own_pace_prices_i
     )
     eta = remaining_time(states, tmp_path)
     assert (eta.runs, eta.unpriced_runs, eta.unpriced) == (0, 3, ("finetune on chemprot",))
-    assert eta_line(eta) == "3 run(s) not priced: no run of finetune on chemprot has recorded its pace yet"
+    assert eta_line(eta) == "3 run(s) not priced: finetune on chemprot has no recorded pace yet"
     monkeypatch.setattr(
         eta_module,
         "running_progress",

@@ -63,7 +63,8 @@ def eta_line(eta: Eta) -> str:
         )
     if eta.unpriced_runs:
         parts.append(
-            f"{eta.unpriced_runs} run(s) not priced: no run of {', '.join(eta.unpriced)} has recorded its pace yet"
+            f"{eta.unpriced_runs} run(s) not priced: {'; '.join(eta.unpriced)} "
+            f"{'has' if len(eta.unpriced) == 1 else 'have'} no recorded pace yet"
         )
     return "; ".join(parts)
 
