@@ -309,19 +309,23 @@ def test_a_damaged_result_is_named_not_shown_as_a_plain_pending_run(world, tmp_p
     from adapterlab.cli import main
 
     out = tmp_path / "study"
-    spec = expand_spec(spec_of(world, grid={"method": ["adapter"], "seed": [0, 1]}))
+    spec = expand_spec(spec_of(world, grid={"method": ["adapter"], "seed": [0, 1, 2]}))
     run_study(spec, out, isolation="inline")
     result_file = out / spec.runs[0].relative_dir / "result.json"
     result_file.write_text(result_file.read_text()[:40])
+    (out / spec.runs[2].relative_dir / "result.json").unlink()  # a plain pending run beside it
     state = run_states(spec, out)[0]
     assert state.state == "pending" and state.damage.startswith("not valid JSON (line"), state.damage
     assert main(["study", "status", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "damaged: 1 run(s)" in shown and f"{spec.runs[0].relative_dir}: not valid JSON" in shown, shown
     assert main(["study", "report", str(out)]) == 0
-    assert "1 of them with a damaged result.json (" in capsys.readouterr().out
+    incomplete = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("INCOMPLETE"))
+    # the pending example is the undamaged run; the damaged one is named once, with its damage
+    assert f"({spec.runs[2].relative_dir}: pending ...)" in incomplete, incomplete
+    assert incomplete.count(spec.runs[0].relative_dir) == 1 and "1 of them with a damaged result.json (" in incomplete
     run_study(spec, out, isolation="inline")
-    assert [s.state for s in run_states(spec, out)] == ["ok", "ok"] and json.loads(result_file.read_text())[
+    assert [s.state for s in run_states(spec, out)] == ["ok", "ok", "ok"] and json.loads(result_file.read_text())[
         "status"
     ] == "ok"
     result_file.write_text("[1, 2]")
@@ -329,7 +333,7 @@ def test_a_damaged_result_is_named_not_shown_as_a_plain_pending_run(world, tmp_p
     for run in spec.runs:  # every run damaged: nothing to report, and it says why
         (out / run.relative_dir / "result.json").write_text("")
     assert main(["study", "report", str(out)]) == 2
-    assert "2 run(s) have a damaged result.json" in capsys.readouterr().err
+    assert "3 run(s) have a damaged result.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

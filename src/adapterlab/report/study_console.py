@@ -137,9 +137,11 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     unfinished = [s for s in status_of_folder(Path(out)) if s.state not in ("ok", "diverged")]
     if unfinished:  # the table's cells then average over fewer seeds than planned: said above the table
         damaged = [s for s in unfinished if s.damage]
+        # the example is an undamaged run where there is one: a damaged run is named once, below
+        example = next((s for s in unfinished if not s.damage), unfinished[0])
         lines.append(
-            f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({unfinished[0].run.relative_dir}: "
-            f"{unfinished[0].state}{' ...' if len(unfinished) > 1 else ''})"
+            f"INCOMPLETE: {len(unfinished)} planned run(s) did not finish ({example.run.relative_dir}: "
+            f"{example.state}{' ...' if len(unfinished) > 1 else ''})"
             + (
                 f", {len(damaged)} of them with a damaged result.json ({damaged[0].run.relative_dir}: {damaged[0].damage})"
                 if damaged
