@@ -4,6 +4,7 @@ input refused before any run, resume and the same answer after the end, and one 
 end on the tiny BERT with `predict` on DIR/best/."""
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -415,6 +416,9 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| adapter |" in printed and "| fine-tuning |" in printed
+    # each run line prices every run left (fine-tuning at its probe until one has finished)
+    first = next(line for line in printed.splitlines() if line.startswith("[1/"))
+    assert re.search(r"; \d+ planned run\(s\) left, about \d+ min(, up to \d+)? at the epoch ceiling$", first), first
     for name in ("compare.json", "answer.md", "report.html", "plan.json", "data/split.json", "data/train.jsonl"):
         assert (out / name).is_file(), name
     assert "<h1>Answer</h1>" in (out / "report.html").read_text()

@@ -158,3 +158,47 @@ def test_a_run_starting_or_in_tapt_counts_as_training_at_its_ceiling(tmp_path, m
     )
     eta = remaining_time(states, tmp_path)
     assert eta.training == 2 and eta.seconds == pytest.approx(40 * 1.0 + 640 * 1.0)
+
+
+def test_the_estimate_stops_each_run_where_its_settings_finished_runs_did(tmp_path, monkeypatch):
+    """Beside the bound at the ceiling: adapters that stopped at 50% and 100% of their ceiling
+    (mean 75%) price a pending adapter run at 75% of its ceiling, a running one at 75% of its
+    ceiling less its steps so far (never below zero); a setting with no finished run stays at its
+    ceiling. The estimate is said only where it is under the bound."""
+    states = [
+        state("adapter", 1e-3, 0, "ok", seconds=320.0, steps=320, ceiling=640, stop="converged"),
+        state("adapter", 1e-3, 1, "ok", seconds=640.0, steps=640, ceiling=640),
+        state("adapter", 3e-3, 0, "running"),
+        state("adapter", 3e-3, 1, "running"),
+        state("adapter", 3e-3, 2, "pending"),
+    ]
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [
+            RunProgress("chemprot/adapter-lr0.003-k1000/seed=0", 100, 640, 1.0),
+            RunProgress("chemprot/adapter-lr0.003-k1000/seed=1", 600, 640, 1.0),  # past its expected stop
+        ],
+    )
+    eta = remaining_time(states, tmp_path)
+    assert eta.seconds == pytest.approx(540 + 40 + 640)
+    assert eta.expected_seconds == pytest.approx((0.75 * 640 - 100) + 0 + 0.75 * 640)
+    line = eta_line(eta)
+    assert "; about 14 min (7 min at once) if each stops where its setting's finished runs did on average" in line, line
+    at_ceiling = [state("finetune", 1e-4, 0, "ok", seconds=640.0, steps=640, ceiling=640), state("finetune", 1e-4, 1)]
+    eta = remaining_time(at_ceiling, tmp_path)
+    assert eta.expected_seconds == eta.seconds and "if each stops" not in eta_line(eta)
+
+
+def test_a_fallback_pace_prices_a_setting_with_no_run_of_its_own_yet(tmp_path):
+    """`compare` passes its probe of each method: fine-tuning is then priced at its probe (3 s/step)
+    before its first run finishes, never at the adapters' pace; without a fallback it is unpriced."""
+    states = [
+        state("adapter", 1e-3, 0, "ok", seconds=640.0, steps=640, ceiling=640),
+        state("finetune", 1e-4, 0),
+    ]
+    ceilings = {"chemprot/finetune-lr0.0001-k1000/seed=0": 640}
+    assert remaining_time(states, tmp_path, ceilings).unpriced_runs == 1
+    probe = {"finetune": 3.0, "adapter": 0.1}
+    eta = remaining_time(states, tmp_path, ceilings, fallback_pace=lambda s: probe[s.run.labels["method"]])
+    assert (eta.runs, eta.unpriced_runs, eta.seconds) == (1, 0, pytest.approx(640 * 3.0))

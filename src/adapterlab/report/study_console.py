@@ -61,6 +61,11 @@ def eta_line(eta: Eta) -> str:
         parts.append(
             f"ETA: {duration(eta.seconds)} of run time for {eta.runs} run(s) left if none stops before its ceiling{parallel}"
         )
+        if eta.expected_seconds < 0.95 * eta.seconds:  # convergence stopping has cut this study's runs
+            at_once = f" ({duration(eta.expected_seconds / eta.training)} at once)" if eta.training > 1 else ""
+            parts.append(
+                f"about {duration(eta.expected_seconds)}{at_once} if each stops where its setting's finished runs did on average"
+            )
     if eta.unpriced_runs:
         parts.append(
             f"{eta.unpriced_runs} run(s) not priced: {'; '.join(eta.unpriced)} "

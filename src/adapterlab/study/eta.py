@@ -4,7 +4,9 @@ Runs of one setting apart from its learning rate and seed (task, method, k, adap
 grid axes) share a pace and a ceiling: a learning rate changes neither. The pace is a finished
 run's wall time (start-up, evaluations, test and saving included) over the optimizer steps its
 last process took (pace_of). Each run left is priced at its ceiling, since convergence stopping
-may or may not cut it: the ETA is what the runs left take if none stops early. A setting with no
+may or may not cut it: the ETA is what the runs left take if none stops early. Beside that bound
+it gives an estimate: each run left stopping at the mean share of its ceiling that its setting's
+finished runs took (convergence stopping cut ChemProt's adapter runs to about 60%). A setting with no
 pace yet is said to be unpriced instead of being priced at another method's pace (ChemProt's
 fine-tuning steps take 3 times an adapter's: an ETA from the adapters said 96 min where 5 hours
 were left).
@@ -13,7 +15,7 @@ were left).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,9 @@ class Eta:
     training: int  # runs training now (the workers in use)
     unpriced: tuple[str, ...]  # settings of runs left that no pace covers yet, e.g. "k=1000 finetune on chemprot"
     unpriced_runs: int
+    # the same runs if each stops at the share of its ceiling that its setting's finished runs took
+    # on average (the ceiling where none has finished): an estimate, where `seconds` is a bound
+    expected_seconds: float = 0.0
 
     @property
     def parallel_seconds(self) -> float:
@@ -94,13 +99,20 @@ def planned_ceilings(configs: Mapping[str, dict | None]) -> dict[str, int]:
     return ceilings
 
 
-def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str, int] | None = None) -> Eta | None:
+def remaining_time(
+    states: Sequence[RunState],
+    out: Path,
+    ceilings: Mapping[str, int] | None = None,
+    fallback_pace: Callable[[RunState], float | None] | None = None,
+) -> Eta | None:
     """The ETA of the runs of `states` (a study folder `out`'s) that are pending, training or died;
     `ceilings` (planned_ceilings, by relative folder) where the plan gives them, else the
-    records'. None when no run is left."""
+    records'. `fallback_pace(state)` prices a setting no run has a pace for yet (`compare`'s
+    probe of each method, compare/plan.py), else it is unpriced. None when no run is left."""
     ceilings = dict(ceilings or {})
     paces: dict[tuple, list[float]] = {}
     recorded: dict[tuple, int] = {}
+    shares: dict[tuple, list[float]] = {}  # the share of its ceiling each finished run took
     for state in states:
         if state.state == "ok" and state.result is not None:
             group, pace, ceiling = _group(state), pace_of(state.result), _ceiling_of(state.result)
@@ -108,6 +120,10 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
                 paces.setdefault(group, []).append(pace)
             if ceiling:
                 recorded[group] = max(recorded.get(group, 0), ceiling)
+                if state.result.steps:
+                    tapt = state.result.tapt if isinstance(state.result.tapt, dict) else {}
+                    took = state.result.steps + int(tapt.get("steps") or 0)
+                    shares.setdefault(group, []).append(min(took / ceiling, 1.0))
     live = {r.relative_dir: r for r in running_progress(out)}
     running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
     # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
@@ -125,10 +141,12 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
     ]  # a died run reruns on resume
     if not left:
         return None
-    seconds, priced, unpriced, unpriced_runs = 0.0, 0, [], 0
+    seconds, expected, priced, unpriced, unpriced_runs = 0.0, 0.0, 0, [], 0
     for state in left:
         group = _group(state)
         pace = paces.get(group) or live_paces.get(group)
+        if not pace and fallback_pace is not None and (probed := fallback_pace(state)):
+            pace = [probed]
         now = training.get(state.run.relative_dir)
         steps = (now.steps - now.step) if now is not None else ceilings.get(state.run.relative_dir, recorded.get(group))
         if not pace or steps is None:
@@ -136,6 +154,10 @@ def remaining_time(states: Sequence[RunState], out: Path, ceilings: Mapping[str,
             if _group_name(state) not in unpriced:
                 unpriced.append(_group_name(state))
             continue
+        share = statistics.mean(shares[group]) if group in shares else 1.0
+        # a run training now is expected to stop at its setting's share of its whole ceiling
+        likely = max(now.steps * share - now.step, 0.0) if now is not None else steps * share
         seconds += statistics.mean(pace) * steps
+        expected += statistics.mean(pace) * likely
         priced += 1
-    return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs)
+    return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs, expected)
