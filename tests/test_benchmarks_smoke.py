@@ -74,6 +74,11 @@ SMOKES = {
         [],
         r"\d+ runs at chance for >= 3 evaluations; \d+ later left it\n(?s:.*)a patience of \d+ flat evaluations",
     ),
+    "eta_backtest.py": (
+        [],
+        r"mean so far \(before\): median \|log2\(prediction / actual\)\| [\d.]+(?s:.*)"
+        r"estimate \(now\): median \|log2\(prediction / actual\)\| [\d.]+",
+    ),
     # AdapterHub's `adapters` pins transformers 4.57.6: this one runs where it is installed (the peers' venv)
     "parity_adapterhub.py": (["--import"], r"max \|logit difference\| .*\n(?s:.*)PARITY OK(?s:.*)IMPORT OK"),
 }

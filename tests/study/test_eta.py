@@ -192,13 +192,17 @@ def test_the_estimate_stops_each_run_where_its_settings_finished_runs_did(tmp_pa
 
 def test_a_fallback_pace_prices_a_setting_with_no_run_of_its_own_yet(tmp_path):
     """`compare` passes its probe of each method: fine-tuning is then priced at its probe (3 s/step)
-    before its first run finishes, never at the adapters' pace; without a fallback it is unpriced."""
+    before its first run finishes, scaled by what the adapters took over their own probe (a probe
+    times steps alone, a run's pace has its start-up and evaluations), never at the adapters' pace;
+    without a fallback it is unpriced."""
     states = [
         state("adapter", 1e-3, 0, "ok", seconds=640.0, steps=640, ceiling=640),
         state("finetune", 1e-4, 0),
     ]
     ceilings = {"chemprot/finetune-lr0.0001-k1000/seed=0": 640}
     assert remaining_time(states, tmp_path, ceilings).unpriced_runs == 1
-    probe = {"finetune": 3.0, "adapter": 0.1}
+    probe = {"finetune": 3.0, "adapter": 0.5}  # the adapters took 1 s/step against a probe of 0.5: x2
     eta = remaining_time(states, tmp_path, ceilings, fallback_pace=lambda s: probe[s.run.labels["method"]])
-    assert (eta.runs, eta.unpriced_runs, eta.seconds) == (1, 0, pytest.approx(640 * 3.0))
+    assert (eta.runs, eta.unpriced_runs, eta.seconds) == (1, 0, pytest.approx(640 * 3.0 * 2))
+    eta = remaining_time(states[1:], tmp_path, ceilings, fallback_pace=lambda s: probe[s.run.labels["method"]])
+    assert eta.seconds == pytest.approx(640 * 3.0)  # nothing finished: the probe as it is

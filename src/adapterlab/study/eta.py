@@ -108,7 +108,8 @@ def remaining_time(
     """The ETA of the runs of `states` (a study folder `out`'s) that are pending, training or died;
     `ceilings` (planned_ceilings, by relative folder) where the plan gives them, else the
     records'. `fallback_pace(state)` prices a setting no run has a pace for yet (`compare`'s
-    probe of each method, compare/plan.py), else it is unpriced. None when no run is left."""
+    probe of each method, compare/plan.py), scaled by finished runs' pace over their own probe;
+    else it is unpriced. None when no run is left."""
     ceilings = dict(ceilings or {})
     paces: dict[tuple, list[float]] = {}
     recorded: dict[tuple, int] = {}
@@ -120,10 +121,12 @@ def remaining_time(
                 paces.setdefault(group, []).append(pace)
             if ceiling:
                 recorded[group] = max(recorded.get(group, 0), ceiling)
-                if state.result.steps:
-                    tapt = state.result.tapt if isinstance(state.result.tapt, dict) else {}
-                    took = state.result.steps + int(tapt.get("steps") or 0)
-                    shares.setdefault(group, []).append(min(took / ceiling, 1.0))
+            # the plan's ceiling first: records before ceiling_steps give none for a run stopped early
+            ceiling = ceilings.get(state.run.relative_dir) or ceiling
+            if ceiling and state.result.steps:
+                tapt = state.result.tapt if isinstance(state.result.tapt, dict) else {}
+                took = state.result.steps + int(tapt.get("steps") or 0)
+                shares.setdefault(group, []).append(min(took / ceiling, 1.0))
     live = {r.relative_dir: r for r in running_progress(out)}
     running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
     # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
@@ -141,12 +144,22 @@ def remaining_time(
     ]  # a died run reruns on resume
     if not left:
         return None
+    # a probe times optimizer steps alone: scaled by what finished runs took per step against their
+    # own probe (start-up, evaluations, this machine's load), the median over their settings
+    scale = 1.0
+    if fallback_pace is not None:
+        ratios = []
+        for state in states:
+            group = _group(state)
+            if group in paces and (probed := fallback_pace(state)):
+                ratios.append(statistics.mean(paces[group]) / probed)
+        scale = statistics.median(ratios) if ratios else 1.0
     seconds, expected, priced, unpriced, unpriced_runs = 0.0, 0.0, 0, [], 0
     for state in left:
         group = _group(state)
         pace = paces.get(group) or live_paces.get(group)
         if not pace and fallback_pace is not None and (probed := fallback_pace(state)):
-            pace = [probed]
+            pace = [probed * scale]
         now = training.get(state.run.relative_dir)
         steps = (now.steps - now.step) if now is not None else ceilings.get(state.run.relative_dir, recorded.get(group))
         if not pace or steps is None:
