@@ -231,6 +231,85 @@ def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monk
         parse_duration("soon")
 
 
+def test_the_specs_budget_bounds_all_sittings_together(tiny_world, tmp_path, monkeypatch, capsys):
+    """policy.budget is the study's, not each sitting's (issue #28: "within a stated budget per
+    spec"): DIR/sittings/ records each invocation's wall time; a study that has used 1.5 h of a 2 h
+    budget starts no 1 h run, one that has used all of it says so and how to go on, and --budget
+    gives one sitting its own limit. Overlapping sittings count once; a damaged record is named."""
+    import shutil
+    import time
+
+    from adapterlab.study.sittings import SITTINGS_DIR, Ledger, Sitting, load_ledger
+
+    root, model = tiny_world
+    calls: list = []
+    monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}))
+    monkeypatch.setattr(
+        "adapterlab.policy.run.run_estimates",
+        lambda spec, out, probes, progress=None: {r.relative_dir: 3600.0 for r in spec.runs},
+    )
+    raw = grid_spec(root, model)
+    raw["policy"]["budget"] = "2h"
+    path = write_spec(tmp_path / "spec.yaml", raw)
+    out = tmp_path / "s"
+    command = ["study", "run", str(path), "--out", str(out), "--inline", "--no-progress"]
+
+    def earlier_sitting(hours_used: float) -> None:  # an earlier sitting of the study, ended 10 min ago
+        shutil.rmtree(out / SITTINGS_DIR, ignore_errors=True)
+        (out / SITTINGS_DIR).mkdir()
+        end = time.time() - 600
+        record = {"started": end - hours_used * 3600, "last": end, "workers": 2, "budget_seconds": 7200.0}
+        write_json_atomic(out / SITTINGS_DIR / "earlier.json", {**record, "budget_from": "spec"})
+
+    assert main([*command, "--budget", "1s"]) == 3 and calls == []  # the study folder, no run yet
+    capsys.readouterr()
+    earlier_sitting(1.5)
+    assert main(command) == 3 and calls == []
+    printed = capsys.readouterr().out
+    assert "budget: 12 run(s) would not finish in the time left and did not start" in printed, printed
+    assert ": 1.5 h of the spec's policy.budget of 2.0 h is used over 2 sitting(s)" in printed, printed
+    assert "run the same command again to go on with what is left of it" in printed
+    ledger = load_ledger(out)
+    assert len(ledger.sittings) == 2 and ledger.sittings[1].budget_from == "spec"
+    assert ledger.sittings[1].budget_seconds == pytest.approx(1800, abs=60)  # what was left of the 2 h
+    earlier_sitting(2.5)
+    assert main(command) == 3 and calls == []
+    assert "it is spent: pass --budget to give a further sitting its own limit" in capsys.readouterr().out
+    assert main([*command, "--budget", "24h"]) == 0 and len(calls) >= 12  # its own limit, not the spec's
+    assert load_ledger(out).sittings[-1].budget_from == "--budget"
+    assert main(["study", "status", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "budget: 2.5 h of the spec's policy.budget of 2.0 h used, in 3 sitting(s)" in shown, shown
+    # overlapping sittings (two invocations at once) count once; a gap between them not at all
+    parts = [Sitting(0, 100, 1, None, None), Sitting(50, 150, 1, None, None), Sitting(200, 210, 1, None, None)]
+    assert Ledger(tuple(parts)).seconds == 160
+    (out / SITTINGS_DIR / "earlier.json").write_text('{"started": ')  # damaged: named, never read as unused
+    assert main(command) == 2
+    assert f"{out / SITTINGS_DIR / 'earlier.json'}: not a sitting's record" in capsys.readouterr().err
+
+
+def test_a_sitting_is_counted_up_to_its_last_heartbeat_when_killed(tmp_path, monkeypatch):
+    """A killed invocation cannot write its end: a heartbeat moves `last` while it runs, so the
+    time it used is counted to within one heartbeat. Runs finished before the first recorded
+    sitting (an older adapterlab) are said to be unrecorded."""
+    import time
+
+    from adapterlab.study import sittings as sittings_module
+
+    monkeypatch.setattr(sittings_module, "HEARTBEAT_SECONDS", 0.05)
+    out = tmp_path / "s"
+    (out / "t" / "a" / "seed=0").mkdir(parents=True)
+    (out / "t" / "a" / "seed=0" / "result.json").write_text("{}")
+    with sittings_module.sitting(out, 1, None, None):
+        time.sleep(0.4)
+        inside = sittings_module.load_ledger(out)  # what a kill here would leave
+    assert inside.seconds >= 0.25 and inside.unrecorded_before
+    assert sittings_module.load_ledger(out).seconds >= 0.4
+    with sittings_module.sitting(out, 1, None, None):  # a later sitting is not the first
+        pass
+    assert [s.unrecorded_before for s in sittings_module.load_ledger(out).sittings] == [True, False]
+
+
 def test_the_policy_block_is_checked(tiny_world):
     root, model = tiny_world
     raw = grid_spec(root, model)

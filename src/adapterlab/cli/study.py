@@ -79,7 +79,8 @@ def _add_run(verbs) -> None:
     run.add_argument(
         "--budget",
         metavar="DURATION",
-        help="start no run that would not finish within this time (e.g. 30m, 2h, 1h30m; overrides the spec's policy.budget); "
+        help="start no run that would not finish within this time (e.g. 30m, 2h, 1h30m): this sitting's own limit, "
+        "in place of what is left of the spec's policy.budget, which bounds all sittings together (DIR/sittings/); "
         "what is left stays pending for the next `study run`",
     )
     run.add_argument("--no-progress", action="store_true")
@@ -102,7 +103,7 @@ def cmd_study_validate(args: argparse.Namespace) -> int:
 
 def cmd_study_run(args: argparse.Namespace) -> int:
     from adapterlab.policy.study_run import StudyRunOptions, run_study_command
-    from adapterlab.report.study_console import status_lines, unfinished_report
+    from adapterlab.report.study_console import budget_line, status_lines, unfinished_report
     from adapterlab.study.policy_spec import parse_duration
     from adapterlab.study.spec import load_spec
 
@@ -125,11 +126,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     outcome = run_study_command(spec, out, options, ["adapterlab", *args.argv])
     _print(status_lines(outcome.states, show_failed=False))
     if outcome.budget_left:
-        left = outcome.budget_left
-        print(
-            f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]}); "
-            f"run the same command again to go on"
-        )
+        print(budget_line(outcome.budget_left, outcome.budget_from, spec.policy.budget, out))
     # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
     # invocation is running are not ours to report); what did not finish is said last
     lines, code = unfinished_report(

@@ -8,7 +8,9 @@ validity gates (report/gates.py) by itself, instead of finding out after the run
 - seeds: after the minimum, seeds are added one at a time to each comparison that is still
   undecided (policy/sequential.py), with anytime-valid tests;
 - budget: no run starts that would not finish in time (policy/budget.py); what is left stays
-  pending, and running the same command again resumes.
+  pending, and running the same command again resumes. The spec's policy.budget bounds the whole
+  study over all its sittings (study/sittings.py records each invocation's wall time); `--budget`
+  bounds this sitting alone, in place of what is left of the spec's.
 
 Every decision is a pure function of finished run records and is recorded with its reason in
 DIR/extensions.json before the runs it adds start, so a killed study, resumed, plans the same runs
@@ -29,9 +31,10 @@ from adapterlab.policy.sequential import Target, seed_extensions
 from adapterlab.report.build import StudyTables, assemble
 from adapterlab.study.analyze import analyze_study
 from adapterlab.study.claims_spec import resolve_claims
-from adapterlab.study.executor import RunLimits, run_study
+from adapterlab.study.executor import RunLimits, check_study_start, run_study
 from adapterlab.study.extensions import Extension, add_extensions, load_extensions
-from adapterlab.study.folder import RunState
+from adapterlab.study.folder import RunState, write_plan
+from adapterlab.study.sittings import load_ledger, sitting
 from adapterlab.study.spec import StudySpec, with_extensions
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class PolicyOutcome:
     added: list[Extension] = field(default_factory=list)  # those this invocation decided
     budget_left: list[str] = field(default_factory=list)  # runs left pending because they would not finish in time
     spec: StudySpec | None = None  # the study with its extensions
+    budget_from: str | None = None  # "spec" (what was left of policy.budget over all sittings) or "--budget"
+    budget_seconds: float | None = None  # the limit this sitting ran under
 
 
 def run_policy_study(
@@ -67,47 +72,58 @@ def run_policy_study(
     seed_targets: Callable[[StudyTables], list[Target]] | None = None,
 ) -> PolicyOutcome:
     """Run the study, then grow it as its policy asks, until nothing is left to decide, the
-    maximum is reached or the budget (seconds; `budget` wins over the spec's policy.budget) is
-    spent. `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
+    maximum is reached or the budget is spent: `budget` (seconds) for this sitting, else what is
+    left of the spec's policy.budget after the study's earlier sittings (DIR/sittings/). `say` gets one line per decision (the CLI prints them). `probes`: step timings the caller
     already has (probe_key_with_length -> ProbeResult), for the budget's estimates. on_worker_death: as run_study's.
     seed_targets: the undecided comparisons that seeds are added for (policy/sequential.py's
     default: the claims', or the main table's)."""
     out = Path(out)
     say = say or (lambda line: logger.info("%s", line))
-    budget = budget if budget is not None else spec.policy.budget
-    deadline = time.time() + budget if budget else None
+    check_study_start(spec, out, workers, rerun_changed)
+    write_plan(with_extensions(spec, load_extensions(out)), out, command or [])  # marks the folder ours first
+    budget_from = "--budget" if budget is not None else ("spec" if spec.policy.budget else None)
+    if budget is None and spec.policy.budget:
+        budget = max(spec.policy.budget - load_ledger(out).seconds, 0.0)
+    deadline = time.time() + budget if budget is not None else None
     probes = dict(probes or {})
     added: list[Extension] = []
-    while True:
-        full = with_extensions(spec, load_extensions(out))
-        limits = RunLimits(deadline, run_estimates(full, out, probes, progress=say)) if deadline is not None else None
-        states = run_study(
-            full,
-            out,
-            workers=workers,
-            command=command,
-            progress=progress,
-            retry_failed=retry_failed,
-            rerun_changed=rerun_changed,
-            isolation=isolation,
-            only=only,
-            limits=limits,
-            on_worker_death=on_worker_death,
-        )
-        left = [s.run.relative_dir for s in states if s.state == "pending"]
-        running = [s for s in states if s.state == "running"]
-        if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
-            return PolicyOutcome(states, load_extensions(out), added, left, full)
-        if left or only or not (spec.policy.bracket or spec.policy.sequential) or _failed(states, say):
-            return PolicyOutcome(states, load_extensions(out), added, [], full)
-        if running:  # another invocation runs part of this study: its results decide what grows
-            say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
-            time.sleep(wait)
-            continue
-        fresh = _record(out, _decide(out, spec, seed_targets, say), say)
-        if not fresh:
-            return PolicyOutcome(states, load_extensions(out), added, [], full)
-        added += fresh
+
+    def outcome(states: list[RunState], full: StudySpec, left: list[str]) -> PolicyOutcome:
+        return PolicyOutcome(states, load_extensions(out), added, left, full, budget_from, budget)
+
+    with sitting(out, workers, budget, budget_from):  # this invocation's wall time, for the spec's budget
+        while True:
+            full = with_extensions(spec, load_extensions(out))
+            limits = (
+                RunLimits(deadline, run_estimates(full, out, probes, progress=say)) if deadline is not None else None
+            )
+            states = run_study(
+                full,
+                out,
+                workers=workers,
+                command=command,
+                progress=progress,
+                retry_failed=retry_failed,
+                rerun_changed=rerun_changed,
+                isolation=isolation,
+                only=only,
+                limits=limits,
+                on_worker_death=on_worker_death,
+            )
+            left = [s.run.relative_dir for s in states if s.state == "pending"]
+            running = [s for s in states if s.state == "running"]
+            if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
+                return outcome(states, full, left)
+            if left or only or not (spec.policy.bracket or spec.policy.sequential) or _failed(states, say):
+                return outcome(states, full, [])
+            if running:  # another invocation runs part of this study: its results decide what grows
+                say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
+                time.sleep(wait)
+                continue
+            fresh = _record(out, _decide(out, spec, seed_targets, say), say)
+            if not fresh:
+                return outcome(states, full, [])
+            added += fresh
 
 
 def _failed(states: list, say: Callable[[str], None]) -> bool:

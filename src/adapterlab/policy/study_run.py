@@ -37,6 +37,8 @@ class StudyRunOutcome:
     states: list[Any]  # every run's state at the end
     budget_left: list[str]  # runs not started because they would not finish within the budget
     deaths: list[Any]  # worker processes that died (WorkerDeath)
+    budget_from: str | None = None  # "spec" (what was left of policy.budget over all sittings) or "--budget"
+    budget_seconds: float | None = None  # this sitting's limit
 
 
 def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, command: list[str]) -> StudyRunOutcome:
@@ -74,6 +76,7 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
             on_worker_death=deaths.append,
         )
         left: list[str] = []
+        budget_from, budget_seconds = None, None
     else:
         outcome = run_policy_study(
             spec,
@@ -90,5 +93,6 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
             on_worker_death=deaths.append,
         )
         states, left = outcome.states, outcome.budget_left
+        budget_from, budget_seconds = outcome.budget_from, outcome.budget_seconds
     bar.close()
-    return StudyRunOutcome(states, left, deaths)
+    return StudyRunOutcome(states, left, deaths, budget_from, budget_seconds)

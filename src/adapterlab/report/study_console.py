@@ -5,10 +5,12 @@ the summary above `study report`'s table. Functions return lines; the CLI prints
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adapterlab.errors import AdapterlabError
 from adapterlab.names import RUN_STATES
 from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
@@ -77,8 +79,10 @@ def eta_line(eta: Eta) -> str:
 def folder_status_lines(out: Path) -> list[str]:
     """`study status`: the folder's runs with an ETA, and what its policy added."""
     states = status_of_folder(out)
-    ceilings = planned_ceilings({entry.dir: entry.config for entry in load_plan(out).runs})
+    plan = load_plan(out)
+    ceilings = planned_ceilings({entry.dir: entry.config for entry in plan.runs})
     lines = status_lines(states, remaining_time(states, out, ceilings))
+    lines += sittings_lines(out, plan.policy.budget)
     extensions = load_extensions(out)
     if extensions:
         lines.append(f"added by the study's policy ({len(extensions)}):")
@@ -161,6 +165,48 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
         )
     lines += [f"  {path.name}" for path in report.files]
     return lines
+
+
+def sittings_lines(out: Path, spec_budget: float | None) -> list[str]:
+    """`study status`'s line on the wall time the study's sittings used (study/sittings.py),
+    against the spec's policy.budget where it has one; none where no sitting is recorded."""
+    from adapterlab.study.sittings import load_ledger
+
+    try:
+        ledger = load_ledger(out)
+    except AdapterlabError as err:
+        return [f"budget: {err}"]
+    if not ledger.sittings:
+        return []
+    against = f"of the spec's policy.budget of {duration(spec_budget)}" if spec_budget else "of wall time"
+    used = f"{duration(ledger.seconds)} {against} used, in {len(ledger.sittings)} sitting(s)"
+    first = time.strftime("%Y-%m-%d %H:%M", time.localtime(min(s.started for s in ledger.sittings)))
+    older = (
+        f" (sittings before {first} are not recorded: an older adapterlab ran them)" if ledger.unrecorded_before else ""
+    )
+    return [f"budget: {used}{older}"]
+
+
+def budget_line(left: list[str], budget_from: str | None, spec_budget: float | None, out: Path) -> str:
+    """`study run`'s line on the runs its budget left pending, and how to go on: with the spec's
+    policy.budget, which bounds all sittings together, running again goes on only while some of
+    it is left."""
+    line = f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]})"
+    if budget_from != "spec" or not spec_budget:
+        return f"{line}; run the same command again to go on"
+    from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
+
+    ledger = load_ledger(out)
+    used = ledger.seconds
+    return (
+        f"{line}: {duration(used)} of the spec's policy.budget of {duration(spec_budget)} is used over "
+        f"{len(ledger.sittings)} sitting(s) ({out / SITTINGS_DIR}/); "
+        + (
+            "run the same command again to go on with what is left of it"
+            if used < spec_budget
+            else "it is spent: pass --budget to give a further sitting its own limit, or raise policy.budget"
+        )
+    )
 
 
 def step_time(seconds: float) -> str:

@@ -7,7 +7,7 @@ policy:
     lr: {factor: 3, max_points: 6}               #   next rate = edge x 3 (or / 3), at most 6 rates on a line
     adapter_size: {values: [16, 32, 64, 128, 256, 512], max_points: 4}   # or walk a ladder of values
   seeds: {min: 5, max: 20}                       # add seeds to a comparison only while it is undecided
-  budget: 2h                                     # start no run that would not finish in time
+  budget: 2h                                     # the study's wall time over all its sittings (study/sittings.py)
 ```
 
 Every field is checked with the rest of the spec (check_policy); `PolicyOptions.from_raw` reads a
@@ -76,7 +76,7 @@ class PolicyOptions:
     convergence: Convergence | None = None
     bracket: tuple[Bracket, ...] = ()
     seeds: SeedPolicy | None = None
-    budget: float | None = None  # seconds
+    budget: float | None = None  # seconds of wall time over all the study's sittings
 
     @classmethod
     def from_raw(cls, raw: object) -> PolicyOptions:

@@ -1,0 +1,109 @@
+"""The sittings of a study: each `study run` (or `compare`) invocation's wall time, recorded in
+DIR/sittings/, so that a spec's `policy.budget` bounds the whole study over every sitting instead
+of each sitting on its own (issue #28: "within a stated budget per spec").
+
+Each sitting writes a file of its own (no lock, no read-modify-write: two invocations on one
+folder never touch the same file) with when it started and when it was last seen alive; a
+background thread moves `last` every HEARTBEAT_SECONDS, so a killed sitting is counted up to its
+last heartbeat (at most that much short). Sittings that overlap count once: the time used is the
+length of the union of their intervals, wall time and not run time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from adapterlab.errors import AdapterlabError
+from adapterlab.runs import RESULT_FILE, write_json_atomic
+
+SITTINGS_DIR = "sittings"
+HEARTBEAT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Sitting:
+    started: float  # Unix time, seconds
+    last: float  # the last heartbeat (the end, for a sitting that ended)
+    workers: int
+    budget_seconds: float | None  # the limit it ran under (None: none)
+    budget_from: str | None  # "spec" (what was left of policy.budget) or "--budget"
+    unrecorded_before: bool = False  # the first sitting recorded, with runs finished before it (an older version)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    sittings: tuple[Sitting, ...]  # by start
+
+    @property
+    def seconds(self) -> float:
+        """Wall time used, overlapping sittings counted once."""
+        used, end = 0.0, float("-inf")
+        for sitting in self.sittings:
+            start = max(sitting.started, end)
+            if sitting.last > start:
+                used += sitting.last - start
+            end = max(end, sitting.last)
+        return used
+
+    @property
+    def unrecorded_before(self) -> bool:
+        return any(s.unrecorded_before for s in self.sittings)
+
+
+def load_ledger(out: Path) -> Ledger:
+    """Every sitting recorded in DIR/sittings/ (none where there is no such folder). A damaged file
+    is one error naming it: the budget is never counted as if that sitting had not happened."""
+    folder = Path(out) / SITTINGS_DIR
+    known = {f.name for f in fields(Sitting)}
+    sittings = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            entry = Sitting(**{k: v for k, v in raw.items() if k in known})
+            if not all(isinstance(v, (int, float)) and v == v for v in (entry.started, entry.last)):
+                raise TypeError("started and last must be Unix times")
+            sittings.append(entry)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as err:
+            raise AdapterlabError(
+                f"{path}: not a sitting's record ({type(err).__name__}: {err}); the sittings count the time spent "
+                "against the spec's policy.budget: move it away to leave that sitting out, or pass --budget"
+            ) from None
+    return Ledger(tuple(sorted(sittings, key=lambda s: s.started)))
+
+
+@contextlib.contextmanager
+def sitting(out: Path, workers: int, budget_seconds: float | None, budget_from: str | None) -> Iterator[None]:
+    """Record this invocation as a sitting of study folder `out` while the block runs."""
+    folder = Path(out) / SITTINGS_DIR
+    first = not folder.is_dir() or not any(folder.glob("*.json"))
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    unrecorded = first and any(Path(out).glob(f"*/*/seed=*/{RESULT_FILE}"))
+    record = Sitting(now, now, workers, budget_seconds, budget_from, unrecorded)
+    # unique even for two sittings of one process within a second (a library caller's loop)
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+    write_json_atomic(path, asdict(record))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            with contextlib.suppress(OSError):  # a missed heartbeat costs at most its interval
+                write_json_atomic(path, {**asdict(record), "last": time.time()})
+
+    thread = threading.Thread(target=beat, name="adapterlab-sitting", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        with contextlib.suppress(OSError):
+            write_json_atomic(path, {**asdict(record), "last": time.time()})
