@@ -418,7 +418,11 @@ def test_compare_end_to_end_on_the_tiny_bert_and_predict_with_best(tmp_path, mon
     assert "| adapter |" in printed and "| fine-tuning |" in printed
     # each run line prices every run left (fine-tuning at its probe until one has finished)
     first = next(line for line in printed.splitlines() if line.startswith("[1/"))
-    assert re.search(r"; \d+ planned run\(s\) left, about \d+ min(, up to \d+)? at the epoch ceiling$", first), first
+    time_words = r"\d+(\.\d)? (s|min|h)"
+    assert re.search(
+        rf"; \d+ planned run\(s\) left, about {time_words}( \(up to {time_words} at the epoch ceiling\)| at the epoch ceiling)$",
+        first,
+    ), first
     for name in ("compare.json", "answer.md", "report.html", "plan.json", "data/split.json", "data/train.jsonl"):
         assert (out / name).is_file(), name
     assert "<h1>Answer</h1>" in (out / "report.html").read_text()

@@ -233,21 +233,26 @@ def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monk
 
 def test_the_specs_budget_bounds_all_sittings_together(tiny_world, tmp_path, monkeypatch, capsys):
     """policy.budget is the study's, not each sitting's (issue #28: "within a stated budget per
-    spec"): DIR/sittings/ records each invocation's wall time; a study that has used 1.5 h of a 2 h
-    budget starts no 1 h run, one that has used all of it says so and how to go on, and --budget
-    gives one sitting its own limit. Overlapping sittings count once; a damaged record is named."""
+    spec"): DIR/sittings/ records each invocation's wall time. A study that has used 1.5 h of a 2 h
+    budget starts no 1 h run and says that no run fits, with a command that goes on; one that has
+    used all of it starts nothing, times nothing and records no sitting; --budget gives one
+    sitting its own limit. A damaged record is named, never read as time unused."""
     import shutil
     import time
 
-    from adapterlab.study.sittings import SITTINGS_DIR, Ledger, Sitting, load_ledger
+    from adapterlab.report.study_console import budget_line
+    from adapterlab.study.sittings import SITTINGS_DIR, BudgetUse, load_ledger
 
     root, model = tiny_world
     calls: list = []
+    timed: list = []
     monkeypatch.setattr("adapterlab.train.run.run_training", fake_trainer(calls, {"adapter": 3e-4, "finetune": 3e-4}))
-    monkeypatch.setattr(
-        "adapterlab.policy.run.run_estimates",
-        lambda spec, out, probes, progress=None: {r.relative_dir: 3600.0 for r in spec.runs},
-    )
+
+    def estimates(spec, out, probes, progress=None):
+        timed.append(len(spec.runs))
+        return {r.relative_dir: 3600.0 for r in spec.runs}
+
+    monkeypatch.setattr("adapterlab.policy.run.run_estimates", estimates)
     raw = grid_spec(root, model)
     raw["policy"]["budget"] = "2h"
     path = write_spec(tmp_path / "spec.yaml", raw)
@@ -268,24 +273,107 @@ def test_the_specs_budget_bounds_all_sittings_together(tiny_world, tmp_path, mon
     printed = capsys.readouterr().out
     assert "budget: 12 run(s) would not finish in the time left and did not start" in printed, printed
     assert ": 1.5 h of the spec's policy.budget of 2.0 h is used over 2 sitting(s)" in printed, printed
-    assert "run the same command again to go on with what is left of it" in printed
+    assert "the shortest run left needs about 60 min, more than the 30 min left of it: pass --budget" in printed
+    assert "the spec's policy.budget has no room for it: --budget gives a sitting its own limit" in printed
+    assert printed.rstrip().endswith("--inline --budget 12h"), printed  # 12 runs left at 1 h each
     ledger = load_ledger(out)
     assert len(ledger.sittings) == 2 and ledger.sittings[1].budget_from == "spec"
     assert ledger.sittings[1].budget_seconds == pytest.approx(1800, abs=60)  # what was left of the 2 h
+    # where a run fits in what is left, running again goes on
+    room = budget_line(["t/a/seed=0"], BudgetUse("spec", 1800.0, 1200.0, 2400.0), 7200.0, out)
+    assert room.endswith("run the same command again to go on with what is left of it"), room
     earlier_sitting(2.5)
-    assert main(command) == 3 and calls == []
-    assert "it is spent: pass --budget to give a further sitting its own limit" in capsys.readouterr().out
+    timed.clear()
+    assert main(command) == 3 and calls == [] and timed == []  # spent: nothing timed
+    printed = capsys.readouterr().out
+    assert "; it is spent: pass --budget to give a further sitting its own limit" in printed, printed
+    assert len(load_ledger(out).sittings) == 1  # and no sitting recorded for it
     assert main([*command, "--budget", "24h"]) == 0 and len(calls) >= 12  # its own limit, not the spec's
     assert load_ledger(out).sittings[-1].budget_from == "--budget"
     assert main(["study", "status", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "budget: 2.5 h of the spec's policy.budget of 2.0 h used, in 3 sitting(s)" in shown, shown
-    # overlapping sittings (two invocations at once) count once; a gap between them not at all
-    parts = [Sitting(0, 100, 1, None, None), Sitting(50, 150, 1, None, None), Sitting(200, 210, 1, None, None)]
-    assert Ledger(tuple(parts)).seconds == 160
+    assert "budget: 2.5 h of the spec's policy.budget of 2.0 h used in 2 sitting(s) (spent)" in shown, shown
     (out / SITTINGS_DIR / "earlier.json").write_text('{"started": ')  # damaged: named, never read as unused
     assert main(command) == 2
     assert f"{out / SITTINGS_DIR / 'earlier.json'}: not a sitting's record" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "record, why",
+    [
+        ({"started": True, "last": 1e9}, "must be Unix times (numbers)"),
+        ({"started": 0, "last": float("inf")}, "are not an interval of Unix times"),
+        ({"started": 10**400, "last": 10**400}, "not numbers that large"),
+        ({"started": 100.0, "last": 50.0}, "are not an interval of Unix times"),
+        ({"started": 100.0, "last": 4e9}, "is in the future"),
+        ({"started": 100.0}, "missing 1 required positional argument"),
+        ([1, 2], "AttributeError"),
+    ],
+)
+def test_a_sittings_record_that_is_no_interval_of_unix_times_is_named(tmp_path, record, why):
+    """A record a person edited or a clock set wrong would spend or refund the budget for good:
+    each is one error naming the file and why."""
+    from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
+
+    (tmp_path / SITTINGS_DIR).mkdir()
+    base = {"workers": 1, "budget_seconds": None, "budget_from": None}
+    path = tmp_path / SITTINGS_DIR / "x.json"
+    text = json.dumps({**base, **record} if isinstance(record, dict) else record)
+    path.write_text(text.replace("Infinity", "1e400"))  # as a hand edit would write it
+    with pytest.raises(AdapterlabError, match="not a sitting's record") as err:
+        load_ledger(tmp_path)
+    assert str(path) in str(err.value) and why in str(err.value), str(err.value)
+
+
+def test_the_ledger_counts_overlaps_once_in_any_order_and_a_live_sitting_up_to_now():
+
+    from adapterlab.study.sittings import Ledger, Sitting
+
+    parts = [Sitting(200, 210, 1, None, None), Sitting(50, 150, 1, None, None), Sitting(0, 100, 1, None, None)]
+    assert Ledger(tuple(parts)).seconds == 160  # unsorted, overlapping, with a gap
+    assert Ledger((Sitting(0, 100, 1, None, None), Sitting(10, 20, 1, None, None))).seconds == 100  # nested
+
+
+def test_a_concurrent_sitting_counts_a_live_one_up_to_now(tmp_path):
+    """Two `study run` at once: the second counts the first's time up to now, not to its last
+    heartbeat (up to 30 s earlier)."""
+    import time
+
+    from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
+
+    (tmp_path / SITTINGS_DIR).mkdir()
+    now = time.time()
+    live = {"started": now - 600, "last": now - 20, "workers": 1, "budget_seconds": None, "budget_from": None}
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", live)
+    assert load_ledger(tmp_path).seconds == pytest.approx(600, abs=2)
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, "last": now - 300})  # ended 5 min ago
+    assert load_ledger(tmp_path).seconds == pytest.approx(300, abs=2)
+
+
+def test_status_says_wall_time_without_a_budget_and_an_older_folder_has_no_sittings(tiny_world, tmp_path, capsys):
+    """A study without policy.budget (a `compare` study) shows its wall time, not a budget; a
+    folder an older adapterlab ran says that the spec's budget counts from the next sitting."""
+    from adapterlab.report.study_console import sittings_lines
+    from adapterlab.study.sittings import SITTINGS_DIR
+
+    (tmp_path / SITTINGS_DIR).mkdir()
+    now = __import__("time").time()
+    record = {
+        "started": now - 900,
+        "last": now - 300,
+        "workers": 1,
+        "budget_seconds": 1800.0,
+        "budget_from": "--budget",
+    }
+    write_json_atomic(tmp_path / SITTINGS_DIR / "a.json", record)
+    assert sittings_lines(tmp_path, None, 3) == ["wall time: 10 min in 1 sitting(s)"]
+    assert sittings_lines(tmp_path, 3600.0, 3) == [
+        "budget: 10 min of the spec's policy.budget of 60 min used in 1 sitting(s) (50 min left)"
+    ]
+    older = tmp_path / "older"
+    older.mkdir()
+    assert sittings_lines(older, 3600.0, 5)[0].startswith("budget: no sitting recorded (an older adapterlab, or a copy")
+    assert sittings_lines(older, 3600.0, 0) == [] and sittings_lines(older, None, 5) == []
 
 
 def test_a_sitting_is_counted_up_to_its_last_heartbeat_when_killed(tmp_path, monkeypatch):
@@ -477,3 +565,16 @@ def test_nothing_is_added_while_runs_of_the_grid_have_failed(tiny_world, tmp_pat
     outcome = run_policy_study(spec, tmp_path / "s", isolation="inline", retry_failed=True)
     grown = {(dict(e.labels)["method"], dict(e.labels)["lr"]) for e in outcome.extensions if e.kind == "bracket"}
     assert ("finetune", 3.33333e-05) in grown and ("finetune", 3e-4) not in grown
+
+
+def test_ray_refuses_a_policy_it_does_not_carry_out(tiny_world, tmp_path, capsys):
+    """On Ray no sitting is recorded and no budget kept: a spec with policy.budget (or a bracket)
+    is refused in one line before anything runs, rather than run without it."""
+    root, model = tiny_world
+    raw = tiny_spec(root, model, seeds=(0,))
+    raw["policy"] = {"budget": "1h"}
+    path = write_spec(tmp_path / "spec.yaml", raw)
+    assert main(["study", "run", str(path), "--out", str(tmp_path / "s"), "--executor", "ray", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "a spec's policy (bracket, seeds, budget) work with the local executor" in err, err
+    assert not (tmp_path / "s" / "sittings").exists()

@@ -206,3 +206,44 @@ def test_a_fallback_pace_prices_a_setting_with_no_run_of_its_own_yet(tmp_path):
     assert (eta.runs, eta.unpriced_runs, eta.seconds) == (1, 0, pytest.approx(640 * 3.0 * 2))
     eta = remaining_time(states[1:], tmp_path, ceilings, fallback_pace=lambda s: probe[s.run.labels["method"]])
     assert eta.seconds == pytest.approx(640 * 3.0)  # nothing finished: the probe as it is
+
+
+def test_a_tapt_run_training_now_is_estimated_on_its_task_phase_alone(tmp_path, monkeypatch):
+    """TAPT 1000 steps + task ceiling 1000; finished runs stopped at task step 500. A pending run
+    is expected at 1500 of its 2000 steps; one training at task step 100 (its progress counts
+    task steps only) has 400 left, not 650."""
+    tapt = {"steps": 1000}
+    states = [state("adapter", 1e-3, 0, "ok", seconds=1500.0, steps=500, ceiling=1000, stop="converged", tapt=tapt)]
+    states += [state("adapter", 1e-3, 1, "running"), state("adapter", 1e-3, 2)]
+    monkeypatch.setattr(
+        eta_module,
+        "running_progress",
+        lambda out: [RunProgress("chemprot/adapter-lr0.001-k1000/seed=1", 100, 1000, 1.0)],
+    )
+    eta = remaining_time(states, tmp_path)
+    assert eta.expected_seconds == pytest.approx(400 * 1.0 + 1500 * 1.0)
+
+
+def test_the_probe_scale_is_one_ratio_per_setting_not_per_run(tmp_path):
+    """One setting at 2x its probe with many runs and one at 1x with few: the median over the two
+    settings (1.5), not over their runs."""
+    states = [state("adapter", 1e-3, seed, "ok", seconds=200.0, steps=100, ceiling=100) for seed in range(9)]
+    states += [state("lora", 1e-3, 0, "ok", seconds=100.0, steps=100, ceiling=100)]
+    states += [state("finetune", 1e-4, 0)]
+    probe = {"adapter": 1.0, "lora": 1.0, "finetune": 3.0}
+    eta = remaining_time(
+        states, tmp_path, {"chemprot/finetune-lr0.0001-k1000/seed=0": 100}, lambda s: probe[s.run.labels["method"]]
+    )
+    assert eta.seconds == pytest.approx(100 * 3.0 * 1.5)
+
+
+def test_an_old_record_stopped_early_on_a_whole_file_takes_its_settings_ceiling(tmp_path):
+    """Records before ceiling_steps give no ceiling for a run that stopped early, and a run on its
+    whole file has no planned one: the setting's ceiling from a run that ran to it stands in, so
+    the estimate still sees the early stop."""
+    full = RunResult("ok", wall_seconds=100.0, steps=100)  # ran to its ceiling (no early stop recorded)
+    early = RunResult("ok", wall_seconds=50.0, steps=50, stopped_early={"epoch": 2})
+    states = [state("adapter", 1e-3, 0), state("adapter", 1e-3, 1), state("adapter", 1e-3, 2)]
+    states[0], states[1] = RunState(states[0].run, "ok", full), RunState(states[1].run, "ok", early)
+    eta = remaining_time(states, tmp_path)
+    assert eta.seconds == pytest.approx(100.0) and eta.expected_seconds == pytest.approx(75.0)

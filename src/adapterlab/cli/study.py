@@ -126,11 +126,11 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     outcome = run_study_command(spec, out, options, ["adapterlab", *args.argv])
     _print(status_lines(outcome.states, show_failed=False))
     if outcome.budget_left:
-        print(budget_line(outcome.budget_left, outcome.budget_from, spec.policy.budget, out))
+        print(budget_line(outcome.budget_left, outcome.budget, spec.policy.budget, out))
     # like `train`: 3 when a run failed or was left pending, or a worker died (runs another
     # invocation is running are not ours to report); what did not finish is said last
     lines, code = unfinished_report(
-        outcome.states, out, outcome.deaths, ["adapterlab", *args.argv], outcome.budget_left
+        outcome.states, out, outcome.deaths, ["adapterlab", *args.argv], outcome.budget_left, outcome.budget
     )
     _print(lines)
     return code

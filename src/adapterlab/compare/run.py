@@ -332,7 +332,8 @@ def _progress(
     finished runs stopped on average, the bound at its ceiling. The old line (runs left x the mean
     run so far) said "about 3 min" for BBC News's 17 runs left, since the faster adapter runs come
     first; they took 6."""
-    from adapterlab.study.eta import remaining_time
+    from adapterlab.report.study_console import duration
+    from adapterlab.study.eta import remaining_time, shows_estimate
     from adapterlab.study.extensions import load_extensions
     from adapterlab.study.folder import run_states
     from adapterlab.study.plan import steps_of_config
@@ -366,10 +367,12 @@ def _progress(
         if eta is None or not eta.runs:
             time_left = ""
         else:
-            bound = f", up to {eta.seconds / 60:.0f}" if eta.seconds >= eta.expected_seconds + 30 else ""
-            time_left = f", about {eta.expected_seconds / 60:.0f} min{bound} at the epoch ceiling"
-            if eta.unpriced_runs:
-                time_left += f" for {eta.runs} of them"
+            of_them = f" for {eta.runs} of them" if eta.unpriced_runs else ""
+            time_left = (
+                f", about {duration(eta.expected_seconds)}{of_them} (up to {duration(eta.seconds)} at the epoch ceiling)"
+                if shows_estimate(eta)
+                else f", about {duration(eta.seconds)}{of_them} at the epoch ceiling"
+            )
         say(
             f"[{done}/{len(states)} runs] {name}: {status}; {(now - started) / 60:.1f} of {budget / 60:.0f} min used"
             f"; {left} planned run(s) left{time_left}"

@@ -25,16 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapterlab.errors import AdapterlabError
 from adapterlab.policy.bracketing import bracket_extensions
 from adapterlab.policy.budget import run_estimates
 from adapterlab.policy.sequential import Target, seed_extensions
 from adapterlab.report.build import StudyTables, assemble
 from adapterlab.study.analyze import analyze_study
 from adapterlab.study.claims_spec import resolve_claims
-from adapterlab.study.executor import RunLimits, check_study_start, run_study
+from adapterlab.study.executor import RUNNERS, RunLimits, check_study_start, run_states, run_study, select_runs
 from adapterlab.study.extensions import Extension, add_extensions, load_extensions
 from adapterlab.study.folder import RunState, write_plan
-from adapterlab.study.sittings import load_ledger, sitting
+from adapterlab.study.sittings import BudgetUse, load_ledger, sitting
 from adapterlab.study.spec import StudySpec, with_extensions
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,7 @@ class PolicyOutcome:
     added: list[Extension] = field(default_factory=list)  # those this invocation decided
     budget_left: list[str] = field(default_factory=list)  # runs left pending because they would not finish in time
     spec: StudySpec | None = None  # the study with its extensions
-    budget_from: str | None = None  # "spec" (what was left of policy.budget over all sittings) or "--budget"
-    budget_seconds: float | None = None  # the limit this sitting ran under
+    budget: BudgetUse | None = None  # the limit this sitting ran under and what it left unstarted
 
 
 def run_policy_study(
@@ -80,18 +80,29 @@ def run_policy_study(
     out = Path(out)
     say = say or (lambda line: logger.info("%s", line))
     check_study_start(spec, out, workers, rerun_changed)
+    if isolation not in RUNNERS:
+        raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
+    select_runs(spec, only)  # a bad --only is refused before anything is written
     write_plan(with_extensions(spec, load_extensions(out)), out, command or [])  # marks the folder ours first
-    budget_from = "--budget" if budget is not None else ("spec" if spec.policy.budget else None)
+    source = "--budget" if budget is not None else ("spec" if spec.policy.budget else None)
     if budget is None and spec.policy.budget:
         budget = max(spec.policy.budget - load_ledger(out).seconds, 0.0)
     deadline = time.time() + budget if budget is not None else None
     probes = dict(probes or {})
     added: list[Extension] = []
 
-    def outcome(states: list[RunState], full: StudySpec, left: list[str]) -> PolicyOutcome:
-        return PolicyOutcome(states, load_extensions(out), added, left, full, budget_from, budget)
+    def outcome(states: list[RunState], full: StudySpec, left: list[str], estimates: dict | None) -> PolicyOutcome:
+        use = None
+        if source is not None and budget is not None:
+            known = [estimates[d] for d in left if estimates and d in estimates]
+            use = BudgetUse(source, budget, min(known, default=None), sum(known) if known else None)
+        return PolicyOutcome(states, load_extensions(out), added, left, full, use)
 
-    with sitting(out, workers, budget, budget_from):  # this invocation's wall time, for the spec's budget
+    if source == "spec" and budget <= 0:  # spent: nothing can start, so nothing is timed or recorded
+        full = with_extensions(spec, load_extensions(out))
+        states = run_states(full, out)
+        return outcome(states, full, [s.run.relative_dir for s in states if s.state == "pending"], None)
+    with sitting(out, workers, budget, source):  # this invocation's wall time, for the spec's budget
         while True:
             full = with_extensions(spec, load_extensions(out))
             limits = (
@@ -113,16 +124,16 @@ def run_policy_study(
             left = [s.run.relative_dir for s in states if s.state == "pending"]
             running = [s for s in states if s.state == "running"]
             if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
-                return outcome(states, full, left)
+                return outcome(states, full, left, limits.estimates)
             if left or only or not (spec.policy.bracket or spec.policy.sequential) or _failed(states, say):
-                return outcome(states, full, [])
+                return outcome(states, full, [], None)
             if running:  # another invocation runs part of this study: its results decide what grows
                 say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
                 time.sleep(wait)
                 continue
             fresh = _record(out, _decide(out, spec, seed_targets, say), say)
             if not fresh:
-                return outcome(states, full, [])
+                return outcome(states, full, [], None)
             added += fresh
 
 

@@ -12,6 +12,7 @@ from adapterlab.policy.run import run_policy_study
 from adapterlab.study.executor import check_study_start, run_states, run_study_ray, select_runs
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.progress import FinishedRuns, StudyBar
+from adapterlab.study.sittings import BudgetUse
 from adapterlab.study.spec import StudySpec, with_extensions
 
 
@@ -37,8 +38,7 @@ class StudyRunOutcome:
     states: list[Any]  # every run's state at the end
     budget_left: list[str]  # runs not started because they would not finish within the budget
     deaths: list[Any]  # worker processes that died (WorkerDeath)
-    budget_from: str | None = None  # "spec" (what was left of policy.budget over all sittings) or "--budget"
-    budget_seconds: float | None = None  # this sitting's limit
+    budget: BudgetUse | None = None  # this sitting's limit and what it left unstarted
 
 
 def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, command: list[str]) -> StudyRunOutcome:
@@ -58,9 +58,11 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
         # the policy may grow the study
         bar.update(len(current.runs), finished.count(states), name, status)
 
-    if options.executor == "ray" and (options.only or options.budget or spec.policy.bracket or spec.policy.sequential):
+    if options.executor == "ray" and (
+        options.only or options.budget or spec.policy.bracket or spec.policy.sequential or spec.policy.budget
+    ):
         raise AdapterlabError(
-            "--only, --budget and a spec's policy (bracket, seeds) work with the local executor (--executor local)"
+            "--only, --budget and a spec's policy (bracket, seeds, budget) work with the local executor (--executor local)"
         )
     deaths: list = []
     if options.executor == "ray":
@@ -76,7 +78,7 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
             on_worker_death=deaths.append,
         )
         left: list[str] = []
-        budget_from, budget_seconds = None, None
+        budget = None
     else:
         outcome = run_policy_study(
             spec,
@@ -93,6 +95,6 @@ def run_study_command(spec: StudySpec, out: Path, options: StudyRunOptions, comm
             on_worker_death=deaths.append,
         )
         states, left = outcome.states, outcome.budget_left
-        budget_from, budget_seconds = outcome.budget_from, outcome.budget_seconds
+        budget = outcome.budget
     bar.close()
-    return StudyRunOutcome(states, left, deaths, budget_from, budget_seconds)
+    return StudyRunOutcome(states, left, deaths, budget)

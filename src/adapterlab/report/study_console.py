@@ -4,6 +4,7 @@ the summary above `study report`'s table. Functions return lines; the CLI prints
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from adapterlab.errors import AdapterlabError
 from adapterlab.names import RUN_STATES
 from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
-from adapterlab.study.eta import Eta, planned_ceilings, remaining_time
+from adapterlab.study.eta import Eta, planned_ceilings, remaining_time, shows_estimate
 from adapterlab.study.extensions import load_extensions
 from adapterlab.study.folder import load_plan, status_of_folder, unfinished_lines, why_changed
 
@@ -63,7 +64,7 @@ def eta_line(eta: Eta) -> str:
         parts.append(
             f"ETA: {duration(eta.seconds)} of run time for {eta.runs} run(s) left if none stops before its ceiling{parallel}"
         )
-        if eta.expected_seconds < 0.95 * eta.seconds:  # convergence stopping has cut this study's runs
+        if shows_estimate(eta):
             at_once = f" ({duration(eta.expected_seconds / eta.training)} at once)" if eta.training > 1 else ""
             parts.append(
                 f"about {duration(eta.expected_seconds)}{at_once} if each stops where its setting's finished runs did on average"
@@ -82,7 +83,7 @@ def folder_status_lines(out: Path) -> list[str]:
     plan = load_plan(out)
     ceilings = planned_ceilings({entry.dir: entry.config for entry in plan.runs})
     lines = status_lines(states, remaining_time(states, out, ceilings))
-    lines += sittings_lines(out, plan.policy.budget)
+    lines += sittings_lines(out, plan.policy.budget, sum(s.result is not None for s in states))
     extensions = load_extensions(out)
     if extensions:
         lines.append(f"added by the study's policy ({len(extensions)}):")
@@ -91,12 +92,19 @@ def folder_status_lines(out: Path) -> list[str]:
 
 
 def unfinished_report(
-    states: Sequence[Any], out: Path, deaths: Sequence[Any], command: list[str], budget_left: Sequence[str] = ()
+    states: Sequence[Any],
+    out: Path,
+    deaths: Sequence[Any],
+    command: list[str],
+    budget_left: Sequence[str] = (),
+    budget: Any = None,
 ) -> tuple[list[str], int]:
     """The runs that did not finish and the dead workers, with the command that reruns them, and
     the exit status: 3 when there are any, else 0. budget_left: runs not started because the
-    --budget would not let them finish."""
-    lines = unfinished_lines(list(states), out, list(budget_left))
+    budget would not let them finish; budget (study/sittings.py BudgetUse): where the spec's
+    budget has no room for any of them, the command gets a --budget of its own."""
+    no_room = bool(budget is not None and budget.no_room and budget_left)
+    lines = unfinished_lines(list(states), out, list(budget_left), no_room)
     if not lines and not deaths:
         return [], 0
     shown = [
@@ -118,6 +126,8 @@ def unfinished_report(
         retry.append("--retry-failed")
     if any(s.state == "changed" for s in states) and "--rerun-changed" not in retry:
         retry.append("--rerun-changed")
+    if no_room and "--budget" not in retry:  # the runs left one after another, at their ceiling
+        retry += ["--budget", budget_argument(budget.left_total or 0.0)]
     shown.append(f"to run them again: {shlex.join(retry)}")
     return shown, 3
 
@@ -167,9 +177,9 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
     return lines
 
 
-def sittings_lines(out: Path, spec_budget: float | None) -> list[str]:
+def sittings_lines(out: Path, spec_budget: float | None, finished: int) -> list[str]:
     """`study status`'s line on the wall time the study's sittings used (study/sittings.py),
-    against the spec's policy.budget where it has one; none where no sitting is recorded."""
+    against the spec's policy.budget where it has one (with what is left, or that it is spent)."""
     from adapterlab.study.sittings import load_ledger
 
     try:
@@ -177,36 +187,57 @@ def sittings_lines(out: Path, spec_budget: float | None) -> list[str]:
     except AdapterlabError as err:
         return [f"budget: {err}"]
     if not ledger.sittings:
+        if spec_budget and finished:
+            return [
+                f"budget: no sitting recorded (an older adapterlab, or a copy of the folder without sittings/); "
+                f"the spec's policy.budget of {duration(spec_budget)} counts from the next `study run`"
+            ]
         return []
-    against = f"of the spec's policy.budget of {duration(spec_budget)}" if spec_budget else "of wall time"
-    used = f"{duration(ledger.seconds)} {against} used, in {len(ledger.sittings)} sitting(s)"
     first = time.strftime("%Y-%m-%d %H:%M", time.localtime(min(s.started for s in ledger.sittings)))
     older = (
-        f" (sittings before {first} are not recorded: an older adapterlab ran them)" if ledger.unrecorded_before else ""
+        f"; sittings before {first} are not recorded here (an older adapterlab, or a copy of the folder without sittings/)"
+        if ledger.unrecorded_before
+        else ""
     )
-    return [f"budget: {used}{older}"]
+    used, count = ledger.seconds, f"in {len(ledger.sittings)} sitting(s)"
+    if not spec_budget:
+        return [f"wall time: {duration(used)} {count}{older}"]
+    left = f"{duration(spec_budget - used)} left" if used < spec_budget else "spent"
+    return [
+        f"budget: {duration(used)} of the spec's policy.budget of {duration(spec_budget)} used {count} ({left}){older}"
+    ]
 
 
-def budget_line(left: list[str], budget_from: str | None, spec_budget: float | None, out: Path) -> str:
-    """`study run`'s line on the runs its budget left pending, and how to go on: with the spec's
-    policy.budget, which bounds all sittings together, running again goes on only while some of
-    it is left."""
+def budget_line(left: list[str], budget: Any, spec_budget: float | None, out: Path) -> str:
+    """`study run`'s line on the runs its budget (study/sittings.py BudgetUse) left unstarted,
+    and how to go on: running again goes on only while the spec's policy.budget, which bounds all
+    sittings together, has room for a run."""
     line = f"budget: {len(left)} run(s) would not finish in the time left and did not start (e.g. {left[0]})"
-    if budget_from != "spec" or not spec_budget:
+    if budget is None or budget.source != "spec" or not spec_budget:
         return f"{line}; run the same command again to go on"
     from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
 
     ledger = load_ledger(out)
-    used = ledger.seconds
-    return (
-        f"{line}: {duration(used)} of the spec's policy.budget of {duration(spec_budget)} is used over "
-        f"{len(ledger.sittings)} sitting(s) ({out / SITTINGS_DIR}/); "
-        + (
-            "run the same command again to go on with what is left of it"
-            if used < spec_budget
-            else "it is spent: pass --budget to give a further sitting its own limit, or raise policy.budget"
-        )
+    used = (
+        f"{duration(ledger.seconds)} of the spec's policy.budget of {duration(spec_budget)} is used over "
+        f"{len(ledger.sittings)} sitting(s) ({out / SITTINGS_DIR}/)"
     )
+    if not budget.no_room:
+        return f"{line}: {used}; run the same command again to go on with what is left of it"
+    why = (
+        "it is spent"
+        if budget.seconds <= 0
+        else f"the shortest run left needs about {duration(budget.shortest_left)}, more than the "
+        f"{duration(budget.seconds)} left of it"
+    )
+    return f"{line}: {used}; {why}: pass --budget to give a further sitting its own limit, or raise policy.budget"
+
+
+def budget_argument(seconds: float) -> str:
+    """A --budget value of at least `seconds`, in whole half hours: 5400 -> "1h30m"."""
+    halves = max(math.ceil(seconds / 1800), 1)
+    hours, minutes = divmod(halves * 30, 60)
+    return f"{hours}h{minutes}m" if hours and minutes else (f"{hours}h" if hours else f"{minutes}m")
 
 
 def step_time(seconds: float) -> str:

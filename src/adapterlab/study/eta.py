@@ -113,7 +113,6 @@ def remaining_time(
     ceilings = dict(ceilings or {})
     paces: dict[tuple, list[float]] = {}
     recorded: dict[tuple, int] = {}
-    shares: dict[tuple, list[float]] = {}  # the share of its ceiling each finished run took
     for state in states:
         if state.state == "ok" and state.result is not None:
             group, pace, ceiling = _group(state), pace_of(state.result), _ceiling_of(state.result)
@@ -121,12 +120,7 @@ def remaining_time(
                 paces.setdefault(group, []).append(pace)
             if ceiling:
                 recorded[group] = max(recorded.get(group, 0), ceiling)
-            # the plan's ceiling first: records before ceiling_steps give none for a run stopped early
-            ceiling = ceilings.get(state.run.relative_dir) or ceiling
-            if ceiling and state.result.steps:
-                tapt = state.result.tapt if isinstance(state.result.tapt, dict) else {}
-                took = state.result.steps + int(tapt.get("steps") or 0)
-                shares.setdefault(group, []).append(min(took / ceiling, 1.0))
+    shares, task_shares = _stop_shares(states, ceilings, recorded)
     live = {r.relative_dir: r for r in running_progress(out)}
     running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
     # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
@@ -144,16 +138,7 @@ def remaining_time(
     ]  # a died run reruns on resume
     if not left:
         return None
-    # a probe times optimizer steps alone: scaled by what finished runs took per step against their
-    # own probe (start-up, evaluations, this machine's load), the median over their settings
-    scale = 1.0
-    if fallback_pace is not None:
-        ratios = []
-        for state in states:
-            group = _group(state)
-            if group in paces and (probed := fallback_pace(state)):
-                ratios.append(statistics.mean(paces[group]) / probed)
-        scale = statistics.median(ratios) if ratios else 1.0
+    scale = _probe_scale(states, paces, fallback_pace) if fallback_pace is not None else 1.0
     seconds, expected, priced, unpriced, unpriced_runs = 0.0, 0.0, 0, [], 0
     for state in left:
         group = _group(state)
@@ -167,10 +152,55 @@ def remaining_time(
             if _group_name(state) not in unpriced:
                 unpriced.append(_group_name(state))
             continue
-        share = statistics.mean(shares[group]) if group in shares else 1.0
-        # a run training now is expected to stop at its setting's share of its whole ceiling
-        likely = max(now.steps * share - now.step, 0.0) if now is not None else steps * share
+        if now is not None:  # training: its task phase's share, since its progress counts task steps only
+            likely = max(now.steps * statistics.mean(task_shares.get(group, [1.0])) - now.step, 0.0)
+        else:
+            likely = steps * statistics.mean(shares.get(group, [1.0]))
         seconds += statistics.mean(pace) * steps
         expected += statistics.mean(pace) * likely
         priced += 1
     return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs, expected)
+
+
+def _stop_shares(
+    states: Sequence[RunState], ceilings: Mapping[str, int], recorded: Mapping[tuple, int]
+) -> tuple[dict[tuple, list[float]], dict[tuple, list[float]]]:
+    """For each setting, the share of its ceiling each finished run took: TAPT's steps included
+    (for a run left to start), and of its task phase alone (for a run training now). The ceiling
+    is the plan's, else the record's, else the setting's largest (records before ceiling_steps
+    give none for a run stopped early)."""
+    shares: dict[tuple, list[float]] = {}
+    task_shares: dict[tuple, list[float]] = {}
+    for state in states:
+        if state.state != "ok" or state.result is None or not state.result.steps:
+            continue
+        group = _group(state)
+        ceiling = ceilings.get(state.run.relative_dir) or _ceiling_of(state.result) or recorded.get(group)
+        if not ceiling:
+            continue
+        tapt = state.result.tapt if isinstance(state.result.tapt, dict) else {}
+        tapt_steps = int(tapt.get("steps") or 0)
+        shares.setdefault(group, []).append(min((state.result.steps + tapt_steps) / ceiling, 1.0))
+        if ceiling > tapt_steps:
+            task_shares.setdefault(group, []).append(min(state.result.steps / (ceiling - tapt_steps), 1.0))
+    return shares, task_shares
+
+
+def _probe_scale(
+    states: Sequence[RunState], paces: Mapping[tuple, list[float]], fallback_pace: Callable[[RunState], float | None]
+) -> float:
+    """A probe times optimizer steps alone: the factor a finished setting's pace took over its own
+    probe (start-up, evaluations, this machine's load), the median over settings, one each; 1
+    where none has finished."""
+    ratios: dict[tuple, float] = {}
+    for state in states:
+        group = _group(state)
+        if group in paces and group not in ratios and (probed := fallback_pace(state)):
+            ratios[group] = statistics.mean(paces[group]) / probed
+    return statistics.median(ratios.values()) if ratios else 1.0
+
+
+def shows_estimate(eta: Eta) -> bool:
+    """Whether the estimate is worth saying beside the bound: convergence stopping has cut this
+    study's runs by more than 5%."""
+    return eta.expected_seconds < 0.95 * eta.seconds

@@ -406,10 +406,13 @@ def status_of_folder(out: Path) -> list[RunState]:
     return [state_of(entry.planned_run(), out / entry.dir, entry.config) for entry in load_plan(out).runs]
 
 
-def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] | tuple = ()) -> list[str]:
+def unfinished_lines(
+    states: list[RunState], out: Path, budget_left: list[str] | tuple = (), no_room: bool = False
+) -> list[str]:
     """One line per run of `states` that did not finish (failed, died, pending, changed), saying
     why and what reruns it. Runs another live process is running are not ours to report.
-    budget_left: runs not started because the time budget would not let them finish."""
+    budget_left: runs not started because the time budget would not let them finish; no_room:
+    the spec's policy.budget has room for none of them (running again starts none)."""
     lines = []
     for state in states:
         where = state.run.relative_dir
@@ -430,7 +433,12 @@ def unfinished_lines(states: list[RunState], out: Path, budget_left: list[str] |
                 )
             elif where in budget_left:
                 lines.append(
-                    f"{where}: pending: not started, as it would not finish within the time budget; the same command goes on"
+                    f"{where}: pending: not started, as it would not finish within the time budget; "
+                    + (
+                        "the spec's policy.budget has no room for it: --budget gives a sitting its own limit"
+                        if no_room
+                        else "the same command goes on"
+                    )
                 )
             elif owner is not None:
                 lines.append(

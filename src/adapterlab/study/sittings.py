@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from adapterlab.errors import AdapterlabError
@@ -35,7 +36,9 @@ class Sitting:
     workers: int
     budget_seconds: float | None  # the limit it ran under (None: none)
     budget_from: str | None  # "spec" (what was left of policy.budget) or "--budget"
-    unrecorded_before: bool = False  # the first sitting recorded, with runs finished before it (an older version)
+    # the first sitting recorded here found finished runs: earlier sittings are not recorded (an older
+    # adapterlab, or a copy of the folder without sittings/)
+    unrecorded_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Ledger:
     def seconds(self) -> float:
         """Wall time used, overlapping sittings counted once."""
         used, end = 0.0, float("-inf")
-        for sitting in self.sittings:
+        for sitting in sorted(self.sittings, key=lambda s: s.started):
             start = max(sitting.started, end)
             if sitting.last > start:
                 used += sitting.last - start
@@ -58,25 +61,60 @@ class Ledger:
         return any(s.unrecorded_before for s in self.sittings)
 
 
+@dataclass(frozen=True)
+class BudgetUse:
+    """The time limit a `study run` sitting ran under, and what it left unstarted."""
+
+    source: str  # "spec" (what was left of policy.budget over all sittings) or "--budget"
+    seconds: float  # this sitting's limit, from its start
+    shortest_left: float | None = None  # the shortest estimate among the runs it left unstarted
+    left_total: float | None = None  # those runs' estimates, one after another
+
+    @property
+    def no_room(self) -> bool:
+        """The spec's budget cannot start any run left: running again would start none either."""
+        return self.source == "spec" and (
+            self.seconds <= 0 or (self.shortest_left is not None and self.shortest_left > self.seconds)
+        )
+
+
 def load_ledger(out: Path) -> Ledger:
     """Every sitting recorded in DIR/sittings/ (none where there is no such folder). A damaged file
     is one error naming it: the budget is never counted as if that sitting had not happened."""
     folder = Path(out) / SITTINGS_DIR
     known = {f.name for f in fields(Sitting)}
     sittings = []
+    now = time.time()
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            entry = Sitting(**{k: v for k, v in raw.items() if k in known})
-            if not all(isinstance(v, (int, float)) and v == v for v in (entry.started, entry.last)):
-                raise TypeError("started and last must be Unix times")
+            entry = _checked(Sitting(**{k: v for k, v in raw.items() if k in known}), now)
+            if now - entry.last < 2 * HEARTBEAT_SECONDS:  # alive (or just ended): counted up to now
+                entry = replace(entry, last=max(entry.last, now))
             sittings.append(entry)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as err:
             raise AdapterlabError(
                 f"{path}: not a sitting's record ({type(err).__name__}: {err}); the sittings count the time spent "
                 "against the spec's policy.budget: move it away to leave that sitting out, or pass --budget"
             ) from None
     return Ledger(tuple(sorted(sittings, key=lambda s: s.started)))
+
+
+def _checked(entry: Sitting, now: float) -> Sitting:
+    """A record whose times are finite Unix times, started <= last, not in the future (a clock
+    set wrong would spend or refund the budget for good)."""
+    times = (entry.started, entry.last)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in times):
+        raise TypeError("started and last must be Unix times (numbers)")
+    try:
+        started, last = float(entry.started), float(entry.last)
+    except OverflowError:
+        raise ValueError("started and last must be Unix times, not numbers that large") from None
+    if not (math.isfinite(started) and math.isfinite(last)) or last < started:
+        raise ValueError(f"started {entry.started!r} and last {entry.last!r} are not an interval of Unix times")
+    if last > now + 2 * HEARTBEAT_SECONDS:
+        raise ValueError(f"last {time.ctime(last)} is in the future (now {time.ctime(now)}): is the clock right?")
+    return replace(entry, started=started, last=last)
 
 
 @contextlib.contextmanager
@@ -104,6 +142,6 @@ def sitting(out: Path, workers: int, budget_seconds: float | None, budget_from: 
         yield
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=HEARTBEAT_SECONDS)  # a hung file system must not hang the exit
         with contextlib.suppress(OSError):
             write_json_atomic(path, {**asdict(record), "last": time.time()})
