@@ -20,6 +20,9 @@ from pathlib import Path
 
 from adapterlab.data.tasks import CHANCE_MARGIN, chance_score
 
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import committed_records  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 FLAT = 0.02  # a fall of less than 2% of the best loss is "flat"
 
@@ -53,13 +56,7 @@ def plateau(run: Path) -> tuple[bool, int, int] | None:
 
 
 def main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="the same run (it reads committed records only)")
-    parser.parse_args()
-    if not RESULTS.is_dir():
-        print(f"skipped: {RESULTS} is absent")
+    if not committed_records((__doc__ or "").splitlines()[0], RESULTS):
         return 0
     found = {}
     for result in sorted(RESULTS.rglob("result.json")):

@@ -33,6 +33,9 @@ from pathlib import Path
 from adapterlab.study.eta import planned_ceilings, remaining_time
 from adapterlab.study.folder import load_plan, status_of_folder
 
+sys.path.insert(0, str(Path(__file__).parent))
+from smoke import committed_records  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 POINTS = (0.25, 0.5, 0.75)
 
@@ -60,13 +63,7 @@ def backtest(study: Path) -> tuple[list[tuple[str, float, float, float, float]],
 
 
 def main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="the same run (it reads committed records only)")
-    parser.parse_args()
-    if not RESULTS.is_dir():
-        print(f"skipped: {RESULTS} is absent")
+    if not committed_records((__doc__ or "").splitlines()[0], RESULTS):
         return 0
     names = ("mean so far (before)", "bound (now)", "estimate (now)")
     errors: dict[str, list[float]] = {name: [] for name in names}

@@ -28,6 +28,18 @@ def add_smoke_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def committed_records(description: str, results: Path) -> bool:
+    """The arguments of a benchmark that reads committed records only (its --smoke is the same
+    run): whether `results` is here to read; where it is not, says it was skipped."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true", help="the same run (it reads committed records only)")
+    parser.parse_args()
+    if not results.is_dir():
+        print(f"skipped: {results} is absent")
+        return False
+    return True
+
+
 def tiny_backbone(folder: Path) -> Path:
     """A random BERT with a WordPiece vocabulary that covers the toy task's words."""
     import torch
