@@ -336,7 +336,13 @@ def test_the_ledger_counts_overlaps_once_in_any_order_and_a_live_sitting_up_to_n
 
 def test_a_concurrent_sitting_counts_a_live_one_up_to_now(tmp_path):
     """Two `study run` at once: the second counts the first's time up to now, not to its last
-    heartbeat (up to 30 s earlier)."""
+    heartbeat (up to 30 s earlier), while its process runs; a sitting that ended or was killed
+    counts to its last record, however recent (not up to now: that charged a prompt rerun for the
+    idle gap)."""
+    import os
+    import socket
+    import subprocess
+    import sys
     import time
 
     from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
@@ -344,10 +350,16 @@ def test_a_concurrent_sitting_counts_a_live_one_up_to_now(tmp_path):
     (tmp_path / SITTINGS_DIR).mkdir()
     now = time.time()
     live = {"started": now - 600, "last": now - 20, "workers": 1, "budget_seconds": None, "budget_from": None}
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", live)
+    here = {"pid": os.getpid(), "host": socket.gethostname()}
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here})
     assert load_ledger(tmp_path).seconds == pytest.approx(600, abs=2)
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, "last": now - 300})  # ended 5 min ago
-    assert load_ledger(tmp_path).seconds == pytest.approx(300, abs=2)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here, "pid": int(gone.stdout)})  # killed
+    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, "pid": None})  # ended 20 s ago
+    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here, "host": "elsewhere"})
+    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)  # another machine's: its last record
 
 
 def test_status_says_wall_time_without_a_budget_and_an_older_folder_has_no_sittings(tiny_world, tmp_path, capsys):

@@ -50,7 +50,8 @@ def add_compare(commands) -> None:
         type=int,
         choices=range(3, 21),
         metavar="N",
-        help="exactly N seeds per setting, 3-20 (default: 5, then more while undecided, when the budget allows)",
+        help="exactly N seeds per setting, 3-20 (default: 5, or 3 where the budget is small, then up to 10 while "
+        "a comparison is undecided and the budget has room)",
     )
     compare.add_argument(
         "--max-length", type=positive, help="tokens per example (default: the 95th percentile of the data, 32-256)"

@@ -34,7 +34,8 @@ def run_estimates(spec: StudySpec, out: Path, probes: dict, progress=None) -> di
     for run in spec.runs:
         key = probe_key_with_length(run.config)
         if key in measured:
-            estimates[run.relative_dir] = measured[key] * steps[run.relative_dir]
+            # a run's wall time starts after its process start-up and file reading: added back
+            estimates[run.relative_dir] = STARTUP_SECONDS + measured[key] * steps[run.relative_dir]
             continue
         if key not in probes:
             if progress:

@@ -25,8 +25,8 @@ COST_HEADER = (
     "saved per task",
 )
 COST_CAPTION = (
-    "mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers data, model, training, "
-    "evaluation, test and saving (a resumed run: its last attempt); run-hours add every run's wall time; training steps "
+    "mean (min-max) over the method's finished runs, on the machine that ran them; wall time covers model, training, "
+    "evaluation, test and saving, not the process start-up and file reading before them (a resumed run: its last attempt); run-hours add every run's wall time; training steps "
     "of the ceiling: the steps taken over the steps `epochs` allowed, where convergence stopping ended runs early "
     "(diverged runs, and older runs stopped in their first epoch, whose ceiling is unknown, left out)"
 )

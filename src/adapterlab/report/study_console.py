@@ -166,7 +166,8 @@ def report_summary_lines(report: Any, out: str) -> list[str]:
                 if damaged
                 else ""
             )
-            + f", so some cells average over fewer seeds than planned (`adapterlab study status {out}` lists them)"
+            + f", so some cells average over fewer seeds than planned (`adapterlab study status {out}` counts them "
+            "by state; `study run` lists them when it stops)"
         )
     if report.stale:
         lines.append(
@@ -247,13 +248,13 @@ def step_time(seconds: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    return (
-        f"{seconds / 3600:.1f} h"
-        if seconds >= 5400
-        else f"{seconds / 60:.0f} min"
-        if seconds >= 90
-        else f"{seconds:.0f} s"
-    )
+    """Seconds in words, precise enough that two durations on one line never round to the same
+    words in the wrong order: 75 -> "75 s", 100 -> "1.7 min", 1500 -> "25 min", 7200 -> "2.0 h"."""
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def plan_lines(plan: Any, cpus: int | None) -> list[str]:

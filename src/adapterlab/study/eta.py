@@ -2,7 +2,8 @@
 
 Runs of one setting apart from its learning rate and seed (task, method, k, adapter size, TAPT,
 grid axes) share a pace and a ceiling: a learning rate changes neither. The pace is a finished
-run's wall time (start-up, evaluations, test and saving included) over the optimizer steps its
+run's wall time (model loading, evaluations, test and saving included; its process start-up and
+file reading are not, and are added back per run to start as STARTUP_SECONDS) over the optimizer steps its
 last process took (pace_of). Each run left is priced at its ceiling, since convergence stopping
 may or may not cut it: the ETA is what the runs left take if none stops early. Beside that bound
 it gives an estimate: each run left stopping at the mean share of its ceiling that its setting's
@@ -22,6 +23,7 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.runs import RunResult
 from adapterlab.study.folder import RunState
+from adapterlab.study.plan import STARTUP_SECONDS
 from adapterlab.study.progress import running_progress
 from adapterlab.train.config import RunConfig
 
@@ -156,8 +158,10 @@ def remaining_time(
             likely = max(now.steps * statistics.mean(task_shares.get(group, [1.0])) - now.step, 0.0)
         else:
             likely = steps * statistics.mean(shares.get(group, [1.0]))
-        seconds += statistics.mean(pace) * steps
-        expected += statistics.mean(pace) * likely
+        # a run to start also takes its process start-up and file reading, which its wall time leaves out
+        start = STARTUP_SECONDS if now is None else 0.0
+        seconds += statistics.mean(pace) * steps + start
+        expected += statistics.mean(pace) * likely + start
         priced += 1
     return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs, expected)
 

@@ -122,8 +122,12 @@ class PolicyOptions:
 def parse_duration(value: object) -> float:
     """Seconds of a duration: a number of seconds, or text such as "2h", "30m", "1h30m", "90s".
     Raises AdapterlabError naming the value."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return float(value)
+    number = float(value) if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value) else value
+    # ("90" from the command line is seconds, as 90 in a spec is)
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number):
+        if number <= 0:
+            raise AdapterlabError(f"budget {value!r}: must be longer than 0 seconds")
+        return float(number)
     match = DURATION.match(value) if isinstance(value, str) and value.strip() else None
     if match is None or not any(match.groups()):
         raise AdapterlabError(

@@ -5,7 +5,7 @@ of each sitting on its own (issue #28: "within a stated budget per spec").
 Each sitting writes a file of its own (no lock, no read-modify-write: two invocations on one
 folder never touch the same file) with when it started and when it was last seen alive; a
 background thread moves `last` every HEARTBEAT_SECONDS, so a killed sitting is counted up to its
-last heartbeat (at most that much short). Sittings that overlap count once: the time used is the
+last heartbeat (at most that much short), and a sitting whose process still runs, up to now. Sittings that overlap count once: the time used is the
 length of the union of their intervals, wall time and not run time.
 """
 
@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import socket
 import threading
 import time
 import uuid
@@ -39,6 +40,8 @@ class Sitting:
     # the first sitting recorded here found finished runs: earlier sittings are not recorded (an older
     # adapterlab, or a copy of the folder without sittings/)
     unrecorded_before: bool = False
+    pid: int | None = None  # the process, so that a reader can tell a live sitting from one that ended
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def load_ledger(out: Path) -> Ledger:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             entry = _checked(Sitting(**{k: v for k, v in raw.items() if k in known}), now)
-            if now - entry.last < 2 * HEARTBEAT_SECONDS:  # alive (or just ended): counted up to now
+            if _alive(entry):  # a sitting running now is counted up to now, not to its last heartbeat
                 entry = replace(entry, last=max(entry.last, now))
             sittings.append(entry)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, ValueError) as err:
@@ -98,6 +101,23 @@ def load_ledger(out: Path) -> Ledger:
                 "against the spec's policy.budget: move it away to leave that sitting out, or pass --budget"
             ) from None
     return Ledger(tuple(sorted(sittings, key=lambda s: s.started)))
+
+
+def _alive(entry: Sitting) -> bool:
+    """Whether the sitting's process runs now, on this machine (one that ended wrote its end; one
+    killed, or on another machine, counts to its last heartbeat)."""
+    pid = entry.pid
+    if entry.host != socket.gethostname() or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # (kill(0) or a negative pid would signal a process group)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
 
 
 def _checked(entry: Sitting, now: float) -> Sitting:
@@ -125,7 +145,7 @@ def sitting(out: Path, workers: int, budget_seconds: float | None, budget_from: 
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
     unrecorded = first and any(Path(out).glob(f"*/*/seed=*/{RESULT_FILE}"))
-    record = Sitting(now, now, workers, budget_seconds, budget_from, unrecorded)
+    record = Sitting(now, now, workers, budget_seconds, budget_from, unrecorded, os.getpid(), socket.gethostname())
     # unique even for two sittings of one process within a second (a library caller's loop)
     path = folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
     write_json_atomic(path, asdict(record))
@@ -143,5 +163,5 @@ def sitting(out: Path, workers: int, budget_seconds: float | None, budget_from: 
     finally:
         stop.set()
         thread.join(timeout=HEARTBEAT_SECONDS)  # a hung file system must not hang the exit
-        with contextlib.suppress(OSError):
-            write_json_atomic(path, {**asdict(record), "last": time.time()})
+        with contextlib.suppress(OSError):  # ended: no pid, so no reader takes it for a live sitting
+            write_json_atomic(path, {**asdict(record), "last": time.time(), "pid": None})
