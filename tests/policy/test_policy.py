@@ -336,10 +336,9 @@ def test_the_ledger_counts_overlaps_once_in_any_order_and_a_live_sitting_up_to_n
 
 def test_a_concurrent_sitting_counts_a_live_one_up_to_now(tmp_path):
     """Two `study run` at once: the second counts the first's time up to now, not to its last
-    heartbeat (up to 30 s earlier), while its process runs; a sitting that ended or was killed
-    counts to its last record, however recent (not up to now: that charged a prompt rerun for the
-    idle gap)."""
-    import os
+    heartbeat (up to 30 s earlier), while its process runs. A sitting that ended, was killed, ran
+    on another machine, or whose pid now belongs to a later process (a copied record) counts to
+    its last record, however recent (up to now, it charged a prompt rerun for the idle gap)."""
     import socket
     import subprocess
     import sys
@@ -348,18 +347,27 @@ def test_a_concurrent_sitting_counts_a_live_one_up_to_now(tmp_path):
     from adapterlab.study.sittings import SITTINGS_DIR, load_ledger
 
     (tmp_path / SITTINGS_DIR).mkdir()
-    now = time.time()
-    live = {"started": now - 600, "last": now - 20, "workers": 1, "budget_seconds": None, "budget_from": None}
-    here = {"pid": os.getpid(), "host": socket.gethostname()}
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here})
-    assert load_ledger(tmp_path).seconds == pytest.approx(600, abs=2)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here, "pid": int(gone.stdout)})  # killed
-    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, "pid": None})  # ended 20 s ago
-    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)
-    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**live, **here, "host": "elsewhere"})
-    assert load_ledger(tmp_path).seconds == pytest.approx(580, abs=2)  # another machine's: its last record
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the other `study run`
+    try:
+        time.sleep(2.5)  # its sitting starts after its process
+        started = time.time() - 0.5
+        record = {"started": started, "last": started + 0.1, "workers": 1, "budget_seconds": None}
+        here = {"budget_from": None, "pid": other.pid, "host": socket.gethostname()}
+        write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**record, **here})
+        time.sleep(0.5)
+        assert load_ledger(tmp_path).seconds == pytest.approx(time.time() - started, abs=0.3)  # alive: to now
+        write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**record, **here, "host": "elsewhere"})
+        assert load_ledger(tmp_path).seconds == pytest.approx(0.1)  # another machine's: its last record
+        copied = {**record, "started": started - 3600, "last": started - 3599.9}  # before this pid's process began
+        write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**copied, **here})
+        assert load_ledger(tmp_path).seconds == pytest.approx(0.1)
+    finally:
+        other.kill()
+        other.wait()
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**record, **here})  # killed: its last heartbeat
+    assert load_ledger(tmp_path).seconds == pytest.approx(0.1)
+    write_json_atomic(tmp_path / SITTINGS_DIR / "live.json", {**record, **here, "pid": None})  # ended
+    assert load_ledger(tmp_path).seconds == pytest.approx(0.1)
 
 
 def test_status_says_wall_time_without_a_budget_and_an_older_folder_has_no_sittings(tiny_world, tmp_path, capsys):

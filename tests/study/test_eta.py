@@ -190,7 +190,9 @@ def test_the_estimate_stops_each_run_where_its_settings_finished_runs_did(tmp_pa
     assert eta.seconds == pytest.approx(540 + 40 + 640)
     assert eta.expected_seconds == pytest.approx((0.75 * 640 - 100) + 0 + 0.75 * 640)
     line = eta_line(eta)
-    assert "; about 14 min (7.2 min at once) if each stops where its setting's finished runs did on average" in line, line
+    assert "; about 14 min (7.2 min at once) if each stops where its setting's finished runs did on average" in line, (
+        line
+    )
     at_ceiling = [state("finetune", 1e-4, 0, "ok", seconds=640.0, steps=640, ceiling=640), state("finetune", 1e-4, 1)]
     eta = remaining_time(at_ceiling, tmp_path)
     assert eta.expected_seconds == eta.seconds and "if each stops" not in eta_line(eta)

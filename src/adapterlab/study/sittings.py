@@ -114,10 +114,26 @@ def _alive(entry: Sitting) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: alive
-        return True
+        pass
     except (OverflowError, ValueError):
         return False
-    return True
+    # a pid is reused once its process ends: the process that holds it now must have started
+    # before the sitting did (a copy of a live sitting's record would otherwise count for ever)
+    began = _process_start(pid)
+    return began is None or began <= entry.started + 2.0  # (boot time in /proc is whole seconds)
+
+
+def _process_start(pid: int) -> float | None:
+    """The Unix time process `pid` started, from /proc (Linux); None where it cannot be read."""
+    try:
+        fields_after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields_after_name[19])  # starttime, field 22 of stat, in clock ticks after boot
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _checked(entry: Sitting, now: float) -> Sitting:
