@@ -370,7 +370,8 @@ def test_a_takeover_file_left_by_a_killed_worker_is_cleared(world, tmp_path, cap
 
 def test_a_pending_run_says_which_and_why(world, tmp_path):
     """Item 5. What `study run` prints last for a run left pending: the run, its claim and owner."""
-    from adapterlab.study.executor import RunState, unfinished_lines
+    from adapterlab.report.unfinished import unfinished_lines
+    from adapterlab.study.executor import RunState
 
     spec = expand_spec(spec_of(world))
     run = spec.runs[0]

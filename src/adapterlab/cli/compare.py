@@ -145,7 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _unfinished(study: Path, command: list[str]) -> int:
     """After a comparison: its runs that failed or died, said last, and exit 3 when there are any."""
-    from adapterlab.report.study_console import unfinished_study_report
+    from adapterlab.report.unfinished import unfinished_study_report
 
     lines, code = unfinished_study_report(study, command)
     for line in lines:

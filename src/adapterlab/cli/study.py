@@ -103,7 +103,8 @@ def cmd_study_validate(args: argparse.Namespace) -> int:
 
 def cmd_study_run(args: argparse.Namespace) -> int:
     from adapterlab.policy.study_run import StudyRunOptions, run_study_command
-    from adapterlab.report.study_console import budget_line, status_lines, unfinished_report
+    from adapterlab.report.study_console import budget_line, status_lines
+    from adapterlab.report.unfinished import unfinished_report
     from adapterlab.study.policy_spec import parse_duration
     from adapterlab.study.spec import load_spec
 

@@ -19,6 +19,7 @@ and runs nothing twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -79,62 +80,77 @@ def run_policy_study(
     default: the claims', or the main table's)."""
     out = Path(out)
     say = say or (lambda line: logger.info("%s", line))
-    check_study_start(spec, out, workers, rerun_changed)
-    if isolation not in RUNNERS:
-        raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
-    select_runs(spec, only)  # a bad --only is refused before anything is written
-    write_plan(with_extensions(spec, load_extensions(out)), out, command or [])  # marks the folder ours first
-    source = "--budget" if budget is not None else ("spec" if spec.policy.budget else None)
-    if budget is None and spec.policy.budget:
-        budget = max(spec.policy.budget - load_ledger(out).seconds, 0.0)
+    _prepare(spec, out, workers, rerun_changed, isolation, only, command)
+    source, budget = _sitting_budget(spec, out, budget)
     deadline = time.time() + budget if budget is not None else None
     probes = dict(probes or {})
     added: list[Extension] = []
 
     def outcome(states: list[RunState], full: StudySpec, left: list[str], estimates: dict | None) -> PolicyOutcome:
-        use = None
-        if source is not None and budget is not None:
-            known = [estimates[d] for d in left if estimates and d in estimates]
-            use = BudgetUse(source, budget, min(known, default=None), sum(known) if known else None)
+        use = _budget_use(source, budget, left, estimates)
         return PolicyOutcome(states, load_extensions(out), added, left, full, use)
 
     if source == "spec" and budget <= 0:  # spent: nothing can start, so nothing is timed or recorded
         full = with_extensions(spec, load_extensions(out))
         states = run_states(full, out)
         return outcome(states, full, [s.run.relative_dir for s in states if s.state == "pending"], None)
+    options = {"workers": workers, "command": command, "progress": progress, "retry_failed": retry_failed}
+    options |= {"rerun_changed": rerun_changed, "isolation": isolation, "only": only}
+    run = functools.partial(run_study, on_worker_death=on_worker_death, **options)
     with sitting(out, workers, budget, source):  # this invocation's wall time, for the spec's budget
         while True:
             full = with_extensions(spec, load_extensions(out))
             limits = (
                 RunLimits(deadline, run_estimates(full, out, probes, progress=say)) if deadline is not None else None
             )
-            states = run_study(
-                full,
-                out,
-                workers=workers,
-                command=command,
-                progress=progress,
-                retry_failed=retry_failed,
-                rerun_changed=rerun_changed,
-                isolation=isolation,
-                only=only,
-                limits=limits,
-                on_worker_death=on_worker_death,
-            )
+            states = run(full, out, limits=limits)
             left = [s.run.relative_dir for s in states if s.state == "pending"]
-            running = [s for s in states if s.state == "running"]
             if limits is not None and left and time.time() + min(limits.estimates.get(d, 0.0) for d in left) > deadline:
                 return outcome(states, full, left, limits.estimates)
             if left or only or not (spec.policy.bracket or spec.policy.sequential) or _failed(states, say):
                 return outcome(states, full, [], None)
-            if running:  # another invocation runs part of this study: its results decide what grows
-                say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
-                time.sleep(wait)
-                continue
-            fresh = _record(out, _decide(out, spec, seed_targets, say), say)
-            if not fresh:
-                return outcome(states, full, [], None)
-            added += fresh
+            if not _others_running(states, say, wait):
+                fresh = _record(out, _decide(out, spec, seed_targets, say), say)
+                if not fresh:
+                    return outcome(states, full, [], None)
+                added += fresh
+
+
+def _others_running(states: list[RunState], say: Callable[[str], None], wait: float) -> bool:
+    """Whether another invocation runs part of this study (said, after a wait): its results
+    decide what grows, so nothing is decided before they are in."""
+    running = [s for s in states if s.state == "running"]
+    if running:
+        say(f"waiting for {len(running)} run(s) another `study run` holds, before deciding what to add")
+        time.sleep(wait)
+    return bool(running)
+
+
+def _prepare(spec, out: Path, workers: int, rerun_changed: bool, isolation: str, only, command) -> None:
+    """Everything checked before anything is written, then the plan, which marks the folder ours
+    before the sitting's record goes into it."""
+    check_study_start(spec, out, workers, rerun_changed)
+    if isolation not in RUNNERS:
+        raise AdapterlabError(f"isolation={isolation!r}: allowed: {', '.join(RUNNERS)}")
+    select_runs(spec, only)  # a bad --only is refused here
+    write_plan(with_extensions(spec, load_extensions(out)), out, command or [])
+
+
+def _sitting_budget(spec: StudySpec, out: Path, budget: float | None) -> tuple[str | None, float | None]:
+    """(where this sitting's limit comes from, the limit in seconds): --budget as given, else what
+    is left of the spec's policy.budget after the study's recorded sittings, else none."""
+    if budget is not None:
+        return "--budget", budget
+    if spec.policy.budget:
+        return "spec", max(spec.policy.budget - load_ledger(out).seconds, 0.0)
+    return None, None
+
+
+def _budget_use(source, budget, left: list[str], estimates: dict | None) -> BudgetUse | None:
+    if source is None or budget is None:
+        return None
+    known = [estimates[d] for d in left if estimates and d in estimates]
+    return BudgetUse(source, budget, min(known, default=None), sum(known) if known else None)
 
 
 def _failed(states: list, say: Callable[[str], None]) -> bool:

@@ -4,8 +4,6 @@ the summary above `study report`'s table. Functions return lines; the CLI prints
 
 from __future__ import annotations
 
-import math
-import shlex
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +15,7 @@ from adapterlab.study.claims_spec import extended_cells
 from adapterlab.study.contention import Contention
 from adapterlab.study.eta import Eta, planned_ceilings, remaining_time, shows_estimate
 from adapterlab.study.extensions import load_extensions
-from adapterlab.study.folder import load_plan, status_of_folder, unfinished_lines, why_changed
+from adapterlab.study.folder import load_plan, status_of_folder, why_changed
 
 
 def status_lines(states: Sequence[Any], eta: Eta | None = None, show_failed: bool = True) -> list[str]:
@@ -89,57 +87,6 @@ def folder_status_lines(out: Path) -> list[str]:
         lines.append(f"added by the study's policy ({len(extensions)}):")
         lines += [f"  {extension.kind}: {extension.reason}" for extension in extensions]
     return lines
-
-
-def unfinished_report(
-    states: Sequence[Any],
-    out: Path,
-    deaths: Sequence[Any],
-    command: list[str],
-    budget_left: Sequence[str] = (),
-    budget: Any = None,
-) -> tuple[list[str], int]:
-    """The runs that did not finish and the dead workers, with the command that reruns them, and
-    the exit status: 3 when there are any, else 0. budget_left: runs not started because the
-    budget would not let them finish; budget (study/sittings.py BudgetUse): where the spec's
-    budget has no room for any of them, the command gets a --budget of its own."""
-    no_room = bool(budget is not None and budget.no_room and budget_left)
-    lines = unfinished_lines(list(states), out, list(budget_left), no_room)
-    if not lines and not deaths:
-        return [], 0
-    shown = [
-        f"\nnot finished: {len(lines)} of {len(states)} run(s)"
-        + (f"; {len(deaths)} worker process(es) died" if deaths else "")
-    ]
-    shown += [f"  {death.describe()}" for death in deaths]
-    shown += [f"  {line}" for line in lines]
-    if not lines:
-        return (
-            shown,
-            3,
-        )  # a worker died, and another reran its run: every run is done, but the study did not go as planned
-    retry = [word for word in command if word != "--no-progress"]
-    if (
-        any(s.state == "failed" and (s.result.reason if s.result else None) != "died" for s in states)
-        and "--retry-failed" not in retry
-    ):
-        retry.append("--retry-failed")
-    if any(s.state == "changed" for s in states) and "--rerun-changed" not in retry:
-        retry.append("--rerun-changed")
-    if no_room and "--budget" not in retry:  # the runs left one after another, at their ceiling
-        retry += ["--budget", budget_argument(budget.left_total or 0.0)]
-    shown.append(f"to run them again: {shlex.join(retry)}")
-    return shown, 3
-
-
-def unfinished_study_report(study: Path, command: list[str]) -> tuple[list[str], int]:
-    """After a comparison: its runs that failed or died, with the command that reruns them, and
-    exit 3; runs its budget left unstarted are in the answer's notes (a budget is a plan)."""
-    if not (study / "study.json").is_file():
-        return [], 0
-    return unfinished_report(
-        [s for s in status_of_folder(study) if s.state not in ("pending", "running")], study, [], command
-    )
 
 
 def validation_line(path: str, spec: Any) -> str:
@@ -232,13 +179,6 @@ def budget_line(left: list[str], budget: Any, spec_budget: float | None, out: Pa
         f"{duration(budget.seconds)} left of it"
     )
     return f"{line}: {used}; {why}: pass --budget to give a further sitting its own limit, or raise policy.budget"
-
-
-def budget_argument(seconds: float) -> str:
-    """A --budget value of at least `seconds`, in whole half hours: 5400 -> "1h30m"."""
-    halves = max(math.ceil(seconds / 1800), 1)
-    hours, minutes = divmod(halves * 30, 60)
-    return f"{hours}h{minutes}m" if hours and minutes else (f"{hours}h" if hours else f"{minutes}m")
 
 
 def step_time(seconds: float) -> str:

@@ -123,18 +123,8 @@ def remaining_time(
             if ceiling:
                 recorded[group] = max(recorded.get(group, 0), ceiling)
     shares, task_shares = _stop_shares(states, ceilings, recorded)
-    live = {r.relative_dir: r for r in running_progress(out)}
     running = [s for s in states if s.state == "running"]  # holding a live claim: a dead worker's is stale
-    # its steps so far, where its task phase has begun (none while it starts or runs TAPT: then it
-    # counts at its ceiling); a dead worker's leftover progress file is no run training
-    training = {s.run.relative_dir: live[s.run.relative_dir] for s in running if s.run.relative_dir in live}
-    live_paces: dict[tuple, list[float]] = {}  # the pace of runs training now, where no run has finished
-    for state in states:
-        now = training.get(state.run.relative_dir)
-        if now is not None:
-            recorded.setdefault(_group(state), now.steps)  # its progress file names its ceiling (task steps only)
-            if now.seconds_per_step:
-                live_paces.setdefault(_group(state), []).append(now.seconds_per_step)
+    training, live_paces = _training_now(running, out, recorded)
     left = [
         state for state in states if state.state in ("pending", "running") or state.died
     ]  # a died run reruns on resume
@@ -164,6 +154,23 @@ def remaining_time(
         expected += statistics.mean(pace) * likely + start
         priced += 1
     return Eta(seconds, priced, len(running), tuple(unpriced), unpriced_runs, expected)
+
+
+def _training_now(running: Sequence[RunState], out: Path, recorded: dict[tuple, int]) -> tuple[dict, dict]:
+    """({folder: its progress} of the runs in their task phase now, {setting: their paces}), and
+    each such setting's ceiling into `recorded` where no finished run gave one (its progress file
+    names it, task steps only). A run starting or in TAPT has no progress yet (it counts at its
+    ceiling); a dead worker's leftover progress file is no run training."""
+    live = {r.relative_dir: r for r in running_progress(out)}
+    training = {s.run.relative_dir: live[s.run.relative_dir] for s in running if s.run.relative_dir in live}
+    live_paces: dict[tuple, list[float]] = {}
+    for state in running:
+        now = training.get(state.run.relative_dir)
+        if now is not None:
+            recorded.setdefault(_group(state), now.steps)
+            if now.seconds_per_step:
+                live_paces.setdefault(_group(state), []).append(now.seconds_per_step)
+    return training, live_paces
 
 
 def _stop_shares(

@@ -48,7 +48,6 @@ from adapterlab.study.folder import (  # noqa: F401  (the folder's API, also imp
     run_states,
     state_of,
     status_of_folder,
-    unfinished_lines,
     write_plan,
 )
 from adapterlab.study.ownership import (  # noqa: F401  (the claim API, also imported from here)

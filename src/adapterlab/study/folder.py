@@ -24,7 +24,6 @@ from pathlib import Path
 from adapterlab.errors import AdapterlabError
 from adapterlab.recorded_config import RecordedConfig, config_differences, load_config, run_fingerprints
 from adapterlab.runs import (
-    RESULT_FILE,
     RunResult,
     load_result,
     refuse_output_below_a_file,
@@ -34,7 +33,7 @@ from adapterlab.runs import (
 from adapterlab.setting import Setting
 from adapterlab.study.analysis_spec import AnalysisOptions
 from adapterlab.study.gates_spec import GateOptions
-from adapterlab.study.ownership import claim_path, read_claim, stale_key
+from adapterlab.study.ownership import claim_path, stale_key
 from adapterlab.study.plan_check import check_plan_json
 from adapterlab.study.policy_spec import Bracket, Convergence, PolicyOptions, SeedPolicy
 from adapterlab.study.report_spec import ReportOptions
@@ -404,49 +403,3 @@ def changed_runs(spec: StudySpec, out: Path) -> list[tuple[PlannedRun, list[str]
 def status_of_folder(out: Path) -> list[RunState]:
     """Run states from a study folder alone (its study.json), without the spec."""
     return [state_of(entry.planned_run(), out / entry.dir, entry.config) for entry in load_plan(out).runs]
-
-
-def unfinished_lines(
-    states: list[RunState], out: Path, budget_left: list[str] | tuple = (), no_room: bool = False
-) -> list[str]:
-    """One line per run of `states` that did not finish (failed, died, pending, changed), saying
-    why and what reruns it. Runs another live process is running are not ours to report.
-    budget_left: runs not started because the time budget would not let them finish; no_room:
-    the spec's policy.budget has room for none of them (running again starts none)."""
-    lines = []
-    for state in states:
-        where = state.run.relative_dir
-        error = (state.result.error if state.result else None) or "no error recorded"
-        if state.state == "failed":
-            lines.append(
-                f"{where}: died ({error}); the same command reruns it"
-                if state.died
-                else f"{where}: failed ({error}); --retry-failed reruns it"
-            )
-        elif state.state == "changed":
-            lines.append(f"{where}: {why_changed(state)}; --rerun-changed reruns it")
-        elif state.state == "pending":
-            owner = read_claim(out / where)
-            if state.damage:
-                lines.append(
-                    f"{where}: pending: its {RESULT_FILE} is damaged ({state.damage}); the same command runs it again"
-                )
-            elif where in budget_left:
-                lines.append(
-                    f"{where}: pending: not started, as it would not finish within the time budget; "
-                    + (
-                        "the spec's policy.budget has no room for it: --budget gives a sitting its own limit"
-                        if no_room
-                        else "the same command goes on"
-                    )
-                )
-            elif owner is not None:
-                lines.append(
-                    f"{where}: pending: its claim {claim_path(out / where)} names pid {owner.get('pid')} on {owner.get('host')}, "
-                    "which no longer runs it; the same command takes it over"
-                )
-            else:
-                lines.append(
-                    f"{where}: pending: no worker started it (stopped early, or skipped by its worker); the same command runs it"
-                )
-    return lines
