@@ -227,6 +227,9 @@ def test_a_budget_starts_no_run_that_would_not_finish(tiny_world, tmp_path, monk
     assert code == 3 and calls == []
     assert "budget: 12 run(s) would not finish in the time left and did not start" in capsys.readouterr().out
     assert parse_duration("1h30m") == 5400 and parse_duration(90) == 90
+    assert parse_duration("90") == 90  # a plain number on the command line is seconds, as in a spec
+    with pytest.raises(AdapterlabError, match="budget '0': must be longer than 0 seconds"):
+        parse_duration("0")
     with pytest.raises(AdapterlabError, match="budget 'soon': expected a duration"):
         parse_duration("soon")
 
